@@ -1,0 +1,124 @@
+/**
+ * A pool of worker threads that hash chunks with BLAKE3, so that ingest and
+ * verification go past one core. With `size: 0` it hashes on the calling thread.
+ */
+import { availableParallelism } from 'node:os'
+import { Worker } from 'node:worker_threads'
+import { HASH_QUEUE_PER_WORKER } from '../constants.ts'
+import { NotStartedError } from '../errors.ts'
+import { blake3 } from './cid.ts'
+
+/** Options of {@link HashPool}. */
+export interface HashPoolInit {
+  /**
+   * Worker threads to start.
+   * @default os.availableParallelism()
+   */
+  size?: number
+}
+
+interface Pending {
+  resolve(result: { bytes: Uint8Array; digest: Uint8Array }): void
+  reject(err: Error): void
+}
+
+interface Slot {
+  worker: Worker
+  inflight: number
+}
+
+/** Hashes chunks on worker threads; chunk buffers are transferred, not copied. */
+export class HashPool {
+  readonly size: number
+  private slots: Slot[] = []
+  private readonly pending = new Map<number, Pending & { slot: Slot }>()
+  private nextId = 0
+
+  constructor(init: HashPoolInit = {}) {
+    this.size = Math.max(0, init.size ?? availableParallelism())
+  }
+
+  /** Starts the worker threads. */
+  start(): void {
+    if (this.slots.length > 0) return
+    for (let i = 0; i < this.size; i++) {
+      const worker = new Worker(new URL('./hash-worker.ts', import.meta.url))
+      const slot: Slot = { worker, inflight: 0 }
+      worker.unref()
+      worker.on('message', (msg: { id: number; bytes: Uint8Array; digest: Uint8Array }) => {
+        const p = this.pending.get(msg.id)
+        if (p === undefined) return
+        this.pending.delete(msg.id)
+        p.slot.inflight--
+        p.resolve({ bytes: msg.bytes, digest: msg.digest })
+      })
+      worker.on('error', (err) => this.failSlot(slot, err))
+      this.slots.push(slot)
+    }
+  }
+
+  /** Terminates the workers; pending hashes are rejected. */
+  async stop(): Promise<void> {
+    const slots = this.slots
+    this.slots = []
+    for (const slot of slots) this.failSlot(slot, new NotStartedError('hash pool'))
+    await Promise.all(slots.map((s) => s.worker.terminate()))
+  }
+
+  /**
+   * BLAKE3-256 of `bytes`. The buffer is transferred to a worker and handed back in the
+   * result: the caller must use the returned `bytes`, not the argument, afterwards.
+   */
+  async hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }> {
+    if (this.size === 0) return { bytes, digest: blake3(bytes) }
+    if (this.slots.length === 0) throw new NotStartedError('hash pool')
+    let slot = this.slots[0]
+    for (const s of this.slots) if (s.inflight < slot.inflight) slot = s
+    // transfer needs a buffer the chunk owns entirely; copy views of bigger buffers once
+    const owned =
+      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
+    const id = this.nextId++
+    slot.inflight++
+    return await new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, slot })
+      slot.worker.postMessage({ id, bytes: owned }, [owned.buffer as ArrayBuffer])
+    })
+  }
+
+  /** How many chunks may be in flight to keep every worker busy. */
+  get concurrency(): number {
+    return Math.max(1, this.size * HASH_QUEUE_PER_WORKER)
+  }
+
+  private failSlot(slot: Slot, err: Error): void {
+    for (const [id, p] of this.pending) {
+      if (p.slot !== slot) continue
+      this.pending.delete(id)
+      p.reject(err)
+    }
+  }
+}
+
+/**
+ * Hashes a stream of chunks on the pool, keeping at most `pool.concurrency` in flight,
+ * and yields `{ bytes, digest }` in the source's order.
+ */
+export async function* hashInOrder(
+  pool: HashPool,
+  chunks: AsyncIterable<Uint8Array>,
+  options: { signal?: AbortSignal } = {},
+): AsyncGenerator<{ bytes: Uint8Array; digest: Uint8Array }> {
+  const window: Array<Promise<{ bytes: Uint8Array; digest: Uint8Array }>> = []
+  try {
+    for await (const chunk of chunks) {
+      options.signal?.throwIfAborted()
+      const p = pool.hash(chunk)
+      p.catch(() => {}) // observed below; avoid unhandled rejection while queued
+      window.push(p)
+      if (window.length >= pool.concurrency) yield await window.shift()!
+    }
+    while (window.length > 0) yield await window.shift()!
+  } finally {
+    window.length = 0
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * The content model every service shares: chunk ids, the chunker, the hash pool and
+ * signed manifests. It imports nothing else of Dandelion's.
+ */
+export { checkChunkSize, chunkCount, chunkStream } from './chunker.ts'
+export {
+  blake3,
+  CID,
+  checkCid,
+  chunkCid,
+  chunkCidFromDigest,
+  equalBytes,
+  manifestCid,
+  matchesCid,
+  parseCid,
+  verifyChunk,
+} from './cid.ts'
+export { HashPool, type HashPoolInit, hashInOrder } from './hash-pool.ts'
+export {
+  CONTENT_TYPES,
+  type ContentType,
+  checkResourceName,
+  createManifest,
+  decodeManifest,
+  type Manifest,
+  type ManifestFields,
+  type VerifyManifestOptions,
+  verifyManifest,
+} from './manifest.ts'

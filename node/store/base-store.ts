@@ -1,0 +1,220 @@
+/**
+ * What both chunk stores share: hashing before storing, byte accounting against a
+ * quota, pins and least-recently-used eviction. Implementations supply raw I/O.
+ */
+import { CID } from 'multiformats/cid'
+import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
+import { ChunkHashMismatchError, ChunkNotFoundError, NotStartedError, QuotaExceededError } from '../errors.ts'
+import type { AbortOptions, ChunkStore, StoreUsage } from './index.ts'
+
+/** Computes BLAKE3 digests, possibly off-thread (a `HashPool` fits). */
+export interface Hasher {
+  /** Returns the digest and the bytes (which may be a new view if they were transferred). */
+  hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }>
+}
+
+/** Options shared by the chunk stores. */
+export interface ChunkStoreInit {
+  /**
+   * Byte quota for chunk data.
+   * @default Infinity
+   */
+  quotaBytes?: number
+  /**
+   * When full, evict unpinned chunks (least recently used first) to make room instead of
+   * refusing the put. Devices set this.
+   * @default false
+   */
+  evictWhenFull?: boolean
+  /**
+   * Hasher used to verify chunks. A `HashPool` moves hashing off the event loop.
+   * @default hashing on the calling thread
+   */
+  hasher?: Hasher
+}
+
+const inlineHasher: Hasher = {
+  hash: async (bytes) => ({ bytes, digest: blake3(bytes) }),
+}
+
+/** Base class of chunk stores: subclasses implement raw reads and writes. */
+export abstract class BaseChunkStore implements ChunkStore {
+  protected readonly quotaBytes: number
+  protected readonly evictWhenFull: boolean
+  protected readonly hasher: Hasher
+  /** cid string → size, in least-recently-used order (Map keeps insertion order). */
+  protected readonly sizes = new Map<string, number>()
+  protected readonly pinSets = new Map<string, Set<string>>()
+  private readonly pinCounts = new Map<string, number>()
+  protected bytes = 0
+  protected started = false
+
+  constructor(init: ChunkStoreInit = {}) {
+    this.quotaBytes = init.quotaBytes ?? Number.POSITIVE_INFINITY
+    this.evictWhenFull = init.evictWhenFull ?? false
+    this.hasher = init.hasher ?? inlineHasher
+  }
+
+  abstract start(): Promise<void>
+  abstract stop(): Promise<void>
+  protected abstract readRaw(key: string, options?: AbortOptions): Promise<Uint8Array | undefined>
+  protected abstract writeRaw(key: string, bytes: Uint8Array, options?: AbortOptions): Promise<void>
+  protected abstract deleteRaw(key: string): Promise<void>
+  protected abstract savePin(key: string, cids: string[] | undefined): Promise<void>
+
+  async put(cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    this.assertStarted()
+    const { bytes: checked, digest } = await this.hasher.hash(bytes)
+    // Verify, then trust: nothing is stored under a CID it does not hash to.
+    if (!equalBytes(digest, cid.multihash.digest)) {
+      throw new ChunkHashMismatchError(`bytes do not match chunk ${cid.toString()}`)
+    }
+    await this.store(cid.toString(), checked, options)
+  }
+
+  async add(bytes: Uint8Array, options: AbortOptions = {}): Promise<CID> {
+    this.assertStarted()
+    const { bytes: checked, digest } = await this.hasher.hash(bytes)
+    const cid = chunkCidFromDigest(digest)
+    await this.store(cid.toString(), checked, options)
+    return cid
+  }
+
+  async get(cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
+    this.assertStarted()
+    const key = cid.toString()
+    if (!this.sizes.has(key)) throw new ChunkNotFoundError(key)
+    const bytes = await this.readRaw(key, options)
+    if (bytes === undefined) {
+      this.forget(key)
+      throw new ChunkNotFoundError(key)
+    }
+    this.touch(key)
+    return bytes
+  }
+
+  async has(cid: CID): Promise<boolean> {
+    return this.sizes.has(cid.toString())
+  }
+
+  async delete(cid: CID, options: AbortOptions & { force?: boolean } = {}): Promise<boolean> {
+    this.assertStarted()
+    const key = cid.toString()
+    if (!this.sizes.has(key)) return false
+    if (options.force !== true && (this.pinCounts.get(key) ?? 0) > 0) return false
+    await this.deleteRaw(key)
+    this.forget(key)
+    return true
+  }
+
+  async *list(options: AbortOptions = {}): AsyncIterable<CID> {
+    for (const key of [...this.sizes.keys()]) {
+      options.signal?.throwIfAborted()
+      yield CID.parse(key)
+    }
+  }
+
+  usage(): StoreUsage {
+    let pinnedBytes = 0
+    for (const key of this.pinCounts.keys()) pinnedBytes += this.sizes.get(key) ?? 0
+    return { chunks: this.sizes.size, bytes: this.bytes, quotaBytes: this.quotaBytes, pinnedBytes }
+  }
+
+  async pin(key: string, cids: CID[], _options: AbortOptions = {}): Promise<void> {
+    this.assertStarted()
+    const set = new Set(cids.map((c) => c.toString()))
+    await this.savePin(key, [...set])
+    this.applyPin(key, set)
+  }
+
+  async unpin(key: string, _options: AbortOptions = {}): Promise<void> {
+    this.assertStarted()
+    if (!this.pinSets.has(key)) return
+    await this.savePin(key, undefined)
+    this.applyPin(key, undefined)
+  }
+
+  pins(): string[] {
+    return [...this.pinSets.keys()]
+  }
+
+  isPinned(cid: CID): boolean {
+    return (this.pinCounts.get(cid.toString()) ?? 0) > 0
+  }
+
+  async evict(bytes: number, options: AbortOptions = {}): Promise<number> {
+    this.assertStarted()
+    let freed = 0
+    for (const [key, size] of [...this.sizes]) {
+      if (freed >= bytes) break
+      options.signal?.throwIfAborted()
+      if ((this.pinCounts.get(key) ?? 0) > 0) continue
+      await this.deleteRaw(key)
+      this.forget(key)
+      freed += size
+    }
+    return freed
+  }
+
+  /** Records pins loaded from disk at start. */
+  protected applyPin(key: string, set: Set<string> | undefined): void {
+    const old = this.pinSets.get(key)
+    if (old !== undefined) {
+      for (const c of old) {
+        const n = (this.pinCounts.get(c) ?? 1) - 1
+        if (n <= 0) this.pinCounts.delete(c)
+        else this.pinCounts.set(c, n)
+      }
+      this.pinSets.delete(key)
+    }
+    if (set === undefined) return
+    this.pinSets.set(key, set)
+    for (const c of set) this.pinCounts.set(c, (this.pinCounts.get(c) ?? 0) + 1)
+  }
+
+  /** Records a chunk as present (used at start and after a write). */
+  protected remember(key: string, size: number): void {
+    const old = this.sizes.get(key)
+    if (old !== undefined) this.bytes -= old
+    this.sizes.delete(key)
+    this.sizes.set(key, size)
+    this.bytes += size
+  }
+
+  protected assertStarted(): void {
+    if (!this.started) throw new NotStartedError('chunk store')
+  }
+
+  private async store(key: string, bytes: Uint8Array, options: AbortOptions): Promise<void> {
+    if (this.sizes.has(key)) {
+      this.touch(key)
+      return
+    }
+    const size = bytes.byteLength
+    if (this.bytes + size > this.quotaBytes) {
+      if (this.evictWhenFull) await this.evict(this.bytes + size - this.quotaBytes, options)
+      if (this.bytes + size > this.quotaBytes) {
+        throw new QuotaExceededError(
+          `storing ${size} bytes would exceed the quota of ${this.quotaBytes} bytes (${this.bytes} used)`,
+        )
+      }
+    }
+    options.signal?.throwIfAborted()
+    await this.writeRaw(key, bytes, options)
+    this.remember(key, size)
+  }
+
+  private touch(key: string): void {
+    const size = this.sizes.get(key)
+    if (size === undefined) return
+    this.sizes.delete(key)
+    this.sizes.set(key, size)
+  }
+
+  private forget(key: string): void {
+    const size = this.sizes.get(key)
+    if (size === undefined) return
+    this.sizes.delete(key)
+    this.bytes -= size
+  }
+}

@@ -1,0 +1,60 @@
+/**
+ * Chunk stores: where verified chunks live. Two implementations share one contract:
+ * {@link MemoryChunkStore} (tests, embedded mode) and {@link FsChunkStore} (chunk bytes
+ * in content-addressed files, with a `level` index of sizes, pins and last use).
+ */
+import type { CID } from 'multiformats/cid'
+
+export type { ChunkStoreInit, Hasher } from './base-store.ts'
+export { FsChunkStore, type FsChunkStoreInit } from './fs-store.ts'
+export { MemoryChunkStore } from './memory-store.ts'
+
+/** Options every store call accepts. */
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** Space used by a store. */
+export interface StoreUsage {
+  /** Chunks stored. */
+  chunks: number
+  /** Bytes of chunk data stored. */
+  bytes: number
+  /** Byte quota; `Infinity` when unlimited. */
+  quotaBytes: number
+  /** Bytes held by pinned chunks. */
+  pinnedBytes: number
+}
+
+/** Where verified chunks are kept. Every chunk is hashed before it becomes visible. */
+export interface ChunkStore {
+  /** Opens the store (and repairs what a crash left behind). */
+  start(): Promise<void>
+  /** Closes the store. */
+  stop(): Promise<void>
+  /**
+   * Stores `bytes` under `cid` after checking they hash to it.
+   * @throws ChunkHashMismatchError when they do not; nothing is stored
+   * @throws QuotaExceededError when there is no room
+   */
+  put(cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<void>
+  /** Hashes `bytes`, stores them and returns their CID. */
+  add(bytes: Uint8Array, options?: AbortOptions): Promise<CID>
+  /** @throws ChunkNotFoundError */
+  get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
+  has(cid: CID): Promise<boolean>
+  /** Removes a chunk; a pinned chunk is kept unless `force` is set. Returns whether it was removed. */
+  delete(cid: CID, options?: AbortOptions & { force?: boolean }): Promise<boolean>
+  /** Every stored chunk's CID. */
+  list(options?: AbortOptions): AsyncIterable<CID>
+  usage(): StoreUsage
+  /** Pins `cids` under `key` (e.g. a manifest CID); pinned chunks are never evicted. Replaces an earlier pin of that key. */
+  pin(key: string, cids: CID[], options?: AbortOptions): Promise<void>
+  /** Removes the pin `key`. */
+  unpin(key: string, options?: AbortOptions): Promise<void>
+  /** The pin keys. */
+  pins(): string[]
+  isPinned(cid: CID): boolean
+  /** Evicts unpinned chunks, least recently used first, until `bytes` are freed or none is left. Returns bytes freed. */
+  evict(bytes: number, options?: AbortOptions): Promise<number>
+}

@@ -1,0 +1,33 @@
+/** An in-memory chunk store: the default for tests and short-lived embedded use. */
+import { BaseChunkStore, type ChunkStoreInit } from './base-store.ts'
+
+/** Keeps chunks in a `Map`; same contract as the on-disk store. */
+export class MemoryChunkStore extends BaseChunkStore {
+  private readonly data = new Map<string, Uint8Array>()
+
+  constructor(init: ChunkStoreInit = {}) {
+    super(init)
+  }
+
+  async start(): Promise<void> {
+    this.started = true
+  }
+
+  async stop(): Promise<void> {
+    this.started = false
+  }
+
+  protected async readRaw(key: string): Promise<Uint8Array | undefined> {
+    return this.data.get(key)
+  }
+
+  protected async writeRaw(key: string, bytes: Uint8Array): Promise<void> {
+    this.data.set(key, bytes)
+  }
+
+  protected async deleteRaw(key: string): Promise<void> {
+    this.data.delete(key)
+  }
+
+  protected async savePin(): Promise<void> {}
+}

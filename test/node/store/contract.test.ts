@@ -1,0 +1,123 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { chunkCid } from '../../../node/content/index.ts'
+import { ChunkHashMismatchError, ChunkNotFoundError, QuotaExceededError } from '../../../node/errors.ts'
+import type { ChunkStoreInit } from '../../../node/store/index.ts'
+import { type ChunkStore, FsChunkStore, MemoryChunkStore } from '../../../node/store/index.ts'
+
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+})
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'dandelion-store-'))
+  dirs.push(d)
+  return d
+}
+
+const bytesOf = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill)
+
+const implementations: Array<[string, (init?: ChunkStoreInit) => Promise<ChunkStore>]> = [
+  ['memory', async (init) => new MemoryChunkStore(init)],
+  ['fs+level', async (init) => new FsChunkStore({ ...init, dir: await tempDir() })],
+]
+
+describe.each(implementations)('ChunkStore contract: %s', (_name, make) => {
+  it('stores verified chunks and reads them back', async () => {
+    const store = await make()
+    await store.start()
+    const data = bytesOf(1000, 7)
+    const cid = chunkCid(data)
+    await store.put(cid, data)
+    expect(await store.has(cid)).toBe(true)
+    expect(Buffer.from(await store.get(cid)).equals(Buffer.from(bytesOf(1000, 7)))).toBe(true)
+    const added = await store.add(bytesOf(10, 1))
+    expect(added.toString()).toBe(chunkCid(bytesOf(10, 1)).toString())
+    const listed: string[] = []
+    for await (const c of store.list()) listed.push(c.toString())
+    expect(listed.sort()).toEqual([cid.toString(), added.toString()].sort())
+    expect(store.usage()).toMatchObject({ chunks: 2, bytes: 1010 })
+    await store.stop()
+  })
+
+  it('refuses bytes that do not match their CID and stores nothing', async () => {
+    const store = await make()
+    await store.start()
+    const cid = chunkCid(bytesOf(100, 1))
+    await expect(store.put(cid, bytesOf(100, 2))).rejects.toThrow(ChunkHashMismatchError)
+    expect(await store.has(cid)).toBe(false)
+    await expect(store.get(cid)).rejects.toThrow(ChunkNotFoundError)
+    expect(store.usage().bytes).toBe(0)
+  })
+
+  it('enforces the quota, and evicts only unpinned chunks, least recently used first', async () => {
+    const store = await make({ quotaBytes: 300 })
+    await store.start()
+    const a = await store.add(bytesOf(100, 1))
+    const b = await store.add(bytesOf(100, 2))
+    const c = await store.add(bytesOf(100, 3))
+    await expect(store.add(bytesOf(100, 4))).rejects.toThrow(QuotaExceededError)
+    await store.pin('lesson', [a])
+    await store.get(b) // b is now more recently used than c
+    expect(await store.evict(150)).toBe(200)
+    expect(await store.has(a)).toBe(true)
+    expect(await store.has(b)).toBe(false)
+    expect(await store.has(c)).toBe(false)
+    expect(await store.delete(a)).toBe(false) // pinned
+    await store.unpin('lesson')
+    expect(await store.delete(a)).toBe(true)
+  })
+
+  it('evicts least recently used unpinned chunks to make room when configured to', async () => {
+    const store = await make({ quotaBytes: 200, evictWhenFull: true })
+    await store.start()
+    const a = await store.add(bytesOf(100, 1))
+    const b = await store.add(bytesOf(100, 2))
+    await store.pin('keep', [a])
+    const c = await store.add(bytesOf(100, 3))
+    expect(await store.has(a)).toBe(true)
+    expect(await store.has(b)).toBe(false)
+    expect(await store.has(c)).toBe(true)
+    expect(store.usage()).toMatchObject({ bytes: 200, pinnedBytes: 100 })
+    await expect(store.add(bytesOf(300, 9))).rejects.toThrow(QuotaExceededError)
+  })
+})
+
+describe('FsChunkStore across restarts', () => {
+  it('keeps chunks and pins, and repairs what a crash left behind', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const a = await store.add(bytesOf(1000, 1))
+    const b = await store.add(bytesOf(1000, 2))
+    await store.pin('lesson', [a])
+    await store.stop()
+
+    // a crash mid-write leaves a temp file; a crash between rename and index leaves an
+    // unindexed file; a corrupt file under a valid name must never become visible
+    await writeFile(join(dir, 'tmp', 'half-written'), bytesOf(10, 0))
+    const place = async (cid: ReturnType<typeof chunkCid>, bytes: Uint8Array): Promise<void> => {
+      await mkdir(join(store.pathOf(cid), '..'), { recursive: true })
+      await writeFile(store.pathOf(cid), bytes)
+    }
+    const orphan = chunkCid(bytesOf(500, 5))
+    await place(orphan, bytesOf(500, 5))
+    const corrupt = chunkCid(bytesOf(500, 6))
+    await place(corrupt, bytesOf(500, 7))
+    await rm(store.pathOf(b))
+
+    const again = new FsChunkStore({ dir })
+    await again.start()
+    expect(await again.has(a)).toBe(true)
+    expect(again.isPinned(a)).toBe(true)
+    expect(await again.has(b)).toBe(false)
+    expect(await again.has(orphan)).toBe(true)
+    expect(await again.has(corrupt)).toBe(false)
+    expect(await readdir(join(dir, 'tmp'))).toEqual([])
+    expect(again.usage()).toMatchObject({ chunks: 2, bytes: 1500 })
+    await again.stop()
+  })
+})
