@@ -1,0 +1,75 @@
+/**
+ * Signed room tokens: `base64url(JSON claims) + '.' + base64url(HMAC-SHA256(secret, payload))`.
+ * The signature is checked in constant time before the claims are trusted.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { TOKEN_TTL_MS } from '../constants.ts'
+import { InvalidTokenError } from '../errors.ts'
+
+/** Who may join a room and how. */
+export type Role = 'teacher' | 'student' | 'parent'
+
+/** What a token asserts. */
+export interface TokenClaims {
+  /** User id. */
+  sub: string
+  role: Role
+  /** Room id. */
+  room: string
+  /** Expiry, ms since epoch. */
+  exp: number
+}
+
+const ROLES: ReadonlySet<string> = new Set(['teacher', 'student', 'parent'])
+const ID = /^[A-Za-z0-9_.:-]{1,64}$/
+
+function sign(secret: string, payload: string): Buffer {
+  return createHmac('sha256', secret).update(payload).digest()
+}
+
+/** Issues a token for `claims`; `exp` defaults to now + {@link TOKEN_TTL_MS}. */
+export function issueToken(
+  secret: string,
+  claims: Omit<TokenClaims, 'exp'> & { exp?: number },
+  now = Date.now(),
+): string {
+  const full: TokenClaims = { ...claims, exp: claims.exp ?? now + TOKEN_TTL_MS }
+  const payload = Buffer.from(JSON.stringify(full)).toString('base64url')
+  return `${payload}.${sign(secret, payload).toString('base64url')}`
+}
+
+/** Verifies a token and returns its claims; throws {@link InvalidTokenError} with the reason. */
+export function verifyToken(secret: string, token: unknown, now = Date.now()): TokenClaims {
+  if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('missing token')
+  if (token.length > 2048) throw new InvalidTokenError('token too long')
+  const dot = token.indexOf('.')
+  if (dot <= 0) throw new InvalidTokenError('malformed token')
+  const payload = token.slice(0, dot)
+  const given = Buffer.from(token.slice(dot + 1), 'base64url')
+  const expected = sign(secret, payload)
+  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new InvalidTokenError('bad token signature')
+  }
+  let claims: unknown
+  try {
+    claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'))
+  } catch {
+    throw new InvalidTokenError('malformed token claims')
+  }
+  const c = claims as Partial<TokenClaims>
+  if (
+    typeof c !== 'object' ||
+    c === null ||
+    typeof c.sub !== 'string' ||
+    !ID.test(c.sub) ||
+    typeof c.room !== 'string' ||
+    !ID.test(c.room) ||
+    typeof c.role !== 'string' ||
+    !ROLES.has(c.role) ||
+    typeof c.exp !== 'number'
+  ) {
+    throw new InvalidTokenError('malformed token claims')
+  }
+  if (c.exp <= now) throw new InvalidTokenError('token expired')
+  return { sub: c.sub, role: c.role, room: c.room, exp: c.exp }
+}

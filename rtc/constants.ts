@@ -1,0 +1,44 @@
+/** Defaults for the rtc service. Units are in the names. */
+
+const second = 1000
+
+/** Students allowed in each room kind (teacher not counted). */
+export const MAX_STUDENTS = { 'one-on-one': 1, group: 6, class: 200 } as const
+/** Hidden parent observers per room. */
+export const MAX_PARENTS = 20
+/** Students on stage (publishing) at once in a class. */
+export const MAX_STAGE = 4
+/** Pending raised hands per room. */
+export const MAX_HANDS = 200
+/** A ringing call not answered within this time times out. */
+export const RING_TIMEOUT_MS = 30 * second
+/** A raised hand not handled within this time is lowered. */
+export const HAND_TIMEOUT_MS = 120 * second
+/** A dropped client may resume its session within this time. */
+export const RESUME_GRACE_MS = 30 * second
+/** Room events kept for replay on resume. */
+export const EVENT_LOG_SIZE = 512
+/** First retransmit delay of an un-ACKed device control; doubles each time. */
+export const CONTROL_RETRY_MS = 1 * second
+/** Attempts before a device control is reported as failed. */
+export const CONTROL_MAX_ATTEMPTS = 5
+/** Control ids remembered for de-duplication. */
+export const CONTROL_DEDUP_SIZE = 1024
+/** Largest accepted signaling message. */
+export const MAX_MESSAGE_BYTES = 64 * 1024
+/** Rooms one server holds. */
+export const MAX_ROOMS = 1000
+/** Token lifetime when none is given. */
+export const TOKEN_TTL_MS = 12 * 3600 * second
+/** Keyframe requests forwarded to a publisher at most once per this interval. */
+export const PLI_THROTTLE_MS = 500
+/** Packets kept per published track for NACK retransmission (power of two). */
+export const NACK_HISTORY = 1024
+/** Active speaker re-evaluated at this interval. */
+export const SPEAKER_INTERVAL_MS = 300
+/** Audio level (dBov, 0 loudest .. 127 silent) below which a participant counts as speaking. */
+export const SPEAKER_THRESHOLD_DBOV = 60
+/** Default HTTP/WebSocket port. */
+export const DEFAULT_PORT = 8443
+/** Default listening address. */
+export const DEFAULT_HOST = '127.0.0.1'

@@ -1,0 +1,104 @@
+/**
+ * Typed errors of the rtc service. Match on `name` or `code`, never on message text.
+ * `code` is also what a client receives in an `error` message or a WebSocket close reason.
+ */
+
+/** Base class: every rtc error has a stable `code`. */
+export class RtcError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: string
+  constructor(message: string, code: string) {
+    super(message)
+    this.code = code
+  }
+}
+
+/** The token is missing, malformed, expired or wrongly signed. */
+export class InvalidTokenError extends RtcError {
+  static readonly code = 'ERR_INVALID_TOKEN'
+  override name = 'InvalidTokenError'
+  constructor(message = 'invalid token') {
+    super(message, InvalidTokenError.code)
+  }
+}
+
+/** The room already holds as many participants of this role as its kind allows. */
+export class RoomFullError extends RtcError {
+  static readonly code = 'ERR_ROOM_FULL'
+  override name = 'RoomFullError'
+  constructor(message = 'room is full') {
+    super(message, RoomFullError.code)
+  }
+}
+
+/** The stage of a class already holds the maximum number of students. */
+export class StageFullError extends RtcError {
+  static readonly code = 'ERR_STAGE_FULL'
+  override name = 'StageFullError'
+  constructor(message = 'stage is full') {
+    super(message, StageFullError.code)
+  }
+}
+
+/** The sender's role may not perform this action. */
+export class ForbiddenError extends RtcError {
+  static readonly code = 'ERR_FORBIDDEN'
+  override name = 'ForbiddenError'
+  constructor(message = 'not allowed for this role') {
+    super(message, ForbiddenError.code)
+  }
+}
+
+/** The event does not apply in the room's current state (e.g. accepting a call that is not ringing). */
+export class InvalidTransitionError extends RtcError {
+  static readonly code = 'ERR_INVALID_TRANSITION'
+  override name = 'InvalidTransitionError'
+  constructor(message = 'invalid transition') {
+    super(message, InvalidTransitionError.code)
+  }
+}
+
+/** A message failed schema validation or was too large. */
+export class MalformedMessageError extends RtcError {
+  static readonly code = 'ERR_MALFORMED_MESSAGE'
+  override name = 'MalformedMessageError'
+  constructor(message = 'malformed message') {
+    super(message, MalformedMessageError.code)
+  }
+}
+
+/** The user or target is not in the room. */
+export class NotInRoomError extends RtcError {
+  static readonly code = 'ERR_NOT_IN_ROOM'
+  override name = 'NotInRoomError'
+  constructor(message = 'not in room') {
+    super(message, NotInRoomError.code)
+  }
+}
+
+/** A device control was not ACKed after every retransmission. */
+export class ControlTimeoutError extends RtcError {
+  static readonly code = 'ERR_CONTROL_TIMEOUT'
+  override name = 'ControlTimeoutError'
+  constructor(message = 'device did not acknowledge the control') {
+    super(message, ControlTimeoutError.code)
+  }
+}
+
+/** The server configuration is invalid. */
+export class InvalidConfigError extends RtcError {
+  static readonly code = 'ERR_INVALID_CONFIG'
+  override name = 'InvalidConfigError'
+  constructor(message = 'invalid config') {
+    super(message, InvalidConfigError.code)
+  }
+}
+
+/** A media operation failed (negotiation, unknown peer). */
+export class MediaError extends RtcError {
+  static readonly code = 'ERR_MEDIA'
+  override name = 'MediaError'
+  constructor(message = 'media error') {
+    super(message, MediaError.code)
+  }
+}

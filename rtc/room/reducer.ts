@@ -1,0 +1,276 @@
+/**
+ * The classroom state machine: a pure reducer over {@link RoomEvent}s. No I/O, no clock:
+ * time comes in on each event, so every transition is testable without media.
+ */
+import {
+  HAND_TIMEOUT_MS,
+  MAX_HANDS,
+  MAX_PARENTS,
+  MAX_STAGE,
+  MAX_STUDENTS,
+  RING_TIMEOUT_MS,
+} from '../constants.ts'
+import {
+  ForbiddenError,
+  InvalidTransitionError,
+  NotInRoomError,
+  RoomFullError,
+  StageFullError,
+} from '../errors.ts'
+import type { Call, CallStatus, Participant, RoomEvent, RoomKind, RoomState } from './types.ts'
+import { TERMINAL_CALL } from './types.ts'
+
+/** Limits the reducer enforces. */
+export interface RoomLimits {
+  /** @default {@link MAX_STAGE} */
+  maxStage: number
+  /** @default {@link MAX_PARENTS} */
+  maxParents: number
+  /** @default {@link RING_TIMEOUT_MS} */
+  ringTimeoutMs: number
+  /** @default {@link HAND_TIMEOUT_MS} */
+  handTimeoutMs: number
+}
+
+/** The default limits. */
+export const DEFAULT_LIMITS: RoomLimits = {
+  maxStage: MAX_STAGE,
+  maxParents: MAX_PARENTS,
+  ringTimeoutMs: RING_TIMEOUT_MS,
+  handTimeoutMs: HAND_TIMEOUT_MS,
+}
+
+/** A new, empty room. */
+export function createRoomState(id: string, kind: RoomKind): RoomState {
+  return { id, kind, participants: {}, call: null, hands: [], stage: [], speaker: null }
+}
+
+function member(state: RoomState, user: string): Participant {
+  const p = state.participants[user]
+  if (p === undefined) throw new NotInRoomError(`${user} is not in room ${state.id}`)
+  return p
+}
+
+function teacher(state: RoomState, user: string): Participant {
+  const p = member(state, user)
+  if (p.role !== 'teacher') throw new ForbiddenError(`only the teacher may do this`)
+  return p
+}
+
+function count(state: RoomState, role: Participant['role']): number {
+  let n = 0
+  for (const p of Object.values(state.participants)) if (p.role === role) n++
+  return n
+}
+
+function activeCall(state: RoomState, callId: string, from: readonly CallStatus[]): Call {
+  const call = state.call
+  if (call === null || call.id !== callId) throw new InvalidTransitionError(`no call ${callId}`)
+  if (!from.includes(call.status)) throw new InvalidTransitionError(`call is ${call.status}`)
+  return call
+}
+
+function withCall(state: RoomState, call: Call, status: CallStatus): RoomState {
+  return { ...state, call: { ...call, status } }
+}
+
+function withoutUser(list: readonly string[], user: string): string[] {
+  return list.filter((u) => u !== user)
+}
+
+function addToStage(state: RoomState, user: string, limits: RoomLimits): RoomState {
+  const p = member(state, user)
+  if (p.role !== 'student') throw new ForbiddenError('only students go on stage')
+  if (state.stage.includes(user)) return { ...state, hands: state.hands.filter((h) => h.user !== user) }
+  if (state.stage.length >= limits.maxStage) throw new StageFullError(`stage holds ${limits.maxStage}`)
+  return { ...state, stage: [...state.stage, user], hands: state.hands.filter((h) => h.user !== user) }
+}
+
+function join(state: RoomState, event: Extract<RoomEvent, { type: 'join' }>, limits: RoomLimits): RoomState {
+  const existing = state.participants[event.user]
+  if (existing !== undefined) {
+    if (existing.role !== event.role) throw new InvalidTransitionError('already joined with another role')
+    return {
+      ...state,
+      participants: { ...state.participants, [event.user]: { ...existing, connected: true } },
+    }
+  }
+  if (event.role === 'teacher' && count(state, 'teacher') >= 1)
+    throw new RoomFullError('room already has a teacher')
+  if (event.role === 'student' && count(state, 'student') >= MAX_STUDENTS[state.kind]) {
+    throw new RoomFullError(`a ${state.kind} room holds ${MAX_STUDENTS[state.kind]} students`)
+  }
+  if (event.role === 'parent' && count(state, 'parent') >= limits.maxParents) {
+    throw new RoomFullError(`a room holds ${limits.maxParents} parents`)
+  }
+  const p: Participant = {
+    id: event.user,
+    role: event.role,
+    hidden: event.role === 'parent',
+    connected: true,
+    screen: 'video',
+    camera: 'face',
+    muted: false,
+  }
+  return { ...state, participants: { ...state.participants, [event.user]: p } }
+}
+
+function leave(state: RoomState, user: string): RoomState {
+  if (state.participants[user] === undefined) return state
+  const participants = { ...state.participants }
+  delete participants[user]
+  let call = state.call
+  if (call !== null && (call.caller === user || call.callee === user) && !TERMINAL_CALL.has(call.status)) {
+    const ended = call.status === 'accepted' || call.status === 'in-call'
+    call = { ...call, status: ended ? 'ended' : call.caller === user ? 'cancelled' : 'rejected' }
+  }
+  return {
+    ...state,
+    participants,
+    call,
+    hands: state.hands.filter((h) => h.user !== user),
+    stage: withoutUser(state.stage, user),
+    speaker: state.speaker === user ? null : state.speaker,
+  }
+}
+
+function tick(state: RoomState, at: number, limits: RoomLimits): RoomState {
+  let next = state
+  const call = state.call
+  if (
+    call !== null &&
+    (call.status === 'initiating' || call.status === 'ringing') &&
+    at >= call.ringDeadline
+  ) {
+    next = withCall(next, call, 'timeout')
+  }
+  const hands = state.hands.filter((h) => at - h.raisedAt < limits.handTimeoutMs)
+  if (hands.length !== state.hands.length) next = { ...next, hands }
+  return next
+}
+
+/**
+ * Applies one event. Returns the next state (the same object when nothing changed) or throws a
+ * typed {@link RtcError} (`ForbiddenError`, `InvalidTransitionError`, `RoomFullError`, ...).
+ */
+export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = DEFAULT_LIMITS): RoomState {
+  switch (event.type) {
+    case 'join':
+      return join(state, event, limits)
+    case 'leave':
+      return leave(state, event.user)
+    case 'presence': {
+      const p = member(state, event.user)
+      return {
+        ...state,
+        participants: { ...state.participants, [p.id]: { ...p, connected: event.connected } },
+      }
+    }
+    case 'call.initiate': {
+      teacher(state, event.by)
+      const callee = member(state, event.callee)
+      if (callee.role === 'parent' || callee.id === event.by)
+        throw new ForbiddenError('cannot call this participant')
+      if (state.call !== null && !TERMINAL_CALL.has(state.call.status)) {
+        throw new InvalidTransitionError(`a call is already ${state.call.status}`)
+      }
+      const call: Call = {
+        id: event.callId,
+        caller: event.by,
+        callee: callee.id,
+        status: 'initiating',
+        ringDeadline: event.at + limits.ringTimeoutMs,
+      }
+      return { ...state, call }
+    }
+    case 'call.ringing': {
+      const call = activeCall(state, event.callId, ['initiating'])
+      if (event.by !== call.callee) throw new ForbiddenError('only the callee rings')
+      return withCall(state, call, 'ringing')
+    }
+    case 'call.accept':
+    case 'call.reject': {
+      const call = activeCall(state, event.callId, ['initiating', 'ringing'])
+      if (event.by !== call.callee) throw new ForbiddenError('only the callee answers')
+      return withCall(state, call, event.type === 'call.accept' ? 'accepted' : 'rejected')
+    }
+    case 'call.cancel': {
+      const call = activeCall(state, event.callId, ['initiating', 'ringing'])
+      if (event.by !== call.caller) throw new ForbiddenError('only the caller cancels')
+      return withCall(state, call, 'cancelled')
+    }
+    case 'call.connected': {
+      const call = activeCall(state, event.callId, ['accepted', 'in-call'])
+      return call.status === 'in-call' ? state : withCall(state, call, 'in-call')
+    }
+    case 'call.end': {
+      const call = activeCall(state, event.callId, ['accepted', 'in-call'])
+      if (event.by !== call.caller && event.by !== call.callee) throw new ForbiddenError('not in this call')
+      return withCall(state, call, 'ended')
+    }
+    case 'hand.raise': {
+      const p = member(state, event.by)
+      if (p.role !== 'student') throw new ForbiddenError('only students raise hands')
+      if (state.kind === 'one-on-one') throw new InvalidTransitionError('no hands in a one-on-one room')
+      if (state.stage.includes(p.id) || state.hands.some((h) => h.user === p.id)) return state
+      if (state.hands.length >= MAX_HANDS) throw new RoomFullError('hand queue is full')
+      return { ...state, hands: [...state.hands, { user: p.id, raisedAt: event.at }] }
+    }
+    case 'hand.lower': {
+      if (!state.hands.some((h) => h.user === event.by)) return state
+      return { ...state, hands: state.hands.filter((h) => h.user !== event.by) }
+    }
+    case 'hand.accept': {
+      teacher(state, event.by)
+      if (!state.hands.some((h) => h.user === event.user))
+        throw new InvalidTransitionError('hand is not raised')
+      return addToStage(state, event.user, limits)
+    }
+    case 'hand.dismiss': {
+      teacher(state, event.by)
+      if (!state.hands.some((h) => h.user === event.user))
+        throw new InvalidTransitionError('hand is not raised')
+      return { ...state, hands: state.hands.filter((h) => h.user !== event.user) }
+    }
+    case 'stage.invite':
+      teacher(state, event.by)
+      return addToStage(state, event.user, limits)
+    case 'stage.remove': {
+      if (event.by !== event.user) teacher(state, event.by)
+      if (!state.stage.includes(event.user)) return state
+      return { ...state, stage: withoutUser(state.stage, event.user) }
+    }
+    case 'device.applied': {
+      const p = member(state, event.by)
+      const s = event.setting
+      const next: Participant =
+        s.kind === 'screen'
+          ? { ...p, screen: s.screen }
+          : s.kind === 'camera'
+            ? { ...p, camera: s.camera }
+            : { ...p, muted: s.muted }
+      return { ...state, participants: { ...state.participants, [p.id]: next } }
+    }
+    case 'speaker':
+      return state.speaker === event.user ? state : { ...state, speaker: event.user }
+    case 'tick':
+      return tick(state, event.at, limits)
+  }
+}
+
+/** Whether `user` may publish media: teachers always; students in one-on-one and group rooms, or on a class stage. */
+export function canPublish(state: RoomState, user: string): boolean {
+  const p = state.participants[user]
+  if (p === undefined) return false
+  if (p.role === 'teacher') return true
+  if (p.role === 'parent') return false
+  return state.kind !== 'class' || state.stage.includes(user)
+}
+
+/** The room as `viewer` may see it: hidden observers are shown to the teacher only. */
+export function viewFor(state: RoomState, viewer: Participant['role']): RoomState {
+  if (viewer === 'teacher') return state
+  const participants: Record<string, Participant> = {}
+  for (const p of Object.values(state.participants)) if (!p.hidden) participants[p.id] = p
+  return { ...state, participants }
+}

@@ -1,0 +1,59 @@
+/** Wire messages of the signaling protocol (JSON over WebSocket). */
+import type { Role } from '../auth/token.ts'
+import type { RoomEvent, RoomState } from '../room/types.ts'
+
+/** A device control a teacher sends to a lamp. `capture-photo` makes the lamp upload a photo and answer with its URL. */
+export type DeviceCommand =
+  | { kind: 'capture-photo' }
+  | { kind: 'screen'; screen: 'whiteboard' | 'video' }
+  | { kind: 'camera'; camera: 'face' | 'desk' }
+  | { kind: 'mute'; muted: boolean }
+
+/** Room actions a client may take; the server adds `by` and `at`. */
+export type ActionName =
+  | 'call.initiate'
+  | 'call.ringing'
+  | 'call.accept'
+  | 'call.reject'
+  | 'call.cancel'
+  | 'call.connected'
+  | 'call.end'
+  | 'hand.raise'
+  | 'hand.lower'
+  | 'hand.accept'
+  | 'hand.dismiss'
+  | 'stage.invite'
+  | 'stage.remove'
+
+/** Messages a client sends. */
+export type ClientMessage =
+  | { type: 'hello'; token: string; resume?: { session: string; seq: number } }
+  | { type: 'action'; action: ActionName; callId?: string; callee?: string; user?: string }
+  | { type: 'control'; id: string; target: string; command: DeviceCommand }
+  | { type: 'control-ack'; id: string; ok: boolean; result?: { url?: string }; error?: string }
+  | { type: 'publish'; sdp: string }
+  | { type: 'subscribe' }
+  | { type: 'subscribe-answer'; sdp: string }
+  | { type: 'ping' }
+
+/** Messages the server sends. */
+export type ServerMessage =
+  | {
+      type: 'welcome'
+      session: string
+      user: string
+      role: Role
+      /** Sequence number of the last room event included in `state`. */
+      seq: number
+      state: RoomState
+      /** Origin base URL for uploads, when configured. */
+      origin?: string
+      resumed: boolean
+    }
+  | { type: 'event'; seq: number; event: RoomEvent }
+  | { type: 'control'; id: string; from: string; command: DeviceCommand }
+  | { type: 'control-ack'; id: string; ok: boolean; result?: { url?: string }; error?: string }
+  | { type: 'publish-answer'; sdp: string }
+  | { type: 'subscribe-offer'; sdp: string }
+  | { type: 'error'; code: string; message: string }
+  | { type: 'pong' }
