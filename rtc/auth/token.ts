@@ -5,6 +5,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { TOKEN_TTL_MS } from '../constants.ts'
 import { InvalidTokenError } from '../errors.ts'
+import type { RoomKind } from '../room/types.ts'
 
 /** Who may join a room and how. */
 export type Role = 'teacher' | 'student' | 'parent'
@@ -18,9 +19,12 @@ export interface TokenClaims {
   room: string
   /** Expiry, ms since epoch. */
   exp: number
+  /** Kind of room to create if it does not exist yet (only honoured for teachers). */
+  kind?: RoomKind
 }
 
 const ROLES: ReadonlySet<string> = new Set(['teacher', 'student', 'parent'])
+const KINDS: ReadonlySet<string> = new Set(['one-on-one', 'group', 'class'])
 const ID = /^[A-Za-z0-9_.:-]{1,64}$/
 
 function sign(secret: string, payload: string): Buffer {
@@ -66,10 +70,13 @@ export function verifyToken(secret: string, token: unknown, now = Date.now()): T
     !ID.test(c.room) ||
     typeof c.role !== 'string' ||
     !ROLES.has(c.role) ||
-    typeof c.exp !== 'number'
+    typeof c.exp !== 'number' ||
+    (c.kind !== undefined && !KINDS.has(c.kind))
   ) {
     throw new InvalidTokenError('malformed token claims')
   }
   if (c.exp <= now) throw new InvalidTokenError('token expired')
-  return { sub: c.sub, role: c.role, room: c.room, exp: c.exp }
+  const out: TokenClaims = { sub: c.sub, role: c.role, room: c.room, exp: c.exp }
+  if (c.kind !== undefined) out.kind = c.kind
+  return out
 }

@@ -1,0 +1,50 @@
+/**
+ * The seam between the classroom layer (signaling, room state) and the media layer. The werift
+ * SFU implements it; another backend (mediasoup, a cloud SFU) could be plugged in instead.
+ */
+
+/** Callbacks the media layer uses to talk back to the classroom layer. */
+export interface RtcProviderHandlers {
+  /** Send an SDP offer for `user`'s receive connection (first offer and every renegotiation). */
+  offer(room: string, user: string, sdp: string): void
+  /** The loudest publisher in `room` changed (`null`: nobody speaks). */
+  speaker(room: string, user: string | null): void
+}
+
+/** Options every media call accepts. */
+export interface ProviderOptions {
+  signal?: AbortSignal
+}
+
+/** A media backend. All methods are idempotent per (room, user). */
+export interface RtcProvider {
+  /** Connects the provider to the classroom layer; called once before anything else. */
+  attach(handlers: RtcProviderHandlers): void
+  /** Accepts `user`'s publish offer (audio and/or video, sendonly) and returns the answer. */
+  publish(room: string, user: string, offer: string, options?: ProviderOptions): Promise<string>
+  /** Stops forwarding `user`'s media (e.g. taken off stage) and closes its publish connection. */
+  unpublish(room: string, user: string, options?: ProviderOptions): Promise<void>
+  /** Creates `user`'s receive connection; its offer arrives through {@link RtcProviderHandlers.offer}. */
+  subscribe(room: string, user: string, options?: ProviderOptions): Promise<void>
+  /** Completes a negotiation of `user`'s receive connection. */
+  answer(room: string, user: string, sdp: string, options?: ProviderOptions): Promise<void>
+  /** Tears down everything `user` owned in `room`. */
+  leave(room: string, user: string, options?: ProviderOptions): Promise<void>
+  /** Tears down everything. */
+  close(): Promise<void>
+}
+
+/** A provider without media, for signaling-only deployments and tests. */
+export class NullProvider implements RtcProvider {
+  attach(): void {}
+  async publish(): Promise<string> {
+    throw new Error('media is disabled')
+  }
+  async unpublish(): Promise<void> {}
+  async subscribe(): Promise<void> {
+    throw new Error('media is disabled')
+  }
+  async answer(): Promise<void> {}
+  async leave(): Promise<void> {}
+  async close(): Promise<void> {}
+}

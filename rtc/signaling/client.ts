@@ -1,0 +1,303 @@
+/**
+ * A signaling client for Node (lamps, werift test peers, the benchmark). Keeps a local copy of
+ * the room state with the same reducer as the server, resumes after a drop with its last event
+ * sequence number, retransmits device controls until ACKed and runs each received control once.
+ */
+import { EventEmitter } from 'node:events'
+import type { Logger } from '@libp2p/logger'
+import { logger as createLogger } from '@libp2p/logger'
+import WebSocket from 'ws'
+import type { Role } from '../auth/token.ts'
+import { CONTROL_DEDUP_SIZE, CONTROL_MAX_ATTEMPTS, CONTROL_RETRY_MS } from '../constants.ts'
+import { ControlTimeoutError, RtcError } from '../errors.ts'
+import { reduce } from '../room/reducer.ts'
+import type { RoomEvent, RoomState } from '../room/types.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+import type { ActionName, ClientMessage, DeviceCommand, ServerMessage } from './messages.ts'
+import { Retransmitter } from './retransmit.ts'
+
+/** Result of running a device control on a lamp. */
+export interface ControlResult {
+  ok: boolean
+  result?: { url?: string }
+  error?: string
+}
+
+/** Runs a device control on this client (a lamp). Each id runs at most once. */
+export type ControlHandler = (command: DeviceCommand, id: string) => Promise<ControlResult>
+
+/** Events of {@link SignalingClient}. */
+export interface SignalingClientEvents {
+  event: [{ seq: number; event: RoomEvent }]
+  welcome: [Extract<ServerMessage, { type: 'welcome' }>]
+  'subscribe-offer': [string]
+  error: [RtcError]
+  closed: [{ code: number; reason: string }]
+}
+
+/** Options of {@link SignalingClient}. */
+export interface SignalingClientInit {
+  /** `ws://host:port/ws` */
+  url: string
+  token: string
+  /** Reconnect and resume after an unexpected drop. @default true */
+  reconnect?: boolean
+  /** @default {@link CONTROL_RETRY_MS} */
+  controlRetryMs?: number
+  /** @default {@link CONTROL_MAX_ATTEMPTS} */
+  controlMaxAttempts?: number
+  onControl?: ControlHandler
+  logger?: Logger
+}
+
+/** A signaling connection to one room. */
+export class SignalingClient extends EventEmitter<SignalingClientEvents> {
+  /** Local copy of the room state, kept by the shared reducer. */
+  state: RoomState | undefined
+  /** Last room event applied. */
+  seq = 0
+  session: string | undefined
+  user: string | undefined
+  role: Role | undefined
+  /** Origin URL the server announced. */
+  origin: string | undefined
+  private socket: WebSocket | undefined
+  private closed = false
+  private readonly init: SignalingClientInit
+  private readonly log: Logger
+  private readonly controls: Retransmitter<string>
+  private readonly waiting = new Map<string, (ack: ControlResult) => void>()
+  private readonly ran = new BoundedMap<string, ControlResult | 'running'>(CONTROL_DEDUP_SIZE)
+  private nextId = 0
+
+  constructor(init: SignalingClientInit) {
+    super()
+    this.init = init
+    this.log = init.logger ?? createLogger('dandelion:rtc:client')
+    this.controls = new Retransmitter({
+      retryMs: init.controlRetryMs ?? CONTROL_RETRY_MS,
+      maxAttempts: init.controlMaxAttempts ?? CONTROL_MAX_ATTEMPTS,
+    })
+  }
+
+  /** Connects (or resumes) and resolves on `welcome`; rejects with the server's reason. */
+  async connect(options: { signal?: AbortSignal } = {}): Promise<void> {
+    options.signal?.throwIfAborted()
+    const socket = new WebSocket(this.init.url)
+    this.socket = socket
+    await new Promise<void>((resolve, reject) => {
+      let error: RtcError | undefined
+      const onAbort = (): void => {
+        socket.terminate()
+        reject(options.signal?.reason)
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      const done = (): void => options.signal?.removeEventListener('abort', onAbort)
+      socket.on('open', () => {
+        const hello: ClientMessage = { type: 'hello', token: this.init.token }
+        if (this.session !== undefined) hello.resume = { session: this.session, seq: this.seq }
+        socket.send(JSON.stringify(hello))
+      })
+      socket.on('message', (data) => {
+        let msg: ServerMessage
+        try {
+          msg = JSON.parse(String(data)) as ServerMessage
+        } catch {
+          return
+        }
+        if (msg.type === 'error' && this.state === undefined) error = new RtcError(msg.message, msg.code)
+        this.receive(msg)
+        if (msg.type === 'welcome') {
+          done()
+          resolve()
+        }
+      })
+      socket.on('error', (err) => {
+        done()
+        reject(err)
+      })
+      socket.on('close', (code, reason) => {
+        done()
+        reject(error ?? new RtcError(`closed: ${code} ${String(reason)}`, 'ERR_CLOSED'))
+        this.onClose(socket, code, String(reason))
+      })
+    })
+  }
+
+  private onClose(socket: WebSocket, code: number, reason: string): void {
+    if (socket !== this.socket) return
+    this.emit('closed', { code, reason })
+    if (this.closed || this.init.reconnect === false || code >= 4400 || this.session === undefined) return
+    const retry = (delay: number): void => {
+      setTimeout(() => {
+        if (this.closed) return
+        this.connect().catch(() => retry(Math.min(delay * 2, 5000)))
+      }, delay).unref()
+    }
+    retry(100)
+  }
+
+  private receive(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.session = msg.session
+        this.user = msg.user
+        this.role = msg.role
+        this.origin = msg.origin
+        if (!msg.resumed || this.state === undefined) this.state = msg.state
+        this.seq = msg.seq
+        this.emit('welcome', msg)
+        this.controls.flush()
+        return
+      case 'event':
+        if (msg.seq <= this.seq || this.state === undefined) return
+        this.seq = msg.seq
+        try {
+          this.state = reduce(this.state, msg.event)
+        } catch (err) {
+          this.log.error('local state diverged at %d %e', msg.seq, err)
+        }
+        this.emit('event', { seq: msg.seq, event: msg.event })
+        return
+      case 'control':
+        this.runControl(msg.id, msg.command)
+        return
+      case 'control-ack': {
+        if (!this.controls.ack(msg.id)) return
+        const ack: ControlResult = { ok: msg.ok }
+        if (msg.result !== undefined) ack.result = msg.result
+        if (msg.error !== undefined) ack.error = msg.error
+        this.waiting.get(msg.id)?.(ack)
+        return
+      }
+      case 'subscribe-offer':
+        this.emit('subscribe-offer', msg.sdp)
+        return
+      case 'error':
+        if (this.listenerCount('error') > 0) this.emit('error', new RtcError(msg.message, msg.code))
+        return
+      default:
+        return
+    }
+  }
+
+  private runControl(id: string, command: DeviceCommand): void {
+    const seen = this.ran.get(id)
+    if (seen === 'running') return
+    if (seen !== undefined) {
+      this.send({ type: 'control-ack', id, ...seen })
+      return
+    }
+    const handler = this.init.onControl
+    if (handler === undefined) {
+      this.send({ type: 'control-ack', id, ok: false, error: 'unsupported' })
+      return
+    }
+    this.ran.set(id, 'running')
+    handler(command, id)
+      .catch((err: unknown): ControlResult => ({ ok: false, error: String((err as Error)?.message ?? err) }))
+      .then((result) => {
+        this.ran.set(id, result)
+        this.send({ type: 'control-ack', id, ...result })
+      })
+      .catch((err) => this.log.error('control %s failed %e', id, err))
+  }
+
+  /** Sends one message if connected; false otherwise. */
+  send(msg: ClientMessage): boolean {
+    if (this.socket?.readyState !== WebSocket.OPEN) return false
+    this.socket.send(JSON.stringify(msg))
+    return true
+  }
+
+  /** Takes a room action (`hand.raise`, `call.accept`, ...). */
+  action(action: ActionName, fields: { callId?: string; callee?: string; user?: string } = {}): void {
+    this.send({ type: 'action', action, ...fields })
+  }
+
+  /**
+   * Sends a device control to `target` and resolves with the lamp's ACK. Retransmitted until
+   * ACKed (also across reconnects); rejects with {@link ControlTimeoutError} when attempts run out.
+   */
+  control(
+    target: string,
+    command: DeviceCommand,
+    options: { signal?: AbortSignal; id?: string } = {},
+  ): Promise<ControlResult> {
+    const id = options.id ?? `${this.user ?? 'c'}-${Date.now().toString(36)}-${this.nextId++}`
+    return new Promise<ControlResult>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.controls.ack(id)
+        this.waiting.delete(id)
+        reject(options.signal?.reason)
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.waiting.set(id, (ack) => {
+        options.signal?.removeEventListener('abort', onAbort)
+        this.waiting.delete(id)
+        resolve(ack)
+      })
+      this.controls.start(
+        id,
+        () => this.send({ type: 'control', id, target, command }),
+        () => {
+          this.waiting.delete(id)
+          reject(new ControlTimeoutError())
+        },
+      )
+    })
+  }
+
+  /** Waits for the first room event matching `pred` (or the current state already matching `state`). */
+  waitFor(pred: (state: RoomState) => boolean, options: { signal?: AbortSignal } = {}): Promise<RoomState> {
+    if (this.state !== undefined && pred(this.state)) return Promise.resolve(this.state)
+    return new Promise((resolve, reject) => {
+      const check = (): void => {
+        if (this.state !== undefined && pred(this.state)) {
+          this.off('event', check)
+          this.off('welcome', check)
+          resolve(this.state)
+        }
+      }
+      options.signal?.addEventListener('abort', () => {
+        this.off('event', check)
+        this.off('welcome', check)
+        reject(options.signal?.reason)
+      })
+      this.on('event', check)
+      this.on('welcome', check)
+    })
+  }
+
+  /** Waits for the next server message of `type`. */
+  next<T extends ServerMessage['type']>(type: T): Promise<Extract<ServerMessage, { type: T }>> {
+    return new Promise((resolve) => {
+      const socket = this.socket
+      const onMessage = (data: WebSocket.RawData): void => {
+        let msg: ServerMessage
+        try {
+          msg = JSON.parse(String(data)) as ServerMessage
+        } catch {
+          return
+        }
+        if (msg.type === type) {
+          socket?.off('message', onMessage)
+          resolve(msg as Extract<ServerMessage, { type: T }>)
+        }
+      }
+      socket?.on('message', onMessage)
+    })
+  }
+
+  /** Drops the connection without saying goodbye (the session stays resumable). */
+  drop(): void {
+    this.socket?.terminate()
+  }
+
+  /** Closes for good; the server removes the participant after its grace period. */
+  close(): void {
+    this.closed = true
+    this.controls.clear()
+    this.socket?.close(1000, 'bye')
+  }
+}

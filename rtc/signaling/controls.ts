@@ -1,0 +1,126 @@
+/**
+ * Device controls from a teacher to a lamp: every control has an id, is relayed to the lamp and
+ * retransmitted until the lamp ACKs it, and is de-duplicated by id on both hops. A teacher that
+ * repeats a control it already got an ACK for receives the same ACK again, without the lamp
+ * running it twice.
+ */
+import { CONTROL_DEDUP_SIZE, CONTROL_MAX_ATTEMPTS, CONTROL_RETRY_MS } from '../constants.ts'
+import { ControlTimeoutError } from '../errors.ts'
+import type { DeviceSetting } from '../room/types.ts'
+import { BoundedMap } from '../util/bounded-map.ts'
+import type { DeviceCommand, ServerMessage } from './messages.ts'
+import { Retransmitter } from './retransmit.ts'
+
+/** What the relay needs from the server. */
+export interface ControlRelayComponents {
+  /** Sends to `user`'s current socket; false if the user is not connected right now. */
+  send(user: string, message: ServerMessage): boolean
+  /** The lamp confirmed a setting: the room state should record it. */
+  applied(target: string, setting: DeviceSetting): void
+}
+
+/** Options of {@link ControlRelay}. */
+export interface ControlRelayInit {
+  /** @default {@link CONTROL_RETRY_MS} */
+  retryMs?: number
+  /** @default {@link CONTROL_MAX_ATTEMPTS} */
+  maxAttempts?: number
+  /** @default {@link CONTROL_DEDUP_SIZE} */
+  dedupSize?: number
+}
+
+type Ack = Extract<ServerMessage, { type: 'control-ack' }>
+
+interface InFlight {
+  from: string
+  target: string
+  command: DeviceCommand
+}
+
+/** Turns a confirmed command into the setting it changes, if any. */
+export function settingOf(command: DeviceCommand): DeviceSetting | undefined {
+  switch (command.kind) {
+    case 'screen':
+      return { kind: 'screen', screen: command.screen }
+    case 'camera':
+      return { kind: 'camera', camera: command.camera }
+    case 'mute':
+      return { kind: 'mute', muted: command.muted }
+    default:
+      return undefined
+  }
+}
+
+/** The relay for one room. */
+export class ControlRelay {
+  private readonly components: ControlRelayComponents
+  private readonly retransmitter: Retransmitter<string>
+  private readonly inFlight: BoundedMap<string, InFlight>
+  private readonly done: BoundedMap<string, Ack>
+
+  constructor(components: ControlRelayComponents, init: ControlRelayInit = {}) {
+    this.components = components
+    const size = init.dedupSize ?? CONTROL_DEDUP_SIZE
+    this.retransmitter = new Retransmitter({
+      retryMs: init.retryMs ?? CONTROL_RETRY_MS,
+      maxAttempts: init.maxAttempts ?? CONTROL_MAX_ATTEMPTS,
+      maxPending: size,
+    })
+    this.inFlight = new BoundedMap(size)
+    this.done = new BoundedMap(size)
+  }
+
+  /** A teacher sent control `id`. Duplicates of a finished control get the stored ACK again. */
+  submit(from: string, target: string, id: string, command: DeviceCommand): void {
+    const finished = this.done.get(id)
+    if (finished !== undefined) {
+      this.components.send(from, finished)
+      return
+    }
+    if (this.inFlight.has(id)) return
+    this.inFlight.set(id, { from, target, command })
+    this.retransmitter.start(
+      id,
+      () => this.components.send(target, { type: 'control', id, from, command }),
+      () => {
+        const err = new ControlTimeoutError()
+        this.finish(id, { type: 'control-ack', id, ok: false, error: err.code })
+      },
+    )
+  }
+
+  /** The lamp ACKed control `id`. ACKs from anyone but the target, or for unknown ids, are ignored. */
+  ack(by: string, message: Omit<Ack, 'type'>): void {
+    const f = this.inFlight.get(message.id)
+    if (f === undefined || f.target !== by) return
+    this.retransmitter.ack(message.id)
+    if (message.ok) {
+      const setting = settingOf(f.command)
+      if (setting !== undefined) this.components.applied(f.target, setting)
+    }
+    const ack: Ack = { type: 'control-ack', id: message.id, ok: message.ok }
+    if (message.result !== undefined) ack.result = message.result
+    if (message.error !== undefined) ack.error = message.error
+    this.finish(message.id, ack)
+  }
+
+  private finish(id: string, ack: Ack): void {
+    const f = this.inFlight.get(id)
+    this.inFlight.delete(id)
+    this.done.set(id, ack)
+    if (f !== undefined) this.components.send(f.from, ack)
+  }
+
+  /** Sends every control pending for `user` again (it just reconnected). */
+  resend(user: string): void {
+    for (const [id, f] of this.inFlight) {
+      if (f.target === user)
+        this.components.send(user, { type: 'control', id, from: f.from, command: f.command })
+    }
+  }
+
+  /** Stops all retransmissions. */
+  close(): void {
+    this.retransmitter.clear()
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * One live room: its reduced state, a bounded log of numbered events for resume, and the
+ * sessions of the people in it. Every change goes through {@link RoomHub.apply}.
+ */
+import type { WebSocket } from 'ws'
+import type { Role } from '../auth/token.ts'
+import { EVENT_LOG_SIZE } from '../constants.ts'
+import { createRoomState, type RoomLimits, reduce } from '../room/reducer.ts'
+import type { RoomEvent, RoomKind, RoomState } from '../room/types.ts'
+import type { ServerMessage } from './messages.ts'
+
+/** A participant's signaling session; outlives its socket for the resume grace period. */
+export interface Session {
+  id: string
+  user: string
+  role: Role
+  room: string
+  socket: WebSocket | null
+  grace: ReturnType<typeof setTimeout> | undefined
+}
+
+/** Options of {@link RoomHub}. */
+export interface RoomHubInit {
+  /** Events kept for replay. @default {@link EVENT_LOG_SIZE} */
+  logSize?: number
+  limits?: RoomLimits
+}
+
+interface Logged {
+  seq: number
+  event: RoomEvent
+}
+
+/** Who may see an event: join/leave/presence of hidden observers is shown to teachers only. */
+function visibleTo(state: RoomState, event: RoomEvent, role: Role, self: string): boolean {
+  if (role === 'teacher') return true
+  if (event.type === 'join' || event.type === 'leave' || event.type === 'presence') {
+    if (event.user === self) return true
+    return !(event.type === 'join'
+      ? event.role === 'parent'
+      : state.participants[event.user]?.hidden === true)
+  }
+  return true
+}
+
+/** The runtime of one room. */
+export class RoomHub {
+  state: RoomState
+  seq = 0
+  readonly sessions = new Map<string, Session>()
+  private readonly log: Logged[] = []
+  private readonly logSize: number
+  private readonly limits: RoomLimits | undefined
+
+  constructor(id: string, kind: RoomKind, init: RoomHubInit = {}) {
+    this.state = createRoomState(id, kind)
+    this.logSize = init.logSize ?? EVENT_LOG_SIZE
+    this.limits = init.limits
+  }
+
+  /**
+   * Reduces `event` into the state; if it changed anything, numbers it, logs it and sends it to
+   * every connected session allowed to see it. Throws the reducer's typed errors.
+   */
+  apply(event: RoomEvent): number | undefined {
+    const before = this.state
+    const next = reduce(before, event, this.limits)
+    if (next === before) return undefined
+    this.state = next
+    const seq = ++this.seq
+    this.log.push({ seq, event })
+    if (this.log.length > this.logSize) this.log.shift()
+    // hidden-ness is judged on the state that knew the participant
+    const judge = event.type === 'leave' ? before : next
+    const msg = JSON.stringify({ type: 'event', seq, event } satisfies ServerMessage)
+    for (const s of this.sessions.values()) {
+      if (s.socket !== null && visibleTo(judge, event, s.role, s.user)) sendRaw(s.socket, msg)
+    }
+    return seq
+  }
+
+  /** Events after `seq` that `session` may see, or undefined if the log no longer reaches back that far. */
+  since(seq: number, session: Session): Array<{ seq: number; event: RoomEvent }> | undefined {
+    if (seq > this.seq) return undefined
+    if (seq < this.seq && (this.log.length === 0 || this.log[0].seq > seq + 1)) return undefined
+    return this.log.filter((l) => l.seq > seq && visibleTo(this.state, l.event, session.role, session.user))
+  }
+
+  /** Sends to one user's current socket; false if not connected. */
+  send(user: string, message: ServerMessage): boolean {
+    const s = this.sessions.get(user)
+    if (s?.socket == null) return false
+    return sendRaw(s.socket, JSON.stringify(message))
+  }
+}
+
+/** Sends a text frame if the socket is open. */
+export function sendRaw(socket: WebSocket, text: string): boolean {
+  if (socket.readyState !== 1) return false
+  socket.send(text)
+  return true
+}

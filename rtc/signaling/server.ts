@@ -1,0 +1,370 @@
+/**
+ * The signaling server: fastify + one WebSocket endpoint (`/ws`). A client's first message must be
+ * `hello` with a signed token; everything after is validated by schema, reduced into the room
+ * state and relayed. Media negotiation is handed to an {@link RtcProvider}.
+ */
+import { randomUUID } from 'node:crypto'
+import websocket from '@fastify/websocket'
+import type { Logger } from '@libp2p/logger'
+import { logger as createLogger } from '@libp2p/logger'
+import Fastify, { type FastifyInstance } from 'fastify'
+import type { WebSocket } from 'ws'
+import { type TokenClaims, verifyToken } from '../auth/token.ts'
+import { MAX_MESSAGE_BYTES, MAX_ROOMS, RESUME_GRACE_MS } from '../constants.ts'
+import { ForbiddenError, MalformedMessageError, NotInRoomError, RoomFullError, RtcError } from '../errors.ts'
+import type { RtcProvider } from '../provider.ts'
+import { NullProvider } from '../provider.ts'
+import { canPublish, type RoomLimits, viewFor } from '../room/reducer.ts'
+import type { RoomEvent } from '../room/types.ts'
+import { ControlRelay } from './controls.ts'
+import type { ClientMessage, ServerMessage } from './messages.ts'
+import { RoomHub, type Session, sendRaw } from './room-hub.ts'
+import { parseClientMessage } from './schema.ts'
+import { registerWebPage } from './web-routes.ts'
+
+/** WebSocket close codes, with the error code as reason text. */
+export const CLOSE_CODES: Readonly<Record<string, number>> = {
+  ERR_INVALID_TOKEN: 4401,
+  ERR_FORBIDDEN: 4403,
+  ERR_ROOM_FULL: 4409,
+  ERR_MALFORMED_MESSAGE: 4400,
+}
+
+/** Live things the server uses. */
+export interface SignalingComponents {
+  /** @default a {@link NullProvider} (no media) */
+  provider?: RtcProvider
+  logger?: Logger
+}
+
+/** Plain options of the signaling server. */
+export interface SignalingInit {
+  /** HMAC secret tokens are signed with (required). */
+  secret: string
+  /** @default '127.0.0.1' */
+  host?: string
+  /** 0 picks a free port. @default 0 */
+  port?: number
+  /** Origin base URL handed to lamps for photo uploads. */
+  origin?: string
+  /** @default {@link RESUME_GRACE_MS} */
+  graceMs?: number
+  /** Device-control retransmit delay. */
+  controlRetryMs?: number
+  /** Device-control attempts. */
+  controlMaxAttempts?: number
+  /** Time allowed between connecting and `hello`. @default 5000 */
+  helloTimeoutMs?: number
+  /** Interval of the room clock (ring and hand timeouts). @default 1000 */
+  tickMs?: number
+  limits?: RoomLimits
+}
+
+/** A running signaling server. */
+export interface SignalingServer {
+  /** `http://host:port` */
+  url: string
+  app: FastifyInstance
+  /** The live room `id`, for inspection. */
+  room(id: string): RoomHub | undefined
+  close(): Promise<void>
+}
+
+interface LiveRoom {
+  hub: RoomHub
+  relay: ControlRelay
+}
+
+const MAX_MALFORMED = 20
+
+/** Starts the signaling server. */
+export async function createSignalingServer(
+  components: SignalingComponents,
+  init: SignalingInit,
+): Promise<SignalingServer> {
+  const log = components.logger ?? createLogger('dandelion:rtc:signaling')
+  const provider = components.provider ?? new NullProvider()
+  const graceMs = init.graceMs ?? RESUME_GRACE_MS
+  const rooms = new Map<string, LiveRoom>()
+  const app = Fastify({ logger: false })
+  await app.register(websocket, { options: { maxPayload: MAX_MESSAGE_BYTES } })
+  registerWebPage(app)
+
+  const live = (id: string): LiveRoom | undefined => rooms.get(id)
+
+  const apply = (room: LiveRoom, event: RoomEvent): void => {
+    const hadPublish = new Set(
+      Object.keys(room.hub.state.participants).filter((u) => canPublish(room.hub.state, u)),
+    )
+    room.hub.apply(event)
+    for (const u of hadPublish) {
+      if (!canPublish(room.hub.state, u)) {
+        provider.unpublish(room.hub.state.id, u).catch((err) => log.error('unpublish %s failed %e', u, err))
+      }
+    }
+  }
+
+  provider.attach({
+    offer(roomId, user, sdp) {
+      live(roomId)?.hub.send(user, { type: 'subscribe-offer', sdp })
+    },
+    speaker(roomId, user) {
+      const room = live(roomId)
+      if (room === undefined) return
+      try {
+        apply(room, { type: 'speaker', at: Date.now(), user })
+      } catch (err) {
+        log.error('speaker event failed %e', err)
+      }
+    },
+  })
+
+  const getRoom = (claims: TokenClaims): LiveRoom => {
+    let room = rooms.get(claims.room)
+    if (room !== undefined) return room
+    if (rooms.size >= MAX_ROOMS) throw new RoomFullError('server holds too many rooms')
+    const hub = new RoomHub(claims.room, claims.role === 'teacher' ? (claims.kind ?? 'group') : 'group', {
+      limits: init.limits,
+    })
+    const relay = new ControlRelay(
+      {
+        send: (user, message) => hub.send(user, message),
+        applied: (target, setting) => {
+          try {
+            apply(room!, { type: 'device.applied', at: Date.now(), by: target, setting })
+          } catch (err) {
+            log.error('device setting not applied %e', err)
+          }
+        },
+      },
+      { retryMs: init.controlRetryMs, maxAttempts: init.controlMaxAttempts },
+    )
+    room = { hub, relay }
+    rooms.set(claims.room, room)
+    return room
+  }
+
+  const leave = (room: LiveRoom, session: Session): void => {
+    clearTimeout(session.grace)
+    if (room.hub.sessions.get(session.user) !== session) return
+    room.hub.sessions.delete(session.user)
+    try {
+      apply(room, { type: 'leave', at: Date.now(), user: session.user })
+    } catch (err) {
+      log.error('leave failed %e', err)
+    }
+    provider.leave(room.hub.state.id, session.user).catch((err) => log.error('media leave failed %e', err))
+    if (room.hub.sessions.size === 0) {
+      room.relay.close()
+      rooms.delete(room.hub.state.id)
+    }
+  }
+
+  const ticker = setInterval(() => {
+    const at = Date.now()
+    for (const room of rooms.values()) {
+      try {
+        apply(room, { type: 'tick', at })
+      } catch (err) {
+        log.error('tick failed %e', err)
+      }
+    }
+  }, init.tickMs ?? 1000)
+  ticker.unref()
+
+  const refuse = (socket: WebSocket, err: unknown): void => {
+    const code = err instanceof RtcError ? err.code : 'ERR_INTERNAL'
+    const message = err instanceof Error ? err.message : 'error'
+    sendRaw(socket, JSON.stringify({ type: 'error', code, message } satisfies ServerMessage))
+    socket.close(CLOSE_CODES[code] ?? 4000, `${code}: ${message}`.slice(0, 120))
+  }
+
+  const hello = (socket: WebSocket, msg: Extract<ClientMessage, { type: 'hello' }>): [LiveRoom, Session] => {
+    const claims = verifyToken(init.secret, msg.token)
+    const room = getRoom(claims)
+    const { hub } = room
+    const existing = hub.sessions.get(claims.sub)
+    if (existing !== undefined && existing.role !== claims.role)
+      throw new ForbiddenError('user joined with another role')
+    if (existing !== undefined && msg.resume !== undefined && existing.id === msg.resume.session) {
+      const missed = hub.since(msg.resume.seq, existing)
+      clearTimeout(existing.grace)
+      if (existing.socket !== null) existing.socket.close(4000, 'replaced by a resumed connection')
+      const welcome: ServerMessage = {
+        type: 'welcome',
+        session: existing.id,
+        user: existing.user,
+        role: existing.role,
+        seq: missed === undefined ? hub.seq : msg.resume.seq,
+        state: viewFor(hub.state, existing.role),
+        resumed: missed !== undefined,
+      }
+      if (init.origin !== undefined) welcome.origin = init.origin
+      sendRaw(socket, JSON.stringify(welcome))
+      for (const m of missed ?? [])
+        sendRaw(socket, JSON.stringify({ type: 'event', ...m } satisfies ServerMessage))
+      existing.socket = socket
+      apply(room, { type: 'presence', at: Date.now(), user: existing.user, connected: true })
+      room.relay.resend(existing.user)
+      return [room, existing]
+    }
+    if (existing !== undefined) {
+      // a fresh login replaces the old session's socket but keeps the participant
+      existing.socket?.close(4000, 'replaced by a new connection')
+      existing.socket = null
+      clearTimeout(existing.grace)
+    }
+    const session: Session = existing ?? {
+      id: randomUUID(),
+      user: claims.sub,
+      role: claims.role,
+      room: claims.room,
+      socket: null,
+      grace: undefined,
+    }
+    if (existing === undefined) {
+      if (hub.sessions.size === 0 && Object.keys(hub.state.participants).length === 0) {
+        // a room nobody could join is dropped again
+        try {
+          apply(room, { type: 'join', at: Date.now(), user: claims.sub, role: claims.role })
+        } catch (err) {
+          rooms.delete(claims.room)
+          throw err
+        }
+      } else {
+        apply(room, { type: 'join', at: Date.now(), user: claims.sub, role: claims.role })
+      }
+      hub.sessions.set(session.user, session)
+    } else {
+      apply(room, { type: 'presence', at: Date.now(), user: session.user, connected: true })
+    }
+    const welcome: ServerMessage = {
+      type: 'welcome',
+      session: session.id,
+      user: session.user,
+      role: session.role,
+      seq: hub.seq,
+      state: viewFor(hub.state, session.role),
+      resumed: false,
+    }
+    if (init.origin !== undefined) welcome.origin = init.origin
+    sendRaw(socket, JSON.stringify(welcome))
+    session.socket = socket
+    room.relay.resend(session.user)
+    return [room, session]
+  }
+
+  const handle = async (room: LiveRoom, session: Session, msg: ClientMessage): Promise<void> => {
+    const { hub } = room
+    const roomId = hub.state.id
+    const at = Date.now()
+    const by = session.user
+    switch (msg.type) {
+      case 'hello':
+        throw new MalformedMessageError('already said hello')
+      case 'ping':
+        hub.send(by, { type: 'pong' })
+        return
+      case 'action': {
+        const event = { type: msg.action, at, by, callId: msg.callId, callee: msg.callee, user: msg.user }
+        if (msg.action === 'call.connected')
+          apply(room, { type: 'call.connected', at, callId: msg.callId ?? '' })
+        else apply(room, event as RoomEvent)
+        return
+      }
+      case 'control': {
+        if (session.role !== 'teacher') throw new ForbiddenError('only the teacher controls devices')
+        if (hub.state.participants[msg.target] === undefined)
+          throw new NotInRoomError(`${msg.target} is not here`)
+        room.relay.submit(by, msg.target, msg.id, msg.command)
+        return
+      }
+      case 'control-ack':
+        room.relay.ack(by, msg)
+        return
+      case 'publish': {
+        if (!canPublish(hub.state, by)) throw new ForbiddenError('you may not publish in this room now')
+        const sdp = await provider.publish(roomId, by, msg.sdp)
+        hub.send(by, { type: 'publish-answer', sdp })
+        return
+      }
+      case 'subscribe':
+        await provider.subscribe(roomId, by)
+        return
+      case 'subscribe-answer':
+        await provider.answer(roomId, by, msg.sdp)
+        return
+    }
+  }
+
+  app.get('/ws', { websocket: true }, (socket) => {
+    let current: [LiveRoom, Session] | undefined
+    let malformed = 0
+    const helloTimer = setTimeout(() => {
+      if (current === undefined) refuse(socket, new MalformedMessageError('no hello in time'))
+    }, init.helloTimeoutMs ?? 5000)
+    socket.on('message', (data, isBinary) => {
+      let msg: ClientMessage
+      try {
+        if (isBinary) throw new MalformedMessageError('binary frames are not accepted')
+        msg = parseClientMessage(data)
+      } catch (err) {
+        if (current === undefined || ++malformed > MAX_MALFORMED) refuse(socket, err)
+        else
+          sendRaw(
+            socket,
+            JSON.stringify({ type: 'error', code: (err as RtcError).code, message: (err as Error).message }),
+          )
+        return
+      }
+      if (current === undefined) {
+        clearTimeout(helloTimer)
+        try {
+          if (msg.type !== 'hello') throw new MalformedMessageError('first message must be hello')
+          current = hello(socket, msg)
+        } catch (err) {
+          refuse(socket, err)
+        }
+        return
+      }
+      const [room, session] = current
+      if (session.socket !== socket) return
+      handle(room, session, msg).catch((err: unknown) => {
+        const code = err instanceof RtcError ? err.code : 'ERR_INTERNAL'
+        if (!(err instanceof RtcError)) log.error('handling %s failed %e', msg.type, err)
+        sendRaw(socket, JSON.stringify({ type: 'error', code, message: (err as Error).message ?? 'error' }))
+      })
+    })
+    socket.on('error', (err) => log('socket error %e', err))
+    socket.on('close', () => {
+      clearTimeout(helloTimer)
+      if (current === undefined) return
+      const [room, session] = current
+      if (session.socket !== socket) return
+      session.socket = null
+      try {
+        apply(room, { type: 'presence', at: Date.now(), user: session.user, connected: false })
+      } catch {
+        // the participant may already be gone
+      }
+      session.grace = setTimeout(() => leave(room, session), graceMs)
+    })
+  })
+
+  const address = await app.listen({ host: init.host ?? '127.0.0.1', port: init.port ?? 0 })
+  return {
+    url: address,
+    app,
+    room: (id) => rooms.get(id)?.hub,
+    async close() {
+      clearInterval(ticker)
+      for (const room of rooms.values()) {
+        room.relay.close()
+        for (const s of room.hub.sessions.values()) clearTimeout(s.grace)
+      }
+      rooms.clear()
+      await app.close()
+      await provider.close()
+    },
+  }
+}

@@ -1,0 +1,55 @@
+/** Spawns a signaling server and clients on 127.0.0.1 for tests. */
+import { issueToken, type Role } from '../../../rtc/auth/token.ts'
+import type { RtcProvider } from '../../../rtc/provider.ts'
+import type { RoomKind } from '../../../rtc/room/types.ts'
+import { type ControlHandler, SignalingClient } from '../../../rtc/signaling/client.ts'
+import {
+  createSignalingServer,
+  type SignalingInit,
+  type SignalingServer,
+} from '../../../rtc/signaling/server.ts'
+
+export const SECRET = 'test-secret-test-secret'
+
+export interface Harness {
+  server: SignalingServer
+  wsUrl: string
+  token(user: string, role: Role, room?: string, kind?: RoomKind): string
+  join(
+    user: string,
+    role: Role,
+    opts?: { room?: string; kind?: RoomKind; onControl?: ControlHandler },
+  ): Promise<SignalingClient>
+  teardown(): Promise<void>
+}
+
+export async function spawn(init: Partial<SignalingInit> = {}, provider?: RtcProvider): Promise<Harness> {
+  const server = await createSignalingServer(
+    { provider },
+    { secret: SECRET, graceMs: 2000, controlRetryMs: 100, ...init },
+  )
+  const wsUrl = server.url.replace('http', 'ws') + '/ws'
+  const clients: SignalingClient[] = []
+  const token = (user: string, role: Role, room = 'r1', kind: RoomKind = 'group'): string =>
+    issueToken(SECRET, { sub: user, role, room, kind })
+  return {
+    server,
+    wsUrl,
+    token,
+    async join(user, role, opts = {}) {
+      const c = new SignalingClient({
+        url: wsUrl,
+        token: token(user, role, opts.room, opts.kind),
+        controlRetryMs: 100,
+        onControl: opts.onControl,
+      })
+      clients.push(c)
+      await c.connect()
+      return c
+    },
+    async teardown() {
+      for (const c of clients) c.close()
+      await server.close()
+    },
+  }
+}

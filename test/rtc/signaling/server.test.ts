@@ -1,0 +1,171 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import type { DeviceCommand } from '../../../rtc/signaling/messages.ts'
+import { type Harness, spawn } from './harness.ts'
+
+let h: Harness
+afterEach(async () => {
+  await h?.teardown()
+})
+
+/** Opens a raw socket, sends `frames`, collects replies until closed or `until` matches. */
+function raw(
+  url: string,
+  frames: Array<string | Buffer>,
+): Promise<{ code: number; reason: string; replies: string[] }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url)
+    const replies: string[] = []
+    ws.on('open', () => {
+      for (const f of frames) ws.send(f)
+    })
+    ws.on('message', (d) => replies.push(String(d)))
+    ws.on('close', (code, reason) => resolve({ code, reason: String(reason), replies }))
+  })
+}
+
+describe('authentication and limits', () => {
+  it('refuses missing and bad tokens with a reason', async () => {
+    h = await spawn()
+    const missing = await raw(h.wsUrl, ['{"type":"ping"}'])
+    expect(missing.code).toBe(4400)
+    const forged = await raw(h.wsUrl, [JSON.stringify({ type: 'hello', token: 'abc.def' })])
+    expect(forged.code).toBe(4401)
+    expect(forged.reason).toMatch(/^ERR_INVALID_TOKEN: bad token signature/)
+    const notJson = await raw(h.wsUrl, ['hello?'])
+    expect(notJson.code).toBe(4400)
+  })
+
+  it('refuses a student beyond the room capacity', async () => {
+    h = await spawn()
+    await h.join('t', 'teacher', { room: 'one', kind: 'one-on-one' })
+    await h.join('s1', 'student', { room: 'one' })
+    const third = await raw(h.wsUrl, [
+      JSON.stringify({ type: 'hello', token: h.token('s2', 'student', 'one') }),
+    ])
+    expect(third.code).toBe(4409)
+    expect(third.reason).toMatch(/^ERR_ROOM_FULL/)
+  })
+
+  it('survives malformed messages and keeps the connection', async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher')
+    const errors: string[] = []
+    t.on('error', (e) => errors.push(e.code))
+    const junk = ['{', '{"type":"action","action":"x"}', '[]', 'null', '{"type":"control","id":"1"}', '"x"']
+    for (const j of junk) (t as unknown as { socket: WebSocket }).socket.send(j)
+    ;(t as unknown as { socket: WebSocket }).socket.send(Buffer.from([1, 2, 3]), { binary: true })
+    t.send({ type: 'ping' })
+    await t.next('pong')
+    expect(errors).toHaveLength(junk.length + 1)
+    expect(new Set(errors)).toEqual(new Set(['ERR_MALFORMED_MESSAGE']))
+    // rule violations answer with their code and change nothing
+    t.action('hand.raise')
+    const err = await new Promise<string>((r) => t.once('error', (e) => r(e.code)))
+    expect(err).toBe('ERR_FORBIDDEN')
+    const s = await h.join('s', 'student')
+    expect(Object.keys(s.state!.participants).sort()).toEqual(['s', 't'])
+  })
+})
+
+describe('room flow', () => {
+  it('runs a call and a hand queue, hiding parents from students', async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    const a = await h.join('a', 'student', { room: 'c' })
+    const b = await h.join('b', 'student', { room: 'c' })
+    await h.join('mum', 'parent', { room: 'c' })
+    t.action('call.initiate', { callId: 'k1', callee: 'a' })
+    await a.waitFor((s) => s.call?.status === 'initiating')
+    a.action('call.ringing', { callId: 'k1' })
+    a.action('call.accept', { callId: 'k1' })
+    await t.waitFor((s) => s.call?.status === 'accepted')
+    b.action('hand.raise')
+    a.action('hand.raise')
+    await t.waitFor((s) => s.hands.length === 2)
+    expect(t.state!.hands.map((x) => x.user)).toEqual(['b', 'a'])
+    t.action('hand.accept', { user: 'b' })
+    await a.waitFor((s) => s.stage.includes('b'))
+    expect(a.state!.participants.mum).toBeUndefined()
+    expect(t.state!.participants.mum?.hidden).toBe(true)
+    expect(a.state).toEqual({ ...h.server.room('c')!.state, participants: a.state!.participants })
+  })
+
+  it('resumes a dropped client with the events it missed', async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    const s = await h.join('s', 'student', { room: 'c' })
+    const other = await h.join('o', 'student', { room: 'c' })
+    const session = s.session
+    s.drop()
+    await t.waitFor((st) => st.participants.s?.connected === false)
+    other.action('hand.raise')
+    await t.waitFor((st) => st.hands.length === 1)
+    t.action('stage.invite', { user: 's' })
+    await t.waitFor((st) => st.stage.includes('s'))
+    const seen: string[] = []
+    s.on('event', ({ event }) => seen.push(event.type))
+    await s.waitFor((st) => st.participants.s?.connected === true && st.stage.includes('s'))
+    expect(s.session).toBe(session)
+    expect(seen.slice(0, 3)).toEqual(['presence', 'hand.raise', 'stage.invite'])
+    expect(s.state).toEqual(h.server.room('c')!.state)
+  })
+
+  it('removes a participant whose grace period ran out', async () => {
+    h = await spawn({ graceMs: 50 })
+    const t = await h.join('t', 'teacher')
+    const s = await h.join('s', 'student')
+    s.close()
+    await t.waitFor((st) => st.participants.s === undefined)
+  })
+})
+
+describe('device controls', () => {
+  it('retransmits until ACKed, runs each control once and dedups repeats', async () => {
+    h = await spawn()
+    const runs: DeviceCommand[] = []
+    let dropFirst = true
+    const t = await h.join('t', 'teacher')
+    const lamp = await h.join('lamp', 'student', {
+      onControl: async (command) => {
+        runs.push(command)
+        return { ok: true }
+      },
+    })
+    // the lamp loses its first delivery: its connection drops before it can ACK
+    const socket = (lamp as unknown as { socket: WebSocket }).socket
+    socket.prependListener('message', (d) => {
+      if (dropFirst && String(d).includes('"type":"control"')) {
+        dropFirst = false
+        socket.removeAllListeners('message')
+        lamp.drop()
+      }
+    })
+    const ack = await t.control('lamp', { kind: 'camera', camera: 'desk' }, { id: 'ctl-1' })
+    expect(ack.ok).toBe(true)
+    expect(runs).toEqual([{ kind: 'camera', camera: 'desk' }])
+    await t.waitFor((s) => s.participants.lamp.camera === 'desk')
+    // the teacher repeats the same id (e.g. after its own reconnect): same ACK, no second run
+    const again = await t.control('lamp', { kind: 'camera', camera: 'desk' }, { id: 'ctl-1' })
+    expect(again.ok).toBe(true)
+    expect(runs).toHaveLength(1)
+  })
+
+  it('reports a control the device never ACKs', async () => {
+    h = await spawn({ controlRetryMs: 10, controlMaxAttempts: 3 })
+    const t = await h.join('t', 'teacher')
+    const lamp = await h.join('lamp', 'student', { onControl: () => new Promise(() => {}) })
+    const ack = await t.control('lamp', { kind: 'mute', muted: true })
+    expect(ack).toEqual({ ok: false, error: 'ERR_CONTROL_TIMEOUT' })
+    expect(lamp.state!.participants.lamp.muted).toBe(false)
+  })
+
+  it('only lets the teacher send controls', async () => {
+    h = await spawn()
+    await h.join('t', 'teacher')
+    const s = await h.join('s', 'student')
+    s.send({ type: 'control', id: 'x', target: 't', command: { kind: 'mute', muted: true } })
+    const err = await new Promise<string>((r) => s.once('error', (e) => r(e.code)))
+    expect(err).toBe('ERR_FORBIDDEN')
+  })
+})
