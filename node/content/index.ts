@@ -22,8 +22,10 @@ export {
   checkResourceName,
   createManifest,
   decodeManifest,
+  isMimeType,
   type Manifest,
   type ManifestFields,
   type VerifyManifestOptions,
   verifyManifest,
 } from './manifest.ts'
+export { type ByteRange, parseRange } from './range.ts'

@@ -83,6 +83,11 @@ const FIELD_NAMES = new Set([
   'signature',
 ])
 
+/** True when `s` looks like a MIME type (`type/subtype`). */
+export function isMimeType(s: string): boolean {
+  return MIME_RE.test(s)
+}
+
 /** Checks a resource name: 1–200 characters, no control characters or slashes at the ends. */
 export function checkResourceName(name: unknown): string {
   if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH) {
@@ -98,7 +103,7 @@ function checkFields(f: Record<string, unknown>): ManifestFields {
   if (typeof f.type !== 'string' || !(CONTENT_TYPES as readonly string[]).includes(f.type)) {
     throw new InvalidManifestError(`type must be one of ${CONTENT_TYPES.join(', ')}`)
   }
-  if (typeof f.mime !== 'string' || !MIME_RE.test(f.mime)) throw new InvalidManifestError('invalid MIME type')
+  if (typeof f.mime !== 'string' || !isMimeType(f.mime)) throw new InvalidManifestError('invalid MIME type')
   if (
     !Number.isSafeInteger(f.size) ||
     (f.size as number) < 0 ||

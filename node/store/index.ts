@@ -8,6 +8,7 @@ import type { CID } from 'multiformats/cid'
 export type { ChunkStoreInit, Hasher } from './base-store.ts'
 export { FsChunkStore, type FsChunkStoreInit } from './fs-store.ts'
 export { MemoryChunkStore } from './memory-store.ts'
+export { readRange } from './read-range.ts'
 
 /** Options every store call accepts. */
 export interface AbortOptions {

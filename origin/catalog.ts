@@ -1,0 +1,144 @@
+/**
+ * The origin's catalog in `level`: resources, their numbered versions and the
+ * manifest bytes. A version is committed in one batch together with the record of
+ * the upload it came from, so a crash never leaves a half-published version and a
+ * re-run ingest of the same upload is recognised.
+ */
+import { Level } from 'level'
+import type { ContentType } from '../node/content/index.ts'
+
+/** One published version of a resource. */
+export interface PublishedVersion {
+  name: string
+  /** 1, 2, 3… per resource name. */
+  version: number
+  manifestCid: string
+  size: number
+  type: ContentType
+  mime: string
+  /** Milliseconds since the epoch. */
+  createdAt: number
+}
+
+/** A resource and its latest version number. */
+export interface ResourceSummary {
+  name: string
+  type: ContentType
+  latestVersion: number
+  versions: number
+}
+
+const pad = (n: number): string => String(n).padStart(10, '0')
+
+/** Level-backed store of resources, versions and manifests. */
+export class Catalog {
+  private readonly db: Level<string, string>
+  private readonly manifests
+  private commitChain: Promise<unknown> = Promise.resolve()
+
+  constructor(path: string) {
+    this.db = new Level<string, string>(path)
+    this.manifests = this.db.sublevel<string, Uint8Array>('manifests', { valueEncoding: 'view' })
+  }
+
+  async open(): Promise<void> {
+    await this.db.open()
+  }
+
+  async close(): Promise<void> {
+    await this.db.close()
+  }
+
+  /**
+   * Publishes a new version of `name` with its manifest, atomically, and remembers
+   * which upload it came from. Returns the existing version when `uploadId` was
+   * already published.
+   */
+  async commit(
+    entry: Omit<PublishedVersion, 'version'>,
+    manifestBytes: Uint8Array,
+    uploadId?: string,
+  ): Promise<PublishedVersion> {
+    // Serialise commits: version numbers are read-increment-write.
+    const run = this.commitChain.then(async () => {
+      if (uploadId !== undefined) {
+        const done = await this.byUpload(uploadId)
+        if (done !== undefined) return done
+      }
+      const resource = await this.resource(entry.name)
+      const version = (resource?.latestVersion ?? 0) + 1
+      const published: PublishedVersion = { ...entry, version }
+      const summary: ResourceSummary = {
+        name: entry.name,
+        type: entry.type,
+        latestVersion: version,
+        versions: (resource?.versions ?? 0) + 1,
+      }
+      const batch = this.db.batch()
+      batch.put(`r!${entry.name}`, JSON.stringify(summary))
+      batch.put(`v!${entry.name}!${pad(version)}`, JSON.stringify(published))
+      batch.put(`m!${entry.manifestCid}`, JSON.stringify(published))
+      batch.put(entry.manifestCid, manifestBytes, { sublevel: this.manifests, valueEncoding: 'view' })
+      if (uploadId !== undefined) batch.put(`u!${uploadId}`, JSON.stringify(published))
+      await batch.write({ sync: true })
+      return published
+    })
+    this.commitChain = run.catch(() => {})
+    return await run
+  }
+
+  /** The version an upload became, if it was published. */
+  async byUpload(uploadId: string): Promise<PublishedVersion | undefined> {
+    return this.json<PublishedVersion>(`u!${uploadId}`)
+  }
+
+  /** A resource's summary. */
+  async resource(name: string): Promise<ResourceSummary | undefined> {
+    return this.json<ResourceSummary>(`r!${name}`)
+  }
+
+  /** Every resource, by name. */
+  async resources(): Promise<ResourceSummary[]> {
+    const out: ResourceSummary[] = []
+    for await (const v of this.db.values({ gt: 'r!', lt: 'r!\uffff' }))
+      out.push(JSON.parse(v) as ResourceSummary)
+    return out
+  }
+
+  /** The versions of a resource, oldest first. */
+  async versions(name: string): Promise<PublishedVersion[]> {
+    const out: PublishedVersion[] = []
+    for await (const v of this.db.values({ gt: `v!${name}!`, lt: `v!${name}!~` })) {
+      out.push(JSON.parse(v) as PublishedVersion)
+    }
+    return out
+  }
+
+  /** Every version of every resource. */
+  async allVersions(): Promise<PublishedVersion[]> {
+    const out: PublishedVersion[] = []
+    for await (const v of this.db.values({ gt: 'v!', lt: 'v!\uffff' }))
+      out.push(JSON.parse(v) as PublishedVersion)
+    return out
+  }
+
+  /** One version of a resource. */
+  async version(name: string, version: number): Promise<PublishedVersion | undefined> {
+    return this.json<PublishedVersion>(`v!${name}!${pad(version)}`)
+  }
+
+  /** The version a manifest CID identifies. */
+  async byManifest(cid: string): Promise<PublishedVersion | undefined> {
+    return this.json<PublishedVersion>(`m!${cid}`)
+  }
+
+  /** A manifest's encoded bytes. */
+  async manifestBytes(cid: string): Promise<Uint8Array | undefined> {
+    return (await this.manifests.get(cid)) ?? undefined
+  }
+
+  private async json<T>(key: string): Promise<T | undefined> {
+    const v = await this.db.get(key)
+    return v === undefined ? undefined : (JSON.parse(v) as T)
+  }
+}

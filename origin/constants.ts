@@ -1,0 +1,27 @@
+/** Defaults of the origin service, with units in the names. */
+
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+
+/** Address the origin listens on. */
+export const DEFAULT_HOST = '127.0.0.1'
+/** Port the origin listens on. */
+export const DEFAULT_PORT = 8080
+/** Largest upload accepted. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 8 * GiB
+/** Unfinished uploads expire after this long without a PATCH (tus expiration extension). */
+export const DEFAULT_UPLOAD_EXPIRY_MS = 24 * 60 * 60 * 1000
+/** How often expired uploads are swept. */
+export const EXPIRY_SWEEP_INTERVAL_MS = 10 * 60 * 1000
+/** Uploads and PATCHes are refused with 507 when less disk than this is free. */
+export const DEFAULT_MIN_FREE_DISK_BYTES = 256 * MiB
+/** Ingests run one at a time: each one already uses every core through the hash pool. */
+export const MAX_CONCURRENT_INGESTS = 1
+/** Ingests waiting for their turn; past this, finished uploads get 503 and may retry the last PATCH. */
+export const MAX_QUEUED_INGESTS = 64
+/** Content responses are immutable: the URL names the content by hash. */
+export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable'
+/** Media type of an encoded manifest. */
+export const MANIFEST_MEDIA_TYPE = 'application/vnd.dandelion.manifest+cbor'
+/** tus upload ids this origin issues: 32 lower-case hex characters. */
+export const UPLOAD_ID_RE = /^[0-9a-f]{32}$/

@@ -1,0 +1,82 @@
+/**
+ * HTTP errors of the origin: each has a stable `code` and a `statusCode`, and is sent
+ * as `{ "error": { "code", "message" } }`.
+ */
+import { DandelionError } from '../node/errors.ts'
+
+/** An error with an HTTP status. */
+export class HttpError extends DandelionError {
+  readonly statusCode: number
+  constructor(statusCode: number, code: string, message: string, options?: ErrorOptions) {
+    super(message, code, options)
+    this.statusCode = statusCode
+  }
+}
+
+/** Unknown resource, version, manifest or chunk. */
+export class NotFoundError extends HttpError {
+  override name = 'NotFoundError'
+  constructor(message: string) {
+    super(404, 'ERR_NOT_FOUND', message)
+  }
+}
+
+/** A request parameter is malformed. */
+export class BadRequestError extends HttpError {
+  override name = 'BadRequestError'
+  constructor(message: string, code = 'ERR_BAD_REQUEST') {
+    super(400, code, message)
+  }
+}
+
+/** No bearer token was sent. */
+export class UnauthorizedError extends HttpError {
+  override name = 'UnauthorizedError'
+  constructor() {
+    super(401, 'ERR_UNAUTHORIZED', 'a bearer token is required: Authorization: Bearer <token>')
+  }
+}
+
+/** A bearer token was sent but is not valid. */
+export class ForbiddenError extends HttpError {
+  override name = 'ForbiddenError'
+  constructor() {
+    super(403, 'ERR_FORBIDDEN', 'the bearer token is not valid')
+  }
+}
+
+/** The disk is (nearly) full: the upload can resume once space is freed. */
+export class InsufficientStorageError extends HttpError {
+  override name = 'InsufficientStorageError'
+  constructor(message: string) {
+    super(507, 'ERR_INSUFFICIENT_STORAGE', message)
+  }
+}
+
+/** The whole-file checksum given at upload does not match the bytes received. */
+export class ChecksumMismatchError extends HttpError {
+  override name = 'ChecksumMismatchError'
+  constructor(algorithm: string) {
+    super(
+      422,
+      'ERR_CHECKSUM_MISMATCH',
+      `the uploaded bytes do not match the ${algorithm} given in the metadata`,
+    )
+  }
+}
+
+/** Too many finished uploads wait for ingest. */
+export class IngestBusyError extends HttpError {
+  override name = 'IngestBusyError'
+  constructor() {
+    super(503, 'ERR_INGEST_BUSY', 'too many uploads are waiting to be ingested; retry later')
+  }
+}
+
+/** The Range header cannot be satisfied. */
+export class RangeNotSatisfiableError extends HttpError {
+  override name = 'RangeNotSatisfiableError'
+  constructor(size: number) {
+    super(416, 'ERR_RANGE_NOT_SATISFIABLE', `range not satisfiable for ${size} bytes`)
+  }
+}

@@ -1,0 +1,243 @@
+/**
+ * The origin: takes resumable uploads (tus), cuts them into verified BLAKE3 chunks,
+ * signs a manifest per version and serves manifests, chunks and previews over HTTP.
+ *
+ * ```ts
+ * const origin = await createOrigin({ dataDir: './data', token: 'secret', port: 0 })
+ * console.log(origin.url)
+ * ```
+ */
+import { EventEmitter } from 'node:events'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { DEFAULT_CHUNK_SIZE_BYTES } from '../node/constants.ts'
+import {
+  type ContentType,
+  checkChunkSize,
+  decodeManifest,
+  HashPool,
+  type Manifest,
+} from '../node/content/index.ts'
+import { DandelionError } from '../node/errors.ts'
+import { type ChunkStore, FsChunkStore } from '../node/store/index.ts'
+import { Catalog, type PublishedVersion } from './catalog.ts'
+import {
+  DEFAULT_HOST,
+  DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_MIN_FREE_DISK_BYTES,
+  DEFAULT_UPLOAD_EXPIRY_MS,
+  EXPIRY_SWEEP_INTERVAL_MS,
+  MAX_CONCURRENT_INGESTS,
+  MAX_QUEUED_INGESTS,
+} from './constants.ts'
+import { HttpError, NotFoundError } from './errors.ts'
+import { type IngestMeta, ingestFile } from './ingest.ts'
+import { IngestQueue } from './ingest-queue.ts'
+import { loadOrCreateKey } from './keys.ts'
+import { mimeFor } from './metadata.ts'
+import { createMetrics } from './metrics.ts'
+import { contentRoutes } from './routes/content.ts'
+import { opsRoutes } from './routes/ops.ts'
+import { freeDiskBytes, mountUploads } from './uploads.ts'
+
+export type { PublishedVersion, ResourceSummary } from './catalog.ts'
+
+const log = logger('dandelion:origin')
+
+/** Options of {@link createOrigin}. */
+export interface OriginInit {
+  /** Directory for chunks, catalog, key and unfinished uploads. */
+  dataDir: string
+  /** Bearer token required for uploads. */
+  token: string
+  /** @default '127.0.0.1' */
+  host?: string
+  /** 0 picks a free port. @default 8080 */
+  port?: number
+  /** Chunk size of new versions: a power of two from 256 KiB to 4 MiB. @default 1 MiB */
+  chunkSize?: number
+  /** Largest upload accepted (413 beyond). @default 8 GiB */
+  maxUploadBytes?: number
+  /** Unfinished uploads expire after this long. @default 24 h */
+  uploadExpiryMs?: number
+  /** Uploads are refused with 507 when less disk than this is free. @default 256 MiB */
+  minFreeDiskBytes?: number
+  /** Signing key. @default loaded from (or created in) `<dataDir>/origin.key` */
+  privateKey?: PrivateKey
+  /** Hash worker threads. @default os.availableParallelism() */
+  hashWorkers?: number
+  /** fdatasync every chunk before it becomes visible. @default false */
+  fsync?: boolean
+  /** fastify (pino) request logging. @default false */
+  logger?: boolean
+  /** Free bytes on the data volume (a test can simulate a full disk). @default statfs of dataDir */
+  freeDiskBytes?: () => Promise<number>
+}
+
+/** A running origin. */
+export interface Origin {
+  /** Base URL, e.g. `http://127.0.0.1:8080`. */
+  url: string
+  publicKey: PublicKey
+  privateKey: PrivateKey
+  /** The chunk store the origin seeds from. */
+  store: ChunkStore
+  /** The fastify app, for embedding more routes. */
+  app: FastifyInstance
+  /** Ingests a local file as a new version, as if it had been uploaded. */
+  ingestFile(
+    path: string,
+    meta: { name: string; type: ContentType; mime?: string; sha256?: string; blake3?: string },
+    options?: { signal?: AbortSignal },
+  ): Promise<PublishedVersion>
+  /** Calls `listener` for each version published from now on; returns an unsubscribe function. */
+  onVersion(listener: (v: PublishedVersion) => void): () => void
+  /** Every published version. */
+  listVersions(): Promise<PublishedVersion[]>
+  /** A published manifest, decoded. */
+  manifest(cid: string): Promise<Manifest>
+  /** Stops accepting requests and closes the stores. */
+  close(): Promise<void>
+}
+
+/** Starts an origin. */
+export async function createOrigin(init: OriginInit): Promise<Origin> {
+  const chunkSize = checkChunkSize(init.chunkSize ?? DEFAULT_CHUNK_SIZE_BYTES)
+  const dataDir = init.dataDir
+  const uploadsDir = join(dataDir, 'uploads')
+  await mkdir(uploadsDir, { recursive: true })
+  const privateKey = init.privateKey ?? (await loadOrCreateKey(join(dataDir, 'origin.key')))
+  const pool = new HashPool({ size: init.hashWorkers })
+  pool.start()
+  const store = new FsChunkStore({ dir: join(dataDir, 'store'), hasher: pool, fsync: init.fsync })
+  await store.start()
+  const catalog = new Catalog(join(dataDir, 'catalog'))
+  await catalog.open()
+  const events = new EventEmitter<{ version: [PublishedVersion] }>()
+  const metrics = createMetrics(() => store.usage().bytes)
+  const queue = new IngestQueue({ concurrency: MAX_CONCURRENT_INGESTS, maxQueued: MAX_QUEUED_INGESTS })
+
+  const ingest = async (
+    path: string,
+    meta: IngestMeta,
+    uploadId?: string,
+    signal?: AbortSignal,
+  ): Promise<PublishedVersion> =>
+    queue.run(async () => {
+      const end = metrics.ingestSeconds.startTimer()
+      try {
+        const { version } = await ingestFile({ store, catalog, privateKey }, path, meta, {
+          chunkSize,
+          window: pool.concurrency,
+          uploadId,
+          signal,
+        })
+        metrics.versionsPublished.inc()
+        metrics.ingestBytes.inc(version.size)
+        try {
+          events.emit('version', version)
+        } catch (err) {
+          log.error('a version listener threw: %s', (err as Error).message)
+        }
+        return version
+      } catch (err) {
+        metrics.ingestFailures.inc()
+        throw err
+      } finally {
+        end()
+      }
+    })
+
+  const app = Fastify({ logger: init.logger ?? false, bodyLimit: 1024 * 1024 })
+  app.setErrorHandler((err, _req, reply) => {
+    const e = err as Error & { statusCode?: number; code?: string; validation?: unknown }
+    if (e instanceof HttpError)
+      return reply.code(e.statusCode).send({ error: { code: e.code, message: e.message } })
+    if (e instanceof DandelionError) {
+      // content-model errors on request input (a malformed CID) are the client's fault
+      const status = e.code === 'ERR_CHUNK_NOT_FOUND' ? 404 : 400
+      return reply.code(status).send({ error: { code: e.code, message: e.message } })
+    }
+    if (e.validation !== undefined) {
+      return reply.code(400).send({ error: { code: 'ERR_VALIDATION', message: e.message } })
+    }
+    const status = e.statusCode !== undefined && e.statusCode >= 400 ? e.statusCode : 500
+    if (status >= 500) log.error('request failed: %s', e.stack ?? e.message)
+    return reply.code(status).send({ error: { code: e.code ?? 'ERR_INTERNAL', message: e.message } })
+  })
+  app.setNotFoundHandler((req, reply) => {
+    const e = new NotFoundError(`no route ${req.method} ${req.url.split('?')[0]}`)
+    return reply.code(404).send({ error: { code: e.code, message: e.message } })
+  })
+
+  const uploads = mountUploads(
+    app,
+    {
+      ingest,
+      freeDiskBytes: init.freeDiskBytes ?? (() => freeDiskBytes(uploadsDir)),
+    },
+    {
+      dir: uploadsDir,
+      token: init.token,
+      maxUploadBytes: init.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+      expiryMs: init.uploadExpiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS,
+      minFreeDiskBytes: init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES,
+    },
+  )
+  uploads.tus.on('POST_CREATE', () => metrics.uploadsCreated.inc())
+  contentRoutes(app, { store, catalog, metrics })
+  opsRoutes(app, { registry: metrics.registry, store })
+
+  // An origin killed mid-ingest finishes the job now, before serving.
+  const recovered = await uploads.recover()
+  if (recovered.length > 0) log('recovered %d interrupted ingest(s)', recovered.length)
+  const sweep = setInterval(() => {
+    uploads.sweepExpired().catch((err: Error) => log.error('expiry sweep failed: %s', err.message))
+  }, EXPIRY_SWEEP_INTERVAL_MS)
+  sweep.unref()
+
+  const address = await app.listen({ host: init.host ?? DEFAULT_HOST, port: init.port ?? 8080 })
+  const url = address.replace('[::1]', 'localhost')
+  log('origin listening on %s', url)
+
+  return {
+    url,
+    publicKey: privateKey.publicKey,
+    privateKey,
+    store,
+    app,
+    ingestFile: (path, meta, options = {}) =>
+      ingest(
+        path,
+        {
+          name: meta.name,
+          type: meta.type,
+          mime: meta.mime ?? mimeFor(path),
+          ...(meta.sha256 !== undefined ? { sha256: meta.sha256 } : {}),
+          ...(meta.blake3 !== undefined ? { blake3: meta.blake3 } : {}),
+        },
+        undefined,
+        options.signal,
+      ),
+    onVersion(listener) {
+      events.on('version', listener)
+      return () => events.off('version', listener)
+    },
+    listVersions: () => catalog.allVersions(),
+    async manifest(cid) {
+      const bytes = await catalog.manifestBytes(cid)
+      if (bytes === undefined) throw new NotFoundError(`manifest ${cid} not found`)
+      return decodeManifest(bytes)
+    },
+    async close() {
+      clearInterval(sweep)
+      await app.close()
+      await catalog.close()
+      await store.stop()
+      await pool.stop()
+    },
+  }
+}

@@ -1,0 +1,164 @@
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { uploadFile } from '../../origin/client.ts'
+import { downloadByChunks, Fixture, MiB, TOKEN, tusMetadata, tusRequest } from './utils.ts'
+
+const fx = new Fixture()
+afterEach(() => fx.cleanup())
+
+async function createUpload(url: string, length: number, meta: Record<string, string>): Promise<Response> {
+  return await tusRequest(`${url}/uploads`, 'POST', {
+    'Upload-Length': String(length),
+    'Upload-Metadata': tusMetadata(meta),
+  })
+}
+
+describe('origin uploads (tus)', () => {
+  it('resumes an interrupted 64 MiB upload and serves chunks that reassemble to the same bytes', async () => {
+    const origin = await fx.origin()
+    const file = await fx.file(64 * MiB)
+    const stateFile = join(await fx.dir(), 'uploads.json')
+    const opts = {
+      origin: origin.url,
+      token: TOKEN,
+      name: 'grade3-math-07',
+      type: 'video' as const,
+      stateFile,
+    }
+
+    // first attempt: aborted after a third of the file
+    const ctl = new AbortController()
+    let sentBeforeAbort = 0
+    await expect(
+      uploadFile(file.path, {
+        ...opts,
+        chunkSize: 4 * MiB,
+        signal: ctl.signal,
+        onProgress: (sent, total) => {
+          sentBeforeAbort = sent
+          if (sent > total / 3) ctl.abort()
+        },
+      }),
+    ).rejects.toThrow()
+    expect(sentBeforeAbort).toBeGreaterThan(0)
+
+    // second attempt resumes where the first left off
+    let firstProgress = -1
+    const result = await uploadFile(file.path, {
+      ...opts,
+      chunkSize: 4 * MiB,
+      onProgress: (sent) => {
+        if (firstProgress < 0) firstProgress = sent
+      },
+    })
+    expect(result.resumed).toBe(true)
+    expect(result.version).toBe(1)
+    expect(firstProgress).toBeGreaterThanOrEqual(16 * MiB)
+
+    const back = await downloadByChunks(origin.url, result.manifestCid)
+    expect(back.equals(file.bytes)).toBe(true)
+    // the raw upload is gone once published
+    expect((await tusRequest(result.uploadUrl, 'HEAD')).status).toBe(404)
+    const versions = await (await fetch(`${origin.url}/resources/grade3-math-07/versions`)).json()
+    expect(versions.versions).toHaveLength(1)
+    expect(versions.versions[0]).toMatchObject({
+      version: 1,
+      size: 64 * MiB,
+      manifestCid: result.manifestCid,
+    })
+  })
+
+  it('numbers versions per resource name and checks a whole-file checksum', async () => {
+    const origin = await fx.origin()
+    const a = await fx.file(MiB + 3)
+    const b = await fx.file(2 * MiB)
+    const opts = { origin: origin.url, token: TOKEN, name: 'app-pack', type: 'app' as const }
+    expect((await uploadFile(a.path, { ...opts, sha256: a.sha256 })).version).toBe(1)
+    expect((await uploadFile(b.path, opts)).version).toBe(2)
+    const bad = uploadFile(a.path, { ...opts, sha256: b.sha256, retryDelays: [] })
+    await expect(bad).rejects.toMatchObject({ name: 'UploadFailedError', status: 422 })
+    const versions = await (await fetch(`${origin.url}/resources/app-pack/versions`)).json()
+    expect(versions.versions.map((v: { version: number }) => v.version)).toEqual([1, 2])
+  })
+
+  it('refuses bad requests with clear errors and loses nothing', async () => {
+    let free = 10 * MiB
+    const origin = await fx.origin({
+      maxUploadBytes: 4 * MiB,
+      minFreeDiskBytes: MiB,
+      freeDiskBytes: async () => free,
+    })
+    const meta = { filename: 'l.mp4', name: 'lesson', type: 'video' }
+
+    // authentication
+    const anon = await tusRequest(`${origin.url}/uploads`, 'POST', { 'Upload-Length': '10' }, undefined, null)
+    expect(anon.status).toBe(401)
+    expect((await anon.json()).error.code).toBe('ERR_UNAUTHORIZED')
+    const wrong = await tusRequest(
+      `${origin.url}/uploads`,
+      'POST',
+      { 'Upload-Length': '10' },
+      undefined,
+      'nope',
+    )
+    expect(wrong.status).toBe(403)
+
+    // metadata is checked at creation
+    const unknown = await createUpload(origin.url, 10, { ...meta, colour: 'red' })
+    expect(unknown.status).toBe(400)
+    expect(await unknown.text()).toContain('colour')
+    expect((await createUpload(origin.url, 10, { ...meta, type: 'movie' })).status).toBe(400)
+    expect((await createUpload(origin.url, 10, { filename: 'x', type: 'video' })).status).toBe(400)
+
+    // over the maximum size
+    expect((await createUpload(origin.url, 5 * MiB, meta)).status).toBe(413)
+
+    // wrong offset
+    const created = await createUpload(origin.url, 1000, meta)
+    expect(created.status).toBe(201)
+    expect(created.headers.get('upload-expires')).not.toBeNull()
+    const location = created.headers.get('location')!
+    const patch = (offset: number, body: Uint8Array): Promise<Response> =>
+      tusRequest(
+        location,
+        'PATCH',
+        { 'Upload-Offset': String(offset), 'Content-Type': 'application/offset+octet-stream' },
+        body,
+      )
+    expect((await patch(0, new Uint8Array(400).fill(1))).status).toBe(204)
+    expect((await patch(100, new Uint8Array(10))).status).toBe(409)
+    const head = await tusRequest(location, 'HEAD')
+    expect(head.headers.get('upload-offset')).toBe('400')
+
+    // disk full: a clear 507, then the upload resumes once space is freed
+    free = 0
+    const full = await patch(400, new Uint8Array(600).fill(2))
+    expect(full.status).toBe(507)
+    expect(await full.text()).toContain('ERR_INSUFFICIENT_STORAGE')
+    free = 10 * MiB
+    const done = await patch(400, new Uint8Array(600).fill(2))
+    expect(done.status).toBe(204)
+    expect(done.headers.get('dandelion-version')).toBe('1')
+    const content = await fetch(`${origin.url}/resources/lesson/versions/1/content`)
+    const bytes = Buffer.from(await content.arrayBuffer())
+    expect(bytes.equals(Buffer.concat([Buffer.alloc(400, 1), Buffer.alloc(600, 2)]))).toBe(true)
+
+    // ids this origin never issued cannot reach the file system
+    expect((await tusRequest(`${origin.url}/uploads/..%2F..%2Fetc%2Fpasswd`, 'HEAD')).status).toBe(404)
+    expect((await tusRequest(`${origin.url}/uploads/0123456789abcdef0123456789abcdef`, 'HEAD')).status).toBe(
+      404,
+    )
+  })
+
+  it('terminates an upload on DELETE (termination extension)', async () => {
+    const origin = await fx.origin()
+    const opts = await tusRequest(`${origin.url}/uploads`, 'OPTIONS')
+    expect(opts.headers.get('tus-extension')).toMatch(/creation.*termination|termination.*creation/)
+    expect(opts.headers.get('tus-extension')).toContain('expiration')
+    expect(opts.headers.get('tus-extension')).toContain('creation-with-upload')
+    const created = await createUpload(origin.url, 100, { name: 'x', type: 'file' })
+    const location = created.headers.get('location')!
+    expect((await tusRequest(location, 'DELETE')).status).toBe(204)
+    expect((await tusRequest(location, 'HEAD')).status).toBe(404)
+  })
+})
