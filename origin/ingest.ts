@@ -98,6 +98,7 @@ export async function ingestFile(
   const inflight: Array<Promise<CID>> = []
   let size = 0
   const started = performance.now()
+  log('ingesting %s from %s', meta.name, path)
   try {
     for await (const chunk of readChunks(path, options.chunkSize, options.signal)) {
       // the whole-file checksums see the bytes before the store transfers them to a worker

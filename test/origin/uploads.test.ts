@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { uploadFile } from '../../origin/client.ts'
-import { downloadByChunks, Fixture, MiB, TOKEN, tusMetadata, tusRequest } from './utils.ts'
+import { downloadByChunks, Fixture, getJson, MiB, TOKEN, tusMetadata, tusRequest } from './utils.ts'
 
 const fx = new Fixture()
 afterEach(() => fx.cleanup())
@@ -59,7 +59,7 @@ describe('origin uploads (tus)', () => {
     expect(back.equals(file.bytes)).toBe(true)
     // the raw upload is gone once published
     expect((await tusRequest(result.uploadUrl, 'HEAD')).status).toBe(404)
-    const versions = await (await fetch(`${origin.url}/resources/grade3-math-07/versions`)).json()
+    const versions = await getJson(`${origin.url}/resources/grade3-math-07/versions`)
     expect(versions.versions).toHaveLength(1)
     expect(versions.versions[0]).toMatchObject({
       version: 1,
@@ -77,7 +77,7 @@ describe('origin uploads (tus)', () => {
     expect((await uploadFile(b.path, opts)).version).toBe(2)
     const bad = uploadFile(a.path, { ...opts, sha256: b.sha256, retryDelays: [] })
     await expect(bad).rejects.toMatchObject({ name: 'UploadFailedError', status: 422 })
-    const versions = await (await fetch(`${origin.url}/resources/app-pack/versions`)).json()
+    const versions = await getJson(`${origin.url}/resources/app-pack/versions`)
     expect(versions.versions.map((v: { version: number }) => v.version)).toEqual([1, 2])
   })
 
@@ -93,7 +93,7 @@ describe('origin uploads (tus)', () => {
     // authentication
     const anon = await tusRequest(`${origin.url}/uploads`, 'POST', { 'Upload-Length': '10' }, undefined, null)
     expect(anon.status).toBe(401)
-    expect((await anon.json()).error.code).toBe('ERR_UNAUTHORIZED')
+    expect(((await anon.json()) as { error: { code: string } }).error.code).toBe('ERR_UNAUTHORIZED')
     const wrong = await tusRequest(
       `${origin.url}/uploads`,
       'POST',

@@ -87,3 +87,9 @@ export function tusMetadata(meta: Record<string, string>): string {
     .map(([k, v]) => `${k} ${Buffer.from(v).toString('base64')}`)
     .join(',')
 }
+
+/** GETs JSON; tests assert on its shape. */
+// biome-ignore lint/suspicious/noExplicitAny: test assertions inspect arbitrary JSON
+export async function getJson(url: string): Promise<any> {
+  return await (await fetch(url)).json()
+}
