@@ -51,14 +51,14 @@ describe('origin content API', () => {
   it('answers malformed ids with 400 and unknown ones with 404, as JSON with a code', async () => {
     const bad = await fetch(`${origin.url}/chunks/not-a-cid`)
     expect(bad.status).toBe(400)
-    expect((await bad.json()).error.code).toBe('ERR_INVALID_CID')
+    expect(((await bad.json()) as { error: { code: string } }).error.code).toBe('ERR_INVALID_CID')
     // a manifest id where a chunk id is expected
     expect((await fetch(`${origin.url}/chunks/${v.manifestCid}`)).status).toBe(400)
     const unknown = await fetch(
       `${origin.url}/chunks/bafkr4ibatiqcqjh3lrk25m4vjr4y5sx2pjkfuxmodsc6kjbrwqhsk3jm6e`,
     )
     expect(unknown.status).toBe(404)
-    expect((await unknown.json()).error.code).toBe('ERR_NOT_FOUND')
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('ERR_NOT_FOUND')
     expect((await fetch(`${origin.url}/resources/nope/versions`)).status).toBe(404)
     expect((await fetch(`${origin.url}/resources/lesson-07/versions/9/content`)).status).toBe(404)
     expect((await fetch(`${origin.url}/resources/lesson-07/versions/abc/content`)).status).toBe(400)
