@@ -1,0 +1,75 @@
+/** werift peer-connection settings shared by the SFU, test peers and the benchmark. */
+import {
+  type PeerConfig,
+  RTCRtpCodecParameters,
+  RTCRtpHeaderExtensionParameters,
+  useAbsSendTime,
+  useSdesMid,
+} from 'werift'
+
+/** Payload type of VP8 in every offer we make. */
+export const VP8_PT = 96
+/** Payload type of Opus in every offer we make. */
+export const OPUS_PT = 111
+/** Header-extension id of ssrc-audio-level (RFC 6464) in offers we make. */
+export const AUDIO_LEVEL_EXT_ID = 10
+/** URI of the ssrc-audio-level header extension. */
+export const AUDIO_LEVEL_URI = 'urn:ietf:params:rtp-hdrext:ssrc-audio-level'
+
+/** Options of {@link peerConfig}. */
+export interface PeerConfigInit {
+  /** Bind ICE to loopback only (tests, benchmark). @default false */
+  loopback?: boolean
+  /** Extra host addresses to gather (e.g. the LAN address the SFU is reached on). */
+  hostAddresses?: string[]
+}
+
+/**
+ * VP8 with NACK and PLI feedback, Opus, and the audio-level extension; no RTX, so a
+ * retransmission is the original packet again. No trickle: werift gathers host candidates
+ * before `setLocalDescription` resolves.
+ */
+export function peerConfig(init: PeerConfigInit = {}): Partial<PeerConfig> {
+  const config: Partial<PeerConfig> = {
+    codecs: {
+      video: [
+        new RTCRtpCodecParameters({
+          mimeType: 'video/VP8',
+          clockRate: 90000,
+          payloadType: VP8_PT,
+          rtcpFeedback: [{ type: 'nack' }, { type: 'nack', parameter: 'pli' }],
+        }),
+      ],
+      audio: [
+        new RTCRtpCodecParameters({
+          mimeType: 'audio/opus',
+          clockRate: 48000,
+          channels: 2,
+          payloadType: OPUS_PT,
+        }),
+      ],
+    },
+    headerExtensions: {
+      audio: [
+        useSdesMid(),
+        new RTCRtpHeaderExtensionParameters({ id: AUDIO_LEVEL_EXT_ID, uri: AUDIO_LEVEL_URI }),
+      ],
+      video: [useSdesMid(), useAbsSendTime()],
+    },
+    iceUseIpv6: false,
+    iceUseTcp: false,
+  }
+  if (init.loopback === true) {
+    config.iceAdditionalHostAddresses = ['127.0.0.1', ...(init.hostAddresses ?? [])]
+    config.iceInterfaceAddresses = { udp4: '127.0.0.1' }
+  } else if (init.hostAddresses !== undefined) {
+    config.iceAdditionalHostAddresses = init.hostAddresses
+  }
+  return config
+}
+
+/** The id a remote SDP gave the audio-level extension, if it offered one. */
+export function audioLevelExtId(sdp: string): number | undefined {
+  const m = /a=extmap:(\d+)(?:\/\w+)? urn:ietf:params:rtp-hdrext:ssrc-audio-level/.exec(sdp)
+  return m === null ? undefined : Number(m[1])
+}

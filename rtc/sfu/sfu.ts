@@ -1,0 +1,205 @@
+/**
+ * The werift SFU, an {@link RtcProvider}. Publishers connect to the main thread (the publisher
+ * offers, the SFU answers); every received packet is serialized once and handed to each shard,
+ * where subscriber connections live. Keyframe requests from any subscriber reach the publisher
+ * at most once per {@link PLI_THROTTLE_MS}; active speaker comes from audio-level extensions.
+ */
+import type { Logger } from '@libp2p/logger'
+import { logger as createLogger } from '@libp2p/logger'
+import { RTCPeerConnection, type RTCRtpReceiver } from 'werift'
+import { PLI_THROTTLE_MS, SPEAKER_INTERVAL_MS } from '../constants.ts'
+import type { RtcProvider, RtcProviderHandlers } from '../provider.ts'
+import type { ForwardMode } from './forwarder.ts'
+import { audioLevelExtId, type PeerConfigInit, peerConfig } from './peer-config.ts'
+import { LocalShard, type Shard, type ShardEvents, WorkerShard } from './shard.ts'
+import { SpeakerDetector } from './speaker.ts'
+
+/** Options of {@link WeriftSfu}. */
+export interface WeriftSfuInit extends PeerConfigInit {
+  /** Worker threads holding subscribers; 0 keeps them in the main thread. @default 0 */
+  shards?: number
+  /** @default 'lean' */
+  mode?: ForwardMode
+  /** @default {@link PLI_THROTTLE_MS} */
+  pliThrottleMs?: number
+}
+
+/** Live things the SFU uses. */
+export interface WeriftSfuComponents {
+  logger?: Logger
+}
+
+interface PubTrack {
+  id: string
+  receiver: RTCRtpReceiver
+  ssrc: number
+  lastPli: number
+}
+
+interface Publisher {
+  room: string
+  user: string
+  pc: RTCPeerConnection
+  tracks: PubTrack[]
+}
+
+const key = (room: string, user: string): string => `${room}\u0000${user}`
+
+/** Counters for tests and the benchmark. */
+export interface SfuStats {
+  /** Packets received from publishers. */
+  received: number
+  /** Packets handed to subscriber senders, all shards. */
+  sent: number
+  /** Packets sent again in answer to subscribers' NACKs. */
+  retransmitted: number
+  subscribers: number
+  /** Subscriber connections in state `connected`. */
+  ready: number
+  /** Publishing connections. */
+  publishers: number
+  /** Keyframe requests sent to publishers. */
+  plisSent: number
+}
+
+/** The werift SFU. */
+export class WeriftSfu implements RtcProvider {
+  private readonly log: Logger
+  private readonly init: WeriftSfuInit
+  private readonly shards: Shard[]
+  private readonly load: number[]
+  private readonly placement = new Map<string, number>()
+  private readonly publishers = new Map<string, Publisher>()
+  private readonly tracks = new Map<string, PubTrack>()
+  private readonly speakers = new SpeakerDetector()
+  private readonly speakerTimer: ReturnType<typeof setInterval>
+  private handlers: RtcProviderHandlers | undefined
+  private received = 0
+  private plisSent = 0
+
+  constructor(components: WeriftSfuComponents = {}, init: WeriftSfuInit = {}) {
+    this.log = components.logger ?? createLogger('dandelion:rtc:sfu')
+    this.init = init
+    const events: ShardEvents = {
+      offer: (room, user, sdp) => this.handlers?.offer(room, user, sdp),
+      keyframe: (trackId) => this.keyframe(trackId),
+    }
+    const hubInit = { mode: init.mode, loopback: init.loopback, hostAddresses: init.hostAddresses }
+    const n = init.shards ?? 0
+    this.shards =
+      n === 0
+        ? [new LocalShard(events, hubInit)]
+        : Array.from({ length: n }, () => new WorkerShard(events, hubInit))
+    this.load = this.shards.map(() => 0)
+    this.speakerTimer = setInterval(() => {
+      for (const { room, user } of this.speakers.evaluate()) this.handlers?.speaker(room, user)
+    }, SPEAKER_INTERVAL_MS)
+    this.speakerTimer.unref()
+  }
+
+  attach(handlers: RtcProviderHandlers): void {
+    this.handlers = handlers
+  }
+
+  async publish(room: string, user: string, offer: string): Promise<string> {
+    await this.unpublish(room, user)
+    const pc = new RTCPeerConnection(peerConfig(this.init))
+    const pub: Publisher = { room, user, pc, tracks: [] }
+    this.publishers.set(key(room, user), pub)
+    const levelExt = audioLevelExtId(offer)
+    pc.ontrack = ({ track, receiver }) => {
+      const kind = track.kind as 'audio' | 'video'
+      const id = `${room}/${user}/${kind}/${pub.tracks.length}`
+      const t: PubTrack = { id, receiver, ssrc: track.ssrc ?? 0, lastPli: 0 }
+      pub.tracks.push(t)
+      this.tracks.set(id, t)
+      for (const s of this.shards) s.addTrack({ id, room, owner: user, kind })
+      track.onReceiveRtp.subscribe((rtp) => {
+        this.received++
+        if (t.ssrc === 0) t.ssrc = rtp.header.ssrc
+        if (kind === 'audio' && levelExt !== undefined) {
+          for (const ext of rtp.header.extensions) {
+            if (ext.id === levelExt && ext.payload.length > 0) this.speakers.level(room, user, ext.payload[0])
+          }
+        }
+        const buf = rtp.serialize()
+        for (const s of this.shards) s.rtp(id, buf)
+      })
+    }
+    await pc.setRemoteDescription({ type: 'offer', sdp: offer })
+    const answer = await pc.createAnswer()
+    await pc.setLocalDescription(answer)
+    return pc.localDescription!.sdp
+  }
+
+  async unpublish(room: string, user: string): Promise<void> {
+    const k = key(room, user)
+    const pub = this.publishers.get(k)
+    if (pub === undefined) return
+    this.publishers.delete(k)
+    for (const t of pub.tracks) {
+      this.tracks.delete(t.id)
+      for (const s of this.shards) s.removeTrack(t.id)
+    }
+    this.speakers.remove(room, user)
+    await pub.pc.close().catch((err) => this.log('close failed %e', err))
+  }
+
+  async subscribe(room: string, user: string): Promise<void> {
+    const k = key(room, user)
+    let i = this.placement.get(k)
+    if (i === undefined) {
+      i = this.load.indexOf(Math.min(...this.load))
+      this.placement.set(k, i)
+      this.load[i]++
+    }
+    await this.shards[i].subscribe(room, user)
+  }
+
+  async answer(room: string, user: string, sdp: string): Promise<void> {
+    const i = this.placement.get(key(room, user))
+    if (i === undefined) throw new Error(`${user} has not subscribed`)
+    await this.shards[i].answer(room, user, sdp)
+  }
+
+  async leave(room: string, user: string): Promise<void> {
+    await this.unpublish(room, user)
+    const k = key(room, user)
+    const i = this.placement.get(k)
+    if (i === undefined) return
+    this.placement.delete(k)
+    this.load[i]--
+    await this.shards[i].leave(room, user)
+  }
+
+  /** Asks the publisher of `trackId` for a keyframe, throttled. */
+  keyframe(trackId: string): void {
+    const t = this.tracks.get(trackId)
+    if (t === undefined || t.ssrc === 0) return
+    const now = Date.now()
+    if (now - t.lastPli < (this.init.pliThrottleMs ?? PLI_THROTTLE_MS)) return
+    t.lastPli = now
+    this.plisSent++
+    t.receiver.sendRtcpPLI(t.ssrc).catch((err) => this.log('PLI failed %e', err))
+  }
+
+  /** Counters summed over shards. */
+  async stats(): Promise<SfuStats> {
+    const per = await Promise.all(this.shards.map((s) => s.stats()))
+    return {
+      received: this.received,
+      sent: per.reduce((a, s) => a + s.sent, 0),
+      retransmitted: per.reduce((a, s) => a + s.retransmitted, 0),
+      subscribers: per.reduce((a, s) => a + s.subscribers, 0),
+      ready: per.reduce((a, s) => a + s.ready, 0),
+      plisSent: this.plisSent,
+      publishers: this.publishers.size,
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.speakerTimer)
+    await Promise.all([...this.publishers.values()].map((p) => this.unpublish(p.room, p.user)))
+    await Promise.all(this.shards.map((s) => s.close()))
+  }
+}

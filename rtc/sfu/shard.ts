@@ -1,0 +1,137 @@
+/**
+ * Where subscriber connections live: in the main thread ({@link LocalShard}) or in a worker
+ * thread ({@link WorkerShard}, see `shard-worker.ts`). The publisher side sends every packet to
+ * each shard, like mediasoup's pipeToRouter, so fan-out spreads over cores.
+ */
+import { Worker } from 'node:worker_threads'
+import { MediaError } from '../errors.ts'
+import { type ShardStats, SubscriberHub, type SubscriberHubInit, type TrackInfo } from './subscriber-hub.ts'
+
+/** Events a shard reports. */
+export interface ShardEvents {
+  offer(room: string, user: string, sdp: string): void
+  keyframe(trackId: string): void
+}
+
+/** What the SFU needs from a shard. */
+export interface Shard {
+  addTrack(info: TrackInfo): void
+  removeTrack(trackId: string): void
+  rtp(trackId: string, buf: Buffer): void
+  subscribe(room: string, user: string): Promise<void>
+  answer(room: string, user: string, sdp: string): Promise<void>
+  leave(room: string, user: string): Promise<void>
+  stats(): Promise<ShardStats>
+  close(): Promise<void>
+}
+
+/** A shard in the calling thread. */
+export class LocalShard implements Shard {
+  private readonly hub: SubscriberHub
+  constructor(events: ShardEvents, init: SubscriberHubInit = {}) {
+    this.hub = new SubscriberHub(events, init)
+  }
+  addTrack(info: TrackInfo): void {
+    this.hub.addTrack(info)
+  }
+  removeTrack(trackId: string): void {
+    this.hub.removeTrack(trackId)
+  }
+  rtp(trackId: string, buf: Buffer): void {
+    this.hub.rtp(trackId, buf)
+  }
+  subscribe(room: string, user: string): Promise<void> {
+    return this.hub.subscribe(room, user)
+  }
+  answer(room: string, user: string, sdp: string): Promise<void> {
+    return this.hub.answer(room, user, sdp)
+  }
+  leave(room: string, user: string): Promise<void> {
+    return this.hub.leave(room, user)
+  }
+  async stats(): Promise<ShardStats> {
+    return this.hub.stats()
+  }
+  close(): Promise<void> {
+    return this.hub.close()
+  }
+}
+
+/** Requests the main thread sends a worker shard. */
+export type ShardRequest =
+  | { op: 'addTrack'; info: TrackInfo }
+  | { op: 'removeTrack'; trackId: string }
+  | { op: 'rtp'; trackId: string; buf: Uint8Array }
+  | { op: 'subscribe' | 'leave'; id: number; room: string; user: string }
+  | { op: 'answer'; id: number; room: string; user: string; sdp: string }
+  | { op: 'stats' | 'close'; id: number }
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
+
+/** What a worker shard sends back. */
+export type ShardReply =
+  | { re: number; ok: true; value?: unknown }
+  | { re: number; ok: false; error: string }
+  | { ev: 'offer'; room: string; user: string; sdp: string }
+  | { ev: 'keyframe'; trackId: string }
+
+/** A shard in a worker thread. */
+export class WorkerShard implements Shard {
+  private readonly worker: Worker
+  private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
+  private nextId = 1
+
+  constructor(events: ShardEvents, init: SubscriberHubInit = {}) {
+    this.worker = new Worker(new URL('./shard-worker.ts', import.meta.url), { workerData: init })
+    this.worker.on('message', (m: ShardReply) => {
+      if ('ev' in m) {
+        if (m.ev === 'offer') events.offer(m.room, m.user, m.sdp)
+        else events.keyframe(m.trackId)
+        return
+      }
+      const p = this.pending.get(m.re)
+      if (p === undefined) return
+      this.pending.delete(m.re)
+      if (m.ok) p.resolve(m.value)
+      else p.reject(new MediaError(m.error))
+    })
+    this.worker.on('error', (err) => {
+      for (const p of this.pending.values()) p.reject(new MediaError(`shard crashed: ${err.message}`))
+      this.pending.clear()
+    })
+  }
+
+  private call<T>(req: DistributiveOmit<Extract<ShardRequest, { id: number }>, 'id'>): Promise<T> {
+    const id = this.nextId++
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      this.worker.postMessage({ ...req, id })
+    })
+  }
+
+  addTrack(info: TrackInfo): void {
+    this.worker.postMessage({ op: 'addTrack', info } satisfies ShardRequest)
+  }
+  removeTrack(trackId: string): void {
+    this.worker.postMessage({ op: 'removeTrack', trackId } satisfies ShardRequest)
+  }
+  rtp(trackId: string, buf: Buffer): void {
+    this.worker.postMessage({ op: 'rtp', trackId, buf } satisfies ShardRequest)
+  }
+  subscribe(room: string, user: string): Promise<void> {
+    return this.call({ op: 'subscribe', room, user })
+  }
+  answer(room: string, user: string, sdp: string): Promise<void> {
+    return this.call({ op: 'answer', room, user, sdp })
+  }
+  leave(room: string, user: string): Promise<void> {
+    return this.call({ op: 'leave', room, user })
+  }
+  stats(): Promise<ShardStats> {
+    return this.call({ op: 'stats' })
+  }
+  async close(): Promise<void> {
+    await this.call({ op: 'close' }).catch(() => {})
+    await this.worker.terminate()
+  }
+}

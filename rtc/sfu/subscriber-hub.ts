@@ -1,0 +1,207 @@
+/**
+ * The receive side of the SFU: one werift peer connection per subscriber, offered by the SFU
+ * with one sendonly transceiver per published track in the room, renegotiated when tracks
+ * appear. Runs in the main thread or inside a shard worker; it only sees serialized RTP.
+ */
+import type { Logger } from '@libp2p/logger'
+import { logger as createLogger } from '@libp2p/logger'
+import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift'
+import { MediaError } from '../errors.ts'
+import { createOutput, type ForwardMode, type Output, refreshOutput, TrackForwarder } from './forwarder.ts'
+import { type PeerConfigInit, peerConfig } from './peer-config.ts'
+
+/** Callbacks of {@link SubscriberHub}. */
+export interface SubscriberHubComponents {
+  /** An SDP offer for `user` to answer. */
+  offer(room: string, user: string, sdp: string): void
+  /** Some subscriber needs a keyframe of `trackId` (joined, or sent a PLI). */
+  keyframe(trackId: string): void
+  logger?: Logger
+}
+
+/** Options of {@link SubscriberHub}. */
+export interface SubscriberHubInit extends PeerConfigInit {
+  /** @default 'lean' */
+  mode?: ForwardMode
+}
+
+/** Counters of one shard. */
+export interface ShardStats {
+  sent: number
+  retransmitted: number
+  subscribers: number
+  ready: number
+}
+
+/** A published track as the hub knows it. */
+export interface TrackInfo {
+  id: string
+  room: string
+  owner: string
+  kind: 'audio' | 'video'
+}
+
+interface Track extends TrackInfo {
+  forwarder: TrackForwarder
+}
+
+interface Slot {
+  track: Track
+  transceiver: RTCRtpTransceiver
+  output: Output
+}
+
+interface Sub {
+  room: string
+  user: string
+  pc: RTCPeerConnection
+  slots: Map<string, Slot>
+  negotiating: boolean
+  dirty: boolean
+}
+
+const key = (room: string, user: string): string => `${room}\u0000${user}`
+
+/** Subscriber connections and the forwarders feeding them. */
+export class SubscriberHub {
+  private readonly components: SubscriberHubComponents
+  private readonly init: SubscriberHubInit
+  private readonly log: Logger
+  private readonly tracks = new Map<string, Track>()
+  private readonly subs = new Map<string, Sub>()
+
+  constructor(components: SubscriberHubComponents, init: SubscriberHubInit = {}) {
+    this.components = components
+    this.init = init
+    this.log = components.logger ?? createLogger('dandelion:rtc:sfu:subscribers')
+  }
+
+  /** A track was published in `room`: every subscriber there but its owner gets a transceiver. */
+  addTrack(info: TrackInfo): void {
+    if (this.tracks.has(info.id)) return
+    const track: Track = { ...info, forwarder: new TrackForwarder({ mode: this.init.mode }) }
+    this.tracks.set(info.id, track)
+    for (const sub of this.subs.values()) {
+      if (sub.room === info.room && sub.user !== info.owner) {
+        this.attach(sub, track)
+        this.negotiate(sub)
+      }
+    }
+  }
+
+  /** A track ended: stop forwarding it (its m-line stays, idle). */
+  removeTrack(trackId: string): void {
+    const track = this.tracks.get(trackId)
+    if (track === undefined) return
+    this.tracks.delete(trackId)
+    for (const sub of this.subs.values()) sub.slots.delete(trackId)
+    track.forwarder.outputs.length = 0
+  }
+
+  /** Forwards one serialized RTP packet of `trackId`. */
+  rtp(trackId: string, buf: Buffer): void {
+    this.tracks.get(trackId)?.forwarder.forward(buf)
+  }
+
+  /** Creates `user`'s receive connection and sends its first offer. */
+  async subscribe(room: string, user: string): Promise<void> {
+    const k = key(room, user)
+    if (this.subs.has(k)) {
+      this.negotiate(this.subs.get(k)!)
+      return
+    }
+    const pc = new RTCPeerConnection(peerConfig(this.init))
+    const sub: Sub = { room, user, pc, slots: new Map(), negotiating: false, dirty: false }
+    this.subs.set(k, sub)
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'connected') this.refresh(sub)
+      if (state === 'failed' || state === 'closed') this.log('subscriber %s/%s %s', room, user, state)
+    })
+    for (const track of this.tracks.values()) {
+      if (track.room === room && track.owner !== user) this.attach(sub, track)
+    }
+    if (sub.slots.size === 0) {
+      // an empty offer cannot be negotiated; a placeholder keeps the transport ready for later tracks
+      pc.addTransceiver('video', { direction: 'sendonly' })
+    }
+    this.negotiate(sub)
+  }
+
+  /** Applies `user`'s answer; renegotiates if tracks changed meanwhile. */
+  async answer(room: string, user: string, sdp: string): Promise<void> {
+    const sub = this.subs.get(key(room, user))
+    if (sub === undefined) throw new MediaError(`no subscription for ${user}`)
+    await sub.pc.setRemoteDescription({ type: 'answer', sdp })
+    sub.negotiating = false
+    this.refresh(sub)
+    if (sub.dirty) this.negotiate(sub)
+  }
+
+  /** Closes `user`'s connection and detaches it from every track. */
+  async leave(room: string, user: string): Promise<void> {
+    const k = key(room, user)
+    const sub = this.subs.get(k)
+    if (sub === undefined) return
+    this.subs.delete(k)
+    for (const slot of sub.slots.values()) slot.track.forwarder.remove(slot.output)
+    sub.slots.clear()
+    await sub.pc.close().catch((err) => this.log('close failed %e', err))
+  }
+
+  /** Packets forwarded and subscribers held. */
+  stats(): ShardStats {
+    let sent = 0
+    let retransmitted = 0
+    for (const t of this.tracks.values()) {
+      sent += t.forwarder.sent
+      retransmitted += t.forwarder.retransmitted
+    }
+    let ready = 0
+    for (const s of this.subs.values()) if (s.pc.connectionState === 'connected') ready++
+    return { sent, retransmitted, subscribers: this.subs.size, ready }
+  }
+
+  /** Closes every connection. */
+  async close(): Promise<void> {
+    await Promise.all([...this.subs.values()].map((s) => this.leave(s.room, s.user)))
+    this.tracks.clear()
+  }
+
+  private attach(sub: Sub, track: Track): void {
+    if (sub.slots.has(track.id)) return
+    const transceiver = sub.pc.addTransceiver(track.kind, { direction: 'sendonly' })
+    const output = createOutput(transceiver.sender)
+    const slot: Slot = { track, transceiver, output }
+    sub.slots.set(track.id, slot)
+    transceiver.sender.onPictureLossIndication.subscribe(() => this.components.keyframe(track.id))
+    transceiver.sender.onGenericNack.subscribe((nack) => track.forwarder.retransmit(output, nack.lost))
+  }
+
+  private refresh(sub: Sub): void {
+    for (const slot of sub.slots.values()) {
+      if (refreshOutput(slot.output)) {
+        slot.track.forwarder.outputs.push(slot.output)
+        // a new receiver cannot decode until the next keyframe
+        if (slot.track.kind === 'video') this.components.keyframe(slot.track.id)
+      }
+    }
+  }
+
+  private negotiate(sub: Sub): void {
+    if (sub.negotiating) {
+      sub.dirty = true
+      return
+    }
+    sub.negotiating = true
+    sub.dirty = false
+    ;(async () => {
+      const offer = await sub.pc.createOffer()
+      await sub.pc.setLocalDescription(offer)
+      if (this.subs.get(key(sub.room, sub.user)) !== sub) return
+      this.components.offer(sub.room, sub.user, sub.pc.localDescription!.sdp)
+    })().catch((err) => {
+      sub.negotiating = false
+      this.log.error('offer for %s failed %e', sub.user, err)
+    })
+  }
+}

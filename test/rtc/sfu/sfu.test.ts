@@ -1,0 +1,118 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { GenericNack, RtcpTransportLayerFeedback } from 'werift'
+import { publish, subscribe } from '../../../rtc/client/media.ts'
+import { type MediaHarness, spawnMedia, until } from './media-harness.ts'
+
+let h: MediaHarness
+afterEach(async () => {
+  await h?.teardown()
+})
+
+describe('werift SFU', () => {
+  it('forwards a 1:1 call intact and tears it down when the lamp leaves', async () => {
+    h = await spawnMedia()
+    const teacher = await h.publisher('t', 'teacher', 'r', 'one-on-one')
+    const { sig, sub } = await h.receiver('lamp', 'r')
+    const payloads: Buffer[] = []
+    sub.onPacket((kind, p) => {
+      if (kind === 'video' && payloads.length < 20) payloads.push(Buffer.from(p))
+    })
+    await until(() => sub.tracks.length === 2 && sub.tracks.every((t) => t.packets > 20), 'media at the lamp')
+    expect(sub.tracks.map((t) => t.kind).sort()).toEqual(['audio', 'video'])
+    for (const p of payloads) {
+      expect(p.length).toBe(1100)
+      expect(p.subarray(1).every((b) => b === 0xab)).toBe(true)
+    }
+    // joining asked the teacher for a keyframe
+    expect(teacher.pub.plis()).toBeGreaterThan(0)
+    sig.close()
+    await until(async () => (await h.sfu.stats()).subscribers === 0, 'lamp torn down')
+  })
+
+  it('runs a group of 6 students and a teacher, everyone receiving everyone else', async () => {
+    h = await spawnMedia()
+    const users = ['t', 's1', 's2', 's3', 's4', 's5', 's6']
+    const pubs = []
+    for (const u of users)
+      pubs.push(await h.publisher(u, u === 't' ? 'teacher' : 'student', 'g', 'group', { fps: 10 }))
+    const subs = await Promise.all(pubs.map((p) => subscribe(p.sig, { loopback: true })))
+    try {
+      await until(
+        () => subs.every((s) => s.tracks.length === 12 && s.tracks.every((t) => t.packets > 5)),
+        'every track at every member',
+      )
+      expect(Object.keys(h.server.room('g')!.state.participants)).toHaveLength(7)
+    } finally {
+      await Promise.all(subs.map((s) => s.close()))
+    }
+  })
+
+  it('asks the publisher for a keyframe when a subscriber joins late or sends a PLI', async () => {
+    h = await spawnMedia({ pliThrottleMs: 50 })
+    const teacher = await h.publisher('t', 'teacher', 'c', 'class')
+    const early = await h.receiver('early', 'c')
+    await until(() => early.sub.packets() > 10, 'media at the early student')
+    const before = teacher.pub.plis()
+    await new Promise((r) => setTimeout(r, 60)) // let the throttle window pass
+    const late = await h.receiver('late', 'c')
+    await until(() => teacher.pub.plis() > before, 'keyframe request from the late join')
+    await until(
+      () => late.sub.tracks.some((t) => t.kind === 'video' && t.packets > 5),
+      'video at the late student',
+    )
+    // a subscriber's own PLI is forwarded too
+    const afterJoin = teacher.pub.plis()
+    await new Promise((r) => setTimeout(r, 60))
+    const video = late.sub.tracks.find((t) => t.kind === 'video')!
+    const tr = late.sub.pc.getTransceivers().find((t) => t.kind === 'video')!
+    await tr.receiver.sendRtcpPLI(video.ssrc)
+    await until(() => teacher.pub.plis() > afterJoin, 'forwarded PLI')
+  })
+
+  it('answers a subscriber NACK from the history', async () => {
+    h = await spawnMedia()
+    await h.publisher('t', 'teacher', 'r', 'one-on-one')
+    const { sub } = await h.receiver('lamp', 'r')
+    const seen = new Map<number, number>()
+    sub.onPacket((kind, _p, seq) => {
+      if (kind === 'video') seen.set(seq, (seen.get(seq) ?? 0) + 1)
+    })
+    await until(() => seen.size > 10, 'video')
+    const video = sub.tracks.find((t) => t.kind === 'video')!
+    const lost = [...seen.keys()].slice(2, 5)
+    const tr = sub.pc.getTransceivers().find((t) => t.kind === 'video')!
+    await tr.dtlsTransport.sendRtcp([
+      new RtcpTransportLayerFeedback({
+        feedback: new GenericNack({ senderSsrc: 1234, mediaSourceSsrc: video.ssrc, lost }),
+      }),
+    ])
+    await until(() => lost.every((s) => (seen.get(s) ?? 0) >= 2), 'retransmitted packets')
+    expect((await h.sfu.stats()).retransmitted).toBeGreaterThanOrEqual(lost.length)
+  })
+
+  it('picks the active speaker from audio levels', async () => {
+    h = await spawnMedia()
+    const t = await h.publisher('t', 'teacher', 'g', 'group', { audioLevel: 127, fps: 5 })
+    await h.publisher('s1', 'student', 'g', 'group', { audioLevel: 20, fps: 5 })
+    await t.sig.waitFor((s) => s.speaker === 's1')
+    t.source.audioLevel(10)
+    await t.sig.waitFor((s) => s.speaker === 't')
+  })
+
+  it('lets class students publish only from the stage', async () => {
+    h = await spawnMedia()
+    const t = await h.publisher('t', 'teacher', 'c', 'class', { fps: 5 })
+    const s = await h.join('s', 'student', { room: 'c' })
+    const refused = new Promise<string>((r) => s.once('error', (e) => r(e.code)))
+    s.send({ type: 'publish', sdp: 'v=0' })
+    expect(await refused).toBe('ERR_FORBIDDEN')
+    t.sig.action('stage.invite', { user: 's' })
+    await s.waitFor((st) => st.stage.includes('s'))
+    const pub = await publish(s, { loopback: true })
+    const viewer = await h.receiver('v', 'c')
+    await until(() => viewer.sub.tracks.length === 4, 'teacher and stage tracks at a viewer')
+    t.sig.action('stage.remove', { user: 's' })
+    await until(async () => (await h.sfu.stats()).publishers === 1, 'stage publisher torn down')
+    await pub.close()
+  })
+})
