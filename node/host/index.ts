@@ -1,0 +1,66 @@
+/**
+ * The libp2p host of a node: TCP (and optionally WebRTC-Direct for devices behind NAT),
+ * noise, yamux, identify, ping and kad-dht on a private protocol with LAN-friendly
+ * address mapping, plus optional mDNS.
+ */
+import { identify } from '@libp2p/identify'
+import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webRTCDirect } from '@libp2p/webrtc'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { KAD_PROTOCOL } from '../node-constants.ts'
+
+/** Options of {@link createHost}. */
+export interface HostInit {
+  /** Identity key. @default a new ed25519 key */
+  privateKey?: PrivateKey
+  /** Listen addresses. @default ['/ip4/127.0.0.1/tcp/0'] */
+  listen?: string[]
+  /** Run the DHT in client mode (devices): query it, never serve it. @default false */
+  dhtClientMode?: boolean
+  /** Enable the DHT at all. @default true */
+  dht?: boolean
+  /** Discover peers on the LAN with mDNS. @default false */
+  mdns?: boolean
+  /** Add the WebRTC-Direct transport (needs a `/webrtc-direct` listen address to accept). @default false */
+  webrtc?: boolean
+}
+
+/** Services every Dandelion host carries. */
+export type HostServices = {
+  identify: ReturnType<ReturnType<typeof identify>>
+  ping: ReturnType<ReturnType<typeof ping>>
+  dht?: KadDHT
+}
+
+/** Creates (but does not start) a libp2p host. */
+export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServices>> {
+  const discovery: Array<(components: never) => PeerDiscovery> = []
+  if (init.mdns === true) discovery.push(mdns() as (components: never) => PeerDiscovery)
+  const transports = [tcp()]
+  if (init.webrtc === true) transports.push(webRTCDirect() as unknown as ReturnType<typeof tcp>)
+  const services: Record<string, unknown> = { identify: identify(), ping: ping() }
+  if (init.dht !== false) {
+    services.dht = kadDHT({
+      protocol: KAD_PROTOCOL,
+      clientMode: init.dhtClientMode ?? false,
+      // campuses and loopback use private addresses: the default mapper drops them and nothing is found
+      peerInfoMapper: passthroughMapper,
+    })
+  }
+  return (await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery: discovery as never,
+    services: services as never,
+  })) as unknown as Libp2p<HostServices>
+}

@@ -1,0 +1,147 @@
+/**
+ * The Dandelion node library (`dandelion/node`): a libp2p host that replicates verified
+ * chunks peer to peer, per manifest, with an origin fallback, bandwidth limits, a name
+ * table and an optional local playback server. Campus nodes, lamp devices (`role:
+ * 'device'`) and the origin's seeder are all this one library.
+ *
+ * ```ts
+ * const node = await createNode({ dataDir: './data', campus: 'north', originUrl })
+ * await node.start()
+ * const manifest = await node.fetch(manifestCid, { onProgress: (p) => console.log(p) })
+ * ```
+ */
+import type { Libp2p, PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import type { Manifest } from './content/index.ts'
+import type { HostServices } from './host/index.ts'
+import type { Limits } from './limiter/index.ts'
+import type { NameTable } from './names.ts'
+import { DandelionNodeImpl } from './node.ts'
+import type { ChunkStore, StoreUsage } from './store/index.ts'
+import type { FetchProgress, SwarmStats } from './swarm/swarm.ts'
+
+export type { Limits } from './limiter/index.ts'
+export type { NameEntry, NameTable } from './names.ts'
+export type { FetchProgress, SwarmStats } from './swarm/swarm.ts'
+
+/** What a node is. */
+export type NodeRole = 'campus' | 'device' | 'origin'
+
+/** Options of {@link createNode}. Every field is optional. */
+export interface DandelionNodeInit {
+  /** @default 'campus' */
+  role?: NodeRole
+  /** Campus this node belongs to (peers on the same campus are preferred). */
+  campus?: string
+  /** City this node belongs to (preferred next). */
+  city?: string
+  /** libp2p identity. @default a new ed25519 key */
+  privateKey?: PrivateKey
+  /**
+   * Directory for the chunk store (`store/`) and the name table (`names/`). Without it,
+   * and without `store`, everything is in memory.
+   */
+  dataDir?: string
+  /** A chunk store to use (the origin's seeder shares the origin's). Not started or stopped by the node. */
+  store?: ChunkStore
+  /** Byte quota of the node's own store; devices evict unpinned content LRU when full. @default Infinity (device: 2 GiB) */
+  quotaBytes?: number
+  /** libp2p listen addresses. @default ['/ip4/127.0.0.1/tcp/0'] */
+  listen?: string[]
+  /** Peers to connect to at start and keep connected (multiaddrs ending in `/p2p/<id>`). */
+  bootstrap?: string[]
+  /** Origin base URL for the HTTP fallback and manifests. */
+  originUrl?: string
+  /** Only manifests signed by these keys are fetched. @default any valid signature */
+  trustedOrigins?: PublicKey[]
+  /** Bandwidth limits (bytes/s). @default unlimited (device: 1 MiB/s upload) */
+  limits?: Partial<Limits>
+  /** Run the DHT. @default true */
+  dht?: boolean
+  /** Discover peers with mDNS. @default false */
+  mdns?: boolean
+  /** Add the WebRTC-Direct transport. @default false */
+  webrtc?: boolean
+  /** Super-seed (offer each chunk to one peer at a time). @default true for role 'origin' */
+  superSeed?: boolean
+  /** Idle time before the origin fallback kicks in. @default 3000 */
+  fallbackIdleMs?: number
+  /** Local playback server; `false` for none. @default none */
+  playback?: { host?: string; port?: number } | false
+}
+
+/** Options of {@link DandelionNode.fetch}. */
+export interface FetchOptions {
+  signal?: AbortSignal
+  /** Called as chunks arrive. */
+  onProgress?: (progress: FetchProgress) => void
+}
+
+/** One swarm as reported by {@link DandelionNode.status}. */
+export interface SwarmStatus extends FetchProgress, SwarmStats {
+  name?: string
+  complete: boolean
+  peers: Array<{ peer: string; campus?: string; city?: string; role?: string; score: number }>
+}
+
+/** What {@link DandelionNode.status} reports. */
+export interface NodeStatus {
+  peerId: string
+  role: NodeRole
+  campus?: string
+  city?: string
+  multiaddrs: string[]
+  connections: number
+  swarms: SwarmStatus[]
+  totals: SwarmStats
+  limits: Limits
+  store: StoreUsage
+  playbackUrl?: string
+}
+
+/** A running (or startable) Dandelion node. */
+export interface DandelionNode {
+  readonly peerId: PeerId
+  readonly libp2p: Libp2p<HostServices>
+  /** Resource name → active manifest CID. */
+  readonly names: NameTable
+  readonly store: ChunkStore
+  /** Listen addresses, once started. */
+  readonly multiaddrs: Multiaddr[]
+  /** Base URL of the playback server, when one runs. */
+  readonly playbackUrl?: string
+  start(): Promise<void>
+  stop(): Promise<void>
+  /**
+   * Places content on this node: gets and verifies the manifest (from the store, peers
+   * or the origin), then every chunk (from peers, falling back to the origin), verified
+   * before it is stored. Resolves once all chunks are stored; resumes from what the
+   * store already holds.
+   */
+  fetch(manifestCid: CID | string, options?: FetchOptions): Promise<Manifest>
+  /** Pins a manifest and its chunks so they are never evicted. */
+  pin(manifestCid: CID | string, options?: { signal?: AbortSignal }): Promise<void>
+  unpin(manifestCid: CID | string, options?: { signal?: AbortSignal }): Promise<void>
+  /** Leaves the swarm and deletes the manifest's unpinned chunks. */
+  evict(manifestCid: CID | string, options?: { signal?: AbortSignal }): Promise<void>
+  /** Announces and serves content whose chunks are already in the store. */
+  seed(manifest: Manifest, options?: { signal?: AbortSignal }): Promise<void>
+  /** A manifest this node knows, or can get (verified). */
+  manifest(manifestCid: CID | string, options?: { signal?: AbortSignal }): Promise<Manifest>
+  /** Bytes `start..end` (inclusive) of the content, fetching missing chunks first, with priority. */
+  read(
+    manifestCid: CID | string,
+    start: number,
+    end: number,
+    options?: { signal?: AbortSignal },
+  ): AsyncGenerator<Uint8Array>
+  /** Changes bandwidth limits at runtime. */
+  setLimits(limits: Partial<Limits>): void
+  status(): NodeStatus
+}
+
+/** Creates a node (call `start()` next). */
+export async function createNode(init: DandelionNodeInit = {}): Promise<DandelionNode> {
+  return await DandelionNodeImpl.create(init)
+}

@@ -1,0 +1,112 @@
+/**
+ * Token buckets that cap a node's upload, download and origin (WAN) traffic. Rates can
+ * be changed at runtime; `Infinity` means no limit.
+ */
+import { BUCKET_BURST_MS } from '../node-constants.ts'
+
+/** Options of {@link TokenBucket}. */
+export interface TokenBucketInit {
+  /** Bytes per second. @default Infinity */
+  bytesPerSecond?: number
+  /** Burst allowance in milliseconds of the rate. @default 100 */
+  burstMs?: number
+  /** Clock in ms. @default performance.now */
+  now?: () => number
+}
+
+/**
+ * A token bucket in its "virtual finishing time" form (GCRA): each `take(n)` moves a
+ * finishing time forward by `n / rate` and waits until it is no more than one burst
+ * ahead of now. Waiters are served in arrival order, there is one timer per waiter and
+ * no polling, so a limited node spends no CPU on the limiter between chunks.
+ */
+export class TokenBucket {
+  private rate: number
+  private readonly burstMs: number
+  private readonly now: () => number
+  private tat = 0
+  /** Bytes that went through. */
+  bytes = 0
+
+  constructor(init: TokenBucketInit = {}) {
+    this.rate = checkRate(init.bytesPerSecond ?? Number.POSITIVE_INFINITY)
+    this.burstMs = init.burstMs ?? BUCKET_BURST_MS
+    this.now = init.now ?? (() => performance.now())
+  }
+
+  /** Current rate in bytes per second. */
+  get bytesPerSecond(): number {
+    return this.rate
+  }
+
+  /** Changes the rate; waits already scheduled keep their time, new ones use the new rate. */
+  setRate(bytesPerSecond: number): void {
+    this.rate = checkRate(bytesPerSecond)
+    if (!Number.isFinite(this.rate)) this.tat = 0
+  }
+
+  /** Waits until `n` bytes may pass. Rejects with the signal's reason when aborted (the bytes are refunded). */
+  async take(n: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    options.signal?.throwIfAborted()
+    this.bytes += n
+    if (!Number.isFinite(this.rate)) return
+    const now = this.now()
+    const cost = (n / this.rate) * 1000
+    this.tat = Math.max(this.tat, now) + cost
+    const wait = this.tat - now - this.burstMs
+    if (wait <= 0) return
+    await new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        clearTimeout(timer)
+        this.tat -= cost
+        this.bytes -= n
+        reject(options.signal?.reason)
+      }
+      const timer = setTimeout(() => {
+        options.signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }, wait)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+}
+
+function checkRate(rate: number): number {
+  if (!(rate > 0)) throw new RangeError(`rate must be positive, got ${rate}`)
+  return rate
+}
+
+/** Rates of the three buckets of a node, bytes per second (`Infinity` = unlimited). */
+export interface Limits {
+  uploadBytesPerSecond: number
+  downloadBytesPerSecond: number
+  originBytesPerSecond: number
+}
+
+/** The buckets of one node. */
+export class Limiter {
+  readonly upload: TokenBucket
+  readonly download: TokenBucket
+  readonly origin: TokenBucket
+
+  constructor(init: Partial<Limits> = {}) {
+    this.upload = new TokenBucket({ bytesPerSecond: init.uploadBytesPerSecond })
+    this.download = new TokenBucket({ bytesPerSecond: init.downloadBytesPerSecond })
+    this.origin = new TokenBucket({ bytesPerSecond: init.originBytesPerSecond })
+  }
+
+  /** Changes any of the rates at runtime. */
+  set(limits: Partial<Limits>): void {
+    if (limits.uploadBytesPerSecond !== undefined) this.upload.setRate(limits.uploadBytesPerSecond)
+    if (limits.downloadBytesPerSecond !== undefined) this.download.setRate(limits.downloadBytesPerSecond)
+    if (limits.originBytesPerSecond !== undefined) this.origin.setRate(limits.originBytesPerSecond)
+  }
+
+  get(): Limits {
+    return {
+      uploadBytesPerSecond: this.upload.bytesPerSecond,
+      downloadBytesPerSecond: this.download.bytesPerSecond,
+      originBytesPerSecond: this.origin.bytesPerSecond,
+    }
+  }
+}

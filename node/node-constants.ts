@@ -1,0 +1,76 @@
+/**
+ * Defaults of the swarm node (host, exchange protocol, scheduler, limits, playback),
+ * with units in the names. The content model's constants live in `constants.ts`.
+ */
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const second = 1000
+const minute = 60 * second
+
+/** Exchange protocol id. Bump the version when a frame changes meaning. */
+export const SWARM_PROTOCOL = '/dandelion/swarm/1.0.0'
+/** Private kad-dht protocol, so campus DHTs never mix with the public one. */
+export const KAD_PROTOCOL = '/dandelion/kad/1.0.0'
+/** Version number carried in every hello. */
+export const SWARM_WIRE_VERSION = 1
+
+/** Largest frame accepted: a manifest (8 MiB) or a 4 MiB chunk, plus headers. */
+export const MAX_FRAME_BYTES = 8 * MiB + 64
+/** Largest hello (JSON header plus a bitfield of 262,144 chunks). */
+export const MAX_HELLO_BYTES = 40 * KiB
+/** Largest JSON header inside a hello. */
+export const MAX_HELLO_JSON_BYTES = 4 * KiB
+/** Requests a peer may queue at a server before further ones are refused. */
+export const MAX_QUEUED_REQUESTS_PER_PEER = 64
+
+/** Outstanding requests per peer, in bytes (turned into a count by chunk size). */
+export const REQUEST_WINDOW_BYTES = 4 * MiB
+/** Bounds on the per-peer request window, in requests. */
+export const MIN_REQUEST_WINDOW = 2
+export const MAX_REQUEST_WINDOW = 32
+/** A peer that has requests outstanding and delivers nothing for this long is stalled. */
+export const PEER_STALL_MS = 15 * second
+/** Copies of one chunk requested at once during endgame. */
+export const ENDGAME_MAX_DUPLICATES = 2
+/** Chunks ahead of a playback reader fetched sequentially before rarest-first resumes. */
+export const PLAYBACK_LOOKAHEAD_CHUNKS = 8
+/** Peers kept per swarm. */
+export const MAX_PEERS_PER_SWARM = 40
+/** Swarms a node joins at once. */
+export const MAX_SWARMS = 256
+/** How long a peer that sent a corrupt chunk is banned. */
+export const BAN_MS = 10 * minute
+/** Banned peers remembered at once. */
+export const MAX_BANNED_PEERS = 1024
+
+/** Offers outstanding per peer while super-seeding. */
+export const SUPER_SEED_OFFERS_PER_PEER = 2
+/** A chunk sent while super-seeding that nobody announces within this long is offered again. */
+export const SUPER_SEED_REOFFER_MS = 20 * second
+
+/** Idle time (nothing requestable from peers, nothing in flight) before asking the origin. */
+export const ORIGIN_FALLBACK_IDLE_MS = 3 * second
+/** Deadline of one HTTP chunk request to the origin. */
+export const ORIGIN_REQUEST_TIMEOUT_MS = 30 * second
+/** Concurrent HTTP chunk requests to the origin per swarm. */
+export const ORIGIN_CONCURRENCY = 4
+/** How often the scheduler looks at timers (stalls, fallback). */
+export const SCHEDULER_TICK_MS = 500
+
+/** Re-announce manifests in the DHT this often. */
+export const PROVIDE_INTERVAL_MS = 10 * minute
+/** How long one DHT provider lookup may take. */
+export const FIND_PROVIDERS_TIMEOUT_MS = 10 * second
+/** Providers taken from one lookup. */
+export const MAX_PROVIDERS_PER_LOOKUP = 40
+
+/** Token bucket burst: this many ms worth of the rate, at least one max chunk. */
+export const BUCKET_BURST_MS = 100
+/** Default device upload limit. */
+export const DEVICE_UPLOAD_BYTES_PER_SECOND = 1 * MiB
+/** Default device cache quota. */
+export const DEVICE_QUOTA_BYTES = 2 * 1024 * MiB
+
+/** Names remembered by the name table. */
+export const MAX_NAMES = 10_000

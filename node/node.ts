@@ -1,0 +1,315 @@
+/** The implementation behind `createNode` (see `index.ts` for the public contract). */
+import { join } from 'node:path'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { DAG_CBOR_CODEC } from './constants.ts'
+import { type Manifest, parseCid, verifyManifest } from './content/index.ts'
+import { createHost, type HostServices } from './host/index.ts'
+import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
+import { Limiter, type Limits } from './limiter/index.ts'
+import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
+import { DEVICE_QUOTA_BYTES, DEVICE_UPLOAD_BYTES_PER_SECOND, MAX_SWARMS } from './node-constants.ts'
+import { type PlaybackServer, startPlayback } from './playback/server.ts'
+import { type ChunkStore, FsChunkStore, MemoryChunkStore } from './store/index.ts'
+import { LimitReachedError } from './swarm/errors.ts'
+import { SwarmNetwork } from './swarm/network.ts'
+import { Swarm, type SwarmStats } from './swarm/swarm.ts'
+import { WebSeed } from './swarm/web-seed.ts'
+
+const toCid = (c: CID | string): CID => (typeof c === 'string' ? parseCid(c, 'manifest') : c)
+
+/** See {@link DandelionNode}. */
+export class DandelionNodeImpl implements DandelionNode {
+  readonly libp2p: Libp2p<HostServices>
+  readonly names: NameTable
+  readonly store: ChunkStore
+  readonly totals: SwarmStats = {
+    bytesFromPeers: 0,
+    bytesFromOrigin: 0,
+    bytesUploaded: 0,
+    corruptChunks: 0,
+    duplicateChunks: 0,
+  }
+  private readonly init: DandelionNodeInit
+  private readonly ownsStore: boolean
+  private readonly limiter: Limiter
+  private readonly network: SwarmNetwork
+  private readonly webSeed?: WebSeed
+  private readonly log = logger('dandelion:node')
+  private readonly manifests = new Map<string, Promise<Manifest>>()
+  private playback?: PlaybackServer
+  private keepAlive?: ReturnType<typeof setInterval>
+
+  static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
+    const device = init.role === 'device'
+    const libp2p = await createHost({
+      privateKey: init.privateKey,
+      listen: init.listen,
+      dht: init.dht,
+      dhtClientMode: device,
+      mdns: init.mdns,
+      webrtc: init.webrtc,
+    })
+    return new DandelionNodeImpl(init, libp2p)
+  }
+
+  private constructor(init: DandelionNodeInit, libp2p: Libp2p<HostServices>) {
+    this.init = { ...init }
+    this.libp2p = libp2p
+    const device = init.role === 'device'
+    const quotaBytes = init.quotaBytes ?? (device ? DEVICE_QUOTA_BYTES : undefined)
+    this.ownsStore = init.store === undefined
+    this.store =
+      init.store ??
+      (init.dataDir === undefined
+        ? new MemoryChunkStore({ quotaBytes, evictWhenFull: device })
+        : new FsChunkStore({ dir: join(init.dataDir, 'store'), quotaBytes, evictWhenFull: device }))
+    this.names =
+      init.dataDir === undefined ? new MemoryNameTable() : new LevelNameTable(join(init.dataDir, 'names'))
+    this.limiter = new Limiter({
+      uploadBytesPerSecond: device ? DEVICE_UPLOAD_BYTES_PER_SECOND : undefined,
+      ...init.limits,
+    })
+    if (init.originUrl !== undefined) {
+      this.webSeed = new WebSeed({
+        url: init.originUrl,
+        buckets: [this.limiter.origin, this.limiter.download],
+      })
+    }
+    this.network = new SwarmNetwork(libp2p, this.log, { dht: init.dht !== false })
+  }
+
+  get peerId(): PeerId {
+    return this.libp2p.peerId
+  }
+
+  get multiaddrs() {
+    return this.libp2p.getMultiaddrs()
+  }
+
+  get playbackUrl(): string | undefined {
+    return this.playback?.url
+  }
+
+  async start(): Promise<void> {
+    if (this.ownsStore) await this.store.start()
+    await this.names.open()
+    await this.libp2p.start()
+    await this.network.start()
+    // seed everything already held: manifests live in the store beside their chunks
+    for await (const cid of this.store.list()) {
+      if (cid.code !== DAG_CBOR_CODEC) continue
+      this.manifest(cid)
+        .then((m) => this.seed(m))
+        .catch((err: Error) => this.log('not seeding %s: %s', cid, err.message))
+    }
+    this.dialBootstrap()
+    this.keepAlive = setInterval(() => this.dialBootstrap(), 10_000)
+    this.keepAlive.unref()
+    if (this.init.playback !== undefined && this.init.playback !== false) {
+      this.playback = await startPlayback(this, this.init.playback)
+    }
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.keepAlive)
+    await this.playback?.close()
+    await this.network.stop()
+    await this.libp2p.stop()
+    await this.names.close()
+    if (this.ownsStore) await this.store.stop()
+  }
+
+  async fetch(manifestCid: CID | string, options: FetchOptions = {}): Promise<Manifest> {
+    const cid = toCid(manifestCid)
+    const swarm = this.swarm(cid)
+    if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
+    const manifest = await this.manifest(cid, options)
+    await swarm.setManifest(manifest)
+    options.onProgress?.(swarm.progress())
+    await abortable(swarm.done.promise, options.signal)
+    return manifest
+  }
+
+  async seed(manifest: Manifest, _options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (!(await this.store.has(manifest.cid))) await this.store.put(manifest.cid, manifest.bytes)
+    this.manifests.set(manifest.cid.toString(), Promise.resolve(manifest))
+    const swarm = this.swarm(manifest.cid)
+    await swarm.setManifest(manifest)
+  }
+
+  async pin(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const m = await this.manifest(manifestCid, options)
+    await this.store.pin(m.cid.toString(), [m.cid, ...m.chunks], options)
+  }
+
+  async unpin(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    await this.store.unpin(toCid(manifestCid).toString(), options)
+  }
+
+  async evict(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const cid = toCid(manifestCid)
+    const key = cid.toString()
+    const m = await this.manifest(cid, options).catch(() => undefined)
+    this.network.leave(key)
+    this.manifests.delete(key)
+    await this.store.unpin(key, options)
+    for (const c of m?.chunks ?? []) await this.store.delete(c, options)
+    await this.store.delete(cid, options)
+  }
+
+  manifest(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<Manifest> {
+    const cid = toCid(manifestCid)
+    const key = cid.toString()
+    let p = this.manifests.get(key)
+    if (p === undefined) {
+      p = this.loadManifest(cid, options)
+      this.manifests.set(key, p)
+      p.catch(() => this.manifests.delete(key))
+    }
+    return abortable(p, options.signal)
+  }
+
+  async *read(
+    manifestCid: CID | string,
+    start: number,
+    end: number,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<Uint8Array> {
+    const cid = toCid(manifestCid)
+    const m = await this.manifest(cid, options)
+    const swarm = this.swarm(cid)
+    await swarm.setManifest(m)
+    for (let i = Math.floor(start / m.chunkSize); i <= Math.floor(end / m.chunkSize); i++) {
+      await swarm.waitForChunk(i, options)
+      const bytes = await this.store.get(m.chunks[i], options)
+      const chunkStart = i * m.chunkSize
+      const from = Math.max(start - chunkStart, 0)
+      const to = Math.min(end - chunkStart + 1, bytes.byteLength)
+      yield from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to)
+    }
+  }
+
+  setLimits(limits: Partial<Limits>): void {
+    this.limiter.set(limits)
+  }
+
+  status(): NodeStatus {
+    return {
+      peerId: this.peerId.toString(),
+      role: this.init.role ?? 'campus',
+      campus: this.init.campus,
+      city: this.init.city,
+      multiaddrs: this.multiaddrs.map((a) => a.toString()),
+      connections: this.libp2p.getConnections().length,
+      swarms: [...this.network.swarms.values()].map((s) => ({
+        ...s.progress(),
+        ...s.stats,
+        name: s.manifest?.name,
+        complete: s.complete,
+        peers: [...s.sessions.values()].map((p) => ({
+          peer: p.peer,
+          campus: p.hello?.campus,
+          city: p.hello?.city,
+          role: p.hello?.role,
+          score: p.score,
+        })),
+      })),
+      totals: { ...this.totals },
+      limits: this.limiter.get(),
+      store: this.store.usage(),
+      playbackUrl: this.playbackUrl,
+    }
+  }
+
+  /** The swarm of a manifest, joined on first use. */
+  swarm(cid: CID): Swarm {
+    const key = cid.toString()
+    const existing = this.network.swarms.get(key)
+    if (existing !== undefined) return existing
+    if (this.network.swarms.size >= MAX_SWARMS) throw new LimitReachedError(`more than ${MAX_SWARMS} swarms`)
+    const role = this.init.role ?? 'campus'
+    const swarm = new Swarm(
+      cid,
+      {
+        store: this.store,
+        limiter: this.limiter,
+        log: logger(`dandelion:node:swarm:${key.slice(-8)}`),
+        self: { role, campus: this.init.campus, city: this.init.city },
+        ban: (peer, reason) => this.network.ban(peer, reason),
+        webSeed: this.webSeed,
+        totals: this.totals,
+      },
+      { superSeed: this.init.superSeed ?? role === 'origin', fallbackIdleMs: this.init.fallbackIdleMs },
+    )
+    swarm.onManifestBytes = (bytes) => {
+      this.verify(cid, bytes)
+        .then(async (m) => {
+          if (!(await this.store.has(cid))) await this.store.put(cid, m.bytes)
+          await swarm.setManifest(m)
+        })
+        .catch((err: Error) => this.log('manifest from peer rejected: %s', err.message))
+    }
+    this.network.join(swarm)
+    return swarm
+  }
+
+  private async verify(cid: CID, bytes: Uint8Array): Promise<Manifest> {
+    return await verifyManifest(bytes, { cid, trustedKeys: this.init.trustedOrigins })
+  }
+
+  /** From the store, else from whichever of peers (via the swarm) or the origin answers first. */
+  private async loadManifest(cid: CID, options: { signal?: AbortSignal }): Promise<Manifest> {
+    if (await this.store.has(cid)) return await this.verify(cid, await this.store.get(cid, options))
+    const swarm = this.swarm(cid)
+    const fromPeers = new Promise<Manifest>((resolve) => {
+      const check = setInterval(() => {
+        if (swarm.manifest !== undefined) {
+          clearInterval(check)
+          resolve(swarm.manifest)
+        }
+        if (swarm.stopped) clearInterval(check)
+      }, 50)
+      check.unref()
+    })
+    const sources: Array<Promise<Manifest>> = [fromPeers]
+    if (this.webSeed !== undefined) {
+      const web = this.webSeed
+      sources.push(
+        (async () => {
+          const m = await this.verify(cid, await web.manifest(cid, options))
+          if (!(await this.store.has(cid))) await this.store.put(cid, m.bytes)
+          return m
+        })(),
+      )
+    }
+    return await Promise.any(sources)
+  }
+
+  private dialBootstrap(): void {
+    for (const addr of this.init.bootstrap ?? []) {
+      const ma = multiaddr(addr)
+      const id = ma.getComponents().find((c) => c.name === 'p2p')?.value
+      if (id !== undefined && this.libp2p.getConnections().some((c) => c.remotePeer.toString() === id))
+        continue
+      this.libp2p
+        .dial(ma, { signal: AbortSignal.timeout(10_000) })
+        .catch((err: Error) => this.log('bootstrap %s: %s', addr, err.message))
+    }
+  }
+}
+
+/** Races a promise against an abort signal. */
+function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return p
+  signal.throwIfAborted()
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+export { CID }

@@ -1,0 +1,209 @@
+/**
+ * Framing of `/dandelion/swarm/1.0.0`. Every frame is
+ * `u32 big-endian length | u8 type | payload`, where length counts the type byte and
+ * the payload. Each type has its own size rule; a frame that breaks one is a protocol
+ * error, and the session closes that stream (the node keeps serving everyone else).
+ */
+import { Uint8ArrayList } from 'uint8arraylist'
+import { MAX_FRAME_BYTES, MAX_HELLO_BYTES, MAX_HELLO_JSON_BYTES } from '../node-constants.ts'
+import { ProtocolError } from './errors.ts'
+
+/** Frame types. */
+export const FrameType = {
+  Hello: 0,
+  Bitfield: 1,
+  Have: 2,
+  Request: 3,
+  Cancel: 4,
+  Chunk: 5,
+  DontHave: 6,
+  Manifest: 7,
+} as const
+
+/** What a peer says about itself when it opens or answers a swarm stream. */
+export interface Hello {
+  /** Wire version; must equal ours. */
+  v: number
+  /** Manifest CID of the swarm. */
+  manifest: string
+  role: 'campus' | 'device' | 'origin'
+  campus?: string
+  city?: string
+  /** The sender asks for the manifest bytes. */
+  wantManifest?: boolean
+}
+
+/** A decoded frame. */
+export type Frame =
+  | { type: typeof FrameType.Hello; hello: Hello }
+  | { type: typeof FrameType.Bitfield; bits: Uint8Array }
+  | {
+      type:
+        | typeof FrameType.Have
+        | typeof FrameType.Request
+        | typeof FrameType.Cancel
+        | typeof FrameType.DontHave
+      index: number
+    }
+  | { type: typeof FrameType.Chunk; index: number; bytes: Uint8Array }
+  | { type: typeof FrameType.Manifest; bytes: Uint8Array }
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder('utf-8', { fatal: true })
+
+function header(type: number, payloadLength: number, extra = 0): Uint8Array {
+  const buf = new Uint8Array(5 + extra)
+  const view = new DataView(buf.buffer)
+  view.setUint32(0, 1 + payloadLength)
+  buf[4] = type
+  return buf
+}
+
+/** Encodes a hello. */
+export function encodeHello(hello: Hello): Uint8Array {
+  const json = encoder.encode(JSON.stringify(hello))
+  if (json.byteLength > MAX_HELLO_JSON_BYTES) throw new ProtocolError('hello too large')
+  const out = header(FrameType.Hello, json.byteLength, json.byteLength)
+  out.set(json, 5)
+  return out
+}
+
+/** Encodes a frame whose payload is one u32 chunk index. */
+export function encodeIndex(type: number, index: number): Uint8Array {
+  const out = header(type, 4, 4)
+  new DataView(out.buffer).setUint32(5, index)
+  return out
+}
+
+/** Encodes a bitfield or manifest frame (payload copied once into the frame). */
+export function encodeBytes(
+  type: typeof FrameType.Bitfield | typeof FrameType.Manifest,
+  bytes: Uint8Array,
+): Uint8Array {
+  const out = header(type, bytes.byteLength, bytes.byteLength)
+  out.set(bytes, 5)
+  return out
+}
+
+/** Encodes a chunk frame without copying the chunk: a 9-byte header plus the bytes. */
+export function encodeChunk(index: number, bytes: Uint8Array): Uint8ArrayList {
+  const head = header(FrameType.Chunk, 4 + bytes.byteLength, 4)
+  new DataView(head.buffer).setUint32(5, index)
+  return new Uint8ArrayList(head, bytes)
+}
+
+/** Limits the decoder enforces. */
+export interface FrameLimits {
+  /** Largest chunk payload accepted (the swarm's chunk size once known). */
+  maxChunkBytes: number
+  /** Largest manifest accepted. */
+  maxManifestBytes: number
+}
+
+/**
+ * Incremental decoder: feed it what the stream delivers, get whole frames back.
+ * Throws {@link ProtocolError} on the first frame that breaks a rule.
+ */
+export class FrameDecoder {
+  private readonly buffer = new Uint8ArrayList()
+  limits: FrameLimits
+
+  constructor(limits: FrameLimits) {
+    this.limits = limits
+  }
+
+  /** Appends received bytes and returns every frame now complete. */
+  push(data: Uint8Array | Uint8ArrayList): Frame[] {
+    this.buffer.append(data)
+    const frames: Frame[] = []
+    while (this.buffer.byteLength >= 4) {
+      const length = this.buffer.getUint32(0)
+      // "every frame size-limited": refuse before buffering a single byte of it
+      if (length === 0 || length > MAX_FRAME_BYTES)
+        throw new ProtocolError(`frame length ${length} out of bounds`)
+      const type = this.buffer.get(4)
+      this.checkLength(type, length - 1)
+      if (this.buffer.byteLength < 4 + length) break
+      const payload = this.buffer.subarray(5, 4 + length)
+      this.buffer.consume(4 + length)
+      frames.push(this.decode(type, payload))
+    }
+    return frames
+  }
+
+  /** Bytes buffered but not yet a whole frame. */
+  get pending(): number {
+    return this.buffer.byteLength
+  }
+
+  private checkLength(type: number, payload: number): void {
+    const max =
+      type === FrameType.Hello
+        ? MAX_HELLO_JSON_BYTES
+        : type === FrameType.Bitfield
+          ? MAX_HELLO_BYTES
+          : type === FrameType.Chunk
+            ? 4 + this.limits.maxChunkBytes
+            : type === FrameType.Manifest
+              ? this.limits.maxManifestBytes
+              : 4
+    if (type > FrameType.Manifest) throw new ProtocolError(`unknown frame type ${type}`)
+    if (payload > max) throw new ProtocolError(`frame type ${type} of ${payload} bytes exceeds ${max}`)
+    const fixed =
+      type === FrameType.Have ||
+      type === FrameType.Request ||
+      type === FrameType.Cancel ||
+      type === FrameType.DontHave
+    if (fixed && payload !== 4) throw new ProtocolError(`frame type ${type} must carry 4 bytes`)
+    if (type === FrameType.Chunk && payload < 4) throw new ProtocolError('chunk frame without index')
+  }
+
+  private decode(type: number, payload: Uint8Array): Frame {
+    switch (type) {
+      case FrameType.Hello:
+        return { type, hello: parseHello(payload) }
+      case FrameType.Bitfield:
+        return { type, bits: payload }
+      case FrameType.Chunk:
+        return { type, index: readU32(payload), bytes: payload.subarray(4) }
+      case FrameType.Manifest:
+        return { type, bytes: payload }
+      default:
+        return { type: type as typeof FrameType.Have, index: readU32(payload) }
+    }
+  }
+}
+
+function readU32(b: Uint8Array): number {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0)
+}
+
+function parseHello(payload: Uint8Array): Hello {
+  let raw: unknown
+  try {
+    raw = JSON.parse(decoder.decode(payload))
+  } catch {
+    throw new ProtocolError('hello is not JSON')
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ProtocolError('hello must be an object')
+  const h = raw as Record<string, unknown>
+  const str = (v: unknown, max: number): boolean =>
+    v === undefined || (typeof v === 'string' && v.length <= max)
+  if (typeof h.v !== 'number' || typeof h.manifest !== 'string' || h.manifest.length > 200) {
+    throw new ProtocolError('hello lacks version or manifest')
+  }
+  if (h.role !== 'campus' && h.role !== 'device' && h.role !== 'origin')
+    throw new ProtocolError('hello has a bad role')
+  if (!str(h.campus, 200) || !str(h.city, 200)) throw new ProtocolError('hello has a bad campus or city')
+  if (h.wantManifest !== undefined && typeof h.wantManifest !== 'boolean')
+    throw new ProtocolError('hello has a bad wantManifest')
+  return {
+    v: h.v,
+    manifest: h.manifest,
+    role: h.role,
+    campus: h.campus as string | undefined,
+    city: h.city as string | undefined,
+    wantManifest: h.wantManifest as boolean | undefined,
+  }
+}

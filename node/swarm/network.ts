@@ -1,0 +1,150 @@
+/**
+ * Wires swarms to libp2p: the `/dandelion/swarm/1.0.0` handler, opening sessions to
+ * connected peers and to DHT providers, bans, and re-announcing manifests.
+ */
+import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import {
+  BAN_MS,
+  FIND_PROVIDERS_TIMEOUT_MS,
+  MAX_BANNED_PEERS,
+  MAX_PEERS_PER_SWARM,
+  MAX_PROVIDERS_PER_LOOKUP,
+  SWARM_PROTOCOL,
+} from '../node-constants.ts'
+import { ProtocolError } from './errors.ts'
+import { PeerSession, type SessionOwner } from './session.ts'
+import type { Swarm } from './swarm.ts'
+
+const nobody: SessionOwner = {
+  onFrame: () => {},
+  onClose: () => {},
+  serve: async () => false,
+}
+
+/** The swarms of a node on its libp2p host. */
+export class SwarmNetwork {
+  readonly swarms = new Map<string, Swarm>()
+  private readonly libp2p: Libp2p
+  private readonly log: Logger
+  private readonly bans = new Map<string, number>()
+  private readonly dhtEnabled: boolean
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    for (const swarm of this.swarms.values()) this.open(swarm, evt.detail)
+  }
+
+  constructor(libp2p: Libp2p, log: Logger, init: { dht: boolean }) {
+    this.libp2p = libp2p
+    this.log = log
+    this.dhtEnabled = init.dht
+  }
+
+  async start(): Promise<void> {
+    await this.libp2p.handle(SWARM_PROTOCOL, (stream, connection) => this.inbound(stream, connection), {
+      maxInboundStreams: 1024,
+      maxOutboundStreams: 1024,
+    })
+    this.libp2p.addEventListener('peer:connect', this.onConnect)
+  }
+
+  async stop(): Promise<void> {
+    this.libp2p.removeEventListener('peer:connect', this.onConnect)
+    for (const s of this.swarms.values()) s.stop()
+    this.swarms.clear()
+    await this.libp2p.unhandle(SWARM_PROTOCOL).catch(() => {})
+  }
+
+  /** Registers a swarm and reaches out to every connected peer and to DHT providers. */
+  join(swarm: Swarm): void {
+    this.swarms.set(swarm.key, swarm)
+    for (const peer of this.libp2p.getPeers()) this.open(swarm, peer)
+    this.discover(swarm)
+  }
+
+  /** Announces the manifest CID (never each chunk) and looks for other providers. */
+  discover(swarm: Swarm): void {
+    if (!this.dhtEnabled) return
+    this.libp2p.contentRouting
+      .provide(swarm.cid, { signal: AbortSignal.timeout(60_000) })
+      .catch((err: Error) => {
+        this.log('provide %s failed: %s', swarm.key, err.message)
+      })
+    if (swarm.complete) return
+    void (async () => {
+      let n = 0
+      const signal = AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)
+      for await (const p of this.libp2p.contentRouting.findProviders(swarm.cid, { signal })) {
+        if (swarm.stopped || n++ >= MAX_PROVIDERS_PER_LOOKUP) break
+        if (p.id.equals(this.libp2p.peerId) || swarm.sessions.has(p.id.toString())) continue
+        this.libp2p
+          .dial(p.id, { signal: AbortSignal.timeout(10_000) })
+          .then(() => this.open(swarm, p.id))
+          .catch((err: Error) => this.log('dial provider %p failed: %s', p.id, err.message))
+      }
+    })().catch((err: Error) => this.log('findProviders %s: %s', swarm.key, err.message))
+  }
+
+  leave(key: string): void {
+    this.swarms.get(key)?.stop()
+    this.swarms.delete(key)
+  }
+
+  /** Drops and bans a peer for {@link BAN_MS}. */
+  ban(peer: string, reason: string): void {
+    this.log('banning %s: %s', peer, reason)
+    if (this.bans.size >= MAX_BANNED_PEERS) this.bans.delete(this.bans.keys().next().value!)
+    this.bans.set(peer, Date.now() + BAN_MS)
+    for (const swarm of this.swarms.values())
+      swarm.sessions.get(peer)?.fail(new ProtocolError(`banned: ${reason}`))
+    this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
+  }
+
+  isBanned(peer: string): boolean {
+    const until = this.bans.get(peer)
+    if (until === undefined) return false
+    if (until > Date.now()) return true
+    this.bans.delete(peer)
+    return false
+  }
+
+  /** Opens a session with `peer` for `swarm` unless one exists. */
+  open(swarm: Swarm, peer: PeerId): void {
+    const id = peer.toString()
+    if (
+      swarm.stopped ||
+      swarm.sessions.has(id) ||
+      this.isBanned(id) ||
+      swarm.sessions.size >= MAX_PEERS_PER_SWARM
+    )
+      return
+    const connection = this.libp2p.getConnections(peer).find((c) => c.status === 'open')
+    if (connection === undefined) return
+    connection
+      .newStream(SWARM_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+      .then((stream) => {
+        const session = new PeerSession(stream, connection, swarm, this.log)
+        session.attach((hello) => {
+          if (hello.manifest !== swarm.key) throw new ProtocolError('hello names another manifest')
+          if (!swarm.addSession(session, this.libp2p.peerId.toString())) session.close()
+        })
+        session.sendHello(swarm.hello())
+      })
+      .catch((err: Error) => this.log('swarm stream to %s failed: %s', id, err.message))
+  }
+
+  private inbound(stream: Stream, connection: Connection): void {
+    const peer = connection.remotePeer.toString()
+    if (this.isBanned(peer)) {
+      stream.abort(new ProtocolError('banned'))
+      return
+    }
+    const session = new PeerSession(stream, connection, nobody, this.log)
+    session.attach((hello) => {
+      const swarm = this.swarms.get(hello.manifest)
+      if (swarm === undefined || swarm.stopped) throw new ProtocolError('not in that swarm')
+      session.owner = swarm
+      session.sendHello(swarm.hello())
+      if (!swarm.addSession(session, this.libp2p.peerId.toString())) session.close()
+    })
+  }
+}

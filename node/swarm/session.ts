@@ -1,0 +1,211 @@
+/**
+ * One peer in one swarm: a single `/dandelion/swarm/1.0.0` stream carrying hello,
+ * bitfield, HAVE, REQUEST / CANCEL / DONT_HAVE and CHUNK frames in both directions.
+ * The session owns the wire; the {@link Swarm} decides what to request and serve.
+ */
+import type { Connection, Logger, Stream } from '@libp2p/interface'
+import { MAX_MANIFEST_BYTES } from '../constants.ts'
+import { MAX_QUEUED_REQUESTS_PER_PEER, SWARM_WIRE_VERSION } from '../node-constants.ts'
+import type { Bitfield } from './bitfield.ts'
+import {
+  encodeBytes,
+  encodeChunk,
+  encodeHello,
+  encodeIndex,
+  type Frame,
+  FrameDecoder,
+  FrameType,
+  type Hello,
+} from './codec.ts'
+import { ProtocolError } from './errors.ts'
+
+/** What a session asks of its swarm. */
+export interface SessionOwner {
+  /** Called once per frame after the hello; may be async, errors close the session. */
+  onFrame(session: PeerSession, frame: Frame): void
+  onClose(session: PeerSession): void
+  /** Serves one queued request: resolves when the chunk has been handed to the stream, or false to refuse. */
+  serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean>
+}
+
+/** The state of one peer inside one swarm. */
+export class PeerSession {
+  readonly stream: Stream
+  readonly connection: Connection
+  readonly peer: string
+  readonly log: Logger
+  /** The peer's hello, once received. */
+  hello?: Hello
+  /** What the peer holds (undefined until its bitfield arrives and the manifest is known). */
+  bits?: Bitfield
+  /** Raw bitfield received before the manifest was known. */
+  pendingBits?: Uint8Array
+  /** HAVEs received before the manifest was known. */
+  pendingHaves: number[] = []
+  /** Our requests to the peer: chunk index → time sent. */
+  readonly outstanding = new Map<number, number>()
+  /** Last time the peer delivered a chunk to us, or we started waiting on it. */
+  lastDeliveryAt = performance.now()
+  /** Higher is better: delivered chunks up, stalls and refusals down. */
+  score = 0
+  /** Requests refused or stalled: no new requests before this time. */
+  snubbedUntil = 0
+  /** Super-seeding: chunks offered to this peer and not yet sent. */
+  readonly offered = new Set<number>()
+  closed = false
+  private readonly decoder: FrameDecoder
+  /** The swarm this session belongs to (set after an inbound hello names it). */
+  owner: SessionOwner
+  private readonly uploadQueue: number[] = []
+  private readonly abort = new AbortController()
+  private pumping = false
+
+  constructor(stream: Stream, connection: Connection, owner: SessionOwner, log: Logger) {
+    this.stream = stream
+    this.connection = connection
+    this.peer = connection.remotePeer.toString()
+    this.owner = owner
+    this.log = log
+    this.decoder = new FrameDecoder({ maxChunkBytes: 0, maxManifestBytes: MAX_MANIFEST_BYTES })
+  }
+
+  /** Starts reading. Frames before `hello` is set are passed to `onHello`. */
+  attach(onHello?: (hello: Hello) => void): void {
+    this.stream.addEventListener('message', (evt) => {
+      if (this.closed) return
+      let frames: Frame[]
+      try {
+        frames = this.decoder.push(evt.data)
+      } catch (err) {
+        this.fail(err as Error)
+        return
+      }
+      for (const frame of frames) {
+        if (this.closed) return
+        if (this.hello === undefined) {
+          if (frame.type !== FrameType.Hello)
+            return this.fail(new ProtocolError('first frame must be a hello'))
+          if (frame.hello.v !== SWARM_WIRE_VERSION)
+            return this.fail(new ProtocolError(`wire version ${frame.hello.v}`))
+          this.hello = frame.hello
+          try {
+            onHello?.(frame.hello)
+          } catch (err) {
+            return this.fail(err as Error)
+          }
+          continue
+        }
+        if (frame.type === FrameType.Hello) return this.fail(new ProtocolError('second hello'))
+        if (frame.type === FrameType.Request) {
+          this.enqueueRequest(frame.index)
+          continue
+        }
+        if (frame.type === FrameType.Cancel) {
+          const at = this.uploadQueue.indexOf(frame.index)
+          if (at >= 0) this.uploadQueue.splice(at, 1)
+          continue
+        }
+        try {
+          this.owner.onFrame(this, frame)
+        } catch (err) {
+          return this.fail(err as Error)
+        }
+      }
+    })
+    this.stream.addEventListener('close', () => this.shutdown(), { once: true })
+  }
+
+  /** Sets the largest chunk the decoder accepts (known once the manifest is). */
+  setChunkLimit(bytes: number): void {
+    this.decoder.limits.maxChunkBytes = bytes
+  }
+
+  sendHello(hello: Hello): void {
+    this.send(encodeHello(hello))
+  }
+
+  sendBitfield(bits: Uint8Array): void {
+    this.send(encodeBytes(FrameType.Bitfield, bits))
+  }
+
+  sendManifest(bytes: Uint8Array): void {
+    this.send(encodeBytes(FrameType.Manifest, bytes))
+  }
+
+  sendIndex(
+    type:
+      | typeof FrameType.Have
+      | typeof FrameType.Request
+      | typeof FrameType.Cancel
+      | typeof FrameType.DontHave,
+    index: number,
+  ): void {
+    this.send(encodeIndex(type, index))
+  }
+
+  /** Sends a chunk, waiting for the stream to drain first if it asked us to. */
+  async sendChunk(index: number, bytes: Uint8Array): Promise<void> {
+    if (this.stream.writableNeedsDrain) await this.stream.onDrain({ signal: this.abort.signal })
+    this.send(encodeChunk(index, bytes))
+  }
+
+  /** Closes the stream because the peer broke the protocol (or was banned). */
+  fail(err: Error): void {
+    if (this.closed) return
+    this.log('closing swarm stream with %s: %s', this.peer, err.message)
+    this.stream.abort(err)
+    this.shutdown()
+  }
+
+  /** Closes the stream politely. */
+  close(): void {
+    if (this.closed) return
+    this.stream.close().catch((err: Error) => this.stream.abort(err))
+    this.shutdown()
+  }
+
+  /** Requests queued from the peer, not yet served. */
+  get queuedUploads(): number {
+    return this.uploadQueue.length
+  }
+
+  private send(data: Parameters<Stream['send']>[0]): void {
+    if (this.closed || this.stream.writeStatus !== 'writable') return
+    try {
+      this.stream.send(data)
+    } catch (err) {
+      this.fail(err as Error)
+    }
+  }
+
+  private enqueueRequest(index: number): void {
+    // "pipelined chunk requests with a per-peer window": a peer flooding requests past the bound is broken
+    if (this.uploadQueue.length >= MAX_QUEUED_REQUESTS_PER_PEER) {
+      this.fail(new ProtocolError(`more than ${MAX_QUEUED_REQUESTS_PER_PEER} requests queued`))
+      return
+    }
+    this.uploadQueue.push(index)
+    if (!this.pumping) this.pump().catch((err: Error) => this.fail(err))
+  }
+
+  private async pump(): Promise<void> {
+    this.pumping = true
+    try {
+      while (!this.closed && this.uploadQueue.length > 0) {
+        const index = this.uploadQueue.shift()!
+        const served = await this.owner.serve(this, index, this.abort.signal)
+        if (!served && !this.closed) this.sendIndex(FrameType.DontHave, index)
+      }
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private shutdown(): void {
+    if (this.closed) return
+    this.closed = true
+    this.uploadQueue.length = 0
+    this.abort.abort(new ProtocolError('session closed'))
+    this.owner.onClose(this)
+  }
+}

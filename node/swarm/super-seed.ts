@@ -1,0 +1,96 @@
+/**
+ * Super-seeding (the idea of BitTorrent's BEP 16) for the origin's node. The origin's
+ * upload is the scarcest link of a campus swarm, so every byte it sends twice costs the
+ * whole swarm: it advertises nothing, offers each peer a few chunks nobody has yet (one
+ * HAVE each), serves only what it offered, and offers the next chunk as soon as one is
+ * sent. A chunk is offered again only if no peer announces it within a while (its
+ * receiver died). Origin egress therefore stays close to one copy of the file.
+ */
+import { SUPER_SEED_OFFERS_PER_PEER, SUPER_SEED_REOFFER_MS } from '../node-constants.ts'
+import { FrameType } from './codec.ts'
+import type { PeerSession } from './session.ts'
+
+/** The swarm state a super-seeder reads. */
+export interface SuperSeedState {
+  size: number
+  availability: Uint16Array
+  sessions: Iterable<PeerSession>
+}
+
+/** Offer bookkeeping of one super-seeding swarm. */
+export class SuperSeeder {
+  private readonly state: SuperSeedState
+  private readonly sentAt: Float64Array
+  private readonly offeredAnywhere = new Set<number>()
+  private cursor = 0
+  private readonly offersPerPeer: number
+  private readonly reofferMs: number
+
+  constructor(state: SuperSeedState, init: { offersPerPeer?: number; reofferMs?: number } = {}) {
+    this.state = state
+    this.sentAt = new Float64Array(state.size)
+    this.offersPerPeer = init.offersPerPeer ?? SUPER_SEED_OFFERS_PER_PEER
+    this.reofferMs = init.reofferMs ?? SUPER_SEED_REOFFER_MS
+  }
+
+  /** Whether `session` may be sent chunk `index`: only what it was offered. */
+  mayServe(session: PeerSession, index: number): boolean {
+    return session.offered.has(index)
+  }
+
+  /** Records a chunk handed to a peer and offers that peer the next one. */
+  sent(session: PeerSession, index: number): void {
+    session.offered.delete(index)
+    this.offeredAnywhere.delete(index)
+    this.sentAt[index] = performance.now()
+    this.offer(session)
+  }
+
+  /** Forgets a closed session's offers so they go to someone else. */
+  closed(session: PeerSession): void {
+    for (const i of session.offered) this.offeredAnywhere.delete(i)
+    session.offered.clear()
+    this.offerAll()
+  }
+
+  /** Tops up every session's offers (on a tick, when re-offers may have become due). */
+  offerAll(): void {
+    for (const s of this.state.sessions) if (!s.closed && s.hello !== undefined) this.offer(s)
+  }
+
+  /** Tops up one session's offers. */
+  offer(session: PeerSession): void {
+    while (!session.closed && session.offered.size < this.offersPerPeer) {
+      const i = this.next(session)
+      if (i < 0) return
+      session.offered.add(i)
+      this.offeredAnywhere.add(i)
+      session.sendIndex(FrameType.Have, i)
+    }
+  }
+
+  private next(session: PeerSession): number {
+    const { size, availability } = this.state
+    const holds = (i: number): boolean => session.bits?.has(i) === true
+    // first pass: chunks never sent and held by nobody, in order
+    for (let n = 0; n < size; n++) {
+      const i = (this.cursor + n) % size
+      if (this.sentAt[i] === 0 && availability[i] === 0 && !this.offeredAnywhere.has(i) && !holds(i)) {
+        this.cursor = (i + 1) % size
+        return i
+      }
+    }
+    // then: chunks sent a while ago that still nobody announces (the receiver left or failed)
+    const now = performance.now()
+    for (let i = 0; i < size; i++) {
+      if (
+        availability[i] === 0 &&
+        !this.offeredAnywhere.has(i) &&
+        !holds(i) &&
+        now - this.sentAt[i] > this.reofferMs
+      )
+        return i
+    }
+    return -1
+  }
+}

@@ -1,0 +1,540 @@
+/**
+ * One swarm per manifest (like a torrent): the sessions with peers that share it, what
+ * each holds, what is in flight, and the scheduler that turns that into requests.
+ * Every chunk is verified by the chunk store before it counts; a peer that sends a
+ * corrupt one is banned and its requests go elsewhere.
+ */
+import type { Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import type { Manifest } from '../content/index.ts'
+import type { Limiter } from '../limiter/index.ts'
+import {
+  MAX_REQUEST_WINDOW,
+  MIN_REQUEST_WINDOW,
+  ORIGIN_CONCURRENCY,
+  ORIGIN_FALLBACK_IDLE_MS,
+  PEER_STALL_MS,
+  PLAYBACK_LOOKAHEAD_CHUNKS,
+  REQUEST_WINDOW_BYTES,
+  SCHEDULER_TICK_MS,
+  SWARM_WIRE_VERSION,
+} from '../node-constants.ts'
+import type { ChunkStore } from '../store/index.ts'
+import { Bitfield } from './bitfield.ts'
+import { type Frame, FrameType, type Hello } from './codec.ts'
+import { ProtocolError } from './errors.ts'
+import { pickChunks } from './picker.ts'
+import type { PeerSession, SessionOwner } from './session.ts'
+import { SuperSeeder } from './super-seed.ts'
+import type { WebSeed } from './web-seed.ts'
+
+/** Byte counters of a swarm. */
+export interface SwarmStats {
+  bytesFromPeers: number
+  bytesFromOrigin: number
+  bytesUploaded: number
+  corruptChunks: number
+  duplicateChunks: number
+}
+
+/** Progress of a download. */
+export interface FetchProgress {
+  manifestCid: string
+  chunksDone: number
+  chunksTotal: number
+  bytesDone: number
+  bytesTotal: number
+  bytesFromPeers: number
+  bytesFromOrigin: number
+}
+
+/** Live things a swarm uses. */
+export interface SwarmComponents {
+  store: ChunkStore
+  limiter: Limiter
+  log: Logger
+  /** Who we are, as told in hellos. */
+  self: Omit<Hello, 'manifest' | 'v' | 'wantManifest'>
+  /** Bans a peer (corrupt chunk) across all swarms. */
+  ban(peer: string, reason: string): void
+  webSeed?: WebSeed
+  /** Node-wide counters, added to alongside the swarm's own. */
+  totals: SwarmStats
+}
+
+/** Options of a swarm. */
+export interface SwarmInit {
+  superSeed?: boolean
+  maxPeers?: number
+  fallbackIdleMs?: number
+}
+
+/** The state and scheduler of one manifest's swarm. */
+export class Swarm implements SessionOwner {
+  readonly cid: CID
+  readonly key: string
+  manifest?: Manifest
+  have?: Bitfield
+  availability = new Uint16Array(0)
+  readonly sessions = new Map<string, PeerSession>()
+  readonly stats: SwarmStats = {
+    bytesFromPeers: 0,
+    bytesFromOrigin: 0,
+    bytesUploaded: 0,
+    corruptChunks: 0,
+    duplicateChunks: 0,
+  }
+  readonly done: PromiseWithResolvers<void> = Promise.withResolvers<void>()
+  onProgress?: (p: FetchProgress) => void
+  /** Called with the manifest bytes a peer sent when we asked. */
+  onManifestBytes?: (bytes: Uint8Array, from: PeerSession) => void
+  private readonly c: SwarmComponents
+  private readonly init: SwarmInit
+  private readonly inflight = new Map<number, number>()
+  private readonly originInflight = new Set<number>()
+  private readonly readers = new Map<number, number>()
+  private readonly waiters = new Map<number, Set<() => void>>()
+  private superSeeder?: SuperSeeder
+  private scheduled = false
+  private timer?: ReturnType<typeof setInterval>
+  private lastPeerProgressAt = performance.now()
+  private nextReader = 0
+  private readonly abort = new AbortController()
+  stopped = false
+
+  constructor(cid: CID, components: SwarmComponents, init: SwarmInit = {}) {
+    this.cid = cid
+    this.key = cid.toString()
+    this.c = components
+    this.init = init
+    this.done.promise.catch(() => {})
+    this.timer = setInterval(() => this.tick(), SCHEDULER_TICK_MS)
+    this.timer.unref?.()
+  }
+
+  /** Our hello for this swarm. */
+  hello(): Hello {
+    return {
+      v: SWARM_WIRE_VERSION,
+      manifest: this.key,
+      ...this.c.self,
+      wantManifest: this.manifest === undefined,
+    }
+  }
+
+  get complete(): boolean {
+    return this.have?.complete === true
+  }
+
+  /** Sets the verified manifest, marks what the store already holds (resume) and starts scheduling. */
+  async setManifest(manifest: Manifest): Promise<void> {
+    if (this.manifest !== undefined) return
+    const have = new Bitfield(manifest.chunks.length)
+    for (let i = 0; i < manifest.chunks.length; i++)
+      if (await this.c.store.has(manifest.chunks[i])) have.set(i)
+    if (this.manifest !== undefined || this.stopped) return
+    this.manifest = manifest
+    this.have = have
+    this.availability = new Uint16Array(manifest.chunks.length)
+    if (this.init.superSeed === true) {
+      this.superSeeder = new SuperSeeder({
+        size: have.size,
+        availability: this.availability,
+        sessions: this.sessions.values(),
+      })
+    }
+    for (const s of this.sessions.values()) this.greet(s)
+    this.lastPeerProgressAt = performance.now()
+    if (have.complete) this.done.resolve()
+    this.schedule()
+  }
+
+  /** Adds a session whose hello checked out; resolves duplicate streams between the same two peers. */
+  addSession(session: PeerSession, local: string): boolean {
+    const existing = this.sessions.get(session.peer)
+    if (existing !== undefined && !existing.closed) {
+      // both sides keep the stream dialled by the smaller peer id, so they agree without talking
+      const dialer = (s: PeerSession): string => (s.stream.direction === 'outbound' ? local : s.peer)
+      if (dialer(session) >= dialer(existing)) return false
+      existing.close()
+    }
+    if (this.sessions.size >= (this.init.maxPeers ?? 40) && !this.sessions.has(session.peer)) {
+      if (!this.replaceWorst(session)) return false
+    }
+    this.sessions.set(session.peer, session)
+    if (session.hello?.wantManifest === true && this.manifest !== undefined)
+      session.sendManifest(this.manifest.bytes)
+    if (this.manifest !== undefined) this.greet(session)
+    return true
+  }
+
+  /** Waits until chunk `index` is stored, asking for it (and the next few) before anything else. */
+  async waitForChunk(index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (this.have?.has(index) === true) return
+    const id = this.nextReader++
+    this.readers.set(id, index)
+    this.schedule()
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const set = this.waiters.get(index) ?? new Set()
+        const done = (): void => {
+          options.signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        const onAbort = (): void => {
+          set.delete(done)
+          reject(options.signal?.reason)
+        }
+        set.add(done)
+        this.waiters.set(index, set)
+        options.signal?.addEventListener('abort', onAbort, { once: true })
+        this.abort.signal.addEventListener('abort', () => reject(this.abort.signal.reason), { once: true })
+        if (this.have?.has(index) === true) done()
+      })
+    } finally {
+      this.readers.delete(id)
+    }
+  }
+
+  /** Progress now. */
+  progress(): FetchProgress {
+    const m = this.manifest
+    const total = m?.chunks.length ?? 0
+    const done = this.have?.cardinality ?? 0
+    let bytesDone = 0
+    if (m !== undefined && this.have !== undefined) {
+      bytesDone = done * m.chunkSize
+      if (this.have.has(total - 1)) bytesDone -= m.chunkSize - this.chunkLength(total - 1)
+    }
+    return {
+      manifestCid: this.key,
+      chunksDone: done,
+      chunksTotal: total,
+      bytesDone,
+      bytesTotal: m?.size ?? 0,
+      bytesFromPeers: this.stats.bytesFromPeers,
+      bytesFromOrigin: this.stats.bytesFromOrigin,
+    }
+  }
+
+  stop(): void {
+    if (this.stopped) return
+    this.stopped = true
+    clearInterval(this.timer)
+    this.abort.abort(new ProtocolError('swarm stopped'))
+    for (const s of [...this.sessions.values()]) s.close()
+    this.done.reject(this.abort.signal.reason)
+  }
+
+  onFrame(session: PeerSession, frame: Frame): void {
+    switch (frame.type) {
+      case FrameType.Manifest:
+        if (this.manifest === undefined) this.onManifestBytes?.(frame.bytes, session)
+        return
+      case FrameType.Bitfield:
+        if (session.bits !== undefined || session.pendingBits !== undefined)
+          throw new ProtocolError('second bitfield')
+        if (this.manifest === undefined) session.pendingBits = frame.bits
+        else this.applyBits(session, frame.bits)
+        return
+      case FrameType.Have:
+        if (this.manifest === undefined) {
+          if (session.pendingHaves.length < 1024) session.pendingHaves.push(frame.index)
+          return
+        }
+        session.bits ??= new Bitfield(this.availability.length)
+        if (session.bits.set(frame.index)) this.availability[frame.index]++
+        this.schedule()
+        return
+      case FrameType.DontHave:
+        this.release(session, frame.index)
+        if (session.bits?.has(frame.index) === true) {
+          session.bits.clear(frame.index)
+          this.availability[frame.index]--
+        }
+        session.score -= 1
+        session.snubbedUntil = performance.now() + 1000
+        this.schedule()
+        return
+      case FrameType.Chunk:
+        this.receive(session, frame.index, frame.bytes).catch((err: Error) =>
+          this.c.log.error('storing chunk failed: %e', err),
+        )
+        return
+    }
+  }
+
+  onClose(session: PeerSession): void {
+    if (this.sessions.get(session.peer) === session) this.sessions.delete(session.peer)
+    for (const i of [...session.outstanding.keys()]) this.release(session, i)
+    if (session.bits !== undefined) {
+      for (let i = 0; i < session.bits.size; i++) if (session.bits.has(i)) this.availability[i]--
+    }
+    this.superSeeder?.closed(session)
+    this.schedule()
+  }
+
+  async serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean> {
+    const m = this.manifest
+    if (m === undefined || index >= m.chunks.length || this.have?.has(index) !== true) return false
+    if (this.superSeeder !== undefined && !this.superSeeder.mayServe(session, index)) return false
+    const length = this.chunkLength(index)
+    await this.c.limiter.upload.take(length, { signal })
+    let bytes: Uint8Array
+    try {
+      bytes = await this.c.store.get(m.chunks[index], { signal })
+    } catch {
+      return false
+    }
+    await session.sendChunk(index, bytes)
+    this.stats.bytesUploaded += bytes.byteLength
+    this.c.totals.bytesUploaded += bytes.byteLength
+    this.superSeeder?.sent(session, index)
+    return true
+  }
+
+  private greet(session: PeerSession): void {
+    const m = this.manifest!
+    session.setChunkLimit(m.chunkSize)
+    // a super-seeder advertises nothing and offers chunks one by one instead
+    session.sendBitfield(
+      this.superSeeder === undefined ? this.have!.bytes : new Uint8Array(this.have!.bytes.byteLength),
+    )
+    if (session.pendingBits !== undefined) {
+      const bits = session.pendingBits
+      session.pendingBits = undefined
+      this.applyBits(session, bits)
+    }
+    for (const i of session.pendingHaves.splice(0)) {
+      session.bits ??= new Bitfield(this.availability.length)
+      if (i < session.bits.size && session.bits.set(i)) this.availability[i]++
+    }
+    this.superSeeder?.offer(session)
+    this.schedule()
+  }
+
+  private applyBits(session: PeerSession, raw: Uint8Array): void {
+    const bits = new Bitfield(this.availability.length, raw)
+    const previous = session.bits
+    session.bits = bits
+    for (let i = 0; i < bits.size; i++) {
+      if (previous?.has(i) === true) bits.set(i)
+      else if (bits.has(i)) this.availability[i]++
+    }
+    this.schedule()
+  }
+
+  private async receive(session: PeerSession, index: number, bytes: Uint8Array): Promise<void> {
+    const m = this.manifest
+    if (m === undefined || index >= m.chunks.length) throw new ProtocolError('chunk for an unknown index')
+    if (!session.outstanding.has(index)) {
+      this.stats.duplicateChunks++ // cancelled after it was sent
+      return
+    }
+    this.release(session, index)
+    session.lastDeliveryAt = performance.now()
+    if (this.have!.has(index)) {
+      this.stats.duplicateChunks++
+      return
+    }
+    if (bytes.byteLength !== this.chunkLength(index)) return this.corrupt(session, index)
+    try {
+      await this.c.store.put(m.chunks[index], bytes)
+    } catch (err) {
+      if ((err as Error).name === 'ChunkHashMismatchError') return this.corrupt(session, index)
+      throw err
+    }
+    session.score += 1
+    this.lastPeerProgressAt = performance.now()
+    this.stats.bytesFromPeers += bytes.byteLength
+    this.c.totals.bytesFromPeers += bytes.byteLength
+    this.markHave(index)
+  }
+
+  private corrupt(session: PeerSession, index: number): void {
+    this.stats.corruptChunks++
+    this.c.totals.corruptChunks++
+    // "A peer that sends a corrupt chunk is dropped and banned for a while; the chunk is fetched elsewhere."
+    this.c.ban(session.peer, `corrupt chunk ${index}`)
+    this.schedule()
+  }
+
+  private markHave(index: number): void {
+    if (!this.have!.set(index)) return
+    for (const s of this.sessions.values()) {
+      if (s.outstanding.has(index)) {
+        s.sendIndex(FrameType.Cancel, index)
+        this.release(s, index)
+      }
+      s.sendIndex(FrameType.Have, index)
+    }
+    const w = this.waiters.get(index)
+    if (w !== undefined) {
+      this.waiters.delete(index)
+      for (const f of w) f()
+    }
+    this.onProgress?.(this.progress())
+    if (this.have!.complete) {
+      this.c.log('swarm %s complete', this.key)
+      this.done.resolve()
+    }
+    this.schedule()
+  }
+
+  private release(session: PeerSession, index: number): void {
+    if (!session.outstanding.delete(index)) return
+    const n = (this.inflight.get(index) ?? 1) - 1
+    if (n <= 0) this.inflight.delete(index)
+    else this.inflight.set(index, n)
+  }
+
+  private chunkLength(index: number): number {
+    const m = this.manifest!
+    return index === m.chunks.length - 1 ? m.size - index * m.chunkSize : m.chunkSize
+  }
+
+  /** Coalesces scheduling into one pass per tick of the event loop. */
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return
+    this.scheduled = true
+    queueMicrotask(() => {
+      this.scheduled = false
+      this.runScheduler()
+    })
+  }
+
+  private priorityList(): number[] {
+    if (this.readers.size === 0) return []
+    const out: number[] = []
+    const positions = [...new Set(this.readers.values())].sort((a, b) => a - b)
+    for (const p of positions) {
+      for (let i = p; i < Math.min(p + PLAYBACK_LOOKAHEAD_CHUNKS, this.have!.size); i++)
+        if (!this.have!.has(i)) out.push(i)
+    }
+    return out
+  }
+
+  private runScheduler(): void {
+    const have = this.have
+    if (have === undefined || have.complete || this.stopped) return
+    const m = this.manifest!
+    const window = Math.min(
+      MAX_REQUEST_WINDOW,
+      Math.max(MIN_REQUEST_WINDOW, Math.floor(REQUEST_WINDOW_BYTES / m.chunkSize)),
+    )
+    let missingIdle = 0
+    for (let i = 0; i < have.size; i++)
+      if (!have.has(i) && !this.inflight.has(i) && !this.originInflight.has(i)) missingIdle++
+    const state = {
+      have,
+      availability: this.availability,
+      inflight: this.inflight,
+      originInflight: this.originInflight,
+      priority: this.priorityList(),
+      missingIdle,
+    }
+    const now = performance.now()
+    for (const s of this.rankedSessions()) {
+      if (s.closed || s.snubbedUntil > now || s.bits === undefined) continue
+      const picks = pickChunks(state, s, window - s.outstanding.size)
+      for (const i of picks) {
+        if (s.outstanding.size === 0) s.lastDeliveryAt = now
+        s.outstanding.set(i, now)
+        const wasIdle = !this.inflight.has(i)
+        this.inflight.set(i, (this.inflight.get(i) ?? 0) + 1)
+        if (wasIdle) state.missingIdle--
+        this.c.limiter.download
+          .take(this.chunkLength(i), { signal: this.abort.signal })
+          .then(() => {
+            if (s.outstanding.has(i)) s.sendIndex(FrameType.Request, i)
+          })
+          .catch(() => {})
+      }
+    }
+  }
+
+  /** Same campus first, then same city, then the rest; better scores first within each. */
+  private rankedSessions(): PeerSession[] {
+    const rank = (s: PeerSession): number =>
+      s.hello?.campus !== undefined && s.hello.campus === this.c.self.campus
+        ? 0
+        : s.hello?.city !== undefined && s.hello.city === this.c.self.city
+          ? 1
+          : 2
+    return [...this.sessions.values()].sort((a, b) => rank(a) - rank(b) || b.score - a.score)
+  }
+
+  private replaceWorst(incoming: PeerSession): boolean {
+    let worst: PeerSession | undefined
+    for (const s of this.sessions.values()) if (worst === undefined || s.score < worst.score) worst = s
+    if (worst === undefined || worst.score >= incoming.score) return false
+    worst.close()
+    return true
+  }
+
+  private tick(): void {
+    if (this.stopped || this.have === undefined) return
+    const now = performance.now()
+    for (const s of this.sessions.values()) {
+      // "per-peer timeouts": a peer that holds our requests and delivers nothing is stalled
+      if (s.outstanding.size > 0 && now - s.lastDeliveryAt > PEER_STALL_MS) {
+        this.c.log('peer %s stalled in %s', s.peer, this.key)
+        for (const i of [...s.outstanding.keys()]) {
+          s.sendIndex(FrameType.Cancel, i)
+          this.release(s, i)
+        }
+        s.score -= 5
+        s.snubbedUntil = now + PEER_STALL_MS
+      }
+    }
+    this.superSeeder?.offerAll()
+    this.fallBackToOrigin(now)
+    this.schedule()
+  }
+
+  private fallBackToOrigin(now: number): void {
+    const web = this.c.webSeed
+    if (web === undefined || this.complete) return
+    const waitingReader = this.readers.size > 0
+    if (
+      now - this.lastPeerProgressAt < (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS) &&
+      !waitingReader
+    )
+      return
+    const have = this.have!
+    const idle = now - this.lastPeerProgressAt >= (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS)
+    const wanted = [...this.priorityList()]
+    // while peers make progress, only a waiting reader's chunks that no peer holds go to the origin
+    for (let i = 0; idle && i < have.size && wanted.length < ORIGIN_CONCURRENCY * 2; i++) {
+      if (!have.has(i) && !this.inflight.has(i)) wanted.push(i)
+    }
+    for (const i of wanted) {
+      if (this.originInflight.size >= ORIGIN_CONCURRENCY) return
+      if (have.has(i) || this.originInflight.has(i)) continue
+      if (!idle && this.availability[i] > 0) continue
+      this.fetchFromOrigin(web, i)
+    }
+  }
+
+  private fetchFromOrigin(web: WebSeed, index: number): void {
+    const m = this.manifest!
+    this.originInflight.add(index)
+    const length = this.chunkLength(index)
+    web
+      .chunk(m.chunks[index], length, { signal: this.abort.signal })
+      .then(async (bytes) => {
+        if (this.have!.has(index)) return
+        await this.c.store.put(m.chunks[index], bytes, { signal: this.abort.signal })
+        this.stats.bytesFromOrigin += length
+        this.c.totals.bytesFromOrigin += length
+        this.markHave(index)
+      })
+      .catch((err: Error) => {
+        if (!this.stopped) this.c.log('origin fetch of chunk %d failed: %s', index, err.message)
+      })
+      .finally(() => {
+        this.originInflight.delete(index)
+        if (!this.stopped) this.fallBackToOrigin(performance.now())
+      })
+  }
+}
