@@ -1,0 +1,194 @@
+/**
+ * The agent's connection side: dial the trackers in turn, answer the challenge with a
+ * signature of the node's key, dedup incoming commands against the journal, ACK after the
+ * receipt is on disk, and send progress and outcomes while connected.
+ */
+import { EventEmitter } from 'node:events'
+import type { PrivateKey } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import WebSocket from 'ws'
+import { Executor } from './executor.ts'
+import type { AgentComponents, AgentInit } from './index.ts'
+import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } from './journal.ts'
+import {
+  authPayload,
+  CHANNEL_PROTOCOL,
+  type Command,
+  MAX_FRAME_BYTES,
+  type NodeFrame,
+  parseServerFrame,
+  type ServerFrame,
+} from './protocol.ts'
+
+const log = logger('dandelion:node:agent')
+
+/** Events of the agent. */
+export interface AgentEvents {
+  connected: [{ url: string; nodeId: string }]
+  disconnected: [{ url: string; code: number; reason: string }]
+  /** The tracker refused this node (bad signature, bad enrollment token, identity taken). */
+  refused: [{ code: string; message: string }]
+  outcome: [JournalRecord]
+}
+
+/** See the module comment. */
+export class Agent extends EventEmitter<AgentEvents> {
+  readonly peerId: string
+  readonly journal: Journal
+  private readonly privateKey: PrivateKey
+  private readonly init: Required<Omit<AgentInit, 'dir' | 'enrollment'>> & Pick<AgentInit, 'enrollment'>
+  private readonly executor: Executor
+  private ws?: WebSocket
+  private ready = false
+  private urlIndex = 0
+  private failures = 0
+  private stopped = true
+  private reconnectTimer?: NodeJS.Timeout
+  private receiving: Promise<void> = Promise.resolve()
+
+  constructor(components: AgentComponents, init: AgentInit) {
+    super()
+    if (init.trackers.length === 0) throw new TypeError('at least one tracker address')
+    this.privateKey = components.privateKey
+    this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
+    this.init = { reconnectInitialMs: 200, reconnectMaxMs: 10_000, ...init, trackers: [...init.trackers] }
+    this.journal = new Journal(
+      init.dir === undefined ? new MemoryJournalStore() : new LevelJournalStore(init.dir),
+    )
+    this.executor = new Executor({
+      content: components.content,
+      journal: this.journal,
+      events: {
+        progress: (id, p) => this.send({ t: 'progress', id, ...p }),
+        outcome: (rec) => {
+          this.sendOutcome(rec)
+          this.emit('outcome', rec)
+        },
+      },
+    })
+  }
+
+  /** Is the channel up and authenticated? */
+  get connected(): boolean {
+    return this.ready
+  }
+
+  async start(): Promise<void> {
+    await this.journal.open()
+    this.stopped = false
+    await this.executor.resume()
+    this.connect()
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.reconnectTimer)
+    this.executor.stop()
+    this.ws?.terminate()
+    await this.receiving.catch(() => {})
+    await this.journal.close()
+  }
+
+  /** Drops the current connection (it reconnects); lets tests simulate a network cut. */
+  disconnect(): void {
+    this.ws?.terminate()
+  }
+
+  private connect(): void {
+    if (this.stopped) return
+    const url = this.init.trackers[this.urlIndex % this.init.trackers.length]
+    const ws = new WebSocket(url, CHANNEL_PROTOCOL, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
+    this.ws = ws
+    ws.on('message', (data, isBinary) => {
+      const frame = isBinary ? undefined : parseServerFrame(data.toString())
+      if (frame === undefined) {
+        log.error('bad frame from %s', url)
+        ws.terminate()
+        return
+      }
+      // frames are handled strictly in order: a receipt is on disk before the next frame
+      this.receiving = this.receiving
+        .then(() => this.onFrame(ws, url, frame))
+        .catch((err) => {
+          log.error('frame handling failed: %e', err)
+          ws.terminate()
+        })
+    })
+    ws.on('error', (err) => log('channel %s error: %s', url, err.message))
+    ws.on('close', (code, reason) => {
+      const wasReady = this.ready && this.ws === ws
+      if (this.ws === ws) this.ready = false
+      if (wasReady) this.emit('disconnected', { url, code, reason: reason.toString() })
+      if (this.stopped || this.ws !== ws) return
+      // fail over: the next address, with backoff once every address has failed in a row
+      this.failures++
+      this.urlIndex++
+      const round = Math.floor(this.failures / this.init.trackers.length)
+      const delay = Math.min(this.init.reconnectInitialMs * 2 ** round, this.init.reconnectMaxMs)
+      this.reconnectTimer = setTimeout(() => this.connect(), wasReady ? this.init.reconnectInitialMs : delay)
+    })
+  }
+
+  private send(frame: NodeFrame): void {
+    const ws = this.ws
+    if (ws !== undefined && this.ready && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame))
+  }
+
+  private sendOutcome(rec: JournalRecord): void {
+    if (rec.status === 'received') return
+    this.send({
+      t: 'outcome',
+      id: rec.cmd.id,
+      status: rec.status,
+      reason: rec.reason,
+      peerBytes: rec.peerBytes,
+      originBytes: rec.originBytes,
+    })
+  }
+
+  private async onFrame(ws: WebSocket, url: string, f: ServerFrame): Promise<void> {
+    if (ws !== this.ws) return
+    switch (f.t) {
+      case 'challenge': {
+        const sig = await this.privateKey.sign(authPayload(f.nonce, this.peerId))
+        const hello: NodeFrame = {
+          t: 'hello',
+          peerId: this.peerId,
+          sig: Buffer.from(sig).toString('base64url'),
+          lastSeq: this.journal.lastSeq,
+          enroll: this.journal.enrolled ? undefined : this.init.enrollment,
+        }
+        ws.send(JSON.stringify(hello))
+        return
+      }
+      case 'welcome':
+        await this.journal.markEnrolled()
+        this.ready = true
+        this.failures = 0
+        log('connected to %s as %s', url, f.nodeId)
+        this.emit('connected', { url, nodeId: f.nodeId })
+        return
+      case 'error':
+        log.error('tracker %s refused: %s %s', url, f.code, f.message)
+        this.emit('refused', { code: f.code, message: f.message })
+        return
+      case 'cmd':
+        return this.onCommand(f.cmd)
+    }
+  }
+
+  /** Dedup by command id: a known command is re-ACKed and its outcome re-sent, never re-applied. */
+  private async onCommand(cmd: Command): Promise<void> {
+    const known = await this.journal.get(cmd.id)
+    if (known !== undefined) {
+      this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
+      this.sendOutcome(known)
+      return
+    }
+    // The receipt MUST be durable before the ACK: an ACKed command is never lost.
+    await this.journal.receive(cmd)
+    this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
+    this.executor.push({ cmd, status: 'received' })
+  }
+}

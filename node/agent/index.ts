@@ -1,0 +1,73 @@
+/**
+ * The node agent: keeps the command channel to the tracker (several addresses, with
+ * failover), dedups commands by id in a persisted journal, executes them through the
+ * node's content API and reports ACK, progress and outcome.
+ *
+ * ```ts
+ * const agent = createAgent({ content: node, privateKey }, {
+ *   trackers: ['ws://tracker-a:7070/channel', 'ws://tracker-b:7070/channel'],
+ *   dir: './data/agent',
+ *   enrollment: { token, nodeId: 'bj-01-n1', campus: 'bj-01' },
+ * })
+ * await agent.start()
+ * ```
+ */
+import type { PrivateKey } from '@libp2p/interface'
+import { Agent } from './agent.ts'
+
+export { Agent } from './agent.ts'
+export type { AppliedRecord, JournalRecord } from './journal.ts'
+export * from './protocol.ts'
+
+/** Progress of a fetch, in bytes by source. */
+export interface FetchProgress {
+  peerBytes: number
+  originBytes: number
+  totalBytes: number
+}
+
+/** The resource-name table the playback server reads (`GET /content/by-name/:resource`). */
+export interface AgentNameTable {
+  get(name: string): string | undefined | Promise<string | undefined>
+  set(name: string, cid: string): void | Promise<void>
+  delete(name: string): void | Promise<void>
+}
+
+/** The slice of the node's content API the agent drives. */
+export interface AgentContentApi {
+  /** Fetches (and verifies) a manifest and all its chunks. */
+  fetch(
+    manifestCid: string,
+    options: { signal?: AbortSignal; onProgress?: (p: FetchProgress) => void },
+  ): Promise<unknown>
+  pin(cid: string): Promise<void>
+  unpin(cid: string): Promise<void>
+  evict(cid: string): Promise<void>
+  names: AgentNameTable
+}
+
+/** Components of the agent. */
+export interface AgentComponents {
+  content: AgentContentApi
+  /** The node's libp2p key: its PeerId is its identity on the channel. */
+  privateKey: PrivateKey
+}
+
+/** Options of the agent. */
+export interface AgentInit {
+  /** Channel URLs (`ws://host:port/channel`), tried in order with failover. */
+  trackers: string[]
+  /** Journal directory (level). @default in memory: dedup does not survive a restart */
+  dir?: string
+  /** Sent in the hello until the tracker has accepted this node once. */
+  enrollment?: { token: string; nodeId: string; campus?: string; labels?: string[] }
+  /** First reconnect delay. @default 200 */
+  reconnectInitialMs?: number
+  /** Reconnect delay cap. @default 10000 */
+  reconnectMaxMs?: number
+}
+
+/** Creates an agent; call `start()`. */
+export function createAgent(components: AgentComponents, init: AgentInit): Agent {
+  return new Agent(components, init)
+}

@@ -1,0 +1,168 @@
+/**
+ * The tracker ⇄ node command channel protocol, shared by the tracker's channel server
+ * and the node's agent (the tracker imports it from here: `node/` never imports `tracker/`).
+ *
+ * Transport: one WebSocket per node, JSON text frames. Identity: the tracker opens with a
+ * random challenge; the node answers with its PeerId and an ed25519 signature over
+ * `AUTH_CONTEXT + nonce + peerId` made with its libp2p private key. The PeerId of an
+ * ed25519 key embeds the public key, so the tracker verifies without any shared secret.
+ */
+
+/** Protocol identifier, also the WebSocket sub-protocol. */
+export const CHANNEL_PROTOCOL = 'dandelion-channel.1'
+/** Domain separation prefix of the signed challenge. */
+export const AUTH_CONTEXT = 'dandelion/channel/1/auth\n'
+/** Largest frame either side accepts. */
+export const MAX_FRAME_BYTES = 64 * 1024
+
+/** What a command asks a node to do with a resource. */
+export type CommandOp = 'place' | 'activate' | 'deactivate' | 'evict'
+
+/** A command as carried on the wire. */
+export interface Command {
+  /** Per-node sequence number, strictly increasing from 1. */
+  seq: number
+  /** Globally unique command id: the node's dedup key. */
+  id: string
+  op: CommandOp
+  /** Resource name (what `GET /content/by-name/:resource` serves). */
+  resource: string
+  /** Version number of the resource this command is about. */
+  version: number
+  manifestCid: string
+  /** `place`: switch the resource to this version at this time (epoch ms); absent = as soon as placed. */
+  activateAt?: number
+  /** Release that issued the command, if any. */
+  releaseId?: string
+}
+
+/**
+ * Outcome a node reports for a command: `placed` (fetched and pinned, waiting for its
+ * activation time), `active` (the resource now serves this version), `done` (a
+ * deactivate or evict was applied), `failed` (with a reason). All but `placed` are final.
+ */
+export type OutcomeStatus = 'placed' | 'active' | 'done' | 'failed'
+
+/** Tracker → node frames. */
+export type ServerFrame =
+  | { t: 'challenge'; nonce: string }
+  | { t: 'welcome'; nodeId: string }
+  | { t: 'cmd'; cmd: Command }
+  | { t: 'error'; code: string; message: string }
+
+/** Enrollment block of a first `hello`. */
+export interface Enrollment {
+  token: string
+  nodeId: string
+  campus?: string
+  labels?: string[]
+}
+
+/** Node → tracker frames. */
+export type NodeFrame =
+  | { t: 'hello'; peerId: string; sig: string; lastSeq: number; enroll?: Enrollment }
+  | { t: 'ack'; seq: number; id: string }
+  | { t: 'progress'; id: string; percent: number; peerBytes: number; originBytes: number }
+  | {
+      t: 'outcome'
+      id: string
+      status: OutcomeStatus
+      reason?: string
+      peerBytes?: number
+      originBytes?: number
+    }
+
+/** Close codes used by the tracker. */
+export const CLOSE_CODES = {
+  /** Authentication failed: bad signature, unknown node, bad enrollment token, PeerId taken. */
+  unauthorized: 4001,
+  /** The frame broke the protocol. */
+  protocol: 4002,
+  /** Another connection of the same node replaced this one. */
+  replaced: 4003,
+  /** The tracker is shutting down. */
+  shutdown: 4004,
+} as const
+
+/** Bytes a node signs to prove it holds the key of `peerId`. */
+export function authPayload(nonce: string, peerId: string): Uint8Array {
+  return new TextEncoder().encode(`${AUTH_CONTEXT}${nonce}\n${peerId}`)
+}
+
+const OPS = new Set<CommandOp>(['place', 'activate', 'deactivate', 'evict'])
+const STATUSES = new Set<OutcomeStatus>(['placed', 'active', 'done', 'failed'])
+const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+const isStr = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max
+const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0
+
+/** Checks a command's shape; returns it or undefined. */
+export function parseCommand(v: unknown): Command | undefined {
+  if (typeof v !== 'object' || v === null) return undefined
+  const c = v as Record<string, unknown>
+  if (!isInt(c.seq) || c.seq < 1 || !isStr(c.id) || !OPS.has(c.op as CommandOp)) return undefined
+  if (!isStr(c.resource) || !isInt(c.version) || !isStr(c.manifestCid)) return undefined
+  if (c.activateAt !== undefined && !isInt(c.activateAt)) return undefined
+  if (c.releaseId !== undefined && !isStr(c.releaseId)) return undefined
+  return c as unknown as Command
+}
+
+/** Decodes and shape-checks a tracker frame (verify before trust). */
+export function parseServerFrame(text: string): ServerFrame | undefined {
+  if (text.length > MAX_FRAME_BYTES) return undefined
+  let v: Record<string, unknown>
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof v !== 'object' || v === null) return undefined
+  switch (v.t) {
+    case 'challenge':
+      return isStr(v.nonce, 128) ? (v as ServerFrame) : undefined
+    case 'welcome':
+      return isStr(v.nodeId) ? (v as ServerFrame) : undefined
+    case 'cmd':
+      return parseCommand(v.cmd) !== undefined ? (v as ServerFrame) : undefined
+    case 'error':
+      return typeof v.code === 'string' ? (v as ServerFrame) : undefined
+    default:
+      return undefined
+  }
+}
+
+/** Decodes and shape-checks a node frame (verify before trust). */
+export function parseNodeFrame(text: string): NodeFrame | undefined {
+  if (text.length > MAX_FRAME_BYTES) return undefined
+  let v: Record<string, unknown>
+  try {
+    v = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof v !== 'object' || v === null) return undefined
+  switch (v.t) {
+    case 'hello': {
+      if (!isStr(v.peerId, 128) || !isStr(v.sig, 256) || !isInt(v.lastSeq)) return undefined
+      if (v.enroll !== undefined) {
+        const e = v.enroll as Record<string, unknown>
+        if (typeof e !== 'object' || e === null || !isStr(e.token) || !isStr(e.nodeId, 128)) return undefined
+        if (e.campus !== undefined && !isStr(e.campus, 128)) return undefined
+        if (e.labels !== undefined && (!Array.isArray(e.labels) || !e.labels.every((l) => isStr(l, 64))))
+          return undefined
+      }
+      return v as NodeFrame
+    }
+    case 'ack':
+      return isInt(v.seq) && isStr(v.id) ? (v as NodeFrame) : undefined
+    case 'progress':
+      return isStr(v.id) && isNum(v.percent) && isNum(v.peerBytes) && isNum(v.originBytes)
+        ? (v as NodeFrame)
+        : undefined
+    case 'outcome':
+      if (!isStr(v.id) || !STATUSES.has(v.status as OutcomeStatus)) return undefined
+      if (v.reason !== undefined && typeof v.reason !== 'string') return undefined
+      return v as NodeFrame
+    default:
+      return undefined
+  }
+}

@@ -1,0 +1,187 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import type { OutcomeStatus } from '../../../node/agent/protocol.ts'
+import { RolloutEngine } from '../../../tracker/rollout/engine.ts'
+import { releaseStatus } from '../../../tracker/rollout/status.ts'
+import { TrackerState } from '../../../tracker/state/index.ts'
+
+const dirs: string[] = []
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+/** 12 nodes in 2 cities and 3 campuses; v1 and v2 of `lesson` approved. */
+async function setup(
+  dir?: string,
+): Promise<{ state: TrackerState; engine: RolloutEngine; delivered: string[] }> {
+  const state = new TrackerState(dir)
+  await state.open()
+  const delivered: string[] = []
+  const engine = new RolloutEngine({ state, deliver: (n) => delivered.push(n) })
+  const tx = state.tx()
+  state.inventory.putCity(tx, { id: 'bj', name: 'Beijing' })
+  state.inventory.putCity(tx, { id: 'sh', name: 'Shanghai' })
+  state.inventory.putCampus(tx, { id: 'bj-1', city: 'bj', name: 'BJ 1' })
+  state.inventory.putCampus(tx, { id: 'bj-2', city: 'bj', name: 'BJ 2' })
+  state.inventory.putCampus(tx, { id: 'sh-1', city: 'sh', name: 'SH 1' })
+  for (let i = 0; i < 12; i++)
+    state.inventory.putNode(tx, {
+      id: `n${i}`,
+      campus: ['bj-1', 'bj-2', 'sh-1'][i % 3],
+      labels: i < 2 ? ['lab'] : [],
+    })
+  for (const v of [1, 2, 3]) {
+    state.catalog.register(tx, {
+      resource: 'lesson',
+      version: v,
+      manifestCid: `bafy-v${v}`,
+      size: 10,
+      type: 'video',
+    })
+    if (v < 3) state.catalog.approve(tx, 'lesson', v)
+  }
+  await tx.commit({ sync: true })
+  return { state, engine, delivered }
+}
+
+/** Acts as every node that has a queued command: report `status` for it. */
+function report(state: TrackerState, engine: RolloutEngine, status: OutcomeStatus, only?: string[]): number {
+  let n = 0
+  const tx = state.tx()
+  // snapshot first: commands issued by a gate opening during this pass wait for the next one
+  const entries = [...state.inventory.nodes.keys()]
+    .filter((id) => only === undefined || only.includes(id))
+    .flatMap((id) => state.outbox.entriesOf(id).map((e) => [id, e] as const))
+  for (const [nodeId, e] of entries) {
+    state.outbox.ack(tx, nodeId, e.cmd.seq, e.cmd.id)
+    engine.onAck(tx, nodeId, e.cmd)
+    engine.onOutcome(tx, nodeId, e, { status })
+    state.outbox.outcome(tx, nodeId, e.cmd.id, status)
+    n++
+  }
+  return n
+}
+
+describe('rollout engine', () => {
+  it('refuses a draft version', async () => {
+    const { engine } = await setup()
+    await expect(
+      engine.create({ resource: 'lesson', version: 3, targets: { cities: ['bj'] } }),
+    ).rejects.toMatchObject({
+      code: 'ERR_VERSION_NOT_APPROVED',
+    })
+  })
+
+  it('runs canary → auto gate → full, then completes', async () => {
+    const { state, engine, delivered } = await setup()
+    const r = await engine.create({
+      resource: 'lesson',
+      version: 1,
+      targets: { cities: ['bj', 'sh'] },
+      stages: [
+        { percent: 10, gate: 'auto', successRatio: 1 },
+        { percent: 100, gate: 'auto' },
+      ],
+    })
+    expect(delivered).toHaveLength(2) // ceil(12 × 10%) canaries
+    expect(releaseStatus(state, r.id).counts).toMatchObject({ pending: 2, waiting: 10 })
+    expect(report(state, engine, 'active')).toBe(2)
+    expect(r.stage).toBe(1)
+    // the gate opened: the other 10 nodes have their commands queued
+    expect(releaseStatus(state, r.id).counts).toMatchObject({ active: 2, pending: 10 })
+    report(state, engine, 'active')
+    const s = releaseStatus(state, r.id)
+    expect(s.release.status).toBe('completed')
+    expect(s.counts.active).toBe(12)
+    expect(s.cities.bj.active).toBe(8)
+    expect(s.campuses['sh-1'].active).toBe(4)
+  })
+
+  it('holds at a manual gate until advanced, and pause stops auto-advance', async () => {
+    const { state, engine } = await setup()
+    const r = await engine.create({
+      resource: 'lesson',
+      version: 1,
+      targets: { campuses: ['bj-1', 'bj-2'] },
+      stages: [
+        { percent: 25, gate: 'manual' },
+        { percent: 50, gate: 'auto' },
+        { percent: 100, gate: 'auto' },
+      ],
+    })
+    report(state, engine, 'active')
+    expect(r.stage).toBe(0)
+    await engine.operate(r.id, 'advance')
+    expect(r.stage).toBe(1)
+    await engine.operate(r.id, 'pause')
+    report(state, engine, 'active')
+    expect(r.stage).toBe(1)
+    await expect(engine.operate(r.id, 'pause')).rejects.toMatchObject({ code: 'ERR_INVALID_RELEASE_STATE' })
+    await engine.operate(r.id, 'resume')
+    expect(r.stage).toBe(2)
+    report(state, engine, 'active')
+    expect(r.status).toBe('completed')
+  })
+
+  it('rolls nodes back to the version they ran before', async () => {
+    const { state, engine } = await setup()
+    const r1 = await engine.create({ resource: 'lesson', version: 1, targets: { cities: ['bj'] } })
+    report(state, engine, 'active')
+    expect(r1.status).toBe('completed')
+    const r2 = await engine.create({ resource: 'lesson', version: 2, targets: { cities: ['bj', 'sh'] } })
+    report(state, engine, 'active')
+    await engine.operate(r2.id, 'rollback')
+    const cmds = [...state.inventory.nodes.keys()].flatMap((n) => state.outbox.entriesOf(n).map((e) => e.cmd))
+    // bj nodes go back to v1, sh nodes (nothing before) deactivate
+    expect(cmds.filter((c) => c.op === 'activate' && c.version === 1)).toHaveLength(8)
+    expect(cmds.filter((c) => c.op === 'deactivate')).toHaveLength(4)
+    report(state, engine, 'active')
+    expect(releaseStatus(state, r2.id).counts.reverted).toBe(12)
+    expect(state.releases.currentOf('n0', 'lesson')?.version).toBe(1)
+  })
+
+  it('sends version B to exactly the B side of an A/B split', async () => {
+    const { state, engine } = await setup()
+    const r = await engine.create({
+      resource: 'lesson',
+      version: 1,
+      ab: { version: 2, percent: 50 },
+      targets: { labels: [], cities: ['bj', 'sh'] },
+    })
+    const nodes = state.releases.nodesOf(r.id)
+    for (const [nodeId, rn] of nodes) {
+      const [e] = state.outbox.entriesOf(nodeId)
+      expect(e.cmd.version).toBe(rn.variant === 'B' ? 2 : 1)
+    }
+    expect([...nodes.values()].filter((n) => n.variant === 'B')).toHaveLength(6)
+  })
+
+  it('persists releases, node states and the outbox in level', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tracker-state-'))
+    dirs.push(dir)
+    const a = await setup(dir)
+    const r = await a.engine.create({
+      resource: 'lesson',
+      version: 1,
+      targets: { cities: ['sh'] },
+      stages: [
+        { percent: 50, gate: 'manual' },
+        { percent: 100, gate: 'auto' },
+      ],
+    })
+    const queued = [...a.state.inventory.nodes.keys()].flatMap((n) =>
+      a.state.outbox.entriesOf(n).map((e) => e.cmd.id),
+    )
+    await a.state.close()
+    const b = new TrackerState(dir)
+    await b.open()
+    expect(b.releases.get(r.id)).toMatchObject({ status: 'running', stage: 0, total: 4 })
+    expect([...b.inventory.nodes.keys()].flatMap((n) => b.outbox.entriesOf(n).map((e) => e.cmd.id))).toEqual(
+      queued,
+    )
+    expect(b.catalog.get('lesson', 1).status).toBe('approved')
+    await b.close()
+  })
+})

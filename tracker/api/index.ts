@@ -1,0 +1,104 @@
+/**
+ * The tracker's HTTP surface: the admin API under `/api/v1` (bearer admin token compared
+ * in constant time, JSON Schema on every body, params and query, stable error codes), the
+ * OpenAPI document at `/api/docs`, SSE release events and `/metrics`.
+ */
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
+import { safeEqual } from '../channel/auth.ts'
+import type { ChannelServer } from '../channel/server.ts'
+import { MAX_BODY_BYTES } from '../constants.ts'
+import { ForbiddenError, TrackerError, UnauthorizedError } from '../errors.ts'
+import type { RolloutEngine } from '../rollout/engine.ts'
+import type { TrackerState } from '../state/index.ts'
+import { createMetrics } from './metrics.ts'
+import { openApiDocument } from './openapi.ts'
+import { routes } from './routes.ts'
+import { idParams } from './schemas.ts'
+import { SseHub } from './sse.ts'
+
+/** API mount point. */
+export const API_PREFIX = '/api/v1'
+
+/** Components of the API. */
+export interface ApiComponents {
+  state: TrackerState
+  engine: RolloutEngine
+  channel: ChannelServer
+}
+
+/** Options of the API. */
+export interface ApiInit {
+  adminToken: string
+  /** fastify (pino) request logging. @default false */
+  logger?: boolean
+}
+
+/** Builds the fastify app (not listening yet). */
+export function createApi(components: ApiComponents, init: ApiInit): FastifyInstance {
+  const app = Fastify({
+    logger: init.logger === true,
+    bodyLimit: MAX_BODY_BYTES,
+    // unknown keys are an error, not silently dropped
+    ajv: {
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
+    },
+  })
+  const table = routes(components)
+  const sse = new SseHub(components.engine)
+
+  app.setErrorHandler((err: FastifyError, req, reply) => {
+    if (err.validation !== undefined) {
+      return reply
+        .code(400)
+        .send({ error: { code: 'ERR_VALIDATION', message: err.message, details: err.validation } })
+    }
+    if (err instanceof TrackerError) {
+      return reply.code(err.status).send({ error: { code: err.code, message: err.message } })
+    }
+    if (typeof err.statusCode === 'number' && err.statusCode < 500) {
+      return reply
+        .code(err.statusCode)
+        .send({ error: { code: err.code ?? 'ERR_BAD_REQUEST', message: err.message } })
+    }
+    req.log.error(err)
+    return reply.code(500).send({ error: { code: 'ERR_INTERNAL', message: 'internal error' } })
+  })
+
+  app.get('/api/docs', async () => openApiDocument(API_PREFIX, table))
+  const metrics = createMetrics(components.state, components.channel)
+  app.get('/metrics', async (_req, reply) => {
+    reply.type(metrics.contentType)
+    return metrics.metrics()
+  })
+  app.get('/health', async () => ({ ok: true }))
+
+  app.register(
+    async (api) => {
+      api.addHook('onRequest', async (req) => {
+        const header = req.headers.authorization
+        // Authorization: Bearer <token> — absent → 401, present but wrong → 403
+        if (header === undefined || !header.startsWith('Bearer ')) throw new UnauthorizedError()
+        if (!safeEqual(header.slice(7), init.adminToken)) throw new ForbiddenError()
+      })
+      for (const r of table) {
+        api.route({
+          method: r.method,
+          url: r.url,
+          schema: r.schema,
+          handler: async (req, reply) => {
+            const out = await r.handler(req, reply)
+            reply.code(r.status ?? 200)
+            return r.status === 204 ? undefined : out
+          },
+        })
+      }
+      api.get('/events', async (req, reply) => sse.stream(req, reply))
+      api.get('/releases/:id/events', { schema: { params: idParams } }, async (req, reply) => {
+        components.state.releases.get((req.params as { id: string }).id)
+        sse.stream(req, reply, (req.params as { id: string }).id)
+      })
+    },
+    { prefix: API_PREFIX },
+  )
+  return app
+}

@@ -1,0 +1,42 @@
+/** Prometheus metrics of the tracker (own registry, so several trackers can share a process). */
+import { Gauge, Registry } from 'prom-client'
+import type { ChannelServer } from '../channel/server.ts'
+import type { TrackerState } from '../state/index.ts'
+
+/** Creates the registry; values are read at scrape time. */
+export function createMetrics(state: TrackerState, channel: ChannelServer): Registry {
+  const registry = new Registry()
+  const gauge = (name: string, help: string, read: () => number): void => {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read())
+      },
+    })
+  }
+  gauge('dandelion_tracker_nodes', 'Nodes in the inventory', () => state.inventory.nodes.size)
+  gauge(
+    'dandelion_tracker_nodes_connected',
+    'Nodes with an open command channel',
+    () => channel.stats.connected,
+  )
+  gauge('dandelion_tracker_commands_queued', 'Commands in the outbox', () => state.outbox.stats().queued)
+  gauge('dandelion_tracker_commands_unacked', 'Commands not yet ACKed', () => state.outbox.stats().unacked)
+  gauge('dandelion_tracker_commands_sent_total', 'Command transmissions', () => channel.stats.sent)
+  gauge('dandelion_tracker_commands_retransmitted_total', 'Retransmissions', () => channel.stats.retransmits)
+  gauge('dandelion_tracker_acks_total', 'ACKs received', () => channel.stats.acks)
+  gauge('dandelion_tracker_outcomes_total', 'Outcomes received', () => channel.stats.outcomes)
+  gauge(
+    'dandelion_tracker_auth_failures_total',
+    'Refused channel handshakes',
+    () => channel.stats.authFailures,
+  )
+  gauge(
+    'dandelion_tracker_releases_running',
+    'Releases running',
+    () => [...state.releases.releases.values()].filter((r) => r.status === 'running').length,
+  )
+  return registry
+}

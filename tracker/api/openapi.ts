@@ -1,0 +1,74 @@
+/** Builds the OpenAPI 3.1 document of the admin API from the route table. */
+import type { RouteDef } from './routes.ts'
+
+/** OpenAPI document for `routes` mounted under `prefix`. */
+export function openApiDocument(prefix: string, routes: RouteDef[]): object {
+  const paths: Record<string, Record<string, unknown>> = {}
+  for (const r of routes) {
+    const path = (prefix + r.url).replace(/:([A-Za-z]+)/g, '{$1}')
+    paths[path] ??= {}
+    const params = r.schema?.params as { properties?: Record<string, object> } | undefined
+    const query = r.schema?.querystring as { properties?: Record<string, object> } | undefined
+    paths[path][r.method.toLowerCase()] = {
+      summary: r.summary,
+      security: [{ bearer: [] }],
+      parameters: [
+        ...Object.entries(params?.properties ?? {}).map(([name, schema]) => ({
+          name,
+          in: 'path',
+          required: true,
+          schema,
+        })),
+        ...Object.entries(query?.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', schema })),
+      ],
+      requestBody:
+        r.schema?.body === undefined
+          ? undefined
+          : { required: true, content: { 'application/json': { schema: r.schema.body } } },
+      responses: {
+        [String(r.status ?? 200)]: { description: 'OK' },
+        '400': {
+          description: 'ERR_VALIDATION',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+        '401': { description: 'ERR_UNAUTHORIZED' },
+        '403': { description: 'ERR_FORBIDDEN' },
+        '404': { description: 'ERR_NOT_FOUND' },
+        '409': { description: 'ERR_CONFLICT, ERR_VERSION_NOT_APPROVED, ERR_INVALID_RELEASE_STATE' },
+      },
+    }
+  }
+  paths[`${prefix}/events`] = {
+    get: {
+      summary: 'Server-sent events of every release',
+      security: [{ bearer: [] }],
+      responses: { '200': { description: 'text/event-stream' } },
+    },
+  }
+  paths[`${prefix}/releases/{id}/events`] = {
+    get: {
+      summary: 'Server-sent events of one release',
+      security: [{ bearer: [] }],
+      responses: { '200': { description: 'text/event-stream' } },
+    },
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Dandelion tracker admin API', version: '1' },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: {
+            error: {
+              type: 'object',
+              properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
+            },
+          },
+        },
+      },
+    },
+    paths,
+  }
+}

@@ -1,0 +1,261 @@
+/**
+ * Admin API routes under `/api/v1`. Each route is declared once in a table that both
+ * registers it with fastify and feeds the OpenAPI document.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { ChannelServer } from '../channel/server.ts'
+import { NotFoundError } from '../errors.ts'
+import type { CreateReleaseInput, RolloutEngine } from '../rollout/engine.ts'
+import { releaseStatus } from '../rollout/status.ts'
+import type { Campus, City, Device, NodeRecord, TrackerState } from '../state/index.ts'
+import * as S from './schemas.ts'
+
+/** A route of the admin API. */
+export interface RouteDef {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE'
+  url: string
+  summary: string
+  schema?: { body?: object; params?: object; querystring?: object }
+  status?: number
+  handler(req: FastifyRequest, reply: FastifyReply): Promise<unknown>
+}
+
+/** What the routes use. */
+export interface RoutesComponents {
+  state: TrackerState
+  engine: RolloutEngine
+  channel: ChannelServer
+}
+
+type P = Record<string, string>
+type Q = { limit: number }
+const limit = <T>(items: Iterable<T>, req: FastifyRequest): T[] => [...items].slice(0, (req.query as Q).limit)
+
+/** The route table. */
+export function routes(c: RoutesComponents): RouteDef[] {
+  const { state, engine, channel } = c
+  const inv = state.inventory
+  const commit = async (fn: (tx: ReturnType<TrackerState['tx']>) => unknown): Promise<unknown> => {
+    const tx = state.tx()
+    const out = fn(tx)
+    await tx.commit({ sync: true })
+    return out
+  }
+  const nodeView = (n: NodeRecord): unknown => ({
+    ...n,
+    city: inv.cityOf(n),
+    connected: channel.isConnected(n.id),
+  })
+  const list = { querystring: S.listQuery }
+  const byId = { params: S.idParams }
+  return [
+    {
+      method: 'GET',
+      url: '/cities',
+      summary: 'List cities',
+      schema: list,
+      handler: async (req) => limit(inv.cities.values(), req),
+    },
+    {
+      method: 'POST',
+      url: '/cities',
+      summary: 'Create or replace a city',
+      schema: { body: S.cityBody },
+      status: 201,
+      handler: async (req) =>
+        commit((tx) => {
+          inv.putCity(tx, req.body as City)
+          return req.body
+        }),
+    },
+    {
+      method: 'DELETE',
+      url: '/cities/:id',
+      summary: 'Delete a city without campuses',
+      schema: byId,
+      status: 204,
+      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'city', (req.params as P).id))),
+    },
+    {
+      method: 'GET',
+      url: '/campuses',
+      summary: 'List campuses',
+      schema: list,
+      handler: async (req) => limit(inv.campuses.values(), req),
+    },
+    {
+      method: 'POST',
+      url: '/campuses',
+      summary: 'Create or replace a campus',
+      schema: { body: S.campusBody },
+      status: 201,
+      handler: async (req) =>
+        commit((tx) => {
+          inv.putCampus(tx, req.body as Campus)
+          return req.body
+        }),
+    },
+    {
+      method: 'DELETE',
+      url: '/campuses/:id',
+      summary: 'Delete a campus',
+      schema: byId,
+      status: 204,
+      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'campus', (req.params as P).id))),
+    },
+    {
+      method: 'GET',
+      url: '/nodes',
+      summary: 'List nodes with their city and connection state',
+      schema: list,
+      handler: async (req) => limit(inv.nodes.values(), req).map(nodeView),
+    },
+    {
+      method: 'POST',
+      url: '/nodes',
+      summary: 'Pre-register a node (it binds its PeerId when it enrolls)',
+      schema: { body: S.nodeBody },
+      status: 201,
+      handler: async (req) => {
+        const b = req.body as NodeRecord
+        return nodeView(
+          (await commit((tx) => inv.putNode(tx, { ...b, labels: b.labels ?? [] }))) as NodeRecord,
+        )
+      },
+    },
+    {
+      method: 'GET',
+      url: '/nodes/:id',
+      summary: 'One node',
+      schema: byId,
+      handler: async (req) => {
+        const n = inv.nodes.get((req.params as P).id)
+        if (n === undefined) throw new NotFoundError(`node ${(req.params as P).id}`)
+        return nodeView(n)
+      },
+    },
+    {
+      method: 'PATCH',
+      url: '/nodes/:id',
+      summary: 'Change a node’s campus or labels',
+      schema: { params: S.idParams, body: S.nodePatchBody },
+      handler: async (req) => {
+        const id = (req.params as P).id
+        const old = inv.nodes.get(id)
+        if (old === undefined) throw new NotFoundError(`node ${(req.params as P).id}`)
+        return nodeView(
+          (await commit((tx) => inv.putNode(tx, { ...old, ...(req.body as object) }))) as NodeRecord,
+        )
+      },
+    },
+    {
+      method: 'DELETE',
+      url: '/nodes/:id',
+      summary: 'Delete a node (and its PeerId binding)',
+      schema: byId,
+      status: 204,
+      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'node', (req.params as P).id))),
+    },
+    {
+      method: 'GET',
+      url: '/devices',
+      summary: 'List devices',
+      schema: list,
+      handler: async (req) => limit(inv.devices.values(), req),
+    },
+    {
+      method: 'POST',
+      url: '/devices',
+      summary: 'Create or replace a device',
+      schema: { body: S.deviceBody },
+      status: 201,
+      handler: async (req) => {
+        const b = req.body as Device
+        return commit((tx) => {
+          inv.putDevice(tx, { ...b, labels: b.labels ?? [] })
+          return b
+        })
+      },
+    },
+    {
+      method: 'DELETE',
+      url: '/devices/:id',
+      summary: 'Delete a device',
+      schema: byId,
+      status: 204,
+      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'device', (req.params as P).id))),
+    },
+    {
+      method: 'GET',
+      url: '/resources',
+      summary: 'List resources',
+      handler: async () => state.catalog.resources(),
+    },
+    {
+      method: 'GET',
+      url: '/resources/:name/versions',
+      summary: 'List versions of a resource',
+      schema: { params: S.resourceParams },
+      handler: async (req) => state.catalog.list((req.params as P).name),
+    },
+    {
+      method: 'POST',
+      url: '/resources/:name/versions',
+      summary: 'Register a version (the origin calls this); it starts as draft',
+      schema: { params: S.resourceParams, body: S.versionBody },
+      status: 201,
+      handler: async (req) => {
+        const b = req.body as {
+          version: number
+          manifestCid: string
+          size: number
+          type: string
+          mime?: string
+        }
+        return commit((tx) => state.catalog.register(tx, { resource: (req.params as P).name, ...b }))
+      },
+    },
+    {
+      method: 'POST',
+      url: '/resources/:name/versions/:version/approve',
+      summary: 'Approve a draft version for release',
+      schema: { params: S.versionParams },
+      handler: async (req) => {
+        const p = req.params as { name: string; version: number }
+        return commit((tx) => state.catalog.approve(tx, p.name, p.version))
+      },
+    },
+    {
+      method: 'GET',
+      url: '/releases',
+      summary: 'List releases',
+      schema: list,
+      handler: async (req) => limit(state.releases.releases.values(), req),
+    },
+    {
+      method: 'POST',
+      url: '/releases',
+      summary: 'Create a release: targets, stages with gates, optional A/B split and activation time',
+      schema: { body: S.releaseBody },
+      status: 201,
+      handler: async (req) => engine.create(req.body as CreateReleaseInput),
+    },
+    {
+      method: 'GET',
+      url: '/releases/:id',
+      summary: 'Release status: counts per stage, city, campus and variant; bytes by source',
+      schema: byId,
+      handler: async (req) => releaseStatus(state, (req.params as P).id),
+    },
+    {
+      method: 'POST',
+      url: '/releases/:id/:op',
+      summary: 'pause | resume | advance | abort | rollback',
+      schema: { params: S.releaseOpParams },
+      handler: async (req) => {
+        const p = req.params as { id: string; op: 'pause' | 'resume' | 'advance' | 'abort' | 'rollback' }
+        return engine.operate(p.id, p.op)
+      },
+    },
+  ]
+}

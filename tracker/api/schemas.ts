@@ -1,0 +1,129 @@
+/** JSON Schemas of the admin API bodies and params (unknown keys are rejected). */
+
+const id = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' } as const
+const name = { type: 'string', minLength: 1, maxLength: 200 } as const
+const ids = { type: 'array', items: id, maxItems: 10_000 } as const
+const labels = {
+  type: 'array',
+  items: { type: 'string', minLength: 1, maxLength: 64 },
+  maxItems: 64,
+} as const
+
+export const idParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id },
+} as const
+
+export const cityBody = {
+  type: 'object',
+  required: ['id', 'name'],
+  additionalProperties: false,
+  properties: { id, name },
+} as const
+
+export const campusBody = {
+  type: 'object',
+  required: ['id', 'city', 'name'],
+  additionalProperties: false,
+  properties: { id, city: id, name },
+} as const
+
+export const nodeBody = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id, campus: id, labels },
+} as const
+
+export const nodePatchBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { campus: id, labels },
+} as const
+
+export const deviceBody = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id, campus: id, node: id, labels },
+} as const
+
+export const resourceParams = {
+  type: 'object',
+  required: ['name'],
+  additionalProperties: false,
+  properties: { name },
+} as const
+
+export const versionParams = {
+  type: 'object',
+  required: ['name', 'version'],
+  additionalProperties: false,
+  properties: { name, version: { type: 'integer', minimum: 1 } },
+} as const
+
+export const versionBody = {
+  type: 'object',
+  required: ['version', 'manifestCid', 'size', 'type'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'integer', minimum: 1 },
+    manifestCid: { type: 'string', minLength: 8, maxLength: 200 },
+    size: { type: 'integer', minimum: 0 },
+    type: { type: 'string', enum: ['video', 'interactive', 'app', 'image', 'file'] },
+    mime: { type: 'string', maxLength: 200 },
+  },
+} as const
+
+const stage = {
+  type: 'object',
+  required: ['percent'],
+  additionalProperties: false,
+  properties: {
+    percent: { type: 'number', exclusiveMinimum: 0, maximum: 100 },
+    gate: { type: 'string', enum: ['auto', 'manual'], default: 'auto' },
+    successRatio: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+  },
+} as const
+
+export const releaseBody = {
+  type: 'object',
+  required: ['resource', 'version', 'targets'],
+  additionalProperties: false,
+  properties: {
+    resource: name,
+    version: { type: 'integer', minimum: 1 },
+    targets: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: { cities: ids, campuses: ids, labels, nodes: ids },
+    },
+    stages: { type: 'array', items: stage, minItems: 1, maxItems: 20 },
+    ab: {
+      type: 'object',
+      required: ['version', 'percent'],
+      additionalProperties: false,
+      properties: {
+        version: { type: 'integer', minimum: 1 },
+        percent: { type: 'number', minimum: 0, maximum: 100 },
+      },
+    },
+    activateAt: { type: 'integer', minimum: 0, description: 'epoch ms' },
+  },
+} as const
+
+export const releaseOpParams = {
+  type: 'object',
+  required: ['id', 'op'],
+  additionalProperties: false,
+  properties: { id, op: { type: 'string', enum: ['pause', 'resume', 'advance', 'abort', 'rollback'] } },
+} as const
+
+export const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: { limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 } },
+} as const

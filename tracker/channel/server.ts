@@ -1,0 +1,260 @@
+/**
+ * The command channel server: one WebSocket per node. Authenticates the node by key
+ * (see `auth.ts`), replays its outbox after every (re)connect, retransmits unACKed
+ * commands with exponential backoff, and feeds ACKs, progress and outcomes to the engine.
+ */
+import type { IncomingMessage, Server } from 'node:http'
+import type { Duplex } from 'node:stream'
+import { logger } from '@libp2p/logger'
+import { type WebSocket, WebSocketServer } from 'ws'
+import {
+  CHANNEL_PROTOCOL,
+  CLOSE_CODES,
+  MAX_FRAME_BYTES,
+  type NodeFrame,
+  parseNodeFrame,
+  type ServerFrame,
+} from '../../node/agent/protocol.ts'
+import {
+  CHANNEL_PATH,
+  HELLO_TIMEOUT_MS,
+  RETRANSMIT_INITIAL_MS,
+  RETRANSMIT_MAX_MS,
+  RETRANSMIT_TICK_MS,
+} from '../constants.ts'
+import type { RolloutEngine } from '../rollout/engine.ts'
+import type { OutboxEntry, TrackerState } from '../state/index.ts'
+import { newNonce, safeEqual, verifyHello } from './auth.ts'
+
+const log = logger('dandelion:tracker:channel')
+
+/** Components of the channel server. */
+export interface ChannelServerComponents {
+  state: TrackerState
+  engine: () => RolloutEngine
+}
+
+/** Options of the channel server. */
+export interface ChannelServerInit {
+  /** Token a node presents once, at enrollment. */
+  enrollmentToken: string
+  /** @default 1000 */
+  retransmitInitialMs?: number
+  /** @default 30000 */
+  retransmitMaxMs?: number
+}
+
+interface Session {
+  ws: WebSocket
+  nonce: string
+  nodeId?: string
+  helloTimer?: NodeJS.Timeout
+}
+
+/** Counters exposed on `/metrics`. */
+export interface ChannelStats {
+  connected: number
+  sent: number
+  retransmits: number
+  acks: number
+  outcomes: number
+  authFailures: number
+}
+
+/** See the module comment. */
+export class ChannelServer {
+  readonly stats: ChannelStats = {
+    connected: 0,
+    sent: 0,
+    retransmits: 0,
+    acks: 0,
+    outcomes: 0,
+    authFailures: 0,
+  }
+  private readonly state: TrackerState
+  private readonly engine: () => RolloutEngine
+  private readonly init: Required<ChannelServerInit>
+  private readonly wss: WebSocketServer
+  private readonly sessions = new Map<string, Session>()
+  private readonly all = new Set<Session>()
+  private timer?: NodeJS.Timeout
+
+  constructor(components: ChannelServerComponents, init: ChannelServerInit) {
+    this.state = components.state
+    this.engine = components.engine
+    this.init = {
+      retransmitInitialMs: RETRANSMIT_INITIAL_MS,
+      retransmitMaxMs: RETRANSMIT_MAX_MS,
+      ...init,
+    }
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: MAX_FRAME_BYTES,
+      perMessageDeflate: false,
+      handleProtocols: (protocols) => (protocols.has(CHANNEL_PROTOCOL) ? CHANNEL_PROTOCOL : false),
+    })
+    this.wss.on('connection', (ws) => this.onConnection(ws))
+  }
+
+  /** Takes WebSocket upgrades of `CHANNEL_PATH` on `server`. */
+  attach(server: Server): void {
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (new URL(req.url ?? '/', 'http://x').pathname !== CHANNEL_PATH) return
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req))
+    })
+    this.timer = setInterval(() => this.retransmit(), RETRANSMIT_TICK_MS)
+    this.timer.unref()
+  }
+
+  /** Closes every connection. */
+  async close(): Promise<void> {
+    clearInterval(this.timer)
+    for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'shutdown')
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+  }
+
+  /** Is the node connected and authenticated? */
+  isConnected(nodeId: string): boolean {
+    return this.sessions.has(nodeId)
+  }
+
+  private send(s: Session, frame: ServerFrame): void {
+    if (s.ws.readyState === s.ws.OPEN) s.ws.send(JSON.stringify(frame))
+  }
+
+  private onConnection(ws: WebSocket): void {
+    const s: Session = { ws, nonce: newNonce() }
+    this.all.add(s)
+    s.helloTimer = setTimeout(() => ws.close(CLOSE_CODES.unauthorized, 'no hello'), HELLO_TIMEOUT_MS)
+    ws.on('message', (data, isBinary) => {
+      const frame = isBinary ? undefined : parseNodeFrame(data.toString())
+      if (frame === undefined) {
+        ws.close(CLOSE_CODES.protocol, 'bad frame')
+        return
+      }
+      this.onFrame(s, frame).catch((err) => {
+        log.error('frame from %s failed: %e', s.nodeId ?? 'unauthenticated', err)
+        ws.close(CLOSE_CODES.protocol, 'internal error')
+      })
+    })
+    ws.on('close', () => {
+      clearTimeout(s.helloTimer)
+      this.all.delete(s)
+      if (s.nodeId !== undefined && this.sessions.get(s.nodeId) === s) {
+        this.sessions.delete(s.nodeId)
+        this.stats.connected--
+      }
+    })
+    ws.on('error', (err) => log('socket error: %s', err.message))
+    this.send(s, { t: 'challenge', nonce: s.nonce })
+  }
+
+  private refuse(s: Session, code: string, message: string): void {
+    this.stats.authFailures++
+    this.send(s, { t: 'error', code, message })
+    s.ws.close(CLOSE_CODES.unauthorized, code)
+  }
+
+  private async onFrame(s: Session, f: NodeFrame): Promise<void> {
+    if (f.t === 'hello') return this.onHello(s, f)
+    // Every frame but hello requires an authenticated session.
+    if (s.nodeId === undefined) {
+      s.ws.close(CLOSE_CODES.protocol, 'hello first')
+      return
+    }
+    const nodeId = s.nodeId
+    const { outbox } = this.state
+    const tx = this.state.tx()
+    if (f.t === 'ack') {
+      this.stats.acks++
+      if (!outbox.ack(tx, nodeId, f.seq, f.id)) return
+      this.engine().onAck(tx, nodeId, outbox.byCommand(f.id)!.cmd)
+      await tx.commit()
+    } else if (f.t === 'progress') {
+      const e = outbox.byCommand(f.id)
+      if (e === undefined || e.nodeId !== nodeId) return
+      this.engine().onProgress(tx, nodeId, e.cmd, f)
+      await tx.commit()
+    } else if (f.t === 'outcome') {
+      this.stats.outcomes++
+      const e = outbox.byCommand(f.id)
+      if (e === undefined || e.nodeId !== nodeId) return
+      const touched = this.engine().onOutcome(tx, nodeId, e, f)
+      outbox.outcome(tx, nodeId, f.id, f.status)
+      // new commands must be on disk before they go out
+      await tx.commit({ sync: touched.length > 0 })
+      for (const n of touched) this.deliver(n)
+    }
+  }
+
+  private async onHello(s: Session, f: Extract<NodeFrame, { t: 'hello' }>): Promise<void> {
+    if (s.nodeId !== undefined) return
+    clearTimeout(s.helloTimer)
+    // The hello MUST carry a signature of this connection's nonce by the key of `peerId`.
+    if (!(await verifyHello(s.nonce, f.peerId, f.sig)))
+      return this.refuse(s, 'ERR_BAD_SIGNATURE', 'bad signature')
+    const { inventory } = this.state
+    let node = inventory.nodeByPeer(f.peerId)
+    if (node === undefined) {
+      if (f.enroll === undefined) return this.refuse(s, 'ERR_NOT_ENROLLED', 'unknown peer')
+      if (!safeEqual(f.enroll.token, this.init.enrollmentToken))
+        return this.refuse(s, 'ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
+      const tx = this.state.tx()
+      try {
+        node = inventory.enroll(tx, f.enroll.nodeId, f.peerId, f.enroll)
+      } catch (err) {
+        return this.refuse(s, (err as { code?: string }).code ?? 'ERR_ENROLL', (err as Error).message)
+      }
+      await tx.commit({ sync: true })
+      log('enrolled %s as %s', f.peerId, node.id)
+    }
+    if (s.ws.readyState !== s.ws.OPEN) return
+    const old = this.sessions.get(node.id)
+    if (old !== undefined) {
+      this.sessions.delete(node.id)
+      this.stats.connected--
+      old.ws.close(CLOSE_CODES.replaced, 'replaced')
+    }
+    s.nodeId = node.id
+    this.sessions.set(node.id, s)
+    this.stats.connected++
+    this.send(s, { t: 'welcome', nodeId: node.id })
+    // Replay: everything still in the outbox goes out again on a new connection. Commands
+    // up to the node's last sequence are ones it has; it answers those from its dedup
+    // record (ACK + last outcome), which also recovers outcomes a restarted tracker lost.
+    const tx = this.state.tx()
+    for (const e of this.state.outbox.entriesOf(node.id)) {
+      if (e.cmd.seq <= f.lastSeq) this.state.outbox.ack(tx, node.id, e.cmd.seq, e.cmd.id)
+      e.attempts = 0
+    }
+    await tx.commit()
+    this.deliver(node.id)
+  }
+
+  /** Sends a node's not-yet-sent commands if it is connected. */
+  deliver(nodeId: string): void {
+    const s = this.sessions.get(nodeId)
+    if (s === undefined) return
+    const now = Date.now()
+    for (const e of this.state.outbox.entriesOf(nodeId)) if (e.attempts === 0) this.transmit(s, e, now)
+  }
+
+  private transmit(s: Session, e: OutboxEntry, now: number): void {
+    e.attempts++
+    const delay = Math.min(this.init.retransmitInitialMs * 2 ** (e.attempts - 1), this.init.retransmitMaxMs)
+    e.nextAt = now + delay
+    this.stats.sent++
+    this.send(s, { t: 'cmd', cmd: e.cmd })
+  }
+
+  private retransmit(): void {
+    const now = Date.now()
+    for (const [nodeId, s] of this.sessions) {
+      for (const e of this.state.outbox.entriesOf(nodeId)) {
+        if (e.state !== 'pending' || e.attempts === 0 || e.nextAt > now) continue
+        this.stats.retransmits++
+        this.transmit(s, e, now)
+      }
+    }
+  }
+}

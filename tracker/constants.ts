@@ -1,0 +1,38 @@
+/** Defaults and limits of the tracker service, with units in the names. */
+
+/** Default HTTP host of the tracker. */
+export const DEFAULT_HOST = '127.0.0.1'
+/** Default HTTP port of the tracker (0 = pick a free one). */
+export const DEFAULT_PORT = 7070
+/** Path of the command channel WebSocket. */
+export const CHANNEL_PATH = '/channel'
+/** First retransmit delay of an unACKed command. */
+export const RETRANSMIT_INITIAL_MS = 1_000
+/** Retransmit delay cap. */
+export const RETRANSMIT_MAX_MS = 30_000
+/** How often the retransmit loop looks for due commands. */
+export const RETRANSMIT_TICK_MS = 250
+/** A node that sent no hello within this time is disconnected. */
+export const HELLO_TIMEOUT_MS = 10_000
+/** Most undelivered commands queued for one node. */
+export const MAX_OUTBOX_PER_NODE = 1_000
+/** Most nodes in the inventory. */
+export const MAX_NODES = 100_000
+/** Most releases kept. */
+export const MAX_RELEASES = 10_000
+/** Most stages of a release. */
+export const MAX_STAGES = 20
+/** Most concurrent SSE subscribers. */
+export const MAX_SSE_CLIENTS = 256
+/** Events buffered per SSE subscriber before it is dropped as too slow. */
+export const MAX_SSE_BUFFERED_EVENTS = 1_000
+/** Largest JSON body of the admin API. */
+export const MAX_BODY_BYTES = 1024 * 1024
+/** Default success ratio of an automatic gate. */
+export const DEFAULT_GATE_SUCCESS_RATIO = 1
+/** Attempts of the origin → tracker version registration before giving up. */
+export const REGISTER_MAX_ATTEMPTS = 10
+/** First delay between registration attempts. */
+export const REGISTER_BACKOFF_INITIAL_MS = 500
+/** Registration delay cap. */
+export const REGISTER_BACKOFF_MAX_MS = 30_000

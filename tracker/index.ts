@@ -1,0 +1,100 @@
+/**
+ * The tracker: inventory, versions, staged releases and the ACKed command channel to the
+ * nodes, with its state in level.
+ *
+ * ```ts
+ * const tracker = await createTracker({ dataDir: './tracker', adminToken, enrollmentToken, port: 0 })
+ * // nodes: createAgent(..., { trackers: [tracker.channelUrl] }); operators: tracker.url + '/api/v1'
+ * ```
+ */
+import type { FastifyInstance } from 'fastify'
+import { InvalidConfigError } from '../node/errors.ts'
+import { createApi } from './api/index.ts'
+import { ChannelServer } from './channel/server.ts'
+import { CHANNEL_PATH, DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { RolloutEngine } from './rollout/engine.ts'
+import { TrackerState } from './state/index.ts'
+
+export { API_PREFIX } from './api/index.ts'
+export * from './errors.ts'
+export type { CreateReleaseInput, ReleaseEvent } from './rollout/engine.ts'
+export type { ReleaseStatusReport } from './rollout/status.ts'
+export type * from './state/index.ts'
+
+/** Options of {@link createTracker}. */
+export interface TrackerInit {
+  /** level directory of the state. @default in memory (lost on exit) */
+  dataDir?: string
+  /** Bearer token of the admin API. */
+  adminToken: string
+  /** Token a node presents once to enroll. */
+  enrollmentToken: string
+  /** @default '127.0.0.1' */
+  host?: string
+  /** 0 picks a free port. @default 7070 */
+  port?: number
+  /** fastify request logging. @default false */
+  logger?: boolean
+  /** First retransmit delay of an unACKed command. @default 1000 */
+  retransmitInitialMs?: number
+  /** Retransmit delay cap. @default 30000 */
+  retransmitMaxMs?: number
+}
+
+/** A running tracker. */
+export interface Tracker {
+  /** Base HTTP URL, e.g. `http://127.0.0.1:7070`. */
+  url: string
+  /** Command channel URL for agents, e.g. `ws://127.0.0.1:7070/channel`. */
+  channelUrl: string
+  state: TrackerState
+  engine: RolloutEngine
+  channel: ChannelServer
+  app: FastifyInstance
+  close(): Promise<void>
+}
+
+/** Opens the state, starts the admin API and the command channel. */
+export async function createTracker(init: TrackerInit): Promise<Tracker> {
+  if (typeof init.adminToken !== 'string' || init.adminToken.length < 8)
+    throw new InvalidConfigError('adminToken of at least 8 characters')
+  if (typeof init.enrollmentToken !== 'string' || init.enrollmentToken.length < 8)
+    throw new InvalidConfigError('enrollmentToken of at least 8 characters')
+  const state = new TrackerState(init.dataDir)
+  await state.open()
+  let engine: RolloutEngine | undefined
+  const channel = new ChannelServer(
+    { state, engine: () => engine! },
+    {
+      enrollmentToken: init.enrollmentToken,
+      retransmitInitialMs: init.retransmitInitialMs,
+      retransmitMaxMs: init.retransmitMaxMs,
+    },
+  )
+  engine = new RolloutEngine({ state, deliver: (nodeId) => channel.deliver(nodeId) })
+  const app = createApi({ state, engine, channel }, { adminToken: init.adminToken, logger: init.logger })
+  channel.attach(app.server)
+  try {
+    await app.listen({ host: init.host ?? DEFAULT_HOST, port: init.port ?? DEFAULT_PORT })
+  } catch (err) {
+    await channel.close()
+    await state.close()
+    throw err
+  }
+  const addr = app.server.address()
+  const port = typeof addr === 'object' && addr !== null ? addr.port : (init.port ?? DEFAULT_PORT)
+  const host = init.host ?? DEFAULT_HOST
+  return {
+    url: `http://${host}:${port}`,
+    channelUrl: `ws://${host}:${port}${CHANNEL_PATH}`,
+    state,
+    engine,
+    channel,
+    app,
+    async close() {
+      await channel.close()
+      await app.close()
+      await state.close()
+    },
+  }
+}

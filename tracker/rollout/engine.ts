@@ -1,0 +1,322 @@
+/**
+ * The rollout engine: creates releases, issues each stage's commands into the outbox,
+ * follows node outcomes through the gates, and runs the operator operations (pause,
+ * resume, advance, abort, rollback). Every change is committed (synced) before the
+ * commands it created are sent and before the caller is answered.
+ */
+import { randomUUID } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { logger } from '@libp2p/logger'
+import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
+import { DEFAULT_GATE_SUCCESS_RATIO, MAX_STAGES } from '../constants.ts'
+import { InvalidReleaseStateError, ValidationError, VersionNotApprovedError } from '../errors.ts'
+import type {
+  OutboxEntry,
+  Release,
+  ReleaseNode,
+  StageSpec,
+  TrackerState,
+  Tx,
+  VersionRef,
+} from '../state/index.ts'
+import {
+  assignStages,
+  assignVariants,
+  gatePassed,
+  isEmptyTargets,
+  matches,
+  type ReleaseTargets,
+  rolloutOrder,
+} from './select.ts'
+
+const log = logger('dandelion:tracker:rollout')
+
+/** Input of {@link RolloutEngine.create}. */
+export interface CreateReleaseInput {
+  resource: string
+  version: number
+  targets: ReleaseTargets
+  /** @default [{ percent: 100, gate: 'auto' }] */
+  stages?: StageSpec[]
+  ab?: { version: number; percent: number }
+  activateAt?: number
+}
+
+/** Event emitted for dashboards (SSE). */
+export interface ReleaseEvent {
+  type: 'release.created' | 'release.stage' | 'release.status' | 'release.node'
+  releaseId: string
+  at: number
+  [k: string]: unknown
+}
+
+/** Components of the engine. */
+export interface RolloutEngineComponents {
+  state: TrackerState
+  /** Hands freshly committed commands of a node to the channel. */
+  deliver(nodeId: string): void
+}
+
+const SUCCESS = new Set(['placed', 'active'])
+
+/** See the module comment. */
+export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
+  private readonly state: TrackerState
+  private readonly deliver: (nodeId: string) => void
+
+  constructor(components: RolloutEngineComponents) {
+    super()
+    this.state = components.state
+    this.deliver = components.deliver
+  }
+
+  private emitEvent(e: Omit<ReleaseEvent, 'at'>): void {
+    try {
+      this.emit('event', { ...e, at: Date.now() } as ReleaseEvent)
+    } catch (err) {
+      log.error('event listener threw: %e', err)
+    }
+  }
+
+  /** Creates a release and issues its first stage. */
+  async create(input: CreateReleaseInput): Promise<Release> {
+    const { catalog, inventory, releases } = this.state
+    const stages = input.stages ?? [{ percent: 100, gate: 'auto' }]
+    if (stages.length === 0 || stages.length > MAX_STAGES) throw new ValidationError('1 to 20 stages')
+    stages.forEach((s, i) => {
+      if (!(s.percent > 0 && s.percent <= 100) || (i > 0 && s.percent <= stages[i - 1].percent))
+        throw new ValidationError('stage percentages must increase within (0, 100]')
+    })
+    if (isEmptyTargets(input.targets)) throw new ValidationError('targets are empty')
+    const main = catalog.get(input.resource, input.version)
+    if (main.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.version)
+    let ab: Release['ab']
+    if (input.ab !== undefined) {
+      const b = catalog.get(input.resource, input.ab.version)
+      if (b.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.ab.version)
+      ab = { version: b.version, manifestCid: b.manifestCid, percent: input.ab.percent }
+    }
+    const ids = [...inventory.nodes.values()]
+      .filter((n) =>
+        matches({ id: n.id, campus: n.campus, city: inventory.cityOf(n), labels: n.labels }, input.targets),
+      )
+      .map((n) => n.id)
+    if (ids.length === 0) throw new ValidationError('targets match no node')
+    const id = randomUUID()
+    const order = rolloutOrder(ids, id)
+    const stageOf = assignStages(
+      order,
+      stages.map((s) => s.percent),
+    )
+    const variants = assignVariants(ids, id, ab?.percent ?? 0)
+    const now = Date.now()
+    const release: Release = {
+      id,
+      resource: input.resource,
+      version: main.version,
+      manifestCid: main.manifestCid,
+      ab,
+      targets: input.targets,
+      stages: stages.map((s) => ({ ...s, successRatio: s.successRatio ?? DEFAULT_GATE_SUCCESS_RATIO })),
+      activateAt: input.activateAt,
+      status: 'running',
+      stage: -1,
+      total: ids.length,
+      createdAt: now,
+      updatedAt: now,
+    }
+    const tx = this.state.tx()
+    releases.put(tx, release)
+    for (const nodeId of order) {
+      const cur = releases.currentOf(nodeId, input.resource)
+      releases.putNode(tx, id, {
+        nodeId,
+        stage: stageOf.get(nodeId)!,
+        variant: variants.get(nodeId)!,
+        state: 'waiting',
+        percent: 0,
+        peerBytes: 0,
+        originBytes: 0,
+        prev: cur === undefined ? undefined : { version: cur.version, manifestCid: cur.manifestCid },
+      })
+    }
+    const touched = this.issueStage(tx, release, 0)
+    await tx.commit({ sync: true })
+    this.emitEvent({ type: 'release.created', releaseId: id, total: ids.length })
+    this.emitEvent({ type: 'release.stage', releaseId: id, stage: 0 })
+    for (const n of touched) this.deliver(n)
+    return release
+  }
+
+  /** Queues `place` commands for every waiting node up to stage `k`; returns the nodes touched. */
+  private issueStage(tx: Tx, r: Release, k: number): string[] {
+    const touched: string[] = []
+    for (const rn of this.state.releases.nodesOf(r.id).values()) {
+      if (rn.stage > k || rn.state !== 'waiting') continue
+      const v: VersionRef = rn.variant === 'B' && r.ab !== undefined ? r.ab : r
+      const cmd = this.state.outbox.enqueue(tx, rn.nodeId, {
+        op: 'place',
+        resource: r.resource,
+        version: v.version,
+        manifestCid: v.manifestCid,
+        activateAt: r.activateAt,
+        releaseId: r.id,
+      })
+      this.state.releases.putNode(tx, r.id, { ...rn, state: 'pending', cmdId: cmd.id })
+      touched.push(rn.nodeId)
+    }
+    r.stage = k
+    this.state.releases.put(tx, r)
+    log('release %s stage %d: %d commands', r.id, k, touched.length)
+    return touched
+  }
+
+  /** The node ACKed receipt of a command. */
+  onAck(tx: Tx, nodeId: string, cmd: Command): void {
+    const rn = this.nodeOf(cmd, nodeId)
+    if (rn === undefined || rn.state !== 'pending') return
+    this.state.releases.putNode(tx, cmd.releaseId!, {
+      ...rn,
+      state: cmd.op === 'place' ? 'fetching' : rn.state,
+    })
+  }
+
+  /** Progress of a fetch. Kept in memory and written without sync: it is advisory. */
+  onProgress(
+    tx: Tx,
+    nodeId: string,
+    cmd: Command,
+    p: { percent: number; peerBytes: number; originBytes: number },
+  ): void {
+    const rn = this.nodeOf(cmd, nodeId)
+    if (rn === undefined) return
+    const state = rn.state === 'pending' ? 'fetching' : rn.state
+    this.state.releases.putNode(tx, cmd.releaseId!, { ...rn, ...p, state })
+  }
+
+  private nodeOf(cmd: Command, nodeId: string): ReleaseNode | undefined {
+    if (cmd.releaseId === undefined) return undefined
+    const rn = this.state.releases.nodes.get(cmd.releaseId)?.get(nodeId)
+    return rn?.cmdId === cmd.id ? rn : undefined
+  }
+
+  /**
+   * A node reported an outcome. Returns the nodes that got new commands (the caller
+   * commits with sync, then delivers).
+   */
+  onOutcome(
+    tx: Tx,
+    nodeId: string,
+    entry: OutboxEntry,
+    o: { status: OutcomeStatus; reason?: string; peerBytes?: number; originBytes?: number },
+  ): string[] {
+    const { cmd } = entry
+    const rn = this.nodeOf(cmd, nodeId)
+    if (rn === undefined) return []
+    const r = this.state.releases.get(cmd.releaseId!)
+    const next: ReleaseNode = { ...rn, reason: o.reason }
+    if (o.peerBytes !== undefined) next.peerBytes = o.peerBytes
+    if (o.originBytes !== undefined) next.originBytes = o.originBytes
+    if (cmd.op === 'place') {
+      next.state = o.status === 'failed' ? 'failed' : o.status === 'placed' ? 'placed' : 'active'
+      if (next.state !== 'failed') next.percent = 100
+      if (next.state === 'active')
+        this.state.releases.setCurrent(tx, nodeId, r.resource, {
+          version: cmd.version,
+          manifestCid: cmd.manifestCid,
+          releaseId: r.id,
+        })
+    } else {
+      next.state = o.status === 'failed' ? 'failed' : 'reverted'
+      if (next.state === 'reverted')
+        this.state.releases.setCurrent(
+          tx,
+          nodeId,
+          r.resource,
+          cmd.op === 'activate' ? { version: cmd.version, manifestCid: cmd.manifestCid } : undefined,
+        )
+    }
+    this.state.releases.putNode(tx, r.id, next)
+    this.emitEvent({ type: 'release.node', releaseId: r.id, nodeId, state: next.state, reason: o.reason })
+    return this.evaluate(tx, r)
+  }
+
+  /** Applies the gate of the current stage; returns nodes given new commands. */
+  private evaluate(tx: Tx, r: Release): string[] {
+    if (r.status !== 'running' || r.stage < 0) return []
+    const nodes = [...this.state.releases.nodesOf(r.id).values()].filter((n) => n.stage <= r.stage)
+    const ok = nodes.filter((n) => SUCCESS.has(n.state)).length
+    const last = r.stages.length - 1
+    if (r.stage < last) {
+      const gate = r.stages[r.stage]
+      if (gate.gate === 'auto' && gatePassed(ok, nodes.length, gate.successRatio ?? 1)) {
+        const touched = this.issueStage(tx, r, r.stage + 1)
+        this.emitEvent({ type: 'release.stage', releaseId: r.id, stage: r.stage })
+        return touched
+      }
+      return []
+    }
+    if (nodes.every((n) => n.state === 'active' || n.state === 'failed')) {
+      r.status = 'completed'
+      this.state.releases.put(tx, r)
+      this.emitEvent({ type: 'release.status', releaseId: r.id, status: r.status })
+    }
+    return []
+  }
+
+  /** Operator operation on a release. */
+  async operate(id: string, op: 'pause' | 'resume' | 'advance' | 'abort' | 'rollback'): Promise<Release> {
+    const r = this.state.releases.get(id)
+    const tx = this.state.tx()
+    let touched: string[] = []
+    const live = r.status === 'running' || r.status === 'paused'
+    switch (op) {
+      case 'pause':
+        if (r.status !== 'running') throw new InvalidReleaseStateError(op, r.status)
+        r.status = 'paused'
+        break
+      case 'resume':
+        if (r.status !== 'paused') throw new InvalidReleaseStateError(op, r.status)
+        r.status = 'running'
+        touched = this.evaluate(tx, r)
+        break
+      case 'advance':
+        if (!live || r.stage >= r.stages.length - 1) throw new InvalidReleaseStateError(op, r.status)
+        touched = this.issueStage(tx, r, r.stage + 1)
+        this.emitEvent({ type: 'release.stage', releaseId: r.id, stage: r.stage })
+        break
+      case 'abort':
+        if (!live) throw new InvalidReleaseStateError(op, r.status)
+        r.status = 'aborted'
+        break
+      case 'rollback':
+        if (r.status === 'rolled_back') throw new InvalidReleaseStateError(op, r.status)
+        touched = this.revert(tx, r)
+        r.status = 'rolled_back'
+        break
+    }
+    this.state.releases.put(tx, r)
+    await tx.commit({ sync: true })
+    this.emitEvent({ type: 'release.status', releaseId: r.id, status: r.status, op })
+    for (const n of touched) this.deliver(n)
+    return r
+  }
+
+  /** Sends every commanded node back to what it ran before (still pinned there). */
+  private revert(tx: Tx, r: Release): string[] {
+    const touched: string[] = []
+    for (const rn of this.state.releases.nodesOf(r.id).values()) {
+      if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
+      const cmd = this.state.outbox.enqueue(tx, rn.nodeId, {
+        op: rn.prev === undefined ? 'deactivate' : 'activate',
+        resource: r.resource,
+        version: rn.prev?.version ?? 0,
+        manifestCid: rn.prev?.manifestCid ?? '-',
+        releaseId: r.id,
+      })
+      this.state.releases.putNode(tx, r.id, { ...rn, state: 'reverting', cmdId: cmd.id })
+      touched.push(rn.nodeId)
+    }
+    return touched
+  }
+}

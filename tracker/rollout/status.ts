@@ -1,0 +1,63 @@
+/**
+ * Release status for operators: node counts by state per stage, city and campus, and
+ * bytes by source (peers vs origin).
+ */
+import type { NodeState, Release, TrackerState } from '../state/index.ts'
+
+/** Counts of nodes by state. */
+export type StateCounts = Record<NodeState, number>
+
+/** Status of one release. */
+export interface ReleaseStatusReport {
+  release: Release
+  counts: StateCounts
+  stages: Array<{ stage: number; percent: number; gate: string; nodes: number; counts: StateCounts }>
+  cities: Record<string, StateCounts>
+  campuses: Record<string, StateCounts>
+  variants: Record<'A' | 'B', StateCounts>
+  bytes: { peers: number; origin: number }
+}
+
+const empty = (): StateCounts => ({
+  waiting: 0,
+  pending: 0,
+  fetching: 0,
+  placed: 0,
+  active: 0,
+  failed: 0,
+  reverting: 0,
+  reverted: 0,
+})
+
+/** Builds the status report of a release. */
+export function releaseStatus(state: TrackerState, id: string): ReleaseStatusReport {
+  const release = state.releases.get(id)
+  const counts = empty()
+  const stages = release.stages.map((s, i) => ({
+    stage: i,
+    percent: s.percent,
+    gate: s.gate,
+    nodes: 0,
+    counts: empty(),
+  }))
+  const cities: Record<string, StateCounts> = {}
+  const campuses: Record<string, StateCounts> = {}
+  const variants = { A: empty(), B: empty() }
+  const bytes = { peers: 0, origin: 0 }
+  for (const rn of state.releases.nodesOf(id).values()) {
+    counts[rn.state]++
+    stages[rn.stage].nodes++
+    stages[rn.stage].counts[rn.state]++
+    variants[rn.variant][rn.state]++
+    const node = state.inventory.nodes.get(rn.nodeId)
+    const campus = node?.campus ?? '(none)'
+    const city = (node && state.inventory.cityOf(node)) ?? '(none)'
+    campuses[campus] ??= empty()
+    campuses[campus][rn.state]++
+    cities[city] ??= empty()
+    cities[city][rn.state]++
+    bytes.peers += rn.peerBytes
+    bytes.origin += rn.originBytes
+  }
+  return { release, counts, stages, cities, campuses, variants, bytes }
+}

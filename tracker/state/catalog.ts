@@ -1,0 +1,88 @@
+/**
+ * Resources and their versions as registered by the origin. A version starts as `draft`
+ * and must be approved before a release may carry it.
+ */
+import { ConflictError, NotFoundError } from '../errors.ts'
+import type { Kv, Tx } from './kv.ts'
+
+/** Review status of a version. */
+export type VersionStatus = 'draft' | 'approved'
+
+/** One registered version of a resource. */
+export interface VersionRecord {
+  resource: string
+  version: number
+  manifestCid: string
+  size: number
+  type: string
+  mime?: string
+  status: VersionStatus
+  registeredAt: number
+  approvedAt?: number
+}
+
+const key = (resource: string, version: number): string =>
+  `ver!${resource}!${String(version).padStart(10, '0')}`
+
+/** Repository of resources and versions. */
+export class Catalog {
+  private readonly versions = new Map<string, Map<number, VersionRecord>>()
+
+  async load(kv: Kv): Promise<void> {
+    for await (const [, v] of kv.entries('ver!')) this.index(v as VersionRecord)
+  }
+
+  private index(v: VersionRecord): void {
+    let m = this.versions.get(v.resource)
+    if (m === undefined) {
+      m = new Map()
+      this.versions.set(v.resource, m)
+    }
+    m.set(v.version, v)
+  }
+
+  resources(): Array<{ name: string; versions: number; latest: number; approved: number | undefined }> {
+    return [...this.versions.entries()].map(([name, m]) => {
+      const list = [...m.values()].sort((a, b) => a.version - b.version)
+      const approved = list.filter((v) => v.status === 'approved').at(-1)?.version
+      return { name, versions: list.length, latest: list.at(-1)?.version ?? 0, approved }
+    })
+  }
+
+  list(resource: string): VersionRecord[] {
+    const m = this.versions.get(resource)
+    if (m === undefined) throw new NotFoundError(`resource ${resource}`)
+    return [...m.values()].sort((a, b) => a.version - b.version)
+  }
+
+  get(resource: string, version: number): VersionRecord {
+    const v = this.versions.get(resource)?.get(version)
+    if (v === undefined) throw new NotFoundError(`${resource} v${version}`)
+    return v
+  }
+
+  /**
+   * Registers a version as draft. Registering the same (resource, version, CID) again is a
+   * no-op, so the origin may retry; a different CID under a taken number is a conflict.
+   */
+  register(tx: Tx, fields: Omit<VersionRecord, 'status' | 'registeredAt' | 'approvedAt'>): VersionRecord {
+    const old = this.versions.get(fields.resource)?.get(fields.version)
+    if (old !== undefined) {
+      if (old.manifestCid === fields.manifestCid) return old
+      throw new ConflictError(`${fields.resource} v${fields.version} exists with another manifest`)
+    }
+    const rec: VersionRecord = { ...fields, status: 'draft', registeredAt: Date.now() }
+    this.index(rec)
+    tx.put(key(rec.resource, rec.version), rec)
+    return rec
+  }
+
+  approve(tx: Tx, resource: string, version: number): VersionRecord {
+    const old = this.get(resource, version)
+    if (old.status === 'approved') return old
+    const rec: VersionRecord = { ...old, status: 'approved', approvedAt: Date.now() }
+    this.index(rec)
+    tx.put(key(resource, version), rec)
+    return rec
+  }
+}

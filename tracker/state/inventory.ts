@@ -1,0 +1,138 @@
+/**
+ * Inventory: cities, campuses, nodes and devices with free-form labels, and the binding of
+ * each enrolled node to its libp2p PeerId.
+ */
+import { MAX_NODES } from '../constants.ts'
+import { CapacityError, ConflictError, NotFoundError } from '../errors.ts'
+import type { Kv, Tx } from './kv.ts'
+
+/** A city. */
+export interface City {
+  id: string
+  name: string
+}
+
+/** A campus, in one city. */
+export interface Campus {
+  id: string
+  city: string
+  name: string
+}
+
+/** A campus node. */
+export interface NodeRecord {
+  id: string
+  campus?: string
+  labels: string[]
+  /** PeerId bound at enrollment: the only identity the channel accepts for this node. */
+  peerId?: string
+  enrolledAt?: number
+}
+
+/** A classroom device (lamp, player). */
+export interface Device {
+  id: string
+  campus?: string
+  node?: string
+  labels: string[]
+}
+
+/** Repository of the inventory. */
+export class Inventory {
+  readonly cities = new Map<string, City>()
+  readonly campuses = new Map<string, Campus>()
+  readonly nodes = new Map<string, NodeRecord>()
+  readonly devices = new Map<string, Device>()
+  private readonly byPeer = new Map<string, string>()
+
+  async load(kv: Kv): Promise<void> {
+    for await (const [, v] of kv.entries('city!')) this.cities.set((v as City).id, v as City)
+    for await (const [, v] of kv.entries('campus!')) this.campuses.set((v as Campus).id, v as Campus)
+    for await (const [, v] of kv.entries('device!')) this.devices.set((v as Device).id, v as Device)
+    for await (const [, v] of kv.entries('node!')) {
+      const n = v as NodeRecord
+      this.nodes.set(n.id, n)
+      if (n.peerId !== undefined) this.byPeer.set(n.peerId, n.id)
+    }
+  }
+
+  /** City of a node, through its campus. */
+  cityOf(node: NodeRecord): string | undefined {
+    return node.campus === undefined ? undefined : this.campuses.get(node.campus)?.city
+  }
+
+  /** Node bound to a PeerId. */
+  nodeByPeer(peerId: string): NodeRecord | undefined {
+    const id = this.byPeer.get(peerId)
+    return id === undefined ? undefined : this.nodes.get(id)
+  }
+
+  putCity(tx: Tx, city: City): void {
+    this.cities.set(city.id, city)
+    tx.put(`city!${city.id}`, city)
+  }
+
+  putCampus(tx: Tx, campus: Campus): void {
+    if (!this.cities.has(campus.city)) throw new NotFoundError(`city ${campus.city}`)
+    this.campuses.set(campus.id, campus)
+    tx.put(`campus!${campus.id}`, campus)
+  }
+
+  putDevice(tx: Tx, device: Device): void {
+    if (device.campus !== undefined && !this.campuses.has(device.campus))
+      throw new NotFoundError(`campus ${device.campus}`)
+    this.devices.set(device.id, device)
+    tx.put(`device!${device.id}`, device)
+  }
+
+  /** Creates or updates a node; its PeerId binding is kept. */
+  putNode(tx: Tx, node: NodeRecord): NodeRecord {
+    if (node.campus !== undefined && !this.campuses.has(node.campus))
+      throw new NotFoundError(`campus ${node.campus}`)
+    const old = this.nodes.get(node.id)
+    if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
+    const next: NodeRecord = { ...node, peerId: old?.peerId, enrolledAt: old?.enrolledAt }
+    this.nodes.set(node.id, next)
+    tx.put(`node!${node.id}`, next)
+    return next
+  }
+
+  /**
+   * Binds a node to a PeerId at enrollment. A node id already bound to another PeerId, or a
+   * PeerId already bound to another node, is refused: identity is never re-assigned silently.
+   */
+  enroll(tx: Tx, nodeId: string, peerId: string, fields: { campus?: string; labels?: string[] }): NodeRecord {
+    const owner = this.byPeer.get(peerId)
+    if (owner !== undefined && owner !== nodeId)
+      throw new ConflictError(`peer already enrolled as ${owner}`, 'ERR_PEER_TAKEN')
+    const old = this.nodes.get(nodeId)
+    if (old?.peerId !== undefined && old.peerId !== peerId)
+      throw new ConflictError(`node ${nodeId} is bound to another peer`, 'ERR_NODE_TAKEN')
+    if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
+    const campus = old?.campus ?? fields.campus
+    if (campus !== undefined && !this.campuses.has(campus)) throw new NotFoundError(`campus ${campus}`)
+    const next: NodeRecord = {
+      id: nodeId,
+      campus,
+      labels: old?.labels ?? fields.labels ?? [],
+      peerId,
+      enrolledAt: old?.enrolledAt ?? Date.now(),
+    }
+    this.nodes.set(nodeId, next)
+    this.byPeer.set(peerId, nodeId)
+    tx.put(`node!${nodeId}`, next)
+    return next
+  }
+
+  delete(tx: Tx, kind: 'city' | 'campus' | 'node' | 'device', id: string): void {
+    const map = { city: this.cities, campus: this.campuses, node: this.nodes, device: this.devices }[kind]
+    const old = map.get(id)
+    if (old === undefined) throw new NotFoundError(`${kind} ${id}`)
+    if (kind === 'city' && [...this.campuses.values()].some((c) => c.city === id))
+      throw new ConflictError(`city ${id} still has campuses`)
+    if (kind === 'node' && (old as NodeRecord).peerId !== undefined)
+      this.byPeer.delete((old as NodeRecord).peerId!)
+    map.delete(id)
+    tx.del(`${kind}!${id}`)
+  }
+}

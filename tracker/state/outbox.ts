@@ -1,0 +1,115 @@
+/**
+ * The per-node command outbox. A command gets the node's next sequence number and is
+ * written (synced) before anything is acknowledged; it stays until the node reports a
+ * final outcome, so a tracker restart can replay it and the node's dedup absorbs repeats.
+ */
+import { randomUUID } from 'node:crypto'
+import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
+import { MAX_OUTBOX_PER_NODE } from '../constants.ts'
+import { CapacityError } from '../errors.ts'
+import type { Kv, Tx } from './kv.ts'
+
+/** A queued command and its delivery state. */
+export interface OutboxEntry {
+  nodeId: string
+  cmd: Command
+  /** `pending` until the node ACKs receipt. */
+  state: 'pending' | 'acked'
+  /** Last outcome reported (non-final ones such as `placed`). */
+  outcome?: OutcomeStatus
+  /** In memory only: sends so far on the current connection, and when the next is due. */
+  attempts: number
+  nextAt: number
+}
+
+const key = (nodeId: string, seq: number): string => `ob!${nodeId}!${String(seq).padStart(12, '0')}`
+
+/** Outcomes after which a command leaves the outbox. */
+export const FINAL_OUTCOMES: ReadonlySet<OutcomeStatus> = new Set(['active', 'done', 'failed'])
+
+/** Repository of node outboxes. */
+export class Outbox {
+  private readonly boxes = new Map<string, Map<number, OutboxEntry>>()
+  private readonly nextSeq = new Map<string, number>()
+  private readonly byId = new Map<string, OutboxEntry>()
+
+  async load(kv: Kv): Promise<void> {
+    for await (const [k, v] of kv.entries('seq!')) this.nextSeq.set(k.slice(4), v as number)
+    for await (const [, v] of kv.entries('ob!')) {
+      const e = v as OutboxEntry
+      this.index({ ...e, attempts: 0, nextAt: 0 })
+    }
+  }
+
+  private index(e: OutboxEntry): void {
+    let box = this.boxes.get(e.nodeId)
+    if (box === undefined) {
+      box = new Map()
+      this.boxes.set(e.nodeId, box)
+    }
+    box.set(e.cmd.seq, e)
+    this.byId.set(e.cmd.id, e)
+  }
+
+  /** Queues a command for a node with the node's next sequence number. */
+  enqueue(tx: Tx, nodeId: string, fields: Omit<Command, 'seq' | 'id'>): Command {
+    const box = this.boxes.get(nodeId)
+    if (box !== undefined && box.size >= MAX_OUTBOX_PER_NODE)
+      throw new CapacityError(`outbox of ${nodeId} full`)
+    const seq = this.nextSeq.get(nodeId) ?? 1
+    this.nextSeq.set(nodeId, seq + 1)
+    const cmd: Command = { ...fields, seq, id: randomUUID() }
+    const entry: OutboxEntry = { nodeId, cmd, state: 'pending', attempts: 0, nextAt: 0 }
+    this.index(entry)
+    tx.put(`seq!${nodeId}`, seq + 1)
+    tx.put(key(nodeId, seq), this.persisted(entry))
+    return cmd
+  }
+
+  private persisted(e: OutboxEntry): unknown {
+    return { nodeId: e.nodeId, cmd: e.cmd, state: e.state, outcome: e.outcome }
+  }
+
+  /** Entries of a node in sequence order. */
+  entriesOf(nodeId: string): OutboxEntry[] {
+    const box = this.boxes.get(nodeId)
+    return box === undefined ? [] : [...box.values()].sort((a, b) => a.cmd.seq - b.cmd.seq)
+  }
+
+  byCommand(id: string): OutboxEntry | undefined {
+    return this.byId.get(id)
+  }
+
+  /** Marks receipt; returns false if the ACK does not match a queued command of this node. */
+  ack(tx: Tx, nodeId: string, seq: number, id: string): boolean {
+    const e = this.boxes.get(nodeId)?.get(seq)
+    if (e === undefined || e.cmd.id !== id) return false
+    if (e.state === 'acked') return true
+    e.state = 'acked'
+    tx.put(key(nodeId, seq), this.persisted(e))
+    return true
+  }
+
+  /** Records an outcome; a final one removes the command from the outbox. */
+  outcome(tx: Tx, nodeId: string, id: string, status: OutcomeStatus): OutboxEntry | undefined {
+    const e = this.byId.get(id)
+    if (e === undefined || e.nodeId !== nodeId) return undefined
+    e.state = 'acked'
+    e.outcome = status
+    if (FINAL_OUTCOMES.has(status)) {
+      this.boxes.get(nodeId)?.delete(e.cmd.seq)
+      this.byId.delete(id)
+      tx.del(key(nodeId, e.cmd.seq))
+    } else {
+      tx.put(key(nodeId, e.cmd.seq), this.persisted(e))
+    }
+    return e
+  }
+
+  /** Number of queued commands, and how many of them are unACKed. */
+  stats(): { queued: number; unacked: number } {
+    let unacked = 0
+    for (const e of this.byId.values()) if (e.state === 'pending') unacked++
+    return { queued: this.byId.size, unacked }
+  }
+}

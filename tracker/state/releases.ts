@@ -1,0 +1,137 @@
+/**
+ * Releases, the per-node state of each release, and the version each node currently runs
+ * per resource (what a rollback returns to).
+ */
+import { MAX_RELEASES } from '../constants.ts'
+import { CapacityError, NotFoundError } from '../errors.ts'
+import type { ReleaseTargets } from '../rollout/select.ts'
+import type { Kv, Tx } from './kv.ts'
+
+/** One stage: the cumulative percentage of targets reached, and how it is left. */
+export interface StageSpec {
+  percent: number
+  /** `auto`: advance once `successRatio` of the stage's nodes succeeded; `manual`: hold for an operator. */
+  gate: 'auto' | 'manual'
+  successRatio?: number
+}
+
+/** Lifecycle of a release. */
+export type ReleaseStatus = 'running' | 'paused' | 'completed' | 'aborted' | 'rolled_back'
+
+/** A version reference. */
+export interface VersionRef {
+  version: number
+  manifestCid: string
+}
+
+/** A release. */
+export interface Release {
+  id: string
+  resource: string
+  version: number
+  manifestCid: string
+  /** Optional A/B split: `percent` of the targets get version B. */
+  ab?: VersionRef & { percent: number }
+  targets: ReleaseTargets
+  stages: StageSpec[]
+  /** Nodes switch at this time (epoch ms) after fetching and pinning; absent = when placed. */
+  activateAt?: number
+  status: ReleaseStatus
+  /** Highest stage whose commands were issued; -1 before the first. */
+  stage: number
+  /** Number of target nodes (frozen at creation). */
+  total: number
+  createdAt: number
+  updatedAt: number
+}
+
+/** Where a node is in a release. */
+export type NodeState =
+  | 'waiting'
+  | 'pending'
+  | 'fetching'
+  | 'placed'
+  | 'active'
+  | 'failed'
+  | 'reverting'
+  | 'reverted'
+
+/** Per-node state of a release. */
+export interface ReleaseNode {
+  nodeId: string
+  stage: number
+  variant: 'A' | 'B'
+  state: NodeState
+  cmdId?: string
+  reason?: string
+  percent: number
+  peerBytes: number
+  originBytes: number
+  /** What the node ran before this release (rollback target); absent = nothing. */
+  prev?: VersionRef
+}
+
+/** Repository of releases. */
+export class Releases {
+  readonly releases = new Map<string, Release>()
+  readonly nodes = new Map<string, Map<string, ReleaseNode>>()
+  private readonly current = new Map<string, VersionRef & { releaseId?: string }>()
+
+  async load(kv: Kv): Promise<void> {
+    for await (const [, v] of kv.entries('rel!')) this.releases.set((v as Release).id, v as Release)
+    for await (const [k, v] of kv.entries('rn!')) {
+      const releaseId = k.split('!')[1]
+      this.nodesOf(releaseId).set((v as ReleaseNode).nodeId, v as ReleaseNode)
+    }
+    for await (const [k, v] of kv.entries('cur!')) this.current.set(k.slice(4), v as VersionRef)
+  }
+
+  get(id: string): Release {
+    const r = this.releases.get(id)
+    if (r === undefined) throw new NotFoundError(`release ${id}`)
+    return r
+  }
+
+  nodesOf(releaseId: string): Map<string, ReleaseNode> {
+    let m = this.nodes.get(releaseId)
+    if (m === undefined) {
+      m = new Map()
+      this.nodes.set(releaseId, m)
+    }
+    return m
+  }
+
+  put(tx: Tx, release: Release): void {
+    if (!this.releases.has(release.id) && this.releases.size >= MAX_RELEASES)
+      throw new CapacityError('too many releases')
+    release.updatedAt = Date.now()
+    this.releases.set(release.id, release)
+    tx.put(`rel!${release.id}`, release)
+  }
+
+  putNode(tx: Tx, releaseId: string, node: ReleaseNode): void {
+    this.nodesOf(releaseId).set(node.nodeId, node)
+    tx.put(`rn!${releaseId}!${node.nodeId}`, node)
+  }
+
+  /** Version a node runs for a resource, as last reported active. */
+  currentOf(nodeId: string, resource: string): (VersionRef & { releaseId?: string }) | undefined {
+    return this.current.get(`${nodeId}!${resource}`)
+  }
+
+  setCurrent(
+    tx: Tx,
+    nodeId: string,
+    resource: string,
+    ref: (VersionRef & { releaseId?: string }) | undefined,
+  ): void {
+    const k = `${nodeId}!${resource}`
+    if (ref === undefined) {
+      this.current.delete(k)
+      tx.del(`cur!${k}`)
+    } else {
+      this.current.set(k, ref)
+      tx.put(`cur!${k}`, ref)
+    }
+  }
+}
