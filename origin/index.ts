@@ -34,7 +34,7 @@ import {
   MAX_QUEUED_INGESTS,
 } from './constants.ts'
 import { HttpError, NotFoundError } from './errors.ts'
-import { type IngestMeta, ingestFile } from './ingest.ts'
+import { type IngestMeta, ingestFile, publish } from './ingest.ts'
 import { IngestQueue } from './ingest-queue.ts'
 import { loadOrCreateKey } from './keys.ts'
 import { mimeFor } from './metadata.ts'
@@ -120,21 +120,12 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   const metrics = createMetrics(() => store.usage().bytes)
   const queue = new IngestQueue({ concurrency: MAX_CONCURRENT_INGESTS, maxQueued: MAX_QUEUED_INGESTS })
 
-  const ingest = async (
-    path: string,
-    meta: IngestMeta,
-    uploadId?: string,
-    signal?: AbortSignal,
-  ): Promise<PublishedVersion> =>
+  /** Runs a publishing job in the ingest queue with metrics and version events. */
+  const track = (job: () => Promise<{ version: PublishedVersion }>): Promise<PublishedVersion> =>
     queue.run(async () => {
       const end = metrics.ingestSeconds.startTimer()
       try {
-        const { version } = await ingestFile({ store, catalog, privateKey }, path, meta, {
-          chunkSize,
-          window: pool.concurrency,
-          uploadId,
-          signal,
-        })
+        const { version } = await job()
         metrics.versionsPublished.inc()
         metrics.ingestBytes.inc(version.size)
         try {
@@ -150,6 +141,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
         end()
       }
     })
+  const components = { store, catalog, privateKey }
 
   const app = Fastify({ logger: init.logger ?? false, bodyLimit: 1024 * 1024 })
   app.setErrorHandler((err, _req, reply) => {
@@ -176,11 +168,14 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   const uploads = mountUploads(
     app,
     {
-      ingest,
+      store,
+      publish: (file, meta, uploadId) => track(() => publish(components, file, meta, { uploadId })),
       freeDiskBytes: init.freeDiskBytes ?? (() => freeDiskBytes(uploadsDir)),
     },
     {
       dir: uploadsDir,
+      chunkSize,
+      window: pool.concurrency,
       token: init.token,
       maxUploadBytes: init.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       expiryMs: init.uploadExpiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS,
@@ -191,7 +186,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   contentRoutes(app, { store, catalog, metrics })
   opsRoutes(app, { registry: metrics.registry, store })
 
-  // An origin killed mid-ingest finishes the job now, before serving.
+  // Uploads an earlier run received in full but did not publish are published now, before serving.
   const recovered = await uploads.recover()
   if (recovered.length > 0) log('recovered %d interrupted ingest(s)', recovered.length)
   const sweep = setInterval(() => {
@@ -209,19 +204,14 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     privateKey,
     store,
     app,
-    ingestFile: (path, meta, options = {}) =>
-      ingest(
-        path,
-        {
-          name: meta.name,
-          type: meta.type,
-          mime: meta.mime ?? mimeFor(path),
-          ...(meta.sha256 !== undefined ? { sha256: meta.sha256 } : {}),
-          ...(meta.blake3 !== undefined ? { blake3: meta.blake3 } : {}),
-        },
-        undefined,
-        options.signal,
-      ),
+    ingestFile: (path, meta, options = {}) => {
+      const full: IngestMeta = { name: meta.name, type: meta.type, mime: meta.mime ?? mimeFor(path) }
+      if (meta.sha256 !== undefined) full.sha256 = meta.sha256
+      if (meta.blake3 !== undefined) full.blake3 = meta.blake3
+      return track(() =>
+        ingestFile(components, path, full, { chunkSize, window: pool.concurrency, signal: options.signal }),
+      )
+    },
     onVersion(listener) {
       events.on('version', listener)
       return () => events.off('version', listener)

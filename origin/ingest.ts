@@ -1,8 +1,7 @@
 /**
- * Streaming ingest: a finished upload is read chunk by chunk, each chunk is hashed on
- * the worker pool and stored (verified) in the chunk store, then the signed manifest is
- * built and the version committed to the catalog in one batch. Memory stays bounded by
- * the pool's window of in-flight chunks, whatever the file size.
+ * Publishing: turns stored chunks into a signed manifest and a committed version.
+ * Uploads arrive already chunked (see `chunking-store.ts`); local files go through
+ * {@link ingestFile}, which cuts, hashes and stores them the same way first.
  */
 import { createHash as createSha256 } from 'node:crypto'
 import { open } from 'node:fs/promises'
@@ -10,21 +9,22 @@ import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { createHash as createBlake3 } from 'blake3-wasm'
 import type { CID } from 'multiformats/cid'
-import { type ContentType, checkChunkSize, createManifest, type Manifest } from '../node/content/index.ts'
+import { type ContentType, createManifest, type Manifest } from '../node/content/index.ts'
 import type { ChunkStore } from '../node/store/index.ts'
 import type { Catalog, PublishedVersion } from './catalog.ts'
+import { ChunkWriter } from './chunk-writer.ts'
 import { ChecksumMismatchError } from './errors.ts'
 
 const log = logger('dandelion:origin:ingest')
 
-/** What an ingest needs. */
+/** What publishing needs. */
 export interface IngestComponents {
   store: ChunkStore
   catalog: Catalog
   privateKey: PrivateKey
 }
 
-/** Describes the file being ingested. */
+/** Describes the file being published. */
 export interface IngestMeta {
   name: string
   type: ContentType
@@ -34,131 +34,136 @@ export interface IngestMeta {
   sha256?: string
 }
 
-/** Progress of one ingest. */
-export interface IngestProgress {
-  bytes: number
-  chunks: number
-}
-
-/** Options of {@link ingestFile}. */
-export interface IngestOptions {
+/** The chunks of a complete file. */
+export interface ChunkedFile {
+  chunks: CID[]
+  size: number
   chunkSize: number
-  /** Chunks in flight (read, hashing, writing) at once. */
-  window: number
-  /** The upload this file came from, so a re-run after a crash is recognised. */
-  uploadId?: string
-  signal?: AbortSignal
-  onProgress?(progress: IngestProgress): void
 }
 
-/** Reads `path` as chunks of `chunkSize`, each in a buffer of its own (transferable). */
-async function* readChunks(
-  path: string,
-  chunkSize: number,
-  signal?: AbortSignal,
-): AsyncGenerator<Uint8Array> {
-  const fh = await open(path, 'r')
-  try {
-    let position = 0
-    for (;;) {
-      signal?.throwIfAborted()
-      const buf = new Uint8Array(new ArrayBuffer(chunkSize))
-      let filled = 0
-      while (filled < chunkSize) {
-        const { bytesRead } = await fh.read(buf, filled, chunkSize - filled, position + filled)
-        if (bytesRead === 0) break
-        filled += bytesRead
-      }
-      if (filled === 0) return
-      position += filled
-      yield filled === chunkSize ? buf : buf.slice(0, filled)
-      if (filled < chunkSize) return
-    }
-  } finally {
-    await fh.close()
-  }
+/** Options of {@link publish}. */
+export interface PublishOptions {
+  /** The upload the chunks came from, so a re-run after a crash is recognised. */
+  uploadId?: string
+  /** The caller already checked the whole-file checksum. */
+  checksumChecked?: boolean
+  signal?: AbortSignal
 }
 
 /**
- * Ingests the file at `path`: chunks, hashes and stores it, signs the manifest, pins
- * the chunks and commits the version. On a checksum mismatch nothing is published
- * and chunks no other version uses are removed.
+ * Checks the whole-file checksum (if one was given and not yet checked), signs the
+ * manifest, pins the chunks and commits the version in one batch. On a checksum
+ * mismatch nothing is published and chunks no other version uses are removed.
  */
-export async function ingestFile(
+export async function publish(
   components: IngestComponents,
-  path: string,
+  file: ChunkedFile,
   meta: IngestMeta,
-  options: IngestOptions,
+  options: PublishOptions = {},
 ): Promise<{ version: PublishedVersion; manifest: Manifest }> {
   const { store, catalog, privateKey } = components
-  checkChunkSize(options.chunkSize)
-  const sha256 = meta.sha256 === undefined ? undefined : createSha256('sha256')
-  const blake3 = meta.blake3 === undefined ? undefined : createBlake3()
-  const chunks: CID[] = []
-  const inflight: Array<Promise<CID>> = []
-  let size = 0
-  const started = performance.now()
-  log('ingesting %s from %s', meta.name, path)
-  try {
-    for await (const chunk of readChunks(path, options.chunkSize, options.signal)) {
-      // the whole-file checksums see the bytes before the store transfers them to a worker
-      sha256?.update(chunk)
-      blake3?.update(chunk)
-      size += chunk.byteLength
-      const p = store.add(chunk, { signal: options.signal })
-      p.catch(() => {})
-      inflight.push(p)
-      if (inflight.length >= options.window) {
-        chunks.push(await inflight.shift()!)
-        options.onProgress?.({ bytes: size, chunks: chunks.length })
-      }
-    }
-    while (inflight.length > 0) chunks.push(await inflight.shift()!)
-  } catch (err) {
-    await Promise.allSettled(inflight)
-    throw err
-  }
-  if (sha256 !== undefined && sha256.digest('hex') !== meta.sha256) {
-    await removeUnpinned(store, chunks)
-    throw new ChecksumMismatchError('sha256')
-  }
-  if (blake3 !== undefined && (blake3.digest('hex') as string) !== meta.blake3) {
-    await removeUnpinned(store, chunks)
-    throw new ChecksumMismatchError('blake3')
+  if (options.checksumChecked !== true && (meta.sha256 !== undefined || meta.blake3 !== undefined)) {
+    const sums = checksums(meta)
+    for (const cid of file.chunks) sums.update(await store.get(cid, { signal: options.signal }))
+    await sums.check(store, file.chunks)
   }
   const manifest = await createManifest(
     {
       name: meta.name,
       type: meta.type,
       mime: meta.mime,
-      size,
-      chunkSize: options.chunkSize,
-      chunks,
+      size: file.size,
+      chunkSize: file.chunkSize,
+      chunks: file.chunks,
       createdAt: Date.now(),
     },
     privateKey,
   )
   const manifestCid = manifest.cid.toString()
   // pin before the version becomes visible: a published version's chunks are never evicted
-  await store.pin(manifestCid, chunks)
+  await store.pin(manifestCid, file.chunks)
   const version = await catalog.commit(
-    { name: meta.name, manifestCid, size, type: meta.type, mime: meta.mime, createdAt: manifest.createdAt },
+    {
+      name: meta.name,
+      manifestCid,
+      size: file.size,
+      type: meta.type,
+      mime: meta.mime,
+      createdAt: manifest.createdAt,
+    },
     manifest.bytes,
     options.uploadId,
   )
-  if (version.manifestCid !== manifestCid) await store.unpin(manifestCid) // an earlier run already published it
-  const seconds = (performance.now() - started) / 1000
-  log(
-    'ingested %s v%d: %d bytes, %d chunks in %ss',
-    meta.name,
-    version.version,
-    size,
-    chunks.length,
-    seconds.toFixed(2),
-  )
+  if (version.manifestCid !== manifestCid) await store.unpin(manifestCid) // an earlier run published it
+  log('published %s v%d: %d bytes in %d chunks', meta.name, version.version, file.size, file.chunks.length)
   return { version, manifest }
 }
 
-async function removeUnpinned(store: ChunkStore, chunks: CID[]): Promise<void> {
-  for (const cid of chunks) await store.delete(cid)
+/** Options of {@link ingestFile}. */
+export interface IngestFileOptions {
+  chunkSize: number
+  /** Chunks in flight (hashing, writing) at once. */
+  window: number
+  signal?: AbortSignal
+}
+
+/** Cuts, hashes and stores a local file, then publishes it. */
+export async function ingestFile(
+  components: IngestComponents,
+  path: string,
+  meta: IngestMeta,
+  options: IngestFileOptions,
+): Promise<{ version: PublishedVersion; manifest: Manifest }> {
+  log('ingesting %s from %s', meta.name, path)
+  const writer = new ChunkWriter(components.store, options)
+  const sums = checksums(meta)
+  let size = 0
+  const fh = await open(path, 'r')
+  try {
+    for (;;) {
+      // read straight into a chunk-sized buffer of its own: the writer stores it without a copy
+      const buf = Buffer.allocUnsafeSlow(options.chunkSize)
+      const { bytesRead } = await fh.read(buf, 0, options.chunkSize, size)
+      if (bytesRead === 0) break
+      const piece =
+        bytesRead === options.chunkSize
+          ? new Uint8Array(buf.buffer, 0, bytesRead)
+          : buf.subarray(0, bytesRead)
+      sums.update(piece) // before the writer transfers the bytes to a hash worker
+      size += bytesRead
+      await writer.write(piece)
+    }
+  } finally {
+    await fh.close()
+  }
+  const chunks = await writer.finish()
+  await sums.check(components.store, chunks)
+  return await publish(components, { chunks, size, chunkSize: options.chunkSize }, meta, {
+    checksumChecked: true,
+    signal: options.signal,
+  })
+}
+
+/** Whole-file checksums requested in the metadata. */
+function checksums(meta: IngestMeta): {
+  update(bytes: Uint8Array): void
+  check(store: ChunkStore, chunks: CID[]): Promise<void>
+} {
+  const sha256 = meta.sha256 === undefined ? undefined : createSha256('sha256')
+  const blake3 = meta.blake3 === undefined ? undefined : createBlake3()
+  return {
+    update(bytes) {
+      sha256?.update(bytes)
+      blake3?.update(bytes)
+    },
+    async check(store, chunks) {
+      let failed: string | undefined
+      if (sha256 !== undefined && sha256.digest('hex') !== meta.sha256) failed = 'sha256'
+      if (blake3 !== undefined && (blake3.digest('hex') as string) !== meta.blake3) failed = 'blake3'
+      if (failed === undefined) return
+      // nothing is published: remove the chunks no other version pins
+      for (const cid of chunks) await store.delete(cid)
+      throw new ChecksumMismatchError(failed)
+    },
+  }
 }

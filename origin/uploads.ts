@@ -1,17 +1,18 @@
 /**
  * tus 1.0 uploads at `/uploads` (core + creation, creation-with-upload, termination,
- * expiration), via `@tus/server` and `@tus/file-store`, mounted in fastify. A finished
- * upload is ingested before the final response is sent, whose headers carry the new
+ * expiration), via `@tus/server` mounted in fastify, over a data store that chunks and
+ * hashes PATCH bodies as they arrive (`chunking-store.ts`). When the last byte arrives
+ * the version is published before the final response, whose headers carry the new
  * version and manifest CID.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { readdir, statfs } from 'node:fs/promises'
-import { join } from 'node:path'
+import { statfs } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
-import { FileStore } from '@tus/file-store'
 import { Server as TusServer } from '@tus/server'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { ChunkStore } from '../node/store/index.ts'
 import type { PublishedVersion } from './catalog.ts'
+import { ChunkingDataStore } from './chunking-store.ts'
 import { UPLOAD_ID_RE } from './constants.ts'
 import {
   ChecksumMismatchError,
@@ -20,15 +21,17 @@ import {
   InsufficientStorageError,
   UnauthorizedError,
 } from './errors.ts'
-import type { IngestMeta } from './ingest.ts'
+import type { ChunkedFile, IngestMeta } from './ingest.ts'
 import { parseUploadMetadata } from './metadata.ts'
 
 const log = logger('dandelion:origin:uploads')
 
 /** What the upload service needs from the origin. */
 export interface UploadsComponents {
-  /** Ingests a finished upload's file and publishes it. */
-  ingest(path: string, meta: IngestMeta, uploadId: string): Promise<PublishedVersion>
+  /** The chunk store uploads are written into. */
+  store: ChunkStore
+  /** Publishes a complete upload's chunks as a new version. */
+  publish(file: ChunkedFile, meta: IngestMeta, uploadId: string): Promise<PublishedVersion>
   /** Free bytes on the data volume. */
   freeDiskBytes(): Promise<number>
 }
@@ -37,6 +40,9 @@ export interface UploadsComponents {
 export interface UploadsInit {
   /** Directory of unfinished uploads. */
   dir: string
+  chunkSize: number
+  /** Chunks in flight per PATCH. */
+  window: number
   token: string
   maxUploadBytes: number
   expiryMs: number
@@ -71,9 +77,9 @@ export function checkBearer(header: string | undefined, token: string): void {
 
 /** The tus data store plus the server; `recover()` re-ingests uploads a crash left finished but unpublished. */
 export interface Uploads {
-  datastore: FileStore
+  datastore: ChunkingDataStore
   tus: TusServer
-  /** Finds finished uploads that were never published (the origin died mid-ingest) and ingests them. */
+  /** Publishes complete uploads that an earlier run did not (it died before committing). */
   recover(): Promise<PublishedVersion[]>
   /** Removes expired unfinished uploads. */
   sweepExpired(): Promise<number>
@@ -85,7 +91,10 @@ export function mountUploads(
   components: UploadsComponents,
   init: UploadsInit,
 ): Uploads {
-  const datastore = new FileStore({ directory: init.dir, expirationPeriodInMilliseconds: init.expiryMs })
+  const datastore = new ChunkingDataStore(
+    { store: components.store },
+    { dir: init.dir, chunkSize: init.chunkSize, window: init.window, expiryMs: init.expiryMs },
+  )
 
   const checkSpace = async (): Promise<void> => {
     const free = await components.freeDiskBytes()
@@ -99,9 +108,10 @@ export function mountUploads(
   const finish = async (uploadId: string, metadata: Record<string, string | null> | undefined) => {
     const meta = parseUploadMetadata(metadata)
     try {
-      const published = await components.ingest(join(init.dir, uploadId), meta, uploadId)
-      // the raw upload is only removed once its version is committed
-      await datastore.remove(uploadId)
+      const { chunks, size } = await datastore.chunksOf(uploadId)
+      const published = await components.publish({ chunks, size, chunkSize: init.chunkSize }, meta, uploadId)
+      // the upload's state goes only once its version is committed
+      await datastore.forget(uploadId)
       return published
     } catch (err) {
       if (err instanceof ChecksumMismatchError) {
@@ -189,15 +199,13 @@ export function mountUploads(
     tus,
     async recover() {
       const published: PublishedVersion[] = []
-      for (const name of await readdir(init.dir).catch(() => [] as string[])) {
-        if (!UPLOAD_ID_RE.test(name)) continue
-        const upload = await datastore.getUpload(name).catch(() => undefined)
-        if (upload === undefined || upload.size === undefined || upload.offset !== upload.size) continue
-        log('re-ingesting upload %s left finished by an earlier run', name)
+      for (const id of await datastore.completeUploads()) {
+        const upload = await datastore.getUpload(id)
+        log('publishing upload %s left complete by an earlier run', id)
         try {
-          published.push(await finish(name, upload.metadata))
+          published.push(await finish(id, upload.metadata))
         } catch (err) {
-          log.error('re-ingest of %s failed: %s', name, (err as Error).message)
+          log.error('publishing %s failed: %s', id, (err as Error).message)
         }
       }
       return published

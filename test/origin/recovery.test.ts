@@ -1,10 +1,15 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { Readable } from 'node:stream'
+import { Upload } from '@tus/utils'
 import { afterEach, describe, expect, it } from 'vitest'
-import { downloadByChunks, Fixture, getJson, MiB, tusMetadata, tusRequest } from './utils.ts'
+import { FsChunkStore, MemoryChunkStore } from '../../node/store/index.ts'
+import { ChunkingDataStore } from '../../origin/chunking-store.ts'
+import { uploadFile } from '../../origin/client.ts'
+import { downloadByChunks, Fixture, getJson, MiB, TOKEN } from './utils.ts'
 
 const fx = new Fixture()
 const children: ChildProcess[] = []
@@ -13,66 +18,98 @@ afterEach(async () => {
   await fx.cleanup()
 })
 
-/** Starts an origin process; resolves with its URL and a promise of the first stderr line matching `waitFor`. */
-async function startOrigin(
-  dataDir: string,
-  waitFor?: RegExp,
-): Promise<{ url: string; child: ChildProcess; seen: Promise<void> }> {
+/** Starts an origin in a child process on `port` (0 = any); resolves with its URL. */
+async function startOrigin(dataDir: string, port = 0): Promise<{ url: string; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
-    [new URL('./fixtures/origin-process.ts', import.meta.url).pathname, dataDir],
-    {
-      env: { ...process.env, DEBUG: 'dandelion:origin*' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
+    [new URL('./fixtures/origin-process.ts', import.meta.url).pathname, dataDir, String(port)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   children.push(child)
-  let seenResolve: () => void = () => {}
-  const seen = new Promise<void>((resolve) => {
-    seenResolve = resolve
-  })
-  createInterface({ input: child.stderr! }).on('line', (line) => {
-    if (waitFor?.test(line)) seenResolve()
-  })
   const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]
-  return { url: (JSON.parse(line) as { url: string }).url, child, seen }
+  return { url: (JSON.parse(line) as { url: string }).url, child }
 }
 
-describe('origin crash during ingest', () => {
-  it('finishes the ingest after a restart, and never shows a half-ingested version', async () => {
+describe('origin crashes', () => {
+  it('keeps what a killed origin had stored of an upload; the client resumes and publishes once', async () => {
     const dataDir = await fx.dir()
-    const file = await fx.file(192 * MiB)
-    const first = await startOrigin(dataDir, /ingesting lesson-big/)
+    const file = await fx.file(160 * MiB)
+    const stateFile = join(await fx.dir(), 'uploads.json')
+    const first = await startOrigin(dataDir)
+    const port = Number(new URL(first.url).port)
+    const opts = { origin: first.url, token: TOKEN, name: 'lesson-big', type: 'video' as const, stateFile }
 
-    const created = await tusRequest(`${first.url}/uploads`, 'POST', {
-      'Upload-Length': String(file.bytes.length),
-      'Upload-Metadata': tusMetadata({ name: 'lesson-big', type: 'video' }),
+    // one big PATCH; the origin is SIGKILLed when the client has sent more than half
+    const interrupted = uploadFile(file.path, {
+      ...opts,
+      chunkSize: 512 * MiB,
+      retryDelays: [],
+      onProgress: (sent, total) => {
+        if (sent > total / 2 && first.child.exitCode === null) first.child.kill('SIGKILL')
+      },
     })
-    const location = created.headers.get('location')!
-    const uploadId = location.split('/').pop()!
-    const patch = tusRequest(
-      location,
-      'PATCH',
-      { 'Upload-Offset': '0', 'Content-Type': 'application/offset+octet-stream' },
-      file.bytes,
-    ).catch(() => undefined)
-    // kill the origin as soon as it starts cutting the finished upload into chunks
-    await first.seen
-    first.child.kill('SIGKILL')
-    await once(first.child, 'exit')
-    await patch
-    // the crash left a finished upload that was never published
-    expect(existsSync(join(dataDir, 'uploads', uploadId))).toBe(true)
+    await expect(interrupted).rejects.toThrow()
 
-    const second = await startOrigin(dataDir)
-    // the restarted origin re-ran the ingest before serving: exactly one, complete version
-    const versions = await getJson(`${second.url}/resources/lesson-big/versions`)
+    const second = await startOrigin(dataDir, port)
+    let resumedAt = -1
+    const result = await uploadFile(file.path, {
+      ...opts,
+      origin: second.url,
+      onProgress: (sent) => {
+        if (resumedAt < 0) resumedAt = sent
+      },
+    })
+    expect(result.resumed).toBe(true)
+    // progress checkpointed during the killed PATCH survived the crash
+    expect(resumedAt).toBeGreaterThanOrEqual(32 * MiB)
+    expect(result.version).toBe(1)
+    expect((await downloadByChunks(second.url, result.manifestCid)).equals(file.bytes)).toBe(true)
+    expect((await getJson(`${second.url}/resources/lesson-big/versions`)).versions).toHaveLength(1)
+  })
+
+  it('publishes, at the next start, an upload that was complete but not yet published', async () => {
+    const dataDir = await fx.dir()
+    const file = await fx.file(3 * MiB + 7)
+    // the state a crash between the last byte and the catalog commit leaves behind
+    const store = new FsChunkStore({ dir: join(dataDir, 'store') })
+    await store.start()
+    const uploads = new ChunkingDataStore(
+      { store },
+      { dir: join(dataDir, 'uploads'), chunkSize: 256 * 1024, window: 4, expiryMs: 0 },
+    )
+    await mkdir(join(dataDir, 'uploads'), { recursive: true })
+    const id = '0123456789abcdef0123456789abcdef'
+    const metadata = { name: 'lesson-small', type: 'video' }
+    await uploads.create(new Upload({ id, size: file.bytes.length, offset: 0, metadata }))
+    await uploads.write(Readable.from([file.bytes.subarray(0, MiB)]), id, 0)
+    await uploads.write(Readable.from([file.bytes.subarray(MiB)]), id, MiB)
+    expect((await uploads.getUpload(id)).offset).toBe(file.bytes.length)
+    await store.stop()
+
+    const origin = await startOrigin(dataDir)
+    const versions = await getJson(`${origin.url}/resources/lesson-small/versions`)
     expect(versions.versions).toHaveLength(1)
-    const v = versions.versions[0]
-    expect(v).toMatchObject({ version: 1, size: file.bytes.length })
-    expect((await downloadByChunks(second.url, v.manifestCid)).equals(file.bytes)).toBe(true)
-    expect((await getJson(`${second.url}/ingests/${uploadId}`)).version.manifestCid).toBe(v.manifestCid)
-    // the raw upload is gone
-    expect((await tusRequest(`${second.url}/uploads/${uploadId}`, 'HEAD')).status).toBe(404)
+    expect((await downloadByChunks(origin.url, versions.versions[0].manifestCid)).equals(file.bytes)).toBe(
+      true,
+    )
+    expect((await getJson(`${origin.url}/ingests/${id}`)).status).toBe('published')
+  })
+
+  it('resumes a tail chunk split across PATCH requests at any offset', async () => {
+    const store = new MemoryChunkStore()
+    await store.start()
+    const dir = await fx.dir()
+    const uploads = new ChunkingDataStore({ store }, { dir, chunkSize: 256 * 1024, window: 2, expiryMs: 0 })
+    const file = await fx.file(MiB + 100)
+    const id = 'ffffffffffffffffffffffffffffffff'
+    await uploads.create(new Upload({ id, size: file.bytes.length, offset: 0 }))
+    let offset = 0
+    for (const cut of [1, 1000, 300_000, 700_000, file.bytes.length]) {
+      offset = await uploads.write(Readable.from([file.bytes.subarray(offset, cut)]), id, offset)
+      expect(offset).toBe(cut)
+    }
+    const { chunks } = await uploads.chunksOf(id)
+    const parts = await Promise.all(chunks.map((c) => store.get(c)))
+    expect(Buffer.concat(parts).equals(file.bytes)).toBe(true)
   })
 })

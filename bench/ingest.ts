@@ -1,0 +1,96 @@
+/**
+ * `npm run bench -- ingest [--size-mib 1024]`: a generated file through the full
+ * origin path (tus upload over loopback → chunk → hash → store → signed manifest).
+ * Reports end-to-end MiB/s, the ingest stage alone (from the origin's own histogram),
+ * the origin's peak RSS, and, in the same run, single-thread blake3-wasm hashing speed.
+ */
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdir, open, rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { createHash } from 'blake3-wasm'
+import { uploadFile } from '../origin/client.ts'
+import { printTable, sampleRss, writeResults } from './lib/report.ts'
+
+const MiB = 1024 * 1024
+const { values } = parseArgs({ options: { 'size-mib': { type: 'string', default: '1024' } } })
+const sizeMiB = Number(values['size-mib'])
+const here = dirname(fileURLToPath(import.meta.url))
+const work = join(here, '.tmp', 'ingest')
+await rm(work, { recursive: true, force: true })
+await mkdir(work, { recursive: true })
+
+// 1. the file: pseudo-random so nothing deduplicates
+const filePath = join(work, 'lesson.bin')
+{
+  const fh = await open(filePath, 'w')
+  const block = Buffer.allocUnsafe(16 * MiB)
+  let seed = 0x9e3779b9
+  for (let written = 0; written < sizeMiB * MiB; written += block.length) {
+    for (let i = 0; i < block.length; i += 4) {
+      seed ^= seed << 13
+      seed ^= seed >>> 17
+      seed ^= seed << 5
+      block.writeInt32LE(seed | 0, i)
+    }
+    await fh.write(block, 0, Math.min(block.length, sizeMiB * MiB - written))
+  }
+  await fh.close()
+}
+
+// 2. baseline in the same run: blake3-wasm on one thread, 1 MiB chunks
+const hashMiBs = (() => {
+  const buf = Buffer.alloc(MiB, 7)
+  for (let i = 0; i < 32; i++) createHash().update(buf).digest() // warm up
+  const t0 = performance.now()
+  const n = 512
+  for (let i = 0; i < n; i++) createHash().update(buf).digest()
+  return n / ((performance.now() - t0) / 1000)
+})()
+
+// 3. the origin in its own process
+const token = 'bench-token'
+const child = spawn(process.execPath, [join(here, 'ingest', 'origin-process.ts'), join(work, 'data'), token], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+})
+const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]
+const { url } = JSON.parse(line) as { url: string }
+const rss = sampleRss(child.pid!, 20)
+
+// 4. upload end to end: from the first byte sent to the published version
+const t0 = performance.now()
+const result = await uploadFile(filePath, { origin: url, token, name: 'bench-lesson', type: 'video', chunkSize: 256 * MiB })
+const e2eSeconds = (performance.now() - t0) / 1000
+const peakRss = rss.stop()
+
+const metrics = await (await fetch(`${url}/metrics`)).text()
+const ingestSeconds = Number(/dandelion_origin_ingest_seconds_sum (\S+)/.exec(metrics)?.[1])
+child.kill('SIGTERM')
+await once(child, 'exit')
+await rm(work, { recursive: true, force: true })
+
+const ingestMiBs = sizeMiB / ingestSeconds
+const figures = {
+  file_mib: sizeMiB,
+  chunk_size_mib: 1,
+  hash_workers: (await import('node:os')).availableParallelism(),
+  hash_single_thread_mib_s: Math.round(hashMiBs),
+  ingest_mib_s: Math.round(ingestMiBs),
+  ingest_vs_hash_ratio: Number((ingestMiBs / hashMiBs).toFixed(2)),
+  upload_e2e_mib_s: Math.round(sizeMiB / e2eSeconds),
+  upload_e2e_s: Number(e2eSeconds.toFixed(2)),
+  ingest_s: Number(ingestSeconds.toFixed(2)),
+  origin_peak_rss_mb: Math.round(peakRss),
+  version: result.version,
+}
+printTable(`ingest of a ${sizeMiB} MiB file through the origin (tus over loopback)`, [
+  { measure: 'blake3-wasm, one thread (baseline)', value: figures.hash_single_thread_mib_s, unit: 'MiB/s', target: '' },
+  { measure: 'ingest stage (chunk, hash, store, manifest)', value: figures.ingest_mib_s, unit: 'MiB/s', target: '' },
+  { measure: 'ingest / single-thread hash', value: figures.ingest_vs_hash_ratio, unit: '×', target: '≥ 1.5' },
+  { measure: 'upload end to end', value: figures.upload_e2e_mib_s, unit: 'MiB/s', target: '≥ 200' },
+  { measure: 'origin peak RSS', value: figures.origin_peak_rss_mb, unit: 'MB', target: '≤ 200' },
+])
+console.log(`results: ${writeResults('ingest', figures)}`)

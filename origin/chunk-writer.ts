@@ -1,0 +1,122 @@
+/**
+ * Cuts incoming bytes into fixed-size chunks and stores each one (hashed on the
+ * store's worker pool) with a bounded window of chunks in flight. Used both for tus
+ * PATCH bodies as they arrive and for ingesting local files, so every byte is copied
+ * at most once and written to disk once.
+ */
+import type { CID } from 'multiformats/cid'
+import type { ChunkStore } from '../node/store/index.ts'
+
+/** Options of {@link ChunkWriter}. */
+export interface ChunkWriterInit {
+  chunkSize: number
+  /** Chunks being hashed or written at once; the writer waits for the oldest past this. */
+  window: number
+  signal?: AbortSignal
+}
+
+/** Accumulates bytes into chunks and stores them in order. */
+export class ChunkWriter {
+  /** CIDs of chunks stored so far, in file order. */
+  readonly cids: CID[] = []
+  private readonly store: ChunkStore
+  private readonly init: ChunkWriterInit
+  private readonly inflight: Array<Promise<CID>> = []
+  private buf: Uint8Array | undefined
+  private filled = 0
+
+  constructor(store: ChunkStore, init: ChunkWriterInit, tail?: Uint8Array) {
+    this.store = store
+    this.init = { ...init }
+    if (tail !== undefined && tail.byteLength > 0) {
+      this.buf = newChunk(init.chunkSize)
+      this.buf.set(tail)
+      this.filled = tail.byteLength
+    }
+  }
+
+  /** Bytes of the unfinished chunk held in memory. */
+  get tailLength(): number {
+    return this.filled
+  }
+
+  /** The unfinished chunk's bytes. */
+  tail(): Uint8Array {
+    return this.buf === undefined ? new Uint8Array(0) : this.buf.subarray(0, this.filled)
+  }
+
+  /**
+   * Takes the next bytes of the file. A whole chunk-aligned buffer that owns its
+   * memory is stored as it is, without a copy. The caller must not reuse `piece`.
+   */
+  async write(piece: Uint8Array): Promise<void> {
+    const size = this.init.chunkSize
+    let offset = 0
+    while (offset < piece.byteLength) {
+      this.init.signal?.throwIfAborted()
+      if (
+        this.filled === 0 &&
+        offset === 0 &&
+        piece.byteLength === size &&
+        piece.byteOffset === 0 &&
+        piece.buffer.byteLength === size
+      ) {
+        await this.submit(piece)
+        return
+      }
+      this.buf ??= newChunk(size)
+      const n = Math.min(size - this.filled, piece.byteLength - offset)
+      this.buf.set(piece.subarray(offset, offset + n), this.filled)
+      this.filled += n
+      offset += n
+      if (this.filled === size) {
+        const full = this.buf
+        this.buf = undefined
+        this.filled = 0
+        await this.submit(full)
+      }
+    }
+  }
+
+  /** Waits until every submitted chunk is stored. */
+  async drain(): Promise<void> {
+    while (this.inflight.length > 0) await this.takeOldest()
+  }
+
+  /** Stores the unfinished chunk as the file's last one and drains. Returns every CID. */
+  async finish(): Promise<CID[]> {
+    if (this.filled > 0 && this.buf !== undefined) {
+      const last = this.buf.slice(0, this.filled)
+      this.buf = undefined
+      this.filled = 0
+      await this.submit(last)
+    }
+    await this.drain()
+    return this.cids
+  }
+
+  private async submit(chunk: Uint8Array): Promise<void> {
+    const p = this.store.add(chunk, { signal: this.init.signal })
+    p.catch(() => {}) // awaited in order below
+    this.inflight.push(p)
+    while (this.inflight.length >= this.init.window) await this.takeOldest()
+  }
+
+  private async takeOldest(): Promise<void> {
+    try {
+      this.cids.push(await this.inflight[0])
+    } catch (err) {
+      // let the other writes settle so nothing runs on after the failure is reported
+      await Promise.allSettled(this.inflight)
+      this.inflight.length = 0
+      throw err
+    }
+    this.inflight.shift()
+  }
+}
+
+function newChunk(size: number): Uint8Array {
+  // a buffer of its own (transferable to a hash worker), not zero-filled
+  const b = Buffer.allocUnsafeSlow(size)
+  return new Uint8Array(b.buffer, 0, size)
+}
