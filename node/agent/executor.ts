@@ -105,7 +105,9 @@ export class Executor {
               this.events.progress(cmd.id, { percent, ...bytes })
             },
           })
+          signal.throwIfAborted()
           await this.content.pin(cmd.manifestCid)
+          signal.throwIfAborted()
           const placed: JournalRecord = { ...rec, ...bytes }
           if (cmd.activateAt !== undefined && cmd.activateAt > Date.now()) {
             await this.finish(placed, 'placed', true)

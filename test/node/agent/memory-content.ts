@@ -1,0 +1,48 @@
+/**
+ * An in-memory {@link AgentContentApi} for agent tests: records every call so tests can
+ * check what the agent made the node do.
+ */
+import type { AgentContentApi, FetchProgress } from '../../../node/agent/index.ts'
+
+export class MemoryContent implements AgentContentApi {
+  readonly calls: string[] = []
+  readonly pinned = new Set<string>()
+  readonly table = new Map<string, string>()
+  /** Manifest CIDs whose fetch fails. */
+  readonly failing = new Set<string>()
+  /** Resolves fetches only when released (lets a test hold a fetch in flight). */
+  gate?: Promise<void>
+
+  async fetch(
+    cid: string,
+    options: { signal?: AbortSignal; onProgress?: (p: FetchProgress) => void },
+  ): Promise<unknown> {
+    this.calls.push(`fetch ${cid}`)
+    options.onProgress?.({ peerBytes: 600, originBytes: 400, totalBytes: 1000 })
+    if (this.gate !== undefined) await this.gate
+    if (this.failing.has(cid)) throw new Error(`cannot fetch ${cid}`)
+    return { cid }
+  }
+  async pin(cid: string): Promise<void> {
+    this.calls.push(`pin ${cid}`)
+    this.pinned.add(cid)
+  }
+  async unpin(cid: string): Promise<void> {
+    this.calls.push(`unpin ${cid}`)
+    this.pinned.delete(cid)
+  }
+  async evict(cid: string): Promise<void> {
+    this.calls.push(`evict ${cid}`)
+  }
+  readonly names = {
+    get: (name: string) => this.table.get(name),
+    set: (name: string, cid: string) => {
+      this.calls.push(`activate ${name} ${cid}`)
+      this.table.set(name, cid)
+    },
+    delete: (name: string) => {
+      this.calls.push(`deactivate ${name}`)
+      this.table.delete(name)
+    },
+  }
+}

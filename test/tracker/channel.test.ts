@@ -1,0 +1,153 @@
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { authPayload, CHANNEL_PROTOCOL, type ServerFrame } from '../../node/agent/protocol.ts'
+import { MemoryContent } from '../node/agent/memory-content.ts'
+import { ENROLL, Harness, until } from './harness.ts'
+
+const h = new Harness()
+afterEach(() => h.teardown())
+
+/** A bare protocol client: signs the challenge with `signer` but claims `peerId`. */
+async function raw(
+  url: string,
+  signer: PrivateKey,
+  opts: { peerId?: string; enroll?: object; ack?: boolean } = {},
+): Promise<{ frames: ServerFrame[]; closed: Promise<number>; ws: WebSocket }> {
+  const ws = new WebSocket(url, CHANNEL_PROTOCOL)
+  const frames: ServerFrame[] = []
+  const peerId = opts.peerId ?? peerIdFromPrivateKey(signer).toString()
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
+  ws.on('message', async (data) => {
+    const f = JSON.parse(data.toString()) as ServerFrame
+    frames.push(f)
+    if (f.t === 'challenge') {
+      const sig = Buffer.from(await signer.sign(authPayload(f.nonce, peerId))).toString('base64url')
+      ws.send(JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0, enroll: opts.enroll }))
+    }
+    if (f.t === 'cmd' && opts.ack === true)
+      ws.send(JSON.stringify({ t: 'ack', seq: f.cmd.seq, id: f.cmd.id }))
+  })
+  return { frames, closed, ws }
+}
+
+describe('command channel', () => {
+  it('enrolls nodes, delivers a release and applies each command exactly once', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const nodes = await Promise.all(
+      [0, 1, 2].map(async (i) => h.agent([t.channelUrl], `n${i}`, { campus: 'bj-1', dir: await h.tmp() })),
+    )
+    await until(() => nodes.every((n) => n.agent.connected), 'agents connected')
+    const rel = await h.api(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets: { campuses: ['bj-1'] },
+    })
+    await until(() => t.state.releases.get(rel.id).status === 'completed', 'release completed')
+    for (const n of nodes) {
+      const applied = await n.agent.journal.applied()
+      expect(applied.map((a) => a.op)).toEqual(['place'])
+      expect((n.content as MemoryContent).table.get('lesson')).toBe('bafy-lesson-v1')
+    }
+    const status = await h.api(t, 'GET', `/releases/${rel.id}`)
+    expect(status.counts.active).toBe(3)
+    expect(status.bytes).toEqual({ peers: 1800, origin: 1200 })
+  })
+
+  it('gives an offline node its command after reconnect, exactly once', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const dir = await h.tmp()
+    const a = await h.agent([t.channelUrl], 'n0', { campus: 'sh-1', dir })
+    await until(() => a.agent.connected, 'connected')
+    await a.agent.stop() // offline
+    const rel = await h.api(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 2,
+      targets: { cities: ['sh'] },
+    })
+    expect(t.state.releases.get(rel.id).status).toBe('running')
+    const content = new MemoryContent()
+    const b = await h.agent([t.channelUrl], 'n0', { dir, key: a.key, content })
+    await until(() => t.state.releases.get(rel.id).status === 'completed', 'completed after reconnect')
+    expect((await b.agent.journal.applied()).map((x) => x.manifestCid)).toEqual(['bafy-lesson-v2'])
+    expect(content.calls.filter((c) => c.startsWith('fetch'))).toHaveLength(1)
+  })
+
+  it('replays after a drop and after a node restart without applying twice', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const dir = await h.tmp()
+    const held = Promise.withResolvers<void>()
+    const content = new MemoryContent()
+    content.gate = held.promise
+    const a = await h.agent([t.channelUrl], 'n0', { campus: 'bj-2', dir, content })
+    await until(() => a.agent.connected, 'connected')
+    const rel = await h.api(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets: { nodes: ['n0'] },
+    })
+    await until(() => t.state.releases.nodesOf(rel.id).get('n0')?.state === 'fetching', 'ACKed')
+    // a dropped connection: the tracker replays the unfinished command, the node dedups it
+    const sentBefore = t.channel.stats.sent
+    a.agent.disconnect()
+    await until(() => t.channel.stats.sent > sentBefore && a.agent.connected, 'replayed')
+    // a restart mid-fetch: the journal re-queues the received command, once
+    await a.agent.stop()
+    const again = new MemoryContent()
+    const b = await h.agent([t.channelUrl], 'n0', { dir, key: a.key, content: again })
+    await until(() => t.state.releases.get(rel.id).status === 'completed', 'completed')
+    held.resolve()
+    expect(await b.agent.journal.applied()).toHaveLength(1)
+    expect(again.calls.filter((c) => c.startsWith('fetch'))).toHaveLength(1)
+  })
+
+  it('fails over to the next tracker address', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const a = await h.agent(['ws://127.0.0.1:1/channel', t.channelUrl], 'n0', { campus: 'bj-1' })
+    await until(() => a.agent.connected, 'connected through the second address')
+  })
+
+  it('retransmits an unACKed command with backoff', async () => {
+    const t = await h.tracker({ retransmitInitialMs: 100 })
+    await h.seed(t)
+    const key = await generateKeyPair('Ed25519')
+    const c = await raw(t.channelUrl, key, { enroll: { token: ENROLL, nodeId: 'silent', campus: 'bj-1' } })
+    await until(() => c.frames.some((f) => f.t === 'welcome'), 'welcome')
+    await h.api(t, 'POST', '/releases', { resource: 'lesson', version: 1, targets: { nodes: ['silent'] } })
+    await until(() => c.frames.filter((f) => f.t === 'cmd').length >= 3, 'retransmissions')
+    const ids = new Set(c.frames.flatMap((f) => (f.t === 'cmd' ? [f.cmd.id] : [])))
+    expect(ids.size).toBe(1)
+    c.ws.close()
+  })
+
+  it('refuses a bad enrollment token, a forged PeerId and a taken node id', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const victim = await h.agent([t.channelUrl], 'victim', { campus: 'bj-1' })
+    await until(() => victim.agent.connected, 'victim connected')
+    const attacker = await generateKeyPair('Ed25519')
+
+    const badToken = await raw(t.channelUrl, attacker, { enroll: { token: 'wrong-token', nodeId: 'x' } })
+    expect(await badToken.closed).toBe(4001)
+    expect(badToken.frames.at(-1)).toMatchObject({ t: 'error', code: 'ERR_BAD_ENROLLMENT_TOKEN' })
+
+    // claims the victim's PeerId but can only sign with its own key
+    const forged = await raw(t.channelUrl, attacker, { peerId: victim.agent.peerId })
+    expect(await forged.closed).toBe(4001)
+    expect(forged.frames.at(-1)).toMatchObject({ t: 'error', code: 'ERR_BAD_SIGNATURE' })
+
+    // a valid token does not let another key take over an enrolled node id
+    const takeover = await raw(t.channelUrl, attacker, { enroll: { token: ENROLL, nodeId: 'victim' } })
+    expect(await takeover.closed).toBe(4001)
+    expect(takeover.frames.at(-1)).toMatchObject({ t: 'error', code: 'ERR_NODE_TAKEN' })
+
+    expect(victim.agent.connected).toBe(true)
+    expect(t.state.inventory.nodes.get('victim')?.peerId).toBe(victim.agent.peerId)
+  })
+})
