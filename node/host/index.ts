@@ -61,6 +61,13 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery: discovery as never,
+    connectionManager: {
+      maxConnections: 300,
+      // a campus sits behind few addresses (and tests on one): the default of 5 inbound
+      // connections per second per host resets the rest
+      inboundConnectionThreshold: 1000,
+      maxIncomingPendingConnections: 100,
+    },
     services: services as never,
   })) as unknown as Libp2p<HostServices>
 }

@@ -60,6 +60,8 @@ export class SuperSeeder {
 
   /** Tops up one session's offers. */
   offer(session: PeerSession): void {
+    // devices upload little: seed them only when no campus node is there to spread the chunk
+    if (session.hello?.role === 'device' && this.hasUploader()) return
     while (!session.closed && session.offered.size < this.offersPerPeer) {
       const i = this.next(session)
       if (i < 0) return
@@ -67,6 +69,12 @@ export class SuperSeeder {
       this.offeredAnywhere.add(i)
       session.sendIndex(FrameType.Have, i)
     }
+  }
+
+  private hasUploader(): boolean {
+    for (const s of this.state.sessions)
+      if (!s.closed && s.hello !== undefined && s.hello.role !== 'device') return true
+    return false
   }
 
   private next(session: PeerSession): number {

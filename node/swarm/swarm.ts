@@ -140,7 +140,7 @@ export class Swarm implements SessionOwner {
       this.superSeeder = new SuperSeeder({
         size: have.size,
         availability: this.availability,
-        sessions: this.sessions.values(),
+        sessions: { [Symbol.iterator]: () => this.sessions.values() },
       })
     }
     for (const s of this.sessions.values()) this.greet(s)

@@ -36,7 +36,16 @@ export class Harness {
 
   /** Connects `a` to `b`. */
   async connect(a: DandelionNode, b: DandelionNode): Promise<void> {
-    await a.libp2p.dial(b.multiaddrs[0])
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await a.libp2p.dial(b.multiaddrs[0])
+        return
+      } catch (err) {
+        // a simultaneous dial (e.g. from the bootstrap list) can reset this one
+        if (a.libp2p.getConnections(b.peerId).length > 0) return
+        if (attempt >= 3) throw err
+      }
+    }
   }
 
   async teardown(): Promise<void> {
