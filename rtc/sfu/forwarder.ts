@@ -68,8 +68,18 @@ export class TrackForwarder {
   private readonly history: Array<Buffer | undefined> = new Array(NACK_HISTORY)
   private readonly historySeq = new Int32Array(NACK_HISTORY).fill(-1)
 
-  constructor(init: { mode?: ForwardMode } = {}) {
+  private readonly onReady: (out: Output) => void
+
+  /** `onReady` runs when an output starts receiving (the moment to ask for a keyframe). */
+  constructor(init: { mode?: ForwardMode; onReady?: (out: Output) => void } = {}) {
     this.mode = init.mode ?? 'lean'
+    this.onReady = init.onReady ?? noop
+  }
+
+  /** Adds a subscriber's output; it receives packets once its transport is up. */
+  add(out: Output): void {
+    if (!this.outputs.includes(out)) this.outputs.push(out)
+    if (refreshOutput(out)) this.onReady(out)
   }
 
   /** Sends one serialized RTP packet to every ready output. */
@@ -84,7 +94,11 @@ export class TrackForwarder {
     const h = pkt.header
     for (let i = 0; i < outs.length; i++) {
       const out = outs[i]
-      if (!out.ready) continue
+      // DTLS may come up after the connection-state event: check lazily, it is two field reads
+      if (!out.ready) {
+        if (!refreshOutput(out)) continue
+        this.onReady(out)
+      }
       if (this.mode === 'lean') {
         h.ssrc = out.ssrc
         h.payloadType = out.payloadType

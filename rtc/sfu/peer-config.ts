@@ -22,6 +22,8 @@ export interface PeerConfigInit {
   loopback?: boolean
   /** Extra host addresses to gather (e.g. the LAN address the SFU is reached on). */
   hostAddresses?: string[]
+  /** STUN/TURN servers, for peers behind NAT. @default [] */
+  iceServers?: Array<{ urls: string | string[]; username?: string; credential?: string }>
 }
 
 /**
@@ -58,6 +60,16 @@ export function peerConfig(init: PeerConfigInit = {}): Partial<PeerConfig> {
     },
     iceUseIpv6: false,
     iceUseTcp: false,
+    // With no STUN server configured, werift's ICE agent still asks stun.l.google.com (a DNS
+    // lookup plus a 5 s gathering timeout when offline — seen here as 5 s joins). Point it at a
+    // loopback port instead, so there is no DNS lookup, and stop waiting for it after 50 ms:
+    // host candidates are all a LAN or loopback call needs.
+    iceServers: [{ urls: 'stun:127.0.0.1:9' }],
+    iceStunGatherTimeout: 0.05,
+  }
+  if (init.iceServers !== undefined && init.iceServers.length > 0) {
+    config.iceServers = init.iceServers
+    config.iceStunGatherTimeout = undefined
   }
   if (init.loopback === true) {
     config.iceAdditionalHostAddresses = ['127.0.0.1', ...(init.hostAddresses ?? [])]

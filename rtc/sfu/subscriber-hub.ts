@@ -7,7 +7,7 @@ import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift'
 import { MediaError } from '../errors.ts'
-import { createOutput, type ForwardMode, type Output, refreshOutput, TrackForwarder } from './forwarder.ts'
+import { createOutput, type ForwardMode, type Output, TrackForwarder } from './forwarder.ts'
 import { type PeerConfigInit, peerConfig } from './peer-config.ts'
 
 /** Callbacks of {@link SubscriberHub}. */
@@ -79,7 +79,14 @@ export class SubscriberHub {
   /** A track was published in `room`: every subscriber there but its owner gets a transceiver. */
   addTrack(info: TrackInfo): void {
     if (this.tracks.has(info.id)) return
-    const track: Track = { ...info, forwarder: new TrackForwarder({ mode: this.init.mode }) }
+    const forwarder = new TrackForwarder({
+      mode: this.init.mode,
+      // a new receiver cannot decode until the next keyframe
+      onReady: () => {
+        if (info.kind === 'video') this.components.keyframe(info.id)
+      },
+    })
+    const track: Track = { ...info, forwarder }
     this.tracks.set(info.id, track)
     for (const sub of this.subs.values()) {
       if (sub.room === info.room && sub.user !== info.owner) {
@@ -178,13 +185,7 @@ export class SubscriberHub {
   }
 
   private refresh(sub: Sub): void {
-    for (const slot of sub.slots.values()) {
-      if (refreshOutput(slot.output)) {
-        slot.track.forwarder.outputs.push(slot.output)
-        // a new receiver cannot decode until the next keyframe
-        if (slot.track.kind === 'video') this.components.keyframe(slot.track.id)
-      }
-    }
+    for (const slot of sub.slots.values()) slot.track.forwarder.add(slot.output)
   }
 
   private negotiate(sub: Sub): void {

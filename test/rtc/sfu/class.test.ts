@@ -9,9 +9,15 @@ afterEach(async () => {
 describe('a class of 50 receivers on two worker shards', () => {
   it('delivers the teacher to every student and hidden parent', async () => {
     h = await spawnMedia({ shards: 2 })
-    const teacher = await h.publisher('t', 'teacher', 'c', 'class', { fps: 10, packetsPerFrame: 1, payloadBytes: 600 })
+    const teacher = await h.publisher('t', 'teacher', 'c', 'class', {
+      fps: 10,
+      packetsPerFrame: 1,
+      payloadBytes: 600,
+    })
     const receivers = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => h.receiver(i < 48 ? `s${i}` : `p${i}`, 'c', i < 48 ? 'student' : 'parent')),
+      Array.from({ length: 50 }, (_, i) =>
+        h.receiver(i < 48 ? `s${i}` : `p${i}`, 'c', i < 48 ? 'student' : 'parent'),
+      ),
     )
     await until(
       () => receivers.every((r) => r.sub.tracks.length === 2 && r.sub.tracks.every((t) => t.packets > 5)),
