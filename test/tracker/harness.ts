@@ -35,6 +35,7 @@ export class Harness {
   }
 
   /** Calls the admin API and returns the JSON body; throws on a non-2xx answer. */
+  // biome-ignore lint/suspicious/noExplicitAny: test helper returning whatever JSON the API answers
   async api(t: Tracker, method: string, url: string, body?: unknown): Promise<any> {
     const res = await t.app.inject({
       method: method as 'GET',

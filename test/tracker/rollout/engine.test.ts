@@ -171,16 +171,14 @@ describe('rollout engine', () => {
         { percent: 100, gate: 'auto' },
       ],
     })
-    const queued = [...a.state.inventory.nodes.keys()].flatMap((n) =>
-      a.state.outbox.entriesOf(n).map((e) => e.cmd.id),
-    )
+    const ids = (st: TrackerState) =>
+      [...st.inventory.nodes.keys()].flatMap((n) => st.outbox.entriesOf(n).map((e) => e.cmd.id)).sort()
+    const queued = ids(a.state)
     await a.state.close()
     const b = new TrackerState(dir)
     await b.open()
     expect(b.releases.get(r.id)).toMatchObject({ status: 'running', stage: 0, total: 4 })
-    expect([...b.inventory.nodes.keys()].flatMap((n) => b.outbox.entriesOf(n).map((e) => e.cmd.id))).toEqual(
-      queued,
-    )
+    expect(ids(b)).toEqual(queued)
     expect(b.catalog.get('lesson', 1).status).toBe('approved')
     await b.close()
   })
