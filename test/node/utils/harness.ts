@@ -102,3 +102,12 @@ export async function readAll(node: DandelionNode, manifest: Manifest): Promise<
   }
   return out
 }
+
+/** Polls `cond` every 20 ms until true; throws after `timeoutMs` (a bound, not a timing assertion). */
+export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not reached in time')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}

@@ -1,0 +1,92 @@
+import type { Stream } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import { afterEach, describe, expect, it } from 'vitest'
+import { SWARM_PROTOCOL } from '../../../node/node-constants.ts'
+import { MemoryChunkStore } from '../../../node/store/index.ts'
+import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
+
+/** A store that flips a byte of everything it hands out: what a broken or malicious peer serves. */
+class CorruptingStore extends MemoryChunkStore {
+  override async get(cid: CID, options?: { signal?: AbortSignal }): Promise<Uint8Array> {
+    const bytes = (await super.get(cid, options)).slice()
+    if (cid.code === 0x55) bytes[0] ^= 0xff
+    return bytes
+  }
+}
+
+describe('faulty peers', () => {
+  const h = new Harness()
+  afterEach(async () => await h.teardown())
+
+  it('bans a peer that serves corrupt chunks and completes from another', async () => {
+    const key = await originKey()
+    const bytes = randomContent(2 * 1024 * 1024)
+    const evilStore = new CorruptingStore()
+    await evilStore.start()
+    const manifest = await addContent(evilStore, bytes, key)
+    const evil = await h.spawn({ store: evilStore })
+    await evil.seed(manifest)
+    const honest = await h.spawn()
+    await addContent(honest.store, bytes, key)
+    await honest.seed(manifest)
+
+    const leecher = await h.spawn()
+    await h.connect(leecher, evil)
+    const done = leecher.fetch(manifest.cid)
+    await until(() => leecher.status().totals.corruptChunks > 0)
+    await h.connect(leecher, honest)
+    await done
+
+    expect(Buffer.from(await readAll(leecher, manifest)).equals(Buffer.from(bytes))).toBe(true)
+    const peers = leecher.status().swarms[0].peers.map((p) => p.peer)
+    expect(peers).not.toContain(evil.peerId.toString())
+    expect(peers).toContain(honest.peerId.toString())
+    // the ban holds: the evil peer cannot rejoin the swarm
+    await h.connect(evil, leecher).catch(() => {})
+    expect(leecher.status().swarms[0].peers.map((p) => p.peer)).not.toContain(evil.peerId.toString())
+    await evilStore.stop()
+  })
+
+  it('closes a stream with malformed or oversize frames and keeps serving', async () => {
+    const key = await originKey()
+    const bytes = randomContent(1024 * 1024)
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const attacker = await h.spawn()
+    const hello = JSON.stringify({ v: 1, manifest: manifest.cid.toString(), role: 'campus' })
+    const helloFrame = Buffer.concat([u32(hello.length + 1), Buffer.from([0]), Buffer.from(hello)])
+    const attacks: Buffer[] = [
+      u32(0x7fffffff), // oversize length prefix
+      Buffer.concat([u32(5), Buffer.from([3, 0, 0, 0, 0])]), // request before hello
+      Buffer.concat([u32(3), Buffer.from([0]), Buffer.from('{x')]), // hello that is not JSON
+      Buffer.concat([helloFrame, u32(2), Buffer.from([99, 0])]), // unknown frame type
+      Buffer.concat([helloFrame, u32(9), Buffer.from([3, 0, 0, 0, 0, 1, 2, 3, 4])]), // request of the wrong size
+      Buffer.concat([helloFrame, u32(5 * 1024 * 1024), Buffer.from([5])]), // chunk bigger than the chunk size
+    ]
+    for (const attack of attacks) {
+      const stream = await attacker.libp2p.dialProtocol(seeder.multiaddrs[0], SWARM_PROTOCOL)
+      const closed = closedPromise(stream)
+      stream.send(attack)
+      await closed
+    }
+    const leecher = await h.spawn()
+    await h.connect(leecher, seeder)
+    await leecher.fetch(manifest.cid)
+    expect(Buffer.from(await readAll(leecher, manifest)).equals(Buffer.from(bytes))).toBe(true)
+  })
+})
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4)
+  b.writeUInt32BE(n)
+  return b
+}
+
+function closedPromise(stream: Stream): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.status !== 'open') resolve()
+    stream.addEventListener('close', () => resolve(), { once: true })
+    stream.addEventListener('remoteCloseWrite', () => resolve(), { once: true })
+  })
+}
