@@ -1,14 +1,100 @@
-/** Placeholder replaced below. */
-import type { DandelionNodeImpl } from '../node.ts'
+/**
+ * The local playback server of a node: a classroom player streams content from its
+ * campus node with HTTP Range (RFC 9110 §14), while the content may still be arriving —
+ * missing chunks are fetched first, with priority over replication.
+ *
+ * - `GET /content/:manifestCid` and `GET /content/by-name/:resource` (the name table's
+ *   active version; 404 JSON if none)
+ * - `GET /status` (swarms, progress, peers, bytes by source) and `GET /metrics` (Prometheus)
+ */
+import { Readable } from 'node:stream'
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { parseCid, parseRange } from '../content/index.ts'
+import type { DandelionNode } from '../index.ts'
+import { createNodeMetrics } from './metrics.ts'
 
+/** How long to look for an unknown manifest before answering 404. */
+const MANIFEST_LOOKUP_MS = 10_000
+
+/** A running playback server. */
 export interface PlaybackServer {
   url: string
   close(): Promise<void>
 }
 
-export async function startPlayback(
-  _node: DandelionNodeImpl,
-  _init: { host?: string; port?: number },
-): Promise<PlaybackServer> {
-  throw new Error('not yet')
+/** Options of {@link startPlayback}. */
+export interface PlaybackInit {
+  /** @default '127.0.0.1' */
+  host?: string
+  /** @default 0 (a free port) */
+  port?: number
+}
+
+/** Starts the playback server of `node`. */
+export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}): Promise<PlaybackServer> {
+  const app = Fastify({ logger: false })
+  const registry = createNodeMetrics(node)
+
+  const stream = async (req: FastifyRequest, reply: FastifyReply, cidText: string): Promise<FastifyReply> => {
+    let cid: ReturnType<typeof parseCid>
+    try {
+      cid = parseCid(cidText, 'manifest')
+    } catch (err) {
+      return reply.code(400).send({ error: 'InvalidCidError', message: (err as Error).message })
+    }
+    const abort = new AbortController()
+    reply.raw.once('close', () => abort.abort())
+    let manifest: Awaited<ReturnType<DandelionNode['manifest']>>
+    try {
+      manifest = await node.manifest(cid, {
+        signal: AbortSignal.any([abort.signal, AbortSignal.timeout(MANIFEST_LOOKUP_MS)]),
+      })
+    } catch {
+      return reply
+        .code(404)
+        .send({ error: 'ManifestNotFoundError', message: `manifest ${cid.toString()} not found` })
+    }
+    const range = parseRange(req.headers.range, manifest.size)
+    reply
+      .header('accept-ranges', 'bytes')
+      .header('content-type', manifest.mime)
+      .header('etag', `"${cid.toString()}"`)
+    if (range === 'unsatisfiable') {
+      return reply.code(416).header('content-range', `bytes */${manifest.size}`).send()
+    }
+    const start = range?.start ?? 0
+    const end = range?.end ?? manifest.size - 1
+    if (range !== undefined) reply.code(206).header('content-range', `bytes ${start}-${end}/${manifest.size}`)
+    reply.header('content-length', String(manifest.size === 0 ? 0 : end - start + 1))
+    if (manifest.size === 0 || req.method === 'HEAD') return reply.send()
+    return reply.send(
+      Readable.from(node.read(cid, start, end, { signal: abort.signal }), { objectMode: false }),
+    )
+  }
+
+  app.get<{ Params: { cid: string } }>(
+    '/content/:cid',
+    async (req, reply) => await stream(req, reply, req.params.cid),
+  )
+  app.get<{ Params: { resource: string } }>('/content/by-name/:resource', async (req, reply) => {
+    const cid = await node.names.get(req.params.resource)
+    if (cid === undefined) {
+      return reply
+        .code(404)
+        .send({ error: 'NameNotFoundError', message: `no active version of ${req.params.resource}` })
+    }
+    return await stream(req, reply, cid)
+  })
+  app.get('/status', async () => node.status())
+  app.get('/metrics', async (_req, reply) =>
+    reply.header('content-type', registry.contentType).send(await registry.metrics()),
+  )
+
+  const address = await app.listen({ host: init.host ?? '127.0.0.1', port: init.port ?? 0 })
+  return {
+    url: address,
+    async close() {
+      await app.close()
+    },
+  }
 }

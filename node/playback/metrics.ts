@@ -1,0 +1,53 @@
+/** Prometheus metrics of a node, computed from its status at scrape time. */
+import { Gauge, Registry } from 'prom-client'
+import type { DandelionNode } from '../index.ts'
+
+/** A registry whose gauges read `node.status()` when scraped. */
+export function createNodeMetrics(node: Pick<DandelionNode, 'status'>): Registry {
+  const registry = new Registry()
+  const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames,
+      registers: [registry],
+      collect() {
+        read(this)
+      },
+    })
+  }
+  gauge('dandelion_node_bytes_from_peers_total', 'Chunk bytes received from peers', (g) =>
+    g.set(node.status().totals.bytesFromPeers),
+  )
+  gauge('dandelion_node_bytes_from_origin_total', 'Chunk bytes fetched from the origin over HTTP', (g) =>
+    g.set(node.status().totals.bytesFromOrigin),
+  )
+  gauge('dandelion_node_bytes_uploaded_total', 'Chunk bytes served to peers', (g) =>
+    g.set(node.status().totals.bytesUploaded),
+  )
+  gauge('dandelion_node_corrupt_chunks_total', 'Chunks that failed verification', (g) =>
+    g.set(node.status().totals.corruptChunks),
+  )
+  gauge('dandelion_node_connections', 'Open libp2p connections', (g) => g.set(node.status().connections))
+  gauge('dandelion_node_store_bytes', 'Bytes in the chunk store', (g) => g.set(node.status().store.bytes))
+  gauge(
+    'dandelion_node_swarm_progress_ratio',
+    'Share of a manifest held',
+    (g) => {
+      g.reset()
+      for (const s of node.status().swarms)
+        g.set({ manifest: s.manifestCid }, s.chunksTotal === 0 ? 0 : s.chunksDone / s.chunksTotal)
+    },
+    ['manifest'],
+  )
+  gauge(
+    'dandelion_node_swarm_peers',
+    'Peers in a swarm',
+    (g) => {
+      g.reset()
+      for (const s of node.status().swarms) g.set({ manifest: s.manifestCid }, s.peers.length)
+    },
+    ['manifest'],
+  )
+  return registry
+}

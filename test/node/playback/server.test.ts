@@ -1,0 +1,65 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { addContent, Harness, originKey, randomContent } from '../utils/harness.ts'
+
+describe('playback server', () => {
+  const h = new Harness()
+  afterEach(async () => await h.teardown())
+
+  it('serves Range reads of content still downloading, by CID and by name', async () => {
+    const key = await originKey()
+    const bytes = randomContent(4 * 1024 * 1024 + 1000)
+    const seeder = await h.spawn({ limits: { uploadBytesPerSecond: 1024 * 1024 } })
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const node = await h.spawn({ playback: { port: 0 } })
+    await h.connect(node, seeder)
+    const base = node.playbackUrl!
+    const cid = manifest.cid.toString()
+
+    const missing = await fetch(`${base}/content/by-name/lesson`)
+    expect(missing.status).toBe(404)
+    expect((await missing.json()).error).toBe('NameNotFoundError')
+
+    const download = node.fetch(cid)
+    const before = node.status().swarms[0]?.chunksDone ?? 0
+    // a seek near the end, before replication got there
+    const tail = await fetch(`${base}/content/${cid}`, {
+      headers: { range: `bytes=${bytes.byteLength - 5000}-` },
+    })
+    expect(tail.status).toBe(206)
+    expect(tail.headers.get('content-range')).toBe(
+      `bytes ${bytes.byteLength - 5000}-${bytes.byteLength - 1}/${bytes.byteLength}`,
+    )
+    expect(
+      Buffer.from(await tail.arrayBuffer()).equals(Buffer.from(bytes.subarray(bytes.byteLength - 5000))),
+    ).toBe(true)
+    expect(before).toBeLessThan(manifest.chunks.length)
+
+    await node.names.set('lesson', cid)
+    const mid = await fetch(`${base}/content/by-name/lesson`, { headers: { range: 'bytes=1000000-1300000' } })
+    expect(mid.status).toBe(206)
+    expect(mid.headers.get('content-type')).toBe('video/mp4')
+    expect(Buffer.from(await mid.arrayBuffer()).equals(Buffer.from(bytes.subarray(1000000, 1300001)))).toBe(
+      true,
+    )
+
+    const bad = await fetch(`${base}/content/${cid}`, { headers: { range: `bytes=${bytes.byteLength}-` } })
+    expect(bad.status).toBe(416)
+
+    await download
+    const whole = await fetch(`${base}/content/${cid}`)
+    expect(whole.status).toBe(200)
+    expect(Buffer.from(await whole.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true)
+
+    const status = await (await fetch(`${base}/status`)).json()
+    expect(status.swarms[0]).toMatchObject({
+      manifestCid: cid,
+      complete: true,
+      chunksDone: manifest.chunks.length,
+    })
+    expect(status.totals.bytesFromPeers).toBe(bytes.byteLength)
+    const metrics = await (await fetch(`${base}/metrics`)).text()
+    expect(metrics).toContain(`dandelion_node_bytes_from_peers_total ${bytes.byteLength}`)
+    expect(metrics).toContain('dandelion_node_swarm_progress_ratio{manifest=')
+  })
+})
