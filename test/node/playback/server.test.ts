@@ -18,7 +18,7 @@ describe('playback server', () => {
 
     const missing = await fetch(`${base}/content/by-name/lesson`)
     expect(missing.status).toBe(404)
-    expect((await missing.json()).error).toBe('NameNotFoundError')
+    expect(((await missing.json()) as { error: string }).error).toBe('NameNotFoundError')
 
     const download = node.fetch(cid)
     const before = node.status().swarms[0]?.chunksDone ?? 0
@@ -51,7 +51,10 @@ describe('playback server', () => {
     expect(whole.status).toBe(200)
     expect(Buffer.from(await whole.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true)
 
-    const status = await (await fetch(`${base}/status`)).json()
+    const status = (await (await fetch(`${base}/status`)).json()) as {
+      swarms: unknown[]
+      totals: { bytesFromPeers: number }
+    }
     expect(status.swarms[0]).toMatchObject({
       manifestCid: cid,
       complete: true,
