@@ -1,0 +1,192 @@
+/**
+ * Command-line entry points wired by `bin/dandelion.ts`:
+ * `dandelion tracker [--data-dir d] [--host h] [--port n]` and
+ * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...`.
+ * Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
+ */
+import { parseArgs } from 'node:util'
+import { InvalidConfigError } from '../node/errors.ts'
+import { createTracker, type Tracker } from './index.ts'
+
+const out = (s: string): void => {
+  process.stdout.write(s + '\n')
+}
+
+/**
+ * Starts a tracker and prints one JSON line `{ url, channelUrl }` on stdout. Closes on
+ * SIGINT/SIGTERM. Returns the running tracker.
+ */
+export async function runTrackerCommand(argv: string[]): Promise<Tracker> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      'data-dir': { type: 'string', default: './data/tracker' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '7070' },
+      'admin-token': { type: 'string' },
+      'enrollment-token': { type: 'string' },
+      'retransmit-ms': { type: 'string' },
+    },
+  })
+  const adminToken = values['admin-token'] ?? process.env.DANDELION_ADMIN_TOKEN
+  const enrollmentToken = values['enrollment-token'] ?? process.env.DANDELION_ENROLLMENT_TOKEN
+  if (adminToken === undefined || enrollmentToken === undefined)
+    throw new InvalidConfigError('admin and enrollment tokens are required (flags or DANDELION_* env)')
+  const port = Number(values.port)
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new InvalidConfigError(`bad port ${values.port}`)
+  const tracker = await createTracker({
+    dataDir: values['data-dir'],
+    host: values.host,
+    port,
+    adminToken,
+    enrollmentToken,
+    retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
+  })
+  out(JSON.stringify({ url: tracker.url, channelUrl: tracker.channelUrl }))
+  const stop = (): void => {
+    tracker.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    )
+  }
+  process.once('SIGINT', stop)
+  process.once('SIGTERM', stop)
+  return tracker
+}
+
+const list = (v: string | undefined): string[] | undefined =>
+  v === undefined
+    ? undefined
+    : v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)
+
+/** Calls the admin API; throws with the API's error code on failure. */
+async function call(
+  base: string,
+  token: string,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const res = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const json = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } }
+  if (!res.ok) throw new Error(`${res.status} ${json.error?.code ?? ''} ${json.error?.message ?? ''}`.trim())
+  return json
+}
+
+/** Prints a release status as a small table. */
+function printStatus(s: {
+  release: { id: string; status: string; stage: number; resource: string; version: number }
+  counts: Record<string, number>
+  stages: Array<{
+    stage: number
+    percent: number
+    gate: string
+    nodes: number
+    counts: Record<string, number>
+  }>
+  cities: Record<string, Record<string, number>>
+  bytes: { peers: number; origin: number }
+}): void {
+  const r = s.release
+  out(`release ${r.id}  ${r.resource} v${r.version}  ${r.status}  stage ${r.stage + 1}/${s.stages.length}`)
+  const cols = ['pending', 'fetching', 'placed', 'active', 'failed', 'reverted']
+  const row = (label: string, c: Record<string, number>): string =>
+    label.padEnd(16) + cols.map((k) => String(c[k] ?? 0).padStart(9)).join('')
+  out(''.padEnd(16) + cols.map((k) => k.padStart(9)).join(''))
+  for (const st of s.stages) out(row(`stage ${st.stage + 1} ${st.percent}%`, st.counts))
+  for (const [city, c] of Object.entries(s.cities)) out(row(`city ${city}`, c))
+  out(row('total', s.counts))
+  out(`bytes from peers ${s.bytes.peers}, from origin ${s.bytes.origin}`)
+}
+
+/** `dandelion release <sub> ...`. Returns the process exit code. */
+export async function runReleaseCommand(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv
+  const { values, positionals } = parseArgs({
+    args: rest,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      tracker: { type: 'string', default: process.env.DANDELION_TRACKER_URL ?? 'http://127.0.0.1:7070' },
+      token: { type: 'string' },
+      resource: { type: 'string' },
+      version: { type: 'string' },
+      cities: { type: 'string' },
+      campuses: { type: 'string' },
+      labels: { type: 'string' },
+      nodes: { type: 'string' },
+      stages: { type: 'string', default: '100' },
+      gate: { type: 'string', default: 'auto' },
+      ratio: { type: 'string' },
+      'ab-version': { type: 'string' },
+      'ab-percent': { type: 'string' },
+      'activate-at': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  })
+  const token = values.token ?? process.env.DANDELION_ADMIN_TOKEN
+  if (token === undefined) throw new InvalidConfigError('--token or DANDELION_ADMIN_TOKEN required')
+  const base = values.tracker.replace(/\/$/, '')
+  const show = (v: unknown): void => out(JSON.stringify(v, null, 2))
+  switch (sub) {
+    case 'create': {
+      if (values.resource === undefined || values.version === undefined)
+        throw new InvalidConfigError('--resource and --version required')
+      const percents = list(values.stages)!.map(Number)
+      const body = {
+        resource: values.resource,
+        version: Number(values.version),
+        targets: {
+          cities: list(values.cities),
+          campuses: list(values.campuses),
+          labels: list(values.labels),
+          nodes: list(values.nodes),
+        },
+        stages: percents.map((percent) => ({
+          percent,
+          gate: values.gate,
+          successRatio: values.ratio === undefined ? undefined : Number(values.ratio),
+        })),
+        ab:
+          values['ab-version'] === undefined
+            ? undefined
+            : { version: Number(values['ab-version']), percent: Number(values['ab-percent'] ?? 50) },
+        activateAt: values['activate-at'] === undefined ? undefined : Date.parse(values['activate-at']),
+      }
+      show(await call(base, token, 'POST', '/releases', JSON.parse(JSON.stringify(body))))
+      return 0
+    }
+    case 'list':
+      show(await call(base, token, 'GET', '/releases'))
+      return 0
+    case 'status': {
+      const s = await call(base, token, 'GET', `/releases/${positionals[0]}`)
+      if (values.json) show(s)
+      else printStatus(s as Parameters<typeof printStatus>[0])
+      return 0
+    }
+    case 'pause':
+    case 'resume':
+    case 'advance':
+    case 'abort':
+    case 'rollback':
+      if (positionals[0] === undefined) throw new InvalidConfigError(`release ${sub} <id>`)
+      show(await call(base, token, 'POST', `/releases/${positionals[0]}/${sub}`))
+      return 0
+    default:
+      out('usage: dandelion release create|list|status|pause|resume|advance|abort|rollback ...')
+      return sub === undefined ? 0 : 2
+  }
+}
