@@ -1,8 +1,13 @@
 /**
  * `npm run bench -- ingest [--size-mib 1024]`: a generated file through the full
  * origin path (tus upload over loopback → chunk → hash → store → signed manifest).
- * Reports end-to-end MiB/s, the ingest stage alone (from the origin's own histogram),
- * the origin's peak RSS, and, in the same run, single-thread blake3-wasm hashing speed.
+ *
+ * The origin chunks and hashes PATCH bodies as they arrive, so its ingest overlaps the
+ * upload. The ingest stage alone is therefore measured on its own, in the same run: the
+ * same chunk → hash (worker pool) → store → manifest pipeline over the same file read
+ * from the page cache (`ingestFile`). Also reported: end-to-end upload MiB/s (first byte
+ * sent to version published), the origin process's peak RSS, and single-thread
+ * blake3-wasm speed as the baseline.
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
@@ -51,7 +56,34 @@ const hashMiBs = (() => {
   return n / ((performance.now() - t0) / 1000)
 })()
 
-// 3. the origin in its own process
+// 3. the ingest stage alone: chunk → hash on the worker pool → store → signed manifest
+const ingestMiBs = await (async () => {
+  const { generateKeyPair } = await import('@libp2p/crypto/keys')
+  const { HashPool } = await import('../node/content/index.ts')
+  const { FsChunkStore } = await import('../node/store/index.ts')
+  const { Catalog } = await import('../origin/catalog.ts')
+  const { ingestFile } = await import('../origin/ingest.ts')
+  const pool = new HashPool()
+  pool.start()
+  const store = new FsChunkStore({ dir: join(work, 'stage', 'store'), hasher: pool })
+  await store.start()
+  const catalog = new Catalog(join(work, 'stage', 'catalog'))
+  await catalog.open()
+  const privateKey = await generateKeyPair('Ed25519')
+  const t = performance.now()
+  await ingestFile({ store, catalog, privateKey }, filePath, { name: 'stage', type: 'video', mime: 'video/mp4' }, {
+    chunkSize: MiB,
+    window: pool.concurrency,
+  })
+  const seconds = (performance.now() - t) / 1000
+  await catalog.close()
+  await store.stop()
+  await pool.stop()
+  await rm(join(work, 'stage'), { recursive: true, force: true })
+  return sizeMiB / seconds
+})()
+
+// 4. the origin in its own process
 const token = 'bench-token'
 const child = spawn(process.execPath, [join(here, 'ingest', 'origin-process.ts'), join(work, 'data'), token], {
   stdio: ['ignore', 'pipe', 'inherit'],
@@ -60,19 +92,16 @@ const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) a
 const { url } = JSON.parse(line) as { url: string }
 const rss = sampleRss(child.pid!, 20)
 
-// 4. upload end to end: from the first byte sent to the published version
+// 5. upload end to end: from the first byte sent to the published version
 const t0 = performance.now()
 const result = await uploadFile(filePath, { origin: url, token, name: 'bench-lesson', type: 'video', chunkSize: 256 * MiB })
 const e2eSeconds = (performance.now() - t0) / 1000
 const peakRss = rss.stop()
 
-const metrics = await (await fetch(`${url}/metrics`)).text()
-const ingestSeconds = Number(/dandelion_origin_ingest_seconds_sum (\S+)/.exec(metrics)?.[1])
 child.kill('SIGTERM')
 await once(child, 'exit')
 await rm(work, { recursive: true, force: true })
 
-const ingestMiBs = sizeMiB / ingestSeconds
 const figures = {
   file_mib: sizeMiB,
   chunk_size_mib: 1,
@@ -82,7 +111,6 @@ const figures = {
   ingest_vs_hash_ratio: Number((ingestMiBs / hashMiBs).toFixed(2)),
   upload_e2e_mib_s: Math.round(sizeMiB / e2eSeconds),
   upload_e2e_s: Number(e2eSeconds.toFixed(2)),
-  ingest_s: Number(ingestSeconds.toFixed(2)),
   origin_peak_rss_mb: Math.round(peakRss),
   version: result.version,
 }

@@ -21,7 +21,9 @@ export class ChunkWriter {
   readonly cids: CID[] = []
   private readonly store: ChunkStore
   private readonly init: ChunkWriterInit
-  private readonly inflight: Array<Promise<CID>> = []
+  private readonly inflight: Array<{ done: Promise<CID>; buf: Uint8Array }> = []
+  /** Chunk buffers in shared memory, reused once stored: no allocation or GC per chunk. */
+  private readonly free: Uint8Array[] = []
   private buf: Uint8Array | undefined
   private filled = 0
 
@@ -29,7 +31,7 @@ export class ChunkWriter {
     this.store = store
     this.init = { ...init }
     if (tail !== undefined && tail.byteLength > 0) {
-      this.buf = newChunk(init.chunkSize)
+      this.buf = this.take()
       this.buf.set(tail)
       this.filled = tail.byteLength
     }
@@ -47,7 +49,7 @@ export class ChunkWriter {
 
   /**
    * Takes the next bytes of the file. A whole chunk-aligned buffer that owns its
-   * memory is stored as it is, without a copy. The caller must not reuse `piece`.
+   * memory is stored as it is, without a copy; the caller must not reuse it.
    */
   async write(piece: Uint8Array): Promise<void> {
     const size = this.init.chunkSize
@@ -64,7 +66,7 @@ export class ChunkWriter {
         await this.submit(piece)
         return
       }
-      this.buf ??= newChunk(size)
+      this.buf ??= this.take()
       const n = Math.min(size - this.filled, piece.byteLength - offset)
       this.buf.set(piece.subarray(offset, offset + n), this.filled)
       this.filled += n
@@ -96,27 +98,30 @@ export class ChunkWriter {
   }
 
   private async submit(chunk: Uint8Array): Promise<void> {
-    const p = this.store.add(chunk, { signal: this.init.signal })
-    p.catch(() => {}) // awaited in order below
-    this.inflight.push(p)
+    const done = this.store.add(chunk, { signal: this.init.signal })
+    done.catch(() => {}) // awaited in order below
+    this.inflight.push({ done, buf: chunk })
     while (this.inflight.length >= this.init.window) await this.takeOldest()
   }
 
   private async takeOldest(): Promise<void> {
+    const oldest = this.inflight[0]
     try {
-      this.cids.push(await this.inflight[0])
+      this.cids.push(await oldest.done)
     } catch (err) {
       // let the other writes settle so nothing runs on after the failure is reported
-      await Promise.allSettled(this.inflight)
+      await Promise.allSettled(this.inflight.map((e) => e.done))
       this.inflight.length = 0
       throw err
     }
     this.inflight.shift()
+    // stores never keep a shared buffer (ChunkStore contract), so it can be reused
+    if (oldest.buf.buffer instanceof SharedArrayBuffer && oldest.buf.byteLength === this.init.chunkSize) {
+      if (this.free.length <= this.init.window) this.free.push(oldest.buf)
+    }
   }
-}
 
-function newChunk(size: number): Uint8Array {
-  // a buffer of its own (transferable to a hash worker), not zero-filled
-  const b = Buffer.allocUnsafeSlow(size)
-  return new Uint8Array(b.buffer, 0, size)
+  private take(): Uint8Array {
+    return this.free.pop() ?? new Uint8Array(new SharedArrayBuffer(this.init.chunkSize))
+  }
 }

@@ -20,6 +20,8 @@ export interface HashPoolInit {
 interface Pending {
   resolve(result: { bytes: Uint8Array; digest: Uint8Array }): void
   reject(err: Error): void
+  /** A chunk in shared memory stays with the caller; the worker reads it in place. */
+  shared?: Uint8Array
 }
 
 interface Slot {
@@ -45,12 +47,12 @@ export class HashPool {
       const worker = new Worker(new URL('./hash-worker.ts', import.meta.url))
       const slot: Slot = { worker, inflight: 0 }
       worker.unref()
-      worker.on('message', (msg: { id: number; bytes: Uint8Array; digest: Uint8Array }) => {
+      worker.on('message', (msg: { id: number; bytes?: Uint8Array; digest: Uint8Array }) => {
         const p = this.pending.get(msg.id)
         if (p === undefined) return
         this.pending.delete(msg.id)
         p.slot.inflight--
-        p.resolve({ bytes: msg.bytes, digest: msg.digest })
+        p.resolve({ bytes: msg.bytes ?? p.shared!, digest: msg.digest })
       })
       worker.on('error', (err) => this.failSlot(slot, err))
       this.slots.push(slot)
@@ -66,19 +68,26 @@ export class HashPool {
   }
 
   /**
-   * BLAKE3-256 of `bytes`. The buffer is transferred to a worker and handed back in the
-   * result: the caller must use the returned `bytes`, not the argument, afterwards.
+   * BLAKE3-256 of `bytes`. A chunk in a `SharedArrayBuffer` is hashed in place; any
+   * other buffer is transferred to a worker and handed back in the result, so the
+   * caller must use the returned `bytes`, not the argument, afterwards.
    */
   async hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }> {
     if (this.size === 0) return { bytes, digest: blake3(bytes) }
     if (this.slots.length === 0) throw new NotStartedError('hash pool')
     let slot = this.slots[0]
     for (const s of this.slots) if (s.inflight < slot.inflight) slot = s
+    const id = this.nextId++
+    slot.inflight++
+    if (bytes.buffer instanceof SharedArrayBuffer) {
+      return await new Promise((resolve, reject) => {
+        this.pending.set(id, { resolve, reject, slot, shared: bytes })
+        slot.worker.postMessage({ id, bytes })
+      })
+    }
     // transfer needs a buffer the chunk owns entirely; copy views of bigger buffers once
     const owned =
       bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
-    const id = this.nextId++
-    slot.inflight++
     return await new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, slot })
       slot.worker.postMessage({ id, bytes: owned }, [owned.buffer as ArrayBuffer])

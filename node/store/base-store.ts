@@ -46,7 +46,10 @@ export abstract class BaseChunkStore implements ChunkStore {
   protected readonly sizes = new Map<string, number>()
   protected readonly pinSets = new Map<string, Set<string>>()
   private readonly pinCounts = new Map<string, number>()
+  /** Writes in progress, by chunk (bounded by the callers' windows). */
+  private readonly writing = new Map<string, Promise<void>>()
   protected bytes = 0
+  private reserved = 0
   protected started = false
 
   constructor(init: ChunkStoreInit = {}) {
@@ -190,17 +193,37 @@ export abstract class BaseChunkStore implements ChunkStore {
       this.touch(key)
       return
     }
+    // one write per chunk at a time: a second put of the same chunk waits for the first
+    const running = this.writing.get(key)
+    if (running !== undefined) return await running
+    const write = this.write(key, bytes, options)
+    this.writing.set(key, write)
+    try {
+      await write
+    } finally {
+      this.writing.delete(key)
+    }
+  }
+
+  private async write(key: string, bytes: Uint8Array, options: AbortOptions): Promise<void> {
     const size = bytes.byteLength
-    if (this.bytes + size > this.quotaBytes) {
-      if (this.evictWhenFull) await this.evict(this.bytes + size - this.quotaBytes, options)
-      if (this.bytes + size > this.quotaBytes) {
+    // bytes being written count against the quota too, so concurrent puts cannot overshoot it
+    const needed = (): number => this.bytes + this.reserved + size - this.quotaBytes
+    if (needed() > 0) {
+      if (this.evictWhenFull) await this.evict(needed(), options)
+      if (needed() > 0) {
         throw new QuotaExceededError(
           `storing ${size} bytes would exceed the quota of ${this.quotaBytes} bytes (${this.bytes} used)`,
         )
       }
     }
     options.signal?.throwIfAborted()
-    await this.writeRaw(key, bytes, options)
+    this.reserved += size
+    try {
+      await this.writeRaw(key, bytes, options)
+    } finally {
+      this.reserved -= size
+    }
     this.remember(key, size)
   }
 

@@ -5,13 +5,14 @@
  * the README): files write each byte once, where LevelDB rewrites 1 MiB values again
  * at every compaction, and files can be streamed and range-read by the playback server.
  *
- * Crash safety: a chunk is written to `tmp/`, renamed into place (atomic on POSIX),
- * then indexed. At start, temporary files are removed, index entries whose file is
- * gone are dropped, and files without an index entry (a crash between rename and index)
- * are hashed again and indexed only if they verify.
+ * Crash safety: a chunk's file is written completely, then indexed, and only indexed
+ * chunks are visible. At start, index entries whose file is gone or has the wrong size
+ * are dropped, and files without an index entry (a crash mid-write, or between write
+ * and index) are hashed again: indexed if they verify, deleted if not. Concurrent puts
+ * of one chunk share one write (see the base store), so a file is never rewritten
+ * while it is visible.
  */
-import { randomBytes } from 'node:crypto'
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
@@ -21,7 +22,7 @@ import type { AbortOptions } from './index.ts'
 
 /** Options of {@link FsChunkStore}. */
 export interface FsChunkStoreInit extends ChunkStoreInit {
-  /** Directory that holds `chunks/`, `tmp/` and `index/`. */
+  /** Directory that holds `chunks/` and `index/`. */
   dir: string
   /**
    * fdatasync every chunk before it becomes visible, so a power cut cannot leave a
@@ -38,6 +39,8 @@ const PIN_PREFIX = 'p!'
 export class FsChunkStore extends BaseChunkStore {
   private readonly dir: string
   private readonly fsync: boolean
+  /** Chunk sub-directories known to exist (at most 1024: two base32 characters). */
+  private readonly dirs = new Set<string>()
   private db?: Level<string, string>
 
   constructor(init: FsChunkStoreInit) {
@@ -49,8 +52,6 @@ export class FsChunkStore extends BaseChunkStore {
   async start(): Promise<void> {
     if (this.started) return
     await mkdir(join(this.dir, 'chunks'), { recursive: true })
-    await rm(join(this.dir, 'tmp'), { recursive: true, force: true })
-    await mkdir(join(this.dir, 'tmp'), { recursive: true })
     const db = new Level<string, string>(join(this.dir, 'index'))
     await db.open()
     this.db = db
@@ -94,20 +95,24 @@ export class FsChunkStore extends BaseChunkStore {
   }
 
   protected async writeRaw(key: string, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
-    const tmp = join(this.dir, 'tmp', `${key}.${randomBytes(6).toString('hex')}`)
-    const fh = await open(tmp, 'w')
+    // Written in place, then indexed: until the index entry exists the chunk is invisible,
+    // and start() re-verifies any file it finds without one (a crash mid-write).
+    const final = this.chunkPath(key)
+    const dir = join(final, '..')
+    if (!this.dirs.has(dir)) {
+      await mkdir(dir, { recursive: true })
+      this.dirs.add(dir)
+    }
+    const fh = await open(final, 'w')
     try {
       await fh.writeFile(bytes, { signal: options.signal })
       if (this.fsync) await fh.datasync()
     } catch (err) {
       await fh.close()
-      await unlink(tmp).catch(() => {})
+      await unlink(final).catch(() => {})
       throw err
     }
     await fh.close()
-    const final = this.chunkPath(key)
-    await mkdir(join(final, '..'), { recursive: true })
-    await rename(tmp, final)
     await this.db!.put(CHUNK_PREFIX + key, String(bytes.byteLength))
   }
 

@@ -34,7 +34,9 @@ export interface ChunkStore {
   /** Closes the store. */
   stop(): Promise<void>
   /**
-   * Stores `bytes` under `cid` after checking they hash to it.
+   * Stores `bytes` under `cid` after checking they hash to it. A store never keeps a
+   * reference to bytes in a `SharedArrayBuffer` (their owner reuses the buffer): it
+   * writes or copies them before the promise resolves.
    * @throws ChunkHashMismatchError when they do not; nothing is stored
    * @throws QuotaExceededError when there is no room
    */

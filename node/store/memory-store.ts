@@ -22,7 +22,8 @@ export class MemoryChunkStore extends BaseChunkStore {
   }
 
   protected async writeRaw(key: string, bytes: Uint8Array): Promise<void> {
-    this.data.set(key, bytes)
+    // a chunk in shared memory belongs to a writer that reuses the buffer: keep a copy
+    this.data.set(key, bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes)
   }
 
   protected async deleteRaw(key: string): Promise<void> {

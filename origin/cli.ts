@@ -1,0 +1,208 @@
+/**
+ * `dandelion origin` (the origin daemon) and `dandelion upload` (the studio's upload
+ * client, resumable across restarts, with a progress bar).
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import cliProgress from 'cli-progress'
+import { CONTENT_TYPES, type ContentType } from '../node/content/index.ts'
+import { InvalidConfigError } from '../node/errors.ts'
+import { uploadFile } from './client.ts'
+import { loadOriginConfig } from './config.ts'
+import { createOrigin } from './index.ts'
+
+const ORIGIN_HELP = `Usage: dandelion origin [options]
+
+Runs the origin: resumable tus uploads, chunking, signed manifests, HTTP fallback.
+
+Options (flag > environment > --config file > default):
+  --host HOST               listen address            DANDELION_ORIGIN_HOST   (127.0.0.1)
+  --port PORT               listen port, 0 = any      DANDELION_ORIGIN_PORT   (8080)
+  --data DIR                data directory            DANDELION_ORIGIN_DATA   (./.data/origin)
+  --token TOKEN             upload bearer token       DANDELION_ORIGIN_TOKEN  (generated, kept in DIR)
+  --chunk-size BYTES        256 KiB..4 MiB, power of 2 DANDELION_ORIGIN_CHUNK_SIZE (1048576)
+  --max-upload-bytes N      largest upload (413)      DANDELION_ORIGIN_MAX_UPLOAD_BYTES (8 GiB)
+  --min-free-disk-bytes N   507 below this free space DANDELION_ORIGIN_MIN_FREE_DISK_BYTES (256 MiB)
+  --upload-expiry-hours H   unfinished uploads expire DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS (24)
+  --hash-workers N          BLAKE3 worker threads     DANDELION_ORIGIN_HASH_WORKERS (cores)
+  --fsync                   fdatasync every chunk     DANDELION_ORIGIN_FSYNC
+  --log                     request logs (pino JSON)  DANDELION_ORIGIN_LOG
+  --config FILE             JSON file with the same keys (camelCase)
+  -h, --help                this help
+`
+
+const UPLOAD_HELP = `Usage: dandelion upload FILE --origin URL --name NAME --type TYPE [options]
+
+Uploads FILE to an origin over tus. Run it again after an interruption (even a killed
+process) and it resumes where it stopped.
+
+Options:
+  --origin URL        origin base URL          DANDELION_ORIGIN_URL
+  --token TOKEN       upload bearer token      DANDELION_TOKEN
+  --name NAME         resource name (versions 1, 2, 3… per name)
+  --type TYPE         ${CONTENT_TYPES.join(' | ')}
+  --mime MIME         MIME type (default: from the file extension)
+  --checksum          send the file's sha256 so the origin verifies it before publishing
+  --state FILE        where resumable uploads are remembered (~/.dandelion/uploads.json)
+  --quiet             no progress bar
+  -h, --help          this help
+`
+
+const ORIGIN_FLAGS = {
+  host: { type: 'string' },
+  port: { type: 'string' },
+  data: { type: 'string' },
+  token: { type: 'string' },
+  'chunk-size': { type: 'string' },
+  'max-upload-bytes': { type: 'string' },
+  'min-free-disk-bytes': { type: 'string' },
+  'upload-expiry-hours': { type: 'string' },
+  'hash-workers': { type: 'string' },
+  fsync: { type: 'boolean' },
+  log: { type: 'boolean' },
+  config: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+
+/** Loads the upload token kept in the data directory, creating one on first start. */
+async function defaultToken(dataDir: string): Promise<string> {
+  const path = join(dataDir, 'upload-token')
+  try {
+    return (await readFile(path, 'utf8')).trim()
+  } catch {
+    const token = randomBytes(24).toString('base64url')
+    await writeFile(path, `${token}\n`, { mode: 0o600 })
+    return token
+  }
+}
+
+/** `dandelion origin`: runs until SIGINT/SIGTERM. */
+export async function runOriginCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: ORIGIN_FLAGS, strict: true })
+  if (values.help === true) {
+    process.stdout.write(ORIGIN_HELP)
+    return
+  }
+  const { config: configFile, help: _help, ...rest } = values
+  const flags = Object.fromEntries(Object.entries(rest).map(([k, v]) => [camel(k), v]))
+  const config = await loadOriginConfig(flags, process.env, configFile)
+  const dataDir = resolve(config.data)
+  await mkdir(dataDir, { recursive: true })
+  const token = config.token ?? (await defaultToken(dataDir))
+  const origin = await createOrigin({
+    dataDir,
+    token,
+    host: config.host,
+    port: config.port,
+    chunkSize: config.chunkSize,
+    maxUploadBytes: config.maxUploadBytes,
+    minFreeDiskBytes: config.minFreeDiskBytes,
+    uploadExpiryMs: config.uploadExpiryHours * 3600_000,
+    hashWorkers: config.hashWorkers,
+    fsync: config.fsync,
+    logger: config.log,
+  })
+  const peerId = peerIdFromPrivateKey(origin.privateKey)
+  process.stdout.write(
+    [
+      `Dandelion origin listening on ${origin.url}`,
+      `  uploads (tus 1.0)  ${origin.url}/uploads   Authorization: Bearer ${token}`,
+      `  resources          ${origin.url}/resources`,
+      `  health, metrics    ${origin.url}/healthz  ${origin.url}/metrics`,
+      `  data directory     ${dataDir}`,
+      `  origin key         ${peerId.toString()} (signs every manifest)`,
+      '',
+      'Upload a lesson:',
+      `  npm run dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${token} --name grade3-math-07 --type video`,
+      '',
+    ].join('\n'),
+  )
+  await new Promise<void>((resolveStop) => {
+    const stop = (): void => {
+      process.stdout.write('stopping origin…\n')
+      origin.close().then(resolveStop, resolveStop)
+    }
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+}
+
+/** `dandelion upload`: resolves once the origin has published the version. */
+export async function runUploadCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      origin: { type: 'string' },
+      token: { type: 'string' },
+      name: { type: 'string' },
+      type: { type: 'string' },
+      mime: { type: 'string' },
+      checksum: { type: 'boolean' },
+      state: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help === true) {
+    process.stdout.write(UPLOAD_HELP)
+    return
+  }
+  const file = positionals[0]
+  const origin = values.origin ?? process.env.DANDELION_ORIGIN_URL
+  const token = values.token ?? process.env.DANDELION_TOKEN
+  const missing = [
+    file === undefined ? 'FILE' : undefined,
+    origin === undefined ? '--origin' : undefined,
+    token === undefined ? '--token' : undefined,
+    values.name === undefined ? '--name' : undefined,
+    values.type === undefined ? '--type' : undefined,
+  ].filter((m) => m !== undefined)
+  if (missing.length > 0)
+    throw new InvalidConfigError(`missing ${missing.join(', ')}; see dandelion upload --help`)
+  if (!(CONTENT_TYPES as readonly string[]).includes(values.type!)) {
+    throw new InvalidConfigError(`--type must be one of ${CONTENT_TYPES.join(', ')}`)
+  }
+  const size = (await stat(file!)).size
+  let sha256: string | undefined
+  if (values.checksum === true) {
+    const h = createHash('sha256')
+    for await (const piece of createReadStream(file!)) h.update(piece as Buffer)
+    sha256 = h.digest('hex')
+  }
+  const bar =
+    values.quiet === true
+      ? undefined
+      : new cliProgress.SingleBar(
+          {
+            format: 'uploading [{bar}] {percentage}% | {value}/{total} MiB | {speed} MiB/s',
+            stream: process.stderr,
+          },
+          cliProgress.Presets.shades_classic,
+        )
+  const started = Date.now()
+  bar?.start(Math.ceil(size / 1048576), 0, { speed: '0' })
+  const result = await uploadFile(file!, {
+    origin: origin!,
+    token: token!,
+    name: values.name!,
+    type: values.type as ContentType,
+    mime: values.mime,
+    sha256,
+    stateFile: values.state ?? join(homedir(), '.dandelion', 'uploads.json'),
+    onProgress: (sent) => {
+      const seconds = Math.max((Date.now() - started) / 1000, 0.001)
+      bar?.update(Math.floor(sent / 1048576), { speed: (sent / 1048576 / seconds).toFixed(0) })
+    },
+  }).finally(() => bar?.stop())
+  process.stdout.write(
+    `${result.resumed ? 'resumed and ' : ''}published ${result.name} version ${result.version}\nmanifest ${result.manifestCid}\n`,
+  )
+}

@@ -1,0 +1,123 @@
+/**
+ * The origin daemon's configuration: defaults < optional JSON config file < environment
+ * (`DANDELION_ORIGIN_*`) < command-line flags, validated as a whole against a schema
+ * that rejects unknown keys, then frozen.
+ */
+import { readFile } from 'node:fs/promises'
+import { Ajv } from 'ajv'
+import { InvalidConfigError } from '../node/errors.ts'
+import {
+  DEFAULT_HOST,
+  DEFAULT_MAX_UPLOAD_BYTES,
+  DEFAULT_MIN_FREE_DISK_BYTES,
+  DEFAULT_PORT,
+} from './constants.ts'
+
+/** The origin daemon's settings. */
+export interface OriginConfig {
+  host: string
+  port: number
+  /** Data directory. */
+  data: string
+  /** Upload bearer token; when absent, one is generated and kept in the data directory. */
+  token?: string
+  chunkSize: number
+  maxUploadBytes: number
+  minFreeDiskBytes: number
+  uploadExpiryHours: number
+  hashWorkers?: number
+  fsync: boolean
+  /** fastify request logs. */
+  log: boolean
+}
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'host',
+    'port',
+    'data',
+    'chunkSize',
+    'maxUploadBytes',
+    'minFreeDiskBytes',
+    'uploadExpiryHours',
+    'fsync',
+    'log',
+  ],
+  properties: {
+    host: { type: 'string', minLength: 1 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    data: { type: 'string', minLength: 1 },
+    token: { type: 'string', minLength: 8 },
+    chunkSize: { type: 'integer', enum: [262144, 524288, 1048576, 2097152, 4194304] },
+    maxUploadBytes: { type: 'integer', minimum: 1 },
+    minFreeDiskBytes: { type: 'integer', minimum: 0 },
+    uploadExpiryHours: { type: 'number', minimum: 0 },
+    hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
+    fsync: { type: 'boolean' },
+    log: { type: 'boolean' },
+  },
+} as const
+
+const DEFAULTS = {
+  host: DEFAULT_HOST,
+  port: DEFAULT_PORT,
+  data: './.data/origin',
+  chunkSize: 1024 * 1024,
+  maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
+  minFreeDiskBytes: DEFAULT_MIN_FREE_DISK_BYTES,
+  uploadExpiryHours: 24,
+  fsync: false,
+  log: false,
+}
+
+/** Environment variables read, by config key. */
+export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
+  DANDELION_ORIGIN_HOST: 'host',
+  DANDELION_ORIGIN_PORT: 'port',
+  DANDELION_ORIGIN_DATA: 'data',
+  DANDELION_ORIGIN_TOKEN: 'token',
+  DANDELION_ORIGIN_CHUNK_SIZE: 'chunkSize',
+  DANDELION_ORIGIN_MAX_UPLOAD_BYTES: 'maxUploadBytes',
+  DANDELION_ORIGIN_MIN_FREE_DISK_BYTES: 'minFreeDiskBytes',
+  DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS: 'uploadExpiryHours',
+  DANDELION_ORIGIN_HASH_WORKERS: 'hashWorkers',
+  DANDELION_ORIGIN_FSYNC: 'fsync',
+  DANDELION_ORIGIN_LOG: 'log',
+}
+
+const validate = new Ajv({ allErrors: true, coerceTypes: true }).compile(schema)
+
+/**
+ * Builds the configuration from its sources. `flags` and `env` values are strings (the
+ * schema coerces them); the file is JSON with the same keys.
+ * @throws InvalidConfigError naming every bad or unknown key
+ */
+export async function loadOriginConfig(
+  flags: Record<string, string | boolean | undefined>,
+  env: NodeJS.ProcessEnv = process.env,
+  configFile?: string,
+): Promise<Readonly<OriginConfig>> {
+  let fromFile: Record<string, unknown> = {}
+  if (configFile !== undefined) {
+    try {
+      fromFile = JSON.parse(await readFile(configFile, 'utf8')) as Record<string, unknown>
+    } catch (err) {
+      throw new InvalidConfigError(`cannot read config file ${configFile}: ${(err as Error).message}`)
+    }
+  }
+  const fromEnv: Record<string, unknown> = {}
+  for (const [name, key] of Object.entries(ORIGIN_ENV)) if (env[name] !== undefined) fromEnv[key] = env[name]
+  const fromFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined))
+  const config: Record<string, unknown> = { ...DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags }
+  if (!validate(config)) {
+    const problems = (validate.errors ?? []).map((e) =>
+      e.keyword === 'additionalProperties'
+        ? `unknown setting "${(e.params as { additionalProperty: string }).additionalProperty}"`
+        : `${e.instancePath.slice(1) || 'config'} ${e.message}`,
+    )
+    throw new InvalidConfigError(`invalid origin configuration: ${problems.join('; ')}`)
+  }
+  return Object.freeze(config as unknown as OriginConfig)
+}

@@ -1,0 +1,113 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Fixture, getJson, MiB } from './utils.ts'
+
+const BIN = new URL('../../bin/dandelion.ts', import.meta.url).pathname
+const fx = new Fixture()
+const children: ChildProcess[] = []
+afterEach(async () => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL')
+  await fx.cleanup()
+})
+
+function run(args: string[]): ChildProcess {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  children.push(child)
+  return child
+}
+
+async function output(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout!.on('data', (d: Buffer) => {
+    stdout += d.toString()
+  })
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString()
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return { code, stdout, stderr }
+}
+
+describe('dandelion CLI: origin and upload', () => {
+  it('prints help and refuses invalid configuration with a clear message', async () => {
+    expect((await output(run(['origin', '--help']))).stdout).toContain('Usage: dandelion origin')
+    expect((await output(run(['upload', '--help']))).stdout).toContain('Usage: dandelion upload')
+    const bad = await output(run(['origin', '--port', 'seventy']))
+    expect(bad.code).toBe(2)
+    expect(bad.stderr).toContain('port must be integer')
+    const missing = await output(run(['upload', 'x.mp4']))
+    expect(missing.code).toBe(2)
+    expect(missing.stderr).toContain('missing --origin')
+  })
+
+  it('uploads with a killed-and-rerun client that resumes, and prints the published version', async () => {
+    const data = await fx.dir()
+    const origin = run([
+      'origin',
+      '--port',
+      '0',
+      '--data',
+      data,
+      '--token',
+      'cli-test-token',
+      '--min-free-disk-bytes',
+      '0',
+    ])
+    const [first] = (await once(createInterface({ input: origin.stdout! }), 'line')) as [string]
+    const url = /listening on (\S+)/.exec(first)![1]
+    const file = await fx.file(192 * MiB)
+    const state = join(await fx.dir(), 'uploads.json')
+    const args = [
+      'upload',
+      file.path,
+      '--origin',
+      url,
+      '--token',
+      'cli-test-token',
+      '--name',
+      'lesson',
+      '--type',
+      'video',
+    ]
+    const uploadArgs = [...args, '--state', state, '--quiet']
+
+    // first run: killed once the origin holds part of the file
+    const client = run(uploadArgs)
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 20))
+      const saved = existsSync(state) ? readFileSync(state, 'utf8') : '{}'
+      const uploadUrl = /"uploadUrl":"([^"]+)"/.exec(saved)?.[1]
+      if (uploadUrl === undefined) continue
+      const head = await fetch(uploadUrl, {
+        method: 'HEAD',
+        headers: { 'Tus-Resumable': '1.0.0', Authorization: 'Bearer cli-test-token' },
+      })
+      const offset = Number(head.headers.get('upload-offset') ?? 0)
+      if (offset > 0 && offset < file.bytes.length) break
+      expect(offset).toBeLessThan(file.bytes.length) // the client must still be running
+    }
+    client.kill('SIGKILL')
+    await once(client, 'exit')
+
+    // second run: resumes and publishes
+    const resumed = await output(run(uploadArgs))
+    expect(resumed.code).toBe(0)
+    expect(resumed.stdout).toMatch(/resumed and published lesson version 1/)
+    const cid = /manifest (\S+)/.exec(resumed.stdout)![1]
+    const versions = await getJson(`${url}/resources/lesson/versions`)
+    expect(versions.versions.map((v: { manifestCid: string }) => v.manifestCid)).toEqual([cid])
+    const content = Buffer.from(
+      await (await fetch(`${url}/resources/lesson/versions/1/content`)).arrayBuffer(),
+    )
+    expect(content.equals(file.bytes)).toBe(true)
+
+    origin.kill('SIGTERM')
+    const [code] = (await once(origin, 'exit')) as [number]
+    expect(code).toBe(0)
+  })
+})
