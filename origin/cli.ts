@@ -15,6 +15,7 @@ import { InvalidConfigError } from '../node/errors.ts'
 import { uploadFile } from './client.ts'
 import { loadOriginConfig } from './config.ts'
 import { createOrigin } from './index.ts'
+import { attachSeeder } from './seeder.ts'
 
 const ORIGIN_HELP = `Usage: dandelion origin [options]
 
@@ -32,6 +33,9 @@ Options (flag > environment > --config file > default):
   --hash-workers N          BLAKE3 worker threads     DANDELION_ORIGIN_HASH_WORKERS (cores)
   --fsync                   fdatasync every chunk     DANDELION_ORIGIN_FSYNC
   --log                     request logs (pino JSON)  DANDELION_ORIGIN_LOG
+  --no-seed                 do not run the seeding node DANDELION_ORIGIN_SEED=false
+  --p2p-listen MULTIADDR    seeding node address (repeatable) DANDELION_ORIGIN_P2P_LISTEN
+                            (/ip4/127.0.0.1/tcp/4001)
   --config FILE             JSON file with the same keys (camelCase)
   -h, --help                this help
 `
@@ -65,6 +69,9 @@ const ORIGIN_FLAGS = {
   'hash-workers': { type: 'string' },
   fsync: { type: 'boolean' },
   log: { type: 'boolean' },
+  seed: { type: 'boolean' },
+  'no-seed': { type: 'boolean' },
+  'p2p-listen': { type: 'string', multiple: true },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -90,8 +97,9 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     process.stdout.write(ORIGIN_HELP)
     return
   }
-  const { config: configFile, help: _help, ...rest } = values
+  const { config: configFile, help: _help, 'no-seed': noSeed, ...rest } = values
   const flags = Object.fromEntries(Object.entries(rest).map(([k, v]) => [camel(k), v]))
+  if (noSeed === true) flags.seed = false
   const config = await loadOriginConfig(flags, process.env, configFile)
   const dataDir = resolve(config.data)
   await mkdir(dataDir, { recursive: true })
@@ -110,6 +118,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     logger: config.log,
   })
   const peerId = peerIdFromPrivateKey(origin.privateKey)
+  const seeder = config.seed ? await attachSeeder(origin, { listen: [...config.p2pListen] }) : undefined
   process.stdout.write(
     [
       `Dandelion origin listening on ${origin.url}`,
@@ -118,6 +127,9 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
       `  health, metrics    ${origin.url}/healthz  ${origin.url}/metrics`,
       `  data directory     ${dataDir}`,
       `  origin key         ${peerId.toString()} (signs every manifest)`,
+      ...(seeder === undefined
+        ? ['  seeding node       off (--no-seed)']
+        : seeder.node.multiaddrs.map((a) => `  seeding node       ${a.toString()}`)),
       '',
       'Upload a lesson:',
       `  npm run dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${token} --name grade3-math-07 --type video`,
@@ -127,7 +139,9 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
   await new Promise<void>((resolveStop) => {
     const stop = (): void => {
       process.stdout.write('stopping origin…\n')
-      origin.close().then(resolveStop, resolveStop)
+      Promise.resolve(seeder?.stop())
+        .then(() => origin.close())
+        .then(resolveStop, resolveStop)
     }
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)

@@ -29,6 +29,10 @@ export interface OriginConfig {
   fsync: boolean
   /** fastify request logs. */
   log: boolean
+  /** Run the embedded seeding node (libp2p). */
+  seed: boolean
+  /** libp2p listen addresses of the seeding node. */
+  p2pListen: string[]
 }
 
 const schema = {
@@ -57,6 +61,8 @@ const schema = {
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     fsync: { type: 'boolean' },
     log: { type: 'boolean' },
+    seed: { type: 'boolean' },
+    p2pListen: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
   },
 } as const
 
@@ -70,6 +76,8 @@ const DEFAULTS = {
   uploadExpiryHours: 24,
   fsync: false,
   log: false,
+  seed: true,
+  p2pListen: ['/ip4/127.0.0.1/tcp/4001'],
 }
 
 /** Environment variables read, by config key. */
@@ -85,6 +93,7 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
   DANDELION_ORIGIN_HASH_WORKERS: 'hashWorkers',
   DANDELION_ORIGIN_FSYNC: 'fsync',
   DANDELION_ORIGIN_LOG: 'log',
+  DANDELION_ORIGIN_SEED: 'seed',
 }
 
 const validate = new Ajv({ allErrors: true, coerceTypes: true }).compile(schema)
@@ -95,7 +104,7 @@ const validate = new Ajv({ allErrors: true, coerceTypes: true }).compile(schema)
  * @throws InvalidConfigError naming every bad or unknown key
  */
 export async function loadOriginConfig(
-  flags: Record<string, string | boolean | undefined>,
+  flags: Record<string, string | boolean | string[] | undefined>,
   env: NodeJS.ProcessEnv = process.env,
   configFile?: string,
 ): Promise<Readonly<OriginConfig>> {
@@ -109,6 +118,8 @@ export async function loadOriginConfig(
   }
   const fromEnv: Record<string, unknown> = {}
   for (const [name, key] of Object.entries(ORIGIN_ENV)) if (env[name] !== undefined) fromEnv[key] = env[name]
+  if (env.DANDELION_ORIGIN_P2P_LISTEN !== undefined)
+    fromEnv.p2pListen = env.DANDELION_ORIGIN_P2P_LISTEN.split(',')
   const fromFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined))
   const config: Record<string, unknown> = { ...DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags }
   if (!validate(config)) {
