@@ -1,0 +1,54 @@
+/** The rtc daemon's configuration: validated against a schema that rejects unknown keys, then frozen. */
+import { Ajv } from 'ajv'
+import { DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { InvalidConfigError } from './errors.ts'
+
+/** Plain configuration of the rtc service. */
+export interface RtcConfig {
+  /** HMAC secret tokens are signed with; at least 16 characters. */
+  secret: string
+  /** @default {@link DEFAULT_HOST} */
+  host: string
+  /** @default {@link DEFAULT_PORT} */
+  port: number
+  /** Origin base URL announced to lamps for photo uploads. */
+  origin?: string
+  /** Worker threads holding subscriber connections (0: main thread). @default 0 */
+  shards: number
+  /** Extra ICE host addresses (the LAN address browsers reach the SFU on). */
+  hostAddresses?: string[]
+}
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['secret'],
+  properties: {
+    secret: { type: 'string', minLength: 16, maxLength: 512 },
+    host: { type: 'string', minLength: 1, maxLength: 255 },
+    port: { type: 'integer', minimum: 0, maximum: 65535 },
+    origin: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2048 },
+    shards: { type: 'integer', minimum: 0, maximum: 64 },
+    hostAddresses: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
+  },
+}
+
+const validate = new Ajv({ allErrors: true, strict: true }).compile(schema)
+
+/** Validates `input` and returns a normalised, frozen copy; throws {@link InvalidConfigError}. */
+export function parseConfig(input: unknown): Readonly<RtcConfig> {
+  if (!validate(input)) {
+    const why = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ')
+    throw new InvalidConfigError(`invalid rtc config: ${why}`)
+  }
+  const c = input as Partial<RtcConfig> & { secret: string }
+  const out: RtcConfig = {
+    secret: c.secret,
+    host: c.host ?? DEFAULT_HOST,
+    port: c.port ?? DEFAULT_PORT,
+    shards: c.shards ?? 0,
+  }
+  if (c.origin !== undefined) out.origin = c.origin.replace(/\/+$/, '')
+  if (c.hostAddresses !== undefined) out.hostAddresses = [...c.hostAddresses]
+  return Object.freeze(out)
+}

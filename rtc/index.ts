@@ -1,0 +1,55 @@
+/**
+ * Live tutoring: a WebSocket signaling server for classrooms (one-on-one lamp calls, groups of
+ * up to 6, classes of up to 200 with a stage and a raise-hand queue) over a werift SFU.
+ *
+ * ```ts
+ * const rtc = await createRtcServer({}, { secret: 'a-long-random-secret', port: 8443 })
+ * const token = issueToken(secret, { sub: 'ms-lee', role: 'teacher', room: 'math-7b', kind: 'class' })
+ * // browsers: `${rtc.url}/#token=${token}`; Node peers: new SignalingClient({ url: `${wsUrl}/ws`, token })
+ * ```
+ */
+import type { Logger } from '@libp2p/logger'
+import { parseConfig, type RtcConfig } from './config.ts'
+import type { RtcProvider } from './provider.ts'
+import { WeriftSfu } from './sfu/sfu.ts'
+import { createSignalingServer, type SignalingServer } from './signaling/server.ts'
+
+export { issueToken, type Role, type TokenClaims, verifyToken } from './auth/token.ts'
+export { type Publication, publish, type Subscription, subscribe } from './client/media.ts'
+export { parseConfig, type RtcConfig } from './config.ts'
+export * from './errors.ts'
+export { lampControls, PhotoUploadError, uploadPhoto } from './photo/upload.ts'
+export { NullProvider, type RtcProvider, type RtcProviderHandlers } from './provider.ts'
+export { canPublish, createRoomState, reduce, viewFor } from './room/reducer.ts'
+export type * from './room/types.ts'
+export { type SfuStats, WeriftSfu, type WeriftSfuInit } from './sfu/sfu.ts'
+export { type ControlHandler, type ControlResult, SignalingClient } from './signaling/client.ts'
+export type { ClientMessage, DeviceCommand, ServerMessage } from './signaling/messages.ts'
+
+/** Live things the rtc server uses. */
+export interface RtcServerComponents {
+  /** Media backend. @default a {@link WeriftSfu} */
+  provider?: RtcProvider
+  logger?: Logger
+}
+
+/** A running rtc service. */
+export interface RtcServer {
+  /** `http://host:port`; the page is at `/`, the WebSocket at `/ws`. */
+  url: string
+  config: Readonly<RtcConfig>
+  signaling: SignalingServer
+  close(): Promise<void>
+}
+
+/** Validates `init` (unknown keys are refused) and starts signaling plus the SFU. */
+export async function createRtcServer(components: RtcServerComponents, init: unknown): Promise<RtcServer> {
+  const config = parseConfig(init)
+  const provider =
+    components.provider ?? new WeriftSfu({}, { shards: config.shards, hostAddresses: config.hostAddresses })
+  const signaling = await createSignalingServer(
+    { provider, logger: components.logger },
+    { secret: config.secret, host: config.host, port: config.port, origin: config.origin },
+  )
+  return { url: signaling.url, config, signaling, close: () => signaling.close() }
+}

@@ -1,0 +1,215 @@
+// Minimal browser client for the rtc service: signaling over WebSocket, one receive connection
+// (offered by the SFU) and one publish connection (offered by the browser). No trickle ICE: each
+// side sends its description once gathering is complete.
+
+const $ = (id) => document.getElementById(id)
+const state = {
+  ws: null,
+  me: null,
+  role: null,
+  room: null,
+  seq: 0,
+  hands: [],
+  stage: [],
+  call: null,
+  recv: null,
+  pub: null,
+}
+let nextControl = 0
+
+function log(text) {
+  const line = document.createElement('div')
+  line.textContent = `${new Date().toISOString().slice(11, 19)} ${text}`
+  $('log').prepend(line)
+}
+
+function send(msg) {
+  if (state.ws?.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(msg))
+}
+
+function render() {
+  $('room').textContent = state.room ?? ''
+  $('who').textContent = `${state.me ?? ''} (${state.role ?? ''})`
+  $('call').textContent = state.call ? `${state.call.callee}: ${state.call.status}` : 'none'
+  $('stage').textContent = state.stage.join(', ') || '-'
+  $('hands').textContent = state.hands.map((h) => h.user).join(', ') || '-'
+  document.body.className = state.role ?? ''
+}
+
+function gathered(pc) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve()
+  return new Promise((resolve) => {
+    const done = () => {
+      if (pc.iceGatheringState === 'complete') resolve()
+    }
+    pc.addEventListener('icegatheringstatechange', done)
+    setTimeout(resolve, 2000)
+  })
+}
+
+async function onSubscribeOffer(sdp) {
+  if (state.recv === null) {
+    state.recv = new RTCPeerConnection()
+    state.recv.ontrack = ({ track, streams }) => {
+      if (track.kind !== 'video') return
+      const v = document.createElement('video')
+      v.autoplay = true
+      v.muted = true
+      v.playsInline = true
+      v.srcObject = streams[0] ?? new MediaStream([track])
+      $('videos').append(v)
+    }
+  }
+  await state.recv.setRemoteDescription({ type: 'offer', sdp })
+  await state.recv.setLocalDescription(await state.recv.createAnswer())
+  await gathered(state.recv)
+  send({ type: 'subscribe-answer', sdp: state.recv.localDescription.sdp })
+}
+
+async function startCamera() {
+  const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+  const pc = new RTCPeerConnection()
+  for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' })
+  await pc.setLocalDescription(await pc.createOffer())
+  await gathered(pc)
+  state.pub = pc
+  send({ type: 'publish', sdp: pc.localDescription.sdp })
+  const v = document.createElement('video')
+  v.autoplay = true
+  v.muted = true
+  v.srcObject = media
+  $('videos').prepend(v)
+}
+
+function applyEvent(e) {
+  switch (e.type) {
+    case 'call.initiate':
+      state.call = { id: e.callId, caller: e.by, callee: e.callee, status: 'initiating' }
+      if (e.callee === state.me) send({ type: 'action', action: 'call.ringing', callId: e.callId })
+      break
+    case 'call.ringing':
+    case 'call.accept':
+    case 'call.reject':
+    case 'call.cancel':
+    case 'call.connected':
+    case 'call.end': {
+      const map = { 'call.ringing': 'ringing', 'call.accept': 'accepted', 'call.reject': 'rejected' }
+      const more = { 'call.cancel': 'cancelled', 'call.connected': 'in-call', 'call.end': 'ended' }
+      if (state.call) state.call.status = map[e.type] ?? more[e.type]
+      break
+    }
+    case 'hand.raise':
+      state.hands.push({ user: e.by })
+      break
+    case 'hand.lower':
+      state.hands = state.hands.filter((h) => h.user !== e.by)
+      break
+    case 'hand.accept':
+    case 'stage.invite':
+      state.hands = state.hands.filter((h) => h.user !== e.user)
+      if (!state.stage.includes(e.user)) state.stage.push(e.user)
+      break
+    case 'hand.dismiss':
+      state.hands = state.hands.filter((h) => h.user !== e.user)
+      break
+    case 'stage.remove':
+      state.stage = state.stage.filter((u) => u !== e.user)
+      break
+    case 'speaker':
+      $('speaker').textContent = e.user ?? '-'
+      break
+  }
+  render()
+}
+
+function onMessage(msg) {
+  switch (msg.type) {
+    case 'welcome':
+      state.me = msg.user
+      state.role = msg.role
+      state.room = msg.state.id
+      state.seq = msg.seq
+      state.hands = [...msg.state.hands]
+      state.stage = [...msg.state.stage]
+      state.call = msg.state.call
+      render()
+      log(`joined as ${msg.user}`)
+      send({ type: 'subscribe' })
+      break
+    case 'event':
+      if (msg.seq <= state.seq) return
+      state.seq = msg.seq
+      applyEvent(msg.event)
+      log(`event ${msg.event.type}`)
+      break
+    case 'subscribe-offer':
+      onSubscribeOffer(msg.sdp).catch((err) => log(`receive failed: ${err}`))
+      break
+    case 'publish-answer':
+      state.pub?.setRemoteDescription({ type: 'answer', sdp: msg.sdp })
+      break
+    case 'control':
+      // a browser "lamp" applies what it can and acknowledges
+      send({ type: 'control-ack', id: msg.id, ok: msg.command.kind !== 'capture-photo' })
+      log(`control ${msg.command.kind}`)
+      break
+    case 'control-ack':
+      log(`control ${msg.id}: ${msg.ok ? 'ok' : msg.error}${msg.result?.url ? ` ${msg.result.url}` : ''}`)
+      break
+    case 'error':
+      log(`error ${msg.code}: ${msg.message}`)
+      break
+  }
+}
+
+function join() {
+  const token = $('token').value.trim()
+  const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`)
+  state.ws = ws
+  ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', token }))
+  ws.onmessage = (e) => onMessage(JSON.parse(e.data))
+  ws.onclose = (e) => log(`closed ${e.code} ${e.reason}`)
+}
+
+function control(command) {
+  const target = $('target').value.trim()
+  send({ type: 'control', id: `web-${Date.now().toString(36)}-${nextControl++}`, target, command })
+}
+
+$('join').onclick = join
+$('camera').onclick = () => startCamera().catch((err) => log(`camera failed: ${err}`))
+$('raise').onclick = () => send({ type: 'action', action: 'hand.raise' })
+$('accept-call').onclick = () => {
+  if (state.call) send({ type: 'action', action: 'call.accept', callId: state.call.id })
+}
+$('call-btn').onclick = () =>
+  send({
+    type: 'action',
+    action: 'call.initiate',
+    callId: `call-${Date.now().toString(36)}`,
+    callee: $('target').value,
+  })
+$('invite').onclick = () => send({ type: 'action', action: 'stage.invite', user: $('target').value })
+$('accept-hand').onclick = () => {
+  if (state.hands[0]) send({ type: 'action', action: 'hand.accept', user: state.hands[0].user })
+}
+$('screen-wb').onclick = () => control({ kind: 'screen', screen: 'whiteboard' })
+$('screen-video').onclick = () => control({ kind: 'screen', screen: 'video' })
+$('photo').onclick = () => control({ kind: 'capture-photo' })
+
+/** For tests: frames decoded so far on the receive connection. */
+window.framesDecoded = async () => {
+  if (!state.recv) return 0
+  let frames = 0
+  const stats = await state.recv.getStats()
+  stats.forEach((s) => {
+    if (s.type === 'inbound-rtp' && s.kind === 'video') frames += s.framesDecoded ?? 0
+  })
+  return frames
+}
+
+const fromUrl = new URLSearchParams(location.hash.slice(1)).get('token')
+if (fromUrl) {
+  $('token').value = fromUrl
+  join()
+}

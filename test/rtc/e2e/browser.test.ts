@@ -1,0 +1,62 @@
+/**
+ * Headless Chromium joins the served web page as a student in a one-on-one call with a werift
+ * teacher publishing real VP8 (a generated sample), and decodes frames.
+ */
+import { existsSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { type Browser, chromium } from 'playwright-core'
+import { afterEach, describe, expect, it } from 'vitest'
+import { readIvf } from '../../../rtc/client/rtp-source.ts'
+import { type MediaHarness, spawnMedia, until } from '../sfu/media-harness.ts'
+
+const CHROMIUM = '/usr/bin/chromium'
+const haveChromium = existsSync(CHROMIUM)
+const sample = fileURLToPath(new URL('../fixtures/sample-vp8.ivf', import.meta.url))
+
+let h: MediaHarness | undefined
+let browser: Browser | undefined
+afterEach(async () => {
+  await browser?.close()
+  await h?.teardown()
+})
+
+describe('browser', () => {
+  if (!haveChromium) {
+    it.skip(`needs ${CHROMIUM} (apt-get install chromium)`, () => {})
+    return
+  }
+
+  it('a Chromium student decodes the werift teacher in a one-on-one call', async () => {
+    h = await spawnMedia()
+    const teacher = await h.publisher('t', 'teacher', 'r', 'one-on-one', { frames: readIvf(sample), fps: 15 })
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--use-fake-ui-for-media-stream',
+        '--use-fake-device-for-media-stream',
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+        '--disable-features=WebRtcHideLocalIpsWithMdns',
+      ],
+    })
+    const page = await browser.newPage()
+    await page.goto(`${h.server.url}/#token=${h.token('lamp', 'student', 'r', 'one-on-one')}`)
+    await teacher.sig.waitFor((s) => s.participants.lamp !== undefined)
+    teacher.sig.action('call.initiate', { callId: 'call-1', callee: 'lamp' })
+    await teacher.sig.waitFor((s) => s.call?.status === 'ringing')
+    await page.click('#accept-call')
+    await teacher.sig.waitFor((s) => s.call?.status === 'accepted')
+    const decoded = (): Promise<number> =>
+      page.evaluate(() => (globalThis as unknown as { framesDecoded(): Promise<number> }).framesDecoded())
+    await until(async () => (await decoded()) > 0, 'first decoded frame', 45_000)
+    const first = await decoded()
+    await until(async () => (await decoded()) > first + 10, 'more decoded frames', 30_000)
+    expect(await page.textContent('#call')).toContain('accepted')
+  })
+})
