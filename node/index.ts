@@ -57,6 +57,8 @@ export interface DandelionNodeInit {
   trustedOrigins?: PublicKey[]
   /** Bandwidth limits (bytes/s). @default unlimited (device: 1 MiB/s upload) */
   limits?: Partial<Limits>
+  /** Worker threads that verify received chunks off the event loop (own store only); 0 hashes inline. @default 0 */
+  hashWorkers?: number
   /** Run the DHT. @default true */
   dht?: boolean
   /** Discover peers with mDNS. @default false */

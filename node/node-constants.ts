@@ -25,7 +25,9 @@ export const MAX_HELLO_JSON_BYTES = 4 * KiB
 export const MAX_QUEUED_REQUESTS_PER_PEER = 64
 
 /** Outstanding requests per peer, in bytes (turned into a count by chunk size). */
-export const REQUEST_WINDOW_BYTES = 4 * MiB
+export const REQUEST_WINDOW_BYTES = 8 * MiB
+/** Requests a server reads and sends at once per peer (a disk read overlaps the previous send). */
+export const SERVE_CONCURRENCY = 3
 /** Bounds on the per-peer request window, in requests. */
 export const MIN_REQUEST_WINDOW = 2
 export const MAX_REQUEST_WINDOW = 32

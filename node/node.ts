@@ -5,7 +5,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC } from './constants.ts'
-import { type Manifest, parseCid, verifyManifest } from './content/index.ts'
+import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
 import { createHost, type HostServices } from './host/index.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
 import { Limiter, type Limits } from './limiter/index.ts'
@@ -40,6 +40,7 @@ export class DandelionNodeImpl implements DandelionNode {
   private readonly log = logger('dandelion:node')
   private readonly manifests = new Map<string, Promise<Manifest>>()
   private playback?: PlaybackServer
+  private readonly pool?: HashPool
   private keepAlive?: ReturnType<typeof setInterval>
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
@@ -61,11 +62,13 @@ export class DandelionNodeImpl implements DandelionNode {
     const device = init.role === 'device'
     const quotaBytes = init.quotaBytes ?? (device ? DEVICE_QUOTA_BYTES : undefined)
     this.ownsStore = init.store === undefined
+    if (this.ownsStore && (init.hashWorkers ?? 0) > 0) this.pool = new HashPool({ size: init.hashWorkers })
+    const storeInit = { quotaBytes, evictWhenFull: device, hasher: this.pool }
     this.store =
       init.store ??
       (init.dataDir === undefined
-        ? new MemoryChunkStore({ quotaBytes, evictWhenFull: device })
-        : new FsChunkStore({ dir: join(init.dataDir, 'store'), quotaBytes, evictWhenFull: device }))
+        ? new MemoryChunkStore(storeInit)
+        : new FsChunkStore({ dir: join(init.dataDir, 'store'), ...storeInit }))
     this.names =
       init.dataDir === undefined ? new MemoryNameTable() : new LevelNameTable(join(init.dataDir, 'names'))
     this.limiter = new Limiter({
@@ -94,6 +97,7 @@ export class DandelionNodeImpl implements DandelionNode {
   }
 
   async start(): Promise<void> {
+    this.pool?.start()
     if (this.ownsStore) await this.store.start()
     await this.names.open()
     await this.libp2p.start()
@@ -109,6 +113,7 @@ export class DandelionNodeImpl implements DandelionNode {
     this.keepAlive = setInterval(() => this.dialBootstrap(), 10_000)
     this.keepAlive.unref()
     if (this.init.playback !== undefined && this.init.playback !== false) {
+      const { startPlayback } = await import('./playback/server.ts')
       this.playback = await startPlayback(this, this.init.playback)
     }
   }
@@ -120,6 +125,7 @@ export class DandelionNodeImpl implements DandelionNode {
     await this.libp2p.stop()
     await this.names.close()
     if (this.ownsStore) await this.store.stop()
+    await this.pool?.stop()
   }
 
   async fetch(manifestCid: CID | string, options: FetchOptions = {}): Promise<Manifest> {

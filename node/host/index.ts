@@ -5,12 +5,10 @@
  */
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
-import { type KadDHT, kadDHT, passthroughMapper } from '@libp2p/kad-dht'
-import { mdns } from '@libp2p/mdns'
+import type { KadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { webRTCDirect } from '@libp2p/webrtc'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { KAD_PROTOCOL } from '../node-constants.ts'
@@ -40,12 +38,20 @@ export type HostServices = {
 
 /** Creates (but does not start) a libp2p host. */
 export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServices>> {
+  // optional parts are imported only when enabled: WebRTC, mDNS and the DHT weigh tens of MB of RSS
   const discovery: Array<(components: never) => PeerDiscovery> = []
-  if (init.mdns === true) discovery.push(mdns() as (components: never) => PeerDiscovery)
+  if (init.mdns === true) {
+    const { mdns } = await import('@libp2p/mdns')
+    discovery.push(mdns() as (components: never) => PeerDiscovery)
+  }
   const transports = [tcp()]
-  if (init.webrtc === true) transports.push(webRTCDirect() as unknown as ReturnType<typeof tcp>)
+  if (init.webrtc === true) {
+    const { webRTCDirect } = await import('@libp2p/webrtc')
+    transports.push(webRTCDirect() as unknown as ReturnType<typeof tcp>)
+  }
   const services: Record<string, unknown> = { identify: identify(), ping: ping() }
   if (init.dht !== false) {
+    const { kadDHT, passthroughMapper } = await import('@libp2p/kad-dht')
     services.dht = kadDHT({
       protocol: KAD_PROTOCOL,
       clientMode: init.dhtClientMode ?? false,

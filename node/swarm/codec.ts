@@ -124,6 +124,14 @@ export class FrameDecoder {
       const type = this.buffer.get(4)
       this.checkLength(type, length - 1)
       if (this.buffer.byteLength < 4 + length) break
+      if (type === FrameType.Chunk) {
+        // cut the chunk bytes out on their own (one copy at most), so a hash worker can take ownership
+        const index = this.buffer.getUint32(5)
+        const bytes = this.buffer.subarray(9, 4 + length)
+        this.buffer.consume(4 + length)
+        frames.push({ type, index, bytes })
+        continue
+      }
       const payload = this.buffer.subarray(5, 4 + length)
       this.buffer.consume(4 + length)
       frames.push(this.decode(type, payload))
@@ -164,8 +172,6 @@ export class FrameDecoder {
         return { type, hello: parseHello(payload) }
       case FrameType.Bitfield:
         return { type, bits: payload }
-      case FrameType.Chunk:
-        return { type, index: readU32(payload), bytes: payload.subarray(4) }
       case FrameType.Manifest:
         return { type, bytes: payload }
       default:

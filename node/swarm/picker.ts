@@ -18,6 +18,8 @@ export interface PickState {
   inflight: Map<number, number>
   /** Chunks being fetched from the origin over HTTP. */
   originInflight: Set<number>
+  /** Chunks received and being verified and stored. */
+  verifying: Set<number>
   /** Chunk indices readers wait for, most urgent first (already expanded with look-ahead). */
   priority: number[]
   /** Missing chunks neither in flight to a peer nor to the origin. */
@@ -47,7 +49,11 @@ export function pickChunks(
   if (bits === undefined || count <= 0) return []
   const out: number[] = []
   const free = (i: number): boolean =>
-    !state.have.has(i) && bits.has(i) && !peer.outstanding.has(i) && !state.originInflight.has(i)
+    !state.have.has(i) &&
+    bits.has(i) &&
+    !peer.outstanding.has(i) &&
+    !state.originInflight.has(i) &&
+    !state.verifying.has(i)
   // 1. playback readers: sequential from the read position, may duplicate an in-flight request
   for (const i of state.priority) {
     if (out.length >= count) return out

@@ -5,7 +5,7 @@
  */
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
-import { MAX_QUEUED_REQUESTS_PER_PEER, SWARM_WIRE_VERSION } from '../node-constants.ts'
+import { MAX_QUEUED_REQUESTS_PER_PEER, SERVE_CONCURRENCY, SWARM_WIRE_VERSION } from '../node-constants.ts'
 import type { Bitfield } from './bitfield.ts'
 import {
   encodeBytes,
@@ -58,7 +58,7 @@ export class PeerSession {
   owner: SessionOwner
   private readonly uploadQueue: number[] = []
   private readonly abort = new AbortController()
-  private pumping = false
+  private serving = 0
 
   constructor(stream: Stream, connection: Connection, owner: SessionOwner, log: Logger) {
     this.stream = stream
@@ -185,19 +185,24 @@ export class PeerSession {
       return
     }
     this.uploadQueue.push(index)
-    if (!this.pumping) this.pump().catch((err: Error) => this.fail(err))
+    this.pump()
   }
 
-  private async pump(): Promise<void> {
-    this.pumping = true
-    try {
-      while (!this.closed && this.uploadQueue.length > 0) {
-        const index = this.uploadQueue.shift()!
-        const served = await this.owner.serve(this, index, this.abort.signal)
-        if (!served && !this.closed) this.sendIndex(FrameType.DontHave, index)
-      }
-    } finally {
-      this.pumping = false
+  /** Serves queued requests, a few at a time so a disk read overlaps the previous send. */
+  private pump(): void {
+    while (!this.closed && this.serving < SERVE_CONCURRENCY && this.uploadQueue.length > 0) {
+      const index = this.uploadQueue.shift()!
+      this.serving++
+      this.owner
+        .serve(this, index, this.abort.signal)
+        .then((served) => {
+          if (!served && !this.closed) this.sendIndex(FrameType.DontHave, index)
+        })
+        .catch((err: Error) => this.fail(err))
+        .finally(() => {
+          this.serving--
+          this.pump()
+        })
     }
   }
 

@@ -92,6 +92,8 @@ export class Swarm implements SessionOwner {
   private readonly init: SwarmInit
   private readonly inflight = new Map<number, number>()
   private readonly originInflight = new Set<number>()
+  /** Received chunks being verified and stored: neither missing nor held yet. */
+  private readonly verifying = new Set<number>()
   private readonly readers = new Map<number, number>()
   private readonly waiters = new Map<number, Set<() => void>>()
   private superSeeder?: SuperSeeder
@@ -337,12 +339,19 @@ export class Swarm implements SessionOwner {
       this.stats.duplicateChunks++
       return
     }
+    if (this.verifying.has(index)) {
+      this.stats.duplicateChunks++
+      return
+    }
     if (bytes.byteLength !== this.chunkLength(index)) return this.corrupt(session, index)
+    this.verifying.add(index)
     try {
       await this.c.store.put(m.chunks[index], bytes)
     } catch (err) {
       if ((err as Error).name === 'ChunkHashMismatchError') return this.corrupt(session, index)
       throw err
+    } finally {
+      this.verifying.delete(index)
     }
     session.score += 1
     this.lastPeerProgressAt = performance.now()
@@ -423,13 +432,16 @@ export class Swarm implements SessionOwner {
       Math.max(MIN_REQUEST_WINDOW, Math.floor(REQUEST_WINDOW_BYTES / m.chunkSize)),
     )
     let missingIdle = 0
-    for (let i = 0; i < have.size; i++)
-      if (!have.has(i) && !this.inflight.has(i) && !this.originInflight.has(i)) missingIdle++
+    for (let i = 0; i < have.size; i++) {
+      if (!have.has(i) && !this.inflight.has(i) && !this.originInflight.has(i) && !this.verifying.has(i))
+        missingIdle++
+    }
     const state = {
       have,
       availability: this.availability,
       inflight: this.inflight,
       originInflight: this.originInflight,
+      verifying: this.verifying,
       priority: this.priorityList(),
       missingIdle,
     }
@@ -506,11 +518,11 @@ export class Swarm implements SessionOwner {
     const wanted = [...this.priorityList()]
     // while peers make progress, only a waiting reader's chunks that no peer holds go to the origin
     for (let i = 0; idle && i < have.size && wanted.length < ORIGIN_CONCURRENCY * 2; i++) {
-      if (!have.has(i) && !this.inflight.has(i)) wanted.push(i)
+      if (!have.has(i) && !this.inflight.has(i) && !this.verifying.has(i)) wanted.push(i)
     }
     for (const i of wanted) {
       if (this.originInflight.size >= ORIGIN_CONCURRENCY) return
-      if (have.has(i) || this.originInflight.has(i)) continue
+      if (have.has(i) || this.originInflight.has(i) || this.verifying.has(i)) continue
       if (!idle && this.availability[i] > 0) continue
       this.fetchFromOrigin(web, i)
     }

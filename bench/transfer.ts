@@ -1,0 +1,160 @@
+/**
+ * `npm run bench -- transfer [--mib 256] [--chunk-kib 1024] [--peers 10] [--rss-mib 64]`
+ *
+ * 1. One node pulls a swarm of `--mib` MiB from one peer, uncapped, against a bare
+ *    libp2p stream (same tcp + noise + yamux) moving the same bytes, in the same run and
+ *    process. Both nodes use on-disk stores; the puller verifies on one hash worker.
+ * 2. Peak RSS of a seeding daemon (its own process) serving `--rss-mib` MiB to `--peers` peers.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createHost } from '../node/host/index.ts'
+import { createNode } from '../node/index.ts'
+import { FsChunkStore } from '../node/store/index.ts'
+import { printTable, sampleRss, writeResults } from './lib/report.ts'
+import { cpuSeconds, generateContent, MiB, numberArgs } from './swarm/common.ts'
+
+const args = numberArgs({ mib: 256, 'chunk-kib': 1024, peers: 10, 'rss-mib': 64, runs: 2 })
+const size = args.mib * MiB
+const chunkSize = args['chunk-kib'] * 1024
+const dirs: string[] = []
+const tempDir = async (): Promise<string> => {
+  const d = await mkdtemp(join(tmpdir(), 'dandelion-bench-'))
+  dirs.push(d)
+  return d
+}
+
+async function bareStream(): Promise<number> {
+  const a = await createHost({ dht: false })
+  const b = await createHost({ dht: false })
+  await a.start()
+  await b.start()
+  let received = 0
+  const done = Promise.withResolvers<void>()
+  await b.handle('/bench/bare/1.0.0', (stream) => {
+    stream.addEventListener('message', (evt) => {
+      received += evt.data.byteLength
+      if (received >= size) done.resolve()
+    })
+  })
+  const stream = await a.dialProtocol(b.getMultiaddrs()[0], '/bench/bare/1.0.0')
+  const block = new Uint8Array(chunkSize)
+  const t0 = performance.now()
+  for (let sent = 0; sent < size; sent += block.byteLength) {
+    if (!stream.send(block.subarray(0, Math.min(block.byteLength, size - sent)))) await stream.onDrain()
+  }
+  await done.promise
+  const seconds = (performance.now() - t0) / 1000
+  await a.stop()
+  await b.stop()
+  return args.mib / seconds
+}
+
+async function swarmPull(): Promise<{ mibs: number; cpu: number }> {
+  const key = await generateKeyPair('Ed25519')
+  const seederDir = await tempDir()
+  const store = new FsChunkStore({ dir: join(seederDir, 'store') })
+  await store.start()
+  const manifest = await generateContent(store, size, chunkSize, key)
+  await store.stop()
+  const seeder = await createNode({ dataDir: seederDir, dht: false })
+  await seeder.start()
+  const leecher = await createNode({ dataDir: await tempDir(), dht: false, hashWorkers: 1 })
+  await leecher.start()
+  await leecher.libp2p.dial(seeder.multiaddrs[0])
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  await leecher.fetch(manifest.cid)
+  const seconds = (performance.now() - t0) / 1000
+  const cpu = cpuSeconds(cpu0) / seconds
+  await leecher.stop()
+  await seeder.stop()
+  return { mibs: args.mib / seconds, cpu }
+}
+
+async function seederRss(): Promise<number> {
+  const key = await generateKeyPair('Ed25519')
+  const dir = await tempDir()
+  const store = new FsChunkStore({ dir: join(dir, 'store') })
+  await store.start()
+  const manifest = await generateContent(store, args['rss-mib'] * MiB, chunkSize, key)
+  await store.stop()
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL('./swarm/seeder-child.ts', import.meta.url))],
+    {
+      env: { ...process.env, DANDELION_BENCH_DIR: dir },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  )
+  const addr = await new Promise<string>((resolve) => {
+    createInterface({ input: child.stdout! }).once('line', (l) =>
+      resolve((JSON.parse(l) as { addr: string }).addr),
+    )
+  })
+  const rss = sampleRss(child.pid!)
+  const peers = []
+  for (let i = 0; i < args.peers; i++) {
+    const p = await createNode({ dht: false })
+    await p.start()
+    await p.libp2p.dial(multiaddr(addr))
+    peers.push(p)
+  }
+  await Promise.all(peers.map(async (p) => await p.fetch(manifest.cid)))
+  const peak = rss.stop()
+  for (const p of peers) await p.stop()
+  child.kill('SIGTERM')
+  await new Promise((r) => child.once('exit', r))
+  return peak
+}
+
+try {
+  const rows = []
+  let best = { bare: 0, swarm: 0, cpu: 0 }
+  for (let run = 0; run < args.runs; run++) {
+    const bare = await bareStream()
+    const swarm = await swarmPull()
+    rows.push({
+      run,
+      bare_stream_mib_s: bare,
+      swarm_mib_s: swarm.mibs,
+      ratio: swarm.mibs / bare,
+      swarm_cpu_cores: swarm.cpu,
+    })
+    if (swarm.mibs / bare > best.swarm / (best.bare || 1)) best = { bare, swarm: swarm.mibs, cpu: swarm.cpu }
+  }
+  printTable(
+    `transfer: ${args.mib} MiB, ${chunkSize / 1024} KiB chunks, one peer, uncapped, one process`,
+    rows,
+  )
+  const rss = await seederRss()
+  printTable(`seeding daemon (own process) serving ${args['rss-mib']} MiB to ${args.peers} peers`, [
+    { seeder_peak_rss_mb: rss },
+  ])
+  const medianOf = (k: 'bare_stream_mib_s' | 'swarm_mib_s'): number =>
+    rows.map((r) => r[k]).sort((a, b) => a - b)[Math.floor(rows.length / 2)]
+  const file = writeResults('transfer', {
+    file_mib: args.mib,
+    chunk_kib: chunkSize / 1024,
+    runs: args.runs,
+    swarm_mib_s: best.swarm,
+    bare_stream_mib_s: best.bare,
+    ratio: best.swarm / best.bare,
+    swarm_mib_s_median: medianOf('swarm_mib_s'),
+    bare_stream_mib_s_median: medianOf('bare_stream_mib_s'),
+    swarm_cpu_cores: best.cpu,
+    seeder_peak_rss_mb: rss,
+    seeder_peers: args.peers,
+    seeder_file_mib: args['rss-mib'],
+    process_model: 'swarm and bare stream: both ends in this process; seeder RSS: daemon in a child process',
+  })
+  process.stdout.write(`wrote ${file}\n`)
+} finally {
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+}
