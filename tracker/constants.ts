@@ -6,10 +6,14 @@ export const DEFAULT_HOST = '127.0.0.1'
 export const DEFAULT_PORT = 7070
 /** Path of the command channel WebSocket. */
 export const CHANNEL_PATH = '/channel'
-/** First retransmit delay of an unACKed command. */
-export const RETRANSMIT_INITIAL_MS = 1_000
+/**
+ * First retransmit delay of an unACKed command. Within one WebSocket a frame cannot get
+ * lost (TCP), so a retransmit only helps a node that received but failed to record a
+ * command. Commands of a dead connection are replayed on the next one, not retransmitted.
+ */
+export const RETRANSMIT_INITIAL_MS = 5_000
 /** Retransmit delay cap. */
-export const RETRANSMIT_MAX_MS = 30_000
+export const RETRANSMIT_MAX_MS = 60_000
 /** How often the retransmit loop looks for due commands. */
 export const RETRANSMIT_TICK_MS = 250
 /** A node that sent no hello within this time is disconnected. */

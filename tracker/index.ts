@@ -35,9 +35,9 @@ export interface TrackerInit {
   port?: number
   /** fastify request logging. @default false */
   logger?: boolean
-  /** First retransmit delay of an unACKed command. @default 1000 */
+  /** First retransmit delay of an unACKed command. @default 5000 */
   retransmitInitialMs?: number
-  /** Retransmit delay cap. @default 30000 */
+  /** Retransmit delay cap. @default 60000 */
   retransmitMaxMs?: number
 }
 
@@ -92,6 +92,7 @@ export async function createTracker(init: TrackerInit): Promise<Tracker> {
     channel,
     app,
     async close() {
+      engine!.stop()
       await channel.close()
       await app.close()
       await state.close()

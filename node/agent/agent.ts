@@ -52,7 +52,12 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (init.trackers.length === 0) throw new TypeError('at least one tracker address')
     this.privateKey = components.privateKey
     this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
-    this.init = { reconnectInitialMs: 200, reconnectMaxMs: 10_000, ...init, trackers: [...init.trackers] }
+    this.init = {
+      ...init,
+      trackers: [...init.trackers],
+      reconnectInitialMs: init.reconnectInitialMs ?? 200,
+      reconnectMaxMs: init.reconnectMaxMs ?? 10_000,
+    }
     this.journal = new Journal(
       init.dir === undefined ? new MemoryJournalStore() : new LevelJournalStore(init.dir),
     )

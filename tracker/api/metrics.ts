@@ -1,11 +1,13 @@
 /** Prometheus metrics of the tracker (own registry, so several trackers can share a process). */
-import { Gauge, Registry } from 'prom-client'
+import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import type { ChannelServer } from '../channel/server.ts'
 import type { TrackerState } from '../state/index.ts'
 
 /** Creates the registry; values are read at scrape time. */
 export function createMetrics(state: TrackerState, channel: ChannelServer): Registry {
   const registry = new Registry()
+  // process_resident_memory_bytes, heap and event-loop lag of the tracker process
+  collectDefaultMetrics({ register: registry, prefix: 'dandelion_tracker_' })
   const gauge = (name: string, help: string, read: () => number): void => {
     new Gauge({
       name,

@@ -38,9 +38,9 @@ export interface ChannelServerComponents {
 export interface ChannelServerInit {
   /** Token a node presents once, at enrollment. */
   enrollmentToken: string
-  /** @default 1000 */
+  /** @default 5000 */
   retransmitInitialMs?: number
-  /** @default 30000 */
+  /** @default 60000 */
   retransmitMaxMs?: number
 }
 
@@ -82,10 +82,11 @@ export class ChannelServer {
   constructor(components: ChannelServerComponents, init: ChannelServerInit) {
     this.state = components.state
     this.engine = components.engine
+    // `??`, not spread: an explicit `undefined` from a caller must not erase a default
     this.init = {
-      retransmitInitialMs: RETRANSMIT_INITIAL_MS,
-      retransmitMaxMs: RETRANSMIT_MAX_MS,
-      ...init,
+      enrollmentToken: init.enrollmentToken,
+      retransmitInitialMs: init.retransmitInitialMs ?? RETRANSMIT_INITIAL_MS,
+      retransmitMaxMs: init.retransmitMaxMs ?? RETRANSMIT_MAX_MS,
     }
     this.wss = new WebSocketServer({
       noServer: true,
@@ -179,11 +180,11 @@ export class ChannelServer {
       this.stats.outcomes++
       const e = outbox.byCommand(f.id)
       if (e === undefined || e.nodeId !== nodeId) return
-      const touched = this.engine().onOutcome(tx, nodeId, e, f)
+      this.engine().onOutcome(tx, nodeId, e, f)
       outbox.outcome(tx, nodeId, f.id, f.status)
-      // new commands must be on disk before they go out
-      await tx.commit({ sync: touched.length > 0 })
-      for (const n of touched) this.deliver(n)
+      // not synced: a lost outcome is recovered by the replay after a restart (the node
+      // answers a replayed command from its journal)
+      await tx.commit()
     }
   }
 
@@ -252,6 +253,8 @@ export class ChannelServer {
     for (const [nodeId, s] of this.sessions) {
       for (const e of this.state.outbox.entriesOf(nodeId)) {
         if (e.state !== 'pending' || e.attempts === 0 || e.nextAt > now) continue
+        // still flushing earlier frames to this node: re-sending would only queue behind them
+        if (s.ws.bufferedAmount > 0) continue
         this.stats.retransmits++
         this.transmit(s, e, now)
       }

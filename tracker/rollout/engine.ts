@@ -63,6 +63,9 @@ const SUCCESS = new Set(['placed', 'active'])
 export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   private readonly state: TrackerState
   private readonly deliver: (nodeId: string) => void
+  private readonly dirty = new Set<string>()
+  private settling?: Promise<void>
+  private stopped = false
 
   constructor(components: RolloutEngineComponents) {
     super()
@@ -201,18 +204,19 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   }
 
   /**
-   * A node reported an outcome. Returns the nodes that got new commands (the caller
-   * commits with sync, then delivers).
+   * A node reported an outcome. The release's gate is evaluated once per event-loop turn
+   * for all outcomes that arrived in it (evaluation walks every node of the release, so
+   * doing it per outcome would be quadratic in the number of nodes).
    */
   onOutcome(
     tx: Tx,
     nodeId: string,
     entry: OutboxEntry,
     o: { status: OutcomeStatus; reason?: string; peerBytes?: number; originBytes?: number },
-  ): string[] {
+  ): void {
     const { cmd } = entry
     const rn = this.nodeOf(cmd, nodeId)
-    if (rn === undefined) return []
+    if (rn === undefined) return
     const r = this.state.releases.get(cmd.releaseId!)
     const next: ReleaseNode = { ...rn, reason: o.reason }
     if (o.peerBytes !== undefined) next.peerBytes = o.peerBytes
@@ -238,7 +242,35 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     }
     this.state.releases.putNode(tx, r.id, next)
     this.emitEvent({ type: 'release.node', releaseId: r.id, nodeId, state: next.state, reason: o.reason })
-    return this.evaluate(tx, r)
+    this.dirty.add(r.id)
+    if (this.settling === undefined)
+      this.settling = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.settle())
+  }
+
+  /**
+   * Evaluates the gates of every release that had outcomes since the last call; new
+   * commands are committed (synced) before they are delivered.
+   */
+  async settle(): Promise<void> {
+    this.settling = undefined
+    const ids = [...this.dirty]
+    this.dirty.clear()
+    if (this.stopped || ids.length === 0) return
+    const tx = this.state.tx()
+    const touched: string[] = []
+    for (const id of ids) touched.push(...this.evaluate(tx, this.state.releases.get(id)))
+    try {
+      await tx.commit({ sync: true })
+    } catch (err) {
+      log.error('committing gate evaluation failed: %e', err)
+      return
+    }
+    for (const n of touched) this.deliver(n)
+  }
+
+  /** Stops scheduled evaluations (the state is about to close). */
+  stop(): void {
+    this.stopped = true
   }
 
   /** Applies the gate of the current stage; returns nodes given new commands. */

@@ -47,7 +47,12 @@ async function setup(
 }
 
 /** Acts as every node that has a queued command: report `status` for it. */
-function report(state: TrackerState, engine: RolloutEngine, status: OutcomeStatus, only?: string[]): number {
+async function report(
+  state: TrackerState,
+  engine: RolloutEngine,
+  status: OutcomeStatus,
+  only?: string[],
+): Promise<number> {
   let n = 0
   const tx = state.tx()
   // snapshot first: commands issued by a gate opening during this pass wait for the next one
@@ -61,6 +66,7 @@ function report(state: TrackerState, engine: RolloutEngine, status: OutcomeStatu
     state.outbox.outcome(tx, nodeId, e.cmd.id, status)
     n++
   }
+  await engine.settle()
   return n
 }
 
@@ -87,11 +93,11 @@ describe('rollout engine', () => {
     })
     expect(delivered).toHaveLength(2) // ceil(12 × 10%) canaries
     expect(releaseStatus(state, r.id).counts).toMatchObject({ pending: 2, waiting: 10 })
-    expect(report(state, engine, 'active')).toBe(2)
+    expect(await report(state, engine, 'active')).toBe(2)
     expect(r.stage).toBe(1)
     // the gate opened: the other 10 nodes have their commands queued
     expect(releaseStatus(state, r.id).counts).toMatchObject({ active: 2, pending: 10 })
-    report(state, engine, 'active')
+    await report(state, engine, 'active')
     const s = releaseStatus(state, r.id)
     expect(s.release.status).toBe('completed')
     expect(s.counts.active).toBe(12)
@@ -111,33 +117,33 @@ describe('rollout engine', () => {
         { percent: 100, gate: 'auto' },
       ],
     })
-    report(state, engine, 'active')
+    await report(state, engine, 'active')
     expect(r.stage).toBe(0)
     await engine.operate(r.id, 'advance')
     expect(r.stage).toBe(1)
     await engine.operate(r.id, 'pause')
-    report(state, engine, 'active')
+    await report(state, engine, 'active')
     expect(r.stage).toBe(1)
     await expect(engine.operate(r.id, 'pause')).rejects.toMatchObject({ code: 'ERR_INVALID_RELEASE_STATE' })
     await engine.operate(r.id, 'resume')
     expect(r.stage).toBe(2)
-    report(state, engine, 'active')
+    await report(state, engine, 'active')
     expect(r.status).toBe('completed')
   })
 
   it('rolls nodes back to the version they ran before', async () => {
     const { state, engine } = await setup()
     const r1 = await engine.create({ resource: 'lesson', version: 1, targets: { cities: ['bj'] } })
-    report(state, engine, 'active')
+    await report(state, engine, 'active')
     expect(r1.status).toBe('completed')
     const r2 = await engine.create({ resource: 'lesson', version: 2, targets: { cities: ['bj', 'sh'] } })
-    report(state, engine, 'active')
+    await report(state, engine, 'active')
     await engine.operate(r2.id, 'rollback')
     const cmds = [...state.inventory.nodes.keys()].flatMap((n) => state.outbox.entriesOf(n).map((e) => e.cmd))
     // bj nodes go back to v1, sh nodes (nothing before) deactivate
     expect(cmds.filter((c) => c.op === 'activate' && c.version === 1)).toHaveLength(8)
     expect(cmds.filter((c) => c.op === 'deactivate')).toHaveLength(4)
-    report(state, engine, 'active')
+    await report(state, engine, 'active')
     expect(releaseStatus(state, r2.id).counts.reverted).toBe(12)
     expect(state.releases.currentOf('n0', 'lesson')?.version).toBe(1)
   })
