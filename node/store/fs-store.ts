@@ -103,9 +103,15 @@ export class FsChunkStore extends BaseChunkStore {
       await mkdir(dir, { recursive: true })
       this.dirs.add(dir)
     }
+    options.signal?.throwIfAborted()
     const fh = await open(final, 'w')
     try {
-      await fh.writeFile(bytes, { signal: options.signal })
+      // one write call per chunk: FileHandle.writeFile with a signal writes in small
+      // slices and costs about twice the CPU (measured)
+      for (let offset = 0; offset < bytes.byteLength; ) {
+        const { bytesWritten } = await fh.write(bytes, offset, bytes.byteLength - offset, offset)
+        offset += bytesWritten
+      }
       if (this.fsync) await fh.datasync()
     } catch (err) {
       await fh.close()
