@@ -18,6 +18,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'upload a file to an origin (resumable)',
     load: async () => (await import('../origin/cli.ts')).runUploadCommand,
   },
+  rtc: {
+    summary: 'run the live-tutoring signaling server and SFU',
+    load: async () => (await import('../rtc/cli.ts')).runRtcCommand,
+  },
   tracker: {
     summary: 'run the tracker (inventory, rollouts, command channel, admin API)',
     load: async () => (await import('../tracker/cli.ts')).runTrackerCommand,
