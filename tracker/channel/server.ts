@@ -250,7 +250,9 @@ export class ChannelServer {
 
   private retransmit(): void {
     const now = Date.now()
-    for (const [nodeId, s] of this.sessions) {
+    for (const nodeId of this.state.outbox.nodesWithUnacked()) {
+      const s = this.sessions.get(nodeId)
+      if (s === undefined) continue
       for (const e of this.state.outbox.entriesOf(nodeId)) {
         if (e.state !== 'pending' || e.attempts === 0 || e.nextAt > now) continue
         // still flushing earlier frames to this node: re-sending would only queue behind them

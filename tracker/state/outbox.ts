@@ -32,6 +32,7 @@ export class Outbox {
   private readonly boxes = new Map<string, Map<number, OutboxEntry>>()
   private readonly nextSeq = new Map<string, number>()
   private readonly byId = new Map<string, OutboxEntry>()
+  private readonly unacked = new Map<string, number>()
 
   async load(kv: Kv): Promise<void> {
     for await (const [k, v] of kv.entries('seq!')) this.nextSeq.set(k.slice(4), v as number)
@@ -49,6 +50,7 @@ export class Outbox {
     }
     box.set(e.cmd.seq, e)
     this.byId.set(e.cmd.id, e)
+    if (e.state === 'pending') this.setUnacked(e.nodeId, 1)
   }
 
   /** Queues a command for a node with the node's next sequence number. */
@@ -70,10 +72,23 @@ export class Outbox {
     return { nodeId: e.nodeId, cmd: e.cmd, state: e.state, outcome: e.outcome }
   }
 
-  /** Entries of a node in sequence order. */
-  entriesOf(nodeId: string): OutboxEntry[] {
-    const box = this.boxes.get(nodeId)
-    return box === undefined ? [] : [...box.values()].sort((a, b) => a.cmd.seq - b.cmd.seq)
+  /**
+   * Entries of a node in sequence order (a box is filled in sequence order, by `enqueue`
+   * and by `load` reading keys in order, so its insertion order is the sequence order).
+   */
+  entriesOf(nodeId: string): Iterable<OutboxEntry> {
+    return this.boxes.get(nodeId)?.values() ?? []
+  }
+
+  /** Nodes that have at least one unACKed command (the retransmit loop walks only these). */
+  nodesWithUnacked(): Iterable<string> {
+    return this.unacked.keys()
+  }
+
+  private setUnacked(nodeId: string, delta: number): void {
+    const n = (this.unacked.get(nodeId) ?? 0) + delta
+    if (n <= 0) this.unacked.delete(nodeId)
+    else this.unacked.set(nodeId, n)
   }
 
   byCommand(id: string): OutboxEntry | undefined {
@@ -86,6 +101,7 @@ export class Outbox {
     if (e === undefined || e.cmd.id !== id) return false
     if (e.state === 'acked') return true
     e.state = 'acked'
+    this.setUnacked(nodeId, -1)
     tx.put(key(nodeId, seq), this.persisted(e))
     return true
   }
@@ -94,10 +110,13 @@ export class Outbox {
   outcome(tx: Tx, nodeId: string, id: string, status: OutcomeStatus): OutboxEntry | undefined {
     const e = this.byId.get(id)
     if (e === undefined || e.nodeId !== nodeId) return undefined
+    if (e.state === 'pending') this.setUnacked(nodeId, -1)
     e.state = 'acked'
     e.outcome = status
     if (FINAL_OUTCOMES.has(status)) {
-      this.boxes.get(nodeId)?.delete(e.cmd.seq)
+      const box = this.boxes.get(nodeId)
+      box?.delete(e.cmd.seq)
+      if (box?.size === 0) this.boxes.delete(nodeId)
       this.byId.delete(id)
       tx.del(key(nodeId, e.cmd.seq))
     } else {
@@ -109,7 +128,7 @@ export class Outbox {
   /** Number of queued commands, and how many of them are unACKed. */
   stats(): { queued: number; unacked: number } {
     let unacked = 0
-    for (const e of this.byId.values()) if (e.state === 'pending') unacked++
+    for (const n of this.unacked.values()) unacked += n
     return { queued: this.byId.size, unacked }
   }
 }

@@ -58,7 +58,7 @@ async function report(
   // snapshot first: commands issued by a gate opening during this pass wait for the next one
   const entries = [...state.inventory.nodes.keys()]
     .filter((id) => only === undefined || only.includes(id))
-    .flatMap((id) => state.outbox.entriesOf(id).map((e) => [id, e] as const))
+    .flatMap((id) => [...state.outbox.entriesOf(id)].map((e) => [id, e] as const))
   for (const [nodeId, e] of entries) {
     state.outbox.ack(tx, nodeId, e.cmd.seq, e.cmd.id)
     engine.onAck(tx, nodeId, e.cmd)
@@ -139,7 +139,9 @@ describe('rollout engine', () => {
     const r2 = await engine.create({ resource: 'lesson', version: 2, targets: { cities: ['bj', 'sh'] } })
     await report(state, engine, 'active')
     await engine.operate(r2.id, 'rollback')
-    const cmds = [...state.inventory.nodes.keys()].flatMap((n) => state.outbox.entriesOf(n).map((e) => e.cmd))
+    const cmds = [...state.inventory.nodes.keys()].flatMap((n) =>
+      [...state.outbox.entriesOf(n)].map((e) => e.cmd),
+    )
     // bj nodes go back to v1, sh nodes (nothing before) deactivate
     expect(cmds.filter((c) => c.op === 'activate' && c.version === 1)).toHaveLength(8)
     expect(cmds.filter((c) => c.op === 'deactivate')).toHaveLength(4)
@@ -178,7 +180,7 @@ describe('rollout engine', () => {
       ],
     })
     const ids = (st: TrackerState) =>
-      [...st.inventory.nodes.keys()].flatMap((n) => st.outbox.entriesOf(n).map((e) => e.cmd.id)).sort()
+      [...st.inventory.nodes.keys()].flatMap((n) => [...st.outbox.entriesOf(n)].map((e) => e.cmd.id)).sort()
     const queued = ids(a.state)
     await a.state.close()
     const b = new TrackerState(dir)
