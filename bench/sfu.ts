@@ -104,7 +104,10 @@ async function measure(r: Rig, n: number): Promise<Record<string, number>> {
   const m1 = machineCpu()
   const res = await Promise.all(
     r.rx.map((c) =>
-      c.ask<{ losses: number[]; received: number; delays: number[] }>({ op: 'measure' }, 'measured'),
+      c.ask<{ losses: number[]; received: number; delays: number[]; cpuUs: number }>(
+        { op: 'measure' },
+        'measured',
+      ),
     ),
   )
   const dt = (s1.at - s0.at) / 1000
@@ -124,6 +127,7 @@ async function measure(r: Rig, n: number): Promise<Record<string, number>> {
     loss_max_pct: Math.max(...losses) * 100,
     p50_ms: quantile(delays, 0.5),
     p99_ms: quantile(delays, 0.99),
+    rx_cpu_pct: (res.reduce((a, x) => a + x.cpuUs, 0) / 1e6 / dt) * 100,
     machine_pct: ((m1.busy - m0.busy) / (m1.total - m0.total)) * 100,
   }
 }

@@ -23,4 +23,5 @@ process.on('message', async (m: { op: string }) => {
     process.exit(0)
   }
 })
+process.on('disconnect', () => process.exit(0))
 process.send!({ op: 'ready' })

@@ -27,6 +27,8 @@ interface Rx {
 
 const rxs: Rx[] = []
 let delays: number[] = []
+let markCpu = 0
+process.on('disconnect', () => process.exit(0))
 
 function counts(r: Rx): { packets: number; expected: number } {
   const list: Array<{ packets: number; firstSeq: number; maxSeq: number }> = r.raw
@@ -112,6 +114,8 @@ process.on('message', async (m: { op: string; url?: string; tokens?: string[]; p
     process.send!({ op: 'media', times })
   } else if (m.op === 'mark') {
     for (const r of rxs) r.mark = counts(r)
+    const cpu = process.cpuUsage()
+    markCpu = cpu.user + cpu.system
     delays = []
     process.send!({ op: 'marked' })
   } else if (m.op === 'measure') {
@@ -124,7 +128,8 @@ process.on('message', async (m: { op: string; url?: string; tokens?: string[]; p
       received += got
       return exp <= 0 ? 1 : Math.max(0, 1 - got / exp)
     })
-    process.send!({ op: 'measured', losses, received, delays })
+    const cpu = process.cpuUsage()
+    process.send!({ op: 'measured', losses, received, delays, cpuUs: cpu.user + cpu.system - markCpu })
   } else if (m.op === 'close') {
     await Promise.all(rxs.map((r) => r.sub?.close()))
     for (const r of rxs) r.sig.close()

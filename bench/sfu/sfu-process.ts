@@ -25,4 +25,5 @@ process.on('message', async (m: { op: string }) => {
     process.exit(0)
   }
 })
+process.on('disconnect', () => process.exit(0))
 process.send!({ op: 'ready', url: server.url.replace('http', 'ws') + '/ws' })

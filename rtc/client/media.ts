@@ -96,65 +96,109 @@ export interface Subscription {
   close(): Promise<void>
 }
 
-/** Subscribes to the room's media; resolves once the first negotiation is done. */
+/** Options of {@link subscribe}. */
+export interface SubscribeOptions {
+  signal?: AbortSignal
+  /** Connection attempts before giving up; each failure starts a fresh connection. @default 3 */
+  attempts?: number
+  /** Time one attempt may take to connect. @default 10000 */
+  attemptTimeoutMs?: number
+}
+
+/**
+ * Subscribes to the room's media; resolves once connected. A connection that fails or does not
+ * come up in time is replaced by a new one (the SFU restarts its side on `subscribe`).
+ */
 export async function subscribe(
   sig: SignalingClient,
   init: PeerConfigInit = {},
-  options: { signal?: AbortSignal } = {},
+  options: SubscribeOptions = {},
 ): Promise<Subscription> {
-  const pc = new RTCPeerConnection(peerConfig(init))
   const tracks: TrackCounter[] = []
   const listeners: Array<(kind: string, payload: Buffer, seq: number) => void> = []
-  pc.ontrack = ({ track }) => {
-    const c: TrackCounter = {
-      kind: track.kind,
-      packets: 0,
-      maxSeq: -1,
-      firstSeq: -1,
-      bytes: 0,
-      ssrc: track.ssrc ?? 0,
-    }
-    tracks.push(c)
-    track.onReceiveRtp.subscribe((rtp) => {
-      const seq = rtp.header.sequenceNumber
-      if (c.maxSeq < 0) {
-        c.firstSeq = seq
-        c.maxSeq = seq
-      } else {
-        // extend the 16-bit sequence number across wrap-around
-        const last = c.maxSeq & 0xffff
-        const delta = ((seq - last + 0x8000) & 0xffff) - 0x8000
-        if (delta > 0) c.maxSeq += delta
-      }
-      c.ssrc = rtp.header.ssrc
-      c.packets++
-      c.bytes += rtp.payload.length
-      for (const fn of listeners) fn(track.kind, rtp.payload, seq)
-    })
-  }
+  let pc!: RTCPeerConnection
   let chain = Promise.resolve()
-  let first: () => void = () => {}
-  const negotiated = new Promise<void>((r) => {
-    first = r
-  })
-  sig.on('subscribe-offer', (sdp) => {
+  let negotiated: () => void = () => {}
+  const onOffer = (sdp: string): void => {
+    const target = pc
     chain = chain
       .then(async () => {
-        await pc.setRemoteDescription({ type: 'offer', sdp })
-        await pc.setLocalDescription(await pc.createAnswer())
-        sig.send({ type: 'subscribe-answer', sdp: pc.localDescription!.sdp })
-        first()
+        if (target !== pc) return
+        await target.setRemoteDescription({ type: 'offer', sdp })
+        await target.setLocalDescription(await target.createAnswer())
+        sig.send({ type: 'subscribe-answer', sdp: target.localDescription!.sdp })
+        negotiated()
       })
       .catch(() => {})
-  })
-  sig.send({ type: 'subscribe' })
-  await negotiated
-  await waitConnected(pc, options.signal)
+  }
+  sig.on('subscribe-offer', onOffer)
+  const attempts = options.attempts ?? 3
+  for (let attempt = 1; ; attempt++) {
+    pc = new RTCPeerConnection(peerConfig(init))
+    tracks.length = 0
+    pc.ontrack = ({ track }) => countTrack(track, tracks, listeners)
+    const first = new Promise<void>((r) => {
+      negotiated = r
+    })
+    const timeout = AbortSignal.timeout(options.attemptTimeoutMs ?? 10_000)
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
+    try {
+      sig.send({ type: 'subscribe' })
+      await Promise.race([
+        first,
+        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+      ])
+      await waitConnected(pc, signal)
+      break
+    } catch (err) {
+      await pc.close().catch(() => {})
+      if (options.signal?.aborted === true || attempt >= attempts) {
+        sig.off('subscribe-offer', onOffer)
+        throw err
+      }
+    }
+  }
+  const current = pc
   return {
-    pc,
+    pc: current,
     tracks,
     packets: () => tracks.reduce((a, t) => a + t.packets, 0),
     onPacket: (fn) => listeners.push(fn),
-    close: () => pc.close(),
+    close: async () => {
+      sig.off('subscribe-offer', onOffer)
+      await current.close()
+    },
   }
+}
+
+function countTrack(
+  track: MediaStreamTrack,
+  tracks: TrackCounter[],
+  listeners: Array<(kind: string, payload: Buffer, seq: number) => void>,
+): void {
+  const c: TrackCounter = {
+    kind: track.kind,
+    packets: 0,
+    maxSeq: -1,
+    firstSeq: -1,
+    bytes: 0,
+    ssrc: track.ssrc ?? 0,
+  }
+  tracks.push(c)
+  track.onReceiveRtp.subscribe((rtp) => {
+    const seq = rtp.header.sequenceNumber
+    if (c.maxSeq < 0) {
+      c.firstSeq = seq
+      c.maxSeq = seq
+    } else {
+      // extend the 16-bit sequence number across wrap-around
+      const last = c.maxSeq & 0xffff
+      const delta = ((seq - last + 0x8000) & 0xffff) - 0x8000
+      if (delta > 0) c.maxSeq += delta
+    }
+    c.ssrc = rtp.header.ssrc
+    c.packets++
+    c.bytes += rtp.payload.length
+    for (const fn of listeners) fn(track.kind, rtp.payload, seq)
+  })
 }

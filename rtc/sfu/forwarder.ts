@@ -1,7 +1,9 @@
 /**
  * Fan-out of one published track to its subscribers' senders.
  *
- * `lean` mode (default) parses each incoming packet once and, per subscriber, only rewrites SSRC
+ * `fast` mode (default) skips werift's send path entirely: see `fast-srtp.ts`.
+ *
+ * `lean` mode parses each incoming packet once and, per subscriber, only rewrites SSRC
  * and payload type on that one header before handing it to the subscriber's SRTP session, which
  * serializes and encrypts synchronously — so the shared header may be changed again for the next
  * subscriber. That skips, per send, werift's `RTCRtpSender.dispatchRtp` work (a packet clone, an
@@ -15,9 +17,10 @@
  */
 import { type RTCDtlsTransport, type RTCRtpSender, RtpPacket } from 'werift'
 import { NACK_HISTORY } from '../constants.ts'
+import { type FastPath, fastPathFor, payloadBounds, sendFast } from './fast-srtp.ts'
 
-/** How packets are handed to werift. */
-export type ForwardMode = 'lean' | 'werift'
+/** How packets are handed to werift: see the module comment and `fast-srtp.ts`. */
+export type ForwardMode = 'fast' | 'lean' | 'werift'
 
 /** One subscriber's sender for this track. */
 export interface Output {
@@ -27,11 +30,13 @@ export interface Output {
   ssrc: number
   payloadType: number
   dtls: RTCDtlsTransport | undefined
+  /** Set in `fast` mode when the connection negotiated AES-GCM. */
+  fast: FastPath | undefined
 }
 
 /** Creates an output for `sender` (not ready until {@link refreshOutput}). */
 export function createOutput(sender: RTCRtpSender): Output {
-  return { sender, ready: false, ssrc: sender.ssrc, payloadType: 0, dtls: undefined }
+  return { sender, ready: false, ssrc: sender.ssrc, payloadType: 0, dtls: undefined, fast: undefined }
 }
 
 /** Marks an output ready when its sender can send; returns true if it just became ready. */
@@ -42,6 +47,7 @@ export function refreshOutput(out: Output): boolean {
   out.payloadType = s.codec.payloadType
   out.ssrc = s.ssrc
   out.dtls = s.dtlsTransport
+  out.fast = fastPathFor(s.dtlsTransport)
   out.ready = true
   return true
 }
@@ -72,7 +78,7 @@ export class TrackForwarder {
 
   /** `onReady` runs when an output starts receiving (the moment to ask for a keyframe). */
   constructor(init: { mode?: ForwardMode; onReady?: (out: Output) => void } = {}) {
-    this.mode = init.mode ?? 'lean'
+    this.mode = init.mode ?? 'fast'
     this.onReady = init.onReady ?? noop
   }
 
@@ -90,8 +96,9 @@ export class TrackForwarder {
     this.historySeq[slot] = seq
     const outs = this.outputs
     if (outs.length === 0) return
-    const pkt = this.mode === 'lean' ? prepare(buf) : RtpPacket.deSerialize(buf)
-    const h = pkt.header
+    const bounds = payloadBounds(buf)
+    if (bounds === undefined) return
+    let pkt: RtpPacket | undefined
     for (let i = 0; i < outs.length; i++) {
       const out = outs[i]
       // DTLS may come up after the connection-state event: check lazily, it is two field reads
@@ -99,29 +106,39 @@ export class TrackForwarder {
         if (!refreshOutput(out)) continue
         this.onReady(out)
       }
-      if (this.mode === 'lean') {
-        h.ssrc = out.ssrc
-        h.payloadType = out.payloadType
-        out.dtls!.sendRtp(pkt.payload, h).catch(noop)
-      } else {
-        out.sender.sendRtp(pkt).catch(noop)
-      }
       this.sent++
+      if (this.mode === 'fast' && out.fast !== undefined) {
+        sendFast(out.fast, buf, bounds.start, bounds.end, out.ssrc, out.payloadType)
+        continue
+      }
+      pkt ??= this.mode === 'werift' ? RtpPacket.deSerialize(buf) : prepare(buf)
+      if (this.mode === 'werift') {
+        out.sender.sendRtp(pkt).catch(noop)
+      } else {
+        pkt.header.ssrc = out.ssrc
+        pkt.header.payloadType = out.payloadType
+        out.dtls!.sendRtp(pkt.payload, pkt.header).catch(noop)
+      }
     }
   }
 
   /** Answers a subscriber's NACK from the shared history (lean mode; werift answers its own). */
   retransmit(out: Output, lost: readonly number[]): void {
-    if (this.mode !== 'lean' || !out.ready) return
+    if (this.mode === 'werift' || !out.ready) return
     for (const seq of lost) {
       const slot = seq & (NACK_HISTORY - 1)
       const buf = this.history[slot]
       if (buf === undefined || this.historySeq[slot] !== seq) continue
+      this.retransmitted++
+      const bounds = out.fast !== undefined && this.mode === 'fast' ? payloadBounds(buf) : undefined
+      if (bounds !== undefined) {
+        sendFast(out.fast!, buf, bounds.start, bounds.end, out.ssrc, out.payloadType)
+        continue
+      }
       const pkt = prepare(buf)
       pkt.header.ssrc = out.ssrc
       pkt.header.payloadType = out.payloadType
       out.dtls!.sendRtp(pkt.payload, pkt.header).catch(noop)
-      this.retransmitted++
     }
   }
 

@@ -18,7 +18,7 @@ import { SpeakerDetector } from './speaker.ts'
 export interface WeriftSfuInit extends PeerConfigInit {
   /** Worker threads holding subscribers; 0 keeps them in the main thread. @default 0 */
   shards?: number
-  /** @default 'lean' */
+  /** @default 'fast' */
   mode?: ForwardMode
   /** @default {@link PLI_THROTTLE_MS} */
   pliThrottleMs?: number
@@ -56,6 +56,8 @@ export interface SfuStats {
   subscribers: number
   /** Subscriber connections in state `connected`. */
   ready: number
+  /** Subscriber outputs on the fast SRTP path. */
+  fastOutputs: number
   /** Publishing connections. */
   publishers: number
   /** Keyframe requests sent to publishers. */
@@ -190,6 +192,7 @@ export class WeriftSfu implements RtcProvider {
       received: this.received,
       sent: per.reduce((a, s) => a + s.sent, 0),
       retransmitted: per.reduce((a, s) => a + s.retransmitted, 0),
+      fastOutputs: per.reduce((a, s) => a + s.fastOutputs, 0),
       subscribers: per.reduce((a, s) => a + s.subscribers, 0),
       ready: per.reduce((a, s) => a + s.ready, 0),
       plisSent: this.plisSent,

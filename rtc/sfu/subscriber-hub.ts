@@ -21,7 +21,7 @@ export interface SubscriberHubComponents {
 
 /** Options of {@link SubscriberHub}. */
 export interface SubscriberHubInit extends PeerConfigInit {
-  /** @default 'lean' */
+  /** @default 'fast' */
   mode?: ForwardMode
 }
 
@@ -31,6 +31,8 @@ export interface ShardStats {
   retransmitted: number
   subscribers: number
   ready: number
+  /** Outputs on the fast SRTP path. */
+  fastOutputs: number
 }
 
 /** A published track as the hub knows it. */
@@ -113,10 +115,8 @@ export class SubscriberHub {
   /** Creates `user`'s receive connection and sends its first offer. */
   async subscribe(room: string, user: string): Promise<void> {
     const k = key(room, user)
-    if (this.subs.has(k)) {
-      this.negotiate(this.subs.get(k)!)
-      return
-    }
+    // subscribing again means the client gave up on its connection: start over
+    if (this.subs.has(k)) await this.leave(room, user)
     const pc = new RTCPeerConnection(peerConfig(this.init))
     const sub: Sub = { room, user, pc, slots: new Map(), negotiating: false, dirty: false }
     this.subs.set(k, sub)
@@ -159,13 +159,15 @@ export class SubscriberHub {
   stats(): ShardStats {
     let sent = 0
     let retransmitted = 0
+    let fastOutputs = 0
     for (const t of this.tracks.values()) {
       sent += t.forwarder.sent
       retransmitted += t.forwarder.retransmitted
+      for (const o of t.forwarder.outputs) if (o.fast !== undefined) fastOutputs++
     }
     let ready = 0
     for (const s of this.subs.values()) if (s.pc.connectionState === 'connected') ready++
-    return { sent, retransmitted, subscribers: this.subs.size, ready }
+    return { sent, retransmitted, subscribers: this.subs.size, ready, fastOutputs }
   }
 
   /** Closes every connection. */

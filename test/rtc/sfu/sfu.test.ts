@@ -25,6 +25,8 @@ describe('werift SFU', () => {
     }
     // joining asked the teacher for a keyframe
     expect(teacher.pub.plis()).toBeGreaterThan(0)
+    // werift peers negotiate AES-GCM, so both outputs took the fast SRTP path
+    expect((await h.sfu.stats()).fastOutputs).toBe(2)
     sig.close()
     await until(async () => (await h.sfu.stats()).subscribers === 0, 'lamp torn down')
   })
