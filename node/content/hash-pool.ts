@@ -44,7 +44,10 @@ export class HashPool {
   start(): void {
     if (this.slots.length > 0) return
     for (let i = 0; i < this.size; i++) {
-      const worker = new Worker(new URL('./hash-worker.ts', import.meta.url))
+      const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {
+        // hashing needs almost no JS heap; keep each isolate small
+        resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
+      })
       const slot: Slot = { worker, inflight: 0 }
       worker.unref()
       worker.on('message', (msg: { id: number; bytes?: Uint8Array; digest: Uint8Array }) => {
