@@ -71,3 +71,4 @@ export interface AgentInit {
 export function createAgent(components: AgentComponents, init: AgentInit): Agent {
   return new Agent(components, init)
 }
+export { nodeContentApi } from './node-content.ts'
