@@ -57,7 +57,7 @@ beforeAll(async () => {
 
   for (let i = 0; i < 12; i++) {
     const campus = CAMPUSES[i % 3]
-    const first = nodes.find((n, j) => j % 3 === i % 3)
+    const first = nodes.find((_, j) => j % 3 === i % 3)
     // one identity: the node's libp2p key is also what the agent signs the channel challenge with
     const key = await generateKeyPair('Ed25519')
     const node = await createNode({
