@@ -1,6 +1,6 @@
 /**
  * Command-line entry points wired by `bin/dandelion.ts`:
- * `dandelion tracker [--data-dir d] [--host h] [--port n]` and
+ * `dandelion tracker [--data-dir d] [--host h] [--port n] [--bootstrap-listen /ip4/…/tcp/…]` and
  * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...`.
  * Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
  */
@@ -27,6 +27,8 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker> {
       'admin-token': { type: 'string' },
       'enrollment-token': { type: 'string' },
       'retransmit-ms': { type: 'string' },
+      /** libp2p listen address of the DHT bootstrap host (repeatable); none = no host. */
+      'bootstrap-listen': { type: 'string', multiple: true },
     },
   })
   const adminToken = values['admin-token'] ?? process.env.DANDELION_ADMIN_TOKEN
@@ -43,8 +45,9 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker> {
     adminToken,
     enrollmentToken,
     retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
+    bootstrap: values['bootstrap-listen'] === undefined ? false : { listen: values['bootstrap-listen'] },
   })
-  out(JSON.stringify({ url: tracker.url, channelUrl: tracker.channelUrl }))
+  out(JSON.stringify({ url: tracker.url, channelUrl: tracker.channelUrl, bootstrap: tracker.bootstrapAddrs }))
   const stop = (): void => {
     tracker.close().then(
       () => process.exit(0),

@@ -7,9 +7,14 @@
  * // nodes: createAgent(..., { trackers: [tracker.channelUrl] }); operators: tracker.url + '/api/v1'
  * ```
  */
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import type { Libp2p } from '@libp2p/interface'
 import type { FastifyInstance } from 'fastify'
 import { InvalidConfigError } from '../node/errors.ts'
+import type { HostServices } from '../node/host/index.ts'
 import { createApi } from './api/index.ts'
+import type { BootstrapInit } from './bootstrap.ts'
 import { ChannelServer } from './channel/server.ts'
 import { CHANNEL_PATH, DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
 import { RolloutEngine } from './rollout/engine.ts'
@@ -23,7 +28,7 @@ export type * from './state/index.ts'
 
 /** Options of {@link createTracker}. */
 export interface TrackerInit {
-  /** level directory of the state. @default in memory (lost on exit) */
+  /** Directory of the state (level, in `state/`) and the bootstrap key. @default in memory (lost on exit) */
   dataDir?: string
   /** Bearer token of the admin API. */
   adminToken: string
@@ -39,6 +44,8 @@ export interface TrackerInit {
   retransmitInitialMs?: number
   /** Retransmit delay cap. @default 60000 */
   retransmitMaxMs?: number
+  /** Run a libp2p host as a DHT bootstrap peer for the nodes. @default false */
+  bootstrap?: BootstrapInit | false
 }
 
 /** A running tracker. */
@@ -51,6 +58,10 @@ export interface Tracker {
   engine: RolloutEngine
   channel: ChannelServer
   app: FastifyInstance
+  /** The DHT bootstrap host, when enabled; nodes list `bootstrapAddrs` in their `bootstrap`. */
+  libp2p?: Libp2p<HostServices>
+  /** Multiaddrs (with `/p2p/<id>`) of the bootstrap host. */
+  bootstrapAddrs: string[]
   close(): Promise<void>
 }
 
@@ -60,7 +71,8 @@ export async function createTracker(init: TrackerInit): Promise<Tracker> {
     throw new InvalidConfigError('adminToken of at least 8 characters')
   if (typeof init.enrollmentToken !== 'string' || init.enrollmentToken.length < 8)
     throw new InvalidConfigError('enrollmentToken of at least 8 characters')
-  const state = new TrackerState(init.dataDir)
+  if (init.dataDir !== undefined) await mkdir(init.dataDir, { recursive: true })
+  const state = new TrackerState(init.dataDir === undefined ? undefined : join(init.dataDir, 'state'))
   await state.open()
   let engine: RolloutEngine | undefined
   const channel = new ChannelServer(
@@ -81,6 +93,19 @@ export async function createTracker(init: TrackerInit): Promise<Tracker> {
     await state.close()
     throw err
   }
+  let libp2p: Libp2p<HostServices> | undefined
+  if (init.bootstrap !== undefined && init.bootstrap !== false) {
+    try {
+      // imported only when enabled: a libp2p stack weighs tens of MB of RSS
+      const { startBootstrapHost } = await import('./bootstrap.ts')
+      libp2p = await startBootstrapHost(init.dataDir, init.bootstrap)
+    } catch (err) {
+      await channel.close()
+      await app.close()
+      await state.close()
+      throw err
+    }
+  }
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : (init.port ?? DEFAULT_PORT)
   const host = init.host ?? DEFAULT_HOST
@@ -91,8 +116,11 @@ export async function createTracker(init: TrackerInit): Promise<Tracker> {
     engine,
     channel,
     app,
+    libp2p,
+    bootstrapAddrs: libp2p?.getMultiaddrs().map((m) => m.toString()) ?? [],
     async close() {
       engine!.stop()
+      await libp2p?.stop()
       await channel.close()
       await app.close()
       await state.close()
