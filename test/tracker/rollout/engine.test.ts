@@ -131,6 +131,30 @@ describe('rollout engine', () => {
     expect(r.status).toBe('completed')
   })
 
+  it('holds an auto gate below its success ratio; abort stops the release', async () => {
+    const { state, engine } = await setup()
+    const r = await engine.create({
+      resource: 'lesson',
+      version: 1,
+      targets: { cities: ['bj', 'sh'] },
+      stages: [
+        { percent: 50, gate: 'auto', successRatio: 0.8 },
+        { percent: 100, gate: 'auto' },
+      ],
+    })
+    const canaries = [...state.releases.nodesOf(r.id).values()]
+      .filter((n) => n.stage === 0)
+      .map((n) => n.nodeId)
+    await report(state, engine, 'failed', canaries.slice(0, 2))
+    await report(state, engine, 'active', canaries.slice(2))
+    // 4 of 6 succeeded (67% < 80%): held
+    expect(r.stage).toBe(0)
+    expect(releaseStatus(state, r.id).counts).toMatchObject({ failed: 2, active: 4, waiting: 6 })
+    await engine.operate(r.id, 'abort')
+    expect(r.status).toBe('aborted')
+    await expect(engine.operate(r.id, 'advance')).rejects.toMatchObject({ code: 'ERR_INVALID_RELEASE_STATE' })
+  })
+
   it('rolls nodes back to the version they ran before', async () => {
     const { state, engine } = await setup()
     const r1 = await engine.create({ resource: 'lesson', version: 1, targets: { cities: ['bj'] } })
