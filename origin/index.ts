@@ -22,6 +22,7 @@ import {
   type Manifest,
 } from '../node/content/index.ts'
 import { DandelionError } from '../node/errors.ts'
+import { loadOrCreateKey } from '../node/keys.ts'
 import { type ChunkStore, FsChunkStore } from '../node/store/index.ts'
 import { Catalog, type PublishedVersion } from './catalog.ts'
 import {
@@ -36,7 +37,6 @@ import {
 import { HttpError, NotFoundError } from './errors.ts'
 import { type IngestMeta, ingestFile, publish } from './ingest.ts'
 import { IngestQueue } from './ingest-queue.ts'
-import { loadOrCreateKey } from './keys.ts'
 import { mimeFor } from './metadata.ts'
 import { createMetrics } from './metrics.ts'
 import { contentRoutes } from './routes/content.ts'

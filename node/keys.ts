@@ -1,4 +1,7 @@
-/** The origin's ed25519 identity: it signs manifests and is the embedded node's PeerId. */
+/**
+ * A daemon's persistent ed25519 identity (the origin's manifest-signing key, a node's or
+ * the tracker's PeerId), kept as a protobuf-encoded private key file.
+ */
 import { readFile, writeFile } from 'node:fs/promises'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
