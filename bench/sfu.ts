@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- sfu [--steps 50,100,150,200] [--window 10] [--configs lean:2,lean:0,werift:0] [--skip-join]`
+ * `npm run bench -- sfu [--steps 50,100,150,200] [--window 10] [--configs fast:2,fast:0,lean:0,werift:0] [--skip-join | --join-only]`
  *
  * One publisher (~1 Mbit/s filler VP8 + Opus, 140 pkt/s) and N werift receivers in two other
  * processes, on 127.0.0.1. For each SFU configuration (`mode:shards`) N steps up; each step
@@ -18,8 +18,9 @@ const arg = (name: string, def: string): string => {
 }
 const steps = arg('steps', '50,100,150,200').split(',').map(Number)
 const windowS = Number(arg('window', '10'))
-const configs = arg('configs', 'lean:2,lean:0,werift:0').split(',')
+const configs = arg('configs', 'fast:2,fast:0,lean:0,werift:0').split(',')
 const skipJoin = process.argv.includes('--skip-join')
+const joinOnly = process.argv.includes('--join-only')
 const secret = 'bench-secret-bench-secret'
 const RX_PROCS = 2
 const PROBES = 2 // per receiver process
@@ -141,7 +142,7 @@ const figures: Record<string, number | string | boolean> = {
 }
 const best: Record<string, Record<string, number> | undefined> = {}
 
-for (const config of configs) {
+for (const config of joinOnly ? [] : configs) {
   const [mode, shardsS] = config.split(':')
   const shards = Number(shardsS)
   const room = `bench-${mode}-${shards}`

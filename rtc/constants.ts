@@ -42,3 +42,7 @@ export const SPEAKER_THRESHOLD_DBOV = 60
 export const DEFAULT_PORT = 8443
 /** Default listening address. */
 export const DEFAULT_HOST = '127.0.0.1'
+/** Subscriber connections an SFU shard sets up at once. */
+export const MAX_CONCURRENT_JOINS = 24
+/** A join slot is given back after this long even if the connection is still not up. */
+export const JOIN_SLOT_TIMEOUT_MS = 10 * second

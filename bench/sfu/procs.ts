@@ -12,7 +12,11 @@ export class Child {
   private readonly waiters: Array<{ op: string; resolve(m: Record<string, unknown>): void }> = []
 
   constructor(script: string, args: string[]) {
-    this.proc = fork(join(here, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    // SFU_BENCH_PROF=<dir> writes a V8 CPU profile of the SFU process there
+    const prof = process.env.SFU_BENCH_PROF
+    const execArgv =
+      prof !== undefined && script === 'sfu-process.ts' ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : undefined
+    this.proc = fork(join(here, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv })
     this.proc.on('message', (m: Record<string, unknown>) => {
       const i = this.waiters.findIndex((w) => w.op === m.op)
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m)

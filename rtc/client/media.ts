@@ -101,7 +101,7 @@ export interface SubscribeOptions {
   signal?: AbortSignal
   /** Connection attempts before giving up; each failure starts a fresh connection. @default 3 */
   attempts?: number
-  /** Time one attempt may take to connect. @default 10000 */
+  /** Time one attempt may take to connect (including waiting for a join slot at the SFU). @default 20000 */
   attemptTimeoutMs?: number
 }
 
@@ -140,7 +140,7 @@ export async function subscribe(
     const first = new Promise<void>((r) => {
       negotiated = r
     })
-    const timeout = AbortSignal.timeout(options.attemptTimeoutMs ?? 10_000)
+    const timeout = AbortSignal.timeout(options.attemptTimeoutMs ?? 20_000)
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
     try {
       sig.send({ type: 'subscribe' })

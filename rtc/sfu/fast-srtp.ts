@@ -9,7 +9,7 @@
  * connection, so werift still owns the handshake, consent freshness and RTCP. Only the GCM
  * profiles take this path; others fall back to `RTCDtlsTransport.sendRtp`.
  */
-import { createCipheriv } from 'node:crypto'
+import { createCipheriv, createSecretKey, type KeyObject } from 'node:crypto'
 import type { RTCDtlsTransport } from 'werift'
 
 interface SsrcState {
@@ -33,7 +33,8 @@ interface Socket {
 
 /** What the fast path needs of one subscriber connection. */
 export interface FastPath {
-  key: Buffer
+  /** Made once per connection: passing a raw Buffer makes Node build a key object per packet. */
+  key: KeyObject
   salt: Buffer
   ctx: Context
   ice: IceConnection
@@ -60,7 +61,7 @@ export function fastPathFor(dtls: RTCDtlsTransport): FastPath | undefined {
   }
   if (typeof ctx.getSrtpSsrcState !== 'function' || typeof ice.canSendApplicationData !== 'function')
     return undefined
-  return { key, salt, ctx, ice, iv: Buffer.alloc(12) }
+  return { key: createSecretKey(key), salt, ctx, ice, iv: Buffer.alloc(12) }
 }
 
 /** Where the payload of a raw RTP packet starts and ends (RFC 3550 5.1, 5.3.1). */

@@ -6,6 +6,7 @@ import {
   useAbsSendTime,
   useSdesMid,
 } from 'werift'
+import { useNativeX25519 } from './native-x25519.ts'
 
 /** Payload type of VP8 in every offer we make. */
 export const VP8_PT = 96
@@ -22,6 +23,8 @@ export interface PeerConfigInit {
   loopback?: boolean
   /** Extra host addresses to gather (e.g. the LAN address the SFU is reached on). */
   hostAddresses?: string[]
+  /** Give werift's DTLS Node's native X25519 (see `native-x25519.ts`). @default true */
+  nativeX25519?: boolean
   /** STUN/TURN servers, for peers behind NAT. @default [] */
   iceServers?: Array<{ urls: string | string[]; username?: string; credential?: string }>
 }
@@ -32,6 +35,7 @@ export interface PeerConfigInit {
  * before `setLocalDescription` resolves.
  */
 export function peerConfig(init: PeerConfigInit = {}): Partial<PeerConfig> {
+  if (init.nativeX25519 !== false) useNativeX25519()
   const config: Partial<PeerConfig> = {
     codecs: {
       video: [

@@ -6,6 +6,7 @@
 import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift'
+import { JOIN_SLOT_TIMEOUT_MS, MAX_CONCURRENT_JOINS } from '../constants.ts'
 import { MediaError } from '../errors.ts'
 import { createOutput, type ForwardMode, type Output, TrackForwarder } from './forwarder.ts'
 import { type PeerConfigInit, peerConfig } from './peer-config.ts'
@@ -23,6 +24,12 @@ export interface SubscriberHubComponents {
 export interface SubscriberHubInit extends PeerConfigInit {
   /** @default 'fast' */
   mode?: ForwardMode
+  /**
+   * Subscriber connections being set up at once; later ones wait for a slot. Hundreds of
+   * simultaneous ICE + DTLS handshakes starve each other into timeouts, a bounded window
+   * finishes them all sooner. @default {@link MAX_CONCURRENT_JOINS}
+   */
+  maxConcurrentJoins?: number
 }
 
 /** Counters of one shard. */
@@ -60,6 +67,8 @@ interface Sub {
   slots: Map<string, Slot>
   negotiating: boolean
   dirty: boolean
+  /** Frees this subscriber's join slot (once). */
+  release: () => void
 }
 
 const key = (room: string, user: string): string => `${room}\u0000${user}`
@@ -71,6 +80,10 @@ export class SubscriberHub {
   private readonly log: Logger
   private readonly tracks = new Map<string, Track>()
   private readonly subs = new Map<string, Sub>()
+  private joining = 0
+  /** Users who left while queued for a join slot. */
+  private readonly cancelled = new Set<string>()
+  private readonly joinQueue: Array<() => void> = []
 
   constructor(components: SubscriberHubComponents, init: SubscriberHubInit = {}) {
     this.components = components
@@ -117,11 +130,25 @@ export class SubscriberHub {
     const k = key(room, user)
     // subscribing again means the client gave up on its connection: start over
     if (this.subs.has(k)) await this.leave(room, user)
+    this.cancelled.delete(k)
+    const release = await this.joinSlot()
+    // while waiting, the user may have left or subscribed again
+    if (this.cancelled.delete(k)) {
+      release()
+      return
+    }
+    if (this.subs.has(k)) await this.leave(room, user)
     const pc = new RTCPeerConnection(peerConfig(this.init))
-    const sub: Sub = { room, user, pc, slots: new Map(), negotiating: false, dirty: false }
+    const sub: Sub = { room, user, pc, slots: new Map(), negotiating: false, dirty: false, release }
     this.subs.set(k, sub)
+    const slotTimer = setTimeout(release, JOIN_SLOT_TIMEOUT_MS)
+    slotTimer.unref()
     pc.connectionStateChange.subscribe((state) => {
       if (state === 'connected') this.refresh(sub)
+      if (state !== 'new' && state !== 'connecting') {
+        clearTimeout(slotTimer)
+        release()
+      }
       if (state === 'failed' || state === 'closed') this.log('subscriber %s/%s %s', room, user, state)
     })
     for (const track of this.tracks.values()) {
@@ -148,8 +175,12 @@ export class SubscriberHub {
   async leave(room: string, user: string): Promise<void> {
     const k = key(room, user)
     const sub = this.subs.get(k)
-    if (sub === undefined) return
+    if (sub === undefined) {
+      if (this.joining >= (this.init.maxConcurrentJoins ?? MAX_CONCURRENT_JOINS)) this.cancelled.add(k)
+      return
+    }
     this.subs.delete(k)
+    sub.release()
     for (const slot of sub.slots.values()) slot.track.forwarder.remove(slot.output)
     sub.slots.clear()
     await sub.pc.close().catch((err) => this.log('close failed %e', err))
@@ -174,6 +205,20 @@ export class SubscriberHub {
   async close(): Promise<void> {
     await Promise.all([...this.subs.values()].map((s) => this.leave(s.room, s.user)))
     this.tracks.clear()
+  }
+
+  /** Waits for a join slot; resolves with its (idempotent) release. */
+  private async joinSlot(): Promise<() => void> {
+    const max = this.init.maxConcurrentJoins ?? MAX_CONCURRENT_JOINS
+    if (this.joining >= max) await new Promise<void>((resolve) => this.joinQueue.push(resolve))
+    this.joining++
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      this.joining--
+      this.joinQueue.shift()?.()
+    }
   }
 
   private attach(sub: Sub, track: Track): void {

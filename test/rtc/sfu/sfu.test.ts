@@ -1,7 +1,13 @@
+import { createHash } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GenericNack, RtcpTransportLayerFeedback } from 'werift'
 import { publish, subscribe } from '../../../rtc/client/media.ts'
+import { OPUS_SILENCE, readIvf } from '../../../rtc/client/rtp-source.ts'
 import { type MediaHarness, spawnMedia, until } from './media-harness.ts'
+
+const sample = fileURLToPath(new URL('../fixtures/sample-vp8.ivf', import.meta.url))
+const digest = (b: Buffer): string => createHash('sha256').update(b).digest('hex')
 
 let h: MediaHarness
 afterEach(async () => {
@@ -9,20 +15,33 @@ afterEach(async () => {
 })
 
 describe('werift SFU', () => {
-  it('forwards a 1:1 call intact and tears it down when the lamp leaves', async () => {
+  it('forwards a 1:1 call of real VP8/Opus intact and tears it down when the lamp leaves', async () => {
     h = await spawnMedia()
-    const teacher = await h.publisher('t', 'teacher', 'r', 'one-on-one')
-    const { sig, sub } = await h.receiver('lamp', 'r')
-    const payloads: Buffer[] = []
-    sub.onPacket((kind, p) => {
-      if (kind === 'video' && payloads.length < 20) payloads.push(Buffer.from(p))
-    })
-    await until(() => sub.tracks.length === 2 && sub.tracks.every((t) => t.packets > 20), 'media at the lamp')
-    expect(sub.tracks.map((t) => t.kind).sort()).toEqual(['audio', 'video'])
-    for (const p of payloads) {
-      expect(p.length).toBe(1100)
-      expect(p.subarray(1).every((b) => b === 0xab)).toBe(true)
+    const frames = readIvf(sample)
+    // every RTP payload the publisher can produce from the sample: VP8 descriptor + frame slice
+    const valid = new Set<string>()
+    for (const f of frames) {
+      for (let o = 0; o < f.data.length; o += 1100) {
+        valid.add(digest(Buffer.concat([Buffer.from([o === 0 ? 0x10 : 0]), f.data.subarray(o, o + 1100)])))
+      }
     }
+    const teacher = await h.publisher('t', 'teacher', 'r', 'one-on-one', { frames, fps: 15 })
+    const { sig, sub } = await h.receiver('lamp', 'r')
+    let video = 0
+    let audio = 0
+    const bad: string[] = []
+    sub.onPacket((kind, p) => {
+      if (kind === 'video') {
+        video++
+        if (!valid.has(digest(p))) bad.push(`video ${p.length}`)
+      } else {
+        audio++
+        if (!p.equals(OPUS_SILENCE)) bad.push(`audio ${p.length}`)
+      }
+    })
+    await until(() => video > 40 && audio > 20, 'media at the lamp')
+    expect(bad).toEqual([])
+    expect(sub.tracks.map((t) => t.kind).sort()).toEqual(['audio', 'video'])
     // joining asked the teacher for a keyframe
     expect(teacher.pub.plis()).toBeGreaterThan(0)
     // werift peers negotiate AES-GCM, so both outputs took the fast SRTP path
