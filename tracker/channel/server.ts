@@ -23,7 +23,7 @@ import {
   RETRANSMIT_TICK_MS,
 } from '../constants.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
-import type { OutboxEntry, TrackerState } from '../state/index.ts'
+import type { OutboxEntry, TrackerState, Tx } from '../state/index.ts'
 import { newNonce, safeEqual, verifyHello } from './auth.ts'
 
 const log = logger('dandelion:tracker:channel')
@@ -170,12 +170,12 @@ export class ChannelServer {
       this.stats.acks++
       if (!outbox.ack(tx, nodeId, f.seq, f.id)) return
       this.engine().onAck(tx, nodeId, outbox.byCommand(f.id)!.cmd)
-      await tx.commit()
+      this.persist(tx)
     } else if (f.t === 'progress') {
       const e = outbox.byCommand(f.id)
       if (e === undefined || e.nodeId !== nodeId) return
       this.engine().onProgress(tx, nodeId, e.cmd, f)
-      await tx.commit()
+      this.persist(tx)
     } else if (f.t === 'outcome') {
       this.stats.outcomes++
       const e = outbox.byCommand(f.id)
@@ -184,8 +184,16 @@ export class ChannelServer {
       outbox.outcome(tx, nodeId, f.id, f.status)
       // not synced: a lost outcome is recovered by the replay after a restart (the node
       // answers a replayed command from its journal)
-      await tx.commit()
+      this.persist(tx)
     }
+  }
+
+  /**
+   * ACKs, progress and outcomes are written without waiting and without sync: after a
+   * crash the replay recovers them (the node answers a replayed command from its journal).
+   */
+  private persist(tx: Tx): void {
+    tx.commit().catch((err) => log.error('persisting channel state failed: %e', err))
   }
 
   private async onHello(s: Session, f: Extract<NodeFrame, { t: 'hello' }>): Promise<void> {

@@ -74,6 +74,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   }
 
   private emitEvent(e: Omit<ReleaseEvent, 'at'>): void {
+    if (this.listenerCount('event') === 0) return
     try {
       this.emit('event', { ...e, at: Date.now() } as ReleaseEvent)
     } catch (err) {
@@ -177,11 +178,10 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   /** The node ACKed receipt of a command. */
   onAck(tx: Tx, nodeId: string, cmd: Command): void {
     const rn = this.nodeOf(cmd, nodeId)
-    if (rn === undefined || rn.state !== 'pending') return
-    this.state.releases.putNode(tx, cmd.releaseId!, {
-      ...rn,
-      state: cmd.op === 'place' ? 'fetching' : rn.state,
-    })
+    if (rn === undefined || rn.state !== 'pending' || cmd.op !== 'place') return
+    // updated in place: the hot path of a 5,000-node rollout should not copy per message
+    rn.state = 'fetching'
+    this.state.releases.putNode(tx, cmd.releaseId!, rn)
   }
 
   /** Progress of a fetch. Kept in memory and written without sync: it is advisory. */
@@ -193,8 +193,11 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   ): void {
     const rn = this.nodeOf(cmd, nodeId)
     if (rn === undefined) return
-    const state = rn.state === 'pending' ? 'fetching' : rn.state
-    this.state.releases.putNode(tx, cmd.releaseId!, { ...rn, ...p, state })
+    if (rn.state === 'pending') rn.state = 'fetching'
+    rn.percent = p.percent
+    rn.peerBytes = p.peerBytes
+    rn.originBytes = p.originBytes
+    this.state.releases.putNode(tx, cmd.releaseId!, rn)
   }
 
   private nodeOf(cmd: Command, nodeId: string): ReleaseNode | undefined {
