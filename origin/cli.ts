@@ -16,6 +16,7 @@ import { uploadFile } from './client.ts'
 import { loadOriginConfig } from './config.ts'
 import { createOrigin } from './index.ts'
 import { attachSeeder } from './seeder.ts'
+import { registerWithTracker } from './tracker-registration.ts'
 
 const ORIGIN_HELP = `Usage: dandelion origin [options]
 
@@ -36,6 +37,8 @@ Options (flag > environment > --config file > default):
   --no-seed                 do not run the seeding node DANDELION_ORIGIN_SEED=false
   --p2p-listen MULTIADDR    seeding node address (repeatable) DANDELION_ORIGIN_P2P_LISTEN
                             (/ip4/127.0.0.1/tcp/4001)
+  --tracker-url URL         register versions with a tracker DANDELION_ORIGIN_TRACKER_URL
+  --tracker-token TOKEN     the tracker's admin token        DANDELION_ORIGIN_TRACKER_TOKEN
   --config FILE             JSON file with the same keys (camelCase)
   -h, --help                this help
 `
@@ -72,6 +75,8 @@ const ORIGIN_FLAGS = {
   seed: { type: 'boolean' },
   'no-seed': { type: 'boolean' },
   'p2p-listen': { type: 'string', multiple: true },
+  'tracker-url': { type: 'string' },
+  'tracker-token': { type: 'string' },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -119,6 +124,10 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
   })
   const peerId = peerIdFromPrivateKey(origin.privateKey)
   const seeder = config.seed ? await attachSeeder(origin, { listen: [...config.p2pListen] }) : undefined
+  const unregister =
+    config.trackerUrl !== undefined && config.trackerToken !== undefined
+      ? registerWithTracker(origin, { trackerUrl: config.trackerUrl, token: config.trackerToken })
+      : undefined
   process.stdout.write(
     [
       `Dandelion origin listening on ${origin.url}`,
@@ -130,6 +139,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
       ...(seeder === undefined
         ? ['  seeding node       off (--no-seed)']
         : seeder.node.multiaddrs.map((a) => `  seeding node       ${a.toString()}`)),
+      `  tracker            ${config.trackerUrl ?? 'none (--tracker-url to register versions)'}`,
       '',
       'Upload a lesson:',
       `  npm run dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${token} --name grade3-math-07 --type video`,
@@ -139,6 +149,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
   await new Promise<void>((resolveStop) => {
     const stop = (): void => {
       process.stdout.write('stopping origin…\n')
+      unregister?.()
       Promise.resolve(seeder?.stop())
         .then(() => origin.close())
         .then(resolveStop, resolveStop)

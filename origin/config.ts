@@ -33,6 +33,10 @@ export interface OriginConfig {
   seed: boolean
   /** libp2p listen addresses of the seeding node. */
   p2pListen: string[]
+  /** Tracker to register each new version with. */
+  trackerUrl?: string
+  /** The tracker's admin token (required with `trackerUrl`). */
+  trackerToken?: string
 }
 
 const schema = {
@@ -63,7 +67,10 @@ const schema = {
     log: { type: 'boolean' },
     seed: { type: 'boolean' },
     p2pListen: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
+    trackerUrl: { type: 'string', pattern: '^https?://' },
+    trackerToken: { type: 'string', minLength: 1 },
   },
+  dependencies: { trackerUrl: ['trackerToken'] },
 } as const
 
 const DEFAULTS = {
@@ -94,6 +101,8 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
   DANDELION_ORIGIN_FSYNC: 'fsync',
   DANDELION_ORIGIN_LOG: 'log',
   DANDELION_ORIGIN_SEED: 'seed',
+  DANDELION_ORIGIN_TRACKER_URL: 'trackerUrl',
+  DANDELION_ORIGIN_TRACKER_TOKEN: 'trackerToken',
 }
 
 const validate = new Ajv({ allErrors: true, coerceTypes: true }).compile(schema)
