@@ -3,13 +3,16 @@
  * alone. Driven over IPC by `bench/sfu.ts`.
  */
 
+import { DEFAULT_LIMITS } from '../../rtc/room/reducer.ts'
 import type { ForwardMode } from '../../rtc/sfu/forwarder.ts'
 import { WeriftSfu } from '../../rtc/sfu/sfu.ts'
 import { createSignalingServer } from '../../rtc/signaling/server.ts'
 
 const [secret, shards, mode] = process.argv.slice(2)
 const sfu = new WeriftSfu({}, { loopback: true, shards: Number(shards), mode: mode as ForwardMode })
-const server = await createSignalingServer({ provider: sfu }, { secret, graceMs: 60_000 })
+// classes above the product's 200 only so the benchmark can look for the SFU's ceiling
+const limits = { ...DEFAULT_LIMITS, maxStudents: { ...DEFAULT_LIMITS.maxStudents, class: 1000 } }
+const server = await createSignalingServer({ provider: sfu }, { secret, graceMs: 60_000, limits })
 
 process.on('message', async (m: { op: string }) => {
   if (m.op === 'stats') {

@@ -30,6 +30,8 @@ export interface RoomLimits {
   ringTimeoutMs: number
   /** @default {@link HAND_TIMEOUT_MS} */
   handTimeoutMs: number
+  /** Students per room kind. @default {@link MAX_STUDENTS} */
+  maxStudents: Readonly<Record<RoomKind, number>>
 }
 
 /** The default limits. */
@@ -38,6 +40,7 @@ export const DEFAULT_LIMITS: RoomLimits = {
   maxParents: MAX_PARENTS,
   ringTimeoutMs: RING_TIMEOUT_MS,
   handTimeoutMs: HAND_TIMEOUT_MS,
+  maxStudents: MAX_STUDENTS,
 }
 
 /** A new, empty room. */
@@ -97,8 +100,9 @@ function join(state: RoomState, event: Extract<RoomEvent, { type: 'join' }>, lim
   }
   if (event.role === 'teacher' && count(state, 'teacher') >= 1)
     throw new RoomFullError('room already has a teacher')
-  if (event.role === 'student' && count(state, 'student') >= MAX_STUDENTS[state.kind]) {
-    throw new RoomFullError(`a ${state.kind} room holds ${MAX_STUDENTS[state.kind]} students`)
+  const maxStudents = limits.maxStudents[state.kind]
+  if (event.role === 'student' && count(state, 'student') >= maxStudents) {
+    throw new RoomFullError(`a ${state.kind} room holds ${maxStudents} students`)
   }
   if (event.role === 'parent' && count(state, 'parent') >= limits.maxParents) {
     throw new RoomFullError(`a room holds ${limits.maxParents} parents`)

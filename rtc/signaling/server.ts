@@ -11,12 +11,13 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { type TokenClaims, verifyToken } from '../auth/token.ts'
 import { MAX_MESSAGE_BYTES, MAX_ROOMS, RESUME_GRACE_MS } from '../constants.ts'
-import { ForbiddenError, MalformedMessageError, NotInRoomError, RoomFullError, RtcError } from '../errors.ts'
+import { ForbiddenError, MalformedMessageError, RoomFullError, RtcError } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
 import { canPublish, type RoomLimits, viewFor } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
 import { ControlRelay } from './controls.ts'
+import { handleMessage, type LiveRoom } from './handlers.ts'
 import type { ClientMessage, ServerMessage } from './messages.ts'
 import { RoomHub, type Session, sendRaw } from './room-hub.ts'
 import { parseClientMessage } from './schema.ts'
@@ -70,11 +71,6 @@ export interface SignalingServer {
   close(): Promise<void>
 }
 
-interface LiveRoom {
-  hub: RoomHub
-  relay: ControlRelay
-}
-
 const MAX_MALFORMED = 20
 
 /** Starts the signaling server. */
@@ -123,7 +119,7 @@ export async function createSignalingServer(
     let room = rooms.get(claims.room)
     if (room !== undefined) return room
     if (rooms.size >= MAX_ROOMS) throw new RoomFullError('server holds too many rooms')
-    const hub = new RoomHub(claims.room, claims.role === 'teacher' ? (claims.kind ?? 'group') : 'group', {
+    const hub = new RoomHub(claims.room, claims.kind ?? 'group', {
       limits: init.limits,
     })
     const relay = new ControlRelay(
@@ -254,49 +250,6 @@ export async function createSignalingServer(
     return [room, session]
   }
 
-  const handle = async (room: LiveRoom, session: Session, msg: ClientMessage): Promise<void> => {
-    const { hub } = room
-    const roomId = hub.state.id
-    const at = Date.now()
-    const by = session.user
-    switch (msg.type) {
-      case 'hello':
-        throw new MalformedMessageError('already said hello')
-      case 'ping':
-        hub.send(by, { type: 'pong' })
-        return
-      case 'action': {
-        const event = { type: msg.action, at, by, callId: msg.callId, callee: msg.callee, user: msg.user }
-        if (msg.action === 'call.connected')
-          apply(room, { type: 'call.connected', at, callId: msg.callId ?? '' })
-        else apply(room, event as RoomEvent)
-        return
-      }
-      case 'control': {
-        if (session.role !== 'teacher') throw new ForbiddenError('only the teacher controls devices')
-        if (hub.state.participants[msg.target] === undefined)
-          throw new NotInRoomError(`${msg.target} is not here`)
-        room.relay.submit(by, msg.target, msg.id, msg.command)
-        return
-      }
-      case 'control-ack':
-        room.relay.ack(by, msg)
-        return
-      case 'publish': {
-        if (!canPublish(hub.state, by)) throw new ForbiddenError('you may not publish in this room now')
-        const sdp = await provider.publish(roomId, by, msg.sdp)
-        hub.send(by, { type: 'publish-answer', sdp })
-        return
-      }
-      case 'subscribe':
-        await provider.subscribe(roomId, by)
-        return
-      case 'subscribe-answer':
-        await provider.answer(roomId, by, msg.sdp)
-        return
-    }
-  }
-
   app.get('/ws', { websocket: true }, (socket) => {
     let current: [LiveRoom, Session] | undefined
     let malformed = 0
@@ -329,7 +282,7 @@ export async function createSignalingServer(
       }
       const [room, session] = current
       if (session.socket !== socket) return
-      handle(room, session, msg).catch((err: unknown) => {
+      handleMessage({ provider, apply }, room, session, msg).catch((err: unknown) => {
         const code = err instanceof RtcError ? err.code : 'ERR_INTERNAL'
         if (!(err instanceof RtcError)) log.error('handling %s failed %e', msg.type, err)
         sendRaw(socket, JSON.stringify({ type: 'error', code, message: (err as Error).message ?? 'error' }))
