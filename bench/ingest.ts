@@ -11,7 +11,9 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { mkdir, open, rm } from 'node:fs/promises'
+import { availableParallelism, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -77,6 +79,7 @@ const poolMiBs = await (async () => {
   return rate
 })()
 
+let ingestCpuSecondsPerGiB = 0
 // 3b. the ingest stage alone: chunk → hash on the worker pool → store on disk → signed manifest
 const ingestMiBs = await (async () => {
   const { generateKeyPair } = await import('@libp2p/crypto/keys')
@@ -92,6 +95,7 @@ const ingestMiBs = await (async () => {
   await catalog.open()
   const privateKey = await generateKeyPair('Ed25519')
   const t = performance.now()
+  const cpu0 = process.cpuUsage()
   await ingestFile(
     { store, catalog, privateKey },
     filePath,
@@ -102,6 +106,8 @@ const ingestMiBs = await (async () => {
     },
   )
   const seconds = (performance.now() - t) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  ingestCpuSecondsPerGiB = ((cpu.user + cpu.system) / 1e6) * (1024 / sizeMiB)
   await catalog.close()
   await store.stop()
   await pool.stop()
@@ -121,6 +127,12 @@ const child = spawn(
 const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]
 const { url } = JSON.parse(line) as { url: string }
 const rss = sampleRss(child.pid!, 20)
+/** CPU seconds (all threads) a process has used, from /proc. */
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks
+}
+const originCpu0 = cpuSeconds(child.pid!)
 
 // 5. upload end to end: from the first byte sent to the published version
 const t0 = performance.now()
@@ -133,6 +145,7 @@ const result = await uploadFile(filePath, {
 })
 const e2eSeconds = (performance.now() - t0) / 1000
 const peakRss = rss.stop()
+const originCpuPerGiB = (cpuSeconds(child.pid!) - originCpu0) * (1024 / sizeMiB)
 
 child.kill('SIGTERM')
 await once(child, 'exit')
@@ -141,7 +154,7 @@ await rm(work, { recursive: true, force: true })
 const figures = {
   file_mib: sizeMiB,
   chunk_size_mib: 1,
-  hash_workers: (await import('node:os')).availableParallelism(),
+  hash_workers: availableParallelism(),
   hash_single_thread_mib_s: Math.round(hashMiBs),
   hash_pool_mib_s: Math.round(poolMiBs),
   hash_pool_vs_single_ratio: Number((poolMiBs / hashMiBs).toFixed(2)),
@@ -150,6 +163,9 @@ const figures = {
   upload_e2e_mib_s: Math.round(sizeMiB / e2eSeconds),
   upload_e2e_s: Number(e2eSeconds.toFixed(2)),
   origin_peak_rss_mb: Math.round(peakRss),
+  origin_cpu_s_per_gib: Number(originCpuPerGiB.toFixed(2)),
+  ingest_cpu_s_per_gib: Number(ingestCpuSecondsPerGiB.toFixed(2)),
+  load_average_1m: Number(loadavg()[0].toFixed(2)),
   version: result.version,
 }
 printTable(`ingest of a ${sizeMiB} MiB file through the origin (tus over loopback)`, [
@@ -170,5 +186,13 @@ printTable(`ingest of a ${sizeMiB} MiB file through the origin (tus over loopbac
   { measure: 'ingest / single-thread hash', value: figures.ingest_vs_hash_ratio, unit: '×', target: '≥ 1.5' },
   { measure: 'upload end to end', value: figures.upload_e2e_mib_s, unit: 'MiB/s', target: '≥ 200' },
   { measure: 'origin peak RSS', value: figures.origin_peak_rss_mb, unit: 'MB', target: '≤ 200' },
+  { measure: 'origin CPU during the upload', value: figures.origin_cpu_s_per_gib, unit: 's/GiB', target: '' },
+  { measure: 'ingest stage CPU', value: figures.ingest_cpu_s_per_gib, unit: 's/GiB', target: '' },
+  {
+    measure: 'machine load average (1 min) at the end',
+    value: figures.load_average_1m,
+    unit: '',
+    target: '',
+  },
 ])
 console.log(`results: ${writeResults('ingest', figures)}`)

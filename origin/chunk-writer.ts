@@ -47,25 +47,12 @@ export class ChunkWriter {
     return this.buf === undefined ? new Uint8Array(0) : this.buf.subarray(0, this.filled)
   }
 
-  /**
-   * Takes the next bytes of the file. A whole chunk-aligned buffer that owns its
-   * memory is stored as it is, without a copy; the caller must not reuse it.
-   */
+  /** Takes the next bytes of the file; they are copied, so the caller may reuse `piece`. */
   async write(piece: Uint8Array): Promise<void> {
     const size = this.init.chunkSize
     let offset = 0
     while (offset < piece.byteLength) {
       this.init.signal?.throwIfAborted()
-      if (
-        this.filled === 0 &&
-        offset === 0 &&
-        piece.byteLength === size &&
-        piece.byteOffset === 0 &&
-        piece.buffer.byteLength === size
-      ) {
-        await this.submit(piece)
-        return
-      }
       this.buf ??= this.take()
       const n = Math.min(size - this.filled, piece.byteLength - offset)
       this.buf.set(piece.subarray(offset, offset + n), this.filled)

@@ -120,16 +120,15 @@ export async function ingestFile(
   let size = 0
   const fh = await open(path, 'r')
   try {
+    // one read buffer, reused: the writer copies into its own recycled chunk buffers,
+    // which costs a memcpy but no allocation (and no garbage) per chunk
+    const buf = Buffer.allocUnsafeSlow(options.chunkSize)
     for (;;) {
-      // read straight into a chunk-sized buffer of its own: the writer stores it without a copy
-      const buf = Buffer.allocUnsafeSlow(options.chunkSize)
+      options.signal?.throwIfAborted()
       const { bytesRead } = await fh.read(buf, 0, options.chunkSize, size)
       if (bytesRead === 0) break
-      const piece =
-        bytesRead === options.chunkSize
-          ? new Uint8Array(buf.buffer, 0, bytesRead)
-          : buf.subarray(0, bytesRead)
-      sums.update(piece) // before the writer transfers the bytes to a hash worker
+      const piece = buf.subarray(0, bytesRead)
+      sums.update(piece)
       size += bytesRead
       await writer.write(piece)
     }
