@@ -21,6 +21,8 @@ const windowS = Number(arg('window', '10'))
 const configs = arg('configs', 'fast:2,fast:0,lean:0,werift:0').split(',')
 const skipJoin = process.argv.includes('--skip-join')
 const joinOnly = process.argv.includes('--join-only')
+const joinWindow = arg('join-window', '')
+const joinRepeat = Number(arg('join-repeat', '3'))
 const secret = 'bench-secret-bench-secret'
 const RX_PROCS = 2
 const PROBES = 2 // per receiver process
@@ -34,7 +36,7 @@ interface Rig {
 }
 
 async function rig(mode: string, shards: number, room: string): Promise<Rig> {
-  const sfu = new Child('sfu-process.ts', [secret, String(shards), mode])
+  const sfu = new Child('sfu-process.ts', [secret, String(shards), mode, ...(joinWindow ? [joinWindow] : [])])
   const { url } = await sfu.wait<{ url: string }>('ready')
   const pub = new Child('publisher-process.ts', [
     url,
@@ -177,28 +179,47 @@ for (const config of joinOnly ? [] : configs) {
   }
 }
 
-const main = best[configs[0]]
+// headline: the configuration that reached the most receivers under 1 % loss; ties go to the lower p99
+const ranked = configs
+  .filter((c) => best[c] !== undefined)
+  .sort((a, b) => best[b]!.n - best[a]!.n || best[a]!.p99_ms - best[b]!.p99_ms)
+const headline = ranked[0]
+const main = headline === undefined ? undefined : best[headline]
+figures.headline_config = headline ?? 'none'
 figures.max_receivers_under_1pct_loss = main?.n ?? 0
 figures.consumers_per_core = main ? Math.round(main.consumers_per_core) : 0
 figures.p50_forward_ms = main ? Number(main.p50_ms.toFixed(2)) : Number.NaN
 figures.p99_forward_ms = main ? Number(main.p99_ms.toFixed(2)) : Number.NaN
 
 if (!skipJoin) {
+  // the machine is shared and noisy: repeat on fresh SFUs and report the median
   const [mode, shardsS] = configs[0].split(':')
-  const room = 'bench-join'
-  const r = await rig(mode, Number(shardsS), room)
-  try {
-    const { joinS, failed, receiving } = await grow(r, room, 200)
-    // the time until every receiver that connected gets video; failures are reported beside it
-    figures.join_200_s = Number(joinS.toFixed(2))
-    figures.join_200_receiving = receiving
-    figures.join_200_failed = failed
-    printTable('200 receivers joining at once', [
-      { config: configs[0], join_200_s: joinS, receiving, failed },
-    ])
-  } finally {
-    await close(r)
+  const runs: Array<{ joinS: number; failed: number; receiving: number }> = []
+  for (let i = 0; i < joinRepeat; i++) {
+    const room = `bench-join-${i}`
+    const r = await rig(mode, Number(shardsS), room)
+    try {
+      runs.push(await grow(r, room, 200))
+    } finally {
+      await close(r)
+    }
   }
+  const times = runs.map((x) => x.joinS).sort((a, b) => a - b)
+  // the time until every receiver that connected gets video; failures are reported beside it
+  figures.join_200_s = Number(times[Math.floor(times.length / 2)].toFixed(2))
+  figures.join_200_runs_s = runs.map((x) => x.joinS.toFixed(2)).join(',')
+  figures.join_200_receiving_min = Math.min(...runs.map((x) => x.receiving))
+  figures.join_200_failed_max = Math.max(...runs.map((x) => x.failed))
+  printTable(
+    '200 receivers joining at once',
+    runs.map((x, i) => ({
+      config: configs[0],
+      run: i + 1,
+      join_200_s: x.joinS,
+      receiving: x.receiving,
+      failed: x.failed,
+    })),
+  )
 }
 const file = writeResults('sfu', figures)
 process.stdout.write(`wrote ${file}\n`)

@@ -8,8 +8,16 @@ import type { ForwardMode } from '../../rtc/sfu/forwarder.ts'
 import { WeriftSfu } from '../../rtc/sfu/sfu.ts'
 import { createSignalingServer } from '../../rtc/signaling/server.ts'
 
-const [secret, shards, mode] = process.argv.slice(2)
-const sfu = new WeriftSfu({}, { loopback: true, shards: Number(shards), mode: mode as ForwardMode })
+const [secret, shards, mode, joins] = process.argv.slice(2)
+const sfu = new WeriftSfu(
+  {},
+  {
+    loopback: true,
+    shards: Number(shards),
+    mode: mode as ForwardMode,
+    maxConcurrentJoins: joins === undefined ? undefined : Number(joins),
+  },
+)
 // classes above the product's 200 only so the benchmark can look for the SFU's ceiling
 const limits = { ...DEFAULT_LIMITS, maxStudents: { ...DEFAULT_LIMITS.maxStudents, class: 1000 } }
 const server = await createSignalingServer({ provider: sfu }, { secret, graceMs: 60_000, limits })

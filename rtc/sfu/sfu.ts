@@ -22,6 +22,8 @@ export interface WeriftSfuInit extends PeerConfigInit {
   mode?: ForwardMode
   /** @default {@link PLI_THROTTLE_MS} */
   pliThrottleMs?: number
+  /** Subscriber connections set up at once per shard. @default {@link MAX_CONCURRENT_JOINS} */
+  maxConcurrentJoins?: number
 }
 
 /** Live things the SFU uses. */
@@ -86,7 +88,12 @@ export class WeriftSfu implements RtcProvider {
       offer: (room, user, sdp) => this.handlers?.offer(room, user, sdp),
       keyframe: (trackId) => this.keyframe(trackId),
     }
-    const hubInit = { mode: init.mode, loopback: init.loopback, hostAddresses: init.hostAddresses }
+    const hubInit = {
+      mode: init.mode,
+      loopback: init.loopback,
+      hostAddresses: init.hostAddresses,
+      maxConcurrentJoins: init.maxConcurrentJoins,
+    }
     const n = init.shards ?? 0
     this.shards =
       n === 0
