@@ -115,7 +115,13 @@ async function seederRss(): Promise<number> {
 }
 
 try {
-  const rows = []
+  const rows: Array<{
+    run: number
+    bare_stream_mib_s: number
+    swarm_mib_s: number
+    ratio: number
+    swarm_cpu_cores: number
+  }> = []
   let best = { bare: 0, swarm: 0, cpu: 0 }
   for (let run = 0; run < args.runs; run++) {
     const bare = await bareStream()

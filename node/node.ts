@@ -11,8 +11,9 @@ import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from 
 import { Limiter, type Limits } from './limiter/index.ts'
 import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
 import { DEVICE_QUOTA_BYTES, DEVICE_UPLOAD_BYTES_PER_SECOND, MAX_SWARMS } from './node-constants.ts'
-import { type PlaybackServer, startPlayback } from './playback/server.ts'
+import type { PlaybackServer } from './playback/server.ts'
 import { type ChunkStore, FsChunkStore, MemoryChunkStore } from './store/index.ts'
+import { withDeadline } from './swarm/deadline.ts'
 import { LimitReachedError } from './swarm/errors.ts'
 import { SwarmNetwork } from './swarm/network.ts'
 import { Swarm, type SwarmStats } from './swarm/swarm.ts'
@@ -140,7 +141,9 @@ export class DandelionNodeImpl implements DandelionNode {
   }
 
   async seed(manifest: Manifest, _options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (!(await this.store.has(manifest.cid))) await this.store.put(manifest.cid, manifest.bytes)
+    // a hash-pool store takes ownership of what it is given (and Buffer#slice does not copy): hand it a copy
+    if (!(await this.store.has(manifest.cid)))
+      await this.store.put(manifest.cid, new Uint8Array(manifest.bytes))
     this.manifests.set(manifest.cid.toString(), Promise.resolve(manifest))
     const swarm = this.swarm(manifest.cid)
     await swarm.setManifest(manifest)
@@ -253,7 +256,7 @@ export class DandelionNodeImpl implements DandelionNode {
     swarm.onManifestBytes = (bytes) => {
       this.verify(cid, bytes)
         .then(async (m) => {
-          if (!(await this.store.has(cid))) await this.store.put(cid, m.bytes)
+          if (!(await this.store.has(cid))) await this.store.put(cid, new Uint8Array(m.bytes))
           await swarm.setManifest(m)
         })
         .catch((err: Error) => this.log('manifest from peer rejected: %s', err.message))
@@ -286,7 +289,7 @@ export class DandelionNodeImpl implements DandelionNode {
       sources.push(
         (async () => {
           const m = await this.verify(cid, await web.manifest(cid, options))
-          if (!(await this.store.has(cid))) await this.store.put(cid, m.bytes)
+          if (!(await this.store.has(cid))) await this.store.put(cid, new Uint8Array(m.bytes))
           return m
         })(),
       )
@@ -300,9 +303,9 @@ export class DandelionNodeImpl implements DandelionNode {
       const id = ma.getComponents().find((c) => c.name === 'p2p')?.value
       if (id !== undefined && this.libp2p.getConnections().some((c) => c.remotePeer.toString() === id))
         continue
-      this.libp2p
-        .dial(ma, { signal: AbortSignal.timeout(10_000) })
-        .catch((err: Error) => this.log('bootstrap %s: %s', addr, err.message))
+      withDeadline(10_000, async (signal) => await this.libp2p.dial(ma, { signal })).catch((err: Error) =>
+        this.log('bootstrap %s: %s', addr, err.message),
+      )
     }
   }
 }

@@ -127,7 +127,13 @@ export class FrameDecoder {
       if (type === FrameType.Chunk) {
         // cut the chunk bytes out on their own (one copy at most), so a hash worker can take ownership
         const index = this.buffer.getUint32(5)
-        const bytes = this.buffer.subarray(9, 4 + length)
+        let bytes = this.buffer.subarray(9, 4 + length)
+        if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) {
+          // a view into a network buffer: copy it out so nothing else shares (or loses) that memory
+          const owned = new Uint8Array(bytes.byteLength)
+          owned.set(bytes)
+          bytes = owned
+        }
         this.buffer.consume(4 + length)
         frames.push({ type, index, bytes })
         continue

@@ -12,6 +12,7 @@ import {
   MAX_PROVIDERS_PER_LOOKUP,
   SWARM_PROTOCOL,
 } from '../node-constants.ts'
+import { withDeadline } from './deadline.ts'
 import { ProtocolError } from './errors.ts'
 import { PeerSession, type SessionOwner } from './session.ts'
 import type { Swarm } from './swarm.ts'
@@ -76,8 +77,7 @@ export class SwarmNetwork {
       for await (const p of this.libp2p.contentRouting.findProviders(swarm.cid, { signal })) {
         if (swarm.stopped || n++ >= MAX_PROVIDERS_PER_LOOKUP) break
         if (p.id.equals(this.libp2p.peerId) || swarm.sessions.has(p.id.toString())) continue
-        this.libp2p
-          .dial(p.id, { signal: AbortSignal.timeout(10_000) })
+        withDeadline(10_000, async (signal) => await this.libp2p.dial(p.id, { signal }))
           .then(() => this.open(swarm, p.id))
           .catch((err: Error) => this.log('dial provider %p failed: %s', p.id, err.message))
       }
@@ -119,8 +119,7 @@ export class SwarmNetwork {
       return
     const connection = this.libp2p.getConnections(peer).find((c) => c.status === 'open')
     if (connection === undefined) return
-    connection
-      .newStream(SWARM_PROTOCOL, { signal: AbortSignal.timeout(10_000) })
+    withDeadline(10_000, async (signal) => await connection.newStream(SWARM_PROTOCOL, { signal }))
       .then((stream) => {
         const session = new PeerSession(stream, connection, swarm, this.log)
         session.attach((hello) => {

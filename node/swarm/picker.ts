@@ -59,18 +59,26 @@ export function pickChunks(
     if (out.length >= count) return out
     if (free(i) && (state.inflight.get(i) ?? 0) < ENDGAME_MAX_DUPLICATES && !out.includes(i)) out.push(i)
   }
-  // 2. rarest-first among chunks nobody is fetching yet, random tie-break
-  if (out.length < count && state.missingIdle > 0) {
-    const candidates: Array<{ i: number; key: number }> = []
+  // 2. rarest-first among chunks nobody is fetching yet, random tie-break: one linear pass
+  //    per rarity level taken (usually one), no sorting, so a pass stays O(chunks)
+  let floor = -1
+  while (out.length < count && state.missingIdle > 0) {
+    let min = Number.POSITIVE_INFINITY
+    let seen = 0
+    let pick = -1
     for (let i = 0; i < bits.size; i++) {
-      if (!free(i) || state.inflight.has(i) || out.includes(i)) continue
-      candidates.push({ i, key: state.availability[i] + random() })
+      const a = state.availability[i]
+      if (a <= floor || a > min || !free(i) || state.inflight.has(i) || out.includes(i)) continue
+      if (a < min) {
+        min = a
+        seen = 0
+      }
+      // reservoir sampling: each of the `seen` rarest candidates is equally likely
+      if (random() * ++seen < 1) pick = i
     }
-    candidates.sort((a, b) => a.key - b.key)
-    for (const c of candidates) {
-      if (out.length >= count) break
-      out.push(c.i)
-    }
+    if (pick < 0) break
+    out.push(pick)
+    if (seen === 1) floor = min
   }
   // 3. endgame: everything missing is in flight somewhere; ask this peer too
   if (out.length < count && state.missingIdle === 0) {

@@ -46,6 +46,12 @@ export class PeerSession {
   readonly outstanding = new Map<number, number>()
   /** Last time the peer delivered a chunk to us, or we started waiting on it. */
   lastDeliveryAt = performance.now()
+  /** Chunk bytes the peer delivered to us. */
+  deliveredBytes = 0
+  /** Smoothed delivery rate of the peer to us. */
+  rateBytesPerSecond = 0
+  private rateSampleAt = performance.now()
+  private rateSampleBytes = 0
   /** Higher is better: delivered chunks up, stalls and refusals down. */
   score = 0
   /** Requests refused or stalled: no new requests before this time. */
@@ -59,6 +65,8 @@ export class PeerSession {
   private readonly uploadQueue: number[] = []
   private readonly abort = new AbortController()
   private serving = 0
+  private pendingControl: Uint8Array[] = []
+  private pendingControlBytes = 0
 
   constructor(stream: Stream, connection: Connection, owner: SessionOwner, log: Logger) {
     this.stream = stream
@@ -112,7 +120,26 @@ export class PeerSession {
         }
       }
     })
-    this.stream.addEventListener('close', () => this.shutdown(), { once: true })
+    this.stream.addEventListener(
+      'close',
+      (evt) => {
+        if (!this.closed)
+          this.log('swarm stream with %s closed: %s', this.peer, evt.error?.message ?? 'by the peer')
+        this.shutdown()
+      },
+      { once: true },
+    )
+  }
+
+  /** Folds the bytes delivered since the last call into the smoothed rate. */
+  updateRate(now: number): void {
+    const dt = (now - this.rateSampleAt) / 1000
+    if (dt <= 0) return
+    const sample = (this.deliveredBytes - this.rateSampleBytes) / dt
+    this.rateBytesPerSecond =
+      this.rateBytesPerSecond === 0 ? sample : 0.6 * this.rateBytesPerSecond + 0.4 * sample
+    this.rateSampleAt = now
+    this.rateSampleBytes = this.deliveredBytes
   }
 
   /** Sets the largest chunk the decoder accepts (known once the manifest is). */
@@ -146,13 +173,14 @@ export class PeerSession {
   /** Sends a chunk, waiting for the stream to drain first if it asked us to. */
   async sendChunk(index: number, bytes: Uint8Array): Promise<void> {
     if (this.stream.writableNeedsDrain) await this.stream.onDrain({ signal: this.abort.signal })
-    this.send(encodeChunk(index, bytes))
+    this.flush()
+    this.write(encodeChunk(index, bytes))
   }
 
   /** Closes the stream because the peer broke the protocol (or was banned). */
   fail(err: Error): void {
     if (this.closed) return
-    this.log('closing swarm stream with %s: %s', this.peer, err.message)
+    this.log('closing swarm stream with %s: %s', this.peer, err.stack)
     this.stream.abort(err)
     this.shutdown()
   }
@@ -169,7 +197,37 @@ export class PeerSession {
     return this.uploadQueue.length
   }
 
-  private send(data: Parameters<Stream['send']>[0]): void {
+  /**
+   * Small control frames (HAVE, REQUEST, CANCEL...) are batched until the end of this
+   * turn of the event loop: one muxer frame, one encryption and one socket write for many
+   * of them instead of one each.
+   */
+  private send(data: Uint8Array): void {
+    if (this.closed) return
+    this.pendingControl.push(data)
+    this.pendingControlBytes += data.byteLength
+    if (this.pendingControl.length === 1) setImmediate(() => this.flush())
+  }
+
+  private flush(): void {
+    if (this.pendingControl.length === 0) return
+    const frames = this.pendingControl
+    const length = this.pendingControlBytes
+    this.pendingControl = []
+    this.pendingControlBytes = 0
+    if (frames.length === 1) this.write(frames[0])
+    else {
+      const out = new Uint8Array(length)
+      let offset = 0
+      for (const f of frames) {
+        out.set(f, offset)
+        offset += f.byteLength
+      }
+      this.write(out)
+    }
+  }
+
+  private write(data: Parameters<Stream['send']>[0]): void {
     if (this.closed || this.stream.writeStatus !== 'writable') return
     try {
       this.stream.send(data)

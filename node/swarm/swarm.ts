@@ -14,6 +14,7 @@ import {
   ORIGIN_CONCURRENCY,
   ORIGIN_FALLBACK_IDLE_MS,
   PEER_STALL_MS,
+  PIPELINE_TARGET_MS,
   PLAYBACK_LOOKAHEAD_CHUNKS,
   REQUEST_WINDOW_BYTES,
   SCHEDULER_TICK_MS,
@@ -246,7 +247,8 @@ export class Swarm implements SessionOwner {
         }
         session.bits ??= new Bitfield(this.availability.length)
         if (session.bits.set(frame.index)) this.availability[frame.index]++
-        this.schedule()
+        // only a chunk we still miss can lead to a new request
+        if (this.have?.has(frame.index) === false) this.schedule()
         return
       case FrameType.DontHave:
         this.release(session, frame.index)
@@ -335,6 +337,7 @@ export class Swarm implements SessionOwner {
     }
     this.release(session, index)
     session.lastDeliveryAt = performance.now()
+    session.deliveredBytes += bytes.byteLength
     if (this.have!.has(index)) {
       this.stats.duplicateChunks++
       return
@@ -402,11 +405,12 @@ export class Swarm implements SessionOwner {
     return index === m.chunks.length - 1 ? m.size - index * m.chunkSize : m.chunkSize
   }
 
-  /** Coalesces scheduling into one pass per tick of the event loop. */
+  /** Coalesces scheduling into one pass per turn of the event loop. */
   private schedule(): void {
     if (this.scheduled || this.stopped) return
     this.scheduled = true
-    queueMicrotask(() => {
+    // after this round of I/O: every frame that arrived together is handled by one pass
+    setImmediate(() => {
       this.scheduled = false
       this.runScheduler()
     })
@@ -427,7 +431,7 @@ export class Swarm implements SessionOwner {
     const have = this.have
     if (have === undefined || have.complete || this.stopped) return
     const m = this.manifest!
-    const window = Math.min(
+    const maxWindow = Math.min(
       MAX_REQUEST_WINDOW,
       Math.max(MIN_REQUEST_WINDOW, Math.floor(REQUEST_WINDOW_BYTES / m.chunkSize)),
     )
@@ -448,6 +452,15 @@ export class Swarm implements SessionOwner {
     const now = performance.now()
     for (const s of this.rankedSessions()) {
       if (s.closed || s.snubbedUntil > now || s.bits === undefined) continue
+      // "pipelined chunk requests with a per-peer window": sized to what the peer delivers in
+      // about a second, so a capped or busy peer is not handed requests it would sit on
+      const window = Math.min(
+        maxWindow,
+        Math.max(
+          MIN_REQUEST_WINDOW,
+          Math.ceil((s.rateBytesPerSecond * PIPELINE_TARGET_MS) / 1000 / m.chunkSize) + 1,
+        ),
+      )
       const picks = pickChunks(state, s, window - s.outstanding.size)
       for (const i of picks) {
         if (s.outstanding.size === 0) s.lastDeliveryAt = now
@@ -487,6 +500,7 @@ export class Swarm implements SessionOwner {
   private tick(): void {
     if (this.stopped || this.have === undefined) return
     const now = performance.now()
+    for (const s of this.sessions.values()) s.updateRate(now)
     for (const s of this.sessions.values()) {
       // "per-peer timeouts": a peer that holds our requests and delivers nothing is stalled
       if (s.outstanding.size > 0 && now - s.lastDeliveryAt > PEER_STALL_MS) {
@@ -517,7 +531,10 @@ export class Swarm implements SessionOwner {
     const idle = now - this.lastPeerProgressAt >= (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS)
     const wanted = [...this.priorityList()]
     // while peers make progress, only a waiting reader's chunks that no peer holds go to the origin
-    for (let i = 0; idle && i < have.size && wanted.length < ORIGIN_CONCURRENCY * 2; i++) {
+    // from a random place, so nodes falling back together do not all ask for the same chunks
+    const offset = Math.floor(Math.random() * have.size)
+    for (let n = 0; idle && n < have.size && wanted.length < ORIGIN_CONCURRENCY * 2; n++) {
+      const i = (offset + n) % have.size
       if (!have.has(i) && !this.inflight.has(i) && !this.verifying.has(i)) wanted.push(i)
     }
     for (const i of wanted) {
