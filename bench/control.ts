@@ -9,9 +9,12 @@
  *
  * The scenario runs twice: the tracker with Node's default flags (headline figures), and
  * with `--max-semi-space-size=1` (`semi1_*` figures), the setting README recommends.
+ * Then 1,000 channels over each candidate transport (`transport_*`): WebSocket with an
+ * ed25519 challenge vs libp2p tcp + noise + yamux, host RSS and connect time.
  */
 
 import { runScenario, type ScenarioFigures } from './control/scenario.ts'
+import { measureLibp2p, measureWebSocket } from './control/transport.ts'
 import { printTable, writeResults } from './lib/report.ts'
 
 const NODES = Number(process.argv[2] ?? 5000)
@@ -31,6 +34,23 @@ const tuned = await runScenario({
   dropPercent: DROP_PERCENT,
   trackerFlags: TUNED,
 })
+
+// the transport decision: what 1,000 channels cost the host over each candidate
+const TRANSPORT_N = 1000
+const ws = await measureWebSocket(TRANSPORT_N)
+const p2p = await measureLibp2p(TRANSPORT_N)
+printTable(`transport: ${TRANSPORT_N} authenticated connections to one host`, [
+  {
+    transport: 'WebSocket + ed25519 challenge (tracker)',
+    ...ws,
+    rss_delta_mb: ws.host_rss_connected_mb - ws.host_rss_idle_mb,
+  },
+  {
+    transport: 'libp2p tcp + noise + yamux (bare host)',
+    ...p2p,
+    rss_delta_mb: p2p.host_rss_connected_mb - p2p.host_rss_idle_mb,
+  },
+])
 
 const row = (label: string, f: ScenarioFigures) => ({
   tracker: label,
@@ -53,6 +73,12 @@ const figures = {
   drop_percent: DROP_PERCENT,
   ...base,
   ...Object.fromEntries(Object.entries(tuned).map(([k, v]) => [`semi1_${k}`, v])),
+  transport_connections: TRANSPORT_N,
+  transport_ws_connect_s: ws.connect_s,
+  transport_ws_host_rss_delta_mb: ws.host_rss_connected_mb - ws.host_rss_idle_mb,
+  transport_libp2p_connected: p2p.connected,
+  transport_libp2p_connect_s: p2p.connect_s,
+  transport_libp2p_host_rss_delta_mb: p2p.host_rss_connected_mb - p2p.host_rss_idle_mb,
   target_all_acked_s: 10,
   target_tracker_rss_mb: 300,
 }
