@@ -135,6 +135,7 @@ export class DandelionNodeImpl implements DandelionNode {
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
     const manifest = await this.manifest(cid, options)
     await swarm.setManifest(manifest)
+    swarm.want()
     options.onProgress?.(swarm.progress())
     await abortable(swarm.done.promise, options.signal)
     return manifest
@@ -273,16 +274,7 @@ export class DandelionNodeImpl implements DandelionNode {
   private async loadManifest(cid: CID, options: { signal?: AbortSignal }): Promise<Manifest> {
     if (await this.store.has(cid)) return await this.verify(cid, await this.store.get(cid, options))
     const swarm = this.swarm(cid)
-    const fromPeers = new Promise<Manifest>((resolve) => {
-      const check = setInterval(() => {
-        if (swarm.manifest !== undefined) {
-          clearInterval(check)
-          resolve(swarm.manifest)
-        }
-        if (swarm.stopped) clearInterval(check)
-      }, 50)
-      check.unref()
-    })
+    const fromPeers = swarm.manifestReady.promise
     const sources: Array<Promise<Manifest>> = [fromPeers]
     if (this.webSeed !== undefined) {
       const web = this.webSeed

@@ -24,6 +24,8 @@ export interface PickState {
   priority: number[]
   /** Missing chunks neither in flight to a peer nor to the origin. */
   missingIdle: number
+  /** Replicate the whole file (after `fetch`); otherwise only what readers wait for (streaming). */
+  replicate: boolean
 }
 
 /** What the peer can give us. */
@@ -62,7 +64,7 @@ export function pickChunks(
   // 2. rarest-first among chunks nobody is fetching yet, random tie-break: one linear pass
   //    per rarity level taken (usually one), no sorting, so a pass stays O(chunks)
   let floor = -1
-  while (out.length < count && state.missingIdle > 0) {
+  while (state.replicate && out.length < count && state.missingIdle > 0) {
     let min = Number.POSITIVE_INFINITY
     let seen = 0
     let pick = -1
@@ -81,7 +83,7 @@ export function pickChunks(
     if (seen === 1) floor = min
   }
   // 3. endgame: everything missing is in flight somewhere; ask this peer too
-  if (out.length < count && state.missingIdle === 0) {
+  if (state.replicate && out.length < count && state.missingIdle === 0) {
     const tail: number[] = []
     for (let i = 0; i < bits.size; i++) {
       const n = state.inflight.get(i) ?? 0

@@ -86,6 +86,8 @@ export class Swarm implements SessionOwner {
     duplicateChunks: 0,
   }
   readonly done: PromiseWithResolvers<void> = Promise.withResolvers<void>()
+  /** Resolves with the manifest once it is set (from the store, a peer or the origin). */
+  readonly manifestReady: PromiseWithResolvers<Manifest> = Promise.withResolvers<Manifest>()
   onProgress?: (p: FetchProgress) => void
   /** Called with the manifest bytes a peer sent when we asked. */
   onManifestBytes?: (bytes: Uint8Array, from: PeerSession) => void
@@ -104,6 +106,11 @@ export class Swarm implements SessionOwner {
   private nextReader = 0
   private readonly abort = new AbortController()
   stopped = false
+  /**
+   * Whether to replicate every chunk (set by `fetch`). A swarm joined only by a playback
+   * reader streams: it fetches what readers wait for, plus look-ahead, and nothing else.
+   */
+  replicate = false
 
   constructor(cid: CID, components: SwarmComponents, init: SwarmInit = {}) {
     this.cid = cid
@@ -111,6 +118,7 @@ export class Swarm implements SessionOwner {
     this.c = components
     this.init = init
     this.done.promise.catch(() => {})
+    this.manifestReady.promise.catch(() => {})
     this.timer = setInterval(() => this.tick(), SCHEDULER_TICK_MS)
     this.timer.unref?.()
   }
@@ -137,6 +145,7 @@ export class Swarm implements SessionOwner {
       if (await this.c.store.has(manifest.chunks[i])) have.set(i)
     if (this.manifest !== undefined || this.stopped) return
     this.manifest = manifest
+    this.manifestReady.resolve(manifest)
     this.have = have
     this.availability = new Uint16Array(manifest.chunks.length)
     if (this.init.superSeed === true) {
@@ -169,6 +178,12 @@ export class Swarm implements SessionOwner {
       session.sendManifest(this.manifest.bytes)
     if (this.manifest !== undefined) this.greet(session)
     return true
+  }
+
+  /** Starts replicating every chunk (what `fetch` asks for). */
+  want(): void {
+    this.replicate = true
+    this.schedule()
   }
 
   /** Waits until chunk `index` is stored, asking for it (and the next few) before anything else. */
@@ -227,6 +242,7 @@ export class Swarm implements SessionOwner {
     this.abort.abort(new ProtocolError('swarm stopped'))
     for (const s of [...this.sessions.values()]) s.close()
     this.done.reject(this.abort.signal.reason)
+    this.manifestReady.reject(this.abort.signal.reason)
   }
 
   onFrame(session: PeerSession, frame: Frame): void {
@@ -446,11 +462,26 @@ export class Swarm implements SessionOwner {
       inflight: this.inflight,
       originInflight: this.originInflight,
       verifying: this.verifying,
+      replicate: this.replicate,
       priority: this.priorityList(),
       missingIdle,
     }
     const now = performance.now()
-    for (const s of this.rankedSessions()) {
+    const ranked = this.rankedSessions()
+    // a reader blocked on a chunk jumps the queue: ask the fastest peer holding it, whatever its window
+    for (const pos of new Set(this.readers.values())) {
+      if (have.has(pos) || this.inflight.has(pos) || this.verifying.has(pos) || this.originInflight.has(pos))
+        continue
+      let best: PeerSession | undefined
+      for (const s of ranked) {
+        if (s.closed || s.bits?.has(pos) !== true) continue
+        if (best === undefined || s.rateBytesPerSecond > best.rateBytesPerSecond) best = s
+      }
+      if (best !== undefined) {
+        if (this.request(best, pos, now)) state.missingIdle--
+      }
+    }
+    for (const s of ranked) {
       if (s.closed || s.snubbedUntil > now || s.bits === undefined) continue
       // "pipelined chunk requests with a per-peer window": sized to what the peer delivers in
       // about a second, so a capped or busy peer is not handed requests it would sit on
@@ -461,21 +492,25 @@ export class Swarm implements SessionOwner {
           Math.ceil((s.rateBytesPerSecond * PIPELINE_TARGET_MS) / 1000 / m.chunkSize) + 1,
         ),
       )
-      const picks = pickChunks(state, s, window - s.outstanding.size)
-      for (const i of picks) {
-        if (s.outstanding.size === 0) s.lastDeliveryAt = now
-        s.outstanding.set(i, now)
-        const wasIdle = !this.inflight.has(i)
-        this.inflight.set(i, (this.inflight.get(i) ?? 0) + 1)
-        if (wasIdle) state.missingIdle--
-        this.c.limiter.download
-          .take(this.chunkLength(i), { signal: this.abort.signal })
-          .then(() => {
-            if (s.outstanding.has(i)) s.sendIndex(FrameType.Request, i)
-          })
-          .catch(() => {})
+      for (const i of pickChunks(state, s, window - s.outstanding.size)) {
+        if (this.request(s, i, now)) state.missingIdle--
       }
     }
+  }
+
+  /** Records and sends (once the download bucket allows) a request; returns whether the chunk was idle before. */
+  private request(s: PeerSession, i: number, now: number): boolean {
+    if (s.outstanding.size === 0) s.lastDeliveryAt = now
+    s.outstanding.set(i, now)
+    const wasIdle = !this.inflight.has(i)
+    this.inflight.set(i, (this.inflight.get(i) ?? 0) + 1)
+    this.c.limiter.download
+      .take(this.chunkLength(i), { signal: this.abort.signal })
+      .then(() => {
+        if (s.outstanding.has(i)) s.sendIndex(FrameType.Request, i)
+      })
+      .catch(() => {})
+    return wasIdle
   }
 
   /** Same campus first, then same city, then the rest; better scores first within each. */
@@ -528,7 +563,8 @@ export class Swarm implements SessionOwner {
     )
       return
     const have = this.have!
-    const idle = now - this.lastPeerProgressAt >= (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS)
+    const idle =
+      this.replicate && now - this.lastPeerProgressAt >= (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS)
     const wanted = [...this.priorityList()]
     // while peers make progress, only a waiting reader's chunks that no peer holds go to the origin
     // from a random place, so nodes falling back together do not all ask for the same chunks
