@@ -248,6 +248,25 @@ export function routes(c: RoutesComponents): RouteDef[] {
       handler: async (req) => releaseStatus(state, (req.params as P).id),
     },
     {
+      method: 'GET',
+      url: '/releases/:id/nodes',
+      summary: 'Per-node state of a release (optionally one state), with city and campus',
+      schema: { params: S.idParams, querystring: S.releaseNodesQuery },
+      handler: async (req) => {
+        const id = (req.params as P).id
+        state.releases.get(id)
+        const q = req.query as { limit: number; state?: string }
+        const out = []
+        for (const rn of state.releases.nodesOf(id).values()) {
+          if (q.state !== undefined && rn.state !== q.state) continue
+          const n = inv.nodes.get(rn.nodeId)
+          out.push({ ...rn, campus: n?.campus, city: n === undefined ? undefined : inv.cityOf(n) })
+          if (out.length >= q.limit) break
+        }
+        return out
+      },
+    },
+    {
       method: 'POST',
       url: '/releases/:id/:op',
       summary: 'pause | resume | advance | abort | rollback',

@@ -127,3 +127,15 @@ export const listQuery = {
   additionalProperties: false,
   properties: { limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 } },
 } as const
+
+export const releaseNodesQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
+    state: {
+      type: 'string',
+      enum: ['waiting', 'pending', 'fetching', 'placed', 'active', 'failed', 'reverting', 'reverted'],
+    },
+  },
+} as const
