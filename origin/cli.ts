@@ -123,7 +123,14 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     logger: config.log,
   })
   const peerId = peerIdFromPrivateKey(origin.privateKey)
-  const seeder = config.seed ? await attachSeeder(origin, { listen: [...config.p2pListen] }) : undefined
+  let seeder: Awaited<ReturnType<typeof attachSeeder>> | undefined
+  try {
+    seeder = config.seed ? await attachSeeder(origin, { listen: [...config.p2pListen] }) : undefined
+  } catch (err) {
+    // a seeding node that cannot start (say, its port is taken) must not leave a half-running origin
+    await origin.close()
+    throw err
+  }
   const unregister =
     config.trackerUrl !== undefined && config.trackerToken !== undefined
       ? registerWithTracker(origin, { trackerUrl: config.trackerUrl, token: config.trackerToken })

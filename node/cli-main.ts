@@ -1,0 +1,32 @@
+/**
+ * Runs one CLI command function and turns its outcome into an exit status: a typed
+ * configuration or usage error exits 2 with its message, any other error exits 1, a
+ * numeric result is the exit code. Shared by every service's `main.ts`.
+ */
+
+/** A command: resolves when done (daemons: when stopped); a number is an exit code. */
+export type CommandFn = (argv: string[]) => Promise<unknown>
+
+/** Runs `commands[name]` with `argv`; prints errors as `dandelion <name>: <message>`. */
+export async function runCommand(
+  commands: Record<string, CommandFn>,
+  name: string,
+  argv: string[],
+): Promise<void> {
+  const command = commands[name]
+  if (command === undefined) {
+    process.stderr.write(`dandelion: unknown command "${name}"\n`)
+    process.exitCode = 2
+    return
+  }
+  try {
+    const code = await command(argv)
+    if (typeof code === 'number' && code !== 0) process.exitCode = code
+  } catch (err) {
+    const e = err as Error & { code?: string }
+    const usage = e.code === 'ERR_INVALID_CONFIG' || e.code?.startsWith('ERR_PARSE_ARGS') === true
+    process.stderr.write(`dandelion ${name}: ${e.message}\n`)
+    if (process.env.DEBUG !== undefined && e.stack !== undefined) process.stderr.write(`${e.stack}\n`)
+    process.exitCode = usage ? 2 : 1
+  }
+}

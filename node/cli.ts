@@ -1,0 +1,69 @@
+#!/usr/bin/env node
+/**
+ * The `dandelion` command. Node commands run in this process; the origin's, tracker's
+ * and rtc's run as their own process (`<service>/main.ts`), started with this Node and
+ * sharing this terminal, so `node/` never imports another service (a lamp embedding the
+ * library must not pull servers in) and each daemon is the process it would be in
+ * production.
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { type CommandFn, runCommand } from './cli-main.ts'
+
+interface Command {
+  summary: string
+  /** A node command, run in this process. */
+  local?: () => Promise<CommandFn>
+  /** Another service's command: the folder whose `main.ts` runs it. */
+  service?: 'origin' | 'tracker' | 'rtc'
+}
+
+const COMMANDS: Record<string, Command> = {
+  origin: {
+    summary: 'run the origin (tus uploads, chunking, signed manifests, HTTP fallback)',
+    service: 'origin',
+  },
+  upload: { summary: 'upload a file to an origin (resumable)', service: 'origin' },
+  tracker: {
+    summary: 'run the tracker (inventory, rollouts, command channel, admin API)',
+    service: 'tracker',
+  },
+  release: {
+    summary: 'create and steer releases: create | status | pause | resume | advance | rollback',
+    service: 'tracker',
+  },
+  rtc: { summary: 'run the live-tutoring signaling server and SFU', service: 'rtc' },
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length))
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
+  return `Usage: dandelion <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun "dandelion <command> --help" for a command's options.\n`
+}
+
+/** Runs `<service>/main.ts name ...argv` in a child process, forwarding signals and the exit status. */
+async function runService(service: string, name: string, argv: string[]): Promise<void> {
+  const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
+  const child = spawn(process.execPath, [main, name, ...argv], { stdio: 'inherit' })
+  const forward = (signal: NodeJS.Signals): void => {
+    child.kill(signal)
+  }
+  process.on('SIGINT', forward)
+  process.on('SIGTERM', forward)
+  const code = await new Promise<number>((resolve) => {
+    child.on('exit', (status, signal) => resolve(status ?? (signal !== null ? 128 + 15 : 1)))
+  })
+  process.exitCode = code
+}
+
+const [name, ...rest] = process.argv.slice(2)
+if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  process.stdout.write(help())
+} else if (COMMANDS[name] === undefined) {
+  process.stderr.write(`dandelion: unknown command "${name}"\n\n${help()}`)
+  process.exitCode = 2
+} else {
+  const command = COMMANDS[name]
+  if (command.service !== undefined) await runService(command.service, name, rest)
+  else if (command.local !== undefined) await runCommand({ [name]: await command.local() }, name, rest)
+}

@@ -1,0 +1,6 @@
+/** Process entry of the origin's commands: `node origin/main.ts origin|upload [options]`. */
+import { runCommand } from '../node/cli-main.ts'
+import { runOriginCommand, runUploadCommand } from './cli.ts'
+
+const [name = '', ...argv] = process.argv.slice(2)
+await runCommand({ origin: runOriginCommand, upload: runUploadCommand }, name, argv)
