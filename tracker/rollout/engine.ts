@@ -4,12 +4,10 @@
  * resume, advance, abort, rollback). Every change is committed (synced) before the
  * commands it created are sent and before the caller is answered.
  */
-import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
-import { DEFAULT_GATE_SUCCESS_RATIO, MAX_STAGES } from '../constants.ts'
-import { InvalidReleaseStateError, ValidationError, VersionNotApprovedError } from '../errors.ts'
+import { InvalidReleaseStateError } from '../errors.ts'
 import type {
   OutboxEntry,
   Release,
@@ -19,15 +17,8 @@ import type {
   Tx,
   VersionRef,
 } from '../state/index.ts'
-import {
-  assignStages,
-  assignVariants,
-  gatePassed,
-  isEmptyTargets,
-  matches,
-  type ReleaseTargets,
-  rolloutOrder,
-} from './select.ts'
+import { planRelease } from './plan.ts'
+import { gatePassed, type ReleaseTargets } from './select.ts'
 
 const log = logger('dandelion:tracker:rollout')
 
@@ -84,51 +75,9 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
 
   /** Creates a release and issues its first stage. */
   async create(input: CreateReleaseInput): Promise<Release> {
-    const { catalog, inventory, releases } = this.state
-    const stages = input.stages ?? [{ percent: 100, gate: 'auto' }]
-    if (stages.length === 0 || stages.length > MAX_STAGES) throw new ValidationError('1 to 20 stages')
-    stages.forEach((s, i) => {
-      if (!(s.percent > 0 && s.percent <= 100) || (i > 0 && s.percent <= stages[i - 1].percent))
-        throw new ValidationError('stage percentages must increase within (0, 100]')
-    })
-    if (isEmptyTargets(input.targets)) throw new ValidationError('targets are empty')
-    const main = catalog.get(input.resource, input.version)
-    if (main.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.version)
-    let ab: Release['ab']
-    if (input.ab !== undefined) {
-      const b = catalog.get(input.resource, input.ab.version)
-      if (b.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.ab.version)
-      ab = { version: b.version, manifestCid: b.manifestCid, percent: input.ab.percent }
-    }
-    const ids = [...inventory.nodes.values()]
-      .filter((n) =>
-        matches({ id: n.id, campus: n.campus, city: inventory.cityOf(n), labels: n.labels }, input.targets),
-      )
-      .map((n) => n.id)
-    if (ids.length === 0) throw new ValidationError('targets match no node')
-    const id = randomUUID()
-    const order = rolloutOrder(ids, id)
-    const stageOf = assignStages(
-      order,
-      stages.map((s) => s.percent),
-    )
-    const variants = assignVariants(ids, id, ab?.percent ?? 0)
-    const now = Date.now()
-    const release: Release = {
-      id,
-      resource: input.resource,
-      version: main.version,
-      manifestCid: main.manifestCid,
-      ab,
-      targets: input.targets,
-      stages: stages.map((s) => ({ ...s, successRatio: s.successRatio ?? DEFAULT_GATE_SUCCESS_RATIO })),
-      activateAt: input.activateAt,
-      status: 'running',
-      stage: -1,
-      total: ids.length,
-      createdAt: now,
-      updatedAt: now,
-    }
+    const { releases } = this.state
+    const { release, order, stageOf, variants } = planRelease(this.state, input)
+    const id = release.id
     const tx = this.state.tx()
     releases.put(tx, release)
     for (const nodeId of order) {
@@ -146,7 +95,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     }
     const touched = this.issueStage(tx, release, 0)
     await tx.commit({ sync: true })
-    this.emitEvent({ type: 'release.created', releaseId: id, total: ids.length })
+    this.emitEvent({ type: 'release.created', releaseId: id, total: order.length })
     this.emitEvent({ type: 'release.stage', releaseId: id, stage: 0 })
     for (const n of touched) this.deliver(n)
     return release
