@@ -58,6 +58,11 @@ export interface SfuStats {
   subscribers: number
   /** Subscriber connections in state `connected`. */
   ready: number
+  /**
+   * SFU forwarding delay samples (ms) since the previous `stats()` call: from a packet's
+   * arrival in the main thread to its send to the last subscriber of its shard.
+   */
+  forwardDelaysMs: number[]
   /** Subscriber outputs on the fast SRTP path. */
   fastOutputs: number
   /** Publishing connections. */
@@ -132,7 +137,8 @@ export class WeriftSfu implements RtcProvider {
           }
         }
         const buf = rtp.serialize()
-        for (const s of this.shards) s.rtp(id, buf)
+        const at = performance.timeOrigin + performance.now()
+        for (const s of this.shards) s.rtp(id, buf, at)
       })
     }
     await pc.setRemoteDescription({ type: 'offer', sdp: offer })
@@ -200,6 +206,7 @@ export class WeriftSfu implements RtcProvider {
       sent: per.reduce((a, s) => a + s.sent, 0),
       retransmitted: per.reduce((a, s) => a + s.retransmitted, 0),
       fastOutputs: per.reduce((a, s) => a + s.fastOutputs, 0),
+      forwardDelaysMs: per.flatMap((s) => s.delaysMs),
       subscribers: per.reduce((a, s) => a + s.subscribers, 0),
       ready: per.reduce((a, s) => a + s.ready, 0),
       plisSent: this.plisSent,

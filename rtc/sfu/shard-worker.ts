@@ -31,7 +31,7 @@ async function run(m: Extract<ShardRequest, { id: number }>): Promise<unknown> {
 
 port.on('message', (m: ShardRequest) => {
   if (m.op === 'rtp') {
-    hub.rtp(m.trackId, Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength))
+    hub.rtp(m.trackId, Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength), m.at)
     return
   }
   if (m.op === 'addTrack') {

@@ -17,7 +17,8 @@ export interface ShardEvents {
 export interface Shard {
   addTrack(info: TrackInfo): void
   removeTrack(trackId: string): void
-  rtp(trackId: string, buf: Buffer): void
+  /** `at`: when the SFU received the packet (ms, `performance.timeOrigin + performance.now()`). */
+  rtp(trackId: string, buf: Buffer, at: number): void
   subscribe(room: string, user: string): Promise<void>
   answer(room: string, user: string, sdp: string): Promise<void>
   leave(room: string, user: string): Promise<void>
@@ -37,8 +38,8 @@ export class LocalShard implements Shard {
   removeTrack(trackId: string): void {
     this.hub.removeTrack(trackId)
   }
-  rtp(trackId: string, buf: Buffer): void {
-    this.hub.rtp(trackId, buf)
+  rtp(trackId: string, buf: Buffer, at: number): void {
+    this.hub.rtp(trackId, buf, at)
   }
   subscribe(room: string, user: string): Promise<void> {
     return this.hub.subscribe(room, user)
@@ -61,7 +62,7 @@ export class LocalShard implements Shard {
 export type ShardRequest =
   | { op: 'addTrack'; info: TrackInfo }
   | { op: 'removeTrack'; trackId: string }
-  | { op: 'rtp'; trackId: string; buf: Uint8Array }
+  | { op: 'rtp'; trackId: string; buf: Uint8Array; at: number }
   | { op: 'subscribe' | 'leave'; id: number; room: string; user: string }
   | { op: 'answer'; id: number; room: string; user: string; sdp: string }
   | { op: 'stats' | 'close'; id: number }
@@ -115,8 +116,8 @@ export class WorkerShard implements Shard {
   removeTrack(trackId: string): void {
     this.worker.postMessage({ op: 'removeTrack', trackId } satisfies ShardRequest)
   }
-  rtp(trackId: string, buf: Buffer): void {
-    this.worker.postMessage({ op: 'rtp', trackId, buf } satisfies ShardRequest)
+  rtp(trackId: string, buf: Buffer, at: number): void {
+    this.worker.postMessage({ op: 'rtp', trackId, buf, at } satisfies ShardRequest)
   }
   subscribe(room: string, user: string): Promise<void> {
     return this.call({ op: 'subscribe', room, user })

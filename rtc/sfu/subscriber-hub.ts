@@ -40,7 +40,12 @@ export interface ShardStats {
   ready: number
   /** Outputs on the fast SRTP path. */
   fastOutputs: number
+  /** Arrival-to-last-send delays (ms) of packets since the previous call, at most {@link DELAY_SAMPLES}. */
+  delaysMs: number[]
 }
+
+/** Forwarding-delay samples kept between two `stats()` calls. */
+export const DELAY_SAMPLES = 4096
 
 /** A published track as the hub knows it. */
 export interface TrackInfo {
@@ -81,6 +86,7 @@ export class SubscriberHub {
   private readonly tracks = new Map<string, Track>()
   private readonly subs = new Map<string, Sub>()
   private joining = 0
+  private delays: number[] = []
   /** Users who left while queued for a join slot. */
   private readonly cancelled = new Set<string>()
   private readonly joinQueue: Array<() => void> = []
@@ -121,8 +127,14 @@ export class SubscriberHub {
   }
 
   /** Forwards one serialized RTP packet of `trackId`. */
-  rtp(trackId: string, buf: Buffer): void {
-    this.tracks.get(trackId)?.forwarder.forward(buf)
+  rtp(trackId: string, buf: Buffer, at: number): void {
+    const forwarder = this.tracks.get(trackId)?.forwarder
+    if (forwarder === undefined) return
+    const before = forwarder.sent
+    forwarder.forward(buf)
+    if (forwarder.sent !== before && this.delays.length < DELAY_SAMPLES) {
+      this.delays.push(performance.timeOrigin + performance.now() - at)
+    }
   }
 
   /** Creates `user`'s receive connection and sends its first offer. */
@@ -198,7 +210,9 @@ export class SubscriberHub {
     }
     let ready = 0
     for (const s of this.subs.values()) if (s.pc.connectionState === 'connected') ready++
-    return { sent, retransmitted, subscribers: this.subs.size, ready, fastOutputs }
+    const delaysMs = this.delays
+    this.delays = []
+    return { sent, retransmitted, subscribers: this.subs.size, ready, fastOutputs, delaysMs }
   }
 
   /** Closes every connection. */
