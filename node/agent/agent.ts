@@ -131,7 +131,12 @@ export class Agent extends EventEmitter<AgentEvents> {
       this.urlIndex++
       const round = Math.floor(this.failures / this.init.trackers.length)
       const delay = Math.min(this.init.reconnectInitialMs * 2 ** round, this.init.reconnectMaxMs)
-      this.reconnectTimer = setTimeout(() => this.connect(), wasReady ? this.init.reconnectInitialMs : delay)
+      // jitter (50–150%): after a tracker restart thousands of nodes must not reconnect in one burst
+      const jitter = 0.5 + Math.random()
+      this.reconnectTimer = setTimeout(
+        () => this.connect(),
+        (wasReady ? this.init.reconnectInitialMs : delay) * jitter,
+      )
     })
   }
 
