@@ -29,7 +29,7 @@ export const REQUEST_WINDOW_BYTES = 8 * MiB
 /** Requests a server reads and sends at once per peer (a disk read overlaps the previous send). */
 export const SERVE_CONCURRENCY = 3
 /** A peer is given about this much of its measured delivery rate in outstanding requests. */
-export const PIPELINE_TARGET_MS = 1000
+export const PIPELINE_TARGET_MS = 500
 /** Bounds on the per-peer request window, in requests. */
 export const MIN_REQUEST_WINDOW = 2
 export const MAX_REQUEST_WINDOW = 32

@@ -6,6 +6,7 @@
  * - `GET /content/:manifestCid` and `GET /content/by-name/:resource` (the name table's
  *   active version; 404 JSON if none)
  * - `GET /status` (swarms, progress, peers, bytes by source) and `GET /metrics` (Prometheus)
+ * - `POST /fetch/:manifestCid` places content on the node (what `dandelion fetch` calls)
  */
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
@@ -86,6 +87,17 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     return await stream(req, reply, cid)
   })
   app.get('/status', async () => node.status())
+  // local control: `dandelion fetch` places content through this (the server binds to loopback by default)
+  app.post<{ Params: { cid: string } }>('/fetch/:cid', async (req, reply) => {
+    let cid: ReturnType<typeof parseCid>
+    try {
+      cid = parseCid(req.params.cid, 'manifest')
+    } catch (err) {
+      return reply.code(400).send({ error: 'InvalidCidError', message: (err as Error).message })
+    }
+    node.fetch(cid).catch(() => {}) // progress and completion show in /status
+    return reply.code(202).send({ manifestCid: cid.toString(), status: '/status' })
+  })
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', registry.contentType).send(await registry.metrics()),
   )

@@ -21,6 +21,7 @@ const nobody: SessionOwner = {
   onFrame: () => {},
   onClose: () => {},
   serve: async () => false,
+  rarity: () => 0,
 }
 
 /** The swarms of a node on its libp2p host. */

@@ -24,6 +24,8 @@ export interface SessionOwner {
   /** Called once per frame after the hello; may be async, errors close the session. */
   onFrame(session: PeerSession, frame: Frame): void
   onClose(session: PeerSession): void
+  /** How many peers hold a chunk (lower is served first). */
+  rarity(index: number): number
   /** Serves one queued request: resolves when the chunk has been handed to the stream, or false to refuse. */
   serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean>
 }
@@ -249,7 +251,12 @@ export class PeerSession {
   /** Serves queued requests, a few at a time so a disk read overlaps the previous send. */
   private pump(): void {
     while (!this.closed && this.serving < SERVE_CONCURRENCY && this.uploadQueue.length > 0) {
-      const index = this.uploadQueue.shift()!
+      // serve the rarest requested chunk first: a chunk few peers hold yet spreads from here
+      let at = 0
+      for (let k = 1; k < this.uploadQueue.length; k++) {
+        if (this.owner.rarity(this.uploadQueue[k]) < this.owner.rarity(this.uploadQueue[at])) at = k
+      }
+      const index = this.uploadQueue.splice(at, 1)[0]
       this.serving++
       this.owner
         .serve(this, index, this.abort.signal)

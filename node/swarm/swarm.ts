@@ -294,6 +294,10 @@ export class Swarm implements SessionOwner {
     this.schedule()
   }
 
+  rarity(index: number): number {
+    return this.availability[index] ?? 0
+  }
+
   async serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean> {
     const m = this.manifest
     if (m === undefined || index >= m.chunks.length || this.have?.has(index) !== true) return false
@@ -362,7 +366,8 @@ export class Swarm implements SessionOwner {
       this.stats.duplicateChunks++
       return
     }
-    if (bytes.byteLength !== this.chunkLength(index)) return this.corrupt(session, index)
+    const length = bytes.byteLength // read before the store (a hash worker may take the buffer)
+    if (length !== this.chunkLength(index)) return this.corrupt(session, index)
     this.verifying.add(index)
     try {
       await this.c.store.put(m.chunks[index], bytes)
@@ -374,8 +379,8 @@ export class Swarm implements SessionOwner {
     }
     session.score += 1
     this.lastPeerProgressAt = performance.now()
-    this.stats.bytesFromPeers += bytes.byteLength
-    this.c.totals.bytesFromPeers += bytes.byteLength
+    this.stats.bytesFromPeers += length
+    this.c.totals.bytesFromPeers += length
     this.markHave(index)
   }
 

@@ -1,0 +1,217 @@
+/**
+ * Command-line entries, wired by `bin/` as `dandelion node` and `dandelion fetch`.
+ *
+ * `dandelion node --data DIR [--campus C] [--city Y] [--bootstrap ADDR]... [--origin URL] ...`
+ * runs a node daemon until SIGTERM/SIGINT (graceful stop). `dandelion fetch CID [--node URL]`
+ * asks a running daemon (through its local HTTP API) to place content and follows progress.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import {
+  generateKeyPair,
+  privateKeyFromProtobuf,
+  privateKeyToProtobuf,
+  publicKeyFromProtobuf,
+} from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { createNode } from '../index.ts'
+import { coerce, ENV_KEYS, fromEnv, fromFile, type NodeConfig, resolveConfig } from './config.ts'
+
+/** Where a command writes and what stops it (tests pass their own). */
+export interface CommandIo {
+  env?: NodeJS.ProcessEnv
+  stdout?: (line: string) => void
+  /** Stops the daemon like SIGTERM would. @default SIGTERM and SIGINT */
+  signal?: AbortSignal
+}
+
+const FLAG_KEYS: Record<string, keyof NodeConfig> = {
+  data: 'data',
+  role: 'role',
+  campus: 'campus',
+  city: 'city',
+  listen: 'listen',
+  bootstrap: 'bootstrap',
+  origin: 'origin',
+  'trusted-origin': 'trustedOrigins',
+  'playback-host': 'playbackHost',
+  'playback-port': 'playbackPort',
+  'upload-limit': 'uploadLimit',
+  'download-limit': 'downloadLimit',
+  'origin-limit': 'originLimit',
+  'quota-bytes': 'quotaBytes',
+  'hash-workers': 'hashWorkers',
+}
+
+export const NODE_HELP = `usage: dandelion node --data DIR [options]
+
+  --data DIR              store, names and identity key (DANDELION_DATA)
+  --role campus|device    (DANDELION_ROLE, default campus)
+  --campus NAME --city NAME
+  --listen MULTIADDR      repeatable (default /ip4/0.0.0.0/tcp/4001)
+  --bootstrap MULTIADDR   repeatable, ends in /p2p/<id> (DANDELION_BOOTSTRAP, comma-separated)
+  --origin URL            origin for the HTTP fallback (DANDELION_ORIGIN)
+  --trusted-origin KEY    base64 protobuf public key, repeatable
+  --playback-host H --playback-port N   local HTTP API and player (default 127.0.0.1:8090)
+  --upload-limit B/S --download-limit B/S --origin-limit B/S --quota-bytes N --hash-workers N
+  --mdns --no-dht --webrtc
+  --config FILE           JSON file with the same keys (camelCase); unknown keys are rejected
+  --help
+Every flag has a DANDELION_* variable; flags win over variables, variables over the file.
+`
+
+/** Runs the node daemon; resolves once it has stopped. */
+export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promise<void> {
+  const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+    mdns: { type: 'boolean' },
+    'no-dht': { type: 'boolean' },
+    webrtc: { type: 'boolean' },
+  }
+  for (const flag of Object.keys(FLAG_KEYS))
+    options[flag] = { type: 'string', multiple: ['listen', 'bootstrap', 'trusted-origin'].includes(flag) }
+  const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+  if (values.help === true) {
+    out(NODE_HELP)
+    return
+  }
+  const env = io.env ?? process.env
+  const configPath = (values.config as string | undefined) ?? env.DANDELION_CONFIG
+  const flags: Record<string, unknown> = {}
+  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
+    const v = values[flag]
+    if (v === undefined) continue
+    flags[key] = Array.isArray(v)
+      ? v.flatMap((x) => coerce(key, x as string) as string[])
+      : coerce(key, v as string)
+  }
+  if (values.mdns === true) flags.mdns = true
+  if (values.webrtc === true) flags.webrtc = true
+  if (values['no-dht'] === true) flags.dht = false
+  const config = resolveConfig(
+    configPath === undefined ? {} : await fromFile(configPath),
+    fromEnv(env),
+    flags as Partial<NodeConfig>,
+  )
+
+  await mkdir(config.data, { recursive: true })
+  const node = await createNode({
+    role: config.role,
+    campus: config.campus,
+    city: config.city,
+    dataDir: config.data,
+    privateKey: await loadOrCreateKey(join(config.data, 'peer.key')),
+    listen: [...config.listen],
+    bootstrap: [...config.bootstrap],
+    originUrl: config.origin,
+    trustedOrigins:
+      config.trustedOrigins.length === 0
+        ? undefined
+        : config.trustedOrigins.map((k) => publicKeyFromProtobuf(Buffer.from(k, 'base64'))),
+    mdns: config.mdns,
+    dht: config.dht,
+    webrtc: config.webrtc,
+    quotaBytes: config.quotaBytes,
+    hashWorkers: config.hashWorkers,
+    limits: {
+      uploadBytesPerSecond: config.uploadLimit,
+      downloadBytesPerSecond: config.downloadLimit,
+      originBytesPerSecond: config.originLimit,
+    },
+    playback: { host: config.playbackHost, port: config.playbackPort },
+  })
+  await node.start()
+  out(
+    JSON.stringify({
+      event: 'ready',
+      peerId: node.peerId.toString(),
+      multiaddrs: node.multiaddrs.map(String),
+      api: node.playbackUrl,
+    }),
+  )
+  await new Promise<void>((resolve) => {
+    if (io.signal !== undefined) {
+      if (io.signal.aborted) resolve()
+      io.signal.addEventListener('abort', () => resolve(), { once: true })
+      return
+    }
+    process.once('SIGTERM', () => resolve())
+    process.once('SIGINT', () => resolve())
+  })
+  await node.stop()
+  out(JSON.stringify({ event: 'stopped' }))
+}
+
+export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL]
+
+Asks the node daemon at URL (its local API; DANDELION_NODE_URL, default http://127.0.0.1:8090)
+to place the content, and prints progress until every chunk is verified and stored.
+`
+
+/** Places content on a running daemon and follows it to completion. */
+export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promise<void> {
+  const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { node: { type: 'string' }, help: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (values.help === true || positionals.length !== 1) {
+    out(FETCH_HELP)
+    if (values.help !== true) throw new Error('expected exactly one MANIFEST_CID')
+    return
+  }
+  const env = io.env ?? process.env
+  const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
+  const cid = positionals[0]
+  const res = await fetch(`${base}/fetch/${encodeURIComponent(cid)}`, { method: 'POST', signal: io.signal })
+  if (!res.ok) throw new Error(`node answered ${res.status}: ${await res.text()}`)
+  for (;;) {
+    const status = (await (await fetch(`${base}/status`, { signal: io.signal })).json()) as {
+      swarms: Array<{
+        manifestCid: string
+        chunksDone: number
+        chunksTotal: number
+        bytesFromPeers: number
+        bytesFromOrigin: number
+        complete: boolean
+        error?: string
+      }>
+    }
+    const s = status.swarms.find((x) => x.manifestCid === cid)
+    if (s !== undefined) {
+      out(
+        JSON.stringify({
+          event: 'progress',
+          chunksDone: s.chunksDone,
+          chunksTotal: s.chunksTotal,
+          bytesFromPeers: s.bytesFromPeers,
+          bytesFromOrigin: s.bytesFromOrigin,
+        }),
+      )
+      if (s.complete) {
+        out(JSON.stringify({ event: 'done', manifestCid: cid }))
+        return
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500))
+  }
+}
+
+/** The daemon's libp2p identity, kept in `path` (mode 0600). */
+async function loadOrCreateKey(path: string): Promise<PrivateKey> {
+  try {
+    return privateKeyFromProtobuf(await readFile(path))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  const key = await generateKeyPair('Ed25519')
+  await writeFile(path, privateKeyToProtobuf(key), { mode: 0o600 })
+  return key
+}
+
+export { ENV_KEYS }

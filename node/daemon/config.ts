@@ -1,0 +1,169 @@
+/**
+ * Configuration of the node daemon: from a JSON file, then `DANDELION_*` environment
+ * variables, then flags (later wins), validated as a whole against a schema that rejects
+ * unknown keys, then frozen.
+ */
+import { readFile } from 'node:fs/promises'
+import { Ajv } from 'ajv'
+import { InvalidConfigError } from '../errors.ts'
+
+/** The daemon's configuration. Rates are bytes per second. */
+export interface NodeConfig {
+  data: string
+  role: 'campus' | 'device'
+  campus?: string
+  city?: string
+  listen: string[]
+  bootstrap: string[]
+  origin?: string
+  /** Origin public keys trusted to sign manifests (base64 protobuf). */
+  trustedOrigins: string[]
+  mdns: boolean
+  dht: boolean
+  webrtc: boolean
+  playbackHost: string
+  playbackPort: number
+  uploadLimit?: number
+  downloadLimit?: number
+  originLimit?: number
+  quotaBytes?: number
+  hashWorkers: number
+}
+
+const schema = {
+  type: 'object',
+  additionalProperties: false,
+  required: [
+    'data',
+    'role',
+    'listen',
+    'bootstrap',
+    'trustedOrigins',
+    'mdns',
+    'dht',
+    'webrtc',
+    'playbackHost',
+    'playbackPort',
+    'hashWorkers',
+  ],
+  properties: {
+    data: { type: 'string', minLength: 1 },
+    role: { enum: ['campus', 'device'] },
+    campus: { type: 'string', maxLength: 200 },
+    city: { type: 'string', maxLength: 200 },
+    listen: { type: 'array', items: { type: 'string', pattern: '^/' }, maxItems: 16 },
+    bootstrap: { type: 'array', items: { type: 'string', pattern: '^/.*/p2p/' }, maxItems: 256 },
+    origin: { type: 'string', pattern: '^https?://' },
+    trustedOrigins: { type: 'array', items: { type: 'string' }, maxItems: 16 },
+    mdns: { type: 'boolean' },
+    dht: { type: 'boolean' },
+    webrtc: { type: 'boolean' },
+    playbackHost: { type: 'string' },
+    playbackPort: { type: 'integer', minimum: 0, maximum: 65535 },
+    uploadLimit: { type: 'number', exclusiveMinimum: 0 },
+    downloadLimit: { type: 'number', exclusiveMinimum: 0 },
+    originLimit: { type: 'number', exclusiveMinimum: 0 },
+    quotaBytes: { type: 'integer', minimum: 0 },
+    hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
+  },
+} as const
+
+const validate = new Ajv({ allErrors: true }).compile(schema)
+
+/** Defaults before file, env and flags. */
+export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
+  role: 'campus',
+  listen: ['/ip4/0.0.0.0/tcp/4001'],
+  bootstrap: [],
+  trustedOrigins: [],
+  mdns: false,
+  dht: true,
+  webrtc: false,
+  playbackHost: '127.0.0.1',
+  playbackPort: 8090,
+  hashWorkers: 1,
+}
+
+/** Environment variable → config key. Lists are comma-separated. */
+export const ENV_KEYS: Record<string, keyof NodeConfig> = {
+  DANDELION_DATA: 'data',
+  DANDELION_ROLE: 'role',
+  DANDELION_CAMPUS: 'campus',
+  DANDELION_CITY: 'city',
+  DANDELION_LISTEN: 'listen',
+  DANDELION_BOOTSTRAP: 'bootstrap',
+  DANDELION_ORIGIN: 'origin',
+  DANDELION_TRUSTED_ORIGINS: 'trustedOrigins',
+  DANDELION_MDNS: 'mdns',
+  DANDELION_DHT: 'dht',
+  DANDELION_WEBRTC: 'webrtc',
+  DANDELION_PLAYBACK_HOST: 'playbackHost',
+  DANDELION_PLAYBACK_PORT: 'playbackPort',
+  DANDELION_UPLOAD_LIMIT: 'uploadLimit',
+  DANDELION_DOWNLOAD_LIMIT: 'downloadLimit',
+  DANDELION_ORIGIN_LIMIT: 'originLimit',
+  DANDELION_QUOTA_BYTES: 'quotaBytes',
+  DANDELION_HASH_WORKERS: 'hashWorkers',
+}
+
+const LISTS = new Set<keyof NodeConfig>(['listen', 'bootstrap', 'trustedOrigins'])
+const BOOLEANS = new Set<keyof NodeConfig>(['mdns', 'dht', 'webrtc'])
+const NUMBERS = new Set<keyof NodeConfig>([
+  'playbackPort',
+  'uploadLimit',
+  'downloadLimit',
+  'originLimit',
+  'quotaBytes',
+  'hashWorkers',
+])
+
+/** Converts a text value (env or flag) to the key's type. */
+export function coerce(key: keyof NodeConfig, text: string): unknown {
+  if (LISTS.has(key))
+    return text
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '')
+  if (BOOLEANS.has(key)) return text === 'true' || text === '1' || text === 'yes'
+  if (NUMBERS.has(key)) return Number(text)
+  return text
+}
+
+/** Reads the environment's `DANDELION_*` values. */
+export function fromEnv(env: NodeJS.ProcessEnv): Partial<NodeConfig> {
+  const out: Record<string, unknown> = {}
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const v = env[name]
+    if (v !== undefined && v !== '') out[key] = coerce(key, v)
+  }
+  return out as Partial<NodeConfig>
+}
+
+/** Reads a JSON config file (unknown keys are rejected by {@link resolveConfig}). */
+export async function fromFile(path: string): Promise<Partial<NodeConfig>> {
+  try {
+    return JSON.parse(await readFile(path, 'utf8')) as Partial<NodeConfig>
+  } catch (err) {
+    throw new InvalidConfigError(`cannot read config file ${path}: ${(err as Error).message}`)
+  }
+}
+
+/** Merges the layers, validates the whole, and returns a frozen copy. */
+export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<NodeConfig> {
+  const merged: Record<string, unknown> = { ...CONFIG_DEFAULTS }
+  for (const layer of layers) for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v
+  if (!validate(merged)) {
+    const why = (validate.errors ?? []).map(
+      (e) =>
+        `${e.instancePath || '/'} ${e.message ?? ''}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`,
+    )
+    throw new InvalidConfigError(`invalid node config: ${why.join('; ')}`)
+  }
+  const frozen = {
+    ...merged,
+    listen: Object.freeze([...(merged.listen as string[])]),
+    bootstrap: Object.freeze([...(merged.bootstrap as string[])]),
+    trustedOrigins: Object.freeze([...(merged.trustedOrigins as string[])]),
+  }
+  return Object.freeze(frozen) as unknown as Readonly<NodeConfig>
+}

@@ -1,0 +1,66 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import { runFetchCommand, runNodeCommand } from '../../../node/daemon/cli.ts'
+import { resolveConfig } from '../../../node/daemon/config.ts'
+import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
+
+describe('node daemon CLI', () => {
+  const h = new Harness()
+  afterEach(async () => await h.teardown())
+
+  it('layers file < env < flags, rejects unknown keys and freezes the result', () => {
+    const config = resolveConfig(
+      { data: '/a', campus: 'file', city: 'lyon' },
+      { campus: 'env' },
+      { campus: 'flag' },
+    )
+    expect(config).toMatchObject({ data: '/a', campus: 'flag', city: 'lyon', role: 'campus', dht: true })
+    expect(Object.isFrozen(config)).toBe(true)
+    expect(Object.isFrozen(config.bootstrap)).toBe(true)
+    expect(() => resolveConfig({ data: '/a', colour: 'blue' } as never)).toThrow(/colour/)
+    expect(() => resolveConfig({ data: '/a', role: 'server' } as never)).toThrow(/role/)
+    expect(() => resolveConfig({})).toThrow(/data/)
+  })
+
+  it('runs a daemon from env and flags, places content with `fetch`, and stops gracefully', async () => {
+    const key = await originKey()
+    const bytes = randomContent(1024 * 1024)
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+
+    const lines: string[] = []
+    const stop = new AbortController()
+    const daemon = runNodeCommand(
+      ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht', '--campus', 'north'],
+      {
+        env: { DANDELION_DATA: await h.tempDir(), DANDELION_BOOTSTRAP: seeder.multiaddrs[0].toString() },
+        stdout: (l) => lines.push(l),
+        signal: stop.signal,
+      },
+    )
+    await until(() => lines.some((l) => l.includes('"ready"')))
+    const ready = JSON.parse(lines.find((l) => l.includes('"ready"'))!) as { api: string; peerId: string }
+    await until(() => seeder.libp2p.getConnections().some((c) => c.remotePeer.toString() === ready.peerId))
+
+    const progress: string[] = []
+    await runFetchCommand([manifest.cid.toString(), '--node', ready.api], { stdout: (l) => progress.push(l) })
+    expect(progress.at(-1)).toContain('"done"')
+    const status = (await (await fetch(`${ready.api}/status`)).json()) as {
+      campus: string
+      totals: { bytesFromPeers: number }
+    }
+    expect(status.campus).toBe('north')
+    expect(status.totals.bytesFromPeers).toBe(bytes.byteLength)
+
+    stop.abort()
+    await daemon
+    expect(lines.at(-1)).toContain('"stopped"')
+  })
+
+  it('prints help and rejects unknown flags', async () => {
+    const out: string[] = []
+    await runNodeCommand(['--help'], { stdout: (l) => out.push(l) })
+    expect(out.join('\n')).toContain('--bootstrap')
+    await expect(runNodeCommand(['--colour', 'blue'], { stdout: () => {} })).rejects.toThrow()
+  })
+})
