@@ -1,0 +1,114 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Executor } from '../../../node/agent/executor.ts'
+import { Journal, type JournalRecord, LevelJournalStore } from '../../../node/agent/journal.ts'
+import type { Command } from '../../../node/agent/protocol.ts'
+import { MemoryContent } from './memory-content.ts'
+
+const dirs: string[] = []
+const executors: Executor[] = []
+const journals: Journal[] = []
+afterEach(async () => {
+  for (const e of executors.splice(0)) e.stop()
+  for (const j of journals.splice(0)) await j.close()
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+let seq = 0
+const cmd = (fields: Partial<Command>): Command => ({
+  seq: ++seq,
+  id: `cmd-${seq}`,
+  op: 'place',
+  resource: 'lesson',
+  version: 1,
+  manifestCid: 'bafy-v1',
+  ...fields,
+})
+
+async function setup(dir?: string) {
+  const d = dir ?? (await mkdtemp(join(tmpdir(), 'agent-journal-')))
+  if (dir === undefined) dirs.push(d)
+  const journal = new Journal(new LevelJournalStore(d))
+  await journal.open()
+  journals.push(journal)
+  const content = new MemoryContent()
+  const outcomes: JournalRecord[] = []
+  const executor = new Executor({
+    content,
+    journal,
+    events: { progress() {}, outcome: (r) => outcomes.push(r) },
+  })
+  executors.push(executor)
+  const run = async (c: Command): Promise<void> => {
+    await journal.receive(c)
+    executor.push({ cmd: c, status: 'received' })
+  }
+  return { dir: d, journal, content, outcomes, executor, run }
+}
+
+const until = async (check: () => boolean): Promise<void> => {
+  while (!check()) await new Promise((r) => setTimeout(r, 10))
+}
+
+describe('agent executor and journal', () => {
+  it('reports a failed fetch with its reason and logs the command once', async () => {
+    const { content, outcomes, journal, run } = await setup()
+    content.failing.add('bafy-broken')
+    await run(cmd({ manifestCid: 'bafy-broken' }))
+    await until(() => outcomes.length === 1)
+    expect(outcomes[0]).toMatchObject({ status: 'failed', reason: 'cannot fetch bafy-broken' })
+    expect(content.table.has('lesson')).toBe(false)
+    expect((await journal.applied()).map((a) => a.manifestCid)).toEqual(['bafy-broken'])
+  })
+
+  it('places, activates, deactivates and evicts through the content API', async () => {
+    const { content, outcomes, run } = await setup()
+    await run(cmd({ op: 'place', manifestCid: 'bafy-v1' }))
+    await run(cmd({ op: 'place', manifestCid: 'bafy-v2', version: 2 }))
+    await run(cmd({ op: 'activate', manifestCid: 'bafy-v1' }))
+    await run(cmd({ op: 'deactivate' }))
+    await run(cmd({ op: 'evict', manifestCid: 'bafy-v2' }))
+    await until(() => outcomes.length === 5)
+    expect(outcomes.map((o) => o.status)).toEqual(['active', 'active', 'active', 'done', 'done'])
+    expect(content.calls).toEqual([
+      'fetch bafy-v1',
+      'pin bafy-v1',
+      'activate lesson bafy-v1',
+      'fetch bafy-v2',
+      'pin bafy-v2',
+      'activate lesson bafy-v2',
+      'activate lesson bafy-v1',
+      'deactivate lesson',
+      'unpin bafy-v2',
+      'evict bafy-v2',
+    ])
+  })
+
+  it('a newer command cancels a pending activation; a restart resumes unapplied commands', async () => {
+    const a = await setup()
+    await a.run(cmd({ manifestCid: 'bafy-v2', activateAt: Date.now() + 60_000 }))
+    await until(() => a.outcomes.length === 1)
+    expect(a.outcomes[0].status).toBe('placed')
+    await a.run(cmd({ op: 'activate', manifestCid: 'bafy-v1' }))
+    await until(() => a.outcomes.length === 3)
+    expect(a.outcomes.slice(1).map((o) => [o.status, o.reason])).toEqual([
+      ['failed', 'superseded before activation'],
+      ['active', undefined],
+    ])
+    // received but not applied when the node stops: applied exactly once after the restart
+    a.content.gate = new Promise(() => {})
+    const pending = cmd({ manifestCid: 'bafy-v3' })
+    await a.run(pending)
+    await until(() => a.content.calls.includes('fetch bafy-v3'))
+    a.executor.stop()
+    await a.journal.close()
+    journals.length = 0
+    const b = await setup(a.dir)
+    await b.executor.resume()
+    await until(() => b.outcomes.length === 1)
+    expect(b.outcomes[0]).toMatchObject({ status: 'active', cmd: { id: pending.id } })
+    expect((await b.journal.applied()).filter((x) => x.id === pending.id)).toHaveLength(1)
+  })
+})
