@@ -16,7 +16,11 @@ const out = (s: string): void => {
  * Starts a tracker and prints one JSON line `{ url, channelUrl }` on stdout. Closes on
  * SIGINT/SIGTERM. Returns the running tracker.
  */
-export async function runTrackerCommand(argv: string[]): Promise<Tracker> {
+export async function runTrackerCommand(argv: string[]): Promise<Tracker | undefined> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    out(TRACKER_USAGE)
+    return undefined
+  }
   const { values } = parseArgs({
     args: argv,
     strict: true,
@@ -58,6 +62,25 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker> {
   process.once('SIGTERM', stop)
   return tracker
 }
+
+const TRACKER_USAGE = `Usage: dandelion tracker [options]
+  --data-dir <dir>            state (level) and bootstrap key            [./data/tracker]
+  --host <host>                                                          [127.0.0.1]
+  --port <port>               0 = any free port                          [7070]
+  --admin-token <t>           or DANDELION_ADMIN_TOKEN (bearer of /api/v1)
+  --enrollment-token <t>      or DANDELION_ENROLLMENT_TOKEN (node enrollment)
+  --retransmit-ms <ms>        first retransmit delay of an unACKed command [5000]
+  --bootstrap-listen <maddr>  run a libp2p DHT bootstrap host (repeatable)
+Prints {"url","channelUrl","bootstrap"} as one JSON line once listening.
+Run it with --max-semi-space-size=1 (see tracker/README.md).`
+
+const RELEASE_USAGE = `Usage: dandelion release <command> [options]   (--tracker <url> --token <t> or DANDELION_TRACKER_URL / DANDELION_ADMIN_TOKEN)
+  create --resource <name> --version <n> [--cities a,b] [--campuses a,b] [--labels a,b] [--nodes a,b]
+         [--stages 5,50,100] [--gate auto|manual] [--ratio 0.95] [--ab-version <n> --ab-percent <p>]
+         [--activate-at <ISO time>]
+  list
+  status <id> [--json]
+  pause | resume | advance | abort | rollback <id>`
 
 const list = (v: string | undefined): string[] | undefined =>
   v === undefined
@@ -117,6 +140,10 @@ function printStatus(s: {
 /** `dandelion release <sub> ...`. Returns the process exit code. */
 export async function runReleaseCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
+  if (sub === undefined || sub === '--help' || sub === '-h' || rest.includes('--help')) {
+    out(RELEASE_USAGE)
+    return 0
+  }
   const { values, positionals } = parseArgs({
     args: rest,
     strict: true,
@@ -189,7 +216,7 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
       show(await call(base, token, 'POST', `/releases/${positionals[0]}/${sub}`))
       return 0
     default:
-      out('usage: dandelion release create|list|status|pause|resume|advance|abort|rollback ...')
-      return sub === undefined ? 0 : 2
+      out(RELEASE_USAGE)
+      return 2
   }
 }

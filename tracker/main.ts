@@ -3,4 +3,15 @@ import { runCommand } from '../node/cli-main.ts'
 import { runReleaseCommand, runTrackerCommand } from './cli.ts'
 
 const [name = '', ...argv] = process.argv.slice(2)
-await runCommand({ tracker: runTrackerCommand, release: runReleaseCommand }, name, argv)
+await runCommand(
+  {
+    // a daemon's command resolves when it stops
+    tracker: async (args) => {
+      const tracker = await runTrackerCommand(args)
+      if (tracker !== undefined) await new Promise((resolve) => tracker.app.server.once('close', resolve))
+    },
+    release: runReleaseCommand,
+  },
+  name,
+  argv,
+)
