@@ -113,6 +113,31 @@ describe('command channel', () => {
     await until(() => a.agent.connected, 'connected through the second address')
   })
 
+  it('fails over to a standby tracker that took over the data directory', async () => {
+    const dataDir = await h.tmp('tracker-standby-')
+    const primary = await h.tracker({ dataDir })
+    await h.seed(primary)
+    // the standby's address is known in advance (a port reserved now, used later)
+    const probe = await h.tracker()
+    const standbyPort = Number(new URL(probe.url).port)
+    await probe.close()
+    h.trackers.splice(h.trackers.indexOf(probe), 1)
+    const urls = [primary.channelUrl, `ws://127.0.0.1:${standbyPort}/channel`]
+    const a = await h.agent(urls, 'n0', { campus: 'bj-1', dir: await h.tmp() })
+    await until(() => a.agent.connected, 'connected to the primary')
+    await primary.close()
+    h.trackers.splice(h.trackers.indexOf(primary), 1)
+    const standby = await h.tracker({ dataDir, port: standbyPort })
+    await until(() => a.agent.connected, 'failed over to the standby')
+    const rel = await h.api(standby, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets: { nodes: ['n0'] },
+    })
+    await until(() => standby.state.releases.get(rel.id).status === 'completed', 'completed via the standby')
+    expect((a.content as MemoryContent).table.get('lesson')).toBe('bafy-lesson-v1')
+  })
+
   it('retransmits an unACKed command with backoff', async () => {
     const t = await h.tracker({ retransmitInitialMs: 100 })
     await h.seed(t)
