@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createHash } from 'blake3-wasm'
+import { SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
 import { uploadFile } from '../origin/client.ts'
 import { printTable, sampleRss, writeResults } from './lib/report.ts'
 
@@ -117,15 +118,14 @@ const ingestMiBs = await (async () => {
 
 // 4. the origin in its own process
 const token = 'bench-token'
-const child = spawn(
-  process.execPath,
-  [join(here, 'ingest', 'origin-process.ts'), join(work, 'data'), token],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-)
+// the origin process exactly as `dandelion origin` runs it (same Node flags, same CLI)
+const originMain = join(here, '..', 'origin', 'main.ts')
+const originArgs = ['origin', '--port', '0', '--data', join(work, 'data'), '--token', token, '--no-seed']
+const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS.origin, originMain, ...originArgs], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+})
 const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]
-const { url } = JSON.parse(line) as { url: string }
+const url = /listening on (\S+)/.exec(line)![1]
 const rss = sampleRss(child.pid!, 20)
 /** CPU seconds (all threads) a process has used, from /proc. */
 const cpuSeconds = (pid: number): number => {

@@ -8,7 +8,7 @@
  */
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { type CommandFn, runCommand } from './cli-main.ts'
+import { type CommandFn, runCommand, SERVICE_NODE_FLAGS } from './cli-main.ts'
 
 interface Command {
   summary: string
@@ -44,7 +44,8 @@ function help(): string {
 /** Runs `<service>/main.ts name ...argv` in a child process, forwarding signals and the exit status. */
 async function runService(service: string, name: string, argv: string[]): Promise<void> {
   const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
-  const child = spawn(process.execPath, [main, name, ...argv], { stdio: 'inherit' })
+  const flags = SERVICE_NODE_FLAGS[service] ?? []
+  const child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio: 'inherit' })
   const forward = (signal: NodeJS.Signals): void => {
     child.kill(signal)
   }

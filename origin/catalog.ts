@@ -37,7 +37,7 @@ export class Catalog {
   private commitChain: Promise<unknown> = Promise.resolve()
 
   constructor(path: string) {
-    this.db = new Level<string, string>(path)
+    this.db = new Level<string, string>(path, { cacheSize: 2 * 1024 * 1024, writeBufferSize: 1024 * 1024 })
     this.manifests = this.db.sublevel<string, Uint8Array>('manifests', { valueEncoding: 'view' })
   }
 

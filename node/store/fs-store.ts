@@ -32,6 +32,7 @@ export interface FsChunkStoreInit extends ChunkStoreInit {
   fsync?: boolean
 }
 
+const MiB = 1024 * 1024
 const CHUNK_PREFIX = 'c!'
 const PIN_PREFIX = 'p!'
 
@@ -52,7 +53,11 @@ export class FsChunkStore extends BaseChunkStore {
   async start(): Promise<void> {
     if (this.started) return
     await mkdir(join(this.dir, 'chunks'), { recursive: true })
-    const db = new Level<string, string>(join(this.dir, 'index'))
+    // small entries only (sizes, pins): a small cache and write buffer keep RSS down
+    const db = new Level<string, string>(join(this.dir, 'index'), {
+      cacheSize: 2 * MiB,
+      writeBufferSize: MiB,
+    })
     await db.open()
     this.db = db
     const indexed = new Set<string>()
