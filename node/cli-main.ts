@@ -32,7 +32,7 @@ export async function runCommand(
 }
 
 /**
- * Node flags each service process runs with. A 2 MiB young-generation semi-space keeps
+ * Node flags each service process runs with. A 1 MiB young-generation semi-space keeps
  * the origin's RSS under 200 MB while it streams a large upload (measured: ~225 MB peak
  * with the default, 180–190 MB with this), at no measurable cost in throughput: its bytes
  * live in Buffers outside the JS heap.
