@@ -34,8 +34,9 @@ export async function runCommand(
 /**
  * Node flags each service process runs with. A 1 MiB young-generation semi-space keeps
  * the origin's RSS under 200 MB while it streams a large upload (measured: ~225 MB peak
- * with the default, 180–190 MB with this), at no measurable cost in throughput: its bytes
- * live in Buffers outside the JS heap.
+ * with the default, 180–190 MB with this) and even costs less CPU per uploaded GiB
+ * (5.6–5.7 s vs 7.3–7.6 s, measured back to back): its bytes live in Buffers outside the
+ * JS heap, and a small nursery stays in cache.
  */
 export const SERVICE_NODE_FLAGS: Record<string, readonly string[]> = {
   origin: ['--max-semi-space-size=1'],
