@@ -181,6 +181,8 @@ export class Agent extends EventEmitter<AgentEvents> {
         return
       case 'error':
         log.error('tracker %s refused: %s %s', url, f.code, f.message)
+        // the tracker lost or deleted this node's binding: enroll again on the next hello
+        if (f.code === 'ERR_NOT_ENROLLED') await this.journal.markEnrolled(false)
         this.emit('refused', { code: f.code, message: f.message })
         return
       case 'cmd':

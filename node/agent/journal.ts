@@ -146,10 +146,10 @@ export class Journal {
     await this.store.batch(ops)
   }
 
-  async markEnrolled(): Promise<void> {
-    if (this.enrolled) return
-    this.enrolled = true
-    await this.store.batch([{ type: 'put', key: 'meta!enrolled', value: true }])
+  async markEnrolled(enrolled = true): Promise<void> {
+    if (this.enrolled === enrolled) return
+    this.enrolled = enrolled
+    await this.store.batch([{ type: 'put', key: 'meta!enrolled', value: enrolled }])
   }
 
   /** Commands received but not yet applied, in sequence order. */

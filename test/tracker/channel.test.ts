@@ -106,6 +106,17 @@ describe('command channel', () => {
     expect(again.calls.filter((c) => c.startsWith('fetch'))).toHaveLength(1)
   })
 
+  it('enrolls again after an operator deleted the node', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const a = await h.agent([t.channelUrl], 'n0', { campus: 'bj-1', dir: await h.tmp() })
+    await until(() => a.agent.connected, 'connected')
+    const refused = new Promise((resolve) => a.agent.once('refused', resolve))
+    await h.api(t, 'DELETE', '/nodes/n0') // also closes its channel
+    expect(await refused).toMatchObject({ code: 'ERR_NOT_ENROLLED' })
+    await until(() => t.state.inventory.nodes.get('n0')?.peerId === a.agent.peerId, 'enrolled again')
+  })
+
   it('fails over to the next tracker address', async () => {
     const t = await h.tracker()
     await h.seed(t)

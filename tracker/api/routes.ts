@@ -154,7 +154,11 @@ export function routes(c: RoutesComponents): RouteDef[] {
       summary: 'Delete a node (and its PeerId binding)',
       schema: byId,
       status: 204,
-      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'node', (req.params as P).id))),
+      handler: async (req) => {
+        const id = (req.params as P).id
+        await commit((tx) => inv.delete(tx, 'node', id))
+        channel.drop(id, 'node deleted')
+      },
     },
     {
       method: 'GET',

@@ -114,6 +114,11 @@ export class ChannelServer {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
   }
 
+  /** Closes a node's channel (e.g. the node was deleted); it must authenticate again. */
+  drop(nodeId: string, reason = 'dropped'): void {
+    this.sessions.get(nodeId)?.ws.close(CLOSE_CODES.unauthorized, reason)
+  }
+
   /** Is the node connected and authenticated? */
   isConnected(nodeId: string): boolean {
     return this.sessions.has(nodeId)
