@@ -1,5 +1,5 @@
 /**
- * Command-line entry points wired by `bin/dandelion.ts`:
+ * Command-line entry points run by `tracker/main.ts` (what `dandelion tracker` and `dandelion release` start):
  * `dandelion tracker [--data-dir d] [--host h] [--port n] [--bootstrap-listen /ip4/…/tcp/…]` and
  * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...`.
  * Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
