@@ -65,12 +65,40 @@ export interface Tracker {
   close(): Promise<void>
 }
 
-/** Opens the state, starts the admin API and the command channel. */
-export async function createTracker(init: TrackerInit): Promise<Tracker> {
+const INIT_KEYS = new Set([
+  'dataDir',
+  'adminToken',
+  'enrollmentToken',
+  'host',
+  'port',
+  'logger',
+  'retransmitInitialMs',
+  'retransmitMaxMs',
+  'bootstrap',
+])
+
+/** Checks the whole configuration (unknown keys rejected) and returns a frozen copy. */
+function validateInit(init: TrackerInit): Readonly<TrackerInit> {
+  for (const k of Object.keys(init))
+    if (!INIT_KEYS.has(k)) throw new InvalidConfigError(`unknown option ${k}`)
   if (typeof init.adminToken !== 'string' || init.adminToken.length < 8)
     throw new InvalidConfigError('adminToken of at least 8 characters')
   if (typeof init.enrollmentToken !== 'string' || init.enrollmentToken.length < 8)
     throw new InvalidConfigError('enrollmentToken of at least 8 characters')
+  if (init.port !== undefined && !(Number.isInteger(init.port) && init.port >= 0 && init.port <= 65535))
+    throw new InvalidConfigError(`port ${init.port} out of range`)
+  for (const k of ['retransmitInitialMs', 'retransmitMaxMs'] as const) {
+    const v = init[k]
+    if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new InvalidConfigError(`${k} must be > 0`)
+  }
+  if (init.dataDir !== undefined && (typeof init.dataDir !== 'string' || init.dataDir === ''))
+    throw new InvalidConfigError('dataDir must be a path')
+  return Object.freeze({ ...init })
+}
+
+/** Opens the state, starts the admin API and the command channel. */
+export async function createTracker(options: TrackerInit): Promise<Tracker> {
+  const init = validateInit(options)
   if (init.dataDir !== undefined) await mkdir(init.dataDir, { recursive: true })
   const state = new TrackerState(init.dataDir === undefined ? undefined : join(init.dataDir, 'state'))
   await state.open()

@@ -8,6 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import WebSocket from 'ws'
+import { InvalidConfigError } from '../errors.ts'
 import { Executor } from './executor.ts'
 import type { AgentComponents, AgentInit } from './index.ts'
 import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } from './journal.ts'
@@ -49,7 +50,10 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   constructor(components: AgentComponents, init: AgentInit) {
     super()
-    if (init.trackers.length === 0) throw new TypeError('at least one tracker address')
+    if (init.trackers.length === 0) throw new InvalidConfigError('at least one tracker address')
+    for (const url of init.trackers)
+      if (!/^wss?:\/\/[^/]+/.test(url))
+        throw new InvalidConfigError(`tracker address ${url} is not ws:// or wss://`)
     this.privateKey = components.privateKey
     this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
     this.init = {

@@ -1,5 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { ADMIN, Harness } from './harness.ts'
+import { createAgent } from '../../node/agent/index.ts'
+import { createTracker } from '../../tracker/index.ts'
+import { MemoryContent } from '../node/agent/memory-content.ts'
+import { ADMIN, ENROLL, Harness } from './harness.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
@@ -85,6 +88,20 @@ describe('admin API', () => {
       headers: { authorization: `Bearer ${ADMIN}` },
     })
     expect(missing.json().error.code).toBe('ERR_NOT_FOUND')
+  })
+
+  it('validates the tracker and agent configuration', async () => {
+    await expect(createTracker({ adminToken: 'short', enrollmentToken: ENROLL })).rejects.toMatchObject({
+      code: 'ERR_INVALID_CONFIG',
+    })
+    await expect(
+      createTracker({ adminToken: ADMIN, enrollmentToken: ENROLL, prot: 1 } as never),
+    ).rejects.toThrow(/unknown option prot/)
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    const privateKey = await generateKeyPair('Ed25519')
+    expect(() =>
+      createAgent({ content: new MemoryContent(), privateKey }, { trackers: ['http://x/channel'] }),
+    ).toThrow(/not ws:\/\/ or wss:\/\//)
   })
 
   it('serves the OpenAPI document and metrics', async () => {
