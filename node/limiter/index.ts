@@ -2,7 +2,7 @@
  * Token buckets that cap a node's upload, download and origin (WAN) traffic. Rates can
  * be changed at runtime; `Infinity` means no limit.
  */
-import { BUCKET_BURST_MS } from '../node-constants.ts'
+import { BUCKET_BURST_MS, MAX_CONCURRENT_SERVES } from '../node-constants.ts'
 
 /** Options of {@link TokenBucket}. */
 export interface TokenBucketInit {
@@ -88,6 +88,8 @@ export class Limiter {
   readonly upload: TokenBucket
   readonly download: TokenBucket
   readonly origin: TokenBucket
+  /** Chunks being read and sent at once, across all peers and swarms (bounds memory). */
+  readonly serving = new Semaphore(MAX_CONCURRENT_SERVES)
 
   constructor(init: Partial<Limits> = {}) {
     this.upload = new TokenBucket({ bytesPerSecond: init.uploadBytesPerSecond })
@@ -108,5 +110,42 @@ export class Limiter {
       downloadBytesPerSecond: this.download.bytesPerSecond,
       originBytesPerSecond: this.origin.bytesPerSecond,
     }
+  }
+}
+
+/** A counting semaphore: bounds how many chunks a node reads and sends at once, whatever its peer count. */
+export class Semaphore {
+  private free: number
+  private readonly waiters: Array<() => void> = []
+
+  constructor(slots: number) {
+    this.free = slots
+  }
+
+  async acquire(options: { signal?: AbortSignal } = {}): Promise<void> {
+    options.signal?.throwIfAborted()
+    if (this.free > 0) {
+      this.free--
+      return
+    }
+    await new Promise<void>((resolve, reject) => {
+      const grant = (): void => {
+        options.signal?.removeEventListener('abort', onAbort)
+        resolve()
+      }
+      const onAbort = (): void => {
+        const at = this.waiters.indexOf(grant)
+        if (at >= 0) this.waiters.splice(at, 1)
+        reject(options.signal?.reason)
+      }
+      this.waiters.push(grant)
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+    })
+  }
+
+  release(): void {
+    const next = this.waiters.shift()
+    if (next !== undefined) next()
+    else this.free++
   }
 }

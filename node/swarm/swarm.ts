@@ -304,15 +304,20 @@ export class Swarm implements SessionOwner {
     if (this.superSeeder !== undefined && !this.superSeeder.mayServe(session, index)) return false
     const length = this.chunkLength(index)
     await this.c.limiter.upload.take(length, { signal })
-    let bytes: Uint8Array
+    await this.c.limiter.serving.acquire({ signal })
     try {
-      bytes = await this.c.store.get(m.chunks[index], { signal })
-    } catch {
-      return false
+      let bytes: Uint8Array
+      try {
+        bytes = await this.c.store.get(m.chunks[index], { signal })
+      } catch {
+        return false
+      }
+      await session.sendChunk(index, bytes)
+    } finally {
+      this.c.limiter.serving.release()
     }
-    await session.sendChunk(index, bytes)
-    this.stats.bytesUploaded += bytes.byteLength
-    this.c.totals.bytesUploaded += bytes.byteLength
+    this.stats.bytesUploaded += length
+    this.c.totals.bytesUploaded += length
     this.superSeeder?.sent(session, index)
     return true
   }
