@@ -19,6 +19,10 @@ interface Command {
 }
 
 const COMMANDS: Record<string, Command> = {
+  demo: {
+    summary: 'origin + campus nodes + a device on loopback replicating a sample lesson (npm start)',
+    service: 'origin',
+  },
   origin: {
     summary: 'run the origin (tus uploads, chunking, signed manifests, HTTP fallback)',
     service: 'origin',
