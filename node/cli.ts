@@ -7,6 +7,7 @@
  * production.
  */
 import { spawn } from 'node:child_process'
+import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { type CommandFn, runCommand, SERVICE_NODE_FLAGS } from './cli-main.ts'
 
@@ -50,13 +51,15 @@ async function runService(service: string, name: string, argv: string[]): Promis
   const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
   const flags = SERVICE_NODE_FLAGS[service] ?? []
   const child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio: 'inherit' })
-  const forward = (signal: NodeJS.Signals): void => {
-    child.kill(signal)
-  }
-  process.on('SIGINT', forward)
-  process.on('SIGTERM', forward)
+  // Ctrl-C reaches the whole foreground process group, the service included: this process
+  // only waits for it to stop (forwarding would deliver SIGINT twice). SIGTERM, as sent by
+  // a service manager to this process alone, is passed on.
+  process.on('SIGINT', () => {})
+  process.on('SIGTERM', () => child.kill('SIGTERM'))
   const code = await new Promise<number>((resolve) => {
-    child.on('exit', (status, signal) => resolve(status ?? (signal !== null ? 128 + 15 : 1)))
+    child.on('exit', (status, signal) =>
+      resolve(status ?? 128 + (signal === null ? 0 : constants.signals[signal])),
+    )
   })
   process.exitCode = code
 }

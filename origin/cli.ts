@@ -154,15 +154,18 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     ].join('\n'),
   )
   await new Promise<void>((resolveStop) => {
+    let stopping = false
     const stop = (): void => {
+      if (stopping) return
+      stopping = true
       process.stdout.write('stopping origin…\n')
       unregister?.()
       Promise.resolve(seeder?.stop())
         .then(() => origin.close())
         .then(resolveStop, resolveStop)
     }
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
   })
 }
 
