@@ -112,4 +112,32 @@ describe('origin crashes', () => {
     const parts = await Promise.all(chunks.map((c) => store.get(c)))
     expect(Buffer.concat(parts).equals(file.bytes)).toBe(true)
   })
+
+  it('sweeps expired unfinished uploads and their chunks, but keeps recent and finished ones', async () => {
+    const store = new MemoryChunkStore()
+    await store.start()
+    const dir = await fx.dir()
+    const uploads = new ChunkingDataStore(
+      { store },
+      { dir, chunkSize: 256 * 1024, window: 2, expiryMs: 60_000 },
+    )
+    const old = new Date(Date.now() - 120_000).toISOString()
+    const file = await fx.file(300 * 1024)
+    const stale = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
+    const fresh = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
+    const done = 'cccccccccccccccccccccccccccccccc'
+    await uploads.create(new Upload({ id: stale, size: file.bytes.length, offset: 0, creation_date: old }))
+    await uploads.write(Readable.from([file.bytes.subarray(0, 256 * 1024 + 10)]), stale, 0)
+    await uploads.create(new Upload({ id: fresh, size: file.bytes.length, offset: 0 }))
+    await uploads.create(new Upload({ id: done, size: 10, offset: 0, creation_date: old }))
+    await uploads.write(Readable.from([file.bytes.subarray(0, 10)]), done, 0)
+    expect(store.usage().chunks).toBe(2)
+
+    expect(await uploads.deleteExpired()).toBe(1)
+    await expect(uploads.getUpload(stale)).rejects.toMatchObject({ status_code: 404 })
+    expect((await uploads.getUpload(fresh)).offset).toBe(0)
+    expect((await uploads.getUpload(done)).offset).toBe(10)
+    // the expired upload's stored chunk is gone; the finished one's is kept
+    expect(store.usage().chunks).toBe(1)
+  })
 })
