@@ -54,6 +54,8 @@ export const MAX_BANNED_PEERS = 1024
 export const SUPER_SEED_OFFERS_PER_PEER = 2
 /** A chunk sent while super-seeding that nobody announces within this long is offered again. */
 export const SUPER_SEED_REOFFER_MS = 20 * second
+/** Once every chunk is out, a super-seeder may send this share of the chunks a second time (rarest first) to shorten the tail. */
+export const SUPER_SEED_EXTRA_RATIO = 0.03
 
 /** Idle time (nothing requestable from peers, nothing in flight) before asking the origin. */
 export const ORIGIN_FALLBACK_IDLE_MS = 3 * second

@@ -6,7 +6,11 @@
  * sent. A chunk is offered again only if no peer announces it within a while (its
  * receiver died). Origin egress therefore stays close to one copy of the file.
  */
-import { SUPER_SEED_OFFERS_PER_PEER, SUPER_SEED_REOFFER_MS } from '../node-constants.ts'
+import {
+  SUPER_SEED_EXTRA_RATIO,
+  SUPER_SEED_OFFERS_PER_PEER,
+  SUPER_SEED_REOFFER_MS,
+} from '../node-constants.ts'
 import { FrameType } from './codec.ts'
 import type { PeerSession } from './session.ts'
 
@@ -26,9 +30,16 @@ export class SuperSeeder {
   private readonly offersPerPeer: number
   private readonly reofferMs: number
 
-  constructor(state: SuperSeedState, init: { offersPerPeer?: number; reofferMs?: number } = {}) {
+  /** Second copies the origin may still send to shorten the tail (see `next`). */
+  private extraCopies: number
+
+  constructor(
+    state: SuperSeedState,
+    init: { offersPerPeer?: number; reofferMs?: number; extraRatio?: number } = {},
+  ) {
     this.state = state
     this.sentAt = new Float64Array(state.size)
+    this.extraCopies = Math.floor(state.size * (init.extraRatio ?? SUPER_SEED_EXTRA_RATIO))
     this.offersPerPeer = init.offersPerPeer ?? SUPER_SEED_OFFERS_PER_PEER
     this.reofferMs = init.reofferMs ?? SUPER_SEED_REOFFER_MS
   }
@@ -40,6 +51,7 @@ export class SuperSeeder {
 
   /** Records a chunk handed to a peer and offers that peer the next one. */
   sent(session: PeerSession, index: number): void {
+    if (this.sentAt[index] !== 0) this.extraCopies--
     session.offered.delete(index)
     this.offeredAnywhere.delete(index)
     this.sentAt[index] = performance.now()
@@ -99,6 +111,14 @@ export class SuperSeeder {
       )
         return i
     }
-    return -1
+    // last: once every chunk is out, the origin's upload would sit idle while the swarm
+    // finishes; a small budget of second copies of the rarest chunks shortens that tail
+    if (this.extraCopies <= 0) return -1
+    let best = -1
+    for (let i = 0; i < size; i++) {
+      if (this.sentAt[i] === 0 || this.offeredAnywhere.has(i) || holds(i)) continue
+      if (best < 0 || availability[i] < availability[best]) best = i
+    }
+    return best
   }
 }
