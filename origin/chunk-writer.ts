@@ -67,6 +67,24 @@ export class ChunkWriter {
     }
   }
 
+  /**
+   * Reads the next chunk straight into a chunk buffer, without a copy: `read` fills as
+   * much of the buffer as it can and returns the byte count (short only at the end of
+   * the file). Only between whole chunks. Returns the bytes read; 0 at the end.
+   */
+  async fill(read: (buf: Uint8Array) => Promise<number>): Promise<number> {
+    if (this.filled !== 0) throw new Error('fill() is only possible between whole chunks')
+    this.init.signal?.throwIfAborted()
+    const buf = this.take()
+    const n = await read(buf)
+    if (n === this.init.chunkSize) await this.submit(buf)
+    else if (n > 0) {
+      this.buf = buf
+      this.filled = n
+    } else this.free.push(buf)
+    return n
+  }
+
   /** Waits until every submitted chunk is stored. */
   async drain(): Promise<void> {
     while (this.inflight.length > 0) await this.takeOldest()

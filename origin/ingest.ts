@@ -120,17 +120,20 @@ export async function ingestFile(
   let size = 0
   const fh = await open(path, 'r')
   try {
-    // one read buffer, reused: the writer copies into its own recycled chunk buffers,
-    // which costs a memcpy but no allocation (and no garbage) per chunk
-    const buf = Buffer.allocUnsafeSlow(options.chunkSize)
+    // each chunk is read straight into the writer's recycled shared buffer: no copy, no garbage
     for (;;) {
-      options.signal?.throwIfAborted()
-      const { bytesRead } = await fh.read(buf, 0, options.chunkSize, size)
-      if (bytesRead === 0) break
-      const piece = buf.subarray(0, bytesRead)
-      sums.update(piece)
-      size += bytesRead
-      await writer.write(piece)
+      const n = await writer.fill(async (buf) => {
+        let got = 0
+        while (got < buf.byteLength) {
+          const { bytesRead } = await fh.read(buf, got, buf.byteLength - got, size + got)
+          if (bytesRead === 0) break
+          got += bytesRead
+        }
+        sums.update(buf.subarray(0, got))
+        return got
+      })
+      size += n
+      if (n < options.chunkSize) break
     }
   } finally {
     await fh.close()
