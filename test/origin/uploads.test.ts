@@ -161,4 +161,21 @@ describe('origin uploads (tus)', () => {
     expect((await tusRequest(location, 'DELETE')).status).toBe(204)
     expect((await tusRequest(location, 'HEAD')).status).toBe(404)
   })
+
+  it('ingests a local file only when its checksum matches', async () => {
+    const origin = await fx.origin()
+    const file = await fx.file(MiB + 123)
+    const wrong = 'ab'.repeat(32)
+    await expect(
+      origin.ingestFile(file.path, { name: 'local', type: 'file', sha256: wrong }),
+    ).rejects.toMatchObject({
+      name: 'ChecksumMismatchError',
+      code: 'ERR_CHECKSUM_MISMATCH',
+    })
+    expect((await getJson(`${origin.url}/resources`)).resources).toEqual([])
+    expect(origin.store.usage().chunks).toBe(0)
+    const v = await origin.ingestFile(file.path, { name: 'local', type: 'file', sha256: file.sha256 })
+    expect(v.version).toBe(1)
+    expect((await downloadByChunks(origin.url, v.manifestCid)).equals(file.bytes)).toBe(true)
+  })
 })
