@@ -14,6 +14,8 @@ const source = new RtpSource({
   stamp: true,
 })
 pub.onKeyframeRequest(() => source.keyframe())
+pub.pc.connectionStateChange.subscribe((state) => process.stderr.write(`publisher connection: ${state}\n`))
+pub.pc.iceConnectionStateChange.subscribe((state) => process.stderr.write(`publisher ice: ${state}\n`))
 source.start()
 process.on('message', async (m: { op: string }) => {
   if (m.op === 'close') {

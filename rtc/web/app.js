@@ -125,16 +125,21 @@ function applyEvent(e) {
 function onMessage(msg) {
   switch (msg.type) {
     case 'welcome':
+      state.session = msg.session
       state.me = msg.user
       state.role = msg.role
       state.room = msg.state.id
       state.seq = msg.seq
-      state.hands = [...msg.state.hands]
-      state.stage = [...msg.state.stage]
-      state.call = msg.state.call
+      if (!msg.resumed) {
+        // a fresh snapshot; on resume the missed events follow instead
+        state.hands = [...msg.state.hands]
+        state.stage = [...msg.state.stage]
+        state.call = msg.state.call
+      }
       render()
-      log(`joined as ${msg.user}`)
-      send({ type: 'subscribe' })
+      log(msg.resumed ? `resumed at event ${msg.seq}` : `joined as ${msg.user}`)
+      // media outlives the socket: only the first welcome opens the receive connection
+      if (state.recv === null) send({ type: 'subscribe' })
       break
     case 'event':
       if (msg.seq <= state.seq) return
@@ -166,9 +171,17 @@ function join() {
   const token = $('token').value.trim()
   const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`)
   state.ws = ws
-  ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', token }))
+  ws.onopen = () => {
+    const hello = { type: 'hello', token }
+    if (state.session) hello.resume = { session: state.session, seq: state.seq }
+    ws.send(JSON.stringify(hello))
+  }
   ws.onmessage = (e) => onMessage(JSON.parse(e.data))
-  ws.onclose = (e) => log(`closed ${e.code} ${e.reason}`)
+  ws.onclose = (e) => {
+    log(`closed ${e.code} ${e.reason}`)
+    // codes >= 4400 are refusals (bad token, full room): do not retry those
+    if (state.ws === ws && e.code < 4400 && state.session) setTimeout(join, 1000)
+  }
 }
 
 function control(command) {
