@@ -13,6 +13,24 @@ const CHROMIUM = '/usr/bin/chromium'
 const haveChromium = existsSync(CHROMIUM)
 const sample = fileURLToPath(new URL('../fixtures/sample-vp8.ivf', import.meta.url))
 
+const launch = (): Promise<Browser> =>
+  chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-features=WebRtcHideLocalIpsWithMdns',
+    ],
+  })
+
 let h: MediaHarness | undefined
 let browser: Browser | undefined
 afterEach(async () => {
@@ -29,22 +47,7 @@ describe('browser', () => {
   it('a Chromium student decodes the werift teacher in a one-on-one call', async () => {
     h = await spawnMedia()
     const teacher = await h.publisher('t', 'teacher', 'r', 'one-on-one', { frames: readIvf(sample), fps: 15 })
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--use-fake-ui-for-media-stream',
-        '--use-fake-device-for-media-stream',
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-        '--disable-features=WebRtcHideLocalIpsWithMdns',
-      ],
-    })
+    browser = await launch()
     const page = await browser.newPage()
     await page.goto(`${h.server.url}/#token=${h.token('lamp', 'student', 'r', 'one-on-one')}`)
     await teacher.sig.waitFor((s) => s.participants.lamp !== undefined)
@@ -60,5 +63,26 @@ describe('browser', () => {
     expect(await page.textContent('#call')).toContain('accepted')
     // Chromium negotiates AES-GCM with werift, so its audio and video took the fast SRTP path
     expect((await h.sfu.stats()).fastOutputs).toBe(2)
+  })
+
+  it('a Chromium teacher publishes its camera to a werift student through the page', async () => {
+    h = await spawnMedia()
+    browser = await launch()
+    const page = await browser.newPage()
+    await page.goto(`${h.server.url}/#token=${h.token('t', 'teacher', 'c', 'class')}`)
+    const student = await h.receiver('s', 'c')
+    await page.click('#camera')
+    await until(
+      () => student.sub.tracks.some((t) => t.kind === 'video' && t.packets > 30),
+      'Chromium video at the student',
+      45_000,
+    )
+    await until(() => student.sub.tracks.some((t) => t.kind === 'audio' && t.packets > 10), 'Chromium audio')
+    // (the student's first offer carried an idle placeholder video m-line: no publisher yet)
+    const live = student.sub.tracks.filter((t) => t.packets > 0).map((t) => t.kind)
+    expect(live.sort()).toEqual(['audio', 'video'])
+    expect((await h.sfu.stats()).publishers).toBe(1)
+    // Chromium's audio-level header extension drives the active speaker
+    await until(() => student.sig.state?.speaker === 't', 'teacher as active speaker', 20_000)
   })
 })
