@@ -26,6 +26,10 @@ export const CONTROL_MAX_ATTEMPTS = 5
 export const CONTROL_DEDUP_SIZE = 1024
 /** Largest accepted signaling message. */
 export const MAX_MESSAGE_BYTES = 64 * 1024
+/** Messages per second a client may send on average (the socket is closed beyond). */
+export const MAX_MESSAGES_PER_S = 50
+/** Messages a client may send in one burst. */
+export const MAX_MESSAGES_BURST = 200
 /** Rooms one server holds. */
 export const MAX_ROOMS = 1000
 /** Token lifetime when none is given. */

@@ -76,6 +76,15 @@ export class NotInRoomError extends RtcError {
   }
 }
 
+/** A client sent messages faster than the server accepts them. */
+export class RateLimitedError extends RtcError {
+  static readonly code = 'ERR_RATE_LIMITED'
+  override name = 'RateLimitedError'
+  constructor(message = 'too many messages') {
+    super(message, RateLimitedError.code)
+  }
+}
+
 /** A device control was not ACKed after every retransmission. */
 export class ControlTimeoutError extends RtcError {
   static readonly code = 'ERR_CONTROL_TIMEOUT'

@@ -10,8 +10,20 @@ import { logger as createLogger } from '@libp2p/logger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { type TokenClaims, verifyToken } from '../auth/token.ts'
-import { MAX_MESSAGE_BYTES, MAX_ROOMS, RESUME_GRACE_MS } from '../constants.ts'
-import { ForbiddenError, MalformedMessageError, RoomFullError, RtcError } from '../errors.ts'
+import {
+  MAX_MESSAGE_BYTES,
+  MAX_MESSAGES_BURST,
+  MAX_MESSAGES_PER_S,
+  MAX_ROOMS,
+  RESUME_GRACE_MS,
+} from '../constants.ts'
+import {
+  ForbiddenError,
+  MalformedMessageError,
+  RateLimitedError,
+  RoomFullError,
+  RtcError,
+} from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
 import { canPublish, type RoomLimits, viewFor } from '../room/reducer.ts'
@@ -29,6 +41,7 @@ export const CLOSE_CODES: Readonly<Record<string, number>> = {
   ERR_FORBIDDEN: 4403,
   ERR_ROOM_FULL: 4409,
   ERR_MALFORMED_MESSAGE: 4400,
+  ERR_RATE_LIMITED: 4429,
 }
 
 /** Live things the server uses. */
@@ -253,10 +266,20 @@ export async function createSignalingServer(
   app.get('/ws', { websocket: true }, (socket) => {
     let current: [LiveRoom, Session] | undefined
     let malformed = 0
+    // token bucket: a client may burst MAX_MESSAGES_BURST messages, refilled at MAX_MESSAGES_PER_S
+    let tokens = MAX_MESSAGES_BURST
+    let refilled = Date.now()
     const helloTimer = setTimeout(() => {
       if (current === undefined) refuse(socket, new MalformedMessageError('no hello in time'))
     }, init.helloTimeoutMs ?? 5000)
     socket.on('message', (data, isBinary) => {
+      const now = Date.now()
+      tokens = Math.min(MAX_MESSAGES_BURST, tokens + ((now - refilled) / 1000) * MAX_MESSAGES_PER_S)
+      refilled = now
+      if (--tokens < 0) {
+        refuse(socket, new RateLimitedError())
+        return
+      }
       let msg: ClientMessage
       try {
         if (isBinary) throw new MalformedMessageError('binary frames are not accepted')

@@ -66,6 +66,18 @@ describe('authentication and limits', () => {
     const s = await h.join('s', 'student')
     expect(Object.keys(s.state!.participants).sort()).toEqual(['s', 't'])
   })
+  it('closes a client that floods the server, which keeps serving others', async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher')
+    const flood = await raw(h.wsUrl, [
+      JSON.stringify({ type: 'hello', token: h.token('s', 'student') }),
+      ...Array.from({ length: 400 }, () => '{"type":"ping"}'),
+    ])
+    expect(flood.code).toBe(4429)
+    expect(flood.reason).toMatch(/^ERR_RATE_LIMITED/)
+    t.send({ type: 'ping' })
+    await t.next('pong')
+  })
 })
 
 describe('room flow', () => {
