@@ -9,6 +9,10 @@
  *
  * The scenario runs twice: the tracker with Node's default flags (headline figures), and
  * with `--max-semi-space-size=1` (`semi1_*` figures), the setting README recommends.
+ * The default-flag run also creates release 3 in two stages, SIGKILLs the tracker as soon
+ * as the first commands of stage 2 (the operator's `advance`) reach the nodes, restarts it
+ * on the same data dir and port, and measures until every node is active (`crash_*`; lost counted per node,
+ * duplicates across all releases).
  * Then 1,000 channels over each candidate transport (`transport_*`): WebSocket with an
  * ed25519 challenge vs libp2p tcp + noise + yamux, host RSS and connect time.
  */
@@ -27,6 +31,7 @@ const base = await runScenario({
   processes: PROCS,
   dropPercent: DROP_PERCENT,
   trackerFlags: [],
+  crash: true,
 })
 const tuned = await runScenario({
   nodes: NODES,
@@ -66,6 +71,16 @@ const row = (label: string, f: ScenarioFigures) => ({
 printTable(`control plane: one tracker, ${NODES} light nodes over the real channel protocol`, [
   row('default flags', base),
   row(TUNED.join(' '), tuned),
+])
+printTable('tracker SIGKILLed while sending stage 2 of release 3 (90% of the nodes), then restarted', [
+  {
+    applied_before_kill: base.crash_applied_before_restart ?? 0,
+    restart_s: base.crash_tracker_restart_s ?? 0,
+    all_active_after_kill_s: base.crash_all_active_after_kill_s ?? 0,
+    restarted_peak_rss_mb: base.crash_restart_peak_rss_mb ?? 0,
+    lost: base.crash_lost ?? 0,
+    duplicates_all_releases: base.duplicates,
+  },
 ])
 const figures = {
   nodes: NODES,

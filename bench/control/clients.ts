@@ -25,6 +25,7 @@ interface Client {
   peerId: string
   ws?: WebSocket
   lastSeq: number
+  failures: number
   applied: Set<string>
   releases: Set<string>
   enrolled: boolean
@@ -52,6 +53,7 @@ function connect(c: Client): Promise<void> {
         ws.send(JSON.stringify({ t: 'hello', peerId: c.peerId, sig, lastSeq: c.lastSeq, enroll }))
       } else if (f.t === 'welcome') {
         welcomed = true
+        c.failures = 0
         c.enrolled = true
         connected++
         resolve()
@@ -95,7 +97,10 @@ function connect(c: Client): Promise<void> {
       if (welcomed) connected--
       if (shuttingDown) return
       stats.reconnects++
-      setTimeout(() => void connect(c), 20)
+      // backoff with jitter while the tracker is unreachable (e.g. restarting)
+      const delay = Math.min(20 * 2 ** c.failures, 1000) * (0.5 + Math.random())
+      if (!welcomed) c.failures++
+      setTimeout(() => void connect(c), delay)
     })
     ws.on('error', () => {})
   })
@@ -112,6 +117,7 @@ for (let i = 0; i < count; i++) {
     key,
     peerId: peerIdFromPrivateKey(key).toString(),
     lastSeq: 0,
+    failures: 0,
     applied: new Set(),
     releases: new Set(),
     enrolled: false,

@@ -35,6 +35,22 @@ export interface ScenarioFigures {
   reconnect_all_active_s: number
 }
 
+/** Every child this module started: killed if the benchmark exits early (e.g. on an error). */
+const children = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+})
+
+/** Figures of the SIGKILL phase. */
+export interface CrashFigures {
+  /** Nodes that had applied the release-3 command when the tracker died. */
+  crash_applied_before_restart: number
+  crash_tracker_restart_s: number
+  crash_all_active_after_kill_s: number
+  crash_restart_peak_rss_mb: number
+  crash_lost: number
+}
+
 // biome-ignore lint/suspicious/noExplicitAny: IPC messages of the client processes
 const next = (c: ChildProcess, type: string): Promise<any> =>
   new Promise((resolve) => {
@@ -52,21 +68,39 @@ export async function runScenario(opts: {
   processes: number
   dropPercent: number
   trackerFlags: string[]
-}): Promise<ScenarioFigures> {
+  /** Also kill the tracker (SIGKILL) mid-rollout and restart it. */
+  crash?: boolean
+}): Promise<ScenarioFigures & Partial<CrashFigures>> {
   const { nodes: NODES } = opts
   const dataDir = await mkdtemp(join(tmpdir(), 'bench-control-'))
-  const tracker = spawn(
-    process.execPath,
-    [
-      ...opts.trackerFlags,
-      join(here, 'tracker-proc.ts'),
-      ...['--data-dir', dataDir, '--port', '0', '--admin-token', ADMIN, '--enrollment-token', ENROLL],
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  )
-  const { url, channelUrl } = JSON.parse(
-    await new Promise<string>((resolve) => createInterface({ input: tracker.stdout! }).once('line', resolve)),
-  ) as { url: string; channelUrl: string }
+  const start = async (port: number) => {
+    const proc = spawn(
+      process.execPath,
+      [
+        ...opts.trackerFlags,
+        join(here, 'tracker-proc.ts'),
+        ...[
+          '--data-dir',
+          dataDir,
+          '--port',
+          String(port),
+          '--admin-token',
+          ADMIN,
+          '--enrollment-token',
+          ENROLL,
+        ],
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    )
+    children.add(proc)
+    const line = await new Promise<string>((resolve) =>
+      createInterface({ input: proc.stdout! }).once('line', resolve),
+    )
+    return { proc, ...(JSON.parse(line) as { url: string; channelUrl: string }) }
+  }
+  const started = await start(0)
+  let tracker = started.proc
+  const { url, channelUrl } = started
   const rss = sampleRss(tracker.pid!)
   const rssNow = async (): Promise<number> => {
     const status = await readFile(`/proc/${tracker.pid}/status`, 'utf8')
@@ -90,7 +124,7 @@ export async function runScenario(opts: {
   await api('POST', '/cities', { id: 'bench-city', name: 'Bench' })
   for (let i = 0; i < 10; i++)
     await api('POST', '/campuses', { id: `campus-${i}`, city: 'bench-city', name: `C${i}` })
-  for (const v of [1, 2]) {
+  for (const v of [1, 2, 3]) {
     await api('POST', '/resources/lesson/versions', {
       version: v,
       manifestCid: `bafy-bench-v${v}`,
@@ -105,11 +139,11 @@ export async function runScenario(opts: {
   const per = Math.ceil(NODES / opts.processes)
   for (let p = 0; p < opts.processes; p++) {
     const count = Math.min(per, NODES - p * per)
-    clients.push(
-      fork(join(here, 'clients.ts'), [channelUrl, String(count), String(p * per), ENROLL], {
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      }),
-    )
+    const c = fork(join(here, 'clients.ts'), [channelUrl, String(count), String(p * per), ENROLL], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    children.add(c)
+    clients.push(c)
   }
   const ready = await Promise.all(clients.map((c) => next(c, 'ready')))
   const connectS = (performance.now() - tConnect) / 1000
@@ -147,10 +181,60 @@ export async function runScenario(opts: {
   const rssAfterFirst = await rssNow()
   await ask('arm-drop', 'armed', { percent: opts.dropPercent })
   const second = await rollout(2)
+  const peakRss = rss.stop()
+
+  // SIGKILL mid-rollout: stage 2 (90% of the nodes) was just committed and is being sent
+  let crash: CrashFigures | undefined
+  let third: string | undefined
+  if (opts.crash === true) {
+    const rel = await api('POST', '/releases', {
+      resource: 'lesson',
+      version: 3,
+      targets: { cities: ['bench-city'] },
+      stages: [{ percent: 10, gate: 'manual' }, { percent: 100 }],
+    })
+    third = rel.id
+    for (;;) {
+      const s = await api('GET', `/releases/${rel.id}`)
+      if (s.stages[0].counts.active === s.stages[0].nodes) break
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const stage0 = Math.ceil(NODES / 10)
+    const appliedNow = async (): Promise<number> =>
+      ((await ask('stats', 'stats')) as Array<{ perRelease: Record<string, number> }>).reduce(
+        (a, s) => a + (s.perRelease[`${rel.id}:place`] ?? 0),
+        0,
+      )
+    // fire the advance and kill the tracker as soon as the first stage-2 commands arrive:
+    // it dies while still sending the rest
+    const advanced = api('POST', `/releases/${rel.id}/advance`).catch(() => undefined)
+    while ((await appliedNow()) <= stage0) await new Promise((r) => setImmediate(r))
+    tracker.kill('SIGKILL')
+    const killedAt = performance.now()
+    await advanced
+    await new Promise((r) => tracker.once('exit', r))
+    const appliedBeforeRestart = await appliedNow()
+    tracker = (await start(Number(new URL(url).port))).proc
+    const restartRss = sampleRss(tracker.pid!)
+    const restartedS = (performance.now() - killedAt) / 1000
+    for (;;) {
+      const s = await api('GET', `/releases/${rel.id}`)
+      if (s.counts.active === NODES) break
+      if ((performance.now() - killedAt) / 1000 > 120)
+        throw new Error(`release 3 stuck: ${JSON.stringify(s.counts)}`)
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    crash = {
+      crash_applied_before_restart: appliedBeforeRestart,
+      crash_tracker_restart_s: restartedS,
+      crash_all_active_after_kill_s: (performance.now() - killedAt) / 1000,
+      crash_restart_peak_rss_mb: Math.round(restartRss.stop()),
+      crash_lost: 0,
+    }
+  }
   // biome-ignore lint/suspicious/noExplicitAny: IPC stats of the client processes
   const stats = (await ask('stats', 'stats')) as any[]
   const retransmits = await metric('dandelion_tracker_commands_retransmitted_total')
-  const peakRss = rss.stop()
   const sum = (k: string): number => stats.reduce((a, s) => a + (s[k] as number), 0)
   const appliedOf = (id: string): number => stats.reduce((a, s) => a + (s.perRelease[`${id}:place`] ?? 0), 0)
 
@@ -158,7 +242,9 @@ export async function runScenario(opts: {
   tracker.kill('SIGTERM')
   await new Promise((r) => tracker.once('exit', r))
   await rm(dataDir, { recursive: true, force: true })
+  if (crash !== undefined && third !== undefined) crash.crash_lost = NODES - appliedOf(third)
   return {
+    ...crash,
     connected: ready.reduce((a, r) => a + r.connected, 0),
     connect_enroll_s: connectS,
     all_acked_s: first.ackedS,
