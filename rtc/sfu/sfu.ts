@@ -120,6 +120,12 @@ export class WeriftSfu implements RtcProvider {
     const pc = new RTCPeerConnection(peerConfig(this.init))
     const pub: Publisher = { room, user, pc, tracks: [] }
     this.publishers.set(key(room, user), pub)
+    // a publish connection that fails (network gone, consent expired) is torn down with its tracks
+    pc.connectionStateChange.subscribe((state) => {
+      if (state === 'failed' && this.publishers.get(key(room, user)) === pub) {
+        this.unpublish(room, user).catch((err) => this.log('unpublish failed %e', err))
+      }
+    })
     const levelExt = audioLevelExtId(offer)
     pc.ontrack = ({ track, receiver }) => {
       const kind = track.kind as 'audio' | 'video'

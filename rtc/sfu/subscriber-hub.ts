@@ -162,6 +162,10 @@ export class SubscriberHub {
         release()
       }
       if (state === 'failed' || state === 'closed') this.log('subscriber %s/%s %s', room, user, state)
+      // a failed receive connection is freed at once; the client subscribes again if it still wants media
+      if (state === 'failed' && this.subs.get(k) === sub) {
+        this.leave(room, user).catch((err) => this.log('leave failed %e', err))
+      }
     })
     for (const track of this.tracks.values()) {
       if (track.room === room && track.owner !== user) this.attach(sub, track)

@@ -111,6 +111,26 @@ describe('werift SFU', () => {
     expect((await h.sfu.stats()).retransmitted).toBeGreaterThanOrEqual(lost.length)
   })
 
+  it('tears down a publish or receive connection that fails', async () => {
+    h = await spawnMedia()
+    await h.publisher('t', 'teacher', 'r', 'one-on-one', { fps: 5 })
+    await h.receiver('lamp', 'r')
+    expect(await h.sfu.stats()).toMatchObject({ publishers: 1, subscribers: 1 })
+    // simulate what werift reports when ICE consent expires on the SFU's side of each connection
+    const internals = h.sfu as unknown as {
+      publishers: Map<string, { pc: { connectionStateChange: { execute(s: string): void } } }>
+      shards: Array<{
+        hub: { subs: Map<string, { pc: { connectionStateChange: { execute(s: string): void } } }> }
+      }>
+    }
+    for (const p of internals.publishers.values()) p.pc.connectionStateChange.execute('failed')
+    for (const s of internals.shards[0].hub.subs.values()) s.pc.connectionStateChange.execute('failed')
+    await until(async () => {
+      const st = await h.sfu.stats()
+      return st.publishers === 0 && st.subscribers === 0
+    }, 'failed connections torn down')
+  })
+
   it('picks the active speaker from audio levels', async () => {
     h = await spawnMedia()
     const t = await h.publisher('t', 'teacher', 'g', 'group', { audioLevel: 127, fps: 5 })
