@@ -291,6 +291,9 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     const touched: string[] = []
     for (const rn of this.state.releases.nodesOf(r.id).values()) {
       if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
+      // a node that has not ACKed its `place` (typically offline) need not download a
+      // version being rolled back; the revert below supersedes it if it got it anyway
+      if (rn.state === 'pending' && rn.cmdId !== undefined) this.state.outbox.cancel(tx, rn.nodeId, rn.cmdId)
       const cmd = this.state.outbox.enqueue(tx, rn.nodeId, {
         op: rn.prev === undefined ? 'deactivate' : 'activate',
         resource: r.resource,

@@ -125,6 +125,23 @@ export class Outbox {
     return e
   }
 
+  /**
+   * Withdraws a command the node has not ACKed (e.g. a `place` of a release being rolled
+   * back, queued for an offline node). The node may still have received it; whoever
+   * cancels must send a command that supersedes it. Returns false if it was ACKed.
+   */
+  cancel(tx: Tx, nodeId: string, id: string): boolean {
+    const e = this.byId.get(id)
+    if (e === undefined || e.nodeId !== nodeId || e.state !== 'pending') return false
+    this.setUnacked(nodeId, -1)
+    const box = this.boxes.get(nodeId)
+    box?.delete(e.cmd.seq)
+    if (box?.size === 0) this.boxes.delete(nodeId)
+    this.byId.delete(id)
+    tx.del(key(nodeId, e.cmd.seq))
+    return true
+  }
+
   /** Number of queued commands, and how many of them are unACKed. */
   stats(): { queued: number; unacked: number } {
     let unacked = 0

@@ -174,6 +174,15 @@ describe('rollout engine', () => {
     expect(state.releases.currentOf('n0', 'lesson')?.version).toBe(1)
   })
 
+  it('withdraws unACKed place commands of a rolled-back release', async () => {
+    const { state, engine } = await setup()
+    const r = await engine.create({ resource: 'lesson', version: 2, targets: { campuses: ['sh-1'] } })
+    await engine.operate(r.id, 'rollback')
+    for (const nodeId of state.releases.nodesOf(r.id).keys())
+      expect([...state.outbox.entriesOf(nodeId)].map((e) => e.cmd.op)).toEqual(['deactivate'])
+    expect(state.outbox.stats()).toEqual({ queued: 4, unacked: 4 })
+  })
+
   it('sends version B to exactly the B side of an A/B split', async () => {
     const { state, engine } = await setup()
     const r = await engine.create({
