@@ -133,40 +133,61 @@ export async function subscribe(
   }
   sig.on('subscribe-offer', onOffer)
   const attempts = options.attempts ?? 3
-  for (let attempt = 1; ; attempt++) {
-    pc = new RTCPeerConnection(peerConfig(init))
-    tracks.length = 0
-    pc.ontrack = ({ track }) => countTrack(track, tracks, listeners)
-    const first = new Promise<void>((r) => {
-      negotiated = r
-    })
-    const timeout = AbortSignal.timeout(options.attemptTimeoutMs ?? 20_000)
-    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
-    try {
-      sig.send({ type: 'subscribe' })
-      await Promise.race([
-        first,
-        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
-      ])
-      await waitConnected(pc, signal)
-      break
-    } catch (err) {
-      await pc.close().catch(() => {})
-      if (options.signal?.aborted === true || attempt >= attempts) {
-        sig.off('subscribe-offer', onOffer)
-        throw err
+  const connect = async (): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      pc = new RTCPeerConnection(peerConfig(init))
+      tracks.length = 0
+      pc.ontrack = ({ track }) => countTrack(track, tracks, listeners)
+      const first = new Promise<void>((r) => {
+        negotiated = r
+      })
+      const timeout = AbortSignal.timeout(options.attemptTimeoutMs ?? 20_000)
+      const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
+      try {
+        sig.send({ type: 'subscribe' })
+        await Promise.race([
+          first,
+          new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+        ])
+        await waitConnected(pc, signal)
+        return
+      } catch (err) {
+        await pc.close().catch(() => {})
+        if (options.signal?.aborted === true || attempt >= attempts) throw err
       }
     }
   }
-  const current = pc
+  try {
+    await connect()
+  } catch (err) {
+    sig.off('subscribe-offer', onOffer)
+    throw err
+  }
+  let closed = false
+  // a connection that fails later (network change, consent expired) is replaced the same way;
+  // the SFU has already freed its side
+  const watch = (conn: RTCPeerConnection): void => {
+    conn.connectionStateChange.subscribe((state) => {
+      if (state !== 'failed' || closed || conn !== pc) return
+      conn.close().catch(() => {})
+      connect().then(
+        () => watch(pc),
+        () => {},
+      )
+    })
+  }
+  watch(pc)
   return {
-    pc: current,
+    get pc() {
+      return pc
+    },
     tracks,
     packets: () => tracks.reduce((a, t) => a + t.packets, 0),
     onPacket: (fn) => listeners.push(fn),
     close: async () => {
+      closed = true
       sig.off('subscribe-offer', onOffer)
-      await current.close()
+      await pc.close()
     },
   }
 }

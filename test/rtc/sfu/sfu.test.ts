@@ -131,6 +131,20 @@ describe('werift SFU', () => {
     }, 'failed connections torn down')
   })
 
+  it('replaces a receive connection that fails after it was up', async () => {
+    h = await spawnMedia()
+    await h.publisher('t', 'teacher', 'r', 'one-on-one', { fps: 10 })
+    const { sub } = await h.receiver('lamp', 'r')
+    await until(() => sub.packets() > 10, 'media')
+    const first = sub.pc
+    first.connectionStateChange.execute('failed')
+    await until(
+      () => sub.pc !== first && sub.tracks.some((t) => t.kind === 'video' && t.packets > 5),
+      'media again',
+    )
+    expect((await h.sfu.stats()).subscribers).toBe(1)
+  })
+
   it('picks the active speaker from audio levels', async () => {
     h = await spawnMedia()
     const t = await h.publisher('t', 'teacher', 'g', 'group', { audioLevel: 127, fps: 5 })
