@@ -117,6 +117,37 @@ describe('command channel', () => {
     await until(() => t.state.inventory.nodes.get('n0')?.peerId === a.agent.peerId, 'enrolled again')
   })
 
+  it('continues sequence numbers after a node that holds more than this tracker issued', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const key = await generateKeyPair('Ed25519')
+    // a node whose journal has seen up to 41 (e.g. the tracker was restored from an old backup)
+    const ws = new WebSocket(t.channelUrl, CHANNEL_PROTOCOL)
+    const frames: ServerFrame[] = []
+    const peerId = peerIdFromPrivateKey(key).toString()
+    ws.on('message', async (data) => {
+      const f = JSON.parse(data.toString()) as ServerFrame
+      frames.push(f)
+      if (f.t === 'challenge') {
+        const sig = Buffer.from(await key.sign(authPayload(f.nonce, peerId))).toString('base64url')
+        ws.send(
+          JSON.stringify({
+            t: 'hello',
+            peerId,
+            sig,
+            lastSeq: 41,
+            enroll: { token: ENROLL, nodeId: 'n0', campus: 'bj-1' },
+          }),
+        )
+      }
+    })
+    await until(() => frames.some((f) => f.t === 'welcome'), 'welcome')
+    await h.api(t, 'POST', '/releases', { resource: 'lesson', version: 1, targets: { nodes: ['n0'] } })
+    await until(() => frames.some((f) => f.t === 'cmd'), 'command')
+    expect(frames.find((f) => f.t === 'cmd')).toMatchObject({ cmd: { seq: 42 } })
+    ws.close()
+  })
+
   it('fails over to the next tracker address', async () => {
     const t = await h.tracker()
     await h.seed(t)

@@ -237,11 +237,12 @@ export class ChannelServer {
     // up to the node's last sequence are ones it has; it answers those from its dedup
     // record (ACK + last outcome), which also recovers outcomes a restarted tracker lost.
     const tx = this.state.tx()
+    this.state.outbox.ensureAbove(tx, node.id, f.lastSeq)
     for (const e of this.state.outbox.entriesOf(node.id)) {
       if (e.cmd.seq <= f.lastSeq) this.state.outbox.ack(tx, node.id, e.cmd.seq, e.cmd.id)
       e.attempts = 0
     }
-    await tx.commit()
+    await tx.commit({ sync: tx.ops.some((op) => op.key.startsWith('seq!')) })
     this.deliver(node.id)
   }
 

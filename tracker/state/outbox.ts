@@ -73,6 +73,17 @@ export class Outbox {
   }
 
   /**
+   * Keeps sequence numbers above what the node already holds: if the node reports a last
+   * sequence this tracker never issued (its state was restored from an older backup), new
+   * commands continue after it, so they are never mistaken for ones the node has.
+   */
+  ensureAbove(tx: Tx, nodeId: string, lastSeq: number): void {
+    if ((this.nextSeq.get(nodeId) ?? 1) > lastSeq) return
+    this.nextSeq.set(nodeId, lastSeq + 1)
+    tx.put(`seq!${nodeId}`, lastSeq + 1)
+  }
+
+  /**
    * Entries of a node in sequence order (a box is filled in sequence order, by `enqueue`
    * and by `load` reading keys in order, so its insertion order is the sequence order).
    */
