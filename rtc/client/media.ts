@@ -39,36 +39,62 @@ function waitConnected(pc: RTCPeerConnection, signal?: AbortSignal): Promise<voi
   })
 }
 
-/** Publishes an audio and a video track through the SFU; resolves once connected. */
+/**
+ * Publishes an audio and a video track through the SFU; resolves once connected. If the
+ * connection fails later, a new one carrying the same tracks is published in its place (the SFU
+ * tears the failed one down).
+ */
 export async function publish(
   sig: SignalingClient,
   init: PeerConfigInit = {},
   options: { signal?: AbortSignal } = {},
 ): Promise<Publication> {
-  const pc = new RTCPeerConnection(peerConfig(init))
   const video = new MediaStreamTrack({ kind: 'video' })
   const audio = new MediaStreamTrack({ kind: 'audio' })
-  const vt: RTCRtpTransceiver = pc.addTransceiver(video, { direction: 'sendonly' })
-  pc.addTransceiver(audio, { direction: 'sendonly' })
   let plis = 0
   const listeners: Array<() => void> = []
-  vt.sender.onPictureLossIndication.subscribe(() => {
-    plis++
-    for (const fn of listeners) fn()
-  })
-  await pc.setLocalDescription(await pc.createOffer())
-  const answer = sig.next('publish-answer')
-  sig.send({ type: 'publish', sdp: pc.localDescription!.sdp })
-  await pc.setRemoteDescription({ type: 'answer', sdp: (await answer).sdp })
-  await waitConnected(pc, options.signal)
+  let pc!: RTCPeerConnection
+  let closed = false
+  const connect = async (): Promise<void> => {
+    const next = new RTCPeerConnection(peerConfig(init))
+    const vt: RTCRtpTransceiver = next.addTransceiver(video, { direction: 'sendonly' })
+    next.addTransceiver(audio, { direction: 'sendonly' })
+    vt.sender.onPictureLossIndication.subscribe(() => {
+      plis++
+      for (const fn of listeners) fn()
+    })
+    pc = next
+    await next.setLocalDescription(await next.createOffer())
+    const answer = sig.next('publish-answer')
+    sig.send({ type: 'publish', sdp: next.localDescription!.sdp })
+    await next.setRemoteDescription({ type: 'answer', sdp: (await answer).sdp })
+    await waitConnected(next, options.signal)
+  }
+  const watch = (conn: RTCPeerConnection): void => {
+    conn.connectionStateChange.subscribe((state) => {
+      if (state !== 'failed' || closed || conn !== pc) return
+      conn.close().catch(() => {})
+      connect().then(
+        () => watch(pc),
+        () => {},
+      )
+    })
+  }
+  await connect()
+  watch(pc)
   return {
-    pc,
+    get pc() {
+      return pc
+    },
     video,
     audio,
     audioLevelExtId: audioLevelExtId(pc.localDescription!.sdp),
     plis: () => plis,
     onKeyframeRequest: (fn) => listeners.push(fn),
-    close: () => pc.close(),
+    close: () => {
+      closed = true
+      return pc.close()
+    },
   }
 }
 

@@ -145,6 +145,22 @@ describe('werift SFU', () => {
     expect((await h.sfu.stats()).subscribers).toBe(1)
   })
 
+  it('republishes the same tracks when a publish connection fails after it was up', async () => {
+    h = await spawnMedia()
+    const teacher = await h.publisher('t', 'teacher', 'r', 'one-on-one', { fps: 10 })
+    const { sub } = await h.receiver('lamp', 'r')
+    await until(() => sub.packets() > 10, 'media')
+    const first = teacher.pub.pc
+    first.connectionStateChange.execute('failed')
+    await until(
+      () => teacher.pub.pc !== first && teacher.pub.pc.connectionState === 'connected',
+      'republished',
+    )
+    // the lamp's receive connection is renegotiated with the new tracks
+    await until(() => sub.tracks.filter((t) => t.kind === 'video' && t.packets > 5).length === 2, 'new video')
+    expect((await h.sfu.stats()).publishers).toBe(1)
+  })
+
   it('picks the active speaker from audio levels', async () => {
     h = await spawnMedia()
     const t = await h.publisher('t', 'teacher', 'g', 'group', { audioLevel: 127, fps: 5 })
