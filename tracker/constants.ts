@@ -16,6 +16,11 @@ export const RETRANSMIT_INITIAL_MS = 5_000
 export const RETRANSMIT_MAX_MS = 60_000
 /** How often the retransmit loop looks for due commands. */
 export const RETRANSMIT_TICK_MS = 250
+/**
+ * The tracker pings every channel this often; a channel that did not answer the previous
+ * ping is closed (a silently dead TCP connection would otherwise hold the node's session).
+ */
+export const HEARTBEAT_INTERVAL_MS = 30_000
 /** A node that sent no hello within this time is disconnected. */
 export const HELLO_TIMEOUT_MS = 10_000
 /** Most undelivered commands queued for one node. */

@@ -44,6 +44,8 @@ export interface TrackerInit {
   retransmitInitialMs?: number
   /** Retransmit delay cap. @default 60000 */
   retransmitMaxMs?: number
+  /** Heartbeat ping interval of the channels. @default 30000 */
+  heartbeatIntervalMs?: number
   /** Run a libp2p host as a DHT bootstrap peer for the nodes. @default false */
   bootstrap?: BootstrapInit | false
 }
@@ -74,6 +76,7 @@ const INIT_KEYS = new Set([
   'logger',
   'retransmitInitialMs',
   'retransmitMaxMs',
+  'heartbeatIntervalMs',
   'bootstrap',
 ])
 
@@ -87,7 +90,7 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
     throw new InvalidConfigError('enrollmentToken of at least 8 characters')
   if (init.port !== undefined && !(Number.isInteger(init.port) && init.port >= 0 && init.port <= 65535))
     throw new InvalidConfigError(`port ${init.port} out of range`)
-  for (const k of ['retransmitInitialMs', 'retransmitMaxMs'] as const) {
+  for (const k of ['retransmitInitialMs', 'retransmitMaxMs', 'heartbeatIntervalMs'] as const) {
     const v = init[k]
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new InvalidConfigError(`${k} must be > 0`)
   }
@@ -109,6 +112,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       enrollmentToken: init.enrollmentToken,
       retransmitInitialMs: init.retransmitInitialMs,
       retransmitMaxMs: init.retransmitMaxMs,
+      heartbeatIntervalMs: init.heartbeatIntervalMs,
     },
   )
   engine = new RolloutEngine({ state, deliver: (nodeId) => channel.deliver(nodeId) })

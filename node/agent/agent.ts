@@ -46,6 +46,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private failures = 0
   private stopped = true
   private reconnectTimer?: NodeJS.Timeout
+  private silenceTimer?: NodeJS.Timeout
   private receiving: Promise<void> = Promise.resolve()
 
   constructor(components: AgentComponents, init: AgentInit) {
@@ -61,6 +62,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       trackers: [...init.trackers],
       reconnectInitialMs: init.reconnectInitialMs ?? 200,
       reconnectMaxMs: init.reconnectMaxMs ?? 10_000,
+      silenceTimeoutMs: init.silenceTimeoutMs ?? 75_000,
     }
     this.journal = new Journal(
       init.dir === undefined ? new MemoryJournalStore() : new LevelJournalStore(init.dir),
@@ -93,6 +95,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   async stop(): Promise<void> {
     this.stopped = true
     clearTimeout(this.reconnectTimer)
+    clearTimeout(this.silenceTimer)
     this.executor.stop()
     this.ws?.terminate()
     await this.receiving.catch(() => {})
@@ -109,7 +112,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     const url = this.init.trackers[this.urlIndex % this.init.trackers.length]
     const ws = new WebSocket(url, CHANNEL_PROTOCOL, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
     this.ws = ws
+    const heard = (): void => {
+      clearTimeout(this.silenceTimer)
+      this.silenceTimer = setTimeout(() => {
+        log('no frame or ping from %s for %d ms: reconnecting', url, this.init.silenceTimeoutMs)
+        ws.terminate()
+      }, this.init.silenceTimeoutMs)
+    }
+    ws.on('open', heard)
+    ws.on('ping', heard)
     ws.on('message', (data, isBinary) => {
+      heard()
       const frame = isBinary ? undefined : parseServerFrame(data.toString())
       if (frame === undefined) {
         log.error('bad frame from %s', url)
@@ -126,6 +139,7 @@ export class Agent extends EventEmitter<AgentEvents> {
     })
     ws.on('error', (err) => log('channel %s error: %s', url, err.message))
     ws.on('close', (code, reason) => {
+      if (this.ws === ws) clearTimeout(this.silenceTimer)
       const wasReady = this.ready && this.ws === ws
       if (this.ws === ws) this.ready = false
       if (wasReady) this.emit('disconnected', { url, code, reason: reason.toString() })

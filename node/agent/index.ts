@@ -65,6 +65,12 @@ export interface AgentInit {
   reconnectInitialMs?: number
   /** Reconnect delay cap. @default 10000 */
   reconnectMaxMs?: number
+  /**
+   * A channel on which nothing (frame or heartbeat ping) arrived for this long is closed
+   * and the next address tried: the tracker pings every 30 s, so a silently dead
+   * connection is noticed. @default 75000
+   */
+  silenceTimeoutMs?: number
 }
 
 /** Creates an agent; call `start()`. */

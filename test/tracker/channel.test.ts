@@ -148,6 +148,51 @@ describe('command channel', () => {
     ws.close()
   })
 
+  it('closes silent connections on both sides', async () => {
+    const t = await h.tracker({ heartbeatIntervalMs: 100 })
+    await h.seed(t)
+    // tracker side: a node that stops answering pings loses its session
+    const key = await generateKeyPair('Ed25519')
+    const peerId = peerIdFromPrivateKey(key).toString()
+    const ws = new WebSocket(t.channelUrl, CHANNEL_PROTOCOL, { autoPong: false })
+    const closed = new Promise((resolve) => ws.on('close', resolve))
+    ws.on('message', async (data) => {
+      const f = JSON.parse(data.toString()) as ServerFrame
+      if (f.t !== 'challenge') return
+      const sig = Buffer.from(await key.sign(authPayload(f.nonce, peerId))).toString('base64url')
+      ws.send(
+        JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0, enroll: { token: ENROLL, nodeId: 'mute' } }),
+      )
+    })
+    await until(() => t.channel.isConnected('mute'), 'connected')
+    await closed
+    await until(() => !t.channel.isConnected('mute'), 'session dropped')
+
+    // agent side: a server that accepts but never speaks is left for the next address
+    const { WebSocketServer } = await import('ws')
+    const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 })
+    await new Promise((r) => silent.once('listening', r))
+    try {
+      const port = (silent.address() as { port: number }).port
+      const { createAgent } = await import('../../node/agent/index.ts')
+      const agent = createAgent(
+        { content: new MemoryContent(), privateKey: await generateKeyPair('Ed25519') },
+        {
+          trackers: [`ws://127.0.0.1:${port}/channel`, t.channelUrl],
+          silenceTimeoutMs: 300,
+          reconnectInitialMs: 20,
+          enrollment: { token: ENROLL, nodeId: 'n-failover' },
+        },
+      )
+      h.agents.push(agent)
+      await agent.start()
+      await until(() => agent.connected, 'left the silent server for the tracker')
+    } finally {
+      for (const c of silent.clients) c.terminate()
+      silent.close()
+    }
+  })
+
   it('fails over to the next tracker address', async () => {
     const t = await h.tracker()
     await h.seed(t)

@@ -17,6 +17,7 @@ import {
 } from '../../node/agent/protocol.ts'
 import {
   CHANNEL_PATH,
+  HEARTBEAT_INTERVAL_MS,
   HELLO_TIMEOUT_MS,
   RETRANSMIT_INITIAL_MS,
   RETRANSMIT_MAX_MS,
@@ -38,6 +39,8 @@ export interface ChannelServerComponents {
 export interface ChannelServerInit {
   /** Token a node presents once, at enrollment. */
   enrollmentToken: string
+  /** @default 30000 */
+  heartbeatIntervalMs?: number
   /** @default 5000 */
   retransmitInitialMs?: number
   /** @default 60000 */
@@ -49,6 +52,8 @@ interface Session {
   nonce: string
   nodeId?: string
   helloTimer?: NodeJS.Timeout
+  /** Answered the last heartbeat ping. */
+  alive: boolean
 }
 
 /** Counters exposed on `/metrics`. */
@@ -78,6 +83,7 @@ export class ChannelServer {
   private readonly sessions = new Map<string, Session>()
   private readonly all = new Set<Session>()
   private timer?: NodeJS.Timeout
+  private heartbeat?: NodeJS.Timeout
 
   constructor(components: ChannelServerComponents, init: ChannelServerInit) {
     this.state = components.state
@@ -87,6 +93,7 @@ export class ChannelServer {
       enrollmentToken: init.enrollmentToken,
       retransmitInitialMs: init.retransmitInitialMs ?? RETRANSMIT_INITIAL_MS,
       retransmitMaxMs: init.retransmitMaxMs ?? RETRANSMIT_MAX_MS,
+      heartbeatIntervalMs: init.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
     }
     this.wss = new WebSocketServer({
       noServer: true,
@@ -105,11 +112,25 @@ export class ChannelServer {
     })
     this.timer = setInterval(() => this.retransmit(), RETRANSMIT_TICK_MS)
     this.timer.unref()
+    this.heartbeat = setInterval(() => this.ping(), this.init.heartbeatIntervalMs)
+    this.heartbeat.unref()
+  }
+
+  private ping(): void {
+    for (const s of this.all) {
+      if (!s.alive) {
+        s.ws.terminate()
+        continue
+      }
+      s.alive = false
+      s.ws.ping()
+    }
   }
 
   /** Closes every connection. */
   async close(): Promise<void> {
     clearInterval(this.timer)
+    clearInterval(this.heartbeat)
     for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'shutdown')
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
   }
@@ -129,7 +150,10 @@ export class ChannelServer {
   }
 
   private onConnection(ws: WebSocket): void {
-    const s: Session = { ws, nonce: newNonce() }
+    const s: Session = { ws, nonce: newNonce(), alive: true }
+    ws.on('pong', () => {
+      s.alive = true
+    })
     this.all.add(s)
     s.helloTimer = setTimeout(() => ws.close(CLOSE_CODES.unauthorized, 'no hello'), HELLO_TIMEOUT_MS)
     ws.on('message', (data, isBinary) => {
