@@ -52,8 +52,8 @@ export const MAX_BANNED_PEERS = 1024
 
 /** Offers outstanding per peer while super-seeding. */
 export const SUPER_SEED_OFFERS_PER_PEER = 2
-/** A chunk sent while super-seeding that nobody announces within this long is offered again. */
-export const SUPER_SEED_REOFFER_MS = 20 * second
+/** A chunk sent while super-seeding that nobody announces within this long is offered again (at once if its receiver left). */
+export const SUPER_SEED_REOFFER_MS = 60 * second
 /** Once every chunk is out, a super-seeder may send this share of the chunks a second time (rarest first) to shorten the tail. */
 export const SUPER_SEED_EXTRA_RATIO = 0.03
 

@@ -89,7 +89,7 @@ export class Limiter {
   readonly download: TokenBucket
   readonly origin: TokenBucket
   /** Chunks being read and sent at once, across all peers and swarms (bounds memory). */
-  readonly serving = new Semaphore(MAX_CONCURRENT_SERVES)
+  readonly uploads = new UploadGate(MAX_CONCURRENT_SERVES)
 
   constructor(init: Partial<Limits> = {}) {
     this.upload = new TokenBucket({ bytesPerSecond: init.uploadBytesPerSecond })
@@ -113,39 +113,66 @@ export class Limiter {
   }
 }
 
-/** A counting semaphore: bounds how many chunks a node reads and sends at once, whatever its peer count. */
-export class Semaphore {
+/** A session waiting for an upload slot, and how rare its most wanted chunk is. */
+export interface UploadWaiter {
+  /** Availability of the rarest chunk this waiter would send (lower goes first). */
+  rarity(): number
+  grant(): void
+}
+
+/**
+ * Upload slots of a node: at most `slots` chunks are read and sent at once across all
+ * peers and swarms, which bounds chunk memory and keeps the upload bucket from being
+ * booked far ahead. A freed slot goes to the waiter whose next chunk is rarest, so a
+ * chunk that only this node holds leaves first instead of queueing behind common ones.
+ */
+export class UploadGate {
   private free: number
-  private readonly waiters: Array<() => void> = []
+  private readonly waiters = new Set<UploadWaiter>()
 
   constructor(slots: number) {
     this.free = slots
   }
 
-  async acquire(options: { signal?: AbortSignal } = {}): Promise<void> {
+  /** Resolves when a slot is granted; rejects (and gives up its place) on abort. */
+  async acquire(rarity: () => number, options: { signal?: AbortSignal } = {}): Promise<void> {
     options.signal?.throwIfAborted()
     if (this.free > 0) {
       this.free--
       return
     }
     await new Promise<void>((resolve, reject) => {
-      const grant = (): void => {
-        options.signal?.removeEventListener('abort', onAbort)
-        resolve()
+      const waiter: UploadWaiter = {
+        rarity,
+        grant: () => {
+          options.signal?.removeEventListener('abort', onAbort)
+          resolve()
+        },
       }
       const onAbort = (): void => {
-        const at = this.waiters.indexOf(grant)
-        if (at >= 0) this.waiters.splice(at, 1)
+        this.waiters.delete(waiter)
         reject(options.signal?.reason)
       }
-      this.waiters.push(grant)
+      this.waiters.add(waiter)
       options.signal?.addEventListener('abort', onAbort, { once: true })
     })
   }
 
   release(): void {
-    const next = this.waiters.shift()
-    if (next !== undefined) next()
-    else this.free++
+    let best: UploadWaiter | undefined
+    let bestRarity = Number.POSITIVE_INFINITY
+    for (const w of this.waiters) {
+      const r = w.rarity()
+      if (best === undefined || r < bestRarity) {
+        best = w
+        bestRarity = r
+      }
+    }
+    if (best === undefined) {
+      this.free++
+      return
+    }
+    this.waiters.delete(best)
+    best.grant()
   }
 }

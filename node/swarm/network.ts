@@ -4,6 +4,7 @@
  */
 import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
+import { UploadGate } from '../limiter/index.ts'
 import {
   BAN_MS,
   FIND_PROVIDERS_TIMEOUT_MS,
@@ -22,6 +23,7 @@ const nobody: SessionOwner = {
   onClose: () => {},
   serve: async () => false,
   rarity: () => 0,
+  uploads: new UploadGate(1),
 }
 
 /** The swarms of a node on its libp2p host. */

@@ -5,6 +5,7 @@
  */
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
+import type { UploadGate } from '../limiter/index.ts'
 import { MAX_QUEUED_REQUESTS_PER_PEER, SERVE_CONCURRENCY, SWARM_WIRE_VERSION } from '../node-constants.ts'
 import type { Bitfield } from './bitfield.ts'
 import {
@@ -26,6 +27,8 @@ export interface SessionOwner {
   onClose(session: PeerSession): void
   /** How many peers hold a chunk (lower is served first). */
   rarity(index: number): number
+  /** The node's upload slots. */
+  readonly uploads: UploadGate
   /** Serves one queued request: resolves when the chunk has been handed to the stream, or false to refuse. */
   serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean>
 }
@@ -67,6 +70,7 @@ export class PeerSession {
   private readonly uploadQueue: number[] = []
   private readonly abort = new AbortController()
   private serving = 0
+  private waitingSlot = false
   private pendingControl: Uint8Array[] = []
   private pendingControlBytes = 0
 
@@ -248,27 +252,53 @@ export class PeerSession {
     this.pump()
   }
 
-  /** Serves queued requests, a few at a time so a disk read overlaps the previous send. */
+  /**
+   * Serves queued requests, a few at a time so a disk read overlaps the previous send.
+   * Each needs one of the node's upload slots; the slot goes to the session whose next
+   * chunk is rarest, and the chunk is chosen when the slot is granted, not before.
+   */
   private pump(): void {
-    while (!this.closed && this.serving < SERVE_CONCURRENCY && this.uploadQueue.length > 0) {
-      // serve the rarest requested chunk first: a chunk few peers hold yet spreads from here
-      let at = 0
-      for (let k = 1; k < this.uploadQueue.length; k++) {
-        if (this.owner.rarity(this.uploadQueue[k]) < this.owner.rarity(this.uploadQueue[at])) at = k
-      }
-      const index = this.uploadQueue.splice(at, 1)[0]
-      this.serving++
-      this.owner
-        .serve(this, index, this.abort.signal)
-        .then((served) => {
-          if (!served && !this.closed) this.sendIndex(FrameType.DontHave, index)
-        })
-        .catch((err: Error) => this.fail(err))
-        .finally(() => {
-          this.serving--
-          this.pump()
-        })
-    }
+    if (this.closed || this.waitingSlot || this.serving >= SERVE_CONCURRENCY || this.uploadQueue.length === 0)
+      return
+    this.waitingSlot = true
+    const gate = this.owner.uploads
+    gate
+      .acquire(() => this.rarestQueued(), { signal: this.abort.signal })
+      .then(() => {
+        this.waitingSlot = false
+        if (this.closed || this.uploadQueue.length === 0) {
+          gate.release()
+          return
+        }
+        // serve the rarest requested chunk first: a chunk few peers hold yet spreads from here
+        let at = 0
+        for (let k = 1; k < this.uploadQueue.length; k++) {
+          if (this.owner.rarity(this.uploadQueue[k]) < this.owner.rarity(this.uploadQueue[at])) at = k
+        }
+        const index = this.uploadQueue.splice(at, 1)[0]
+        this.serving++
+        this.owner
+          .serve(this, index, this.abort.signal)
+          .then((served) => {
+            if (!served && !this.closed) this.sendIndex(FrameType.DontHave, index)
+          })
+          .catch((err: Error) => this.fail(err))
+          .finally(() => {
+            this.serving--
+            gate.release()
+            this.pump()
+          })
+        this.pump()
+      })
+      .catch(() => {
+        this.waitingSlot = false
+      })
+  }
+
+  private rarestQueued(): number {
+    let min = Number.POSITIVE_INFINITY
+    for (const i of this.uploadQueue) min = Math.min(min, this.owner.rarity(i))
+    return min
   }
 
   private shutdown(): void {

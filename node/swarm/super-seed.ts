@@ -25,6 +25,7 @@ export interface SuperSeedState {
 export class SuperSeeder {
   private readonly state: SuperSeedState
   private readonly sentAt: Float64Array
+  private readonly sentTo: Array<PeerSession | undefined>
   private readonly offeredAnywhere = new Set<number>()
   private cursor = 0
   private readonly offersPerPeer: number
@@ -39,6 +40,7 @@ export class SuperSeeder {
   ) {
     this.state = state
     this.sentAt = new Float64Array(state.size)
+    this.sentTo = new Array(state.size)
     this.extraCopies = Math.floor(state.size * (init.extraRatio ?? SUPER_SEED_EXTRA_RATIO))
     this.offersPerPeer = init.offersPerPeer ?? SUPER_SEED_OFFERS_PER_PEER
     this.reofferMs = init.reofferMs ?? SUPER_SEED_REOFFER_MS
@@ -55,6 +57,7 @@ export class SuperSeeder {
     session.offered.delete(index)
     this.offeredAnywhere.delete(index)
     this.sentAt[index] = performance.now()
+    this.sentTo[index] = session
     this.offer(session)
   }
 
@@ -100,16 +103,13 @@ export class SuperSeeder {
         return i
       }
     }
-    // then: chunks sent a while ago that still nobody announces (the receiver left or failed)
+    // then: chunks sent that still nobody announces: at once if their receiver left, after
+    // a long while if it is still there (it may have failed to store them)
     const now = performance.now()
     for (let i = 0; i < size; i++) {
-      if (
-        availability[i] === 0 &&
-        !this.offeredAnywhere.has(i) &&
-        !holds(i) &&
-        now - this.sentAt[i] > this.reofferMs
-      )
-        return i
+      if (this.sentAt[i] === 0 || availability[i] !== 0 || this.offeredAnywhere.has(i) || holds(i)) continue
+      const gone = this.sentTo[i]?.closed !== false
+      if (now - this.sentAt[i] > (gone ? 0 : this.reofferMs)) return i
     }
     // last: once every chunk is out, the origin's upload would sit idle while the swarm
     // finishes; a small budget of second copies of the rarest chunks shortens that tail

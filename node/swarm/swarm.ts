@@ -7,7 +7,7 @@
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from '../content/index.ts'
-import type { Limiter } from '../limiter/index.ts'
+import type { Limiter, UploadGate } from '../limiter/index.ts'
 import {
   MAX_REQUEST_WINDOW,
   MIN_REQUEST_WINDOW,
@@ -294,6 +294,11 @@ export class Swarm implements SessionOwner {
     this.schedule()
   }
 
+  /** The node's upload slots (granted rarest chunk first). */
+  get uploads(): UploadGate {
+    return this.c.limiter.uploads
+  }
+
   rarity(index: number): number {
     return this.availability[index] ?? 0
   }
@@ -304,18 +309,13 @@ export class Swarm implements SessionOwner {
     if (this.superSeeder !== undefined && !this.superSeeder.mayServe(session, index)) return false
     const length = this.chunkLength(index)
     await this.c.limiter.upload.take(length, { signal })
-    await this.c.limiter.serving.acquire({ signal })
+    let bytes: Uint8Array
     try {
-      let bytes: Uint8Array
-      try {
-        bytes = await this.c.store.get(m.chunks[index], { signal })
-      } catch {
-        return false
-      }
-      await session.sendChunk(index, bytes)
-    } finally {
-      this.c.limiter.serving.release()
+      bytes = await this.c.store.get(m.chunks[index], { signal })
+    } catch {
+      return false
     }
+    await session.sendChunk(index, bytes)
     this.stats.bytesUploaded += length
     this.c.totals.bytesUploaded += length
     this.superSeeder?.sent(session, index)
