@@ -3,6 +3,7 @@
  * receive everything the SFU forwards. Used by lamps, tests and the benchmark.
  */
 import { MediaStreamTrack, RTCPeerConnection, type RTCRtpTransceiver } from 'werift'
+import { RtcError } from '../errors.ts'
 import { audioLevelExtId, type PeerConfigInit, peerConfig } from '../sfu/peer-config.ts'
 import type { SignalingClient } from '../signaling/client.ts'
 
@@ -66,8 +67,16 @@ export async function publish(
     pc = next
     await next.setLocalDescription(await next.createOffer())
     const answer = sig.next('publish-answer')
+    // a refusal (e.g. a class student not on stage) comes back as an error message
+    const refused = sig.next('error').then((e) => Promise.reject(new RtcError(e.message, e.code)))
+    refused.catch(() => {})
     sig.send({ type: 'publish', sdp: next.localDescription!.sdp })
-    await next.setRemoteDescription({ type: 'answer', sdp: (await answer).sdp })
+    try {
+      await next.setRemoteDescription({ type: 'answer', sdp: (await Promise.race([answer, refused])).sdp })
+    } catch (err) {
+      await next.close().catch(() => {})
+      throw err
+    }
     await waitConnected(next, options.signal)
   }
   const watch = (conn: RTCPeerConnection): void => {

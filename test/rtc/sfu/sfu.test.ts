@@ -177,6 +177,8 @@ describe('werift SFU', () => {
     const refused = new Promise<string>((r) => s.once('error', (e) => r(e.code)))
     s.send({ type: 'publish', sdp: 'v=0' })
     expect(await refused).toBe('ERR_FORBIDDEN')
+    s.on('error', () => {})
+    await expect(publish(s, { loopback: true })).rejects.toMatchObject({ code: 'ERR_FORBIDDEN' })
     t.sig.action('stage.invite', { user: 's' })
     await s.waitFor((st) => st.stage.includes('s'))
     const pub = await publish(s, { loopback: true })
