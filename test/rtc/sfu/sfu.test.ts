@@ -157,7 +157,10 @@ describe('werift SFU', () => {
       'republished',
     )
     // the lamp's receive connection is renegotiated with the new tracks
-    await until(() => sub.tracks.filter((t) => t.kind === 'video' && t.packets > 5).length === 2, 'new video')
+    await until(() => {
+      const videos = sub.tracks.filter((t) => t.kind === 'video')
+      return videos.length === 2 && videos[1].packets > 5
+    }, 'new video')
     expect((await h.sfu.stats()).publishers).toBe(1)
   })
 
