@@ -21,6 +21,8 @@ export const RETRANSMIT_TICK_MS = 250
  * ping is closed (a silently dead TCP connection would otherwise hold the node's session).
  */
 export const HEARTBEAT_INTERVAL_MS = 30_000
+/** Most connections that have not finished their hello; more are refused (try again later). */
+export const MAX_PENDING_HANDSHAKES = 2_000
 /** A node that sent no hello within this time is disconnected. */
 export const HELLO_TIMEOUT_MS = 10_000
 /** Most undelivered commands queued for one node. */

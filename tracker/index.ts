@@ -46,6 +46,8 @@ export interface TrackerInit {
   retransmitMaxMs?: number
   /** Heartbeat ping interval of the channels. @default 30000 */
   heartbeatIntervalMs?: number
+  /** Most channel connections still in their handshake. @default 2000 */
+  maxPendingHandshakes?: number
   /** Run a libp2p host as a DHT bootstrap peer for the nodes. @default false */
   bootstrap?: BootstrapInit | false
 }
@@ -77,6 +79,7 @@ const INIT_KEYS = new Set([
   'retransmitInitialMs',
   'retransmitMaxMs',
   'heartbeatIntervalMs',
+  'maxPendingHandshakes',
   'bootstrap',
 ])
 
@@ -90,7 +93,12 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
     throw new InvalidConfigError('enrollmentToken of at least 8 characters')
   if (init.port !== undefined && !(Number.isInteger(init.port) && init.port >= 0 && init.port <= 65535))
     throw new InvalidConfigError(`port ${init.port} out of range`)
-  for (const k of ['retransmitInitialMs', 'retransmitMaxMs', 'heartbeatIntervalMs'] as const) {
+  for (const k of [
+    'retransmitInitialMs',
+    'retransmitMaxMs',
+    'heartbeatIntervalMs',
+    'maxPendingHandshakes',
+  ] as const) {
     const v = init[k]
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new InvalidConfigError(`${k} must be > 0`)
   }
@@ -113,6 +121,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       retransmitInitialMs: init.retransmitInitialMs,
       retransmitMaxMs: init.retransmitMaxMs,
       heartbeatIntervalMs: init.heartbeatIntervalMs,
+      maxPendingHandshakes: init.maxPendingHandshakes,
     },
   )
   engine = new RolloutEngine({ state, deliver: (nodeId) => channel.deliver(nodeId) })

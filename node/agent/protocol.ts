@@ -82,6 +82,8 @@ export const CLOSE_CODES = {
   replaced: 4003,
   /** The tracker is shutting down. */
   shutdown: 4004,
+  /** Too many connections in their handshake: try again later. */
+  busy: 4005,
 } as const
 
 /** Bytes a node signs to prove it holds the key of `peerId`. */

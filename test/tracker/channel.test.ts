@@ -193,6 +193,15 @@ describe('command channel', () => {
     }
   })
 
+  it('bounds connections that have not finished their handshake', async () => {
+    const t = await h.tracker({ maxPendingHandshakes: 1 })
+    const idle = new WebSocket(t.channelUrl, CHANNEL_PROTOCOL)
+    await new Promise((r) => idle.once('message', r)) // challenge, never answered
+    const second = new WebSocket(t.channelUrl, CHANNEL_PROTOCOL)
+    expect(await new Promise((r) => second.once('close', r))).toBe(4005)
+    idle.close()
+  })
+
   it('fails over to the next tracker address', async () => {
     const t = await h.tracker()
     await h.seed(t)

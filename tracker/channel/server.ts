@@ -19,6 +19,7 @@ import {
   CHANNEL_PATH,
   HEARTBEAT_INTERVAL_MS,
   HELLO_TIMEOUT_MS,
+  MAX_PENDING_HANDSHAKES,
   RETRANSMIT_INITIAL_MS,
   RETRANSMIT_MAX_MS,
   RETRANSMIT_TICK_MS,
@@ -41,6 +42,8 @@ export interface ChannelServerInit {
   enrollmentToken: string
   /** @default 30000 */
   heartbeatIntervalMs?: number
+  /** @default 2000 */
+  maxPendingHandshakes?: number
   /** @default 5000 */
   retransmitInitialMs?: number
   /** @default 60000 */
@@ -94,6 +97,7 @@ export class ChannelServer {
       retransmitInitialMs: init.retransmitInitialMs ?? RETRANSMIT_INITIAL_MS,
       retransmitMaxMs: init.retransmitMaxMs ?? RETRANSMIT_MAX_MS,
       heartbeatIntervalMs: init.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
+      maxPendingHandshakes: init.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES,
     }
     this.wss = new WebSocketServer({
       noServer: true,
@@ -150,6 +154,12 @@ export class ChannelServer {
   }
 
   private onConnection(ws: WebSocket): void {
+    // bounded: connections still in their handshake (each costs a signature check)
+    if (this.all.size - this.sessions.size >= this.init.maxPendingHandshakes) {
+      this.stats.authFailures++
+      ws.close(CLOSE_CODES.busy, 'too many handshakes')
+      return
+    }
     const s: Session = { ws, nonce: newNonce(), alive: true }
     ws.on('pong', () => {
       s.alive = true
