@@ -24,6 +24,14 @@ const COMMANDS: Record<string, Command> = {
     summary: 'origin + campus nodes + a device on loopback replicating a sample lesson (npm start)',
     service: 'origin',
   },
+  node: {
+    summary: 'run a campus node or device daemon (swarm, local playback server)',
+    local: async () => (await import('./daemon/cli.ts')).runNodeCommand,
+  },
+  fetch: {
+    summary: 'place content on a running node by manifest CID',
+    local: async () => (await import('./daemon/cli.ts')).runFetchCommand,
+  },
   origin: {
     summary: 'run the origin (tus uploads, chunking, signed manifests, HTTP fallback)',
     service: 'origin',
