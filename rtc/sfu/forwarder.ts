@@ -15,7 +15,7 @@
  * `werift` mode calls `sender.sendRtp(packet)` (0.25.2 clones internally; no extra clone here) and
  * is kept as the in-run baseline.
  */
-import { type RTCDtlsTransport, type RTCRtpSender, RtpPacket } from 'werift'
+import { ntpTime, type RTCDtlsTransport, type RTCRtpSender, RtpPacket } from 'werift'
 import { NACK_HISTORY } from '../constants.ts'
 import { type FastPath, fastPathFor, payloadBounds, sendFast } from './fast-srtp.ts'
 
@@ -48,6 +48,8 @@ export function refreshOutput(out: Output): boolean {
   out.ssrc = s.ssrc
   out.dtls = s.dtlsTransport
   out.fast = fastPathFor(s.dtlsTransport)
+  // werift starts its sender-report loop from sendRtp, which the fast path never calls
+  if (out.fast !== undefined) (s as unknown as SenderReportState).runRtcp().catch(noop)
   out.ready = true
   return true
 }
@@ -61,6 +63,27 @@ function prepare(buf: Buffer): RtpPacket {
   h.padding = false
   h.paddingSize = 0
   return pkt
+}
+
+/** The sender-report fields of werift's `RTCRtpSender` (private in its typings). */
+interface SenderReportState {
+  ntpTimestamp: bigint
+  rtpTimestamp: number
+  packetCount: number
+  octetCount: number
+  runRtcp(): Promise<void>
+}
+
+/**
+ * The fast path bypasses `sendRtp`, so werift would send no RTCP sender reports (receivers need
+ * them to sync audio with video). Keep the four fields its report loop reads up to date.
+ */
+function countForReport(out: Output, ntp: bigint, rtpTimestamp: number, payloadBytes: number): void {
+  const sr = out.sender as unknown as SenderReportState
+  sr.ntpTimestamp = ntp
+  sr.rtpTimestamp = rtpTimestamp
+  sr.packetCount = (sr.packetCount + 1) >>> 0
+  sr.octetCount = (sr.octetCount + payloadBytes) >>> 0
 }
 
 /** Forwards one track. */
@@ -99,6 +122,8 @@ export class TrackForwarder {
     const bounds = payloadBounds(buf)
     if (bounds === undefined) return
     let pkt: RtpPacket | undefined
+    const ntp = this.mode === 'fast' ? ntpTime() : 0n
+    const rtpTimestamp = buf.readUInt32BE(4)
     for (let i = 0; i < outs.length; i++) {
       const out = outs[i]
       // DTLS may come up after the connection-state event: check lazily, it is two field reads
@@ -109,6 +134,7 @@ export class TrackForwarder {
       this.sent++
       if (this.mode === 'fast' && out.fast !== undefined) {
         sendFast(out.fast, buf, bounds.start, bounds.end, out.ssrc, out.payloadType)
+        countForReport(out, ntp, rtpTimestamp, bounds.end - bounds.start)
         continue
       }
       pkt ??= this.mode === 'werift' ? RtpPacket.deSerialize(buf) : prepare(buf)

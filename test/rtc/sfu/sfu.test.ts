@@ -46,6 +46,10 @@ describe('werift SFU', () => {
     expect(teacher.pub.plis()).toBeGreaterThan(0)
     // werift peers negotiate AES-GCM, so both outputs took the fast SRTP path
     expect((await h.sfu.stats()).fastOutputs).toBe(2)
+    // which still sends RTCP sender reports with the forwarded packet counts
+    const videoTr = sub.pc.getTransceivers().find((t) => t.kind === 'video')!
+    const rx = videoTr.receiver as unknown as { remotePacketCountBySsrc: Record<number, number> }
+    await until(() => Object.values(rx.remotePacketCountBySsrc).some((n) => n > 0), 'a sender report')
     sig.close()
     await until(async () => (await h.sfu.stats()).subscribers === 0, 'lamp torn down')
   })
