@@ -19,7 +19,7 @@ import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { createHash } from 'blake3-wasm'
-import { SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
+import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
 import { uploadFile } from '../origin/client.ts'
 import { printTable, sampleRss, writeResults } from './lib/report.ts'
 
@@ -118,10 +118,11 @@ const ingestMiBs = await (async () => {
 
 // 4. the origin in its own process
 const token = 'bench-token'
-// the origin process exactly as `dandelion origin` runs it (same Node flags, same CLI)
+// the origin process exactly as `dandelion origin` runs it (same Node flags, environment and CLI)
 const originMain = join(here, '..', 'origin', 'main.ts')
 const originArgs = ['origin', '--port', '0', '--data', join(work, 'data'), '--token', token, '--no-seed']
 const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS.origin, originMain, ...originArgs], {
+  env: { ...process.env, ...SERVICE_ENV.origin },
   stdio: ['ignore', 'pipe', 'inherit'],
 })
 const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string]

@@ -45,3 +45,14 @@ export const SERVICE_NODE_FLAGS: Record<string, readonly string[]> = {
   tracker: ['--max-semi-space-size=1'],
   rtc: [],
 }
+
+/**
+ * Environment each service process runs with. Two glibc malloc arenas instead of one per
+ * thread (main, libuv pool, hash workers) keep freed request buffers from pinning memory:
+ * the origin's peak RSS during a 1 GiB upload fell from 199–204 MB to 180 MB (bench ingest).
+ */
+export const SERVICE_ENV: Record<string, Readonly<Record<string, string>>> = {
+  origin: { MALLOC_ARENA_MAX: '2' },
+  tracker: {},
+  rtc: {},
+}

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { type CommandFn, runCommand, SERVICE_NODE_FLAGS } from './cli-main.ts'
+import { type CommandFn, runCommand, SERVICE_ENV, SERVICE_NODE_FLAGS } from './cli-main.ts'
 
 interface Command {
   summary: string
@@ -58,7 +58,8 @@ function help(): string {
 async function runService(service: string, name: string, argv: string[]): Promise<void> {
   const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
   const flags = SERVICE_NODE_FLAGS[service] ?? []
-  const child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio: 'inherit' })
+  const env = { ...process.env, ...SERVICE_ENV[service] }
+  const child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio: 'inherit', env })
   // Ctrl-C reaches the whole foreground process group, the service included: this process
   // only waits for it to stop (forwarding would deliver SIGINT twice). SIGTERM, as sent by
   // a service manager to this process alone, is passed on.

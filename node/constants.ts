@@ -24,4 +24,4 @@ export const MAX_CONTENT_SIZE_BYTES = 64 * 1024 * MiB
 /** Longest resource name. */
 export const MAX_NAME_LENGTH = 200
 /** Chunks hashed concurrently per worker when ingesting a stream. */
-export const HASH_QUEUE_PER_WORKER = 3
+export const HASH_QUEUE_PER_WORKER = 2
