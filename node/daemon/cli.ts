@@ -1,8 +1,9 @@
 /**
  * Command-line entries, wired by `bin/` as `dandelion node` and `dandelion fetch`.
  *
- * `dandelion node --data DIR [--campus C] [--city Y] [--bootstrap ADDR]... [--origin URL] ...`
- * runs a node daemon until SIGTERM/SIGINT (graceful stop). `dandelion fetch CID [--node URL]`
+ * `dandelion node --data DIR [--campus C] [--city Y] [--bootstrap ADDR]... [--origin URL]
+ * [--tracker URL]... ...` runs a node daemon (and, with trackers, its tracker agent) until
+ * SIGTERM/SIGINT (graceful stop: agent, then node). `dandelion fetch CID [--node URL]`
  * asks a running daemon (through its local HTTP API) to place content and follows progress.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
@@ -17,6 +18,7 @@ import {
 import type { PrivateKey } from '@libp2p/interface'
 import { createNode } from '../index.ts'
 import { coerce, ENV_KEYS, fromEnv, fromFile, type NodeConfig, resolveConfig } from './config.ts'
+import { startTrackerAgent } from './tracker-agent.ts'
 
 /** Where a command writes and what stops it (tests pass their own). */
 export interface CommandIo {
@@ -42,6 +44,10 @@ const FLAG_KEYS: Record<string, keyof NodeConfig> = {
   'origin-limit': 'originLimit',
   'quota-bytes': 'quotaBytes',
   'hash-workers': 'hashWorkers',
+  tracker: 'trackers',
+  'enroll-token': 'enrollToken',
+  'node-id': 'nodeId',
+  labels: 'labels',
 }
 
 export const NODE_HELP = `usage: dandelion node --data DIR [options]
@@ -56,6 +62,12 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --playback-host H --playback-port N   local HTTP API and player (default 127.0.0.1:8090)
   --upload-limit B/S --download-limit B/S --origin-limit B/S --quota-bytes N --hash-workers N
   --mdns --no-dht --webrtc
+  --tracker URL           tracker command channel, ws(s)://host:port/channel; repeatable, tried in
+                          order with failover (DANDELION_TRACKERS, comma-separated); runs the agent
+  --enroll-token TOKEN    enrollment token for the first connection (DANDELION_ENROLLMENT_TOKEN)
+  --node-id ID            id in the tracker's inventory (DANDELION_NODE_ID,
+                          default <campus>-<end of the PeerId>)
+  --labels a,b            labels sent at enrollment (DANDELION_LABELS)
   --config FILE           JSON file with the same keys (camelCase); unknown keys are rejected
   --help
 Every flag has a DANDELION_* variable; flags win over variables, variables over the file.
@@ -72,7 +84,10 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     webrtc: { type: 'boolean' },
   }
   for (const flag of Object.keys(FLAG_KEYS))
-    options[flag] = { type: 'string', multiple: ['listen', 'bootstrap', 'trusted-origin'].includes(flag) }
+    options[flag] = {
+      type: 'string',
+      multiple: ['listen', 'bootstrap', 'trusted-origin', 'tracker', 'labels'].includes(flag),
+    }
   const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
   if (values.help === true) {
     out(NODE_HELP)
@@ -98,12 +113,13 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   )
 
   await mkdir(config.data, { recursive: true })
+  const privateKey = await loadOrCreateKey(join(config.data, 'peer.key'))
   const node = await createNode({
     role: config.role,
     campus: config.campus,
     city: config.city,
     dataDir: config.data,
-    privateKey: await loadOrCreateKey(join(config.data, 'peer.key')),
+    privateKey,
     listen: [...config.listen],
     bootstrap: [...config.bootstrap],
     originUrl: config.origin,
@@ -124,12 +140,24 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     playback: { host: config.playbackHost, port: config.playbackPort },
   })
   await node.start()
+  let tracker: Awaited<ReturnType<typeof startTrackerAgent>>
+  try {
+    tracker = await startTrackerAgent({ node, privateKey }, config, join(config.data, 'agent'))
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  tracker?.agent.on('connected', ({ url, nodeId }) => out(JSON.stringify({ event: 'tracker', url, nodeId })))
+  tracker?.agent.on('refused', ({ code, message }) =>
+    out(JSON.stringify({ event: 'tracker-refused', code, message })),
+  )
   out(
     JSON.stringify({
       event: 'ready',
       peerId: node.peerId.toString(),
       multiaddrs: node.multiaddrs.map(String),
       api: node.playbackUrl,
+      ...(tracker === undefined ? {} : { nodeId: tracker.nodeId }),
     }),
   )
   await new Promise<void>((resolve) => {
@@ -141,6 +169,8 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
+  // the agent first: no command may start on a node that is shutting down
+  await tracker?.agent.stop()
   await node.stop()
   out(JSON.stringify({ event: 'stopped' }))
 }

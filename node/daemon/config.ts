@@ -28,6 +28,14 @@ export interface NodeConfig {
   originLimit?: number
   quotaBytes?: number
   hashWorkers: number
+  /** Tracker command-channel URLs (`ws(s)://host:port/channel`), in failover order; none = no agent. */
+  trackers: string[]
+  /** Enrollment token presented until the tracker has accepted this node once. */
+  enrollToken?: string
+  /** Node id in the tracker's inventory. @default `<campus>-<last 12 characters of the PeerId>` */
+  nodeId?: string
+  /** Labels sent at enrollment. */
+  labels: string[]
 }
 
 const schema = {
@@ -45,6 +53,8 @@ const schema = {
     'playbackHost',
     'playbackPort',
     'hashWorkers',
+    'trackers',
+    'labels',
   ],
   properties: {
     data: { type: 'string', minLength: 1 },
@@ -65,6 +75,11 @@ const schema = {
     originLimit: { type: 'number', exclusiveMinimum: 0 },
     quotaBytes: { type: 'integer', minimum: 0 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
+    trackers: { type: 'array', items: { type: 'string', pattern: '^wss?://[^/]+' }, maxItems: 16 },
+    enrollToken: { type: 'string', minLength: 1, maxLength: 1024 },
+    // the tracker's id pattern for inventory entries
+    nodeId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' },
+    labels: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, maxItems: 32 },
   },
 } as const
 
@@ -82,6 +97,8 @@ export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   playbackHost: '127.0.0.1',
   playbackPort: 8090,
   hashWorkers: 1,
+  trackers: [],
+  labels: [],
 }
 
 /** Environment variable → config key. Lists are comma-separated. */
@@ -104,9 +121,13 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_ORIGIN_LIMIT: 'originLimit',
   DANDELION_QUOTA_BYTES: 'quotaBytes',
   DANDELION_HASH_WORKERS: 'hashWorkers',
+  DANDELION_TRACKERS: 'trackers',
+  DANDELION_ENROLLMENT_TOKEN: 'enrollToken',
+  DANDELION_NODE_ID: 'nodeId',
+  DANDELION_LABELS: 'labels',
 }
 
-const LISTS = new Set<keyof NodeConfig>(['listen', 'bootstrap', 'trustedOrigins'])
+const LISTS = new Set<keyof NodeConfig>(['listen', 'bootstrap', 'trustedOrigins', 'trackers', 'labels'])
 const BOOLEANS = new Set<keyof NodeConfig>(['mdns', 'dht', 'webrtc'])
 const NUMBERS = new Set<keyof NodeConfig>([
   'playbackPort',
@@ -164,6 +185,8 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
     listen: Object.freeze([...(merged.listen as string[])]),
     bootstrap: Object.freeze([...(merged.bootstrap as string[])]),
     trustedOrigins: Object.freeze([...(merged.trustedOrigins as string[])]),
+    trackers: Object.freeze([...(merged.trackers as string[])]),
+    labels: Object.freeze([...(merged.labels as string[])]),
   }
   return Object.freeze(frozen) as unknown as Readonly<NodeConfig>
 }
