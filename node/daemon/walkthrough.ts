@@ -1,0 +1,456 @@
+/**
+ * `npm start` / `dandelion demo`: a staged release walked through on loopback, every
+ * service a real `dandelion` child process. A tracker; an origin registering its versions
+ * with it; campus node daemons in two cities and three campuses plus a lamp device, each
+ * enrolled with the tracker; a generated lesson uploaded with `dandelion upload`, approved
+ * and released through the tracker's admin API (a canary stage, then 100%, auto gate),
+ * with progress from the release status; then the lesson is played back by name from
+ * every node and checked byte for byte. Everything is torn down at the end, on failure and
+ * on SIGINT/SIGTERM.
+ *
+ * `node/` never imports `origin/` or `tracker/`: the walkthrough only runs commands and
+ * speaks HTTP.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { createWriteStream } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { finished } from 'node:stream/promises'
+import { parseArgs } from 'node:util'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { InvalidConfigError } from '../errors.ts'
+import { AdminClient, type ReleaseNodeRow, type ReleaseStatusReport } from './admin-client.ts'
+import { childEnv, DandelionProcess } from './processes.ts'
+import { CAMPUSES, CITIES, planNodes, type WalkthroughNode } from './walkthrough-plan.ts'
+import { ReleaseProgress } from './walkthrough-progress.ts'
+
+const MiB = 1024 * 1024
+const RESOURCE = 'sample-lesson'
+/** Release status poll interval. */
+const POLL_MS = 500
+
+/** Options of {@link runWalkthrough}. */
+export interface WalkthroughOptions {
+  /** Campus node daemons, spread over 3 campuses in 2 cities. @default 6 */
+  campusNodes?: number
+  /** Lamp devices. @default 1 */
+  devices?: number
+  /** Size of the generated lesson. @default 32 MiB */
+  fileBytes?: number
+  /** Percentage of the targets in the canary stage (at least one node). @default 20 */
+  canaryPercent?: number
+  /** Gives up (and tears down) after this long. @default 300000 */
+  timeoutMs?: number
+  /** Progress bars. @default true when stdout is a TTY */
+  bars?: boolean
+  stdout?: (line: string) => void
+  /** Stops the walkthrough (everything is torn down). */
+  signal?: AbortSignal
+}
+
+/** What the walkthrough saw. */
+export interface WalkthroughResult {
+  manifestCid: string
+  version: number
+  fileBytes: number
+  releaseId: string
+  /** From the upload finishing to the release completing. */
+  releaseSeconds: number
+  bytes: { peers: number; origin: number }
+  nodes: Array<WalkthroughNode & { state: string; servedBytes: number; servedMatches: boolean }>
+}
+
+/** Runs the walkthrough once and tears everything down. */
+export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<WalkthroughResult> {
+  const out = options.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const fileBytes = options.fileBytes ?? 32 * MiB
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(options.timeoutMs ?? 300_000),
+    ...(options.signal === undefined ? [] : [options.signal]),
+  ])
+  const dir = await mkdtemp(join(tmpdir(), 'dandelion-walkthrough-'))
+  const env = childEnv()
+  const procs: DandelionProcess[] = []
+  const run = (label: string, args: string[]): DandelionProcess => {
+    const p = new DandelionProcess(label, args, env)
+    procs.push(p)
+    return p
+  }
+  // a crash of this process must not leave the services behind
+  const onExit = (): void => {
+    for (const p of procs) p.signalGroup('SIGKILL')
+  }
+  process.once('exit', onExit)
+  const adminToken = randomBytes(16).toString('hex')
+  const enrollToken = randomBytes(16).toString('hex')
+  const uploadToken = randomBytes(16).toString('hex')
+  let progress: ReleaseProgress | undefined
+  try {
+    out('1. tracker')
+    const tracker = await run('tracker', [
+      'tracker',
+      '--data-dir',
+      join(dir, 'tracker'),
+      '--port',
+      '0',
+      '--admin-token',
+      adminToken,
+      '--enrollment-token',
+      enrollToken,
+      '--retransmit-ms',
+      '1000',
+    ]).waitFor((l) => parseJson<{ url: string; channelUrl: string }>(l, 'channelUrl'), { signal })
+    out(
+      `   admin API ${tracker.url}/api/v1 (OpenAPI at ${tracker.url}/api/docs), channel ${tracker.channelUrl}`,
+    )
+    const admin = new AdminClient(tracker.url, adminToken)
+    for (const c of CITIES) await admin.call('POST', '/cities', c, { signal })
+    for (const c of CAMPUSES) await admin.call('POST', '/campuses', c, { signal })
+    out(
+      `   inventory: cities ${CITIES.map((c) => c.id).join(', ')}; campuses ${CAMPUSES.map((c) => c.id).join(', ')}`,
+    )
+
+    out('2. origin (registers every version with the tracker)')
+    const originProc = run('origin', [
+      'origin',
+      '--data',
+      join(dir, 'origin'),
+      '--port',
+      '0',
+      '--token',
+      uploadToken,
+      '--chunk-size',
+      String(256 * 1024),
+      '--hash-workers',
+      '1',
+      '--min-free-disk-bytes',
+      '0',
+      '--p2p-listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--tracker-url',
+      tracker.url,
+      '--tracker-token',
+      adminToken,
+    ])
+    const sample = join(dir, 'sample-lesson.mp4')
+    const [, sha256] = await Promise.all([
+      originProc.waitFor((l) => (l.startsWith('Upload a lesson:') ? true : undefined), { signal }),
+      writeSample(sample, fileBytes),
+    ])
+    const origin = parseOriginBanner(originProc.lines)
+    out(`   ${origin.url}, seeding node ${origin.seed}`)
+
+    const nodes = planNodes(options.campusNodes ?? 6, options.devices ?? 1)
+    out(
+      `3. ${nodes.length} node daemons enrolling with the tracker; uploading a ${fileBytes / MiB} MiB lesson meanwhile`,
+    )
+    const upload = run('upload', [
+      'upload',
+      sample,
+      '--origin',
+      origin.url,
+      '--token',
+      uploadToken,
+      '--name',
+      RESOURCE,
+      '--type',
+      'video',
+      '--state',
+      join(dir, 'uploads.json'),
+      '--quiet',
+    ])
+    const common = [
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--playback-port',
+      '0',
+      '--origin',
+      origin.url,
+      '--trusted-origin',
+      origin.publicKey,
+      '--tracker',
+      tracker.channelUrl,
+      '--enroll-token',
+      enrollToken,
+    ]
+    const startNode = async (n: WalkthroughNode, bootstrap: string[]): Promise<void> => {
+      const p = run(n.nodeId, [
+        'node',
+        '--data',
+        join(dir, n.nodeId),
+        '--role',
+        n.role,
+        '--campus',
+        n.campus,
+        '--city',
+        n.city,
+        '--node-id',
+        n.nodeId,
+        ...(n.role === 'device' ? ['--labels', 'lamp'] : []),
+        ...bootstrap.flatMap((b) => ['--bootstrap', b]),
+        ...common,
+      ])
+      const ready = await p.waitFor(
+        (l) => parseJson<{ api: string; multiaddrs: string[]; peerId: string }>(l, 'api'),
+        { signal },
+      )
+      n.api = ready.api
+      n.multiaddr = ready.multiaddrs[0]
+      await p.waitFor(
+        (l) => {
+          const refused = parseJson<{ code: string; message: string }>(l, 'code')
+          if (refused !== undefined)
+            throw p.failure(`was refused by the tracker: ${refused.code} ${refused.message}`)
+          return l.includes('"event":"tracker"') ? true : undefined
+        },
+        { signal },
+      )
+      out(`   ${n.nodeId.padEnd(12)} ${n.role.padEnd(6)} ${n.city}/${n.campus}  enrolled; playback ${n.api}`)
+    }
+    // the first node of each campus first: the others list it (locality first) next to the seed
+    const firsts = CAMPUSES.map((c) => nodes.find((n) => n.campus === c.id && n.role === 'campus'))
+    await Promise.all(firsts.map((n) => (n === undefined ? undefined : startNode(n, [origin.seed]))))
+    await Promise.all(
+      nodes
+        .filter((n) => !firsts.includes(n))
+        .map((n) => {
+          const local = firsts.filter((f) => f?.campus === n.campus)
+          const others = firsts.filter((f) => f !== undefined && f.campus !== n.campus)
+          return startNode(n, [origin.seed, ...[...local, ...others].map((f) => f!.multiaddr!)])
+        }),
+    )
+
+    await upload.success({ signal })
+    const manifestCid = match(upload.lines, /^manifest (\S+)/)
+    const version = Number(match(upload.lines, /version (\d+)/))
+    out(
+      `4. uploaded ${RESOURCE} v${version} (manifest ${manifestCid}); waiting for the origin to register it`,
+    )
+    await until(
+      async () =>
+        (
+          await admin.call<Array<{ version: number }>>('GET', `/resources/${RESOURCE}/versions`, undefined, {
+            signal,
+          })
+        ).some((v) => v.version === version),
+      signal,
+    )
+    await admin.call('POST', `/resources/${RESOURCE}/versions/${version}/approve`, undefined, { signal })
+    const canary = options.canaryPercent ?? 20
+    const release = await admin.call<{ id: string }>(
+      'POST',
+      '/releases',
+      {
+        resource: RESOURCE,
+        version,
+        targets: { cities: CITIES.map((c) => c.id) },
+        stages: [
+          { percent: canary, gate: 'auto' },
+          { percent: 100, gate: 'auto' },
+        ],
+      },
+      { signal },
+    )
+    out(
+      `5. approved v${version}; release ${release.id}: canary ${canary}% → 100%, auto gate (every canary placed)`,
+    )
+
+    const t0 = performance.now()
+    progress = new ReleaseProgress(out, options.bars ?? process.stdout.isTTY === true)
+    let status: ReleaseStatusReport
+    for (;;) {
+      status = await admin.status(release.id, { signal })
+      progress.update(status)
+      if (status.release.status === 'completed') break
+      if (status.counts.failed > 0 || status.release.status !== 'running') {
+        const failed = (await admin.nodes(release.id, { signal })).filter((n) => n.state === 'failed')
+        throw new Error(
+          `release ${status.release.status}: ${failed.map((n) => `${n.nodeId} failed (${n.reason ?? '?'})`).join('; ')}`,
+        )
+      }
+      await sleep(POLL_MS, signal)
+    }
+    progress.stop()
+    progress = undefined
+    const releaseSeconds = (performance.now() - t0) / 1000
+
+    out('6. playing the lesson back by name from every node')
+    const rows = new Map<string, ReleaseNodeRow>(
+      (await admin.nodes(release.id, { signal })).map((r) => [r.nodeId, r]),
+    )
+    const result: WalkthroughResult = {
+      manifestCid,
+      version,
+      fileBytes,
+      releaseId: release.id,
+      releaseSeconds,
+      bytes: status.bytes,
+      nodes: [],
+    }
+    for (const n of nodes) {
+      const served = await digestUrl(`${n.api}/content/by-name/${RESOURCE}`, signal)
+      const row = rows.get(n.nodeId)
+      result.nodes.push({
+        ...n,
+        state: row?.state ?? 'unknown',
+        servedBytes: served.bytes,
+        servedMatches: served.sha256 === sha256,
+      })
+      out(
+        `   ${n.nodeId.padEnd(12)} ${(row?.state ?? '?').padEnd(7)} ${((row?.peerBytes ?? 0) / MiB).toFixed(1).padStart(6)} MiB from peers ${((row?.originBytes ?? 0) / MiB).toFixed(1).padStart(6)} MiB from origin  ${served.sha256 === sha256 ? 'bytes match' : 'BYTES DIFFER'}`,
+      )
+    }
+    const bad = result.nodes.filter((n) => n.state !== 'active' || !n.servedMatches)
+    if (bad.length > 0)
+      throw new Error(`nodes not active with the right bytes: ${bad.map((n) => n.nodeId).join(', ')}`)
+    out(
+      `done: ${nodes.length} nodes active on v${version} ${releaseSeconds.toFixed(1)} s after the release was created; ` +
+        `${(status.bytes.peers / MiB).toFixed(1)} MiB came from peers and ${(status.bytes.origin / MiB).toFixed(1)} MiB from the origin's HTTP fallback ` +
+        `(${(status.bytes.origin / fileBytes).toFixed(2)} copies for ${nodes.length} nodes). Play it: ${nodes[0].api}/content/by-name/${RESOURCE}`,
+    )
+    return result
+  } finally {
+    progress?.stop()
+    out('stopping every process…')
+    // nodes first (they stop their agents), then the services they talk to
+    const services = new Set(['tracker', 'origin', 'upload'])
+    await Promise.allSettled(procs.filter((p) => !services.has(p.label)).map((p) => p.stop()))
+    await Promise.allSettled(procs.filter((p) => services.has(p.label)).map((p) => p.stop()))
+    process.removeListener('exit', onExit)
+    await rm(dir, { recursive: true, force: true })
+  }
+}
+
+const HELP = `usage: dandelion demo [--nodes N] [--devices N] [--size-mib N] [--canary-percent P]
+
+Walks through a staged release on loopback: starts a tracker, an origin registering its
+versions with it, N campus node daemons (default 6) in two cities and three campuses and a
+lamp device (default 1), all enrolled with the tracker; uploads a generated lesson
+(default 32 MiB), approves it and releases it in two stages (a canary, then 100%, auto
+gate), showing each stage's progress; plays it back by name from every node and checks
+the bytes; then stops everything (also on Ctrl-C).
+`
+
+/** `dandelion demo` (what `npm start` runs). */
+export async function runWalkthroughCommand(
+  argv: string[],
+  io: { stdout?: (line: string) => void } = {},
+): Promise<void> {
+  const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      nodes: { type: 'string' },
+      devices: { type: 'string' },
+      'size-mib': { type: 'string' },
+      'canary-percent': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  })
+  if (values.help === true) {
+    out(HELP)
+    return
+  }
+  const int = (flag: string, v: string | undefined, min: number, max: number): number | undefined => {
+    if (v === undefined) return undefined
+    const n = Number(v)
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new InvalidConfigError(`--${flag} must be an integer in ${min}..${max}`)
+    return n
+  }
+  const stop = new AbortController()
+  const onSignal = (): void => stop.abort(new Error('interrupted'))
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    await runWalkthrough({
+      campusNodes: int('nodes', values.nodes, 1, 30),
+      devices: int('devices', values.devices, 0, 10),
+      fileBytes: (int('size-mib', values['size-mib'], 1, 4096) ?? 32) * MiB,
+      canaryPercent: int('canary-percent', values['canary-percent'], 1, 99),
+      stdout: out,
+      signal: stop.signal,
+    })
+  } finally {
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  }
+}
+
+/** Writes `bytes` random bytes to `path`; returns their sha256 (hex). */
+async function writeSample(path: string, bytes: number): Promise<string> {
+  const hash = createHash('sha256')
+  const file = createWriteStream(path)
+  for (let left = bytes; left > 0; left -= MiB) {
+    const piece = randomBytes(Math.min(MiB, left))
+    hash.update(piece)
+    if (!file.write(piece)) await new Promise<void>((r) => file.once('drain', () => r()))
+  }
+  file.end()
+  await finished(file)
+  return hash.digest('hex')
+}
+
+/** Streams a URL and returns its length and sha256. */
+async function digestUrl(url: string, signal: AbortSignal): Promise<{ bytes: number; sha256: string }> {
+  const res = await fetch(url, { signal })
+  if (!res.ok || res.body === null) return { bytes: 0, sha256: `HTTP ${res.status}` }
+  const hash = createHash('sha256')
+  let bytes = 0
+  for await (const piece of res.body) {
+    hash.update(piece)
+    bytes += piece.byteLength
+  }
+  return { bytes, sha256: hash.digest('hex') }
+}
+
+/** The origin's banner: its URL, its key (base64 protobuf) and its seeding node's address. */
+function parseOriginBanner(lines: string[]): { url: string; publicKey: string; seed: string } {
+  const url = match(lines, /origin listening on (\S+)/)
+  const peerId = match(lines, /origin key\s+(\S+)/)
+  const seed = match(lines, /seeding node\s+(\/\S+\/p2p\/\S+)/)
+  const key = peerIdFromString(peerId).publicKey
+  if (key === undefined) throw new InvalidConfigError(`origin key ${peerId} embeds no public key`)
+  return { url, seed, publicKey: Buffer.from(publicKeyToProtobuf(key)).toString('base64') }
+}
+
+function match(lines: string[], re: RegExp): string {
+  for (const l of lines) {
+    const m = re.exec(l)
+    if (m !== null) return m[1]
+  }
+  throw new Error(`expected a line matching ${re} in:\n${lines.join('\n')}`)
+}
+
+/** A JSON line that has `key`, or undefined. */
+function parseJson<T>(line: string, key: string): T | undefined {
+  if (!line.startsWith('{')) return undefined
+  try {
+    const v = JSON.parse(line) as Record<string, unknown>
+    return key in v ? (v as T) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+async function until(check: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
+  while (!(await check())) await sleep(200, signal)
+}
+
+async function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  signal.throwIfAborted()
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
