@@ -95,9 +95,11 @@ async function seederRss(): Promise<number> {
   await store.start()
   const manifest = await generateContent(store, args['rss-mib'] * MiB, chunkSize, key)
   await store.stop()
+  // DANDELION_BENCH_NODE_FLAGS: V8 flags for the daemon (e.g. --max-semi-space-size=1)
+  const flags = (process.env.DANDELION_BENCH_NODE_FLAGS ?? '').split(' ').filter((f) => f !== '')
   const child = spawn(
     process.execPath,
-    [fileURLToPath(new URL('./swarm/seeder-child.ts', import.meta.url))],
+    [...flags, fileURLToPath(new URL('./swarm/seeder-child.ts', import.meta.url))],
     {
       env: { ...process.env, DANDELION_BENCH_DIR: dir },
       stdio: ['ignore', 'pipe', 'inherit'],

@@ -6,7 +6,12 @@
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
 import type { UploadGate } from '../limiter/index.ts'
-import { MAX_QUEUED_REQUESTS_PER_PEER, SERVE_CONCURRENCY, SWARM_WIRE_VERSION } from '../node-constants.ts'
+import {
+  MAX_QUEUED_REQUESTS_PER_PEER,
+  PEER_STALL_MS,
+  SERVE_CONCURRENCY,
+  SWARM_WIRE_VERSION,
+} from '../node-constants.ts'
 import type { Bitfield } from './bitfield.ts'
 import {
   encodeBytes,
@@ -178,7 +183,12 @@ export class PeerSession {
 
   /** Sends a chunk, waiting for the stream to drain first if it asked us to. */
   async sendChunk(index: number, bytes: Uint8Array): Promise<void> {
-    if (this.stream.writableNeedsDrain) await this.stream.onDrain({ signal: this.abort.signal })
+    // a peer that stops reading must not hold one of the node's upload slots for ever
+    if (this.stream.writableNeedsDrain) {
+      await this.stream.onDrain({
+        signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(PEER_STALL_MS)]),
+      })
+    }
     this.flush()
     this.write(encodeChunk(index, bytes))
   }
