@@ -20,7 +20,8 @@ export class ReleaseProgress {
       ? new cliProgress.MultiBar(
           {
             format:
-              '  {label} |{bar}| {value}/{total} active  pending {pending} fetching {fetching} placed {placed} failed {failed}  peers {peers} MiB origin {origin} MiB',
+              '  {label} {bar} {value}/{total} active  {pending} pending  {fetching} fetching  {placed} placed  {failed} failed  {peers}/{origin} MiB peers/origin',
+            barsize: 20,
             hideCursor: true,
             clearOnComplete: false,
           },

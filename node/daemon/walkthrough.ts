@@ -58,6 +58,7 @@ export interface WalkthroughResult {
   releaseId: string
   /** From the upload finishing to the release completing. */
   releaseSeconds: number
+  /** Bytes by source, as the nodes reported them to the tracker. */
   bytes: { peers: number; origin: number }
   nodes: Array<WalkthroughNode & { state: string; servedBytes: number; servedMatches: boolean }>
 }
@@ -307,8 +308,8 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
       throw new Error(`nodes not active with the right bytes: ${bad.map((n) => n.nodeId).join(', ')}`)
     out(
       `done: ${nodes.length} nodes active on v${version} ${releaseSeconds.toFixed(1)} s after the release was created; ` +
-        `${(status.bytes.peers / MiB).toFixed(1)} MiB came from peers and ${(status.bytes.origin / MiB).toFixed(1)} MiB from the origin's HTTP fallback ` +
-        `(${(status.bytes.origin / fileBytes).toFixed(2)} copies for ${nodes.length} nodes). Play it: ${nodes[0].api}/content/by-name/${RESOURCE}`,
+        `they got ${(status.bytes.peers / MiB).toFixed(1)} MiB from peers (each other and the origin's seeding node) and ` +
+        `${(status.bytes.origin / MiB).toFixed(1)} MiB from the origin's HTTP fallback. Play it: ${nodes[0].api}/content/by-name/${RESOURCE}`,
     )
     return result
   } finally {
@@ -374,6 +375,11 @@ export async function runWalkthroughCommand(
       stdout: out,
       signal: stop.signal,
     })
+  } catch (err) {
+    // Ctrl-C or SIGTERM: everything is already torn down; not an error to report
+    if (!stop.signal.aborted) throw err
+    out('interrupted: every process stopped')
+    process.exitCode = 130
   } finally {
     process.removeListener('SIGINT', onSignal)
     process.removeListener('SIGTERM', onSignal)
