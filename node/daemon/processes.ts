@@ -44,6 +44,11 @@ export class DandelionProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
       env,
     })
+    // a failed spawn is reported through 'close' (and waitFor's error), not as a crash
+    this.child.on('error', (err) => {
+      log.error('%s: %s', label, err.message)
+      this.stderrTail.push(err.message)
+    })
     createInterface({ input: this.child.stdout! }).on('line', (line) => {
       this.lines.push(line)
       if (this.lines.length > STDOUT_KEEP_LINES) this.lines.shift()

@@ -31,6 +31,12 @@ const RESOURCE = 'sample-lesson'
 /** Release status poll interval. */
 const POLL_MS = 500
 
+/** The walkthrough ran out of time (`timeoutMs`); everything was torn down. */
+export class WalkthroughTimeoutError extends Error {
+  override name = 'WalkthroughTimeoutError'
+  readonly code = 'ERR_WALKTHROUGH_TIMEOUT'
+}
+
 /** Options of {@link runWalkthrough}. */
 export interface WalkthroughOptions {
   /** Campus node daemons, spread over 3 campuses in 2 cities. @default 6 */
@@ -67,10 +73,9 @@ export interface WalkthroughResult {
 export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<WalkthroughResult> {
   const out = options.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
   const fileBytes = options.fileBytes ?? 32 * MiB
-  const signal = AbortSignal.any([
-    AbortSignal.timeout(options.timeoutMs ?? 300_000),
-    ...(options.signal === undefined ? [] : [options.signal]),
-  ])
+  const timeoutMs = options.timeoutMs ?? 300_000
+  const timeout = AbortSignal.timeout(timeoutMs)
+  const signal = AbortSignal.any([timeout, ...(options.signal === undefined ? [] : [options.signal])])
   const dir = await mkdtemp(join(tmpdir(), 'dandelion-walkthrough-'))
   const env = childEnv()
   const procs: DandelionProcess[] = []
@@ -312,6 +317,12 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
         `${(status.bytes.origin / MiB).toFixed(1)} MiB from the origin's HTTP fallback. Play it: ${nodes[0].api}/content/by-name/${RESOURCE}`,
     )
     return result
+  } catch (err) {
+    if (timeout.aborted)
+      throw new WalkthroughTimeoutError(`the walkthrough did not finish within ${timeoutMs / 1000} s`, {
+        cause: err,
+      })
+    throw err
   } finally {
     progress?.stop()
     out('stopping every process…')

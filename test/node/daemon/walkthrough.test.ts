@@ -64,6 +64,23 @@ describe('npm start walkthrough', () => {
     expect(dandelionProcesses().filter((p) => !before.has(p))).toEqual([])
   })
 
+  it('gives up with a typed error after its time limit, again leaving no process', {
+    timeout: 60_000,
+  }, async () => {
+    const before = new Set(dandelionProcesses())
+    await expect(
+      runWalkthrough({
+        campusNodes: 1,
+        devices: 0,
+        fileBytes: 1024 * 1024,
+        bars: false,
+        timeoutMs: 1_500,
+        stdout: () => {},
+      }),
+    ).rejects.toMatchObject({ code: 'ERR_WALKTHROUGH_TIMEOUT' })
+    expect(dandelionProcesses().filter((p) => !before.has(p))).toEqual([])
+  })
+
   it('prints its help and rejects bad options', async () => {
     const out: string[] = []
     await runWalkthroughCommand(['--help'], { stdout: (l) => out.push(l) })
