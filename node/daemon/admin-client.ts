@@ -82,10 +82,12 @@ export class AdminClient {
     return json as T
   }
 
+  /** `GET /releases/:id`. */
   status(id: string, options: { signal?: AbortSignal } = {}): Promise<ReleaseStatusReport> {
     return this.call('GET', `/releases/${encodeURIComponent(id)}`, undefined, options)
   }
 
+  /** `GET /releases/:id/nodes`: every node of the release. */
   nodes(id: string, options: { signal?: AbortSignal } = {}): Promise<ReleaseNodeRow[]> {
     return this.call('GET', `/releases/${encodeURIComponent(id)}/nodes?limit=10000`, undefined, options)
   }

@@ -3,9 +3,47 @@
  * on a terminal (cli-progress), otherwise a line per stage whenever its counts change.
  */
 import cliProgress from 'cli-progress'
-import type { ReleaseStatusReport } from './admin-client.ts'
+import type { AdminClient, ReleaseStatusReport } from './admin-client.ts'
+import { sleep } from './walkthrough-util.ts'
 
 const MiB = 1024 * 1024
+/** Release status poll interval. */
+const POLL_MS = 500
+
+/** A release stopped short: a node failed, or it was paused, aborted or rolled back. */
+export class ReleaseFailedError extends Error {
+  override name = 'ReleaseFailedError'
+  readonly code = 'ERR_RELEASE_FAILED'
+}
+
+/**
+ * Polls a release's status and shows it until the release completes; returns the last
+ * status. Throws {@link ReleaseFailedError} (naming the failed nodes and their reasons)
+ * as soon as a node fails or the release leaves the running state.
+ */
+export async function followRelease(
+  admin: AdminClient,
+  id: string,
+  options: { out: (line: string) => void; bars: boolean; signal: AbortSignal },
+): Promise<ReleaseStatusReport> {
+  const progress = new ReleaseProgress(options.out, options.bars)
+  try {
+    for (;;) {
+      const status = await admin.status(id, options)
+      progress.update(status)
+      if (status.release.status === 'completed') return status
+      if (status.counts.failed > 0 || status.release.status !== 'running') {
+        const failed = (await admin.nodes(id, options)).filter((n) => n.state === 'failed')
+        throw new ReleaseFailedError(
+          `release ${status.release.status}: ${failed.map((n) => `${n.nodeId} failed (${n.reason ?? '?'})`).join('; ')}`,
+        )
+      }
+      await sleep(POLL_MS, options.signal)
+    }
+  } finally {
+    progress.stop()
+  }
+}
 
 /** Renders successive status reports of one release. */
 export class ReleaseProgress {
@@ -30,6 +68,7 @@ export class ReleaseProgress {
       : undefined
   }
 
+  /** Shows one status report. */
   update(s: ReleaseStatusReport): void {
     const peers = (s.bytes.peers / MiB).toFixed(1)
     const origin = (s.bytes.origin / MiB).toFixed(1)
@@ -60,6 +99,7 @@ export class ReleaseProgress {
     }
   }
 
+  /** Ends the bars (leaves them on screen). */
   stop(): void {
     this.bars?.stop()
   }

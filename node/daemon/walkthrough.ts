@@ -11,25 +11,20 @@
  * `node/` never imports `origin/` or `tracker/`: the walkthrough only runs commands and
  * speaks HTTP.
  */
-import { createHash, randomBytes } from 'node:crypto'
-import { createWriteStream } from 'node:fs'
+import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { finished } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
-import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { InvalidConfigError } from '../errors.ts'
-import { AdminClient, type ReleaseNodeRow, type ReleaseStatusReport } from './admin-client.ts'
+import { AdminClient, type ReleaseNodeRow } from './admin-client.ts'
 import { childEnv, DandelionProcess } from './processes.ts'
 import { CAMPUSES, CITIES, planNodes, type WalkthroughNode } from './walkthrough-plan.ts'
-import { ReleaseProgress } from './walkthrough-progress.ts'
+import { followRelease } from './walkthrough-progress.ts'
+import { digestUrl, match, parseJson, parseOriginBanner, until, writeSample } from './walkthrough-util.ts'
 
 const MiB = 1024 * 1024
 const RESOURCE = 'sample-lesson'
-/** Release status poll interval. */
-const POLL_MS = 500
 
 /** The walkthrough ran out of time (`timeoutMs`); everything was torn down. */
 export class WalkthroughTimeoutError extends Error {
@@ -92,7 +87,6 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
   const adminToken = randomBytes(16).toString('hex')
   const enrollToken = randomBytes(16).toString('hex')
   const uploadToken = randomBytes(16).toString('hex')
-  let progress: ReleaseProgress | undefined
   try {
     out('1. tracker')
     const tracker = await run('tracker', [
@@ -264,22 +258,11 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
     )
 
     const t0 = performance.now()
-    progress = new ReleaseProgress(out, options.bars ?? process.stdout.isTTY === true)
-    let status: ReleaseStatusReport
-    for (;;) {
-      status = await admin.status(release.id, { signal })
-      progress.update(status)
-      if (status.release.status === 'completed') break
-      if (status.counts.failed > 0 || status.release.status !== 'running') {
-        const failed = (await admin.nodes(release.id, { signal })).filter((n) => n.state === 'failed')
-        throw new Error(
-          `release ${status.release.status}: ${failed.map((n) => `${n.nodeId} failed (${n.reason ?? '?'})`).join('; ')}`,
-        )
-      }
-      await sleep(POLL_MS, signal)
-    }
-    progress.stop()
-    progress = undefined
+    const status = await followRelease(admin, release.id, {
+      out,
+      bars: options.bars ?? process.stdout.isTTY === true,
+      signal,
+    })
     const releaseSeconds = (performance.now() - t0) / 1000
 
     out('6. playing the lesson back by name from every node')
@@ -324,7 +307,6 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
       })
     throw err
   } finally {
-    progress?.stop()
     out('stopping every process…')
     // nodes first (they stop their agents), then the services they talk to
     const services = new Set(['tracker', 'origin', 'upload'])
@@ -395,79 +377,4 @@ export async function runWalkthroughCommand(
     process.removeListener('SIGINT', onSignal)
     process.removeListener('SIGTERM', onSignal)
   }
-}
-
-/** Writes `bytes` random bytes to `path`; returns their sha256 (hex). */
-async function writeSample(path: string, bytes: number): Promise<string> {
-  const hash = createHash('sha256')
-  const file = createWriteStream(path)
-  for (let left = bytes; left > 0; left -= MiB) {
-    const piece = randomBytes(Math.min(MiB, left))
-    hash.update(piece)
-    if (!file.write(piece)) await new Promise<void>((r) => file.once('drain', () => r()))
-  }
-  file.end()
-  await finished(file)
-  return hash.digest('hex')
-}
-
-/** Streams a URL and returns its length and sha256. */
-async function digestUrl(url: string, signal: AbortSignal): Promise<{ bytes: number; sha256: string }> {
-  const res = await fetch(url, { signal })
-  if (!res.ok || res.body === null) return { bytes: 0, sha256: `HTTP ${res.status}` }
-  const hash = createHash('sha256')
-  let bytes = 0
-  for await (const piece of res.body) {
-    hash.update(piece)
-    bytes += piece.byteLength
-  }
-  return { bytes, sha256: hash.digest('hex') }
-}
-
-/** The origin's banner: its URL, its key (base64 protobuf) and its seeding node's address. */
-function parseOriginBanner(lines: string[]): { url: string; publicKey: string; seed: string } {
-  const url = match(lines, /origin listening on (\S+)/)
-  const peerId = match(lines, /origin key\s+(\S+)/)
-  const seed = match(lines, /seeding node\s+(\/\S+\/p2p\/\S+)/)
-  const key = peerIdFromString(peerId).publicKey
-  if (key === undefined) throw new InvalidConfigError(`origin key ${peerId} embeds no public key`)
-  return { url, seed, publicKey: Buffer.from(publicKeyToProtobuf(key)).toString('base64') }
-}
-
-function match(lines: string[], re: RegExp): string {
-  for (const l of lines) {
-    const m = re.exec(l)
-    if (m !== null) return m[1]
-  }
-  throw new Error(`expected a line matching ${re} in:\n${lines.join('\n')}`)
-}
-
-/** A JSON line that has `key`, or undefined. */
-function parseJson<T>(line: string, key: string): T | undefined {
-  if (!line.startsWith('{')) return undefined
-  try {
-    const v = JSON.parse(line) as Record<string, unknown>
-    return key in v ? (v as T) : undefined
-  } catch {
-    return undefined
-  }
-}
-
-async function until(check: () => Promise<boolean>, signal: AbortSignal): Promise<void> {
-  while (!(await check())) await sleep(200, signal)
-}
-
-async function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  signal.throwIfAborted()
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }, ms)
-    const onAbort = (): void => {
-      clearTimeout(timer)
-      reject(signal.reason)
-    }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
 }
