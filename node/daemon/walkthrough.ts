@@ -297,7 +297,7 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
     out(
       `done: ${nodes.length} nodes active on v${version} ${releaseSeconds.toFixed(1)} s after the release was created; ` +
         `they got ${(status.bytes.peers / MiB).toFixed(1)} MiB from peers (each other and the origin's seeding node) and ` +
-        `${(status.bytes.origin / MiB).toFixed(1)} MiB from the origin's HTTP fallback. Play it: ${nodes[0].api}/content/by-name/${RESOURCE}`,
+        `${(status.bytes.origin / MiB).toFixed(1)} MiB from the origin's HTTP fallback; every node served it at <playback>/content/by-name/${RESOURCE}.`,
     )
     return result
   } catch (err) {
