@@ -21,7 +21,12 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   demo: {
-    summary: 'origin + campus nodes + a device on loopback replicating a sample lesson (npm start)',
+    summary:
+      'npm start: tracker, origin, nodes in two cities and a device; a staged release of a sample lesson',
+    local: async () => (await import('./daemon/walkthrough.ts')).runWalkthroughCommand,
+  },
+  'swarm-demo': {
+    summary: 'origin + campus nodes + a device in one process, replicating a sample lesson peer to peer',
     service: 'origin',
   },
   node: {

@@ -1,5 +1,5 @@
 /**
- * `dandelion demo`: the node library's demo (`node/daemon/demo.ts`) with a real origin
+ * `dandelion swarm-demo`: the node library's demo (`node/daemon/demo.ts`) with a real origin
  * and its seeder. It is composed here because the origin may import the node library,
  * never the other way round.
  */
@@ -8,7 +8,7 @@ import { runDemo } from '../node/daemon/demo.ts'
 import { createOrigin } from './index.ts'
 import { attachSeeder } from './seeder.ts'
 
-const HELP = `Usage: dandelion demo [--nodes N] [--devices N] [--size-mib N]
+const HELP = `Usage: dandelion swarm-demo [--nodes N] [--devices N] [--size-mib N]
 
 Starts an origin, N campus nodes and devices on loopback, uploads a generated sample
 lesson and shows it replicating, mostly peer to peer, until every node has it.
