@@ -29,6 +29,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_MAX_UPLOAD_BYTES,
   DEFAULT_MIN_FREE_DISK_BYTES,
+  DEFAULT_PORT,
   DEFAULT_UPLOAD_EXPIRY_MS,
   EXPIRY_SWEEP_INTERVAL_MS,
   MAX_CONCURRENT_INGESTS,
@@ -194,7 +195,18 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   }, EXPIRY_SWEEP_INTERVAL_MS)
   sweep.unref()
 
-  const address = await app.listen({ host: init.host ?? DEFAULT_HOST, port: init.port ?? 8080 })
+  let address: string
+  try {
+    address = await app.listen({ host: init.host ?? DEFAULT_HOST, port: init.port ?? DEFAULT_PORT })
+  } catch (err) {
+    // a port already in use must not leave workers and open databases behind
+    clearInterval(sweep)
+    await app.close().catch(() => {})
+    await catalog.close()
+    await store.stop()
+    await pool.stop()
+    throw err
+  }
   const url = address.replace('[::1]', 'localhost')
   log('origin listening on %s', url)
 

@@ -43,7 +43,7 @@ export function createMetrics(readStoreBytes: () => number): OriginMetrics {
     }),
     ingestSeconds: new Histogram({
       name: 'dandelion_origin_ingest_seconds',
-      help: 'duration of an ingest',
+      help: 'duration of publishing a version: the manifest and catalog commit for an upload (chunks are stored as bytes arrive), the whole chunk-hash-store pass for a local file',
       buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
       ...opts,
     }),
