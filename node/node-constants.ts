@@ -28,6 +28,8 @@ export const MAX_QUEUED_REQUESTS_PER_PEER = 64
 export const REQUEST_WINDOW_BYTES = 8 * MiB
 /** Requests a server reads and sends at once per peer (a disk read overlaps the previous send). */
 export const SERVE_CONCURRENCY = 3
+/** Longest wait for a stream to drain before a chunk is written anyway. */
+export const DRAIN_WAIT_MS = 1000
 /** Chunks a node reads and sends at once across all peers: chunk memory stays bounded with many peers. */
 export const MAX_CONCURRENT_SERVES = 6
 /** A peer is given about this much of its measured delivery rate in outstanding requests. */
