@@ -9,7 +9,7 @@
  * sent to version published), the origin process's peak RSS, and single-thread
  * blake3-wasm speed as the baseline.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { readFileSync } from 'node:fs'
 import { mkdir, open, rm } from 'node:fs/promises'
@@ -48,6 +48,15 @@ const filePath = join(work, 'lesson.bin')
   }
   await fh.close()
 }
+
+/**
+ * Each phase writes a GiB: flushing dirty pages between phases keeps one phase's
+ * writeback from being charged to the next.
+ */
+const settle = (): void => {
+  execFileSync('sync')
+}
+settle()
 
 // 2. baseline in the same run: blake3-wasm on one thread, 1 MiB chunks
 const hashMiBs = (() => {
@@ -115,6 +124,8 @@ const ingestMiBs = await (async () => {
   await rm(join(work, 'stage'), { recursive: true, force: true })
   return sizeMiB / seconds
 })()
+
+settle()
 
 // 4. the origin in its own process
 const token = 'bench-token'
