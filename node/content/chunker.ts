@@ -22,8 +22,7 @@ export function checkChunkSize(size: number): number {
 
 /**
  * Yields chunks of exactly `chunkSize` bytes, the last one possibly shorter; an empty
- * source yields nothing. Each yielded chunk owns its `ArrayBuffer`, so it can be
- * transferred to a worker without copying.
+ * source yields nothing. Each yielded chunk has a buffer of its own.
  */
 export async function* chunkStream(
   source: AsyncIterable<Uint8Array>,

@@ -18,10 +18,8 @@ export interface HashPoolInit {
 }
 
 interface Pending {
-  resolve(result: { bytes: Uint8Array; digest: Uint8Array }): void
+  resolve(digest: Uint8Array): void
   reject(err: Error): void
-  /** A chunk in shared memory stays with the caller; the worker reads it in place. */
-  shared?: Uint8Array
 }
 
 interface Slot {
@@ -29,12 +27,14 @@ interface Slot {
   inflight: number
 }
 
-/** Hashes chunks on worker threads; chunk buffers are transferred, not copied. */
+/** Hashes chunks on worker threads, reading them in place from shared memory. */
 export class HashPool {
   readonly size: number
   private slots: Slot[] = []
   private readonly pending = new Map<number, Pending & { slot: Slot }>()
   private nextId = 0
+  /** Shared scratch buffers for chunks not already in shared memory (at most `concurrency`). */
+  private readonly scratch: SharedArrayBuffer[] = []
 
   constructor(init: HashPoolInit = {}) {
     this.size = Math.max(0, init.size ?? availableParallelism())
@@ -50,12 +50,12 @@ export class HashPool {
       })
       const slot: Slot = { worker, inflight: 0 }
       worker.unref()
-      worker.on('message', (msg: { id: number; bytes?: Uint8Array; digest: Uint8Array }) => {
+      worker.on('message', (msg: { id: number; digest: Uint8Array }) => {
         const p = this.pending.get(msg.id)
         if (p === undefined) return
         this.pending.delete(msg.id)
         p.slot.inflight--
-        p.resolve({ bytes: msg.bytes ?? p.shared!, digest: msg.digest })
+        p.resolve(msg.digest)
       })
       worker.on('error', (err) => this.failSlot(slot, err))
       this.slots.push(slot)
@@ -71,9 +71,10 @@ export class HashPool {
   }
 
   /**
-   * BLAKE3-256 of `bytes`. A chunk in a `SharedArrayBuffer` is hashed in place; any
-   * other buffer is transferred to a worker and handed back in the result, so the
-   * caller must use the returned `bytes`, not the argument, afterwards.
+   * BLAKE3-256 of `bytes`, which are never moved or changed: a chunk in a
+   * `SharedArrayBuffer` is hashed in place; any other chunk is first copied into a
+   * pooled shared scratch buffer (a memcpy, a few percent of the hash's cost), so the
+   * caller's buffer — possibly a view of a larger one — is never detached.
    */
   async hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }> {
     if (this.size === 0) return { bytes, digest: blake3(bytes) }
@@ -82,19 +83,25 @@ export class HashPool {
     for (const s of this.slots) if (s.inflight < slot.inflight) slot = s
     const id = this.nextId++
     slot.inflight++
-    if (bytes.buffer instanceof SharedArrayBuffer) {
-      return await new Promise((resolve, reject) => {
-        this.pending.set(id, { resolve, reject, slot, shared: bytes })
-        slot.worker.postMessage({ id, bytes })
+    const shared = bytes.buffer instanceof SharedArrayBuffer
+    const scratch = shared ? undefined : this.takeScratch(bytes.byteLength)
+    const view = scratch === undefined ? bytes : new Uint8Array(scratch, 0, bytes.byteLength)
+    if (scratch !== undefined) view.set(bytes)
+    try {
+      const digest = await new Promise<Uint8Array>((resolve, reject) => {
+        this.pending.set(id, { resolve, reject, slot })
+        slot.worker.postMessage({ id, bytes: view })
       })
+      return { bytes, digest }
+    } finally {
+      if (scratch !== undefined && this.scratch.length < this.concurrency) this.scratch.push(scratch)
     }
-    // transfer needs a buffer the chunk owns entirely; copy views of bigger buffers once
-    const owned =
-      bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice()
-    return await new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, slot })
-      slot.worker.postMessage({ id, bytes: owned }, [owned.buffer as ArrayBuffer])
-    })
+  }
+
+  private takeScratch(size: number): SharedArrayBuffer {
+    const i = this.scratch.findIndex((b) => b.byteLength >= size)
+    if (i >= 0) return this.scratch.splice(i, 1)[0]
+    return new SharedArrayBuffer(size)
   }
 
   /** How many chunks may be in flight to keep every worker busy. */

@@ -9,7 +9,7 @@ import type { AbortOptions, ChunkStore, StoreUsage } from './index.ts'
 
 /** Computes BLAKE3 digests, possibly off-thread (a `HashPool` fits). */
 export interface Hasher {
-  /** Returns the digest and the bytes (which may be a new view if they were transferred). */
+  /** Returns the digest and the bytes, unchanged and not moved. */
   hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }>
 }
 

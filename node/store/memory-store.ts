@@ -23,7 +23,10 @@ export class MemoryChunkStore extends BaseChunkStore {
 
   protected async writeRaw(key: string, bytes: Uint8Array): Promise<void> {
     // a chunk in shared memory belongs to a writer that reuses the buffer: keep a copy
-    this.data.set(key, bytes.buffer instanceof SharedArrayBuffer ? bytes.slice() : bytes)
+    this.data.set(
+      key,
+      bytes.buffer instanceof SharedArrayBuffer ? Uint8Array.prototype.slice.call(bytes) : bytes,
+    )
   }
 
   protected async deleteRaw(key: string): Promise<void> {

@@ -6,11 +6,16 @@ import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { runWalkthrough, runWalkthroughCommand } from '../../../node/daemon/walkthrough.ts'
 
-/** Processes whose command line runs the dandelion CLI (to prove none is left behind). */
+/**
+ * Processes a walkthrough started (every one names a path in its `dandelion-walkthrough-`
+ * work directory), to prove none is left behind. Other test files run `dandelion`
+ * processes at the same time, so the match must not be wider than that.
+ */
 const dandelionProcesses = (): string[] =>
   execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
     .split('\n')
     .filter((l) => /node\/cli\.ts (tracker|origin|upload|node) |(tracker|origin)\/main\.ts /.test(l))
+    .filter((l) => l.includes('dandelion-walkthrough-'))
 
 describe('npm start walkthrough', () => {
   it('releases a lesson in stages to every node, serves identical bytes everywhere, leaves no process', {
