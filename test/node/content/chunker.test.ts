@@ -60,4 +60,26 @@ describe('chunker', () => {
       await pool.stop()
     }
   })
+
+  it("never moves or changes the caller's bytes, views of larger buffers included", async () => {
+    const pool = new HashPool({ size: 1 })
+    pool.start()
+    try {
+      const whole = Buffer.alloc(3 * 256 * KiB, 9)
+      const view = whole.subarray(256 * KiB, 512 * KiB) // a Buffer view: Buffer#slice would not copy it
+      const small = Buffer.from('a short chunk from the shared Buffer pool')
+      const [a, b] = await Promise.all([pool.hash(view), pool.hash(small)])
+      expect(Buffer.from(a.digest).equals(Buffer.from(blake3(Buffer.alloc(256 * KiB, 9))))).toBe(true)
+      expect(
+        Buffer.from(b.digest).equals(
+          Buffer.from(blake3(Buffer.from('a short chunk from the shared Buffer pool'))),
+        ),
+      ).toBe(true)
+      expect(whole.byteLength).toBe(3 * 256 * KiB)
+      expect(whole.every((x) => x === 9)).toBe(true)
+      expect(small.toString()).toBe('a short chunk from the shared Buffer pool')
+    } finally {
+      await pool.stop()
+    }
+  })
 })
