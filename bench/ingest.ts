@@ -153,7 +153,7 @@ const result = await uploadFile(filePath, {
   token,
   name: 'bench-lesson',
   type: 'video',
-  chunkSize: 256 * MiB,
+  // the client's default: the whole file in one PATCH
 })
 const e2eSeconds = (performance.now() - t0) / 1000
 const peakRss = rss.stop()

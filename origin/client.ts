@@ -23,7 +23,12 @@ export interface UploadFileOptions {
   blake3?: string
   /** Where upload URLs are remembered for resuming; no resume across processes without it. */
   stateFile?: string
-  /** Bytes per PATCH request; smaller means less to resend after a drop. @default 64 MiB */
+  /**
+   * Bytes per PATCH request. One PATCH for the whole file is fastest (measured: 262 MiB/s
+   * vs 206 with 256 MiB PATCHes for 1 GiB) and loses little on a drop: the origin keeps
+   * what it received, checkpointed every 32 MiB, and the next attempt resumes from there.
+   * @default Infinity (the whole file)
+   */
   chunkSize?: number
   /** Delays between retries of a failed request, ms. @default [0, 1000, 3000, 5000] */
   retryDelays?: number[]
@@ -83,7 +88,7 @@ export async function uploadFile(path: string, options: UploadFileOptions): Prom
       endpoint: `${options.origin.replace(/\/$/, '')}/uploads`,
       headers: { Authorization: `Bearer ${options.token}` },
       metadata,
-      chunkSize: options.chunkSize ?? 64 * 1024 * 1024,
+      chunkSize: options.chunkSize ?? Number.POSITIVE_INFINITY,
       retryDelays: options.retryDelays ?? [0, 1000, 3000, 5000],
       storeFingerprintForResuming: urlStorage !== undefined,
       removeFingerprintOnSuccess: true,
