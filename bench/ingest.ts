@@ -11,7 +11,7 @@
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { createReadStream, readFileSync } from 'node:fs'
 import { mkdir, open, rm } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -90,7 +90,13 @@ const poolMiBs = await (async () => {
 })()
 
 let ingestCpuSecondsPerGiB = 0
-// 3b. the ingest stage alone: chunk → hash on the worker pool → store on disk → signed manifest
+// 3b. the ingest stage alone: chunk → hash on the worker pool → store on disk → signed manifest.
+// The origin's ingest is fed by the network, not by reading a file: read the file once
+// first so the stage reads it from the page cache (this VM reclaims cold cache quickly,
+// and a disk read measured 1.5 CPU-s per GiB against 0.1 from the cache).
+for await (const _ of createReadStream(filePath, { highWaterMark: 4 * MiB })) {
+  // warming the page cache
+}
 const ingestMiBs = await (async () => {
   const { generateKeyPair } = await import('@libp2p/crypto/keys')
   const { HashPool } = await import('../node/content/index.ts')
