@@ -117,27 +117,3 @@ export class HashPool {
     }
   }
 }
-
-/**
- * Hashes a stream of chunks on the pool, keeping at most `pool.concurrency` in flight,
- * and yields `{ bytes, digest }` in the source's order.
- */
-export async function* hashInOrder(
-  pool: HashPool,
-  chunks: AsyncIterable<Uint8Array>,
-  options: { signal?: AbortSignal } = {},
-): AsyncGenerator<{ bytes: Uint8Array; digest: Uint8Array }> {
-  const window: Array<Promise<{ bytes: Uint8Array; digest: Uint8Array }>> = []
-  try {
-    for await (const chunk of chunks) {
-      options.signal?.throwIfAborted()
-      const p = pool.hash(chunk)
-      p.catch(() => {}) // observed below; avoid unhandled rejection while queued
-      window.push(p)
-      if (window.length >= pool.concurrency) yield await window.shift()!
-    }
-    while (window.length > 0) yield await window.shift()!
-  } finally {
-    window.length = 0
-  }
-}

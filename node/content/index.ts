@@ -15,7 +15,7 @@ export {
   parseCid,
   verifyChunk,
 } from './cid.ts'
-export { HashPool, type HashPoolInit, hashInOrder } from './hash-pool.ts'
+export { HashPool, type HashPoolInit } from './hash-pool.ts'
 export {
   CONTENT_TYPES,
   type ContentType,
