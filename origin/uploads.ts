@@ -5,11 +5,12 @@
  * the version is published before the final response, whose headers carry the new
  * version and manifest CID.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { statfs } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
 import { Server as TusServer } from '@tus/server'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { safeEqual } from '../node/safe-equal.ts'
 import type { ChunkStore } from '../node/store/index.ts'
 import type { PublishedVersion } from './catalog.ts'
 import { ChunkingDataStore } from './chunking-store.ts'
@@ -62,17 +63,10 @@ function tusError(err: HttpError): { status_code: number; body: string } {
   }
 }
 
-/** Compares bearer tokens in constant time (hashing first equalises lengths). */
-export function tokenMatches(given: string, expected: string): boolean {
-  const a = createHash('sha256').update(given).digest()
-  const b = createHash('sha256').update(expected).digest()
-  return timingSafeEqual(a, b)
-}
-
 /** Checks `Authorization: Bearer <token>`; throws 401 or 403. */
 export function checkBearer(header: string | undefined, token: string): void {
   if (header === undefined || !header.startsWith('Bearer ')) throw new UnauthorizedError()
-  if (!tokenMatches(header.slice('Bearer '.length).trim(), token)) throw new ForbiddenError()
+  if (!safeEqual(header.slice('Bearer '.length).trim(), token)) throw new ForbiddenError()
 }
 
 /** The tus data store plus the server; `recover()` re-ingests uploads a crash left finished but unpublished. */

@@ -108,16 +108,23 @@ export function parseCommand(v: unknown): Command | undefined {
   return c as unknown as Command
 }
 
-/** Decodes and shape-checks a tracker frame (verify before trust). */
-export function parseServerFrame(text: string): ServerFrame | undefined {
+/** Parses a frame's JSON object, refusing oversize text, bad JSON and non-objects. */
+function decodeFrame(text: string): Record<string, unknown> | undefined {
   if (text.length > MAX_FRAME_BYTES) return undefined
-  let v: Record<string, unknown>
   try {
-    v = JSON.parse(text)
+    const v: unknown = JSON.parse(text)
+    return typeof v === 'object' && v !== null && !Array.isArray(v)
+      ? (v as Record<string, unknown>)
+      : undefined
   } catch {
     return undefined
   }
-  if (typeof v !== 'object' || v === null) return undefined
+}
+
+/** Decodes and shape-checks a tracker frame (verify before trust). */
+export function parseServerFrame(text: string): ServerFrame | undefined {
+  const v = decodeFrame(text)
+  if (v === undefined) return undefined
   switch (v.t) {
     case 'challenge':
       return isStr(v.nonce, 128) ? (v as ServerFrame) : undefined
@@ -134,14 +141,8 @@ export function parseServerFrame(text: string): ServerFrame | undefined {
 
 /** Decodes and shape-checks a node frame (verify before trust). */
 export function parseNodeFrame(text: string): NodeFrame | undefined {
-  if (text.length > MAX_FRAME_BYTES) return undefined
-  let v: Record<string, unknown>
-  try {
-    v = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof v !== 'object' || v === null) return undefined
+  const v = decodeFrame(text)
+  if (v === undefined) return undefined
   switch (v.t) {
     case 'hello': {
       if (!isStr(v.peerId, 128) || !isStr(v.sig, 256) || !isInt(v.lastSeq)) return undefined

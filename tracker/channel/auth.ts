@@ -3,7 +3,7 @@
  * claims by signing the tracker's one-time challenge. No shared secret is involved after
  * enrollment, so one node cannot speak as another.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { PublicKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { authPayload } from '../../node/agent/protocol.ts'
@@ -34,9 +34,4 @@ export async function verifyHello(nonce: string, peerId: string, sigB64: string)
   }
 }
 
-/** Constant-time string comparison (both sides hashed first so lengths do not leak). */
-export function safeEqual(a: string, b: string): boolean {
-  const da = createHash('sha256').update(a).digest()
-  const db = createHash('sha256').update(b).digest()
-  return timingSafeEqual(da, db)
-}
+export { safeEqual } from '../../node/safe-equal.ts'
