@@ -1,137 +1,167 @@
 /**
- * The on-disk chunk store: chunk bytes in content-addressed files
- * (`chunks/<last two chars>/<cid>`), and a `level` index of each chunk's size and of
- * the pins. Measured against keeping the bytes inside level (see `bench/store.ts` and
- * the README): files write each byte once, where LevelDB rewrites 1 MiB values again
- * at every compaction, and files can be streamed and range-read by the playback server.
+ * The on-disk chunk store: chunk bytes appended to segment files (`segments/<id>.seg`,
+ * see `segments.ts`), and a `level` index of where each chunk is and of the pins.
+ * Measured against keeping the bytes inside level and against one file per chunk (see
+ * `bench/store.ts` and the README): segments write each byte once with the fewest
+ * file-system operations, where LevelDB rewrites 1 MiB values again at every compaction
+ * and a file per chunk pays for a new inode every MiB.
  *
- * Crash safety: a chunk's file is written completely, then indexed, and only indexed
- * chunks are visible. At start, index entries whose file is gone or has the wrong size
- * are dropped, and files without an index entry (a crash mid-write, or between write
- * and index) are hashed again: indexed if they verify, deleted if not. Concurrent puts
- * of one chunk share one write (see the base store), so a file is never rewritten
- * while it is visible.
+ * Index keys: `c!<cid>` → `<segment>:<offset>:<length>` (a visible chunk),
+ * `w!<cid>` → the same (a write in progress), `p!<key>` → JSON array of CIDs (a pin).
+ *
+ * Crash safety: a put records its intent (`w!`), writes the bytes, then replaces the
+ * intent with the chunk's entry in one batch; only `c!` entries are visible. At start,
+ * `c!` entries that point past the end of their segment are dropped, and every leftover
+ * intent is hashed again: indexed if the bytes verify (a crash between write and index),
+ * forgotten if not (a crash mid-write).
+ *
+ * Bytes nothing points to are dead space. An empty segment is deleted at once. Each
+ * time a new segment is started, the sparsest older one, if less than half live, is
+ * compacted (its chunks copied to the active segment, then the file deleted): cleaning
+ * keeps pace with writing, and a segment emptied by a run of deletes (a cache evicting
+ * a whole lesson) is deleted without copying anything. Disk use stays within about
+ * twice the live bytes.
  */
-import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { logger } from '@libp2p/logger'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { blake3, equalBytes } from '../content/cid.ts'
 import { BaseChunkStore, type ChunkStoreInit } from './base-store.ts'
 import type { AbortOptions } from './index.ts'
+import { decodeLocation, encodeLocation, type Location, Segments } from './segments.ts'
 
 /** Options of {@link FsChunkStore}. */
 export interface FsChunkStoreInit extends ChunkStoreInit {
-  /** Directory that holds `chunks/` and `index/`. */
+  /** Directory that holds `segments/` and `index/`. */
   dir: string
   /**
    * fdatasync every chunk before it becomes visible, so a power cut cannot leave a
-   * visible but empty file. A killed process never can: the rename is what publishes.
+   * visible chunk whose bytes never reached the disk. A killed process never can.
    * @default false
    */
   fsync?: boolean
+  /**
+   * Size at which a segment file is closed and the next one started.
+   * @default 64 MiB, or an eighth of the quota when that is smaller (at least 1 MiB)
+   */
+  segmentBytes?: number
 }
 
+const log = logger('dandelion:store')
 const MiB = 1024 * 1024
 const CHUNK_PREFIX = 'c!'
+const INTENT_PREFIX = 'w!'
 const PIN_PREFIX = 'p!'
 
-/** Chunk bytes in files, index and pins in `level`. */
+/** Chunk bytes in segment files, index and pins in `level`. */
 export class FsChunkStore extends BaseChunkStore {
   private readonly dir: string
   private readonly fsync: boolean
-  /** Chunk sub-directories known to exist (at most 1024: two base32 characters). */
-  private readonly dirs = new Set<string>()
+  private readonly segments: Segments
+  private readonly locations = new Map<string, Location>()
+  /** Chunk keys by segment, for compaction. */
+  private readonly bySegment = new Map<number, Set<string>>()
+  /** Deletes and compaction moves run one at a time. */
+  private exclusive: Promise<void> = Promise.resolve()
+  private readonly compacting = new Set<number>()
   private db?: Level<string, string>
 
   constructor(init: FsChunkStoreInit) {
     super(init)
     this.dir = init.dir
     this.fsync = init.fsync ?? false
+    const quota = init.quotaBytes ?? Number.POSITIVE_INFINITY
+    const segmentBytes = init.segmentBytes ?? Math.max(MiB, Math.min(64 * MiB, Math.floor(quota / 8)))
+    this.segments = new Segments(join(this.dir, 'segments'), segmentBytes)
   }
 
   async start(): Promise<void> {
     if (this.started) return
-    await mkdir(join(this.dir, 'chunks'), { recursive: true })
-    // small entries only (sizes, pins): a small cache and write buffer keep RSS down
+    await mkdir(join(this.dir, 'segments'), { recursive: true })
+    // small entries only (locations, pins): a small cache and write buffer keep RSS down
     const db = new Level<string, string>(join(this.dir, 'index'), {
       cacheSize: 2 * MiB,
       writeBufferSize: MiB,
     })
     await db.open()
     this.db = db
-    const indexed = new Set<string>()
+    await this.segments.load()
     const stale: string[] = []
     for await (const [k, v] of db.iterator({ gt: CHUNK_PREFIX, lt: `${CHUNK_PREFIX}~` })) {
-      const key = k.slice(CHUNK_PREFIX.length)
-      const size = await this.fileSize(key)
-      if (size === undefined || size !== Number(v)) stale.push(k)
+      const l = decodeLocation(v)
+      if (l === undefined || !this.segments.contains(l)) stale.push(k)
       else {
-        indexed.add(key)
-        this.remember(key, size)
+        this.segments.addLive(l)
+        this.place(k.slice(CHUNK_PREFIX.length), l)
       }
     }
     if (stale.length > 0) await db.batch(stale.map((key) => ({ type: 'del' as const, key })))
-    await this.adoptOrphans(indexed)
+    await this.recoverIntents()
     for await (const [k, v] of db.iterator({ gt: PIN_PREFIX, lt: `${PIN_PREFIX}~` })) {
       this.applyPin(k.slice(PIN_PREFIX.length), new Set(JSON.parse(v) as string[]))
     }
     this.started = true
+    // what a crash or a run of deletes before the stop left: clean it up now
+    for (const id of this.segments.sparse()) this.compactLater(id)
   }
 
+  /** Closes the store; a compaction in progress stops after the chunk it is moving. */
   async stop(): Promise<void> {
     this.started = false
+    await this.exclusive
+    await this.segments.close()
+    this.locations.clear()
+    this.bySegment.clear()
     await this.db?.close()
     this.db = undefined
   }
 
-  /** Absolute path of a stored chunk's file (for streaming reads). */
-  pathOf(cid: CID): string {
-    return this.chunkPath(cid.toString())
+  /** Where a stored chunk's bytes are (for tests and tools). */
+  locate(cid: CID): (Location & { path: string }) | undefined {
+    const l = this.locations.get(cid.toString())
+    return l === undefined ? undefined : { ...l, path: join(this.dir, 'segments', `${l.segment}.seg`) }
   }
 
   protected async readRaw(key: string): Promise<Uint8Array | undefined> {
-    try {
-      return await readFile(this.chunkPath(key))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw err
+    // a compaction may move the chunk between the lookup and the read: look again
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const l = this.locations.get(key)
+      if (l === undefined) return undefined
+      const bytes = await this.segments.read(l)
+      if (bytes !== undefined) return bytes
     }
+    return undefined
   }
 
   protected async writeRaw(key: string, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
-    // Written in place, then indexed: until the index entry exists the chunk is invisible,
-    // and start() re-verifies any file it finds without one (a crash mid-write).
-    const final = this.chunkPath(key)
-    const dir = join(final, '..')
-    if (!this.dirs.has(dir)) {
-      await mkdir(dir, { recursive: true })
-      this.dirs.add(dir)
-    }
     options.signal?.throwIfAborted()
-    const fh = await open(final, 'w')
+    const before = this.segments.activeId
+    const l = this.segments.allocate(bytes.byteLength)
+    if (l.segment !== before) this.compactSparsest()
+    const value = encodeLocation(l)
     try {
-      // one write call per chunk: FileHandle.writeFile with a signal writes in small
-      // slices and costs about twice the CPU (measured)
-      for (let offset = 0; offset < bytes.byteLength; ) {
-        const { bytesWritten } = await fh.write(bytes, offset, bytes.byteLength - offset, offset)
-        offset += bytesWritten
-      }
-      if (this.fsync) await fh.datasync()
+      await this.db!.put(INTENT_PREFIX + key, value)
+      await this.segments.write(l, bytes, this.fsync)
+      await this.db!.batch([
+        { type: 'del', key: INTENT_PREFIX + key },
+        { type: 'put', key: CHUNK_PREFIX + key, value },
+      ])
     } catch (err) {
-      await fh.close()
-      await unlink(final).catch(() => {})
+      await this.db!.del(INTENT_PREFIX + key).catch(() => {})
+      await this.segments.release(l)
       throw err
     }
-    await fh.close()
-    await this.db!.put(CHUNK_PREFIX + key, String(bytes.byteLength))
+    this.place(key, l)
   }
 
   protected async deleteRaw(key: string): Promise<void> {
-    // drop the index entry first: a crash in between leaves an orphan file that start() re-verifies
-    await this.db!.del(CHUNK_PREFIX + key)
-    await unlink(this.chunkPath(key)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err
+    await this.serially(async () => {
+      const l = this.locations.get(key)
+      if (l === undefined) return
+      await this.db!.del(CHUNK_PREFIX + key)
+      await this.unplace(key, l)
     })
   }
 
@@ -140,39 +170,106 @@ export class FsChunkStore extends BaseChunkStore {
     else await this.db!.put(PIN_PREFIX + key, JSON.stringify(cids))
   }
 
-  private chunkPath(key: string): string {
-    // CID strings are base32 lower-case: safe file names, and never contain `/` or `..`
-    return join(this.dir, 'chunks', key.slice(-2), key)
+  /** Records where a chunk is; `visible` also counts it as stored (not for a compaction move). */
+  private place(key: string, l: Location, visible = true): void {
+    this.locations.set(key, l)
+    const keys = this.bySegment.get(l.segment) ?? new Set<string>()
+    this.bySegment.set(l.segment, keys)
+    keys.add(key)
+    if (visible) this.remember(key, l.length)
   }
 
-  private async fileSize(key: string): Promise<number | undefined> {
-    try {
-      return (await stat(this.chunkPath(key))).size
-    } catch {
-      return undefined
-    }
+  private async unplace(key: string, l: Location): Promise<void> {
+    this.locations.delete(key)
+    this.unlist(key, l)
+    await this.segments.release(l)
   }
 
-  private async adoptOrphans(indexed: Set<string>): Promise<void> {
-    const root = join(this.dir, 'chunks')
-    for (const sub of await readdir(root)) {
-      for (const name of await readdir(join(root, sub))) {
-        if (indexed.has(name)) continue
-        const path = join(root, sub, name)
-        let cid: CID | undefined
-        try {
-          cid = CID.parse(name)
-        } catch {
-          cid = undefined
-        }
-        const bytes = cid === undefined ? undefined : await readFile(path)
-        if (cid === undefined || bytes === undefined || !equalBytes(blake3(bytes), cid.multihash.digest)) {
-          await unlink(path)
-          continue
-        }
-        await this.db!.put(CHUNK_PREFIX + name, String(bytes.byteLength))
-        this.remember(name, bytes.byteLength)
+  private unlist(key: string, l: Location): void {
+    const keys = this.bySegment.get(l.segment)
+    keys?.delete(key)
+    if (keys?.size === 0) this.bySegment.delete(l.segment)
+  }
+
+  private compactSparsest(): void {
+    const id = this.segments.sparse().find((s) => !this.compacting.has(s))
+    if (id !== undefined) this.compactLater(id)
+  }
+
+  /** Writes left half-done by a crash: keep the ones whose bytes verify. */
+  private async recoverIntents(): Promise<void> {
+    const db = this.db!
+    for await (const [k, v] of db.iterator({ gt: INTENT_PREFIX, lt: `${INTENT_PREFIX}~` })) {
+      const key = k.slice(INTENT_PREFIX.length)
+      const l = decodeLocation(v)
+      let ok = false
+      if (l !== undefined && !this.locations.has(key) && this.segments.contains(l)) {
+        const bytes = await this.segments.read(l)
+        ok = bytes !== undefined && verifies(key, bytes)
+      }
+      if (ok)
+        await db.batch([
+          { type: 'del', key: k },
+          { type: 'put', key: CHUNK_PREFIX + key, value: v },
+        ])
+      else await db.del(k)
+      if (ok && l !== undefined) {
+        this.segments.addLive(l)
+        this.place(key, l)
       }
     }
+  }
+
+  private compactLater(id: number): void {
+    if (this.compacting.has(id)) return
+    this.compacting.add(id)
+    this.serially(() => this.compactSegment(id))
+      // the chunks not yet moved stay where they are, readable; the next start tries again
+      .catch((err: Error) => log.error('compacting segment %d failed: %s', id, err.message))
+      .finally(() => this.compacting.delete(id))
+  }
+
+  /** Compacts every segment less than half live now; resolves when done. */
+  async compact(): Promise<void> {
+    this.assertStarted()
+    for (const id of this.segments.sparse()) this.compactLater(id)
+    await this.exclusive
+  }
+
+  /** Copies a sparse segment's chunks to the active segment; the emptied file is deleted. */
+  private async compactSegment(id: number): Promise<void> {
+    for (const key of [...(this.bySegment.get(id) ?? [])]) {
+      if (!this.started) return
+      const from = this.locations.get(key)
+      if (from === undefined || from.segment !== id) continue
+      const bytes = await this.segments.read(from)
+      if (bytes === undefined) return
+      const to = this.segments.allocate(from.length)
+      try {
+        await this.segments.write(to, bytes, this.fsync)
+        // a crash here leaves the index on the old copy and the new one as dead space
+        await this.db!.put(CHUNK_PREFIX + key, encodeLocation(to))
+      } catch (err) {
+        await this.segments.release(to)
+        throw err
+      }
+      this.unlist(key, from)
+      this.place(key, to, false)
+      await this.segments.release(from)
+    }
+  }
+
+  private serially(fn: () => Promise<void>): Promise<void> {
+    const run = this.exclusive.then(fn)
+    this.exclusive = run.catch(() => {})
+    return run
+  }
+}
+
+function verifies(key: string, bytes: Uint8Array): boolean {
+  try {
+    return equalBytes(blake3(bytes), CID.parse(key).multihash.digest)
+  } catch {
+    return false
   }
 }

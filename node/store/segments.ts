@@ -1,0 +1,231 @@
+/**
+ * The segment files of {@link FsChunkStore}: chunk bytes are appended to large files
+ * (`<id>.seg`, default 64 MiB each) instead of one file per chunk. On this project's
+ * test VM (ext4) creating 1024 files of 1 MiB cost 2.3 CPU-seconds against 0.35 for the
+ * same bytes appended to segments (`bench/store.ts` keeps the comparison).
+ *
+ * A location is allocated synchronously (so concurrent writes never overlap) and
+ * written with a positional write. Readers count as users of a segment: a segment that
+ * is dropped while a read is in flight is closed and unlinked when the last one ends.
+ */
+import { type FileHandle, open, readdir, stat, unlink } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/** Where a chunk's bytes are. */
+export interface Location {
+  segment: number
+  offset: number
+  length: number
+}
+
+interface Segment {
+  id: number
+  /** Bytes allocated: the file is this long once every write has landed. */
+  size: number
+  /** Bytes of indexed chunks, and of allocations not yet indexed or released. */
+  live: number
+  /** Created by this process (opened with truncate), rather than found at start. */
+  fresh: boolean
+  handle?: Promise<FileHandle>
+  /** The last write queued: writes to one segment go one at a time, in order. */
+  tail: Promise<void>
+  users: number
+  dropped: boolean
+}
+
+const SUFFIX = '.seg'
+
+/** Encodes a location as an index value. */
+export const encodeLocation = (l: Location): string => `${l.segment}:${l.offset}:${l.length}`
+
+/** Parses an index value; `undefined` when it is not a location. */
+export function decodeLocation(value: string): Location | undefined {
+  const parts = value.split(':')
+  if (parts.length !== 3) return undefined
+  const [segment, offset, length] = parts.map(Number)
+  if (![segment, offset, length].every((n) => Number.isSafeInteger(n) && n >= 0)) return undefined
+  return { segment, offset, length }
+}
+
+/** The segment files of one directory. */
+export class Segments {
+  private readonly dir: string
+  private readonly segmentBytes: number
+  private readonly all = new Map<number, Segment>()
+  private active?: Segment
+  private nextId = 1
+
+  constructor(dir: string, segmentBytes: number) {
+    this.dir = dir
+    this.segmentBytes = segmentBytes
+  }
+
+  /** Finds the segments on disk. New chunks go to a new segment. */
+  async load(): Promise<void> {
+    for (const name of await readdir(this.dir)) {
+      const id = Number(name.slice(0, -SUFFIX.length))
+      if (!name.endsWith(SUFFIX) || !Number.isSafeInteger(id) || id <= 0) continue
+      const { size } = await stat(join(this.dir, name))
+      this.all.set(id, { id, size, live: 0, fresh: false, tail: Promise.resolve(), users: 0, dropped: false })
+      this.nextId = Math.max(this.nextId, id + 1)
+    }
+  }
+
+  /** Whether `l` lies inside an existing segment's bytes. */
+  contains(l: Location): boolean {
+    const s = this.all.get(l.segment)
+    return s !== undefined && l.offset + l.length <= s.size
+  }
+
+  /** Counts `l`, found in the index at start, as live data. */
+  addLive(l: Location): void {
+    const s = this.all.get(l.segment)
+    if (s !== undefined) s.live += l.length
+  }
+
+  /** Un-counts `l`; a segment left empty is deleted (unless new chunks still go to it). */
+  async release(l: Location): Promise<void> {
+    const s = this.all.get(l.segment)
+    if (s === undefined) return
+    s.live -= l.length
+    if (s !== this.active && s.live <= 0) await this.drop(s.id)
+  }
+
+  /** Deletes every empty segment; returns the others less than half live, sparsest first. */
+  sparse(): number[] {
+    const found: Segment[] = []
+    for (const s of [...this.all.values()]) {
+      if (s === this.active) continue
+      if (s.live <= 0) void this.drop(s.id)
+      else if (s.live < s.size / 2) found.push(s)
+    }
+    return found.sort((a, b) => a.live / a.size - b.live / b.size).map((s) => s.id)
+  }
+
+  /** The id of the segment new chunks go to, if one has been started. */
+  get activeId(): number | undefined {
+    return this.active?.id
+  }
+
+  /**
+   * Reserves room for `length` bytes at the end of the active segment. The room counts
+   * as live until {@link release}d, so the segment stays while the chunk is written and
+   * indexed.
+   */
+  allocate(length: number): Location {
+    let s = this.active
+    if (s === undefined || (s.size > 0 && s.size + length > this.segmentBytes)) {
+      s = {
+        id: this.nextId++,
+        size: 0,
+        live: 0,
+        fresh: true,
+        tail: Promise.resolve(),
+        users: 0,
+        dropped: false,
+      }
+      this.all.set(s.id, s)
+      const previous = this.active
+      this.active = s
+      if (previous !== undefined && previous.live <= 0) void this.drop(previous.id)
+    }
+    const l = { segment: s.id, offset: s.size, length }
+    s.size += length
+    s.live += length
+    return l
+  }
+
+  /**
+   * Writes `bytes` at `l` (from {@link allocate}); with `sync`, waits until they are on
+   * disk. Writes to one segment are queued and go one at a time, in allocation order:
+   * ext4 takes the inode lock for every buffered write, and concurrent writers to one
+   * file spent their time spinning on it (measured with perf).
+   */
+  async write(l: Location, bytes: Uint8Array, sync: boolean): Promise<void> {
+    const s = this.use(l.segment)
+    if (s === undefined) throw new Error(`segment ${l.segment} is gone`)
+    const run = s.tail.then(async () => {
+      const fh = await this.handle(s)
+      for (let done = 0; done < bytes.byteLength; ) {
+        const { bytesWritten } = await fh.write(bytes, done, bytes.byteLength - done, l.offset + done)
+        done += bytesWritten
+      }
+    })
+    s.tail = run.catch(() => {})
+    try {
+      await run
+      if (sync) await (await this.handle(s)).datasync()
+    } finally {
+      await this.done(s)
+    }
+  }
+
+  /** Reads the bytes at `l`; `undefined` if the segment was dropped meanwhile. */
+  async read(l: Location): Promise<Uint8Array | undefined> {
+    const s = this.use(l.segment)
+    if (s === undefined) return undefined
+    try {
+      const fh = await this.handle(s)
+      const out = Buffer.allocUnsafeSlow(l.length)
+      for (let got = 0; got < l.length; ) {
+        const { bytesRead } = await fh.read(out, got, l.length - got, l.offset + got)
+        if (bytesRead === 0) throw new Error(`segment ${l.segment} ends before ${l.offset + l.length}`)
+        got += bytesRead
+      }
+      return out
+    } finally {
+      await this.done(s)
+    }
+  }
+
+  /**
+   * Closes and deletes a segment, at once if nobody is reading or writing it (the
+   * promise waits for that), else when the last reader or writer is done.
+   */
+  async drop(id: number): Promise<void> {
+    const s = this.all.get(id)
+    if (s === undefined) return
+    this.all.delete(id)
+    if (s === this.active) this.active = undefined
+    s.dropped = true
+    if (s.users === 0) await this.remove(s)
+  }
+
+  /** Closes every file. */
+  async close(): Promise<void> {
+    const open = [...this.all.values()]
+    this.all.clear()
+    this.active = undefined
+    await Promise.all(open.map(async (s) => (await s.handle?.catch(() => undefined))?.close()))
+  }
+
+  private use(id: number): Segment | undefined {
+    const s = this.all.get(id)
+    if (s !== undefined) s.users++
+    return s
+  }
+
+  private async done(s: Segment): Promise<void> {
+    s.users--
+    if (s.dropped && s.users === 0) await this.remove(s)
+  }
+
+  private handle(s: Segment): Promise<FileHandle> {
+    // positional writes: never open with O_APPEND, which ignores the position
+    s.handle ??= open(this.pathOf(s.id), s.fresh ? 'w+' : 'r+')
+    return s.handle
+  }
+
+  private async remove(s: Segment): Promise<void> {
+    const fh = await s.handle?.catch(() => undefined)
+    s.handle = undefined
+    await fh?.close()
+    await unlink(this.pathOf(s.id)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err
+    })
+  }
+
+  private pathOf(id: number): string {
+    return join(this.dir, `${id}${SUFFIX}`)
+  }
+}
