@@ -31,7 +31,7 @@ export class ChunkWriter {
     this.store = store
     this.init = { ...init }
     if (tail !== undefined && tail.byteLength > 0) {
-      this.buf = this.take()
+      this.buf = new Uint8Array(new SharedArrayBuffer(init.chunkSize))
       this.buf.set(tail)
       this.filled = tail.byteLength
     }
@@ -53,7 +53,7 @@ export class ChunkWriter {
     let offset = 0
     while (offset < piece.byteLength) {
       this.init.signal?.throwIfAborted()
-      this.buf ??= this.take()
+      this.buf ??= await this.take()
       const n = Math.min(size - this.filled, piece.byteLength - offset)
       this.buf.set(piece.subarray(offset, offset + n), this.filled)
       this.filled += n
@@ -75,7 +75,7 @@ export class ChunkWriter {
   async fill(read: (buf: Uint8Array) => Promise<number>): Promise<number> {
     if (this.filled !== 0) throw new Error('fill() is only possible between whole chunks')
     this.init.signal?.throwIfAborted()
-    const buf = this.take()
+    const buf = await this.take()
     const n = await read(buf)
     if (n === this.init.chunkSize) await this.submit(buf)
     else if (n > 0) {
@@ -126,7 +126,11 @@ export class ChunkWriter {
     }
   }
 
-  private take(): Uint8Array {
-    return this.free.pop() ?? new Uint8Array(new SharedArrayBuffer(this.init.chunkSize))
+  /** A free chunk buffer: recycled, else the kind the store writes fastest, else plain shared memory. */
+  private async take(): Promise<Uint8Array> {
+    const size = this.init.chunkSize
+    return (
+      this.free.pop() ?? (await this.store.chunkBuffer?.(size)) ?? new Uint8Array(new SharedArrayBuffer(size))
+    )
   }
 }

@@ -33,6 +33,7 @@ Options (flag > environment > --config file > default):
   --upload-expiry-hours H   unfinished uploads expire DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS (24)
   --hash-workers N          BLAKE3 worker threads     DANDELION_ORIGIN_HASH_WORKERS (cores)
   --fsync                   fdatasync every chunk     DANDELION_ORIGIN_FSYNC
+  --no-direct-io            write chunks through the page cache DANDELION_ORIGIN_DIRECT_IO=false
   --log                     request logs (pino JSON)  DANDELION_ORIGIN_LOG
   --no-seed                 do not run the seeding node DANDELION_ORIGIN_SEED=false
   --p2p-listen MULTIADDR    seeding node address (repeatable) DANDELION_ORIGIN_P2P_LISTEN
@@ -74,6 +75,7 @@ const ORIGIN_FLAGS = {
   log: { type: 'boolean' },
   seed: { type: 'boolean' },
   'no-seed': { type: 'boolean' },
+  'no-direct-io': { type: 'boolean' },
   'p2p-listen': { type: 'string', multiple: true },
   'tracker-url': { type: 'string' },
   'tracker-token': { type: 'string' },
@@ -102,9 +104,10 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     process.stdout.write(ORIGIN_HELP)
     return
   }
-  const { config: configFile, help: _help, 'no-seed': noSeed, ...rest } = values
+  const { config: configFile, help: _help, 'no-seed': noSeed, 'no-direct-io': noDirect, ...rest } = values
   const flags = Object.fromEntries(Object.entries(rest).map(([k, v]) => [camel(k), v]))
   if (noSeed === true) flags.seed = false
+  if (noDirect === true) flags.directIo = false
   const config = await loadOriginConfig(flags, process.env, configFile)
   const dataDir = resolve(config.data)
   await mkdir(dataDir, { recursive: true })
@@ -120,6 +123,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     uploadExpiryMs: config.uploadExpiryHours * 3600_000,
     hashWorkers: config.hashWorkers,
     fsync: config.fsync,
+    directIo: config.directIo,
     logger: config.log,
   })
   const peerId = peerIdFromPrivateKey(origin.privateKey)

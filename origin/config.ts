@@ -27,6 +27,8 @@ export interface OriginConfig {
   uploadExpiryHours: number
   hashWorkers?: number
   fsync: boolean
+  /** Write ingested chunks with direct I/O where the file system supports it. */
+  directIo: boolean
   /** fastify request logs. */
   log: boolean
   /** Run the embedded seeding node (libp2p). */
@@ -51,6 +53,7 @@ const schema = {
     'minFreeDiskBytes',
     'uploadExpiryHours',
     'fsync',
+    'directIo',
     'log',
   ],
   properties: {
@@ -64,6 +67,7 @@ const schema = {
     uploadExpiryHours: { type: 'number', minimum: 0 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     fsync: { type: 'boolean' },
+    directIo: { type: 'boolean' },
     log: { type: 'boolean' },
     seed: { type: 'boolean' },
     p2pListen: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
@@ -82,6 +86,7 @@ const DEFAULTS = {
   minFreeDiskBytes: DEFAULT_MIN_FREE_DISK_BYTES,
   uploadExpiryHours: 24,
   fsync: false,
+  directIo: true,
   log: false,
   seed: true,
   p2pListen: ['/ip4/127.0.0.1/tcp/4001'],
@@ -99,6 +104,7 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
   DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS: 'uploadExpiryHours',
   DANDELION_ORIGIN_HASH_WORKERS: 'hashWorkers',
   DANDELION_ORIGIN_FSYNC: 'fsync',
+  DANDELION_ORIGIN_DIRECT_IO: 'directIo',
   DANDELION_ORIGIN_LOG: 'log',
   DANDELION_ORIGIN_SEED: 'seed',
   DANDELION_ORIGIN_TRACKER_URL: 'trackerUrl',

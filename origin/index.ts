@@ -72,6 +72,11 @@ export interface OriginInit {
   hashWorkers?: number
   /** fdatasync every chunk before it becomes visible. @default false */
   fsync?: boolean
+  /**
+   * Write ingested chunks with direct I/O (no copy into the page cache) where the file
+   * system supports it. @default true
+   */
+  directIo?: boolean
   /** fastify (pino) request logging. @default false */
   logger?: boolean
   /** Free bytes on the data volume (a test can simulate a full disk). @default statfs of dataDir */
@@ -113,7 +118,12 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   const privateKey = init.privateKey ?? (await loadOrCreateKey(join(dataDir, 'origin.key')))
   const pool = new HashPool({ size: init.hashWorkers })
   pool.start()
-  const store = new FsChunkStore({ dir: join(dataDir, 'store'), hasher: pool, fsync: init.fsync })
+  const store = new FsChunkStore({
+    dir: join(dataDir, 'store'),
+    hasher: pool,
+    fsync: init.fsync,
+    directIo: init.directIo ?? true,
+  })
   await store.start()
   const catalog = new Catalog(join(dataDir, 'catalog'))
   await catalog.open()

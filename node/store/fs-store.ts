@@ -29,6 +29,7 @@ import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { blake3, equalBytes } from '../content/cid.ts'
 import { BaseChunkStore, type ChunkStoreInit } from './base-store.ts'
+import { DirectIo } from './direct-io.ts'
 import type { AbortOptions } from './index.ts'
 import { decodeLocation, encodeLocation, type Location, Segments } from './segments.ts'
 
@@ -42,6 +43,13 @@ export interface FsChunkStoreInit extends ChunkStoreInit {
    * @default false
    */
   fsync?: boolean
+  /**
+   * Write chunks from buffers made by {@link FsChunkStore.chunkBuffer} with direct I/O
+   * (`O_DIRECT`): no copy into the page cache, so far less CPU per byte written. Meant
+   * for bulk writers such as the origin's ingest; ignored where the file system lacks it.
+   * @default false
+   */
+  directIo?: boolean
   /**
    * Size at which a segment file is closed and the next one started.
    * @default 64 MiB, or an eighth of the quota when that is smaller (at least 1 MiB)
@@ -59,7 +67,10 @@ const PIN_PREFIX = 'p!'
 export class FsChunkStore extends BaseChunkStore {
   private readonly dir: string
   private readonly fsync: boolean
-  private readonly segments: Segments
+  private readonly segmentBytes: number
+  private readonly directIo: boolean
+  private direct?: DirectIo
+  private segments: Segments
   private readonly locations = new Map<string, Location>()
   /** Chunk keys by segment, for compaction. */
   private readonly bySegment = new Map<number, Set<string>>()
@@ -73,8 +84,9 @@ export class FsChunkStore extends BaseChunkStore {
     this.dir = init.dir
     this.fsync = init.fsync ?? false
     const quota = init.quotaBytes ?? Number.POSITIVE_INFINITY
-    const segmentBytes = init.segmentBytes ?? Math.max(MiB, Math.min(64 * MiB, Math.floor(quota / 8)))
-    this.segments = new Segments(join(this.dir, 'segments'), segmentBytes)
+    this.segmentBytes = init.segmentBytes ?? Math.max(MiB, Math.min(64 * MiB, Math.floor(quota / 8)))
+    this.directIo = init.directIo ?? false
+    this.segments = new Segments(join(this.dir, 'segments'), this.segmentBytes)
   }
 
   async start(): Promise<void> {
@@ -87,6 +99,9 @@ export class FsChunkStore extends BaseChunkStore {
     })
     await db.open()
     this.db = db
+    const segmentsDir = join(this.dir, 'segments')
+    this.direct = this.directIo ? await DirectIo.open(segmentsDir) : undefined
+    this.segments = new Segments(segmentsDir, this.segmentBytes, this.direct)
     await this.segments.load()
     const stale: string[] = []
     for await (const [k, v] of db.iterator({ gt: CHUNK_PREFIX, lt: `${CHUNK_PREFIX}~` })) {
@@ -112,10 +127,26 @@ export class FsChunkStore extends BaseChunkStore {
     this.started = false
     await this.exclusive
     await this.segments.close()
+    await this.direct?.close()
+    this.direct = undefined
     this.locations.clear()
     this.bySegment.clear()
     await this.db?.close()
     this.db = undefined
+  }
+
+  /**
+   * A shared-memory buffer for a chunk of `size` bytes that this store writes fastest
+   * (directly to disk with `directIo`); `undefined` when any buffer will do. The caller
+   * may reuse it once the put that wrote it has resolved.
+   */
+  async chunkBuffer(size: number): Promise<Uint8Array | undefined> {
+    return await this.direct?.alloc(size)
+  }
+
+  /** Whether chunks from {@link chunkBuffer} are written with direct I/O. */
+  get writesDirect(): boolean {
+    return this.direct !== undefined
   }
 
   /** Where a stored chunk's bytes are (for tests and tools). */

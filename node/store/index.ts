@@ -58,6 +58,12 @@ export interface ChunkStore {
   /** The pin keys. */
   pins(): string[]
   isPinned(cid: CID): boolean
+  /**
+   * A shared-memory buffer for a chunk of `size` bytes that this store writes fastest,
+   * or `undefined` when any buffer will do. Optional: bulk writers (the origin's chunk
+   * writer) use it when offered, and may reuse it once the put that wrote it resolved.
+   */
+  chunkBuffer?(size: number): Promise<Uint8Array | undefined>
   /** Evicts unpinned chunks, least recently used first, until `bytes` are freed or none is left. Returns bytes freed. */
   evict(bytes: number, options?: AbortOptions): Promise<number>
 }
