@@ -46,6 +46,14 @@ export class QuotaExceededError extends DandelionError {
   }
 }
 
+/** A chunk store's files are not what its index says (a segment cut short or gone). */
+export class ChunkStoreCorruptError extends DandelionError {
+  override name = 'ChunkStoreCorruptError'
+  constructor(message: string) {
+    super(message, 'ERR_CHUNK_STORE_CORRUPT')
+  }
+}
+
 /** A manifest could not be decoded or fails a structural rule. */
 export class InvalidManifestError extends DandelionError {
   override name = 'InvalidManifestError'

@@ -10,6 +10,8 @@
  */
 import { type FileHandle, open, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { logger } from '@libp2p/logger'
+import { ChunkStoreCorruptError } from '../errors.ts'
 import { DIRECT_ALIGN, DIRECT_WRITE_FLAGS, type DirectIo } from './direct-io.ts'
 
 /** Where a chunk's bytes are. */
@@ -36,6 +38,7 @@ interface Segment {
   dropped: boolean
 }
 
+const log = logger('dandelion:store')
 const SUFFIX = '.seg'
 
 /** Encodes a location as an index value. */
@@ -151,7 +154,7 @@ export class Segments {
    */
   async write(l: Location, bytes: Uint8Array, sync: boolean): Promise<void> {
     const s = this.use(l.segment)
-    if (s === undefined) throw new Error(`segment ${l.segment} is gone`)
+    if (s === undefined) throw new ChunkStoreCorruptError(`segment ${l.segment} is gone`)
     const direct = this.direct?.accepts(bytes) === true && l.offset % DIRECT_ALIGN === 0
     const run = direct
       ? this.directHandle(s).then((fh) => writeAll(fh, bytes, l.offset))
@@ -174,7 +177,8 @@ export class Segments {
       const out = Buffer.allocUnsafeSlow(l.length)
       for (let got = 0; got < l.length; ) {
         const { bytesRead } = await fh.read(out, got, l.length - got, l.offset + got)
-        if (bytesRead === 0) throw new Error(`segment ${l.segment} ends before ${l.offset + l.length}`)
+        if (bytesRead === 0)
+          throw new ChunkStoreCorruptError(`segment ${l.segment} ends before byte ${l.offset + l.length}`)
         got += bytesRead
       }
       return out
@@ -227,11 +231,16 @@ export class Segments {
     return await s.directHandle
   }
 
+  /** Never rejects: a file that cannot be deleted now is dead space the next start finds again. */
   private async remove(s: Segment): Promise<void> {
-    await closeHandles(s)
-    await unlink(this.pathOf(s.id)).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err
-    })
+    try {
+      await closeHandles(s)
+      await unlink(this.pathOf(s.id))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+        log.error('deleting segment %d failed: %s', s.id, (err as Error).message)
+      }
+    }
   }
 
   private pathOf(id: number): string {
