@@ -13,6 +13,7 @@ import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
 import { DEVICE_QUOTA_BYTES, DEVICE_UPLOAD_BYTES_PER_SECOND, MAX_SWARMS } from './node-constants.ts'
 import type { PlaybackServer } from './playback/server.ts'
 import { type ChunkStore, FsChunkStore, MemoryChunkStore } from './store/index.ts'
+import { ChunkBuffers } from './swarm/chunk-buffers.ts'
 import { withDeadline } from './swarm/deadline.ts'
 import { LimitReachedError } from './swarm/errors.ts'
 import { SwarmNetwork } from './swarm/network.ts'
@@ -42,6 +43,8 @@ export class DandelionNodeImpl implements DandelionNode {
   private readonly manifests = new Map<string, Promise<Manifest>>()
   private playback?: PlaybackServer
   private readonly pool?: HashPool
+  /** Shared-memory buffers received chunks are assembled in (on-disk stores only), for every swarm. */
+  private readonly chunkBuffers?: ChunkBuffers
   private keepAlive?: ReturnType<typeof setInterval>
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
@@ -70,6 +73,7 @@ export class DandelionNodeImpl implements DandelionNode {
       (init.dataDir === undefined
         ? new MemoryChunkStore(storeInit)
         : new FsChunkStore({ dir: join(init.dataDir, 'store'), ...storeInit }))
+    if (this.store instanceof FsChunkStore) this.chunkBuffers = new ChunkBuffers()
     this.names =
       init.dataDir === undefined ? new MemoryNameTable() : new LevelNameTable(join(init.dataDir, 'names'))
     this.limiter = new Limiter({
@@ -127,6 +131,7 @@ export class DandelionNodeImpl implements DandelionNode {
     await this.names.close()
     if (this.ownsStore) await this.store.stop()
     await this.pool?.stop()
+    this.chunkBuffers?.clear()
   }
 
   async fetch(manifestCid: CID | string, options: FetchOptions = {}): Promise<Manifest> {
@@ -251,6 +256,7 @@ export class DandelionNodeImpl implements DandelionNode {
         ban: (peer, reason) => this.network.ban(peer, reason),
         webSeed: this.webSeed,
         totals: this.totals,
+        chunkBuffers: this.chunkBuffers,
       },
       { superSeed: this.init.superSeed ?? role === 'origin', fallbackIdleMs: this.init.fallbackIdleMs },
     )

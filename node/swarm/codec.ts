@@ -100,54 +100,93 @@ export interface FrameLimits {
   maxManifestBytes: number
 }
 
+/** Where the decoder puts a chunk's bytes: a buffer of exactly `size` bytes, owned by the frame's receiver. */
+export type ChunkAllocator = (size: number) => Uint8Array
+
+const allocPlain: ChunkAllocator = (size) => new Uint8Array(size)
+
 /**
  * Incremental decoder: feed it what the stream delivers, get whole frames back.
  * Throws {@link ProtocolError} on the first frame that breaks a rule.
+ *
+ * A chunk's bytes are copied once, as they arrive, straight into a buffer from the
+ * allocator (which may be shared memory a hash worker reads in place): no reassembly
+ * list, no second copy.
  */
 export class FrameDecoder {
   private readonly buffer = new Uint8ArrayList()
+  /** The chunk frame being received: its header was read, its bytes are arriving. */
+  private partial?: { index: number; bytes: Uint8Array; filled: number }
   limits: FrameLimits
+  alloc: ChunkAllocator
 
-  constructor(limits: FrameLimits) {
+  constructor(limits: FrameLimits, alloc: ChunkAllocator = allocPlain) {
     this.limits = limits
+    this.alloc = alloc
   }
 
   /** Appends received bytes and returns every frame now complete. */
   push(data: Uint8Array | Uint8ArrayList): Frame[] {
-    this.buffer.append(data)
     const frames: Frame[] = []
+    if (data instanceof Uint8Array) this.pushPiece(data, frames)
+    else for (const piece of data) this.pushPiece(piece, frames)
+    return frames
+  }
+
+  private pushPiece(piece: Uint8Array, frames: Frame[]): void {
+    let offset = 0
+    while (offset < piece.byteLength) {
+      const p = this.partial
+      if (p === undefined) {
+        this.buffer.append(offset === 0 ? piece : piece.subarray(offset))
+        this.parse(frames)
+        return
+      }
+      const n = Math.min(piece.byteLength - offset, p.bytes.byteLength - p.filled)
+      p.bytes.set(n === piece.byteLength ? piece : piece.subarray(offset, offset + n), p.filled)
+      p.filled += n
+      offset += n
+      if (p.filled === p.bytes.byteLength) {
+        this.partial = undefined
+        frames.push({ type: FrameType.Chunk, index: p.index, bytes: p.bytes })
+      }
+    }
+  }
+
+  private parse(frames: Frame[]): void {
     while (this.buffer.byteLength >= 4) {
       const length = this.buffer.getUint32(0)
       // "every frame size-limited": refuse before buffering a single byte of it
       if (length === 0 || length > MAX_FRAME_BYTES)
         throw new ProtocolError(`frame length ${length} out of bounds`)
+      if (this.buffer.byteLength < 5) return
       const type = this.buffer.get(4)
       this.checkLength(type, length - 1)
-      if (this.buffer.byteLength < 4 + length) break
       if (type === FrameType.Chunk) {
-        // cut the chunk bytes out on their own (one copy at most), so a hash worker can take ownership
+        if (this.buffer.byteLength < 9) return
         const index = this.buffer.getUint32(5)
-        let bytes = this.buffer.subarray(9, 4 + length)
-        if (bytes.byteOffset !== 0 || bytes.byteLength !== bytes.buffer.byteLength) {
-          // a view into a network buffer: copy it out so nothing else shares (or loses) that memory
-          const owned = new Uint8Array(bytes.byteLength)
-          owned.set(bytes)
-          bytes = owned
+        const bytes = this.alloc(length - 5)
+        const have = Math.min(this.buffer.byteLength - 9, bytes.byteLength)
+        copyOut(this.buffer, 9, have, bytes)
+        this.buffer.consume(9 + have)
+        if (have === bytes.byteLength) frames.push({ type, index, bytes })
+        else {
+          // the buffer is empty now: what follows goes straight into the chunk
+          this.partial = { index, bytes, filled: have }
+          return
         }
-        this.buffer.consume(4 + length)
-        frames.push({ type, index, bytes })
         continue
       }
+      if (this.buffer.byteLength < 4 + length) return
       const payload = this.buffer.subarray(5, 4 + length)
       this.buffer.consume(4 + length)
       frames.push(this.decode(type, payload))
     }
-    return frames
   }
 
-  /** Bytes buffered but not yet a whole frame. */
+  /** Bytes received but not yet part of a whole frame. */
   get pending(): number {
-    return this.buffer.byteLength
+    return this.buffer.byteLength + (this.partial?.filled ?? 0)
   }
 
   private checkLength(type: number, payload: number): void {
@@ -183,6 +222,23 @@ export class FrameDecoder {
       default:
         return { type: type as typeof FrameType.Have, index: readU32(payload) }
     }
+  }
+}
+
+/** Copies `length` bytes of `list` from `start` into `target`, without joining the list. */
+function copyOut(list: Uint8ArrayList, start: number, length: number, target: Uint8Array): void {
+  let skip = start
+  let at = 0
+  for (const buf of list) {
+    if (at === length) return
+    if (skip >= buf.byteLength) {
+      skip -= buf.byteLength
+      continue
+    }
+    const n = Math.min(buf.byteLength - skip, length - at)
+    target.set(skip === 0 && n === buf.byteLength ? buf : buf.subarray(skip, skip + n), at)
+    at += n
+    skip = 0
   }
 }
 

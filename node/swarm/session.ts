@@ -36,6 +36,8 @@ export interface SessionOwner {
   readonly uploads: UploadGate
   /** Serves one queued request: resolves when the chunk has been handed to the stream, or false to refuse. */
   serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean>
+  /** A buffer of `size` bytes for a chunk being received; handed back with the chunk frame. */
+  chunkBuffer?(size: number): Uint8Array
 }
 
 /** The state of one peer inside one swarm. */
@@ -85,7 +87,10 @@ export class PeerSession {
     this.peer = connection.remotePeer.toString()
     this.owner = owner
     this.log = log
-    this.decoder = new FrameDecoder({ maxChunkBytes: 0, maxManifestBytes: MAX_MANIFEST_BYTES })
+    this.decoder = new FrameDecoder(
+      { maxChunkBytes: 0, maxManifestBytes: MAX_MANIFEST_BYTES },
+      (size) => this.owner.chunkBuffer?.(size) ?? new Uint8Array(size),
+    )
   }
 
   /** Starts reading. Frames before `hello` is set are passed to `onHello`. */
@@ -199,6 +204,29 @@ export class PeerSession {
     }
     this.flush()
     this.write(encodeChunk(index, bytes))
+    // Bounded queues: the caller's upload slot is held until the chunk has left this
+    // stream's write buffer, so the node's slots bound the chunk bytes it holds across
+    // all peers (not slots × whatever each stream has queued). Bounded in time like the
+    // drain above: a peer that stops reading does not keep the slot.
+    await this.written()
+  }
+
+  /** Resolves once the stream's write buffer is empty, the stream closed, or {@link DRAIN_WAIT_MS} passed. */
+  private async written(): Promise<void> {
+    if (this.closed || this.stream.writeBufferLength === 0) return
+    const { promise, resolve } = Promise.withResolvers<void>()
+    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(DRAIN_WAIT_MS)])
+    const done = (): void => resolve()
+    this.stream.addEventListener('idle', done, { once: true })
+    this.stream.addEventListener('close', done, { once: true })
+    signal.addEventListener('abort', done, { once: true })
+    try {
+      await promise
+    } finally {
+      this.stream.removeEventListener('idle', done)
+      this.stream.removeEventListener('close', done)
+      signal.removeEventListener('abort', done)
+    }
   }
 
   /** Closes the stream because the peer broke the protocol (or was banned). */

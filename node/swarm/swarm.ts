@@ -22,6 +22,7 @@ import {
 } from '../node-constants.ts'
 import type { ChunkStore } from '../store/index.ts'
 import { Bitfield } from './bitfield.ts'
+import type { ChunkBuffers } from './chunk-buffers.ts'
 import { type Frame, FrameType, type Hello } from './codec.ts'
 import { ProtocolError } from './errors.ts'
 import { pickChunks } from './picker.ts'
@@ -61,6 +62,13 @@ export interface SwarmComponents {
   webSeed?: WebSeed
   /** Node-wide counters, added to alongside the swarm's own. */
   totals: SwarmStats
+  /**
+   * Reusable shared-memory buffers to assemble received chunks in: worth it when the store
+   * writes the bytes out (an on-disk store), not when it must keep a copy (the memory store,
+   * which would copy them out of shared memory again).
+   * @default a new, unshared buffer per chunk
+   */
+  chunkBuffers?: ChunkBuffers
 }
 
 /** Options of a swarm. */
@@ -93,6 +101,7 @@ export class Swarm implements SessionOwner {
   onManifestBytes?: (bytes: Uint8Array, from: PeerSession) => void
   private readonly c: SwarmComponents
   private readonly init: SwarmInit
+  private readonly buffers?: ChunkBuffers
   private readonly inflight = new Map<number, number>()
   private readonly originInflight = new Set<number>()
   /** Received chunks being verified and stored: neither missing nor held yet. */
@@ -117,6 +126,7 @@ export class Swarm implements SessionOwner {
     this.key = cid.toString()
     this.c = components
     this.init = init
+    this.buffers = components.chunkBuffers
     this.done.promise.catch(() => {})
     this.manifestReady.promise.catch(() => {})
     this.timer = setInterval(() => this.tick(), SCHEDULER_TICK_MS)
@@ -277,9 +287,10 @@ export class Swarm implements SessionOwner {
         this.schedule()
         return
       case FrameType.Chunk:
-        this.receive(session, frame.index, frame.bytes).catch((err: Error) =>
-          this.c.log.error('storing chunk failed: %e', err),
-        )
+        this.receive(session, frame.index, frame.bytes)
+          .catch((err: Error) => this.c.log.error('storing chunk failed: %e', err))
+          // stored (or refused): the store holds no reference to a shared buffer once its put settled
+          .finally(() => this.buffers?.give(frame.bytes))
         return
     }
   }
@@ -301,6 +312,11 @@ export class Swarm implements SessionOwner {
 
   rarity(index: number): number {
     return this.availability[index] ?? 0
+  }
+
+  chunkBuffer(size: number): Uint8Array {
+    // unshared memory needs no zeroing: the decoder fills every byte before anyone reads it
+    return this.buffers?.take(size) ?? Buffer.allocUnsafeSlow(size)
   }
 
   async serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean> {
@@ -371,7 +387,7 @@ export class Swarm implements SessionOwner {
       this.stats.duplicateChunks++
       return
     }
-    const length = bytes.byteLength // read before the store (a hash worker may take the buffer)
+    const length = bytes.byteLength
     if (length !== this.chunkLength(index)) return this.corrupt(session, index)
     this.verifying.add(index)
     try {
