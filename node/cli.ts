@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `dandelion` command. Node commands run in this process; the origin's, tracker's
- * and rtc's run as their own process (`<service>/main.ts`), started with this Node and
- * sharing this terminal, so `node/` never imports another service (a lamp embedding the
- * library must not pull servers in) and each daemon is the process it would be in
+ * The `dandelion` command. Short node commands (`fetch`, `demo`) run in this process; the
+ * node daemon, the origin, the tracker and rtc run as their own process
+ * (`<service>/main.ts`), started with this Node, their own Node flags and environment,
+ * and sharing this terminal, so `node/` never imports another service (a lamp embedding
+ * the library must not pull servers in) and each daemon is the process it would be in
  * production.
  */
-import { spawn } from 'node:child_process'
+import { type StdioOptions, spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { type CommandFn, runCommand, SERVICE_ENV, SERVICE_NODE_FLAGS } from './cli-main.ts'
@@ -15,8 +16,8 @@ interface Command {
   summary: string
   /** A node command, run in this process. */
   local?: () => Promise<CommandFn>
-  /** Another service's command: the folder whose `main.ts` runs it. */
-  service?: 'origin' | 'tracker' | 'rtc'
+  /** A daemon's command: the folder whose `main.ts` runs it in its own process. */
+  service?: 'node' | 'origin' | 'tracker' | 'rtc'
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -31,7 +32,7 @@ const COMMANDS: Record<string, Command> = {
   },
   node: {
     summary: 'run a campus node or device daemon (swarm, local playback server)',
-    local: async () => (await import('./daemon/cli.ts')).runNodeCommand,
+    service: 'node',
   },
   fetch: {
     summary: 'place content on a running node by manifest CID',
@@ -64,7 +65,9 @@ async function runService(service: string, name: string, argv: string[]): Promis
   const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
   const flags = SERVICE_NODE_FLAGS[service] ?? []
   const env = { ...process.env, ...SERVICE_ENV[service] }
-  const child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio: 'inherit', env })
+  // the node daemon also gets an IPC channel, only so that it stops if this process is killed
+  const stdio: StdioOptions = service === 'node' ? ['inherit', 'inherit', 'inherit', 'ipc'] : 'inherit'
+  const child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio, env })
   // Ctrl-C reaches the whole foreground process group, the service included: this process
   // only waits for it to stop (forwarding would deliver SIGINT twice). SIGTERM, as sent by
   // a service manager to this process alone, is passed on.

@@ -154,6 +154,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   out(
     JSON.stringify({
       event: 'ready',
+      pid: process.pid,
       peerId: node.peerId.toString(),
       multiaddrs: node.multiaddrs.map(String),
       api: node.playbackUrl,
