@@ -1,7 +1,10 @@
 /**
  * `npm run bench -- store [--size-mib 512]`: why `FsChunkStore` appends chunk bytes to
  * segment files with `level` as the index, measured against one file per chunk (the
- * store's earlier layout) and against keeping the bytes inside `level` itself.
+ * store's earlier layout) and against keeping the bytes inside `level` itself, and what
+ * direct I/O (the origin's setting) changes. With direct I/O each chunk is first copied
+ * into one of the store's aligned buffers (the origin reads uploads straight into them);
+ * that copy is counted.
  *
  * Every layout stores the same 1 MiB chunks (4 writes in flight, as the origin's ingest
  * window), reads them all back, then deletes half and writes as many new ones (the
@@ -73,12 +76,30 @@ async function phase(n: number, op: (i: number) => Promise<unknown>): Promise<Ph
 const keys = chunks.map((_, i) => `chunk-${i}`)
 const freshKeys = fresh.map((_, i) => `fresh-${i}`)
 
-function segmentsLayout(dir: string): Layout {
-  const store = new FsChunkStore({ dir, hasher: known })
+function segmentsLayout(dir: string, directIo = false): Layout {
+  const store = new FsChunkStore({ dir, hasher: known, directIo })
   const cid = new Map<number, Awaited<ReturnType<FsChunkStore['add']>>>()
+  /** With direct I/O, chunks go through the store's aligned buffers, as the origin reads into them. */
+  const aligned: Uint8Array[] = []
   return {
-    open: () => store.start(),
-    put: async (i, bytes) => cid.set(i, await store.add(bytes)),
+    open: async () => {
+      await store.start()
+      for (let i = 0; directIo && i < WINDOW; i++) {
+        const buf = await store.chunkBuffer(MiB)
+        if (buf === undefined) throw new Error(`no direct I/O in ${dir}`)
+        aligned.push(buf)
+      }
+    },
+    put: async (i, bytes) => {
+      let source = bytes
+      if (directIo) {
+        // phase() starts put i only after put i - WINDOW has finished: its buffer is free
+        source = aligned[i % WINDOW]
+        source.set(bytes)
+        digests.set(source, digests.get(bytes)!)
+      }
+      cid.set(i, await store.add(source))
+    },
     get: (i) => store.get(cid.get(i)!),
     del: (i) => store.delete(cid.get(i)!),
     close: () => store.stop(),
@@ -137,7 +158,12 @@ async function measure(make: (dir: string) => Layout, name: string): Promise<Rec
 }
 
 const layouts = [
-  ['segments', 'segment files + level index (chosen)', segmentsLayout],
+  [
+    'segments_direct',
+    'segment files + level index, direct I/O (the origin)',
+    (d: string) => segmentsLayout(d, true),
+  ],
+  ['segments', 'segment files + level index (nodes, devices)', (d: string) => segmentsLayout(d)],
   ['files', 'one file per chunk + level index', filePerChunkLayout],
   ['level', 'bytes inside level', levelLayout],
 ] as const
