@@ -22,7 +22,7 @@
  * a whole lesson) is deleted without copying anything. Disk use stays within about
  * twice the live bytes.
  */
-import { mkdir } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { Level } from 'level'
@@ -114,6 +114,7 @@ export class FsChunkStore extends BaseChunkStore {
     }
     if (stale.length > 0) await db.batch(stale.map((key) => ({ type: 'del' as const, key })))
     await this.recoverIntents()
+    await this.migrateChunkFiles()
     for await (const [k, v] of db.iterator({ gt: PIN_PREFIX, lt: `${PIN_PREFIX}~` })) {
       this.applyPin(k.slice(PIN_PREFIX.length), new Set(JSON.parse(v) as string[]))
     }
@@ -225,6 +226,31 @@ export class FsChunkStore extends BaseChunkStore {
   private compactSparsest(): void {
     const id = this.segments.sparse().find((s) => !this.compacting.has(s))
     if (id !== undefined) this.compactLater(id)
+  }
+
+  /**
+   * Chunk files of this store's first layout (`chunks/<last two chars>/<cid>`, sizes in
+   * the index): each is verified, written to a segment and indexed, then deleted, so a
+   * crash midway loses nothing and the next start carries on.
+   */
+  private async migrateChunkFiles(): Promise<void> {
+    const root = join(this.dir, 'chunks')
+    const subs = await readdir(root).catch(() => undefined)
+    if (subs === undefined) return
+    let moved = 0
+    for (const sub of subs) {
+      for (const name of await readdir(join(root, sub))) {
+        const path = join(root, sub, name)
+        const bytes = await readFile(path)
+        if (!this.locations.has(name) && verifies(name, bytes)) {
+          await this.writeRaw(name, bytes)
+          moved++
+        }
+        await unlink(path)
+      }
+    }
+    await rm(root, { recursive: true, force: true })
+    log('moved %d chunk files into segments', moved)
   }
 
   /** Writes left half-done by a crash: keep the ones whose bytes verify. */

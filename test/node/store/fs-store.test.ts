@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
@@ -59,6 +59,36 @@ describe('FsChunkStore', () => {
     expect(await again.has(torn)).toBe(false)
     expect(again.usage()).toMatchObject({ chunks: 2, bytes: 1500 })
     await again.stop()
+  })
+
+  it('moves the chunk files of the first layout into segments, keeping pins and dropping corrupt files', async () => {
+    const dir = await tempDir()
+    // what the first layout left: chunks/<last two chars>/<cid>, sizes and pins in the index
+    const a = chunkCid(bytesOf(700, 1))
+    const b = chunkCid(bytesOf(700, 2))
+    const place = async (cid: CID, bytes: Uint8Array): Promise<void> => {
+      const key = cid.toString()
+      await mkdir(join(dir, 'chunks', key.slice(-2)), { recursive: true })
+      await writeFile(join(dir, 'chunks', key.slice(-2), key), bytes)
+    }
+    await place(a, bytesOf(700, 1))
+    await place(b, bytesOf(700, 3)) // corrupt
+    const index = new Level<string, string>(join(dir, 'index'))
+    await index.batch([
+      { type: 'put', key: `c!${a.toString()}`, value: '700' },
+      { type: 'put', key: `c!${b.toString()}`, value: '700' },
+      { type: 'put', key: 'p!lesson', value: JSON.stringify([a.toString()]) },
+    ])
+    await index.close()
+
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    expect(Buffer.from(await store.get(a)).equals(Buffer.from(bytesOf(700, 1)))).toBe(true)
+    expect(store.isPinned(a)).toBe(true)
+    expect(await store.has(b)).toBe(false)
+    expect(store.usage()).toMatchObject({ chunks: 1, bytes: 700 })
+    expect(await readdir(dir)).not.toContain('chunks')
+    await store.stop()
   })
 
   it('frees the disk space of deleted chunks, and keeps the others readable while it moves them', async () => {
