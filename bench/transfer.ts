@@ -5,8 +5,9 @@
  *    libp2p stream (same tcp + noise + yamux) moving the same bytes, in the same run and
  *    process: memory stores on both nodes (the ratio), then on-disk stores; the puller
  *    verifies every chunk on one hash worker before storing it.
- * 2. Peak RSS of a seeding daemon (its own process, with the Node flags and environment
- *    `dandelion node` gives its daemon) serving `--rss-mib` MiB to `--peers` peers, `--runs` times.
+ * 2. Peak RSS of the node daemon (`node/main.ts node`, the process `dandelion node`
+ *    starts, with its Node flags, environment and defaults) seeding `--rss-mib` MiB it
+ *    already holds to `--peers` peers, `--runs` times.
  */
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -103,19 +104,31 @@ async function seederRss(): Promise<number> {
   await store.start()
   const manifest = await generateContent(store, args['rss-mib'] * MiB, chunkSize, key)
   await store.stop()
-  // the Node flags and environment `dandelion node` runs its daemon with
+  // the real daemon, exactly as `dandelion node` starts it: its process entry, Node flags
+  // and environment, its defaults (playback server, one hash worker); no DHT, as the peers
+  // dial it directly
   const child = spawn(
     process.execPath,
-    [...daemonFlags, fileURLToPath(new URL('./swarm/seeder-child.ts', import.meta.url))],
-    {
-      env: { ...process.env, ...SERVICE_ENV.node, DANDELION_BENCH_DIR: dir },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+    [
+      ...daemonFlags,
+      fileURLToPath(new URL('../node/main.ts', import.meta.url)),
+      'node',
+      '--data',
+      dir,
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--playback-port',
+      '0',
+      '--no-dht',
+    ],
+    { env: { ...process.env, ...SERVICE_ENV.node }, stdio: ['ignore', 'pipe', 'inherit'] },
   )
-  const addr = await new Promise<string>((resolve) => {
-    createInterface({ input: child.stdout! }).once('line', (l) =>
-      resolve((JSON.parse(l) as { addr: string }).addr),
-    )
+  const addr = await new Promise<string>((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the daemon exited (${code}) before it was ready`)))
+    createInterface({ input: child.stdout! }).on('line', (l) => {
+      const event = JSON.parse(l) as { event?: string; multiaddrs?: string[] }
+      if (event.event === 'ready' && event.multiaddrs !== undefined) resolve(event.multiaddrs[0])
+    })
   })
   const rss = sampleRss(child.pid!)
   const peers = []
@@ -191,7 +204,7 @@ try {
     seeder_peers: args.peers,
     seeder_file_mib: args['rss-mib'],
     process_model:
-      'bare stream and swarm pulls: both ends in this process, medians of runs (swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores); seeder RSS: a daemon in a child process started with the Node flags and environment of `dandelion node`, the largest peak of runs',
+      'bare stream and swarm pulls: both ends in this process, medians of runs (swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores); seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, one hash worker), the largest peak of runs',
   })
   process.stdout.write(`wrote ${file}\n`)
 } finally {

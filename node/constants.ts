@@ -25,3 +25,8 @@ export const MAX_CONTENT_SIZE_BYTES = 64 * 1024 * MiB
 export const MAX_NAME_LENGTH = 200
 /** Chunks hashed concurrently per worker when ingesting a stream. */
 export const HASH_QUEUE_PER_WORKER = 2
+/**
+ * A node's hash workers stop after this long without a chunk to verify, and start again
+ * at the next one: a node that only seeds holds no worker isolate.
+ */
+export const HASH_POOL_IDLE_MS = 30_000

@@ -4,7 +4,7 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
-import { DAG_CBOR_CODEC } from './constants.ts'
+import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
 import { createHost, type HostServices } from './host/index.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
@@ -66,7 +66,8 @@ export class DandelionNodeImpl implements DandelionNode {
     const device = init.role === 'device'
     const quotaBytes = init.quotaBytes ?? (device ? DEVICE_QUOTA_BYTES : undefined)
     this.ownsStore = init.store === undefined
-    if (this.ownsStore && (init.hashWorkers ?? 0) > 0) this.pool = new HashPool({ size: init.hashWorkers })
+    if (this.ownsStore && (init.hashWorkers ?? 0) > 0)
+      this.pool = new HashPool({ size: init.hashWorkers, idleMs: HASH_POOL_IDLE_MS })
     const storeInit = { quotaBytes, evictWhenFull: device, hasher: this.pool }
     this.store =
       init.store ??
