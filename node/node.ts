@@ -5,6 +5,7 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
+
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
 import { createHost, type HostServices } from './host/index.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
@@ -19,6 +20,9 @@ import { LimitReachedError } from './swarm/errors.ts'
 import { SwarmNetwork } from './swarm/network.ts'
 import { Swarm, type SwarmStats } from './swarm/swarm.ts'
 import { WebSeed } from './swarm/web-seed.ts'
+
+/** Pin key prefix that marks a download not finished yet (the pin holds the manifest). */
+const WANT_PIN_PREFIX = 'want:'
 
 const toCid = (c: CID | string): CID => (typeof c === 'string' ? parseCid(c, 'manifest') : c)
 
@@ -115,6 +119,13 @@ export class DandelionNodeImpl implements DandelionNode {
         .then((m) => this.seed(m))
         .catch((err: Error) => this.log('not seeding %s: %s', cid, err.message))
     }
+    // downloads a stop or a crash interrupted carry on
+    for (const key of this.store.pins()) {
+      if (!key.startsWith(WANT_PIN_PREFIX)) continue
+      const cid = key.slice(WANT_PIN_PREFIX.length)
+      this.log('resuming the download of %s', cid)
+      this.fetch(cid).catch((err: Error) => this.log('not resuming %s: %s', cid, err.message))
+    }
     this.dialBootstrap()
     this.keepAlive = setInterval(() => this.dialBootstrap(), 10_000)
     this.keepAlive.unref()
@@ -135,15 +146,28 @@ export class DandelionNodeImpl implements DandelionNode {
     this.chunkBuffers?.clear()
   }
 
+  /**
+   * Downloads a manifest's content (verified chunk by chunk) and resolves when all of it
+   * is stored. Until then the download is remembered in the store: a node restarted
+   * midway (even killed) carries on by itself at start. Aborting forgets it.
+   */
   async fetch(manifestCid: CID | string, options: FetchOptions = {}): Promise<Manifest> {
     const cid = toCid(manifestCid)
+    const wanted = WANT_PIN_PREFIX + cid.toString()
     const swarm = this.swarm(cid)
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
     const manifest = await this.manifest(cid, options)
+    if (!swarm.complete) await this.store.pin(wanted, [cid])
     await swarm.setManifest(manifest)
     swarm.want()
     options.onProgress?.(swarm.progress())
-    await abortable(swarm.done.promise, options.signal)
+    try {
+      await abortable(swarm.done.promise, options.signal)
+    } catch (err) {
+      if (options.signal?.aborted === true) await this.store.unpin(wanted)
+      throw err
+    }
+    await this.store.unpin(wanted)
     return manifest
   }
 
@@ -172,6 +196,7 @@ export class DandelionNodeImpl implements DandelionNode {
     this.network.leave(key)
     this.manifests.delete(key)
     await this.store.unpin(key, options)
+    await this.store.unpin(WANT_PIN_PREFIX + key, options)
     for (const c of m?.chunks ?? []) await this.store.delete(c, options)
     await this.store.delete(cid, options)
   }

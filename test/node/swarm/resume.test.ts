@@ -72,6 +72,45 @@ describe('resume after a crash', () => {
     expect(done.bytesFromPeers).toBe(bytes.byteLength - start.chunksDone! * chunkSize)
     expect(lines.filter((l) => l.event === 'progress').at(-1)!.chunksDone).toBe(total)
   })
+
+  it('a node killed mid-download carries on by itself when it starts again, and forgets it once done', async () => {
+    const key = await originKey()
+    const bytes = randomContent(4 * 1024 * 1024)
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const env = {
+      dataDir: await h.tempDir(),
+      bootstrap: [seeder.multiaddrs[0].toString()],
+      manifestCid: manifest.cid.toString(),
+      downloadBytesPerSecond: 1024 * 1024,
+    }
+    let reported = 0
+    const first = startChild(env, (l) => {
+      if (l.event === 'progress') reported = Math.max(reported, l.chunksDone ?? 0)
+    })
+    children.push(first.child)
+    await waitFor(() => reported >= 2)
+    first.child.kill('SIGKILL')
+    await first.exited
+    expect(reported).toBeLessThan(manifest.chunks.length)
+
+    // nobody asks again: the restarted node resumes what it had not finished
+    const lines: Line[] = []
+    const second = startChild({ ...env, downloadBytesPerSecond: undefined, resumeOnly: true }, (l) =>
+      lines.push(l),
+    )
+    children.push(second.child)
+    expect(await second.exited).toBe(0)
+    expect(lines.filter((l) => l.event === 'progress').at(-1)!.chunksDone).toBe(manifest.chunks.length)
+
+    // a third start finds nothing left to resume: the download was forgotten when it completed
+    const node = await h.spawn({ dataDir: env.dataDir })
+    expect(node.store.pins().filter((p) => p.startsWith('want:'))).toEqual([])
+    const out: Uint8Array[] = []
+    for await (const piece of node.read(manifest.cid, 0, bytes.byteLength - 1)) out.push(piece)
+    expect(Buffer.concat(out).equals(bytes)).toBe(true)
+  })
 })
 
 async function waitFor(cond: () => boolean): Promise<void> {

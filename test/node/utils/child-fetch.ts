@@ -1,7 +1,9 @@
 /**
  * A node in a child process for kill/restart tests. Reads its config from the
- * DANDELION_TEST_CHILD env variable (JSON: dataDir, bootstrap, manifestCid, downloadBytesPerSecond),
- * fetches the manifest and prints one JSON line per progress event and a final `done` line.
+ * DANDELION_TEST_CHILD env variable (JSON: dataDir, bootstrap, manifestCid, downloadBytesPerSecond,
+ * resumeOnly), fetches the manifest and prints one JSON line per progress event and a final
+ * `done` line. With `resumeOnly` it does not ask for the manifest: it waits for the node to
+ * finish, by itself, the download an earlier run left unfinished.
  */
 import { createNode } from '../../../node/index.ts'
 
@@ -10,6 +12,7 @@ const cfg = JSON.parse(process.env.DANDELION_TEST_CHILD ?? '{}') as {
   bootstrap: string[]
   manifestCid: string
   downloadBytesPerSecond?: number
+  resumeOnly?: boolean
 }
 const node = await createNode({
   dataDir: cfg.dataDir,
@@ -19,8 +22,18 @@ const node = await createNode({
 })
 await node.start()
 const write = (o: object): boolean => process.stdout.write(`${JSON.stringify(o)}\n`)
-await node.fetch(cfg.manifestCid, {
-  onProgress: (p) => write({ event: 'progress', chunksDone: p.chunksDone, bytesFromPeers: p.bytesFromPeers }),
-})
+if (cfg.resumeOnly === true) {
+  for (;;) {
+    const swarm = node.status().swarms.find((s) => s.manifestCid === cfg.manifestCid)
+    if (swarm !== undefined) write({ event: 'progress', chunksDone: swarm.chunksDone, bytesFromPeers: 0 })
+    if (swarm?.complete === true) break
+    await new Promise((r) => setTimeout(r, 50))
+  }
+} else {
+  await node.fetch(cfg.manifestCid, {
+    onProgress: (p) =>
+      write({ event: 'progress', chunksDone: p.chunksDone, bytesFromPeers: p.bytesFromPeers }),
+  })
+}
 write({ event: 'done', ...node.status().totals })
 await node.stop()
