@@ -70,7 +70,7 @@ export interface DandelionNodeInit {
   /** Idle time before the origin fallback kicks in. @default 3000 */
   fallbackIdleMs?: number
   /** Local playback server; `false` for none. @default none */
-  playback?: { host?: string; port?: number } | false
+  playback?: { host?: string; port?: number; apiToken?: string } | false
 }
 
 /** Options of {@link DandelionNode.fetch}. */

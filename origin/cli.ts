@@ -2,14 +2,15 @@
  * `dandelion origin` (the origin daemon) and `dandelion upload` (the studio's upload
  * client, resumable across restarts, with a progress bar).
  */
-import { createHash, randomBytes } from 'node:crypto'
+import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { mkdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import cliProgress from 'cli-progress'
+import { loadOrCreateToken } from '../node/api-token.ts'
 import { CONTENT_TYPES, type ContentType } from '../node/content/index.ts'
 import { InvalidConfigError } from '../node/errors.ts'
 import { uploadFile } from './client.ts'
@@ -87,14 +88,7 @@ const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.
 
 /** Loads the upload token kept in the data directory, creating one on first start. */
 async function defaultToken(dataDir: string): Promise<string> {
-  const path = join(dataDir, 'upload-token')
-  try {
-    return (await readFile(path, 'utf8')).trim()
-  } catch {
-    const token = randomBytes(24).toString('base64url')
-    await writeFile(path, `${token}\n`, { mode: 0o600 })
-    return token
-  }
+  return await loadOrCreateToken(join(dataDir, 'upload-token'))
 }
 
 /** `dandelion origin`: runs until SIGINT/SIGTERM. */

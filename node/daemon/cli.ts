@@ -16,9 +16,13 @@ import {
   publicKeyFromProtobuf,
 } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { loadOrCreateToken, readToken } from '../api-token.ts'
 import { createNode } from '../index.ts'
 import { coerce, ENV_KEYS, fromEnv, fromFile, type NodeConfig, resolveConfig } from './config.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
+
+/** The file in the data directory that holds the generated API token. */
+const API_TOKEN_FILE = 'api-token'
 
 /** Where a command writes and what stops it (tests pass their own). */
 export interface CommandIo {
@@ -39,6 +43,7 @@ const FLAG_KEYS: Record<string, keyof NodeConfig> = {
   'trusted-origin': 'trustedOrigins',
   'playback-host': 'playbackHost',
   'playback-port': 'playbackPort',
+  'api-token': 'apiToken',
   'upload-limit': 'uploadLimit',
   'download-limit': 'downloadLimit',
   'origin-limit': 'originLimit',
@@ -60,6 +65,8 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --origin URL            origin for the HTTP fallback (DANDELION_ORIGIN)
   --trusted-origin KEY    base64 protobuf public key, repeatable
   --playback-host H --playback-port N   local HTTP API and player (default 127.0.0.1:8090)
+  --api-token TOKEN       bearer token for placing content (POST /fetch; DANDELION_API_TOKEN,
+                          default: generated and kept in DIR/api-token)
   --upload-limit B/S --download-limit B/S --origin-limit B/S --quota-bytes N --hash-workers N
   --mdns --no-dht --webrtc
   --tracker URL           tracker command channel, ws(s)://host:port/channel; repeatable, tried in
@@ -114,6 +121,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
 
   await mkdir(config.data, { recursive: true })
   const privateKey = await loadOrCreateKey(join(config.data, 'peer.key'))
+  const apiToken = config.apiToken ?? (await loadOrCreateToken(join(config.data, API_TOKEN_FILE)))
   const node = await createNode({
     role: config.role,
     campus: config.campus,
@@ -137,7 +145,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
       downloadBytesPerSecond: config.downloadLimit,
       originBytesPerSecond: config.originLimit,
     },
-    playback: { host: config.playbackHost, port: config.playbackPort },
+    playback: { host: config.playbackHost, port: config.playbackPort, apiToken },
   })
   await node.start()
   let tracker: Awaited<ReturnType<typeof startTrackerAgent>>
@@ -176,10 +184,12 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   out(JSON.stringify({ event: 'stopped' }))
 }
 
-export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL]
+export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL] [--token TOKEN | --data DIR]
 
 Asks the node daemon at URL (its local API; DANDELION_NODE_URL, default http://127.0.0.1:8090)
 to place the content, and prints progress until every chunk is verified and stored.
+The daemon's API token: --token or DANDELION_API_TOKEN, else read from the daemon's data
+directory (--data or DANDELION_DATA, file api-token).
 `
 
 /** Places content on a running daemon and follows it to completion. */
@@ -187,7 +197,12 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
   const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
   const { values, positionals } = parseArgs({
     args: argv,
-    options: { node: { type: 'string' }, help: { type: 'boolean' } },
+    options: {
+      node: { type: 'string' },
+      token: { type: 'string' },
+      data: { type: 'string' },
+      help: { type: 'boolean' },
+    },
     allowPositionals: true,
     strict: true,
   })
@@ -199,7 +214,19 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
   const env = io.env ?? process.env
   const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
   const cid = positionals[0]
-  const res = await fetch(`${base}/fetch/${encodeURIComponent(cid)}`, { method: 'POST', signal: io.signal })
+  const dataDir = values.data ?? env.DANDELION_DATA
+  const token =
+    values.token ??
+    env.DANDELION_API_TOKEN ??
+    (dataDir === undefined ? undefined : await readToken(join(dataDir, API_TOKEN_FILE)))
+  const res = await fetch(`${base}/fetch/${encodeURIComponent(cid)}`, {
+    method: 'POST',
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+    signal: io.signal,
+  })
+  if (res.status === 401 && token === undefined) {
+    throw new Error('the node needs its API token: pass --token, set DANDELION_API_TOKEN, or --data DIR')
+  }
   if (!res.ok) throw new Error(`node answered ${res.status}: ${await res.text()}`)
   for (;;) {
     const status = (await (await fetch(`${base}/status`, { signal: io.signal })).json()) as {

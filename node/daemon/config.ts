@@ -23,6 +23,8 @@ export interface NodeConfig {
   webrtc: boolean
   playbackHost: string
   playbackPort: number
+  /** Bearer token `POST /fetch` requires. @default generated and kept in `<data>/api-token` */
+  apiToken?: string
   uploadLimit?: number
   downloadLimit?: number
   originLimit?: number
@@ -69,6 +71,7 @@ const schema = {
     dht: { type: 'boolean' },
     webrtc: { type: 'boolean' },
     playbackHost: { type: 'string' },
+    apiToken: { type: 'string', minLength: 8 },
     playbackPort: { type: 'integer', minimum: 0, maximum: 65535 },
     uploadLimit: { type: 'number', exclusiveMinimum: 0 },
     downloadLimit: { type: 'number', exclusiveMinimum: 0 },
@@ -116,6 +119,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_WEBRTC: 'webrtc',
   DANDELION_PLAYBACK_HOST: 'playbackHost',
   DANDELION_PLAYBACK_PORT: 'playbackPort',
+  DANDELION_API_TOKEN: 'apiToken',
   DANDELION_UPLOAD_LIMIT: 'uploadLimit',
   DANDELION_DOWNLOAD_LIMIT: 'downloadLimit',
   DANDELION_ORIGIN_LIMIT: 'originLimit',

@@ -6,12 +6,15 @@
  * - `GET /content/:manifestCid` and `GET /content/by-name/:resource` (the name table's
  *   active version; 404 JSON if none)
  * - `GET /status` (swarms, progress, peers, bytes by source) and `GET /metrics` (Prometheus)
- * - `POST /fetch/:manifestCid` places content on the node (what `dandelion fetch` calls)
+ * - `POST /fetch/:manifestCid` places content on the node (what `dandelion fetch` calls);
+ *   with an `apiToken` it needs `Authorization: Bearer <token>` (401 without, 403 wrong):
+ *   players on the classroom network may read, only the operator may place content
  */
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
+import { safeEqual } from '../safe-equal.ts'
 import { createNodeMetrics } from './metrics.ts'
 
 /** How long to look for an unknown manifest before answering 404. */
@@ -29,6 +32,8 @@ export interface PlaybackInit {
   host?: string
   /** @default 0 (a free port) */
   port?: number
+  /** Bearer token that `POST /fetch` requires. @default none: anyone who can reach the server */
+  apiToken?: string
 }
 
 /** Starts the playback server of `node`. */
@@ -87,8 +92,20 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     return await stream(req, reply, cid)
   })
   app.get('/status', async () => node.status())
-  // local control: `dandelion fetch` places content through this (the server binds to loopback by default)
+  // local control: `dandelion fetch` places content through this
   app.post<{ Params: { cid: string } }>('/fetch/:cid', async (req, reply) => {
+    if (init.apiToken !== undefined) {
+      const header = req.headers.authorization
+      if (header === undefined || !header.startsWith('Bearer ')) {
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Bearer')
+          .send({ error: 'UnauthorizedError', message: 'placing content needs the node API token' })
+      }
+      if (!safeEqual(header.slice('Bearer '.length).trim(), init.apiToken)) {
+        return reply.code(403).send({ error: 'ForbiddenError', message: 'wrong node API token' })
+      }
+    }
     let cid: ReturnType<typeof parseCid>
     try {
       cid = parseCid(req.params.cid, 'manifest')

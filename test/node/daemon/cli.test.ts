@@ -30,10 +30,11 @@ describe('node daemon CLI', () => {
 
     const lines: string[] = []
     const stop = new AbortController()
+    const dataDir = await h.tempDir()
     const daemon = runNodeCommand(
       ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht', '--campus', 'north'],
       {
-        env: { DANDELION_DATA: await h.tempDir(), DANDELION_BOOTSTRAP: seeder.multiaddrs[0].toString() },
+        env: { DANDELION_DATA: dataDir, DANDELION_BOOTSTRAP: seeder.multiaddrs[0].toString() },
         stdout: (l) => lines.push(l),
         signal: stop.signal,
       },
@@ -42,8 +43,22 @@ describe('node daemon CLI', () => {
     const ready = JSON.parse(lines.find((l) => l.includes('"ready"'))!) as { api: string; peerId: string }
     await until(() => seeder.libp2p.getConnections().some((c) => c.remotePeer.toString() === ready.peerId))
 
+    // placing content needs the daemon's API token (generated in its data directory)
+    const place = `${ready.api}/fetch/${manifest.cid.toString()}`
+    expect((await fetch(place, { method: 'POST' })).status).toBe(401)
+    expect(
+      (await fetch(place, { method: 'POST', headers: { authorization: 'Bearer wrong-token' } })).status,
+    ).toBe(403)
+    await expect(
+      runFetchCommand([manifest.cid.toString(), '--node', ready.api], { stdout: () => {}, env: {} }),
+    ).rejects.toThrow(/API token/)
+    expect(((await (await fetch(`${ready.api}/status`)).json()) as { swarms: unknown[] }).swarms).toEqual([])
+
     const progress: string[] = []
-    await runFetchCommand([manifest.cid.toString(), '--node', ready.api], { stdout: (l) => progress.push(l) })
+    await runFetchCommand([manifest.cid.toString(), '--node', ready.api, '--data', dataDir], {
+      stdout: (l) => progress.push(l),
+      env: {},
+    })
     expect(progress.at(-1)).toContain('"done"')
     const status = (await (await fetch(`${ready.api}/status`)).json()) as {
       campus: string
