@@ -35,45 +35,8 @@ describe('resume after a crash', () => {
     await h.teardown()
   })
 
-  it('a node SIGKILLed mid-download completes after restart without refetching verified chunks', async () => {
-    const key = await originKey()
-    const bytes = randomContent(4 * 1024 * 1024)
-    const seeder = await h.spawn()
-    const manifest = await addContent(seeder.store, bytes, key)
-    await seeder.seed(manifest)
-    const total = manifest.chunks.length
-    const env = {
-      dataDir: await h.tempDir(),
-      bootstrap: [seeder.multiaddrs[0].toString()],
-      manifestCid: manifest.cid.toString(),
-      downloadBytesPerSecond: 1024 * 1024,
-    }
-
-    // first run: kill it hard once a few chunks are verified and stored
-    let reported = 0
-    const first = startChild(env, (l) => {
-      if (l.event === 'progress') reported = Math.max(reported, l.chunksDone ?? 0)
-    })
-    children.push(first.child)
-    await waitFor(() => reported >= 4)
-    first.child.kill('SIGKILL')
-    await first.exited
-    expect(reported).toBeLessThan(total)
-
-    // second run: starts from what the store kept, fetches only the rest
-    const lines: Line[] = []
-    const second = startChild({ ...env, downloadBytesPerSecond: undefined }, (l) => lines.push(l))
-    children.push(second.child)
-    expect(await second.exited).toBe(0)
-    const start = lines.find((l) => l.event === 'progress')!
-    const done = lines.find((l) => l.event === 'done')!
-    expect(start.chunksDone).toBeGreaterThanOrEqual(reported)
-    const chunkSize = manifest.chunkSize
-    expect(done.bytesFromPeers).toBe(bytes.byteLength - start.chunksDone! * chunkSize)
-    expect(lines.filter((l) => l.event === 'progress').at(-1)!.chunksDone).toBe(total)
-  })
-
-  it('a node killed mid-download carries on by itself when it starts again, and forgets it once done', async () => {
+  /** A seeder with 4 MiB, and a child node SIGKILLed once it has stored `atLeast` chunks. */
+  async function killMidDownload(atLeast: number) {
     const key = await originKey()
     const bytes = randomContent(4 * 1024 * 1024)
     const seeder = await h.spawn()
@@ -90,22 +53,40 @@ describe('resume after a crash', () => {
       if (l.event === 'progress') reported = Math.max(reported, l.chunksDone ?? 0)
     })
     children.push(first.child)
-    await waitFor(() => reported >= 2)
+    await waitFor(() => reported >= atLeast)
     first.child.kill('SIGKILL')
     await first.exited
     expect(reported).toBeLessThan(manifest.chunks.length)
+    /** Starts the node again, unthrottled; resolves with its lines once it has exited. */
+    const restart = async (extra: object = {}): Promise<Line[]> => {
+      const lines: Line[] = []
+      const again = startChild({ ...env, downloadBytesPerSecond: undefined, ...extra }, (l) => lines.push(l))
+      children.push(again.child)
+      expect(await again.exited).toBe(0)
+      return lines
+    }
+    return { bytes, manifest, dataDir: env.dataDir, reported, restart }
+  }
 
+  it('a node SIGKILLed mid-download completes after restart without refetching verified chunks', async () => {
+    const { bytes, manifest, reported, restart } = await killMidDownload(4)
+    // second run: starts from what the store kept, fetches only the rest
+    const lines = await restart()
+    const start = lines.find((l) => l.event === 'progress')!
+    const done = lines.find((l) => l.event === 'done')!
+    expect(start.chunksDone).toBeGreaterThanOrEqual(reported)
+    expect(done.bytesFromPeers).toBe(bytes.byteLength - start.chunksDone! * manifest.chunkSize)
+    expect(lines.filter((l) => l.event === 'progress').at(-1)!.chunksDone).toBe(manifest.chunks.length)
+  })
+
+  it('a node killed mid-download carries on by itself when it starts again, and forgets it once done', async () => {
+    const { bytes, manifest, dataDir, restart } = await killMidDownload(2)
     // nobody asks again: the restarted node resumes what it had not finished
-    const lines: Line[] = []
-    const second = startChild({ ...env, downloadBytesPerSecond: undefined, resumeOnly: true }, (l) =>
-      lines.push(l),
-    )
-    children.push(second.child)
-    expect(await second.exited).toBe(0)
+    const lines = await restart({ resumeOnly: true })
     expect(lines.filter((l) => l.event === 'progress').at(-1)!.chunksDone).toBe(manifest.chunks.length)
 
     // a third start finds nothing left to resume: the download was forgotten when it completed
-    const node = await h.spawn({ dataDir: env.dataDir })
+    const node = await h.spawn({ dataDir })
     expect(node.store.pins().filter((p) => p.startsWith('want:'))).toEqual([])
     const out: Uint8Array[] = []
     for await (const piece of node.read(manifest.cid, 0, bytes.byteLength - 1)) out.push(piece)
