@@ -100,14 +100,13 @@ const warmSource = async (): Promise<void> => {
   }
 }
 /**
- * One run of the stage; its output is deleted afterwards. This VM's hypervisor takes
- * back guest memory nobody uses, and the first touch of such a page is slow (`dd` of
- * 1 GiB to tmpfs: 1.6–3.2 s of system time, against 0.4 s into pages freed a moment
- * before), so the first run, which writes its GiB of page cache into such pages, is
- * reported on its own. Then three more runs, each into the pages the run before it
- * freed (as in a long-running origin, whose page cache turns over): the best of them
- * is the stage's figure (other jobs on a shared machine only ever slow a run down),
- * and all three are in the JSON.
+ * One run of the stage; its output is deleted afterwards. The first run in a process
+ * is reported on its own (its worker isolates, buffers and, without direct I/O, page
+ * cache land in memory touched for the first time, which this VM's hypervisor makes
+ * slow: `dd` of 1 GiB to tmpfs took 1.6–3.2 s of system time, against 0.4 s into pages
+ * freed a moment before). Then three more runs: the best of them is the stage's figure
+ * (other jobs on a shared machine only ever slow a run down), and all three are in the
+ * JSON.
  */
 const ingestStage = async (): Promise<{ mibs: number; cpuPerGiB: number }> => {
   const { generateKeyPair } = await import('@libp2p/crypto/keys')
@@ -220,7 +219,7 @@ printTable(`ingest of a ${sizeMiB} MiB file through the origin (tus over loopbac
   },
   { measure: 'ingest / single-thread hash', value: figures.ingest_vs_hash_ratio, unit: '×', target: '≥ 1.5' },
   {
-    measure: 'ingest stage, first run (fresh guest memory)',
+    measure: 'ingest stage, first run in the process',
     value: figures.ingest_first_run_mib_s,
     unit: 'MiB/s',
     target: '',

@@ -10,7 +10,7 @@ import { statfs } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
 import { Server as TusServer } from '@tus/server'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { safeEqual } from '../node/safe-equal.ts'
+import { bearerVerdict } from '../node/bearer.ts'
 import type { ChunkStore } from '../node/store/index.ts'
 import type { PublishedVersion } from './catalog.ts'
 import { ChunkingDataStore } from './chunking-store.ts'
@@ -65,8 +65,9 @@ function tusError(err: HttpError): { status_code: number; body: string } {
 
 /** Checks `Authorization: Bearer <token>`; throws 401 or 403. */
 export function checkBearer(header: string | undefined, token: string): void {
-  if (header === undefined || !header.startsWith('Bearer ')) throw new UnauthorizedError()
-  if (!safeEqual(header.slice('Bearer '.length).trim(), token)) throw new ForbiddenError()
+  const verdict = bearerVerdict(header, token)
+  if (verdict === 'missing') throw new UnauthorizedError()
+  if (verdict === 'wrong') throw new ForbiddenError()
 }
 
 /** The tus data store plus the server; `recover()` re-ingests uploads a crash left finished but unpublished. */

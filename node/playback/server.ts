@@ -12,9 +12,9 @@
  */
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
+import { bearerVerdict } from '../bearer.ts'
 import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
-import { safeEqual } from '../safe-equal.ts'
 import { createNodeMetrics } from './metrics.ts'
 
 /** How long to look for an unknown manifest before answering 404. */
@@ -94,17 +94,16 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
   app.get('/status', async () => node.status())
   // local control: `dandelion fetch` places content through this
   app.post<{ Params: { cid: string } }>('/fetch/:cid', async (req, reply) => {
-    if (init.apiToken !== undefined) {
-      const header = req.headers.authorization
-      if (header === undefined || !header.startsWith('Bearer ')) {
-        return reply
-          .code(401)
-          .header('www-authenticate', 'Bearer')
-          .send({ error: 'UnauthorizedError', message: 'placing content needs the node API token' })
-      }
-      if (!safeEqual(header.slice('Bearer '.length).trim(), init.apiToken)) {
-        return reply.code(403).send({ error: 'ForbiddenError', message: 'wrong node API token' })
-      }
+    const verdict =
+      init.apiToken === undefined ? 'ok' : bearerVerdict(req.headers.authorization, init.apiToken)
+    if (verdict === 'missing') {
+      return reply
+        .code(401)
+        .header('www-authenticate', 'Bearer')
+        .send({ error: 'UnauthorizedError', message: 'placing content needs the node API token' })
+    }
+    if (verdict === 'wrong') {
+      return reply.code(403).send({ error: 'ForbiddenError', message: 'wrong node API token' })
     }
     let cid: ReturnType<typeof parseCid>
     try {

@@ -136,6 +136,13 @@ export class FsChunkStore extends BaseChunkStore {
     this.db = undefined
   }
 
+  /** Compacts every segment less than half live now; resolves when done. */
+  async compact(): Promise<void> {
+    this.assertStarted()
+    for (const id of this.segments.sparse()) this.compactLater(id)
+    await this.exclusive
+  }
+
   /**
    * A shared-memory buffer for a chunk of `size` bytes that this store writes fastest
    * (directly to disk with `directIo`); `undefined` when any buffer will do. The caller
@@ -284,13 +291,6 @@ export class FsChunkStore extends BaseChunkStore {
       // the chunks not yet moved stay where they are, readable; the next start tries again
       .catch((err: Error) => log.error('compacting segment %d failed: %s', id, err.message))
       .finally(() => this.compacting.delete(id))
-  }
-
-  /** Compacts every segment less than half live now; resolves when done. */
-  async compact(): Promise<void> {
-    this.assertStarted()
-    for (const id of this.segments.sparse()) this.compactLater(id)
-    await this.exclusive
   }
 
   /** Copies a sparse segment's chunks to the active segment; the emptied file is deleted. */

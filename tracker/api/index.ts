@@ -4,7 +4,7 @@
  * OpenAPI document at `/api/docs`, SSE release events and `/metrics`.
  */
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
-import { safeEqual } from '../channel/auth.ts'
+import { bearerVerdict } from '../../node/bearer.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { MAX_BODY_BYTES } from '../constants.ts'
 import { ForbiddenError, TrackerError, UnauthorizedError } from '../errors.ts'
@@ -75,10 +75,10 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
   app.register(
     async (api) => {
       api.addHook('onRequest', async (req) => {
-        const header = req.headers.authorization
         // Authorization: Bearer <token> — absent → 401, present but wrong → 403
-        if (header === undefined || !header.startsWith('Bearer ')) throw new UnauthorizedError()
-        if (!safeEqual(header.slice(7), init.adminToken)) throw new ForbiddenError()
+        const verdict = bearerVerdict(req.headers.authorization, init.adminToken)
+        if (verdict === 'missing') throw new UnauthorizedError()
+        if (verdict === 'wrong') throw new ForbiddenError()
       })
       for (const r of table) {
         api.route({
