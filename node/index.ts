@@ -59,6 +59,12 @@ export interface DandelionNodeInit {
   limits?: Partial<Limits>
   /** Worker threads that verify received chunks off the event loop (own store only); 0 hashes inline. @default 0 */
   hashWorkers?: number
+  /**
+   * Write received chunks to the node's own on-disk store with direct I/O (no copy into
+   * the page cache; file systems without it, such as tmpfs, write through the cache).
+   * @default true
+   */
+  directIo?: boolean
   /** Run the DHT. @default true */
   dht?: boolean
   /** Discover peers with mDNS. @default false */

@@ -77,8 +77,15 @@ export class DandelionNodeImpl implements DandelionNode {
       init.store ??
       (init.dataDir === undefined
         ? new MemoryChunkStore(storeInit)
-        : new FsChunkStore({ dir: join(init.dataDir, 'store'), ...storeInit }))
-    if (this.store instanceof FsChunkStore) this.chunkBuffers = new ChunkBuffers()
+        : new FsChunkStore({
+            dir: join(init.dataDir, 'store'),
+            directIo: init.directIo ?? true,
+            ...storeInit,
+          }))
+    if (this.store instanceof FsChunkStore) {
+      const store = this.store
+      this.chunkBuffers = new ChunkBuffers({ alloc: async (size) => await store.chunkBuffer(size) })
+    }
     this.names =
       init.dataDir === undefined ? new MemoryNameTable() : new LevelNameTable(join(init.dataDir, 'names'))
     this.limiter = new Limiter({

@@ -69,6 +69,8 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
                           default: generated and kept in DIR/api-token)
   --upload-limit B/S --download-limit B/S --origin-limit B/S --quota-bytes N --hash-workers N
   --mdns --no-dht --webrtc
+  --no-direct-io          write received chunks through the page cache (DANDELION_DIRECT_IO=false;
+                          default: direct I/O where the file system has it)
   --tracker URL           tracker command channel, ws(s)://host:port/channel; repeatable, tried in
                           order with failover (DANDELION_TRACKERS, comma-separated); runs the agent
   --enroll-token TOKEN    enrollment token for the first connection (DANDELION_ENROLLMENT_TOKEN)
@@ -88,6 +90,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     help: { type: 'boolean' },
     mdns: { type: 'boolean' },
     'no-dht': { type: 'boolean' },
+    'no-direct-io': { type: 'boolean' },
     webrtc: { type: 'boolean' },
   }
   for (const flag of Object.keys(FLAG_KEYS))
@@ -113,6 +116,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   if (values.mdns === true) flags.mdns = true
   if (values.webrtc === true) flags.webrtc = true
   if (values['no-dht'] === true) flags.dht = false
+  if (values['no-direct-io'] === true) flags.directIo = false
   const config = resolveConfig(
     configPath === undefined ? {} : await fromFile(configPath),
     fromEnv(env),
@@ -140,6 +144,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     webrtc: config.webrtc,
     quotaBytes: config.quotaBytes,
     hashWorkers: config.hashWorkers,
+    directIo: config.directIo,
     limits: {
       uploadBytesPerSecond: config.uploadLimit,
       downloadBytesPerSecond: config.downloadLimit,

@@ -30,6 +30,8 @@ export interface NodeConfig {
   originLimit?: number
   quotaBytes?: number
   hashWorkers: number
+  /** Write received chunks with direct I/O (no copy into the page cache) where the file system has it. */
+  directIo: boolean
   /** Tracker command-channel URLs (`ws(s)://host:port/channel`), in failover order; none = no agent. */
   trackers: string[]
   /** Enrollment token presented until the tracker has accepted this node once. */
@@ -55,6 +57,7 @@ const schema = {
     'playbackHost',
     'playbackPort',
     'hashWorkers',
+    'directIo',
     'trackers',
     'labels',
   ],
@@ -78,6 +81,7 @@ const schema = {
     originLimit: { type: 'number', exclusiveMinimum: 0 },
     quotaBytes: { type: 'integer', minimum: 0 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
+    directIo: { type: 'boolean' },
     trackers: { type: 'array', items: { type: 'string', pattern: '^wss?://[^/]+' }, maxItems: 16 },
     enrollToken: { type: 'string', minLength: 1, maxLength: 1024 },
     // the tracker's id pattern for inventory entries
@@ -100,6 +104,7 @@ export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   playbackHost: '127.0.0.1',
   playbackPort: 8090,
   hashWorkers: 1,
+  directIo: true,
   trackers: [],
   labels: [],
 }
@@ -125,6 +130,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_ORIGIN_LIMIT: 'originLimit',
   DANDELION_QUOTA_BYTES: 'quotaBytes',
   DANDELION_HASH_WORKERS: 'hashWorkers',
+  DANDELION_DIRECT_IO: 'directIo',
   DANDELION_TRACKERS: 'trackers',
   DANDELION_ENROLLMENT_TOKEN: 'enrollToken',
   DANDELION_NODE_ID: 'nodeId',
@@ -132,7 +138,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
 }
 
 const LISTS = new Set<keyof NodeConfig>(['listen', 'bootstrap', 'trustedOrigins', 'trackers', 'labels'])
-const BOOLEANS = new Set<keyof NodeConfig>(['mdns', 'dht', 'webrtc'])
+const BOOLEANS = new Set<keyof NodeConfig>(['mdns', 'dht', 'webrtc', 'directIo'])
 const NUMBERS = new Set<keyof NodeConfig>([
   'playbackPort',
   'uploadLimit',

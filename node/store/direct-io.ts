@@ -28,6 +28,8 @@ export class DirectIo {
   private readonly probePath: string
   /** The aligned start of each buffer this allocator made. */
   private readonly origins = new WeakMap<ArrayBufferLike, number>()
+  /** The offset that aligned the last buffer. */
+  private lastOffset?: number
 
   private constructor(probe: FileHandle, probePath: string) {
     this.probe = probe
@@ -76,10 +78,24 @@ export class DirectIo {
     await unlink(this.probePath).catch(() => {})
   }
 
+  /**
+   * Probes offsets in the order most likely to succeed: the one that aligned the last
+   * buffer (the allocator tends to place same-sized buffers alike), then from the top
+   * down (a heap or mmap allocation starts a small header past a page boundary), so a
+   * buffer usually costs one or two probe writes rather than up to 256.
+   */
   private async alignedOffset(whole: Uint8Array): Promise<number | undefined> {
-    for (let offset = 0; offset < DIRECT_ALIGN; offset += PROBE_STEP) {
+    const tried = new Set<number>()
+    const candidates = [
+      this.lastOffset,
+      ...Array.from({ length: DIRECT_ALIGN / PROBE_STEP }, (_, i) => DIRECT_ALIGN - (i + 1) * PROBE_STEP),
+    ]
+    for (const offset of candidates) {
+      if (offset === undefined || tried.has(offset)) continue
+      tried.add(offset)
       try {
         await this.probe.write(whole, offset, DIRECT_ALIGN, 0)
+        this.lastOffset = offset
         return offset
       } catch {
         // EINVAL: not aligned yet

@@ -157,6 +157,11 @@ export class FsChunkStore extends BaseChunkStore {
     return this.direct !== undefined
   }
 
+  /** Chunk bytes this store wrote since it started: with direct I/O, and through the page cache. */
+  get bytesWritten(): { direct: number; buffered: number } {
+    return { ...this.segments.written }
+  }
+
   /** Where a stored chunk's bytes are (for tests and tools). */
   locate(cid: CID): (Location & { path: string }) | undefined {
     const l = this.locations.get(cid.toString())

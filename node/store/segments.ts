@@ -61,6 +61,8 @@ export class Segments {
   private readonly all = new Map<number, Segment>()
   private active?: Segment
   private nextId = 1
+  /** Chunk bytes written with direct I/O, and through the page cache. */
+  readonly written = { direct: 0, buffered: 0 }
 
   /** With `direct`, chunks start on {@link DIRECT_ALIGN} boundaries and aligned buffers skip the page cache. */
   constructor(dir: string, segmentBytes: number, direct?: DirectIo) {
@@ -162,6 +164,7 @@ export class Segments {
     if (!direct) s.tail = run.catch(() => {})
     try {
       await run
+      this.written[direct ? 'direct' : 'buffered'] += bytes.byteLength
       if (sync) await (await this.handle(s)).datasync()
     } finally {
       await this.done(s)

@@ -168,6 +168,8 @@ export class Swarm implements SessionOwner {
     for (const s of this.sessions.values()) this.greet(s)
     this.lastPeerProgressAt = performance.now()
     if (have.complete) this.done.resolve()
+    // chunks to receive: have the store's own receive buffers ready before the first arrives
+    else this.buffers?.prepare(manifest.chunkSize)
     this.schedule()
   }
 

@@ -120,4 +120,46 @@ describe('chunk buffers', () => {
     expect([a.buffer, b.buffer]).toContain(d.buffer)
     expect(pool.take(1024).buffer).not.toBe(c.buffer)
   })
+
+  it("hands out the store's own buffers once made, and lets them push plain ones out", async () => {
+    const made: Uint8Array[] = []
+    const pending: Array<() => void> = []
+    const pool = new ChunkBuffers({
+      maxFreeBytes: 2048,
+      alloc: async (size) => {
+        await new Promise<void>((r) => pending.push(r))
+        // a view inside a larger buffer, as direct-I/O alignment makes them
+        made.push(new Uint8Array(new SharedArrayBuffer(size + 512)).subarray(512))
+        return made.at(-1)
+      },
+    })
+    // none free yet: plain memory now, the store's own made meanwhile
+    const plain = [pool.take(1024), pool.take(1024)]
+    for (const p of plain) pool.give(p)
+    expect(pool.take(1024).buffer).toBe(plain[1].buffer) // reused while nothing better exists
+    pool.give(plain[1])
+    for (const resolve of pending.splice(0)) resolve()
+    await new Promise((r) => setImmediate(r))
+    expect(made.length).toBeGreaterThanOrEqual(2)
+    // the free list was full of plain buffers: the store's own took their place
+    const again = [pool.take(1024), pool.take(1024)]
+    expect(new Set(again.map((b) => b.buffer))).toEqual(new Set(made.slice(0, 2).map((m) => m.buffer)))
+    expect(again.every((b) => b.byteOffset === 512 && b.byteLength === 1024)).toBe(true)
+  })
+
+  it('stops asking a store that has no buffers of its own', async () => {
+    let asked = 0
+    const pool = new ChunkBuffers({
+      alloc: async () => {
+        asked++
+        return undefined
+      },
+    })
+    pool.take(1024)
+    await new Promise((r) => setImmediate(r))
+    const a = pool.take(1024)
+    pool.give(a)
+    expect(pool.take(1024).buffer).toBe(a.buffer)
+    expect(asked).toBe(1)
+  })
 })

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { addContent, Harness, originKey, randomContent, readAll } from '../utils/harness.ts'
+import type { FsChunkStore } from '../../../node/store/index.ts'
+import { addContent, Harness, originKey, randomContent, readAll, TEST_CHUNK_SIZE } from '../utils/harness.ts'
 
 describe('fetch between two nodes', () => {
   const h = new Harness()
@@ -26,6 +27,27 @@ describe('fetch between two nodes', () => {
     expect(status.totals.bytesFromOrigin).toBe(0)
     expect(progress.at(-1)).toBe(manifest.chunks.length)
     expect(seeder.status().totals.bytesUploaded).toBe(bytes.byteLength)
+  })
+
+  it('writes received chunks to an on-disk store with direct I/O, straight from the receive buffers', async () => {
+    const key = await originKey()
+    const seeder = await h.spawn()
+    const bytes = randomContent(24 * TEST_CHUNK_SIZE)
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const leecher = await h.spawn({ dataDir: await h.tempDir(), hashWorkers: 1 })
+    await h.connect(leecher, seeder)
+    await leecher.fetch(manifest.cid.toString())
+    expect(Buffer.from(await readAll(leecher, manifest)).equals(Buffer.from(bytes))).toBe(true)
+    const store = leecher.store as FsChunkStore
+    const written = store.bytesWritten
+    // every chunk, plus the manifest's own block
+    expect(written.direct + written.buffered - bytes.byteLength).toBeGreaterThan(0)
+    expect(written.direct + written.buffered - bytes.byteLength).toBeLessThan(64 * 1024)
+    // ext4 and xfs have direct I/O, tmpfs has not (then everything goes through the page cache);
+    // the first few chunks may arrive before the store's aligned buffers are made
+    if (store.writesDirect) expect(written.direct).toBeGreaterThanOrEqual(bytes.byteLength / 2)
+    else expect(written.direct).toBe(0)
   })
 
   it('refuses a manifest signed by an untrusted origin', async () => {
