@@ -25,8 +25,6 @@ export interface ChunkBuffersInit {
 
 /** The store's buffers made at once (each costs a few probe writes, about 2 ms). */
 const MAX_MAKING = 4
-/** Buffers {@link ChunkBuffers.prepare} makes ahead. */
-const MAX_PREPARED = 8
 
 /** A bounded free list of shared-memory chunk buffers. */
 export class ChunkBuffers {
@@ -82,14 +80,15 @@ export class ChunkBuffers {
   }
 
   /**
-   * Starts making the store's own buffers of `size` bytes (as many as the free list
-   * holds, at most {@link MAX_PREPARED}) before chunks of that size arrive.
+   * Starts making the store's own buffers of `size` bytes before chunks of that size
+   * arrive ({@link MAX_MAKING} at once, fewer if some are free already; takes that find
+   * none free make more).
    */
   prepare(size: number): void {
     if (this.alloc === undefined || this.allocless || size <= 0) return
     let ready = 0
     for (const whole of this.free) if (this.own.has(whole.buffer) && whole.byteLength >= size) ready++
-    const want = Math.min(MAX_PREPARED, Math.floor(this.maxFreeBytes / size)) - ready - this.making
+    const want = Math.min(MAX_MAKING, Math.floor(this.maxFreeBytes / size)) - ready
     for (let i = 0; i < want; i++) this.makeOwn(size)
   }
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { runFetchCommand, runNodeCommand } from '../../../node/daemon/cli.ts'
-import { resolveConfig } from '../../../node/daemon/config.ts'
+import { fromEnv, resolveConfig } from '../../../node/daemon/config.ts'
 import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
 
 describe('node daemon CLI', () => {
@@ -19,6 +19,9 @@ describe('node daemon CLI', () => {
     expect(() => resolveConfig({ data: '/a', colour: 'blue' } as never)).toThrow(/colour/)
     expect(() => resolveConfig({ data: '/a', role: 'server' } as never)).toThrow(/role/)
     expect(() => resolveConfig({})).toThrow(/data/)
+    // direct I/O is on unless turned off, and a variable says false in words
+    expect(resolveConfig({ data: '/a' }).directIo).toBe(true)
+    expect(resolveConfig({ data: '/a' }, fromEnv({ DANDELION_DIRECT_IO: 'false' })).directIo).toBe(false)
   })
 
   it('runs a daemon from env and flags, places content with `fetch`, and stops gracefully', async () => {
