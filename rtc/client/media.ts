@@ -79,18 +79,12 @@ export async function publish(
     }
     await waitConnected(next, options.signal)
   }
-  const watch = (conn: RTCPeerConnection): void => {
-    conn.connectionStateChange.subscribe((state) => {
-      if (state !== 'failed' || closed || conn !== pc) return
-      conn.close().catch(() => {})
-      connect().then(
-        () => watch(pc),
-        () => {},
-      )
-    })
-  }
   await connect()
-  watch(pc)
+  replaceOnFailure(
+    () => pc,
+    connect,
+    () => closed,
+  )
   return {
     get pc() {
       return pc
@@ -199,19 +193,11 @@ export async function subscribe(
     throw err
   }
   let closed = false
-  // a connection that fails later (network change, consent expired) is replaced the same way;
-  // the SFU has already freed its side
-  const watch = (conn: RTCPeerConnection): void => {
-    conn.connectionStateChange.subscribe((state) => {
-      if (state !== 'failed' || closed || conn !== pc) return
-      conn.close().catch(() => {})
-      connect().then(
-        () => watch(pc),
-        () => {},
-      )
-    })
-  }
-  watch(pc)
+  replaceOnFailure(
+    () => pc,
+    connect,
+    () => closed,
+  )
   return {
     get pc() {
       return pc
@@ -225,6 +211,29 @@ export async function subscribe(
       await pc.close()
     },
   }
+}
+
+/**
+ * Replaces a connection that fails later (network change, consent expired) by running
+ * `connect` again, and watches the new one the same way; the SFU has already freed the
+ * failed one's side.
+ */
+function replaceOnFailure(
+  current: () => RTCPeerConnection,
+  connect: () => Promise<void>,
+  closed: () => boolean,
+): void {
+  const watch = (conn: RTCPeerConnection): void => {
+    conn.connectionStateChange.subscribe((state) => {
+      if (state !== 'failed' || closed() || conn !== current()) return
+      conn.close().catch(() => {})
+      connect().then(
+        () => watch(current()),
+        () => {},
+      )
+    })
+  }
+  watch(current())
 }
 
 function countTrack(
