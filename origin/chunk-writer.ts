@@ -12,7 +12,19 @@ export interface ChunkWriterInit {
   chunkSize: number
   /** Chunks being hashed or written at once; the writer waits for the oldest past this. */
   window: number
+  /**
+   * Called with each chunk's bytes, in file order, once the chunk is stored and before
+   * its buffer is reused (whole-file checksums are computed here).
+   */
+  onChunk?(bytes: Uint8Array): void
   signal?: AbortSignal
+}
+
+/** A chunk being hashed and written: `bytes` is `buf` or the front of it. */
+interface Inflight {
+  done: Promise<CID>
+  buf: Uint8Array
+  bytes: Uint8Array
 }
 
 /** Accumulates bytes into chunks and stores them in order. */
@@ -21,7 +33,7 @@ export class ChunkWriter {
   readonly cids: CID[] = []
   private readonly store: ChunkStore
   private readonly init: ChunkWriterInit
-  private readonly inflight: Array<{ done: Promise<CID>; buf: Uint8Array }> = []
+  private readonly inflight: Inflight[] = []
   /** Chunk buffers in shared memory, reused once stored: no allocation or GC per chunk. */
   private readonly free: Uint8Array[] = []
   private buf: Uint8Array | undefined
@@ -68,21 +80,26 @@ export class ChunkWriter {
   }
 
   /**
-   * Reads the next chunk straight into a chunk buffer, without a copy: `read` fills as
-   * much of the buffer as it can and returns the byte count (short only at the end of
-   * the file). Only between whole chunks. Returns the bytes read; 0 at the end.
+   * Stores the next chunk, `length` bytes that `read` reads into the buffer it is given
+   * and hashes (the hash pool's `readAndHash` does both on a worker thread, so a local
+   * file's bytes never pass through the event loop). Does not wait for it: up to
+   * `window` chunks are read, hashed and written at once. Only between whole chunks.
    */
-  async fill(read: (buf: Uint8Array) => Promise<number>): Promise<number> {
-    if (this.filled !== 0) throw new Error('fill() is only possible between whole chunks')
+  async submitRead(
+    length: number,
+    read: (into: Uint8Array) => Promise<{ bytes: Uint8Array; digest: Uint8Array }>,
+  ): Promise<void> {
+    if (this.filled !== 0) throw new Error('submitRead() is only possible between whole chunks')
+    if (length < 1 || length > this.init.chunkSize)
+      throw new RangeError(`chunk length ${length} out of range`)
     this.init.signal?.throwIfAborted()
     const buf = await this.take()
-    const n = await read(buf)
-    if (n === this.init.chunkSize) await this.submit(buf)
-    else if (n > 0) {
-      this.buf = buf
-      this.filled = n
-    } else this.free.push(buf)
-    return n
+    const bytes = length === buf.byteLength ? buf : buf.subarray(0, length)
+    const done = read(bytes).then(({ bytes: got, digest }) => {
+      if (got.byteLength !== length) throw new Error(`read ${got.byteLength} bytes of a ${length}-byte chunk`)
+      return this.store.add(got, { digest, signal: this.init.signal })
+    })
+    await this.enqueue({ done, buf, bytes })
   }
 
   /** Waits until every submitted chunk is stored. */
@@ -103,9 +120,16 @@ export class ChunkWriter {
   }
 
   private async submit(chunk: Uint8Array): Promise<void> {
-    const done = this.store.add(chunk, { signal: this.init.signal })
-    done.catch(() => {}) // awaited in order below
-    this.inflight.push({ done, buf: chunk })
+    await this.enqueue({
+      done: this.store.add(chunk, { signal: this.init.signal }),
+      buf: chunk,
+      bytes: chunk,
+    })
+  }
+
+  private async enqueue(entry: Inflight): Promise<void> {
+    entry.done.catch(() => {}) // awaited in order below
+    this.inflight.push(entry)
     while (this.inflight.length >= this.init.window) await this.takeOldest()
   }
 
@@ -120,6 +144,7 @@ export class ChunkWriter {
       throw err
     }
     this.inflight.shift()
+    this.init.onChunk?.(oldest.bytes)
     // stores never keep a shared buffer (ChunkStore contract), so it can be reused
     if (oldest.buf.buffer instanceof SharedArrayBuffer && oldest.buf.byteLength === this.init.chunkSize) {
       if (this.free.length <= this.init.window) this.free.push(oldest.buf)

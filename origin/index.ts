@@ -32,6 +32,7 @@ import {
   DEFAULT_PORT,
   DEFAULT_UPLOAD_EXPIRY_MS,
   EXPIRY_SWEEP_INTERVAL_MS,
+  FILE_INGEST_CHUNKS_PER_WORKER,
   MAX_CONCURRENT_INGESTS,
   MAX_QUEUED_INGESTS,
 } from './constants.ts'
@@ -152,7 +153,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
         end()
       }
     })
-  const components = { store, catalog, privateKey }
+  const components = { store, catalog, privateKey, hashPool: pool }
 
   const app = Fastify({ logger: init.logger ?? false, bodyLimit: 1024 * 1024 })
   app.setErrorHandler((err, _req, reply) => {
@@ -231,7 +232,11 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       if (meta.sha256 !== undefined) full.sha256 = meta.sha256
       if (meta.blake3 !== undefined) full.blake3 = meta.blake3
       return track(() =>
-        ingestFile(components, path, full, { chunkSize, window: pool.concurrency, signal: options.signal }),
+        ingestFile(components, path, full, {
+          chunkSize,
+          window: Math.max(1, pool.size * FILE_INGEST_CHUNKS_PER_WORKER),
+          signal: options.signal,
+        }),
       )
     },
     onVersion(listener) {

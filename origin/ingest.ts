@@ -9,7 +9,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { createHash as createBlake3 } from 'blake3-wasm'
 import type { CID } from 'multiformats/cid'
-import { type ContentType, createManifest, type Manifest } from '../node/content/index.ts'
+import { type ContentType, createManifest, HashPool, type Manifest } from '../node/content/index.ts'
 import type { ChunkStore } from '../node/store/index.ts'
 import type { Catalog, PublishedVersion } from './catalog.ts'
 import { ChunkWriter } from './chunk-writer.ts'
@@ -22,7 +22,14 @@ export interface IngestComponents {
   store: ChunkStore
   catalog: Catalog
   privateKey: PrivateKey
+  /**
+   * Reads and hashes a local file's chunks off the event loop.
+   * @default reading and hashing on the calling thread
+   */
+  hashPool?: Pick<HashPool, 'readAndHash'>
 }
+
+const inlineHashing = new HashPool({ size: 0 })
 
 /** Describes the file being published. */
 export interface IngestMeta {
@@ -102,12 +109,16 @@ export async function publish(
 /** Options of {@link ingestFile}. */
 export interface IngestFileOptions {
   chunkSize: number
-  /** Chunks in flight (hashing, writing) at once. */
+  /** Chunks in flight (reading and hashing, writing) at once; the origin keeps `FILE_INGEST_CHUNKS_PER_WORKER` per hash worker. */
   window: number
   signal?: AbortSignal
 }
 
-/** Cuts, hashes and stores a local file, then publishes it. */
+/**
+ * Cuts, hashes and stores a local file, then publishes it. Each chunk is read and hashed
+ * on a hash-pool worker straight into the store's own buffer, several at once, so the
+ * event loop only hands out buffers and records CIDs.
+ */
 export async function ingestFile(
   components: IngestComponents,
   path: string,
@@ -115,30 +126,25 @@ export async function ingestFile(
   options: IngestFileOptions,
 ): Promise<{ version: PublishedVersion; manifest: Manifest }> {
   log('ingesting %s from %s', meta.name, path)
-  const writer = new ChunkWriter(components.store, options)
   const sums = checksums(meta)
-  let size = 0
+  const writer = new ChunkWriter(components.store, { ...options, onChunk: (bytes) => sums.update(bytes) })
+  const hashPool = components.hashPool ?? inlineHashing
   const fh = await open(path, 'r')
+  let size: number
   try {
-    // each chunk is read straight into the writer's recycled shared buffer: no copy, no garbage
-    for (;;) {
-      const n = await writer.fill(async (buf) => {
-        let got = 0
-        while (got < buf.byteLength) {
-          const { bytesRead } = await fh.read(buf, got, buf.byteLength - got, size + got)
-          if (bytesRead === 0) break
-          got += bytesRead
-        }
-        sums.update(buf.subarray(0, got))
-        return got
-      })
-      size += n
-      if (n < options.chunkSize) break
+    size = (await fh.stat()).size
+    for (let position = 0; position < size; position += options.chunkSize) {
+      await writer.submitRead(Math.min(options.chunkSize, size - position), (into) =>
+        hashPool.readAndHash(fh.fd, position, into, { signal: options.signal }),
+      )
     }
+    await writer.drain()
   } finally {
+    // every read has settled (drained, or failed and settled) before the file closes
+    await writer.drain().catch(() => {})
     await fh.close()
   }
-  const chunks = await writer.finish()
+  const chunks = writer.cids
   await sums.check(components.store, chunks)
   return await publish(components, { chunks, size, chunkSize: options.chunkSize }, meta, {
     checksumChecked: true,

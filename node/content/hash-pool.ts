@@ -2,7 +2,9 @@
  * A pool of worker threads that hash chunks with BLAKE3, so that ingest and
  * verification go past one core. With `size: 0` it hashes on the calling thread.
  */
+import { read } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { HASH_QUEUE_PER_WORKER } from '../constants.ts'
 import { NotStartedError } from '../errors.ts'
@@ -24,10 +26,20 @@ export interface HashPoolInit {
   idleMs?: number
 }
 
+/** What a worker sends back for one request. */
+interface Reply {
+  id: number
+  digest?: Uint8Array
+  bytesRead?: number
+  error?: { message: string; code?: string }
+}
+
 interface Pending {
-  resolve(digest: Uint8Array): void
+  resolve(reply: Reply): void
   reject(err: Error): void
 }
+
+const readAt = promisify(read)
 
 interface Slot {
   worker: Worker
@@ -78,12 +90,12 @@ export class HashPool {
       })
       const slot: Slot = { worker, inflight: 0 }
       worker.unref()
-      worker.on('message', (msg: { id: number; digest: Uint8Array }) => {
+      worker.on('message', (msg: Reply) => {
         const p = this.pending.get(msg.id)
         if (p === undefined) return
         this.pending.delete(msg.id)
         p.slot.inflight--
-        p.resolve(msg.digest)
+        p.resolve(msg)
         if (this.pending.size === 0) this.idleLater()
       })
       // a worker that dies takes its hashes with it; the next hash starts a new one
@@ -122,6 +134,55 @@ export class HashPool {
    */
   async hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }> {
     if (this.size === 0) return { bytes, digest: blake3(bytes) }
+    const shared = bytes.buffer instanceof SharedArrayBuffer
+    const scratch = shared ? undefined : this.takeScratch(bytes.byteLength)
+    const view = scratch === undefined ? bytes : new Uint8Array(scratch, 0, bytes.byteLength)
+    if (scratch !== undefined) view.set(bytes)
+    try {
+      const reply = await this.dispatch({ bytes: view })
+      return { bytes, digest: reply.digest as Uint8Array }
+    } finally {
+      if (scratch !== undefined && this.scratch.length < this.concurrency) this.scratch.push(scratch)
+    }
+  }
+
+  /**
+   * Reads up to `into.byteLength` bytes of the open file `fd` from `position` into
+   * `into` (shared memory) and hashes what it read, both on a worker thread: a file
+   * being ingested never passes through the event loop. Returns the bytes read (fewer
+   * only at the end of the file), a view of `into`, and their digest.
+   * @throws TypeError when `into` is not in a `SharedArrayBuffer`
+   * @throws the read's own error (e.g. `EIO`, `EBADF`), with its `code`
+   */
+  async readAndHash(
+    fd: number,
+    position: number,
+    into: Uint8Array,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<{ bytes: Uint8Array; digest: Uint8Array }> {
+    if (!(into.buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError('readAndHash needs a buffer in shared memory')
+    }
+    options.signal?.throwIfAborted()
+    if (this.size === 0) {
+      let got = 0
+      while (got < into.byteLength) {
+        const n = (await readAt(fd, into, got, into.byteLength - got, position + got)).bytesRead
+        if (n === 0) break
+        got += n
+      }
+      const bytes = into.subarray(0, got)
+      return { bytes, digest: blake3(bytes) }
+    }
+    const reply = await this.dispatch({ bytes: into, fd, position })
+    if (reply.error !== undefined) {
+      throw Object.assign(new Error(reply.error.message), { code: reply.error.code })
+    }
+    return { bytes: into.subarray(0, reply.bytesRead), digest: reply.digest as Uint8Array }
+  }
+
+  /** Sends one request to the least busy worker (starting workers as needed). */
+  private async dispatch(request: { bytes: Uint8Array; fd?: number; position?: number }): Promise<Reply> {
     if (!this.running) throw new NotStartedError('hash pool')
     clearTimeout(this.idleTimer)
     if (this.slots.length < this.size) this.spawn()
@@ -129,19 +190,10 @@ export class HashPool {
     for (const s of this.slots) if (s.inflight < slot.inflight) slot = s
     const id = this.nextId++
     slot.inflight++
-    const shared = bytes.buffer instanceof SharedArrayBuffer
-    const scratch = shared ? undefined : this.takeScratch(bytes.byteLength)
-    const view = scratch === undefined ? bytes : new Uint8Array(scratch, 0, bytes.byteLength)
-    if (scratch !== undefined) view.set(bytes)
-    try {
-      const digest = await new Promise<Uint8Array>((resolve, reject) => {
-        this.pending.set(id, { resolve, reject, slot })
-        slot.worker.postMessage({ id, bytes: view })
-      })
-      return { bytes, digest }
-    } finally {
-      if (scratch !== undefined && this.scratch.length < this.concurrency) this.scratch.push(scratch)
-    }
+    return await new Promise<Reply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, slot })
+      slot.worker.postMessage({ id, ...request })
+    })
   }
 
   private takeScratch(size: number): SharedArrayBuffer {

@@ -5,7 +5,7 @@
 import { CID } from 'multiformats/cid'
 import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
 import { ChunkHashMismatchError, ChunkNotFoundError, NotStartedError, QuotaExceededError } from '../errors.ts'
-import type { AbortOptions, ChunkStore, StoreUsage } from './index.ts'
+import type { AbortOptions, AddOptions, ChunkStore, StoreUsage } from './index.ts'
 
 /** Computes BLAKE3 digests, possibly off-thread (a `HashPool` fits). */
 export interface Hasher {
@@ -75,11 +75,11 @@ export abstract class BaseChunkStore implements ChunkStore {
     await this.store(cid.toString(), checked, options)
   }
 
-  async add(bytes: Uint8Array, options: AbortOptions = {}): Promise<CID> {
+  async add(bytes: Uint8Array, options: AddOptions = {}): Promise<CID> {
     this.assertStarted()
-    const { bytes: checked, digest } = await this.hasher.hash(bytes)
+    const digest = options.digest ?? (await this.hasher.hash(bytes)).digest
     const cid = chunkCidFromDigest(digest)
-    await this.store(cid.toString(), checked, options)
+    await this.store(cid.toString(), bytes, options)
     return cid
   }
 

@@ -15,6 +15,17 @@ export interface AbortOptions {
   signal?: AbortSignal
 }
 
+/** Options of {@link ChunkStore.add}. */
+export interface AddOptions extends AbortOptions {
+  /**
+   * The BLAKE3 digest of exactly `bytes`, when the caller has just computed it (the
+   * origin hashes a file's chunks on the hash pool as it reads them). The store trusts
+   * it instead of hashing again, so it is for content this process authors: bytes from
+   * anywhere else go through {@link ChunkStore.put}, which always verifies.
+   */
+  digest?: Uint8Array
+}
+
 /** Space used by a store. */
 export interface StoreUsage {
   /** Chunks stored. */
@@ -41,8 +52,8 @@ export interface ChunkStore {
    * @throws QuotaExceededError when there is no room
    */
   put(cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<void>
-  /** Hashes `bytes`, stores them and returns their CID. */
-  add(bytes: Uint8Array, options?: AbortOptions): Promise<CID>
+  /** Hashes `bytes` (unless given their digest), stores them and returns their CID. */
+  add(bytes: Uint8Array, options?: AddOptions): Promise<CID>
   /** @throws ChunkNotFoundError */
   get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
   has(cid: CID): Promise<boolean>

@@ -1,3 +1,7 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { blake3, HashPool } from '../../../node/content/index.ts'
@@ -42,5 +46,33 @@ describe('HashPool', () => {
     } finally {
       await pool.stop()
     }
+  })
+
+  it('reads and hashes ranges of a file on a worker, the last one short, and reports read errors with their code', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dandelion-hashpool-'))
+    const file = randomBytes(300_000)
+    await writeFile(join(dir, 'f.bin'), file)
+    const fh = await open(join(dir, 'f.bin'), 'r')
+    for (const size of [2, 0]) {
+      const pool = new HashPool({ size })
+      pool.start()
+      try {
+        const into = new Uint8Array(new SharedArrayBuffer(128 * 1024))
+        const read = await pool.readAndHash(fh.fd, 256 * 1024, into)
+        expect(read.bytes.buffer).toBe(into.buffer)
+        expect(Buffer.from(read.bytes).equals(file.subarray(256 * 1024))).toBe(true)
+        expect(hex(read.digest)).toBe(hex(blake3(file.subarray(256 * 1024))))
+        const whole = await pool.readAndHash(fh.fd, 0, into)
+        expect(hex(whole.digest)).toBe(hex(blake3(file.subarray(0, 128 * 1024))))
+        await expect(pool.readAndHash(fh.fd, 0, new Uint8Array(10))).rejects.toThrow(TypeError)
+        await expect(pool.readAndHash(1_000_000, 0, into)).rejects.toMatchObject({ code: 'EBADF' })
+        // the worker that reported the error still hashes
+        expect(hex((await pool.readAndHash(fh.fd, 0, into)).digest)).toBe(hex(whole.digest))
+      } finally {
+        await pool.stop()
+      }
+    }
+    await fh.close()
+    await rm(dir, { recursive: true, force: true })
   })
 })

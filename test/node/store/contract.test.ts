@@ -41,6 +41,11 @@ describe.each(implementations)('ChunkStore contract: %s', (_name, make) => {
     expect(Buffer.from(await store.get(cid)).equals(Buffer.from(bytesOf(1000, 7)))).toBe(true)
     const added = await store.add(bytesOf(10, 1))
     expect(added.toString()).toBe(chunkCid(bytesOf(10, 1)).toString())
+    // a digest the caller computed while reading is used as given
+    const hashed = bytesOf(20, 3)
+    const byDigest = await store.add(hashed, { digest: chunkCid(hashed).multihash.digest })
+    expect(byDigest.toString()).toBe(chunkCid(hashed).toString())
+    await store.delete(byDigest)
     const listed: string[] = []
     for await (const c of store.list()) listed.push(c.toString())
     expect(listed.sort()).toEqual([cid.toString(), added.toString()].sort())
