@@ -21,7 +21,7 @@ import { parseArgs } from 'node:util'
 import { createHash } from 'blake3-wasm'
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
 import { uploadFile } from '../origin/client.ts'
-import { FILE_INGEST_CHUNKS_PER_WORKER } from '../origin/constants.ts'
+import { FILE_INGEST_CHUNKS_PER_WORKER, FILE_INGEST_RUN_CHUNKS } from '../origin/constants.ts'
 import { printTable, sampleRss, writeResults } from './lib/report.ts'
 
 const MiB = 1024 * 1024
@@ -130,7 +130,11 @@ const ingestStage = async (): Promise<{ mibs: number; cpuPerGiB: number }> => {
     filePath,
     { name: 'stage', type: 'video', mime: 'video/mp4' },
     // the origin's own window (origin/index.ts)
-    { chunkSize: MiB, window: pool.size * FILE_INGEST_CHUNKS_PER_WORKER },
+    {
+      chunkSize: MiB,
+      runChunks: FILE_INGEST_RUN_CHUNKS,
+      window: pool.size * FILE_INGEST_CHUNKS_PER_WORKER,
+    },
   )
   const seconds = (performance.now() - t) / 1000
   const cpu = process.cpuUsage(cpu0)

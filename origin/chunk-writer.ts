@@ -5,7 +5,7 @@
  * at most once and written to disk once.
  */
 import type { CID } from 'multiformats/cid'
-import type { ChunkStore } from '../node/store/index.ts'
+import type { ChunkStore, ChunkTarget } from '../node/store/index.ts'
 
 /** Options of {@link ChunkWriter}. */
 export interface ChunkWriterInit {
@@ -20,11 +20,12 @@ export interface ChunkWriterInit {
   signal?: AbortSignal
 }
 
-/** A chunk being hashed and written: `bytes` is `buf` or the front of it. */
+/** Chunks being hashed and written: `bytes` is `buf` or the front of it, `lengths` its chunks. */
 interface Inflight {
-  done: Promise<CID>
+  done: Promise<CID[]>
   buf: Uint8Array
   bytes: Uint8Array
+  lengths: number[]
 }
 
 /** Accumulates bytes into chunks and stores them in order. */
@@ -34,8 +35,10 @@ export class ChunkWriter {
   private readonly store: ChunkStore
   private readonly init: ChunkWriterInit
   private readonly inflight: Inflight[] = []
-  /** Chunk buffers in shared memory, reused once stored: no allocation or GC per chunk. */
-  private readonly free: Uint8Array[] = []
+  /** Chunks in {@link inflight}. */
+  private inflightChunks = 0
+  /** Buffers in shared memory by size, reused once stored: no allocation or GC per chunk. */
+  private readonly free = new Map<number, Uint8Array[]>()
   private buf: Uint8Array | undefined
   private filled = 0
 
@@ -80,26 +83,43 @@ export class ChunkWriter {
   }
 
   /**
-   * Stores the next chunk, `length` bytes that `read` reads into the buffer it is given
-   * and hashes (the hash pool's `readAndHash` does both on a worker thread, so a local
-   * file's bytes never pass through the event loop). Does not wait for it: up to
-   * `window` chunks are read, hashed and written at once. Only between whole chunks.
+   * Stores the next chunks, of the given `lengths`, that `read` reads into the buffer it
+   * is given and hashes one by one (the hash pool's `readAndHash` does both on a worker
+   * thread, so a local file's bytes never pass through the event loop). When the store
+   * takes chunks in place, `read` also gets where to write them and does that too, on
+   * the same thread. Does not wait for them: up to `window` chunks are read, hashed and
+   * written at once. Only between whole chunks.
    */
   async submitRead(
-    length: number,
-    read: (into: Uint8Array) => Promise<{ bytes: Uint8Array; digest: Uint8Array }>,
+    lengths: number[],
+    read: (into: Uint8Array, writeTo?: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
   ): Promise<void> {
     if (this.filled !== 0) throw new Error('submitRead() is only possible between whole chunks')
-    if (length < 1 || length > this.init.chunkSize)
-      throw new RangeError(`chunk length ${length} out of range`)
+    const size = this.init.chunkSize
+    if (lengths.length === 0 || lengths.some((n) => !Number.isSafeInteger(n) || n < 1 || n > size)) {
+      throw new RangeError(`chunk lengths ${lengths.join(',')} out of range`)
+    }
     this.init.signal?.throwIfAborted()
-    const buf = await this.take()
-    const bytes = length === buf.byteLength ? buf : buf.subarray(0, length)
-    const done = read(bytes).then(({ bytes: got, digest }) => {
-      if (got.byteLength !== length) throw new Error(`read ${got.byteLength} bytes of a ${length}-byte chunk`)
-      return this.store.add(got, { digest, signal: this.init.signal })
-    })
-    await this.enqueue({ done, buf, bytes })
+    const total = lengths.reduce((a, b) => a + b, 0)
+    const buf = await this.take(lengths.length * size)
+    const bytes = total === buf.byteLength ? buf : buf.subarray(0, total)
+    const checked = async (into: Uint8Array, writeTo?: ChunkTarget) => {
+      const got = await read(into, writeTo)
+      if (got.bytes.byteLength !== total || got.digests.length !== lengths.length) {
+        throw new Error(`read ${got.bytes.byteLength} bytes of ${total} expected`)
+      }
+      return got
+    }
+    const signal = this.init.signal
+    const done =
+      this.store.addInPlace === undefined
+        ? checked(bytes).then(({ digests }) =>
+            Promise.all(
+              slices(bytes, lengths).map((chunk, i) => this.store.add(chunk, { digest: digests[i], signal })),
+            ),
+          )
+        : this.store.addInPlace(bytes, lengths, (target) => checked(bytes, target), { signal })
+    await this.enqueue({ done, buf, bytes, lengths })
   }
 
   /** Waits until every submitted chunk is stored. */
@@ -121,41 +141,56 @@ export class ChunkWriter {
 
   private async submit(chunk: Uint8Array): Promise<void> {
     await this.enqueue({
-      done: this.store.add(chunk, { signal: this.init.signal }),
+      done: this.store.add(chunk, { signal: this.init.signal }).then((cid) => [cid]),
       buf: chunk,
       bytes: chunk,
+      lengths: [chunk.byteLength],
     })
   }
 
   private async enqueue(entry: Inflight): Promise<void> {
     entry.done.catch(() => {}) // awaited in order below
     this.inflight.push(entry)
-    while (this.inflight.length >= this.init.window) await this.takeOldest()
+    this.inflightChunks += entry.lengths.length
+    while (this.inflightChunks >= this.init.window) await this.takeOldest()
   }
 
   private async takeOldest(): Promise<void> {
     const oldest = this.inflight[0]
     try {
-      this.cids.push(await oldest.done)
+      this.cids.push(...(await oldest.done))
     } catch (err) {
       // let the other writes settle so nothing runs on after the failure is reported
       await Promise.allSettled(this.inflight.map((e) => e.done))
       this.inflight.length = 0
+      this.inflightChunks = 0
       throw err
     }
     this.inflight.shift()
-    this.init.onChunk?.(oldest.bytes)
+    this.inflightChunks -= oldest.lengths.length
+    for (const chunk of slices(oldest.bytes, oldest.lengths)) this.init.onChunk?.(chunk)
     // stores never keep a shared buffer (ChunkStore contract), so it can be reused
-    if (oldest.buf.buffer instanceof SharedArrayBuffer && oldest.buf.byteLength === this.init.chunkSize) {
-      if (this.free.length <= this.init.window) this.free.push(oldest.buf)
+    if (oldest.buf.buffer instanceof SharedArrayBuffer) {
+      const free = this.free.get(oldest.buf.byteLength) ?? []
+      this.free.set(oldest.buf.byteLength, free)
+      if (free.length <= this.init.window) free.push(oldest.buf)
     }
   }
 
-  /** A free chunk buffer: recycled, else the kind the store writes fastest, else plain shared memory. */
-  private async take(): Promise<Uint8Array> {
-    const size = this.init.chunkSize
+  /** A free buffer: recycled, else the kind the store writes fastest, else plain shared memory. */
+  private async take(size: number = this.init.chunkSize): Promise<Uint8Array> {
     return (
-      this.free.pop() ?? (await this.store.chunkBuffer?.(size)) ?? new Uint8Array(new SharedArrayBuffer(size))
+      this.free.get(size)?.pop() ??
+      (await this.store.chunkBuffer?.(size)) ??
+      new Uint8Array(new SharedArrayBuffer(size))
     )
   }
+}
+
+/** `bytes` cut into consecutive pieces of the given lengths. */
+function slices(bytes: Uint8Array, lengths: number[]): Uint8Array[] {
+  const out: Uint8Array[] = []
+  for (let at = 0, i = 0; i < lengths.length; at += lengths[i++])
+    out.push(bytes.subarray(at, at + lengths[i]))
+  return out
 }

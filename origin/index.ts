@@ -33,6 +33,7 @@ import {
   DEFAULT_UPLOAD_EXPIRY_MS,
   EXPIRY_SWEEP_INTERVAL_MS,
   FILE_INGEST_CHUNKS_PER_WORKER,
+  FILE_INGEST_RUN_CHUNKS,
   MAX_CONCURRENT_INGESTS,
   MAX_QUEUED_INGESTS,
 } from './constants.ts'
@@ -234,6 +235,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       return track(() =>
         ingestFile(components, path, full, {
           chunkSize,
+          runChunks: FILE_INGEST_RUN_CHUNKS,
           window: Math.max(1, pool.size * FILE_INGEST_CHUNKS_PER_WORKER),
           signal: options.signal,
         }),

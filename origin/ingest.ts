@@ -109,15 +109,19 @@ export async function publish(
 /** Options of {@link ingestFile}. */
 export interface IngestFileOptions {
   chunkSize: number
+  /** Consecutive chunks read, hashed and written by one request to the hash pool. */
+  runChunks: number
   /** Chunks in flight (reading and hashing, writing) at once; the origin keeps `FILE_INGEST_CHUNKS_PER_WORKER` per hash worker. */
   window: number
   signal?: AbortSignal
 }
 
 /**
- * Cuts, hashes and stores a local file, then publishes it. Each chunk is read and hashed
- * on a hash-pool worker straight into the store's own buffer, several at once, so the
- * event loop only hands out buffers and records CIDs.
+ * Cuts, hashes and stores a local file, then publishes it. A hash-pool worker reads a
+ * run of consecutive chunks straight into the store's own buffer, hashes each, and
+ * (when the store takes chunks in place) writes the run into the store with one write;
+ * several runs are in flight at once, so the event loop only hands out buffers and
+ * records CIDs, once per run.
  */
 export async function ingestFile(
   components: IngestComponents,
@@ -129,13 +133,19 @@ export async function ingestFile(
   const sums = checksums(meta)
   const writer = new ChunkWriter(components.store, { ...options, onChunk: (bytes) => sums.update(bytes) })
   const hashPool = components.hashPool ?? inlineHashing
+  const { chunkSize } = options
+  const runBytes = chunkSize * Math.max(1, options.runChunks)
   const fh = await open(path, 'r')
   let size: number
   try {
     size = (await fh.stat()).size
-    for (let position = 0; position < size; position += options.chunkSize) {
-      await writer.submitRead(Math.min(options.chunkSize, size - position), (into) =>
-        hashPool.readAndHash(fh.fd, position, into, { signal: options.signal }),
+    for (let position = 0; position < size; position += runBytes) {
+      const lengths: number[] = []
+      for (let at = position; at < Math.min(size, position + runBytes); at += chunkSize) {
+        lengths.push(Math.min(chunkSize, size - at))
+      }
+      await writer.submitRead(lengths, (into, writeTo) =>
+        hashPool.readAndHash(fh.fd, position, into, { chunkSize, writeTo, signal: options.signal }),
       )
     }
     await writer.drain()

@@ -2,7 +2,7 @@
  * A pool of worker threads that hash chunks with BLAKE3, so that ingest and
  * verification go past one core. With `size: 0` it hashes on the calling thread.
  */
-import { read } from 'node:fs'
+import { read, write } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
@@ -26,10 +26,38 @@ export interface HashPoolInit {
   idleMs?: number
 }
 
+/** Where {@link HashPool.readAndHash} writes the bytes it hashed: an open file and an offset. */
+export interface WriteTarget {
+  fd: number
+  position: number
+}
+
+/** Options of {@link HashPool.readAndHash}. */
+export interface ReadAndHashOptions {
+  /**
+   * Hash the bytes as consecutive chunks of this size (the last may be shorter), each
+   * on its own.
+   * @default one chunk: all of `into`
+   */
+  chunkSize?: number
+  /** Also write the bytes read here, after hashing them (on the same worker, in one write). */
+  writeTo?: WriteTarget
+  signal?: AbortSignal
+}
+
+/** What {@link HashPool.readAndHash} read: a view of its buffer, and each chunk's digest. */
+export interface ReadAndHashResult {
+  bytes: Uint8Array
+  digests: Uint8Array[]
+}
+
+const DIGEST_BYTES = 32
+
 /** What a worker sends back for one request. */
 interface Reply {
   id: number
-  digest?: Uint8Array
+  /** Each chunk's digest, one after the other. */
+  digests?: Uint8Array
   bytesRead?: number
   error?: { message: string; code?: string }
 }
@@ -40,6 +68,7 @@ interface Pending {
 }
 
 const readAt = promisify(read)
+const writeAt = promisify(write)
 
 interface Slot {
   worker: Worker
@@ -140,7 +169,7 @@ export class HashPool {
     if (scratch !== undefined) view.set(bytes)
     try {
       const reply = await this.dispatch({ bytes: view })
-      return { bytes, digest: reply.digest as Uint8Array }
+      return { bytes, digest: reply.digests as Uint8Array }
     } finally {
       if (scratch !== undefined && this.scratch.length < this.concurrency) this.scratch.push(scratch)
     }
@@ -149,21 +178,26 @@ export class HashPool {
   /**
    * Reads up to `into.byteLength` bytes of the open file `fd` from `position` into
    * `into` (shared memory) and hashes what it read, both on a worker thread: a file
-   * being ingested never passes through the event loop. Returns the bytes read (fewer
-   * only at the end of the file), a view of `into`, and their digest.
+   * being ingested never passes through the event loop. With `chunkSize`, the bytes
+   * are several chunks, hashed one by one; with `writeTo`, the worker then writes them
+   * there too. Returns the bytes read (fewer only at the end of the file), a view of
+   * `into`, and the digest of each chunk.
    * @throws TypeError when `into` is not in a `SharedArrayBuffer`
-   * @throws the read's own error (e.g. `EIO`, `EBADF`), with its `code`
+   * @throws the read's or write's own error (e.g. `EIO`, `EBADF`, `ENOSPC`), with its `code`
    */
   async readAndHash(
     fd: number,
     position: number,
     into: Uint8Array,
-    options: { signal?: AbortSignal } = {},
-  ): Promise<{ bytes: Uint8Array; digest: Uint8Array }> {
+    options: ReadAndHashOptions = {},
+  ): Promise<ReadAndHashResult> {
     if (!(into.buffer instanceof SharedArrayBuffer)) {
       throw new TypeError('readAndHash needs a buffer in shared memory')
     }
+    const chunkSize = options.chunkSize ?? Math.max(1, into.byteLength)
+    if (!Number.isSafeInteger(chunkSize) || chunkSize < 1) throw new RangeError(`bad chunk size ${chunkSize}`)
     options.signal?.throwIfAborted()
+    const target = options.writeTo
     if (this.size === 0) {
       let got = 0
       while (got < into.byteLength) {
@@ -172,17 +206,41 @@ export class HashPool {
         got += n
       }
       const bytes = into.subarray(0, got)
-      return { bytes, digest: blake3(bytes) }
+      const digests: Uint8Array[] = []
+      for (let at = 0; at < got || digests.length === 0; at += chunkSize) {
+        digests.push(blake3(bytes.subarray(at, at + chunkSize)))
+      }
+      for (let done = 0; target !== undefined && done < got; ) {
+        done += (await writeAt(target.fd, bytes, done, got - done, target.position + done)).bytesWritten
+      }
+      return { bytes, digests }
     }
-    const reply = await this.dispatch({ bytes: into, fd, position })
+    const reply = await this.dispatch({
+      bytes: into,
+      chunkSize,
+      fd,
+      position,
+      ...(target === undefined ? {} : { writeFd: target.fd, writePosition: target.position }),
+    })
     if (reply.error !== undefined) {
       throw Object.assign(new Error(reply.error.message), { code: reply.error.code })
     }
-    return { bytes: into.subarray(0, reply.bytesRead), digest: reply.digest as Uint8Array }
+    const all = reply.digests as Uint8Array
+    const digests: Uint8Array[] = []
+    for (let at = 0; at < all.byteLength; at += DIGEST_BYTES)
+      digests.push(all.subarray(at, at + DIGEST_BYTES))
+    return { bytes: into.subarray(0, reply.bytesRead), digests }
   }
 
   /** Sends one request to the least busy worker (starting workers as needed). */
-  private async dispatch(request: { bytes: Uint8Array; fd?: number; position?: number }): Promise<Reply> {
+  private async dispatch(request: {
+    bytes: Uint8Array
+    chunkSize?: number
+    fd?: number
+    position?: number
+    writeFd?: number
+    writePosition?: number
+  }): Promise<Reply> {
     if (!this.running) throw new NotStartedError('hash pool')
     clearTimeout(this.idleTimer)
     if (this.slots.length < this.size) this.spawn()

@@ -1,39 +1,77 @@
 /**
  * Worker thread body of the hash pool: BLAKE3-256 of each chunk it is sent, read in place
- * from shared memory; only the digest is sent back. A request that names a file
- * descriptor first reads the chunk from that file into the shared buffer, so a file
- * being ingested never passes through the main thread.
+ * from shared memory; only the digests are sent back.
+ *
+ * A request that names a file descriptor first reads its bytes from that file into the
+ * shared buffer, so a file being ingested never passes through the main thread. It may
+ * cover several consecutive chunks (`chunkSize` apart), each hashed on its own, and may
+ * name a write target (a chunk store's segment) where the worker then writes all of
+ * them with one positional write: the event loop is woken once per request, not once
+ * per chunk and per write.
  *
  * Reads are synchronous: the worker has nothing else to do meanwhile, and the pool keeps
  * a second request queued per worker. Asynchronous reads overlapping the hash measured
  * no faster; `O_DIRECT` reads measured much slower (the CPU then hashes bytes that are
- * in no cache).
+ * in no cache). Writes are asynchronous: a direct write waits on the disk, and ext4
+ * runs appending direct writes to one file one at a time; a worker waiting for its turn
+ * hashed nothing (about 25% slower, measured).
  *
  * Plain JavaScript on purpose: a `.ts` worker would load Node's type stripper into every
  * worker isolate, about 17 MB of RSS each (measured).
  */
-import { readSync } from 'node:fs'
+import { readSync, write } from 'node:fs'
 import { parentPort } from 'node:worker_threads'
 import { createHash } from 'blake3-wasm'
 
+const DIGEST_BYTES = 32
+
 /**
- * @typedef {{ id: number, bytes: Uint8Array, fd?: number, position?: number }} HashRequest
+ * @typedef {{
+ *   id: number,
+ *   bytes: Uint8Array,
+ *   chunkSize?: number,
+ *   fd?: number,
+ *   position?: number,
+ *   writeFd?: number,
+ *   writePosition?: number,
+ * }} HashRequest
  */
 
 parentPort?.on('message', (/** @type {HashRequest} */ req) => {
   let bytes = req.bytes
-  if (req.fd !== undefined) {
-    try {
-      bytes = bytes.subarray(0, readFully(req.fd, bytes, req.position ?? 0))
-    } catch (err) {
-      const { message, code } = /** @type {NodeJS.ErrnoException} */ (err)
-      parentPort?.postMessage({ id: req.id, error: { message, code } })
-      return
+  try {
+    if (req.fd !== undefined) bytes = bytes.subarray(0, readFully(req.fd, bytes, req.position ?? 0))
+    const reply = {
+      id: req.id,
+      digests: hashChunks(bytes, req.chunkSize ?? Math.max(1, bytes.byteLength)),
+      bytesRead: bytes.byteLength,
     }
+    if (req.writeFd === undefined) parentPort?.postMessage(reply)
+    else {
+      writeFully(req.writeFd, bytes, req.writePosition ?? 0, 0, (err) =>
+        parentPort?.postMessage(err === null ? reply : failure(req.id, err)),
+      )
+    }
+  } catch (err) {
+    parentPort?.postMessage(failure(req.id, err))
   }
-  const digest = createHash().update(bytes).digest()
-  parentPort?.postMessage({ id: req.id, digest, bytesRead: bytes.byteLength })
 })
+
+/** The digests of `bytes` cut into `chunkSize` pieces, one after the other in one array. */
+function hashChunks(/** @type {Uint8Array} */ bytes, /** @type {number} */ chunkSize) {
+  const count = Math.max(1, Math.ceil(bytes.byteLength / chunkSize))
+  const digests = new Uint8Array(count * DIGEST_BYTES)
+  for (let i = 0; i < count; i++) {
+    const chunk = bytes.subarray(i * chunkSize, (i + 1) * chunkSize)
+    digests.set(createHash().update(chunk).digest(), i * DIGEST_BYTES)
+  }
+  return digests
+}
+
+function failure(/** @type {number} */ id, /** @type {unknown} */ err) {
+  const { message, code } = /** @type {NodeJS.ErrnoException} */ (err)
+  return { id, error: { message, code } }
+}
 
 /** Reads until `into` is full or the file ends; returns the bytes read. */
 function readFully(/** @type {number} */ fd, /** @type {Uint8Array} */ into, /** @type {number} */ position) {
@@ -44,4 +82,19 @@ function readFully(/** @type {number} */ fd, /** @type {Uint8Array} */ into, /**
     got += n
   }
   return got
+}
+
+/** Writes `bytes` from `done` on at `position`, then calls back. */
+function writeFully(
+  /** @type {number} */ fd,
+  /** @type {Uint8Array} */ bytes,
+  /** @type {number} */ position,
+  /** @type {number} */ done,
+  /** @type {(err: Error | null) => void} */ cb,
+) {
+  if (done === bytes.byteLength) return cb(null)
+  write(fd, bytes, done, bytes.byteLength - done, position + done, (err, n) => {
+    if (err) cb(err)
+    else writeFully(fd, bytes, position, done + n, cb)
+  })
 }

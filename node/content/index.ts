@@ -15,7 +15,13 @@ export {
   parseCid,
   verifyChunk,
 } from './cid.ts'
-export { HashPool, type HashPoolInit } from './hash-pool.ts'
+export {
+  HashPool,
+  type HashPoolInit,
+  type ReadAndHashOptions,
+  type ReadAndHashResult,
+  type WriteTarget,
+} from './hash-pool.ts'
 export {
   CONTENT_TYPES,
   type ContentType,

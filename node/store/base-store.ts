@@ -207,7 +207,22 @@ export abstract class BaseChunkStore implements ChunkStore {
 
   private async write(key: string, bytes: Uint8Array, options: AbortOptions): Promise<void> {
     const size = bytes.byteLength
-    // bytes being written count against the quota too, so concurrent puts cannot overshoot it
+    await this.reserveRoom(size, options)
+    try {
+      await this.writeRaw(key, bytes, options)
+    } finally {
+      this.releaseRoom(size)
+    }
+    this.remember(key, size)
+  }
+
+  /**
+   * Makes room for `size` more bytes (evicting when allowed) and holds it until
+   * {@link releaseRoom}: bytes being written count against the quota too, so concurrent
+   * writes cannot overshoot it.
+   * @throws QuotaExceededError when there is no room
+   */
+  protected async reserveRoom(size: number, options: AbortOptions = {}): Promise<void> {
     const needed = (): number => this.bytes + this.reserved + size - this.quotaBytes
     if (needed() > 0) {
       if (this.evictWhenFull) await this.evict(needed(), options)
@@ -219,12 +234,39 @@ export abstract class BaseChunkStore implements ChunkStore {
     }
     options.signal?.throwIfAborted()
     this.reserved += size
-    try {
-      await this.writeRaw(key, bytes, options)
-    } finally {
-      this.reserved -= size
+  }
+
+  protected releaseRoom(size: number): void {
+    this.reserved -= size
+  }
+
+  /**
+   * Makes visible a chunk whose bytes a subclass has already written where it keeps them
+   * (see `FsChunkStore.addInPlace`): `commit` records it, unless the chunk is stored or
+   * being stored already. Returns whether it committed; when not, the caller frees its copy.
+   */
+  protected async commitWritten(key: string, size: number, commit: () => Promise<void>): Promise<boolean> {
+    if (this.sizes.has(key)) {
+      this.touch(key)
+      return false
     }
-    this.remember(key, size)
+    const running = this.writing.get(key)
+    if (running !== undefined) {
+      try {
+        await running
+        return false
+      } catch {
+        return await this.commitWritten(key, size, commit) // that write failed: this copy stands in
+      }
+    }
+    const write = commit().then(() => this.remember(key, size))
+    this.writing.set(key, write)
+    try {
+      await write
+    } finally {
+      this.writing.delete(key)
+    }
+    return true
   }
 
   private touch(key: string): void {

@@ -27,10 +27,12 @@ import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
-import { blake3, equalBytes } from '../content/cid.ts'
+import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
+import { ChunkStoreCorruptError } from '../errors.ts'
 import { BaseChunkStore, type ChunkStoreInit } from './base-store.ts'
 import { DirectIo } from './direct-io.ts'
-import type { AbortOptions } from './index.ts'
+import { GroupCommit } from './group-commit.ts'
+import type { AbortOptions, ChunkTarget } from './index.ts'
 import { decodeLocation, encodeLocation, type Location, Segments } from './segments.ts'
 
 /** Options of {@link FsChunkStore}. */
@@ -78,6 +80,8 @@ export class FsChunkStore extends BaseChunkStore {
   private exclusive: Promise<void> = Promise.resolve()
   private readonly compacting = new Set<number>()
   private db?: Level<string, string>
+  /** Chunk writes' index updates, grouped (see `group-commit.ts`). */
+  private index?: GroupCommit
 
   constructor(init: FsChunkStoreInit) {
     super(init)
@@ -99,6 +103,7 @@ export class FsChunkStore extends BaseChunkStore {
     })
     await db.open()
     this.db = db
+    this.index = new GroupCommit(db)
     const segmentsDir = join(this.dir, 'segments')
     this.direct = this.directIo ? await DirectIo.open(segmentsDir) : undefined
     this.segments = new Segments(segmentsDir, this.segmentBytes, this.direct)
@@ -134,6 +139,7 @@ export class FsChunkStore extends BaseChunkStore {
     this.bySegment.clear()
     await this.db?.close()
     this.db = undefined
+    this.index = undefined
   }
 
   /** Compacts every segment less than half live now; resolves when done. */
@@ -162,6 +168,94 @@ export class FsChunkStore extends BaseChunkStore {
     return { ...this.segments.written }
   }
 
+  /**
+   * Stores chunks that `fill` writes straight into the active segment, one after the
+   * other (see {@link ChunkStore.addInPlace}): with `directIo` and a buffer from
+   * {@link chunkBuffer}, a hash worker reads, hashes and writes them without the event
+   * loop touching the bytes. No intent record: a crash before the index entries leaves
+   * dead space that compaction reclaims, never a visible chunk. A chunk stored already
+   * keeps its old copy; the new one is dead space too.
+   */
+  async addInPlace(
+    bytes: Uint8Array,
+    lengths: number[],
+    fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
+    options: AbortOptions = {},
+  ): Promise<CID[]> {
+    this.assertStarted()
+    const size = lengths.reduce((a, b) => a + b, 0)
+    if (
+      lengths.length === 0 ||
+      lengths.some((n) => !Number.isSafeInteger(n) || n < 1) ||
+      size !== bytes.byteLength
+    ) {
+      throw new RangeError(
+        `chunk lengths ${lengths.join(',')} do not add up to the ${bytes.byteLength}-byte buffer`,
+      )
+    }
+    await this.reserveRoom(size, options)
+    try {
+      const before = this.segments.activeId
+      const run = this.segments.allocate(size)
+      if (run.segment !== before) this.compactSparsest()
+      const parts: Location[] = []
+      for (let offset = run.offset, i = 0; i < lengths.length; offset += lengths[i++]) {
+        parts.push({ segment: run.segment, offset, length: lengths[i] })
+      }
+      let digests: Uint8Array[]
+      try {
+        digests = await this.fillRun(run, bytes, fill)
+        if (digests.length !== lengths.length) {
+          throw new ChunkStoreCorruptError(`got ${digests.length} digests for ${lengths.length} chunks`)
+        }
+      } catch (err) {
+        await this.segments.release(run)
+        throw err
+      }
+      const cids = digests.map((d) => chunkCidFromDigest(d))
+      const settled = await Promise.allSettled(
+        cids.map(async (cid, i) => {
+          const key = cid.toString()
+          const l = parts[i]
+          const committed = await this.commitWritten(key, l.length, async () => {
+            await this.index!.write([{ type: 'put', key: CHUNK_PREFIX + key, value: encodeLocation(l) }])
+            this.place(key, l, false)
+          })
+          if (!committed) await this.segments.release(l) // stored already: this copy is dead space
+        }),
+      )
+      const failed = settled.find((r) => r.status === 'rejected')
+      if (failed !== undefined) {
+        // the ones recorded stay (they are complete and verified); the rest is dead space
+        for (const [i, r] of settled.entries())
+          if (r.status === 'rejected') await this.segments.release(parts[i])
+        throw failed.reason
+      }
+      return cids
+    } finally {
+      this.releaseRoom(size)
+    }
+  }
+
+  /** Lets `fill` write `bytes` at `run`; returns the digests it reports. */
+  private async fillRun(
+    run: Location,
+    bytes: Uint8Array,
+    fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
+  ): Promise<Uint8Array[]> {
+    const target = await this.segments.target(run, bytes, this.fsync)
+    try {
+      const filled = await fill({ fd: target.fd, position: run.offset })
+      if (filled.bytes.byteLength !== run.length) {
+        throw new ChunkStoreCorruptError(`wrote ${filled.bytes.byteLength} of ${run.length} bytes`)
+      }
+      await target.done(true)
+      return filled.digests
+    } finally {
+      await target.done(false) // no-op once done
+    }
+  }
+
   /** Where a stored chunk's bytes are (for tests and tools). */
   locate(cid: CID): (Location & { path: string }) | undefined {
     const l = this.locations.get(cid.toString())
@@ -186,9 +280,9 @@ export class FsChunkStore extends BaseChunkStore {
     if (l.segment !== before) this.compactSparsest()
     const value = encodeLocation(l)
     try {
-      await this.db!.put(INTENT_PREFIX + key, value)
+      await this.index!.write([{ type: 'put', key: INTENT_PREFIX + key, value }])
       await this.segments.write(l, bytes, this.fsync)
-      await this.db!.batch([
+      await this.index!.write([
         { type: 'del', key: INTENT_PREFIX + key },
         { type: 'put', key: CHUNK_PREFIX + key, value },
       ])
@@ -214,7 +308,10 @@ export class FsChunkStore extends BaseChunkStore {
     else await this.db!.put(PIN_PREFIX + key, JSON.stringify(cids))
   }
 
-  /** Records where a chunk is; `visible` also counts it as stored (not for a compaction move). */
+  /**
+   * Records where a chunk is; `visible` also counts it as stored (not for a compaction
+   * move, nor in {@link addInPlace}, whose caller counts it).
+   */
   private place(key: string, l: Location, visible = true): void {
     this.locations.set(key, l)
     const keys = this.bySegment.get(l.segment) ?? new Set<string>()

@@ -26,6 +26,12 @@ export interface AddOptions extends AbortOptions {
   digest?: Uint8Array
 }
 
+/** Where a caller of {@link ChunkStore.addInPlace} writes its chunks: an open file and an offset. */
+export interface ChunkTarget {
+  fd: number
+  position: number
+}
+
 /** Space used by a store. */
 export interface StoreUsage {
   /** Chunks stored. */
@@ -75,6 +81,22 @@ export interface ChunkStore {
    * writer) use it when offered, and may reuse it once the put that wrote it resolved.
    */
   chunkBuffer?(size: number): Promise<Uint8Array | undefined>
+  /**
+   * Optional, for bulk writers that read, hash and write chunks on another thread (the
+   * origin's file ingest, on the hash pool): stores consecutive chunks of the given
+   * `lengths`, which `fill` writes itself. `fill` fills `bytes` (as long as the lengths
+   * together), writes them to the target with one positional write, and returns them
+   * with each chunk's BLAKE3 digest, which the store trusts as it trusts
+   * {@link AddOptions.digest}. The chunks become visible only after `fill` resolved and
+   * the store recorded them; if `fill` fails, nothing is stored. Returns their CIDs.
+   * @throws QuotaExceededError when there is no room
+   */
+  addInPlace?(
+    bytes: Uint8Array,
+    lengths: number[],
+    fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
+    options?: AbortOptions,
+  ): Promise<CID[]>
   /** Evicts unpinned chunks, least recently used first, until `bytes` are freed or none is left. Returns bytes freed. */
   evict(bytes: number, options?: AbortOptions): Promise<number>
 }

@@ -171,6 +171,44 @@ export class Segments {
     }
   }
 
+  /**
+   * Opens `l` (from {@link allocate}) for a writer outside this class, such as a hash
+   * worker, that writes `bytes` there with a positional write on `fd`: a direct-I/O
+   * descriptor when `bytes` qualify. The segment stays open until `done`; `done(true)`
+   * counts the bytes as written and, with `sync`, waits until they are on disk.
+   */
+  async target(
+    l: Location,
+    bytes: Uint8Array,
+    sync: boolean,
+  ): Promise<{ fd: number; done(written: boolean): Promise<void> }> {
+    const s = this.use(l.segment)
+    if (s === undefined) throw new ChunkStoreCorruptError(`segment ${l.segment} is gone`)
+    const direct = this.direct?.accepts(bytes) === true && l.offset % DIRECT_ALIGN === 0
+    let fh: FileHandle
+    try {
+      fh = direct ? await this.directHandle(s) : await this.handle(s)
+    } catch (err) {
+      await this.done(s)
+      throw err
+    }
+    let open = true
+    return {
+      fd: fh.fd,
+      done: async (written) => {
+        if (!open) return
+        open = false
+        try {
+          if (!written) return
+          this.written[direct ? 'direct' : 'buffered'] += bytes.byteLength
+          if (sync) await (await this.handle(s)).datasync()
+        } finally {
+          await this.done(s)
+        }
+      },
+    }
+  }
+
   /** Reads the bytes at `l`; `undefined` if the segment was dropped meanwhile. */
   async read(l: Location): Promise<Uint8Array | undefined> {
     const s = this.use(l.segment)

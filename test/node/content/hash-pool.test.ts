@@ -61,18 +61,57 @@ describe('HashPool', () => {
         const read = await pool.readAndHash(fh.fd, 256 * 1024, into)
         expect(read.bytes.buffer).toBe(into.buffer)
         expect(Buffer.from(read.bytes).equals(file.subarray(256 * 1024))).toBe(true)
-        expect(hex(read.digest)).toBe(hex(blake3(file.subarray(256 * 1024))))
+        expect(read.digests.map(hex)).toEqual([hex(blake3(file.subarray(256 * 1024)))])
         const whole = await pool.readAndHash(fh.fd, 0, into)
-        expect(hex(whole.digest)).toBe(hex(blake3(file.subarray(0, 128 * 1024))))
+        expect(whole.digests.map(hex)).toEqual([hex(blake3(file.subarray(0, 128 * 1024)))])
         await expect(pool.readAndHash(fh.fd, 0, new Uint8Array(10))).rejects.toThrow(TypeError)
         await expect(pool.readAndHash(1_000_000, 0, into)).rejects.toMatchObject({ code: 'EBADF' })
         // the worker that reported the error still hashes
-        expect(hex((await pool.readAndHash(fh.fd, 0, into)).digest)).toBe(hex(whole.digest))
+        expect((await pool.readAndHash(fh.fd, 0, into)).digests.map(hex)).toEqual(whole.digests.map(hex))
       } finally {
         await pool.stop()
       }
     }
     await fh.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('hashes a run of chunks one by one and writes the run where asked, the last chunk short', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dandelion-hashpool-'))
+    const file = randomBytes(300_000)
+    await writeFile(join(dir, 'f.bin'), file)
+    const src = await open(join(dir, 'f.bin'), 'r')
+    const dest = await open(join(dir, 'out.bin'), 'w+')
+    const chunk = 64 * 1024
+    for (const size of [2, 0]) {
+      const pool = new HashPool({ size })
+      pool.start()
+      try {
+        // four 64 KiB chunks from 128 KiB on: the file ends 37,856 bytes into the third
+        const into = new Uint8Array(new SharedArrayBuffer(4 * chunk))
+        const run = await pool.readAndHash(src.fd, 2 * chunk, into, {
+          chunkSize: chunk,
+          writeTo: { fd: dest.fd, position: 1000 },
+        })
+        const expected = file.subarray(2 * chunk)
+        expect(run.bytes.byteLength).toBe(expected.byteLength)
+        expect(run.digests.map(hex)).toEqual(
+          [0, 1, 2].map((i) => hex(blake3(expected.subarray(i * chunk, (i + 1) * chunk)))),
+        )
+        const written = Buffer.alloc(expected.byteLength)
+        await dest.read(written, 0, written.byteLength, 1000)
+        expect(written.equals(expected)).toBe(true)
+        // a failed write is reported with its code, like a failed read
+        await expect(
+          pool.readAndHash(src.fd, 0, into, { chunkSize: chunk, writeTo: { fd: src.fd, position: 0 } }),
+        ).rejects.toMatchObject({ code: 'EBADF' })
+        await expect(pool.readAndHash(src.fd, 0, into, { chunkSize: 0 })).rejects.toThrow(RangeError)
+      } finally {
+        await pool.stop()
+      }
+    }
+    await src.close()
+    await dest.close()
     await rm(dir, { recursive: true, force: true })
   })
 })

@@ -1,12 +1,14 @@
 import { spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readdir, rm, truncate, writeFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, mkdtemp, open, readdir, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
-import { blake3, chunkCid } from '../../../node/content/index.ts'
+import { blake3, chunkCid, HashPool } from '../../../node/content/index.ts'
+import { QuotaExceededError } from '../../../node/errors.ts'
 import { FsChunkStore } from '../../../node/store/index.ts'
 
 const dirs: string[] = []
@@ -186,5 +188,84 @@ describe('FsChunkStore with direct I/O', () => {
     await check(again)
     expect(again.usage().chunks).toBe(12)
     await again.stop()
+  })
+})
+
+describe('FsChunkStore.addInPlace', () => {
+  it('stores runs of chunks that a hash worker reads, hashes and writes itself, across restarts', async () => {
+    const dir = await tempDir()
+    const chunk = 64 * 1024
+    // three and a half chunks, then a copy of the first chunk
+    const file = Buffer.concat([randomBytes(3.5 * chunk)])
+    const first = file.subarray(0, chunk)
+    await writeFile(join(dir, 'src.bin'), Buffer.concat([file, first]))
+    const src = await open(join(dir, 'src.bin'), 'r')
+    const pool = new HashPool({ size: 1 })
+    pool.start()
+    const store = new FsChunkStore({ dir: join(dir, 'store'), directIo: true })
+    await store.start()
+    try {
+      const lengths = [chunk, chunk, chunk, chunk / 2]
+      const into = (await store.chunkBuffer(4 * chunk)) ?? new Uint8Array(new SharedArrayBuffer(4 * chunk))
+      const bytes = into.subarray(0, 3.5 * chunk)
+      const cids = await store.addInPlace(bytes, lengths, (writeTo) =>
+        pool.readAndHash(src.fd, 0, bytes, { chunkSize: chunk, writeTo }),
+      )
+      const pieces = [0, 1, 2, 3].map((i) =>
+        file.subarray(i * chunk, Math.min((i + 1) * chunk, file.byteLength)),
+      )
+      expect(cids.map(String)).toEqual(pieces.map((p) => chunkCid(p).toString()))
+      if (store.writesDirect) expect(store.bytesWritten.direct).toBe(3.5 * chunk)
+      // a run holding a chunk stored already: the old copy stays, the count does not grow
+      const again = into.subarray(0, chunk)
+      const [dup] = await store.addInPlace(again, [chunk], (writeTo) =>
+        pool.readAndHash(src.fd, 3.5 * chunk, again, { chunkSize: chunk, writeTo }),
+      )
+      expect(dup.toString()).toBe(cids[0].toString())
+      expect(store.usage()).toMatchObject({ chunks: 4, bytes: 3.5 * chunk })
+      await store.stop()
+      const reopened = new FsChunkStore({ dir: join(dir, 'store'), directIo: true })
+      await reopened.start()
+      for (const [i, cid] of cids.entries())
+        expect(Buffer.from(await reopened.get(cid)).equals(pieces[i])).toBe(true)
+      expect(reopened.usage()).toMatchObject({ chunks: 4, bytes: 3.5 * chunk })
+      await reopened.stop()
+    } finally {
+      await store.stop()
+      await pool.stop()
+      await src.close()
+    }
+  })
+
+  it('stores nothing when the fill fails, when the quota is short, or when the lengths do not add up', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir, quotaBytes: 10_000 })
+    await store.start()
+    const bytes = new Uint8Array(new SharedArrayBuffer(4000))
+    await expect(
+      store.addInPlace(bytes, [2000, 2000], async () => {
+        throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })
+      }),
+    ).rejects.toMatchObject({ code: 'ENOSPC' })
+    let called = false
+    const fill = async () => {
+      called = true
+      return { bytes, digests: [blake3(bytes)] }
+    }
+    await expect(store.addInPlace(new Uint8Array(20_000), [20_000], fill)).rejects.toThrow(QuotaExceededError)
+    await expect(store.addInPlace(bytes, [1000, 2000], fill)).rejects.toThrow(RangeError)
+    // a fill that wrote fewer bytes than it was given
+    await expect(
+      store.addInPlace(bytes, [4000], async () => ({
+        bytes: bytes.subarray(0, 10),
+        digests: [blake3(bytes)],
+      })),
+    ).rejects.toThrow(/wrote 10 of 4000 bytes/)
+    expect(called).toBe(false)
+    expect(store.usage()).toMatchObject({ chunks: 0, bytes: 0 })
+    // and the store still takes chunks
+    const cid = await store.add(bytesOf(5000, 9))
+    expect(Buffer.from(await store.get(cid)).equals(Buffer.from(bytesOf(5000, 9)))).toBe(true)
+    await store.stop()
   })
 })
