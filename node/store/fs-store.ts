@@ -10,7 +10,10 @@
  * `w!<cid>` → the same (a write in progress), `p!<key>` → JSON array of CIDs (a pin).
  *
  * Crash safety: a put records its intent (`w!`), writes the bytes, then replaces the
- * intent with the chunk's entry in one batch; only `c!` entries are visible. At start,
+ * intent with the chunk's entry in one batch; only `c!` entries are visible. (Chunks
+ * written in place by a bulk writer, {@link FsChunkStore.addInPlace}, get their entry
+ * after the write and no intent.) Index writes from concurrent puts are grouped into
+ * one batch each time (`group-commit.ts`). At start,
  * `c!` entries that point past the end of their segment are dropped, and every leftover
  * intent is hashed again: indexed if the bytes verify (a crash between write and index),
  * forgotten if not (a crash mid-write).
