@@ -5,11 +5,15 @@
  *    libp2p stream (same tcp + noise + yamux) moving the same bytes, in the same run and
  *    process: memory stores on both nodes (the ratio), then on-disk stores; the puller
  *    verifies every chunk on one hash worker before storing it.
- * 2. Peak RSS of the node daemon (`node/main.ts node`, the process `dandelion node`
+ * 2. The memory-store pull and the bare stream again, in a child process run with the
+ *    node daemon's Node flags and environment (`SERVICE_NODE_FLAGS.node`, `SERVICE_ENV.node`):
+ *    what a campus node runs with, where the figures in 1. are those of a process with
+ *    Node's defaults (a device embedding the library).
+ * 3. Peak RSS of the node daemon (`node/main.ts node`, the process `dandelion node`
  *    starts, with its Node flags, environment and defaults) seeding `--rss-mib` MiB it
  *    already holds to `--peers` peers, `--runs` times.
  */
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -146,6 +150,36 @@ async function seederRss(): Promise<number> {
   return peak
 }
 
+/** Set in the child of part 2: run the memory-store pulls and bare streams only, print them as JSON. */
+const CHILD_ENV = 'DANDELION_BENCH_TRANSFER_DAEMON_FLAGS'
+
+if (process.env[CHILD_ENV] === '1') {
+  const rows = []
+  for (let run = 0; run < args.runs; run++) {
+    const bare = await bareStream()
+    const swarm = await swarmPull('memory')
+    rows.push({ run, bare_stream_mib_s: bare, swarm_mib_s: swarm.mibs, ratio: swarm.mibs / bare })
+  }
+  for (const d of dirs) await rm(d, { recursive: true, force: true })
+  process.stdout.write(`${JSON.stringify(rows)}\n`)
+  process.exit(0)
+}
+
+/** Part 2: this script again, as a child with the daemon's Node flags and environment. */
+function underDaemonFlags(): Array<{
+  run: number
+  bare_stream_mib_s: number
+  swarm_mib_s: number
+  ratio: number
+}> {
+  const out = execFileSync(
+    process.execPath,
+    [...daemonFlags, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { env: { ...process.env, ...SERVICE_ENV.node, [CHILD_ENV]: '1' }, stdio: ['ignore', 'pipe', 'inherit'] },
+  )
+  return JSON.parse(out.toString().trim().split('\n').at(-1) as string)
+}
+
 try {
   type Row = {
     run: number
@@ -173,6 +207,11 @@ try {
     `transfer: ${args.mib} MiB, ${chunkSize / 1024} KiB chunks, one peer, uncapped, one process`,
     rows,
   )
+  const daemonRows = underDaemonFlags()
+  printTable(
+    `the same pull (memory stores) and bare stream, in a process with the daemon's Node flags and environment`,
+    daemonRows,
+  )
   const rssRuns: number[] = []
   for (let run = 0; run < args.runs; run++) rssRuns.push(await seederRss())
   printTable(
@@ -183,8 +222,8 @@ try {
   )
   // the worst run: a peak is what a memory budget has to hold
   const rss = Math.max(...rssRuns)
-  const median = (k: Exclude<keyof Row, 'run'>): number =>
-    rows.map((r) => r[k]).sort((x, y) => x - y)[Math.floor(rows.length / 2)]
+  const medianOf = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
+  const median = (k: Exclude<keyof Row, 'run'>): number => medianOf(rows.map((r) => r[k]))
   const file = writeResults('transfer', {
     file_mib: args.mib,
     chunk_kib: chunkSize / 1024,
@@ -195,6 +234,9 @@ try {
     ratio_best: Math.max(...rows.map((r) => r.ratio)),
     swarm_disk_mib_s: median('swarm_disk_mib_s'),
     swarm_cpu_cores: median('swarm_cpu_cores'),
+    daemon_flags_swarm_mib_s: medianOf(daemonRows.map((r) => r.swarm_mib_s)),
+    daemon_flags_bare_stream_mib_s: medianOf(daemonRows.map((r) => r.bare_stream_mib_s)),
+    daemon_flags_ratio: medianOf(daemonRows.map((r) => r.ratio)),
     seeder_peak_rss_mb: rss,
     seeder_peak_rss_mb_median: rssRuns.sort((x, y) => x - y)[Math.floor(rssRuns.length / 2)],
     seeder_node_flags: daemonFlags.join(' '),
@@ -204,7 +246,7 @@ try {
     seeder_peers: args.peers,
     seeder_file_mib: args['rss-mib'],
     process_model:
-      'bare stream and swarm pulls: both ends in this process, medians of runs (swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores); seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, one hash worker), the largest peak of runs',
+      'bare stream and swarm pulls: both ends in this process, medians of runs (swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, one hash worker), the largest peak of runs',
   })
   process.stdout.write(`wrote ${file}\n`)
 } finally {

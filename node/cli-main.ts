@@ -45,8 +45,16 @@ export const SERVICE_NODE_FLAGS: Record<string, readonly string[]> = {
   // SERVICE_ENV.node 121–175 MB (median ~143), and --optimize-for-size (V8 collects sooner,
   // keeps code smaller) 117–141 MB (median 122) at the same throughput, for roughly 0–25 %
   // more seeder CPU in paired runs.
-  node: ['--max-semi-space-size=1', '--optimize-for-size'],
-  origin: ['--max-semi-space-size=1'],
+  // --external-memory-accounted-in-global-limit: counted apart from the heap, buffers
+  // outside it (chunks, encrypted copies) set off a full GC about every 50 ms of a
+  // transfer (--trace-gc: 12–25 per 256 MiB, 1–6 with the flag); its concurrent marking
+  // took ~0.4 of a core per process and stalled the event loop on GC joins and malloc's
+  // lock (perf sched). With it, a
+  // 256 MiB pull under these flags went from 136–166 to 227–286 MiB/s (alternating runs,
+  // one process), the seeding daemon's peak stayed at 133–145 MB, and the origin's
+  // upload was unchanged (363–385 MiB/s, 168–171 MB).
+  node: ['--max-semi-space-size=1', '--optimize-for-size', '--external-memory-accounted-in-global-limit'],
+  origin: ['--max-semi-space-size=1', '--external-memory-accounted-in-global-limit'],
   // the tracker's live state is ~40–60 MB; default semi-spaces took it to 290–319 MB with
   // 5,000 nodes, this flag to 211–251 MB (bench control)
   tracker: ['--max-semi-space-size=1'],
