@@ -5,23 +5,23 @@
  * The origin chunks and hashes PATCH bodies as they arrive, so its ingest overlaps the
  * upload. The ingest stage alone is therefore measured on its own, in the same run: the
  * same chunk → hash (worker pool) → store → manifest pipeline over the same file read
- * from the page cache (`ingestFile`). Also reported: end-to-end upload MiB/s (first byte
- * sent to version published), the origin process's peak RSS, and single-thread
- * blake3-wasm speed as the baseline.
+ * from the page cache (`ingestFile`), in a process with the origin's Node flags and
+ * environment. Also reported: end-to-end upload MiB/s (first byte sent to version
+ * published), the origin process's peak RSS, and single-thread blake3-wasm speed as the
+ * baseline.
  */
 import { execFileSync, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createReadStream, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { mkdir, open, rm } from 'node:fs/promises'
 import { availableParallelism, loadavg } from 'node:os'
 import { dirname, join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { createHash } from 'blake3-wasm'
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
 import { uploadFile } from '../origin/client.ts'
-import { FILE_INGEST_CHUNKS_PER_WORKER, FILE_INGEST_RUN_CHUNKS } from '../origin/constants.ts'
+import type { StageFigures } from './lib/ingest-stage.ts'
 import { printTable, sampleRss, writeResults } from './lib/report.ts'
 
 const MiB = 1024 * 1024
@@ -59,102 +59,27 @@ const settle = (): void => {
 }
 settle()
 
-// 2. baseline in the same run: blake3-wasm on one thread, 1 MiB chunks. Measured again
-// right before each stage run: this VM's speed drifts by 5–10% within a minute, and a
-// ratio is only as good as its two halves taken under the same conditions.
-const hashSingleThread = (): number => {
-  const buf = Buffer.alloc(MiB, 7)
-  for (let i = 0; i < 32; i++) createHash().update(buf).digest() // warm up
-  const t0 = performance.now()
-  const n = 512
-  for (let i = 0; i < n; i++) createHash().update(buf).digest()
-  return n / ((performance.now() - t0) / 1000)
-}
-const hashMiBs = hashSingleThread()
-
-// 3a. the hash stage on the worker pool alone (what "hash chunks on worker threads" buys)
-const poolMiBs = await (async () => {
-  const { HashPool } = await import('../node/content/index.ts')
-  const pool = new HashPool()
-  pool.start()
-  const bufs = Array.from({ length: pool.concurrency }, () =>
-    new Uint8Array(new SharedArrayBuffer(MiB)).fill(5),
+// 2–3. the single-thread baseline, the hash pool alone and the ingest stage, measured in a
+// process with the origin's Node flags and environment (`bench/lib/ingest-stage.ts`):
+// the stage is the origin's ingest, and the baseline shares its conditions.
+const measured = JSON.parse(
+  execFileSync(
+    process.execPath,
+    [
+      ...SERVICE_NODE_FLAGS.origin,
+      join(here, 'lib', 'ingest-stage.ts'),
+      filePath,
+      String(sizeMiB),
+      join(work, 'stage'),
+    ],
+    { env: { ...process.env, ...SERVICE_ENV.origin }, stdio: ['ignore', 'pipe', 'inherit'] },
   )
-  const n = 1024
-  const inflight: Array<Promise<unknown>> = []
-  const t = performance.now()
-  for (let i = 0; i < n; i++) {
-    inflight.push(pool.hash(bufs[i % bufs.length]))
-    if (inflight.length >= pool.concurrency) await inflight.shift()
-  }
-  await Promise.all(inflight)
-  const rate = n / ((performance.now() - t) / 1000)
-  await pool.stop()
-  return rate
-})()
-
-// 3b. the ingest stage alone: chunk → hash on the worker pool → store on disk → signed manifest.
-// The origin's ingest is fed by the network, not by reading a file: each run first reads
-// the file once so that the stage reads it from the page cache (this VM's DAMON evicts
-// cold cache within seconds, and reading 1 GiB back from disk measured 2.1 CPU-s,
-// against 0.1 from the cache).
-const warmSource = async (): Promise<void> => {
-  for await (const _ of createReadStream(filePath, { highWaterMark: 4 * MiB })) {
-    // warming the page cache
-  }
-}
-/**
- * One run of the stage; its output is deleted afterwards. The first run in a process
- * is reported on its own (its worker isolates, buffers and, without direct I/O, page
- * cache land in memory touched for the first time, which this VM's hypervisor makes
- * slow: `dd` of 1 GiB to tmpfs took 1.6–3.2 s of system time, against 0.4 s into pages
- * freed a moment before). Then three more runs, each right after a single-thread
- * baseline: the best of them is the stage's figure (other jobs on a shared machine only
- * ever slow a run down), compared with the baseline taken just before it; all three
- * pairs are in the JSON.
- */
-const ingestStage = async (): Promise<{ mibs: number; cpuPerGiB: number }> => {
-  const { generateKeyPair } = await import('@libp2p/crypto/keys')
-  const { HashPool } = await import('../node/content/index.ts')
-  const { FsChunkStore } = await import('../node/store/index.ts')
-  const { Catalog } = await import('../origin/catalog.ts')
-  const { ingestFile } = await import('../origin/ingest.ts')
-  const pool = new HashPool()
-  pool.start()
-  const store = new FsChunkStore({ dir: join(work, 'stage', 'store'), hasher: pool, directIo: true })
-  await store.start()
-  const catalog = new Catalog(join(work, 'stage', 'catalog'))
-  await catalog.open()
-  const privateKey = await generateKeyPair('Ed25519')
-  await warmSource()
-  const t = performance.now()
-  const cpu0 = process.cpuUsage()
-  await ingestFile(
-    { store, catalog, privateKey, hashPool: pool },
-    filePath,
-    { name: 'stage', type: 'video', mime: 'video/mp4' },
-    // the origin's own window (origin/index.ts)
-    {
-      chunkSize: MiB,
-      runChunks: FILE_INGEST_RUN_CHUNKS,
-      window: pool.size * FILE_INGEST_CHUNKS_PER_WORKER,
-    },
-  )
-  const seconds = (performance.now() - t) / 1000
-  const cpu = process.cpuUsage(cpu0)
-  await catalog.close()
-  await store.stop()
-  await pool.stop()
-  await rm(join(work, 'stage'), { recursive: true, force: true })
-  settle()
-  return { mibs: sizeMiB / seconds, cpuPerGiB: ((cpu.user + cpu.system) / 1e6) * (1024 / sizeMiB) }
-}
-const coldStage = await ingestStage()
-const warmStages: Array<{ mibs: number; cpuPerGiB: number; baseline: number }> = []
-for (let run = 0; run < 3; run++) {
-  const baseline = hashSingleThread()
-  warmStages.push({ ...(await ingestStage()), baseline })
-}
+    .toString()
+    .trim()
+    .split('\n')
+    .at(-1) as string,
+) as StageFigures
+const { hashMiBs, poolMiBs, coldStage, warmStages } = measured
 const stage = warmStages.reduce((best, r) => (r.mibs > best.mibs ? r : best))
 const ingestMiBs = stage.mibs
 const ingestCpuSecondsPerGiB = stage.cpuPerGiB

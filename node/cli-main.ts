@@ -72,7 +72,13 @@ export const SERVICE_ENV: Record<string, Readonly<Record<string, string>>> = {
   // otherwise raises the threshold after the first free and keeps them in its heap), and
   // one arena keeps freed memory in one place to be reused.
   node: { MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '65536' },
-  origin: { MALLOC_ARENA_MAX: '2' },
+  // glibc.malloc.hugetlb=1: glibc asks for transparent huge pages (madvise) for what it
+  // maps, so the ingest's 4 MiB run buffers sit on 2 MiB pages. Each direct write then
+  // pins two pages instead of a thousand, and the hash workers' reads into them miss
+  // the TLB less: libuv's CPU during the ingest stage fell from 0.06–0.10 to 0.03–0.05
+  // of a core, and the stage ran 0–12% faster in alternating runs (median about 5%). The
+  // origin's upload RSS stayed at 170–174 MB. No effect where THP is off ("never").
+  origin: { MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
   tracker: {},
   rtc: {},
 }
