@@ -50,15 +50,6 @@ const filePath = join(work, 'lesson.bin')
   await fh.close()
 }
 
-/**
- * Each phase writes a GiB: flushing dirty pages between phases keeps one phase's
- * writeback from being charged to the next.
- */
-const settle = (): void => {
-  execFileSync('sync')
-}
-settle()
-
 // 2–3. the single-thread baseline, the hash pool alone and the ingest stage, measured in a
 // process with the origin's Node flags and environment (`bench/lib/ingest-stage.ts`):
 // the stage is the origin's ingest, and the baseline shares its conditions.

@@ -76,7 +76,7 @@ export const SERVICE_ENV: Record<string, Readonly<Record<string, string>>> = {
   // maps, so the ingest's 4 MiB run buffers sit on 2 MiB pages. Each direct write then
   // pins two pages instead of a thousand, and the hash workers' reads into them miss
   // the TLB less: libuv's CPU during the ingest stage fell from 0.06–0.10 to 0.03–0.05
-  // of a core, and the stage ran 0–12% faster in alternating runs (median about 5%). The
+  // of a core, and the stage ran 0–12% faster in alternating runs (median about 6%). The
   // origin's upload RSS stayed at 170–174 MB. No effect where THP is off ("never").
   origin: { MALLOC_ARENA_MAX: '2', GLIBC_TUNABLES: 'glibc.malloc.hugetlb=1' },
   tracker: {},

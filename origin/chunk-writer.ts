@@ -106,7 +106,9 @@ export class ChunkWriter {
     const checked = async (into: Uint8Array, writeTo?: ChunkTarget) => {
       const got = await read(into, writeTo)
       if (got.bytes.byteLength !== total || got.digests.length !== lengths.length) {
-        throw new Error(`read ${got.bytes.byteLength} bytes of ${total} expected`)
+        throw new Error(
+          `read ${got.bytes.byteLength} bytes in ${got.digests.length} chunks, expected ${total} in ${lengths.length}`,
+        )
       }
       return got
     }

@@ -198,9 +198,7 @@ export class FsChunkStore extends BaseChunkStore {
     }
     await this.reserveRoom(size, options)
     try {
-      const before = this.segments.activeId
-      const run = this.segments.allocate(size)
-      if (run.segment !== before) this.compactSparsest()
+      const run = this.allocate(size)
       const parts: Location[] = []
       for (let offset = run.offset, i = 0; i < lengths.length; offset += lengths[i++]) {
         parts.push({ segment: run.segment, offset, length: lengths[i] })
@@ -278,9 +276,7 @@ export class FsChunkStore extends BaseChunkStore {
 
   protected async writeRaw(key: string, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
     options.signal?.throwIfAborted()
-    const before = this.segments.activeId
-    const l = this.segments.allocate(bytes.byteLength)
-    if (l.segment !== before) this.compactSparsest()
+    const l = this.allocate(bytes.byteLength)
     const value = encodeLocation(l)
     try {
       await this.index!.write([{ type: 'put', key: INTENT_PREFIX + key, value }])
@@ -333,6 +329,17 @@ export class FsChunkStore extends BaseChunkStore {
     const keys = this.bySegment.get(l.segment)
     keys?.delete(key)
     if (keys?.size === 0) this.bySegment.delete(l.segment)
+  }
+
+  /**
+   * Room for new chunk bytes in the active segment. Each time a new segment is started,
+   * the sparsest older one is compacted, so cleaning keeps pace with writing.
+   */
+  private allocate(length: number): Location {
+    const before = this.segments.activeId
+    const l = this.segments.allocate(length)
+    if (l.segment !== before) this.compactSparsest()
+    return l
   }
 
   private compactSparsest(): void {

@@ -2,8 +2,9 @@
  * Group commit for the `level` index: writes that arrive while a batch is being written
  * wait and then go together in the next one. Each chunk write touches the index twice
  * (intent, then entry); under load that was two native calls, two wake-ups of a libuv
- * thread and two LevelDB log appends per chunk, and the event loop of a node pulling
- * chunks spent its time in them. Alone, a write goes at once: grouping adds no delay.
+ * thread and two LevelDB log appends per chunk (in a profile of the origin's ingest, each
+ * `put` held the event loop ~80 µs, waiting for the thread it woke). Alone, a write goes
+ * at once: grouping adds no delay.
  */
 
 /** One index write. */

@@ -4,6 +4,7 @@
  * in content-addressed files, with a `level` index of sizes, pins and last use).
  */
 import type { CID } from 'multiformats/cid'
+import type { WriteTarget } from '../content/hash-pool.ts'
 
 export type { ChunkStoreInit, Hasher } from './base-store.ts'
 export { FsChunkStore, type FsChunkStoreInit } from './fs-store.ts'
@@ -26,11 +27,8 @@ export interface AddOptions extends AbortOptions {
   digest?: Uint8Array
 }
 
-/** Where a caller of {@link ChunkStore.addInPlace} writes its chunks: an open file and an offset. */
-export interface ChunkTarget {
-  fd: number
-  position: number
-}
+/** Where a caller of {@link ChunkStore.addInPlace} writes its chunks: an open file and an offset (what the hash pool's `readAndHash` takes as `writeTo`). */
+export type ChunkTarget = WriteTarget
 
 /** Space used by a store. */
 export interface StoreUsage {
