@@ -3,8 +3,11 @@
  *
  * 1. One node pulls a swarm of `--mib` MiB from one peer, uncapped, against a bare
  *    libp2p stream (same tcp + noise + yamux) moving the same bytes, in the same run and
- *    process: memory stores on both nodes (the ratio), then on-disk stores; the puller
- *    verifies every chunk on one hash worker before storing it.
+ *    process: memory stores on both nodes (the ratio), then on-disk stores. The puller
+ *    verifies every chunk before storing it as the daemon does by default
+ *    (`CONFIG_DEFAULTS.hashWorkers`: on the event loop with the native BLAKE3); the
+ *    memory-store pull runs once more verifying with blake3-wasm on one hash worker,
+ *    the daemon's setting where the native BLAKE3 does not load.
  * 2. The memory-store pull and the bare stream again, in a child process run with the
  *    node daemon's Node flags and environment (`SERVICE_NODE_FLAGS.node`, `SERVICE_ENV.node`):
  *    what a campus node runs with, where the figures in 1. are those of a process with
@@ -22,6 +25,8 @@ import { fileURLToPath } from 'node:url'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
+import { blake3Implementation } from '../node/content/index.ts'
+import { CONFIG_DEFAULTS } from '../node/daemon/config.ts'
 import { createHost } from '../node/host/index.ts'
 import { createNode } from '../node/index.ts'
 import { FsChunkStore, MemoryChunkStore } from '../node/store/index.ts'
@@ -71,10 +76,15 @@ async function bareStream(): Promise<number> {
 
 /**
  * One node pulls the swarm from one seeder. `memory`: both stores in memory, so the
- * figure is the protocol's (framing, scheduling, verification on a hash worker) against
- * the bare stream, which stores nothing either. `disk`: both on-disk stores, as a daemon runs.
+ * figure is the protocol's (framing, scheduling, verification) against the bare stream,
+ * which stores nothing either. `disk`: both on-disk stores, as a daemon runs.
+ * `hashWorkers`: the leecher's verifying workers (0: on its event loop, with whichever
+ * BLAKE3 this process loaded; ≥ 1: blake3-wasm on workers).
  */
-async function swarmPull(kind: 'memory' | 'disk'): Promise<{ mibs: number; cpu: number }> {
+async function swarmPull(
+  kind: 'memory' | 'disk',
+  hashWorkers = CONFIG_DEFAULTS.hashWorkers,
+): Promise<{ mibs: number; cpu: number }> {
   const key = await generateKeyPair('Ed25519')
   const seederDir = await tempDir()
   const store = kind === 'disk' ? new FsChunkStore({ dir: join(seederDir, 'store') }) : new MemoryChunkStore()
@@ -86,7 +96,7 @@ async function swarmPull(kind: 'memory' | 'disk'): Promise<{ mibs: number; cpu: 
   const leecher = await createNode({
     dataDir: kind === 'disk' ? await tempDir() : undefined,
     dht: false,
-    hashWorkers: 1,
+    hashWorkers,
   })
   await leecher.start()
   await leecher.libp2p.dial(seeder.multiaddrs[0])
@@ -109,7 +119,7 @@ async function seederRss(): Promise<number> {
   const manifest = await generateContent(store, args['rss-mib'] * MiB, chunkSize, key)
   await store.stop()
   // the real daemon, exactly as `dandelion node` starts it: its process entry, Node flags
-  // and environment, its defaults (playback server, one hash worker); no DHT, as the peers
+  // and environment, its defaults (playback server, verification per `CONFIG_DEFAULTS.hashWorkers`); no DHT, as the peers
   // dial it directly
   const child = spawn(
     process.execPath,
@@ -188,12 +198,15 @@ try {
     ratio: number
     swarm_disk_mib_s: number
     swarm_cpu_cores: number
+    swarm_wasm_worker_mib_s: number
+    ratio_wasm_worker: number
   }
   const rows: Row[] = []
   for (let run = 0; run < args.runs; run++) {
     const bare = await bareStream()
     const swarm = await swarmPull('memory')
     const disk = await swarmPull('disk')
+    const wasmWorker = await swarmPull('memory', 1)
     rows.push({
       run,
       bare_stream_mib_s: bare,
@@ -201,10 +214,12 @@ try {
       ratio: swarm.mibs / bare,
       swarm_disk_mib_s: disk.mibs,
       swarm_cpu_cores: swarm.cpu,
+      swarm_wasm_worker_mib_s: wasmWorker.mibs,
+      ratio_wasm_worker: wasmWorker.mibs / bare,
     })
   }
   printTable(
-    `transfer: ${args.mib} MiB, ${chunkSize / 1024} KiB chunks, one peer, uncapped, one process`,
+    `transfer: ${args.mib} MiB, ${chunkSize / 1024} KiB chunks, one peer, uncapped, one process; verifying with ${blake3Implementation} BLAKE3 on ${CONFIG_DEFAULTS.hashWorkers === 0 ? 'the event loop' : `${CONFIG_DEFAULTS.hashWorkers} hash worker(s)`}`,
     rows,
   )
   const daemonRows = underDaemonFlags()
@@ -234,6 +249,10 @@ try {
     ratio_best: Math.max(...rows.map((r) => r.ratio)),
     swarm_disk_mib_s: median('swarm_disk_mib_s'),
     swarm_cpu_cores: median('swarm_cpu_cores'),
+    blake3: blake3Implementation,
+    verify_hash_workers: CONFIG_DEFAULTS.hashWorkers,
+    swarm_wasm_worker_mib_s: median('swarm_wasm_worker_mib_s'),
+    ratio_wasm_worker: median('ratio_wasm_worker'),
     daemon_flags_swarm_mib_s: medianOf(daemonRows.map((r) => r.swarm_mib_s)),
     daemon_flags_bare_stream_mib_s: medianOf(daemonRows.map((r) => r.bare_stream_mib_s)),
     daemon_flags_ratio: medianOf(daemonRows.map((r) => r.ratio)),
@@ -246,7 +265,7 @@ try {
     seeder_peers: args.peers,
     seeder_file_mib: args['rss-mib'],
     process_model:
-      'bare stream and swarm pulls: both ends in this process, medians of runs (swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, one hash worker), the largest peak of runs',
+      'bare stream and swarm pulls: both ends in this process, medians of runs (swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores; the puller verifies as the daemon does by default, see blake3 and verify_hash_workers; *_wasm_worker: verifying with blake3-wasm on one hash worker instead); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, verify_hash_workers), the largest peak of runs',
   })
   process.stdout.write(`wrote ${file}\n`)
 } finally {

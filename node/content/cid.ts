@@ -2,18 +2,13 @@
  * Chunk and manifest identifiers: CIDv1 with a BLAKE3-256 multihash (code 0x1e).
  * Chunks use the `raw` codec, manifests `dag-cbor`.
  */
-import { createHash } from 'blake3-wasm'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { BLAKE3_CODE, DAG_CBOR_CODEC, RAW_CODEC } from '../constants.ts'
 import { ChunkHashMismatchError, InvalidCidError } from '../errors.ts'
+import { blake3 } from './blake3.ts'
 
-export { CID }
-
-/** BLAKE3-256 of `bytes` on the calling thread. */
-export function blake3(bytes: Uint8Array): Uint8Array {
-  return createHash().update(bytes).digest() as Uint8Array
-}
+export { blake3, CID }
 
 /** The CID of a chunk given its 32-byte BLAKE3 digest. */
 export function chunkCidFromDigest(digest: Uint8Array): CID {

@@ -2,6 +2,7 @@
  * The content model every service shares: chunk ids, the chunker, the hash pool and
  * signed manifests. It imports nothing else of Dandelion's.
  */
+export { type Blake3Implementation, blake3Implementation, blake3Wasm } from './blake3.ts'
 export { checkChunkSize, chunkCount, chunkStream } from './chunker.ts'
 export {
   blake3,
