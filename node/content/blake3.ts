@@ -12,27 +12,35 @@
  * native when its binary loads on this platform, else wasm.
  */
 import { createRequire } from 'node:module'
-import { createHash } from 'blake3-wasm'
 import { InvalidConfigError } from '../errors.ts'
 
 /** Which implementation {@link blake3} uses in this process. */
 export type Blake3Implementation = 'native' | 'wasm'
 
-type NativeBlake3 = (input: Uint8Array) => Uint8Array
+type Blake3Fn = (input: Uint8Array) => Uint8Array
 
-const wasmBlake3: NativeBlake3 = (bytes) => createHash().update(bytes).digest() as Uint8Array
+const require = createRequire(import.meta.url)
 
-function loadNative(): NativeBlake3 | Error {
+// blake3-wasm is loaded on first use only: its module and memory cost a process that
+// hashes natively ~6–10 MB of RSS for nothing (measured on the seeding daemon, whose
+// peak RSS has a budget).
+let createWasmHash: typeof import('blake3-wasm').createHash | undefined
+const wasmBlake3: Blake3Fn = (bytes) => {
+  createWasmHash ??= (require('blake3-wasm') as typeof import('blake3-wasm')).createHash
+  return createWasmHash().update(bytes).digest() as Uint8Array
+}
+
+function loadNative(): Blake3Fn | Error {
   try {
-    const mod = createRequire(import.meta.url)('@napi-rs/blake-hash') as { blake3?: unknown }
+    const mod = require('@napi-rs/blake-hash') as { blake3?: unknown }
     if (typeof mod.blake3 !== 'function') return new Error('@napi-rs/blake-hash has no blake3()')
-    return mod.blake3 as NativeBlake3
+    return mod.blake3 as Blake3Fn
   } catch (err) {
     return err as Error
   }
 }
 
-function choose(wanted: string | undefined): { impl: Blake3Implementation; fn: NativeBlake3 } {
+function choose(wanted: string | undefined): { impl: Blake3Implementation; fn: Blake3Fn } {
   if (wanted === 'wasm') return { impl: 'wasm', fn: wasmBlake3 }
   if (wanted !== undefined && wanted !== '' && wanted !== 'native')
     throw new InvalidConfigError(`DANDELION_BLAKE3 must be "native" or "wasm", not ${JSON.stringify(wanted)}`)

@@ -2,17 +2,20 @@
  * `dandelion node` runs the daemon as its own process, with the daemon's Node flags and
  * environment, and that process never outlives the command.
  */
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../../node/cli-main.ts'
 
 const CLI = fileURLToPath(new URL('../../../node/cli.ts', import.meta.url))
+const DAEMON_MAIN = fileURLToPath(new URL('../../../node/main.ts', import.meta.url))
+const run = promisify(execFile)
 const dirs: string[] = []
 
 afterEach(async () => {
@@ -66,4 +69,30 @@ describe.skipIf(!existsSync('/proc/self/cmdline'))('node daemon process', () => 
     expect(await exited).toBe(0)
     expect(lines.at(-1)).toContain('"stopped"')
   })
+
+  it('a second daemon start reuses the compile cache and never loads the type stripper', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dandelion-compile-cache-'))
+    dirs.push(dir)
+    // reports, as the process exits, whether Node loaded its TypeScript stripper (amaro)
+    const hook = join(dir, 'report.mjs')
+    await writeFile(
+      hook,
+      "process.on('exit', () => process.stderr.write('stripper=' + process.moduleLoadList.some((m) => m.includes('amaro')) + '\\n'))\n",
+    )
+    const cache = join(dir, 'cache')
+    const startOnce = async (): Promise<string> => {
+      const { stderr } = await run(process.execPath, [DAEMON_MAIN, 'node', '--help'], {
+        env: {
+          ...process.env,
+          ...SERVICE_ENV.node,
+          NODE_COMPILE_CACHE: cache,
+          NODE_OPTIONS: `--import ${hook}`,
+        },
+        timeout: 30_000,
+      })
+      return stderr
+    }
+    expect(await startOnce()).toContain('stripper=true')
+    expect(await startOnce()).toContain('stripper=false')
+  }, 60_000)
 })
