@@ -41,8 +41,7 @@ function loadNative(): Blake3Fn | Error {
     // The binding itself, not the package's `hash()`: that wraps every digest in a new
     // stream.Transform, garbage on the path that verifies each received chunk.
     const binding = require('@c4312/blake3-native/build/Release/blake3.node') as Partial<NativeBinding>
-    if (typeof binding.createHash !== 'function')
-      return new Error('@c4312/blake3-native has no createHash()')
+    if (typeof binding.createHash !== 'function') return new Error('@c4312/blake3-native has no createHash()')
     const { createHash } = binding as NativeBinding
     return (bytes) => {
       const hasher = createHash()
