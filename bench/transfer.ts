@@ -7,7 +7,11 @@
  *    verifies every chunk before storing it as the daemon does by default
  *    (`CONFIG_DEFAULTS.hashWorkers`: on the event loop with the native BLAKE3); the
  *    memory-store pull runs once more verifying with blake3-wasm on one hash worker,
- *    the daemon's setting where the native BLAKE3 does not load.
+ *    the daemon's setting where the native BLAKE3 does not load. Also in the same run:
+ *    the bare stream with the least a verifying receiver must add (copy into kept chunk
+ *    buffers and hash each, or keep the pieces and hash them as they arrive), the floor
+ *    any verified pull sits under on this machine (`bench/lib/bare-stream.ts`). Every
+ *    stream and pull starts on a settled connection and is timed from opening its stream.
  * 2. The memory-store pull and the bare stream again, in a child process run with the
  *    node daemon's Node flags and environment (`SERVICE_NODE_FLAGS.node`, `SERVICE_ENV.node`):
  *    what a campus node runs with, where the figures in 1. are those of a process with
@@ -27,9 +31,9 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
 import { blake3Implementation } from '../node/content/index.ts'
 import { CONFIG_DEFAULTS } from '../node/daemon/config.ts'
-import { createHost } from '../node/host/index.ts'
 import { createNode } from '../node/index.ts'
 import { FsChunkStore, MemoryChunkStore } from '../node/store/index.ts'
+import { bareStream, connectSettled } from './lib/bare-stream.ts'
 import { printTable, sampleRss, writeResults } from './lib/report.ts'
 import { cpuSeconds, generateContent, MiB, numberArgs } from './swarm/common.ts'
 
@@ -46,32 +50,6 @@ const tempDir = async (): Promise<string> => {
   const d = await mkdtemp(join(tmpdir(), 'dandelion-bench-'))
   dirs.push(d)
   return d
-}
-
-async function bareStream(): Promise<number> {
-  const a = await createHost({ dht: false })
-  const b = await createHost({ dht: false })
-  await a.start()
-  await b.start()
-  let received = 0
-  const done = Promise.withResolvers<void>()
-  await b.handle('/bench/bare/1.0.0', (stream) => {
-    stream.addEventListener('message', (evt) => {
-      received += evt.data.byteLength
-      if (received >= size) done.resolve()
-    })
-  })
-  const stream = await a.dialProtocol(b.getMultiaddrs()[0], '/bench/bare/1.0.0')
-  const block = new Uint8Array(chunkSize)
-  const t0 = performance.now()
-  for (let sent = 0; sent < size; sent += block.byteLength) {
-    if (!stream.send(block.subarray(0, Math.min(block.byteLength, size - sent)))) await stream.onDrain()
-  }
-  await done.promise
-  const seconds = (performance.now() - t0) / 1000
-  await a.stop()
-  await b.stop()
-  return args.mib / seconds
 }
 
 /**
@@ -99,7 +77,7 @@ async function swarmPull(
     hashWorkers,
   })
   await leecher.start()
-  await leecher.libp2p.dial(seeder.multiaddrs[0])
+  await connectSettled(leecher.libp2p, seeder.libp2p)
   const cpu0 = process.cpuUsage()
   const t0 = performance.now()
   await leecher.fetch(manifest.cid)
@@ -166,7 +144,7 @@ const CHILD_ENV = 'DANDELION_BENCH_TRANSFER_DAEMON_FLAGS'
 if (process.env[CHILD_ENV] === '1') {
   const rows = []
   for (let run = 0; run < args.runs; run++) {
-    const bare = await bareStream()
+    const bare = await bareStream(size, chunkSize, 'count')
     const swarm = await swarmPull('memory')
     rows.push({ run, bare_stream_mib_s: bare, swarm_mib_s: swarm.mibs, ratio: swarm.mibs / bare })
   }
@@ -196,6 +174,10 @@ try {
     bare_stream_mib_s: number
     swarm_mib_s: number
     ratio: number
+    bare_copy_hash_mib_s: number
+    bare_hash_pieces_mib_s: number
+    floor_ratio: number
+    ratio_vs_floor: number
     swarm_disk_mib_s: number
     swarm_cpu_cores: number
     swarm_wasm_worker_mib_s: number
@@ -203,7 +185,10 @@ try {
   }
   const rows: Row[] = []
   for (let run = 0; run < args.runs; run++) {
-    const bare = await bareStream()
+    const bare = await bareStream(size, chunkSize, 'count')
+    const copyHash = await bareStream(size, chunkSize, 'copy-hash')
+    const hashPieces = await bareStream(size, chunkSize, 'hash-pieces')
+    const floor = Math.max(copyHash, hashPieces)
     const swarm = await swarmPull('memory')
     const disk = await swarmPull('disk')
     const wasmWorker = await swarmPull('memory', 1)
@@ -212,6 +197,10 @@ try {
       bare_stream_mib_s: bare,
       swarm_mib_s: swarm.mibs,
       ratio: swarm.mibs / bare,
+      bare_copy_hash_mib_s: copyHash,
+      bare_hash_pieces_mib_s: hashPieces,
+      floor_ratio: floor / bare,
+      ratio_vs_floor: swarm.mibs / floor,
       swarm_disk_mib_s: disk.mibs,
       swarm_cpu_cores: swarm.cpu,
       swarm_wasm_worker_mib_s: wasmWorker.mibs,
@@ -247,6 +236,10 @@ try {
     bare_stream_mib_s: median('bare_stream_mib_s'),
     ratio: median('ratio'),
     ratio_best: Math.max(...rows.map((r) => r.ratio)),
+    bare_copy_hash_mib_s: median('bare_copy_hash_mib_s'),
+    bare_hash_pieces_mib_s: median('bare_hash_pieces_mib_s'),
+    floor_ratio: median('floor_ratio'),
+    ratio_vs_floor: median('ratio_vs_floor'),
     swarm_disk_mib_s: median('swarm_disk_mib_s'),
     swarm_cpu_cores: median('swarm_cpu_cores'),
     blake3: blake3Implementation,
@@ -265,7 +258,7 @@ try {
     seeder_peers: args.peers,
     seeder_file_mib: args['rss-mib'],
     process_model:
-      'bare stream and swarm pulls: both ends in this process, medians of runs (swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores; the puller verifies as the daemon does by default, see blake3 and verify_hash_workers; *_wasm_worker: verifying with blake3-wasm on one hash worker instead); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, verify_hash_workers), the largest peak of runs',
+      'bare stream and swarm pulls: both ends in this process, each on a settled connection (identify done both ways) and timed from opening its stream, medians of runs (bare_copy_hash / bare_hash_pieces: the bare stream whose receiver copies into kept chunk buffers and hashes each / keeps the pieces and hashes them as they arrive, the least a verifying receiver adds; floor_ratio: the better of the two over the bare stream; ratio_vs_floor: the swarm over that better one; swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores; the puller verifies as the daemon does by default, see blake3 and verify_hash_workers; *_wasm_worker: verifying with blake3-wasm on one hash worker instead); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, verify_hash_workers), the largest peak of runs',
   })
   process.stdout.write(`wrote ${file}\n`)
 } finally {

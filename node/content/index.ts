@@ -2,7 +2,13 @@
  * The content model every service shares: chunk ids, the chunker, the hash pool and
  * signed manifests. It imports nothing else of Dandelion's.
  */
-export { type Blake3Implementation, blake3Implementation, blake3Wasm } from './blake3.ts'
+export {
+  type Blake3Hasher,
+  type Blake3Implementation,
+  blake3Implementation,
+  blake3Wasm,
+  createBlake3Hasher,
+} from './blake3.ts'
 export { checkChunkSize, chunkCount, chunkStream } from './chunker.ts'
 export {
   blake3,

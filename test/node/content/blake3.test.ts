@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { blake3, blake3Implementation, blake3Wasm } from '../../../node/content/index.ts'
+import { blake3, blake3Implementation, blake3Wasm, createBlake3Hasher } from '../../../node/content/index.ts'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
 const run = promisify(execFile)
@@ -35,6 +35,16 @@ describe('BLAKE3 implementations', () => {
       const bytes = randomBytes(size)
       expect(hex(blake3(bytes)), `size ${size}`).toBe(hex(blake3Wasm(bytes)))
     }
+  })
+
+  it('hashes incrementally to the one-shot digest, whatever the pieces', () => {
+    const bytes = randomBytes((1 << 20) + 5)
+    for (const piece of [1, 1000, 1024, 65_519, 65_536, bytes.byteLength]) {
+      const hasher = createBlake3Hasher()
+      for (let at = 0; at < bytes.byteLength; at += piece) hasher.update(bytes.subarray(at, at + piece))
+      expect(hex(hasher.digest()), `pieces of ${piece}`).toBe(hex(blake3Wasm(bytes)))
+    }
+    expect(hex(createBlake3Hasher().digest())).toBe(hex(blake3Wasm(new Uint8Array(0))))
   })
 
   it('hashes views into shared memory at any offset (the decoder may hand those)', () => {
