@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { HASH_QUEUE_PER_WORKER } from '../constants.ts'
 import { NotStartedError } from '../errors.ts'
+import { type Blake3Implementation, blake3Implementation } from './blake3.ts'
 import { blake3 } from './cid.ts'
 
 /** Options of {@link HashPool}. */
@@ -24,6 +25,11 @@ export interface HashPoolInit {
    * @default workers run from start to stop
    */
   idleMs?: number
+  /**
+   * The BLAKE3 the workers hash with (`size: 0` always uses the process's own).
+   * @default the process's: {@link blake3Implementation}
+   */
+  blake3?: Blake3Implementation
 }
 
 /** Where {@link HashPool.readAndHash} writes the bytes it hashed: an open file and an offset. */
@@ -85,12 +91,15 @@ export class HashPool {
   private readonly scratch: SharedArrayBuffer[] = []
 
   private readonly idleMs?: number
+  /** The BLAKE3 the workers load. */
+  readonly implementation: Blake3Implementation
   private running = false
   private idleTimer?: NodeJS.Timeout
 
   constructor(init: HashPoolInit = {}) {
     this.size = Math.max(0, init.size ?? availableParallelism())
     this.idleMs = init.idleMs
+    this.implementation = this.size === 0 ? blake3Implementation : (init.blake3 ?? blake3Implementation)
   }
 
   /** Worker threads running now. */
@@ -114,6 +123,7 @@ export class HashPool {
   private spawn(): void {
     while (this.slots.length < this.size) {
       const worker = new Worker(new URL('./hash-worker.js', import.meta.url), {
+        workerData: { blake3: this.implementation },
         // hashing needs almost no JS heap; keep each isolate small
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
       })

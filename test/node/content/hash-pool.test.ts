@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { blake3, HashPool } from '../../../node/content/index.ts'
+import { blake3, blake3Implementation, blake3Wasm, HashPool } from '../../../node/content/index.ts'
 import { NotStartedError } from '../../../node/errors.ts'
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex')
@@ -28,6 +28,22 @@ describe('HashPool', () => {
       await pool.stop()
     }
     await expect(pool.hash(new Uint8Array(10))).rejects.toThrow(NotStartedError)
+  })
+
+  it('hashes on its workers with the process BLAKE3 by default, or the one asked for, to the same digests', async () => {
+    const chunks = [0, 1, 1023, 1025, 1 << 20].map((n) => new Uint8Array(randomBytes(n)))
+    const wanted = chunks.map((c) => hex(blake3Wasm(c)))
+    for (const choice of [undefined, 'wasm', blake3Implementation] as const) {
+      const pool = new HashPool({ size: 1, blake3: choice })
+      pool.start()
+      try {
+        expect(pool.implementation).toBe(choice ?? blake3Implementation)
+        const got = await Promise.all(chunks.map(async (c) => hex((await pool.hash(c)).digest)))
+        expect(got, `blake3 ${choice}`).toEqual(wanted)
+      } finally {
+        await pool.stop()
+      }
+    }
   })
 
   it('replaces a worker that died', async () => {
