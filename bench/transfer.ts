@@ -5,17 +5,18 @@
  *    libp2p stream (same tcp + noise + yamux) moving the same bytes, in the same run and
  *    process: memory stores on both nodes (the ratio), then on-disk stores. The puller
  *    verifies every chunk before storing it as the daemon does by default
- *    (`CONFIG_DEFAULTS.hashWorkers`: on the event loop with the native BLAKE3); the
- *    memory-store pull runs once more verifying with blake3-wasm on one hash worker,
- *    the daemon's setting where the native BLAKE3 does not load. Also in the same run:
- *    the bare stream with the least a verifying receiver must add (copy into kept chunk
- *    buffers and hash each, or keep the pieces and hash them as they arrive), the floor
- *    any verified pull sits under on this machine (`bench/lib/bare-stream.ts`). Every
- *    stream and pull starts on a settled connection and is timed from opening its stream.
+ *    (`CONFIG_DEFAULTS.hashWorkers`: on the event loop with the native BLAKE3). Also in
+ *    the same run: the bare stream with the least a verifying receiver must add (copy
+ *    into kept chunk buffers and hash each, or keep the pieces and hash them as they
+ *    arrive), the floor any verified pull sits under on this machine
+ *    (`bench/lib/bare-stream.ts`). Every stream and pull starts on a settled connection
+ *    and is timed from opening its stream.
  * 2. The memory-store pull and the bare stream again, in a child process run with the
  *    node daemon's Node flags and environment (`SERVICE_NODE_FLAGS.node`, `SERVICE_ENV.node`):
  *    what a campus node runs with, where the figures in 1. are those of a process with
- *    Node's defaults (a device embedding the library).
+ *    Node's defaults (a device embedding the library). And once more in a child with
+ *    Node's defaults and `DANDELION_BLAKE3=wasm`: verifying with blake3-wasm on one hash
+ *    worker, the daemon's setting where the native BLAKE3 does not load.
  * 3. Peak RSS of the node daemon (`node/main.ts node`, the process `dandelion node`
  *    starts, with its Node flags, environment and defaults) seeding `--rss-mib` MiB it
  *    already holds to `--peers` peers, `--runs` times.
@@ -56,13 +57,10 @@ const tempDir = async (): Promise<string> => {
  * One node pulls the swarm from one seeder. `memory`: both stores in memory, so the
  * figure is the protocol's (framing, scheduling, verification) against the bare stream,
  * which stores nothing either. `disk`: both on-disk stores, as a daemon runs.
- * `hashWorkers`: the leecher's verifying workers (0: on its event loop, with whichever
- * BLAKE3 this process loaded; ≥ 1: blake3-wasm on workers).
+ * The leecher verifies as the daemon does by default (`CONFIG_DEFAULTS.hashWorkers`), with
+ * the BLAKE3 this process loaded.
  */
-async function swarmPull(
-  kind: 'memory' | 'disk',
-  hashWorkers = CONFIG_DEFAULTS.hashWorkers,
-): Promise<{ mibs: number; cpu: number }> {
+async function swarmPull(kind: 'memory' | 'disk'): Promise<{ mibs: number; cpu: number }> {
   const key = await generateKeyPair('Ed25519')
   const seederDir = await tempDir()
   const store = kind === 'disk' ? new FsChunkStore({ dir: join(seederDir, 'store') }) : new MemoryChunkStore()
@@ -74,7 +72,7 @@ async function swarmPull(
   const leecher = await createNode({
     dataDir: kind === 'disk' ? await tempDir() : undefined,
     dht: false,
-    hashWorkers,
+    hashWorkers: CONFIG_DEFAULTS.hashWorkers,
   })
   await leecher.start()
   await connectSettled(leecher.libp2p, seeder.libp2p)
@@ -138,7 +136,7 @@ async function seederRss(): Promise<number> {
   return peak
 }
 
-/** Set in the child of part 2: run the memory-store pulls and bare streams only, print them as JSON. */
+/** Set in the children of part 2: run the memory-store pulls and bare streams only, print them as JSON. */
 const CHILD_ENV = 'DANDELION_BENCH_TRANSFER_DAEMON_FLAGS'
 
 if (process.env[CHILD_ENV] === '1') {
@@ -153,8 +151,11 @@ if (process.env[CHILD_ENV] === '1') {
   process.exit(0)
 }
 
-/** Part 2: this script again, as a child with the daemon's Node flags and environment. */
-function underDaemonFlags(): Array<{
+/** Part 2: this script again, as a child with these Node flags and environment. */
+function inChild(
+  flags: readonly string[],
+  env: Record<string, string>,
+): Array<{
   run: number
   bare_stream_mib_s: number
   swarm_mib_s: number
@@ -162,8 +163,11 @@ function underDaemonFlags(): Array<{
 }> {
   const out = execFileSync(
     process.execPath,
-    [...daemonFlags, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
-    { env: { ...process.env, ...SERVICE_ENV.node, [CHILD_ENV]: '1' }, stdio: ['ignore', 'pipe', 'inherit'] },
+    [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    {
+      env: { ...process.env, ...env, [CHILD_ENV]: '1' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
   )
   return JSON.parse(out.toString().trim().split('\n').at(-1) as string)
 }
@@ -180,8 +184,6 @@ try {
     ratio_vs_floor: number
     swarm_disk_mib_s: number
     swarm_cpu_cores: number
-    swarm_wasm_worker_mib_s: number
-    ratio_wasm_worker: number
   }
   const rows: Row[] = []
   for (let run = 0; run < args.runs; run++) {
@@ -191,7 +193,6 @@ try {
     const floor = Math.max(copyHash, hashPieces)
     const swarm = await swarmPull('memory')
     const disk = await swarmPull('disk')
-    const wasmWorker = await swarmPull('memory', 1)
     rows.push({
       run,
       bare_stream_mib_s: bare,
@@ -203,18 +204,21 @@ try {
       ratio_vs_floor: swarm.mibs / floor,
       swarm_disk_mib_s: disk.mibs,
       swarm_cpu_cores: swarm.cpu,
-      swarm_wasm_worker_mib_s: wasmWorker.mibs,
-      ratio_wasm_worker: wasmWorker.mibs / bare,
     })
   }
   printTable(
     `transfer: ${args.mib} MiB, ${chunkSize / 1024} KiB chunks, one peer, uncapped, one process; verifying with ${blake3Implementation} BLAKE3 on ${CONFIG_DEFAULTS.hashWorkers === 0 ? 'the event loop' : `${CONFIG_DEFAULTS.hashWorkers} hash worker(s)`}`,
     rows,
   )
-  const daemonRows = underDaemonFlags()
+  const daemonRows = inChild(daemonFlags, SERVICE_ENV.node)
   printTable(
     `the same pull (memory stores) and bare stream, in a process with the daemon's Node flags and environment`,
     daemonRows,
+  )
+  const wasmRows = inChild([], { DANDELION_BLAKE3: 'wasm' })
+  printTable(
+    `the same pull (memory stores) and bare stream, verifying with blake3-wasm on one hash worker (the daemon's setting where the native BLAKE3 does not load), in a process with Node's defaults`,
+    wasmRows,
   )
   const rssRuns: number[] = []
   for (let run = 0; run < args.runs; run++) rssRuns.push(await seederRss())
@@ -244,8 +248,8 @@ try {
     swarm_cpu_cores: median('swarm_cpu_cores'),
     blake3: blake3Implementation,
     verify_hash_workers: CONFIG_DEFAULTS.hashWorkers,
-    swarm_wasm_worker_mib_s: median('swarm_wasm_worker_mib_s'),
-    ratio_wasm_worker: median('ratio_wasm_worker'),
+    swarm_wasm_worker_mib_s: medianOf(wasmRows.map((r) => r.swarm_mib_s)),
+    ratio_wasm_worker: medianOf(wasmRows.map((r) => r.ratio)),
     daemon_flags_swarm_mib_s: medianOf(daemonRows.map((r) => r.swarm_mib_s)),
     daemon_flags_bare_stream_mib_s: medianOf(daemonRows.map((r) => r.bare_stream_mib_s)),
     daemon_flags_ratio: medianOf(daemonRows.map((r) => r.ratio)),
@@ -258,7 +262,7 @@ try {
     seeder_peers: args.peers,
     seeder_file_mib: args['rss-mib'],
     process_model:
-      'bare stream and swarm pulls: both ends in this process, each on a settled connection (identify done both ways) and timed from opening its stream, medians of runs (bare_copy_hash / bare_hash_pieces: the bare stream whose receiver copies into kept chunk buffers and hashes each / keeps the pieces and hashes them as they arrive, the least a verifying receiver adds; floor_ratio: the better of the two over the bare stream; ratio_vs_floor: the swarm over that better one; swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores; the puller verifies as the daemon does by default, see blake3 and verify_hash_workers; *_wasm_worker: verifying with blake3-wasm on one hash worker instead); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, verify_hash_workers), the largest peak of runs',
+      'bare stream and swarm pulls: both ends in this process, each on a settled connection (identify done both ways) and timed from opening its stream, medians of runs (bare_copy_hash / bare_hash_pieces: the bare stream whose receiver copies into kept chunk buffers and hashes each / keeps the pieces and hashes them as they arrive, the least a verifying receiver adds; floor_ratio: the better of the two over the bare stream; ratio_vs_floor: the swarm over that better one; swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores; the puller verifies as the daemon does by default, see blake3 and verify_hash_workers; *_wasm_worker: verifying with blake3-wasm on one hash worker instead, in a child process with Node defaults and DANDELION_BLAKE3=wasm, against the bare stream of that child); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, verify_hash_workers), the largest peak of runs',
   })
   process.stdout.write(`wrote ${file}\n`)
 } finally {
