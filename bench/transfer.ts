@@ -137,7 +137,7 @@ async function seederRss(): Promise<number> {
 }
 
 /** Set in the children of part 2: run the memory-store pulls and bare streams only, print them as JSON. */
-const CHILD_ENV = 'DANDELION_BENCH_TRANSFER_DAEMON_FLAGS'
+const CHILD_ENV = 'DANDELION_BENCH_TRANSFER_CHILD'
 
 if (process.env[CHILD_ENV] === '1') {
   const rows = []
