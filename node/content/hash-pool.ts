@@ -79,6 +79,8 @@ const writeAt = promisify(write)
 interface Slot {
   worker: Worker
   inflight: number
+  /** The BLAKE3 the worker says it loaded (its first message). */
+  loaded?: Blake3Implementation
 }
 
 /** Hashes chunks on worker threads, reading them in place from shared memory. */
@@ -107,6 +109,11 @@ export class HashPool {
     return this.slots.length
   }
 
+  /** The BLAKE3 each running worker has reported loading (workers still starting are left out). */
+  get loadedImplementations(): Blake3Implementation[] {
+    return this.slots.flatMap((s) => (s.loaded === undefined ? [] : [s.loaded]))
+  }
+
   /** Starts the worker threads (or, with `idleMs`, allows them to start on demand). */
   start(): void {
     this.running = true
@@ -129,7 +136,11 @@ export class HashPool {
       })
       const slot: Slot = { worker, inflight: 0 }
       worker.unref()
-      worker.on('message', (msg: Reply) => {
+      worker.on('message', (msg: Reply | { loaded: Blake3Implementation }) => {
+        if ('loaded' in msg) {
+          slot.loaded = msg.loaded
+          return
+        }
         const p = this.pending.get(msg.id)
         if (p === undefined) return
         this.pending.delete(msg.id)

@@ -29,8 +29,10 @@ import { parentPort, workerData } from 'node:worker_threads'
 const DIGEST_BYTES = 32
 const require = createRequire(import.meta.url)
 
+const implementation = workerData?.blake3 === 'native' ? 'native' : 'wasm'
 /** BLAKE3-256 of one chunk. @type {(bytes: Uint8Array) => Uint8Array} */
-const blake3 = workerData?.blake3 === 'native' ? loadNative() : loadWasm()
+const blake3 = implementation === 'native' ? loadNative() : loadWasm()
+parentPort?.postMessage({ loaded: implementation })
 
 function loadNative() {
   // the binding itself, as blake3.ts loads it (the package's hash() wraps each digest in a stream)

@@ -40,6 +40,8 @@ describe('HashPool', () => {
         expect(pool.implementation).toBe(choice ?? blake3Implementation)
         const got = await Promise.all(chunks.map(async (c) => hex((await pool.hash(c)).digest)))
         expect(got, `blake3 ${choice}`).toEqual(wanted)
+        // the worker itself says what it loaded (its first message, before any digest)
+        expect(pool.loadedImplementations).toEqual([choice ?? blake3Implementation])
       } finally {
         await pool.stop()
       }
