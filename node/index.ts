@@ -20,10 +20,12 @@ import type { NameTable } from './names.ts'
 import { DandelionNodeImpl } from './node.ts'
 import type { ChunkStore, StoreUsage } from './store/index.ts'
 import type { FetchProgress, SwarmStats } from './swarm/swarm.ts'
+import type { WebSeedStatus } from './swarm/web-seed.ts'
 
 export type { Limits } from './limiter/index.ts'
 export type { NameEntry, NameTable } from './names.ts'
 export type { FetchProgress, SwarmStats } from './swarm/swarm.ts'
+export type { WebSeedStatus } from './swarm/web-seed.ts'
 
 /** What a node is. */
 export type NodeRole = 'campus' | 'device' | 'origin'
@@ -75,6 +77,8 @@ export interface DandelionNodeInit {
   superSeed?: boolean
   /** Idle time before the origin fallback kicks in. @default 3000 */
   fallbackIdleMs?: number
+  /** Backoff after a failed origin request, doubling per failure in a row. @default 500 ms up to 30 s */
+  originBackoff?: { initialMs: number; maxMs: number }
   /** Local playback server; `false` for none. @default none */
   playback?: { host?: string; port?: number; apiToken?: string } | false
 }
@@ -105,6 +109,8 @@ export interface NodeStatus {
   totals: SwarmStats
   limits: Limits
   store: StoreUsage
+  /** The origin fallback, when an origin is configured: its health as this node sees it. */
+  origin?: WebSeedStatus
   playbackUrl?: string
 }
 

@@ -70,6 +70,10 @@ export const ORIGIN_FALLBACK_IDLE_MS = 3 * second
 export const ORIGIN_REQUEST_TIMEOUT_MS = 30 * second
 /** Concurrent HTTP chunk requests to the origin per swarm. */
 export const ORIGIN_CONCURRENCY = 4
+/** After a failed origin request the node leaves the origin alone this long, doubling per failure in a row… */
+export const ORIGIN_BACKOFF_INITIAL_MS = 500
+/** …up to this (each with 50–150 % jitter). */
+export const ORIGIN_BACKOFF_MAX_MS = 30 * second
 /** How often the scheduler looks at timers (stalls, fallback). */
 export const SCHEDULER_TICK_MS = 500
 

@@ -96,6 +96,7 @@ export class DandelionNodeImpl implements DandelionNode {
       this.webSeed = new WebSeed({
         url: init.originUrl,
         buckets: [this.limiter.origin, this.limiter.download],
+        backoff: init.originBackoff,
       })
     }
     this.network = new SwarmNetwork(libp2p, this.log, { dht: init.dht !== false })
@@ -268,6 +269,7 @@ export class DandelionNodeImpl implements DandelionNode {
       totals: { ...this.totals },
       limits: this.limiter.get(),
       store: this.store.usage(),
+      origin: this.webSeed?.status(),
       playbackUrl: this.playbackUrl,
     }
   }
@@ -319,7 +321,12 @@ export class DandelionNodeImpl implements DandelionNode {
       const web = this.webSeed
       sources.push(
         (async () => {
-          const m = await this.verify(cid, await web.manifest(cid, options))
+          const bytes = await web.manifest(cid, options)
+          const m = await this.verify(cid, bytes).catch((err: unknown) => {
+            web.verified(false)
+            throw err
+          })
+          web.verified(true)
           if (!(await this.store.has(cid))) await this.store.put(cid, new Uint8Array(m.bytes))
           return m
         })(),

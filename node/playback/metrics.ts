@@ -28,6 +28,11 @@ export function createNodeMetrics(node: Pick<DandelionNode, 'status'>): Registry
   gauge('dandelion_node_corrupt_chunks_total', 'Chunks that failed verification', (g) =>
     g.set(node.status().totals.corruptChunks),
   )
+  gauge(
+    'dandelion_node_origin_consecutive_failures',
+    'Failed origin requests since the last success (the fallback backs off while > 0)',
+    (g) => g.set(node.status().origin?.consecutiveFailures ?? 0),
+  )
   gauge('dandelion_node_connections', 'Open libp2p connections', (g) => g.set(node.status().connections))
   gauge('dandelion_node_store_bytes', 'Bytes in the chunk store', (g) => g.set(node.status().store.bytes))
   gauge(

@@ -583,7 +583,8 @@ export class Swarm implements SessionOwner {
 
   private fallBackToOrigin(now: number): void {
     const web = this.c.webSeed
-    if (web === undefined || this.complete) return
+    // a failing origin is left alone until its backoff ends (the next tick looks again)
+    if (web === undefined || this.complete || !web.available) return
     const waitingReader = this.readers.size > 0
     if (
       now - this.lastPeerProgressAt < (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS) &&
@@ -617,7 +618,17 @@ export class Swarm implements SessionOwner {
       .chunk(m.chunks[index], length, { signal: this.abort.signal })
       .then(async (bytes) => {
         if (this.have!.has(index)) return
-        await this.c.store.put(m.chunks[index], bytes, { signal: this.abort.signal })
+        try {
+          await this.c.store.put(m.chunks[index], bytes, { signal: this.abort.signal })
+        } catch (err) {
+          if ((err as Error).name === 'ChunkHashMismatchError') {
+            this.stats.corruptChunks++
+            this.c.totals.corruptChunks++
+            web.verified(false)
+          }
+          throw err
+        }
+        web.verified(true)
         this.stats.bytesFromOrigin += length
         this.c.totals.bytesFromOrigin += length
         this.markHave(index)
