@@ -94,6 +94,8 @@ export interface FetchOptions {
 export interface SwarmStatus extends FetchProgress, SwarmStats {
   name?: string
   complete: boolean
+  /** Why downloading stopped, when it did (the store refused a chunk); the next fetch tries again. */
+  error?: string
   peers: Array<{ peer: string; campus?: string; city?: string; role?: string; score: number }>
 }
 

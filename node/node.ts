@@ -72,7 +72,16 @@ export class DandelionNodeImpl implements DandelionNode {
     this.ownsStore = init.store === undefined
     if (this.ownsStore && (init.hashWorkers ?? 0) > 0)
       this.pool = new HashPool({ size: init.hashWorkers, idleMs: HASH_POOL_IDLE_MS })
-    const storeInit = { quotaBytes, evictWhenFull: device, hasher: this.pool }
+    const storeInit = {
+      quotaBytes,
+      hasher: this.pool,
+      // "cache with a quota and LRU eviction of unpinned manifests": whole manifests, never
+      // chunk by chunk (that would leave swarms announcing and readers expecting chunks gone)
+      makeRoom: device
+        ? async (shortBy: () => number, options: { signal?: AbortSignal }) =>
+            await this.makeRoom(shortBy, options)
+        : undefined,
+    }
     this.store =
       init.store ??
       (init.dataDir === undefined
@@ -231,13 +240,19 @@ export class DandelionNodeImpl implements DandelionNode {
     const m = await this.manifest(cid, options)
     const swarm = this.swarm(cid)
     await swarm.setManifest(m)
-    for (let i = Math.floor(start / m.chunkSize); i <= Math.floor(end / m.chunkSize); i++) {
-      await swarm.waitForChunk(i, options)
-      const bytes = await this.store.get(m.chunks[i], options)
-      const chunkStart = i * m.chunkSize
-      const from = Math.max(start - chunkStart, 0)
-      const to = Math.min(end - chunkStart + 1, bytes.byteLength)
-      yield from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to)
+    // content being played is not evicted to make room
+    swarm.openReads++
+    try {
+      for (let i = Math.floor(start / m.chunkSize); i <= Math.floor(end / m.chunkSize); i++) {
+        await swarm.waitForChunk(i, options)
+        const bytes = await this.store.get(m.chunks[i], options)
+        const chunkStart = i * m.chunkSize
+        const from = Math.max(start - chunkStart, 0)
+        const to = Math.min(end - chunkStart + 1, bytes.byteLength)
+        yield from === 0 && to === bytes.byteLength ? bytes : bytes.subarray(from, to)
+      }
+    } finally {
+      swarm.openReads--
     }
   }
 
@@ -258,6 +273,7 @@ export class DandelionNodeImpl implements DandelionNode {
         ...s.stats,
         name: s.manifest?.name,
         complete: s.complete,
+        error: s.failure?.message,
         peers: [...s.sessions.values()].map((p) => ({
           peer: p.peer,
           campus: p.hello?.campus,
@@ -305,6 +321,21 @@ export class DandelionNodeImpl implements DandelionNode {
     }
     this.network.join(swarm)
     return swarm
+  }
+
+  /**
+   * Frees room in a device's store: deletes whole manifests, least recently used first,
+   * skipping what is pinned (by the user, or as a download in progress) or being played.
+   */
+  private async makeRoom(shortBy: () => number, options: { signal?: AbortSignal }): Promise<void> {
+    const candidates = [...this.network.swarms.values()]
+      .filter((s) => s.manifest !== undefined && s.openReads === 0 && !this.store.isPinned(s.cid))
+      .sort((a, b) => a.usedAt - b.usedAt)
+    for (const s of candidates) {
+      if (shortBy() <= 0) return
+      this.log('evicting %s (%s) to make room', s.key, s.manifest?.name ?? 'unnamed')
+      await this.evict(s.cid, options)
+    }
   }
 
   private async verify(cid: CID, bytes: Uint8Array): Promise<Manifest> {

@@ -27,6 +27,13 @@ export interface ChunkStoreInit {
    */
   evictWhenFull?: boolean
   /**
+   * Called when a put would exceed the quota, before the store evicts chunks itself
+   * (`evictWhenFull`) or refuses the put: the owner frees room its own way (a node deletes
+   * whole manifests, least recently used first) until `shortBy()` is ≤ 0 or it can free
+   * no more. Calls do not overlap.
+   */
+  makeRoom?: (shortBy: () => number, options: AbortOptions) => Promise<void>
+  /**
    * Hasher used to verify chunks. A `HashPool` moves hashing off the event loop.
    * @default hashing on the calling thread
    */
@@ -41,6 +48,8 @@ const inlineHasher: Hasher = {
 export abstract class BaseChunkStore implements ChunkStore {
   protected readonly quotaBytes: number
   protected readonly evictWhenFull: boolean
+  private readonly makeRoom?: ChunkStoreInit['makeRoom']
+  private makingRoom: Promise<void> = Promise.resolve()
   protected readonly hasher: Hasher
   /** cid string → size, in least-recently-used order (Map keeps insertion order). */
   protected readonly sizes = new Map<string, number>()
@@ -55,6 +64,7 @@ export abstract class BaseChunkStore implements ChunkStore {
   constructor(init: ChunkStoreInit = {}) {
     this.quotaBytes = init.quotaBytes ?? Number.POSITIVE_INFINITY
     this.evictWhenFull = init.evictWhenFull ?? false
+    this.makeRoom = init.makeRoom
     this.hasher = init.hasher ?? inlineHasher
   }
 
@@ -224,6 +234,14 @@ export abstract class BaseChunkStore implements ChunkStore {
    */
   protected async reserveRoom(size: number, options: AbortOptions = {}): Promise<void> {
     const needed = (): number => this.bytes + this.reserved + size - this.quotaBytes
+    if (needed() > 0 && this.makeRoom !== undefined) {
+      const makeRoom = this.makeRoom
+      const run = this.makingRoom.then(async () => {
+        if (needed() > 0) await makeRoom(needed, options)
+      })
+      this.makingRoom = run.catch(() => {})
+      await run
+    }
     if (needed() > 0) {
       if (this.evictWhenFull) await this.evict(needed(), options)
       if (needed() > 0) {

@@ -20,6 +20,23 @@ export class FetchFailedError extends AggregateError {
   }
 }
 
+/**
+ * The node's store refused a verified chunk (its quota is full of content it must keep, the
+ * disk is full or failing): the download stops instead of fetching the same bytes again
+ * and again. What was stored stays; the next `fetch` (or a restart) carries on. `cause` is
+ * the store's error.
+ */
+export class StoreWriteError extends DandelionError {
+  override name = 'StoreWriteError'
+  readonly manifestCid: string
+  readonly index: number
+  constructor(manifestCid: string, index: number, cause: Error) {
+    super(`cannot store chunk ${index} of ${manifestCid}: ${cause.message}`, 'ERR_STORE_WRITE', { cause })
+    this.manifestCid = manifestCid
+    this.index = index
+  }
+}
+
 /** The origin answered an HTTP request with an error status. */
 export class OriginHttpError extends DandelionError {
   override name = 'OriginHttpError'

@@ -24,7 +24,7 @@ import type { ChunkStore } from '../store/index.ts'
 import { Bitfield } from './bitfield.ts'
 import type { ChunkBuffers } from './chunk-buffers.ts'
 import { type Frame, FrameType, type Hello } from './codec.ts'
-import { ProtocolError } from './errors.ts'
+import { ProtocolError, StoreWriteError } from './errors.ts'
 import { pickChunks } from './picker.ts'
 import type { PeerSession, SessionOwner } from './session.ts'
 import { SuperSeeder } from './super-seed.ts'
@@ -93,7 +93,15 @@ export class Swarm implements SessionOwner {
     corruptChunks: 0,
     duplicateChunks: 0,
   }
-  readonly done: PromiseWithResolvers<void> = Promise.withResolvers<void>()
+  /**
+   * Why downloading stopped, if it did: the store refused a verified chunk. Cleared when
+   * asked again (`want`, or a reader waiting for a chunk).
+   */
+  failure?: StoreWriteError
+  /** When the content was last asked for (fetched, read): a device evicts the least recent first. */
+  usedAt = performance.now()
+  /** Reads (playback) in progress: content being played is not evicted. */
+  openReads = 0
   /** Resolves with the manifest once it is set (from the store, a peer or the origin). */
   readonly manifestReady: PromiseWithResolvers<Manifest> = Promise.withResolvers<Manifest>()
   onProgress?: (p: FetchProgress) => void
@@ -108,6 +116,9 @@ export class Swarm implements SessionOwner {
   private readonly verifying = new Set<number>()
   private readonly readers = new Map<number, number>()
   private readonly waiters = new Map<number, Set<() => void>>()
+  /** Rejects the readers waiting for a chunk when downloading fails. */
+  private readonly failReaders = new Set<(err: Error) => void>()
+  private completion = Swarm.deferred()
   private superSeeder?: SuperSeeder
   private scheduled = false
   private timer?: ReturnType<typeof setInterval>
@@ -121,13 +132,26 @@ export class Swarm implements SessionOwner {
    */
   replicate = false
 
+  private static deferred(): PromiseWithResolvers<void> {
+    const d = Promise.withResolvers<void>()
+    d.promise.catch(() => {})
+    return d
+  }
+
+  /**
+   * Settles when every chunk is stored; rejects when the swarm stops or downloading fails
+   * ({@link failure}). After a failure a new one stands for the next attempt.
+   */
+  get done(): PromiseWithResolvers<void> {
+    return this.completion
+  }
+
   constructor(cid: CID, components: SwarmComponents, init: SwarmInit = {}) {
     this.cid = cid
     this.key = cid.toString()
     this.c = components
     this.init = init
     this.buffers = components.chunkBuffers
-    this.done.promise.catch(() => {})
     this.manifestReady.promise.catch(() => {})
     this.timer = setInterval(() => this.tick(), SCHEDULER_TICK_MS)
     this.timer.unref?.()
@@ -194,16 +218,22 @@ export class Swarm implements SessionOwner {
 
   /** Starts replicating every chunk (what `fetch` asks for). */
   want(): void {
+    this.usedAt = performance.now()
+    this.failure = undefined
     this.replicate = true
     this.schedule()
   }
 
   /** Waits until chunk `index` is stored, asking for it (and the next few) before anything else. */
   async waitForChunk(index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+    this.usedAt = performance.now()
     if (this.have?.has(index) === true) return
     const id = this.nextReader++
     this.readers.set(id, index)
+    // a reader asking again after a failure is a new attempt
+    this.failure = undefined
     this.schedule()
+    let failReader: ((err: Error) => void) | undefined
     try {
       await new Promise<void>((resolve, reject) => {
         const set = this.waiters.get(index) ?? new Set()
@@ -215,6 +245,12 @@ export class Swarm implements SessionOwner {
           set.delete(done)
           reject(options.signal?.reason)
         }
+        failReader = (err) => {
+          set.delete(done)
+          options.signal?.removeEventListener('abort', onAbort)
+          reject(err)
+        }
+        this.failReaders.add(failReader)
         set.add(done)
         this.waiters.set(index, set)
         options.signal?.addEventListener('abort', onAbort, { once: true })
@@ -223,6 +259,7 @@ export class Swarm implements SessionOwner {
       })
     } finally {
       this.readers.delete(id)
+      if (failReader !== undefined) this.failReaders.delete(failReader)
     }
   }
 
@@ -396,7 +433,7 @@ export class Swarm implements SessionOwner {
       await this.c.store.put(m.chunks[index], bytes)
     } catch (err) {
       if ((err as Error).name === 'ChunkHashMismatchError') return this.corrupt(session, index)
-      throw err
+      return this.fail(index, err as Error)
     } finally {
       this.verifying.delete(index)
     }
@@ -405,6 +442,29 @@ export class Swarm implements SessionOwner {
     this.stats.bytesFromPeers += length
     this.c.totals.bytesFromPeers += length
     this.markHave(index)
+  }
+
+  /**
+   * The store refused a verified chunk: stop downloading (asking again would fetch the same
+   * bytes again and again), cancel what is requested, and fail the fetch and waiting readers.
+   * Serving what is held goes on.
+   */
+  private fail(index: number, cause: Error): void {
+    if (this.stopped || this.failure !== undefined) return
+    const err = new StoreWriteError(this.key, index, cause)
+    this.failure = err
+    this.replicate = false
+    this.c.log.error('%s', err.message)
+    for (const s of this.sessions.values()) {
+      for (const i of [...s.outstanding.keys()]) {
+        s.sendIndex(FrameType.Cancel, i)
+        this.release(s, i)
+      }
+    }
+    const completion = this.completion
+    this.completion = Swarm.deferred()
+    completion.reject(err)
+    for (const reject of [...this.failReaders]) reject(err)
   }
 
   private corrupt(session: PeerSession, index: number): void {
@@ -473,7 +533,7 @@ export class Swarm implements SessionOwner {
 
   private runScheduler(): void {
     const have = this.have
-    if (have === undefined || have.complete || this.stopped) return
+    if (have === undefined || have.complete || this.stopped || this.failure !== undefined) return
     const m = this.manifest!
     const maxWindow = Math.min(
       MAX_REQUEST_WINDOW,
@@ -584,7 +644,7 @@ export class Swarm implements SessionOwner {
   private fallBackToOrigin(now: number): void {
     const web = this.c.webSeed
     // a failing origin is left alone until its backoff ends (the next tick looks again)
-    if (web === undefined || this.complete || !web.available) return
+    if (web === undefined || this.complete || this.failure !== undefined || !web.available) return
     const waitingReader = this.readers.size > 0
     if (
       now - this.lastPeerProgressAt < (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS) &&
@@ -625,8 +685,10 @@ export class Swarm implements SessionOwner {
             this.stats.corruptChunks++
             this.c.totals.corruptChunks++
             web.verified(false)
+            throw err
           }
-          throw err
+          this.fail(index, err as Error)
+          return
         }
         web.verified(true)
         this.stats.bytesFromOrigin += length

@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
 import { chunkCid } from '../../../node/content/index.ts'
 import { ChunkHashMismatchError, ChunkNotFoundError, QuotaExceededError } from '../../../node/errors.ts'
@@ -93,5 +94,37 @@ describe.each(implementations)('ChunkStore contract: %s', (_name, make) => {
     expect(await store.has(c)).toBe(true)
     expect(store.usage()).toMatchObject({ bytes: 200, pinnedBytes: 100 })
     await expect(store.add(bytesOf(300, 9))).rejects.toThrow(QuotaExceededError)
+  })
+
+  it('asks its owner to make room when full, one call at a time, and refuses only what still does not fit', async () => {
+    let running = 0
+    const calls: number[] = []
+    let victims: CID[] = []
+    const store: ChunkStore = await make({
+      quotaBytes: 300,
+      makeRoom: async (shortBy) => {
+        expect(++running).toBe(1)
+        calls.push(shortBy())
+        await new Promise((r) => setTimeout(r, 5))
+        for (const v of victims.splice(0)) await store.delete(v)
+        running--
+      },
+    })
+    await store.start()
+    const a = await store.add(bytesOf(100, 1))
+    const b = await store.add(bytesOf(100, 2))
+    await store.add(bytesOf(100, 3))
+    victims = [a, b]
+    // two puts at once: the first call frees enough for both, the second put needs no call
+    const [d, e] = await Promise.all([store.add(bytesOf(100, 4)), store.add(bytesOf(100, 5))])
+    expect(calls).toEqual([100])
+    expect([await store.has(a), await store.has(b), await store.has(d), await store.has(e)]).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ])
+    await expect(store.add(bytesOf(100, 6))).rejects.toThrow(QuotaExceededError)
+    expect(calls).toEqual([100, 100])
   })
 })

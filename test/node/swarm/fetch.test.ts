@@ -32,7 +32,7 @@ describe('fetch between two nodes', () => {
   it('writes received chunks to an on-disk store with direct I/O, straight from the receive buffers', async () => {
     const key = await originKey()
     const seeder = await h.spawn()
-    const bytes = randomContent(24 * TEST_CHUNK_SIZE)
+    const bytes = randomContent(48 * TEST_CHUNK_SIZE)
     const manifest = await addContent(seeder.store, bytes, key)
     await seeder.seed(manifest)
     const leecher = await h.spawn({ dataDir: await h.tempDir(), hashWorkers: 1 })
@@ -45,7 +45,8 @@ describe('fetch between two nodes', () => {
     expect(written.direct + written.buffered - bytes.byteLength).toBeGreaterThan(0)
     expect(written.direct + written.buffered - bytes.byteLength).toBeLessThan(64 * 1024)
     // ext4 and xfs have direct I/O, tmpfs has not (then everything goes through the page cache);
-    // the first few chunks may arrive before the store's aligned buffers are made
+    // the first few chunks may arrive before the store's aligned buffers are made (more of
+    // them on a loaded machine: 48 chunks keep those few well under half)
     if (store.writesDirect) expect(written.direct).toBeGreaterThanOrEqual(bytes.byteLength / 2)
     else expect(written.direct).toBe(0)
   })
