@@ -50,7 +50,11 @@ export const ENDGAME_MAX_DUPLICATES = 2
 export const PLAYBACK_LOOKAHEAD_CHUNKS = 8
 /** Peers kept per swarm. */
 export const MAX_PEERS_PER_SWARM = 40
-/** Swarms a node joins at once. */
+/**
+ * Swarms a node downloads or streams at once. Content it holds whole is seeded without
+ * limit: such a swarm reaches out to nobody (peers that miss chunks reach out to it) and
+ * runs no timer.
+ */
 export const MAX_SWARMS = 256
 /** How long a peer that sent a corrupt chunk is banned. */
 export const BAN_MS = 10 * minute
@@ -77,8 +81,6 @@ export const ORIGIN_BACKOFF_MAX_MS = 30 * second
 /** How often the scheduler looks at timers (stalls, fallback). */
 export const SCHEDULER_TICK_MS = 500
 
-/** Re-announce manifests in the DHT this often. */
-export const PROVIDE_INTERVAL_MS = 10 * minute
 /** How long one DHT provider lookup may take. */
 export const FIND_PROVIDERS_TIMEOUT_MS = 10 * second
 /** Providers taken from one lookup. */

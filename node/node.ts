@@ -295,7 +295,9 @@ export class DandelionNodeImpl implements DandelionNode {
     const key = cid.toString()
     const existing = this.network.swarms.get(key)
     if (existing !== undefined) return existing
-    if (this.network.swarms.size >= MAX_SWARMS) throw new LimitReachedError(`more than ${MAX_SWARMS} swarms`)
+    let seeking = 0
+    for (const s of this.network.swarms.values()) if (s.seeking) seeking++
+    if (seeking >= MAX_SWARMS) throw new LimitReachedError(`more than ${MAX_SWARMS} downloads at once`)
     const role = this.init.role ?? 'campus'
     const swarm = new Swarm(
       cid,
@@ -346,6 +348,7 @@ export class DandelionNodeImpl implements DandelionNode {
   private async loadManifest(cid: CID, options: { signal?: AbortSignal }): Promise<Manifest> {
     if (await this.store.has(cid)) return await this.verify(cid, await this.store.get(cid, options))
     const swarm = this.swarm(cid)
+    swarm.seek()
     const fromPeers = swarm.manifestReady.promise
     const sources: Array<Promise<Manifest>> = [fromPeers]
     if (this.webSeed !== undefined) {

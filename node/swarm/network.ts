@@ -1,6 +1,11 @@
 /**
  * Wires swarms to libp2p: the `/dandelion/swarm/1.0.0` handler, opening sessions to
- * connected peers and to DHT providers, bans, and re-announcing manifests.
+ * connected peers and to DHT providers, bans. Manifests are announced once per swarm;
+ * the DHT's own reprovider keeps the records alive.
+ *
+ * Only a swarm that misses chunks reaches out: a node holding content whole waits for the
+ * peers that want it, so two nodes that both hold a school year of lessons do not open a
+ * stream per lesson to each other just to learn there is nothing to swap.
  */
 import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -34,7 +39,7 @@ export class SwarmNetwork {
   private readonly bans = new Map<string, number>()
   private readonly dhtEnabled: boolean
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
-    for (const swarm of this.swarms.values()) this.open(swarm, evt.detail)
+    for (const swarm of this.swarms.values()) if (swarm.seeking) this.open(swarm, evt.detail)
   }
 
   constructor(libp2p: Libp2p, log: Logger, init: { dht: boolean }) {
@@ -58,22 +63,25 @@ export class SwarmNetwork {
     await this.libp2p.unhandle(SWARM_PROTOCOL).catch(() => {})
   }
 
-  /** Registers a swarm and reaches out to every connected peer and to DHT providers. */
+  /**
+   * Registers a swarm (peers asking for it are answered) and announces its manifest CID
+   * (never each chunk). It reaches out once it seeks chunks ({@link Swarm.seek}).
+   */
   join(swarm: Swarm): void {
     this.swarms.set(swarm.key, swarm)
-    for (const peer of this.libp2p.getPeers()) this.open(swarm, peer)
-    this.discover(swarm)
-  }
-
-  /** Announces the manifest CID (never each chunk) and looks for other providers. */
-  discover(swarm: Swarm): void {
+    swarm.onSeek = () => this.reachOut(swarm)
     if (!this.dhtEnabled) return
     this.libp2p.contentRouting
       .provide(swarm.cid, { signal: AbortSignal.timeout(60_000) })
       .catch((err: Error) => {
         this.log('provide %s failed: %s', swarm.key, err.message)
       })
-    if (swarm.complete) return
+  }
+
+  /** Opens sessions to every connected peer and to the DHT's providers of the manifest. */
+  private reachOut(swarm: Swarm): void {
+    for (const peer of this.libp2p.getPeers()) this.open(swarm, peer)
+    if (!this.dhtEnabled) return
     void (async () => {
       let n = 0
       const signal = AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)

@@ -102,6 +102,9 @@ export class Swarm implements SessionOwner {
   usedAt = performance.now()
   /** Reads (playback) in progress: content being played is not evicted. */
   openReads = 0
+  /** Set by the network: reach out to peers for this swarm. */
+  onSeek?: () => void
+  private sought = false
   /** Resolves with the manifest once it is set (from the store, a peer or the origin). */
   readonly manifestReady: PromiseWithResolvers<Manifest> = Promise.withResolvers<Manifest>()
   onProgress?: (p: FetchProgress) => void
@@ -171,6 +174,21 @@ export class Swarm implements SessionOwner {
     return this.have?.complete === true
   }
 
+  /** Whether it reaches out to peers: something here wants chunks (or the manifest) it lacks. */
+  get seeking(): boolean {
+    return this.sought && !this.complete && !this.stopped
+  }
+
+  /**
+   * Something wants what this swarm lacks (a fetch, a reader, the manifest): the first call
+   * reaches out to peers; peers connecting later are reached as they come.
+   */
+  seek(): void {
+    if (this.sought || this.complete || this.stopped) return
+    this.sought = true
+    this.onSeek?.()
+  }
+
   /** Sets the verified manifest, marks what the store already holds (resume) and starts scheduling. */
   async setManifest(manifest: Manifest): Promise<void> {
     if (this.manifest !== undefined) return
@@ -191,7 +209,7 @@ export class Swarm implements SessionOwner {
     }
     for (const s of this.sessions.values()) this.greet(s)
     this.lastPeerProgressAt = performance.now()
-    if (have.complete) this.done.resolve()
+    if (have.complete) this.settle()
     // chunks to receive: have the store's own receive buffers ready before the first arrives
     else this.buffers?.prepare(manifest.chunkSize)
     this.schedule()
@@ -221,6 +239,7 @@ export class Swarm implements SessionOwner {
     this.usedAt = performance.now()
     this.failure = undefined
     this.replicate = true
+    this.seek()
     this.schedule()
   }
 
@@ -232,6 +251,7 @@ export class Swarm implements SessionOwner {
     this.readers.set(id, index)
     // a reader asking again after a failure is a new attempt
     this.failure = undefined
+    this.seek()
     this.schedule()
     let failReader: ((err: Error) => void) | undefined
     try {
@@ -467,6 +487,12 @@ export class Swarm implements SessionOwner {
     for (const reject of [...this.failReaders]) reject(err)
   }
 
+  /** Everything is held: the fetch resolves; only a super-seeder still needs the timer. */
+  private settle(): void {
+    if (this.superSeeder === undefined) clearInterval(this.timer)
+    this.done.resolve()
+  }
+
   private corrupt(session: PeerSession, index: number): void {
     this.stats.corruptChunks++
     this.c.totals.corruptChunks++
@@ -492,7 +518,7 @@ export class Swarm implements SessionOwner {
     this.onProgress?.(this.progress())
     if (this.have!.complete) {
       this.c.log('swarm %s complete', this.key)
-      this.done.resolve()
+      this.settle()
     }
     this.schedule()
   }

@@ -1,0 +1,49 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { DandelionNode } from '../../../node/index.ts'
+import { MAX_SWARMS, SWARM_PROTOCOL } from '../../../node/node-constants.ts'
+import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
+
+/** Open swarm streams on the connection from `a` to `b`. */
+function swarmStreams(a: DandelionNode, b: DandelionNode): number {
+  return a.libp2p
+    .getConnections(b.peerId)
+    .flatMap((c) => c.streams)
+    .filter((s) => s.protocol === SWARM_PROTOCOL).length
+}
+
+describe('a node holding a school year of content', () => {
+  const h = new Harness()
+  afterEach(async () => await h.teardown())
+
+  it('seeds more manifests than it may download at once, opens no streams between full nodes, and still places new content', async () => {
+    const key = await originKey()
+    const [a, b] = [await h.spawn(), await h.spawn()]
+    const held = []
+    for (let i = 0; i < MAX_SWARMS + 8; i++) {
+      const m = await addContent(a.store, randomContent(4096), key, { name: `lesson-${i}` })
+      await addContent(b.store, new Uint8Array(await readAll(a, m)), key, { name: `lesson-${i}` })
+      await a.seed(m)
+      await b.seed(m)
+      held.push(m)
+    }
+    await h.connect(a, b)
+    // both hold everything: nothing to swap, so neither opens a stream per lesson
+    await new Promise((r) => setTimeout(r, 300))
+    expect(swarmStreams(a, b) + swarmStreams(b, a)).toBe(0)
+
+    // a new lesson still goes out, beyond MAX_SWARMS swarms, and only its own swarm talks
+    const fresh = await addContent(a.store, randomContent(300_000), key, { name: 'new' })
+    await a.seed(fresh)
+    await b.fetch(fresh.cid)
+    expect(Buffer.from(await readAll(b, fresh)).equals(Buffer.from(await readAll(a, fresh)))).toBe(true)
+    expect(swarmStreams(b, a)).toBe(1)
+    expect(a.status().swarms).toHaveLength(MAX_SWARMS + 9)
+
+    // a node that misses an old lesson reaches out for it and is answered
+    const c = await h.spawn()
+    await h.connect(c, a)
+    await c.fetch(held[0].cid)
+    await until(() => swarmStreams(c, a) === 1)
+    expect(c.status().totals.bytesFromPeers).toBe(held[0].size)
+  })
+})
