@@ -81,6 +81,12 @@ export const ORIGIN_BACKOFF_MAX_MS = 30 * second
 /** How often the scheduler looks at timers (stalls, fallback). */
 export const SCHEDULER_TICK_MS = 500
 
+/** DHT announcements (`provide`) under way at once: a node starting with a year of lessons queues the rest. */
+export const PROVIDE_CONCURRENCY = 4
+/** How long one DHT announcement may take. */
+export const PROVIDE_TIMEOUT_MS = 60 * second
+/** An announcement that reached no peer is tried again after 1 s, doubling up to this (back to 1 s when a peer connects). */
+export const ANNOUNCE_RETRY_MS = 30 * second
 /** How long one DHT provider lookup may take. */
 export const FIND_PROVIDERS_TIMEOUT_MS = 10 * second
 /** Providers taken from one lookup. */

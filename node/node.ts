@@ -108,7 +108,7 @@ export class DandelionNodeImpl implements DandelionNode {
         backoff: init.originBackoff,
       })
     }
-    this.network = new SwarmNetwork(libp2p, this.log, { dht: init.dht !== false })
+    this.network = new SwarmNetwork(libp2p, this.log, { dht: libp2p.services.dht })
   }
 
   get peerId(): PeerId {

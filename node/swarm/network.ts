@@ -8,6 +8,7 @@
  * stream per lesson to each other just to learn there is nothing to swap.
  */
 import type { Connection, Libp2p, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { KadDHT } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { UploadGate } from '../limiter/index.ts'
 import {
@@ -18,6 +19,7 @@ import {
   MAX_PROVIDERS_PER_LOOKUP,
   SWARM_PROTOCOL,
 } from '../node-constants.ts'
+import { Announcer } from './announcer.ts'
 import { withDeadline } from './deadline.ts'
 import { ProtocolError } from './errors.ts'
 import { PeerSession, type SessionOwner } from './session.ts'
@@ -38,14 +40,17 @@ export class SwarmNetwork {
   private readonly log: Logger
   private readonly bans = new Map<string, number>()
   private readonly dhtEnabled: boolean
+  private readonly announcer?: Announcer
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     for (const swarm of this.swarms.values()) if (swarm.seeking) this.open(swarm, evt.detail)
+    this.announcer?.peerConnected()
   }
 
-  constructor(libp2p: Libp2p, log: Logger, init: { dht: boolean }) {
+  constructor(libp2p: Libp2p, log: Logger, init: { dht?: KadDHT }) {
     this.libp2p = libp2p
     this.log = log
-    this.dhtEnabled = init.dht
+    this.dhtEnabled = init.dht !== undefined
+    if (init.dht !== undefined) this.announcer = new Announcer(init.dht, log)
   }
 
   async start(): Promise<void> {
@@ -58,6 +63,7 @@ export class SwarmNetwork {
 
   async stop(): Promise<void> {
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.announcer?.stop()
     for (const s of this.swarms.values()) s.stop()
     this.swarms.clear()
     await this.libp2p.unhandle(SWARM_PROTOCOL).catch(() => {})
@@ -70,12 +76,7 @@ export class SwarmNetwork {
   join(swarm: Swarm): void {
     this.swarms.set(swarm.key, swarm)
     swarm.onSeek = () => this.reachOut(swarm)
-    if (!this.dhtEnabled) return
-    this.libp2p.contentRouting
-      .provide(swarm.cid, { signal: AbortSignal.timeout(60_000) })
-      .catch((err: Error) => {
-        this.log('provide %s failed: %s', swarm.key, err.message)
-      })
+    this.announcer?.add(swarm)
   }
 
   /** Opens sessions to every connected peer and to the DHT's providers of the manifest. */

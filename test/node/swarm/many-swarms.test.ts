@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import type { Manifest } from '../../../node/content/index.ts'
 import type { DandelionNode } from '../../../node/index.ts'
-import { MAX_SWARMS, SWARM_PROTOCOL } from '../../../node/node-constants.ts'
+import { MAX_SWARMS, PROVIDE_CONCURRENCY, SWARM_PROTOCOL } from '../../../node/node-constants.ts'
 import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
 
 /** Open swarm streams on the connection from `a` to `b`. */
@@ -45,5 +46,41 @@ describe('a node holding a school year of content', () => {
     await c.fetch(held[0].cid)
     await until(() => swarmStreams(c, a) === 1)
     expect(c.status().totals.bytesFromPeers).toBe(held[0].size)
+  })
+
+  it('announces a store full of manifests on the DHT a few at a time, again once peers are there', async () => {
+    const key = await originKey()
+    const d = await h.spawn({ dht: true })
+    // a node seeding what it holds before it knows any DHT peer, as one does at start
+    const a = await h.spawn({ dht: true })
+    let running = 0
+    let most = 0
+    const reached = new Map<string, number>() // manifest → peers that took its provider record
+    const dht = a.libp2p.services.dht!
+    const provide = dht.provide.bind(dht)
+    dht.provide = async function* (cid, options) {
+      most = Math.max(most, ++running)
+      try {
+        for await (const e of provide(cid, options)) {
+          if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER')
+            reached.set(cid.toString(), (reached.get(cid.toString()) ?? 0) + 1)
+          yield e
+        }
+      } finally {
+        running--
+      }
+    }
+    const held: Manifest[] = []
+    for (let i = 0; i < 40; i++) {
+      const m = await addContent(a.store, randomContent(1024), key, { name: `lesson-${i}` })
+      await a.seed(m)
+      held.push(m)
+    }
+    await new Promise((r) => setTimeout(r, 500))
+    expect(reached.size).toBe(0) // nobody to tell yet
+    await h.connect(a, d)
+    // every announcement that reached nobody is made again, and reaches the DHT peer
+    await until(() => held.every((m) => (reached.get(m.cid.toString()) ?? 0) > 0))
+    expect(most).toBeLessThanOrEqual(PROVIDE_CONCURRENCY)
   })
 })
