@@ -12,6 +12,7 @@
 import type { Logger } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { ANNOUNCE_RETRY_MS, PROVIDE_CONCURRENCY, PROVIDE_TIMEOUT_MS } from '../node-constants.ts'
+import { discoveryKey } from './discovery-key.ts'
 import type { Swarm } from './swarm.ts'
 
 /** First retry after an announcement reached nobody, and after a peer connects (identify, routing table). */
@@ -78,7 +79,7 @@ export class Announcer {
   private async announce(swarm: Swarm): Promise<number> {
     let peers = 0
     try {
-      for await (const e of this.dht.provide(swarm.cid, {
+      for await (const e of this.dht.provide(await discoveryKey(swarm.cid), {
         signal: AbortSignal.timeout(PROVIDE_TIMEOUT_MS),
       })) {
         if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER') peers++

@@ -21,6 +21,7 @@ import {
 } from '../node-constants.ts'
 import { Announcer } from './announcer.ts'
 import { withDeadline } from './deadline.ts'
+import { discoveryKey } from './discovery-key.ts'
 import { ProtocolError } from './errors.ts'
 import { PeerSession, type SessionOwner } from './session.ts'
 import type { Swarm } from './swarm.ts'
@@ -86,7 +87,8 @@ export class SwarmNetwork {
     void (async () => {
       let n = 0
       const signal = AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)
-      for await (const p of this.libp2p.contentRouting.findProviders(swarm.cid, { signal })) {
+      const key = await discoveryKey(swarm.cid)
+      for await (const p of this.libp2p.contentRouting.findProviders(key, { signal })) {
         if (swarm.stopped || n++ >= MAX_PROVIDERS_PER_LOOKUP) break
         if (p.id.equals(this.libp2p.peerId) || swarm.sessions.has(p.id.toString())) continue
         withDeadline(10_000, async (signal) => await this.libp2p.dial(p.id, { signal }))

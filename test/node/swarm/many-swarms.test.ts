@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Manifest } from '../../../node/content/index.ts'
 import type { DandelionNode } from '../../../node/index.ts'
 import { MAX_SWARMS, PROVIDE_CONCURRENCY, SWARM_PROTOCOL } from '../../../node/node-constants.ts'
+import { discoveryKey } from '../../../node/swarm/discovery-key.ts'
 import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
 
 /** Open swarm streams on the connection from `a` to `b`. */
@@ -55,7 +56,7 @@ describe('a node holding a school year of content', () => {
     const a = await h.spawn({ dht: true })
     let running = 0
     let most = 0
-    const reached = new Map<string, number>() // manifest → peers that took its provider record
+    const reached = new Map<string, number>() // DHT key → peers sent its provider record
     const dht = a.libp2p.services.dht!
     const provide = dht.provide.bind(dht)
     dht.provide = async function* (cid, options) {
@@ -80,7 +81,8 @@ describe('a node holding a school year of content', () => {
     expect(reached.size).toBe(0) // nobody to tell yet
     await h.connect(a, d)
     // every announcement that reached nobody is made again, and reaches the DHT peer
-    await until(() => held.every((m) => (reached.get(m.cid.toString()) ?? 0) > 0))
+    const keys = await Promise.all(held.map(async (m) => (await discoveryKey(m.cid)).toString()))
+    await until(() => keys.every((k) => (reached.get(k) ?? 0) > 0))
     expect(most).toBeLessThanOrEqual(PROVIDE_CONCURRENCY)
   })
 })
