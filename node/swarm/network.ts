@@ -1,7 +1,8 @@
 /**
  * Wires swarms to libp2p: the `/dandelion/swarm/1.0.0` handler, opening sessions to
- * connected peers and to DHT providers, bans. Manifests are announced once per swarm;
- * the DHT's own reprovider keeps the records alive.
+ * connected peers and to DHT providers, bans. Each swarm's manifest is announced through
+ * the {@link Announcer} until a DHT peer has heard it; the DHT's own reprovider keeps the
+ * records alive after that.
  *
  * Only a swarm that misses chunks reaches out: a node holding content whole waits for the
  * peers that want it, so two nodes that both hold a school year of lessons do not open a

@@ -6,7 +6,7 @@
  * A failing origin (down, answering errors, timing out, or serving bytes that fail
  * verification) is backed off, node-wide: every swarm of the node leaves it alone for a
  * while that doubles with each failure in a row, so the nodes of a campus do not hammer an
- * origin that is already in trouble. A success resets it.
+ * origin that is already in trouble. Only verified bytes end it.
  */
 import type { CID } from 'multiformats/cid'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
