@@ -1,5 +1,5 @@
 /**
- * Announces manifest CIDs on the DHT (`provide`), a few at a time.
+ * Announces manifests on the DHT (`provide`, under their discovery key), a few at a time.
  *
  * An announcement that reached no peer (the routing table was still empty, as it is for a
  * node that has just started and seeds what its store holds) is not done: the DHT would
