@@ -1,12 +1,16 @@
 /**
  * Announces manifests on the DHT (`provide`, under their discovery key), a few at a time.
  *
- * An announcement that reached no peer (the routing table was still empty, as it is for a
- * node that has just started and seeds what its store holds) is not done: the DHT would
- * reprovide it only when the local record nears expiry, a day later, and until then
- * nobody could find this node's content through the DHT. Such a manifest is announced
- * again: 1 s later, doubling while announcements keep reaching nobody, up to
- * {@link ANNOUNCE_RETRY_MS}; back to 1 s when a peer connects.
+ * kad-dht holds a query until its first self-query has found routing-table peers, so a
+ * node that starts before it can reach any DHT peer queues its announcements rather than
+ * losing them; the queue keeps a store full of manifests from starting them all at once.
+ * An announcement can still end having reached no peer: when that wait outlasts
+ * {@link PROVIDE_TIMEOUT_MS} (the campus link down at boot), or when the routing table
+ * lists only peers that are gone. It is not done: the DHT would reprovide it only when the
+ * local record nears expiry, a day later, and until then nobody could find this node's
+ * content through the DHT. Such a manifest is announced again: 1 s later, doubling while
+ * announcements keep reaching nobody, up to {@link ANNOUNCE_RETRY_MS}; back to 1 s when a
+ * peer connects.
  */
 
 import type { Logger } from '@libp2p/interface'

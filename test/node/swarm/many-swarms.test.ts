@@ -49,26 +49,33 @@ describe('a node holding a school year of content', () => {
     expect(c.status().totals.bytesFromPeers).toBe(held[0].size)
   })
 
-  it('announces a store full of manifests on the DHT a few at a time, again once peers are there', async () => {
+  it('announces a store full of manifests on the DHT a few at a time, and again to a new DHT peer when nobody heard them', async () => {
     const key = await originKey()
-    const d = await h.spawn({ dht: true })
-    // a node seeding what it holds before it knows any DHT peer, as one does at start
+    const gone = await h.spawn({ dht: true })
     const a = await h.spawn({ dht: true })
+    await h.connect(a, gone)
+    await new Promise((r) => setTimeout(r, 1000)) // identify: a's routing table holds it
+    await gone.stop() // the only DHT peer goes away; a's routing table still lists it
     let running = 0
     let most = 0
+    let unheard = 0 // announcements that finished having reached nobody
     const reached = new Map<string, number>() // DHT key → peers sent its provider record
     const dht = a.libp2p.services.dht!
     const provide = dht.provide.bind(dht)
     dht.provide = async function* (cid, options) {
       most = Math.max(most, ++running)
+      let heard = false
       try {
         for await (const e of provide(cid, options)) {
-          if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER')
+          if (e.name === 'PEER_RESPONSE' && e.messageName === 'ADD_PROVIDER') {
+            heard = true
             reached.set(cid.toString(), (reached.get(cid.toString()) ?? 0) + 1)
+          }
           yield e
         }
       } finally {
         running--
+        if (!heard) unheard++
       }
     }
     const held: Manifest[] = []
@@ -77,10 +84,12 @@ describe('a node holding a school year of content', () => {
       await a.seed(m)
       held.push(m)
     }
-    await new Promise((r) => setTimeout(r, 500))
-    expect(reached.size).toBe(0) // nobody to tell yet
-    await h.connect(a, d)
-    // every announcement that reached nobody is made again, and reaches the DHT peer
+    await until(() => unheard >= held.length)
+    expect(reached.size).toBe(0)
+
+    // a new DHT peer: every announcement nobody heard is made again, and reaches it
+    const fresh = await h.spawn({ dht: true })
+    await h.connect(a, fresh)
     const keys = await Promise.all(held.map(async (m) => (await discoveryKey(m.cid)).toString()))
     await until(() => keys.every((k) => (reached.get(k) ?? 0) > 0))
     expect(most).toBeLessThanOrEqual(PROVIDE_CONCURRENCY)
