@@ -3,7 +3,13 @@
  *
  * 1. One node pulls a swarm of `--mib` MiB from one peer, uncapped, against a bare
  *    libp2p stream (same tcp + noise + yamux) moving the same bytes, in the same run and
- *    process: memory stores on both nodes (the ratio), then on-disk stores. The puller
+ *    process: memory stores on both nodes (the ratio), then on-disk stores. The bare
+ *    stream and the memory-store pull are measured as pairs, back to back, their order
+ *    alternating from pair to pair, after one warm-up pair of `--warmup-mib` MiB; the
+ *    ratio is the median of the pairs' ratios. Everything else runs after the pairs: the
+ *    receivers that keep 256 MiB and the disk pulls leave garbage and dirty pages behind,
+ *    and whatever ran right after them was slowed (in session 11 the pull measured right
+ *    after two such receivers ran at 0.55-0.57 of the bare stream, 0.80-0.90 in pairs). The puller
  *    verifies every chunk before storing it as the daemon does by default
  *    (`CONFIG_DEFAULTS.hashWorkers`: on the event loop with the native BLAKE3). Also in
  *    the same run: the bare stream with the least a verifying receiver must add (copy
@@ -43,7 +49,7 @@ const daemonFlags =
   process.env.DANDELION_BENCH_NODE_FLAGS === undefined
     ? SERVICE_NODE_FLAGS.node
     : process.env.DANDELION_BENCH_NODE_FLAGS.split(' ').filter((f) => f !== '')
-const args = numberArgs({ mib: 256, 'chunk-kib': 1024, peers: 10, 'rss-mib': 64, runs: 3 })
+const args = numberArgs({ mib: 256, 'chunk-kib': 1024, peers: 10, 'rss-mib': 64, runs: 5, 'warmup-mib': 64 })
 const size = args.mib * MiB
 const chunkSize = args['chunk-kib'] * 1024
 const dirs: string[] = []
@@ -60,12 +66,12 @@ const tempDir = async (): Promise<string> => {
  * The leecher verifies as the daemon does by default (`CONFIG_DEFAULTS.hashWorkers`), with
  * the BLAKE3 this process loaded.
  */
-async function swarmPull(kind: 'memory' | 'disk'): Promise<{ mibs: number; cpu: number }> {
+async function swarmPull(kind: 'memory' | 'disk', bytes = size): Promise<{ mibs: number; cpu: number }> {
   const key = await generateKeyPair('Ed25519')
   const seederDir = await tempDir()
   const store = kind === 'disk' ? new FsChunkStore({ dir: join(seederDir, 'store') }) : new MemoryChunkStore()
   await store.start()
-  const manifest = await generateContent(store, size, chunkSize, key)
+  const manifest = await generateContent(store, bytes, chunkSize, key)
   const seeder = await createNode({ store, dht: false })
   await seeder.start()
   await seeder.seed(manifest)
@@ -84,7 +90,7 @@ async function swarmPull(kind: 'memory' | 'disk'): Promise<{ mibs: number; cpu: 
   await leecher.stop()
   await seeder.stop()
   await store.stop()
-  return { mibs: args.mib / seconds, cpu }
+  return { mibs: bytes / MiB / seconds, cpu }
 }
 
 async function seederRss(): Promise<number> {
@@ -136,31 +142,60 @@ async function seederRss(): Promise<number> {
   return peak
 }
 
-/** Set in the children of part 2: run the memory-store pulls and bare streams only, print them as JSON. */
+/** One pair: the bare stream and the memory-store pull, back to back. */
+type Pair = {
+  run: number
+  first: 'bare' | 'swarm'
+  bare_stream_mib_s: number
+  swarm_mib_s: number
+  ratio: number
+  swarm_cpu_cores: number
+}
+
+/**
+ * `args.runs` pairs of the bare stream and the memory-store pull, after a warm-up pair
+ * (the first transfers of a process run slower while its code is compiled and its heap
+ * grows). Which goes first alternates, so neither always runs in the state the other leaves.
+ */
+async function pairs(): Promise<Pair[]> {
+  await bareStream(args['warmup-mib'] * MiB, chunkSize, 'count')
+  await swarmPull('memory', args['warmup-mib'] * MiB)
+  const out: Pair[] = []
+  for (let run = 0; run < args.runs; run++) {
+    const first = run % 2 === 0 ? 'bare' : 'swarm'
+    const bareBefore = first === 'bare' ? await bareStream(size, chunkSize, 'count') : 0
+    const swarm = await swarmPull('memory')
+    const bare = first === 'bare' ? bareBefore : await bareStream(size, chunkSize, 'count')
+    out.push({
+      run,
+      first,
+      bare_stream_mib_s: bare,
+      swarm_mib_s: swarm.mibs,
+      ratio: swarm.mibs / bare,
+      swarm_cpu_cores: swarm.cpu,
+    })
+  }
+  return out
+}
+
+const medianOf = (xs: number[]): number => {
+  const sorted = [...xs].sort((x, y) => x - y)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+/** Set in the children of part 2: run the pairs only, print them as JSON. */
 const CHILD_ENV = 'DANDELION_BENCH_TRANSFER_CHILD'
 
 if (process.env[CHILD_ENV] === '1') {
-  const rows = []
-  for (let run = 0; run < args.runs; run++) {
-    const bare = await bareStream(size, chunkSize, 'count')
-    const swarm = await swarmPull('memory')
-    rows.push({ run, bare_stream_mib_s: bare, swarm_mib_s: swarm.mibs, ratio: swarm.mibs / bare })
-  }
+  const rows = await pairs()
   for (const d of dirs) await rm(d, { recursive: true, force: true })
   process.stdout.write(`${JSON.stringify(rows)}\n`)
   process.exit(0)
 }
 
 /** Part 2: this script again, as a child with these Node flags and environment. */
-function inChild(
-  flags: readonly string[],
-  env: Record<string, string>,
-): Array<{
-  run: number
-  bare_stream_mib_s: number
-  swarm_mib_s: number
-  ratio: number
-}> {
+function inChild(flags: readonly string[], env: Record<string, string>): Pair[] {
   const out = execFileSync(
     process.execPath,
     [...flags, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
@@ -173,43 +208,25 @@ function inChild(
 }
 
 try {
-  type Row = {
-    run: number
-    bare_stream_mib_s: number
-    swarm_mib_s: number
-    ratio: number
-    bare_copy_hash_mib_s: number
-    bare_hash_pieces_mib_s: number
-    floor_ratio: number
-    ratio_vs_floor: number
-    swarm_disk_mib_s: number
-    swarm_cpu_cores: number
-  }
-  const rows: Row[] = []
+  const pairRows = await pairs()
+  printTable(
+    `transfer: ${args.mib} MiB, ${chunkSize / 1024} KiB chunks, one peer, uncapped, one process, bare stream and pull in pairs; verifying with ${blake3Implementation} BLAKE3 on ${CONFIG_DEFAULTS.hashWorkers === 0 ? 'the event loop' : `${CONFIG_DEFAULTS.hashWorkers} hash worker(s)`}`,
+    pairRows,
+  )
+  // after the pairs: what a verifying receiver adds at least, and the pull into on-disk stores
+  const floorRows: Array<{ run: number; bare_copy_hash_mib_s: number; bare_hash_pieces_mib_s: number }> = []
   for (let run = 0; run < args.runs; run++) {
-    const bare = await bareStream(size, chunkSize, 'count')
-    const copyHash = await bareStream(size, chunkSize, 'copy-hash')
-    const hashPieces = await bareStream(size, chunkSize, 'hash-pieces')
-    const floor = Math.max(copyHash, hashPieces)
-    const swarm = await swarmPull('memory')
-    const disk = await swarmPull('disk')
-    rows.push({
+    floorRows.push({
       run,
-      bare_stream_mib_s: bare,
-      swarm_mib_s: swarm.mibs,
-      ratio: swarm.mibs / bare,
-      bare_copy_hash_mib_s: copyHash,
-      bare_hash_pieces_mib_s: hashPieces,
-      floor_ratio: floor / bare,
-      ratio_vs_floor: swarm.mibs / floor,
-      swarm_disk_mib_s: disk.mibs,
-      swarm_cpu_cores: swarm.cpu,
+      bare_copy_hash_mib_s: await bareStream(size, chunkSize, 'copy-hash'),
+      bare_hash_pieces_mib_s: await bareStream(size, chunkSize, 'hash-pieces'),
     })
   }
-  printTable(
-    `transfer: ${args.mib} MiB, ${chunkSize / 1024} KiB chunks, one peer, uncapped, one process; verifying with ${blake3Implementation} BLAKE3 on ${CONFIG_DEFAULTS.hashWorkers === 0 ? 'the event loop' : `${CONFIG_DEFAULTS.hashWorkers} hash worker(s)`}`,
-    rows,
-  )
+  printTable('the bare stream with the least a verifying receiver adds (after the pairs)', floorRows)
+  const diskRows: Array<{ run: number; swarm_disk_mib_s: number }> = []
+  for (let run = 0; run < args.runs; run++)
+    diskRows.push({ run, swarm_disk_mib_s: (await swarmPull('disk')).mibs })
+  printTable('the pull into on-disk stores (after the pairs)', diskRows)
   const daemonRows = inChild(daemonFlags, SERVICE_ENV.node)
   printTable(
     `the same pull (memory stores) and bare stream, in a process with the daemon's Node flags and environment`,
@@ -230,22 +247,27 @@ try {
   )
   // the worst run: a peak is what a memory budget has to hold
   const rss = Math.max(...rssRuns)
-  const medianOf = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
-  const median = (k: Exclude<keyof Row, 'run'>): number => medianOf(rows.map((r) => r[k]))
+  const bare = medianOf(pairRows.map((r) => r.bare_stream_mib_s))
+  const swarm = medianOf(pairRows.map((r) => r.swarm_mib_s))
+  const copyHash = medianOf(floorRows.map((r) => r.bare_copy_hash_mib_s))
+  const hashPieces = medianOf(floorRows.map((r) => r.bare_hash_pieces_mib_s))
+  const floor = Math.max(copyHash, hashPieces)
   const file = writeResults('transfer', {
     file_mib: args.mib,
     chunk_kib: chunkSize / 1024,
     runs: args.runs,
-    swarm_mib_s: median('swarm_mib_s'),
-    bare_stream_mib_s: median('bare_stream_mib_s'),
-    ratio: median('ratio'),
-    ratio_best: Math.max(...rows.map((r) => r.ratio)),
-    bare_copy_hash_mib_s: median('bare_copy_hash_mib_s'),
-    bare_hash_pieces_mib_s: median('bare_hash_pieces_mib_s'),
-    floor_ratio: median('floor_ratio'),
-    ratio_vs_floor: median('ratio_vs_floor'),
-    swarm_disk_mib_s: median('swarm_disk_mib_s'),
-    swarm_cpu_cores: median('swarm_cpu_cores'),
+    warmup_mib: args['warmup-mib'],
+    swarm_mib_s: swarm,
+    bare_stream_mib_s: bare,
+    ratio: medianOf(pairRows.map((r) => r.ratio)),
+    ratio_min: Math.min(...pairRows.map((r) => r.ratio)),
+    ratio_best: Math.max(...pairRows.map((r) => r.ratio)),
+    bare_copy_hash_mib_s: copyHash,
+    bare_hash_pieces_mib_s: hashPieces,
+    floor_ratio: floor / bare,
+    ratio_vs_floor: swarm / floor,
+    swarm_disk_mib_s: medianOf(diskRows.map((r) => r.swarm_disk_mib_s)),
+    swarm_cpu_cores: medianOf(pairRows.map((r) => r.swarm_cpu_cores)),
     blake3: blake3Implementation,
     verify_hash_workers: CONFIG_DEFAULTS.hashWorkers,
     swarm_wasm_worker_mib_s: medianOf(wasmRows.map((r) => r.swarm_mib_s)),
@@ -254,7 +276,7 @@ try {
     daemon_flags_bare_stream_mib_s: medianOf(daemonRows.map((r) => r.bare_stream_mib_s)),
     daemon_flags_ratio: medianOf(daemonRows.map((r) => r.ratio)),
     seeder_peak_rss_mb: rss,
-    seeder_peak_rss_mb_median: rssRuns.sort((x, y) => x - y)[Math.floor(rssRuns.length / 2)],
+    seeder_peak_rss_mb_median: medianOf(rssRuns),
     seeder_node_flags: daemonFlags.join(' '),
     seeder_env: Object.entries(SERVICE_ENV.node)
       .map(([k, v]) => `${k}=${v}`)
@@ -262,7 +284,7 @@ try {
     seeder_peers: args.peers,
     seeder_file_mib: args['rss-mib'],
     process_model:
-      'bare stream and swarm pulls: both ends in this process, each on a settled connection (identify done both ways) and timed from opening its stream, medians of runs (bare_copy_hash / bare_hash_pieces: the bare stream whose receiver copies into kept chunk buffers and hashes each / keeps the pieces and hashes them as they arrive, the least a verifying receiver adds; floor_ratio: the better of the two over the bare stream; ratio_vs_floor: the swarm over that better one; swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores; the puller verifies as the daemon does by default, see blake3 and verify_hash_workers; *_wasm_worker: verifying with blake3-wasm on one hash worker instead, in a child process with Node defaults and DANDELION_BLAKE3=wasm, against the bare stream of that child); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, verify_hash_workers), the largest peak of runs',
+      "bare stream and swarm pulls: both ends in this process, each on a settled connection (identify done both ways) and timed from opening its stream, medians of runs; bare_stream and swarm (memory stores) measured in pairs, back to back, which goes first alternating, after a warm-up pair of warmup_mib; ratio: the median of the pairs' ratios (ratio_min, ratio_best: the worst and best pair); measured after all pairs: bare_copy_hash / bare_hash_pieces: the bare stream whose receiver copies into kept chunk buffers and hashes each / keeps the pieces and hashes them as they arrive, the least a verifying receiver adds; floor_ratio: the better of the two medians over the bare stream's; ratio_vs_floor: the swarm over that better one; swarm_mib_s: memory stores; swarm_disk_mib_s: on-disk stores; the puller verifies as the daemon does by default, see blake3 and verify_hash_workers; *_wasm_worker: verifying with blake3-wasm on one hash worker instead, in a child process with Node defaults and DANDELION_BLAKE3=wasm, against the bare stream of that child); daemon_flags_*: the same memory-store pull and bare stream in a child process with the daemon Node flags and environment; seeder RSS: the node daemon process `dandelion node` starts (node/main.ts, its Node flags, environment and defaults: playback server, verify_hash_workers), the largest peak of runs",
   })
   process.stdout.write(`wrote ${file}\n`)
 } finally {
