@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- transfer [--mib 256] [--chunk-kib 1024] [--peers 10] [--rss-mib 64] [--runs 3]`
+ * `npm run bench -- transfer [--mib 256] [--chunk-kib 1024] [--peers 10] [--rss-mib 64] [--runs 5] [--warmup-mib 64]`
  *
  * 1. One node pulls a swarm of `--mib` MiB from one peer, uncapped, against a bare
  *    libp2p stream (same tcp + noise + yamux) moving the same bytes, in the same run and
@@ -9,7 +9,7 @@
  *    ratio is the median of the pairs' ratios. Everything else runs after the pairs: the
  *    receivers that keep 256 MiB and the disk pulls leave garbage and dirty pages behind,
  *    and whatever ran right after them was slowed (in session 11 the pull measured right
- *    after two such receivers ran at 0.55-0.57 of the bare stream, 0.80-0.90 in pairs). The puller
+ *    after two such receivers ran at 0.55-0.57 of the bare stream, 0.72-0.89 in pairs). The puller
  *    verifies every chunk before storing it as the daemon does by default
  *    (`CONFIG_DEFAULTS.hashWorkers`: on the event loop with the native BLAKE3). Also in
  *    the same run: the bare stream with the least a verifying receiver must add (copy
