@@ -1,7 +1,7 @@
 /**
  * The libp2p host of a node: TCP (and optionally WebRTC-Direct for devices behind NAT),
- * noise, yamux, identify, ping and kad-dht on a private protocol with LAN-friendly
- * address mapping, plus optional mDNS.
+ * noise (with session keys imported once: `noise-crypto.ts`), yamux, identify, ping and
+ * kad-dht on a private protocol with LAN-friendly address mapping, plus optional mDNS.
  */
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
@@ -12,6 +12,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
 import { KAD_PROTOCOL } from '../node-constants.ts'
+import { noiseCrypto } from './noise-crypto.ts'
 
 /** Options of {@link createHost}. */
 export interface HostInit {
@@ -64,7 +65,8 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
     start: false,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports,
-    connectionEncrypters: [noise()],
+    // noise's own crypto, but with session keys imported once (see noise-crypto.ts)
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     peerDiscovery: discovery as never,
     connectionManager: {
