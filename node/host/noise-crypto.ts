@@ -38,7 +38,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** The `KeyObject` of a session key, imported on first use. */
-export function sessionKey(k: Uint8Array): KeyObject {
+function sessionKey(k: Uint8Array): KeyObject {
   const known = imported.get(k)
   if (known !== undefined && sameBytes(known.bytes, k)) return known.key
   const entry = { bytes: Uint8Array.prototype.slice.call(k), key: createSecretKey(k) }
@@ -68,13 +68,14 @@ export const noiseCrypto: ICryptoInterface = {
     const end = ciphertext.byteLength - TAG_BYTES
     const decipher = createDecipheriv(ALGORITHM, sessionKey(k), nonce, { authTagLength: TAG_BYTES })
     decipher.setAAD(ad, { plaintextLength: end })
+    decipher.setAuthTag(ciphertext.subarray(end))
+    // Node's decipher writes into buffers of its own, so `dst` (noise's offer of the
+    // ciphertext's space to decrypt in place) goes unused, as in noise's own Node crypto
     if (ciphertext instanceof Uint8Array) {
-      decipher.setAuthTag(ciphertext.subarray(end))
       const output = decipher.update(ciphertext.subarray(0, end))
       const final = decipher.final()
       return final.byteLength > 0 ? Buffer.concat([output, final]) : output
     }
-    decipher.setAuthTag(ciphertext.subarray(end))
     const output = new Uint8ArrayList()
     for (const buf of ciphertext.sublist(0, end)) output.append(decipher.update(buf))
     const final = decipher.final()
