@@ -38,7 +38,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 /** The `KeyObject` of a session key, imported on first use. */
-function sessionKey(k: Uint8Array): KeyObject {
+export function sessionKey(k: Uint8Array): KeyObject {
   const known = imported.get(k)
   if (known !== undefined && sameBytes(known.bytes, k)) return known.key
   const entry = { bytes: Uint8Array.prototype.slice.call(k), key: createSecretKey(k) }

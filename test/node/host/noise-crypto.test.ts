@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto'
+import { KeyObject, randomBytes } from 'node:crypto'
 import { defaultCrypto } from '@libp2p/noise/crypto'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { describe, expect, it } from 'vitest'
-import { noiseCrypto } from '../../../node/host/noise-crypto.ts'
+import { noiseCrypto, sessionKey } from '../../../node/host/noise-crypto.ts'
 
 const bytes = (b: Uint8Array | Uint8ArrayList): Buffer => Buffer.from(b.subarray())
 /** The same bytes cut into uneven pieces, as noise hands over a message spanning reads. */
@@ -45,6 +45,18 @@ describe('noise crypto with imported session keys', () => {
     expect(() => noiseCrypto.chaCha20Poly1305Decrypt(flipped(sealed.byteLength - 1), nonce, ad, k)).toThrow()
     expect(() => noiseCrypto.chaCha20Poly1305Decrypt(pieces(flipped(5)), nonce, ad, k)).toThrow()
     expect(() => noiseCrypto.chaCha20Poly1305Decrypt(sealed, nonce, randomBytes(32), k)).toThrow()
+  })
+
+  it('imports each session key once, and again only when its bytes change', () => {
+    const k = randomBytes(32)
+    const first = sessionKey(k)
+    expect(first).toBeInstanceOf(KeyObject)
+    expect(sessionKey(k)).toBe(first)
+    expect(Buffer.from(first.export())).toEqual(k)
+    k[0] ^= 1
+    const second = sessionKey(k)
+    expect(second).not.toBe(first)
+    expect(Buffer.from(second.export())).toEqual(k)
   })
 
   it('uses a key’s new bytes when the same key array is changed in place', () => {
