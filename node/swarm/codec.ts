@@ -253,7 +253,8 @@ function copyOut(list: Uint8ArrayList, start: number, length: number, target: Ui
 }
 
 function readU32(b: Uint8Array): number {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(0)
+  // byte by byte, like writeU32: no DataView over a payload that may be a small on-heap array
+  return ((b[0] << 24) | (b[1] << 16) | (b[2] << 8) | b[3]) >>> 0
 }
 
 function parseHello(payload: Uint8Array): Hello {
