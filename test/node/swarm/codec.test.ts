@@ -52,6 +52,16 @@ function check(frames: Frame[], chunks: Uint8Array[]): void {
 }
 
 describe('swarm frame decoder', () => {
+  it('writes and reads every byte of the u32 fields, big-endian', () => {
+    expect(Buffer.from(encodeIndex(FrameType.Request, 0xfedcba98)).toString('hex')).toBe('0000000503fedcba98')
+    expect(Buffer.from(encodeChunk(0x01020304, new Uint8Array(0x0102)).subarray(0, 9)).toString('hex')).toBe(
+      '000001070501020304',
+    )
+    const decoder = new FrameDecoder({ ...limits })
+    const [have] = decoder.push(encodeIndex(FrameType.Have, 0xfedcba98))
+    expect(have).toEqual({ type: FrameType.Have, index: 0xfedcba98 })
+  })
+
   it('decodes the same frames however the stream splits them', () => {
     const { bytes, chunks } = wire()
     for (const step of [1, 3, 8, 9, 100, 4097, bytes.byteLength]) {
