@@ -92,6 +92,15 @@ export const FIND_PROVIDERS_TIMEOUT_MS = 10 * second
 /** Providers taken from one lookup. */
 export const MAX_PROVIDERS_PER_LOOKUP = 40
 
+/** Dials to peers found by mDNS under way at once (a classroom of lamps answers together). */
+export const MAX_PENDING_LAN_DIALS = 4
+/** A node holding this many connections dials no more peers found by mDNS. */
+export const MAX_LAN_CONNECTIONS = 64
+/** How long one dial to a peer found by mDNS may take (it is on the LAN). */
+export const LAN_DIAL_TIMEOUT_MS = 5 * second
+/** How often mDNS asks the LAN who is there (each answer is dialed if not connected). */
+export const MDNS_QUERY_INTERVAL_MS = 10 * second
+
 /** Token bucket burst: this many ms worth of the rate, at least one max chunk. */
 export const BUCKET_BURST_MS = 100
 /** Default device upload limit. */

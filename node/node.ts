@@ -8,6 +8,7 @@ import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
 
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
 import { createHost, type HostServices } from './host/index.ts'
+import { LanDialer } from './host/lan-dialer.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
 import { Limiter, type Limits } from './limiter/index.ts'
 import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
@@ -50,23 +51,28 @@ export class DandelionNodeImpl implements DandelionNode {
   /** Shared-memory buffers received chunks are assembled in (on-disk stores only), for every swarm. */
   private readonly chunkBuffers?: ChunkBuffers
   private keepAlive?: ReturnType<typeof setInterval>
+  /** Dials the peers mDNS finds (when `mdns` is on). */
+  private readonly lan?: LanDialer
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
     const device = init.role === 'device'
+    const lan = init.mdns === true ? new LanDialer({ logger: logger('dandelion:node:lan') }) : undefined
     const libp2p = await createHost({
       privateKey: init.privateKey,
       listen: init.listen,
       dht: init.dht,
       dhtClientMode: device,
       mdns: init.mdns,
+      onLanPeer: lan === undefined ? undefined : (peer) => lan.found(peer),
       webrtc: init.webrtc,
     })
-    return new DandelionNodeImpl(init, libp2p)
+    return new DandelionNodeImpl(init, libp2p, lan)
   }
 
-  private constructor(init: DandelionNodeInit, libp2p: Libp2p<HostServices>) {
+  private constructor(init: DandelionNodeInit, libp2p: Libp2p<HostServices>, lan?: LanDialer) {
     this.init = { ...init }
     this.libp2p = libp2p
+    this.lan = lan
     const device = init.role === 'device'
     const quotaBytes = init.quotaBytes ?? (device ? DEVICE_QUOTA_BYTES : undefined)
     this.ownsStore = init.store === undefined
@@ -129,6 +135,7 @@ export class DandelionNodeImpl implements DandelionNode {
     await this.names.open()
     await this.libp2p.start()
     await this.network.start()
+    this.lan?.attach(this.libp2p)
     // seed everything already held: manifests live in the store beside their chunks
     for await (const cid of this.store.list()) {
       if (cid.code !== DAG_CBOR_CODEC) continue
@@ -154,6 +161,7 @@ export class DandelionNodeImpl implements DandelionNode {
 
   async stop(): Promise<void> {
     clearInterval(this.keepAlive)
+    this.lan?.detach()
     await this.playback?.close()
     await this.network.stop()
     await this.libp2p.stop()

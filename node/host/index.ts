@@ -4,14 +4,14 @@
  * kad-dht on a private protocol with LAN-friendly address mapping, plus optional mDNS.
  */
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerDiscovery, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerDiscovery, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import { KAD_PROTOCOL } from '../node-constants.ts'
+import { KAD_PROTOCOL, MDNS_QUERY_INTERVAL_MS } from '../node-constants.ts'
 import { noiseCrypto } from './noise-crypto.ts'
 
 /** Options of {@link createHost}. */
@@ -26,6 +26,11 @@ export interface HostInit {
   dht?: boolean
   /** Discover peers on the LAN with mDNS. @default false */
   mdns?: boolean
+  /**
+   * Called with each peer mDNS finds (libp2p only records them: dialing is the caller's,
+   * see `lan-dialer.ts`).
+   */
+  onLanPeer?: (peer: PeerInfo) => void
   /** Add the WebRTC-Direct transport (needs a `/webrtc-direct` listen address to accept). @default false */
   webrtc?: boolean
 }
@@ -43,7 +48,13 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
   const discovery: Array<(components: never) => PeerDiscovery> = []
   if (init.mdns === true) {
     const { mdns } = await import('@libp2p/mdns')
-    discovery.push(mdns() as (components: never) => PeerDiscovery)
+    const service = mdns({ interval: MDNS_QUERY_INTERVAL_MS })
+    const onLanPeer = init.onLanPeer
+    discovery.push(((components: Parameters<typeof service>[0]) => {
+      const d = service(components)
+      if (onLanPeer !== undefined) d.addEventListener('peer', (evt) => onLanPeer(evt.detail))
+      return d
+    }) as (components: never) => PeerDiscovery)
   }
   const transports = [tcp()]
   if (init.webrtc === true) {

@@ -1,0 +1,64 @@
+/**
+ * The dialer of peers found by mDNS, on a real libp2p host: who it dials and what it
+ * leaves alone. (Discovery itself, over real multicast, is `mdns.test.ts`.)
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { logger } from '@libp2p/logger'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { afterEach, describe, expect, it } from 'vitest'
+import { LanDialer } from '../../../node/host/lan-dialer.ts'
+import { MAX_PENDING_LAN_DIALS } from '../../../node/node-constants.ts'
+import { Harness, until } from '../utils/harness.ts'
+
+const log = logger('dandelion:test:lan')
+
+describe('LanDialer', () => {
+  const h = new Harness()
+  afterEach(async () => await h.teardown())
+
+  it('dials a peer it is told of (answers heard before attach included) and not one it is connected to', async () => {
+    const a = await h.spawn()
+    const b = await h.spawn()
+    const dialer = new LanDialer({ logger: log })
+    // heard while the host was still starting: kept until attach
+    dialer.found({ id: b.peerId, multiaddrs: b.multiaddrs.map((m) => m.decapsulateCode(421)) })
+    expect(a.libp2p.getConnections(b.peerId)).toHaveLength(0)
+    dialer.attach(a.libp2p)
+    await until(() => a.libp2p.getConnections(b.peerId).length > 0)
+    const dials = a.libp2p.getConnections(b.peerId).length
+    dialer.found({ id: b.peerId, multiaddrs: b.multiaddrs })
+    dialer.found({ id: a.peerId, multiaddrs: a.multiaddrs })
+    expect(a.libp2p.getConnections(b.peerId)).toHaveLength(dials)
+    expect(a.libp2p.getConnections(a.peerId)).toHaveLength(0)
+  })
+
+  it(`has at most ${MAX_PENDING_LAN_DIALS} dials under way, and none after detach`, async () => {
+    const a = await h.spawn()
+    const dialer = new LanDialer({ logger: log })
+    dialer.attach(a.libp2p)
+    // peers that never answer: a stand-in dial that settles only at its deadline (and
+    // sends nothing anywhere: the addresses are TEST-NET ones)
+    const dialed: string[] = []
+    const dial = a.libp2p.dial.bind(a.libp2p)
+    a.libp2p.dial = (async (...args: Parameters<typeof dial>) => {
+      dialed.push(String(args[0]))
+      return await new Promise((_, reject) =>
+        args[1]?.signal?.addEventListener('abort', () => reject(new Error('aborted'))),
+      )
+    }) as typeof dial
+    for (let i = 0; i < MAX_PENDING_LAN_DIALS + 3; i++) {
+      const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+      dialer.found({ id, multiaddrs: [multiaddr(`/ip4/192.0.2.${i + 1}/tcp/4001`)] })
+    }
+    expect(dialed).toHaveLength(MAX_PENDING_LAN_DIALS)
+    // each dial names the peer, so the handshake checks who answers
+    for (const d of dialed) expect(d).toMatch(/\/p2p\//)
+    dialer.detach()
+    dialer.found({
+      id: peerIdFromPrivateKey(await generateKeyPair('Ed25519')),
+      multiaddrs: [multiaddr('/ip4/192.0.2.99/tcp/1')],
+    })
+    expect(dialed).toHaveLength(MAX_PENDING_LAN_DIALS)
+  })
+})
