@@ -77,6 +77,17 @@ export interface DandelionNodeInit {
   superSeed?: boolean
   /** Idle time before the origin fallback kicks in. @default 3000 */
   fallbackIdleMs?: number
+  /**
+   * Peers kept per swarm. Past it, a peer that connects replaces the worst-scored one if
+   * that one scores below zero (stalled, refused requests, lied about what it holds). @default 40
+   */
+  maxPeersPerSwarm?: number
+  /**
+   * A peer holding this node's requests that delivers nothing for this long is stalled:
+   * its requests are cancelled and asked of others, it scores down and is asked nothing
+   * for as long again. @default 15000
+   */
+  peerStallMs?: number
   /** Backoff after a failed origin request, doubling per failure in a row. @default 500 ms up to 30 s */
   originBackoff?: { initialMs: number; maxMs: number }
   /** Local playback server; `false` for none. @default none */

@@ -319,7 +319,12 @@ export class DandelionNodeImpl implements DandelionNode {
         totals: this.totals,
         chunkBuffers: this.chunkBuffers,
       },
-      { superSeed: this.init.superSeed ?? role === 'origin', fallbackIdleMs: this.init.fallbackIdleMs },
+      {
+        superSeed: this.init.superSeed ?? role === 'origin',
+        fallbackIdleMs: this.init.fallbackIdleMs,
+        maxPeers: this.init.maxPeersPerSwarm,
+        peerStallMs: this.init.peerStallMs,
+      },
     )
     swarm.onManifestBytes = (bytes) => {
       this.verify(cid, bytes)

@@ -16,7 +16,6 @@ import {
   BAN_MS,
   FIND_PROVIDERS_TIMEOUT_MS,
   MAX_BANNED_PEERS,
-  MAX_PEERS_PER_SWARM,
   MAX_PROVIDERS_PER_LOOKUP,
   SWARM_PROTOCOL,
 } from '../node-constants.ts'
@@ -125,13 +124,7 @@ export class SwarmNetwork {
   /** Opens a session with `peer` for `swarm` unless one exists. */
   open(swarm: Swarm, peer: PeerId): void {
     const id = peer.toString()
-    if (
-      swarm.stopped ||
-      swarm.sessions.has(id) ||
-      this.isBanned(id) ||
-      swarm.sessions.size >= MAX_PEERS_PER_SWARM
-    )
-      return
+    if (swarm.stopped || swarm.sessions.has(id) || this.isBanned(id) || !swarm.wantsPeer()) return
     const connection = this.libp2p.getConnections(peer).find((c) => c.status === 'open')
     if (connection === undefined) return
     withDeadline(10_000, async (signal) => await connection.newStream(SWARM_PROTOCOL, { signal }))

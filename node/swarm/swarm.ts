@@ -9,6 +9,7 @@ import type { CID } from 'multiformats/cid'
 import type { Manifest } from '../content/index.ts'
 import type { Limiter, UploadGate } from '../limiter/index.ts'
 import {
+  MAX_PEERS_PER_SWARM,
   MAX_REQUEST_WINDOW,
   MIN_REQUEST_WINDOW,
   ORIGIN_CONCURRENCY,
@@ -74,7 +75,10 @@ export interface SwarmComponents {
 /** Options of a swarm. */
 export interface SwarmInit {
   superSeed?: boolean
+  /** Peers kept; past it a newcomer replaces the worst-scored peer if that one scores below zero. @default MAX_PEERS_PER_SWARM */
   maxPeers?: number
+  /** A peer holding requests that delivers nothing for this long is stalled. @default PEER_STALL_MS */
+  peerStallMs?: number
   fallbackIdleMs?: number
 }
 
@@ -224,7 +228,7 @@ export class Swarm implements SessionOwner {
       if (dialer(session) >= dialer(existing)) return false
       existing.close()
     }
-    if (this.sessions.size >= (this.init.maxPeers ?? 40) && !this.sessions.has(session.peer)) {
+    if (this.sessions.size >= this.maxPeers && !this.sessions.has(session.peer)) {
       if (!this.replaceWorst(session)) return false
     }
     this.sessions.set(session.peer, session)
@@ -638,6 +642,21 @@ export class Swarm implements SessionOwner {
     return [...this.sessions.values()].sort((a, b) => rank(a) - rank(b) || b.score - a.score)
   }
 
+  /** Peers this swarm keeps at most. */
+  get maxPeers(): number {
+    return this.init.maxPeers ?? MAX_PEERS_PER_SWARM
+  }
+
+  /**
+   * Whether a session with one more peer would be kept: below the cap, or a peer in it
+   * scores below zero (it stalled, refused or lied) and a newcomer would replace it.
+   */
+  wantsPeer(): boolean {
+    if (this.sessions.size < this.maxPeers) return true
+    for (const s of this.sessions.values()) if (s.score < 0) return true
+    return false
+  }
+
   private replaceWorst(incoming: PeerSession): boolean {
     let worst: PeerSession | undefined
     for (const s of this.sessions.values()) if (worst === undefined || s.score < worst.score) worst = s
@@ -652,14 +671,15 @@ export class Swarm implements SessionOwner {
     for (const s of this.sessions.values()) s.updateRate(now)
     for (const s of this.sessions.values()) {
       // "per-peer timeouts": a peer that holds our requests and delivers nothing is stalled
-      if (s.outstanding.size > 0 && now - s.lastDeliveryAt > PEER_STALL_MS) {
+      const stallMs = this.init.peerStallMs ?? PEER_STALL_MS
+      if (s.outstanding.size > 0 && now - s.lastDeliveryAt > stallMs) {
         this.c.log('peer %s stalled in %s', s.peer, this.key)
         for (const i of [...s.outstanding.keys()]) {
           s.sendIndex(FrameType.Cancel, i)
           this.release(s, i)
         }
         s.score -= 5
-        s.snubbedUntil = now + PEER_STALL_MS
+        s.snubbedUntil = now + stallMs
       }
     }
     this.superSeeder?.offerAll()
