@@ -38,6 +38,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'place content on a running node by manifest CID',
     local: async () => (await import('./daemon/cli.ts')).runFetchCommand,
   },
+  limits: {
+    summary: "change a running node's upload, download and origin rates",
+    local: async () => (await import('./daemon/cli.ts')).runLimitsCommand,
+  },
   origin: {
     summary: 'run the origin (tus uploads, chunking, signed manifests, HTTP fallback)',
     service: 'origin',

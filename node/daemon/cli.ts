@@ -1,10 +1,11 @@
 /**
- * Command-line entries, wired by `bin/` as `dandelion node` and `dandelion fetch`.
+ * Command-line entries, wired by `bin/` as `dandelion node`, `dandelion fetch` and `dandelion limits`.
  *
  * `dandelion node --data DIR [--campus C] [--city Y] [--bootstrap ADDR]... [--origin URL]
  * [--tracker URL]... ...` runs a node daemon (and, with trackers, its tracker agent) until
  * SIGTERM/SIGINT (graceful stop: agent, then node). `dandelion fetch CID [--node URL]`
- * asks a running daemon (through its local HTTP API) to place content and follows progress.
+ * asks a running daemon (through its local HTTP API) to place content and follows progress;
+ * `dandelion limits [--upload B/S] [--download B/S] [--origin B/S]` changes its rates.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -216,23 +217,14 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
     if (values.help !== true) throw new Error('expected exactly one MANIFEST_CID')
     return
   }
-  const env = io.env ?? process.env
-  const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
+  const { base, token } = await nodeApi(values, io.env ?? process.env)
   const cid = positionals[0]
-  const dataDir = values.data ?? env.DANDELION_DATA
-  const token =
-    values.token ??
-    env.DANDELION_API_TOKEN ??
-    (dataDir === undefined ? undefined : await readToken(join(dataDir, API_TOKEN_FILE)))
   const res = await fetch(`${base}/fetch/${encodeURIComponent(cid)}`, {
     method: 'POST',
     headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
     signal: io.signal,
   })
-  if (res.status === 401 && token === undefined) {
-    throw new Error('the node needs its API token: pass --token, set DANDELION_API_TOKEN, or --data DIR')
-  }
-  if (!res.ok) throw new Error(`node answered ${res.status}: ${await res.text()}`)
+  await checkAnswer(res, token)
   for (;;) {
     const status = (await (await fetch(`${base}/status`, { signal: io.signal })).json()) as {
       swarms: Array<{
@@ -263,6 +255,86 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
     }
     await new Promise((r) => setTimeout(r, 500))
   }
+}
+
+export const LIMITS_HELP = `usage: dandelion limits [--upload B/S] [--download B/S] [--origin B/S] [--node URL] [--token TOKEN | --data DIR]
+
+Changes the rates of the node daemon at URL while it runs (its local API, PUT /limits;
+DANDELION_NODE_URL, default http://127.0.0.1:8090), then prints them. Rates are bytes per
+second, or "none" for no limit; a rate not given is kept. With no rate, prints the current
+ones. The daemon's API token is found as for "dandelion fetch".
+`
+
+/** Changes (or shows) a running daemon's upload, download and origin rates. */
+export async function runLimitsCommand(argv: string[], io: CommandIo = {}): Promise<void> {
+  const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      upload: { type: 'string' },
+      download: { type: 'string' },
+      origin: { type: 'string' },
+      node: { type: 'string' },
+      token: { type: 'string' },
+      data: { type: 'string' },
+      help: { type: 'boolean' },
+    },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (values.help === true || positionals.length > 0) {
+    out(LIMITS_HELP)
+    if (values.help !== true) throw new Error(`unexpected argument ${positionals[0]}`)
+    return
+  }
+  const body: Record<string, number | null> = {}
+  const rate = (flag: string, text: string): number | null => {
+    if (text === 'none') return null
+    const n = Number(text)
+    if (!(Number.isFinite(n) && n > 0 && text.trim() !== ''))
+      throw new Error(
+        `--${flag} must be a positive number of bytes per second, or "none"; got ${JSON.stringify(text)}`,
+      )
+    return n
+  }
+  if (values.upload !== undefined) body.uploadBytesPerSecond = rate('upload', values.upload)
+  if (values.download !== undefined) body.downloadBytesPerSecond = rate('download', values.download)
+  if (values.origin !== undefined) body.originBytesPerSecond = rate('origin', values.origin)
+  const { base, token } = await nodeApi(values, io.env ?? process.env)
+  const change = Object.keys(body).length > 0
+  const res = await fetch(`${base}/limits`, {
+    method: change ? 'PUT' : 'GET',
+    headers: {
+      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      ...(change ? { 'content-type': 'application/json' } : {}),
+    },
+    body: change ? JSON.stringify(body) : undefined,
+    signal: io.signal,
+  })
+  await checkAnswer(res, token)
+  out(JSON.stringify({ event: 'limits', ...((await res.json()) as object) }))
+}
+
+/** The daemon's local API and its token (flag, environment, or the data directory's file). */
+async function nodeApi(
+  values: { node?: string; token?: string; data?: string },
+  env: NodeJS.ProcessEnv,
+): Promise<{ base: string; token?: string }> {
+  const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
+  const dataDir = values.data ?? env.DANDELION_DATA
+  const token =
+    values.token ??
+    env.DANDELION_API_TOKEN ??
+    (dataDir === undefined ? undefined : await readToken(join(dataDir, API_TOKEN_FILE)))
+  return { base, token }
+}
+
+/** Throws a clear error for a refused call to the daemon's API. */
+async function checkAnswer(res: Response, token: string | undefined): Promise<void> {
+  if (res.status === 401 && token === undefined) {
+    throw new Error('the node needs its API token: pass --token, set DANDELION_API_TOKEN, or --data DIR')
+  }
+  if (!res.ok) throw new Error(`node answered ${res.status}: ${await res.text()}`)
 }
 
 /** The daemon's libp2p identity, kept in `path` (mode 0600). */

@@ -6,15 +6,20 @@
  * - `GET /content/:manifestCid` and `GET /content/by-name/:resource` (the name table's
  *   active version; 404 JSON if none)
  * - `GET /status` (swarms, progress, peers, bytes by source) and `GET /metrics` (Prometheus)
- * - `POST /fetch/:manifestCid` places content on the node (what `dandelion fetch` calls);
- *   with an `apiToken` it needs `Authorization: Bearer <token>` (401 without, 403 wrong):
- *   players on the classroom network may read, only the operator may place content
+ * - `POST /fetch/:manifestCid` places content on the node (what `dandelion fetch` calls)
+ * - `GET /limits`, and `PUT /limits` to change the node's upload, download and origin
+ *   rates while it runs (what `dandelion limits` calls; `limits.ts`)
+ *
+ * With an `apiToken`, `POST /fetch` and `PUT /limits` need `Authorization: Bearer <token>`
+ * (401 without, 403 wrong): players on the classroom network may read, only the operator
+ * may place content or change rates.
  */
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { bearerVerdict } from '../bearer.ts'
 import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
+import { InvalidLimitsError, limitsJson, parseLimits } from './limits.ts'
 import { createNodeMetrics } from './metrics.ts'
 
 /** How long to look for an unknown manifest before answering 404. */
@@ -32,7 +37,7 @@ export interface PlaybackInit {
   host?: string
   /** @default 0 (a free port) */
   port?: number
-  /** Bearer token that `POST /fetch` requires. @default none: anyone who can reach the server */
+  /** Bearer token that `POST /fetch` and `PUT /limits` require. @default none: anyone who can reach the server */
   apiToken?: string
 }
 
@@ -92,19 +97,38 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     return await stream(req, reply, cid)
   })
   app.get('/status', async () => node.status())
-  // local control: `dandelion fetch` places content through this
-  app.post<{ Params: { cid: string } }>('/fetch/:cid', async (req, reply) => {
+  /** Answers 401 / 403 and returns false unless the request carries the operator's token. */
+  const operator = (req: FastifyRequest, reply: FastifyReply, what: string): boolean => {
     const verdict =
       init.apiToken === undefined ? 'ok' : bearerVerdict(req.headers.authorization, init.apiToken)
     if (verdict === 'missing') {
-      return reply
+      reply
         .code(401)
         .header('www-authenticate', 'Bearer')
-        .send({ error: 'UnauthorizedError', message: 'placing content needs the node API token' })
+        .send({ error: 'UnauthorizedError', message: `${what} needs the node API token` })
+      return false
     }
     if (verdict === 'wrong') {
-      return reply.code(403).send({ error: 'ForbiddenError', message: 'wrong node API token' })
+      reply.code(403).send({ error: 'ForbiddenError', message: 'wrong node API token' })
+      return false
     }
+    return true
+  }
+  app.get('/limits', async () => limitsJson(node.status().limits))
+  // local control: `dandelion limits` changes the rates through this
+  app.put('/limits', async (req, reply) => {
+    if (!operator(req, reply, 'changing limits')) return reply
+    try {
+      node.setLimits(parseLimits(req.body))
+    } catch (err) {
+      if (!(err instanceof InvalidLimitsError)) throw err
+      return reply.code(400).send({ error: err.name, message: err.message })
+    }
+    return limitsJson(node.status().limits)
+  })
+  // local control: `dandelion fetch` places content through this
+  app.post<{ Params: { cid: string } }>('/fetch/:cid', async (req, reply) => {
+    if (!operator(req, reply, 'placing content')) return reply
     let cid: ReturnType<typeof parseCid>
     try {
       cid = parseCid(req.params.cid, 'manifest')

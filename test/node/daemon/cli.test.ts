@@ -1,5 +1,7 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { runFetchCommand, runNodeCommand } from '../../../node/daemon/cli.ts'
+import { runFetchCommand, runLimitsCommand, runNodeCommand } from '../../../node/daemon/cli.ts'
 import { fromEnv, resolveConfig } from '../../../node/daemon/config.ts'
 import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
 
@@ -24,7 +26,7 @@ describe('node daemon CLI', () => {
     expect(resolveConfig({ data: '/a' }, fromEnv({ DANDELION_DIRECT_IO: 'false' })).directIo).toBe(false)
   })
 
-  it('runs a daemon from env and flags, places content with `fetch`, and stops gracefully', async () => {
+  it('runs a daemon from env and flags, places content with `fetch`, changes its rates with `limits`, and stops gracefully', async () => {
     const key = await originKey()
     const bytes = randomContent(1024 * 1024)
     const seeder = await h.spawn()
@@ -69,6 +71,54 @@ describe('node daemon CLI', () => {
     }
     expect(status.campus).toBe('north')
     expect(status.totals.bytesFromPeers).toBe(bytes.byteLength)
+
+    // rates change while the daemon runs; only the operator may change them; bad ones are refused
+    const limitsUrl = `${ready.api}/limits`
+    await expect(
+      runLimitsCommand(['--download', '1000000', '--node', ready.api], { stdout: () => {}, env: {} }),
+    ).rejects.toThrow(/API token/)
+    const shown: string[] = []
+    await runLimitsCommand(
+      ['--download', '1000000', '--origin', 'none', '--node', ready.api, '--data', dataDir],
+      {
+        stdout: (l) => shown.push(l),
+        env: {},
+      },
+    )
+    expect(JSON.parse(shown.at(-1)!)).toEqual({
+      event: 'limits',
+      uploadBytesPerSecond: null,
+      downloadBytesPerSecond: 1000000,
+      originBytesPerSecond: null,
+    })
+    expect(await (await fetch(limitsUrl)).json()).toMatchObject({ downloadBytesPerSecond: 1000000 })
+    await expect(
+      runLimitsCommand(['--upload', 'fast', '--node', ready.api, '--data', dataDir], {
+        stdout: () => {},
+        env: {},
+      }),
+    ).rejects.toThrow(/--upload must be a positive number/)
+    const token = (await readFile(join(dataDir, 'api-token'), 'utf8')).trim()
+    for (const body of [{ uploadBytesPerSecond: -1 }, { speed: 5 }, {}, [1]]) {
+      const res = await fetch(limitsUrl, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      })
+      expect(res.status).toBe(400)
+      expect(((await res.json()) as { error: string }).error).toBe('InvalidLimitsError')
+    }
+    // nothing a refused call carried was applied
+    expect(await (await fetch(limitsUrl)).json()).toEqual({
+      uploadBytesPerSecond: null,
+      downloadBytesPerSecond: 1000000,
+      originBytesPerSecond: null,
+    })
+    await runLimitsCommand(['--download', 'none', '--node', ready.api, '--data', dataDir], {
+      stdout: (l) => shown.push(l),
+      env: {},
+    })
+    expect(JSON.parse(shown.at(-1)!).downloadBytesPerSecond).toBeNull()
 
     stop.abort()
     await daemon
