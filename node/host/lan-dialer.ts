@@ -25,6 +25,8 @@ export class LanDialer {
   private readonly pending = new Set<string>()
   /** Answers heard before {@link attach} (mDNS asks as soon as libp2p starts), replayed then. */
   private early: PeerInfo[] = []
+  /** Detached: answers still arriving while libp2p stops are dropped, not kept for a next start. */
+  private detached = false
 
   constructor(components: LanDialerComponents) {
     this.log = components.logger
@@ -33,12 +35,14 @@ export class LanDialer {
   /** Starts dialing what is found, through `libp2p`. */
   attach(libp2p: Libp2p): void {
     this.libp2p = libp2p
+    this.detached = false
     for (const peer of this.early.splice(0)) this.found(peer)
   }
 
   /** Stops dialing (dials under way end at their deadline or with the host). */
   detach(): void {
     this.libp2p = undefined
+    this.detached = true
     this.early = []
   }
 
@@ -46,7 +50,7 @@ export class LanDialer {
   found(peer: PeerInfo): void {
     const libp2p = this.libp2p
     if (libp2p === undefined) {
-      if (this.early.length < MAX_PENDING_LAN_DIALS * 4) this.early.push(peer)
+      if (!this.detached && this.early.length < MAX_PENDING_LAN_DIALS * 4) this.early.push(peer)
       return
     }
     if (libp2p.status !== 'started') return
