@@ -60,6 +60,12 @@ export const MAX_SWARMS = 256
 export const BAN_MS = 10 * minute
 /** Banned peers remembered at once. */
 export const MAX_BANNED_PEERS = 1024
+/**
+ * Protocol violations (malformed, oversize or out-of-order frames, request floods) a peer
+ * may commit within BAN_MS before it is banned: each closes its stream, and a peer that
+ * keeps opening new ones to try again is shut out.
+ */
+export const MAX_PROTOCOL_OFFENSES = 3
 
 /** Offers outstanding per peer while super-seeding. */
 export const SUPER_SEED_OFFERS_PER_PEER = 2

@@ -16,6 +16,7 @@ import {
   BAN_MS,
   FIND_PROVIDERS_TIMEOUT_MS,
   MAX_BANNED_PEERS,
+  MAX_PROTOCOL_OFFENSES,
   MAX_PROVIDERS_PER_LOOKUP,
   SWARM_PROTOCOL,
 } from '../node-constants.ts'
@@ -40,6 +41,8 @@ export class SwarmNetwork {
   private readonly libp2p: Libp2p
   private readonly log: Logger
   private readonly bans = new Map<string, number>()
+  /** Protocol violations per peer: how many, since when (a window of BAN_MS). */
+  private readonly offenses = new Map<string, { count: number; since: number }>()
   private readonly dhtEnabled: boolean
   private readonly announcer?: Announcer
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -113,6 +116,27 @@ export class SwarmNetwork {
     this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
   }
 
+  /**
+   * A peer broke the protocol on one of its streams (already closed): "scoring the peer
+   * down" across streams, so that a peer sending malformed frames cannot simply open
+   * stream after stream. The {@link MAX_PROTOCOL_OFFENSES}th within BAN_MS bans it.
+   */
+  offense(peer: string, reason: string): void {
+    if (this.isBanned(peer)) return
+    const now = Date.now()
+    const previous = this.offenses.get(peer)
+    const o = previous === undefined || now - previous.since > BAN_MS ? { count: 0, since: now } : previous
+    this.offenses.delete(peer)
+    o.count++
+    this.log('protocol violation %d by %s: %s', o.count, peer, reason)
+    if (o.count >= MAX_PROTOCOL_OFFENSES) {
+      this.ban(peer, `${o.count} protocol violations, the last: ${reason}`)
+      return
+    }
+    if (this.offenses.size >= MAX_BANNED_PEERS) this.offenses.delete(this.offenses.keys().next().value!)
+    this.offenses.set(peer, o)
+  }
+
   isBanned(peer: string): boolean {
     const until = this.bans.get(peer)
     if (until === undefined) return false
@@ -130,6 +154,7 @@ export class SwarmNetwork {
     withDeadline(10_000, async (signal) => await connection.newStream(SWARM_PROTOCOL, { signal }))
       .then((stream) => {
         const session = new PeerSession(stream, connection, swarm, this.log)
+        session.onOffense = (reason) => this.offense(id, reason)
         session.attach((hello) => {
           if (hello.manifest !== swarm.key) throw new ProtocolError('hello names another manifest')
           if (!swarm.addSession(session, this.libp2p.peerId.toString())) session.close()
@@ -146,6 +171,7 @@ export class SwarmNetwork {
       return
     }
     const session = new PeerSession(stream, connection, nobody, this.log)
+    session.onOffense = (reason) => this.offense(peer, reason)
     session.attach((hello) => {
       const swarm = this.swarms.get(hello.manifest)
       if (swarm === undefined || swarm.stopped) throw new ProtocolError('not in that swarm')

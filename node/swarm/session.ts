@@ -71,6 +71,8 @@ export class PeerSession {
   /** Super-seeding: chunks offered to this peer and not yet sent. */
   readonly offered = new Set<number>()
   closed = false
+  /** Called when the peer breaks the protocol on this stream (set by the network). */
+  onOffense?: (reason: string) => void
   private readonly decoder: FrameDecoder
   /** The swarm this session belongs to (set after an inbound hello names it). */
   owner: SessionOwner
@@ -101,14 +103,14 @@ export class PeerSession {
       try {
         frames = this.decoder.push(evt.data)
       } catch (err) {
-        this.fail(err as Error)
+        this.offend(err as Error)
         return
       }
       for (const frame of frames) {
         if (this.closed) return
         if (this.hello === undefined) {
           if (frame.type !== FrameType.Hello)
-            return this.fail(new ProtocolError('first frame must be a hello'))
+            return this.offend(new ProtocolError('first frame must be a hello'))
           if (frame.hello.v !== SWARM_WIRE_VERSION)
             return this.fail(new ProtocolError(`wire version ${frame.hello.v}`))
           this.hello = frame.hello
@@ -119,7 +121,7 @@ export class PeerSession {
           }
           continue
         }
-        if (frame.type === FrameType.Hello) return this.fail(new ProtocolError('second hello'))
+        if (frame.type === FrameType.Hello) return this.offend(new ProtocolError('second hello'))
         if (frame.type === FrameType.Request) {
           this.enqueueRequest(frame.index)
           continue
@@ -132,7 +134,7 @@ export class PeerSession {
         try {
           this.owner.onFrame(this, frame)
         } catch (err) {
-          return this.fail(err as Error)
+          return this.offend(err as Error)
         }
       }
     })
@@ -229,6 +231,17 @@ export class PeerSession {
     }
   }
 
+  /**
+   * The peer broke the protocol (a malformed, oversize or out-of-order frame, a request
+   * flood): reported through {@link onOffense}, which scores the peer down across its
+   * streams, then the stream is closed.
+   */
+  private offend(err: Error): void {
+    if (this.closed) return
+    this.onOffense?.(err.message)
+    this.fail(err)
+  }
+
   /** Closes the stream because the peer broke the protocol (or was banned). */
   fail(err: Error): void {
     if (this.closed) return
@@ -291,7 +304,7 @@ export class PeerSession {
   private enqueueRequest(index: number): void {
     // "pipelined chunk requests with a per-peer window": a peer flooding requests past the bound is broken
     if (this.uploadQueue.length >= MAX_QUEUED_REQUESTS_PER_PEER) {
-      this.fail(new ProtocolError(`more than ${MAX_QUEUED_REQUESTS_PER_PEER} requests queued`))
+      this.offend(new ProtocolError(`more than ${MAX_QUEUED_REQUESTS_PER_PEER} requests queued`))
       return
     }
     this.uploadQueue.push(index)

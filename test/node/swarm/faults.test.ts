@@ -1,7 +1,7 @@
 import type { Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
-import { SWARM_PROTOCOL } from '../../../node/node-constants.ts'
+import { MAX_PROTOCOL_OFFENSES, SWARM_PROTOCOL } from '../../../node/node-constants.ts'
 import { MemoryChunkStore } from '../../../node/store/index.ts'
 import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
 
@@ -53,7 +53,6 @@ describe('faulty peers', () => {
     const seeder = await h.spawn()
     const manifest = await addContent(seeder.store, bytes, key)
     await seeder.seed(manifest)
-    const attacker = await h.spawn()
     const hello = JSON.stringify({ v: 1, manifest: manifest.cid.toString(), role: 'campus' })
     const helloFrame = Buffer.concat([u32(hello.length + 1), Buffer.from([0]), Buffer.from(hello)])
     const attacks: Buffer[] = [
@@ -65,6 +64,8 @@ describe('faulty peers', () => {
       Buffer.concat([helloFrame, u32(5 * 1024 * 1024), Buffer.from([5])]), // chunk bigger than the chunk size
     ]
     for (const attack of attacks) {
+      // a peer of its own per attack: the third violation by one peer bans it (next test)
+      const attacker = await h.spawn()
       const stream = await attacker.libp2p.dialProtocol(seeder.multiaddrs[0], SWARM_PROTOCOL)
       const closed = closedPromise(stream)
       stream.send(attack)
@@ -73,6 +74,42 @@ describe('faulty peers', () => {
     const leecher = await h.spawn()
     await h.connect(leecher, seeder)
     await leecher.fetch(manifest.cid)
+    expect(Buffer.from(await readAll(leecher, manifest)).equals(Buffer.from(bytes))).toBe(true)
+  })
+})
+
+describe('a peer that keeps breaking the protocol', () => {
+  const h = new Harness()
+  afterEach(async () => await h.teardown())
+
+  it(`is banned at its ${MAX_PROTOCOL_OFFENSES}rd violation across streams, and the node keeps serving others`, async () => {
+    const key = await originKey()
+    const bytes = randomContent(1024 * 1024)
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const attacker = await h.spawn()
+    const hello = JSON.stringify({ v: 1, manifest: manifest.cid.toString(), role: 'campus' })
+    const helloFrame = Buffer.concat([u32(hello.length + 1), Buffer.from([0]), Buffer.from(hello)])
+    // each violation closes its stream; the attacker opens a new one and tries again
+    for (let i = 1; i <= MAX_PROTOCOL_OFFENSES; i++) {
+      const stream = await attacker.libp2p.dialProtocol(seeder.multiaddrs[0], SWARM_PROTOCOL)
+      const closed = closedPromise(stream)
+      stream.send(Buffer.concat([helloFrame, u32(2), Buffer.from([99, 0])])) // unknown frame type
+      await closed
+      // below the bound only the stream is closed, not the connection
+      if (i < MAX_PROTOCOL_OFFENSES)
+        expect(seeder.libp2p.getConnections(attacker.peerId).length).toBeGreaterThan(0)
+    }
+    // banned: its connection is closed and a well-formed session is refused
+    await until(() => seeder.libp2p.getConnections(attacker.peerId).length === 0)
+    await h.connect(attacker, seeder).catch(() => {})
+    await expect(attacker.fetch(manifest.cid, { signal: AbortSignal.timeout(2_000) })).rejects.toThrow()
+    expect(attacker.status().totals.bytesFromPeers).toBe(0)
+
+    const leecher = await h.spawn()
+    await h.connect(leecher, seeder)
+    await leecher.fetch(manifest.cid, { signal: AbortSignal.timeout(20_000) })
     expect(Buffer.from(await readAll(leecher, manifest)).equals(Buffer.from(bytes))).toBe(true)
   })
 })
