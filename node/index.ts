@@ -69,7 +69,10 @@ export interface DandelionNodeInit {
   directIo?: boolean
   /** Run the DHT. @default true */
   dht?: boolean
-  /** Discover peers with mDNS. @default false */
+  /**
+   * Discover peers on the LAN with mDNS (service `_dandelion._udp.local`) and connect to
+   * them. A device only looks: campus nodes answer, devices do not. @default false
+   */
   mdns?: boolean
   /** Add the WebRTC-Direct transport. @default false */
   webrtc?: boolean

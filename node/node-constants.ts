@@ -106,6 +106,11 @@ export const MAX_LAN_CONNECTIONS = 64
 export const LAN_DIAL_TIMEOUT_MS = 5 * second
 /** How often mDNS asks the LAN who is there (each answer is dialed if not connected). */
 export const MDNS_QUERY_INTERVAL_MS = 10 * second
+/**
+ * The mDNS service name Dandelion nodes answer to: a private one (like the DHT's protocol),
+ * so a campus LAN's other libp2p software neither finds them nor is dialed by them.
+ */
+export const MDNS_SERVICE_TAG = '_dandelion._udp.local'
 
 /** Token bucket burst: this many ms worth of the rate, at least one max chunk. */
 export const BUCKET_BURST_MS = 100

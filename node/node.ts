@@ -63,6 +63,8 @@ export class DandelionNodeImpl implements DandelionNode {
       dht: init.dht,
       dhtClientMode: device,
       mdns: init.mdns,
+      // a device looks for campus nodes on the LAN and is found by none: lamps do not mesh
+      mdnsAnswer: !device,
       onLanPeer: lan === undefined ? undefined : (peer) => lan.found(peer),
       webrtc: init.webrtc,
     })

@@ -11,7 +11,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import { KAD_PROTOCOL, MDNS_QUERY_INTERVAL_MS } from '../node-constants.ts'
+import { KAD_PROTOCOL, MDNS_QUERY_INTERVAL_MS, MDNS_SERVICE_TAG } from '../node-constants.ts'
 import { noiseCrypto } from './noise-crypto.ts'
 
 /** Options of {@link createHost}. */
@@ -26,6 +26,11 @@ export interface HostInit {
   dht?: boolean
   /** Discover peers on the LAN with mDNS. @default false */
   mdns?: boolean
+  /**
+   * Answer other nodes' mDNS queries. Devices do not: they look for campus nodes, and a
+   * classroom of lamps that answered each other would dial each other too. @default true
+   */
+  mdnsAnswer?: boolean
   /**
    * Called with each peer mDNS finds (libp2p only records them: dialing is the caller's,
    * see `lan-dialer.ts`).
@@ -48,7 +53,11 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
   const discovery: Array<(components: never) => PeerDiscovery> = []
   if (init.mdns === true) {
     const { mdns } = await import('@libp2p/mdns')
-    const service = mdns({ interval: MDNS_QUERY_INTERVAL_MS })
+    const service = mdns({
+      interval: MDNS_QUERY_INTERVAL_MS,
+      serviceTag: MDNS_SERVICE_TAG,
+      broadcast: init.mdnsAnswer ?? true,
+    })
     const onLanPeer = init.onLanPeer
     discovery.push(((components: Parameters<typeof service>[0]) => {
       const d = service(components)

@@ -1,6 +1,6 @@
 /**
  * mDNS discovery end to end. The nodes run in a child process inside a network namespace
- * of its own (`unshare -rn`, loopback only), so the multicast queries and answers stay on
+ * of its own (`unshare -rn`, or `-n` as root; loopback only), so the multicast queries and answers stay on
  * that namespace's loopback and never reach a real LAN.
  */
 import { execFile, execFileSync } from 'node:child_process'
@@ -10,31 +10,37 @@ import { describe, expect, it } from 'vitest'
 
 const child = fileURLToPath(new URL('../utils/child-mdns.ts', import.meta.url))
 const run = promisify(execFile)
-/** Runs `argv` in a new user + network namespace with its loopback up. */
-const inNetns = ['-rn', 'sh', '-c', 'ip link set lo up && exec "$0" "$@"']
-
-const canUnshare = ((): boolean => {
-  try {
-    execFileSync('unshare', [...inNetns, 'true'], { stdio: 'ignore', timeout: 5_000 })
-    return true
-  } catch {
-    return false
+/**
+ * `unshare` arguments that run a command in a new network namespace with its loopback up:
+ * with a user namespace of its own (works unprivileged), else as root; undefined when
+ * this machine allows neither.
+ */
+const inNetns = ((): string[] | undefined => {
+  for (const ns of ['-rn', '-n']) {
+    const argv = [ns, 'sh', '-c', 'ip link set lo up && exec "$0" "$@"']
+    try {
+      execFileSync('unshare', [...argv, 'true'], { stdio: 'ignore', timeout: 5_000 })
+      return argv
+    } catch {}
   }
+  return undefined
 })()
-if (!canUnshare)
-  process.stderr.write(
-    'mdns.test.ts: skipped, this machine cannot create a network namespace (unshare -rn)\n',
-  )
+if (inNetns === undefined)
+  process.stderr.write('mdns.test.ts: skipped, this machine cannot create a network namespace (unshare)\n')
 
-describe.skipIf(!canUnshare)('mDNS discovery on a LAN', () => {
-  it('a device with no bootstrap, DHT or origin finds the campus node by mDNS and fetches from it; without mDNS nothing is found', async () => {
-    const { stdout } = await run('unshare', [...inNetns, process.execPath, child], { timeout: 60_000 })
+describe.skipIf(inNetns === undefined)('mDNS discovery on a LAN', () => {
+  it('devices with no bootstrap, DHT or origin find the campus node by mDNS and fetch from it, never each other; without mDNS nothing is found', async () => {
+    const { stdout } = await run('unshare', [...(inNetns ?? []), process.execPath, child], {
+      timeout: 60_000,
+    })
     const result = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
       identical?: boolean
       bytesFromPeers?: number
       size?: number
       peers?: Array<{ campus?: string; holder: boolean }>
       deviceError?: string
+      otherDeviceBytesFromPeers?: number
+      devicesConnected?: number
       controlError?: string
       controlConnections?: number
     }
@@ -43,6 +49,9 @@ describe.skipIf(!canUnshare)('mDNS discovery on a LAN', () => {
     expect(result.bytesFromPeers).toBe(result.size)
     // the session's hello carried the holder's campus
     expect(result.peers).toEqual([{ campus: 'north', holder: true }])
+    expect(result.otherDeviceBytesFromPeers).toBe(result.size)
+    // devices look for campus nodes and answer nobody: two lamps never connect to each other
+    expect(result.devicesConnected).toBe(0)
     expect(result.controlError).toBe('TimeoutError')
     expect(result.controlConnections).toBe(0)
   })

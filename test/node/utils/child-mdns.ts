@@ -1,9 +1,9 @@
 /**
  * Run by `test/node/host/mdns.test.ts` inside a network namespace of its own, where only
  * a loopback interface exists (mDNS multicast then never leaves the machine). A campus
- * node holding a lesson and a device that knows nothing of it (no bootstrap, no DHT, no
- * origin) start with mDNS on; the device fetches the lesson. A third node without mDNS
- * tries the same, as the control. Prints one JSON line with what happened.
+ * node holding a lesson and two devices that know nothing of it (no bootstrap, no DHT, no
+ * origin) start with mDNS on; the devices fetch the lesson. A node without mDNS tries the
+ * same, as the control. Prints one JSON line with what happened.
  */
 import { createNode } from '../../../node/index.ts'
 import { addContent, originKey, randomContent, readAll } from './harness.ts'
@@ -15,8 +15,10 @@ const manifest = await addContent(holder.store, bytes, await originKey(), { name
 await holder.seed(manifest)
 
 const device = await createNode({ role: 'device', mdns: true, dht: false, campus: 'north' })
+const otherDevice = await createNode({ role: 'device', mdns: true, dht: false, campus: 'north' })
 const control = await createNode({ dht: false })
 await device.start()
+await otherDevice.start()
 await control.start()
 
 const result: Record<string, unknown> = {}
@@ -26,6 +28,10 @@ try {
   result.identical = Buffer.from(got).equals(Buffer.from(bytes))
   result.bytesFromPeers = device.status().totals.bytesFromPeers
   result.size = manifest.size
+  await otherDevice.fetch(manifest.cid, { signal: AbortSignal.timeout(20_000) })
+  result.otherDeviceBytesFromPeers = otherDevice.status().totals.bytesFromPeers
+  // devices find the campus node, not each other
+  result.devicesConnected = device.libp2p.getConnections(otherDevice.peerId).length
   result.peers = device
     .status()
     .swarms[0]?.peers.map((p) => ({ campus: p.campus, holder: p.peer === holder.peerId.toString() }))
@@ -39,5 +45,5 @@ try {
   result.controlError = (err as Error).name
 }
 result.controlConnections = control.libp2p.getConnections().length
-await Promise.all([device.stop(), control.stop(), holder.stop()])
+await Promise.all([device.stop(), otherDevice.stop(), control.stop(), holder.stop()])
 process.stdout.write(`${JSON.stringify(result)}\n`)
