@@ -15,6 +15,7 @@ import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
 import { DEVICE_QUOTA_BYTES, DEVICE_UPLOAD_BYTES_PER_SECOND, MAX_SWARMS } from './node-constants.ts'
 import type { PlaybackServer } from './playback/server.ts'
 import { type ChunkStore, FsChunkStore, MemoryChunkStore } from './store/index.ts'
+import { Bans } from './swarm/bans.ts'
 import { ChunkBuffers } from './swarm/chunk-buffers.ts'
 import { withDeadline } from './swarm/deadline.ts'
 import { LimitReachedError } from './swarm/errors.ts'
@@ -57,6 +58,7 @@ export class DandelionNodeImpl implements DandelionNode {
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
     const device = init.role === 'device'
     const lan = init.mdns === true ? new LanDialer({ logger: logger('dandelion:node:lan') }) : undefined
+    const bans = new Bans()
     const libp2p = await createHost({
       privateKey: init.privateKey,
       listen: init.listen,
@@ -67,11 +69,12 @@ export class DandelionNodeImpl implements DandelionNode {
       mdnsAnswer: !device,
       onLanPeer: lan === undefined ? undefined : (peer) => lan.found(peer),
       webrtc: init.webrtc,
+      isBanned: (peer) => bans.has(peer.toString()),
     })
-    return new DandelionNodeImpl(init, libp2p, lan)
+    return new DandelionNodeImpl(init, libp2p, bans, lan)
   }
 
-  private constructor(init: DandelionNodeInit, libp2p: Libp2p<HostServices>, lan?: LanDialer) {
+  private constructor(init: DandelionNodeInit, libp2p: Libp2p<HostServices>, bans: Bans, lan?: LanDialer) {
     this.init = { ...init }
     this.libp2p = libp2p
     this.lan = lan
@@ -116,7 +119,7 @@ export class DandelionNodeImpl implements DandelionNode {
         backoff: init.originBackoff,
       })
     }
-    this.network = new SwarmNetwork(libp2p, this.log, { dht: libp2p.services.dht })
+    this.network = new SwarmNetwork(libp2p, this.log, { dht: libp2p.services.dht, bans })
   }
 
   get peerId(): PeerId {

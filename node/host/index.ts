@@ -4,7 +4,7 @@
  * kad-dht on a private protocol with LAN-friendly address mapping, plus optional mDNS.
  */
 import { identify } from '@libp2p/identify'
-import type { Libp2p, PeerDiscovery, PeerInfo, PrivateKey } from '@libp2p/interface'
+import type { Libp2p, PeerDiscovery, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
@@ -38,6 +38,8 @@ export interface HostInit {
   onLanPeer?: (peer: PeerInfo) => void
   /** Add the WebRTC-Direct transport (needs a `/webrtc-direct` listen address to accept). @default false */
   webrtc?: boolean
+  /** Peers to neither dial nor accept (checked at each connection). @default none */
+  isBanned?: (peer: PeerId) => boolean
 }
 
 /** Services every Dandelion host carries. */
@@ -89,6 +91,15 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
     connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux()],
     peerDiscovery: discovery as never,
+    // a banned peer gets no connection at all, not only its swarm streams refused
+    connectionGater:
+      init.isBanned === undefined
+        ? undefined
+        : {
+            denyDialPeer: init.isBanned,
+            denyInboundEncryptedConnection: init.isBanned,
+            denyOutboundEncryptedConnection: init.isBanned,
+          },
     connectionManager: {
       maxConnections: 300,
       // a campus sits behind few addresses (and tests on one): the default of 5 inbound

@@ -21,6 +21,7 @@ import {
   SWARM_PROTOCOL,
 } from '../node-constants.ts'
 import { Announcer } from './announcer.ts'
+import { Bans } from './bans.ts'
 import { withDeadline } from './deadline.ts'
 import { discoveryKey } from './discovery-key.ts'
 import { ProtocolError } from './errors.ts'
@@ -40,7 +41,7 @@ export class SwarmNetwork {
   readonly swarms = new Map<string, Swarm>()
   private readonly libp2p: Libp2p
   private readonly log: Logger
-  private readonly bans = new Map<string, number>()
+  private readonly bans: Bans
   /** Protocol violations per peer: how many, since when (a window of BAN_MS). */
   private readonly offenses = new Map<string, { count: number; since: number }>()
   private readonly dhtEnabled: boolean
@@ -50,8 +51,9 @@ export class SwarmNetwork {
     this.announcer?.peerConnected()
   }
 
-  constructor(libp2p: Libp2p, log: Logger, init: { dht?: KadDHT }) {
+  constructor(libp2p: Libp2p, log: Logger, init: { dht?: KadDHT; bans?: Bans }) {
     this.libp2p = libp2p
+    this.bans = init.bans ?? new Bans()
     this.log = log
     this.dhtEnabled = init.dht !== undefined
     if (init.dht !== undefined) this.announcer = new Announcer(init.dht, log)
@@ -109,8 +111,7 @@ export class SwarmNetwork {
   /** Drops and bans a peer for {@link BAN_MS}. */
   ban(peer: string, reason: string): void {
     this.log('banning %s: %s', peer, reason)
-    if (this.bans.size >= MAX_BANNED_PEERS) this.bans.delete(this.bans.keys().next().value!)
-    this.bans.set(peer, Date.now() + BAN_MS)
+    this.bans.add(peer)
     for (const swarm of this.swarms.values())
       swarm.sessions.get(peer)?.fail(new ProtocolError(`banned: ${reason}`))
     this.libp2p.hangUp(peerIdFromString(peer)).catch(() => {})
@@ -138,11 +139,7 @@ export class SwarmNetwork {
   }
 
   isBanned(peer: string): boolean {
-    const until = this.bans.get(peer)
-    if (until === undefined) return false
-    if (until > Date.now()) return true
-    this.bans.delete(peer)
-    return false
+    return this.bans.has(peer)
   }
 
   /** Opens a session with `peer` for `swarm` unless one exists. */
