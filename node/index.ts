@@ -121,6 +121,8 @@ export interface NodeStatus {
   city?: string
   multiaddrs: string[]
   connections: number
+  /** Peers banned right now (a corrupt chunk, repeated protocol violations): not connected to for 10 minutes. */
+  bannedPeers: number
   swarms: SwarmStatus[]
   totals: SwarmStats
   limits: Limits

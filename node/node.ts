@@ -54,6 +54,8 @@ export class DandelionNodeImpl implements DandelionNode {
   private keepAlive?: ReturnType<typeof setInterval>
   /** Dials the peers mDNS finds (when `mdns` is on). */
   private readonly lan?: LanDialer
+  /** Peers banned by any swarm, refused by the host's connection gater too. */
+  private readonly bans: Bans
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
     const device = init.role === 'device'
@@ -119,6 +121,7 @@ export class DandelionNodeImpl implements DandelionNode {
         backoff: init.originBackoff,
       })
     }
+    this.bans = bans
     this.network = new SwarmNetwork(libp2p, this.log, { dht: libp2p.services.dht, bans })
   }
 
@@ -281,6 +284,7 @@ export class DandelionNodeImpl implements DandelionNode {
       city: this.init.city,
       multiaddrs: this.multiaddrs.map((a) => a.toString()),
       connections: this.libp2p.getConnections().length,
+      bannedPeers: this.bans.size,
       swarms: [...this.network.swarms.values()].map((s) => ({
         ...s.progress(),
         ...s.stats,

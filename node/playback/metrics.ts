@@ -34,6 +34,9 @@ export function createNodeMetrics(node: Pick<DandelionNode, 'status'>): Registry
     (g) => g.set(node.status().origin?.consecutiveFailures ?? 0),
   )
   gauge('dandelion_node_connections', 'Open libp2p connections', (g) => g.set(node.status().connections))
+  gauge('dandelion_node_banned_peers', 'Peers banned right now (corrupt chunks, protocol violations)', (g) =>
+    g.set(node.status().bannedPeers),
+  )
   gauge('dandelion_node_store_bytes', 'Bytes in the chunk store', (g) => g.set(node.status().store.bytes))
   gauge(
     'dandelion_node_swarm_progress_ratio',

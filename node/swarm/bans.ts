@@ -17,6 +17,13 @@ export class Bans {
     this.until.set(peer, Date.now() + BAN_MS)
   }
 
+  /** Peers banned right now. */
+  get size(): number {
+    const now = Date.now()
+    for (const [peer, until] of this.until) if (until <= now) this.until.delete(peer)
+    return this.until.size
+  }
+
   has(peer: string): boolean {
     const until = this.until.get(peer)
     if (until === undefined) return false

@@ -106,6 +106,7 @@ describe('a peer that keeps breaking the protocol', () => {
     }
     // banned: its connection is closed, and one it opens again is closed too
     await until(() => seeder.libp2p.getConnections(attacker.peerId).length === 0)
+    expect(seeder.status().bannedPeers).toBe(1)
     await h.connect(attacker, seeder).catch(() => {})
     await until(() => attacker.libp2p.getConnections(seeder.peerId).length === 0)
 
