@@ -51,6 +51,11 @@ export const PLAYBACK_LOOKAHEAD_CHUNKS = 8
 /** Peers kept per swarm. */
 export const MAX_PEERS_PER_SWARM = 40
 /**
+ * At the cap on peers, a downloading swarm replaces a peer that delivers under this share
+ * of what its fastest peer delivers (after a stall period to show its speed).
+ */
+export const SLOW_PEER_FRACTION = 0.1
+/**
  * Swarms a node downloads or streams at once. Content it holds whole is seeded without
  * limit: such a swarm reaches out to nobody (peers that miss chunks reach out to it) and
  * runs no timer.

@@ -56,6 +56,8 @@ export class PeerSession {
   pendingHaves: number[] = []
   /** Our requests to the peer: chunk index → time sent. */
   readonly outstanding = new Map<number, number>()
+  /** When the session was opened. */
+  readonly openedAt = performance.now()
   /** Last time the peer delivered a chunk to us, or we started waiting on it. */
   lastDeliveryAt = performance.now()
   /** Chunk bytes the peer delivered to us. */

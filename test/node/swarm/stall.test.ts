@@ -76,4 +76,37 @@ describe('stalled peers', () => {
     }
     expect(mostPeers).toBe(2)
   })
+
+  it('at the cap, replaces a peer that delivers under a tenth of the fastest one with a newcomer', async () => {
+    const key = await originKey()
+    const bytes = randomContent(32 * 1024 * 1024)
+    const seeder = async (uploadBytesPerSecond: number) => {
+      const n = await h.spawn({ limits: { uploadBytesPerSecond } })
+      return { n, m: await addContent(n.store, bytes, key) }
+    }
+    // one manifest for all three (a manifest carries its creation time)
+    const { n: fast, m } = await seeder(4 * 1024 * 1024)
+    await fast.seed(m)
+    const slow = (await seeder(128 * 1024)).n // a 256 KiB chunk every 2 s: under the 3 s stall
+    await slow.seed(m)
+    const newcomer = (await seeder(4 * 1024 * 1024)).n
+    await newcomer.seed(m)
+
+    const leecher = await h.spawn({ maxPeersPerSwarm: 2, peerStallMs: 3_000 })
+    const peers = () => (leecher.status().swarms[0]?.peers ?? []).map((p) => p.peer)
+    await h.connect(leecher, fast)
+    await h.connect(leecher, slow)
+    const done = leecher.fetch(m.cid, { signal: AbortSignal.timeout(30_000) })
+    done.catch(() => {}) // awaited below
+    // the slow peer delivers (its score stays up, it never stalls) but at ~3% of the fast one
+    await until(() => (leecher.status().swarms[0]?.chunksDone ?? 0) >= 60)
+    expect(peers()).toContain(slow.peerId.toString())
+    await h.connect(leecher, newcomer)
+    await until(() => peers().includes(newcomer.peerId.toString()))
+    expect(peers()).not.toContain(slow.peerId.toString())
+    expect(peers()).toContain(fast.peerId.toString())
+    await done
+    expect(Buffer.from(await readAll(leecher, m)).equals(Buffer.from(bytes))).toBe(true)
+    expect(newcomer.status().totals.bytesUploaded).toBeGreaterThan(0)
+  })
 })
