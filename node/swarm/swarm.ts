@@ -19,7 +19,6 @@ import {
   PLAYBACK_LOOKAHEAD_CHUNKS,
   REQUEST_WINDOW_BYTES,
   SCHEDULER_TICK_MS,
-  SLOW_PEER_FRACTION,
   SWARM_WIRE_VERSION,
 } from '../node-constants.ts'
 import type { ChunkStore } from '../store/index.ts'
@@ -27,6 +26,7 @@ import { Bitfield } from './bitfield.ts'
 import type { ChunkBuffers } from './chunk-buffers.ts'
 import { type Frame, FrameType, type Hello } from './codec.ts'
 import { ProtocolError, StoreWriteError } from './errors.ts'
+import { worstReplaceable } from './peer-cap.ts'
 import { pickChunks } from './picker.ts'
 import type { PeerSession, SessionOwner } from './session.ts'
 import { SuperSeeder } from './super-seed.ts'
@@ -650,53 +650,22 @@ export class Swarm implements SessionOwner {
 
   /**
    * Whether a session with one more peer would be kept: below the cap, or a peer in it
-   * could be replaced ({@link replaceable}).
+   * could be replaced (`peer-cap.ts`).
    */
   wantsPeer(): boolean {
     if (this.sessions.size < this.maxPeers) return true
     return this.worstReplaceable() !== undefined
   }
 
-  /**
-   * "Slow peers replaced": at the cap, a newcomer takes the place of a peer that scores
-   * below zero (stalled, refused requests, lied about what it holds) or, while this node
-   * downloads, of one that has had a stall period to show its speed and delivers under
-   * {@link SLOW_PEER_FRACTION} of what the fastest peer delivers — unless it is the
-   * origin, or the only peer holding some chunk still missing (slow beats nothing).
-   */
-  private replaceable(s: PeerSession, fastest: number, now: number): boolean {
-    if (s.score < 0) return true
-    if (!this.seeking || s.hello?.role === 'origin') return false
-    const grace = this.init.peerStallMs ?? PEER_STALL_MS
-    if (now - s.openedAt < grace || s.rateBytesPerSecond >= fastest * SLOW_PEER_FRACTION) return false
-    return !this.onlySource(s)
-  }
-
-  /** Whether `s` is the only peer holding some chunk this node misses. */
-  private onlySource(s: PeerSession): boolean {
-    const have = this.have
-    if (have === undefined || s.bits === undefined) return false
-    for (let i = 0; i < have.size; i++)
-      if (this.availability[i] <= 1 && !have.has(i) && s.bits.has(i)) return true
-    return false
-  }
-
-  /** The peer a newcomer would replace: the lowest score, then the slowest. */
+  /** The peer a newcomer would replace, if any (`peer-cap.ts`). */
   private worstReplaceable(): PeerSession | undefined {
-    const now = performance.now()
-    let fastest = 0
-    for (const s of this.sessions.values()) fastest = Math.max(fastest, s.rateBytesPerSecond)
-    let worst: PeerSession | undefined
-    for (const s of this.sessions.values()) {
-      if (!this.replaceable(s, fastest, now)) continue
-      if (
-        worst === undefined ||
-        s.score < worst.score ||
-        (s.score === worst.score && s.rateBytesPerSecond < worst.rateBytesPerSecond)
-      )
-        worst = s
-    }
-    return worst
+    return worstReplaceable(this.sessions.values(), {
+      downloading: this.seeking,
+      have: this.have,
+      availability: this.availability,
+      graceMs: this.init.peerStallMs ?? PEER_STALL_MS,
+      now: performance.now(),
+    })
   }
 
   private replaceWorst(): boolean {
