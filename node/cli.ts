@@ -36,11 +36,11 @@ const COMMANDS: Record<string, Command> = {
   },
   fetch: {
     summary: 'place content on a running node by manifest CID',
-    local: async () => (await import('./daemon/cli.ts')).runFetchCommand,
+    local: async () => (await import('./daemon/api-commands.ts')).runFetchCommand,
   },
   limits: {
     summary: "change a running node's upload, download and origin rates",
-    local: async () => (await import('./daemon/cli.ts')).runLimitsCommand,
+    local: async () => (await import('./daemon/api-commands.ts')).runLimitsCommand,
   },
   origin: {
     summary: 'run the origin (tus uploads, chunking, signed manifests, HTTP fallback)',

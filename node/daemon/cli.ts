@@ -1,11 +1,10 @@
 /**
- * Command-line entries, wired by `bin/` as `dandelion node`, `dandelion fetch` and `dandelion limits`.
+ * The `dandelion node` command (`fetch` and `limits`, which talk to a running daemon, are
+ * in `api-commands.ts`).
  *
  * `dandelion node --data DIR [--campus C] [--city Y] [--bootstrap ADDR]... [--origin URL]
  * [--tracker URL]... ...` runs a node daemon (and, with trackers, its tracker agent) until
- * SIGTERM/SIGINT (graceful stop: agent, then node). `dandelion fetch CID [--node URL]`
- * asks a running daemon (through its local HTTP API) to place content and follows progress;
- * `dandelion limits [--upload B/S] [--download B/S] [--origin B/S]` changes its rates.
+ * SIGTERM/SIGINT (graceful stop: agent, then node).
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -17,13 +16,13 @@ import {
   publicKeyFromProtobuf,
 } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { loadOrCreateToken, readToken } from '../api-token.ts'
+import { loadOrCreateToken } from '../api-token.ts'
 import { createNode } from '../index.ts'
 import { coerce, ENV_KEYS, fromEnv, fromFile, type NodeConfig, resolveConfig } from './config.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
 
 /** The file in the data directory that holds the generated API token. */
-const API_TOKEN_FILE = 'api-token'
+export const API_TOKEN_FILE = 'api-token'
 
 /** Where a command writes and what stops it (tests pass their own). */
 export interface CommandIo {
@@ -188,153 +187,6 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   await tracker?.agent.stop()
   await node.stop()
   out(JSON.stringify({ event: 'stopped' }))
-}
-
-export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL] [--token TOKEN | --data DIR]
-
-Asks the node daemon at URL (its local API; DANDELION_NODE_URL, default http://127.0.0.1:8090)
-to place the content, and prints progress until every chunk is verified and stored.
-The daemon's API token: --token or DANDELION_API_TOKEN, else read from the daemon's data
-directory (--data or DANDELION_DATA, file api-token).
-`
-
-/** Places content on a running daemon and follows it to completion. */
-export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promise<void> {
-  const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      node: { type: 'string' },
-      token: { type: 'string' },
-      data: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    allowPositionals: true,
-    strict: true,
-  })
-  if (values.help === true || positionals.length !== 1) {
-    out(FETCH_HELP)
-    if (values.help !== true) throw new Error('expected exactly one MANIFEST_CID')
-    return
-  }
-  const { base, token } = await nodeApi(values, io.env ?? process.env)
-  const cid = positionals[0]
-  const res = await fetch(`${base}/fetch/${encodeURIComponent(cid)}`, {
-    method: 'POST',
-    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
-    signal: io.signal,
-  })
-  await checkAnswer(res, token)
-  for (;;) {
-    const status = (await (await fetch(`${base}/status`, { signal: io.signal })).json()) as {
-      swarms: Array<{
-        manifestCid: string
-        chunksDone: number
-        chunksTotal: number
-        bytesFromPeers: number
-        bytesFromOrigin: number
-        complete: boolean
-        error?: string
-      }>
-    }
-    const s = status.swarms.find((x) => x.manifestCid === cid)
-    if (s !== undefined) {
-      out(
-        JSON.stringify({
-          event: 'progress',
-          chunksDone: s.chunksDone,
-          chunksTotal: s.chunksTotal,
-          bytesFromPeers: s.bytesFromPeers,
-          bytesFromOrigin: s.bytesFromOrigin,
-        }),
-      )
-      if (s.complete) {
-        out(JSON.stringify({ event: 'done', manifestCid: cid }))
-        return
-      }
-    }
-    await new Promise((r) => setTimeout(r, 500))
-  }
-}
-
-export const LIMITS_HELP = `usage: dandelion limits [--upload B/S] [--download B/S] [--origin B/S] [--node URL] [--token TOKEN | --data DIR]
-
-Changes the rates of the node daemon at URL while it runs (its local API, PUT /limits;
-DANDELION_NODE_URL, default http://127.0.0.1:8090), then prints them. Rates are bytes per
-second, or "none" for no limit; a rate not given is kept. With no rate, prints the current
-ones. The daemon's API token is found as for "dandelion fetch".
-`
-
-/** Changes (or shows) a running daemon's upload, download and origin rates. */
-export async function runLimitsCommand(argv: string[], io: CommandIo = {}): Promise<void> {
-  const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
-  const { values, positionals } = parseArgs({
-    args: argv,
-    options: {
-      upload: { type: 'string' },
-      download: { type: 'string' },
-      origin: { type: 'string' },
-      node: { type: 'string' },
-      token: { type: 'string' },
-      data: { type: 'string' },
-      help: { type: 'boolean' },
-    },
-    allowPositionals: true,
-    strict: true,
-  })
-  if (values.help === true || positionals.length > 0) {
-    out(LIMITS_HELP)
-    if (values.help !== true) throw new Error(`unexpected argument ${positionals[0]}`)
-    return
-  }
-  const body: Record<string, number | null> = {}
-  const rate = (flag: string, text: string): number | null => {
-    if (text === 'none') return null
-    const n = Number(text)
-    if (!(Number.isFinite(n) && n > 0 && text.trim() !== ''))
-      throw new Error(
-        `--${flag} must be a positive number of bytes per second, or "none"; got ${JSON.stringify(text)}`,
-      )
-    return n
-  }
-  if (values.upload !== undefined) body.uploadBytesPerSecond = rate('upload', values.upload)
-  if (values.download !== undefined) body.downloadBytesPerSecond = rate('download', values.download)
-  if (values.origin !== undefined) body.originBytesPerSecond = rate('origin', values.origin)
-  const { base, token } = await nodeApi(values, io.env ?? process.env)
-  const change = Object.keys(body).length > 0
-  const res = await fetch(`${base}/limits`, {
-    method: change ? 'PUT' : 'GET',
-    headers: {
-      ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
-      ...(change ? { 'content-type': 'application/json' } : {}),
-    },
-    body: change ? JSON.stringify(body) : undefined,
-    signal: io.signal,
-  })
-  await checkAnswer(res, token)
-  out(JSON.stringify({ event: 'limits', ...((await res.json()) as object) }))
-}
-
-/** The daemon's local API and its token (flag, environment, or the data directory's file). */
-async function nodeApi(
-  values: { node?: string; token?: string; data?: string },
-  env: NodeJS.ProcessEnv,
-): Promise<{ base: string; token?: string }> {
-  const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
-  const dataDir = values.data ?? env.DANDELION_DATA
-  const token =
-    values.token ??
-    env.DANDELION_API_TOKEN ??
-    (dataDir === undefined ? undefined : await readToken(join(dataDir, API_TOKEN_FILE)))
-  return { base, token }
-}
-
-/** Throws a clear error for a refused call to the daemon's API. */
-async function checkAnswer(res: Response, token: string | undefined): Promise<void> {
-  if (res.status === 401 && token === undefined) {
-    throw new Error('the node needs its API token: pass --token, set DANDELION_API_TOKEN, or --data DIR')
-  }
-  if (!res.ok) throw new Error(`node answered ${res.status}: ${await res.text()}`)
 }
 
 /** The daemon's libp2p identity, kept in `path` (mode 0600). */

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { runFetchCommand, runLimitsCommand, runNodeCommand } from '../../../node/daemon/cli.ts'
+import { runFetchCommand, runLimitsCommand } from '../../../node/daemon/api-commands.ts'
+import { runNodeCommand } from '../../../node/daemon/cli.ts'
 import { fromEnv, resolveConfig } from '../../../node/daemon/config.ts'
 import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
 
