@@ -10,6 +10,7 @@
  * again, so a peer skipped now is found again at the next one.
  */
 import type { Libp2p, Logger, PeerInfo } from '@libp2p/interface'
+import { isLoopback } from '@libp2p/utils'
 import { LAN_DIAL_TIMEOUT_MS, MAX_LAN_CONNECTIONS, MAX_PENDING_LAN_DIALS } from '../node-constants.ts'
 import { withDeadline } from '../swarm/deadline.ts'
 
@@ -59,8 +60,12 @@ export class LanDialer {
     if (libp2p.getConnections(peer.id).length > 0) return
     if (this.pending.size >= MAX_PENDING_LAN_DIALS) return
     if (libp2p.getConnections().length >= MAX_LAN_CONNECTIONS) return
-    // the addresses as announced, each naming the peer, so the handshake checks it is that peer
-    const addrs = peer.multiaddrs.map((a) => a.encapsulate(`/p2p/${id}`))
+    // a peer on another machine lists its loopback address too (a daemon listens on
+    // 0.0.0.0): dialing that reaches this machine, not the peer, so it is used only when it
+    // is all there is (peers on this machine, tests)
+    const lan = peer.multiaddrs.filter((a) => !isLoopback(a))
+    // each address names the peer, so the handshake checks it is that peer
+    const addrs = (lan.length > 0 ? lan : peer.multiaddrs).map((a) => a.encapsulate(`/p2p/${id}`))
     if (addrs.length === 0) return
     this.pending.add(id)
     this.log('dialing %s, found by mDNS', id)

@@ -61,4 +61,26 @@ describe('LanDialer', () => {
     })
     expect(dialed).toHaveLength(MAX_PENDING_LAN_DIALS)
   })
+
+  it("skips a remote peer's loopback address (it would reach this machine), unless it is all there is", async () => {
+    const a = await h.spawn()
+    const dialer = new LanDialer({ logger: log })
+    dialer.attach(a.libp2p)
+    const dialed: string[] = []
+    const dial = a.libp2p.dial.bind(a.libp2p)
+    a.libp2p.dial = (async (...args: Parameters<typeof dial>) => {
+      dialed.push(String(args[0]))
+      throw new Error('not dialing in this test')
+    }) as typeof dial
+    const remote = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    dialer.found({
+      id: remote,
+      multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/4001'), multiaddr('/ip4/192.0.2.50/tcp/4001')],
+    })
+    expect(dialed).toEqual([`/ip4/192.0.2.50/tcp/4001/p2p/${remote}`])
+    const local = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    dialer.found({ id: local, multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/4002')] })
+    expect(dialed.at(-1)).toBe(`/ip4/127.0.0.1/tcp/4002/p2p/${local}`)
+    dialer.detach()
+  })
 })
