@@ -33,20 +33,28 @@ describe('LanDialer', () => {
     expect(a.libp2p.getConnections(a.peerId)).toHaveLength(0)
   })
 
-  it(`has at most ${MAX_PENDING_LAN_DIALS} dials under way, and none after detach`, async () => {
+  /**
+   * A dialer on a real host whose dials are recorded and answered by `answer` instead of
+   * reaching out (the addresses in these tests are TEST-NET ones: nothing is sent anywhere).
+   */
+  async function standIn(answer: (signal?: AbortSignal) => Promise<never>) {
     const a = await h.spawn()
     const dialer = new LanDialer({ logger: log })
     dialer.attach(a.libp2p)
-    // peers that never answer: a stand-in dial that settles only at its deadline (and
-    // sends nothing anywhere: the addresses are TEST-NET ones)
     const dialed: string[] = []
-    const dial = a.libp2p.dial.bind(a.libp2p)
-    a.libp2p.dial = (async (...args: Parameters<typeof dial>) => {
+    a.libp2p.dial = (async (...args: Parameters<typeof a.libp2p.dial>) => {
       dialed.push(String(args[0]))
-      return await new Promise((_, reject) =>
-        args[1]?.signal?.addEventListener('abort', () => reject(new Error('aborted'))),
-      )
-    }) as typeof dial
+      return await answer(args[1]?.signal)
+    }) as typeof a.libp2p.dial
+    return { dialer, dialed }
+  }
+
+  it(`has at most ${MAX_PENDING_LAN_DIALS} dials under way, and none after detach`, async () => {
+    // peers that never answer: a stand-in dial that settles only at its deadline
+    const { dialer, dialed } = await standIn(
+      async (signal) =>
+        await new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason))),
+    )
     for (let i = 0; i < MAX_PENDING_LAN_DIALS + 3; i++) {
       const id = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
       dialer.found({ id, multiaddrs: [multiaddr(`/ip4/192.0.2.${i + 1}/tcp/4001`)] })
@@ -63,15 +71,9 @@ describe('LanDialer', () => {
   })
 
   it("skips a remote peer's loopback address (it would reach this machine), unless it is all there is", async () => {
-    const a = await h.spawn()
-    const dialer = new LanDialer({ logger: log })
-    dialer.attach(a.libp2p)
-    const dialed: string[] = []
-    const dial = a.libp2p.dial.bind(a.libp2p)
-    a.libp2p.dial = (async (...args: Parameters<typeof dial>) => {
-      dialed.push(String(args[0]))
+    const { dialer, dialed } = await standIn(async () => {
       throw new Error('not dialing in this test')
-    }) as typeof dial
+    })
     const remote = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     dialer.found({
       id: remote,
