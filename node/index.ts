@@ -81,8 +81,10 @@ export interface DandelionNodeInit {
   /** Idle time before the origin fallback kicks in. @default 3000 */
   fallbackIdleMs?: number
   /**
-   * Peers kept per swarm. Past it, a peer that connects replaces the worst-scored one if
-   * that one scores below zero (stalled, refused requests, lied about what it holds). @default 40
+   * Peers kept per swarm. Past it, a peer that connects replaces one scored below zero
+   * (stalled, refused requests, lied about what it holds) or, while downloading, one
+   * delivering under a tenth of the fastest (never the origin or the only holder of a
+   * missing chunk); else it is not kept. @default 40
    */
   maxPeersPerSwarm?: number
   /**

@@ -76,7 +76,7 @@ export interface SwarmComponents {
 /** Options of a swarm. */
 export interface SwarmInit {
   superSeed?: boolean
-  /** Peers kept; past it a newcomer replaces the worst-scored peer if that one scores below zero. @default MAX_PEERS_PER_SWARM */
+  /** Peers kept; past it a newcomer replaces one `peer-cap.ts` lets go, or is not kept. @default MAX_PEERS_PER_SWARM */
   maxPeers?: number
   /** A peer holding requests that delivers nothing for this long is stalled. @default PEER_STALL_MS */
   peerStallMs?: number
@@ -643,6 +643,11 @@ export class Swarm implements SessionOwner {
     return [...this.sessions.values()].sort((a, b) => rank(a) - rank(b) || b.score - a.score)
   }
 
+  /** How long a peer holding requests may deliver nothing before it is stalled. */
+  private get stallMs(): number {
+    return this.init.peerStallMs ?? PEER_STALL_MS
+  }
+
   /** Peers this swarm keeps at most. */
   get maxPeers(): number {
     return this.init.maxPeers ?? MAX_PEERS_PER_SWARM
@@ -663,7 +668,7 @@ export class Swarm implements SessionOwner {
       downloading: this.seeking,
       have: this.have,
       availability: this.availability,
-      graceMs: this.init.peerStallMs ?? PEER_STALL_MS,
+      graceMs: this.stallMs,
       now: performance.now(),
     })
   }
@@ -686,9 +691,9 @@ export class Swarm implements SessionOwner {
     if (this.stopped || this.have === undefined) return
     const now = performance.now()
     for (const s of this.sessions.values()) s.updateRate(now)
+    const stallMs = this.stallMs
     for (const s of this.sessions.values()) {
       // "per-peer timeouts": a peer that holds our requests and delivers nothing is stalled
-      const stallMs = this.init.peerStallMs ?? PEER_STALL_MS
       if (s.outstanding.size > 0 && now - s.lastDeliveryAt > stallMs) {
         this.c.log('peer %s stalled in %s', s.peer, this.key)
         for (const i of [...s.outstanding.keys()]) {
