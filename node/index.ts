@@ -19,12 +19,12 @@ import type { Limits } from './limiter/index.ts'
 import type { NameTable } from './names.ts'
 import { DandelionNodeImpl } from './node.ts'
 import type { ChunkStore, StoreUsage } from './store/index.ts'
-import type { FetchProgress, SwarmStats } from './swarm/swarm.ts'
+import type { FetchProgress, SwarmStats } from './swarm/swarm-types.ts'
 import type { WebSeedStatus } from './swarm/web-seed.ts'
 
 export type { Limits } from './limiter/index.ts'
 export type { NameEntry, NameTable } from './names.ts'
-export type { FetchProgress, SwarmStats } from './swarm/swarm.ts'
+export type { FetchProgress, SwarmStats } from './swarm/swarm-types.ts'
 export type { WebSeedStatus } from './swarm/web-seed.ts'
 
 /** What a node is. */

@@ -20,7 +20,8 @@ import { ChunkBuffers } from './swarm/chunk-buffers.ts'
 import { withDeadline } from './swarm/deadline.ts'
 import { LimitReachedError } from './swarm/errors.ts'
 import { SwarmNetwork } from './swarm/network.ts'
-import { Swarm, type SwarmStats } from './swarm/swarm.ts'
+import { Swarm } from './swarm/swarm.ts'
+import type { SwarmStats } from './swarm/swarm-types.ts'
 import { WebSeed } from './swarm/web-seed.ts'
 
 /** Pin key prefix that marks a download not finished yet (the pin holds the manifest). */

@@ -4,10 +4,9 @@
  * Every chunk is verified by the chunk store before it counts; a peer that sends a
  * corrupt one is banned and its requests go elsewhere.
  */
-import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from '../content/index.ts'
-import type { Limiter, UploadGate } from '../limiter/index.ts'
+import type { UploadGate } from '../limiter/index.ts'
 import {
   MAX_PEERS_PER_SWARM,
   MAX_REQUEST_WINDOW,
@@ -21,67 +20,17 @@ import {
   SCHEDULER_TICK_MS,
   SWARM_WIRE_VERSION,
 } from '../node-constants.ts'
-import type { ChunkStore } from '../store/index.ts'
 import { Bitfield } from './bitfield.ts'
 import type { ChunkBuffers } from './chunk-buffers.ts'
+import { ChunkWaiters } from './chunk-waiters.ts'
 import { type Frame, FrameType, type Hello } from './codec.ts'
 import { ProtocolError, StoreWriteError } from './errors.ts'
 import { worstReplaceable } from './peer-cap.ts'
 import { pickChunks } from './picker.ts'
 import type { PeerSession, SessionOwner } from './session.ts'
 import { SuperSeeder } from './super-seed.ts'
+import type { FetchProgress, SwarmComponents, SwarmInit, SwarmStats } from './swarm-types.ts'
 import type { WebSeed } from './web-seed.ts'
-
-/** Byte counters of a swarm. */
-export interface SwarmStats {
-  bytesFromPeers: number
-  bytesFromOrigin: number
-  bytesUploaded: number
-  corruptChunks: number
-  duplicateChunks: number
-}
-
-/** Progress of a download. */
-export interface FetchProgress {
-  manifestCid: string
-  chunksDone: number
-  chunksTotal: number
-  bytesDone: number
-  bytesTotal: number
-  bytesFromPeers: number
-  bytesFromOrigin: number
-}
-
-/** Live things a swarm uses. */
-export interface SwarmComponents {
-  store: ChunkStore
-  limiter: Limiter
-  log: Logger
-  /** Who we are, as told in hellos. */
-  self: Omit<Hello, 'manifest' | 'v' | 'wantManifest'>
-  /** Bans a peer (corrupt chunk) across all swarms. */
-  ban(peer: string, reason: string): void
-  webSeed?: WebSeed
-  /** Node-wide counters, added to alongside the swarm's own. */
-  totals: SwarmStats
-  /**
-   * Reusable shared-memory buffers to assemble received chunks in: worth it when the store
-   * writes the bytes out (an on-disk store), not when it must keep a copy (the memory store,
-   * which would copy them out of shared memory again).
-   * @default a new, unshared buffer per chunk
-   */
-  chunkBuffers?: ChunkBuffers
-}
-
-/** Options of a swarm. */
-export interface SwarmInit {
-  superSeed?: boolean
-  /** Peers kept; past it a newcomer replaces one `peer-cap.ts` lets go, or is not kept. @default MAX_PEERS_PER_SWARM */
-  maxPeers?: number
-  /** A peer holding requests that delivers nothing for this long is stalled. @default PEER_STALL_MS */
-  peerStallMs?: number
-  fallbackIdleMs?: number
-}
 
 /** The state and scheduler of one manifest's swarm. */
 export class Swarm implements SessionOwner {
@@ -122,16 +71,13 @@ export class Swarm implements SessionOwner {
   private readonly originInflight = new Set<number>()
   /** Received chunks being verified and stored: neither missing nor held yet. */
   private readonly verifying = new Set<number>()
-  private readonly readers = new Map<number, number>()
-  private readonly waiters = new Map<number, Set<() => void>>()
-  /** Rejects the readers waiting for a chunk when downloading fails. */
-  private readonly failReaders = new Set<(err: Error) => void>()
+  /** Playback readers blocked on chunks. */
+  private readonly readers = new ChunkWaiters()
   private completion = Swarm.deferred()
   private superSeeder?: SuperSeeder
   private scheduled = false
   private timer?: ReturnType<typeof setInterval>
   private lastPeerProgressAt = performance.now()
-  private nextReader = 0
   private readonly abort = new AbortController()
   stopped = false
   /**
@@ -252,40 +198,11 @@ export class Swarm implements SessionOwner {
   async waitForChunk(index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
     this.usedAt = performance.now()
     if (this.have?.has(index) === true) return
-    const id = this.nextReader++
-    this.readers.set(id, index)
     // a reader asking again after a failure is a new attempt
     this.failure = undefined
     this.seek()
     this.schedule()
-    let failReader: ((err: Error) => void) | undefined
-    try {
-      await new Promise<void>((resolve, reject) => {
-        const set = this.waiters.get(index) ?? new Set()
-        const done = (): void => {
-          options.signal?.removeEventListener('abort', onAbort)
-          resolve()
-        }
-        const onAbort = (): void => {
-          set.delete(done)
-          reject(options.signal?.reason)
-        }
-        failReader = (err) => {
-          set.delete(done)
-          options.signal?.removeEventListener('abort', onAbort)
-          reject(err)
-        }
-        this.failReaders.add(failReader)
-        set.add(done)
-        this.waiters.set(index, set)
-        options.signal?.addEventListener('abort', onAbort, { once: true })
-        this.abort.signal.addEventListener('abort', () => reject(this.abort.signal.reason), { once: true })
-        if (this.have?.has(index) === true) done()
-      })
-    } finally {
-      this.readers.delete(id)
-      if (failReader !== undefined) this.failReaders.delete(failReader)
-    }
+    await this.readers.wait(index, () => this.have?.has(index) === true, [options.signal, this.abort.signal])
   }
 
   /** Progress now. */
@@ -489,7 +406,7 @@ export class Swarm implements SessionOwner {
     const completion = this.completion
     this.completion = Swarm.deferred()
     completion.reject(err)
-    for (const reject of [...this.failReaders]) reject(err)
+    this.readers.failAll(err)
   }
 
   /** Everything is held: the fetch resolves; only a super-seeder still needs the timer. */
@@ -515,11 +432,7 @@ export class Swarm implements SessionOwner {
       }
       s.sendIndex(FrameType.Have, index)
     }
-    const w = this.waiters.get(index)
-    if (w !== undefined) {
-      this.waiters.delete(index)
-      for (const f of w) f()
-    }
+    this.readers.stored(index)
     this.onProgress?.(this.progress())
     if (this.have!.complete) {
       this.c.log('swarm %s complete', this.key)
@@ -554,7 +467,7 @@ export class Swarm implements SessionOwner {
   private priorityList(): number[] {
     if (this.readers.size === 0) return []
     const out: number[] = []
-    const positions = [...new Set(this.readers.values())].sort((a, b) => a - b)
+    const positions = [...this.readers.blockedOn()].sort((a, b) => a - b)
     for (const p of positions) {
       for (let i = p; i < Math.min(p + PLAYBACK_LOOKAHEAD_CHUNKS, this.have!.size); i++)
         if (!this.have!.has(i)) out.push(i)
@@ -588,7 +501,7 @@ export class Swarm implements SessionOwner {
     const now = performance.now()
     const ranked = this.rankedSessions()
     // a reader blocked on a chunk jumps the queue: ask the fastest peer holding it, whatever its window
-    for (const pos of new Set(this.readers.values())) {
+    for (const pos of this.readers.blockedOn()) {
       if (have.has(pos) || this.inflight.has(pos) || this.verifying.has(pos) || this.originInflight.has(pos))
         continue
       let best: PeerSession | undefined
