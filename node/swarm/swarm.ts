@@ -9,14 +9,8 @@ import type { Manifest } from '../content/index.ts'
 import type { UploadGate } from '../limiter/index.ts'
 import {
   MAX_PEERS_PER_SWARM,
-  MAX_REQUEST_WINDOW,
-  MIN_REQUEST_WINDOW,
-  ORIGIN_CONCURRENCY,
   ORIGIN_FALLBACK_IDLE_MS,
   PEER_STALL_MS,
-  PIPELINE_TARGET_MS,
-  PLAYBACK_LOOKAHEAD_CHUNKS,
-  REQUEST_WINDOW_BYTES,
   SCHEDULER_TICK_MS,
   SWARM_WIRE_VERSION,
 } from '../node-constants.ts'
@@ -27,6 +21,7 @@ import { type Frame, FrameType, type Hello } from './codec.ts'
 import { ProtocolError, StoreWriteError } from './errors.ts'
 import { worstReplaceable } from './peer-cap.ts'
 import { pickChunks } from './picker.ts'
+import { originChunks, playbackPriority, rankPeers, requestWindow } from './schedule-policy.ts'
 import type { PeerSession, SessionOwner } from './session.ts'
 import { SuperSeeder } from './super-seed.ts'
 import type { FetchProgress, SwarmComponents, SwarmInit, SwarmStats } from './swarm-types.ts'
@@ -465,24 +460,13 @@ export class Swarm implements SessionOwner {
   }
 
   private priorityList(): number[] {
-    if (this.readers.size === 0) return []
-    const out: number[] = []
-    const positions = [...this.readers.blockedOn()].sort((a, b) => a - b)
-    for (const p of positions) {
-      for (let i = p; i < Math.min(p + PLAYBACK_LOOKAHEAD_CHUNKS, this.have!.size); i++)
-        if (!this.have!.has(i)) out.push(i)
-    }
-    return out
+    return this.readers.size === 0 ? [] : playbackPriority(this.readers.blockedOn(), this.have!)
   }
 
   private runScheduler(): void {
     const have = this.have
     if (have === undefined || have.complete || this.stopped || this.failure !== undefined) return
-    const m = this.manifest!
-    const maxWindow = Math.min(
-      MAX_REQUEST_WINDOW,
-      Math.max(MIN_REQUEST_WINDOW, Math.floor(REQUEST_WINDOW_BYTES / m.chunkSize)),
-    )
+    const { chunkSize } = this.manifest!
     let missingIdle = 0
     for (let i = 0; i < have.size; i++) {
       if (!have.has(i) && !this.inflight.has(i) && !this.originInflight.has(i) && !this.verifying.has(i))
@@ -499,7 +483,7 @@ export class Swarm implements SessionOwner {
       missingIdle,
     }
     const now = performance.now()
-    const ranked = this.rankedSessions()
+    const ranked = rankPeers(this.sessions.values(), this.c.self)
     // a reader blocked on a chunk jumps the queue: ask the fastest peer holding it, whatever its window
     for (const pos of this.readers.blockedOn()) {
       if (have.has(pos) || this.inflight.has(pos) || this.verifying.has(pos) || this.originInflight.has(pos))
@@ -515,15 +499,7 @@ export class Swarm implements SessionOwner {
     }
     for (const s of ranked) {
       if (s.closed || s.snubbedUntil > now || s.bits === undefined) continue
-      // "pipelined chunk requests with a per-peer window": sized to what the peer delivers in
-      // about a second, so a capped or busy peer is not handed requests it would sit on
-      const window = Math.min(
-        maxWindow,
-        Math.max(
-          MIN_REQUEST_WINDOW,
-          Math.ceil((s.rateBytesPerSecond * PIPELINE_TARGET_MS) / 1000 / m.chunkSize) + 1,
-        ),
-      )
+      const window = requestWindow(s.rateBytesPerSecond, chunkSize)
       for (const i of pickChunks(state, s, window - s.outstanding.size)) {
         if (this.request(s, i, now)) state.missingIdle--
       }
@@ -543,17 +519,6 @@ export class Swarm implements SessionOwner {
       })
       .catch(() => {})
     return wasIdle
-  }
-
-  /** Same campus first, then same city, then the rest; better scores first within each. */
-  private rankedSessions(): PeerSession[] {
-    const rank = (s: PeerSession): number =>
-      s.hello?.campus !== undefined && s.hello.campus === this.c.self.campus
-        ? 0
-        : s.hello?.city !== undefined && s.hello.city === this.c.self.city
-          ? 1
-          : 2
-    return [...this.sessions.values()].sort((a, b) => rank(a) - rank(b) || b.score - a.score)
   }
 
   /** How long a peer holding requests may deliver nothing before it is stalled. */
@@ -626,29 +591,22 @@ export class Swarm implements SessionOwner {
     const web = this.c.webSeed
     // a failing origin is left alone until its backoff ends (the next tick looks again)
     if (web === undefined || this.complete || this.failure !== undefined || !web.available) return
-    const waitingReader = this.readers.size > 0
-    if (
-      now - this.lastPeerProgressAt < (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS) &&
-      !waitingReader
+    const peersQuietFor = now - this.lastPeerProgressAt
+    const idleMs = this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS
+    if (peersQuietFor < idleMs && this.readers.size === 0) return
+    const chunks = originChunks(
+      {
+        have: this.have!,
+        availability: this.availability,
+        inflight: this.inflight,
+        originInflight: this.originInflight,
+        verifying: this.verifying,
+        priority: this.priorityList(),
+        peersIdle: this.replicate && peersQuietFor >= idleMs,
+      },
+      Math.floor(Math.random() * this.have!.size),
     )
-      return
-    const have = this.have!
-    const idle =
-      this.replicate && now - this.lastPeerProgressAt >= (this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS)
-    const wanted = [...this.priorityList()]
-    // while peers make progress, only a waiting reader's chunks that no peer holds go to the origin
-    // from a random place, so nodes falling back together do not all ask for the same chunks
-    const offset = Math.floor(Math.random() * have.size)
-    for (let n = 0; idle && n < have.size && wanted.length < ORIGIN_CONCURRENCY * 2; n++) {
-      const i = (offset + n) % have.size
-      if (!have.has(i) && !this.inflight.has(i) && !this.verifying.has(i)) wanted.push(i)
-    }
-    for (const i of wanted) {
-      if (this.originInflight.size >= ORIGIN_CONCURRENCY) return
-      if (have.has(i) || this.originInflight.has(i) || this.verifying.has(i)) continue
-      if (!idle && this.availability[i] > 0) continue
-      this.fetchFromOrigin(web, i)
-    }
+    for (const i of chunks) this.fetchFromOrigin(web, i)
   }
 
   private fetchFromOrigin(web: WebSeed, index: number): void {
