@@ -241,6 +241,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         id,
         () => this.send({ type: 'control', id, target, command }),
         () => {
+          options.signal?.removeEventListener('abort', onAbort)
           this.waiting.delete(id)
           reject(new ControlTimeoutError())
         },
@@ -251,19 +252,24 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   /** Waits for the first room event matching `pred` (or the current state already matching `state`). */
   waitFor(pred: (state: RoomState) => boolean, options: { signal?: AbortSignal } = {}): Promise<RoomState> {
     if (this.state !== undefined && pred(this.state)) return Promise.resolve(this.state)
+    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
     return new Promise((resolve, reject) => {
+      const stop = (): void => {
+        this.off('event', check)
+        this.off('welcome', check)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
       const check = (): void => {
         if (this.state !== undefined && pred(this.state)) {
-          this.off('event', check)
-          this.off('welcome', check)
+          stop()
           resolve(this.state)
         }
       }
-      options.signal?.addEventListener('abort', () => {
-        this.off('event', check)
-        this.off('welcome', check)
+      const onAbort = (): void => {
+        stop()
         reject(options.signal?.reason)
-      })
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
       this.on('event', check)
       this.on('welcome', check)
     })

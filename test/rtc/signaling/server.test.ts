@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import type { DeviceCommand } from '../../../rtc/signaling/messages.ts'
@@ -101,6 +102,26 @@ describe('room flow', () => {
     expect(a.state!.participants.mum).toBeUndefined()
     expect(t.state!.participants.mum?.hidden).toBe(true)
     expect(a.state).toEqual({ ...h.server.room('c')!.state, participants: a.state!.participants })
+  })
+
+  it('cancels a wait for room state, and a settled wait leaves no listener behind', async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    const a = await h.join('a', 'student', { room: 'c' })
+    const page = new AbortController()
+    const never = t.waitFor((s) => s.hands.length === 5, { signal: page.signal })
+    page.abort(new Error('page closed'))
+    await expect(never).rejects.toThrow('page closed')
+    await expect(t.waitFor(() => false, { signal: page.signal })).rejects.toThrow('page closed')
+    // one long-lived signal across many waits (a lamp's session): nothing accumulates on it
+    const session = new AbortController()
+    for (let n = 1; n <= 12; n++) {
+      const raised = t.waitFor((s) => s.hands.length === n % 2, { signal: session.signal })
+      a.action(n % 2 === 1 ? 'hand.raise' : 'hand.lower')
+      await raised
+    }
+    expect(getEventListeners(session.signal, 'abort')).toHaveLength(0)
+    expect(t.listenerCount('event')).toBe(0)
   })
 
   it('resumes a dropped client with the events it missed', async () => {
