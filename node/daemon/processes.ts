@@ -102,10 +102,17 @@ export class DandelionProcess {
   /** Resolves once the process exits with status 0; rejects otherwise. */
   async success(options: { signal?: AbortSignal } = {}): Promise<void> {
     if (!this.done) {
+      options.signal?.throwIfAborted()
+      let onAbort: (() => void) | undefined
       const aborted = new Promise<never>((_, reject) => {
-        options.signal?.addEventListener('abort', () => reject(options.signal?.reason), { once: true })
+        onAbort = () => reject(options.signal?.reason)
+        options.signal?.addEventListener('abort', onAbort, { once: true })
       })
-      await Promise.race([this.exited, aborted])
+      try {
+        await Promise.race([this.exited, aborted])
+      } finally {
+        if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort)
+      }
     }
     if (this.child.exitCode !== 0)
       throw this.failure(`exited with ${this.child.exitCode ?? this.child.signalCode}`)
