@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
-import { CID } from 'multiformats/cid'
+import type { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
 
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
@@ -11,6 +11,7 @@ import { createHost, type HostServices } from './host/index.ts'
 import { LanDialer } from './host/lan-dialer.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
 import { Limiter, type Limits } from './limiter/index.ts'
+import { abortable, ManifestLoader } from './manifest-loader.ts'
 import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
 import { DEVICE_QUOTA_BYTES, DEVICE_UPLOAD_BYTES_PER_SECOND, MAX_SWARMS } from './node-constants.ts'
 import type { PlaybackServer } from './playback/server.ts'
@@ -47,7 +48,7 @@ export class DandelionNodeImpl implements DandelionNode {
   private readonly network: SwarmNetwork
   private readonly webSeed?: WebSeed
   private readonly log = logger('dandelion:node')
-  private readonly manifests = new Map<string, Promise<Manifest>>()
+  private readonly manifests: ManifestLoader
   private playback?: PlaybackServer
   private readonly pool?: HashPool
   /** Shared-memory buffers received chunks are assembled in (on-disk stores only), for every swarm. */
@@ -124,6 +125,23 @@ export class DandelionNodeImpl implements DandelionNode {
     }
     this.bans = bans
     this.network = new SwarmNetwork(libp2p, this.log, { dht: libp2p.services.dht, bans })
+    this.manifests = new ManifestLoader({
+      store: this.store,
+      webSeed: this.webSeed,
+      log: this.log,
+      verify: async (cid, bytes) => await this.verify(cid, bytes),
+      fromPeers: (cid) => {
+        const swarm = this.swarm(cid)
+        swarm.seek()
+        return swarm.manifestReady.promise
+      },
+      abandoned: (cid) => {
+        // a lookup nobody waits for any more leaves no swarm behind, unless something else uses it
+        const swarm = this.network.swarms.get(cid.toString())
+        if (swarm !== undefined && swarm.manifest === undefined && !swarm.replicate && swarm.openReads === 0)
+          this.network.leave(swarm.key)
+      },
+    })
   }
 
   get peerId(): PeerId {
@@ -170,6 +188,7 @@ export class DandelionNodeImpl implements DandelionNode {
 
   async stop(): Promise<void> {
     clearInterval(this.keepAlive)
+    this.manifests.stop()
     this.lan?.detach()
     await this.playback?.close()
     await this.network.stop()
@@ -209,7 +228,7 @@ export class DandelionNodeImpl implements DandelionNode {
     // a hash-pool store takes ownership of what it is given (and Buffer#slice does not copy): hand it a copy
     if (!(await this.store.has(manifest.cid)))
       await this.store.put(manifest.cid, new Uint8Array(manifest.bytes))
-    this.manifests.set(manifest.cid.toString(), Promise.resolve(manifest))
+    this.manifests.add(manifest)
     const swarm = this.swarm(manifest.cid)
     await swarm.setManifest(manifest)
   }
@@ -226,25 +245,20 @@ export class DandelionNodeImpl implements DandelionNode {
   async evict(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const cid = toCid(manifestCid)
     const key = cid.toString()
-    const m = await this.manifest(cid, options).catch(() => undefined)
+    // what is known or held, without looking for it: an unknown manifest has no chunks here
+    const m =
+      this.manifests.peek(cid) ??
+      ((await this.store.has(cid)) ? await this.manifest(cid, options).catch(() => undefined) : undefined)
     this.network.leave(key)
-    this.manifests.delete(key)
+    this.manifests.forget(cid)
     await this.store.unpin(key, options)
     await this.store.unpin(WANT_PIN_PREFIX + key, options)
     for (const c of m?.chunks ?? []) await this.store.delete(c, options)
     await this.store.delete(cid, options)
   }
 
-  manifest(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<Manifest> {
-    const cid = toCid(manifestCid)
-    const key = cid.toString()
-    let p = this.manifests.get(key)
-    if (p === undefined) {
-      p = this.loadManifest(cid, options)
-      this.manifests.set(key, p)
-      p.catch(() => this.manifests.delete(key))
-    }
-    return abortable(p, options.signal)
+  async manifest(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<Manifest> {
+    return await this.manifests.get(toCid(manifestCid), options)
   }
 
   async *read(
@@ -314,7 +328,7 @@ export class DandelionNodeImpl implements DandelionNode {
     const existing = this.network.swarms.get(key)
     if (existing !== undefined) return existing
     let seeking = 0
-    for (const s of this.network.swarms.values()) if (s.seeking) seeking++
+    for (const s of this.network.swarms.values()) if (s.busy) seeking++
     if (seeking >= MAX_SWARMS) throw new LimitReachedError(`more than ${MAX_SWARMS} downloads at once`)
     const role = this.init.role ?? 'campus'
     const swarm = new Swarm(
@@ -367,31 +381,6 @@ export class DandelionNodeImpl implements DandelionNode {
     return await verifyManifest(bytes, { cid, trustedKeys: this.init.trustedOrigins })
   }
 
-  /** From the store, else from whichever of peers (via the swarm) or the origin answers first. */
-  private async loadManifest(cid: CID, options: { signal?: AbortSignal }): Promise<Manifest> {
-    if (await this.store.has(cid)) return await this.verify(cid, await this.store.get(cid, options))
-    const swarm = this.swarm(cid)
-    swarm.seek()
-    const fromPeers = swarm.manifestReady.promise
-    const sources: Array<Promise<Manifest>> = [fromPeers]
-    if (this.webSeed !== undefined) {
-      const web = this.webSeed
-      sources.push(
-        (async () => {
-          const bytes = await web.manifest(cid, options)
-          const m = await this.verify(cid, bytes).catch((err: unknown) => {
-            web.verified(false)
-            throw err
-          })
-          web.verified(true)
-          if (!(await this.store.has(cid))) await this.store.put(cid, new Uint8Array(m.bytes))
-          return m
-        })(),
-      )
-    }
-    return await Promise.any(sources)
-  }
-
   private dialBootstrap(): void {
     for (const addr of this.init.bootstrap ?? []) {
       const ma = multiaddr(addr)
@@ -404,16 +393,3 @@ export class DandelionNodeImpl implements DandelionNode {
     }
   }
 }
-
-/** Races a promise against an abort signal. */
-function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal === undefined) return p
-  signal.throwIfAborted()
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason)
-    signal.addEventListener('abort', onAbort, { once: true })
-    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
-}
-
-export { CID }

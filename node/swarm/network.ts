@@ -150,6 +150,11 @@ export class SwarmNetwork {
     if (connection === undefined) return
     withDeadline(10_000, async (signal) => await connection.newStream(SWARM_PROTOCOL, { signal }))
       .then((stream) => {
+        // left while the stream was opening: it would belong to nobody
+        if (swarm.stopped) {
+          stream.abort(new ProtocolError('swarm left'))
+          return
+        }
         const session = new PeerSession(stream, connection, swarm, this.log)
         session.onOffense = (reason) => this.offense(id, reason)
         session.attach((hello) => {

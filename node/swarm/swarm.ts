@@ -63,6 +63,11 @@ export class Swarm implements SessionOwner {
   private readonly init: SwarmInit
   private readonly buffers?: ChunkBuffers
   private readonly inflight = new Map<number, number>()
+  /**
+   * Requests waiting for the download bucket (key: peer and chunk): a request released
+   * before it was sent gives its bytes back to the bucket.
+   */
+  private readonly bookings = new Map<string, AbortController>()
   private readonly originInflight = new Set<number>()
   /** Received chunks being verified and stored: neither missing nor held yet. */
   private readonly verifying = new Set<number>()
@@ -126,6 +131,18 @@ export class Swarm implements SessionOwner {
   }
 
   /**
+   * Whether it downloads for someone now: a fetch, a reader, or a manifest lookup. A swarm
+   * only streamed once and left partly held is not: it does not count against the node's
+   * limit on downloads at once.
+   */
+  get busy(): boolean {
+    return (
+      this.seeking &&
+      (this.replicate || this.openReads > 0 || this.readers.size > 0 || this.manifest === undefined)
+    )
+  }
+
+  /**
    * Something wants what this swarm lacks (a fetch, a reader, the manifest): the first call
    * reaches out to peers; peers connecting later are reached as they come.
    */
@@ -163,6 +180,7 @@ export class Swarm implements SessionOwner {
 
   /** Adds a session whose hello checked out; resolves duplicate streams between the same two peers. */
   addSession(session: PeerSession, local: string): boolean {
+    if (this.stopped) return false
     const existing = this.sessions.get(session.peer)
     if (existing !== undefined && !existing.closed) {
       // both sides keep the stream dialled by the smaller peer id, so they agree without talking
@@ -226,6 +244,8 @@ export class Swarm implements SessionOwner {
     this.stopped = true
     clearInterval(this.timer)
     this.abort.abort(new ProtocolError('swarm stopped'))
+    for (const b of this.bookings.values()) b.abort(this.abort.signal.reason)
+    this.bookings.clear()
     for (const s of [...this.sessions.values()]) s.close()
     this.done.reject(this.abort.signal.reason)
     this.manifestReady.reject(this.abort.signal.reason)
@@ -438,6 +458,10 @@ export class Swarm implements SessionOwner {
 
   private release(session: PeerSession, index: number): void {
     if (!session.outstanding.delete(index)) return
+    // not sent yet: its bytes go back to the download bucket
+    const key = `${session.peer} ${index}`
+    this.bookings.get(key)?.abort(new ProtocolError('request released'))
+    this.bookings.delete(key)
     const n = (this.inflight.get(index) ?? 1) - 1
     if (n <= 0) this.inflight.delete(index)
     else this.inflight.set(index, n)
@@ -512,12 +536,18 @@ export class Swarm implements SessionOwner {
     s.outstanding.set(i, now)
     const wasIdle = !this.inflight.has(i)
     this.inflight.set(i, (this.inflight.get(i) ?? 0) + 1)
+    const key = `${s.peer} ${i}`
+    const booking = new AbortController()
+    this.bookings.set(key, booking)
     this.c.limiter.download
-      .take(this.chunkLength(i), { signal: this.abort.signal })
+      .take(this.chunkLength(i), { signal: booking.signal })
       .then(() => {
         if (s.outstanding.has(i)) s.sendIndex(FrameType.Request, i)
       })
       .catch(() => {})
+      .finally(() => {
+        if (this.bookings.get(key) === booking) this.bookings.delete(key)
+      })
     return wasIdle
   }
 

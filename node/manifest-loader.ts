@@ -1,0 +1,168 @@
+/**
+ * Finds a manifest the node does not hold: from whichever of the swarm's peers or the
+ * origin answers first, verified against its CID and the trusted origin keys.
+ *
+ * One lookup per manifest, shared by everyone who asks, and owned by none of them: a
+ * caller's signal ends only that caller's wait. The lookup lives while someone waits for
+ * it. It keeps asking the origin through its outages (backing off as the web seed
+ * does), stops asking it once the origin answers 404 (peers may still have the manifest),
+ * and is abandoned when its last waiter gives up, so the node does not keep a swarm for
+ * content nobody wants (a mistyped CID, a player that went away).
+ */
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+import type { Manifest } from './content/index.ts'
+import type { ChunkStore } from './store/index.ts'
+import { OriginHttpError } from './swarm/errors.ts'
+import type { WebSeed } from './swarm/web-seed.ts'
+
+/** Live things the loader uses. */
+export interface ManifestLoaderComponents {
+  store: ChunkStore
+  webSeed?: WebSeed
+  log: Logger
+  /** Verifies manifest bytes against the CID and the trusted origin keys. */
+  verify(cid: CID, bytes: Uint8Array): Promise<Manifest>
+  /** The manifest as the swarm's peers deliver it (the swarm joined and seeking). */
+  fromPeers(cid: CID): Promise<Manifest>
+  /** Nobody waits any more for a manifest that was not found: the swarm may go. */
+  abandoned(cid: CID): void
+}
+
+/** Options of {@link ManifestLoader}. */
+export interface ManifestLoaderInit {
+  /** Shortest wait between two asks of the origin while it fails. @default 1000 */
+  originRetryMs?: number
+}
+
+interface Lookup {
+  readonly promise: Promise<Manifest>
+  readonly abort: AbortController
+  waiters: number
+}
+
+/** The manifests a node knows, and its lookups of those it does not. */
+export class ManifestLoader {
+  private readonly c: ManifestLoaderComponents
+  private readonly retryMs: number
+  /** Verified manifests: held in the store, or found (removed by {@link forget}). */
+  private readonly known = new Map<string, Manifest>()
+  private readonly lookups = new Map<string, Lookup>()
+
+  constructor(components: ManifestLoaderComponents, init: ManifestLoaderInit = {}) {
+    this.c = components
+    this.retryMs = init.originRetryMs ?? 1000
+  }
+
+  /** The manifest if it is known already, without looking. */
+  peek(cid: CID): Manifest | undefined {
+    return this.known.get(cid.toString())
+  }
+
+  /** Records a verified manifest (one being seeded). */
+  add(manifest: Manifest): void {
+    this.known.set(manifest.cid.toString(), manifest)
+  }
+
+  /** Forgets a manifest (evicted), and stops looking for it. */
+  forget(cid: CID): void {
+    const key = cid.toString()
+    this.known.delete(key)
+    this.lookups.get(key)?.abort.abort(new Error('manifest evicted'))
+    this.lookups.delete(key)
+  }
+
+  /** Stops every lookup. */
+  stop(): void {
+    for (const l of this.lookups.values()) l.abort.abort(new Error('node stopped'))
+    this.lookups.clear()
+  }
+
+  /** The verified manifest: known, in the store, or looked up until found or `signal` aborts. */
+  async get(cid: CID, options: { signal?: AbortSignal } = {}): Promise<Manifest> {
+    const key = cid.toString()
+    const known = this.known.get(key)
+    if (known !== undefined) return known
+    options.signal?.throwIfAborted()
+    let lookup = this.lookups.get(key)
+    if (lookup === undefined) {
+      const abort = new AbortController()
+      const promise = this.find(cid, abort.signal).then(
+        (m) => {
+          this.known.set(key, m)
+          return m
+        },
+        (err: unknown) => {
+          if (this.lookups.get(key) === lookup) this.lookups.delete(key)
+          throw err
+        },
+      )
+      promise.catch(() => {})
+      lookup = { promise, abort, waiters: 0 }
+      this.lookups.set(key, lookup)
+    }
+    const mine = lookup
+    mine.waiters++
+    try {
+      return await abortable(mine.promise, options.signal)
+    } finally {
+      mine.waiters--
+      if (mine.waiters === 0 && !this.known.has(key)) {
+        // the last one waiting gave up (or the lookup failed): stop looking
+        mine.abort.abort(new Error('nobody waits for the manifest'))
+        if (this.lookups.get(key) === mine) this.lookups.delete(key)
+        this.c.abandoned(cid)
+      } else if (this.known.has(key) && this.lookups.get(key) === mine) this.lookups.delete(key)
+    }
+  }
+
+  private async find(cid: CID, signal: AbortSignal): Promise<Manifest> {
+    const { store } = this.c
+    if (await store.has(cid)) return await this.c.verify(cid, await store.get(cid, { signal }))
+    const sources = [this.c.fromPeers(cid)]
+    if (this.c.webSeed !== undefined) sources.push(this.fromOrigin(this.c.webSeed, cid, signal))
+    return await abortable(Promise.any(sources), signal)
+  }
+
+  /** Asks the origin until it answers with the manifest or with 404, or the lookup ends. */
+  private async fromOrigin(web: WebSeed, cid: CID, signal: AbortSignal): Promise<Manifest> {
+    for (;;) {
+      let bytes: Uint8Array | undefined
+      try {
+        bytes = await web.manifest(cid, { signal })
+      } catch (err) {
+        signal.throwIfAborted()
+        // the origin does not have it: only peers may
+        if (err instanceof OriginHttpError && err.status === 404) throw err
+        this.c.log('manifest %s from the origin: %s; asking again', cid, (err as Error).message)
+      }
+      if (bytes !== undefined) {
+        let m: Manifest | undefined
+        try {
+          m = await this.c.verify(cid, bytes)
+        } catch (err) {
+          web.verified(false)
+          this.c.log('manifest %s from the origin rejected: %s', cid, (err as Error).message)
+        }
+        if (m !== undefined) {
+          web.verified(true)
+          if (!(await this.c.store.has(cid))) await this.c.store.put(cid, new Uint8Array(m.bytes))
+          return m
+        }
+      }
+      await sleep(Math.max(this.retryMs, web.status().backoffMs), undefined, { signal })
+    }
+  }
+}
+
+/** Races a promise against an abort signal. */
+export function abortable<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return p
+  signal.throwIfAborted()
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    p.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
