@@ -14,6 +14,8 @@ const log = logger('dandelion:node:agent:exec')
 export const MAX_EXEC_QUEUE = 1_000
 /** Progress reports are sent at most this often per command. */
 export const PROGRESS_INTERVAL_MS = 500
+/** Longest delay one Node timer can wait (2^31-1 ms, ~24.8 days): longer ones fire at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** What the executor tells the agent. */
 export interface ExecutorEvents {
@@ -28,7 +30,7 @@ export class Executor {
   private readonly events: ExecutorEvents
   private readonly queue: JournalRecord[] = []
   private running = false
-  private readonly timers = new Map<string, { id: string; timer: NodeJS.Timeout }>()
+  private readonly timers = new Map<string, { rec: JournalRecord; timer: NodeJS.Timeout }>()
   private readonly controller = new AbortController()
 
   constructor(components: { content: AgentContentApi; journal: Journal; events: ExecutorEvents }) {
@@ -50,7 +52,7 @@ export class Executor {
       return
     }
     this.queue.push(rec)
-    if (!this.running) void this.drain()
+    if (!this.running) this.drain().catch((err) => log.error('execution queue failed: %e', err))
   }
 
   stop(): void {
@@ -85,9 +87,9 @@ export class Executor {
   private async apply(rec: JournalRecord): Promise<void> {
     const { cmd } = rec
     const signal = this.controller.signal
-    // a newer command about the same resource supersedes a pending activation
-    await this.cancelActivation(cmd.resource)
     try {
+      // a newer command about the same resource supersedes a pending activation
+      await this.cancelActivation(cmd.resource)
       switch (cmd.op) {
         case 'place': {
           let last = 0
@@ -135,20 +137,33 @@ export class Executor {
     } catch (err) {
       if (signal.aborted) return
       log.error('command %s (%s) failed: %e', cmd.id, cmd.op, err)
-      await this.finish(rec, 'failed', true, (err as Error).message.slice(0, 500)).catch((e) =>
-        log.error('journal write failed: %e', e),
+      // if the journal cannot record the failure either, the command stays queued in it and
+      // is applied again by resume() on the next start
+      const reason = err instanceof Error ? err.message : String(err)
+      await this.finish(rec, 'failed', true, reason.slice(0, 500)).catch((e) =>
+        log.error('journal write failed, %s left queued: %e', cmd.id, e),
       )
     }
   }
 
   /** Switches the resource to a placed version at its activation time (survives restarts). */
   private schedule(rec: JournalRecord): void {
-    const delay = Math.max(0, (rec.cmd.activateAt ?? 0) - Date.now())
-    const timer = setTimeout(() => {
-      this.timers.delete(rec.cmd.resource)
-      this.activateNow(rec).catch((err) => log.error('activation of %s failed: %e', rec.cmd.id, err))
-    }, delay)
-    this.timers.set(rec.cmd.resource, { id: rec.cmd.id, timer })
+    const at = rec.cmd.activateAt ?? 0
+    // a Node timer waits at most MAX_TIMER_MS: a later activation waits in steps, re-armed until due
+    const arm = (): NodeJS.Timeout =>
+      setTimeout(
+        () => {
+          if (Date.now() < at) {
+            entry.timer = arm()
+            return
+          }
+          this.timers.delete(rec.cmd.resource)
+          this.activateNow(rec).catch((err) => log.error('activation of %s failed: %e', rec.cmd.id, err))
+        },
+        Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())),
+      )
+    const entry = { rec, timer: arm() }
+    this.timers.set(rec.cmd.resource, entry)
   }
 
   private async activateNow(rec: JournalRecord): Promise<void> {
@@ -162,7 +177,13 @@ export class Executor {
     if (t === undefined) return
     clearTimeout(t.timer)
     this.timers.delete(resource)
-    const rec = await this.journal.get(t.id)
-    if (rec !== undefined) await this.finish(rec, 'failed', false, 'superseded before activation')
+    try {
+      const rec = await this.journal.get(t.rec.cmd.id)
+      if (rec !== undefined) await this.finish(rec, 'failed', false, 'superseded before activation')
+    } catch (err) {
+      // the journal still holds the activation as pending: keep it pending here too
+      if (!this.controller.signal.aborted) this.schedule(t.rec)
+      throw err
+    }
   }
 }

@@ -6,9 +6,38 @@
  * its data directory.
  */
 import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { readToken } from '../api-token.ts'
+import { DandelionError } from '../errors.ts'
 import { API_TOKEN_FILE, type CommandIo } from './cli.ts'
+
+/** How long `dandelion fetch` waits for the download to start, by default. */
+export const FETCH_START_TIMEOUT_S = 30
+/** How often `dandelion fetch` asks the daemon for progress. */
+const FETCH_POLL_MS = 500
+
+/** The daemon's download stopped with an error (e.g. its store refused a chunk). */
+export class FetchFailedError extends DandelionError {
+  override name = 'FetchFailedError'
+  constructor(manifestCid: string, reason: string) {
+    super(`fetching ${manifestCid} failed: ${reason}`, 'ERR_FETCH_FAILED')
+  }
+}
+
+/**
+ * The download did not start in time: the daemon could not begin it (too many downloads
+ * at once) or nobody it can reach has the manifest.
+ */
+export class FetchNotStartedError extends DandelionError {
+  override name = 'FetchNotStartedError'
+  constructor(manifestCid: string, seconds: number) {
+    super(
+      `fetching ${manifestCid} did not start within ${seconds} s: the node found no manifest for it (no peer or origin has it) or is busy with too many downloads`,
+      'ERR_FETCH_NOT_STARTED',
+    )
+  }
+}
 
 /** Options every command of this file takes: where the daemon is, and its token. */
 const NODE_API_OPTIONS = {
@@ -18,10 +47,13 @@ const NODE_API_OPTIONS = {
   help: { type: 'boolean' },
 } as const
 
-export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL] [--token TOKEN | --data DIR]
+export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL] [--token TOKEN | --data DIR] [--start-timeout SECONDS]
 
 Asks the node daemon at URL (its local API; DANDELION_NODE_URL, default http://127.0.0.1:8090)
 to place the content, and prints progress until every chunk is verified and stored.
+Fails (exit 1) if the download stops with an error (e.g. the node's store refuses chunks),
+or has not started within --start-timeout seconds (default ${FETCH_START_TIMEOUT_S}): the node
+has not found the manifest, or cannot take another download.
 The daemon's API token: --token or DANDELION_API_TOKEN, else read from the daemon's data
 directory (--data or DANDELION_DATA, file api-token).
 `
@@ -31,7 +63,7 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
   const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
   const { values, positionals } = parseArgs({
     args: argv,
-    options: NODE_API_OPTIONS,
+    options: { 'start-timeout': { type: 'string' }, ...NODE_API_OPTIONS },
     allowPositionals: true,
     strict: true,
   })
@@ -40,6 +72,12 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
     if (values.help !== true) throw new Error('expected exactly one MANIFEST_CID')
     return
   }
+  const startTimeoutText = values['start-timeout']
+  const startTimeoutS = startTimeoutText === undefined ? FETCH_START_TIMEOUT_S : Number(startTimeoutText)
+  if (!(Number.isFinite(startTimeoutS) && startTimeoutS > 0 && startTimeoutText?.trim() !== ''))
+    throw new Error(
+      `--start-timeout must be a positive number of seconds; got ${JSON.stringify(startTimeoutText)}`,
+    )
   const { base, token } = await nodeApi(values, io.env ?? process.env)
   const cid = positionals[0]
   const res = await fetch(`${base}/fetch/${encodeURIComponent(cid)}`, {
@@ -48,6 +86,9 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
     signal: io.signal,
   })
   await checkAnswer(res, token)
+  // POST /fetch answers before the download starts, and its failures show only in /status
+  const startBy = performance.now() + startTimeoutS * 1000
+  let errorsInARow = 0
   for (;;) {
     const status = (await (await fetch(`${base}/status`, { signal: io.signal })).json()) as {
       swarms: Array<{
@@ -61,6 +102,9 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
       }>
     }
     const s = status.swarms.find((x) => x.manifestCid === cid)
+    // a swarm lists no chunks until it has the manifest
+    const started = s !== undefined && (s.complete || s.chunksTotal > 0)
+    if (!started && performance.now() >= startBy) throw new FetchNotStartedError(cid, startTimeoutS)
     if (s !== undefined) {
       out(
         JSON.stringify({
@@ -75,8 +119,11 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
         out(JSON.stringify({ event: 'done', manifestCid: cid }))
         return
       }
+      // an error left by an earlier attempt stands until this one begins: believe it twice in a row
+      errorsInARow = s.error === undefined ? 0 : errorsInARow + 1
+      if (s.error !== undefined && errorsInARow >= 2) throw new FetchFailedError(cid, s.error)
     }
-    await new Promise((r) => setTimeout(r, 500))
+    await sleep(FETCH_POLL_MS, undefined, { signal: io.signal })
   }
 }
 

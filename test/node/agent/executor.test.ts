@@ -1,9 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { Executor } from '../../../node/agent/executor.ts'
-import { Journal, type JournalRecord, LevelJournalStore } from '../../../node/agent/journal.ts'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { Executor, MAX_TIMER_MS } from '../../../node/agent/executor.ts'
+import {
+  Journal,
+  type JournalRecord,
+  LevelJournalStore,
+  MemoryJournalStore,
+} from '../../../node/agent/journal.ts'
 import type { Command } from '../../../node/agent/protocol.ts'
 import { MemoryContent } from './memory-content.ts'
 
@@ -11,6 +16,7 @@ const dirs: string[] = []
 const executors: Executor[] = []
 const journals: Journal[] = []
 afterEach(async () => {
+  vi.useRealTimers()
   for (const e of executors.splice(0)) e.stop()
   for (const j of journals.splice(0)) await j.close()
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
@@ -27,10 +33,28 @@ const cmd = (fields: Partial<Command>): Command => ({
   ...fields,
 })
 
-async function setup(dir?: string) {
-  const d = dir ?? (await mkdtemp(join(tmpdir(), 'agent-journal-')))
-  if (dir === undefined) dirs.push(d)
-  const journal = new Journal(new LevelJournalStore(d))
+/** A memory journal store whose next write fails, as on a full disk. */
+class FailingStore extends MemoryJournalStore {
+  failNextWrite = false
+  override async batch(ops: Parameters<MemoryJournalStore['batch']>[0]): Promise<void> {
+    if (this.failNextWrite) {
+      this.failNextWrite = false
+      throw new Error('disk full')
+    }
+    await super.batch(ops)
+  }
+}
+
+async function setup(dir?: string | MemoryJournalStore) {
+  let store: LevelJournalStore | MemoryJournalStore
+  let d = ''
+  if (dir instanceof MemoryJournalStore) store = dir
+  else {
+    d = dir ?? (await mkdtemp(join(tmpdir(), 'agent-journal-')))
+    if (dir === undefined) dirs.push(d)
+    store = new LevelJournalStore(d)
+  }
+  const journal = new Journal(store)
   await journal.open()
   journals.push(journal)
   const content = new MemoryContent()
@@ -110,5 +134,47 @@ describe('agent executor and journal', () => {
     await until(() => b.outcomes.length === 1)
     expect(b.outcomes[0]).toMatchObject({ status: 'active', cmd: { id: pending.id } })
     expect((await b.journal.applied()).filter((x) => x.id === pending.id)).toHaveLength(1)
+  })
+
+  it('reports a command failed when the journal cannot cancel a pending activation, and keeps executing', async () => {
+    const store = new FailingStore()
+    const { content, outcomes, journal, executor, run } = await setup(store)
+    await run(cmd({ manifestCid: 'bafy-v2', activateAt: Date.now() + 60_000 }))
+    await until(() => outcomes.length === 1)
+    const activate = cmd({ op: 'activate', manifestCid: 'bafy-v1' })
+    await journal.receive(activate)
+    // superseding the pending activation writes to the journal, and that write fails
+    store.failNextWrite = true
+    executor.push({ cmd: activate, status: 'received' })
+    await until(() => outcomes.length === 2)
+    expect(outcomes[1]).toMatchObject({ status: 'failed', reason: 'disk full', cmd: { id: activate.id } })
+    expect(content.table.has('lesson')).toBe(false)
+    // the failed command superseded nothing: the activation is still pending, and the next command supersedes it
+    await run(cmd({ op: 'activate', manifestCid: 'bafy-v3' }))
+    await until(() => outcomes.length === 4)
+    expect(outcomes.slice(2).map((o) => [o.cmd.manifestCid, o.status, o.reason])).toEqual([
+      ['bafy-v2', 'failed', 'superseded before activation'],
+      ['bafy-v3', 'active', undefined],
+    ])
+    expect(content.table.get('lesson')).toBe('bafy-v3')
+  })
+
+  it('waits for an activation further ahead than one timer can wait', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
+    const settle = async (check: () => boolean): Promise<void> => {
+      while (!check()) await vi.advanceTimersByTimeAsync(1)
+    }
+    const { content, outcomes, run } = await setup(new MemoryJournalStore())
+    const day = 24 * 60 * 60 * 1000
+    await run(cmd({ manifestCid: 'bafy-v2', activateAt: Date.now() + 30 * day }))
+    await settle(() => outcomes.length >= 1)
+    expect(outcomes[0].status).toBe('placed')
+    await vi.advanceTimersByTimeAsync(MAX_TIMER_MS)
+    expect(outcomes).toHaveLength(1)
+    expect(content.table.has('lesson')).toBe(false)
+    await vi.advanceTimersByTimeAsync(30 * day - MAX_TIMER_MS)
+    await settle(() => outcomes.length === 2)
+    expect(outcomes[1].status).toBe('active')
+    expect(content.table.get('lesson')).toBe('bafy-v2')
   })
 })

@@ -126,6 +126,52 @@ describe('node daemon CLI', () => {
     expect(lines.at(-1)).toContain('"stopped"')
   })
 
+  it('`fetch` fails clearly when the download cannot start or its store refuses the chunks', async () => {
+    const key = await originKey()
+    const seeder = await h.spawn()
+    const tooBig = await addContent(seeder.store, randomContent(1024 * 1024), key)
+    await seeder.seed(tooBig)
+    // a manifest that no peer holds (and no origin is configured)
+    const nobody = await addContent((await h.spawn()).store, randomContent(1024), key)
+
+    const lines: string[] = []
+    const stop = new AbortController()
+    const dataDir = await h.tempDir()
+    const daemon = runNodeCommand(
+      ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht', '--role', 'device'],
+      {
+        env: {
+          DANDELION_DATA: dataDir,
+          DANDELION_BOOTSTRAP: seeder.multiaddrs[0].toString(),
+          // room for less than half of the content
+          DANDELION_QUOTA_BYTES: String(400 * 1024),
+        },
+        stdout: (l) => lines.push(l),
+        signal: stop.signal,
+      },
+    )
+    await until(() => lines.some((l) => l.includes('"ready"')))
+    const ready = JSON.parse(lines.find((l) => l.includes('"ready"'))!) as { api: string; peerId: string }
+    await until(() => seeder.libp2p.getConnections().some((c) => c.remotePeer.toString() === ready.peerId))
+
+    const fetchCli = (cid: string, ...flags: string[]) =>
+      runFetchCommand([cid, '--node', ready.api, '--data', dataDir, ...flags], { stdout: () => {}, env: {} })
+    await expect(fetchCli(nobody.cid.toString(), '--start-timeout', '1')).rejects.toMatchObject({
+      name: 'FetchNotStartedError',
+      message: expect.stringContaining('did not start within 1 s'),
+    })
+    await expect(fetchCli(tooBig.cid.toString())).rejects.toMatchObject({
+      name: 'FetchFailedError',
+      message: expect.stringContaining('cannot store chunk'),
+    })
+    await expect(fetchCli(tooBig.cid.toString(), '--start-timeout', 'soon')).rejects.toThrow(
+      /--start-timeout must be a positive number/,
+    )
+
+    stop.abort()
+    await daemon
+  })
+
   it('prints help and rejects unknown flags', async () => {
     const out: string[] = []
     await runNodeCommand(['--help'], { stdout: (l) => out.push(l) })
