@@ -22,6 +22,10 @@ export const EVENT_LOG_SIZE = 512
 export const CONTROL_RETRY_MS = 1 * second
 /** Attempts before a device control is reported as failed. */
 export const CONTROL_MAX_ATTEMPTS = 5
+/** First delay before a dropped signaling client reconnects; doubles after each failed attempt. */
+export const RECONNECT_INITIAL_MS = 100
+/** Longest delay between a signaling client's reconnect attempts. */
+export const RECONNECT_MAX_MS = 5 * second
 /** Control ids remembered for de-duplication. */
 export const CONTROL_DEDUP_SIZE = 1024
 /** Largest accepted signaling message. */

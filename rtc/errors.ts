@@ -111,3 +111,12 @@ export class MediaError extends RtcError {
     super(message, MediaError.code)
   }
 }
+
+/** A worker shard died (crashed or was terminated); calls to it fail with this instead of hanging. */
+export class ShardCrashedError extends RtcError {
+  static readonly code = 'ERR_SHARD_CRASHED'
+  override name = 'ShardCrashedError'
+  constructor(message = 'shard worker is gone') {
+    super(message, ShardCrashedError.code)
+  }
+}

@@ -23,20 +23,27 @@ export interface Publication {
 
 function waitConnected(pc: RTCPeerConnection, signal?: AbortSignal): Promise<void> {
   if (pc.connectionState === 'connected') return Promise.resolve()
+  // an abort event that already fired will not fire again
+  if (signal?.aborted === true) return Promise.reject(signal.reason)
   return new Promise((resolve, reject) => {
     const sub = pc.connectionStateChange.subscribe((s) => {
       if (s === 'connected') {
-        sub.unSubscribe()
+        stop()
         resolve()
       } else if (s === 'failed' || s === 'closed') {
-        sub.unSubscribe()
+        stop()
         reject(new Error(`connection ${s}`))
       }
     })
-    signal?.addEventListener('abort', () => {
+    const onAbort = (): void => {
+      stop()
+      reject(signal?.reason)
+    }
+    const stop = (): void => {
       sub.unSubscribe()
-      reject(signal.reason)
-    })
+      signal?.removeEventListener('abort', onAbort)
+    }
+    signal?.addEventListener('abort', onAbort, { once: true })
   })
 }
 
@@ -66,18 +73,25 @@ export async function publish(
     })
     pc = next
     await next.setLocalDescription(await next.createOffer())
-    const answer = sig.next('publish-answer')
+    // whichever of the two replies comes first, stop waiting for the other one
+    const replied = new AbortController()
+    const answer = sig.next('publish-answer', { signal: replied.signal })
     // a refusal (e.g. a class student not on stage) comes back as an error message
-    const refused = sig.next('error').then((e) => Promise.reject(new RtcError(e.message, e.code)))
+    const refused = sig
+      .next('error', { signal: replied.signal })
+      .then((e) => Promise.reject(new RtcError(e.message, e.code)))
+    answer.catch(() => {})
     refused.catch(() => {})
     sig.send({ type: 'publish', sdp: next.localDescription!.sdp })
     try {
       await next.setRemoteDescription({ type: 'answer', sdp: (await Promise.race([answer, refused])).sdp })
+      replied.abort()
+      await waitConnected(next, options.signal)
     } catch (err) {
+      replied.abort()
       await next.close().catch(() => {})
       throw err
     }
-    await waitConnected(next, options.signal)
   }
   await connect()
   replaceOnFailure(

@@ -79,6 +79,8 @@ export class WeriftSfu implements RtcProvider {
   private readonly load: number[]
   private readonly placement = new Map<string, number>()
   private readonly publishers = new Map<string, Publisher>()
+  /** The last queued publish of each user still running; one entry per publishing user at most. */
+  private readonly publishing = new Map<string, Promise<void>>()
   private readonly tracks = new Map<string, PubTrack>()
   private readonly speakers = new SpeakerDetector()
   private readonly speakerTimer: ReturnType<typeof setInterval>
@@ -116,6 +118,23 @@ export class WeriftSfu implements RtcProvider {
   }
 
   async publish(room: string, user: string, offer: string): Promise<string> {
+    // publishes of one user run one after the other: two racing ones would each unpublish first,
+    // then both set their connection and the first would be dropped from the map still open
+    const k = key(room, user)
+    const run = (this.publishing.get(k) ?? Promise.resolve()).then(() => this.publishNow(room, user, offer))
+    const settled = run.then(
+      () => {},
+      () => {},
+    )
+    this.publishing.set(k, settled)
+    try {
+      return await run
+    } finally {
+      if (this.publishing.get(k) === settled) this.publishing.delete(k)
+    }
+  }
+
+  private async publishNow(room: string, user: string, offer: string): Promise<string> {
     await this.unpublish(room, user)
     const pc = new RTCPeerConnection(peerConfig(this.init))
     const pub: Publisher = { room, user, pc, tracks: [] }

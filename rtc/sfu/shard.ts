@@ -4,7 +4,7 @@
  * each shard, like mediasoup's pipeToRouter, so fan-out spreads over cores.
  */
 import { Worker } from 'node:worker_threads'
-import { MediaError } from '../errors.ts'
+import { MediaError, ShardCrashedError } from '../errors.ts'
 import { type ShardStats, SubscriberHub, type SubscriberHubInit, type TrackInfo } from './subscriber-hub.ts'
 
 /** Events a shard reports. */
@@ -81,6 +81,8 @@ export class WorkerShard implements Shard {
   private readonly worker: Worker
   private readonly pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>()
   private nextId = 1
+  /** Set once the worker is gone: every call after that fails with it. */
+  private dead: ShardCrashedError | undefined
 
   constructor(events: ShardEvents, init: SubscriberHubInit = {}) {
     this.worker = new Worker(new URL('./shard-worker.ts', import.meta.url), { workerData: init })
@@ -96,13 +98,23 @@ export class WorkerShard implements Shard {
       if (m.ok) p.resolve(m.value)
       else p.reject(new MediaError(m.error))
     })
-    this.worker.on('error', (err) => {
-      for (const p of this.pending.values()) p.reject(new MediaError(`shard crashed: ${err.message}`))
-      this.pending.clear()
+    // an uncaught error is followed by 'exit'; terminate() and process.exit() in the worker give 'exit' only
+    this.worker.on('error', (err: unknown) => {
+      const why = err instanceof Error ? err.message : String(err)
+      this.die(new ShardCrashedError(`shard crashed: ${why}`))
     })
+    this.worker.on('exit', (code) => this.die(new ShardCrashedError(`shard exited with code ${code}`)))
+  }
+
+  private die(err: ShardCrashedError): void {
+    this.dead ??= err
+    for (const p of this.pending.values()) p.reject(this.dead)
+    this.pending.clear()
   }
 
   private call<T>(req: DistributiveOmit<Extract<ShardRequest, { id: number }>, 'id'>): Promise<T> {
+    // a dead worker never answers: fail now rather than wait for ever
+    if (this.dead !== undefined) return Promise.reject(this.dead)
     const id = this.nextId++
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
@@ -111,12 +123,15 @@ export class WorkerShard implements Shard {
   }
 
   addTrack(info: TrackInfo): void {
+    if (this.dead !== undefined) return
     this.worker.postMessage({ op: 'addTrack', info } satisfies ShardRequest)
   }
   removeTrack(trackId: string): void {
+    if (this.dead !== undefined) return
     this.worker.postMessage({ op: 'removeTrack', trackId } satisfies ShardRequest)
   }
   rtp(trackId: string, buf: Buffer, at: number): void {
+    if (this.dead !== undefined) return
     this.worker.postMessage({ op: 'rtp', trackId, buf, at } satisfies ShardRequest)
   }
   subscribe(room: string, user: string): Promise<void> {
@@ -132,6 +147,7 @@ export class WorkerShard implements Shard {
     return this.call({ op: 'stats' })
   }
   async close(): Promise<void> {
+    // a dead shard has nothing left to close; call() rejects at once and terminate() resolves
     await this.call({ op: 'close' }).catch(() => {})
     await this.worker.terminate()
   }

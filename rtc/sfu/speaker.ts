@@ -61,7 +61,11 @@ export class SpeakerDetector {
         this.current.set(room, best)
         changes.push({ room, user: best })
       }
-      if (users.size === 0) this.rooms.delete(room)
+      if (users.size === 0) {
+        // the change to nobody was reported above; a room heard of again starts from nobody
+        this.rooms.delete(room)
+        this.current.delete(room)
+      }
     }
     return changes
   }

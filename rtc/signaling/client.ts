@@ -4,11 +4,18 @@
  * sequence number, retransmits device controls until ACKed and runs each received control once.
  */
 import { EventEmitter } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import WebSocket from 'ws'
 import type { Role } from '../auth/token.ts'
-import { CONTROL_DEDUP_SIZE, CONTROL_MAX_ATTEMPTS, CONTROL_RETRY_MS } from '../constants.ts'
+import {
+  CONTROL_DEDUP_SIZE,
+  CONTROL_MAX_ATTEMPTS,
+  CONTROL_RETRY_MS,
+  RECONNECT_INITIAL_MS,
+  RECONNECT_MAX_MS,
+} from '../constants.ts'
 import { ControlTimeoutError, RtcError } from '../errors.ts'
 import { reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
@@ -42,6 +49,10 @@ export interface SignalingClientInit {
   token: string
   /** Reconnect and resume after an unexpected drop. @default true */
   reconnect?: boolean
+  /** First reconnect delay; doubles after each failed attempt. @default {@link RECONNECT_INITIAL_MS} */
+  reconnectInitialMs?: number
+  /** @default {@link RECONNECT_MAX_MS} */
+  reconnectMaxMs?: number
   /** @default {@link CONTROL_RETRY_MS} */
   controlRetryMs?: number
   /** @default {@link CONTROL_MAX_ATTEMPTS} */
@@ -63,6 +74,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   origin: string | undefined
   private socket: WebSocket | undefined
   private closed = false
+  /** Aborts the one running reconnect loop, if any. */
+  private reconnecting: AbortController | undefined
   private readonly init: SignalingClientInit
   private readonly log: Logger
   private readonly controls: Retransmitter<string>
@@ -127,14 +140,37 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   private onClose(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.socket) return
     this.emit('closed', { code, reason })
+    // a refusal (4400 and up) will not change by retrying: stop any running loop too
+    if (code >= 4400) this.reconnecting?.abort()
     if (this.closed || this.init.reconnect === false || code >= 4400 || this.session === undefined) return
-    const retry = (delay: number): void => {
-      setTimeout(() => {
-        if (this.closed) return
-        this.connect().catch(() => retry(Math.min(delay * 2, 5000)))
-      }, delay).unref()
+    // a failed attempt of the running loop closes its socket too: the loop itself retries
+    if (this.reconnecting !== undefined) return
+    const loop = new AbortController()
+    this.reconnecting = loop
+    this.reconnect(loop.signal)
+      .catch((err) => {
+        if (!loop.signal.aborted) this.log.error('reconnect failed %e', err)
+      })
+      .finally(() => {
+        if (this.reconnecting === loop) this.reconnecting = undefined
+      })
+  }
+
+  /** The one reconnect loop: attempts with exponential backoff until one is welcomed or `signal` aborts. */
+  private async reconnect(signal: AbortSignal): Promise<void> {
+    const max = this.init.reconnectMaxMs ?? RECONNECT_MAX_MS
+    let delay = this.init.reconnectInitialMs ?? RECONNECT_INITIAL_MS
+    for (;;) {
+      await sleep(delay, undefined, { signal, ref: false })
+      try {
+        await this.connect({ signal })
+        return
+      } catch (err) {
+        signal.throwIfAborted()
+        this.log('reconnect attempt failed %e', err)
+      }
+      delay = Math.min(delay * 2, max)
     }
-    retry(100)
   }
 
   private receive(msg: ServerMessage): void {
@@ -275,10 +311,22 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     })
   }
 
-  /** Waits for the next server message of `type`. */
-  next<T extends ServerMessage['type']>(type: T): Promise<Extract<ServerMessage, { type: T }>> {
-    return new Promise((resolve) => {
+  /** Waits for the next server message of `type`; abort `options.signal` to stop waiting. */
+  next<T extends ServerMessage['type']>(
+    type: T,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Extract<ServerMessage, { type: T }>> {
+    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
+    return new Promise((resolve, reject) => {
       const socket = this.socket
+      const stop = (): void => {
+        socket?.off('message', onMessage)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        stop()
+        reject(options.signal?.reason)
+      }
       const onMessage = (data: WebSocket.RawData): void => {
         let msg: ServerMessage
         try {
@@ -287,10 +335,11 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
           return
         }
         if (msg.type === type) {
-          socket?.off('message', onMessage)
+          stop()
           resolve(msg as Extract<ServerMessage, { type: T }>)
         }
       }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
       socket?.on('message', onMessage)
     })
   }
@@ -303,6 +352,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   /** Closes for good; the server removes the participant after its grace period. */
   close(): void {
     this.closed = true
+    this.reconnecting?.abort()
     this.controls.clear()
     this.socket?.close(1000, 'bye')
   }

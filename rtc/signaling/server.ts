@@ -100,6 +100,8 @@ export async function createSignalingServer(
   registerWebPage(app)
 
   const live = (id: string): LiveRoom | undefined => rooms.get(id)
+  // set by close(): the sockets it closes must not start grace timers that outlive the server
+  let closing = false
 
   const apply = (room: LiveRoom, event: RoomEvent): void => {
     const hadPublish = new Set(
@@ -314,7 +316,7 @@ export async function createSignalingServer(
     socket.on('error', (err) => log('socket error %e', err))
     socket.on('close', () => {
       clearTimeout(helloTimer)
-      if (current === undefined) return
+      if (current === undefined || closing) return
       const [room, session] = current
       if (session.socket !== socket) return
       session.socket = null
@@ -333,6 +335,7 @@ export async function createSignalingServer(
     app,
     room: (id) => rooms.get(id)?.hub,
     async close() {
+      closing = true
       clearInterval(ticker)
       for (const room of rooms.values()) {
         room.relay.close()

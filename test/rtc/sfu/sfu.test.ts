@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto'
+import { getEventListeners } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { GenericNack, RtcpTransportLayerFeedback } from 'werift'
+import type WebSocket from 'ws'
 import { publish, subscribe } from '../../../rtc/client/media.ts'
 import { OPUS_SILENCE, readIvf } from '../../../rtc/client/rtp-source.ts'
 import { type MediaHarness, spawnMedia, until } from './media-harness.ts'
@@ -175,6 +177,23 @@ describe('werift SFU', () => {
     await t.sig.waitFor((s) => s.speaker === 's1')
     t.source.audioLevel(10)
     await t.sig.waitFor((s) => s.speaker === 't')
+  })
+
+  it('leaves no listener behind after a publish, and gives up on an aborted one', async () => {
+    h = await spawnMedia()
+    const t = await h.join('t', 'teacher', { room: 'r', kind: 'one-on-one' })
+    const socket = (t as unknown as { socket: WebSocket }).socket
+    const listening = socket.listenerCount('message')
+    // one long-lived signal across publishes (a lamp's session): nothing accumulates on it
+    const session = new AbortController()
+    const pub = await publish(t, { loopback: true }, { signal: session.signal })
+    expect(socket.listenerCount('message')).toBe(listening)
+    expect(getEventListeners(session.signal, 'abort')).toHaveLength(0)
+    await pub.close()
+    const page = new AbortController()
+    page.abort(new Error('page closed'))
+    await expect(publish(t, { loopback: true }, { signal: page.signal })).rejects.toThrow('page closed')
+    expect(socket.listenerCount('message')).toBe(listening)
   })
 
   it('lets class students publish only from the stage', async () => {

@@ -1,6 +1,8 @@
 import { getEventListeners } from 'node:events'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { NullProvider } from '../../../rtc/provider.ts'
 import type { DeviceCommand } from '../../../rtc/signaling/messages.ts'
 import { type Harness, spawn } from './harness.ts'
 
@@ -150,6 +152,24 @@ describe('room flow', () => {
     const s = await h.join('s', 'student')
     s.close()
     await t.waitFor((st) => st.participants.s === undefined)
+  })
+})
+
+describe('shutdown', () => {
+  it('starts no grace period for the sockets it closes, so nobody leaves after close', async () => {
+    const left: string[] = []
+    const provider = new (class extends NullProvider {
+      override async leave(_room?: string, user?: string): Promise<void> {
+        left.push(user ?? '')
+      }
+    })()
+    h = await spawn({ graceMs: 50 }, provider)
+    await h.join('t', 'teacher')
+    await h.join('s', 'student')
+    await h.server.close()
+    // well past the grace period: a timer started by close() would have fired by now
+    await sleep(200)
+    expect(left).toEqual([])
   })
 })
 
