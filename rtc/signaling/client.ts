@@ -261,6 +261,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     options: { signal?: AbortSignal; id?: string } = {},
   ): Promise<ControlResult> {
     const id = options.id ?? `${this.user ?? 'c'}-${Date.now().toString(36)}-${this.nextId++}`
+    // an abort event that already fired will not fire again: do not send at all
+    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
     return new Promise<ControlResult>((resolve, reject) => {
       const onAbort = (): void => {
         this.controls.ack(id)

@@ -213,6 +213,25 @@ describe('device controls', () => {
     expect(lamp.state!.participants.lamp.muted).toBe(false)
   })
 
+  it('sends no control whose signal was already aborted', async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher')
+    const runs: DeviceCommand[] = []
+    await h.join('lamp', 'student', {
+      onControl: async (c) => {
+        runs.push(c)
+        return { ok: true }
+      },
+    })
+    const cancelled = AbortSignal.abort(new Error('teacher changed their mind'))
+    await expect(t.control('lamp', { kind: 'mute', muted: true }, { signal: cancelled })).rejects.toThrow(
+      'teacher changed their mind',
+    )
+    // a control sent after it goes through, and is the only one the lamp ran
+    expect((await t.control('lamp', { kind: 'camera', camera: 'desk' })).ok).toBe(true)
+    expect(runs).toEqual([{ kind: 'camera', camera: 'desk' }])
+  })
+
   it('only lets the teacher send controls', async () => {
     h = await spawn()
     await h.join('t', 'teacher')
