@@ -82,6 +82,9 @@ export async function uploadFile(path: string, options: UploadFileOptions): Prom
   if (options.sha256 !== undefined) metadata.sha256 = options.sha256
   if (options.blake3 !== undefined) metadata.blake3 = options.blake3
 
+  // an abort during the awaits above: the listener added below only sees later ones
+  options.signal?.throwIfAborted()
+  let onAbort: (() => void) | undefined
   return await new Promise<UploadResult>((resolve, reject) => {
     let resumed = false
     const upload = new tus.Upload(createReadStream(path), {
@@ -126,13 +129,10 @@ export async function uploadFile(path: string, options: UploadFileOptions): Prom
         })
       },
     })
-    options.signal?.addEventListener(
-      'abort',
-      () => {
-        void upload.abort(false).finally(() => reject(options.signal?.reason))
-      },
-      { once: true },
-    )
+    onAbort = () => {
+      void upload.abort(false).finally(() => reject(options.signal?.reason))
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
     upload
       .findPreviousUploads()
       .then((previous) => {
@@ -143,5 +143,9 @@ export async function uploadFile(path: string, options: UploadFileOptions): Prom
         upload.start()
       })
       .catch(reject)
+  }).finally(() => {
+    // the caller's signal may outlive many uploads: a listener left on it would keep this
+    // upload (and its file stream) reachable, and a later abort would act on a finished one
+    if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort)
   })
 }

@@ -28,6 +28,25 @@ class PermanentError extends Error {
 }
 
 /**
+ * Waits `ms`, or until `signal` aborts. `signal` lives as long as the registration, so the
+ * abort listener is removed when the timer fires: left behind, one per retry would pile up
+ * (a MaxListenersExceededWarning past 10) and keep every finished wait reachable.
+ */
+function backoff(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onAbort = (): void => {
+      clearTimeout(timer)
+      resolve()
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/**
  * Subscribes to `origin.onVersion` and registers each new version (manifest CID, size,
  * type) with the tracker; versions already published are registered once at start too
  * (registration is idempotent on the tracker). Returns a function that stops it.
@@ -69,17 +88,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
           log.error('registering %s v%d failed: %e', v.name, v.version, err)
           return
         }
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delay)
-          controller.signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(timer)
-              resolve()
-            },
-            { once: true },
-          )
-        })
+        await backoff(delay, controller.signal)
         if (controller.signal.aborted) return
         delay = Math.min(delay * 2, REGISTER_BACKOFF_MAX_MS)
       }

@@ -39,7 +39,8 @@ export function uploadPhoto(
   options: { signal?: AbortSignal } = {},
 ): Promise<string> {
   options.signal?.throwIfAborted()
-  return new Promise((resolve, reject) => {
+  let onAbort: (() => void) | undefined
+  return new Promise<string>((resolve, reject) => {
     let resource: string | undefined
     let version: string | undefined
     const tusOptions: tus.UploadOptions = {
@@ -65,15 +66,16 @@ export function uploadPhoto(
     // never pass chunkSize: undefined to tus-js-client
     if (init.chunkSize !== undefined) tusOptions.chunkSize = init.chunkSize
     const upload = new tus.Upload(photo, tusOptions)
-    options.signal?.addEventListener(
-      'abort',
-      () => {
-        upload.abort(true).catch(() => {})
-        reject(options.signal?.reason)
-      },
-      { once: true },
-    )
+    onAbort = () => {
+      upload.abort(true).catch(() => {})
+      reject(options.signal?.reason)
+    }
+    options.signal?.addEventListener('abort', onAbort, { once: true })
     upload.start()
+  }).finally(() => {
+    // the caller's signal may outlive many uploads: a listener left on it would hold this
+    // upload and the photo, and a later abort would terminate (DELETE) a finished upload
+    if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort)
   })
 }
 

@@ -1,3 +1,5 @@
+import { once } from 'node:events'
+import { connect } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -200,6 +202,32 @@ describe('command channel', () => {
     const second = new WebSocket(t.channelUrl, CHANNEL_PROTOCOL)
     expect(await new Promise((r) => second.once('close', r))).toBe(4005)
     idle.close()
+  })
+
+  it('answers an upgrade to another path with 404 and closes it, and keeps serving', {
+    timeout: 15_000,
+  }, async () => {
+    const t = await h.tracker()
+    const { hostname, port } = new URL(t.url)
+    // '//' does not parse as a path (new URL throws): it must not take the tracker down
+    for (const path of ['/not-the-channel', '//']) {
+      const socket = connect(Number(port), hostname)
+      let answer = ''
+      socket.on('data', (d) => {
+        answer += d.toString()
+      })
+      socket.write(
+        `GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      )
+      // before the fix nothing answered and the socket stayed open: this waited until the timeout
+      await once(socket, 'close')
+      expect(answer).toMatch(/^HTTP\/1\.1 404 /)
+    }
+    const ws = new WebSocket(t.channelUrl, CHANNEL_PROTOCOL)
+    const [challenge] = await once(ws, 'message')
+    expect(JSON.parse(String(challenge))).toMatchObject({ t: 'challenge' })
+    ws.close()
   })
 
   it('fails over to the next tracker address', async () => {

@@ -69,6 +69,15 @@ export interface ChannelStats {
   authFailures: number
 }
 
+/** Path of a request target; undefined when it does not parse (`new URL('//', base)` throws). */
+function pathOf(url = '/'): string | undefined {
+  try {
+    return new URL(url, 'http://x').pathname
+  } catch {
+    return undefined
+  }
+}
+
 /** See the module comment. */
 export class ChannelServer {
   readonly stats: ChannelStats = {
@@ -111,7 +120,15 @@ export class ChannelServer {
   /** Takes WebSocket upgrades of `CHANNEL_PATH` on `server`. */
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-      if (new URL(req.url ?? '/', 'http://x').pathname !== CHANNEL_PATH) return
+      if (pathOf(req.url) !== CHANNEL_PATH) {
+        // Node hands the socket of an upgrade to its listeners and no longer times it out or
+        // closes it: one left alone stays open for ever. The server is half-open, so `end`
+        // alone would wait for the client; destroy once the answer is flushed.
+        socket.on('error', () => socket.destroy())
+        socket.once('finish', () => socket.destroy())
+        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+        return
+      }
       this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req))
     })
     this.timer = setInterval(() => this.retransmit(), RETRANSMIT_TICK_MS)

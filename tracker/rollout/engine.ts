@@ -35,7 +35,8 @@ export interface CreateReleaseInput {
 
 /** Event emitted for dashboards (SSE). */
 export interface ReleaseEvent {
-  type: 'release.created' | 'release.stage' | 'release.status' | 'release.node'
+  /** `release.blocked`: a gate passed but the next stage could not be issued yet (`code`, `reason`). */
+  type: 'release.created' | 'release.stage' | 'release.status' | 'release.node' | 'release.blocked'
   releaseId: string
   at: number
   [k: string]: unknown
@@ -55,6 +56,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   private readonly state: TrackerState
   private readonly deliver: (nodeId: string) => void
   private readonly dirty = new Set<string>()
+  /** Releases whose next stage could not be issued (see {@link onBlocked}). */
+  private readonly blocked = new Set<string>()
   private settling?: Promise<void>
   private stopped = false
 
@@ -101,23 +104,39 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     return release
   }
 
-  /** Queues `place` commands for every waiting node up to stage `k`; returns the nodes touched. */
+  /**
+   * Queues `place` commands for every waiting node up to stage `k`; returns the nodes touched.
+   * All or nothing: if a command cannot be queued (a node's outbox is full), the commands
+   * already queued are withdrawn and the nodes put back, so the stage stays un-issued.
+   */
   private issueStage(tx: Tx, r: Release, k: number): string[] {
-    const touched: string[] = []
-    for (const rn of this.state.releases.nodesOf(r.id).values()) {
-      if (rn.stage > k || rn.state !== 'waiting') continue
-      const v: VersionRef = rn.variant === 'B' && r.ab !== undefined ? r.ab : r
-      const cmd = this.state.outbox.enqueue(tx, rn.nodeId, {
-        op: 'place',
-        resource: r.resource,
-        version: v.version,
-        manifestCid: v.manifestCid,
-        activateAt: r.activateAt,
-        releaseId: r.id,
-      })
-      this.state.releases.putNode(tx, r.id, { ...rn, state: 'pending', cmdId: cmd.id })
-      touched.push(rn.nodeId)
+    const issued: Array<{ before: ReleaseNode; cmdId: string }> = []
+    try {
+      for (const rn of this.state.releases.nodesOf(r.id).values()) {
+        if (rn.stage > k || rn.state !== 'waiting') continue
+        const v: VersionRef = rn.variant === 'B' && r.ab !== undefined ? r.ab : r
+        const cmd = this.state.outbox.enqueue(tx, rn.nodeId, {
+          op: 'place',
+          resource: r.resource,
+          version: v.version,
+          manifestCid: v.manifestCid,
+          activateAt: r.activateAt,
+          releaseId: r.id,
+        })
+        issued.push({ before: rn, cmdId: cmd.id })
+        this.state.releases.putNode(tx, r.id, { ...rn, state: 'pending', cmdId: cmd.id })
+      }
+    } catch (err) {
+      // memory is changed as we go and a caller may still commit `tx` for other releases:
+      // undo in both, or a half-issued stage would be sent or left behind on disk.
+      // Nothing was delivered yet (delivery follows the commit), so withdrawing is safe.
+      for (const { before, cmdId } of issued) {
+        this.state.outbox.cancel(tx, before.nodeId, cmdId)
+        this.state.releases.putNode(tx, r.id, before)
+      }
+      throw err
     }
+    const touched = issued.map((i) => i.before.nodeId)
     r.stage = k
     this.state.releases.put(tx, r)
     log('release %s stage %d: %d commands', r.id, k, touched.length)
@@ -168,7 +187,11 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   ): void {
     const { cmd } = entry
     const rn = this.nodeOf(cmd, nodeId)
-    if (rn === undefined) return
+    if (rn === undefined) {
+      // a node working through its outbox frees the room a blocked release waits for
+      if (this.blocked.size > 0) this.scheduleSettle()
+      return
+    }
     const r = this.state.releases.get(cmd.releaseId!)
     const next: ReleaseNode = { ...rn, reason: o.reason }
     if (o.peerBytes !== undefined) next.peerBytes = o.peerBytes
@@ -195,8 +218,15 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     this.state.releases.putNode(tx, r.id, next)
     this.emitEvent({ type: 'release.node', releaseId: r.id, nodeId, state: next.state, reason: o.reason })
     this.dirty.add(r.id)
-    if (this.settling === undefined)
-      this.settling = new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.settle())
+    this.scheduleSettle()
+  }
+
+  private scheduleSettle(): void {
+    if (this.settling !== undefined) return
+    this.settling = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.settle())
+      // nobody awaits this: a rejection would be unhandled and end the tracker process
+      .catch((err) => log.error('gate evaluation failed: %e', err))
   }
 
   /**
@@ -210,7 +240,14 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     if (this.stopped || ids.length === 0) return
     const tx = this.state.tx()
     const touched: string[] = []
-    for (const id of ids) touched.push(...this.evaluate(tx, this.state.releases.get(id)))
+    for (const id of ids) {
+      try {
+        touched.push(...this.evaluate(tx, this.state.releases.get(id)))
+        if (this.blocked.delete(id)) log('release %s is no longer blocked', id)
+      } catch (err) {
+        this.onBlocked(id, err)
+      }
+    }
     try {
       await tx.commit({ sync: true })
     } catch (err) {
@@ -218,6 +255,30 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       return
     }
     for (const n of touched) this.deliver(n)
+  }
+
+  /**
+   * A passed gate could not issue the next stage, typically because a node of that stage is
+   * offline with a full outbox. The release keeps running with the stage un-issued (nothing
+   * was changed) and is evaluated again at every later settle (any outcome schedules one
+   * while a release is blocked), so it moves on by itself once the outbox drains; `advance`
+   * answers the operator with the error meanwhile. Reported
+   * once per blockage: a busy tracker settles many times a second.
+   */
+  private onBlocked(id: string, err: unknown): void {
+    this.dirty.add(id)
+    if (this.blocked.has(id)) {
+      log('release %s still blocked: %e', id, err)
+      return
+    }
+    this.blocked.add(id)
+    log.error('release %s: cannot issue its next stage, will retry: %e', id, err)
+    this.emitEvent({
+      type: 'release.blocked',
+      releaseId: id,
+      code: err instanceof Error && 'code' in err ? err.code : undefined,
+      reason: err instanceof Error ? err.message : String(err),
+    })
   }
 
   /** Stops scheduled evaluations (the state is about to close). */
@@ -262,7 +323,13 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       case 'resume':
         if (r.status !== 'paused') throw new InvalidReleaseStateError(op, r.status)
         r.status = 'running'
-        touched = this.evaluate(tx, r)
+        // the release is resumed even if its next stage cannot be issued yet: it is then
+        // blocked and retried like a gate passed by an outcome
+        try {
+          touched = this.evaluate(tx, r)
+        } catch (err) {
+          this.onBlocked(r.id, err)
+        }
         break
       case 'advance':
         if (!live || r.stage >= r.stages.length - 1) throw new InvalidReleaseStateError(op, r.status)

@@ -3,9 +3,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { OutcomeStatus } from '../../../node/agent/protocol.ts'
-import { RolloutEngine } from '../../../tracker/rollout/engine.ts'
+import { MAX_OUTBOX_PER_NODE } from '../../../tracker/constants.ts'
+import { type ReleaseEvent, RolloutEngine } from '../../../tracker/rollout/engine.ts'
 import { releaseStatus } from '../../../tracker/rollout/status.ts'
 import { TrackerState } from '../../../tracker/state/index.ts'
+import { until } from '../harness.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -46,8 +48,20 @@ async function setup(
   return { state, engine, delivered }
 }
 
-/** Acts as every node that has a queued command: report `status` for it. */
+/** Acts as every node that has a queued command: report `status` for it, then settle. */
 async function report(
+  state: TrackerState,
+  engine: RolloutEngine,
+  status: OutcomeStatus,
+  only?: string[],
+): Promise<number> {
+  const n = await feed(state, engine, status, only)
+  await engine.settle()
+  return n
+}
+
+/** {@link report} as the channel does it: nobody awaits the gate evaluation it schedules. */
+async function feed(
   state: TrackerState,
   engine: RolloutEngine,
   status: OutcomeStatus,
@@ -66,8 +80,45 @@ async function report(
     state.outbox.outcome(tx, nodeId, e.cmd.id, status)
     n++
   }
-  await engine.settle()
+  await tx.commit({ sync: true })
   return n
+}
+
+/** The next event of `type` the engine emits. */
+function nextEvent(engine: RolloutEngine, type: ReleaseEvent['type']): Promise<ReleaseEvent> {
+  return new Promise((resolve) => {
+    const on = (e: ReleaseEvent): void => {
+      if (e.type !== type) return
+      engine.off('event', on)
+      resolve(e)
+    }
+    engine.on('event', on)
+  })
+}
+
+/** Fills a node's outbox as an offline node's fills up: with commands it never collects. */
+async function fillOutbox(state: TrackerState, nodeId: string): Promise<void> {
+  const tx = state.tx()
+  for (let i = 0; i < MAX_OUTBOX_PER_NODE; i++)
+    state.outbox.enqueue(tx, nodeId, { op: 'deactivate', resource: 'other', version: 0, manifestCid: '-' })
+  await tx.commit({ sync: true })
+}
+
+/** A canary stage (auto gate) then everyone; returns the release and its nodes per stage. */
+async function canaryRelease(state: TrackerState, engine: RolloutEngine) {
+  const r = await engine.create({
+    resource: 'lesson',
+    version: 1,
+    targets: { cities: ['bj', 'sh'] },
+    stages: [
+      { percent: 10, gate: 'auto', successRatio: 1 },
+      { percent: 100, gate: 'auto' },
+    ],
+  })
+  const nodes = [...state.releases.nodesOf(r.id).values()]
+  const canaries = nodes.filter((n) => n.stage === 0).map((n) => n.nodeId)
+  const rest = nodes.filter((n) => n.stage === 1).map((n) => n.nodeId)
+  return { r, canaries, rest }
 }
 
 describe('rollout engine', () => {
@@ -197,6 +248,63 @@ describe('rollout engine', () => {
       expect(e.cmd.version).toBe(rn.variant === 'B' ? 2 : 1)
     }
     expect([...nodes.values()].filter((n) => n.variant === 'B')).toHaveLength(6)
+  })
+
+  it('holds a passed gate while a next-stage node has a full outbox, then issues the stage', async () => {
+    const { state, engine, delivered } = await setup()
+    const { r, canaries, rest } = await canaryRelease(state, engine)
+    const offline = rest[rest.length - 1]
+    await fillOutbox(state, offline)
+    // before the fix the gate evaluation rejected with nobody awaiting it; fail fast on that
+    let onUnhandled: ((err: unknown) => void) | undefined
+    const unhandled = new Promise<never>((_, reject) => {
+      onUnhandled = reject
+      process.once('unhandledRejection', onUnhandled)
+    })
+    try {
+      const blocked = nextEvent(engine, 'release.blocked')
+      await feed(state, engine, 'active', canaries)
+      expect(await Promise.race([blocked, unhandled])).toMatchObject({
+        releaseId: r.id,
+        code: 'ERR_CAPACITY',
+      })
+      // still running, and the stage is held as a whole: not even the nodes with room got commands
+      expect(r.status).toBe('running')
+      expect(r.stage).toBe(0)
+      expect(releaseStatus(state, r.id).counts).toMatchObject({ active: 2, waiting: 10, pending: 0 })
+      expect(state.outbox.stats().queued).toBe(MAX_OUTBOX_PER_NODE)
+      delivered.length = 0
+      // the node comes back and works through its outbox: the release moves on by itself
+      const issued = nextEvent(engine, 'release.stage')
+      await feed(state, engine, 'done', [offline])
+      expect(await Promise.race([issued, unhandled])).toMatchObject({ releaseId: r.id, stage: 1 })
+    } finally {
+      if (onUnhandled !== undefined) process.off('unhandledRejection', onUnhandled)
+    }
+    // delivery follows the commit of the evaluation
+    await until(() => delivered.length === rest.length, 'the stage delivered')
+    expect(releaseStatus(state, r.id).counts).toMatchObject({ active: 2, pending: 10 })
+    expect([...delivered].sort()).toEqual([...rest].sort())
+  })
+
+  it('leaves nothing of a held stage on disk, and answers advance with the capacity error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tracker-state-'))
+    dirs.push(dir)
+    const a = await setup(dir)
+    const { r, canaries, rest } = await canaryRelease(a.state, a.engine)
+    await fillOutbox(a.state, rest[rest.length - 1])
+    await report(a.state, a.engine, 'active', canaries)
+    await expect(a.engine.operate(r.id, 'advance')).rejects.toMatchObject({ code: 'ERR_CAPACITY' })
+    expect(r.stage).toBe(0)
+    await a.state.close()
+    // a restart must not find (and replay) commands of the stage that was never issued
+    const b = new TrackerState(dir)
+    await b.open()
+    expect(b.releases.get(r.id)).toMatchObject({ status: 'running', stage: 0 })
+    expect(releaseStatus(b, r.id).counts).toMatchObject({ active: 2, waiting: 10, pending: 0 })
+    const places = rest.flatMap((n) => [...b.outbox.entriesOf(n)].filter((e) => e.cmd.op === 'place'))
+    expect(places).toEqual([])
+    await b.close()
   })
 
   it('persists releases, node states and the outbox in level', async () => {
