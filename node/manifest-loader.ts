@@ -13,8 +13,9 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from './content/index.ts'
+import { MAX_MANIFEST_LOOKUPS } from './node-constants.ts'
 import type { ChunkStore } from './store/index.ts'
-import { OriginHttpError } from './swarm/errors.ts'
+import { LimitReachedError, OriginHttpError } from './swarm/errors.ts'
 import type { WebSeed } from './swarm/web-seed.ts'
 
 /** Live things the loader uses. */
@@ -34,6 +35,18 @@ export interface ManifestLoaderComponents {
 export interface ManifestLoaderInit {
   /** Shortest wait between two asks of the origin while it fails. @default 1000 */
   originRetryMs?: number
+  /** Lookups at once that a capped {@link ManifestLoader.get} may start. @default MAX_MANIFEST_LOOKUPS */
+  maxLookups?: number
+}
+
+/** Options of {@link ManifestLoader.get}. */
+export interface ManifestGetOptions {
+  signal?: AbortSignal
+  /**
+   * Refuse to start a lookup past `maxLookups` running ({@link LimitReachedError}): for
+   * lookups anyone can start (playback). @default true
+   */
+  capped?: boolean
 }
 
 interface Lookup {
@@ -46,6 +59,7 @@ interface Lookup {
 export class ManifestLoader {
   private readonly c: ManifestLoaderComponents
   private readonly retryMs: number
+  private readonly maxLookups: number
   /** Verified manifests: held in the store, or found (removed by {@link forget}). */
   private readonly known = new Map<string, Manifest>()
   private readonly lookups = new Map<string, Lookup>()
@@ -53,6 +67,7 @@ export class ManifestLoader {
   constructor(components: ManifestLoaderComponents, init: ManifestLoaderInit = {}) {
     this.c = components
     this.retryMs = init.originRetryMs ?? 1000
+    this.maxLookups = init.maxLookups ?? MAX_MANIFEST_LOOKUPS
   }
 
   /** The manifest if it is known already, without looking. */
@@ -80,13 +95,15 @@ export class ManifestLoader {
   }
 
   /** The verified manifest: known, in the store, or looked up until found or `signal` aborts. */
-  async get(cid: CID, options: { signal?: AbortSignal } = {}): Promise<Manifest> {
+  async get(cid: CID, options: ManifestGetOptions = {}): Promise<Manifest> {
     const key = cid.toString()
     const known = this.known.get(key)
     if (known !== undefined) return known
     options.signal?.throwIfAborted()
     let lookup = this.lookups.get(key)
     if (lookup === undefined) {
+      if (options.capped !== false && this.lookups.size >= this.maxLookups)
+        throw new LimitReachedError(`more than ${this.maxLookups} manifest lookups at once`)
       const abort = new AbortController()
       const promise = this.find(cid, abort.signal).then(
         (m) => {

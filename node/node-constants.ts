@@ -61,6 +61,14 @@ export const SLOW_PEER_FRACTION = 0.1
  * runs no timer.
  */
 export const MAX_SWARMS = 256
+/**
+ * Manifest lookups at once that a reader started (playback, `manifest()`): a player on
+ * the classroom network asking for made-up content is answered 503 past it, and cannot
+ * crowd out downloads (`fetch` looks up without this cap).
+ */
+export const MAX_MANIFEST_LOOKUPS = 64
+/** Longest delay one Node timer can wait (2^31-1 ms, ~24.8 days): a longer one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1
 /** How long a peer that sent a corrupt chunk is banned. */
 export const BAN_MS = 10 * minute
 /** Banned peers remembered at once. */

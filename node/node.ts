@@ -166,7 +166,8 @@ export class DandelionNodeImpl implements DandelionNode {
     // seed everything already held: manifests live in the store beside their chunks
     for await (const cid of this.store.list()) {
       if (cid.code !== DAG_CBOR_CODEC) continue
-      this.manifest(cid)
+      this.manifests
+        .get(cid, { capped: false })
         .then((m) => this.seed(m))
         .catch((err: Error) => this.log('not seeding %s: %s', cid, err.message))
     }
@@ -209,7 +210,8 @@ export class DandelionNodeImpl implements DandelionNode {
     const wanted = WANT_PIN_PREFIX + cid.toString()
     const swarm = this.swarm(cid)
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
-    const manifest = await this.manifest(cid, options)
+    // an operator's or the tracker's download: not held to the cap on lookups anyone can start
+    const manifest = await this.manifests.get(cid, { signal: options.signal, capped: false })
     if (!swarm.complete) await this.store.pin(wanted, [cid])
     await swarm.setManifest(manifest)
     swarm.want()
@@ -234,7 +236,7 @@ export class DandelionNodeImpl implements DandelionNode {
   }
 
   async pin(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<void> {
-    const m = await this.manifest(manifestCid, options)
+    const m = await this.manifests.get(toCid(manifestCid), { signal: options.signal, capped: false })
     await this.store.pin(m.cid.toString(), [m.cid, ...m.chunks], options)
   }
 
@@ -248,7 +250,9 @@ export class DandelionNodeImpl implements DandelionNode {
     // what is known or held, without looking for it: an unknown manifest has no chunks here
     const m =
       this.manifests.peek(cid) ??
-      ((await this.store.has(cid)) ? await this.manifest(cid, options).catch(() => undefined) : undefined)
+      ((await this.store.has(cid))
+        ? await this.manifests.get(cid, { signal: options.signal, capped: false }).catch(() => undefined)
+        : undefined)
     this.network.leave(key)
     this.manifests.forget(cid)
     await this.store.unpin(key, options)

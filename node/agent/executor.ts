@@ -4,6 +4,7 @@
  * every classroom of a campus changes together.
  */
 import { logger } from '@libp2p/logger'
+import { MAX_TIMER_MS } from '../node-constants.ts'
 import type { AgentContentApi } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
 import type { OutcomeStatus } from './protocol.ts'
@@ -14,8 +15,6 @@ const log = logger('dandelion:node:agent:exec')
 export const MAX_EXEC_QUEUE = 1_000
 /** Progress reports are sent at most this often per command. */
 export const PROGRESS_INTERVAL_MS = 500
-/** Longest delay one Node timer can wait (2^31-1 ms, ~24.8 days): longer ones fire at once. */
-export const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** What the executor tells the agent. */
 export interface ExecutorEvents {

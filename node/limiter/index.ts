@@ -2,7 +2,7 @@
  * Token buckets that cap a node's upload, download and origin (WAN) traffic. Rates can
  * be changed at runtime; `Infinity` means no limit.
  */
-import { BUCKET_BURST_MS, MAX_CONCURRENT_SERVES } from '../node-constants.ts'
+import { BUCKET_BURST_MS, MAX_CONCURRENT_SERVES, MAX_TIMER_MS } from '../node-constants.ts'
 
 /** Options of {@link TokenBucket}. */
 export interface TokenBucketInit {
@@ -56,16 +56,26 @@ export class TokenBucket {
     const wait = this.tat - now - this.burstMs
     if (wait <= 0) return
     await new Promise<void>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined
       const onAbort = (): void => {
         clearTimeout(timer)
         this.tat -= cost
         this.bytes -= n
         reject(options.signal?.reason)
       }
-      const timer = setTimeout(() => {
-        options.signal?.removeEventListener('abort', onAbort)
-        resolve()
-      }, wait)
+      // a Node timer waits at most MAX_TIMER_MS and fires at once past it: a very low rate
+      // (or a huge take) waits in steps, or it would not limit at all
+      let left = wait
+      const step = (): void => {
+        const ms = Math.min(left, MAX_TIMER_MS)
+        left -= ms
+        timer = setTimeout(() => {
+          if (left > 0) return step()
+          options.signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }, ms)
+      }
+      step()
       options.signal?.addEventListener('abort', onAbort, { once: true })
     })
   }

@@ -60,7 +60,13 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
       manifest = await node.manifest(cid, {
         signal: AbortSignal.any([abort.signal, AbortSignal.timeout(MANIFEST_LOOKUP_MS)]),
       })
-    } catch {
+    } catch (err) {
+      // too many lookups at once (made-up content asked for in a burst): busy, not missing
+      if ((err as Error).name === 'LimitReachedError')
+        return reply
+          .code(503)
+          .header('retry-after', String(Math.ceil(MANIFEST_LOOKUP_MS / 1000)))
+          .send({ error: 'LimitReachedError', message: (err as Error).message })
       return reply
         .code(404)
         .send({ error: 'ManifestNotFoundError', message: `manifest ${cid.toString()} not found` })

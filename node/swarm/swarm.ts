@@ -131,15 +131,12 @@ export class Swarm implements SessionOwner {
   }
 
   /**
-   * Whether it downloads for someone now: a fetch, a reader, or a manifest lookup. A swarm
-   * only streamed once and left partly held is not: it does not count against the node's
-   * limit on downloads at once.
+   * Whether it downloads for someone now: a fetch or a reader. A swarm only streamed once
+   * and left partly held is not, nor one whose manifest is still looked up (capped on their
+   * own, `MAX_MANIFEST_LOOKUPS`): neither counts against the node's limit on downloads at once.
    */
   get busy(): boolean {
-    return (
-      this.seeking &&
-      (this.replicate || this.openReads > 0 || this.readers.size > 0 || this.manifest === undefined)
-    )
+    return this.seeking && (this.replicate || this.openReads > 0 || this.readers.size > 0)
   }
 
   /**

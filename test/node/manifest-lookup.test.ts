@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { manifestCid } from '../../node/content/cid.ts'
+import { MAX_MANIFEST_LOOKUPS } from '../../node/node-constants.ts'
 import { Harness, randomContent, until } from './utils/harness.ts'
 import { startOrigin, type TestOrigin } from './utils/origin.ts'
 
@@ -88,5 +89,41 @@ describe('looking up a manifest the node does not hold', () => {
     expect((await node.fetch(version.manifestCid, { signal: AbortSignal.timeout(20_000) })).size).toBe(
       256 * 1024,
     )
+  })
+
+  it('answers players asking for made-up content 503 past the cap on lookups, and downloads still start', async () => {
+    o = await startOrigin(h)
+    const version = await o.publish(randomContent(256 * 1024))
+    const node = await h.spawn({
+      originUrl: o.origin.url,
+      trustedOrigins: [o.origin.publicKey],
+      playback: { port: 0 },
+    })
+    const players = new AbortController()
+    const asks = Array.from({ length: MAX_MANIFEST_LOOKUPS + 16 }, () =>
+      fetch(`${node.playbackUrl}/content/${manifestCid(randomBytes(64)).toString()}`, {
+        signal: players.signal,
+      })
+        .then((r) => ({ status: r.status, retryAfter: r.headers.get('retry-after') }))
+        .catch(() => ({ status: 0, retryAfter: null })),
+    )
+    try {
+      // the lookups past the cap are refused at once, the others wait for an answer
+      const refused = await Promise.race([
+        Promise.all(asks.slice(-16)),
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no 503 within 5 s')), 5000)),
+      ])
+      expect(refused.filter((r) => r.status === 503).length).toBeGreaterThan(0)
+      expect(refused.find((r) => r.status === 503)?.retryAfter).toMatch(/^\d+$/)
+      // a download is not refused while they wait
+      const m = await node.fetch(version.manifestCid, { signal: AbortSignal.timeout(20_000) })
+      expect(m.size).toBe(256 * 1024)
+    } finally {
+      players.abort()
+      await Promise.all(asks)
+    }
+    // the players went away: only the real download's swarm is left
+    await until(() => node.status().swarms.length === 1)
+    expect(node.status().swarms[0].manifestCid).toBe(version.manifestCid)
   })
 })

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Executor, MAX_TIMER_MS } from '../../../node/agent/executor.ts'
+import { Executor } from '../../../node/agent/executor.ts'
 import {
   Journal,
   type JournalRecord,
@@ -10,6 +10,7 @@ import {
   MemoryJournalStore,
 } from '../../../node/agent/journal.ts'
 import type { Command } from '../../../node/agent/protocol.ts'
+import { MAX_TIMER_MS } from '../../../node/node-constants.ts'
 import { MemoryContent } from './memory-content.ts'
 
 const dirs: string[] = []

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { Limiter, TokenBucket } from '../../../node/limiter/index.ts'
 
 describe('token bucket', () => {
@@ -32,5 +32,24 @@ describe('token bucket', () => {
     abort.abort(new Error('gone'))
     await expect(p).rejects.toThrow('gone')
     expect(bucket.bytes).toBe(0)
+  })
+
+  it('still limits at a rate so low that a wait outlasts one Node timer', async () => {
+    vi.useFakeTimers()
+    try {
+      // 1 MiB at 0.1 B/s: about 121 days, past the ~24.8 days one timer can wait
+      const bucket = new TokenBucket({ bytesPerSecond: 0.1, burstMs: 0 })
+      let through = false
+      const p = bucket.take(1024 * 1024).then(() => {
+        through = true
+      })
+      await vi.advanceTimersByTimeAsync(30 * 24 * 3600 * 1000)
+      expect(through).toBe(false)
+      await vi.advanceTimersByTimeAsync(92 * 24 * 3600 * 1000)
+      await p
+      expect(through).toBe(true)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 })
