@@ -27,6 +27,17 @@ export const MAX_PENDING_HANDSHAKES = 2_000
 export const HELLO_TIMEOUT_MS = 10_000
 /** Most undelivered commands queued for one node. */
 export const MAX_OUTBOX_PER_NODE = 1_000
+/**
+ * Highest command sequence number of a node: outbox keys pad sequence numbers to 12
+ * digits, and must sort in sequence order.
+ */
+export const MAX_COMMAND_SEQ = 999_999_999_999
+/**
+ * How far a node's reported last sequence may run ahead of what this tracker issued it
+ * (a tracker restored from an older backup issued fewer than the node holds). Far more
+ * than any backup loses; a claim beyond it is refused, not continued after.
+ */
+export const MAX_LAST_SEQ_AHEAD = 1_000_000
 /** Most nodes in the inventory. */
 export const MAX_NODES = 100_000
 /** Most releases kept. */

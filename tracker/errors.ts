@@ -79,3 +79,51 @@ export class CapacityError extends TrackerError {
     super(message, 'ERR_CAPACITY', 503)
   }
 }
+
+/** An id is a name the tracker reserves (`__proto__`, `constructor`, `prototype`). */
+export class ReservedIdError extends TrackerError {
+  override name = 'ReservedIdError'
+  constructor(kind: string, id: string) {
+    super(`${kind} id ${JSON.stringify(id)} is reserved`, 'ERR_RESERVED_ID', 400)
+  }
+}
+
+/** A release's last stage does not reach every target. */
+export class FinalStageNotFullError extends TrackerError {
+  override name = 'FinalStageNotFullError'
+  constructor(percent: number) {
+    super(`the last stage must be 100 percent, not ${percent}`, 'ERR_FINAL_STAGE_NOT_FULL', 400)
+  }
+}
+
+/** A version's manifest CID is not a CIDv1 BLAKE3-256 dag-cbor (manifest) id. */
+export class InvalidManifestCidError extends TrackerError {
+  override name = 'InvalidManifestCidError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, 'ERR_INVALID_MANIFEST_CID', 400, options)
+  }
+}
+
+/** A version's MIME type is not `type/subtype` in token syntax. */
+export class InvalidMimeTypeError extends TrackerError {
+  override name = 'InvalidMimeTypeError'
+  constructor(mime: string) {
+    super(`invalid MIME type ${JSON.stringify(mime.slice(0, 100))}`, 'ERR_INVALID_MIME_TYPE', 400)
+  }
+}
+
+/** A campus cannot be deleted while nodes or devices are in it. */
+export class CampusInUseError extends ConflictError {
+  override name = 'CampusInUseError'
+  constructor(campus: string, nodes: number, devices: number) {
+    super(`campus ${campus} still has ${nodes} node(s) and ${devices} device(s)`, 'ERR_CAMPUS_IN_USE')
+  }
+}
+
+/** A node's hello claims a last sequence number the tracker cannot continue after. */
+export class LastSeqOutOfRangeError extends TrackerError {
+  override name = 'LastSeqOutOfRangeError'
+  constructor(nodeId: string, lastSeq: number, max: number) {
+    super(`node ${nodeId} claims last sequence ${lastSeq}, above ${max}`, 'ERR_LAST_SEQ_OUT_OF_RANGE', 400)
+  }
+}

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { MemoryContent } from '../node/agent/memory-content.ts'
-import { Harness, until } from './harness.ts'
+import { Harness, lessonCid, until } from './harness.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
@@ -24,7 +24,7 @@ describe('activation time', () => {
     await until(async () => (await h.api(t, 'GET', `/releases/${rel.id}`)).counts.placed === 3, 'placed')
     // fetched and pinned, but classrooms still see the old content
     for (const n of nodes) {
-      expect((n.content as MemoryContent).pinned.has('bafy-lesson-v1')).toBe(true)
+      expect((n.content as MemoryContent).pinned.has(lessonCid(1))).toBe(true)
       expect((n.content as MemoryContent).table.get('lesson')).toBeUndefined()
     }
     // a node restarted before the activation time still switches at it (the journal keeps the schedule)
@@ -36,8 +36,8 @@ describe('activation time', () => {
       'active',
     )
     expect(Date.now()).toBeGreaterThanOrEqual(activateAt)
-    expect(content.table.get('lesson')).toBe('bafy-lesson-v1')
+    expect(content.table.get('lesson')).toBe(lessonCid(1))
     for (const n of nodes.slice(1))
-      expect((n.content as MemoryContent).table.get('lesson')).toBe('bafy-lesson-v1')
+      expect((n.content as MemoryContent).table.get('lesson')).toBe(lessonCid(1))
   })
 })

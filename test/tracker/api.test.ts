@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { createAgent } from '../../node/agent/index.ts'
-import { createTracker } from '../../tracker/index.ts'
+import { chunkCid } from '../../node/content/index.ts'
+import { createTracker, type Tracker } from '../../tracker/index.ts'
 import { MemoryContent } from '../node/agent/memory-content.ts'
-import { ADMIN, ENROLL, Harness } from './harness.ts'
+import { ADMIN, ENROLL, fakeManifestCid, Harness } from './harness.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
@@ -138,5 +139,123 @@ describe('admin API', () => {
     expect(text).toContain('event: release.created')
     expect(text).toContain(rel.id)
     ac.abort()
+  })
+
+  /** Calls the admin API and returns status and JSON body, whatever the status. */
+  async function call(t: Tracker, method: string, url: string, payload?: object) {
+    const res = await t.app.inject({
+      method: method as 'GET',
+      url: `/api/v1${url}`,
+      headers: { authorization: `Bearer ${ADMIN}` },
+      payload,
+    })
+    return { status: res.statusCode, body: res.body === '' ? undefined : res.json() }
+  }
+
+  it('refuses reserved ids and counts odd campus ids as themselves', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    for (const id of ['__proto__', 'constructor', 'prototype']) {
+      const city = await call(t, 'POST', '/cities', { id, name: 'x' })
+      expect(city).toMatchObject({ status: 400, body: { error: { code: 'ERR_RESERVED_ID' } } })
+      const campus = await call(t, 'POST', '/campuses', { id, city: 'bj', name: 'x' })
+      expect(campus).toMatchObject({ status: 400, body: { error: { code: 'ERR_RESERVED_ID' } } })
+      expect(await call(t, 'POST', '/nodes', { id })).toMatchObject({ status: 400 })
+      expect(await call(t, 'POST', '/devices', { id })).toMatchObject({ status: 400 })
+    }
+    expect(await h.api(t, 'GET', '/cities')).toHaveLength(2)
+    // a status report keyed by campus and city ids held before they were refused
+    const { inventory } = t.state
+    inventory.cities.set('constructor', { id: 'constructor', name: 'legacy' })
+    inventory.campuses.set('__proto__', { id: '__proto__', city: 'constructor', name: 'legacy' })
+    inventory.nodes.set('n-old', { id: 'n-old', campus: '__proto__', labels: [] })
+    try {
+      const rel = await h.api(t, 'POST', '/releases', {
+        resource: 'lesson',
+        version: 1,
+        targets: { nodes: ['n-old'] },
+      })
+      const status = await h.api(t, 'GET', `/releases/${rel.id}`)
+      expect(Object.entries(status.campuses)).toEqual([
+        ['__proto__', expect.objectContaining({ pending: 1 })],
+      ])
+      expect(Object.entries(status.cities)).toEqual([
+        ['constructor', expect.objectContaining({ pending: 1 })],
+      ])
+      expect(Object.hasOwn(Object.prototype, 'pending')).toBe(false)
+      // schemas that refuse unknown keys still accept good bodies
+      expect(await call(t, 'POST', '/cities', { id: 'gz', name: 'Guangzhou' })).toMatchObject({ status: 201 })
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).pending
+    }
+  })
+
+  it('refuses stages whose last one is below 100 percent', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    for (const i of [0, 1, 2]) await h.api(t, 'POST', '/nodes', { id: `n${i}`, campus: 'bj-1' })
+    const targets = { campuses: ['bj-1'] }
+    for (const stages of [[{ percent: 5, gate: 'manual' }], [{ percent: 10 }, { percent: 50 }]]) {
+      const res = await call(t, 'POST', '/releases', { resource: 'lesson', version: 1, targets, stages })
+      expect(res).toMatchObject({ status: 400, body: { error: { code: 'ERR_FINAL_STAGE_NOT_FULL' } } })
+    }
+    const down = await call(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets,
+      stages: [{ percent: 50 }, { percent: 20 }, { percent: 100 }],
+    })
+    expect(down).toMatchObject({ status: 400, body: { error: { code: 'ERR_VALIDATION' } } })
+    expect(await h.api(t, 'GET', '/releases')).toEqual([])
+    expect(t.state.outbox.stats().queued).toBe(0)
+    const ok = await h.api(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets,
+      stages: [{ percent: 5, gate: 'manual' }, { percent: 100 }],
+    })
+    expect(
+      (await h.api(t, 'GET', `/releases/${ok.id}`)).stages.map((s: { nodes: number }) => s.nodes),
+    ).toEqual([1, 2])
+  })
+
+  it('refuses a version whose manifest CID or MIME type is malformed', async () => {
+    const t = await h.tracker()
+    const version = { version: 1, size: 10, type: 'video' }
+    const bad = [
+      [{ manifestCid: 'not-a-cid-at-all' }, 'ERR_INVALID_MANIFEST_CID'],
+      // a chunk id is not a manifest id
+      [{ manifestCid: chunkCid(new Uint8Array([1])).toString() }, 'ERR_INVALID_MANIFEST_CID'],
+      [{ manifestCid: fakeManifestCid('x'), mime: '\u0000bogus' }, 'ERR_INVALID_MIME_TYPE'],
+      [{ manifestCid: fakeManifestCid('x'), mime: 'video' }, 'ERR_INVALID_MIME_TYPE'],
+    ] as const
+    for (const [fields, code] of bad) {
+      const res = await call(t, 'POST', '/resources/lesson/versions', { ...version, ...fields })
+      expect(res).toMatchObject({ status: 400, body: { error: { code } } })
+    }
+    expect(await h.api(t, 'GET', '/resources')).toEqual([])
+    const good = await call(t, 'POST', '/resources/lesson/versions', {
+      ...version,
+      manifestCid: fakeManifestCid('x'),
+      mime: 'video/mp4',
+    })
+    expect(good).toMatchObject({ status: 201, body: { status: 'draft', mime: 'video/mp4' } })
+  })
+
+  it('refuses to delete a campus that still has nodes or devices', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    await h.api(t, 'POST', '/nodes', { id: 'n1', campus: 'bj-1' })
+    await h.api(t, 'POST', '/devices', { id: 'lamp-1', campus: 'bj-2' })
+    for (const campus of ['bj-1', 'bj-2']) {
+      const res = await call(t, 'DELETE', `/campuses/${campus}`)
+      expect(res).toMatchObject({ status: 409, body: { error: { code: 'ERR_CAMPUS_IN_USE' } } })
+    }
+    // the node still works with its campus
+    expect(await call(t, 'PATCH', '/nodes/n1', { labels: ['lab'] })).toMatchObject({ status: 200 })
+    await h.api(t, 'DELETE', '/nodes/n1')
+    await h.api(t, 'DELETE', '/devices/lamp-1')
+    expect(await call(t, 'DELETE', '/campuses/bj-1')).toMatchObject({ status: 204 })
+    expect(await call(t, 'DELETE', '/campuses/bj-2')).toMatchObject({ status: 204 })
   })
 })

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { authPayload, CHANNEL_PROTOCOL, type ServerFrame } from '../../node/agent/protocol.ts'
 import { MemoryContent } from '../node/agent/memory-content.ts'
-import { ENROLL, Harness, until } from './harness.ts'
+import { ENROLL, Harness, lessonCid, until } from './harness.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
@@ -16,7 +16,7 @@ afterEach(() => h.teardown())
 async function raw(
   url: string,
   signer: PrivateKey,
-  opts: { peerId?: string; enroll?: object; ack?: boolean } = {},
+  opts: { peerId?: string; enroll?: object; ack?: boolean; lastSeq?: number } = {},
 ): Promise<{ frames: ServerFrame[]; closed: Promise<number>; ws: WebSocket }> {
   const ws = new WebSocket(url, CHANNEL_PROTOCOL)
   const frames: ServerFrame[] = []
@@ -27,7 +27,7 @@ async function raw(
     frames.push(f)
     if (f.t === 'challenge') {
       const sig = Buffer.from(await signer.sign(authPayload(f.nonce, peerId))).toString('base64url')
-      ws.send(JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0, enroll: opts.enroll }))
+      ws.send(JSON.stringify({ t: 'hello', peerId, sig, lastSeq: opts.lastSeq ?? 0, enroll: opts.enroll }))
     }
     if (f.t === 'cmd' && opts.ack === true)
       ws.send(JSON.stringify({ t: 'ack', seq: f.cmd.seq, id: f.cmd.id }))
@@ -52,7 +52,7 @@ describe('command channel', () => {
     for (const n of nodes) {
       const applied = await n.agent.journal.applied()
       expect(applied.map((a) => a.op)).toEqual(['place'])
-      expect((n.content as MemoryContent).table.get('lesson')).toBe('bafy-lesson-v1')
+      expect((n.content as MemoryContent).table.get('lesson')).toBe(lessonCid(1))
     }
     const status = await h.api(t, 'GET', `/releases/${rel.id}`)
     expect(status.counts.active).toBe(3)
@@ -75,7 +75,7 @@ describe('command channel', () => {
     const content = new MemoryContent()
     const b = await h.agent([t.channelUrl], 'n0', { dir, key: a.key, content })
     await until(() => t.state.releases.get(rel.id).status === 'completed', 'completed after reconnect')
-    expect((await b.agent.journal.applied()).map((x) => x.manifestCid)).toEqual(['bafy-lesson-v2'])
+    expect((await b.agent.journal.applied()).map((x) => x.manifestCid)).toEqual([lessonCid(2)])
     expect(content.calls.filter((c) => c.startsWith('fetch'))).toHaveLength(1)
   })
 
@@ -259,7 +259,7 @@ describe('command channel', () => {
       targets: { nodes: ['n0'] },
     })
     await until(() => standby.state.releases.get(rel.id).status === 'completed', 'completed via the standby')
-    expect((a.content as MemoryContent).table.get('lesson')).toBe('bafy-lesson-v1')
+    expect((a.content as MemoryContent).table.get('lesson')).toBe(lessonCid(1))
   })
 
   it('retransmits an unACKed command with backoff', async () => {
@@ -298,5 +298,35 @@ describe('command channel', () => {
 
     expect(victim.agent.connected).toBe(true)
     expect(t.state.inventory.nodes.get('victim')?.peerId).toBe(victim.agent.peerId)
+  })
+
+  it('refuses a hello whose lastSeq is far beyond what was issued, and saves nothing', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const key = await generateKeyPair('Ed25519')
+    const enroll = { token: ENROLL, nodeId: 'n0', campus: 'bj-1' }
+    const first = await raw(t.channelUrl, key, { enroll, ack: true })
+    await until(() => first.frames.some((f) => f.t === 'welcome'), 'welcome')
+    await h.api(t, 'POST', '/releases', { resource: 'lesson', version: 1, targets: { nodes: ['n0'] } })
+    await until(() => first.frames.some((f) => f.t === 'cmd'), 'first command')
+    first.ws.close()
+    await first.closed
+    await until(() => !t.channel.isConnected('n0'), 'disconnected')
+
+    // a node claiming to hold sequence numbers up to 2^53 - 1
+    const absurd = await raw(t.channelUrl, key, { lastSeq: Number.MAX_SAFE_INTEGER })
+    await until(() => absurd.frames.some((f) => f.t === 'welcome' || f.t === 'error'), 'answer to the hello')
+    expect(absurd.frames.some((f) => f.t === 'welcome')).toBe(false)
+    expect(absurd.frames.at(-1)).toMatchObject({ t: 'error', code: 'ERR_LAST_SEQ_OUT_OF_RANGE' })
+    expect(await absurd.closed).toBe(4002)
+    expect(t.state.outbox.issued('n0')).toBe(1)
+
+    // a legitimate reconnect (lastSeq = what it was issued) works, and numbering goes on
+    const again = await raw(t.channelUrl, key, { lastSeq: 1, ack: true })
+    await until(() => again.frames.some((f) => f.t === 'welcome'), 'welcome again')
+    await h.api(t, 'POST', '/releases', { resource: 'lesson', version: 2, targets: { nodes: ['n0'] } })
+    await until(() => again.frames.some((f) => f.t === 'cmd' && f.cmd.version === 2), 'second command')
+    expect(again.frames.find((f) => f.t === 'cmd' && f.cmd.version === 2)).toMatchObject({ cmd: { seq: 2 } })
+    again.ws.close()
   })
 })

@@ -5,11 +5,20 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { type Agent, type AgentContentApi, createAgent } from '../../node/agent/index.ts'
+import { manifestCid } from '../../node/content/index.ts'
 import { createTracker, type Tracker, type TrackerInit } from '../../tracker/index.ts'
 import { MemoryContent } from '../node/agent/memory-content.ts'
 
 export const ADMIN = 'admin-token-for-tests'
 export const ENROLL = 'enroll-token-for-tests'
+
+/** A well-formed manifest CID (the tracker checks the form, never the content). */
+export function fakeManifestCid(label: string): string {
+  return manifestCid(new TextEncoder().encode(label)).toString()
+}
+
+/** Manifest CID of `lesson` v`v` as {@link Harness.seed} registers it. */
+export const lessonCid = (v: number): string => fakeManifestCid(`lesson-v${v}`)
 
 export class Harness {
   readonly trackers: Tracker[] = []
@@ -57,7 +66,7 @@ export class Harness {
     for (const v of [1, 2, 3]) {
       await this.api(t, 'POST', '/resources/lesson/versions', {
         version: v,
-        manifestCid: `bafy-lesson-v${v}`,
+        manifestCid: lessonCid(v),
         size: 1000,
         type: 'video',
       })

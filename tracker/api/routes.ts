@@ -98,7 +98,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
     {
       method: 'DELETE',
       url: '/campuses/:id',
-      summary: 'Delete a campus',
+      summary: 'Delete a campus without nodes or devices',
       schema: byId,
       status: 204,
       handler: async (req) => void (await commit((tx) => inv.delete(tx, 'campus', (req.params as P).id))),

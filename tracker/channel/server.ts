@@ -10,6 +10,7 @@ import { type WebSocket, WebSocketServer } from 'ws'
 import {
   CHANNEL_PROTOCOL,
   CLOSE_CODES,
+  type Enrollment,
   MAX_FRAME_BYTES,
   type NodeFrame,
   parseNodeFrame,
@@ -24,6 +25,7 @@ import {
   RETRANSMIT_MAX_MS,
   RETRANSMIT_TICK_MS,
 } from '../constants.ts'
+import type { LastSeqOutOfRangeError } from '../errors.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { OutboxEntry, TrackerState, Tx } from '../state/index.ts'
 import { newNonce, safeEqual, verifyHello } from './auth.ts'
@@ -206,10 +208,10 @@ export class ChannelServer {
     this.send(s, { t: 'challenge', nonce: s.nonce })
   }
 
-  private refuse(s: Session, code: string, message: string): void {
+  private refuse(s: Session, code: string, message: string, close: number = CLOSE_CODES.unauthorized): void {
     this.stats.authFailures++
     this.send(s, { t: 'error', code, message })
-    s.ws.close(CLOSE_CODES.unauthorized, code)
+    s.ws.close(close, code)
   }
 
   private async onFrame(s: Session, f: NodeFrame): Promise<void> {
@@ -258,15 +260,26 @@ export class ChannelServer {
     // The hello MUST carry a signature of this connection's nonce by the key of `peerId`.
     if (!(await verifyHello(s.nonce, f.peerId, f.sig)))
       return this.refuse(s, 'ERR_BAD_SIGNATURE', 'bad signature')
-    const { inventory } = this.state
+    const { inventory, outbox } = this.state
     let node = inventory.nodeByPeer(f.peerId)
     if (node === undefined) {
       if (f.enroll === undefined) return this.refuse(s, 'ERR_NOT_ENROLLED', 'unknown peer')
       if (!safeEqual(f.enroll.token, this.init.enrollmentToken))
         return this.refuse(s, 'ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
+    }
+    // The hello's lastSeq MUST be one this tracker can continue after; it is checked
+    // before anything is saved (enrollment, sequence numbers).
+    try {
+      outbox.checkLastSeq(node?.id ?? (f.enroll as Enrollment).nodeId, f.lastSeq)
+    } catch (err) {
+      const e = err as LastSeqOutOfRangeError
+      return this.refuse(s, e.code, e.message, CLOSE_CODES.protocol)
+    }
+    if (node === undefined) {
+      const enroll = f.enroll as Enrollment
       const tx = this.state.tx()
       try {
-        node = inventory.enroll(tx, f.enroll.nodeId, f.peerId, f.enroll)
+        node = inventory.enroll(tx, enroll.nodeId, f.peerId, enroll)
       } catch (err) {
         return this.refuse(s, (err as { code?: string }).code ?? 'ERR_ENROLL', (err as Error).message)
       }
@@ -288,9 +301,9 @@ export class ChannelServer {
     // up to the node's last sequence are ones it has; it answers those from its dedup
     // record (ACK + last outcome), which also recovers outcomes a restarted tracker lost.
     const tx = this.state.tx()
-    this.state.outbox.ensureAbove(tx, node.id, f.lastSeq)
-    for (const e of this.state.outbox.entriesOf(node.id)) {
-      if (e.cmd.seq <= f.lastSeq) this.state.outbox.ack(tx, node.id, e.cmd.seq, e.cmd.id)
+    outbox.ensureAbove(tx, node.id, f.lastSeq)
+    for (const e of outbox.entriesOf(node.id)) {
+      if (e.cmd.seq <= f.lastSeq) outbox.ack(tx, node.id, e.cmd.seq, e.cmd.id)
       e.attempts = 0
     }
     await tx.commit({ sync: tx.ops.some((op) => op.key.startsWith('seq!')) })

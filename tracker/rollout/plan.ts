@@ -1,11 +1,11 @@
 /**
  * Validates a release request and plans it: the version (and A/B version) must be
- * approved, the stages increasing, the targets non-empty; target nodes get their stage and
- * A/B side. Nothing is written.
+ * approved, the stages increasing and ending at 100 %, the targets non-empty; target
+ * nodes get their stage and A/B side. Nothing is written.
  */
 import { randomUUID } from 'node:crypto'
 import { DEFAULT_GATE_SUCCESS_RATIO, MAX_STAGES } from '../constants.ts'
-import { ValidationError, VersionNotApprovedError } from '../errors.ts'
+import { FinalStageNotFullError, ValidationError, VersionNotApprovedError } from '../errors.ts'
 import type { Release, TrackerState } from '../state/index.ts'
 import type { CreateReleaseInput } from './engine.ts'
 import { assignStages, assignVariants, isEmptyTargets, matches, rolloutOrder } from './select.ts'
@@ -28,6 +28,11 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
     if (!(s.percent > 0 && s.percent <= 100) || (i > 0 && s.percent <= stages[i - 1].percent))
       throw new ValidationError('stage percentages must increase within (0, 100]')
   })
+  // The last stage MUST be 100 %: `assignStages` puts every node past the last stage's
+  // count into the last stage, so a release ending below 100 % would still reach every
+  // target when its last stage is issued.
+  const last = stages[stages.length - 1].percent
+  if (last !== 100) throw new FinalStageNotFullError(last)
   if (isEmptyTargets(input.targets)) throw new ValidationError('targets are empty')
   const main = catalog.get(input.resource, input.version)
   if (main.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.version)

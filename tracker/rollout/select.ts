@@ -61,7 +61,10 @@ export function stageCounts(total: number, percents: number[]): number[] {
   return percents.map((p) => (total === 0 ? 0 : Math.min(total, Math.max(1, Math.ceil((total * p) / 100)))))
 }
 
-/** Stage index of each node (in rollout order). */
+/**
+ * Stage index of each node (in rollout order). Nodes past the last stage's count land in
+ * the last stage, so `percents` must end at 100 (`planRelease` refuses anything else).
+ */
 export function assignStages(ordered: string[], percents: number[]): Map<string, number> {
   const counts = stageCounts(ordered.length, percents)
   const out = new Map<string, number>()

@@ -29,6 +29,16 @@ const empty = (): StateCounts => ({
   reverted: 0,
 })
 
+/** The counts of `key` in `map`, created empty on first use. */
+function countIn(map: Map<string, StateCounts>, key: string): StateCounts {
+  let c = map.get(key)
+  if (c === undefined) {
+    c = empty()
+    map.set(key, c)
+  }
+  return c
+}
+
 /** Builds the status report of a release. */
 export function releaseStatus(state: TrackerState, id: string): ReleaseStatusReport {
   const release = state.releases.get(id)
@@ -40,8 +50,10 @@ export function releaseStatus(state: TrackerState, id: string): ReleaseStatusRep
     nodes: 0,
     counts: empty(),
   }))
-  const cities: Record<string, StateCounts> = {}
-  const campuses: Record<string, StateCounts> = {}
+  // Maps, not plain objects: ids are chosen by operators, and an id such as `__proto__`
+  // or `constructor` must count as itself, never reach Object.prototype.
+  const cities = new Map<string, StateCounts>()
+  const campuses = new Map<string, StateCounts>()
   const variants = { A: empty(), B: empty() }
   const bytes = { peers: 0, origin: 0 }
   for (const rn of state.releases.nodesOf(id).values()) {
@@ -52,12 +64,19 @@ export function releaseStatus(state: TrackerState, id: string): ReleaseStatusRep
     const node = state.inventory.nodes.get(rn.nodeId)
     const campus = node?.campus ?? '(none)'
     const city = (node && state.inventory.cityOf(node)) ?? '(none)'
-    campuses[campus] ??= empty()
-    campuses[campus][rn.state]++
-    cities[city] ??= empty()
-    cities[city][rn.state]++
+    countIn(campuses, campus)[rn.state]++
+    countIn(cities, city)[rn.state]++
     bytes.peers += rn.peerBytes
     bytes.origin += rn.originBytes
   }
-  return { release, counts, stages, cities, campuses, variants, bytes }
+  return {
+    release,
+    counts,
+    stages,
+    // Object.fromEntries defines own properties, so even `__proto__` stays an entry
+    cities: Object.fromEntries(cities),
+    campuses: Object.fromEntries(campuses),
+    variants,
+    bytes,
+  }
 }

@@ -2,7 +2,8 @@
  * Resources and their versions as registered by the origin. A version starts as `draft`
  * and must be approved before a release may carry it.
  */
-import { ConflictError, NotFoundError } from '../errors.ts'
+import { isMimeType, parseCid } from '../../node/content/index.ts'
+import { ConflictError, InvalidManifestCidError, InvalidMimeTypeError, NotFoundError } from '../errors.ts'
 import type { Kv, Tx } from './kv.ts'
 
 /** Review status of a version. */
@@ -23,6 +24,23 @@ export interface VersionRecord {
 
 const key = (resource: string, version: number): string =>
   `ver!${resource}!${String(version).padStart(10, '0')}`
+
+/**
+ * Checks a version before it is registered: every node parses the manifest CID of its
+ * `place` command, so a malformed one would fail on every node it is released to; the
+ * MIME type is what operators and clients are shown, and must be one.
+ */
+function checkVersionFields(fields: { manifestCid: string; mime?: string }): void {
+  // The manifest CID MUST be a CIDv1 with a BLAKE3-256 multihash and the dag-cbor codec
+  // (the content model's manifest id, as the node parses it).
+  try {
+    parseCid(fields.manifestCid, 'manifest')
+  } catch (err) {
+    throw new InvalidManifestCidError((err as Error).message, { cause: err })
+  }
+  // A MIME type MUST be `type/subtype`, both tokens (as the content model checks manifests).
+  if (fields.mime !== undefined && !isMimeType(fields.mime)) throw new InvalidMimeTypeError(fields.mime)
+}
 
 /** Repository of resources and versions. */
 export class Catalog {
@@ -66,6 +84,7 @@ export class Catalog {
    * no-op, so the origin may retry; a different CID under a taken number is a conflict.
    */
   register(tx: Tx, fields: Omit<VersionRecord, 'status' | 'registeredAt' | 'approvedAt'>): VersionRecord {
+    checkVersionFields(fields)
     const old = this.versions.get(fields.resource)?.get(fields.version)
     if (old !== undefined) {
       if (old.manifestCid === fields.manifestCid) return old

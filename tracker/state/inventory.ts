@@ -3,7 +3,8 @@
  * each enrolled node to its libp2p PeerId.
  */
 import { MAX_NODES } from '../constants.ts'
-import { CapacityError, ConflictError, NotFoundError } from '../errors.ts'
+import { CampusInUseError, CapacityError, ConflictError, NotFoundError } from '../errors.ts'
+import { checkId } from './ids.ts'
 import type { Kv, Tx } from './kv.ts'
 
 /** A city. */
@@ -68,17 +69,21 @@ export class Inventory {
   }
 
   putCity(tx: Tx, city: City): void {
+    checkId('city', city.id)
     this.cities.set(city.id, city)
     tx.put(`city!${city.id}`, city)
   }
 
   putCampus(tx: Tx, campus: Campus): void {
+    checkId('campus', campus.id)
     if (!this.cities.has(campus.city)) throw new NotFoundError(`city ${campus.city}`)
     this.campuses.set(campus.id, campus)
     tx.put(`campus!${campus.id}`, campus)
   }
 
   putDevice(tx: Tx, device: Device): void {
+    checkId('device', device.id)
+    if (device.node !== undefined) checkId('node', device.node)
     if (device.campus !== undefined && !this.campuses.has(device.campus))
       throw new NotFoundError(`campus ${device.campus}`)
     this.devices.set(device.id, device)
@@ -87,6 +92,7 @@ export class Inventory {
 
   /** Creates or updates a node; its PeerId binding is kept. */
   putNode(tx: Tx, node: NodeRecord): NodeRecord {
+    checkId('node', node.id)
     if (node.campus !== undefined && !this.campuses.has(node.campus))
       throw new NotFoundError(`campus ${node.campus}`)
     const old = this.nodes.get(node.id)
@@ -102,6 +108,7 @@ export class Inventory {
    * PeerId already bound to another node, is refused: identity is never re-assigned silently.
    */
   enroll(tx: Tx, nodeId: string, peerId: string, fields: { campus?: string; labels?: string[] }): NodeRecord {
+    checkId('node', nodeId)
     const owner = this.byPeer.get(peerId)
     if (owner !== undefined && owner !== nodeId)
       throw new ConflictError(`peer already enrolled as ${owner}`, 'ERR_PEER_TAKEN')
@@ -130,6 +137,13 @@ export class Inventory {
     if (old === undefined) throw new NotFoundError(`${kind} ${id}`)
     if (kind === 'city' && [...this.campuses.values()].some((c) => c.city === id))
       throw new ConflictError(`city ${id} still has campuses`)
+    if (kind === 'campus') {
+      // A campus in use MUST NOT be deleted: its nodes and devices would keep referring to
+      // it, and a node pre-registered in it could never enroll.
+      const nodes = [...this.nodes.values()].filter((n) => n.campus === id).length
+      const devices = [...this.devices.values()].filter((d) => d.campus === id).length
+      if (nodes > 0 || devices > 0) throw new CampusInUseError(id, nodes, devices)
+    }
     if (kind === 'node' && (old as NodeRecord).peerId !== undefined)
       this.byPeer.delete((old as NodeRecord).peerId!)
     map.delete(id)

@@ -5,8 +5,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
-import { MAX_OUTBOX_PER_NODE } from '../constants.ts'
-import { CapacityError } from '../errors.ts'
+import { MAX_COMMAND_SEQ, MAX_LAST_SEQ_AHEAD, MAX_OUTBOX_PER_NODE } from '../constants.ts'
+import { CapacityError, LastSeqOutOfRangeError } from '../errors.ts'
 import type { Kv, Tx } from './kv.ts'
 
 /** A queued command and its delivery state. */
@@ -59,6 +59,7 @@ export class Outbox {
     if (box !== undefined && box.size >= MAX_OUTBOX_PER_NODE)
       throw new CapacityError(`outbox of ${nodeId} full`)
     const seq = this.nextSeq.get(nodeId) ?? 1
+    if (seq > MAX_COMMAND_SEQ) throw new CapacityError(`sequence numbers of ${nodeId} exhausted`)
     this.nextSeq.set(nodeId, seq + 1)
     const cmd: Command = { ...fields, seq, id: randomUUID() }
     const entry: OutboxEntry = { nodeId, cmd, state: 'pending', attempts: 0, nextAt: 0 }
@@ -72,12 +73,32 @@ export class Outbox {
     return { nodeId: e.nodeId, cmd: e.cmd, state: e.state, outcome: e.outcome }
   }
 
+  /** Highest sequence number issued to a node so far (0: none). */
+  issued(nodeId: string): number {
+    return (this.nextSeq.get(nodeId) ?? 1) - 1
+  }
+
+  /**
+   * Throws {@link LastSeqOutOfRangeError} unless a node's reported last sequence is one
+   * this tracker can continue after. Saves nothing.
+   */
+  checkLastSeq(nodeId: string, lastSeq: number): void {
+    // A reported last sequence MUST NOT run more than MAX_LAST_SEQ_AHEAD past what was
+    // issued, nor past MAX_COMMAND_SEQ: continuing after an absurd claim (up to 2^53 - 1)
+    // would push sequence numbers past what the node accepts.
+    const max = Math.min(this.issued(nodeId) + MAX_LAST_SEQ_AHEAD, MAX_COMMAND_SEQ)
+    if (!Number.isSafeInteger(lastSeq) || lastSeq < 0 || lastSeq > max)
+      throw new LastSeqOutOfRangeError(nodeId, lastSeq, max)
+  }
+
   /**
    * Keeps sequence numbers above what the node already holds: if the node reports a last
    * sequence this tracker never issued (its state was restored from an older backup), new
-   * commands continue after it, so they are never mistaken for ones the node has.
+   * commands continue after it, so they are never mistaken for ones the node has. A claim
+   * {@link checkLastSeq} refuses throws, and nothing is saved.
    */
   ensureAbove(tx: Tx, nodeId: string, lastSeq: number): void {
+    this.checkLastSeq(nodeId, lastSeq)
     if ((this.nextSeq.get(nodeId) ?? 1) > lastSeq) return
     this.nextSeq.set(nodeId, lastSeq + 1)
     tx.put(`seq!${nodeId}`, lastSeq + 1)

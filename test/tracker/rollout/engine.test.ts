@@ -7,7 +7,7 @@ import { MAX_OUTBOX_PER_NODE } from '../../../tracker/constants.ts'
 import { type ReleaseEvent, RolloutEngine } from '../../../tracker/rollout/engine.ts'
 import { releaseStatus } from '../../../tracker/rollout/status.ts'
 import { TrackerState } from '../../../tracker/state/index.ts'
-import { until } from '../harness.ts'
+import { fakeManifestCid, until } from '../harness.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -38,7 +38,7 @@ async function setup(
     state.catalog.register(tx, {
       resource: 'lesson',
       version: v,
-      manifestCid: `bafy-v${v}`,
+      manifestCid: fakeManifestCid(`v${v}`),
       size: 10,
       type: 'video',
     })
