@@ -29,6 +29,8 @@ export interface ResourceSummary {
 }
 
 const pad = (n: number): string => String(n).padStart(10, '0')
+/** What follows `v!<name>!` in a version key of that very resource (not of `<name>!more`). */
+const VERSION_SUFFIX_RE = /^\d{10}$/
 
 /** Level-backed store of resources, versions and manifests. */
 export class Catalog {
@@ -100,16 +102,18 @@ export class Catalog {
   /** Every resource, by name. */
   async resources(): Promise<ResourceSummary[]> {
     const out: ResourceSummary[] = []
-    for await (const v of this.db.values({ gt: 'r!', lt: 'r!\uffff' }))
-      out.push(JSON.parse(v) as ResourceSummary)
+    // '"' follows '!': a bound of '\uffff' would leave out names past U+FFFF (their UTF-8 sorts higher)
+    for await (const v of this.db.values({ gt: 'r!', lt: 'r"' })) out.push(JSON.parse(v) as ResourceSummary)
     return out
   }
 
   /** The versions of a resource, oldest first. */
   async versions(name: string): Promise<PublishedVersion[]> {
     const out: PublishedVersion[] = []
-    for await (const v of this.db.values({ gt: `v!${name}!`, lt: `v!${name}!~` })) {
-      out.push(JSON.parse(v) as PublishedVersion)
+    const prefix = `v!${name}!`
+    // names may hold '!': the versions of `math!grade3` sort among those of `math`
+    for await (const [k, v] of this.db.iterator({ gt: prefix, lt: `v!${name}"` })) {
+      if (VERSION_SUFFIX_RE.test(k.slice(prefix.length))) out.push(JSON.parse(v) as PublishedVersion)
     }
     return out
   }
@@ -117,8 +121,7 @@ export class Catalog {
   /** Every version of every resource. */
   async allVersions(): Promise<PublishedVersion[]> {
     const out: PublishedVersion[] = []
-    for await (const v of this.db.values({ gt: 'v!', lt: 'v!\uffff' }))
-      out.push(JSON.parse(v) as PublishedVersion)
+    for await (const v of this.db.values({ gt: 'v!', lt: 'v"' })) out.push(JSON.parse(v) as PublishedVersion)
     return out
   }
 

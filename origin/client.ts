@@ -103,7 +103,12 @@ export async function uploadFile(path: string, options: UploadFileOptions): Prom
       onError: (err) => {
         const status = (err as tus.DetailedError).originalResponse?.getStatus()
         const body = (err as tus.DetailedError).originalResponse?.getBody()
+        // a HEAD has no body: the origin puts the cause of a 423 in a header
+        const header = (err as tus.DetailedError).originalResponse?.getHeader('Dandelion-Error')
         let message = err.message
+        try {
+          if (header !== undefined) message = decodeURIComponent(header)
+        } catch {}
         try {
           message = (JSON.parse(body ?? '') as { error: { message: string } }).error.message
         } catch {}

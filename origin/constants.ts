@@ -13,6 +13,13 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 8 * GiB
 export const DEFAULT_UPLOAD_EXPIRY_MS = 24 * 60 * 60 * 1000
 /** How often expired uploads are swept. */
 export const EXPIRY_SWEEP_INTERVAL_MS = 10 * 60 * 1000
+/**
+ * Sweeps that retry publishing one complete upload whose publishing failed (the client
+ * gave up, or left): 1, 2, 4… sweeps apart, so about 16 hours in all.
+ */
+export const PUBLISH_RETRY_MAX_ATTEMPTS = 8
+/** Most sweeps between two retries of publishing one upload. */
+export const PUBLISH_RETRY_MAX_SWEEPS_APART = 32
 /** Uploads and PATCHes are refused with 507 when less disk than this is free. */
 export const DEFAULT_MIN_FREE_DISK_BYTES = 256 * MiB
 /** Ingests run one at a time: each one already uses every core through the hash pool. */

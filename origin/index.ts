@@ -183,6 +183,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     {
       store,
       publish: (file, meta, uploadId) => track(() => publish(components, file, meta, { uploadId })),
+      published: (uploadId) => catalog.byUpload(uploadId),
       freeDiskBytes: init.freeDiskBytes ?? (() => freeDiskBytes(uploadsDir)),
     },
     {
@@ -203,7 +204,11 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   const recovered = await uploads.recover()
   if (recovered.length > 0) log('recovered %d interrupted ingest(s)', recovered.length)
   const sweep = setInterval(() => {
-    uploads.sweepExpired().catch((err: Error) => log.error('expiry sweep failed: %s', err.message))
+    uploads
+      .retryUnpublished()
+      .catch((err: Error) => log.error('retrying unpublished uploads failed: %s', err.message))
+      .then(() => uploads.sweepExpired())
+      .catch((err: Error) => log.error('expiry sweep failed: %s', err.message))
   }, EXPIRY_SWEEP_INTERVAL_MS)
   sweep.unref()
 

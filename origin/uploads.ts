@@ -3,12 +3,15 @@
  * expiration), via `@tus/server` mounted in fastify, over a data store that chunks and
  * hashes PATCH bodies as they arrive (`chunking-store.ts`). When the last byte arrives
  * the version is published before the final response, whose headers carry the new
- * version and manifest CID.
+ * version and manifest CID. If publishing fails there (ingest queue full, a store
+ * error), the upload stays complete on disk and is published by the client's next HEAD
+ * (a tus client resumes with a HEAD after a failed PATCH) or by the periodic sweep.
  */
 import { randomBytes } from 'node:crypto'
 import { statfs } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
 import { Server as TusServer } from '@tus/server'
+import { Metadata } from '@tus/utils'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { bearerVerdict } from '../node/bearer.ts'
 import type { ChunkStore } from '../node/store/index.ts'
@@ -24,6 +27,7 @@ import {
 } from './errors.ts'
 import type { ChunkedFile, IngestMeta } from './ingest.ts'
 import { parseUploadMetadata } from './metadata.ts'
+import { PublishRetries } from './publish-retries.ts'
 
 const log = logger('dandelion:origin:uploads')
 
@@ -33,6 +37,8 @@ export interface UploadsComponents {
   store: ChunkStore
   /** Publishes a complete upload's chunks as a new version. */
   publish(file: ChunkedFile, meta: IngestMeta, uploadId: string): Promise<PublishedVersion>
+  /** The version an upload was published as, if it was. */
+  published(uploadId: string): Promise<PublishedVersion | undefined>
   /** Free bytes on the data volume. */
   freeDiskBytes(): Promise<number>
 }
@@ -76,6 +82,11 @@ export interface Uploads {
   tus: TusServer
   /** Publishes complete uploads that an earlier run did not (it died before committing). */
   recover(): Promise<PublishedVersion[]>
+  /**
+   * Run by the periodic sweep: retries publishing complete uploads whose publishing
+   * failed, backing off as `publish-retries.ts` says.
+   */
+  retryUnpublished(): Promise<PublishedVersion[]>
   /** Removes expired unfinished uploads. */
   sweepExpired(): Promise<number>
 }
@@ -100,8 +111,29 @@ export function mountUploads(
     }
   }
 
-  const finish = async (uploadId: string, metadata: Record<string, string | null> | undefined) => {
+  // One publishing per upload at a time: the final PATCH, a client's HEAD and the sweep
+  // may all find the same complete upload. Entries go when they settle, so the map holds
+  // at most the publishings in progress.
+  const publishing = new Map<string, Promise<PublishedVersion>>()
+  const finish = (uploadId: string, metadata: Record<string, string | null> | undefined) => {
+    let running = publishing.get(uploadId)
+    if (running === undefined) {
+      running = publishOnce(uploadId, metadata).finally(() => publishing.delete(uploadId))
+      publishing.set(uploadId, running)
+    }
+    return running
+  }
+  const publishOnce = async (
+    uploadId: string,
+    metadata: Record<string, string | null> | undefined,
+  ): Promise<PublishedVersion> => {
     const meta = parseUploadMetadata(metadata)
+    // published by an earlier attempt whose state removal did not happen or came later
+    const done = await components.published(uploadId)
+    if (done !== undefined) {
+      await datastore.forget(uploadId)
+      return done
+    }
     try {
       const { chunks, size } = await datastore.chunksOf(uploadId)
       const published = await components.publish({ chunks, size, chunkSize: init.chunkSize }, meta, uploadId)
@@ -135,13 +167,17 @@ export function mountUploads(
       return {}
     },
     onUploadFinish: async (_req, upload) => {
-      const v = await finish(upload.id, upload.metadata)
-      return {
-        headers: {
-          'Dandelion-Resource': encodeURIComponent(v.name),
-          'Dandelion-Version': v.version,
-          'Dandelion-Manifest': v.manifestCid,
-        },
+      try {
+        return { headers: versionHeaders(await finish(upload.id, upload.metadata)) }
+      } catch (err) {
+        if (!(err instanceof HttpError) || err.statusCode >= 500) {
+          log.error(
+            'upload %s is complete but publishing it failed; its next HEAD or the sweep retries: %s',
+            upload.id,
+            (err as Error).message,
+          )
+        }
+        throw err
       }
     },
     onResponseError: (_req, err) => {
@@ -159,6 +195,62 @@ export function mountUploads(
     },
   })
 
+  const versionHeaders = (v: PublishedVersion): Record<string, string> => ({
+    'Dandelion-Resource': encodeURIComponent(v.name),
+    'Dandelion-Version': String(v.version),
+    'Dandelion-Manifest': v.manifestCid,
+  })
+
+  /**
+   * Answers a HEAD on an upload whose every byte has arrived. A tus client whose last
+   * PATCH failed resumes with a HEAD and, on `Upload-Offset == Upload-Length`, reports
+   * success without another PATCH; on any other status but 423 it starts the upload
+   * again from byte 0. So the upload is published first and the answer carries the
+   * version; a transient failure is a 423 (the client retries the HEAD) with the cause
+   * in `Dandelion-Error`. An upload already published is reported as complete, with its
+   * version, so a client rerun after an error learns it instead of uploading again.
+   * Returns false for uploads still receiving bytes, or unknown: tus answers those.
+   */
+  const headComplete = async (id: string, reply: FastifyReply): Promise<boolean> => {
+    const headers: Record<string, string> = {
+      'Tus-Resumable': '1.0.0',
+      // The Server MUST prevent the client and/or proxies from caching the response
+      'Cache-Control': 'no-store',
+    }
+    const upload = await datastore.getUpload(id).catch(() => undefined)
+    let v: PublishedVersion | undefined
+    if (upload === undefined) {
+      v = await components.published(id)
+      if (v === undefined) return false
+    } else {
+      if (upload.size === undefined || upload.offset !== upload.size) return false
+      try {
+        v = await finish(id, upload.metadata)
+      } catch (err) {
+        const e = err instanceof HttpError ? err : undefined
+        if (e !== undefined && e.statusCode < 500) {
+          await reply.code(e.statusCode).headers(headers).send()
+          return true
+        }
+        const message = `the upload is complete but not published yet (${(err as Error).message}); the origin retries, and resuming the upload retries now`
+        log.error('publishing upload %s failed again: %s', id, (err as Error).message)
+        headers['Dandelion-Error'] = encodeURIComponent(message)
+        await reply.code(423).headers(headers).send()
+        return true
+      }
+      if (upload.metadata !== undefined) headers['Upload-Metadata'] = Metadata.stringify(upload.metadata)
+    }
+    // The Server MUST always include the Upload-Offset header in the response for a HEAD
+    // request [and] the Upload-Length header [when the length is known]
+    headers['Upload-Offset'] = String(v.size)
+    headers['Upload-Length'] = String(v.size)
+    await reply
+      .code(200)
+      .headers({ ...headers, ...versionHeaders(v) })
+      .send()
+    return true
+  }
+
   const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (req.method !== 'OPTIONS') {
       try {
@@ -171,6 +263,10 @@ export function mountUploads(
           .send({ error: { code: e.code, message: e.message } })
         return
       }
+    }
+    if (req.method === 'HEAD') {
+      const id = req.url.split('?')[0]?.split('/').pop()
+      if (id !== undefined && UPLOAD_ID_RE.test(id) && (await headComplete(id, reply))) return
     }
     reply.hijack()
     await tus.handle(req.raw, reply.raw)
@@ -189,6 +285,8 @@ export function mountUploads(
     handler: handle,
   })
 
+  const retries = new PublishRetries()
+
   return {
     datastore,
     tus,
@@ -201,6 +299,22 @@ export function mountUploads(
           published.push(await finish(id, upload.metadata))
         } catch (err) {
           log.error('publishing %s failed: %s', id, (err as Error).message)
+        }
+      }
+      return published
+    },
+    async retryUnpublished() {
+      const published: PublishedVersion[] = []
+      const complete = await datastore.completeUploads()
+      retries.keepOnly(complete)
+      for (const id of complete) {
+        if (!retries.due(id)) continue
+        try {
+          const upload = await datastore.getUpload(id)
+          published.push(await finish(id, upload.metadata))
+          retries.succeeded(id)
+        } catch (err) {
+          retries.failed(id, err as Error)
         }
       }
       return published

@@ -75,6 +75,24 @@ describe('origin content API', () => {
     })
   })
 
+  it("lists a resource's own versions only, whatever characters the names hold", async () => {
+    const o = await fx.origin()
+    const small = await fx.file(1000)
+    for (const name of ['math', 'math!grade3', 'math!0000000001', '📐geometry'])
+      await o.ingestFile(small.path, { name, type: 'file' })
+    await o.ingestFile(small.path, { name: 'math', type: 'file' })
+    const names = (await getJson(`${o.url}/resources`)).resources.map((r: { name: string }) => r.name)
+    expect(names.sort()).toEqual(['math', 'math!0000000001', 'math!grade3', '📐geometry'])
+    const math = await getJson(`${o.url}/resources/math/versions`)
+    expect(math.versions.map((x: PublishedVersion) => [x.name, x.version])).toEqual([
+      ['math', 1],
+      ['math', 2],
+    ])
+    const grade3 = await getJson(`${o.url}/resources/${encodeURIComponent('math!grade3')}/versions`)
+    expect(grade3.versions.map((x: PublishedVersion) => x.name)).toEqual(['math!grade3'])
+    expect((await o.listVersions()).map((x) => x.name)).toContain('📐geometry')
+  })
+
   it('streams the whole file and honours Range requests across chunk boundaries', async () => {
     const all = await fetch(contentUrl())
     expect(all.status).toBe(200)

@@ -1,10 +1,35 @@
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { uploadFile } from '../../origin/client.ts'
+import { EXPIRY_SWEEP_INTERVAL_MS } from '../../origin/constants.ts'
+import type { Origin, PublishedVersion } from '../../origin/index.ts'
 import { downloadByChunks, Fixture, getJson, MiB, TOKEN, tusMetadata, tusRequest } from './utils.ts'
 
 const fx = new Fixture()
-afterEach(() => fx.cleanup())
+afterEach(async () => {
+  vi.useRealTimers()
+  await fx.cleanup()
+})
+
+/** Makes the next `times` pins of the origin's store fail, as a disk hiccup would. */
+function failPins(origin: Origin, times: number): void {
+  const pin = origin.store.pin.bind(origin.store)
+  let left = times
+  origin.store.pin = async (...args) => {
+    if (left-- > 0) throw new Error('injected pin failure')
+    return await pin(...args)
+  }
+}
+
+/** Resolves with the next version the origin publishes. */
+function nextVersion(origin: Origin): Promise<PublishedVersion> {
+  return new Promise((resolve) => {
+    const off = origin.onVersion((v) => {
+      off()
+      resolve(v)
+    })
+  })
+}
 
 async function createUpload(url: string, length: number, meta: Record<string, string>): Promise<Response> {
   return await tusRequest(`${url}/uploads`, 'POST', {
@@ -57,8 +82,11 @@ describe('origin uploads (tus)', () => {
 
     const back = await downloadByChunks(origin.url, result.manifestCid)
     expect(back.equals(file.bytes)).toBe(true)
-    // the raw upload is gone once published
-    expect((await tusRequest(result.uploadUrl, 'HEAD')).status).toBe(404)
+    // once published, a HEAD reports the upload complete, with its version
+    const head = await tusRequest(result.uploadUrl, 'HEAD')
+    expect(head.status).toBe(200)
+    expect(head.headers.get('upload-offset')).toBe(String(64 * MiB))
+    expect(head.headers.get('dandelion-version')).toBe('1')
     const versions = await getJson(`${origin.url}/resources/grade3-math-07/versions`)
     expect(versions.versions).toHaveLength(1)
     expect(versions.versions[0]).toMatchObject({
@@ -148,6 +176,54 @@ describe('origin uploads (tus)', () => {
     expect((await tusRequest(`${origin.url}/uploads/0123456789abcdef0123456789abcdef`, 'HEAD')).status).toBe(
       404,
     )
+  })
+
+  it('publishes an upload whose publishing failed when the client resumes it with a HEAD', async () => {
+    const origin = await fx.origin()
+    const file = await fx.file(MiB + 5)
+    failPins(origin, 1)
+    let uploadUrl = ''
+    const result = await uploadFile(file.path, {
+      origin: origin.url,
+      token: TOKEN,
+      name: 'lesson-flaky',
+      type: 'video',
+      retryDelays: [0],
+      onUploadUrl: (url) => {
+        uploadUrl = url
+      },
+    })
+    expect(result.version).toBe(1)
+    expect((await downloadByChunks(origin.url, result.manifestCid)).equals(file.bytes)).toBe(true)
+    expect((await getJson(`${origin.url}/resources`)).resources).toMatchObject([{ name: 'lesson-flaky' }])
+    const id = uploadUrl.split('/').pop()
+    expect(await getJson(`${origin.url}/ingests/${id}`)).toMatchObject({ status: 'published' })
+  })
+
+  it('keeps publishing an upload whose client gave up, and tells a resumed client its version', async () => {
+    // only the origin's sweep runs on the fake clock
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const origin = await fx.origin()
+    const file = await fx.file(MiB + 5)
+    const stateFile = join(await fx.dir(), 'uploads.json')
+    const opts = { origin: origin.url, token: TOKEN, name: 'lesson-3gb', type: 'video' as const, stateFile }
+    failPins(origin, 2) // the last PATCH and the HEAD that resumes it
+    await expect(uploadFile(file.path, { ...opts, retryDelays: [0] })).rejects.toMatchObject({
+      name: 'UploadFailedError',
+      status: 423,
+      message: expect.stringContaining('injected pin failure'),
+    })
+    expect((await getJson(`${origin.url}/resources`)).resources).toEqual([])
+
+    const published = nextVersion(origin)
+    vi.advanceTimersByTime(EXPIRY_SWEEP_INTERVAL_MS)
+    expect(await published).toMatchObject({ name: 'lesson-3gb', version: 1 })
+    expect((await getJson(`${origin.url}/resources`)).resources).toMatchObject([{ name: 'lesson-3gb' }])
+
+    // the studio runs its upload again: it learns the version, nothing is sent twice
+    const again = await uploadFile(file.path, opts)
+    expect(again).toMatchObject({ resumed: true, version: 1, manifestCid: (await published).manifestCid })
+    expect((await getJson(`${origin.url}/resources/lesson-3gb/versions`)).versions).toHaveLength(1)
   })
 
   it('terminates an upload on DELETE (termination extension)', async () => {
