@@ -89,6 +89,8 @@ export class SubscriberHub {
   private delays: number[] = []
   /** Users who left while queued for a join slot. */
   private readonly cancelled = new Set<string>()
+  /** Subscriptions waiting for a join slot: only these can be cancelled by a leave. */
+  private readonly waitingJoin = new Set<string>()
   private readonly joinQueue: Array<() => void> = []
 
   constructor(components: SubscriberHubComponents, init: SubscriberHubInit = {}) {
@@ -143,7 +145,13 @@ export class SubscriberHub {
     // subscribing again means the client gave up on its connection: start over
     if (this.subs.has(k)) await this.leave(room, user)
     this.cancelled.delete(k)
-    const release = await this.joinSlot()
+    this.waitingJoin.add(k)
+    let release: () => void
+    try {
+      release = await this.joinSlot()
+    } finally {
+      this.waitingJoin.delete(k)
+    }
     // while waiting, the user may have left or subscribed again
     if (this.cancelled.delete(k)) {
       release()
@@ -192,7 +200,8 @@ export class SubscriberHub {
     const k = key(room, user)
     const sub = this.subs.get(k)
     if (sub === undefined) {
-      if (this.joining >= (this.init.maxConcurrentJoins ?? MAX_CONCURRENT_JOINS)) this.cancelled.add(k)
+      // a subscription still waiting for its join slot is dropped when it gets one
+      if (this.waitingJoin.has(k)) this.cancelled.add(k)
       return
     }
     this.subs.delete(k)
