@@ -125,6 +125,8 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
     },
   )
   engine = new RolloutEngine({ state, deliver: (nodeId) => channel.deliver(nodeId) })
+  // before any node connects: a release blocked before a restart moves on once there is room
+  await engine.start()
   const app = createApi({ state, engine, channel }, { adminToken: init.adminToken, logger: init.logger })
   channel.attach(app.server)
   try {

@@ -76,27 +76,39 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     }
   }
 
-  /** Creates a release and issues its first stage. */
+  /**
+   * Creates a release and issues its first stage. If the first stage cannot be issued (a
+   * node of it has a full outbox) nothing is created and the `ERR_CAPACITY` error is
+   * thrown, as `advance` answers it: the operator asked for commands to go out now and is
+   * told they cannot, rather than handed a release that silently has none.
+   */
   async create(input: CreateReleaseInput): Promise<Release> {
     const { releases } = this.state
     const { release, order, stageOf, variants } = planRelease(this.state, input)
     const id = release.id
     const tx = this.state.tx()
     releases.put(tx, release)
-    for (const nodeId of order) {
-      const cur = releases.currentOf(nodeId, input.resource)
-      releases.putNode(tx, id, {
-        nodeId,
-        stage: stageOf.get(nodeId)!,
-        variant: variants.get(nodeId)!,
-        state: 'waiting',
-        percent: 0,
-        peerBytes: 0,
-        originBytes: 0,
-        prev: cur === undefined ? undefined : { version: cur.version, manifestCid: cur.manifestCid },
-      })
+    let touched: string[]
+    try {
+      for (const nodeId of order) {
+        const cur = releases.currentOf(nodeId, input.resource)
+        releases.putNode(tx, id, {
+          nodeId,
+          stage: stageOf.get(nodeId)!,
+          variant: variants.get(nodeId)!,
+          state: 'waiting',
+          percent: 0,
+          peerBytes: 0,
+          originBytes: 0,
+          prev: cur === undefined ? undefined : { version: cur.version, manifestCid: cur.manifestCid },
+        })
+      }
+      touched = this.issueStage(tx, release, 0)
+    } catch (err) {
+      // memory was changed as we went; `tx` is dropped uncommitted, so nothing reached disk
+      releases.delete(tx, id)
+      throw err
     }
-    const touched = this.issueStage(tx, release, 0)
     await tx.commit({ sync: true })
     this.emitEvent({ type: 'release.created', releaseId: id, total: order.length })
     this.emitEvent({ type: 'release.stage', releaseId: id, stage: 0 })
@@ -279,6 +291,17 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       code: err instanceof Error && 'code' in err ? err.code : undefined,
       reason: err instanceof Error ? err.message : String(err),
     })
+  }
+
+  /**
+   * Evaluates every running release once, at start. Which releases are blocked is kept in
+   * memory only, and a gate may have passed by outcomes committed just before the tracker
+   * stopped: without this, such a release would wait for an operator. One still blocked is
+   * then retried as outcomes come in, as before the restart.
+   */
+  async start(): Promise<void> {
+    for (const r of this.state.releases.releases.values()) if (r.status === 'running') this.dirty.add(r.id)
+    await this.settle()
   }
 
   /** Stops scheduled evaluations (the state is about to close). */

@@ -114,6 +114,17 @@ export class Releases {
     tx.put(`rn!${releaseId}!${node.nodeId}`, node)
   }
 
+  /**
+   * Removes a release and its per-node state. What nodes run ({@link currentOf}) is kept:
+   * it stays what they run whichever release brought it.
+   */
+  delete(tx: Tx, id: string): void {
+    for (const nodeId of this.nodes.get(id)?.keys() ?? []) tx.del(`rn!${id}!${nodeId}`)
+    this.nodes.delete(id)
+    this.releases.delete(id)
+    tx.del(`rel!${id}`)
+  }
+
   /** Version a node runs for a resource, as last reported active. */
   currentOf(nodeId: string, resource: string): (VersionRef & { releaseId?: string }) | undefined {
     return this.current.get(`${nodeId}!${resource}`)
