@@ -127,3 +127,20 @@ export class LastSeqOutOfRangeError extends TrackerError {
     super(`node ${nodeId} claims last sequence ${lastSeq}, above ${max}`, 'ERR_LAST_SEQ_OUT_OF_RANGE', 400)
   }
 }
+
+/**
+ * A write of the state failed (disk full, I/O error). The tracker stops serving until it is
+ * restarted and reloads what is on disk: its memory may hold changes that were never saved.
+ */
+export class StateUnavailableError extends TrackerError {
+  override name = 'StateUnavailableError'
+  constructor(options?: ErrorOptions) {
+    const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
+    super(
+      `saving the tracker state failed${cause}; the tracker is unavailable until it is restarted`,
+      'ERR_STATE_UNAVAILABLE',
+      503,
+      options,
+    )
+  }
+}

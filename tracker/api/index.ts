@@ -70,7 +70,11 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
     reply.type(metrics.contentType)
     return metrics.metrics()
   })
-  app.get('/health', async () => ({ ok: true }))
+  app.get('/health', async () => {
+    // unhealthy once a state write failed, so monitoring sees the tracker needs a restart
+    if (components.state.failure !== undefined) throw components.state.failure
+    return { ok: true }
+  })
 
   app.register(
     async (api) => {
@@ -79,6 +83,9 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
         const verdict = bearerVerdict(req.headers.authorization, init.adminToken)
         if (verdict === 'missing') throw new UnauthorizedError()
         if (verdict === 'wrong') throw new ForbiddenError()
+        // Fail-stop (see `TrackerState.failure`): once a write failed, memory may hold
+        // changes that are not on disk, so nothing is read or changed until a restart.
+        if (components.state.failure !== undefined) throw components.state.failure
       })
       for (const r of table) {
         api.route({

@@ -35,6 +35,9 @@ export function createMetrics(state: TrackerState, channel: ChannelServer): Regi
     'Refused channel handshakes',
     () => channel.stats.authFailures,
   )
+  gauge('dandelion_tracker_state_unavailable', '1 once a state write failed (restart needed)', () =>
+    state.failure === undefined ? 0 : 1,
+  )
   gauge(
     'dandelion_tracker_releases_running',
     'Releases running',

@@ -179,6 +179,10 @@ export class ChannelServer {
       ws.close(CLOSE_CODES.busy, 'too many handshakes')
       return
     }
+    if (this.state.failure !== undefined) {
+      ws.close(CLOSE_CODES.shutdown, 'state unavailable')
+      return
+    }
     const s: Session = { ws, nonce: newNonce(), alive: true }
     ws.on('pong', () => {
       s.alive = true
@@ -215,6 +219,7 @@ export class ChannelServer {
   }
 
   private async onFrame(s: Session, f: NodeFrame): Promise<void> {
+    if (this.unavailable()) return
     if (f.t === 'hello') return this.onHello(s, f)
     // Every frame but hello requires an authenticated session.
     if (s.nodeId === undefined) {
@@ -251,7 +256,10 @@ export class ChannelServer {
    * crash the replay recovers them (the node answers a replayed command from its journal).
    */
   private persist(tx: Tx): void {
-    tx.commit().catch((err) => log.error('persisting channel state failed: %e', err))
+    tx.commit().catch((err) => {
+      log.error('persisting channel state failed: %e', err)
+      this.unavailable()
+    })
   }
 
   private async onHello(s: Session, f: Extract<NodeFrame, { t: 'hello' }>): Promise<void> {
@@ -312,10 +320,25 @@ export class ChannelServer {
 
   /** Sends a node's not-yet-sent commands if it is connected. */
   deliver(nodeId: string): void {
+    if (this.unavailable()) return
     const s = this.sessions.get(nodeId)
     if (s === undefined) return
     const now = Date.now()
-    for (const e of this.state.outbox.entriesOf(nodeId)) if (e.attempts === 0) this.transmit(s, e, now)
+    // A command MUST be on disk before it is sent: one whose commit is in flight (another
+    // change's) may yet fail; its own committer delivers it once the commit succeeded.
+    for (const e of this.state.outbox.entriesOf(nodeId))
+      if (e.attempts === 0 && e.durable) this.transmit(s, e, now)
+  }
+
+  /**
+   * True once a write of the state failed (see `TrackerState.failure`): memory may then
+   * hold commands that are not on disk, so nothing is sent and every channel is closed
+   * (and new ones refused) until a restart; nodes keep running what they have meanwhile.
+   */
+  private unavailable(): boolean {
+    if (this.state.failure === undefined) return false
+    for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'state unavailable')
+    return true
   }
 
   private transmit(s: Session, e: OutboxEntry, now: number): void {
@@ -327,6 +350,7 @@ export class ChannelServer {
   }
 
   private retransmit(): void {
+    if (this.unavailable()) return
     const now = Date.now()
     for (const nodeId of this.state.outbox.nodesWithUnacked()) {
       const s = this.sessions.get(nodeId)

@@ -109,6 +109,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       releases.delete(tx, id)
       throw err
     }
+    // a failed commit rejects with StateUnavailableError and the tracker fails stop (memory
+    // keeps the release; see `TrackerState.failure`): nothing is delivered or announced
     await tx.commit({ sync: true })
     this.emitEvent({ type: 'release.created', releaseId: id, total: order.length })
     this.emitEvent({ type: 'release.stage', releaseId: id, stage: 0 })
@@ -249,7 +251,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     this.settling = undefined
     const ids = [...this.dirty]
     this.dirty.clear()
-    if (this.stopped || ids.length === 0) return
+    // after a failed write the tracker fails stop: nothing more is evaluated until a restart
+    if (this.stopped || ids.length === 0 || this.state.failure !== undefined) return
     const tx = this.state.tx()
     const touched: string[] = []
     for (const id of ids) {

@@ -2,6 +2,7 @@
  * The tracker's persistent state: repositories kept in memory and written through a
  * group-committing level batch. Load once at start; change through {@link TrackerState.tx}.
  */
+import type { StateUnavailableError } from '../errors.ts'
 import { Catalog } from './catalog.ts'
 import { Inventory } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
@@ -50,8 +51,21 @@ export class TrackerState {
     await this.kv.close()
   }
 
-  /** A new change set. */
+  /**
+   * Set once a write of the state failed (disk full, I/O error). From then on memory may
+   * hold changes the disk does not (a Tx changes memory first and has no undo), so the
+   * tracker fails stop: {@link tx} throws, the admin API answers 503 to everything and the
+   * channel delivers nothing, until a restart reloads the disk. An operations team gets one
+   * clear error ("free the disk, restart the tracker") instead of a tracker that shows or
+   * sends releases it told them had failed; nodes keep running what they run meanwhile.
+   */
+  get failure(): StateUnavailableError | undefined {
+    return this.writer.failure
+  }
+
+  /** A new change set; throws {@link StateUnavailableError} once a write failed. */
   tx(): Tx {
+    if (this.writer.failure !== undefined) throw this.writer.failure
     return new Tx(this.writer)
   }
 }

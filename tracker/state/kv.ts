@@ -5,6 +5,7 @@
  * `sync` when asked) before the caller acknowledges anything.
  */
 import { Level } from 'level'
+import { StateUnavailableError } from '../errors.ts'
 
 /** One write of a batch. */
 export type KvOp = { type: 'put'; key: string; value: unknown } | { type: 'del'; key: string }
@@ -62,10 +63,14 @@ export class MemoryKv implements Kv {
  * Collects the writes of one logical change. Memory is updated by the repositories as
  * they go; `commit` makes the change durable. Concurrent commits are grouped into one
  * level batch (group commit) so 5,000 ACKs do not cost 5,000 fsyncs.
+ *
+ * There is no rollback: if the commit fails, memory keeps the change and the
+ * {@link GroupWriter} fails stop (see there).
  */
 export class Tx {
   readonly ops: KvOp[] = []
   private readonly writer: GroupWriter
+  private readonly committed: Array<() => void> = []
   constructor(writer: GroupWriter) {
     this.writer = writer
   }
@@ -75,21 +80,43 @@ export class Tx {
   del(key: string): void {
     this.ops.push({ type: 'del', key })
   }
-  /** Persists the ops; with `sync` they are on disk when this resolves. */
-  commit(options: { sync?: boolean } = {}): Promise<void> {
-    return this.writer.write(this.ops, options.sync === true)
+  /** Runs `fn` once the commit succeeded (e.g. to let a queued command be sent); never if it fails. */
+  onCommit(fn: () => void): void {
+    this.committed.push(fn)
+  }
+  /**
+   * Persists the ops; with `sync` they are on disk when this resolves. Rejects with
+   * {@link StateUnavailableError} if they could not be written.
+   */
+  async commit(options: { sync?: boolean } = {}): Promise<void> {
+    await this.writer.write(this.ops, options.sync === true)
+    for (const fn of this.committed.splice(0)) fn()
   }
 }
 
-/** Groups writes issued in the same tick into one batch, synced if any of them asks. */
+/**
+ * Groups writes issued in the same tick into one batch, synced if any of them asks.
+ *
+ * Fail-stop: once a batch fails, every write pending or issued later is refused with
+ * {@link StateUnavailableError} and nothing more reaches the disk, so the disk keeps a
+ * consistent prefix of the changes. Memory is not rolled back (repositories change shared
+ * objects in place, and later changes build on earlier ones, e.g. sequence numbers): the
+ * tracker stops serving instead and a restart reloads the disk (see {@link failure}).
+ */
 export class GroupWriter {
   private readonly kv: Kv
   private pending: { ops: KvOp[]; sync: boolean; waiters: Array<PromiseWithResolvers<void>> } | undefined
   private chain: Promise<void> = Promise.resolve()
+  private failed?: StateUnavailableError
   constructor(kv: Kv) {
     this.kv = kv
   }
+  /** Set once a batch failed: memory may then differ from the disk until a restart. */
+  get failure(): StateUnavailableError | undefined {
+    return this.failed
+  }
   write(ops: KvOp[], sync: boolean): Promise<void> {
+    if (this.failed !== undefined) return Promise.reject(this.failed)
     if (ops.length === 0) return Promise.resolve()
     const waiter = Promise.withResolvers<void>()
     if (this.pending === undefined) {
@@ -99,10 +126,13 @@ export class GroupWriter {
       this.chain = this.chain.then(async () => {
         if (this.pending === group) this.pending = undefined
         try {
+          // a batch queued behind a failed one may build on its changes: never written
+          if (this.failed !== undefined) throw this.failed
           await this.kv.batch(group.ops, { sync: group.sync })
           for (const w of group.waiters) w.resolve()
         } catch (err) {
-          for (const w of group.waiters) w.reject(err)
+          this.failed ??= new StateUnavailableError({ cause: err })
+          for (const w of group.waiters) w.reject(this.failed)
         }
       })
     }

@@ -20,6 +20,11 @@ export interface OutboxEntry {
   /** In memory only: sends so far on the current connection, and when the next is due. */
   attempts: number
   nextAt: number
+  /**
+   * In memory only: the command is on disk. The channel sends only durable commands: one
+   * whose commit is still in flight may yet fail, and a node must never apply it.
+   */
+  durable: boolean
 }
 
 const key = (nodeId: string, seq: number): string => `ob!${nodeId}!${String(seq).padStart(12, '0')}`
@@ -38,7 +43,7 @@ export class Outbox {
     for await (const [k, v] of kv.entries('seq!')) this.nextSeq.set(k.slice(4), v as number)
     for await (const [, v] of kv.entries('ob!')) {
       const e = v as OutboxEntry
-      this.index({ ...e, attempts: 0, nextAt: 0 })
+      this.index({ ...e, attempts: 0, nextAt: 0, durable: true })
     }
   }
 
@@ -62,8 +67,11 @@ export class Outbox {
     if (seq > MAX_COMMAND_SEQ) throw new CapacityError(`sequence numbers of ${nodeId} exhausted`)
     this.nextSeq.set(nodeId, seq + 1)
     const cmd: Command = { ...fields, seq, id: randomUUID() }
-    const entry: OutboxEntry = { nodeId, cmd, state: 'pending', attempts: 0, nextAt: 0 }
+    const entry: OutboxEntry = { nodeId, cmd, state: 'pending', attempts: 0, nextAt: 0, durable: false }
     this.index(entry)
+    tx.onCommit(() => {
+      entry.durable = true
+    })
     tx.put(`seq!${nodeId}`, seq + 1)
     tx.put(key(nodeId, seq), this.persisted(entry))
     return cmd
