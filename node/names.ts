@@ -35,9 +35,14 @@ export class MemoryNameTable implements NameTable {
   }
 
   async set(name: string, manifestCid: string): Promise<void> {
+    this.assertRoom(name)
+    this.map.set(name, manifestCid)
+  }
+
+  /** @throws LimitReachedError when `name` is new and the table holds {@link MAX_NAMES} already */
+  assertRoom(name: string): void {
     if (!this.map.has(name) && this.map.size >= MAX_NAMES)
       throw new LimitReachedError(`more than ${MAX_NAMES} names`)
-    this.map.set(name, manifestCid)
   }
 
   async delete(name: string): Promise<void> {
@@ -71,14 +76,20 @@ export class LevelNameTable implements NameTable {
     return await this.cache.get(name)
   }
 
+  /**
+   * Disk first, synced, then memory: a write that fails (ENOSPC) changes nothing playback
+   * serves, and once this resolves (and the agent journals the activation as applied) a
+   * power cut cannot take the change back.
+   */
   async set(name: string, manifestCid: string): Promise<void> {
+    this.cache.assertRoom(name)
+    await this.db.put(name, manifestCid, { sync: true })
     await this.cache.set(name, manifestCid)
-    await this.db.put(name, manifestCid)
   }
 
   async delete(name: string): Promise<void> {
+    await this.db.del(name, { sync: true })
     await this.cache.delete(name)
-    await this.db.del(name)
   }
 
   async list(): Promise<NameEntry[]> {

@@ -54,6 +54,10 @@ export class DandelionNodeImpl implements DandelionNode {
   /** Shared-memory buffers received chunks are assembled in (on-disk stores only), for every swarm. */
   private readonly chunkBuffers?: ChunkBuffers
   private keepAlive?: ReturnType<typeof setInterval>
+  /** Fetches in progress by manifest CID: the last one to give up forgets the download. */
+  private readonly fetching = new Map<string, number>()
+  /** Set by {@link stop}: the lookups it ends are not downloads to forget. */
+  private stopping = false
   /** Dials the peers mDNS finds (when `mdns` is on). */
   private readonly lan?: LanDialer
   /** Peers banned by any swarm, refused by the host's connection gater too. */
@@ -157,6 +161,7 @@ export class DandelionNodeImpl implements DandelionNode {
   }
 
   async start(): Promise<void> {
+    this.stopping = false
     this.pool?.start()
     if (this.ownsStore) await this.store.start()
     await this.names.open()
@@ -188,6 +193,7 @@ export class DandelionNodeImpl implements DandelionNode {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true
     clearInterval(this.keepAlive)
     this.manifests.stop()
     this.lan?.detach()
@@ -207,23 +213,37 @@ export class DandelionNodeImpl implements DandelionNode {
    */
   async fetch(manifestCid: CID | string, options: FetchOptions = {}): Promise<Manifest> {
     const cid = toCid(manifestCid)
-    const wanted = WANT_PIN_PREFIX + cid.toString()
+    const key = cid.toString()
+    const wanted = WANT_PIN_PREFIX + key
     const swarm = this.swarm(cid)
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
-    // an operator's or the tracker's download: not held to the cap on lookups anyone can start
-    const manifest = await this.manifests.get(cid, { signal: options.signal, capped: false })
+    // recorded before the lookup, which can take long (the manifest may not be out yet):
+    // a node stopped or killed meanwhile still carries on at start
     if (!swarm.complete) await this.store.pin(wanted, [cid])
-    await swarm.setManifest(manifest)
-    swarm.want()
-    options.onProgress?.(swarm.progress())
+    this.fetching.set(key, (this.fetching.get(key) ?? 0) + 1)
+    let found = false
     try {
+      // an operator's or the tracker's download: not held to the cap on lookups anyone can start
+      const manifest = await this.manifests.get(cid, { signal: options.signal, capped: false })
+      found = true
+      await swarm.setManifest(manifest)
+      swarm.want()
+      options.onProgress?.(swarm.progress())
       await abortable(swarm.done.promise, options.signal)
+      await this.store.unpin(wanted)
+      return manifest
     } catch (err) {
-      if (options.signal?.aborted === true) await this.store.unpin(wanted)
+      // Forget the download when the caller gave up or the manifest cannot be had (it does
+      // not verify), unless another fetch of it goes on. A stop, or a failure once the
+      // manifest is known (the store refused a chunk), keeps it for the next start.
+      const forget = options.signal?.aborted === true || (!found && !this.stopping)
+      if (forget && this.fetching.get(key) === 1) await this.store.unpin(wanted)
       throw err
+    } finally {
+      const n = (this.fetching.get(key) ?? 1) - 1
+      if (n > 0) this.fetching.set(key, n)
+      else this.fetching.delete(key)
     }
-    await this.store.unpin(wanted)
-    return manifest
   }
 
   async seed(manifest: Manifest, _options: { signal?: AbortSignal } = {}): Promise<void> {

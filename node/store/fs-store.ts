@@ -120,7 +120,12 @@ export class FsChunkStore extends BaseChunkStore {
         this.place(k.slice(CHUNK_PREFIX.length), l)
       }
     }
-    if (stale.length > 0) await db.batch(stale.map((key) => ({ type: 'del' as const, key })))
+    // synced: a later segment may reuse a missing one's id, and these entries must not see it
+    if (stale.length > 0)
+      await db.batch(
+        stale.map((key) => ({ type: 'del' as const, key })),
+        { sync: true },
+      )
     await this.recoverIntents()
     await this.migrateChunkFiles()
     for await (const [k, v] of db.iterator({ gt: PIN_PREFIX, lt: `${PIN_PREFIX}~` })) {
@@ -302,9 +307,10 @@ export class FsChunkStore extends BaseChunkStore {
     })
   }
 
+  /** Synced: pins are rare, and a download or a lesson forgotten after a power cut is not. */
   protected async savePin(key: string, cids: string[] | undefined): Promise<void> {
-    if (cids === undefined) await this.db!.del(PIN_PREFIX + key)
-    else await this.db!.put(PIN_PREFIX + key, JSON.stringify(cids))
+    if (cids === undefined) await this.db!.del(PIN_PREFIX + key, { sync: true })
+    else await this.db!.put(PIN_PREFIX + key, JSON.stringify(cids), { sync: true })
   }
 
   /**
@@ -405,27 +411,43 @@ export class FsChunkStore extends BaseChunkStore {
       .finally(() => this.compacting.delete(id))
   }
 
-  /** Copies a sparse segment's chunks to the active segment; the emptied file is deleted. */
+  /**
+   * Copies a sparse segment's chunks to the active segment; the emptied file is deleted.
+   * The old copies were on disk, so the new ones must be before the old file goes: the
+   * copied bytes and then their index entries are synced first (even without `fsync`),
+   * or a power cut could keep the unlink and lose the entries, leaving an index that
+   * points at a deleted file and chunks, pinned ones too, that start() drops as stale.
+   * One sync of each file and one synced batch for the whole segment, not one per chunk.
+   */
   private async compactSegment(id: number): Promise<void> {
-    for (const key of [...(this.bySegment.get(id) ?? [])]) {
-      if (!this.started) return
-      const from = this.locations.get(key)
-      if (from === undefined || from.segment !== id) continue
-      const bytes = await this.segments.read(from)
-      if (bytes === undefined) return
-      const to = this.segments.allocate(from.length)
-      try {
-        await this.segments.write(to, bytes, this.fsync)
-        // a crash here leaves the index on the old copy and the new one as dead space
-        await this.db!.put(CHUNK_PREFIX + key, encodeLocation(to))
-      } catch (err) {
-        await this.segments.release(to)
-        throw err
+    const moves: Array<{ key: string; from: Location; to: Location }> = []
+    try {
+      for (const key of [...(this.bySegment.get(id) ?? [])]) {
+        if (!this.started) break // stop() waits for the moves so far to be recorded
+        const from = this.locations.get(key)
+        if (from === undefined || from.segment !== id) continue
+        const bytes = await this.segments.read(from)
+        if (bytes === undefined) break
+        const to = this.segments.allocate(from.length)
+        moves.push({ key, from, to })
+        await this.segments.write(to, bytes, false)
       }
+      if (moves.length === 0) return
+      for (const segment of new Set(moves.map((m) => m.to.segment))) await this.segments.sync(segment)
+      // a crash before this leaves the index on the old copies and the new ones as dead space
+      await this.db!.batch(
+        moves.map((m) => ({ type: 'put' as const, key: CHUNK_PREFIX + m.key, value: encodeLocation(m.to) })),
+        { sync: true },
+      )
+    } catch (err) {
+      for (const m of moves) await this.segments.release(m.to)
+      throw err
+    }
+    for (const { key, from, to } of moves) {
       this.unlist(key, from)
       this.place(key, to, false)
-      await this.segments.release(from)
     }
+    for (const { from } of moves) await this.segments.release(from)
   }
 
   private serially(fn: () => Promise<void>): Promise<void> {

@@ -29,6 +29,8 @@ interface Segment {
   live: number
   /** Created by this process (opened with truncate), rather than found at start. */
   fresh: boolean
+  /** A fresh file whose directory entry {@link Segments.sync} has made durable. */
+  named?: boolean
   handle?: Promise<FileHandle>
   /** Opened for direct writes (see `direct-io.ts`). */
   directHandle?: Promise<FileHandle>
@@ -166,6 +168,30 @@ export class Segments {
       await run
       this.written[direct ? 'direct' : 'buffered'] += bytes.byteLength
       if (sync) await (await this.handle(s)).datasync()
+    } finally {
+      await this.done(s)
+    }
+  }
+
+  /**
+   * Waits until every byte written to segment `id` so far is on disk, and, for a file
+   * this process created, its name too: a power cut could otherwise lose a new file
+   * whose data was synced.
+   */
+  async sync(id: number): Promise<void> {
+    const s = this.use(id)
+    if (s === undefined) throw new ChunkStoreCorruptError(`segment ${id} is gone`)
+    try {
+      await (await this.handle(s)).datasync()
+      if (s.fresh && s.named !== true) {
+        const dir = await open(this.dir, 'r')
+        try {
+          await dir.sync()
+        } finally {
+          await dir.close()
+        }
+        s.named = true
+      }
     } finally {
       await this.done(s)
     }

@@ -126,4 +126,32 @@ describe('looking up a manifest the node does not hold', () => {
     await until(() => node.status().swarms.length === 1)
     expect(node.status().swarms[0].manifestCid).toBe(version.manifestCid)
   })
+
+  it('remembers a download from before its lookup: forgotten when given up, kept through a stop', async () => {
+    const dataDir = await h.tempDir()
+    const node = await h.spawn({ dataDir })
+    const unknown = manifestCid(randomBytes(64)).toString()
+    const wanted = (n: typeof node): string[] => n.store.pins().filter((p) => p.startsWith('want:'))
+    // one caller gives up while the manifest is not found: nothing is left behind
+    await expect(node.fetch(unknown, { signal: AbortSignal.timeout(200) })).rejects.toThrow()
+    expect(wanted(node)).toEqual([])
+    expect(node.status().swarms).toEqual([])
+
+    // another caller still waits when one gives up: the download stays recorded
+    const waiting = node.fetch(unknown)
+    waiting.catch(() => {})
+    const quitter = new AbortController()
+    const quitting = node.fetch(unknown, { signal: quitter.signal })
+    quitting.catch(() => {})
+    await until(() => wanted(node).length === 1)
+    quitter.abort()
+    await expect(quitting).rejects.toThrow()
+    expect(wanted(node)).toEqual([`want:${unknown}`])
+    // a stop ends the lookup but is not the caller giving up: the next start carries on
+    await node.stop()
+    await expect(waiting).rejects.toThrow()
+    const again = await h.spawn({ dataDir })
+    expect(wanted(again)).toEqual([`want:${unknown}`])
+    expect(again.status().swarms.map((s) => s.manifestCid)).toEqual([unknown])
+  })
 })

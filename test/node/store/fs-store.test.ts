@@ -6,13 +6,15 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Level } from 'level'
 import { CID } from 'multiformats/cid'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { blake3, chunkCid, HashPool } from '../../../node/content/index.ts'
 import { QuotaExceededError } from '../../../node/errors.ts'
 import { FsChunkStore } from '../../../node/store/index.ts'
+import { type Location, Segments } from '../../../node/store/segments.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
+  vi.restoreAllMocks()
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
 })
 
@@ -149,6 +151,103 @@ describe('FsChunkStore', () => {
       expect(Buffer.from(blake3(await store.get(cid))).equals(Buffer.from(cid.multihash.digest))).toBe(true)
     }
     expect(stored).toBeGreaterThanOrEqual(acked.length)
+    await store.stop()
+  })
+})
+
+describe('FsChunkStore durability', () => {
+  type Op = { type: string; key: string }
+  /** The store's disk writes in order: copies, file syncs, index writes (synced or not), releases. */
+  function record(): string[] {
+    const events: string[] = []
+    const segmentWrite = Segments.prototype.write
+    vi.spyOn(Segments.prototype, 'write').mockImplementation(async function (this: Segments, l, bytes, sync) {
+      await segmentWrite.call(this, l, bytes, sync)
+      events.push(`write ${l.segment}${sync ? ' synced' : ''}`)
+    })
+    if ('sync' in Segments.prototype) {
+      const segmentSync = Segments.prototype.sync
+      vi.spyOn(Segments.prototype, 'sync').mockImplementation(async function (this: Segments, id) {
+        await segmentSync.call(this, id)
+        events.push(`write ${id} synced`)
+      })
+    }
+    const release = Segments.prototype.release
+    vi.spyOn(Segments.prototype, 'release').mockImplementation(async function (this: Segments, l: Location) {
+      events.push(`release ${l.segment}`)
+      await release.call(this, l)
+    })
+    const synced = (options: unknown): string =>
+      (options as { sync?: boolean } | undefined)?.sync === true ? ' synced' : ''
+    const index = (ops: Op[], options: unknown): void => {
+      for (const op of ops) events.push(`index ${op.type} ${op.key.slice(0, 2)}${synced(options)}`)
+    }
+    const put = Level.prototype.put
+    vi.spyOn(Level.prototype, 'put').mockImplementation(async function (this: Level, ...args: unknown[]) {
+      index([{ type: 'put', key: args[0] as string }], args[2])
+      // biome-ignore lint/suspicious/noExplicitAny: passing the caller's arguments through
+      return await (put as any).apply(this, args)
+    })
+    const del = Level.prototype.del
+    vi.spyOn(Level.prototype, 'del').mockImplementation(async function (this: Level, ...args: unknown[]) {
+      index([{ type: 'del', key: args[0] as string }], args[1])
+      // biome-ignore lint/suspicious/noExplicitAny: passing the caller's arguments through
+      return await (del as any).apply(this, args)
+    })
+    const batch = Level.prototype.batch
+    vi.spyOn(Level.prototype, 'batch').mockImplementation(function (this: Level, ...args: unknown[]) {
+      if (Array.isArray(args[0])) index(args[0] as Op[], args[1])
+      // biome-ignore lint/suspicious/noExplicitAny: passing the caller's arguments through
+      return (batch as any).apply(this, args)
+    })
+    return events
+  }
+
+  it('compaction puts the moved chunks and their index entries on disk before it deletes the old segment', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir, segmentBytes: 4000 })
+    await store.start()
+    const cids: CID[] = []
+    for (let i = 0; i < 8; i++) cids.push(await store.add(bytesOf(1000, i)))
+    await store.pin('lesson', [cids[1]])
+    // segment 1 keeps one pinned chunk in four: the next compaction empties it
+    for (const i of [0, 2, 3]) await store.delete(cids[i])
+    expect(store.locate(cids[1])!.segment).toBe(1)
+    const events = record()
+    await store.compact()
+    const to = store.locate(cids[1])!.segment
+    expect(to).not.toBe(1)
+    expect(await segmentFiles(dir)).not.toContain('1.seg')
+
+    const copied = events.indexOf(`write ${to}`)
+    const dataSynced = events.indexOf(`write ${to} synced`, copied)
+    const indexed = events.indexOf('index put c! synced')
+    const released = events.indexOf('release 1')
+    // the old copy was on disk (fsync off or not): so must the new one and its entry be
+    // before the old file goes, or a power cut leaves the index pointing at a deleted file
+    expect(copied).toBeGreaterThanOrEqual(0)
+    expect(dataSynced).toBeGreaterThan(copied)
+    expect(indexed).toBeGreaterThan(dataSynced)
+    expect(released).toBeGreaterThan(indexed)
+    expect(events.filter((e) => e.startsWith('index put c!') && !e.endsWith('synced'))).toEqual([])
+    await store.stop()
+
+    const again = new FsChunkStore({ dir, segmentBytes: 4000 })
+    await again.start()
+    expect(again.isPinned(cids[1])).toBe(true)
+    expect(Buffer.from(await again.get(cids[1])).equals(Buffer.from(bytesOf(1000, 1)))).toBe(true)
+    await again.stop()
+  })
+
+  it('writes pins synced, before they count', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const a = await store.add(bytesOf(1000, 1))
+    const events = record()
+    await store.pin('lesson', [a])
+    await store.unpin('lesson')
+    expect(events).toEqual(['index put p! synced', 'index del p! synced'])
     await store.stop()
   })
 })

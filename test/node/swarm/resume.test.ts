@@ -7,9 +7,10 @@ import { addContent, Harness, originKey, randomContent } from '../utils/harness.
 const childScript = fileURLToPath(new URL('../utils/child-fetch.ts', import.meta.url))
 
 interface Line {
-  event: 'progress' | 'done'
+  event: 'progress' | 'done' | 'fetching'
   chunksDone?: number
   bytesFromPeers: number
+  pins?: string[]
 }
 
 function startChild(
@@ -91,6 +92,45 @@ describe('resume after a crash', () => {
     const out: Uint8Array[] = []
     for await (const piece of node.read(manifest.cid, 0, bytes.byteLength - 1)) out.push(piece)
     expect(Buffer.concat(out).equals(bytes)).toBe(true)
+  })
+})
+
+describe('resume after a crash during the manifest lookup', () => {
+  const h = new Harness()
+  const children: ChildProcess[] = []
+  afterEach(async () => {
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL')
+    await h.teardown()
+  })
+
+  it('a node killed while it still looks for the manifest fetches the content when it starts again', async () => {
+    const key = await originKey()
+    const bytes = randomContent(2 * 1024 * 1024)
+    // the seeder has the content but does not offer it yet: the child's lookup finds nothing
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    const env = {
+      dataDir: await h.tempDir(),
+      bootstrap: [seeder.multiaddrs[0].toString()],
+      manifestCid: manifest.cid.toString(),
+    }
+    let fetching: Line | undefined
+    const first = startChild(env, (l) => {
+      if (l.event === 'fetching') fetching = l
+    })
+    children.push(first.child)
+    await waitFor(() => fetching !== undefined)
+    first.child.kill('SIGKILL')
+    await first.exited
+    // what `POST /fetch` acknowledged is on disk before the manifest is found
+    expect(fetching!.pins).toContain(`want:${manifest.cid.toString()}`)
+
+    await seeder.seed(manifest)
+    const lines: Line[] = []
+    const again = startChild({ ...env, resumeOnly: true }, (l) => lines.push(l))
+    children.push(again.child)
+    expect(await again.exited).toBe(0)
+    expect(lines.filter((l) => l.event === 'progress').at(-1)!.chunksDone).toBe(manifest.chunks.length)
   })
 })
 

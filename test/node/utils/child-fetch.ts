@@ -3,7 +3,9 @@
  * DANDELION_TEST_CHILD env variable (JSON: dataDir, bootstrap, manifestCid, downloadBytesPerSecond,
  * resumeOnly), fetches the manifest and prints one JSON line per progress event and a final
  * `done` line. With `resumeOnly` it does not ask for the manifest: it waits for the node to
- * finish, by itself, the download an earlier run left unfinished.
+ * finish, by itself, the download an earlier run left unfinished. Once the fetch is asked
+ * for it prints a `fetching` line with the store's pins, when the download is recorded
+ * (a `want:` pin), when the fetch ends, or after 2 s.
  */
 import { createNode } from '../../../node/index.ts'
 
@@ -30,10 +32,17 @@ if (cfg.resumeOnly === true) {
     await new Promise((r) => setTimeout(r, 50))
   }
 } else {
-  await node.fetch(cfg.manifestCid, {
+  const fetching = node.fetch(cfg.manifestCid, {
     onProgress: (p) =>
       write({ event: 'progress', chunksDone: p.chunksDone, bytesFromPeers: p.bytesFromPeers }),
   })
+  let settled = false
+  fetching.finally(() => (settled = true)).catch(() => {})
+  const asked = Date.now()
+  const wanted = (): boolean => node.store.pins().includes(`want:${cfg.manifestCid}`)
+  while (!wanted() && !settled && Date.now() - asked < 2000) await new Promise((r) => setTimeout(r, 10))
+  write({ event: 'fetching', pins: node.store.pins() })
+  await fetching
 }
 write({ event: 'done', ...node.status().totals })
 await node.stop()
