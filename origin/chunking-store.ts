@@ -7,12 +7,20 @@
  * State per upload, in `<dir>/<id>.json`: size, metadata, creation date, the CIDs of
  * the chunks stored so far, and how many bytes of the tail file `<id>.<k>.part`
  * (k = index of the unfinished chunk) belong to the upload. Every state file and tail
- * file is written to a temporary name and renamed, so a crash at any point leaves a
- * consistent state: the offset a client reads after a restart may be lower than what
- * it sent, never higher, and the tus client simply resends from there.
+ * file is written to a temporary name, synced and renamed, so a crash or a power cut at
+ * any point leaves a consistent state: the offset a client reads after a restart may be
+ * lower than what it sent, never higher, and the tus client simply resends from there.
+ *
+ * Chunks are content-addressed, so two uploads of the same bytes share them. Each
+ * upload pins the chunks it recorded, one pin per checkpoint
+ * (`upload:<id>:<index of its first chunk>`, so a long upload writes each CID once, not
+ * a growing list each time); removing an upload drops its pins and deletes only the
+ * chunks nothing else holds, and publishing hands them over to the version's pin. The
+ * store's index is not synced, so a power cut may lose chunks a saved state lists: an
+ * upload's offset counts only the chunks the store has, checked once per upload per run
+ * and again for each new checkpoint.
  */
-import { randomBytes } from 'node:crypto'
-import { readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises'
+import { readdir, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { logger } from '@libp2p/logger'
@@ -21,12 +29,16 @@ import { CID } from 'multiformats/cid'
 import type { ChunkStore } from '../node/store/index.ts'
 import { ChunkWriter } from './chunk-writer.ts'
 import { UPLOAD_ID_RE } from './constants.ts'
-import { InsufficientStorageError } from './errors.ts'
+import { syncDir, writeFileDurably } from './durable-file.ts'
+import { InsufficientStorageError, MissingChunksError } from './errors.ts'
 
 const log = logger('dandelion:origin:chunking-store')
 
 /** Bytes stored between two checkpoints of a long PATCH. */
 const CHECKPOINT_BYTES = 32 * 1024 * 1024
+
+/** Pin keys of an upload's chunks start with this (see the file comment). */
+const UPLOAD_PIN_PREFIX = 'upload:'
 
 /** Persisted state of one upload. */
 interface UploadState {
@@ -53,6 +65,13 @@ export interface ChunkingDataStoreInit {
 export class ChunkingDataStore extends DataStore {
   private readonly store: ChunkStore
   private readonly init: ChunkingDataStoreInit
+  /** Writes in progress: the chunks they stored but have not pinned yet must not be deleted. */
+  private readonly writers = new Set<ChunkWriter>()
+  /**
+   * Per upload, how many leading chunks of its state were found in the store once pinned:
+   * pinned chunks stay, so they are not looked up again. One entry per upload on disk.
+   */
+  private readonly checked = new Map<string, number>()
 
   constructor(components: { store: ChunkStore }, init: ChunkingDataStoreInit) {
     super()
@@ -75,7 +94,7 @@ export class ChunkingDataStore extends DataStore {
   }
 
   override async getUpload(id: string): Promise<Upload> {
-    const state = await this.load(id)
+    const state = await this.loadPresent(id)
     return new Upload({
       id,
       size: state.size,
@@ -85,14 +104,24 @@ export class ChunkingDataStore extends DataStore {
     })
   }
 
-  /** The chunks of a complete upload, in order. */
+  /**
+   * The chunks of a complete upload, in order, every one of them looked up in the store.
+   * @throws MissingChunksError when one is missing; the upload's offset then stops before it
+   */
   async chunksOf(id: string): Promise<{ chunks: CID[]; size: number }> {
     const state = await this.load(id)
+    this.checked.delete(id)
+    const present = await this.present(state)
+    if (present.chunks.length < state.chunks.length) {
+      throw new MissingChunksError(
+        `chunk ${present.chunks.length + 1} of ${state.chunks.length} of upload ${id} (${state.chunks[present.chunks.length]}) is not in the store; the upload resumes from byte ${this.offsetOf(present)}`,
+      )
+    }
     return { chunks: state.chunks.map((c) => CID.parse(c)), size: this.offsetOf(state) }
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
-    const state = await this.load(id)
+    const state = await this.loadPresent(id)
     // The Upload-Offset was checked against getUpload() by the PATCH handler under its lock.
     if (offset !== this.offsetOf(state)) throw ERRORS.INVALID_OFFSET
     const k = state.chunks.length
@@ -103,64 +132,83 @@ export class ChunkingDataStore extends DataStore {
       { chunkSize: this.init.chunkSize, window: this.init.window },
       tail,
     )
-    let received = 0
-    let checkpointAt = CHECKPOINT_BYTES
-    let failure: unknown
+    this.writers.add(writer)
     try {
-      for await (const piece of readable) {
-        const bytes = piece as Buffer
-        const room = state.size === undefined ? bytes.byteLength : state.size - offset - received
-        await writer.write(bytes.byteLength > room ? bytes.subarray(0, room) : bytes)
-        received += Math.min(bytes.byteLength, room)
-        if (received >= checkpointAt) {
-          // a long PATCH keeps its progress: record the chunks stored so far
-          checkpointAt += CHECKPOINT_BYTES
-          await this.save({ ...state, chunks: [...state.chunks, ...writer.cids.map(String)], partLength: 0 })
+      let received = 0
+      let checkpointAt = CHECKPOINT_BYTES
+      let pinned = state.chunks.length
+      let failure: unknown
+      try {
+        for await (const piece of readable) {
+          const bytes = piece as Buffer
+          const room = state.size === undefined ? bytes.byteLength : state.size - offset - received
+          await writer.write(bytes.byteLength > room ? bytes.subarray(0, room) : bytes)
+          received += Math.min(bytes.byteLength, room)
+          if (received >= checkpointAt) {
+            // a long PATCH keeps its progress: record the chunks stored so far
+            checkpointAt += CHECKPOINT_BYTES
+            const chunks = [...state.chunks, ...writer.cids.map(String)]
+            await this.checkpoint({ ...state, chunks, partLength: 0 }, pinned)
+            pinned = chunks.length
+          }
         }
+      } catch (err) {
+        failure = err
       }
-    } catch (err) {
-      failure = err
-    }
-    // whatever happened, keep every complete chunk and the tail: the client resumes from there
-    try {
-      const complete = state.size !== undefined && offset + received === state.size
-      if (complete && failure === undefined) await writer.finish()
-      else await writer.drain()
-      const next: UploadState = {
-        ...state,
-        chunks: [...state.chunks, ...writer.cids.map(String)],
-        partLength: complete && failure === undefined ? 0 : writer.tailLength,
+      // whatever happened, keep every complete chunk and the tail: the client resumes from there
+      try {
+        const complete = state.size !== undefined && offset + received === state.size
+        if (complete && failure === undefined) await writer.finish()
+        else await writer.drain()
+        const next: UploadState = {
+          ...state,
+          chunks: [...state.chunks, ...writer.cids.map(String)],
+          partLength: complete && failure === undefined ? 0 : writer.tailLength,
+        }
+        if (next.partLength > 0) await writeFileDurably(this.partPath(id, next.chunks.length), writer.tail())
+        const saved = await this.checkpoint(next, pinned)
+        await this.removeParts(id, saved.partLength > 0 ? saved.chunks.length : -1)
+        if (failure !== undefined) throw failure
+        return this.offsetOf(saved)
+      } catch (err) {
+        throw mapDiskError(err)
       }
-      if (next.partLength > 0) await this.atomicWrite(this.partPath(id, next.chunks.length), writer.tail())
-      await this.save(next)
-      await this.removeParts(id, next.partLength > 0 ? next.chunks.length : -1)
-      if (failure !== undefined) throw failure
-      return this.offsetOf(next)
-    } catch (err) {
-      throw mapDiskError(err)
+    } finally {
+      this.writers.delete(writer)
     }
   }
 
   override async remove(id: string): Promise<void> {
     const state = await this.load(id).catch(() => undefined)
     if (state === undefined) throw ERRORS.FILE_NOT_FOUND
-    await unlink(this.statePath(id)).catch(() => {})
-    await this.removeParts(id, -1)
-    // chunks of a terminated upload go, except those a published version pins
-    for (const c of state.chunks) await this.store.delete(CID.parse(c)).catch(() => false)
+    await this.forget(id)
+    // Chunks of a terminated upload go, except those shared with what still needs them:
+    // the store keeps pinned ones (a version, another upload), and those a write in
+    // progress stored but has not pinned yet are left alone here.
+    const writing = new Set<string>()
+    for (const w of this.writers) for (const c of w.cids) writing.add(c.toString())
+    for (const c of state.chunks) {
+      if (!writing.has(c)) await this.store.delete(CID.parse(c)).catch(() => false)
+    }
   }
 
-  /** Removes the state of a published upload; its chunks now belong to the version. */
+  /**
+   * Removes the state of an upload and its pins. Once it is published, its chunks belong
+   * to the version, whose pin was made before.
+   */
   async forget(id: string): Promise<void> {
     await unlink(this.statePath(id)).catch(() => {})
     await this.removeParts(id, -1)
+    this.checked.delete(id)
+    const prefix = `${UPLOAD_PIN_PREFIX}${id}:`
+    for (const key of this.store.pins()) if (key.startsWith(prefix)) await this.store.unpin(key)
   }
 
   /** Ids of uploads whose every byte has arrived. */
   async completeUploads(): Promise<string[]> {
     const out: string[] = []
     for (const id of await this.ids()) {
-      const state = await this.load(id).catch(() => undefined)
+      const state = await this.loadPresent(id).catch(() => undefined)
       if (state?.size !== undefined && this.offsetOf(state) === state.size) out.push(id)
     }
     return out
@@ -170,7 +218,7 @@ export class ChunkingDataStore extends DataStore {
     if (this.init.expiryMs <= 0) return 0
     let removed = 0
     for (const id of await this.ids()) {
-      const state = await this.load(id).catch(() => undefined)
+      const state = await this.loadPresent(id).catch(() => undefined)
       if (state === undefined || state.creation_date === undefined) continue
       const finished = state.size !== undefined && this.offsetOf(state) === state.size
       if (finished || Date.parse(state.creation_date) + this.init.expiryMs > Date.now()) continue
@@ -209,23 +257,89 @@ export class ChunkingDataStore extends DataStore {
     }
   }
 
-  private async save(state: UploadState): Promise<void> {
-    await this.atomicWrite(this.statePath(state.id), JSON.stringify(state))
+  /** The state of `id` as far as the store has its chunks (see {@link present}). */
+  private async loadPresent(id: string): Promise<UploadState> {
+    return await this.present(await this.load(id))
   }
 
-  private async atomicWrite(path: string, data: string | Uint8Array): Promise<void> {
-    const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`
-    await writeFile(tmp, data)
-    await rename(tmp, path)
+  /**
+   * `state` cut before its first chunk the store does not have: lost to a power cut
+   * (the store's index is not synced), or deleted with another upload of the same bytes
+   * before this one pinned it. The client then resends from there.
+   */
+  private async present(state: UploadState): Promise<UploadState> {
+    const from = Math.min(this.checked.get(state.id) ?? 0, state.chunks.length)
+    for (let i = from; i < state.chunks.length; i++) {
+      if (!(await this.store.has(CID.parse(state.chunks[i])))) {
+        log.error(
+          'upload %s: chunk %d (%s) is not in the store; resuming before it',
+          state.id,
+          i,
+          state.chunks[i],
+        )
+        this.checked.set(state.id, i)
+        return { ...state, chunks: state.chunks.slice(0, i), partLength: 0 }
+      }
+    }
+    this.checked.set(state.id, state.chunks.length)
+    return state
+  }
+
+  /**
+   * Records progress: pins the chunks from index `from` on, keeps those the store has,
+   * and saves the state, durably. Returns the state saved.
+   */
+  private async checkpoint(state: UploadState, from: number): Promise<UploadState> {
+    // the pin is also what makes the chunks' index entries durable before the state names them
+    await this.pinChunks(state, from)
+    const saved = await this.present(state)
+    await this.save(saved)
+    return saved
+  }
+
+  /**
+   * Pins `state.chunks` from index `from` on. An upload's pins are keyed by the index of
+   * their first chunk and merged like a binary counter: a pin no longer than the chunks
+   * after it joins them. So each checkpoint writes about one pin, an upload keeps
+   * O(log n) pins, and each CID is written O(log n) times, not once per checkpoint. Pins
+   * past the new one (chunks a state no longer lists) go.
+   */
+  private async pinChunks(state: UploadState, from: number): Promise<void> {
+    const end = state.chunks.length
+    if (end <= from) return
+    const prefix = `${UPLOAD_PIN_PREFIX}${state.id}:`
+    const keys = this.store
+      .pins()
+      .filter((k) => k.startsWith(prefix))
+      .map((k) => Number(k.slice(prefix.length)))
+      .filter((k) => Number.isSafeInteger(k) && k >= 0)
+      .sort((a, b) => a - b)
+    const below = keys.filter((k) => k < from)
+    // no pin below: the state predates upload pins, so pin it all
+    let start = below.length === 0 ? 0 : from
+    while (below.length > 0 && start - below[below.length - 1] <= end - start) start = below.pop()!
+    await this.store.pin(
+      prefix + start,
+      state.chunks.slice(start).map((c) => CID.parse(c)),
+    )
+    // only once the new pin holds them
+    for (const k of keys) if (k > start) await this.store.unpin(prefix + k)
+  }
+
+  private async save(state: UploadState): Promise<void> {
+    await writeFileDurably(this.statePath(state.id), JSON.stringify(state))
   }
 
   private async removeParts(id: string, keep: number): Promise<void> {
     const names = await readdir(this.init.dir).catch(() => [] as string[])
+    let removed = false
     for (const n of names) {
       if (!n.startsWith(`${id}.`) || !n.endsWith('.part')) continue
       if (n === `${id}.${keep}.part`) continue
       await unlink(join(this.init.dir, n)).catch(() => {})
+      removed = true
     }
+    if (removed) await syncDir(this.init.dir)
   }
 
   private statePath(id: string): string {

@@ -80,3 +80,15 @@ export class RangeNotSatisfiableError extends HttpError {
     super(416, 'ERR_RANGE_NOT_SATISFIABLE', `range not satisfiable for ${size} bytes`)
   }
 }
+
+/**
+ * A chunk a file lists is not in the store (deleted by a concurrent removal of the same
+ * bytes, or lost to a power cut): nothing is published; a tus upload resumes from the
+ * first missing chunk.
+ */
+export class MissingChunksError extends HttpError {
+  override name = 'MissingChunksError'
+  constructor(message: string) {
+    super(500, 'ERR_MISSING_CHUNKS', message)
+  }
+}

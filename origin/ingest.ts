@@ -13,7 +13,7 @@ import { type ContentType, createManifest, HashPool, type Manifest } from '../no
 import type { ChunkStore } from '../node/store/index.ts'
 import type { Catalog, PublishedVersion } from './catalog.ts'
 import { ChunkWriter } from './chunk-writer.ts'
-import { ChecksumMismatchError } from './errors.ts'
+import { ChecksumMismatchError, MissingChunksError } from './errors.ts'
 
 const log = logger('dandelion:origin:ingest')
 
@@ -59,8 +59,10 @@ export interface PublishOptions {
 
 /**
  * Checks the whole-file checksum (if one was given and not yet checked), signs the
- * manifest, pins the chunks and commits the version in one batch. On a checksum
- * mismatch nothing is published and chunks no other version uses are removed.
+ * manifest, pins the chunks, checks the store has every one of them and commits the
+ * version in one batch. On a checksum mismatch nothing is published and chunks nothing
+ * else pins are removed.
+ * @throws MissingChunksError when a chunk is not in the store; nothing is committed
  */
 export async function publish(
   components: IngestComponents,
@@ -69,6 +71,7 @@ export async function publish(
   options: PublishOptions = {},
 ): Promise<{ version: PublishedVersion; manifest: Manifest }> {
   const { store, catalog, privateKey } = components
+  await assertStored(store, file.chunks)
   if (options.checksumChecked !== true && (meta.sha256 !== undefined || meta.blake3 !== undefined)) {
     const sums = checksums(meta)
     for (const cid of file.chunks) sums.update(await store.get(cid, { signal: options.signal }))
@@ -87,8 +90,18 @@ export async function publish(
     privateKey,
   )
   const manifestCid = manifest.cid.toString()
-  // pin before the version becomes visible: a published version's chunks are never evicted
+  // Pin before the version becomes visible: a published version's chunks are never
+  // evicted. The on-disk store syncs a pin, which also makes the chunks' index entries
+  // written before it durable, so a power cut cannot keep the catalog's (synced) commit
+  // and lose them. Then look again: a chunk deleted just before the pin (with another
+  // upload of the same bytes) would make a version that can never be served.
   await store.pin(manifestCid, file.chunks)
+  try {
+    await assertStored(store, file.chunks)
+  } catch (err) {
+    await store.unpin(manifestCid).catch(() => {})
+    throw err
+  }
   const version = await catalog.commit(
     {
       name: meta.name,
@@ -160,6 +173,17 @@ export async function ingestFile(
     checksumChecked: true,
     signal: options.signal,
   })
+}
+
+/** @throws MissingChunksError naming the first of `chunks` the store does not have */
+async function assertStored(store: ChunkStore, chunks: CID[]): Promise<void> {
+  for (const [i, cid] of chunks.entries()) {
+    if (!(await store.has(cid))) {
+      throw new MissingChunksError(
+        `chunk ${i + 1} of ${chunks.length} (${cid.toString()}) is not in the store; nothing was published`,
+      )
+    }
+  }
 }
 
 /** Whole-file checksums requested in the metadata. */
