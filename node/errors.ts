@@ -93,3 +93,11 @@ export class NotStartedError extends DandelionError {
     super(`${what} is not started`, 'ERR_NOT_STARTED')
   }
 }
+
+/** The chunk store began to stop: the write it was asked for (or waited to make) did not happen. */
+export class StoreStoppedError extends DandelionError {
+  override name = 'StoreStoppedError'
+  constructor(message: string) {
+    super(message, 'ERR_STORE_STOPPED')
+  }
+}

@@ -273,12 +273,14 @@ export class DandelionNodeImpl implements DandelionNode {
       ((await this.store.has(cid))
         ? await this.manifests.get(cid, { signal: options.signal, capped: false }).catch(() => undefined)
         : undefined)
+    const swarm = this.network.swarms.get(key)
     this.network.leave(key)
     this.manifests.forget(cid)
     await this.store.unpin(key, options)
     await this.store.unpin(WANT_PIN_PREFIX + key, options)
-    for (const c of m?.chunks ?? []) await this.store.delete(c, options)
-    await this.store.delete(cid, options)
+    // chunks the swarm was still storing land after it left: wait for them, so they go too
+    await swarm?.putsSettled()
+    await this.deleteContent(cid, m, options)
   }
 
   async manifest(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<Manifest> {
@@ -299,8 +301,7 @@ export class DandelionNodeImpl implements DandelionNode {
     swarm.openReads++
     try {
       for (let i = Math.floor(start / m.chunkSize); i <= Math.floor(end / m.chunkSize); i++) {
-        await swarm.waitForChunk(i, options)
-        const bytes = await this.store.get(m.chunks[i], options)
+        const bytes = await this.readChunk(swarm, m, i, options)
         const chunkStart = i * m.chunkSize
         const from = Math.max(start - chunkStart, 0)
         const to = Math.min(end - chunkStart + 1, bytes.byteLength)
@@ -308,6 +309,25 @@ export class DandelionNodeImpl implements DandelionNode {
       }
     } finally {
       swarm.openReads--
+    }
+  }
+
+  /** Chunk `index` for a reader: waited for, and fetched again if it left the store meanwhile. */
+  private async readChunk(
+    swarm: Swarm,
+    m: Manifest,
+    index: number,
+    options: { signal?: AbortSignal },
+  ): Promise<Uint8Array> {
+    for (;;) {
+      await swarm.waitForChunk(index, options)
+      try {
+        return await this.store.get(m.chunks[index], options)
+      } catch (err) {
+        if ((err as Error).name !== 'ChunkNotFoundError' || swarm.stopped) throw err
+        this.log('chunk %d of %s left the store: fetching it again', index, swarm.key)
+        swarm.lost(index)
+      }
     }
   }
 
@@ -391,14 +411,86 @@ export class DandelionNodeImpl implements DandelionNode {
    * skipping what is pinned (by the user, or as a download in progress) or being played.
    */
   private async makeRoom(shortBy: () => number, options: { signal?: AbortSignal }): Promise<void> {
-    const candidates = [...this.network.swarms.values()]
-      .filter((s) => s.manifest !== undefined && s.openReads === 0 && !this.store.isPinned(s.cid))
-      .sort((a, b) => a.usedAt - b.usedAt)
+    const evictable = (s: Swarm): boolean =>
+      this.network.swarms.get(s.key) === s &&
+      s.manifest !== undefined &&
+      s.openReads === 0 &&
+      !this.fetching.has(s.key) &&
+      !this.store.isPinned(s.cid)
+    const candidates = [...this.network.swarms.values()].filter(evictable).sort((a, b) => a.usedAt - b.usedAt)
     for (const s of candidates) {
       if (shortBy() <= 0) return
+      // asked again: while the one before was deleted, this one may have been pinned,
+      // played, fetched or evicted
+      if (!evictable(s)) continue
       this.log('evicting %s (%s) to make room', s.key, s.manifest?.name ?? 'unnamed')
-      await this.evict(s.cid, options)
+      await this.drop(s, options)
     }
+  }
+
+  /**
+   * Evicts an unpinned swarm's content to make room. Unlike {@link evict} it removes no
+   * pin (one made meanwhile keeps its chunks: the store checks pins as it deletes) and does
+   * not wait for the swarm's puts under way, which may wait for this very room: chunks
+   * they store are deleted once they land.
+   */
+  private async drop(swarm: Swarm, options: { signal?: AbortSignal }): Promise<void> {
+    const m = swarm.manifest
+    this.network.leave(swarm.key)
+    this.manifests.forget(swarm.cid)
+    await this.deleteContent(swarm.cid, m, options)
+    swarm
+      .putsSettled()
+      .then(async () => await this.deleteContent(swarm.cid, m, {}))
+      .catch((err: Error) => this.log('deleting late chunks of %s: %s', swarm.key, err.message))
+  }
+
+  /**
+   * Deletes a manifest whose swarm left, and its chunks that no other content here lists
+   * (versions of a lesson share chunks; one may be playing). Stops if the manifest is
+   * asked for again meanwhile. A swarm joined while it ran marks what went as missing.
+   */
+  private async deleteContent(
+    cid: CID,
+    m: Manifest | undefined,
+    options: { signal?: AbortSignal },
+  ): Promise<void> {
+    const key = cid.toString()
+    const before = new Set(this.network.swarms.values())
+    const used = await this.chunksInUse(key)
+    for (const c of m?.chunks ?? []) {
+      if (this.network.swarms.has(key) || this.stopping) break
+      if (!used.has(c.toString())) await this.store.delete(c, options)
+    }
+    if (!this.network.swarms.has(key) && !this.stopping) await this.store.delete(cid, options)
+    for (const s of this.network.swarms.values()) {
+      if (before.has(s) || s.manifest === undefined) continue
+      for (const [i, c] of s.manifest.chunks.entries()) if (!(await this.store.has(c))) s.lost(i)
+    }
+  }
+
+  /** The chunks of every manifest known here but `except`: swarms' and those held in the store. */
+  private async chunksInUse(except: string): Promise<Set<string>> {
+    const used = new Set<string>()
+    const add = (m: Manifest): void => {
+      for (const c of m.chunks) used.add(c.toString())
+    }
+    for (const s of this.network.swarms.values())
+      if (s.key !== except && s.manifest !== undefined) add(s.manifest)
+    for await (const c of this.store.list()) {
+      const key = c.toString()
+      if (c.code !== DAG_CBOR_CODEC || key === except || this.network.swarms.get(key)?.manifest !== undefined)
+        continue
+      // held but not seeded (yet): read from the store only, never looked up elsewhere
+      const held =
+        this.manifests.peek(c) ??
+        (await this.store
+          .get(c)
+          .then(async (bytes) => await this.verify(c, bytes))
+          .catch(() => undefined))
+      if (held !== undefined) add(held)
+    }
+    return used
   }
 
   private async verify(cid: CID, bytes: Uint8Array): Promise<Manifest> {

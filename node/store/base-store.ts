@@ -4,7 +4,13 @@
  */
 import { CID } from 'multiformats/cid'
 import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
-import { ChunkHashMismatchError, ChunkNotFoundError, NotStartedError, QuotaExceededError } from '../errors.ts'
+import {
+  ChunkHashMismatchError,
+  ChunkNotFoundError,
+  NotStartedError,
+  QuotaExceededError,
+  StoreStoppedError,
+} from '../errors.ts'
 import type { AbortOptions, AddOptions, ChunkStore, StoreUsage } from './index.ts'
 
 /** Computes BLAKE3 digests, possibly off-thread (a `HashPool` fits). */
@@ -57,6 +63,8 @@ export abstract class BaseChunkStore implements ChunkStore {
   private readonly pinCounts = new Map<string, number>()
   /** Writes in progress, by chunk (bounded by the callers' windows). */
   private readonly writing = new Map<string, Promise<void>>()
+  /** Writes (and pin records) under way: `stop` waits for them before closing what they write to. */
+  private readonly inFlight = new Set<Promise<unknown>>()
   protected bytes = 0
   private reserved = 0
   protected started = false
@@ -113,11 +121,14 @@ export abstract class BaseChunkStore implements ChunkStore {
   async delete(cid: CID, options: AbortOptions & { force?: boolean } = {}): Promise<boolean> {
     this.assertStarted()
     const key = cid.toString()
-    if (!this.sizes.has(key)) return false
-    if (options.force !== true && (this.pinCounts.get(key) ?? 0) > 0) return false
-    await this.deleteRaw(key)
-    this.forget(key)
-    return true
+    // checked once it is this delete's turn: a pin made while it waited (behind a
+    // compaction) protects the chunk
+    return await this.exclusively(async () => {
+      if (!this.sizes.has(key)) return false
+      if (options.force !== true && (this.pinCounts.get(key) ?? 0) > 0) return false
+      await this.remove(key)
+      return true
+    })
   }
 
   async *list(options: AbortOptions = {}): AsyncIterable<CID> {
@@ -136,15 +147,23 @@ export abstract class BaseChunkStore implements ChunkStore {
   async pin(key: string, cids: CID[], _options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
     const set = new Set(cids.map((c) => c.toString()))
-    await this.savePin(key, [...set])
+    // in force at once: a delete or an eviction running while it is saved keeps these chunks
+    const old = this.pinSets.get(key)
     this.applyPin(key, set)
+    try {
+      await this.tracked(this.savePin(key, [...set]))
+    } catch (err) {
+      if (this.pinSets.get(key) === set) this.applyPin(key, old)
+      throw err
+    }
   }
 
   async unpin(key: string, _options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
-    if (!this.pinSets.has(key)) return
-    await this.savePin(key, undefined)
-    this.applyPin(key, undefined)
+    const old = this.pinSets.get(key)
+    if (old === undefined) return
+    await this.tracked(this.savePin(key, undefined))
+    if (this.pinSets.get(key) === old) this.applyPin(key, undefined)
   }
 
   pins(): string[] {
@@ -161,12 +180,48 @@ export abstract class BaseChunkStore implements ChunkStore {
     for (const [key, size] of [...this.sizes]) {
       if (freed >= bytes) break
       options.signal?.throwIfAborted()
-      if ((this.pinCounts.get(key) ?? 0) > 0) continue
-      await this.deleteRaw(key)
-      this.forget(key)
-      freed += size
+      const removed = await this.exclusively(async () => {
+        if (this.sizes.get(key) !== size || (this.pinCounts.get(key) ?? 0) > 0) return false
+        await this.remove(key)
+        return true
+      })
+      if (removed) freed += size
     }
     return freed
+  }
+
+  /**
+   * Runs `fn` when no other delete (nor, in a subclass, anything that moves chunks)
+   * runs: what it checks stays true until it is done. The base class runs it at once.
+   */
+  protected async exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    return await fn()
+  }
+
+  /**
+   * Counts `work` as under way until it settles: {@link settleInFlight} waits for it.
+   * Subclasses wrap their own writes (`FsChunkStore.addInPlace`) in it.
+   */
+  protected tracked<T>(work: Promise<T>): Promise<T> {
+    this.inFlight.add(work)
+    const done = (): void => {
+      this.inFlight.delete(work)
+    }
+    work.then(done, done)
+    return work
+  }
+
+  /** Waits for every write under way (for `stop`, once `started` is false: none begins after). */
+  protected async settleInFlight(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+  }
+
+  /**
+   * Throws once `stop` began: a write that passed {@link assertStarted} before (and waited
+   * for room or a hash) must not start writing to files being closed.
+   */
+  protected assertNotStopping(): void {
+    if (!this.started) throw new StoreStoppedError('the chunk store is stopping: nothing more is written')
   }
 
   /** Records pins loaded from disk at start. */
@@ -217,13 +272,28 @@ export abstract class BaseChunkStore implements ChunkStore {
 
   private async write(key: string, bytes: Uint8Array, options: AbortOptions): Promise<void> {
     const size = bytes.byteLength
+    this.assertNotStopping()
     await this.reserveRoom(size, options)
     try {
-      await this.writeRaw(key, bytes, options)
+      this.assertNotStopping()
+      await this.tracked(this.writeRaw(key, bytes, options))
     } finally {
       this.releaseRoom(size)
     }
     this.remember(key, size)
+  }
+
+  /** Forgets a chunk, then deletes its bytes; call within {@link exclusively}. */
+  private async remove(key: string): Promise<void> {
+    const size = this.sizes.get(key)
+    // forgotten first: nothing finds it (nor counts on it) while its bytes go
+    this.forget(key)
+    try {
+      await this.tracked(this.deleteRaw(key))
+    } catch (err) {
+      if (size !== undefined && !this.sizes.has(key)) this.remember(key, size)
+      throw err
+    }
   }
 
   /**

@@ -136,9 +136,13 @@ export class FsChunkStore extends BaseChunkStore {
     for (const id of this.segments.sparse()) this.compactLater(id)
   }
 
-  /** Closes the store; a compaction in progress stops after the chunk it is moving. */
+  /**
+   * Closes the store once the writes under way are done (later ones are refused with
+   * `StoreStoppedError`); a compaction in progress stops after the chunk it is moving.
+   */
   async stop(): Promise<void> {
     this.started = false
+    await this.settleInFlight()
     await this.exclusive
     await this.segments.close()
     await this.direct?.close()
@@ -203,44 +207,54 @@ export class FsChunkStore extends BaseChunkStore {
     }
     await this.reserveRoom(size, options)
     try {
-      const run = this.allocate(size)
-      const parts: Location[] = []
-      for (let offset = run.offset, i = 0; i < lengths.length; offset += lengths[i++]) {
-        parts.push({ segment: run.segment, offset, length: lengths[i] })
-      }
-      let digests: Uint8Array[]
-      try {
-        digests = await this.fillRun(run, bytes, fill)
-        if (digests.length !== lengths.length) {
-          throw new ChunkStoreCorruptError(`got ${digests.length} digests for ${lengths.length} chunks`)
-        }
-      } catch (err) {
-        await this.segments.release(run)
-        throw err
-      }
-      const cids = digests.map((d) => chunkCidFromDigest(d))
-      const settled = await Promise.allSettled(
-        cids.map(async (cid, i) => {
-          const key = cid.toString()
-          const l = parts[i]
-          const committed = await this.commitWritten(key, l.length, async () => {
-            await this.index!.write([{ type: 'put', key: CHUNK_PREFIX + key, value: encodeLocation(l) }])
-            this.place(key, l, false)
-          })
-          if (!committed) await this.segments.release(l) // stored already: this copy is dead space
-        }),
-      )
-      const failed = settled.find((r) => r.status === 'rejected')
-      if (failed !== undefined) {
-        // the ones recorded stay (they are complete and verified); the rest is dead space
-        for (const [i, r] of settled.entries())
-          if (r.status === 'rejected') await this.segments.release(parts[i])
-        throw failed.reason
-      }
-      return cids
+      this.assertNotStopping()
+      return await this.tracked(this.fillAndCommit(bytes, lengths, fill))
     } finally {
       this.releaseRoom(size)
     }
+  }
+
+  /** {@link addInPlace} once room is reserved: the chunks written, then recorded. */
+  private async fillAndCommit(
+    bytes: Uint8Array,
+    lengths: number[],
+    fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
+  ): Promise<CID[]> {
+    const run = this.allocate(bytes.byteLength)
+    const parts: Location[] = []
+    for (let offset = run.offset, i = 0; i < lengths.length; offset += lengths[i++]) {
+      parts.push({ segment: run.segment, offset, length: lengths[i] })
+    }
+    let digests: Uint8Array[]
+    try {
+      digests = await this.fillRun(run, bytes, fill)
+      if (digests.length !== lengths.length) {
+        throw new ChunkStoreCorruptError(`got ${digests.length} digests for ${lengths.length} chunks`)
+      }
+    } catch (err) {
+      await this.segments.release(run)
+      throw err
+    }
+    const cids = digests.map((d) => chunkCidFromDigest(d))
+    const settled = await Promise.allSettled(
+      cids.map(async (cid, i) => {
+        const key = cid.toString()
+        const l = parts[i]
+        const committed = await this.commitWritten(key, l.length, async () => {
+          await this.index!.write([{ type: 'put', key: CHUNK_PREFIX + key, value: encodeLocation(l) }])
+          this.place(key, l, false)
+        })
+        if (!committed) await this.segments.release(l) // stored already: this copy is dead space
+      }),
+    )
+    const failed = settled.find((r) => r.status === 'rejected')
+    if (failed !== undefined) {
+      // the ones recorded stay (they are complete and verified); the rest is dead space
+      for (const [i, r] of settled.entries())
+        if (r.status === 'rejected') await this.segments.release(parts[i])
+      throw failed.reason
+    }
+    return cids
   }
 
   /** Lets `fill` write `bytes` at `run`; returns the digests it reports. */
@@ -298,13 +312,22 @@ export class FsChunkStore extends BaseChunkStore {
     this.place(key, l)
   }
 
+  /** Runs within {@link exclusively}, so no compaction moves the chunk meanwhile. */
   protected async deleteRaw(key: string): Promise<void> {
-    await this.serially(async () => {
-      const l = this.locations.get(key)
-      if (l === undefined) return
-      await this.db!.del(CHUNK_PREFIX + key)
-      await this.unplace(key, l)
-    })
+    const l = this.locations.get(key)
+    if (l === undefined) return
+    await this.db!.del(CHUNK_PREFIX + key)
+    await this.unplace(key, l)
+  }
+
+  /** Deletes and compaction moves run one at a time. */
+  protected override async exclusively<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.exclusive.then(fn)
+    this.exclusive = run.then(
+      () => {},
+      () => {},
+    )
+    return await run
   }
 
   /** Synced: pins are rare, and a download or a lesson forgotten after a power cut is not. */
@@ -405,7 +428,7 @@ export class FsChunkStore extends BaseChunkStore {
   private compactLater(id: number): void {
     if (this.compacting.has(id)) return
     this.compacting.add(id)
-    this.serially(() => this.compactSegment(id))
+    this.exclusively(() => this.compactSegment(id))
       // the chunks not yet moved stay where they are, readable; the next start tries again
       .catch((err: Error) => log.error('compacting segment %d failed: %s', id, err.message))
       .finally(() => this.compacting.delete(id))
@@ -448,12 +471,6 @@ export class FsChunkStore extends BaseChunkStore {
       this.place(key, to, false)
     }
     for (const { from } of moves) await this.segments.release(from)
-  }
-
-  private serially(fn: () => Promise<void>): Promise<void> {
-    const run = this.exclusive.then(fn)
-    this.exclusive = run.catch(() => {})
-    return run
   }
 }
 

@@ -71,6 +71,8 @@ export class Swarm implements SessionOwner {
   private readonly originInflight = new Set<number>()
   /** Received chunks being verified and stored: neither missing nor held yet. */
   private readonly verifying = new Set<number>()
+  /** Puts to the store under way (peers' and the origin's chunks; bounded by the request windows). */
+  private readonly puts = new Set<Promise<void>>()
   /** Playback readers blocked on chunks. */
   private readonly readers = new ChunkWaiters()
   private completion = Swarm.deferred()
@@ -213,6 +215,34 @@ export class Swarm implements SessionOwner {
     this.seek()
     this.schedule()
     await this.readers.wait(index, () => this.have?.has(index) === true, [options.signal, this.abort.signal])
+  }
+
+  /**
+   * Resolves once the puts under way have settled. After {@link stop} no more begin, so
+   * whoever deletes the content (an eviction) finds every chunk they stored.
+   */
+  async putsSettled(): Promise<void> {
+    while (this.puts.size > 0) await Promise.allSettled([...this.puts])
+  }
+
+  /**
+   * A chunk no longer in the store (deleted under this swarm): marked missing, so a reader
+   * asking for it waits for it to be fetched again.
+   */
+  lost(index: number): void {
+    const have = this.have
+    if (have?.has(index) !== true) return
+    const wasComplete = have.complete
+    have.clear(index)
+    if (this.stopped) return
+    if (wasComplete) {
+      // settled already: the next fetch waits for the chunk again, and the timer ticks again
+      this.completion = Swarm.deferred()
+      clearInterval(this.timer)
+      this.timer = setInterval(() => this.tick(), SCHEDULER_TICK_MS)
+      this.timer.unref?.()
+    }
+    this.schedule()
   }
 
   /** Progress now. */
@@ -384,7 +414,7 @@ export class Swarm implements SessionOwner {
     if (length !== this.chunkLength(index)) return this.corrupt(session, index)
     this.verifying.add(index)
     try {
-      await this.c.store.put(m.chunks[index], bytes)
+      await this.put(m.chunks[index], bytes)
     } catch (err) {
       if ((err as Error).name === 'ChunkHashMismatchError') return this.corrupt(session, index)
       return this.fail(index, err as Error)
@@ -462,6 +492,16 @@ export class Swarm implements SessionOwner {
     const n = (this.inflight.get(index) ?? 1) - 1
     if (n <= 0) this.inflight.delete(index)
     else this.inflight.set(index, n)
+  }
+
+  private put(cid: CID, bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const put = this.c.store.put(cid, bytes, options)
+    this.puts.add(put)
+    const done = (): void => {
+      this.puts.delete(put)
+    }
+    put.then(done, done)
+    return put
   }
 
   private chunkLength(index: number): number {
@@ -645,7 +685,7 @@ export class Swarm implements SessionOwner {
       .then(async (bytes) => {
         if (this.have!.has(index)) return
         try {
-          await this.c.store.put(m.chunks[index], bytes, { signal: this.abort.signal })
+          await this.put(m.chunks[index], bytes, { signal: this.abort.signal })
         } catch (err) {
           if ((err as Error).name === 'ChunkHashMismatchError') {
             this.stats.corruptChunks++

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { writeSync } from 'node:fs'
 import { mkdir, mkdtemp, open, readdir, rm, truncate, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -8,7 +9,7 @@ import { Level } from 'level'
 import { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { blake3, chunkCid, HashPool } from '../../../node/content/index.ts'
-import { QuotaExceededError } from '../../../node/errors.ts'
+import { QuotaExceededError, StoreStoppedError } from '../../../node/errors.ts'
 import { FsChunkStore } from '../../../node/store/index.ts'
 import { type Location, Segments } from '../../../node/store/segments.ts'
 
@@ -366,5 +367,83 @@ describe('FsChunkStore.addInPlace', () => {
     const cid = await store.add(bytesOf(5000, 9))
     expect(Buffer.from(await store.get(cid)).equals(Buffer.from(bytesOf(5000, 9)))).toBe(true)
     await store.stop()
+  })
+})
+
+describe('FsChunkStore under concurrent calls', () => {
+  it('a delete waiting behind a compaction keeps a chunk pinned meanwhile', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir, segmentBytes: 1024 * 1024 })
+    await store.start()
+    const cids: CID[] = []
+    for (let i = 0; i < 48; i++) cids.push(await store.add(new Uint8Array(randomBytes(64 * 1024))))
+    for (const c of cids.slice(0, 12)) await store.delete(c) // the first segment is now sparse
+    const k = cids[47]
+    const compaction = store.compact()
+    const deleting = store.delete(k) // not pinned yet: its turn comes after the compaction
+    await store.pin('published', [k])
+    expect(await deleting).toBe(false)
+    await compaction
+    expect(store.isPinned(k)).toBe(true)
+    expect(Buffer.from(await store.get(k)).byteLength).toBe(64 * 1024)
+    await store.stop()
+    const again = new FsChunkStore({ dir, segmentBytes: 1024 * 1024 })
+    await again.start()
+    expect(await again.has(k)).toBe(true)
+    await again.stop()
+  })
+
+  it('stop waits for the writes under way; one it refuses fails with StoreStoppedError', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const chunks = Array.from({ length: 8 }, () => new Uint8Array(randomBytes(1024 * 1024)))
+    const puts = chunks.map(async (b) => {
+      await store.put(chunkCid(b), b)
+      return 'stored'
+    })
+    await Promise.race(puts) // the others are under way now
+    const stopping = store.stop()
+    const outcomes = await Promise.allSettled(puts)
+    await stopping
+    for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(StoreStoppedError)
+    // what was acknowledged is there after a restart, and nothing else
+    const again = new FsChunkStore({ dir })
+    await again.start()
+    for (const [i, o] of outcomes.entries())
+      expect(await again.has(chunkCid(chunks[i]))).toBe(o.status === 'fulfilled')
+    expect(again.usage().chunks).toBe(outcomes.filter((o) => o.status === 'fulfilled').length)
+    await again.stop()
+  })
+
+  it('stop waits for a hash worker writing chunks in place before it closes their segment', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const bytes = new Uint8Array(new SharedArrayBuffer(4000))
+    bytes.set(randomBytes(4000))
+    const filling = Promise.withResolvers<void>()
+    const resume = Promise.withResolvers<void>()
+    const adding = store.addInPlace(bytes, [4000], async (target) => {
+      filling.resolve()
+      await resume.promise
+      // what a hash worker does: one positional write to the segment's descriptor
+      writeSync(target.fd, bytes, 0, bytes.byteLength, target.position)
+      return { bytes, digests: [blake3(bytes)] }
+    })
+    await filling.promise
+    let stopped = false
+    const stopping = store.stop().then(() => {
+      stopped = true
+    })
+    await new Promise((r) => setImmediate(r))
+    expect(stopped).toBe(false)
+    resume.resolve()
+    const [cid] = await adding
+    await stopping
+    const again = new FsChunkStore({ dir })
+    await again.start()
+    expect(Buffer.from(await again.get(cid)).equals(Buffer.from(bytes))).toBe(true)
+    await again.stop()
   })
 })

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import type { Manifest } from '../../../node/content/index.ts'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { chunkCid, type Manifest } from '../../../node/content/index.ts'
 import type { DandelionNode, SwarmStatus } from '../../../node/index.ts'
 import { addContent, Harness, originKey, randomContent, readAll, TEST_CHUNK_SIZE } from '../utils/harness.ts'
 
@@ -17,9 +17,18 @@ async function readBytes(node: DandelionNode, m: Manifest, start: number, end: n
   return Buffer.concat(parts)
 }
 
+/** Bytes that fill `node`'s store to its quota, and `more` bytes beyond. */
+function beyondQuota(node: DandelionNode, more: number): Uint8Array {
+  const { quotaBytes, bytes } = node.store.usage()
+  return randomContent(quotaBytes - bytes + more)
+}
+
 describe('content lifecycle on a node', () => {
   const h = new Harness()
-  afterEach(async () => await h.teardown())
+  afterEach(async () => {
+    vi.restoreAllMocks()
+    await h.teardown()
+  })
 
   it('a device evicts unpinned content least recently used first when its quota is full; pins survive', async () => {
     const key = await originKey()
@@ -135,5 +144,100 @@ describe('content lifecycle on a node', () => {
     await node.evict(m.cid)
     expect(await node.store.has(m.chunks[0])).toBe(false)
     expect(node.status().swarms).toHaveLength(0)
+  })
+
+  it('evicting one version of a lesson keeps the chunks a version being played shares with it', async () => {
+    const key = await originKey()
+    const bytes = randomContent(2 * MiB)
+    const device = await h.spawn({ role: 'device', quotaBytes: 2 * MiB + 4096 })
+    // the same file published twice: two manifests, one set of chunks
+    const v1 = await addContent(device.store, bytes, key, { name: 'v1' })
+    const v2 = await addContent(device.store, bytes, key, { name: 'v2' })
+    await device.seed(v1)
+    await device.seed(v2)
+    const playing = device.read(v2.cid, 0, v2.size - 1)[Symbol.asyncIterator]()
+    const parts = [(await playing.next()).value as Uint8Array]
+
+    // a byte more than is left: v1, least recently used, goes (v2 is played)
+    const filler = beyondQuota(device, 1)
+    await device.store.put(chunkCid(filler), filler)
+    expect(await device.store.has(v1.cid)).toBe(false)
+    expect(device.status().swarms.map((s) => s.manifestCid)).not.toContain(v1.cid.toString())
+
+    for (let r = await playing.next(); r.done !== true; r = await playing.next()) parts.push(r.value)
+    expect(Buffer.concat(parts).equals(Buffer.from(bytes))).toBe(true)
+    expect(await held(device, v2)).toBe(v2.chunks.length)
+    expect(device.status().swarms.find((s) => s.manifestCid === v2.cid.toString())).toMatchObject({
+      complete: true,
+      chunksDone: v2.chunks.length,
+    })
+  })
+
+  it('a device making room keeps content the user pins while it evicts, and the pin', async () => {
+    const key = await originKey()
+    const device = await h.spawn({ role: 'device', quotaBytes: 2 * MiB + 4096 })
+    const a = await addContent(device.store, randomContent(MiB), key, { name: 'a' })
+    const b = await addContent(device.store, randomContent(MiB), key, { name: 'b' })
+    await device.seed(a)
+    await device.seed(b)
+    // the eviction of a (least recently used) pauses at its first chunk: the user pins b then
+    const deleting = Promise.withResolvers<void>()
+    const resume = Promise.withResolvers<void>()
+    const del = device.store.delete.bind(device.store)
+    vi.spyOn(device.store, 'delete').mockImplementation(async (cid, options) => {
+      if (cid.equals(a.chunks[0])) {
+        deleting.resolve()
+        await resume.promise
+      }
+      return await del(cid, options)
+    })
+
+    // needs more room than a frees: b would be next
+    const big = beyondQuota(device, MiB + a.bytes.byteLength + 1)
+    const put = device.store.put(chunkCid(big), big).catch((err: Error) => err)
+    await deleting.promise
+    await device.pin(b.cid)
+    resume.resolve()
+
+    expect(await put).toMatchObject({ name: 'QuotaExceededError' })
+    expect(device.store.pins()).toContain(b.cid.toString())
+    expect(await held(device, b)).toBe(b.chunks.length)
+    expect(await held(device, a)).toBe(0)
+  })
+
+  it('evicting content whose chunks are still being stored leaves none of them behind', async () => {
+    const key = await originKey()
+    const seeder = await h.spawn()
+    const m = await addContent(seeder.store, randomContent(2 * MiB), key)
+    await seeder.seed(m)
+    const device = await h.spawn({ role: 'device', quotaBytes: 4 * MiB })
+    await h.connect(device, seeder)
+    // after the first few, chunks received wait to be stored (a slow disk)
+    const waiting = Promise.withResolvers<void>()
+    const resume = Promise.withResolvers<void>()
+    const put = device.store.put.bind(device.store)
+    const puts: Promise<void>[] = []
+    vi.spyOn(device.store, 'put').mockImplementation((cid, bytes, options) => {
+      const stored = (async () => {
+        if (m.chunks.some((c) => c.equals(cid)) && puts.length > 2) {
+          waiting.resolve()
+          await resume.promise
+        }
+        await put(cid, bytes, options)
+      })()
+      puts.push(stored)
+      return stored
+    })
+    const fetching = device.fetch(m.cid).catch((err: Error) => err)
+    await waiting.promise
+
+    const evicting = device.evict(m.cid)
+    // the waiting puts go on once the eviction began
+    setImmediate(() => resume.resolve())
+    await evicting
+    await Promise.allSettled(puts)
+    expect(await fetching).toBeInstanceOf(Error)
+    expect(await held(device, m)).toBe(0)
+    expect(device.store.usage()).toMatchObject({ chunks: 0, bytes: 0 })
   })
 })
