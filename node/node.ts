@@ -19,7 +19,7 @@ import { type ChunkStore, FsChunkStore, MemoryChunkStore } from './store/index.t
 import { Bans } from './swarm/bans.ts'
 import { ChunkBuffers } from './swarm/chunk-buffers.ts'
 import { withDeadline } from './swarm/deadline.ts'
-import { LimitReachedError } from './swarm/errors.ts'
+import { LimitReachedError, ProtocolError } from './swarm/errors.ts'
 import { SwarmNetwork } from './swarm/network.ts'
 import { Swarm } from './swarm/swarm.ts'
 import type { SwarmStats } from './swarm/swarm-types.ts'
@@ -394,13 +394,19 @@ export class DandelionNodeImpl implements DandelionNode {
         peerStallMs: this.init.peerStallMs,
       },
     )
-    swarm.onManifestBytes = (bytes) => {
+    swarm.onManifestBytes = (bytes, from) => {
       this.verify(cid, bytes)
-        .then(async (m) => {
-          if (!(await this.store.has(cid))) await this.store.put(cid, new Uint8Array(m.bytes))
-          await swarm.setManifest(m)
-        })
-        .catch((err: Error) => this.log('manifest from peer rejected: %s', err.message))
+        .then(
+          async (m) => {
+            if (!(await this.store.has(cid))) await this.store.put(cid, new Uint8Array(m.bytes))
+            await swarm.setManifest(m)
+          },
+          (err: Error) => {
+            // not the manifest asked for, or not signed by a trusted origin: the peer's doing
+            from.offend(new ProtocolError(`manifest rejected: ${err.message}`))
+          },
+        )
+        .catch((err: Error) => this.log('storing the manifest %s from a peer failed: %s', cid, err.message))
     }
     this.network.join(swarm)
     return swarm

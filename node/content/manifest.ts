@@ -24,7 +24,7 @@ import {
   UnsupportedManifestVersionError,
 } from '../errors.ts'
 import { checkChunkSize, chunkCount } from './chunker.ts'
-import { checkCid, equalBytes, manifestCid } from './cid.ts'
+import { checkCid, equalBytes, manifestCid, matchesCid } from './cid.ts'
 
 /** Kinds of content the network carries. */
 export const CONTENT_TYPES = ['video', 'interactive', 'app', 'image', 'file'] as const
@@ -233,6 +233,10 @@ export async function verifyManifest(
   bytes: Uint8Array,
   options: VerifyManifestOptions = {},
 ): Promise<Manifest> {
+  // hash before decoding: bytes that are not the manifest asked for (a peer sending junk)
+  // cost one hash, not the decoding of up to MAX_MANIFEST_BYTES of CBOR
+  if (options.cid !== undefined && !matchesCid(options.cid, bytes))
+    throw new InvalidManifestError(`manifest bytes do not hash to ${options.cid.toString()}`)
   const m = decodeManifest(bytes)
   const wanted = options.cid?.toString()
   if (wanted !== undefined && m.cid.toString() !== wanted) {

@@ -73,6 +73,10 @@ export class PeerSession {
   /** Super-seeding: chunks offered to this peer and not yet sent. */
   readonly offered = new Set<number>()
   closed = false
+  /** Our hello asked the peer for the manifest. */
+  askedManifest = false
+  /** The peer sent a manifest (at most one is accepted, and only when asked for). */
+  sentManifest = false
   /** Called when the peer breaks the protocol on this stream (set by the network). */
   onOffense?: (reason: string) => void
   private readonly decoder: FrameDecoder
@@ -168,6 +172,7 @@ export class PeerSession {
   }
 
   sendHello(hello: Hello): void {
+    this.askedManifest = hello.wantManifest === true
     this.send(encodeHello(hello))
   }
 
@@ -238,7 +243,7 @@ export class PeerSession {
    * flood): reported through {@link onOffense}, which scores the peer down across its
    * streams, then the stream is closed.
    */
-  private offend(err: Error): void {
+  offend(err: Error): void {
     if (this.closed) return
     this.onOffense?.(err.message)
     this.fail(err)

@@ -281,6 +281,10 @@ export class Swarm implements SessionOwner {
   onFrame(session: PeerSession, frame: Frame): void {
     switch (frame.type) {
       case FrameType.Manifest:
+        // "every frame size-limited", and a manifest only when asked for, once: each is
+        // hashed (and, if it matches, decoded and verified) on the event loop
+        if (!session.askedManifest || session.sentManifest) throw new ProtocolError('unsolicited manifest')
+        session.sentManifest = true
         if (this.manifest === undefined) this.onManifestBytes?.(frame.bytes, session)
         return
       case FrameType.Bitfield:
@@ -371,7 +375,14 @@ export class Swarm implements SessionOwner {
     if (session.pendingBits !== undefined) {
       const bits = session.pendingBits
       session.pendingBits = undefined
-      this.applyBits(session, bits)
+      try {
+        this.applyBits(session, bits)
+      } catch (err) {
+        // a bitfield sent before the manifest was known, of the wrong length: that peer broke
+        // the protocol; the others are greeted all the same
+        session.offend(err as Error)
+        return
+      }
     }
     for (const i of session.pendingHaves.splice(0)) {
       session.bits ??= new Bitfield(this.availability.length)

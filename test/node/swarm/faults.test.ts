@@ -65,6 +65,7 @@ describe('faulty peers', () => {
       Buffer.concat([helloFrame, u32(2), Buffer.from([99, 0])]), // unknown frame type
       Buffer.concat([helloFrame, u32(9), Buffer.from([3, 0, 0, 0, 0, 1, 2, 3, 4])]), // request of the wrong size
       Buffer.concat([helloFrame, u32(5 * 1024 * 1024), Buffer.from([5])]), // chunk bigger than the chunk size
+      Buffer.concat([helloFrame, u32(5), Buffer.from([7, 1, 2, 3, 4])]), // a manifest nobody asked for
     ]
     for (const attack of attacks) {
       // a peer of its own per attack: the third violation by one peer bans it (next test)
@@ -84,6 +85,50 @@ describe('faulty peers', () => {
 describe('a peer that keeps breaking the protocol', () => {
   const h = new Harness()
   afterEach(async () => await h.teardown())
+
+  it('drops a peer that sends a junk manifest or a bitfield of the wrong length before the manifest is known, and completes from others', async () => {
+    const key = await originKey()
+    const bytes = randomContent(1024 * 1024)
+    const leecher = await h.spawn()
+    const scratch = new MemoryChunkStore()
+    await scratch.start()
+    const manifest = await addContent(scratch, bytes, key)
+    const manifestCid = manifest.cid.toString()
+    // two peers answering the leecher's hello as the swarm protocol says, then breaking it
+    const attacks = {
+      // 5 bytes of bitfield: the lesson has 4 chunks (1 byte)
+      bitfield: Buffer.concat([u32(6), Buffer.from([1, 0xff, 0xff, 0xff, 0xff, 0xff])]),
+      // bytes that are not the manifest asked for
+      manifest: Buffer.concat([u32(1 + 4096), Buffer.from([7]), randomContent(4096)]),
+    }
+    const closed: Promise<void>[] = []
+    for (const attack of Object.values(attacks)) {
+      const attacker = await h.spawn()
+      await attacker.libp2p.unhandle(SWARM_PROTOCOL)
+      const { promise, resolve } = Promise.withResolvers<void>()
+      closed.push(promise)
+      await attacker.libp2p.handle(SWARM_PROTOCOL, (stream) => {
+        stream.addEventListener('close', () => resolve(), { once: true })
+        stream.addEventListener('remoteCloseWrite', () => resolve(), { once: true })
+        const hello = JSON.stringify({ v: 1, manifest: manifestCid, role: 'campus' })
+        stream.send(Buffer.concat([u32(hello.length + 1), Buffer.from([0]), Buffer.from(hello), attack]))
+      })
+      await h.connect(leecher, attacker)
+    }
+    const done = leecher.fetch(manifestCid, { signal: AbortSignal.timeout(20_000) })
+    // the junk manifest is refused at once (it does not hash to the CID asked for)
+    await closed[1]
+    // an honest peer comes along with the manifest and the chunks
+    const seeder = await h.spawn()
+    await addContent(seeder.store, bytes, key) // the same chunks
+    await seeder.seed(manifest)
+    await h.connect(leecher, seeder)
+    await done
+    // the bad bitfield is found once the manifest says how long it must be
+    await closed[0]
+    expect(Buffer.from(await readAll(leecher, manifest)).equals(Buffer.from(bytes))).toBe(true)
+    expect(leecher.status().swarms[0].peers.map((p) => p.peer)).toEqual([seeder.peerId.toString()])
+  })
 
   it(`is banned at its ${MAX_PROTOCOL_OFFENSES}rd violation across streams, and the node keeps serving others`, async () => {
     const key = await originKey()
