@@ -33,7 +33,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
-import { generateKeyPair } from '@libp2p/crypto/keys'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../node/cli-main.ts'
 import { blake3Implementation } from '../node/content/index.ts'
@@ -116,6 +116,9 @@ async function seederRss(): Promise<number> {
       '--playback-port',
       '0',
       '--no-dht',
+      // the daemon starts only with an origin to trust: the one that signed what it seeds
+      '--trusted-origin',
+      Buffer.from(publicKeyToProtobuf(key.publicKey)).toString('base64'),
     ],
     { env: { ...process.env, ...SERVICE_ENV.node }, stdio: ['ignore', 'pipe', 'inherit'] },
   )

@@ -15,8 +15,10 @@ import {
   privateKeyToProtobuf,
   publicKeyFromProtobuf,
 } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+import type { PrivateKey, PublicKey } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { loadOrCreateToken } from '../api-token.ts'
+import { InvalidConfigError } from '../errors.ts'
 import { createNode } from '../index.ts'
 import { coerce, ENV_KEYS, fromEnv, fromFile, type NodeConfig, resolveConfig } from './config.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
@@ -28,6 +30,8 @@ export const API_TOKEN_FILE = 'api-token'
 export interface CommandIo {
   env?: NodeJS.ProcessEnv
   stdout?: (line: string) => void
+  /** Where warnings go. @default process.stderr */
+  stderr?: (line: string) => void
   /** Stops the daemon like SIGTERM would. @default SIGTERM and SIGINT */
   signal?: AbortSignal
 }
@@ -63,7 +67,12 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --listen MULTIADDR      repeatable (default /ip4/0.0.0.0/tcp/4001)
   --bootstrap MULTIADDR   repeatable, ends in /p2p/<id> (DANDELION_BOOTSTRAP, comma-separated)
   --origin URL            origin for the HTTP fallback (DANDELION_ORIGIN)
-  --trusted-origin KEY    base64 protobuf public key, repeatable
+  --trusted-origin KEY    origin public key whose manifests are accepted, repeatable; required
+                          (DANDELION_TRUSTED_ORIGINS, comma-separated): the PeerId the origin
+                          prints as "origin key", or its base64 protobuf public key
+  --trust-any-origin      accept manifests signed by any key (DANDELION_TRUST_ANY_ORIGIN): for labs
+                          only, anyone who reaches the playback port can make the node serve
+                          content they signed
   --playback-host H --playback-port N   local HTTP API and player (default 127.0.0.1:8090)
   --api-token TOKEN       bearer token for placing content (POST /fetch; DANDELION_API_TOKEN,
                           default: generated and kept in DIR/api-token)
@@ -91,6 +100,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     mdns: { type: 'boolean' },
     'no-dht': { type: 'boolean' },
     'no-direct-io': { type: 'boolean' },
+    'trust-any-origin': { type: 'boolean' },
     webrtc: { type: 'boolean' },
   }
   for (const flag of Object.keys(FLAG_KEYS))
@@ -117,12 +127,22 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   if (values.webrtc === true) flags.webrtc = true
   if (values['no-dht'] === true) flags.dht = false
   if (values['no-direct-io'] === true) flags.directIo = false
+  if (values['trust-any-origin'] === true) flags.trustAnyOrigin = true
   const config = resolveConfig(
     configPath === undefined ? {} : await fromFile(configPath),
     fromEnv(env),
     flags as Partial<NodeConfig>,
   )
 
+  const trustedOrigins = config.trustedOrigins.map(parseOriginKey)
+  if (config.trustAnyOrigin) {
+    const warn = io.stderr ?? ((l: string) => process.stderr.write(`${l}\n`))
+    warn(
+      'WARNING: --trust-any-origin: this node accepts manifests signed by ANY key; anyone who can ' +
+        'reach its playback port can make it fetch, store, re-seed and serve their own content. ' +
+        'For labs only: set --trusted-origin KEY instead.',
+    )
+  }
   await mkdir(config.data, { recursive: true })
   const privateKey = await loadOrCreateKey(join(config.data, 'peer.key'))
   const apiToken = config.apiToken ?? (await loadOrCreateToken(join(config.data, API_TOKEN_FILE)))
@@ -135,10 +155,9 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     listen: [...config.listen],
     bootstrap: [...config.bootstrap],
     originUrl: config.origin,
-    trustedOrigins:
-      config.trustedOrigins.length === 0
-        ? undefined
-        : config.trustedOrigins.map((k) => publicKeyFromProtobuf(Buffer.from(k, 'base64'))),
+    // undefined (any signer) only when the operator opted out: resolveConfig refuses an
+    // empty list otherwise
+    trustedOrigins: config.trustAnyOrigin ? undefined : trustedOrigins,
     mdns: config.mdns,
     dht: config.dht,
     webrtc: config.webrtc,
@@ -171,6 +190,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
       peerId: node.peerId.toString(),
       multiaddrs: node.multiaddrs.map(String),
       api: node.playbackUrl,
+      ...(config.trustAnyOrigin ? { trustAnyOrigin: true } : {}),
       ...(tracker === undefined ? {} : { nodeId: tracker.nodeId }),
     }),
   )
@@ -187,6 +207,27 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   await tracker?.agent.stop()
   await node.stop()
   out(JSON.stringify({ event: 'stopped' }))
+}
+
+/**
+ * An origin key from the config: the base64 protobuf public key, or the PeerId the origin
+ * prints (an Ed25519 PeerId embeds its public key). Manifests are signed with Ed25519.
+ */
+export function parseOriginKey(text: string): PublicKey {
+  let key: PublicKey | undefined
+  try {
+    key = publicKeyFromProtobuf(Buffer.from(text, 'base64'))
+  } catch {
+    try {
+      key = peerIdFromString(text).publicKey
+    } catch {}
+  }
+  if (key?.type !== 'Ed25519')
+    throw new InvalidConfigError(
+      `trusted origin key ${JSON.stringify(text.slice(0, 80))} is neither an Ed25519 public key ` +
+        '(base64 protobuf) nor an origin PeerId (--trusted-origin, DANDELION_TRUSTED_ORIGINS, "trustedOrigins")',
+    )
+  return key
 }
 
 /** The daemon's libp2p identity, kept in `path` (mode 0600). */

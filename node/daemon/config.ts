@@ -17,8 +17,17 @@ export interface NodeConfig {
   listen: string[]
   bootstrap: string[]
   origin?: string
-  /** Origin public keys trusted to sign manifests (base64 protobuf). */
+  /**
+   * Origin public keys trusted to sign manifests: base64 protobuf, or the PeerId an origin
+   * prints as `origin key`. At least one is required unless {@link NodeConfig.trustAnyOrigin}.
+   */
   trustedOrigins: string[]
+  /**
+   * Accept manifests signed by any key (labs only): anyone who can reach the playback port
+   * could then have this node fetch, store, re-seed and serve content they signed themselves.
+   * @default false
+   */
+  trustAnyOrigin: boolean
   mdns: boolean
   dht: boolean
   webrtc: boolean
@@ -56,6 +65,7 @@ const schema = {
     'listen',
     'bootstrap',
     'trustedOrigins',
+    'trustAnyOrigin',
     'mdns',
     'dht',
     'webrtc',
@@ -74,7 +84,8 @@ const schema = {
     listen: { type: 'array', items: { type: 'string', pattern: '^/' }, maxItems: 16 },
     bootstrap: { type: 'array', items: { type: 'string', pattern: '^/.*/p2p/' }, maxItems: 256 },
     origin: { type: 'string', pattern: '^https?://' },
-    trustedOrigins: { type: 'array', items: { type: 'string' }, maxItems: 16 },
+    trustedOrigins: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 16 },
+    trustAnyOrigin: { type: 'boolean' },
     mdns: { type: 'boolean' },
     dht: { type: 'boolean' },
     webrtc: { type: 'boolean' },
@@ -95,6 +106,24 @@ const schema = {
   },
 } as const
 
+/**
+ * The daemon was given no origin key to trust and was not told to trust any: it would
+ * accept manifests signed by anyone. Matched by `name`; `code` stays `ERR_INVALID_CONFIG`
+ * (a configuration error: the command exits 2).
+ */
+export class NoTrustedOriginError extends InvalidConfigError {
+  override name = 'NoTrustedOriginError'
+  constructor() {
+    super(
+      'no trusted origin key: set --trusted-origin KEY (repeatable), DANDELION_TRUSTED_ORIGINS ' +
+        '(comma-separated) or "trustedOrigins" in the config file to the public key of each origin ' +
+        'whose manifests this node may fetch (the "origin key" line of the origin\'s banner, or its ' +
+        'base64 protobuf); --trust-any-origin (DANDELION_TRUST_ANY_ORIGIN, "trustAnyOrigin") accepts ' +
+        'any signer, for labs only',
+    )
+  }
+}
+
 const validate = new Ajv({ allErrors: true }).compile(schema)
 
 /** Defaults before file, env and flags. */
@@ -103,6 +132,7 @@ export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   listen: ['/ip4/0.0.0.0/tcp/4001'],
   bootstrap: [],
   trustedOrigins: [],
+  trustAnyOrigin: false,
   mdns: false,
   dht: true,
   webrtc: false,
@@ -126,6 +156,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_BOOTSTRAP: 'bootstrap',
   DANDELION_ORIGIN: 'origin',
   DANDELION_TRUSTED_ORIGINS: 'trustedOrigins',
+  DANDELION_TRUST_ANY_ORIGIN: 'trustAnyOrigin',
   DANDELION_MDNS: 'mdns',
   DANDELION_DHT: 'dht',
   DANDELION_WEBRTC: 'webrtc',
@@ -145,7 +176,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
 }
 
 const LISTS = new Set<keyof NodeConfig>(['listen', 'bootstrap', 'trustedOrigins', 'trackers', 'labels'])
-const BOOLEANS = new Set<keyof NodeConfig>(['mdns', 'dht', 'webrtc', 'directIo'])
+const BOOLEANS = new Set<keyof NodeConfig>(['trustAnyOrigin', 'mdns', 'dht', 'webrtc', 'directIo'])
 const NUMBERS = new Set<keyof NodeConfig>([
   'playbackPort',
   'uploadLimit',
@@ -197,6 +228,15 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
     )
     throw new InvalidConfigError(`invalid node config: ${why.join('; ')}`)
   }
+  // without a trusted key every validly signed manifest is accepted, whoever signed it: the
+  // daemon must be told which origins to trust, or told explicitly to trust any
+  const trusted = (merged.trustedOrigins as string[]).length
+  if (trusted === 0 && merged.trustAnyOrigin !== true) throw new NoTrustedOriginError()
+  if (trusted > 0 && merged.trustAnyOrigin === true)
+    throw new InvalidConfigError(
+      'trustedOrigins and trustAnyOrigin are both set: drop --trust-any-origin ' +
+        '(DANDELION_TRUST_ANY_ORIGIN, "trustAnyOrigin") to trust only the listed origin keys',
+    )
   const frozen = {
     ...merged,
     listen: Object.freeze([...(merged.listen as string[])]),

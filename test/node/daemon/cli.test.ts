@@ -1,10 +1,17 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { publicKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runFetchCommand, runLimitsCommand } from '../../../node/daemon/api-commands.ts'
 import { runNodeCommand } from '../../../node/daemon/cli.ts'
 import { fromEnv, resolveConfig } from '../../../node/daemon/config.ts'
 import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
+
+/** A public key as `--trusted-origin` takes it (base64 protobuf). */
+const b64 = (key: { publicKey: Parameters<typeof publicKeyToProtobuf>[0] }): string =>
+  Buffer.from(publicKeyToProtobuf(key.publicKey)).toString('base64')
+const TRUSTED = 'CAESIDR5jvBh1tbkqxn6zAqRk6mP3nWRWe+h4Lsf3kdQV0eo'
 
 describe('node daemon CLI', () => {
   const h = new Harness()
@@ -12,7 +19,7 @@ describe('node daemon CLI', () => {
 
   it('layers file < env < flags, rejects unknown keys and freezes the result', () => {
     const config = resolveConfig(
-      { data: '/a', campus: 'file', city: 'lyon' },
+      { data: '/a', campus: 'file', city: 'lyon', trustedOrigins: [TRUSTED] },
       { campus: 'env' },
       { campus: 'flag' },
     )
@@ -23,8 +30,86 @@ describe('node daemon CLI', () => {
     expect(() => resolveConfig({ data: '/a', role: 'server' } as never)).toThrow(/role/)
     expect(() => resolveConfig({})).toThrow(/data/)
     // direct I/O is on unless turned off, and a variable says false in words
-    expect(resolveConfig({ data: '/a' }).directIo).toBe(true)
-    expect(resolveConfig({ data: '/a' }, fromEnv({ DANDELION_DIRECT_IO: 'false' })).directIo).toBe(false)
+    const a = { data: '/a', trustedOrigins: [TRUSTED] }
+    expect(resolveConfig(a).directIo).toBe(true)
+    expect(resolveConfig(a, fromEnv({ DANDELION_DIRECT_IO: 'false' })).directIo).toBe(false)
+  })
+
+  it('requires a trusted origin key unless trusting any origin is asked for explicitly', () => {
+    // every way of setting it is named in the error
+    let refused: unknown
+    try {
+      resolveConfig({ data: '/a' })
+    } catch (err) {
+      refused = err
+    }
+    expect(refused).toMatchObject({ name: 'NoTrustedOriginError', code: 'ERR_INVALID_CONFIG' })
+    for (const where of [
+      '--trusted-origin',
+      'DANDELION_TRUSTED_ORIGINS',
+      '"trustedOrigins"',
+      '--trust-any-origin',
+    ])
+      expect((refused as Error).message).toContain(where)
+    expect(() => resolveConfig({ data: '/a', trustedOrigins: [] })).toThrow(/trusted origin/)
+    expect(
+      resolveConfig({ data: '/a' }, fromEnv({ DANDELION_TRUSTED_ORIGINS: `${TRUSTED}, ` })).trustedOrigins,
+    ).toEqual([TRUSTED])
+    expect(resolveConfig({ data: '/a' }, fromEnv({ DANDELION_TRUST_ANY_ORIGIN: '1' })).trustAnyOrigin).toBe(
+      true,
+    )
+    expect(resolveConfig({ data: '/a', trustAnyOrigin: true }).trustedOrigins).toEqual([])
+    // both would leave it unclear which one the operator meant
+    expect(() => resolveConfig({ data: '/a', trustedOrigins: [TRUSTED], trustAnyOrigin: true })).toThrow(
+      /both set/,
+    )
+  })
+
+  it('refuses to start without a trusted origin, starts with one (key or PeerId), and with the loudly logged opt-out', async () => {
+    const start = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+      const lines: string[] = []
+      const warnings: string[] = []
+      const stop = new AbortController()
+      const daemon = runNodeCommand(
+        ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht', ...argv],
+        {
+          env: { DANDELION_DATA: await h.tempDir(), ...env },
+          stdout: (l) => {
+            lines.push(l)
+            // a daemon that starts is stopped at once: the test only asks whether it starts
+            if (l.includes('"ready"')) stop.abort()
+          },
+          stderr: (l) => warnings.push(l),
+          signal: stop.signal,
+        },
+      )
+      await daemon
+      return { ready: lines.find((l) => l.includes('"ready"')), warnings }
+    }
+    await expect(start([])).rejects.toMatchObject({
+      name: 'NoTrustedOriginError',
+      code: 'ERR_INVALID_CONFIG',
+      message: expect.stringContaining('--trusted-origin'),
+    })
+    await expect(start(['--trusted-origin', 'not-a-key'])).rejects.toMatchObject({
+      name: 'InvalidConfigError',
+      message: expect.stringContaining('not-a-key'),
+    })
+
+    const key = await originKey()
+    const trusted = await start(['--trusted-origin', b64(key)])
+    expect(trusted.ready).toBeDefined()
+    expect(trusted.ready).not.toContain('trustAnyOrigin')
+    expect(trusted.warnings).toEqual([])
+    // the origin's banner prints its key as a PeerId: that is accepted as it is
+    const byPeerId = await start([], {
+      DANDELION_TRUSTED_ORIGINS: peerIdFromPublicKey(key.publicKey).toString(),
+    })
+    expect(byPeerId.ready).toBeDefined()
+
+    const any = await start(['--trust-any-origin'])
+    expect(JSON.parse(any.ready!)).toMatchObject({ trustAnyOrigin: true })
+    expect(any.warnings.join('\n')).toMatch(/WARNING: --trust-any-origin.*ANY key/)
   })
 
   it('runs a daemon from env and flags, places content with `fetch`, changes its rates with `limits`, and stops gracefully', async () => {
@@ -33,6 +118,9 @@ describe('node daemon CLI', () => {
     const seeder = await h.spawn()
     const manifest = await addContent(seeder.store, bytes, key)
     await seeder.seed(manifest)
+    // validly signed, but by a key the daemon was not told to trust
+    const forged = await addContent(seeder.store, randomContent(1024), await originKey())
+    await seeder.seed(forged)
 
     const lines: string[] = []
     const stop = new AbortController()
@@ -40,7 +128,11 @@ describe('node daemon CLI', () => {
     const daemon = runNodeCommand(
       ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht', '--campus', 'north'],
       {
-        env: { DANDELION_DATA: dataDir, DANDELION_BOOTSTRAP: seeder.multiaddrs[0].toString() },
+        env: {
+          DANDELION_DATA: dataDir,
+          DANDELION_BOOTSTRAP: seeder.multiaddrs[0].toString(),
+          DANDELION_TRUSTED_ORIGINS: b64(key),
+        },
         stdout: (l) => lines.push(l),
         signal: stop.signal,
       },
@@ -72,6 +164,13 @@ describe('node daemon CLI', () => {
     }
     expect(status.campus).toBe('north')
     expect(status.totals.bytesFromPeers).toBe(bytes.byteLength)
+    // a manifest signed by anyone else is not fetched
+    const fetchForged = runFetchCommand(
+      [forged.cid.toString(), '--node', ready.api, '--data', dataDir, '--start-timeout', '2'],
+      { stdout: () => {}, env: {} },
+    )
+    // (the seeder offers it: only the signer stands in the way)
+    await expect(fetchForged).rejects.toMatchObject({ name: 'FetchNotStartedError' })
 
     // rates change while the daemon runs; only the operator may change them; bad ones are refused
     const limitsUrl = `${ready.api}/limits`
@@ -138,7 +237,17 @@ describe('node daemon CLI', () => {
     const stop = new AbortController()
     const dataDir = await h.tempDir()
     const daemon = runNodeCommand(
-      ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht', '--role', 'device'],
+      [
+        '--listen',
+        '/ip4/127.0.0.1/tcp/0',
+        '--playback-port',
+        '0',
+        '--no-dht',
+        '--role',
+        'device',
+        '--trusted-origin',
+        b64(key),
+      ],
       {
         env: {
           DANDELION_DATA: dataDir,

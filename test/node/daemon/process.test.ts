@@ -10,12 +10,16 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import { generateKeyPair, publicKeyToProtobuf } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
 import { SERVICE_ENV, SERVICE_NODE_FLAGS } from '../../../node/cli-main.ts'
 
 const CLI = fileURLToPath(new URL('../../../node/cli.ts', import.meta.url))
 const DAEMON_MAIN = fileURLToPath(new URL('../../../node/main.ts', import.meta.url))
 const run = promisify(execFile)
+const ORIGIN_KEY = Buffer.from(publicKeyToProtobuf((await generateKeyPair('Ed25519')).publicKey)).toString(
+  'base64',
+)
 const dirs: string[] = []
 
 afterEach(async () => {
@@ -25,7 +29,18 @@ afterEach(async () => {
 function start(data: string) {
   const proc = spawn(
     process.execPath,
-    [CLI, 'node', '--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht'],
+    [
+      CLI,
+      'node',
+      '--listen',
+      '/ip4/127.0.0.1/tcp/0',
+      '--playback-port',
+      '0',
+      '--no-dht',
+      // a daemon starts only with an origin to trust; this one never fetches
+      '--trusted-origin',
+      ORIGIN_KEY,
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, DANDELION_DATA: data } },
   )
   const lines: string[] = []

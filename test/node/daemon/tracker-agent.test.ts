@@ -166,7 +166,7 @@ describe('node daemon with a tracker', () => {
     await runNodeCommand(['--help'], { stdout: (l) => help.push(l) })
     expect(help.join('\n')).toMatch(/--tracker URL[\s\S]*--enroll-token[\s\S]*--node-id[\s\S]*--labels/)
     await expect(
-      runNodeCommand(['--tracker', 'http://127.0.0.1:1/channel'], {
+      runNodeCommand(['--tracker', 'http://127.0.0.1:1/channel', '--trust-any-origin'], {
         env: { DANDELION_DATA: await tmp() },
         stdout: () => {},
       }),
@@ -174,6 +174,7 @@ describe('node daemon with a tracker', () => {
     const config = resolveConfig(
       fromEnv({
         DANDELION_DATA: '/a',
+        DANDELION_TRUST_ANY_ORIGIN: 'yes',
         DANDELION_TRACKERS: 'ws://a:7070/channel, wss://b/channel',
         DANDELION_LABELS: 'lab,gym',
       }),
