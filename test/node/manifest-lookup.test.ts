@@ -1,34 +1,10 @@
 import { randomBytes } from 'node:crypto'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { manifestCid } from '../../node/content/cid.ts'
 import { MAX_MANIFEST_LOOKUPS } from '../../node/node-constants.ts'
 import { Harness, randomContent, until } from './utils/harness.ts'
-import { startOrigin, type TestOrigin } from './utils/origin.ts'
-
-/** Sits in front of a real origin: its manifest route answers 503 while `down`. */
-async function front(
-  originUrl: string,
-): Promise<{ url: string; down: boolean; manifestAsks: number; server: Server }> {
-  const f = { url: '', down: true, manifestAsks: 0, server: createServer() }
-  f.server.on('request', (req, res) => {
-    const manifest = req.url?.startsWith('/manifests/') === true
-    if (manifest) f.manifestAsks++
-    if (manifest && f.down) {
-      res.writeHead(503).end()
-      return
-    }
-    fetch(originUrl + req.url)
-      .then(async (r) => {
-        const body = Buffer.from(await r.arrayBuffer())
-        res.writeHead(r.status, { 'content-length': body.length }).end(body)
-      })
-      .catch(() => res.writeHead(502).end())
-  })
-  await new Promise<void>((resolve) => f.server.listen(0, '127.0.0.1', resolve))
-  f.url = `http://127.0.0.1:${(f.server.address() as { port: number }).port}`
-  return f
-}
+import { originFront, startOrigin, type TestOrigin } from './utils/origin.ts'
 
 describe('looking up a manifest the node does not hold', () => {
   const h = new Harness()
@@ -44,7 +20,8 @@ describe('looking up a manifest the node does not hold', () => {
     o = await startOrigin(h)
     const version = await o.publish(randomContent(512 * 1024))
     await o.seeder.stop() // no peers: the origin is the only source
-    const f = await front(o.origin.url)
+    const f = await originFront(o.origin.url)
+    f.modes.manifests = 'down'
     server = f.server
     const node = await h.spawn({
       originUrl: f.url,
@@ -55,8 +32,8 @@ describe('looking up a manifest the node does not hold', () => {
     await expect(node.manifest(version.manifestCid, { signal: AbortSignal.timeout(300) })).rejects.toThrow()
     // someone who waits through the outage
     const patient = node.manifest(version.manifestCid, { signal: AbortSignal.timeout(20_000) })
-    await until(() => f.manifestAsks >= 2)
-    f.down = false
+    await until(() => f.asks.manifests >= 2)
+    f.modes.manifests = 'healthy'
     expect((await patient).cid.toString()).toBe(version.manifestCid)
     // and the next one gets it at once
     expect((await node.manifest(version.manifestCid, { signal: AbortSignal.timeout(1000) })).size).toBe(
@@ -68,7 +45,8 @@ describe('looking up a manifest the node does not hold', () => {
     o = await startOrigin(h)
     const version = await o.publish(randomContent(256 * 1024))
     await o.seeder.stop()
-    const f = await front(o.origin.url)
+    const f = await originFront(o.origin.url)
+    f.modes.manifests = 'down'
     server = f.server
     const node = await h.spawn({
       originUrl: f.url,
@@ -81,11 +59,11 @@ describe('looking up a manifest the node does not hold', () => {
       await expect(node.manifest(unknown, { signal: AbortSignal.timeout(200) })).rejects.toThrow()
     }
     expect(node.status().swarms).toEqual([])
-    const asked = f.manifestAsks
+    const asked = f.asks.manifests
     await new Promise((r) => setTimeout(r, 500))
-    expect(f.manifestAsks).toBe(asked)
+    expect(f.asks.manifests).toBe(asked)
     // and a real download is not refused for the lookups that came before
-    f.down = false
+    f.modes.manifests = 'healthy'
     expect((await node.fetch(version.manifestCid, { signal: AbortSignal.timeout(20_000) })).size).toBe(
       256 * 1024,
     )

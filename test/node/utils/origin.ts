@@ -1,5 +1,6 @@
 /** Starts a real origin (from `origin/`) with its seeder for swarm tests. */
 import { writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
 import { createOrigin, type Origin, type PublishedVersion } from '../../../origin/index.ts'
 import { attachSeeder, type Seeder, type SeederInit } from '../../../origin/seeder.ts'
@@ -41,4 +42,46 @@ export async function startOrigin(h: Harness, init: SeederInit = {}): Promise<Te
       await origin.close()
     },
   }
+}
+
+/** The origin routes a front watches. */
+type FrontRoute = 'chunks' | 'manifests'
+
+/** A proxy in front of a real origin whose chunk and manifest routes fail on demand. */
+export interface OriginFront {
+  url: string
+  server: Server
+  /** Per route: pass requests on, answer 503, or flip the first byte of what the origin sends. */
+  modes: Record<FrontRoute, 'healthy' | 'down' | 'corrupt'>
+  /** Requests seen per route. */
+  asks: Record<FrontRoute, number>
+}
+
+/** Starts a front for `originUrl` on 127.0.0.1, every route healthy. */
+export async function originFront(originUrl: string): Promise<OriginFront> {
+  const front: OriginFront = {
+    url: '',
+    server: createServer(),
+    modes: { chunks: 'healthy', manifests: 'healthy' },
+    asks: { chunks: 0, manifests: 0 },
+  }
+  front.server.on('request', (req, res) => {
+    const route = (['chunks', 'manifests'] as const).find((r) => req.url?.startsWith(`/${r}/`) === true)
+    if (route !== undefined) front.asks[route]++
+    const mode = route === undefined ? 'healthy' : front.modes[route]
+    if (mode === 'down') {
+      res.writeHead(503).end()
+      return
+    }
+    fetch(originUrl + req.url)
+      .then(async (r) => {
+        const body = Buffer.from(await r.arrayBuffer())
+        if (mode === 'corrupt' && body.length > 0) body[0] ^= 0xff
+        res.writeHead(r.status, { 'content-length': body.length }).end(body)
+      })
+      .catch(() => res.writeHead(502).end())
+  })
+  await new Promise<void>((resolve) => front.server.listen(0, '127.0.0.1', resolve))
+  front.url = `http://127.0.0.1:${(front.server.address() as { port: number }).port}`
+  return front
 }
