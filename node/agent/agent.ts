@@ -204,6 +204,11 @@ export class Agent extends EventEmitter<AgentEvents> {
         this.emit('refused', { code: f.code, message: f.message })
         return
       case 'cmd':
+        // Commands are only taken once the tracker welcomed this node on this connection.
+        if (!this.ready) {
+          log.error('command %s from %s before welcome: ignored', f.cmd.id, url)
+          return
+        }
         return this.onCommand(f.cmd)
     }
   }
