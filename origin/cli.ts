@@ -86,9 +86,18 @@ const ORIGIN_FLAGS = {
 
 const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 
-/** Loads the upload token kept in the data directory, creating one on first start. */
-async function defaultToken(dataDir: string): Promise<string> {
-  return await loadOrCreateToken(join(dataDir, 'upload-token'))
+/** Where the upload token is kept when none is configured. */
+const tokenPath = (dataDir: string): string => join(dataDir, 'upload-token')
+
+/**
+ * How the banner shows the upload token. The token is a secret: it is printed only to a person at
+ * a terminal (the interactive first run), never into the logs systemd or Docker keep of a
+ * service's stdout; there the banner says where to read it instead.
+ */
+function shownToken(token: string, tokenFile: string | undefined): { header: string; flag: string } {
+  if (process.stdout.isTTY === true) return { header: token, flag: token }
+  if (tokenFile === undefined) return { header: '<the configured token>', flag: '<the configured token>' }
+  return { header: `<token in ${tokenFile}>`, flag: `"$(cat '${tokenFile}')"` }
 }
 
 /** `dandelion origin`: runs until SIGINT/SIGTERM. */
@@ -105,7 +114,9 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
   const config = await loadOriginConfig(flags, process.env, configFile)
   const dataDir = resolve(config.data)
   await mkdir(dataDir, { recursive: true })
-  const token = config.token ?? (await defaultToken(dataDir))
+  const tokenFile = config.token === undefined ? tokenPath(dataDir) : undefined
+  const token = config.token ?? (await loadOrCreateToken(tokenPath(dataDir)))
+  const shown = shownToken(token, tokenFile)
   const origin = await createOrigin({
     dataDir,
     token,
@@ -136,7 +147,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
   process.stdout.write(
     [
       `Dandelion origin listening on ${origin.url}`,
-      `  uploads (tus 1.0)  ${origin.url}/uploads   Authorization: Bearer ${token}`,
+      `  uploads (tus 1.0)  ${origin.url}/uploads   Authorization: Bearer ${shown.header}`,
       `  resources          ${origin.url}/resources`,
       `  health, metrics    ${origin.url}/healthz  ${origin.url}/metrics`,
       `  data directory     ${dataDir}`,
@@ -147,7 +158,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
       `  tracker            ${config.trackerUrl ?? 'none (--tracker-url to register versions)'}`,
       '',
       'Upload a lesson:',
-      `  npm run dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${token} --name grade3-math-07 --type video`,
+      `  npm run dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${shown.flag} --name grade3-math-07 --type video`,
       '',
     ].join('\n'),
   )

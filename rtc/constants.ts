@@ -4,6 +4,8 @@ const second = 1000
 
 /** Students allowed in each room kind (teacher not counted). */
 export const MAX_STUDENTS = { 'one-on-one': 1, group: 6, class: 200 } as const
+/** Kind of a room whose teacher's token names none. */
+export const DEFAULT_ROOM_KIND = 'group'
 /** Hidden parent observers per room. */
 export const MAX_PARENTS = 20
 /** Students on stage (publishing) at once in a class. */

@@ -3,6 +3,7 @@
  * time comes in on each event, so every transition is testable without media.
  */
 import {
+  DEFAULT_ROOM_KIND,
   HAND_TIMEOUT_MS,
   MAX_HANDS,
   MAX_PARENTS,
@@ -17,7 +18,7 @@ import {
   RoomFullError,
   StageFullError,
 } from '../errors.ts'
-import type { Call, CallStatus, Participant, RoomEvent, RoomKind, RoomState } from './types.ts'
+import type { Call, CallStatus, Participant, RoomEvent, RoomKind, RoomState, RoomStateKind } from './types.ts'
 import { TERMINAL_CALL } from './types.ts'
 
 /** Limits the reducer enforces. */
@@ -43,8 +44,8 @@ export const DEFAULT_LIMITS: RoomLimits = {
   maxStudents: MAX_STUDENTS,
 }
 
-/** A new, empty room. */
-export function createRoomState(id: string, kind: RoomKind): RoomState {
+/** A new, empty room; `pending` when no teacher's token named its kind yet. */
+export function createRoomState(id: string, kind: RoomStateKind): RoomState {
   return { id, kind, participants: {}, call: null, hands: [], stage: [], speaker: null }
 }
 
@@ -100,9 +101,13 @@ function join(state: RoomState, event: Extract<RoomEvent, { type: 'join' }>, lim
   }
   if (event.role === 'teacher' && count(state, 'teacher') >= 1)
     throw new RoomFullError('room already has a teacher')
-  const maxStudents = limits.maxStudents[state.kind]
+  // The room kind is only honoured from a teacher's token: the first teacher names a pending
+  // room's kind. Students beyond what that kind holds are the server's to send away.
+  const kind =
+    state.kind === 'pending' && event.role === 'teacher' ? (event.kind ?? DEFAULT_ROOM_KIND) : state.kind
+  const maxStudents = studentLimit(kind, limits)
   if (event.role === 'student' && count(state, 'student') >= maxStudents) {
-    throw new RoomFullError(`a ${state.kind} room holds ${maxStudents} students`)
+    throw new RoomFullError(`a ${kind} room holds ${maxStudents} students`)
   }
   if (event.role === 'parent' && count(state, 'parent') >= limits.maxParents) {
     throw new RoomFullError(`a room holds ${limits.maxParents} parents`)
@@ -116,7 +121,12 @@ function join(state: RoomState, event: Extract<RoomEvent, { type: 'join' }>, lim
     camera: 'face',
     muted: false,
   }
-  return { ...state, participants: { ...state.participants, [event.user]: p } }
+  return { ...state, kind, participants: { ...state.participants, [event.user]: p } }
+}
+
+/** Students a room of `kind` holds; a pending room holds as many as the largest kind. */
+export function studentLimit(kind: RoomStateKind, limits: RoomLimits = DEFAULT_LIMITS): number {
+  return kind === 'pending' ? Math.max(...Object.values(limits.maxStudents)) : limits.maxStudents[kind]
 }
 
 function leave(state: RoomState, user: string): RoomState {
@@ -205,6 +215,8 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
     }
     case 'call.connected': {
       const call = activeCall(state, event.callId, ['accepted', 'in-call'])
+      // only the two ends of a call report its media as connected
+      if (event.by !== call.caller && event.by !== call.callee) throw new ForbiddenError('not in this call')
       return call.status === 'in-call' ? state : withCall(state, call, 'in-call')
     }
     case 'call.end': {
@@ -216,6 +228,7 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
       const p = member(state, event.by)
       if (p.role !== 'student') throw new ForbiddenError('only students raise hands')
       if (state.kind === 'one-on-one') throw new InvalidTransitionError('no hands in a one-on-one room')
+      if (state.kind === 'pending') throw new InvalidTransitionError('the room waits for its teacher')
       if (state.stage.includes(p.id) || state.hands.some((h) => h.user === p.id)) return state
       if (state.hands.length >= MAX_HANDS) throw new RoomFullError('hand queue is full')
       return { ...state, hands: [...state.hands, { user: p.id, raisedAt: event.at }] }
@@ -262,12 +275,15 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
   }
 }
 
-/** Whether `user` may publish media: teachers always; students in one-on-one and group rooms, or on a class stage. */
+/**
+ * Whether `user` may publish media: teachers always; students in one-on-one and group rooms, or on
+ * a class stage; nobody else, and no student while the room waits for its teacher to name its kind.
+ */
 export function canPublish(state: RoomState, user: string): boolean {
   const p = state.participants[user]
   if (p === undefined) return false
   if (p.role === 'teacher') return true
-  if (p.role === 'parent') return false
+  if (p.role === 'parent' || state.kind === 'pending') return false
   return state.kind !== 'class' || state.stage.includes(user)
 }
 

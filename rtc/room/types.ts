@@ -4,6 +4,13 @@ import type { Role } from '../auth/token.ts'
 /** `one-on-one`: teacher and one lamp; `group`: up to 6 students; `class`: up to 200, publishing from a stage. */
 export type RoomKind = 'one-on-one' | 'group' | 'class'
 
+/**
+ * A room's kind as its state knows it. A room a student or parent opened is `pending` until a
+ * teacher joins: only a teacher's token names the kind. While pending, students are admitted up to
+ * the largest kind's limit, nobody but a teacher publishes and no hand is raised.
+ */
+export type RoomStateKind = RoomKind | 'pending'
+
 /** Life of a call: initiating → ringing → accepted | rejected | timeout | cancelled; accepted → in-call → ended. */
 export type CallStatus =
   | 'initiating'
@@ -55,7 +62,7 @@ export interface Hand {
 /** Everything the classroom layer knows about a room. Treated as immutable. */
 export interface RoomState {
   id: string
-  kind: RoomKind
+  kind: RoomStateKind
   participants: Readonly<Record<string, Participant>>
   call: Call | null
   hands: readonly Hand[]
@@ -72,7 +79,8 @@ export type DeviceSetting =
 
 /** Inputs of the reducer. `at` is the time the server accepted the event (ms since epoch). */
 export type RoomEvent =
-  | { type: 'join'; at: number; user: string; role: Role }
+  /** `kind`: what the joining teacher's token names; it decides the kind of a `pending` room. */
+  | { type: 'join'; at: number; user: string; role: Role; kind?: RoomKind }
   | { type: 'leave'; at: number; user: string }
   | { type: 'presence'; at: number; user: string; connected: boolean }
   | { type: 'call.initiate'; at: number; by: string; callId: string; callee: string }
@@ -80,7 +88,7 @@ export type RoomEvent =
   | { type: 'call.accept'; at: number; by: string; callId: string }
   | { type: 'call.reject'; at: number; by: string; callId: string }
   | { type: 'call.cancel'; at: number; by: string; callId: string }
-  | { type: 'call.connected'; at: number; callId: string }
+  | { type: 'call.connected'; at: number; by: string; callId: string }
   | { type: 'call.end'; at: number; by: string; callId: string }
   | { type: 'hand.raise'; at: number; by: string }
   | { type: 'hand.lower'; at: number; by: string }

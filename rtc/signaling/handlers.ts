@@ -41,7 +41,7 @@ export async function handleMessage(
     case 'action': {
       const event = { type: msg.action, at, by, callId: msg.callId, callee: msg.callee, user: msg.user }
       if (msg.action === 'call.connected')
-        apply(room, { type: 'call.connected', at, callId: msg.callId ?? '' })
+        apply(room, { type: 'call.connected', at, by, callId: msg.callId ?? '' })
       else apply(room, event as RoomEvent)
       return
     }

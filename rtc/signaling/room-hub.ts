@@ -6,7 +6,7 @@ import type { WebSocket } from 'ws'
 import type { Role } from '../auth/token.ts'
 import { EVENT_LOG_SIZE } from '../constants.ts'
 import { createRoomState, type RoomLimits, reduce } from '../room/reducer.ts'
-import type { RoomEvent, RoomKind, RoomState } from '../room/types.ts'
+import type { RoomEvent, RoomState, RoomStateKind } from '../room/types.ts'
 import type { ServerMessage } from './messages.ts'
 
 /** A participant's signaling session; outlives its socket for the resume grace period. */
@@ -52,7 +52,7 @@ export class RoomHub {
   private readonly logSize: number
   private readonly limits: RoomLimits | undefined
 
-  constructor(id: string, kind: RoomKind, init: RoomHubInit = {}) {
+  constructor(id: string, kind: RoomStateKind, init: RoomHubInit = {}) {
     this.state = createRoomState(id, kind)
     this.logSize = init.logSize ?? EVENT_LOG_SIZE
     this.limits = init.limits

@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
 import { type TokenClaims, verifyToken } from '../auth/token.ts'
 import {
+  DEFAULT_ROOM_KIND,
   MAX_MESSAGE_BYTES,
   MAX_MESSAGES_BURST,
   MAX_MESSAGES_PER_S,
@@ -26,7 +27,7 @@ import {
 } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
-import { canPublish, type RoomLimits, viewFor } from '../room/reducer.ts'
+import { canPublish, type RoomLimits, studentLimit, viewFor } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
 import { ControlRelay } from './controls.ts'
 import { handleMessage, type LiveRoom } from './handlers.ts'
@@ -134,9 +135,10 @@ export async function createSignalingServer(
     let room = rooms.get(claims.room)
     if (room !== undefined) return room
     if (rooms.size >= MAX_ROOMS) throw new RoomFullError('server holds too many rooms')
-    const hub = new RoomHub(claims.room, claims.kind ?? 'group', {
-      limits: init.limits,
-    })
+    // The kind is "only honoured for teachers": a room a student or parent opens waits, pending,
+    // for the first teacher's token to name it (students often arrive before their teacher).
+    const kind = claims.role === 'teacher' ? (claims.kind ?? DEFAULT_ROOM_KIND) : 'pending'
+    const hub = new RoomHub(claims.room, kind, { limits: init.limits })
     const relay = new ControlRelay(
       {
         send: (user, message) => hub.send(user, message),
@@ -168,6 +170,22 @@ export async function createSignalingServer(
     if (room.hub.sessions.size === 0) {
       room.relay.close()
       rooms.delete(room.hub.state.id)
+    }
+  }
+
+  /**
+   * Once a teacher named a pending room's kind, students beyond what it holds leave, latest arrival
+   * first, with the refusal they would have got had the teacher come first.
+   */
+  const enforceStudentLimit = (room: LiveRoom): void => {
+    const { kind } = room.hub.state
+    const max = studentLimit(kind, init.limits)
+    const students = [...room.hub.sessions.values()].filter((s) => s.role === 'student')
+    for (const session of students.slice(max)) {
+      const socket = session.socket
+      session.socket = null
+      leave(room, session)
+      if (socket !== null) refuse(socket, new RoomFullError(`a ${kind} room holds ${max} students`))
     }
   }
 
@@ -234,18 +252,22 @@ export async function createSignalingServer(
       grace: undefined,
     }
     if (existing === undefined) {
+      const join: RoomEvent = { type: 'join', at: Date.now(), user: claims.sub, role: claims.role }
+      if (claims.role === 'teacher' && claims.kind !== undefined) join.kind = claims.kind
+      const wasPending = hub.state.kind === 'pending'
       if (hub.sessions.size === 0 && Object.keys(hub.state.participants).length === 0) {
         // a room nobody could join is dropped again
         try {
-          apply(room, { type: 'join', at: Date.now(), user: claims.sub, role: claims.role })
+          apply(room, join)
         } catch (err) {
           rooms.delete(claims.room)
           throw err
         }
       } else {
-        apply(room, { type: 'join', at: Date.now(), user: claims.sub, role: claims.role })
+        apply(room, join)
       }
       hub.sessions.set(session.user, session)
+      if (wasPending && hub.state.kind !== 'pending') enforceStudentLimit(room)
     } else {
       apply(room, { type: 'presence', at: Date.now(), user: session.user, connected: true })
     }

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -28,6 +28,21 @@ function killJob(child: ChildProcess, signal: NodeJS.Signals): void {
   } catch {}
 }
 
+/** The origin's start-up banner, up to and with its upload command. */
+async function banner(child: ChildProcess): Promise<string> {
+  const lines: string[] = []
+  let last = false
+  for await (const line of createInterface({ input: child.stdout! })) {
+    lines.push(line.replace(/\r$/, ''))
+    if (last) break
+    last = line.startsWith('Upload a lesson')
+  }
+  return lines.join('\n')
+}
+
+/** util-linux `script`, which runs a command on a pseudo-terminal, as an interactive shell would. */
+const hasScript = spawnSync('script', ['--version']).status === 0
+
 async function output(child: ChildProcess): Promise<{ code: number | null; stdout: string; stderr: string }> {
   let stdout = ''
   let stderr = ''
@@ -53,6 +68,36 @@ describe('dandelion CLI: origin and upload', () => {
     expect(missing.stderr).toContain('missing --origin')
   })
 
+  it('prints the generated upload token at a terminal only, elsewhere the path of its file', async () => {
+    const data = await fx.dir()
+    const args = ['origin', '--port', '0', '--data', data, '--no-seed', '--min-free-disk-bytes', '0']
+    // as a service: stdout is a pipe into systemd's or Docker's logs
+    const service = run(args)
+    const logged = await banner(service)
+    const tokenFile = join(data, 'upload-token')
+    const token = readFileSync(tokenFile, 'utf8').trim()
+    expect(logged).not.toContain(token)
+    expect(logged).toContain(`Authorization: Bearer <token in ${tokenFile}>`)
+    expect(logged).toContain(`--token "$(cat '${tokenFile}')"`)
+    killJob(service, 'SIGTERM')
+    await once(service, 'exit')
+    if (!hasScript) return
+    // the interactive first run of the README's quick start: the token is shown to the person
+    const command = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')
+    const tty = spawn('script', ['-qfec', command, '/dev/null'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+    })
+    children.push(tty)
+    const shown = await banner(tty)
+    expect(shown).toContain(`Authorization: Bearer ${token}`)
+    expect(shown).toContain(`--token ${token} `)
+    // Ctrl-C at the terminal stops it
+    const exited = once(tty, 'exit')
+    tty.stdin!.write('\x03')
+    expect((await exited)[0]).toBe(0)
+  })
+
   it('uploads with a killed-and-rerun client that resumes, and prints the published version', async () => {
     const data = await fx.dir()
     const origin = run([
@@ -66,6 +111,8 @@ describe('dandelion CLI: origin and upload', () => {
       if (line.startsWith('Upload a lesson')) break
     }
     const url = /listening on (\S+)/.exec(banner[0])![1]
+    // a configured token is not printed into a service's logs either
+    expect(banner.join('\n')).not.toContain('cli-test-token')
     // the embedded seeding node announces its libp2p address under the origin's key
     expect(banner.join('\n')).toMatch(/seeding node\s+\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//)
     const file = await fx.file(192 * MiB)

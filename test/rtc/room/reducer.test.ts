@@ -27,7 +27,7 @@ describe('call state machine', () => {
     expect(s.call?.status).toBe('ringing')
     s = run(s, { type: 'call.accept', at, by: 's0', callId: 'c1' })
     expect(s.call?.status).toBe('accepted')
-    s = run(s, { type: 'call.connected', at, callId: 'c1' })
+    s = run(s, { type: 'call.connected', at, by: 's0', callId: 'c1' })
     expect(s.call?.status).toBe('in-call')
     s = run(s, { type: 'call.end', at, by: 't', callId: 'c1' })
     expect(s.call?.status).toBe('ended')
@@ -62,6 +62,17 @@ describe('call state machine', () => {
     expect(() => run(room('one-on-one'), { ...init, by: 's0', callee: 't' })).toThrow(
       expect.objectContaining({ name: 'ForbiddenError' }),
     )
+  })
+
+  it('only lets the two ends of a call report it connected', () => {
+    const accepted = run(room('group', 2, 1), init, { type: 'call.accept', at, by: 's0', callId: 'c1' })
+    for (const by of ['s1', 'p0', 'nobody']) {
+      expect(() => run(accepted, { type: 'call.connected', at, by, callId: 'c1' })).toThrow(
+        expect.objectContaining({ name: 'ForbiddenError' }),
+      )
+    }
+    expect(run(accepted, { type: 'call.connected', at, by: 't', callId: 'c1' }).call?.status).toBe('in-call')
+    expect(run(accepted, { type: 'call.connected', at, by: 's0', callId: 'c1' }).call?.status).toBe('in-call')
   })
 
   it('ends or cancels the call when a party leaves', () => {
@@ -139,6 +150,29 @@ describe('membership and capacity', () => {
     expect(() => room('class', 201)).toThrow(expect.objectContaining({ name: 'RoomFullError' }))
     expect(() => reduce(room('group'), { type: 'join', at, user: 't2', role: 'teacher' })).toThrow(
       expect.objectContaining({ name: 'RoomFullError' }),
+    )
+  })
+
+  it('lets only a teacher name the kind of a room students opened', () => {
+    let s = createRoomState('r1', 'pending')
+    // a student's kind claim never reaches the reducer; while pending the largest limit applies
+    for (let i = 0; i < 8; i++) s = reduce(s, { type: 'join', at, user: `s${i}`, role: 'student' })
+    s = reduce(s, { type: 'join', at, user: 'p0', role: 'parent' })
+    expect(s.kind).toBe('pending')
+    expect(canPublish(s, 's0')).toBe(false)
+    expect(() => reduce(s, { type: 'hand.raise', at, by: 's0' })).toThrow(
+      expect.objectContaining({ name: 'InvalidTransitionError' }),
+    )
+    const cls = reduce(s, { type: 'join', at, user: 't', role: 'teacher', kind: 'class' })
+    expect(cls.kind).toBe('class')
+    expect(canPublish(cls, 's0')).toBe(false)
+    expect(reduce(cls, { type: 'hand.raise', at, by: 's0' }).hands).toHaveLength(1)
+    const group = reduce(s, { type: 'join', at, user: 't', role: 'teacher' })
+    expect(group.kind).toBe('group')
+    expect(canPublish(group, 's0')).toBe(true)
+    // a room whose kind is known keeps it
+    expect(reduce(room('one-on-one', 0), { type: 'join', at, user: 's0', role: 'student' }).kind).toBe(
+      'one-on-one',
     )
   })
 

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { NullProvider } from '../../../rtc/provider.ts'
+import type { SignalingClient } from '../../../rtc/signaling/client.ts'
 import type { DeviceCommand } from '../../../rtc/signaling/messages.ts'
 import { type Harness, spawn } from './harness.ts'
 
@@ -25,6 +26,26 @@ function raw(
     ws.on('message', (d) => replies.push(String(d)))
     ws.on('close', (code, reason) => resolve({ code, reason: String(reason), replies }))
   })
+}
+
+/** A provider that answers every publish offer, so the server's publish rule is what decides. */
+class AnsweringProvider extends NullProvider {
+  override async publish(): Promise<string> {
+    return 'v=0'
+  }
+}
+
+/** Offers to publish: 'answered', or the code of the error the server replied with. */
+async function tryPublish(c: SignalingClient): Promise<string> {
+  const answer = c.next('publish-answer').then(() => 'answered')
+  const error = c.next('error').then((e) => e.code)
+  c.send({ type: 'publish', sdp: 'v=0' })
+  return Promise.race([answer, error])
+}
+
+/** The next error code `c` is sent. */
+function nextError(c: SignalingClient): Promise<string> {
+  return new Promise((r) => c.once('error', (e) => r(e.code)))
 }
 
 describe('authentication and limits', () => {
@@ -106,6 +127,26 @@ describe('room flow', () => {
     expect(a.state).toEqual({ ...h.server.room('c')!.state, participants: a.state!.participants })
   })
 
+  it('only lets the parties of a call report it connected', async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    const a = await h.join('a', 'student', { room: 'c' })
+    const b = await h.join('b', 'student', { room: 'c' })
+    const mum = await h.join('mum', 'parent', { room: 'c' })
+    t.action('call.initiate', { callId: 'k1', callee: 'a' })
+    await a.waitFor((s) => s.call?.status === 'initiating')
+    a.action('call.accept', { callId: 'k1' })
+    await t.waitFor((s) => s.call?.status === 'accepted')
+    for (const outsider of [mum, b]) {
+      const refused = nextError(outsider)
+      outsider.action('call.connected', { callId: 'k1' })
+      expect(await refused).toBe('ERR_FORBIDDEN')
+    }
+    expect(h.server.room('c')!.state.call?.status).toBe('accepted')
+    a.action('call.connected', { callId: 'k1' })
+    await t.waitFor((s) => s.call?.status === 'in-call')
+  })
+
   it('cancels a wait for room state, and a settled wait leaves no listener behind', async () => {
     h = await spawn()
     const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
@@ -152,6 +193,55 @@ describe('room flow', () => {
     const s = await h.join('s', 'student')
     s.close()
     await t.waitFor((st) => st.participants.s === undefined)
+  })
+})
+
+describe('room kind', () => {
+  it('lets the teacher, not the first student, name the kind of a class students opened', async () => {
+    h = await spawn({}, new AnsweringProvider())
+    // students arrive first, their tokens claiming a group: more than a group holds get in
+    const students = []
+    for (let i = 0; i < 8; i++)
+      students.push(await h.join(`s${i}`, 'student', { room: 'math-7b', kind: 'group' }))
+    const [s0] = students
+    expect(h.server.room('math-7b')!.state.kind).toBe('pending')
+    expect(await tryPublish(s0)).toBe('ERR_FORBIDDEN')
+    const t = await h.join('t', 'teacher', { room: 'math-7b', kind: 'class' })
+    expect(t.state!.kind).toBe('class')
+    await s0.waitFor((st) => st.kind === 'class')
+    expect(Object.keys(t.state!.participants)).toHaveLength(9)
+    // class rules now: a student publishes only once on stage
+    expect(await tryPublish(s0)).toBe('ERR_FORBIDDEN')
+    t.action('stage.invite', { user: 's0' })
+    await s0.waitFor((st) => st.stage.includes('s0'))
+    expect(await tryPublish(s0)).toBe('answered')
+    // the other order: a student's kind claim does not change the teacher's class
+    await h.join('t2', 'teacher', { room: 'c2', kind: 'class' })
+    const late = await h.join('late', 'student', { room: 'c2', kind: 'group' })
+    expect(late.state!.kind).toBe('class')
+    expect(await tryPublish(late)).toBe('ERR_FORBIDDEN')
+  })
+
+  it('sends the latest early students away when the teacher names a smaller kind', async () => {
+    h = await spawn({}, new AnsweringProvider())
+    const students = []
+    for (let i = 0; i < 8; i++) students.push(await h.join(`s${i}`, 'student', { room: 'g', kind: 'class' }))
+    const refused = students
+      .slice(6)
+      .map((c) => new Promise<{ code: number; reason: string }>((r) => c.once('closed', r)))
+    const t = await h.join('t', 'teacher', { room: 'g', kind: 'group' })
+    for (const closed of await Promise.all(refused)) {
+      expect(closed.code).toBe(4409)
+      expect(closed.reason).toMatch(/^ERR_ROOM_FULL/)
+    }
+    expect(Object.keys(t.state!.participants).sort()).toEqual(['s0', 's1', 's2', 's3', 's4', 's5', 't'])
+    expect(t.state).toEqual(h.server.room('g')!.state)
+    await students[0].waitFor((st) => st.kind === 'group' && st.participants.s7 === undefined)
+    expect(await tryPublish(students[0])).toBe('answered')
+    const seventh = await raw(h.wsUrl, [
+      JSON.stringify({ type: 'hello', token: h.token('s8', 'student', 'g') }),
+    ])
+    expect(seventh.code).toBe(4409)
   })
 })
 
