@@ -117,28 +117,92 @@ describe('admin API', () => {
     expect(metrics.body).toContain('dandelion_tracker_nodes_connected')
   })
 
+  /**
+   * Opens an SSE stream of the admin API. `until(marker)` reads until the text so far holds
+   * `marker` and fails if the stream ends first; every read is bounded by the fetch's timeout.
+   */
+  async function openEvents(t: Tracker, path: string) {
+    const ac = new AbortController()
+    const res = await fetch(`${t.url}/api/v1${path}`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+      signal: AbortSignal.any([ac.signal, AbortSignal.timeout(20_000)]),
+    })
+    const reader = res.body!.getReader()
+    const decoder = new TextDecoder()
+    let text = ''
+    return {
+      res,
+      close: () => ac.abort(),
+      async until(marker: string): Promise<string> {
+        while (!text.includes(marker)) {
+          const { done, value } = await reader.read()
+          if (done) throw new Error(`event stream ended before ${JSON.stringify(marker)}: ${text}`)
+          text += decoder.decode(value, { stream: true })
+        }
+        return text
+      },
+    }
+  }
+
+  /** The `data` of every complete event in an SSE text. */
+  const eventsIn = (text: string): Array<{ type: string; releaseId: string }> =>
+    text
+      .split('\n\n')
+      .flatMap((block) => block.split('\n').filter((l) => l.startsWith('data: ')))
+      .map((l) => JSON.parse(l.slice('data: '.length)))
+
   it('streams release events over SSE', async () => {
     const t = await h.tracker()
     await h.seed(t)
     await h.api(t, 'POST', '/nodes', { id: 'n1', campus: 'bj-1' })
-    const ac = new AbortController()
-    const res = await fetch(`${t.url}/api/v1/events`, {
-      headers: { authorization: `Bearer ${ADMIN}` },
-      signal: ac.signal,
-    })
-    expect(res.headers.get('content-type')).toBe('text/event-stream')
-    const reader = res.body!.getReader()
-    await reader.read() // the opening comment
-    const rel = await h.api(t, 'POST', '/releases', {
+    const events = await openEvents(t, '/events')
+    try {
+      expect(events.res.headers.get('content-type')).toBe('text/event-stream')
+      await events.until('\n\n') // the opening comment
+      const rel = await h.api(t, 'POST', '/releases', {
+        resource: 'lesson',
+        version: 1,
+        targets: { nodes: ['n1'] },
+      })
+      const text = await events.until('event: release.stage')
+      expect(text).toContain('event: release.created')
+      expect(text).toContain(rel.id)
+    } finally {
+      events.close()
+    }
+  })
+
+  it('streams only its own release on /releases/:id/events', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    await h.api(t, 'POST', '/nodes', { id: 'n1', campus: 'bj-1' })
+    await h.api(t, 'POST', '/nodes', { id: 'n2', campus: 'sh-1' })
+    const mine = await h.api(t, 'POST', '/releases', {
       resource: 'lesson',
       version: 1,
       targets: { nodes: ['n1'] },
     })
-    let text = ''
-    while (!text.includes('release.stage')) text += new TextDecoder().decode((await reader.read()).value)
-    expect(text).toContain('event: release.created')
-    expect(text).toContain(rel.id)
-    ac.abort()
+    const events = await openEvents(t, `/releases/${mine.id}/events`)
+    try {
+      await events.until('\n\n') // the opening comment: subscribed
+      // another release's events come first; the stream must skip them
+      const other = await h.api(t, 'POST', '/releases', {
+        resource: 'lesson',
+        version: 2,
+        targets: { nodes: ['n2'] },
+      })
+      await h.api(t, 'POST', `/releases/${other.id}/pause`)
+      await h.api(t, 'POST', `/releases/${mine.id}/pause`)
+      const text = await events.until('event: release.status')
+      expect(text).not.toContain(other.id)
+      expect(eventsIn(text)).toEqual([
+        expect.objectContaining({ type: 'release.status', releaseId: mine.id, status: 'paused' }),
+      ])
+    } finally {
+      events.close()
+    }
+    const unknown = await call(t, 'GET', '/releases/no-such-release/events')
+    expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'ERR_NOT_FOUND' } } })
   })
 
   /** Calls the admin API and returns status and JSON body, whatever the status. */

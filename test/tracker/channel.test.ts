@@ -263,16 +263,26 @@ describe('command channel', () => {
   })
 
   it('retransmits an unACKed command with backoff', async () => {
-    const t = await h.tracker({ retransmitInitialMs: 100 })
+    // 240 ms: each doubled delay (240, 480, 960, 1920) lands just before a 250 ms tick of
+    // the retransmit loop, so the resends come about 250, 500, 1000, 2000 ms apart
+    const t = await h.tracker({ retransmitInitialMs: 240 })
     await h.seed(t)
     const key = await generateKeyPair('Ed25519')
     const c = await raw(t.channelUrl, key, { enroll: { token: ENROLL, nodeId: 'silent', campus: 'bj-1' } })
+    const arrivals: number[] = []
+    c.ws.on('message', (data) => {
+      if ((JSON.parse(data.toString()) as ServerFrame).t === 'cmd') arrivals.push(performance.now())
+    })
     await until(() => c.frames.some((f) => f.t === 'welcome'), 'welcome')
     await h.api(t, 'POST', '/releases', { resource: 'lesson', version: 1, targets: { nodes: ['silent'] } })
-    await until(() => c.frames.filter((f) => f.t === 'cmd').length >= 3, 'retransmissions')
+    await until(() => arrivals.length >= 5, 'four retransmissions')
+    c.ws.close()
     const ids = new Set(c.frames.flatMap((f) => (f.t === 'cmd' ? [f.cmd.id] : [])))
     expect(ids.size).toBe(1)
-    c.ws.close()
+    // the first gap depends on where the loop's tick falls; the later ones must keep growing
+    const gaps = arrivals.slice(1, 5).map((at, i) => at - arrivals[i])
+    expect(gaps[2] / gaps[1], `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeGreaterThanOrEqual(1.5)
+    expect(gaps[3] / gaps[2], `gaps ${gaps.map(Math.round).join(', ')} ms`).toBeGreaterThanOrEqual(1.5)
   })
 
   it('refuses a bad enrollment token, a forged PeerId and a taken node id', async () => {
