@@ -24,14 +24,23 @@ async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
 describe('chunker', () => {
   it('cuts any piece pattern into fixed-size chunks that reassemble to the input', async () => {
     const total = 1000 * KiB + 17
-    for (const pieceSize of [1, 4096, 65_536 + 3, 3 * 256 * KiB]) {
-      if (pieceSize === 1) continue // byte-at-a-time is covered by the small case below
+    for (const pieceSize of [4096, 65_536 + 3, 3 * 256 * KiB]) {
       const chunks = await collect(chunkStream(pieces(total, pieceSize), 256 * KiB))
       expect(chunks.map((c) => c.byteLength)).toEqual([256 * KiB, 256 * KiB, 256 * KiB, 232 * KiB + 17])
       const joined = Buffer.concat(chunks)
       const expected = Buffer.concat(await collect(pieces(total, total)))
       expect(joined.equals(expected)).toBe(true)
     }
+  })
+
+  it('cuts byte-at-a-time input at the chunk boundaries, with a short last chunk', async () => {
+    // one byte per piece: every chunk is filled across 256 Ki pieces, and both boundaries
+    // (and the tail) fall between two pieces
+    const total = 600 * KiB + 5
+    const chunks = await collect(chunkStream(pieces(total, 1), 256 * KiB))
+    expect(chunks.map((c) => c.byteLength)).toEqual([256 * KiB, 256 * KiB, 88 * KiB + 5])
+    const expected = Buffer.concat(await collect(pieces(total, total)))
+    expect(Buffer.concat(chunks).equals(expected)).toBe(true)
   })
 
   it('yields nothing for an empty stream and exact chunks for exact multiples', async () => {

@@ -112,6 +112,36 @@ describe('node daemon CLI', () => {
     expect(any.warnings.join('\n')).toMatch(/WARNING: --trust-any-origin.*ANY key/)
   })
 
+  it('keeps its identity across restarts on the same data directory', async () => {
+    /** Starts a daemon on `data`, stops it once ready, and returns the PeerId it announced. */
+    const peerIdOf = async (data: string): Promise<string> => {
+      let ready: { peerId: string } | undefined
+      const stop = new AbortController()
+      await runNodeCommand(
+        ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht', '--trust-any-origin'],
+        {
+          env: { DANDELION_DATA: data },
+          stdout: (l) => {
+            if (!l.includes('"ready"')) return
+            ready = JSON.parse(l) as { peerId: string }
+            stop.abort()
+          },
+          stderr: () => {},
+          signal: stop.signal,
+        },
+      )
+      expect(ready).toBeDefined()
+      return ready!.peerId
+    }
+    const data = await h.tempDir()
+    const first = await peerIdOf(data)
+    // peers, trackers and ban lists know the node by this id: a restart must not change it
+    expect(await peerIdOf(data)).toBe(first)
+    // it comes from the data directory, not from anything every node shares
+    expect(await peerIdOf(await h.tempDir())).not.toBe(first)
+    expect((await readFile(join(data, 'peer.key'))).byteLength).toBeGreaterThan(0)
+  })
+
   it('runs a daemon from env and flags, places content with `fetch`, changes its rates with `limits`, and stops gracefully', async () => {
     const key = await originKey()
     const bytes = randomContent(1024 * 1024)

@@ -3,17 +3,26 @@ import { Limiter, TokenBucket } from '../../../node/limiter/index.ts'
 
 describe('token bucket', () => {
   it('lets a burst through, then paces by the rate (fake clock)', async () => {
-    let now = 0
-    const bucket = new TokenBucket({ bytesPerSecond: 1000, burstMs: 100, now: () => now })
-    await bucket.take(100) // within the burst: no wait
-    const waits: string[] = []
-    const p = bucket.take(500).then(() => waits.push('second'))
-    await Promise.resolve()
-    expect(waits).toEqual([])
-    now = 500
-    await p
-    expect(waits).toEqual(['second'])
-    expect(bucket.bytes).toBe(600)
+    vi.useFakeTimers()
+    try {
+      // the bucket reads the same fake clock that drives its timers
+      const start = Date.now()
+      const bucket = new TokenBucket({ bytesPerSecond: 1000, burstMs: 100, now: () => Date.now() - start })
+      await bucket.take(100) // within the burst: no wait
+      let through = false
+      const p = bucket.take(500).then(() => {
+        through = true
+      })
+      // 500 bytes at 1000 B/s, less the 100 ms burst already used by the first take: 500 ms
+      await vi.advanceTimersByTimeAsync(499)
+      expect(through).toBe(false)
+      await vi.advanceTimersByTimeAsync(1)
+      expect(through).toBe(true)
+      await p
+      expect(bucket.bytes).toBe(600)
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('is unlimited at Infinity and can be changed at runtime', async () => {

@@ -1,9 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest'
-import { addContent, Harness, originKey, randomContent } from '../utils/harness.ts'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { MemoryChunkStore } from '../../../node/store/index.ts'
+import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
 
 describe('playback server', () => {
   const h = new Harness()
-  afterEach(async () => await h.teardown())
+  afterEach(async () => {
+    vi.restoreAllMocks()
+    await h.teardown()
+  })
 
   it('serves Range reads of content still downloading, by CID and by name', async () => {
     const key = await originKey()
@@ -21,8 +25,7 @@ describe('playback server', () => {
     expect(((await missing.json()) as { error: string }).error).toBe('NameNotFoundError')
 
     const download = node.fetch(cid)
-    const before = node.status().swarms[0]?.chunksDone ?? 0
-    // a seek near the end, before replication got there
+    // a seek near the end, answered before replication got there
     const tail = await fetch(`${base}/content/${cid}`, {
       headers: { range: `bytes=${bytes.byteLength - 5000}-` },
     })
@@ -33,7 +36,9 @@ describe('playback server', () => {
     expect(
       Buffer.from(await tail.arrayBuffer()).equals(Buffer.from(bytes.subarray(bytes.byteLength - 5000))),
     ).toBe(true)
-    expect(before).toBeLessThan(manifest.chunks.length)
+    // the seeder sends 1 MiB/s for 4 MiB: the tail came first, not after the whole file
+    expect(node.status().swarms[0]).toMatchObject({ manifestCid: cid, complete: false })
+    expect(node.status().swarms[0]?.chunksDone).toBeLessThan(manifest.chunks.length)
 
     await node.names.set('lesson', cid)
     const mid = await fetch(`${base}/content/by-name/lesson`, { headers: { range: 'bytes=1000000-1300000' } })
@@ -64,5 +69,34 @@ describe('playback server', () => {
     const metrics = await (await fetch(`${base}/metrics`)).text()
     expect(metrics).toContain(`dandelion_node_bytes_from_peers_total ${bytes.byteLength}`)
     expect(metrics).toContain('dandelion_node_swarm_progress_ratio{manifest=')
+  })
+
+  it('answers 404 ManifestNotFoundError for a manifest nobody has, once its lookup gives up, and keeps no swarm for it', async () => {
+    // a valid manifest CID the node has never seen, and no peer or origin can give it
+    const elsewhere = new MemoryChunkStore()
+    await elsewhere.start()
+    const unknown = (await addContent(elsewhere, randomContent(1000), await originKey())).cid.toString()
+    const node = await h.spawn({ playback: { port: 0 } })
+    // the lookup's 10 s limit (`MANIFEST_LOOKUP_MS`) becomes a signal this test ends: a fake clock for it
+    const lookupLimits: AbortController[] = []
+    const timeout = AbortSignal.timeout.bind(AbortSignal)
+    vi.spyOn(AbortSignal, 'timeout').mockImplementation((ms) => {
+      if (ms !== 10_000) return timeout(ms)
+      const limit = new AbortController()
+      lookupLimits.push(limit)
+      return limit.signal
+    })
+
+    const response = fetch(`${node.playbackUrl}/content/${unknown}`)
+    await until(() => lookupLimits.length === 1)
+    // looking: its swarm is joined, so a peer that connects now could answer
+    expect(node.status().swarms.map((s) => s.manifestCid)).toEqual([unknown])
+
+    lookupLimits[0].abort(new DOMException('lookup limit reached', 'TimeoutError'))
+    const missing = await response
+    expect(missing.status).toBe(404)
+    expect(await missing.json()).toMatchObject({ error: 'ManifestNotFoundError' })
+    // nobody waits for it any more: the node does not keep a swarm for a mistyped CID
+    expect(node.status().swarms).toEqual([])
   })
 })

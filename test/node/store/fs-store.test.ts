@@ -138,11 +138,18 @@ describe('FsChunkStore', () => {
     const child = spawn(process.execPath, [new URL('./fixtures/writer.ts', import.meta.url).pathname, dir], {
       stdio: ['ignore', 'pipe', 'inherit'],
     })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+      child.once('exit', (_code, signal) => resolve(signal)),
+    )
     const acked: string[] = []
     for await (const line of createInterface({ input: child.stdout })) {
       acked.push(line)
       if (acked.length === 300) child.kill('SIGKILL')
     }
+    // the writer was killed mid-write, not dead early (which would leave nothing to check);
+    // acks already in the pipe when it died may follow the 300th
+    expect(await exited).toBe('SIGKILL')
+    expect(acked.length).toBeGreaterThanOrEqual(300)
     const store = new FsChunkStore({ dir })
     await store.start()
     for (const key of acked) expect(await store.has(CID.parse(key))).toBe(true)
@@ -403,8 +410,16 @@ describe('FsChunkStore under concurrent calls', () => {
       return 'stored'
     })
     await Promise.race(puts) // the others are under way now
+    // a put called just before stop: it passed the started check but is still hashing
+    // when stop begins, so it must be refused rather than write to closing files
+    const lateBytes = new Uint8Array(randomBytes(1024 * 1024))
+    const late = store.put(chunkCid(lateBytes), lateBytes).then(
+      () => 'stored',
+      (err: unknown) => err,
+    )
     const stopping = store.stop()
     const outcomes = await Promise.allSettled(puts)
+    expect(await late).toBeInstanceOf(StoreStoppedError)
     await stopping
     for (const o of outcomes) if (o.status === 'rejected') expect(o.reason).toBeInstanceOf(StoreStoppedError)
     // what was acknowledged is there after a restart, and nothing else
@@ -412,6 +427,7 @@ describe('FsChunkStore under concurrent calls', () => {
     await again.start()
     for (const [i, o] of outcomes.entries())
       expect(await again.has(chunkCid(chunks[i]))).toBe(o.status === 'fulfilled')
+    expect(await again.has(chunkCid(lateBytes))).toBe(false)
     expect(again.usage().chunks).toBe(outcomes.filter((o) => o.status === 'fulfilled').length)
     await again.stop()
   })

@@ -1,9 +1,41 @@
+import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { chunkCid, type Manifest } from '../../../node/content/index.ts'
 import type { DandelionNode, SwarmStatus } from '../../../node/index.ts'
-import { addContent, Harness, originKey, randomContent, readAll, TEST_CHUNK_SIZE } from '../utils/harness.ts'
+import { Swarm } from '../../../node/swarm/swarm.ts'
+import {
+  addContent,
+  Harness,
+  originKey,
+  randomContent,
+  readAll,
+  TEST_CHUNK_SIZE,
+  until,
+} from '../utils/harness.ts'
 
 const MiB = 1024 * 1024
+
+/** The parts of a node's swarm these tests look into: requests out, serves queued, puts under way. */
+interface SwarmView {
+  sessions: Map<string, { outstanding: Map<number, number>; queuedUploads: number; serving: number }>
+  putsSettled(): Promise<void>
+}
+
+/** The swarm of `m` on `node` (not on the node's public interface). */
+function swarmOf(node: DandelionNode, m: Manifest): SwarmView {
+  return (node as unknown as { swarm(cid: CID): SwarmView }).swarm(m.cid)
+}
+
+/** Requests the swarm has out to its peers. */
+function requested(swarm: SwarmView): number {
+  return [...swarm.sessions.values()].reduce((n, s) => n + s.outstanding.size, 0)
+}
+
+/** The scheduler tick of a swarm, as the class has it (for counting ticks under a spy). */
+const swarmTickOf = (Swarm.prototype as unknown as { tick(this: Swarm): void }).tick
+function swarmTick(swarm: Swarm): void {
+  swarmTickOf.call(swarm)
+}
 
 /** How many of a manifest's chunks the node's store holds. */
 async function held(node: DandelionNode, m: Manifest): Promise<number> {
@@ -74,14 +106,31 @@ describe('content lifecycle on a node', () => {
     const status = (): SwarmStatus =>
       device.status().swarms.find((s) => s.manifestCid === next.cid.toString())!
     expect(status()).toMatchObject({ complete: false, error: (err as Error).message })
-    // let what was already under way settle (serves on the wire, puts being verified)
-    await new Promise((r) => setTimeout(r, 300))
+    const mine = swarmOf(device, next)
+    const theirs = swarmOf(seeder, next)
+    // the failure cancelled every request at once
+    expect(requested(mine)).toBe(0)
+    // let what was already under way settle: puts being verified here, serves on the seeder
+    await mine.putsSettled()
+    await until(() => [...theirs.sessions.values()].every((s) => s.queuedUploads === 0 && s.serving === 0))
+    await until(async () => (await held(device, next)) === status().chunksDone)
     const stored = status().chunksDone
     expect(stored).toBeGreaterThan(0)
-    expect(await held(device, next)).toBe(stored)
-    // it stopped asking: the seeder sends nothing more for it
+    // it stopped asking: over two ticks of its scheduler it requests nothing, and the
+    // seeder sends nothing more for it
     const sent = seeder.status().totals.bytesUploaded
-    await new Promise((r) => setTimeout(r, 600))
+    let ticks = 0
+    let asked = 0
+    vi.spyOn(Swarm.prototype as unknown as { tick(): void }, 'tick').mockImplementation(function (
+      this: Swarm,
+    ) {
+      swarmTick(this)
+      if ((this as unknown) !== mine) return
+      ticks++
+      asked += requested(mine)
+    })
+    await until(() => ticks >= 2)
+    expect(asked).toBe(0)
     expect(seeder.status().totals.bytesUploaded).toBe(sent)
     // a reader waiting for a missing chunk gets the same error rather than waiting forever
     const missing = (await Promise.all(next.chunks.map(async (c) => await device.store.has(c)))).indexOf(

@@ -1,8 +1,13 @@
 import type { Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
-import { MAX_PROTOCOL_OFFENSES, SWARM_PROTOCOL } from '../../../node/node-constants.ts'
+import {
+  MAX_PROTOCOL_OFFENSES,
+  MAX_QUEUED_REQUESTS_PER_PEER,
+  SWARM_PROTOCOL,
+} from '../../../node/node-constants.ts'
 import { MemoryChunkStore } from '../../../node/store/index.ts'
+import { FrameType } from '../../../node/swarm/codec.ts'
 import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
 
 /** A store that flips a byte of everything it hands out: what a broken or malicious peer serves. */
@@ -161,6 +166,70 @@ describe('a peer that keeps breaking the protocol', () => {
     expect(Buffer.from(await readAll(leecher, manifest)).equals(Buffer.from(bytes))).toBe(true)
   })
 })
+
+describe('a peer flooding requests', () => {
+  const h = new Harness()
+  afterEach(async () => await h.teardown())
+
+  it(`is served up to ${MAX_QUEUED_REQUESTS_PER_PEER} queued requests; past them its stream is closed, as an offense`, async () => {
+    const key = await originKey()
+    const bytes = randomContent(1024 * 1024) // 4 chunks
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const hello = JSON.stringify({ v: 1, manifest: manifest.cid.toString(), role: 'campus' })
+    const helloFrame = Buffer.concat([
+      u32(hello.length + 1),
+      Buffer.from([FrameType.Hello]),
+      Buffer.from(hello),
+    ])
+    /** `n` REQUEST frames for the manifest's chunks in turn, sent at once after the hello. */
+    const requests = (n: number): Buffer =>
+      Buffer.concat([
+        helloFrame,
+        ...Array.from({ length: n }, (_, i) =>
+          Buffer.concat([u32(5), Buffer.from([FrameType.Request]), u32(i % manifest.chunks.length)]),
+        ),
+      ])
+
+    // at the bound: every request is queued and answered with its chunk
+    const polite = await h.spawn()
+    const stream = await polite.libp2p.dialProtocol(seeder.multiaddrs[0], SWARM_PROTOCOL)
+    const chunks = countChunkFrames(stream)
+    stream.send(requests(MAX_QUEUED_REQUESTS_PER_PEER))
+    await until(() => chunks.count === MAX_QUEUED_REQUESTS_PER_PEER)
+    expect(stream.status).toBe('open')
+
+    // past it, in one burst: the stream is closed, each time, and the offenses add up to a ban
+    const flooder = await h.spawn()
+    for (let i = 1; i <= MAX_PROTOCOL_OFFENSES; i++) {
+      const flood = await flooder.libp2p.dialProtocol(seeder.multiaddrs[0], SWARM_PROTOCOL)
+      const closed = closedPromise(flood)
+      flood.send(requests(4 * MAX_QUEUED_REQUESTS_PER_PEER))
+      await closed
+      if (i < MAX_PROTOCOL_OFFENSES) expect(seeder.status().bannedPeers).toBe(0)
+    }
+    await until(() => seeder.libp2p.getConnections(flooder.peerId).length === 0)
+    expect(seeder.status().bannedPeers).toBe(1)
+    // the polite peer is still served
+    expect(seeder.libp2p.getConnections(polite.peerId).length).toBeGreaterThan(0)
+  })
+})
+
+/** Counts the CHUNK frames arriving on a raw swarm stream. */
+function countChunkFrames(stream: Stream): { count: number } {
+  const seen = { count: 0 }
+  let buffered = Buffer.alloc(0)
+  stream.addEventListener('message', (evt) => {
+    buffered = Buffer.concat([buffered, Buffer.from(evt.data.subarray())])
+    while (buffered.byteLength >= 4 && buffered.byteLength >= 4 + buffered.readUInt32BE(0)) {
+      const length = buffered.readUInt32BE(0)
+      if (buffered[4] === FrameType.Chunk) seen.count++
+      buffered = buffered.subarray(4 + length)
+    }
+  })
+  return seen
+}
 
 function u32(n: number): Buffer {
   const b = Buffer.alloc(4)

@@ -13,6 +13,20 @@ function swarmStreams(a: DandelionNode, b: DandelionNode): number {
     .filter((s) => s.protocol === SWARM_PROTOCOL).length
 }
 
+/** Whether `a` identified `b` (knows it speaks the swarm protocol). */
+async function knows(a: DandelionNode, b: DandelionNode): Promise<boolean> {
+  try {
+    return (await a.libp2p.peerStore.get(b.peerId)).protocols.includes(SWARM_PROTOCOL)
+  } catch {
+    return false
+  }
+}
+
+/** Peers in the routing table of `node`'s DHT (the service's own count; not on its interface). */
+function routingTableSize(node: DandelionNode): number {
+  return (node.libp2p.services.dht as unknown as { routingTable: { size: number } }).routingTable.size
+}
+
 describe('a node holding a school year of content', () => {
   const h = new Harness()
   afterEach(async () => await h.teardown())
@@ -29,8 +43,12 @@ describe('a node holding a school year of content', () => {
       held.push(m)
     }
     await h.connect(a, b)
-    // both hold everything: nothing to swap, so neither opens a stream per lesson
-    await new Promise((r) => setTimeout(r, 300))
+    // both hold everything: nothing to swap, so neither opens a stream per lesson. Streams
+    // would open on connect or after identify: wait for identify both ways, then a ping
+    // each way, so any stream opened before would be on the connection by now
+    await until(async () => (await knows(a, b)) && (await knows(b, a)))
+    await a.libp2p.services.ping.ping(b.peerId)
+    await b.libp2p.services.ping.ping(a.peerId)
     expect(swarmStreams(a, b) + swarmStreams(b, a)).toBe(0)
 
     // a new lesson still goes out, beyond MAX_SWARMS swarms, and only its own swarm talks
@@ -54,7 +72,8 @@ describe('a node holding a school year of content', () => {
     const gone = await h.spawn({ dht: true })
     const a = await h.spawn({ dht: true })
     await h.connect(a, gone)
-    await new Promise((r) => setTimeout(r, 1000)) // identify: a's routing table holds it
+    // identify tells a that gone speaks the DHT protocol: only then does its routing table hold it
+    await until(() => routingTableSize(a) > 0)
     await gone.stop() // the only DHT peer goes away; a's routing table still lists it
     let running = 0
     let most = 0
