@@ -79,6 +79,13 @@ export const MAX_BANNED_PEERS = 1024
  * keeps opening new ones to try again is shut out.
  */
 export const MAX_PROTOCOL_OFFENSES = 3
+/**
+ * Swarm streams being opened at once to one peer. yamux resets the whole connection of a
+ * peer that opens more than 10 streams before it has acknowledged one ("early streams"),
+ * and a node seeking many lessons opens one stream per lesson when a peer connects. 6
+ * leaves room for the streams libp2p itself opens on connecting (identify, ping, the DHT).
+ */
+export const MAX_STREAM_OPENS_PER_PEER = 6
 
 /** Offers outstanding per peer while super-seeding. */
 export const SUPER_SEED_OFFERS_PER_PEER = 2

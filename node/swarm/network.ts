@@ -18,6 +18,7 @@ import {
   MAX_BANNED_PEERS,
   MAX_PROTOCOL_OFFENSES,
   MAX_PROVIDERS_PER_LOOKUP,
+  MAX_STREAM_OPENS_PER_PEER,
   SWARM_PROTOCOL,
 } from '../node-constants.ts'
 import { Announcer } from './announcer.ts'
@@ -44,6 +45,8 @@ export class SwarmNetwork {
   private readonly bans: Bans
   /** Protocol violations per peer: how many, since when (a window of BAN_MS). */
   private readonly offenses = new Map<string, { count: number; since: number }>()
+  /** Per peer: swarm streams being opened now, and the swarms waiting for their turn. */
+  private readonly opening = new Map<string, { inFlight: number; waiting: Map<string, Swarm> }>()
   private readonly dhtEnabled: boolean
   private readonly announcer?: Announcer
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -142,13 +145,40 @@ export class SwarmNetwork {
     return this.bans.has(peer)
   }
 
-  /** Opens a session with `peer` for `swarm` unless one exists. */
+  /**
+   * Opens a session with `peer` for `swarm` unless one exists, at most
+   * {@link MAX_STREAM_OPENS_PER_PEER} opening at once per peer (the rest wait their turn).
+   */
   open(swarm: Swarm, peer: PeerId): void {
     const id = peer.toString()
     if (swarm.stopped || swarm.sessions.has(id) || this.isBanned(id) || !swarm.wantsPeer()) return
     const connection = this.libp2p.getConnections(peer).find((c) => c.status === 'open')
     if (connection === undefined) return
+    let slots = this.opening.get(id)
+    if (slots === undefined) {
+      slots = { inFlight: 0, waiting: new Map() }
+      this.opening.set(id, slots)
+    }
+    if (slots.inFlight >= MAX_STREAM_OPENS_PER_PEER) {
+      // one entry per swarm: bounded by the swarms this node has
+      slots.waiting.set(swarm.key, swarm)
+      return
+    }
+    slots.inFlight++
+    const done = (): void => {
+      slots.inFlight--
+      // hand the slot on to the first waiting swarm that still opens a stream to this peer
+      for (const [key, next] of slots.waiting) {
+        slots.waiting.delete(key)
+        const before = slots.inFlight
+        this.open(next, peer)
+        if (slots.inFlight > before) break
+      }
+      if (slots.inFlight === 0 && slots.waiting.size === 0 && this.opening.get(id) === slots)
+        this.opening.delete(id)
+    }
     withDeadline(10_000, async (signal) => await connection.newStream(SWARM_PROTOCOL, { signal }))
+      .finally(done)
       .then((stream) => {
         // left while the stream was opening: it would belong to nobody
         if (swarm.stopped) {

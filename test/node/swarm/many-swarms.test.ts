@@ -113,4 +113,24 @@ describe('a node holding a school year of content', () => {
     await until(() => keys.every((k) => (reached.get(k) ?? 0) > 0))
     expect(most).toBeLessThanOrEqual(PROVIDE_CONCURRENCY)
   })
+
+  it('fetches many lessons at once from a peer that connects afterwards (yamux resets a peer opening over 10 streams before it acknowledged one)', async () => {
+    const key = await originKey()
+    const seeder = await h.spawn({ dht: true })
+    const lessons: Manifest[] = []
+    for (let i = 0; i < 40; i++) {
+      const m = await addContent(seeder.store, randomContent(64 * 1024), key, { name: `lesson-${i}` })
+      await seeder.seed(m)
+      lessons.push(m)
+    }
+    const leecher = await h.spawn({ dht: true })
+    const fetches = lessons.map((m) => leecher.fetch(m.cid, { signal: AbortSignal.timeout(30_000) }))
+    // all 40 swarms are seeking (looking for their manifests) when the peer connects
+    await until(() => leecher.status().swarms.length === lessons.length)
+    await h.connect(leecher, seeder)
+    await Promise.all(fetches)
+    expect(leecher.libp2p.getConnections(seeder.peerId)).not.toHaveLength(0)
+    for (const m of lessons.slice(0, 3))
+      expect(Buffer.from(await readAll(leecher, m)).equals(Buffer.from(await readAll(seeder, m)))).toBe(true)
+  })
 })
