@@ -17,7 +17,7 @@ import {
   RECONNECT_MAX_MS,
 } from '../constants.ts'
 import { ControlTimeoutError, RtcError } from '../errors.ts'
-import { reduce } from '../room/reducer.ts'
+import { type RoomLimits, reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { ActionName, ClientMessage, DeviceCommand, ServerMessage } from './messages.ts'
@@ -72,6 +72,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   role: Role | undefined
   /** Origin URL the server announced. */
   origin: string | undefined
+  /** The server's room limits, from its welcome: events are applied with them. */
+  private limits: RoomLimits | undefined
   private socket: WebSocket | undefined
   private closed = false
   /** Aborts the one running reconnect loop, if any. */
@@ -180,6 +182,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.user = msg.user
         this.role = msg.role
         this.origin = msg.origin
+        this.limits = msg.limits
         if (!msg.resumed || this.state === undefined) this.state = msg.state
         this.seq = msg.seq
         this.emit('welcome', msg)
@@ -189,7 +192,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         if (msg.seq <= this.seq || this.state === undefined) return
         this.seq = msg.seq
         try {
-          this.state = reduce(this.state, msg.event)
+          this.state = reduce(this.state, msg.event, this.limits)
         } catch (err) {
           this.log.error('local state diverged at %d %e', msg.seq, err)
         }

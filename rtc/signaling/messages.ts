@@ -1,5 +1,6 @@
 /** Wire messages of the signaling protocol (JSON over WebSocket). */
 import type { Role } from '../auth/token.ts'
+import type { RoomLimits } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
 
 /** A device control a teacher sends to a lamp. `capture-photo` makes the lamp upload a photo and answer with its URL. */
@@ -49,6 +50,11 @@ export type ServerMessage =
       /** Origin base URL for uploads, when configured. */
       origin?: string
       resumed: boolean
+      /**
+       * The limits the server's reducer runs with: a client applies the room's events with
+       * the same ones, or its copy drifts (hand and ring timeouts, room caps).
+       */
+      limits: RoomLimits
     }
   | { type: 'event'; seq: number; event: RoomEvent }
   | { type: 'control'; id: string; from: string; command: DeviceCommand }

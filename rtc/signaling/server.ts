@@ -27,7 +27,7 @@ import {
 } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
-import { canPublish, type RoomLimits, studentLimit, viewFor } from '../room/reducer.ts'
+import { canPublish, DEFAULT_LIMITS, type RoomLimits, studentLimit, viewFor } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
 import { ControlRelay } from './controls.ts'
 import { handleMessage, type LiveRoom } from './handlers.ts'
@@ -227,6 +227,7 @@ export async function createSignalingServer(
         seq: missed === undefined ? hub.seq : msg.resume.seq,
         state: viewFor(hub.state, existing.role),
         resumed: missed !== undefined,
+        limits: init.limits ?? DEFAULT_LIMITS,
       }
       if (init.origin !== undefined) welcome.origin = init.origin
       sendRaw(socket, JSON.stringify(welcome))
@@ -279,6 +280,7 @@ export async function createSignalingServer(
       seq: hub.seq,
       state: viewFor(hub.state, session.role),
       resumed: false,
+      limits: init.limits ?? DEFAULT_LIMITS,
     }
     if (init.origin !== undefined) welcome.origin = init.origin
     sendRaw(socket, JSON.stringify(welcome))

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { NullProvider } from '../../../rtc/provider.ts'
+import { DEFAULT_LIMITS } from '../../../rtc/room/reducer.ts'
 import type { SignalingClient } from '../../../rtc/signaling/client.ts'
 import type { DeviceCommand } from '../../../rtc/signaling/messages.ts'
 import { type Harness, spawn } from './harness.ts'
@@ -165,6 +166,23 @@ describe('room flow', () => {
     }
     expect(getEventListeners(session.signal, 'abort')).toHaveLength(0)
     expect(t.listenerCount('event')).toBe(0)
+  })
+
+  it("keeps clients' copies in step with a server running custom limits", async () => {
+    h = await spawn({ limits: { ...DEFAULT_LIMITS, handTimeoutMs: 200, ringTimeoutMs: 200 } })
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    const a = await h.join('a', 'student', { room: 'c' })
+    a.action('hand.raise')
+    await t.waitFor((s) => s.hands.length === 1)
+    t.action('call.initiate', { callId: 'k1', callee: 'a' })
+    await a.waitFor((s) => s.call?.status === 'initiating')
+    // the server lowers the hand and times the call out by its own limits; the clients follow
+    const server = () => h.server.room('c')!.state
+    await t.waitFor((s) => s.hands.length === 0 && s.call?.status === server().call?.status)
+    await a.waitFor((s) => s.hands.length === 0)
+    expect(server().hands).toEqual([])
+    expect(t.state!.call).toEqual(server().call)
+    expect(a.state!.call?.ringDeadline).toBe(server().call?.ringDeadline)
   })
 
   it('resumes a dropped client with the events it missed', async () => {
