@@ -58,6 +58,12 @@ export async function handleMessage(
     case 'publish': {
       if (!canPublish(hub.state, by)) throw new ForbiddenError('you may not publish in this room now')
       const sdp = await provider.publish(roomId, by, msg.sdp)
+      // taken off stage (or gone) while the publish was set up: the unpublish that came with
+      // that change found nothing yet, so undo the publish here
+      if (!canPublish(hub.state, by)) {
+        await provider.unpublish(roomId, by)
+        throw new ForbiddenError('you may not publish in this room now')
+      }
       hub.send(by, { type: 'publish-answer', sdp })
       return
     }

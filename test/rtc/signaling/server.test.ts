@@ -240,6 +240,35 @@ describe('room kind', () => {
     expect(await tryPublish(late)).toBe('ERR_FORBIDDEN')
   })
 
+  it('undoes a publish set up while its student was taken off stage', async () => {
+    // the media side takes its time to answer, as a real SFU negotiating does
+    const gate = Promise.withResolvers<void>()
+    const unpublished: string[] = []
+    class SlowProvider extends NullProvider {
+      override async publish(): Promise<string> {
+        await gate.promise
+        return 'v=0'
+      }
+      // NullProvider declares it without parameters: (room, user)
+      override async unpublish(...args: unknown[]): Promise<void> {
+        unpublished.push(String(args[1]))
+      }
+    }
+    h = await spawn({}, new SlowProvider())
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    const s = await h.join('s', 'student', { room: 'c' })
+    t.action('stage.invite', { user: 's' })
+    await s.waitFor((st) => st.stage.includes('s'))
+    const publishing = tryPublish(s)
+    t.action('stage.remove', { user: 's' })
+    await s.waitFor((st) => !st.stage.includes('s'))
+    const before = unpublished.length // the stage change's own unpublish, with nothing to remove yet
+    gate.resolve()
+    expect(await publishing).toBe('ERR_FORBIDDEN')
+    expect(unpublished.length).toBeGreaterThan(before)
+    expect(unpublished.at(-1)).toBe('s')
+  })
+
   it('sends the latest early students away when the teacher names a smaller kind', async () => {
     h = await spawn({}, new AnsweringProvider())
     const students = []
