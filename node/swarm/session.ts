@@ -153,6 +153,19 @@ export class PeerSession {
       },
       { once: true },
     )
+    // the peer closed its side (it left the swarm, e.g. evicted the lesson): nothing more
+    // can come, so close ours too. Left half-open, the session looked alive for as long as
+    // the connection lasted, and the peer's next stream for this swarm was refused as a
+    // duplicate of it.
+    this.stream.addEventListener(
+      'remoteCloseWrite',
+      () => {
+        if (this.closed) return
+        this.log('swarm stream with %s closed by the peer', this.peer)
+        this.close()
+      },
+      { once: true },
+    )
   }
 
   /** Folds the bytes delivered since the last call into the smoothed rate. */

@@ -195,6 +195,28 @@ describe('content lifecycle on a node', () => {
     expect(node.status().swarms).toHaveLength(0)
   })
 
+  it('a device that evicted a lesson fetches it again from the campus node it is still connected to', async () => {
+    const key = await originKey()
+    const campus = await h.spawn()
+    const lessons = []
+    for (let i = 0; i < 2; i++) {
+      const bytes = randomContent(MiB + i)
+      const m = await addContent(campus.store, bytes, key)
+      await campus.seed(m)
+      lessons.push({ m, bytes })
+    }
+    const device = await h.spawn({ role: 'device', quotaBytes: 1.5 * MiB })
+    await h.connect(device, campus)
+    await device.fetch(lessons[0].m.cid)
+    // the second lesson does not fit beside the first: the first is evicted
+    await device.fetch(lessons[1].m.cid)
+    expect(await device.store.has(lessons[0].m.cid)).toBe(false)
+    // played again from the same campus node, over the same connection
+    const again = await device.fetch(lessons[0].m.cid, { signal: AbortSignal.timeout(15_000) })
+    expect(Buffer.from(await readAll(device, again)).equals(Buffer.from(lessons[0].bytes))).toBe(true)
+    expect(device.libp2p.getConnections(campus.peerId)).not.toHaveLength(0)
+  })
+
   it('evicting one version of a lesson keeps the chunks a version being played shares with it', async () => {
     const key = await originKey()
     const bytes = randomContent(2 * MiB)
