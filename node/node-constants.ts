@@ -115,6 +115,12 @@ export const PROVIDE_TIMEOUT_MS = 60 * second
 export const ANNOUNCE_RETRY_MS = 30 * second
 /** How long one DHT provider lookup may take. */
 export const FIND_PROVIDERS_TIMEOUT_MS = 10 * second
+/**
+ * Provider lookups on the DHT at once, node-wide (the others queue): a DHT peer refuses a
+ * peer's GET_PROVIDERS streams past 32 at once (libp2p's default per protocol), so 60
+ * lessons fetched together lost most of their lookups.
+ */
+export const FIND_PROVIDERS_CONCURRENCY = 4
 /** Providers taken from one lookup. */
 export const MAX_PROVIDERS_PER_LOOKUP = 40
 

@@ -14,6 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { UploadGate } from '../limiter/index.ts'
 import {
   BAN_MS,
+  FIND_PROVIDERS_CONCURRENCY,
   FIND_PROVIDERS_TIMEOUT_MS,
   MAX_BANNED_PEERS,
   MAX_PROTOCOL_OFFENSES,
@@ -47,6 +48,9 @@ export class SwarmNetwork {
   private readonly offenses = new Map<string, { count: number; since: number }>()
   /** Per peer: swarm streams being opened now, and the swarms waiting for their turn. */
   private readonly opening = new Map<string, { inFlight: number; waiting: Map<string, Swarm> }>()
+  /** Swarms waiting for a provider lookup, and how many run ({@link FIND_PROVIDERS_CONCURRENCY} at most). */
+  private readonly lookupQueue = new Set<Swarm>()
+  private lookupsRunning = 0
   private readonly dhtEnabled: boolean
   private readonly announcer?: Announcer
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -73,6 +77,7 @@ export class SwarmNetwork {
   async stop(): Promise<void> {
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.announcer?.stop()
+    this.lookupQueue.clear()
     for (const s of this.swarms.values()) s.stop()
     this.swarms.clear()
     await this.libp2p.unhandle(SWARM_PROTOCOL).catch(() => {})
@@ -92,18 +97,38 @@ export class SwarmNetwork {
   private reachOut(swarm: Swarm): void {
     for (const peer of this.libp2p.getPeers()) this.open(swarm, peer)
     if (!this.dhtEnabled) return
-    void (async () => {
-      let n = 0
-      const signal = AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)
-      const key = await discoveryKey(swarm.cid)
-      for await (const p of this.libp2p.contentRouting.findProviders(key, { signal })) {
-        if (swarm.stopped || n++ >= MAX_PROVIDERS_PER_LOOKUP) break
-        if (p.id.equals(this.libp2p.peerId) || swarm.sessions.has(p.id.toString())) continue
-        withDeadline(10_000, async (signal) => await this.libp2p.dial(p.id, { signal }))
-          .then(() => this.open(swarm, p.id))
-          .catch((err: Error) => this.log('dial provider %p failed: %s', p.id, err.message))
-      }
-    })().catch((err: Error) => this.log('findProviders %s: %s', swarm.key, err.message))
+    this.lookupQueue.add(swarm)
+    this.nextLookups()
+  }
+
+  /** Starts queued provider lookups while fewer than {@link FIND_PROVIDERS_CONCURRENCY} run. */
+  private nextLookups(): void {
+    for (const swarm of this.lookupQueue) {
+      if (this.lookupsRunning >= FIND_PROVIDERS_CONCURRENCY) return
+      this.lookupQueue.delete(swarm)
+      if (swarm.stopped || swarm.complete) continue
+      this.lookupsRunning++
+      this.findProviders(swarm)
+        .catch((err: Error) => this.log('findProviders %s: %s', swarm.key, err.message))
+        .finally(() => {
+          this.lookupsRunning--
+          this.nextLookups()
+        })
+    }
+  }
+
+  /** Asks the DHT who provides the swarm's manifest, and opens sessions to them. */
+  private async findProviders(swarm: Swarm): Promise<void> {
+    let n = 0
+    const signal = AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)
+    const key = await discoveryKey(swarm.cid)
+    for await (const p of this.libp2p.contentRouting.findProviders(key, { signal })) {
+      if (swarm.stopped || n++ >= MAX_PROVIDERS_PER_LOOKUP) break
+      if (p.id.equals(this.libp2p.peerId) || swarm.sessions.has(p.id.toString())) continue
+      withDeadline(10_000, async (signal) => await this.libp2p.dial(p.id, { signal }))
+        .then(() => this.open(swarm, p.id))
+        .catch((err: Error) => this.log('dial provider %p failed: %s', p.id, err.message))
+    }
   }
 
   leave(key: string): void {

@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Manifest } from '../../../node/content/index.ts'
 import type { DandelionNode } from '../../../node/index.ts'
-import { MAX_SWARMS, PROVIDE_CONCURRENCY, SWARM_PROTOCOL } from '../../../node/node-constants.ts'
+import {
+  FIND_PROVIDERS_CONCURRENCY,
+  MAX_SWARMS,
+  PROVIDE_CONCURRENCY,
+  SWARM_PROTOCOL,
+} from '../../../node/node-constants.ts'
 import { discoveryKey } from '../../../node/swarm/discovery-key.ts'
 import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
 
@@ -124,11 +129,26 @@ describe('a node holding a school year of content', () => {
       lessons.push(m)
     }
     const leecher = await h.spawn({ dht: true })
+    // provider lookups run a few at a time (a DHT peer refuses past 32 at once)
+    let running = 0
+    let most = 0
+    const routing = leecher.libp2p.contentRouting
+    const findProviders = routing.findProviders.bind(routing)
+    routing.findProviders = async function* (cid, options) {
+      most = Math.max(most, ++running)
+      try {
+        yield* findProviders(cid, options)
+      } finally {
+        running--
+      }
+    }
     const fetches = lessons.map((m) => leecher.fetch(m.cid, { signal: AbortSignal.timeout(30_000) }))
     // all 40 swarms are seeking (looking for their manifests) when the peer connects
     await until(() => leecher.status().swarms.length === lessons.length)
     await h.connect(leecher, seeder)
     await Promise.all(fetches)
+    expect(most).toBeGreaterThan(0)
+    expect(most).toBeLessThanOrEqual(FIND_PROVIDERS_CONCURRENCY)
     expect(leecher.libp2p.getConnections(seeder.peerId)).not.toHaveLength(0)
     for (const m of lessons.slice(0, 3))
       expect(Buffer.from(await readAll(leecher, m)).equals(Buffer.from(await readAll(seeder, m)))).toBe(true)
