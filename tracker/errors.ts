@@ -72,6 +72,20 @@ export class InvalidReleaseStateError extends TrackerError {
   }
 }
 
+/**
+ * A rollback would revert no node: every node the release reached has since moved on to
+ * another release (or version), and sending it back would undo that one behind its back.
+ */
+export class ReleaseSupersededError extends ConflictError {
+  override name = 'ReleaseSupersededError'
+  constructor(id: string, now: string[]) {
+    super(
+      `cannot roll back release ${id}: every node it reached has moved on (now on ${now.join(', ')}); roll back the newer release instead`,
+      'ERR_RELEASE_SUPERSEDED',
+    )
+  }
+}
+
 /** A bounded collection is full. */
 export class CapacityError extends TrackerError {
   override name = 'CapacityError'

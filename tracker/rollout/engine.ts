@@ -7,8 +7,9 @@
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
-import { InvalidReleaseStateError } from '../errors.ts'
+import { InvalidReleaseStateError, ReleaseSupersededError } from '../errors.ts'
 import type {
+  CurrentRef,
   OutboxEntry,
   Release,
   ReleaseNode,
@@ -100,7 +101,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
           percent: 0,
           peerBytes: 0,
           originBytes: 0,
-          prev: cur === undefined ? undefined : { version: cur.version, manifestCid: cur.manifestCid },
+          prev: cur === undefined ? undefined : refOf(cur),
         })
       }
       touched = this.issueStage(tx, release, 0)
@@ -221,12 +222,16 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
         })
     } else {
       next.state = o.status === 'failed' ? 'failed' : 'reverted'
+      // back on what it ran before: that version's release is again the one it runs, so
+      // rolling that one back later reverts this node too
       if (next.state === 'reverted')
         this.state.releases.setCurrent(
           tx,
           nodeId,
           r.resource,
-          cmd.op === 'activate' ? { version: cmd.version, manifestCid: cmd.manifestCid } : undefined,
+          cmd.op === 'activate'
+            ? refOf({ version: cmd.version, manifestCid: cmd.manifestCid, releaseId: rn.prev?.releaseId })
+            : undefined,
         )
     }
     this.state.releases.putNode(tx, r.id, next)
@@ -379,11 +384,23 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     return r
   }
 
-  /** Sends every commanded node back to what it ran before (still pinned there). */
+  /**
+   * Sends every commanded node back to what it ran before (still pinned there), unless it
+   * has moved on since: its `prev` is then stale, and sending it would undo the newer
+   * release behind its back while the tracker still shows that release active. Such nodes
+   * are left alone, with the reason on their node state; if no node is left to revert, the
+   * rollback is refused with {@link ReleaseSupersededError} and nothing changes.
+   */
   private revert(tx: Tx, r: Release): string[] {
     const touched: string[] = []
+    const movedOn = new Map<ReleaseNode, string>()
     for (const rn of this.state.releases.nodesOf(r.id).values()) {
       if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
+      const now = this.movedOn(r, rn)
+      if (now !== undefined) {
+        movedOn.set(rn, now)
+        continue
+      }
       // a node that has not ACKed its `place` (typically offline) need not download a
       // version being rolled back; the revert below supersedes it if it got it anyway
       if (rn.state === 'pending' && rn.cmdId !== undefined) this.state.outbox.cancel(tx, rn.nodeId, rn.cmdId)
@@ -397,6 +414,41 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       this.state.releases.putNode(tx, r.id, { ...rn, state: 'reverting', cmdId: cmd.id })
       touched.push(rn.nodeId)
     }
+    // nothing was changed yet if nothing is reverted: throwing leaves the release as it was
+    if (touched.length === 0 && movedOn.size > 0)
+      throw new ReleaseSupersededError(r.id, [...new Set(movedOn.values())])
+    for (const [rn, now] of movedOn)
+      this.state.releases.putNode(tx, r.id, { ...rn, reason: `not rolled back: moved on to ${now}` })
     return touched
   }
+
+  /**
+   * What `rn`'s node runs now if it has moved on from `r` (by a later release or another
+   * rollback); undefined if it still runs `r`, or never switched to it and still runs what
+   * it ran before.
+   */
+  private movedOn(r: Release, rn: ReleaseNode): string | undefined {
+    const cur = this.state.releases.currentOf(rn.nodeId, r.resource)
+    if (rn.state === 'active') {
+      if (cur?.releaseId === r.id) return undefined
+      // state written before rollbacks restored the release id: the version tells
+      const mine: VersionRef = rn.variant === 'B' && r.ab !== undefined ? r.ab : r
+      if (cur !== undefined && cur.releaseId === undefined && sameVersion(cur, mine)) return undefined
+    } else if (sameVersion(cur, rn.prev)) return undefined
+    if (cur === undefined) return 'nothing'
+    return cur.releaseId === undefined ? `v${cur.version}` : `release ${cur.releaseId} (v${cur.version})`
+  }
+}
+
+/** A copy of `ref` without an absent release id (kept out of the stored JSON). */
+function refOf(ref: CurrentRef): CurrentRef {
+  const out: CurrentRef = { version: ref.version, manifestCid: ref.manifestCid }
+  if (ref.releaseId !== undefined) out.releaseId = ref.releaseId
+  return out
+}
+
+/** Whether two (possibly absent) references name the same version. */
+function sameVersion(a: VersionRef | undefined, b: VersionRef | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b
+  return a.version === b.version && a.manifestCid === b.manifestCid
 }

@@ -14,6 +14,7 @@ export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts
 export { type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
 export type { Outbox, OutboxEntry } from './outbox.ts'
 export type {
+  CurrentRef,
   NodeState,
   Release,
   ReleaseNode,

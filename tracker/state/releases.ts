@@ -67,15 +67,21 @@ export interface ReleaseNode {
   percent: number
   peerBytes: number
   originBytes: number
-  /** What the node ran before this release (rollback target); absent = nothing. */
-  prev?: VersionRef
+  /**
+   * What the node ran before this release (rollback target); absent = nothing. `releaseId`
+   * is the release that brought it, restored as the node's current release on rollback.
+   */
+  prev?: CurrentRef
 }
+
+/** What a node runs for a resource, and the release that brought it (absent if unknown). */
+export type CurrentRef = VersionRef & { releaseId?: string }
 
 /** Repository of releases. */
 export class Releases {
   readonly releases = new Map<string, Release>()
   readonly nodes = new Map<string, Map<string, ReleaseNode>>()
-  private readonly current = new Map<string, VersionRef & { releaseId?: string }>()
+  private readonly current = new Map<string, CurrentRef>()
 
   async load(kv: Kv): Promise<void> {
     for await (const [, v] of kv.entries('rel!')) this.releases.set((v as Release).id, v as Release)
@@ -126,16 +132,11 @@ export class Releases {
   }
 
   /** Version a node runs for a resource, as last reported active. */
-  currentOf(nodeId: string, resource: string): (VersionRef & { releaseId?: string }) | undefined {
+  currentOf(nodeId: string, resource: string): CurrentRef | undefined {
     return this.current.get(`${nodeId}!${resource}`)
   }
 
-  setCurrent(
-    tx: Tx,
-    nodeId: string,
-    resource: string,
-    ref: (VersionRef & { releaseId?: string }) | undefined,
-  ): void {
+  setCurrent(tx: Tx, nodeId: string, resource: string, ref: CurrentRef | undefined): void {
     const k = `${nodeId}!${resource}`
     if (ref === undefined) {
       this.current.delete(k)
