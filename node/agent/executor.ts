@@ -5,7 +5,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { MAX_TIMER_MS } from '../node-constants.ts'
-import type { AgentContentApi } from './index.ts'
+import type { AgentContentApi, FetchProgress } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
 import type { OutcomeStatus } from './protocol.ts'
 
@@ -88,39 +88,36 @@ export class Executor {
     const signal = this.controller.signal
     try {
       // a newer command about the same resource supersedes a pending activation
-      await this.cancelActivation(cmd.resource)
+      await this.cancelActivation(cmd.resource, cmd.manifestCid)
       switch (cmd.op) {
         case 'place': {
           let last = 0
           const bytes = { peerBytes: 0, originBytes: 0 }
-          await this.content.fetch(cmd.manifestCid, {
-            signal,
-            onProgress: (p) => {
-              bytes.peerBytes = p.peerBytes
-              bytes.originBytes = p.originBytes
-              const now = Date.now()
-              if (now - last < PROGRESS_INTERVAL_MS) return
-              last = now
-              const percent =
-                p.totalBytes > 0 ? Math.min(100, (100 * (p.peerBytes + p.originBytes)) / p.totalBytes) : 0
-              this.events.progress(cmd.id, { percent, ...bytes })
-            },
-          })
-          signal.throwIfAborted()
-          await this.content.pin(cmd.manifestCid)
-          signal.throwIfAborted()
-          const placed: JournalRecord = { ...rec, ...bytes }
+          const onProgress = (p: FetchProgress): void => {
+            bytes.peerBytes = p.peerBytes
+            bytes.originBytes = p.originBytes
+            const now = Date.now()
+            if (now - last < PROGRESS_INTERVAL_MS) return
+            last = now
+            const percent =
+              p.totalBytes > 0 ? Math.min(100, (100 * (p.peerBytes + p.originBytes)) / p.totalBytes) : 0
+            this.events.progress(cmd.id, { percent, ...bytes })
+          }
           if (cmd.activateAt !== undefined && cmd.activateAt > Date.now()) {
+            // the active version is served until the activation time: it stays pinned
+            await this.hold(cmd.resource, cmd.manifestCid, undefined, onProgress)
+            const placed: JournalRecord = { ...rec, ...bytes }
             await this.finish(placed, 'placed', true)
             this.schedule({ ...placed, status: 'placed' })
           } else {
-            await this.content.names.set(cmd.resource, cmd.manifestCid)
-            await this.finish(placed, 'active', true)
+            await this.switchTo(cmd.resource, cmd.manifestCid, onProgress)
+            await this.finish({ ...rec, ...bytes }, 'active', true)
           }
           break
         }
         case 'activate':
-          await this.content.names.set(cmd.resource, cmd.manifestCid)
+          // the version may have been let go and evicted since it was placed (a rollback)
+          await this.switchTo(cmd.resource, cmd.manifestCid)
           await this.finish(rec, 'active', true)
           break
         case 'deactivate':
@@ -145,6 +142,83 @@ export class Executor {
     }
   }
 
+  /**
+   * Makes `manifestCid` the resource's active version: held and pinned first, then named,
+   * then the version it replaces unpinned. Its data stays: eviction takes it when room is
+   * needed, and a rollback fetches it again.
+   */
+  private async switchTo(
+    resource: string,
+    manifestCid: string,
+    onProgress?: (p: FetchProgress) => void,
+  ): Promise<void> {
+    const replaced = await this.content.names.get(resource)
+    await this.hold(resource, manifestCid, replaced === manifestCid ? undefined : replaced, onProgress)
+    this.controller.signal.throwIfAborted()
+    await this.content.names.set(resource, manifestCid)
+    if (replaced !== undefined && replaced !== manifestCid) await this.release(replaced)
+  }
+
+  /**
+   * Fetches and pins a version. When the store refuses it (a device's quota full of pinned
+   * content) and it is to replace `replaced`, that one is let go and the fetch carries on:
+   * a device that cannot hold both must be able to evict the old version to take the new.
+   * A download that still fails is evicted, so it neither holds room nor resumes at the
+   * next start (the node keeps a refused download for its own retries; the tracker, told
+   * of the failure, decides whether to send it again), and `replaced` is pinned again.
+   */
+  private async hold(
+    resource: string,
+    manifestCid: string,
+    replaced: string | undefined,
+    onProgress?: (p: FetchProgress) => void,
+  ): Promise<void> {
+    const signal = this.controller.signal
+    let letGo = false
+    try {
+      try {
+        await this.content.fetch(manifestCid, { signal, onProgress })
+      } catch (err) {
+        if (!isStoreWriteError(err) || replaced === undefined || signal.aborted) throw err
+        log('no room for %s beside %s: letting the replaced version go', manifestCid, replaced)
+        letGo = true
+        // still the resource's name until the switch: only another resource's use keeps it
+        if (!(await this.inUse(replaced, undefined, resource))) await this.content.unpin(replaced)
+        await this.content.fetch(manifestCid, { signal, onProgress })
+      }
+      signal.throwIfAborted()
+      await this.content.pin(manifestCid)
+    } catch (err) {
+      if (isStoreWriteError(err) && !signal.aborted) {
+        if (!(await this.inUse(manifestCid, resource)))
+          await this.content
+            .evict(manifestCid)
+            .catch((e) => log.error('evicting the refused download %s failed: %e', manifestCid, e))
+        if (letGo && replaced !== undefined)
+          await this.content.pin(replaced).catch((e) => log.error('pinning %s again failed: %e', replaced, e))
+      }
+      throw err
+    }
+  }
+
+  /** Unpins a version no resource here has active or waiting for activation. */
+  private async release(manifestCid: string, resource?: string): Promise<void> {
+    if (await this.inUse(manifestCid, resource)) return
+    await this.content.unpin(manifestCid)
+  }
+
+  /**
+   * Whether a resource has `manifestCid` active or placed and waiting for activation
+   * (`resource` is checked even where the name table cannot be listed; `except`'s entry is
+   * ignored).
+   */
+  private async inUse(manifestCid: string, resource?: string, except?: string): Promise<boolean> {
+    for (const t of this.timers.values()) if (t.rec.cmd.manifestCid === manifestCid) return true
+    if (resource !== undefined && (await this.content.names.get(resource)) === manifestCid) return true
+    const names = (await this.content.names.list?.()) ?? []
+    return names.some((n) => n.manifestCid === manifestCid && n.name !== except)
+  }
+
   /** Switches the resource to a placed version at its activation time (survives restarts). */
   private schedule(rec: JournalRecord): void {
     const at = rec.cmd.activateAt ?? 0
@@ -167,11 +241,15 @@ export class Executor {
 
   private async activateNow(rec: JournalRecord): Promise<void> {
     if (this.controller.signal.aborted) return
+    // placed and pinned already: only the name switches, and the replaced version is let go
+    const replaced = await this.content.names.get(rec.cmd.resource)
     await this.content.names.set(rec.cmd.resource, rec.cmd.manifestCid)
+    if (replaced !== undefined && replaced !== rec.cmd.manifestCid) await this.release(replaced)
     await this.finish(rec, 'active', false)
   }
 
-  private async cancelActivation(resource: string): Promise<void> {
+  /** Cancels the resource's pending activation, unpinning its version unless `next` is it. */
+  private async cancelActivation(resource: string, next: string): Promise<void> {
     const t = this.timers.get(resource)
     if (t === undefined) return
     clearTimeout(t.timer)
@@ -184,5 +262,11 @@ export class Executor {
       if (!this.controller.signal.aborted) this.schedule(t.rec)
       throw err
     }
+    if (t.rec.cmd.manifestCid !== next) await this.release(t.rec.cmd.manifestCid, resource)
   }
+}
+
+/** A fetch the node's store refused (matched by name: see `node/swarm/errors.ts`). */
+function isStoreWriteError(err: unknown): boolean {
+  return err instanceof Error && err.name === 'StoreWriteError'
 }

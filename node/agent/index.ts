@@ -31,6 +31,13 @@ export interface AgentNameTable {
   get(name: string): string | undefined | Promise<string | undefined>
   set(name: string, cid: string): void | Promise<void>
   delete(name: string): void | Promise<void>
+  /**
+   * Every entry: lets the agent keep pinned a version another resource has active.
+   * @default only the resource a command names is checked
+   */
+  list?():
+    | Array<{ name: string; manifestCid: string }>
+    | Promise<Array<{ name: string; manifestCid: string }>>
 }
 
 /** The slice of the node's content API the agent drives. */

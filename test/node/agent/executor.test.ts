@@ -104,7 +104,12 @@ describe('agent executor and journal', () => {
       'fetch bafy-v2',
       'pin bafy-v2',
       'activate lesson bafy-v2',
+      // the replaced version is let go; a rollback holds and pins it again first
+      'unpin bafy-v1',
+      'fetch bafy-v1',
+      'pin bafy-v1',
       'activate lesson bafy-v1',
+      'unpin bafy-v2',
       'deactivate lesson',
       'unpin bafy-v2',
       'evict bafy-v2',
