@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { MAX_TIMER_MS } from '../node-constants.ts'
 import type { AgentContentApi, FetchProgress } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
-import type { OutcomeStatus } from './protocol.ts'
+import type { Command, OutcomeStatus } from './protocol.ts'
 
 const log = logger('dandelion:node:agent:exec')
 
@@ -31,6 +31,8 @@ export class Executor {
   private running = false
   private readonly timers = new Map<string, { rec: JournalRecord; timer: NodeJS.Timeout }>()
   private readonly controller = new AbortController()
+  /** The `place` fetching now, until it commits (pinned, about to be named or scheduled). */
+  private placing?: { cmd: Command; controller: AbortController }
 
   constructor(components: { content: AgentContentApi; journal: Journal; events: ExecutorEvents }) {
     this.content = components.content
@@ -51,6 +53,11 @@ export class Executor {
       return
     }
     this.queue.push(rec)
+    // a rollback must not wait for the download it replaces, nor serve it in between
+    if (this.placing !== undefined && supersedes(rec.cmd, this.placing.cmd)) {
+      log('%s supersedes the placement %s in progress', rec.cmd.id, this.placing.cmd.id)
+      this.placing.controller.abort()
+    }
     if (!this.running) this.drain().catch((err) => log.error('execution queue failed: %e', err))
   }
 
@@ -85,7 +92,14 @@ export class Executor {
 
   private async apply(rec: JournalRecord): Promise<void> {
     const { cmd } = rec
-    const signal = this.controller.signal
+    let signal = this.controller.signal
+    let superseded: AbortSignal | undefined
+    if (cmd.op === 'place') {
+      const controller = new AbortController()
+      this.placing = { cmd, controller }
+      superseded = controller.signal
+      signal = AbortSignal.any([signal, superseded])
+    }
     try {
       // a newer command about the same resource supersedes a pending activation
       await this.cancelActivation(cmd.resource, cmd.manifestCid)
@@ -105,19 +119,19 @@ export class Executor {
           }
           if (cmd.activateAt !== undefined && cmd.activateAt > Date.now()) {
             // the active version is served until the activation time: it stays pinned
-            await this.hold(cmd.resource, cmd.manifestCid, undefined, onProgress)
+            await this.hold(cmd.resource, cmd.manifestCid, undefined, signal, onProgress)
             const placed: JournalRecord = { ...rec, ...bytes }
             await this.finish(placed, 'placed', true)
             this.schedule({ ...placed, status: 'placed' })
           } else {
-            await this.switchTo(cmd.resource, cmd.manifestCid, onProgress)
+            await this.switchTo(cmd.resource, cmd.manifestCid, signal, onProgress)
             await this.finish({ ...rec, ...bytes }, 'active', true)
           }
           break
         }
         case 'activate':
           // the version may have been let go and evicted since it was placed (a rollback)
-          await this.switchTo(cmd.resource, cmd.manifestCid)
+          await this.switchTo(cmd.resource, cmd.manifestCid, signal)
           await this.finish(rec, 'active', true)
           break
         case 'deactivate':
@@ -131,14 +145,21 @@ export class Executor {
           break
       }
     } catch (err) {
-      if (signal.aborted) return
-      log.error('command %s (%s) failed: %e', cmd.id, cmd.op, err)
+      // stopped: left queued in the journal, applied again by resume() on the next start
+      if (this.controller.signal.aborted) return
+      let reason: string
+      if (superseded?.aborted === true) reason = 'superseded'
+      else {
+        log.error('command %s (%s) failed: %e', cmd.id, cmd.op, err)
+        reason = (err instanceof Error ? err.message : String(err)).slice(0, 500)
+      }
       // if the journal cannot record the failure either, the command stays queued in it and
       // is applied again by resume() on the next start
-      const reason = err instanceof Error ? err.message : String(err)
-      await this.finish(rec, 'failed', true, reason.slice(0, 500)).catch((e) =>
+      await this.finish(rec, 'failed', true, reason).catch((e) =>
         log.error('journal write failed, %s left queued: %e', cmd.id, e),
       )
+    } finally {
+      if (this.placing?.cmd === cmd) this.placing = undefined
     }
   }
 
@@ -150,11 +171,18 @@ export class Executor {
   private async switchTo(
     resource: string,
     manifestCid: string,
+    signal: AbortSignal,
     onProgress?: (p: FetchProgress) => void,
   ): Promise<void> {
     const replaced = await this.content.names.get(resource)
-    await this.hold(resource, manifestCid, replaced === manifestCid ? undefined : replaced, onProgress)
-    this.controller.signal.throwIfAborted()
+    // hold() commits the placement: from here it is no longer aborted by a newer command
+    await this.hold(
+      resource,
+      manifestCid,
+      replaced === manifestCid ? undefined : replaced,
+      signal,
+      onProgress,
+    )
     await this.content.names.set(resource, manifestCid)
     if (replaced !== undefined && replaced !== manifestCid) await this.release(replaced)
   }
@@ -166,15 +194,18 @@ export class Executor {
    * A download that still fails is evicted, so it neither holds room nor resumes at the
    * next start (the node keeps a refused download for its own retries; the tracker, told
    * of the failure, decides whether to send it again), and `replaced` is pinned again.
+   * A placement superseded by a newer command is dropped the same way. Once pinned, the
+   * placement commits: a newer command no longer aborts it.
    */
   private async hold(
     resource: string,
     manifestCid: string,
     replaced: string | undefined,
+    signal: AbortSignal,
     onProgress?: (p: FetchProgress) => void,
   ): Promise<void> {
-    const signal = this.controller.signal
     let letGo = false
+    let pinned = false
     try {
       try {
         await this.content.fetch(manifestCid, { signal, onProgress })
@@ -188,12 +219,18 @@ export class Executor {
       }
       signal.throwIfAborted()
       await this.content.pin(manifestCid)
+      pinned = true
+      // checked again after the pin, which a newer command may have arrived during
+      signal.throwIfAborted()
+      this.placing = undefined
     } catch (err) {
-      if (isStoreWriteError(err) && !signal.aborted) {
+      // aborted while the executor runs: superseded by a newer command for the resource
+      const superseded = signal.aborted && !this.controller.signal.aborted
+      if ((isStoreWriteError(err) && !signal.aborted) || superseded) {
         if (!(await this.inUse(manifestCid, resource)))
-          await this.content
-            .evict(manifestCid)
-            .catch((e) => log.error('evicting the refused download %s failed: %e', manifestCid, e))
+          await (pinned ? this.content.unpin(manifestCid) : Promise.resolve())
+            .then(() => this.content.evict(manifestCid))
+            .catch((e) => log.error('evicting the dropped download %s failed: %e', manifestCid, e))
         if (letGo && replaced !== undefined)
           await this.content.pin(replaced).catch((e) => log.error('pinning %s again failed: %e', replaced, e))
       }
@@ -264,6 +301,17 @@ export class Executor {
     }
     if (t.rec.cmd.manifestCid !== next) await this.release(t.rec.cmd.manifestCid, resource)
   }
+}
+
+/**
+ * Whether `next` makes the placement `placing` of the same resource moot: a deactivate, a
+ * switch to another version, or the eviction of the version being placed.
+ */
+function supersedes(next: Command, placing: Command): boolean {
+  if (next.resource !== placing.resource || next.id === placing.id) return false
+  if (next.op === 'deactivate') return true
+  if (next.op === 'evict') return next.manifestCid === placing.manifestCid
+  return next.manifestCid !== placing.manifestCid
 }
 
 /** A fetch the node's store refused (matched by name: see `node/swarm/errors.ts`). */

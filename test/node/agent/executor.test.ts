@@ -165,6 +165,61 @@ describe('agent executor and journal', () => {
     expect(content.table.get('lesson')).toBe('bafy-v3')
   })
 
+  it('a rollback aborts the placement still downloading: reported superseded, never named', async () => {
+    const { content, outcomes, journal, run } = await setup()
+    await run(cmd({ op: 'place', manifestCid: 'bafy-v1' }))
+    await until(() => outcomes.length === 1)
+    content.gate = new Promise(() => {})
+    const place = cmd({ op: 'place', manifestCid: 'bafy-v2', version: 2 })
+    await run(place)
+    await until(() => content.calls.includes('fetch bafy-v2'))
+    content.gate = undefined
+    await run(cmd({ op: 'activate', manifestCid: 'bafy-v1' }))
+    await until(() => outcomes.length === 3)
+    expect(outcomes.slice(1).map((o) => [o.cmd.manifestCid, o.status, o.reason])).toEqual([
+      ['bafy-v2', 'failed', 'superseded'],
+      ['bafy-v1', 'active', undefined],
+    ])
+    expect(content.table.get('lesson')).toBe('bafy-v1')
+    expect(content.calls).not.toContain('activate lesson bafy-v2')
+    // the aborted download is dropped, not kept pinned
+    expect(content.calls).toContain('evict bafy-v2')
+    expect(content.pinned.has('bafy-v2')).toBe(false)
+    expect(content.pinned.has('bafy-v1')).toBe(true)
+    expect(await journal.get(place.id)).toMatchObject({ status: 'failed', reason: 'superseded' })
+    expect((await journal.queued()).map((q) => q.cmd.id)).not.toContain(place.id)
+  })
+
+  it('a deactivate aborts the placement still downloading', async () => {
+    const { content, outcomes, run } = await setup()
+    content.gate = new Promise(() => {})
+    await run(cmd({ op: 'place', manifestCid: 'bafy-v2' }))
+    await until(() => content.calls.includes('fetch bafy-v2'))
+    await run(cmd({ op: 'deactivate', manifestCid: 'bafy-v2' }))
+    await until(() => outcomes.length === 2)
+    expect(outcomes.map((o) => [o.cmd.op, o.status, o.reason])).toEqual([
+      ['place', 'failed', 'superseded'],
+      ['deactivate', 'done', undefined],
+    ])
+    expect(content.table.has('lesson')).toBe(false)
+    expect(content.calls).not.toContain('activate lesson bafy-v2')
+  })
+
+  it('a command for another resource leaves the placement downloading', async () => {
+    const { content, outcomes, run } = await setup()
+    let release = (): void => {}
+    content.gate = new Promise((r) => {
+      release = r
+    })
+    await run(cmd({ op: 'place', manifestCid: 'bafy-v2' }))
+    await until(() => content.calls.includes('fetch bafy-v2'))
+    await run(cmd({ op: 'deactivate', resource: 'other', manifestCid: 'bafy-x' }))
+    release()
+    await until(() => outcomes.length === 2)
+    expect(outcomes.map((o) => o.status)).toEqual(['active', 'done'])
+    expect(content.table.get('lesson')).toBe('bafy-v2')
+  })
+
   it('waits for an activation further ahead than one timer can wait', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] })
     const settle = async (check: () => boolean): Promise<void> => {

@@ -19,7 +19,17 @@ export class MemoryContent implements AgentContentApi {
   ): Promise<unknown> {
     this.calls.push(`fetch ${cid}`)
     options.onProgress?.({ peerBytes: 600, originBytes: 400, totalBytes: 1000 })
-    if (this.gate !== undefined) await this.gate
+    if (this.gate !== undefined) {
+      // a fetch in flight ends when its signal aborts, as the node's does
+      const signal = options.signal
+      await Promise.race([
+        this.gate,
+        new Promise<never>((_, reject) => {
+          if (signal?.aborted === true) reject(signal.reason)
+          signal?.addEventListener('abort', () => reject(signal.reason), { once: true })
+        }),
+      ])
+    }
     if (this.failing.has(cid)) throw new Error(`cannot fetch ${cid}`)
     return { cid }
   }
