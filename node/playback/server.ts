@@ -89,18 +89,25 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     )
   }
 
-  app.get<{ Params: { cid: string } }>(
-    '/content/:cid',
-    async (req, reply) => await stream(req, reply, req.params.cid),
-  )
-  app.get<{ Params: { resource: string } }>('/content/by-name/:resource', async (req, reply) => {
-    const cid = await node.names.get(req.params.resource)
-    if (cid === undefined) {
-      return reply
-        .code(404)
-        .send({ error: 'NameNotFoundError', message: `no active version of ${req.params.resource}` })
-    }
-    return await stream(req, reply, cid)
+  // HEAD is declared with GET, not left to fastify's automatic HEAD routes: those set
+  // content-length to the (empty) body's, 0, where a player checking the size needs the file's
+  app.route<{ Params: { cid: string } }>({
+    method: ['GET', 'HEAD'],
+    url: '/content/:cid',
+    handler: async (req, reply) => await stream(req, reply, req.params.cid),
+  })
+  app.route<{ Params: { resource: string } }>({
+    method: ['GET', 'HEAD'],
+    url: '/content/by-name/:resource',
+    handler: async (req, reply) => {
+      const cid = await node.names.get(req.params.resource)
+      if (cid === undefined) {
+        return reply
+          .code(404)
+          .send({ error: 'NameNotFoundError', message: `no active version of ${req.params.resource}` })
+      }
+      return await stream(req, reply, cid)
+    },
   })
   app.get('/status', async () => node.status())
   /** Answers 401 / 403 and returns false unless the request carries the operator's token. */

@@ -51,6 +51,17 @@ describe('playback server', () => {
     const bad = await fetch(`${base}/content/${cid}`, { headers: { range: `bytes=${bytes.byteLength}-` } })
     expect(bad.status).toBe(416)
 
+    // a player asking the size first (HEAD) learns the file's, not the empty body's
+    for (const url of [`${base}/content/${cid}`, `${base}/content/by-name/lesson`]) {
+      const head = await fetch(url, { method: 'HEAD' })
+      expect(head.status).toBe(200)
+      expect(head.headers.get('content-length')).toBe(String(bytes.byteLength))
+      expect(head.headers.get('accept-ranges')).toBe('bytes')
+      const first = await fetch(url, { method: 'HEAD', headers: { range: 'bytes=0-0' } })
+      expect(first.status).toBe(206)
+      expect(first.headers.get('content-length')).toBe('1')
+    }
+
     await download
     const whole = await fetch(`${base}/content/${cid}`)
     expect(whole.status).toBe(200)
