@@ -394,13 +394,22 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   private revert(tx: Tx, r: Release): string[] {
     const touched: string[] = []
     const movedOn = new Map<ReleaseNode, string>()
+    const toRevert: ReleaseNode[] = []
     for (const rn of this.state.releases.nodesOf(r.id).values()) {
       if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
       const now = this.movedOn(r, rn)
-      if (now !== undefined) {
-        movedOn.set(rn, now)
-        continue
-      }
+      if (now !== undefined) movedOn.set(rn, now)
+      else toRevert.push(rn)
+    }
+    // nothing was changed yet if nothing is reverted: throwing leaves the release as it was
+    if (toRevert.length === 0 && movedOn.size > 0)
+      throw new ReleaseSupersededError(r.id, [...new Set(movedOn.values())])
+    // All or nothing, like issueStage: memory changes as commands are queued and is not rolled
+    // back, so a full outbox must refuse the rollback before anything changes (found partway,
+    // it left nodes 'reverting' with their revert never sent, and their place still on disk).
+    for (const rn of toRevert)
+      this.state.outbox.checkRoom(rn.nodeId, rn.state === 'pending' ? rn.cmdId : undefined)
+    for (const rn of toRevert) {
       // a node that has not ACKed its `place` (typically offline) need not download a
       // version being rolled back; the revert below supersedes it if it got it anyway
       if (rn.state === 'pending' && rn.cmdId !== undefined) this.state.outbox.cancel(tx, rn.nodeId, rn.cmdId)
@@ -414,9 +423,6 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       this.state.releases.putNode(tx, r.id, { ...rn, state: 'reverting', cmdId: cmd.id })
       touched.push(rn.nodeId)
     }
-    // nothing was changed yet if nothing is reverted: throwing leaves the release as it was
-    if (touched.length === 0 && movedOn.size > 0)
-      throw new ReleaseSupersededError(r.id, [...new Set(movedOn.values())])
     for (const [rn, now] of movedOn)
       this.state.releases.putNode(tx, r.id, { ...rn, reason: `not rolled back: moved on to ${now}` })
     return touched

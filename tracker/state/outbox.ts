@@ -77,6 +77,20 @@ export class Outbox {
     return cmd
   }
 
+  /**
+   * Throws the {@link CapacityError} {@link enqueue} would, changing nothing: for a caller
+   * that must queue commands for many nodes all or nothing. `freeing` is a command of the
+   * node it withdraws first ({@link cancel}), whose slot then counts as free.
+   */
+  checkRoom(nodeId: string, freeing?: string): void {
+    const e = freeing === undefined ? undefined : this.byId.get(freeing)
+    const freed = e !== undefined && e.nodeId === nodeId && e.state === 'pending' ? 1 : 0
+    if ((this.boxes.get(nodeId)?.size ?? 0) - freed >= MAX_OUTBOX_PER_NODE)
+      throw new CapacityError(`outbox of ${nodeId} full`)
+    if ((this.nextSeq.get(nodeId) ?? 1) > MAX_COMMAND_SEQ)
+      throw new CapacityError(`sequence numbers of ${nodeId} exhausted`)
+  }
+
   private persisted(e: OutboxEntry): unknown {
     return { nodeId: e.nodeId, cmd: e.cmd, state: e.state, outcome: e.outcome }
   }

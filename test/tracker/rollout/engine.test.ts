@@ -307,6 +307,35 @@ describe('rollout engine', () => {
     await b.close()
   })
 
+  it('refuses a rollback that cannot queue every revert, changing nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tracker-state-'))
+    dirs.push(dir)
+    const a = await setup(dir)
+    const r = await a.engine.create({ resource: 'lesson', version: 2, targets: { campuses: ['sh-1'] } })
+    const nodes = [...a.state.releases.nodesOf(r.id).keys()]
+    // the last node to revert is active, and its outbox is full (offline, long queue)
+    const full = nodes[nodes.length - 1]
+    await report(a.state, a.engine, 'active', [full])
+    await fillOutbox(a.state, full)
+    await expect(a.engine.operate(r.id, 'rollback')).rejects.toMatchObject({ code: 'ERR_CAPACITY' })
+    // nothing changed in memory: the others still wait for their place, which is still queued
+    const check = (st: TrackerState): void => {
+      expect(st.releases.get(r.id)?.status).toBe('running')
+      for (const n of nodes.slice(0, -1)) {
+        expect(st.releases.nodesOf(r.id).get(n)?.state).toBe('pending')
+        expect([...st.outbox.entriesOf(n)].map((e) => e.cmd.op)).toEqual(['place'])
+      }
+      expect(st.releases.nodesOf(r.id).get(full)?.state).toBe('active')
+    }
+    check(a.state)
+    await a.state.close()
+    // and the disk says the same
+    const b = new TrackerState(dir)
+    await b.open()
+    check(b)
+    await b.close()
+  })
+
   it('persists releases, node states and the outbox in level', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'tracker-state-'))
     dirs.push(dir)
