@@ -134,6 +134,17 @@ export class CampusInUseError extends ConflictError {
   }
 }
 
+/** A node cannot be deleted while a running or paused release still waits on it. */
+export class NodeInReleaseError extends ConflictError {
+  override name = 'NodeInReleaseError'
+  constructor(node: string, releases: string[]) {
+    super(
+      `node ${node} is still part of release(s) ${releases.join(', ')}: abort or finish them first`,
+      'ERR_NODE_IN_RELEASE',
+    )
+  }
+}
+
 /** A node's hello claims a last sequence number the tracker cannot continue after. */
 export class LastSeqOutOfRangeError extends TrackerError {
   override name = 'LastSeqOutOfRangeError'

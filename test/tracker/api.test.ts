@@ -306,6 +306,23 @@ describe('admin API', () => {
     expect(good).toMatchObject({ status: 201, body: { status: 'draft', mime: 'video/mp4' } })
   })
 
+  it('refuses to delete a node a live release still waits on', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    await h.api(t, 'POST', '/nodes', { id: 'n1', campus: 'bj-1' })
+    const rel = (await h.api(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets: { campuses: ['bj-1'] },
+    })) as { id: string }
+    const res = await call(t, 'DELETE', '/nodes/n1')
+    expect(res).toMatchObject({ status: 409, body: { error: { code: 'ERR_NODE_IN_RELEASE' } } })
+    expect(JSON.stringify(res.body)).toContain(rel.id)
+    // once the release is over, the node can go
+    await h.api(t, 'POST', `/releases/${rel.id}/abort`)
+    expect(await call(t, 'DELETE', '/nodes/n1')).toMatchObject({ status: 204 })
+  })
+
   it('refuses to delete a campus that still has nodes or devices', async () => {
     const t = await h.tracker()
     await h.seed(t)

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ChannelServer } from '../channel/server.ts'
-import { NotFoundError } from '../errors.ts'
+import { NodeInReleaseError, NotFoundError } from '../errors.ts'
 import type { CreateReleaseInput, RolloutEngine } from '../rollout/engine.ts'
 import { releaseStatus } from '../rollout/status.ts'
 import type { Campus, City, Device, NodeRecord, TrackerState } from '../state/index.ts'
@@ -156,6 +156,18 @@ export function routes(c: RoutesComponents): RouteDef[] {
       status: 204,
       handler: async (req) => {
         const id = (req.params as P).id
+        // A node a live release still waits on MUST NOT be deleted: it would stay pending in
+        // that release for good, and a release with the default success ratio never completes
+        const live = [...state.releases.releases.values()].filter((r) => {
+          if (r.status !== 'running' && r.status !== 'paused') return false
+          const rn = state.releases.nodesOf(r.id).get(id)
+          return rn !== undefined && !['active', 'failed', 'reverted'].includes(rn.state)
+        })
+        if (live.length > 0)
+          throw new NodeInReleaseError(
+            id,
+            live.map((r) => r.id),
+          )
         await commit((tx) => inv.delete(tx, 'node', id))
         channel.drop(id, 'node deleted')
       },
