@@ -3,10 +3,9 @@
  * seen through the admin API and across a tracker restart on the same data directory.
  */
 import { afterEach, describe, expect, it } from 'vitest'
-import type { OutcomeStatus } from '../../node/agent/protocol.ts'
 import { MAX_OUTBOX_PER_NODE } from '../../tracker/constants.ts'
 import type { ReleaseEvent, Tracker } from '../../tracker/index.ts'
-import { ADMIN, Harness, until } from './harness.ts'
+import { ADMIN, fillOutbox, Harness, reportOutcomes, until } from './harness.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
@@ -25,27 +24,6 @@ async function restart(t: Tracker, dataDir: string): Promise<Tracker> {
   await t.close()
   h.trackers.splice(h.trackers.indexOf(t), 1)
   return h.tracker({ dataDir })
-}
-
-/** Fills a node's outbox as an offline node's fills up: with commands it never collects. */
-async function fillOutbox(t: Tracker, nodeId: string): Promise<void> {
-  const tx = t.state.tx()
-  for (let i = 0; i < MAX_OUTBOX_PER_NODE; i++)
-    t.state.outbox.enqueue(tx, nodeId, { op: 'deactivate', resource: 'other', version: 0, manifestCid: '-' })
-  await tx.commit({ sync: true })
-}
-
-/** Acts as nodes reporting `status` for every command queued to them, as the channel does. */
-async function report(t: Tracker, nodeIds: string[], status: OutcomeStatus): Promise<void> {
-  const tx = t.state.tx()
-  const entries = nodeIds.flatMap((id) => [...t.state.outbox.entriesOf(id)].map((e) => [id, e] as const))
-  for (const [nodeId, e] of entries) {
-    t.state.outbox.ack(tx, nodeId, e.cmd.seq, e.cmd.id)
-    t.engine.onAck(tx, nodeId, e.cmd)
-    t.engine.onOutcome(tx, nodeId, e, { status })
-    t.state.outbox.outcome(tx, nodeId, e.cmd.id, status)
-  }
-  await tx.commit({ sync: true })
 }
 
 /** The next event of `type` the tracker's engine emits. */
@@ -67,7 +45,7 @@ describe('blocked releases', () => {
   it('refuses with 503 a release whose first stage cannot be queued, and keeps nothing of it', async () => {
     const dataDir = await h.tmp('tracker-blocked-')
     let t = await seeded(dataDir)
-    await fillOutbox(t, 'n1')
+    await fillOutbox(t.state, 'n1')
     const res = await t.app.inject({
       method: 'POST',
       url: '/api/v1/releases',
@@ -84,7 +62,7 @@ describe('blocked releases', () => {
     expect(placesOf(t, 'n0')).toEqual([])
     expect(t.state.outbox.stats().queued).toBe(MAX_OUTBOX_PER_NODE)
     // once n1 works through its outbox, the same request succeeds
-    await report(t, ['n1'], 'done')
+    await reportOutcomes(t.state, t.engine, ['n1'], 'done')
     const rel = await h.api(t, 'POST', '/releases', {
       resource: 'lesson',
       version: 1,
@@ -113,9 +91,9 @@ describe('blocked releases', () => {
     const canaries = await nodeIds('pending')
     const rest = await nodeIds('waiting')
     const offline = rest[0]
-    await fillOutbox(t, offline)
+    await fillOutbox(t.state, offline)
     const blocked = nextEvent(t, 'release.blocked')
-    await report(t, canaries, 'active')
+    await reportOutcomes(t.state, t.engine, canaries, 'active')
     expect(await blocked).toMatchObject({ releaseId: rel.id, code: 'ERR_CAPACITY' })
 
     t = await restart(t, dataDir)
@@ -124,7 +102,7 @@ describe('blocked releases', () => {
       stage: 0,
     })
     // the offline node comes back and works through its outbox; nobody touches the release
-    await report(t, [offline], 'done')
+    await reportOutcomes(t.state, t.engine, [offline], 'done')
     await until(
       async () => (await h.api(t, 'GET', `/releases/${rel.id}`)).release.stage === 1,
       'the next stage issued',

@@ -5,8 +5,12 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { type Agent, type AgentContentApi, createAgent } from '../../node/agent/index.ts'
+import type { OutcomeStatus } from '../../node/agent/protocol.ts'
 import { manifestCid } from '../../node/content/index.ts'
+import { MAX_OUTBOX_PER_NODE } from '../../tracker/constants.ts'
 import { createTracker, type Tracker, type TrackerInit } from '../../tracker/index.ts'
+import type { RolloutEngine } from '../../tracker/rollout/engine.ts'
+import type { TrackerState } from '../../tracker/state/index.ts'
 import { MemoryContent } from '../node/agent/memory-content.ts'
 
 export const ADMIN = 'admin-token-for-tests'
@@ -121,4 +125,36 @@ export async function until(
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
     await new Promise((r) => setTimeout(r, 20))
   }
+}
+
+/**
+ * Acts as the nodes `nodeIds` reporting `status` for every command queued to them, as the
+ * channel does (ACK, then outcome, in one commit); nobody awaits the gate evaluation this
+ * schedules. Returns how many commands were reported.
+ */
+export async function reportOutcomes(
+  state: TrackerState,
+  engine: RolloutEngine,
+  nodeIds: Iterable<string>,
+  status: OutcomeStatus,
+): Promise<number> {
+  const tx = state.tx()
+  // snapshot first: commands issued by a gate opening during this pass wait for the next one
+  const entries = [...nodeIds].flatMap((id) => [...state.outbox.entriesOf(id)].map((e) => [id, e] as const))
+  for (const [nodeId, e] of entries) {
+    state.outbox.ack(tx, nodeId, e.cmd.seq, e.cmd.id)
+    engine.onAck(tx, nodeId, e.cmd)
+    engine.onOutcome(tx, nodeId, e, { status })
+    state.outbox.outcome(tx, nodeId, e.cmd.id, status)
+  }
+  await tx.commit({ sync: true })
+  return entries.length
+}
+
+/** Fills a node's outbox as an offline node's fills up: with commands it never collects. */
+export async function fillOutbox(state: TrackerState, nodeId: string): Promise<void> {
+  const tx = state.tx()
+  for (let i = 0; i < MAX_OUTBOX_PER_NODE; i++)
+    state.outbox.enqueue(tx, nodeId, { op: 'deactivate', resource: 'other', version: 0, manifestCid: '-' })
+  await tx.commit({ sync: true })
 }

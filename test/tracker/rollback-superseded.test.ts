@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { OutcomeStatus } from '../../node/agent/protocol.ts'
 import type { Tracker } from '../../tracker/index.ts'
-import { ADMIN, Harness, lessonCid } from './harness.ts'
+import { ADMIN, Harness, lessonCid, reportOutcomes } from './harness.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
@@ -26,15 +26,7 @@ async function seeded(): Promise<Tracker> {
 
 /** Acts as every node with queued commands reporting `status` for them, then settles the gates. */
 async function report(t: Tracker, status: OutcomeStatus): Promise<void> {
-  const tx = t.state.tx()
-  const entries = ALL.flatMap((id) => [...t.state.outbox.entriesOf(id)].map((e) => [id, e] as const))
-  for (const [nodeId, e] of entries) {
-    t.state.outbox.ack(tx, nodeId, e.cmd.seq, e.cmd.id)
-    t.engine.onAck(tx, nodeId, e.cmd)
-    t.engine.onOutcome(tx, nodeId, e, { status })
-    t.state.outbox.outcome(tx, nodeId, e.cmd.id, status)
-  }
-  await tx.commit({ sync: true })
+  await reportOutcomes(t.state, t.engine, ALL, status)
   await t.engine.settle()
 }
 

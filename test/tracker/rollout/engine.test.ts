@@ -7,7 +7,7 @@ import { MAX_OUTBOX_PER_NODE } from '../../../tracker/constants.ts'
 import { type ReleaseEvent, RolloutEngine } from '../../../tracker/rollout/engine.ts'
 import { releaseStatus } from '../../../tracker/rollout/status.ts'
 import { TrackerState } from '../../../tracker/state/index.ts'
-import { fakeManifestCid, until } from '../harness.ts'
+import { fakeManifestCid, fillOutbox, reportOutcomes, until } from '../harness.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -67,21 +67,7 @@ async function feed(
   status: OutcomeStatus,
   only?: string[],
 ): Promise<number> {
-  let n = 0
-  const tx = state.tx()
-  // snapshot first: commands issued by a gate opening during this pass wait for the next one
-  const entries = [...state.inventory.nodes.keys()]
-    .filter((id) => only === undefined || only.includes(id))
-    .flatMap((id) => [...state.outbox.entriesOf(id)].map((e) => [id, e] as const))
-  for (const [nodeId, e] of entries) {
-    state.outbox.ack(tx, nodeId, e.cmd.seq, e.cmd.id)
-    engine.onAck(tx, nodeId, e.cmd)
-    engine.onOutcome(tx, nodeId, e, { status })
-    state.outbox.outcome(tx, nodeId, e.cmd.id, status)
-    n++
-  }
-  await tx.commit({ sync: true })
-  return n
+  return await reportOutcomes(state, engine, only ?? state.inventory.nodes.keys(), status)
 }
 
 /** The next event of `type` the engine emits. */
@@ -94,14 +80,6 @@ function nextEvent(engine: RolloutEngine, type: ReleaseEvent['type']): Promise<R
     }
     engine.on('event', on)
   })
-}
-
-/** Fills a node's outbox as an offline node's fills up: with commands it never collects. */
-async function fillOutbox(state: TrackerState, nodeId: string): Promise<void> {
-  const tx = state.tx()
-  for (let i = 0; i < MAX_OUTBOX_PER_NODE; i++)
-    state.outbox.enqueue(tx, nodeId, { op: 'deactivate', resource: 'other', version: 0, manifestCid: '-' })
-  await tx.commit({ sync: true })
 }
 
 /** A canary stage (auto gate) then everyone; returns the release and its nodes per stage. */
