@@ -95,10 +95,13 @@ describe('dandelion CLI: origin and upload', () => {
     async () => {
       const { args, tokenFile } = await originArgs()
       // the interactive first run of the README's quick start: the token is shown to the person
-      const command = [process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')
+      // `exec`: the origin itself, not the shell `script` starts, is the terminal's foreground job,
+      // whichever shell that is (dash, unlike bash, dies of the Ctrl-C itself)
+      const command = `exec ${[process.execPath, BIN, ...args].map((a) => `'${a}'`).join(' ')}`
       const tty = spawn('script', ['-qfec', command, '/dev/null'], {
         stdio: ['pipe', 'pipe', 'pipe'],
         detached: true,
+        env: { ...process.env, SHELL: '/bin/sh' },
       })
       children.push(tty)
       const shown = await banner(tty)
