@@ -4,6 +4,7 @@
  * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...`.
  * Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
  */
+import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { InvalidConfigError } from '../node/errors.ts'
 import { createTracker, type Tracker } from './index.ts'
@@ -77,7 +78,9 @@ Run it with --max-semi-space-size=1 (see tracker/README.md).`
 const RELEASE_USAGE = `Usage: dandelion release <command> [options]   (--tracker <url> --token <t> or DANDELION_TRACKER_URL / DANDELION_ADMIN_TOKEN)
   create --resource <name> --version <n> [--cities a,b] [--campuses a,b] [--labels a,b] [--nodes a,b]
          [--stages 5,50,100] [--gate auto|manual] [--ratio 0.95] [--ab-version <n> --ab-percent <p>]
-         [--activate-at <ISO time>]
+         [--activate-at <ISO time>] [--idempotency-key <k>]
+         (sent as Idempotency-Key, a new UUID unless given: a retried create never starts a second
+         rollout; pass the same key when re-running a create whose outcome you did not see)
   list
   status <id> [--json]
   pause | resume | advance | abort | rollback <id>`
@@ -97,18 +100,59 @@ async function call(
   method: string,
   path: string,
   body?: unknown,
+  headers: Record<string, string> = {},
 ): Promise<unknown> {
   const res = await fetch(`${base}/api/v1${path}`, {
     method,
     headers: {
       authorization: `Bearer ${token}`,
       ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      ...headers,
     },
     body: body === undefined ? undefined : JSON.stringify(body),
   })
   const json = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } }
-  if (!res.ok) throw new Error(`${res.status} ${json.error?.code ?? ''} ${json.error?.message ?? ''}`.trim())
+  if (!res.ok) throw new ApiError(res.status, json.error?.code ?? '', json.error?.message ?? '')
+  if (res.headers.get('idempotent-replayed') === 'true')
+    process.stderr.write('(an earlier request with this idempotency key created it; no new release)\n')
   return json
+}
+
+/** An error answer of the admin API. */
+class ApiError extends Error {
+  readonly status: number
+  readonly code: string
+  constructor(status: number, code: string, message: string) {
+    super(`${status} ${code} ${message}`.trim())
+    this.status = status
+    this.code = code
+  }
+}
+
+/** Tries of a release create whose answer was lost (each with the same idempotency key). */
+const CREATE_TRIES = 4
+const CREATE_RETRY_MS = 500
+
+/**
+ * Creates a release, trying again with the same `Idempotency-Key` when the request may
+ * have reached the tracker but its answer did not come back (a refused or dropped
+ * connection), or when that first try is still being committed: the tracker answers a
+ * retry with the release the first try created, never with a second rollout.
+ */
+async function createRelease(base: string, token: string, body: unknown, key: string): Promise<unknown> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await call(base, token, 'POST', '/releases', body, { 'idempotency-key': `"${key}"` })
+    } catch (err) {
+      const retriable =
+        err instanceof ApiError ? err.code === 'ERR_IDEMPOTENCY_KEY_IN_USE' : err instanceof TypeError // fetch's network failure
+      if (!retriable || attempt >= CREATE_TRIES) throw err
+      process.stderr.write(
+        `release create: ${(err as Error).message}; retrying with the same idempotency key\n`,
+      )
+      await new Promise((r) => setTimeout(r, CREATE_RETRY_MS * 2 ** (attempt - 1)))
+    }
+  }
 }
 
 /** Prints a release status as a small table. */
@@ -163,6 +207,7 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
       'ab-version': { type: 'string' },
       'ab-percent': { type: 'string' },
       'activate-at': { type: 'string' },
+      'idempotency-key': { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   })
@@ -195,7 +240,8 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
             : { version: Number(values['ab-version']), percent: Number(values['ab-percent'] ?? 50) },
         activateAt: values['activate-at'] === undefined ? undefined : Date.parse(values['activate-at']),
       }
-      show(await call(base, token, 'POST', '/releases', JSON.parse(JSON.stringify(body))))
+      const key = values['idempotency-key'] ?? randomUUID()
+      show(await createRelease(base, token, JSON.parse(JSON.stringify(body)), key))
       return 0
     }
     case 'list':

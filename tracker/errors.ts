@@ -169,3 +169,27 @@ export class StateUnavailableError extends TrackerError {
     )
   }
 }
+
+/**
+ * An `Idempotency-Key` already names a release created from a different request: reusing
+ * a key for another request is a client bug, and answering with the first release would
+ * hide it.
+ */
+export class IdempotencyKeyReusedError extends TrackerError {
+  override name = 'IdempotencyKeyReusedError'
+  constructor(releaseId: string) {
+    super(
+      `this Idempotency-Key already created release ${releaseId} from a different request`,
+      'ERR_IDEMPOTENCY_KEY_REUSED',
+      422,
+    )
+  }
+}
+
+/** A request with this `Idempotency-Key` is still being processed; retry once it answers. */
+export class IdempotencyKeyInUseError extends ConflictError {
+  override name = 'IdempotencyKeyInUseError'
+  constructor() {
+    super('a request with this Idempotency-Key is still in progress', 'ERR_IDEMPOTENCY_KEY_IN_USE')
+  }
+}

@@ -20,6 +20,7 @@ export function openApiDocument(prefix: string, routes: RouteDef[]): object {
           schema,
         })),
         ...Object.entries(query?.properties ?? {}).map(([name, schema]) => ({ name, in: 'query', schema })),
+        ...Object.entries(r.headers ?? {}).map(([name, schema]) => ({ name, in: 'header', schema })),
       ],
       requestBody:
         r.schema?.body === undefined
@@ -35,6 +36,9 @@ export function openApiDocument(prefix: string, routes: RouteDef[]): object {
         '403': { description: 'ERR_FORBIDDEN' },
         '404': { description: 'ERR_NOT_FOUND' },
         '409': { description: 'ERR_CONFLICT, ERR_VERSION_NOT_APPROVED, ERR_INVALID_RELEASE_STATE' },
+        ...(r.headers?.['Idempotency-Key'] === undefined
+          ? {}
+          : { '422': { description: 'ERR_IDEMPOTENCY_KEY_REUSED' } }),
       },
     }
   }

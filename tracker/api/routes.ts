@@ -6,6 +6,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ChannelServer } from '../channel/server.ts'
 import { NodeInReleaseError, NotFoundError } from '../errors.ts'
 import type { CreateReleaseInput, RolloutEngine } from '../rollout/engine.ts'
+import { parseIdempotencyKey } from '../rollout/idempotency.ts'
 import { releaseStatus } from '../rollout/status.ts'
 import type { Campus, City, Device, NodeRecord, TrackerState } from '../state/index.ts'
 import * as S from './schemas.ts'
@@ -16,6 +17,8 @@ export interface RouteDef {
   url: string
   summary: string
   schema?: { body?: object; params?: object; querystring?: object }
+  /** Request headers the route reads, for the OpenAPI document (checked by the handler). */
+  headers?: Record<string, object>
   status?: number
   handler(req: FastifyRequest, reply: FastifyReply): Promise<unknown>
 }
@@ -254,7 +257,15 @@ export function routes(c: RoutesComponents): RouteDef[] {
       summary: 'Create a release: targets, stages with gates, optional A/B split and activation time',
       schema: { body: S.releaseBody },
       status: 201,
-      handler: async (req) => engine.create(req.body as CreateReleaseInput),
+      headers: { 'Idempotency-Key': S.idempotencyKeyHeader },
+      handler: async (req, reply) => {
+        const key = parseIdempotencyKey(req.headers['idempotency-key'])
+        if (key === undefined) return engine.create(req.body as CreateReleaseInput)
+        const { release, replayed } = await engine.createIdempotent(key, req.body as CreateReleaseInput)
+        // a replay answers as the first request did (201, the release as it is now)
+        if (replayed) reply.header('idempotent-replayed', 'true')
+        return release
+      },
     },
     {
       method: 'GET',

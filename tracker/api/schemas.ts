@@ -139,3 +139,12 @@ export const releaseNodesQuery = {
     },
   },
 } as const
+
+/** `Idempotency-Key` of `POST /releases` (documented; parsed by `parseIdempotencyKey`). */
+export const idempotencyKeyHeader = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 257,
+  description:
+    'Optional. A retry of the same request with the same key answers with the release the first created (201, header Idempotent-Replayed: true) instead of creating another; the key with a different request is refused with 422. A quoted string ("…") or a bare token of visible ASCII, at most 255 characters.',
+} as const

@@ -7,7 +7,12 @@
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
-import { InvalidReleaseStateError, ReleaseSupersededError } from '../errors.ts'
+import {
+  IdempotencyKeyInUseError,
+  IdempotencyKeyReusedError,
+  InvalidReleaseStateError,
+  ReleaseSupersededError,
+} from '../errors.ts'
 import type {
   CurrentRef,
   OutboxEntry,
@@ -18,6 +23,7 @@ import type {
   Tx,
   VersionRef,
 } from '../state/index.ts'
+import { fingerprintOf } from './idempotency.ts'
 import { planRelease } from './plan.ts'
 import { gatePassed, type ReleaseTargets } from './select.ts'
 
@@ -61,6 +67,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   private readonly blocked = new Set<string>()
   private settling?: Promise<void>
   private stopped = false
+  /** `Idempotency-Key`s of creates being committed now. */
+  private readonly creating = new Set<string>()
 
   constructor(components: RolloutEngineComponents) {
     super()
@@ -83,9 +91,10 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
    * thrown, as `advance` answers it: the operator asked for commands to go out now and is
    * told they cannot, rather than handed a release that silently has none.
    */
-  async create(input: CreateReleaseInput): Promise<Release> {
+  async create(input: CreateReleaseInput, idempotency?: Release['idempotency']): Promise<Release> {
     const { releases } = this.state
     const { release, order, stageOf, variants } = planRelease(this.state, input)
+    if (idempotency !== undefined) release.idempotency = idempotency
     const id = release.id
     const tx = this.state.tx()
     releases.put(tx, release)
@@ -117,6 +126,33 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     this.emitEvent({ type: 'release.stage', releaseId: id, stage: 0 })
     for (const n of touched) this.deliver(n)
     return release
+  }
+
+  /**
+   * {@link create} under an `Idempotency-Key`: the first request with `key` creates the
+   * release; the same request again (same fingerprint) answers with that release instead
+   * of starting another rollout, after a restart too (the key is stored with the release).
+   * The key with a different request is refused (`ERR_IDEMPOTENCY_KEY_REUSED`, 422), and
+   * while the first is still being committed a retry is told to retry (409). A create
+   * that failed keeps nothing, so its retry runs afresh.
+   */
+  async createIdempotent(
+    key: string,
+    input: CreateReleaseInput,
+  ): Promise<{ release: Release; replayed: boolean }> {
+    if (this.creating.has(key)) throw new IdempotencyKeyInUseError()
+    const fingerprint = fingerprintOf(input)
+    const existing = this.state.releases.byIdempotencyKey(key)
+    if (existing !== undefined) {
+      if (existing.idempotency?.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(existing.id)
+      return { release: existing, replayed: true }
+    }
+    this.creating.add(key)
+    try {
+      return { release: await this.create(input, { key, fingerprint }), replayed: false }
+    } finally {
+      this.creating.delete(key)
+    }
   }
 
   /**

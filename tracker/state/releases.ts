@@ -36,6 +36,11 @@ export interface Release {
   stages: StageSpec[]
   /** Nodes switch at this time (epoch ms) after fetching and pinning; absent = when placed. */
   activateAt?: number
+  /**
+   * The `Idempotency-Key` the release was created with, and a fingerprint of the request
+   * ({@link Releases.byIdempotencyKey}): a retried create answers with this release.
+   */
+  idempotency?: { key: string; fingerprint: string }
   status: ReleaseStatus
   /** Highest stage whose commands were issued; -1 before the first. */
   stage: number
@@ -82,9 +87,15 @@ export class Releases {
   readonly releases = new Map<string, Release>()
   readonly nodes = new Map<string, Map<string, ReleaseNode>>()
   private readonly current = new Map<string, CurrentRef>()
+  /** Release id by the `Idempotency-Key` it was created with. */
+  private readonly byKey = new Map<string, string>()
 
   async load(kv: Kv): Promise<void> {
-    for await (const [, v] of kv.entries('rel!')) this.releases.set((v as Release).id, v as Release)
+    for await (const [, v] of kv.entries('rel!')) {
+      const r = v as Release
+      this.releases.set(r.id, r)
+      if (r.idempotency !== undefined) this.byKey.set(r.idempotency.key, r.id)
+    }
     for await (const [k, v] of kv.entries('rn!')) {
       const releaseId = k.split('!')[1]
       this.nodesOf(releaseId).set((v as ReleaseNode).nodeId, v as ReleaseNode)
@@ -112,6 +123,7 @@ export class Releases {
       throw new CapacityError('too many releases')
     release.updatedAt = Date.now()
     this.releases.set(release.id, release)
+    if (release.idempotency !== undefined) this.byKey.set(release.idempotency.key, release.id)
     tx.put(`rel!${release.id}`, release)
   }
 
@@ -127,8 +139,16 @@ export class Releases {
   delete(tx: Tx, id: string): void {
     for (const nodeId of this.nodes.get(id)?.keys() ?? []) tx.del(`rn!${id}!${nodeId}`)
     this.nodes.delete(id)
+    const key = this.releases.get(id)?.idempotency?.key
+    if (key !== undefined && this.byKey.get(key) === id) this.byKey.delete(key)
     this.releases.delete(id)
     tx.del(`rel!${id}`)
+  }
+
+  /** The release created with this `Idempotency-Key`, if any. */
+  byIdempotencyKey(key: string): Release | undefined {
+    const id = this.byKey.get(key)
+    return id === undefined ? undefined : this.releases.get(id)
   }
 
   /** Version a node runs for a resource, as last reported active. */

@@ -1,0 +1,44 @@
+/**
+ * `Idempotency-Key` on release creation (IETF draft-ietf-httpapi-idempotency-key-header):
+ * an operator's script or the CLI that retries a `POST /releases` whose answer it never
+ * got (a dropped connection, a timeout) must not start a second, overlapping rollout of
+ * the same lesson.
+ */
+import { createHash } from 'node:crypto'
+import { ValidationError } from '../errors.ts'
+
+/** Longest key accepted (UUIDs are 36 characters; the draft sets no limit). */
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+/**
+ * The key of an `Idempotency-Key` header, or `undefined` when there is none. The draft's
+ * form is a quoted structured-field string (`"8e03978e-…"`); a bare token, as most
+ * clients send, is accepted too.
+ */
+export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+  if (header === undefined) return undefined
+  if (Array.isArray(header)) throw new ValidationError('Idempotency-Key must be sent once')
+  const quoted = /^"(.*)"$/.exec(header.trim())
+  const key = quoted === null ? header.trim() : quoted[1]
+  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key))
+    throw new ValidationError(
+      `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters without spaces`,
+    )
+  return key
+}
+
+/** A digest of a request body that ignores key order and absent (`undefined`) fields. */
+export function fingerprintOf(body: unknown): string {
+  return createHash('sha256').update(canonical(body)).digest('base64url')
+}
+
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? 'null' : canonical(x))).join(',')}]`
+  if (v !== null && typeof v === 'object') {
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`
+  }
+  return JSON.stringify(v) ?? 'null'
+}
