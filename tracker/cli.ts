@@ -52,7 +52,14 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
     retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
     bootstrap: values['bootstrap-listen'] === undefined ? false : { listen: values['bootstrap-listen'] },
   })
-  out(JSON.stringify({ url: tracker.url, channelUrl: tracker.channelUrl, bootstrap: tracker.bootstrapAddrs }))
+  out(
+    JSON.stringify({
+      url: tracker.url,
+      channelUrl: tracker.channelUrl,
+      trackerId: tracker.trackerId,
+      bootstrap: tracker.bootstrapAddrs,
+    }),
+  )
   const stop = (): void => {
     tracker.close().then(
       () => process.exit(0),
@@ -65,14 +72,15 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
 }
 
 const TRACKER_USAGE = `Usage: dandelion tracker [options]
-  --data-dir <dir>            state (level) and bootstrap key            [./data/tracker]
+  --data-dir <dir>            state (level) and the tracker's key         [./data/tracker]
   --host <host>                                                          [127.0.0.1]
   --port <port>               0 = any free port                          [7070]
   --admin-token <t>           or DANDELION_ADMIN_TOKEN (bearer of /api/v1)
   --enrollment-token <t>      or DANDELION_ENROLLMENT_TOKEN (node enrollment)
   --retransmit-ms <ms>        first retransmit delay of an unACKed command [5000]
   --bootstrap-listen <maddr>  run a libp2p DHT bootstrap host (repeatable)
-Prints {"url","channelUrl","bootstrap"} as one JSON line once listening.
+Prints {"url","channelUrl","trackerId","bootstrap"} as one JSON line once listening;
+trackerId is the key nodes obey (dandelion node --tracker-id), kept in <data-dir>/tracker.key.
 Run it with --max-semi-space-size=1 (see tracker/README.md).`
 
 const RELEASE_USAGE = `Usage: dandelion release <command> [options]   (--tracker <url> --token <t> or DANDELION_TRACKER_URL / DANDELION_ADMIN_TOKEN)

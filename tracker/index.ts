@@ -9,10 +9,13 @@
  */
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Libp2p } from '@libp2p/interface'
 import type { FastifyInstance } from 'fastify'
+import { TrackerSigner } from '../node/agent/tracker-auth.ts'
 import { InvalidConfigError } from '../node/errors.ts'
 import type { HostServices } from '../node/host/index.ts'
+import { loadOrCreateKey } from '../node/keys.ts'
 import { createApi } from './api/index.ts'
 import type { BootstrapInit } from './bootstrap.ts'
 import { ChannelServer } from './channel/server.ts'
@@ -58,6 +61,11 @@ export interface Tracker {
   url: string
   /** Command channel URL for agents, e.g. `ws://127.0.0.1:7070/channel`. */
   channelUrl: string
+  /**
+   * The tracker's PeerId (key in `<dataDir>/tracker.key`): it signs the welcome and every
+   * command; nodes pin it (`--tracker-id`, else the first one they meet).
+   */
+  trackerId: string
   state: TrackerState
   engine: RolloutEngine
   channel: ChannelServer
@@ -114,8 +122,14 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
   const state = new TrackerState(init.dataDir === undefined ? undefined : join(init.dataDir, 'state'))
   await state.open()
   let engine: RolloutEngine | undefined
+  // the tracker's identity: signs what nodes receive, and is the DHT bootstrap host's PeerId
+  const privateKey =
+    init.dataDir === undefined
+      ? await generateKeyPair('Ed25519')
+      : await loadOrCreateKey(join(init.dataDir, 'tracker.key'))
+  const signer = new TrackerSigner(privateKey)
   const channel = new ChannelServer(
-    { state, engine: () => engine! },
+    { state, engine: () => engine!, signer },
     {
       enrollmentToken: init.enrollmentToken,
       retransmitInitialMs: init.retransmitInitialMs,
@@ -141,7 +155,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
     try {
       // imported only when enabled: a libp2p stack weighs tens of MB of RSS
       const { startBootstrapHost } = await import('./bootstrap.ts')
-      libp2p = await startBootstrapHost(init.dataDir, init.bootstrap)
+      libp2p = await startBootstrapHost({ privateKey, ...init.bootstrap })
     } catch (err) {
       await channel.close()
       await app.close()
@@ -155,6 +169,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
   return {
     url: `http://${host}:${port}`,
     channelUrl: `ws://${host}:${port}${CHANNEL_PATH}`,
+    trackerId: signer.id,
     state,
     engine,
     channel,

@@ -21,6 +21,7 @@ import {
   parseServerFrame,
   type ServerFrame,
 } from './protocol.ts'
+import { isTrackerId, newNonce, TrackerVerifier } from './tracker-auth.ts'
 
 const log = logger('dandelion:node:agent')
 
@@ -28,7 +29,11 @@ const log = logger('dandelion:node:agent')
 export interface AgentEvents {
   connected: [{ url: string; nodeId: string }]
   disconnected: [{ url: string; code: number; reason: string }]
-  /** The tracker refused this node (bad signature, bad enrollment token, identity taken). */
+  /**
+   * The tracker refused this node (bad signature, bad enrollment token, identity taken), or
+   * this node refused the tracker (`ERR_TRACKER_*`: a key it does not trust, a welcome or a
+   * command its key did not sign).
+   */
   refused: [{ code: string; message: string }]
   outcome: [JournalRecord]
 }
@@ -38,7 +43,12 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly peerId: string
   readonly journal: Journal
   private readonly privateKey: PrivateKey
-  private readonly init: Required<Omit<AgentInit, 'dir' | 'enrollment'>> & Pick<AgentInit, 'enrollment'>
+  private readonly init: Required<Omit<AgentInit, 'dir' | 'enrollment' | 'trackerIds'>> &
+    Pick<AgentInit, 'enrollment'>
+  /** Trackers named in the config (see `AgentInit.trackerIds`); none: the journal's pin. */
+  private readonly trackerIds?: ReadonlySet<string>
+  /** The tracker met on the current connection, once its challenge named an acceptable key. */
+  private link?: { ws: WebSocket; tracker: TrackerVerifier; trackerNonce: string; nodeNonce: string }
   private readonly executor: Executor
   private ws?: WebSocket
   private ready = false
@@ -55,10 +65,17 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const url of init.trackers)
       if (!/^wss?:\/\/[^/]+/.test(url))
         throw new InvalidConfigError(`tracker address ${url} is not ws:// or wss://`)
+    if (init.trackerIds !== undefined) {
+      if (init.trackerIds.length === 0) throw new InvalidConfigError('trackerIds is empty')
+      for (const id of init.trackerIds)
+        if (!isTrackerId(id)) throw new InvalidConfigError(`tracker id ${id} is not an ed25519 PeerId`)
+      this.trackerIds = new Set(init.trackerIds)
+    }
     this.privateKey = components.privateKey
     this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
+    const { trackerIds: _ids, ...rest } = init
     this.init = {
-      ...init,
+      ...rest,
       trackers: [...init.trackers],
       reconnectInitialMs: init.reconnectInitialMs ?? 200,
       reconnectMaxMs: init.reconnectMaxMs ?? 10_000,
@@ -179,24 +196,49 @@ export class Agent extends EventEmitter<AgentEvents> {
     if (ws !== this.ws) return
     switch (f.t) {
       case 'challenge': {
+        const untrusted = this.untrusted(f.trackerId)
+        if (untrusted !== undefined) return this.refuseTracker(ws, url, 'ERR_TRACKER_UNTRUSTED', untrusted)
+        const link = {
+          ws,
+          tracker: new TrackerVerifier(f.trackerId),
+          trackerNonce: f.nonce,
+          nodeNonce: newNonce(),
+        }
+        this.link = link
         const sig = await this.privateKey.sign(authPayload(f.nonce, this.peerId))
         const hello: NodeFrame = {
           t: 'hello',
           peerId: this.peerId,
           sig: Buffer.from(sig).toString('base64url'),
           lastSeq: this.journal.lastSeq,
+          nonce: link.nodeNonce,
           enroll: this.journal.enrolled ? undefined : this.init.enrollment,
         }
         ws.send(JSON.stringify(hello))
         return
       }
-      case 'welcome':
+      case 'welcome': {
+        const link = this.link
+        if (link?.ws !== ws)
+          return this.refuseTracker(ws, url, 'ERR_TRACKER_PROTOCOL', 'welcome before challenge')
+        const terms = { ...link, peerId: this.peerId, nodeId: f.nodeId }
+        if (!link.tracker.welcome(terms, f.sig))
+          return this.refuseTracker(
+            ws,
+            url,
+            'ERR_TRACKER_BAD_SIGNATURE',
+            `tracker ${link.tracker.id} did not sign its welcome`,
+          )
+        // trust on first use: the first tracker that proved its key is the one obeyed from now on
+        if (this.trackerIds === undefined && this.journal.trackerId === undefined)
+          await this.journal.pinTracker(link.tracker.id)
         await this.journal.markEnrolled()
         this.ready = true
         this.failures = 0
         log('connected to %s as %s', url, f.nodeId)
         this.emit('connected', { url, nodeId: f.nodeId })
         return
+      }
       case 'error':
         log.error('tracker %s refused: %s %s', url, f.code, f.message)
         // the tracker lost or deleted this node's binding: enroll again on the next hello
@@ -209,8 +251,37 @@ export class Agent extends EventEmitter<AgentEvents> {
           log.error('command %s from %s before welcome: ignored', f.cmd.id, url)
           return
         }
+        // ...and only commands the tracker signed for this node: nothing injected into the
+        // connection, or meant for another node, is executed
+        if (this.link?.ws !== ws || !this.link.tracker.command(this.peerId, f.cmd, f.sig))
+          return this.refuseTracker(
+            ws,
+            url,
+            'ERR_TRACKER_BAD_SIGNATURE',
+            `command ${f.cmd.id} is not signed by the tracker`,
+          )
         return this.onCommand(f.cmd)
     }
+  }
+
+  /** Why a tracker with this PeerId is not obeyed, or `undefined` if it is. */
+  private untrusted(trackerId: string): string | undefined {
+    if (!isTrackerId(trackerId)) return `tracker id ${trackerId.slice(0, 80)} is not an ed25519 PeerId`
+    if (this.trackerIds !== undefined)
+      return this.trackerIds.has(trackerId)
+        ? undefined
+        : `tracker ${trackerId} is not one of the configured tracker ids (${[...this.trackerIds].join(', ')})`
+    const pinned = this.journal.trackerId
+    return pinned === undefined || pinned === trackerId
+      ? undefined
+      : `tracker ${trackerId} is not the tracker this node first met (${pinned}); if the tracker's key really changed, name it with --tracker-id`
+  }
+
+  /** Drops a connection to a tracker that failed to prove itself (the reconnect loop goes on). */
+  private refuseTracker(ws: WebSocket, url: string, code: string, message: string): void {
+    log.error('refusing tracker %s: %s', url, message)
+    this.emit('refused', { code, message })
+    ws.terminate()
   }
 
   /** Dedup by command id: a known command is re-ACKed and its outcome re-sent, never re-applied. */

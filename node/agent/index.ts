@@ -66,6 +66,14 @@ export interface AgentInit {
   trackers: string[]
   /** Journal directory (level). @default in memory: dedup does not survive a restart */
   dir?: string
+  /**
+   * PeerIds of the trackers this node obeys (the `trackerId` a tracker prints at start):
+   * a tracker that cannot sign with one of their keys is refused, and so is any command
+   * it did not sign. Without it, the first tracker met is pinned in the journal (trust on
+   * first use, like SSH): a tracker with another key is then refused until it is named
+   * here. @default the first tracker met
+   */
+  trackerIds?: string[]
   /** Sent in the hello until the tracker has accepted this node once. */
   enrollment?: { token: string; nodeId: string; campus?: string; labels?: string[] }
   /** First reconnect delay. @default 200 */

@@ -94,6 +94,8 @@ export class Journal {
   private readonly store: JournalStore
   lastSeq = 0
   enrolled = false
+  /** The tracker PeerId this node met first and now requires (see `tracker-auth.ts`). */
+  trackerId?: string
 
   constructor(store: JournalStore) {
     this.store = store
@@ -103,6 +105,7 @@ export class Journal {
     await this.store.open()
     this.lastSeq = ((await this.store.get('meta!lastSeq')) as number | undefined) ?? 0
     this.enrolled = ((await this.store.get('meta!enrolled')) as boolean | undefined) ?? false
+    this.trackerId = (await this.store.get('meta!trackerId')) as string | undefined
   }
 
   close(): Promise<void> {
@@ -150,6 +153,12 @@ export class Journal {
     if (this.enrolled === enrolled) return
     this.enrolled = enrolled
     await this.store.batch([{ type: 'put', key: 'meta!enrolled', value: enrolled }])
+  }
+
+  /** Pins the tracker's PeerId: from now on only a tracker signing with its key is obeyed. */
+  async pinTracker(trackerId: string): Promise<void> {
+    await this.store.batch([{ type: 'put', key: 'meta!trackerId', value: trackerId }])
+    this.trackerId = trackerId
   }
 
   /** Commands received but not yet applied, in sequence order. */

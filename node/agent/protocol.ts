@@ -6,6 +6,9 @@
  * random challenge; the node answers with its PeerId and an ed25519 signature over
  * `AUTH_CONTEXT + nonce + peerId` made with its libp2p private key. The PeerId of an
  * ed25519 key embeds the public key, so the tracker verifies without any shared secret.
+ * The other way round (`tracker-auth.ts`): the challenge names the tracker's own ed25519
+ * PeerId, the node sends a nonce of its own in the hello, and the tracker signs the
+ * welcome and every command with its key.
  */
 
 /** Protocol identifier, also the WebSocket sub-protocol. */
@@ -45,9 +48,12 @@ export type OutcomeStatus = 'placed' | 'active' | 'done' | 'failed'
 
 /** Tracker → node frames. */
 export type ServerFrame =
-  | { t: 'challenge'; nonce: string }
-  | { t: 'welcome'; nodeId: string }
-  | { t: 'cmd'; cmd: Command }
+  /** `trackerId`: the tracker's PeerId, whose key signs the welcome and every command. */
+  | { t: 'challenge'; nonce: string; trackerId: string }
+  /** `sig`: the tracker's signature of the welcome's terms (`TrackerSigner.welcome`). */
+  | { t: 'welcome'; nodeId: string; sig: string }
+  /** `sig`: the tracker's signature of the command for this node (`TrackerSigner.command`). */
+  | { t: 'cmd'; cmd: Command; sig: string }
   | { t: 'error'; code: string; message: string }
 
 /** Enrollment block of a first `hello`. */
@@ -60,7 +66,8 @@ export interface Enrollment {
 
 /** Node → tracker frames. */
 export type NodeFrame =
-  | { t: 'hello'; peerId: string; sig: string; lastSeq: number; enroll?: Enrollment }
+  /** `nonce`: the node's challenge to the tracker, answered by the welcome's signature. */
+  | { t: 'hello'; peerId: string; sig: string; lastSeq: number; nonce?: string; enroll?: Enrollment }
   | { t: 'ack'; seq: number; id: string }
   | { t: 'progress'; id: string; percent: number; peerBytes: number; originBytes: number }
   | {
@@ -127,11 +134,11 @@ export function parseServerFrame(text: string): ServerFrame | undefined {
   if (v === undefined) return undefined
   switch (v.t) {
     case 'challenge':
-      return isStr(v.nonce, 128) ? (v as ServerFrame) : undefined
+      return isStr(v.nonce, 128) && isStr(v.trackerId, 128) ? (v as ServerFrame) : undefined
     case 'welcome':
-      return isStr(v.nodeId) ? (v as ServerFrame) : undefined
+      return isStr(v.nodeId) && isStr(v.sig, 256) ? (v as ServerFrame) : undefined
     case 'cmd':
-      return parseCommand(v.cmd) !== undefined ? (v as ServerFrame) : undefined
+      return parseCommand(v.cmd) !== undefined && isStr(v.sig, 256) ? (v as ServerFrame) : undefined
     case 'error':
       return typeof v.code === 'string' ? (v as ServerFrame) : undefined
     default:
@@ -146,6 +153,7 @@ export function parseNodeFrame(text: string): NodeFrame | undefined {
   switch (v.t) {
     case 'hello': {
       if (!isStr(v.peerId, 128) || !isStr(v.sig, 256) || !isInt(v.lastSeq)) return undefined
+      if (v.nonce !== undefined && !isStr(v.nonce, 128)) return undefined
       if (v.enroll !== undefined) {
         const e = v.enroll as Record<string, unknown>
         if (typeof e !== 'object' || e === null || !isStr(e.token) || !isStr(e.nodeId, 128)) return undefined

@@ -3,15 +3,11 @@
  * claims by signing the tracker's one-time challenge. No shared secret is involved after
  * enrollment, so one node cannot speak as another.
  */
-import { randomBytes } from 'node:crypto'
 import type { PublicKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { authPayload } from '../../node/agent/protocol.ts'
 
-/** A fresh random challenge (base64url, 32 bytes). */
-export function newNonce(): string {
-  return randomBytes(32).toString('base64url')
-}
+export { newNonce } from '../../node/agent/tracker-auth.ts'
 
 /**
  * Verifies a hello signature. The PeerId must be an ed25519 one (its multihash embeds the

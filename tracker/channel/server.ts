@@ -2,6 +2,8 @@
  * The command channel server: one WebSocket per node. Authenticates the node by key
  * (see `auth.ts`), replays its outbox after every (re)connect, retransmits unACKed
  * commands with exponential backoff, and feeds ACKs, progress and outcomes to the engine.
+ * The tracker authenticates itself in turn: it names its key in the challenge and signs
+ * the welcome and every command with it (`node/agent/tracker-auth.ts`).
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -16,6 +18,7 @@ import {
   parseNodeFrame,
   type ServerFrame,
 } from '../../node/agent/protocol.ts'
+import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
 import {
   CHANNEL_PATH,
   HEARTBEAT_INTERVAL_MS,
@@ -36,6 +39,8 @@ const log = logger('dandelion:tracker:channel')
 export interface ChannelServerComponents {
   state: TrackerState
   engine: () => RolloutEngine
+  /** Signs the welcome and the commands with the tracker's key. */
+  signer: TrackerSigner
 }
 
 /** Options of the channel server. */
@@ -56,6 +61,8 @@ interface Session {
   ws: WebSocket
   nonce: string
   nodeId?: string
+  /** The node's PeerId, once its hello checked out (commands are signed for it). */
+  peerId?: string
   helloTimer?: NodeJS.Timeout
   /** Answered the last heartbeat ping. */
   alive: boolean
@@ -92,6 +99,9 @@ export class ChannelServer {
   }
   private readonly state: TrackerState
   private readonly engine: () => RolloutEngine
+  private readonly signer: TrackerSigner
+  /** Each command's signature, made once (a retransmit sends the same bytes). */
+  private readonly signatures = new WeakMap<object, string>()
   private readonly init: Required<ChannelServerInit>
   private readonly wss: WebSocketServer
   private readonly sessions = new Map<string, Session>()
@@ -102,6 +112,7 @@ export class ChannelServer {
   constructor(components: ChannelServerComponents, init: ChannelServerInit) {
     this.state = components.state
     this.engine = components.engine
+    this.signer = components.signer
     // `??`, not spread: an explicit `undefined` from a caller must not erase a default
     this.init = {
       enrollmentToken: init.enrollmentToken,
@@ -209,7 +220,7 @@ export class ChannelServer {
       }
     })
     ws.on('error', (err) => log('socket error: %s', err.message))
-    this.send(s, { t: 'challenge', nonce: s.nonce })
+    this.send(s, { t: 'challenge', nonce: s.nonce, trackerId: this.signer.id })
   }
 
   private refuse(s: Session, code: string, message: string, close: number = CLOSE_CODES.unauthorized): void {
@@ -302,9 +313,17 @@ export class ChannelServer {
       old.ws.close(CLOSE_CODES.replaced, 'replaced')
     }
     s.nodeId = node.id
+    s.peerId = f.peerId
     this.sessions.set(node.id, s)
     this.stats.connected++
-    this.send(s, { t: 'welcome', nodeId: node.id })
+    // the node's nonce makes the signature fresh: a recorded welcome proves nothing later
+    const sig = this.signer.welcome({
+      nodeNonce: f.nonce ?? '',
+      trackerNonce: s.nonce,
+      peerId: f.peerId,
+      nodeId: node.id,
+    })
+    this.send(s, { t: 'welcome', nodeId: node.id, sig })
     // Replay: everything still in the outbox goes out again on a new connection. Commands
     // up to the node's last sequence are ones it has; it answers those from its dedup
     // record (ACK + last outcome), which also recovers outcomes a restarted tracker lost.
@@ -346,7 +365,12 @@ export class ChannelServer {
     const delay = Math.min(this.init.retransmitInitialMs * 2 ** (e.attempts - 1), this.init.retransmitMaxMs)
     e.nextAt = now + delay
     this.stats.sent++
-    this.send(s, { t: 'cmd', cmd: e.cmd })
+    let sig = this.signatures.get(e.cmd)
+    if (sig === undefined) {
+      sig = this.signer.command(s.peerId as string, e.cmd)
+      this.signatures.set(e.cmd, sig)
+    }
+    this.send(s, { t: 'cmd', cmd: e.cmd, sig })
   }
 
   private retransmit(): void {
