@@ -20,7 +20,8 @@ export function parseRange(
   size: number,
 ): ByteRange | 'unsatisfiable' | undefined {
   if (header === undefined) return undefined
-  const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim())
+  // the unit is case-insensitive (RFC 9110 §14.1); stray spaces around "=" and "-" are tolerated
+  const m = /^bytes\s*=\s*(\d*)\s*-\s*(\d*)$/i.exec(header.trim())
   if (m === null || (m[1] === '' && m[2] === '')) return undefined
   if (m[1] === '') {
     // suffix range: the last N bytes

@@ -4,7 +4,8 @@
  * missing chunks are fetched first, with priority over replication.
  *
  * - `GET /content/:manifestCid` and `GET /content/by-name/:resource` (the name table's
- *   active version; 404 JSON if none)
+ *   active version; 404 JSON if none); the manifest CID is the ETag, and `If-None-Match`,
+ *   `If-Match` and `If-Range` are honoured (`conditional.ts`)
  * - `GET /status` (swarms, progress, peers, bytes by source) and `GET /metrics` (Prometheus)
  * - `POST /fetch/:manifestCid` places content on the node (what `dandelion fetch` calls)
  * - `GET /limits`, and `PUT /limits` to change the node's upload, download and origin
@@ -19,11 +20,19 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { bearerVerdict } from '../bearer.ts'
 import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
+import { evaluatePreconditions, rangeApplies } from './conditional.ts'
 import { InvalidLimitsError, limitsJson, parseLimits } from './limits.ts'
 import { createNodeMetrics } from './metrics.ts'
 
 /** How long to look for an unknown manifest before answering 404. */
 const MANIFEST_LOOKUP_MS = 10_000
+
+/**
+ * Longest path parameter, decoded, in UTF-16 units: a resource name, which the tracker
+ * accepts up to 200 characters (each up to 2 units). fastify's default, 100, answered 414
+ * to `GET /content/by-name/:resource` for a name the node held.
+ */
+const MAX_PARAM_LENGTH = 400
 
 /** A running playback server. */
 export interface PlaybackServer {
@@ -43,7 +52,7 @@ export interface PlaybackInit {
 
 /** Starts the playback server of `node`. */
 export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}): Promise<PlaybackServer> {
-  const app = Fastify({ logger: false })
+  const app = Fastify({ logger: false, routerOptions: { maxParamLength: MAX_PARAM_LENGTH } })
   const registry = createNodeMetrics(node)
 
   const stream = async (req: FastifyRequest, reply: FastifyReply, cidText: string): Promise<FastifyReply> => {
@@ -71,11 +80,18 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
         .code(404)
         .send({ error: 'ManifestNotFoundError', message: `manifest ${cid.toString()} not found` })
     }
-    const range = parseRange(req.headers.range, manifest.size)
-    reply
-      .header('accept-ranges', 'bytes')
-      .header('content-type', manifest.mime)
-      .header('etag', `"${cid.toString()}"`)
+    const etag = `"${cid.toString()}"`
+    reply.header('accept-ranges', 'bytes').header('etag', etag)
+    const verdict = evaluatePreconditions(req.headers, etag)
+    // a browser revalidating what it cached gets no body; by name, the tag changes with the version
+    if (verdict === 'not-modified') return reply.code(304).send()
+    if (verdict === 'failed') return reply.code(412).send()
+    reply.header('content-type', manifest.mime)
+    // resuming a transfer of another version (a name now points elsewhere): the whole new one,
+    // not its bytes spliced onto the old
+    const range = rangeApplies(req.headers['if-range'], etag)
+      ? parseRange(req.headers.range, manifest.size)
+      : undefined
     if (range === 'unsatisfiable') {
       return reply.code(416).header('content-range', `bytes */${manifest.size}`).send()
     }
