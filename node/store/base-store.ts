@@ -2,6 +2,7 @@
  * What both chunk stores share: hashing before storing, byte accounting against a
  * quota, pins and least-recently-used eviction. Implementations supply raw I/O.
  */
+import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
 import {
@@ -46,6 +47,10 @@ export interface ChunkStoreInit {
   hasher?: Hasher
 }
 
+const log = logger('dandelion:store')
+/** What {@link BaseChunkStore.readChecked} returns for bytes that are not the chunk's. */
+const CORRUPT = Symbol('corrupt')
+
 const inlineHasher: Hasher = {
   hash: async (bytes) => ({ bytes, digest: blake3(bytes) }),
 }
@@ -68,6 +73,8 @@ export abstract class BaseChunkStore implements ChunkStore {
   protected bytes = 0
   private reserved = 0
   protected started = false
+  /** Hash every chunk read before returning it (see {@link get}); set by stores whose bytes can rot. */
+  protected verifyReads = false
 
   constructor(init: ChunkStoreInit = {}) {
     this.quotaBytes = init.quotaBytes ?? Number.POSITIVE_INFINITY
@@ -101,13 +108,22 @@ export abstract class BaseChunkStore implements ChunkStore {
     return cid
   }
 
+  /**
+   * With {@link verifyReads}, a chunk whose stored bytes no longer hash to its CID (bit
+   * rot, a segment cut short under a running store) is dropped, pins or not, and reported
+   * as not found: its owner fetches it again, as it does a chunk evicted meanwhile.
+   */
   async get(cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
     this.assertStarted()
     const key = cid.toString()
     if (!this.sizes.has(key)) throw new ChunkNotFoundError(key)
-    const bytes = await this.readRaw(key, options)
+    const bytes = await this.readChecked(cid, options)
     if (bytes === undefined) {
       this.forget(key)
+      throw new ChunkNotFoundError(key)
+    }
+    if (bytes === CORRUPT) {
+      await this.discardCorrupt(cid)
       throw new ChunkNotFoundError(key)
     }
     this.touch(key)
@@ -224,6 +240,14 @@ export abstract class BaseChunkStore implements ChunkStore {
     if (!this.started) throw new StoreStoppedError('the chunk store is stopping: nothing more is written')
   }
 
+  /** Forgets what an earlier start loaded, so a store stopped and started again reads its files afresh. */
+  protected resetState(): void {
+    this.sizes.clear()
+    this.pinSets.clear()
+    this.pinCounts.clear()
+    this.bytes = 0
+  }
+
   /** Records pins loaded from disk at start. */
   protected applyPin(key: string, set: Set<string> | undefined): void {
     const old = this.pinSets.get(key)
@@ -283,6 +307,43 @@ export abstract class BaseChunkStore implements ChunkStore {
     this.remember(key, size)
   }
 
+  /**
+   * Reads a chunk and, with {@link verifyReads}, hashes it: "every chunk is verified
+   * before it is stored or served", and a disk can change bytes after they were stored.
+   * Returns `undefined` when the store no longer has the chunk, {@link CORRUPT} when its
+   * bytes are not the chunk's.
+   */
+  private async readChecked(
+    cid: CID,
+    options: AbortOptions,
+  ): Promise<Uint8Array | typeof CORRUPT | undefined> {
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await this.readRaw(cid.toString(), options)
+    } catch (err) {
+      // the file ends before the chunk does: its bytes are gone
+      if ((err as Error).name === 'ChunkStoreCorruptError') return CORRUPT
+      throw err
+    }
+    if (bytes === undefined || !this.verifyReads) return bytes
+    const { digest } = await this.hasher.hash(bytes)
+    return equalBytes(digest, cid.multihash.digest) ? bytes : CORRUPT
+  }
+
+  /**
+   * Drops a chunk found corrupt, pinned or not (its pins stay: fetched again, it is
+   * pinned again). Read again first, once no compaction or delete runs: a copy stored
+   * meanwhile (fetched again after another reader dropped this one) is kept.
+   */
+  private async discardCorrupt(cid: CID): Promise<void> {
+    const key = cid.toString()
+    await this.exclusively(async () => {
+      if (!this.started || !this.sizes.has(key) || (await this.readChecked(cid, {})) !== CORRUPT) return
+      log.error('chunk %s is corrupt in the store: dropped, to be fetched again', key)
+      await this.remove(key)
+    })
+  }
+
   /** Forgets a chunk, then deletes its bytes; call within {@link exclusively}. */
   private async remove(key: string): Promise<void> {
     const size = this.sizes.get(key)
@@ -316,7 +377,7 @@ export abstract class BaseChunkStore implements ChunkStore {
       if (this.evictWhenFull) await this.evict(needed(), options)
       if (needed() > 0) {
         throw new QuotaExceededError(
-          `storing ${size} bytes would exceed the quota of ${this.quotaBytes} bytes (${this.bytes} used)`,
+          `storing ${size} bytes would exceed the quota of ${this.quotaBytes} bytes (${this.bytes} stored, ${this.reserved} being written)`,
         )
       }
     }

@@ -56,6 +56,13 @@ export interface FsChunkStoreInit extends ChunkStoreInit {
    */
   directIo?: boolean
   /**
+   * Hash every chunk read against its CID before handing it out; a chunk whose bytes
+   * changed on disk is dropped and reported as not found, so it is fetched again rather
+   * than served to a peer or a player.
+   * @default true
+   */
+  verifyReads?: boolean
+  /**
    * Size at which a segment file is closed and the next one started.
    * @default 64 MiB, or an eighth of the quota when that is smaller (at least 1 MiB)
    */
@@ -93,11 +100,13 @@ export class FsChunkStore extends BaseChunkStore {
     const quota = init.quotaBytes ?? Number.POSITIVE_INFINITY
     this.segmentBytes = init.segmentBytes ?? Math.max(MiB, Math.min(64 * MiB, Math.floor(quota / 8)))
     this.directIo = init.directIo ?? false
+    this.verifyReads = init.verifyReads ?? true
     this.segments = new Segments(join(this.dir, 'segments'), this.segmentBytes)
   }
 
   async start(): Promise<void> {
     if (this.started) return
+    this.resetState()
     await mkdir(join(this.dir, 'segments'), { recursive: true })
     // small entries only (locations, pins): a small cache and write buffer keep RSS down
     const db = new Level<string, string>(join(this.dir, 'index'), {

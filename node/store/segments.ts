@@ -7,6 +7,11 @@
  * A location is allocated synchronously (so concurrent writes never overlap) and
  * written with a positional write. Readers count as users of a segment: a segment that
  * is dropped while a read is in flight is closed and unlinked when the last one ends.
+ *
+ * At most {@link MAX_OPEN_SEGMENTS} segments keep their files open: past that, the least
+ * recently used idle one is closed (and opened again when next read). A campus store of
+ * 1 TiB is 16 384 segments; keeping every file open once read or written ran the process
+ * out of descriptors (`EMFILE`), after which reads, writes and connections all failed.
  */
 import { type FileHandle, open, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -29,6 +34,8 @@ interface Segment {
   live: number
   /** Created by this process (opened with truncate), rather than found at start. */
   fresh: boolean
+  /** Its file exists: opened again, it is opened without truncating. */
+  created?: boolean
   /** A fresh file whose directory entry {@link Segments.sync} has made durable. */
   named?: boolean
   handle?: Promise<FileHandle>
@@ -42,6 +49,8 @@ interface Segment {
 
 const log = logger('dandelion:store')
 const SUFFIX = '.seg'
+/** Segments whose files stay open at once (each holds one descriptor, two with direct writes). */
+export const MAX_OPEN_SEGMENTS = 64
 
 /** Encodes a location as an index value. */
 export const encodeLocation = (l: Location): string => `${l.segment}:${l.offset}:${l.length}`
@@ -62,15 +71,23 @@ export class Segments {
   private readonly direct?: DirectIo
   private readonly all = new Map<number, Segment>()
   private active?: Segment
+  /** Segments with open files, least recently used first (Map keeps insertion order). */
+  private readonly opened = new Map<number, Segment>()
+  private readonly maxOpen: number
   private nextId = 1
   /** Chunk bytes written with direct I/O, and through the page cache. */
   readonly written = { direct: 0, buffered: 0 }
 
-  /** With `direct`, chunks start on {@link DIRECT_ALIGN} boundaries and aligned buffers skip the page cache. */
-  constructor(dir: string, segmentBytes: number, direct?: DirectIo) {
+  /**
+   * With `direct`, chunks start on {@link DIRECT_ALIGN} boundaries and aligned buffers skip
+   * the page cache. `maxOpen` bounds the segments whose files stay open (default
+   * {@link MAX_OPEN_SEGMENTS}).
+   */
+  constructor(dir: string, segmentBytes: number, direct?: DirectIo, maxOpen = MAX_OPEN_SEGMENTS) {
     this.dir = dir
     this.segmentBytes = segmentBytes
     this.direct = direct
+    this.maxOpen = maxOpen
   }
 
   /** Finds the segments on disk. New chunks go to a new segment. */
@@ -271,6 +288,7 @@ export class Segments {
   async close(): Promise<void> {
     const open = [...this.all.values()]
     this.all.clear()
+    this.opened.clear()
     this.active = undefined
     await Promise.all(open.map(closeHandles))
   }
@@ -284,22 +302,56 @@ export class Segments {
   private async done(s: Segment): Promise<void> {
     s.users--
     if (s.dropped && s.users === 0) await this.remove(s)
+    else if (this.opened.size > this.maxOpen) this.closeIdle()
   }
 
+  /** The segment's file, opened if it is not; call between {@link use} and {@link done}. */
   private handle(s: Segment): Promise<FileHandle> {
-    // positional writes: never open with O_APPEND, which ignores the position
-    s.handle ??= open(this.pathOf(s.id), s.fresh ? 'w+' : 'r+')
+    this.opened.delete(s.id)
+    if (!s.dropped) this.opened.set(s.id, s)
+    if (s.handle === undefined) {
+      // positional writes: never open with O_APPEND, which ignores the position
+      const opening = open(this.pathOf(s.id), s.fresh && s.created !== true ? 'w+' : 'r+')
+      s.handle = opening
+      opening.then(
+        () => {
+          s.created = true
+        },
+        () => {
+          // not kept: a failure (EMFILE, say) is not the file's for ever
+          if (s.handle === opening) s.handle = undefined
+        },
+      )
+      if (this.opened.size > this.maxOpen) this.closeIdle()
+    }
     return s.handle
   }
 
   private async directHandle(s: Segment): Promise<FileHandle> {
     await this.handle(s) // creates the file
-    s.directHandle ??= open(this.pathOf(s.id), DIRECT_WRITE_FLAGS)
+    if (s.directHandle === undefined) {
+      const opening = open(this.pathOf(s.id), DIRECT_WRITE_FLAGS)
+      s.directHandle = opening
+      opening.catch(() => {
+        if (s.directHandle === opening) s.directHandle = undefined
+      })
+    }
     return await s.directHandle
+  }
+
+  /** Closes the files of the least recently used segments nobody reads or writes, down to the bound. */
+  private closeIdle(): void {
+    for (const s of this.opened.values()) {
+      if (this.opened.size <= this.maxOpen) return
+      if (s.users > 0 || s === this.active) continue
+      this.opened.delete(s.id)
+      closeHandles(s).catch((err: Error) => log.error('closing segment %d failed: %s', s.id, err.message))
+    }
   }
 
   /** Never rejects: a file that cannot be deleted now is dead space the next start finds again. */
   private async remove(s: Segment): Promise<void> {
+    this.opened.delete(s.id)
     try {
       await closeHandles(s)
       await unlink(this.pathOf(s.id))

@@ -1,0 +1,116 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, open, rm, truncate } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { chunkCid } from '../../../node/content/index.ts'
+import type { FsChunkStore as FsChunkStoreType } from '../../../node/store/index.ts'
+import { FsChunkStore } from '../../../node/store/index.ts'
+import { addContent, Harness, originKey, randomContent } from '../utils/harness.ts'
+
+const dirs: string[] = []
+const h = new Harness()
+afterEach(async () => {
+  await h.teardown()
+  await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
+})
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'dandelion-verify-reads-'))
+  dirs.push(d)
+  return d
+}
+
+/** Overwrites `bytes.length` bytes of a file at `offset`, as a failing disk might. */
+async function overwrite(path: string, offset: number, bytes: Uint8Array): Promise<void> {
+  const fh = await open(path, 'r+')
+  try {
+    await fh.write(bytes, 0, bytes.byteLength, offset)
+  } finally {
+    await fh.close()
+  }
+}
+
+const same = (a: Uint8Array, b: Uint8Array): boolean => Buffer.from(a).equals(Buffer.from(b))
+
+describe('FsChunkStore reads verify', () => {
+  it('drops a chunk whose bytes changed on disk instead of returning them, and takes it back when stored again', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const flipped = new Uint8Array(randomBytes(5000))
+    const zeroed = new Uint8Array(randomBytes(5000))
+    const intact = new Uint8Array(randomBytes(5000))
+    const a = await store.add(flipped)
+    const b = await store.add(zeroed)
+    const c = await store.add(intact)
+    await store.pin('lesson', [a, c])
+    const whereA = store.locate(a)!
+    const whereB = store.locate(b)!
+    await store.stop()
+
+    // bit rot in one chunk; a tail a power cut left as zeros in another
+    await overwrite(whereA.path, whereA.offset + 1234, new Uint8Array([flipped[1234] ^ 0x01]))
+    await overwrite(whereB.path, whereB.offset + 4000, new Uint8Array(1000))
+
+    const again = new FsChunkStore({ dir })
+    await again.start()
+    for (const cid of [a, b]) {
+      await expect(again.get(cid)).rejects.toMatchObject({ name: 'ChunkNotFoundError' })
+      expect(await again.has(cid)).toBe(false)
+    }
+    expect(same(await again.get(c), intact)).toBe(true)
+    expect(again.usage()).toMatchObject({ chunks: 1, bytes: 5000 })
+    // the pin outlives the corrupt copy: the chunk fetched again is pinned again
+    await again.put(a, flipped)
+    expect(same(await again.get(a), flipped)).toBe(true)
+    expect(again.isPinned(a)).toBe(true)
+    expect(again.usage()).toMatchObject({ chunks: 2, bytes: 10000, pinnedBytes: 10000 })
+    await again.stop()
+
+    // what was dropped stays dropped after a restart; what was stored again stays
+    const third = new FsChunkStore({ dir })
+    await third.start()
+    expect(await third.has(b)).toBe(false)
+    expect(same(await third.get(a), flipped)).toBe(true)
+    expect(third.usage()).toMatchObject({ chunks: 2, bytes: 10000 })
+    await third.stop()
+  })
+
+  it('reports a chunk cut short under a running store as not found, not as a store failure', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const bytes = new Uint8Array(randomBytes(5000))
+    const cid = chunkCid(bytes)
+    await store.put(cid, bytes)
+    const where = store.locate(cid)!
+    await truncate(where.path, where.offset + 100)
+    await expect(store.get(cid)).rejects.toMatchObject({ name: 'ChunkNotFoundError' })
+    expect(await store.has(cid)).toBe(false)
+    await store.put(cid, bytes)
+    expect(same(await store.get(cid), bytes)).toBe(true)
+    await store.stop()
+  })
+
+  it('a node fetches a chunk that rotted on its disk again instead of playing it', async () => {
+    const key = await originKey()
+    const bytes = randomContent(4 * 256 * 1024)
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const dataDir = await h.tempDir()
+    const init = { dataDir, playback: { port: 0 }, bootstrap: [seeder.multiaddrs[0].toString()] }
+    const first = await h.spawn(init)
+    await first.fetch(manifest.cid.toString())
+    const where = (first.store as FsChunkStoreType).locate(manifest.chunks[1])!
+    await first.stop()
+    await overwrite(where.path, where.offset + 100, new Uint8Array([bytes[256 * 1024 + 100] ^ 0xff]))
+
+    const node = await h.spawn(init)
+    const res = await fetch(`${node.playbackUrl}/content/${manifest.cid.toString()}`)
+    expect(res.status).toBe(200)
+    expect(same(new Uint8Array(await res.arrayBuffer()), bytes)).toBe(true)
+    expect(same(await node.store.get(manifest.chunks[1]), bytes.subarray(256 * 1024, 512 * 1024))).toBe(true)
+  })
+})
