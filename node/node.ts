@@ -7,6 +7,7 @@ import type { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
 
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
+import { QuotaExceededError } from './errors.ts'
 import { createHost, type HostServices } from './host/index.ts'
 import { LanDialer } from './host/lan-dialer.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
@@ -15,6 +16,7 @@ import { abortable, ManifestLoader } from './manifest-loader.ts'
 import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
 import { DEVICE_QUOTA_BYTES, DEVICE_UPLOAD_BYTES_PER_SECOND, MAX_SWARMS } from './node-constants.ts'
 import type { PlaybackServer } from './playback/server.ts'
+import { Recency } from './recency.ts'
 import { type ChunkStore, FsChunkStore, MemoryChunkStore } from './store/index.ts'
 import { Bans } from './swarm/bans.ts'
 import { ChunkBuffers } from './swarm/chunk-buffers.ts'
@@ -62,6 +64,8 @@ export class DandelionNodeImpl implements DandelionNode {
   private readonly lan?: LanDialer
   /** Peers banned by any swarm, refused by the host's connection gater too. */
   private readonly bans: Bans
+  /** When each manifest was last fetched or played, across restarts (what `makeRoom` evicts by). */
+  private readonly recency: Recency
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
     const device = init.role === 'device'
@@ -116,6 +120,9 @@ export class DandelionNodeImpl implements DandelionNode {
     }
     this.names =
       init.dataDir === undefined ? new MemoryNameTable() : new LevelNameTable(join(init.dataDir, 'names'))
+    this.recency = new Recency({
+      path: init.dataDir === undefined ? undefined : join(init.dataDir, 'recency.json'),
+    })
     this.limiter = new Limiter({
       uploadBytesPerSecond: device ? DEVICE_UPLOAD_BYTES_PER_SECOND : undefined,
       ...init.limits,
@@ -165,6 +172,7 @@ export class DandelionNodeImpl implements DandelionNode {
     this.pool?.start()
     if (this.ownsStore) await this.store.start()
     await this.names.open()
+    await this.recency.load()
     await this.libp2p.start()
     await this.network.start()
     this.lan?.attach(this.libp2p)
@@ -201,6 +209,7 @@ export class DandelionNodeImpl implements DandelionNode {
     await this.network.stop()
     await this.libp2p.stop()
     await this.names.close()
+    await this.recency.stop()
     if (this.ownsStore) await this.store.stop()
     await this.pool?.stop()
     this.chunkBuffers?.clear()
@@ -216,6 +225,7 @@ export class DandelionNodeImpl implements DandelionNode {
     const key = cid.toString()
     const wanted = WANT_PIN_PREFIX + key
     const swarm = this.swarm(cid)
+    this.recency.touch(key)
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
     // recorded before the lookup, which can take long (the manifest may not be out yet):
     // a node stopped or killed meanwhile still carries on at start
@@ -226,6 +236,12 @@ export class DandelionNodeImpl implements DandelionNode {
       // an operator's or the tracker's download: not held to the cap on lookups anyone can start
       const manifest = await this.manifests.get(cid, { signal: options.signal, capped: false })
       found = true
+      // content larger than the whole quota never fits: say so before evicting anything for it
+      const { quotaBytes } = this.store.usage()
+      if (manifest.size + manifest.bytes.byteLength > quotaBytes)
+        throw new QuotaExceededError(
+          `${manifest.name ?? key} is ${manifest.size + manifest.bytes.byteLength} bytes, more than this node's whole quota of ${quotaBytes} bytes`,
+        )
       await swarm.setManifest(manifest)
       swarm.want()
       options.onProgress?.(swarm.progress())
@@ -276,6 +292,7 @@ export class DandelionNodeImpl implements DandelionNode {
     const swarm = this.network.swarms.get(key)
     this.network.leave(key)
     this.manifests.forget(cid)
+    this.recency.forget(key)
     await this.store.unpin(key, options)
     await this.store.unpin(WANT_PIN_PREFIX + key, options)
     // chunks the swarm was still storing land after it left: wait for them, so they go too
@@ -297,8 +314,9 @@ export class DandelionNodeImpl implements DandelionNode {
     const m = await this.manifest(cid, options)
     const swarm = this.swarm(cid)
     await swarm.setManifest(m)
-    // content being played is not evicted to make room
+    // content being played is not evicted to make room, and is the last to go afterwards
     swarm.openReads++
+    this.recency.touch(swarm.key)
     try {
       for (let i = Math.floor(start / m.chunkSize); i <= Math.floor(end / m.chunkSize); i++) {
         const bytes = await this.readChunk(swarm, m, i, options)
@@ -423,7 +441,11 @@ export class DandelionNodeImpl implements DandelionNode {
       s.openReads === 0 &&
       !this.fetching.has(s.key) &&
       !this.store.isPinned(s.cid)
-    const candidates = [...this.network.swarms.values()].filter(evictable).sort((a, b) => a.usedAt - b.usedAt)
+    // least recently used first, by the order kept across restarts (never used since: first)
+    const lastUse = (s: Swarm): number => this.recency.get(s.key) ?? 0
+    const candidates = [...this.network.swarms.values()]
+      .filter(evictable)
+      .sort((a, b) => lastUse(a) - lastUse(b))
     for (const s of candidates) {
       if (shortBy() <= 0) return
       // asked again: while the one before was deleted, this one may have been pinned,
@@ -444,6 +466,7 @@ export class DandelionNodeImpl implements DandelionNode {
     const m = swarm.manifest
     this.network.leave(swarm.key)
     this.manifests.forget(swarm.cid)
+    this.recency.forget(swarm.key)
     await this.deleteContent(swarm.cid, m, options)
     swarm
       .putsSettled()
