@@ -136,7 +136,14 @@ export class ManifestLoader {
 
   private async find(cid: CID, signal: AbortSignal): Promise<Manifest> {
     const { store } = this.c
-    if (await store.has(cid)) return await this.c.verify(cid, await store.get(cid, { signal }))
+    if (await store.has(cid)) {
+      try {
+        return await this.c.verify(cid, await store.get(cid, { signal }))
+      } catch (err) {
+        // the stored copy rotted (the store dropped it) or went meanwhile: look for it as if never held
+        if ((err as Error).name !== 'ChunkNotFoundError') throw err
+      }
+    }
     const sources = [this.c.fromPeers(cid)]
     if (this.c.webSeed !== undefined) sources.push(this.fromOrigin(this.c.webSeed, cid, signal))
     return await abortable(Promise.any(sources), signal)

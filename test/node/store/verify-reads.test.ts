@@ -113,4 +113,25 @@ describe('FsChunkStore reads verify', () => {
     expect(same(new Uint8Array(await res.arrayBuffer()), bytes)).toBe(true)
     expect(same(await node.store.get(manifest.chunks[1]), bytes.subarray(256 * 1024, 512 * 1024))).toBe(true)
   })
+
+  it('a node whose stored manifest rotted fetches it again from a peer instead of failing the lesson', async () => {
+    const key = await originKey()
+    const bytes = randomContent(2 * 256 * 1024)
+    const seeder = await h.spawn()
+    const manifest = await addContent(seeder.store, bytes, key)
+    await seeder.seed(manifest)
+    const dataDir = await h.tempDir()
+    const init = { dataDir, playback: { port: 0 }, bootstrap: [seeder.multiaddrs[0].toString()] }
+    const first = await h.spawn(init)
+    await first.fetch(manifest.cid.toString())
+    const where = (first.store as FsChunkStoreType).locate(manifest.cid)!
+    await first.stop()
+    await overwrite(where.path, where.offset + 10, new Uint8Array([manifest.bytes[10] ^ 0xff]))
+
+    const node = await h.spawn(init)
+    const res = await fetch(`${node.playbackUrl}/content/${manifest.cid.toString()}`)
+    expect(res.status).toBe(200)
+    expect(same(new Uint8Array(await res.arrayBuffer()), bytes)).toBe(true)
+    expect(same(await node.store.get(manifest.cid), manifest.bytes)).toBe(true)
+  })
 })
