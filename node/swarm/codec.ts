@@ -129,6 +129,12 @@ export class FrameDecoder {
   private partial?: { index: number; bytes: Uint8Array; filled: number }
   limits: FrameLimits
   alloc: ChunkAllocator
+  /**
+   * Refuse every frame but a hello until one arrives, on its header: "the dialer sends
+   * HELLO" first. Checked on the 5-byte header, so a peer cannot make a stream that never
+   * said hello buffer a manifest-sized frame (8 MiB) before it is refused.
+   */
+  helloFirst = false
 
   constructor(limits: FrameLimits, alloc: ChunkAllocator = allocPlain) {
     this.limits = limits
@@ -171,6 +177,7 @@ export class FrameDecoder {
         throw new ProtocolError(`frame length ${length} out of bounds`)
       if (this.buffer.byteLength < 5) return
       const type = this.buffer.get(4)
+      if (this.helloFirst && type !== FrameType.Hello) throw new ProtocolError('first frame must be a hello')
       this.checkLength(type, length - 1)
       if (type === FrameType.Chunk) {
         if (this.buffer.byteLength < 9) return
@@ -191,6 +198,7 @@ export class FrameDecoder {
       const payload = this.buffer.subarray(5, 4 + length)
       this.buffer.consume(4 + length)
       frames.push(this.decode(type, payload))
+      if (type === FrameType.Hello) this.helloFirst = false
     }
   }
 

@@ -7,6 +7,13 @@
  * of one that has had a stall period to show its speed and delivers under
  * {@link SLOW_PEER_FRACTION} of what the fastest peer delivers — unless that one is the
  * origin, or the only peer holding some chunk still missing (slow beats nothing).
+ *
+ * "Idle peers replaced": a peer that has neither asked for a chunk nor delivered one
+ * we asked for during a stall period makes room too, downloading or seeding (unless it
+ * is the origin we download from, or the only holder of a missing chunk). Before this a
+ * seeding swarm never replaced anyone (nobody scores below zero there), so its cap
+ * filled with peers that had finished, or that had only said hello, and every leecher
+ * that came after was refused for as long as they stayed connected.
  */
 import { SLOW_PEER_FRACTION } from '../node-constants.ts'
 import type { Bitfield } from './bitfield.ts'
@@ -47,10 +54,21 @@ export function worstReplaceable(
 
 function replaceable(s: PeerSession, fastest: number, state: PeerCapState): boolean {
   if (s.score < 0) return true
+  if (idle(s, state)) return !(state.downloading && s.hello?.role === 'origin') && !onlySource(s, state)
   if (!state.downloading || s.hello?.role === 'origin') return false
   if (state.now - s.openedAt < state.graceMs || s.rateBytesPerSecond >= fastest * SLOW_PEER_FRACTION)
     return false
   return !onlySource(s, state)
+}
+
+/** Whether `s` has exchanged no chunk with this node, either way, for a stall period. */
+function idle(s: PeerSession, state: PeerCapState): boolean {
+  return (
+    state.now - s.lastExchangeAt >= state.graceMs &&
+    s.outstanding.size === 0 &&
+    s.queuedUploads === 0 &&
+    s.servingUploads === 0
+  )
 }
 
 /** Whether `s` is the only peer holding some chunk this node misses. */

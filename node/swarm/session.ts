@@ -60,6 +60,12 @@ export class PeerSession {
   readonly openedAt = performance.now()
   /** Last time the peer delivered a chunk to us, or we started waiting on it. */
   lastDeliveryAt = performance.now()
+  /**
+   * Last time the peer asked us for a chunk or delivered one we asked for (or the session
+   * opened): a peer that does neither for a while holds a place at the cap on peers for
+   * nothing (`peer-cap.ts`).
+   */
+  lastExchangeAt = this.openedAt
   /** Chunk bytes the peer delivered to us. */
   deliveredBytes = 0
   /** Smoothed delivery rate of the peer to us. */
@@ -86,6 +92,8 @@ export class PeerSession {
   private readonly abort = new AbortController()
   private serving = 0
   private waitingSlot = false
+  /** Waiting for the peer to read what it was sent before asking for another slot. */
+  private waitingRoom = false
   private pendingControl: Uint8Array[] = []
   private pendingControlBytes = 0
 
@@ -95,10 +103,14 @@ export class PeerSession {
     this.peer = connection.remotePeer.toString()
     this.owner = owner
     this.log = log
+    // "a manifest only when asked for, once": no manifest frame is buffered before our
+    // hello asks for one (`sendHello`), so a peer cannot make every stream it opens hold
+    // 8 MiB of a frame that is refused once complete
     this.decoder = new FrameDecoder(
-      { maxChunkBytes: 0, maxManifestBytes: MAX_MANIFEST_BYTES },
+      { maxChunkBytes: 0, maxManifestBytes: 0 },
       (size) => this.owner.chunkBuffer?.(size) ?? new Uint8Array(size),
     )
+    this.decoder.helloFirst = true
   }
 
   /** Starts reading. Frames before `hello` is set are passed to `onHello`. */
@@ -128,7 +140,10 @@ export class PeerSession {
           continue
         }
         if (frame.type === FrameType.Hello) return this.offend(new ProtocolError('second hello'))
+        // one manifest at most: a second one is refused on its header
+        if (frame.type === FrameType.Manifest) this.decoder.limits.maxManifestBytes = 0
         if (frame.type === FrameType.Request) {
+          this.lastExchangeAt = performance.now()
           this.enqueueRequest(frame.index)
           continue
         }
@@ -186,6 +201,7 @@ export class PeerSession {
 
   sendHello(hello: Hello): void {
     this.askedManifest = hello.wantManifest === true
+    if (this.askedManifest) this.decoder.limits.maxManifestBytes = MAX_MANIFEST_BYTES
     this.send(encodeHello(hello))
   }
 
@@ -210,6 +226,15 @@ export class PeerSession {
 
   /** Sends a chunk, waiting for the stream to drain first if it asked us to. */
   async sendChunk(index: number, bytes: Uint8Array): Promise<void> {
+    // A chunk's worth still unread: the peer is not reading (or is far behind). Its chunk is
+    // queued at once and the caller's upload slot not held for the waits below, which would
+    // only delay the same write; the stream gets no further slot until it takes what it has
+    // (`pump`), so what it holds stays within a chunk plus one round of serves.
+    if (this.backlogged) {
+      this.flush()
+      this.write(encodeChunk(index, bytes))
+      return
+    }
     // Wait for the stream to drain, but only briefly: a drain that never comes (a peer that
     // stops reading, or a muxer drain that does not reach this stream, seen under load) must
     // not hold one of the node's upload slots for ever. Writing anyway is bounded by the
@@ -222,6 +247,11 @@ export class PeerSession {
       } catch (err) {
         if (this.closed) throw err
         this.log('no drain from %s within %d ms, writing anyway', this.peer, DRAIN_WAIT_MS)
+        // not reading for that long: waiting for the write buffer to empty too would hold
+        // the slot another DRAIN_WAIT_MS for nothing (`pump` gives it no more until it reads)
+        this.flush()
+        this.write(encodeChunk(index, bytes))
+        return
       }
     }
     this.flush()
@@ -282,6 +312,11 @@ export class PeerSession {
     return this.uploadQueue.length
   }
 
+  /** Requests of the peer being served now. */
+  get servingUploads(): number {
+    return this.serving
+  }
+
   /**
    * Small control frames (HAVE, REQUEST, CANCEL...) are batched until the end of this
    * turn of the event loop: one muxer frame, one encryption and one socket write for many
@@ -337,16 +372,32 @@ export class PeerSession {
    * chunk is rarest, and the chunk is chosen when the slot is granted, not before.
    */
   private pump(): void {
-    if (this.closed || this.waitingSlot || this.serving >= SERVE_CONCURRENCY || this.uploadQueue.length === 0)
+    if (
+      this.closed ||
+      this.waitingSlot ||
+      this.waitingRoom ||
+      this.serving >= SERVE_CONCURRENCY ||
+      this.uploadQueue.length === 0
+    )
       return
+    // A peer that does not read what it asked for (its stream's write buffer holds a chunk
+    // already) gets no slot until it does: before this, each of its requests held a slot
+    // for the drain and write waits (about 2 s) and then left its chunk in the write buffer
+    // anyway, so three such peers slowed an honest leecher's 8 MiB from 0.4 s to 44 s, and
+    // the buffer grew without bound (a chunk per request) for as long as they kept asking.
+    if (this.backlogged) {
+      this.awaitRoom()
+      return
+    }
     this.waitingSlot = true
     const gate = this.owner.uploads
     gate
       .acquire(() => this.rarestQueued(), { signal: this.abort.signal })
       .then(() => {
         this.waitingSlot = false
-        if (this.closed || this.uploadQueue.length === 0) {
+        if (this.closed || this.uploadQueue.length === 0 || this.backlogged) {
           gate.release()
+          this.pump()
           return
         }
         // serve the rarest requested chunk first: a chunk few peers hold yet spreads from here
@@ -372,6 +423,34 @@ export class PeerSession {
       .catch(() => {
         this.waitingSlot = false
       })
+  }
+
+  /** A chunk's worth or more is still waiting in the stream's write buffer: the peer is not reading. */
+  private get backlogged(): boolean {
+    const queued = this.stream.writeBufferLength
+    return queued > 0 && queued >= this.decoder.limits.maxChunkBytes
+  }
+
+  /**
+   * Waits, holding no upload slot, until the stream takes more (a drain, an empty write
+   * buffer) or closes, then serves again. Looked at again every {@link DRAIN_WAIT_MS}
+   * too, so a drain event that never reaches this stream does not stop it for ever.
+   */
+  private awaitRoom(): void {
+    if (this.waitingRoom) return
+    this.waitingRoom = true
+    const again = (): void => {
+      clearTimeout(timer)
+      this.stream.removeEventListener('drain', again)
+      this.stream.removeEventListener('idle', again)
+      this.stream.removeEventListener('close', again)
+      this.waitingRoom = false
+      this.pump()
+    }
+    const timer = setTimeout(again, DRAIN_WAIT_MS)
+    this.stream.addEventListener('drain', again)
+    this.stream.addEventListener('idle', again)
+    this.stream.addEventListener('close', again)
   }
 
   private rarestQueued(): number {

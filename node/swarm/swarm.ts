@@ -47,8 +47,6 @@ export class Swarm implements SessionOwner {
    * asked again (`want`, or a reader waiting for a chunk).
    */
   failure?: StoreWriteError
-  /** When the content was last asked for (fetched, read): a device evicts the least recent first. */
-  usedAt = performance.now()
   /** Reads (playback) in progress: content being played is not evicted. */
   openReads = 0
   /** Set by the network: reach out to peers for this swarm. */
@@ -199,7 +197,6 @@ export class Swarm implements SessionOwner {
 
   /** Starts replicating every chunk (what `fetch` asks for). */
   want(): void {
-    this.usedAt = performance.now()
     this.failure = undefined
     this.replicate = true
     this.seek()
@@ -208,7 +205,6 @@ export class Swarm implements SessionOwner {
 
   /** Waits until chunk `index` is stored, asking for it (and the next few) before anything else. */
   async waitForChunk(index: number, options: { signal?: AbortSignal } = {}): Promise<void> {
-    this.usedAt = performance.now()
     if (this.have?.has(index) === true) return
     // a reader asking again after a failure is a new attempt
     this.failure = undefined
@@ -412,6 +408,7 @@ export class Swarm implements SessionOwner {
     }
     this.release(session, index)
     session.lastDeliveryAt = performance.now()
+    session.lastExchangeAt = session.lastDeliveryAt
     session.deliveredBytes += bytes.byteLength
     if (this.have!.has(index)) {
       this.stats.duplicateChunks++
