@@ -351,7 +351,10 @@ export class Swarm implements SessionOwner {
     let bytes: Uint8Array
     try {
       bytes = await this.c.store.get(m.chunks[index], { signal })
-    } catch {
+    } catch (err) {
+      // gone from the store (it rotted on disk and was dropped, or was evicted): stop
+      // counting it as held, so that a fetch or a reader brings it back
+      if ((err as Error).name === 'ChunkNotFoundError') this.lost(index)
       return false
     }
     await session.sendChunk(index, bytes)

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { chunkCid } from '../../../node/content/index.ts'
 import type { FsChunkStore as FsChunkStoreType } from '../../../node/store/index.ts'
 import { FsChunkStore } from '../../../node/store/index.ts'
-import { addContent, Harness, originKey, randomContent } from '../utils/harness.ts'
+import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
 
 const dirs: string[] = []
 const h = new Harness()
@@ -133,5 +133,36 @@ describe('FsChunkStore reads verify', () => {
     expect(res.status).toBe(200)
     expect(same(new Uint8Array(await res.arrayBuffer()), bytes)).toBe(true)
     expect(same(await node.store.get(manifest.cid), manifest.bytes)).toBe(true)
+  })
+
+  it('a campus node that finds a chunk rotted while serving it counts it missing, and its next fetch brings it back', async () => {
+    const key = await originKey()
+    const bytes = randomContent(4 * 256 * 1024)
+    const source = await h.spawn()
+    const manifest = await addContent(source.store, bytes, key)
+    await source.seed(manifest)
+    const dataDir = await h.tempDir()
+    const first = await h.spawn({ dataDir })
+    await h.connect(first, source)
+    await first.fetch(manifest.cid)
+    const where = (first.store as FsChunkStoreType).locate(manifest.chunks[2])!
+    await first.stop()
+    await overwrite(where.path, where.offset + 7, new Uint8Array([bytes[2 * 256 * 1024 + 7] ^ 0xff]))
+
+    // restarted, it seeds what it holds; a lamp asking for the lesson hits the rotted chunk
+    const campus = await h.spawn({ dataDir })
+    const lamp = await h.spawn({ role: 'device' })
+    await h.connect(lamp, campus)
+    const attempt = lamp.fetch(manifest.cid, { signal: AbortSignal.timeout(20_000) }).catch(() => undefined)
+    const status = () => campus.status().swarms.find((s) => s.manifestCid === manifest.cid.toString())
+    await until(() => status()?.complete === false)
+    expect(status()?.chunksDone).toBe(3)
+    // the campus node's next fetch takes the chunk again from a peer that has it
+    await h.connect(campus, source)
+    await campus.fetch(manifest.cid)
+    expect(
+      same(await campus.store.get(manifest.chunks[2]), bytes.subarray(2 * 256 * 1024, 3 * 256 * 1024)),
+    ).toBe(true)
+    await attempt
   })
 })
