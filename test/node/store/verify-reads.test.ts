@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto'
 import { mkdtemp, open, rm, truncate } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
-import { chunkCid } from '../../../node/content/index.ts'
+import { chunkCid, type Manifest } from '../../../node/content/index.ts'
 import type { FsChunkStore as FsChunkStoreType } from '../../../node/store/index.ts'
 import { FsChunkStore } from '../../../node/store/index.ts'
 import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
@@ -94,19 +95,7 @@ describe('FsChunkStore reads verify', () => {
   })
 
   it('a node fetches a chunk that rotted on its disk again instead of playing it', async () => {
-    const key = await originKey()
-    const bytes = randomContent(4 * 256 * 1024)
-    const seeder = await h.spawn()
-    const manifest = await addContent(seeder.store, bytes, key)
-    await seeder.seed(manifest)
-    const dataDir = await h.tempDir()
-    const init = { dataDir, playback: { port: 0 }, bootstrap: [seeder.multiaddrs[0].toString()] }
-    const first = await h.spawn(init)
-    await first.fetch(manifest.cid.toString())
-    const where = (first.store as FsChunkStoreType).locate(manifest.chunks[1])!
-    await first.stop()
-    await overwrite(where.path, where.offset + 100, new Uint8Array([bytes[256 * 1024 + 100] ^ 0xff]))
-
+    const { bytes, manifest, init } = await rotted(4, (m) => m.chunks[1], 256 * 1024 + 100)
     const node = await h.spawn(init)
     const res = await fetch(`${node.playbackUrl}/content/${manifest.cid.toString()}`)
     expect(res.status).toBe(200)
@@ -115,19 +104,7 @@ describe('FsChunkStore reads verify', () => {
   })
 
   it('a node whose stored manifest rotted fetches it again from a peer instead of failing the lesson', async () => {
-    const key = await originKey()
-    const bytes = randomContent(2 * 256 * 1024)
-    const seeder = await h.spawn()
-    const manifest = await addContent(seeder.store, bytes, key)
-    await seeder.seed(manifest)
-    const dataDir = await h.tempDir()
-    const init = { dataDir, playback: { port: 0 }, bootstrap: [seeder.multiaddrs[0].toString()] }
-    const first = await h.spawn(init)
-    await first.fetch(manifest.cid.toString())
-    const where = (first.store as FsChunkStoreType).locate(manifest.cid)!
-    await first.stop()
-    await overwrite(where.path, where.offset + 10, new Uint8Array([manifest.bytes[10] ^ 0xff]))
-
+    const { bytes, manifest, init } = await rotted(2, (m) => m.cid, 10)
     const node = await h.spawn(init)
     const res = await fetch(`${node.playbackUrl}/content/${manifest.cid.toString()}`)
     expect(res.status).toBe(200)
@@ -136,19 +113,7 @@ describe('FsChunkStore reads verify', () => {
   })
 
   it('a campus node that finds a chunk rotted while serving it counts it missing, and its next fetch brings it back', async () => {
-    const key = await originKey()
-    const bytes = randomContent(4 * 256 * 1024)
-    const source = await h.spawn()
-    const manifest = await addContent(source.store, bytes, key)
-    await source.seed(manifest)
-    const dataDir = await h.tempDir()
-    const first = await h.spawn({ dataDir })
-    await h.connect(first, source)
-    await first.fetch(manifest.cid)
-    const where = (first.store as FsChunkStoreType).locate(manifest.chunks[2])!
-    await first.stop()
-    await overwrite(where.path, where.offset + 7, new Uint8Array([bytes[2 * 256 * 1024 + 7] ^ 0xff]))
-
+    const { bytes, manifest, source, dataDir } = await rotted(4, (m) => m.chunks[2], 2 * 256 * 1024 + 7)
     // restarted, it seeds what it holds; a lamp asking for the lesson hits the rotted chunk
     const campus = await h.spawn({ dataDir })
     const lamp = await h.spawn({ role: 'device' })
@@ -166,3 +131,28 @@ describe('FsChunkStore reads verify', () => {
     await attempt
   })
 })
+
+/**
+ * A lesson of `chunks` chunks fetched by a node with a data directory, that node stopped,
+ * and one byte flipped on its disk in the block `which` picks, at `offset` within the
+ * lesson (or within the manifest, when `which` picks it). `init` restarts the node with
+ * the source as its bootstrap peer.
+ */
+async function rotted(chunks: number, which: (m: Manifest) => CID, offset: number) {
+  const key = await originKey()
+  const bytes = randomContent(chunks * 256 * 1024)
+  const source = await h.spawn()
+  const manifest = await addContent(source.store, bytes, key)
+  await source.seed(manifest)
+  const dataDir = await h.tempDir()
+  const init = { dataDir, playback: { port: 0 }, bootstrap: [source.multiaddrs[0].toString()] }
+  const first = await h.spawn(init)
+  await first.fetch(manifest.cid)
+  const block = which(manifest)
+  const where = (first.store as FsChunkStoreType).locate(block)!
+  await first.stop()
+  const original = block.equals(manifest.cid) ? manifest.bytes[offset] : bytes[offset]
+  const within = block.equals(manifest.cid) ? offset : offset % (256 * 1024)
+  await overwrite(where.path, where.offset + within, new Uint8Array([original ^ 0xff]))
+  return { bytes, manifest, source, dataDir, init }
+}
