@@ -23,6 +23,12 @@ export const MAX_HELLO_BYTES = 40 * KiB
 export const MAX_HELLO_JSON_BYTES = 4 * KiB
 /** Requests a peer may queue at a server before further ones are refused. */
 export const MAX_QUEUED_REQUESTS_PER_PEER = 64
+/**
+ * A swarm stream with no whole hello after this long is closed: before it, a peer could
+ * hold 1024 streams per connection open for ever, each with a session and up to 4 KiB of
+ * a hello. An honest peer sends its hello as the stream opens (or answers ours at once).
+ */
+export const HELLO_TIMEOUT_MS = 10 * second
 
 /** Outstanding requests per peer, in bytes (turned into a count by chunk size). */
 export const REQUEST_WINDOW_BYTES = 8 * MiB
@@ -46,6 +52,18 @@ export const MAX_REQUEST_WINDOW = 32
 export const PEER_STALL_MS = 15 * second
 /** Copies of one chunk requested at once during endgame. */
 export const ENDGAME_MAX_DUPLICATES = 2
+/**
+ * Withdrawn requests (cancelled in endgame, on a stall or a failure) remembered per peer:
+ * the chunk may already be on its way, and arrives without fault. Twice the largest window,
+ * so a stall that withdraws a whole window is covered.
+ */
+export const RECENT_CANCELS_PER_PEER = 2 * MAX_REQUEST_WINDOW
+/**
+ * Chunks a peer may send on one stream that were never asked of it (nor withdrawn lately)
+ * before that is a protocol violation: each is skipped unread and scores the peer down, and
+ * the allowance covers races the record of withdrawn requests missed.
+ */
+export const MAX_UNSOLICITED_CHUNKS = 4
 /** Chunks ahead of a playback reader fetched sequentially before rarest-first resumes. */
 export const PLAYBACK_LOOKAHEAD_CHUNKS = 8
 /** Peers kept per swarm. */

@@ -238,11 +238,15 @@ export class DandelionNodeImpl implements DandelionNode {
       found = true
       // content larger than the whole quota never fits: say so before evicting anything for it
       const { quotaBytes } = this.store.usage()
-      if (manifest.size + manifest.bytes.byteLength > quotaBytes)
-        throw new QuotaExceededError(
+      await swarm.setManifest(manifest)
+      if (manifest.size + manifest.bytes.byteLength > quotaBytes) {
+        const err = new QuotaExceededError(
           `${manifest.name ?? key} is ${manifest.size + manifest.bytes.byteLength} bytes, more than this node's whole quota of ${quotaBytes} bytes`,
         )
-      await swarm.setManifest(manifest)
+        // reported in status too, as a refused chunk is: `dandelion fetch` follows it there
+        swarm.refuse(err)
+        throw err
+      }
       swarm.want()
       options.onProgress?.(swarm.progress())
       await abortable(swarm.done.promise, options.signal)

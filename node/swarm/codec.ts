@@ -110,8 +110,13 @@ export interface FrameLimits {
   maxManifestBytes: number
 }
 
-/** Where the decoder puts a chunk's bytes: a buffer of exactly `size` bytes, owned by the frame's receiver. */
-export type ChunkAllocator = (size: number) => Uint8Array
+/**
+ * Where the decoder puts the bytes of chunk `index`: a buffer of exactly `size` bytes,
+ * owned by the frame's receiver; or `undefined` to skip them as they arrive, unbuffered
+ * (no frame is returned for that chunk). Called on the frame's 9-byte header; may throw
+ * {@link ProtocolError} to refuse the frame there.
+ */
+export type ChunkAllocator = (size: number, index: number) => Uint8Array | undefined
 
 const allocPlain: ChunkAllocator = (size) => new Uint8Array(size)
 
@@ -125,8 +130,11 @@ const allocPlain: ChunkAllocator = (size) => new Uint8Array(size)
  */
 export class FrameDecoder {
   private readonly buffer = new Uint8ArrayList()
-  /** The chunk frame being received: its header was read, its bytes are arriving. */
-  private partial?: { index: number; bytes: Uint8Array; filled: number }
+  /**
+   * The chunk frame being received: its header was read, its `size` bytes are arriving
+   * (copied into `bytes`, or skipped when there is none).
+   */
+  private partial?: { index: number; bytes?: Uint8Array; size: number; filled: number }
   limits: FrameLimits
   alloc: ChunkAllocator
   /**
@@ -144,32 +152,41 @@ export class FrameDecoder {
   /** Appends received bytes and returns every frame now complete. */
   push(data: Uint8Array | Uint8ArrayList): Frame[] {
     const frames: Frame[] = []
-    if (data instanceof Uint8Array) this.pushPiece(data, frames)
-    else for (const piece of data) this.pushPiece(piece, frames)
+    this.feed(data, (frame) => frames.push(frame))
     return frames
   }
 
-  private pushPiece(piece: Uint8Array, frames: Frame[]): void {
+  /**
+   * Appends received bytes and hands each frame to `emit` as soon as it is complete, before
+   * the next one is parsed: what `emit` does to one frame (a hello naming the swarm, a
+   * request released) is in force for the header of the next, even within one read.
+   */
+  feed(data: Uint8Array | Uint8ArrayList, emit: (frame: Frame) => void): void {
+    if (data instanceof Uint8Array) this.pushPiece(data, emit)
+    else for (const piece of data) this.pushPiece(piece, emit)
+  }
+
+  private pushPiece(piece: Uint8Array, emit: (frame: Frame) => void): void {
     let offset = 0
     while (offset < piece.byteLength) {
       const p = this.partial
       if (p === undefined) {
         this.buffer.append(offset === 0 ? piece : piece.subarray(offset))
-        this.parse(frames)
+        this.parse(emit)
         return
       }
-      const n = Math.min(piece.byteLength - offset, p.bytes.byteLength - p.filled)
-      p.bytes.set(n === piece.byteLength ? piece : piece.subarray(offset, offset + n), p.filled)
+      const n = Math.min(piece.byteLength - offset, p.size - p.filled)
+      p.bytes?.set(n === piece.byteLength ? piece : piece.subarray(offset, offset + n), p.filled)
       p.filled += n
       offset += n
-      if (p.filled === p.bytes.byteLength) {
+      if (p.filled === p.size) {
         this.partial = undefined
-        frames.push({ type: FrameType.Chunk, index: p.index, bytes: p.bytes })
+        if (p.bytes !== undefined) emit({ type: FrameType.Chunk, index: p.index, bytes: p.bytes })
       }
     }
   }
 
-  private parse(frames: Frame[]): void {
+  private parse(emit: (frame: Frame) => void): void {
     while (this.buffer.byteLength >= 4) {
       const length = this.buffer.getUint32(0)
       // "every frame size-limited": refuse before buffering a single byte of it
@@ -182,29 +199,32 @@ export class FrameDecoder {
       if (type === FrameType.Chunk) {
         if (this.buffer.byteLength < 9) return
         const index = this.buffer.getUint32(5)
-        const bytes = this.alloc(length - 5)
-        const have = Math.min(this.buffer.byteLength - 9, bytes.byteLength)
-        copyOut(this.buffer, 9, have, bytes)
+        const size = length - 5
+        const bytes = this.alloc(size, index)
+        const have = Math.min(this.buffer.byteLength - 9, size)
+        if (bytes !== undefined) copyOut(this.buffer, 9, have, bytes)
         this.buffer.consume(9 + have)
-        if (have === bytes.byteLength) frames.push({ type, index, bytes })
-        else {
-          // the buffer is empty now: what follows goes straight into the chunk
-          this.partial = { index, bytes, filled: have }
+        if (have < size) {
+          // the buffer is empty now: what follows goes straight into the chunk (or is skipped)
+          this.partial = { index, bytes, size, filled: have }
           return
         }
+        if (bytes !== undefined) emit({ type, index, bytes })
         continue
       }
       if (this.buffer.byteLength < 4 + length) return
       const payload = this.buffer.subarray(5, 4 + length)
       this.buffer.consume(4 + length)
-      frames.push(this.decode(type, payload))
+      const frame = this.decode(type, payload)
       if (type === FrameType.Hello) this.helloFirst = false
+      emit(frame)
     }
   }
 
   /** Bytes received but not yet part of a whole frame. */
   get pending(): number {
-    return this.buffer.byteLength + (this.partial?.filled ?? 0)
+    const p = this.partial
+    return this.buffer.byteLength + (p?.bytes === undefined ? 0 : p.filled)
   }
 
   private checkLength(type: number, payload: number): void {

@@ -27,15 +27,26 @@ import { Bans } from './bans.ts'
 import { withDeadline } from './deadline.ts'
 import { discoveryKey } from './discovery-key.ts'
 import { ProtocolError } from './errors.ts'
-import { PeerSession, type SessionOwner } from './session.ts'
+import { PeerSession, type PeerSessionInit, type SessionOwner } from './session.ts'
 import type { Swarm } from './swarm.ts'
 
 const nobody: SessionOwner = {
   onFrame: () => {},
   onClose: () => {},
   serve: async () => false,
+  // before a hello names the swarm every frame but a hello is refused anyway
+  admitChunk: () => false,
   rarity: () => 0,
   uploads: new UploadGate(1),
+}
+
+/** Options of a {@link SwarmNetwork}. */
+export interface SwarmNetworkInit {
+  dht?: KadDHT
+  /** Banned peers, shared with the host's connection gater. @default a new, unshared set */
+  bans?: Bans
+  /** A swarm stream with no whole hello from the peer after this long is closed. @default HELLO_TIMEOUT_MS */
+  helloTimeoutMs?: number
 }
 
 /** The swarms of a node on its libp2p host. */
@@ -53,14 +64,16 @@ export class SwarmNetwork {
   private lookupsRunning = 0
   private readonly dhtEnabled: boolean
   private readonly announcer?: Announcer
+  private readonly sessionInit: PeerSessionInit
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
     for (const swarm of this.swarms.values()) if (swarm.seeking) this.open(swarm, evt.detail)
     this.announcer?.peerConnected()
   }
 
-  constructor(libp2p: Libp2p, log: Logger, init: { dht?: KadDHT; bans?: Bans }) {
+  constructor(libp2p: Libp2p, log: Logger, init: SwarmNetworkInit = {}) {
     this.libp2p = libp2p
     this.bans = init.bans ?? new Bans()
+    this.sessionInit = { helloTimeoutMs: init.helloTimeoutMs }
     this.log = log
     this.dhtEnabled = init.dht !== undefined
     if (init.dht !== undefined) this.announcer = new Announcer(init.dht, log)
@@ -210,7 +223,7 @@ export class SwarmNetwork {
           stream.abort(new ProtocolError('swarm left'))
           return
         }
-        const session = new PeerSession(stream, connection, swarm, this.log)
+        const session = new PeerSession(stream, connection, swarm, this.log, this.sessionInit)
         session.onOffense = (reason) => this.offense(id, reason)
         session.attach((hello) => {
           if (hello.manifest !== swarm.key) throw new ProtocolError('hello names another manifest')
@@ -227,7 +240,7 @@ export class SwarmNetwork {
       stream.abort(new ProtocolError('banned'))
       return
     }
-    const session = new PeerSession(stream, connection, nobody, this.log)
+    const session = new PeerSession(stream, connection, nobody, this.log, this.sessionInit)
     session.onOffense = (reason) => this.offense(peer, reason)
     session.attach((hello) => {
       const swarm = this.swarms.get(hello.manifest)

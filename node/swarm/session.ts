@@ -8,7 +8,9 @@ import { MAX_MANIFEST_BYTES } from '../constants.ts'
 import type { UploadGate } from '../limiter/index.ts'
 import {
   DRAIN_WAIT_MS,
+  HELLO_TIMEOUT_MS,
   MAX_QUEUED_REQUESTS_PER_PEER,
+  RECENT_CANCELS_PER_PEER,
   SERVE_CONCURRENCY,
   SWARM_WIRE_VERSION,
 } from '../node-constants.ts'
@@ -36,8 +38,22 @@ export interface SessionOwner {
   readonly uploads: UploadGate
   /** Serves one queued request: resolves when the chunk has been handed to the stream, or false to refuse. */
   serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean>
+  /**
+   * Whether to receive chunk `index`, asked on its frame's header, before any buffer is
+   * taken for it: false skips its bytes unbuffered; throwing refuses the frame (an offense).
+   */
+  admitChunk(session: PeerSession, index: number): boolean
   /** A buffer of `size` bytes for a chunk being received; handed back with the chunk frame. */
   chunkBuffer?(size: number): Uint8Array
+}
+
+/** Options of a {@link PeerSession}. */
+export interface PeerSessionInit {
+  /**
+   * A stream with no whole hello from the peer after this long is closed.
+   * @default HELLO_TIMEOUT_MS
+   */
+  helloTimeoutMs?: number
 }
 
 /** The state of one peer inside one swarm. */
@@ -85,6 +101,16 @@ export class PeerSession {
   sentManifest = false
   /** Called when the peer breaks the protocol on this stream (set by the network). */
   onOffense?: (reason: string) => void
+  /** Chunks the peer sent that we had not asked it for (nor withdrawn lately). */
+  unsolicitedChunks = 0
+  /**
+   * Requests we withdrew from the peer lately (cancelled, or released on a stall or a
+   * failure), oldest first, at most {@link RECENT_CANCELS_PER_PEER}: the chunk may have
+   * been on its way already, and arrives without fault.
+   */
+  private readonly withdrawn = new Set<number>()
+  private readonly helloTimeoutMs: number
+  private helloTimer?: ReturnType<typeof setTimeout>
   private readonly decoder: FrameDecoder
   /** The swarm this session belongs to (set after an inbound hello names it). */
   owner: SessionOwner
@@ -97,19 +123,26 @@ export class PeerSession {
   private pendingControl: Uint8Array[] = []
   private pendingControlBytes = 0
 
-  constructor(stream: Stream, connection: Connection, owner: SessionOwner, log: Logger) {
+  constructor(
+    stream: Stream,
+    connection: Connection,
+    owner: SessionOwner,
+    log: Logger,
+    init: PeerSessionInit = {},
+  ) {
     this.stream = stream
     this.connection = connection
     this.peer = connection.remotePeer.toString()
     this.owner = owner
     this.log = log
+    this.helloTimeoutMs = init.helloTimeoutMs ?? HELLO_TIMEOUT_MS
     // "a manifest only when asked for, once": no manifest frame is buffered before our
     // hello asks for one (`sendHello`), so a peer cannot make every stream it opens hold
     // 8 MiB of a frame that is refused once complete
-    this.decoder = new FrameDecoder(
-      { maxChunkBytes: 0, maxManifestBytes: 0 },
-      (size) => this.owner.chunkBuffer?.(size) ?? new Uint8Array(size),
-    )
+    this.decoder = new FrameDecoder({ maxChunkBytes: 0, maxManifestBytes: 0 }, (size, index) => {
+      if (this.closed || !this.owner.admitChunk(this, index)) return undefined
+      return this.owner.chunkBuffer?.(size) ?? new Uint8Array(size)
+    })
     this.decoder.helloFirst = true
   }
 
@@ -117,48 +150,18 @@ export class PeerSession {
   attach(onHello?: (hello: Hello) => void): void {
     this.stream.addEventListener('message', (evt) => {
       if (this.closed) return
-      let frames: Frame[]
       try {
-        frames = this.decoder.push(evt.data)
+        // each frame is acted on before the next is parsed (`FrameDecoder.feed`)
+        this.decoder.feed(evt.data, (frame) => this.handle(frame, onHello))
       } catch (err) {
         this.offend(err as Error)
-        return
-      }
-      for (const frame of frames) {
-        if (this.closed) return
-        if (this.hello === undefined) {
-          if (frame.type !== FrameType.Hello)
-            return this.offend(new ProtocolError('first frame must be a hello'))
-          if (frame.hello.v !== SWARM_WIRE_VERSION)
-            return this.fail(new ProtocolError(`wire version ${frame.hello.v}`))
-          this.hello = frame.hello
-          try {
-            onHello?.(frame.hello)
-          } catch (err) {
-            return this.fail(err as Error)
-          }
-          continue
-        }
-        if (frame.type === FrameType.Hello) return this.offend(new ProtocolError('second hello'))
-        // one manifest at most: a second one is refused on its header
-        if (frame.type === FrameType.Manifest) this.decoder.limits.maxManifestBytes = 0
-        if (frame.type === FrameType.Request) {
-          this.lastExchangeAt = performance.now()
-          this.enqueueRequest(frame.index)
-          continue
-        }
-        if (frame.type === FrameType.Cancel) {
-          const at = this.uploadQueue.indexOf(frame.index)
-          if (at >= 0) this.uploadQueue.splice(at, 1)
-          continue
-        }
-        try {
-          this.owner.onFrame(this, frame)
-        } catch (err) {
-          return this.offend(err as Error)
-        }
       }
     })
+    // "The dialer sends HELLO; the listener answers HELLO": a stream still without one after
+    // the deadline is closed, so streams that never say hello do not each hold a session
+    // (and up to 4 KiB of a hello) for as long as the connection lasts
+    this.helloTimer = setTimeout(() => this.helloOverdue(), this.helloTimeoutMs)
+    this.helloTimer.unref?.()
     this.stream.addEventListener(
       'close',
       (evt) => {
@@ -181,6 +184,80 @@ export class PeerSession {
       },
       { once: true },
     )
+  }
+
+  /** Acts on one frame from the peer (before the next one is parsed). */
+  private handle(frame: Frame, onHello?: (hello: Hello) => void): void {
+    if (this.closed) return
+    if (this.hello === undefined) {
+      if (frame.type !== FrameType.Hello) this.offend(new ProtocolError('first frame must be a hello'))
+      else this.greeted(frame.hello, onHello)
+      return
+    }
+    if (frame.type === FrameType.Hello) {
+      this.offend(new ProtocolError('second hello'))
+      return
+    }
+    // one manifest at most: a second one is refused on its header
+    if (frame.type === FrameType.Manifest) this.decoder.limits.maxManifestBytes = 0
+    if (frame.type === FrameType.Request) {
+      this.lastExchangeAt = performance.now()
+      this.enqueueRequest(frame.index)
+      return
+    }
+    if (frame.type === FrameType.Cancel) {
+      const at = this.uploadQueue.indexOf(frame.index)
+      if (at >= 0) this.uploadQueue.splice(at, 1)
+      return
+    }
+    try {
+      this.owner.onFrame(this, frame)
+    } catch (err) {
+      this.offend(err as Error)
+    }
+  }
+
+  /** The peer's hello: in time, whatever it says. */
+  private greeted(hello: Hello, onHello?: (hello: Hello) => void): void {
+    clearTimeout(this.helloTimer)
+    if (hello.v !== SWARM_WIRE_VERSION) {
+      this.fail(new ProtocolError(`wire version ${hello.v}`))
+      return
+    }
+    this.hello = hello
+    try {
+      onHello?.(hello)
+    } catch (err) {
+      this.fail(err as Error)
+    }
+  }
+
+  /**
+   * No whole hello within the deadline. Half a hello held that long is an offense: an honest
+   * peer writes its hello in one piece, so that peer is holding our buffer on purpose. A
+   * stream that sent nothing is only closed: an honest peer whose event loop or link stalled
+   * would be banned across every swarm if it counted (a node seeking many lessons opens a
+   * stream per lesson, so three would expire together), and an empty stream costs us little
+   * for the deadline it lasts.
+   */
+  private helloOverdue(): void {
+    if (this.closed || this.hello !== undefined) return
+    const err = new ProtocolError(`no hello within ${this.helloTimeoutMs} ms`)
+    if (this.decoder.pending > 0) this.offend(err)
+    else this.fail(err)
+  }
+
+  /** Records that we withdrew our request for chunk `index` (it may still arrive, without fault). */
+  withdrew(index: number): void {
+    this.withdrawn.delete(index)
+    this.withdrawn.add(index)
+    if (this.withdrawn.size > RECENT_CANCELS_PER_PEER)
+      this.withdrawn.delete(this.withdrawn.values().next().value!)
+  }
+
+  /** Whether we withdrew a request for chunk `index` lately; forgets it (one chunk per withdrawal). */
+  takeWithdrawn(index: number): boolean {
+    return this.withdrawn.delete(index)
   }
 
   /** Folds the bytes delivered since the last call into the smoothed rate. */
@@ -462,6 +539,7 @@ export class PeerSession {
   private shutdown(): void {
     if (this.closed) return
     this.closed = true
+    clearTimeout(this.helloTimer)
     this.uploadQueue.length = 0
     this.abort.abort(new ProtocolError('session closed'))
     this.owner.onClose(this)

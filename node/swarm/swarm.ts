@@ -9,6 +9,7 @@ import type { Manifest } from '../content/index.ts'
 import type { UploadGate } from '../limiter/index.ts'
 import {
   MAX_PEERS_PER_SWARM,
+  MAX_UNSOLICITED_CHUNKS,
   ORIGIN_FALLBACK_IDLE_MS,
   PEER_STALL_MS,
   SCHEDULER_TICK_MS,
@@ -43,10 +44,11 @@ export class Swarm implements SessionOwner {
     duplicateChunks: 0,
   }
   /**
-   * Why downloading stopped, if it did: the store refused a verified chunk. Cleared when
-   * asked again (`want`, or a reader waiting for a chunk).
+   * Why downloading stopped, if it did: the store refused a verified chunk, or the content
+   * is larger than the node's whole quota. Cleared when asked again (`want`, or a reader
+   * waiting for a chunk).
    */
-  failure?: StoreWriteError
+  failure?: Error
   /** Reads (playback) in progress: content being played is not evicted. */
   openReads = 0
   /** Set by the network: reach out to peers for this swarm. */
@@ -337,6 +339,32 @@ export class Swarm implements SessionOwner {
     return this.availability[index] ?? 0
   }
 
+  /**
+   * A chunk frame's header: "CHUNK" answers one of our REQUESTs. A chunk we did not ask this
+   * peer for is skipped unread, never given a buffer (before, any chunk of a valid size was
+   * copied into one and dropped as a duplicate, so a peer could make us allocate and copy
+   * for free). One we withdrew lately (endgame, a stall, a failure) may have been on its
+   * way: skipped, no fault. Anything else scores the peer down, and past
+   * {@link MAX_UNSOLICITED_CHUNKS} on a stream is an offense.
+   */
+  admitChunk(session: PeerSession, index: number): boolean {
+    const m = this.manifest
+    // no request can be out before the manifest is known
+    if (m === undefined) throw new ProtocolError('chunk before the manifest')
+    // an offense on the header: thrown in `receive` (async) it was only logged, and the stream stayed open
+    if (index >= m.chunks.length) throw new ProtocolError(`chunk ${index} of ${m.chunks.length}`)
+    if (session.outstanding.has(index)) return true
+    if (session.takeWithdrawn(index)) {
+      this.stats.duplicateChunks++
+      return false
+    }
+    session.score -= 1
+    if (++session.unsolicitedChunks > MAX_UNSOLICITED_CHUNKS)
+      throw new ProtocolError(`${session.unsolicitedChunks} chunks sent unasked`)
+    this.c.log('peer %s sent chunk %d unasked in %s', session.peer, index, this.key)
+    return false
+  }
+
   chunkBuffer(size: number): Uint8Array {
     // unshared memory needs no zeroing: the decoder fills every byte before anyone reads it
     return this.buffers?.take(size) ?? Buffer.allocUnsafeSlow(size)
@@ -404,9 +432,12 @@ export class Swarm implements SessionOwner {
 
   private async receive(session: PeerSession, index: number, bytes: Uint8Array): Promise<void> {
     const m = this.manifest
+    // refused on the frame's header already (`admitChunk`)
     if (m === undefined || index >= m.chunks.length) throw new ProtocolError('chunk for an unknown index')
     if (!session.outstanding.has(index)) {
-      this.stats.duplicateChunks++ // cancelled after it was sent
+      // withdrawn while its bytes were arriving: this was the copy on its way
+      session.takeWithdrawn(index)
+      this.stats.duplicateChunks++
       return
     }
     this.release(session, index)
@@ -445,17 +476,20 @@ export class Swarm implements SessionOwner {
    * Serving what is held goes on.
    */
   private fail(index: number, cause: Error): void {
+    this.refuse(new StoreWriteError(this.key, index, cause))
+  }
+
+  /**
+   * The download cannot go on (the store refused a chunk, or the content is larger than
+   * the node's whole quota): stop it and fail the fetch and waiting readers with `err`,
+   * which status reports. The next fetch or read tries again.
+   */
+  refuse(err: Error): void {
     if (this.stopped || this.failure !== undefined) return
-    const err = new StoreWriteError(this.key, index, cause)
     this.failure = err
     this.replicate = false
     this.c.log.error('%s', err.message)
-    for (const s of this.sessions.values()) {
-      for (const i of [...s.outstanding.keys()]) {
-        s.sendIndex(FrameType.Cancel, i)
-        this.release(s, i)
-      }
-    }
+    for (const s of this.sessions.values()) for (const i of [...s.outstanding.keys()]) this.withdraw(s, i)
     const completion = this.completion
     this.completion = Swarm.deferred()
     completion.reject(err)
@@ -479,10 +513,8 @@ export class Swarm implements SessionOwner {
   private markHave(index: number): void {
     if (!this.have!.set(index)) return
     for (const s of this.sessions.values()) {
-      if (s.outstanding.has(index)) {
-        s.sendIndex(FrameType.Cancel, index)
-        this.release(s, index)
-      }
+      // endgame: the other copies requested are cancelled (one may be on its way already)
+      if (s.outstanding.has(index)) this.withdraw(s, index)
       s.sendIndex(FrameType.Have, index)
     }
     this.readers.stored(index)
@@ -492,6 +524,13 @@ export class Swarm implements SessionOwner {
       this.settle()
     }
     this.schedule()
+  }
+
+  /** Cancels our request for chunk `index` from `session`; the chunk may still arrive, without fault. */
+  private withdraw(session: PeerSession, index: number): void {
+    session.sendIndex(FrameType.Cancel, index)
+    this.release(session, index)
+    session.withdrew(index)
   }
 
   private release(session: PeerSession, index: number): void {
@@ -652,10 +691,7 @@ export class Swarm implements SessionOwner {
       // "per-peer timeouts": a peer that holds our requests and delivers nothing is stalled
       if (s.outstanding.size > 0 && now - s.lastDeliveryAt > stallMs) {
         this.c.log('peer %s stalled in %s', s.peer, this.key)
-        for (const i of [...s.outstanding.keys()]) {
-          s.sendIndex(FrameType.Cancel, i)
-          this.release(s, i)
-        }
+        for (const i of [...s.outstanding.keys()]) this.withdraw(s, i)
         s.score -= 5
         s.snubbedUntil = now + stallMs
       }

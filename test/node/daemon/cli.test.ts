@@ -255,7 +255,7 @@ describe('node daemon CLI', () => {
     expect(lines.at(-1)).toContain('"stopped"')
   })
 
-  it('`fetch` fails clearly when the download cannot start or its store refuses the chunks', async () => {
+  it("`fetch` fails clearly when the download cannot start or cannot fit the node's quota", async () => {
     const key = await originKey()
     const seeder = await h.spawn()
     const tooBig = await addContent(seeder.store, randomContent(1024 * 1024), key)
@@ -301,7 +301,7 @@ describe('node daemon CLI', () => {
     })
     await expect(fetchCli(tooBig.cid.toString())).rejects.toMatchObject({
       name: 'FetchFailedError',
-      message: expect.stringContaining('cannot store chunk'),
+      message: expect.stringContaining("more than this node's whole quota"),
     })
     await expect(fetchCli(tooBig.cid.toString(), '--start-timeout', 'soon')).rejects.toThrow(
       /--start-timeout must be a positive number/,
