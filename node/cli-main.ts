@@ -26,10 +26,23 @@ export async function runCommand(
   } catch (err) {
     const e = err as Error & { code?: string }
     const usage = e.code === 'ERR_INVALID_CONFIG' || e.code?.startsWith('ERR_PARSE_ARGS') === true
-    process.stderr.write(`dandelion ${name}: ${e.message}\n`)
+    process.stderr.write(`dandelion ${name}: ${errorText(e)}\n`)
     if (process.env.DEBUG !== undefined && e.stack !== undefined) process.stderr.write(`${e.stack}\n`)
     process.exitCode = usage ? 2 : 1
   }
+}
+
+/**
+ * An error's message followed by its causes' where they add something: a library's
+ * wrapper alone can say too little (the chunk store's index: "Database failed to open",
+ * its cause "EEXIST: file already exists, mkdir '…/store/index'").
+ */
+export function errorText(err: Error): string {
+  let text = err.message
+  let cause = err.cause
+  for (let depth = 0; cause instanceof Error && depth < 8; depth++, cause = cause.cause)
+    if (cause.message !== '' && !text.includes(cause.message)) text += `: ${cause.message}`
+  return text
 }
 
 /**

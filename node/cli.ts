@@ -75,7 +75,13 @@ async function runService(service: string, name: string, argv: string[]): Promis
   // Ctrl-C reaches the whole foreground process group, the service included: this process
   // only waits for it to stop (forwarding would deliver SIGINT twice). SIGTERM, as sent by
   // a service manager to this process alone, is passed on.
-  process.on('SIGINT', () => {})
+  // A SIGINT sent to this process alone (`kill -INT`, `docker stop` with STOPSIGNAL
+  // SIGINT) reached no daemon until session 14: the node daemon's is passed on as SIGTERM,
+  // which it handles apart from SIGINT, so Ctrl-C still stops it once and a second Ctrl-C
+  // still ends it at once. Not for the other services: their handlers would run twice.
+  process.on('SIGINT', () => {
+    if (service === 'node') child.kill('SIGTERM')
+  })
   process.on('SIGTERM', () => child.kill('SIGTERM'))
   const code = await new Promise<number>((resolve) => {
     child.on('exit', (status, signal) =>

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
 import { readToken } from '../api-token.ts'
-import { DandelionError } from '../errors.ts'
+import { DandelionError, InvalidConfigError } from '../errors.ts'
 import { API_TOKEN_FILE, type CommandIo } from './cli.ts'
 
 /** How long `dandelion fetch` waits for the download to start, by default. */
@@ -39,6 +39,29 @@ export class FetchNotStartedError extends DandelionError {
   }
 }
 
+/**
+ * The daemon's API could not be reached (nothing listens there, or it went away midway).
+ * Until session 14 this was fetch's bare "fetch failed".
+ */
+export class NodeUnreachableError extends DandelionError {
+  override name = 'NodeUnreachableError'
+  constructor(base: string, err: unknown) {
+    // fetch's own error says only "fetch failed"; its cause says why (ECONNREFUSED, …)
+    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)
+    const why = cause.message
+    super(
+      `cannot reach the node daemon at ${base} (${why}): is "dandelion node" running, and is that its local API (--node, DANDELION_NODE_URL; its --playback-host/--playback-port)?`,
+      'ERR_NODE_UNREACHABLE',
+      { cause },
+    )
+  }
+}
+
+/** A bad argument of `fetch` or `limits`: a usage error, exit 2 like the daemon's config errors. */
+export class UsageError extends InvalidConfigError {
+  override name = 'UsageError'
+}
+
 /** Options every command of this file takes: where the daemon is, and its token. */
 const NODE_API_OPTIONS = {
   node: { type: 'string' },
@@ -51,7 +74,8 @@ export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL] [--t
 
 Asks the node daemon at URL (its local API; DANDELION_NODE_URL, default http://127.0.0.1:8090)
 to place the content, and prints progress until every chunk is verified and stored.
-Fails (exit 1) if the download stops with an error (e.g. the node's store refuses chunks),
+Bad arguments exit 2. Fails (exit 1) if the daemon cannot be reached, if the download
+stops with an error (e.g. the node's store refuses chunks),
 or has not started within --start-timeout seconds (default ${FETCH_START_TIMEOUT_S}): the node
 has not found the manifest, or cannot take another download.
 The daemon's API token: --token or DANDELION_API_TOKEN, else read from the daemon's data
@@ -69,28 +93,29 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
   })
   if (values.help === true || positionals.length !== 1) {
     out(FETCH_HELP)
-    if (values.help !== true) throw new Error('expected exactly one MANIFEST_CID')
+    if (values.help !== true) throw new UsageError('expected exactly one MANIFEST_CID')
     return
   }
   const startTimeoutText = values['start-timeout']
   const startTimeoutS = startTimeoutText === undefined ? FETCH_START_TIMEOUT_S : Number(startTimeoutText)
   if (!(Number.isFinite(startTimeoutS) && startTimeoutS > 0 && startTimeoutText?.trim() !== ''))
-    throw new Error(
+    throw new UsageError(
       `--start-timeout must be a positive number of seconds; got ${JSON.stringify(startTimeoutText)}`,
     )
-  const { base, token } = await nodeApi(values, io.env ?? process.env)
+  const api = await nodeApi(values, io.env ?? process.env)
+  const { base, token } = api
   const cid = positionals[0]
-  const res = await fetch(`${base}/fetch/${encodeURIComponent(cid)}`, {
+  const res = await call(base, `/fetch/${encodeURIComponent(cid)}`, {
     method: 'POST',
     headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
     signal: io.signal,
   })
-  await checkAnswer(res, token)
+  await checkAnswer(res, api)
   // POST /fetch answers before the download starts, and its failures show only in /status
   const startBy = performance.now() + startTimeoutS * 1000
   let errorsInARow = 0
   for (;;) {
-    const status = (await (await fetch(`${base}/status`, { signal: io.signal })).json()) as {
+    const status = (await (await call(base, '/status', { signal: io.signal })).json()) as {
       swarms: Array<{
         manifestCid: string
         chunksDone: number
@@ -151,7 +176,7 @@ export async function runLimitsCommand(argv: string[], io: CommandIo = {}): Prom
   })
   if (values.help === true || positionals.length > 0) {
     out(LIMITS_HELP)
-    if (values.help !== true) throw new Error(`unexpected argument ${positionals[0]}`)
+    if (values.help !== true) throw new UsageError(`unexpected argument ${positionals[0]}`)
     return
   }
   const body: Record<string, number | null> = {}
@@ -159,7 +184,7 @@ export async function runLimitsCommand(argv: string[], io: CommandIo = {}): Prom
     if (text === 'none') return null
     const n = Number(text)
     if (!(Number.isFinite(n) && n > 0 && text.trim() !== ''))
-      throw new Error(
+      throw new UsageError(
         `--${flag} must be a positive number of bytes per second, or "none"; got ${JSON.stringify(text)}`,
       )
     return n
@@ -167,9 +192,10 @@ export async function runLimitsCommand(argv: string[], io: CommandIo = {}): Prom
   if (values.upload !== undefined) body.uploadBytesPerSecond = rate('upload', values.upload)
   if (values.download !== undefined) body.downloadBytesPerSecond = rate('download', values.download)
   if (values.origin !== undefined) body.originBytesPerSecond = rate('origin', values.origin)
-  const { base, token } = await nodeApi(values, io.env ?? process.env)
+  const api = await nodeApi(values, io.env ?? process.env)
+  const { base, token } = api
   const change = Object.keys(body).length > 0
-  const res = await fetch(`${base}/limits`, {
+  const res = await call(base, '/limits', {
     method: change ? 'PUT' : 'GET',
     headers: {
       ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
@@ -178,28 +204,56 @@ export async function runLimitsCommand(argv: string[], io: CommandIo = {}): Prom
     body: change ? JSON.stringify(body) : undefined,
     signal: io.signal,
   })
-  await checkAnswer(res, token)
+  await checkAnswer(res, api)
   out(JSON.stringify({ event: 'limits', ...((await res.json()) as object) }))
+}
+
+/** Where a command finds the daemon, and with what token. */
+interface NodeApi {
+  base: string
+  token?: string
+  /** Where the token was looked for, when it was looked for in a data directory. */
+  tokenFile?: string
 }
 
 /** The daemon's local API and its token (flag, environment, or the data directory's file). */
 async function nodeApi(
   values: { node?: string; token?: string; data?: string },
   env: NodeJS.ProcessEnv,
-): Promise<{ base: string; token?: string }> {
+): Promise<NodeApi> {
   const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
+  if (!URL.canParse(base) || !/^https?:$/.test(new URL(base).protocol))
+    throw new UsageError(`--node (DANDELION_NODE_URL) must be an http:// URL; got ${JSON.stringify(base)}`)
   const dataDir = values.data ?? env.DANDELION_DATA
-  const token =
-    values.token ??
-    env.DANDELION_API_TOKEN ??
-    (dataDir === undefined ? undefined : await readToken(join(dataDir, API_TOKEN_FILE)))
-  return { base, token }
+  const explicit = values.token ?? env.DANDELION_API_TOKEN
+  if (explicit !== undefined || dataDir === undefined) return { base, token: explicit }
+  const tokenFile = join(dataDir, API_TOKEN_FILE)
+  return { base, token: await readToken(tokenFile), tokenFile }
+}
+
+/** `fetch` to the daemon's API; a daemon that cannot be reached is said so. */
+async function call(base: string, path: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(`${base}${path}`, init)
+  } catch (err) {
+    // the caller's own abort is not the daemon's failure
+    if (init.signal?.aborted === true) throw err
+    throw new NodeUnreachableError(base, err)
+  }
 }
 
 /** Throws a clear error for a refused call to the daemon's API. */
-async function checkAnswer(res: Response, token: string | undefined): Promise<void> {
-  if (res.status === 401 && token === undefined) {
-    throw new Error('the node needs its API token: pass --token, set DANDELION_API_TOKEN, or --data DIR')
+async function checkAnswer(res: Response, api: NodeApi): Promise<void> {
+  if (res.status === 401 && api.token === undefined) {
+    throw new Error(
+      api.tokenFile === undefined
+        ? 'the node needs its API token: pass --token, set DANDELION_API_TOKEN, or --data DIR'
+        : `the node needs its API token, and there is none in ${api.tokenFile}: pass the daemon's --data DIR, or --token / DANDELION_API_TOKEN`,
+    )
   }
+  if (res.status === 403)
+    throw new Error(
+      'the node refused the API token (403): it is not the one this daemon uses (--token, DANDELION_API_TOKEN, or the api-token file of its --data DIR)',
+    )
   if (!res.ok) throw new Error(`node answered ${res.status}: ${await res.text()}`)
 }

@@ -6,7 +6,7 @@
  * [--tracker URL]... ...` runs a node daemon (and, with trackers, its tracker agent) until
  * SIGTERM/SIGINT (graceful stop: agent, then node).
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { access, constants, mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import {
@@ -20,7 +20,17 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { loadOrCreateToken } from '../api-token.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { createNode } from '../index.ts'
-import { coerce, ENV_KEYS, fromEnv, fromFile, type NodeConfig, resolveConfig } from './config.ts'
+import {
+  coerce,
+  ENV_KEYS,
+  FLAG_KEYS,
+  fromEnv,
+  fromFile,
+  type NodeConfig,
+  resolveConfig,
+  SWITCH_KEYS,
+  settingName,
+} from './config.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
 
 /** The file in the data directory that holds the generated API token. */
@@ -34,29 +44,6 @@ export interface CommandIo {
   stderr?: (line: string) => void
   /** Stops the daemon like SIGTERM would. @default SIGTERM and SIGINT */
   signal?: AbortSignal
-}
-
-const FLAG_KEYS: Record<string, keyof NodeConfig> = {
-  data: 'data',
-  role: 'role',
-  campus: 'campus',
-  city: 'city',
-  listen: 'listen',
-  bootstrap: 'bootstrap',
-  origin: 'origin',
-  'trusted-origin': 'trustedOrigins',
-  'playback-host': 'playbackHost',
-  'playback-port': 'playbackPort',
-  'api-token': 'apiToken',
-  'upload-limit': 'uploadLimit',
-  'download-limit': 'downloadLimit',
-  'origin-limit': 'originLimit',
-  'quota-bytes': 'quotaBytes',
-  'hash-workers': 'hashWorkers',
-  tracker: 'trackers',
-  'enroll-token': 'enrollToken',
-  'node-id': 'nodeId',
-  labels: 'labels',
 }
 
 export const NODE_HELP = `usage: dandelion node --data DIR [options]
@@ -89,6 +76,8 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --config FILE           JSON file with the same keys (camelCase); unknown keys are rejected
   --help
 Every flag has a DANDELION_* variable; flags win over variables, variables over the file.
+A setting that cannot be used (a bad value, a port in use, a data directory another daemon
+has open) exits 2, naming it.
 `
 
 /** Runs the node daemon; resolves once it has stopped. */
@@ -97,12 +86,8 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
     config: { type: 'string' },
     help: { type: 'boolean' },
-    mdns: { type: 'boolean' },
-    'no-dht': { type: 'boolean' },
-    'no-direct-io': { type: 'boolean' },
-    'trust-any-origin': { type: 'boolean' },
-    webrtc: { type: 'boolean' },
   }
+  for (const flag of Object.keys(SWITCH_KEYS)) options[flag] = { type: 'boolean' }
   for (const flag of Object.keys(FLAG_KEYS))
     options[flag] = {
       type: 'string',
@@ -123,11 +108,9 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
       ? v.flatMap((x) => coerce(key, x as string) as string[])
       : coerce(key, v as string)
   }
-  if (values.mdns === true) flags.mdns = true
-  if (values.webrtc === true) flags.webrtc = true
-  if (values['no-dht'] === true) flags.dht = false
-  if (values['no-direct-io'] === true) flags.directIo = false
-  if (values['trust-any-origin'] === true) flags.trustAnyOrigin = true
+  // a switch turns its setting on, a --no-* switch turns it off
+  for (const [flag, key] of Object.entries(SWITCH_KEYS))
+    if (values[flag] === true) flags[key] = !flag.startsWith('no-')
   const config = resolveConfig(
     configPath === undefined ? {} : await fromFile(configPath),
     fromEnv(env),
@@ -143,7 +126,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
         'For labs only: set --trusted-origin KEY instead.',
     )
   }
-  await mkdir(config.data, { recursive: true })
+  await prepareDataDir(config.data)
   const privateKey = await loadOrCreateKey(join(config.data, 'peer.key'))
   const apiToken = config.apiToken ?? (await loadOrCreateToken(join(config.data, API_TOKEN_FILE)))
   const node = await createNode({
@@ -171,7 +154,15 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     },
     playback: { host: config.playbackHost, port: config.playbackPort, apiToken },
   })
-  await node.start()
+  try {
+    await node.start()
+  } catch (err) {
+    // Whatever started before the failure (libp2p's listeners, the store) is stopped: until
+    // session 14 a playback port in use left them running, and the daemon, its SIGTERM
+    // handler already spent on a wait it never reached, printed the error and never exited.
+    await node.stop().catch(() => {})
+    throw startError(err, config)
+  }
   let tracker: Awaited<ReturnType<typeof startTrackerAgent>>
   try {
     tracker = await startTrackerAgent({ node, privateKey }, config, join(config.data, 'agent'))
@@ -230,16 +221,115 @@ export function parseOriginKey(text: string): PublicKey {
   return key
 }
 
-/** The daemon's libp2p identity, kept in `path` (mode 0600). */
+/**
+ * The daemon's libp2p identity, kept in `path` (mode 0600). Created exclusively: of two
+ * daemons started at once on a new directory, the one that loses the race reads the
+ * winner's key instead of overwriting it (and then finds the directory in use).
+ */
 async function loadOrCreateKey(path: string): Promise<PrivateKey> {
-  try {
-    return privateKeyFromProtobuf(await readFile(path))
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  for (;;) {
+    let bytes: Uint8Array | undefined
+    try {
+      bytes = await readFile(path)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw dataFileError(path, err)
+    }
+    if (bytes !== undefined) {
+      try {
+        return privateKeyFromProtobuf(bytes)
+      } catch (err) {
+        // never replaced: it is this node's identity (peers, tracker enrollment know it)
+        throw dataFileError(
+          path,
+          new Error(
+            `not a private key (${(err as Error).message}); restore it from a backup, or delete it to give this node a new identity`,
+          ),
+        )
+      }
+    }
+    const key = await generateKeyPair('Ed25519')
+    try {
+      await writeFile(path, privateKeyToProtobuf(key), { mode: 0o600, flag: 'wx' })
+      return key
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw dataFileError(path, err)
+    }
   }
-  const key = await generateKeyPair('Ed25519')
-  await writeFile(path, privateKeyToProtobuf(key), { mode: 0o600 })
-  return key
+}
+
+/**
+ * The data directory cannot be used: not a directory, cannot be created or written, or a
+ * file in it cannot be read. Matched by `name`; a configuration error (exit 2).
+ */
+export class DataDirError extends InvalidConfigError {
+  override name = 'DataDirError'
+}
+
+/** A file of the data directory that cannot be read or written. */
+function dataFileError(path: string, cause: unknown): DataDirError {
+  return new DataDirError(`cannot use ${path} (${settingName('data')}): ${(cause as Error).message}`)
+}
+
+/** Another daemon runs on the same data directory. Matched by `name`; exit 2. */
+export class DataDirInUseError extends InvalidConfigError {
+  override name = 'DataDirInUseError'
+  constructor(dir: string) {
+    super(
+      `data directory ${dir} is in use by another node daemon: stop it first, or give this one its own ${settingName('data')}`,
+    )
+  }
+}
+
+/** An address the daemon was told to listen on cannot be used (in use, not local). Exit 2. */
+export class ListenAddressError extends InvalidConfigError {
+  override name = 'ListenAddressError'
+}
+
+/** Creates the data directory, and fails clearly where it is no writable directory. */
+async function prepareDataDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true })
+    if (!(await stat(dir)).isDirectory()) throw new Error('not a directory')
+    await access(dir, constants.W_OK)
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    // mkdir reports EEXIST for a file in the way, and ENOENT (not EROFS) on a read-only mount
+    const why =
+      e.code === 'EEXIST' || e.code === 'ENOTDIR'
+        ? 'not a directory'
+        : e.code === 'ENOENT'
+          ? 'cannot be created'
+          : e.message
+    throw new DataDirError(`data directory ${dir} (${settingName('data')}): ${why}`)
+  }
+}
+
+/** The error `node.start()` failed with, said in terms of the setting to change. */
+function startError(err: unknown, config: Readonly<NodeConfig>): unknown {
+  const causes: Array<Error & { code?: string; name: string }> = []
+  for (let e = err as Error | undefined; e instanceof Error && causes.length < 8; e = e.cause as Error)
+    causes.push(e)
+  // LevelDB's lock on the store's index: held by the daemon that has the directory open
+  if (causes.some((e) => e.code === 'LEVEL_LOCKED')) return new DataDirInUseError(config.data)
+  const e = causes[0]
+  if (e === undefined) return err
+  if (e.code === 'EADDRINUSE' || e.code === 'EADDRNOTAVAIL' || e.code === 'EACCES')
+    return new ListenAddressError(
+      `cannot serve the local API on ${config.playbackHost}:${config.playbackPort} (${settingName('playbackPort')}, ${settingName('playbackHost')}): ${e.message}`,
+    )
+  if (e.name === 'UnsupportedListenAddressesError') {
+    // libp2p's message lists each address with its error's stack, and advice to set an
+    // option of its own the daemon does not expose: keep the addresses and the reasons
+    const lines = e.message
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.trim() !== '' && !/^\s+at /.test(l))
+      .map((l) => l.trim().replace(/: Error: /, ': '))
+    return new ListenAddressError(
+      `cannot listen on ${lines.join('; ') || config.listen.join(', ')} (${settingName('listen')})`,
+    )
+  }
+  return err
 }
 
 export { ENV_KEYS }

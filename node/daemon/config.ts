@@ -4,6 +4,8 @@
  * unknown keys, then frozen.
  */
 import { readFile } from 'node:fs/promises'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
 import { Ajv } from 'ajv'
 import { blake3Implementation } from '../content/blake3.ts'
 import { InvalidConfigError } from '../errors.ts'
@@ -79,7 +81,12 @@ const schema = {
   properties: {
     data: { type: 'string', minLength: 1 },
     role: { enum: ['campus', 'device'] },
-    campus: { type: 'string', maxLength: 200 },
+    // Lengths are counted as the peers count them (UTF-16 units, `unicode: false` below).
+    // The tracker drops an enrollment whose campus is empty or longer than 128
+    // (`node/agent/protocol.ts`); peers refuse a swarm hello whose campus or city is longer
+    // than 200 (`swarm/codec.ts`). Until session 14 a campus of 150 emoji (300 units) passed
+    // here and the node could fetch from no peer, without a word.
+    campus: { type: 'string', minLength: 1, maxLength: 128 },
     city: { type: 'string', maxLength: 200 },
     listen: { type: 'array', items: { type: 'string', pattern: '^/' }, maxItems: 16 },
     bootstrap: { type: 'array', items: { type: 'string', pattern: '^/.*/p2p/' }, maxItems: 256 },
@@ -99,7 +106,8 @@ const schema = {
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     directIo: { type: 'boolean' },
     trackers: { type: 'array', items: { type: 'string', pattern: '^wss?://[^/]+' }, maxItems: 16 },
-    enrollToken: { type: 'string', minLength: 1, maxLength: 1024 },
+    // the tracker drops an enrollment whose token is longer (`node/agent/protocol.ts`)
+    enrollToken: { type: 'string', minLength: 1, maxLength: 512 },
     // the tracker's id pattern for inventory entries
     nodeId: { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' },
     labels: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 64 }, maxItems: 32 },
@@ -124,7 +132,8 @@ export class NoTrustedOriginError extends InvalidConfigError {
   }
 }
 
-const validate = new Ajv({ allErrors: true }).compile(schema)
+// unicode: false: string lengths in UTF-16 units, as JavaScript's `length` that the wire checks use
+const validate = new Ajv({ allErrors: true, unicode: false }).compile(schema)
 
 /** Defaults before file, env and flags. */
 export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
@@ -175,6 +184,53 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_LABELS: 'labels',
 }
 
+/** Flag → config key, for the flags that take a value (lists are repeatable). */
+export const FLAG_KEYS: Record<string, keyof NodeConfig> = {
+  data: 'data',
+  role: 'role',
+  campus: 'campus',
+  city: 'city',
+  listen: 'listen',
+  bootstrap: 'bootstrap',
+  origin: 'origin',
+  'trusted-origin': 'trustedOrigins',
+  'playback-host': 'playbackHost',
+  'playback-port': 'playbackPort',
+  'api-token': 'apiToken',
+  'upload-limit': 'uploadLimit',
+  'download-limit': 'downloadLimit',
+  'origin-limit': 'originLimit',
+  'quota-bytes': 'quotaBytes',
+  'hash-workers': 'hashWorkers',
+  tracker: 'trackers',
+  'enroll-token': 'enrollToken',
+  'node-id': 'nodeId',
+  labels: 'labels',
+}
+
+/** Switches (flags without a value) → config key. */
+export const SWITCH_KEYS: Record<string, keyof NodeConfig> = {
+  mdns: 'mdns',
+  webrtc: 'webrtc',
+  'no-dht': 'dht',
+  'no-direct-io': 'directIo',
+  'trust-any-origin': 'trustAnyOrigin',
+}
+
+/**
+ * How an operator sets `key`: its flag, variable and file key, for error messages (a
+ * message naming only `/playbackPort` leaves them to guess which of the three was wrong).
+ */
+export function settingName(key: string): string {
+  const flag =
+    Object.entries(FLAG_KEYS).find(([, k]) => k === key)?.[0] ??
+    Object.entries(SWITCH_KEYS).find(([, k]) => k === key)?.[0]
+  const env = Object.entries(ENV_KEYS).find(([, k]) => k === key)?.[0]
+  return [flag === undefined ? undefined : `--${flag}`, env, JSON.stringify(key)]
+    .filter((x) => x !== undefined)
+    .join(', ')
+}
+
 const LISTS = new Set<keyof NodeConfig>(['listen', 'bootstrap', 'trustedOrigins', 'trackers', 'labels'])
 const BOOLEANS = new Set<keyof NodeConfig>(['trustAnyOrigin', 'mdns', 'dht', 'webrtc', 'directIo'])
 const NUMBERS = new Set<keyof NodeConfig>([
@@ -186,15 +242,26 @@ const NUMBERS = new Set<keyof NodeConfig>([
   'hashWorkers',
 ])
 
-/** Converts a text value (env or flag) to the key's type. */
+const TRUE_TEXT = new Set(['true', '1', 'yes', 'on'])
+const FALSE_TEXT = new Set(['false', '0', 'no', 'off'])
+
+/**
+ * Converts a text value (env or flag) to the key's type. Text that is no value of that
+ * type is kept as text (a blank number as `NaN`), so the schema refuses it by name:
+ * until session 14 `DANDELION_MDNS=TRUE` silently meant false and a blank
+ * `DANDELION_PLAYBACK_PORT` meant port 0.
+ */
 export function coerce(key: keyof NodeConfig, text: string): unknown {
   if (LISTS.has(key))
     return text
       .split(',')
       .map((s) => s.trim())
       .filter((s) => s !== '')
-  if (BOOLEANS.has(key)) return text === 'true' || text === '1' || text === 'yes'
-  if (NUMBERS.has(key)) return Number(text)
+  if (BOOLEANS.has(key)) {
+    const t = text.trim().toLowerCase()
+    return TRUE_TEXT.has(t) ? true : FALSE_TEXT.has(t) ? false : text
+  }
+  if (NUMBERS.has(key)) return text.trim() === '' ? Number.NaN : Number(text)
   return text
 }
 
@@ -210,11 +277,15 @@ export function fromEnv(env: NodeJS.ProcessEnv): Partial<NodeConfig> {
 
 /** Reads a JSON config file (unknown keys are rejected by {@link resolveConfig}). */
 export async function fromFile(path: string): Promise<Partial<NodeConfig>> {
+  let parsed: unknown
   try {
-    return JSON.parse(await readFile(path, 'utf8')) as Partial<NodeConfig>
+    parsed = JSON.parse(await readFile(path, 'utf8'))
   } catch (err) {
     throw new InvalidConfigError(`cannot read config file ${path}: ${(err as Error).message}`)
   }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new InvalidConfigError(`config file ${path} must hold a JSON object of settings`)
+  return parsed as Partial<NodeConfig>
 }
 
 /** Merges the layers, validates the whole, and returns a frozen copy. */
@@ -222,12 +293,17 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
   const merged: Record<string, unknown> = { ...CONFIG_DEFAULTS }
   for (const layer of layers) for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v
   if (!validate(merged)) {
-    const why = (validate.errors ?? []).map(
-      (e) =>
-        `${e.instancePath || '/'} ${e.message ?? ''}${e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''}`,
-    )
+    const why = (validate.errors ?? []).map((e) => {
+      const key = e.instancePath.split('/')[1]
+      const where = key === undefined ? '' : ` (${settingName(key)})`
+      const extra =
+        e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''
+      return `${e.instancePath || '/'} ${e.message ?? ''}${extra}${where}`
+    })
     throw new InvalidConfigError(`invalid node config: ${why.join('; ')}`)
   }
+  checkMultiaddrs(merged.listen as string[], 'listen', false)
+  checkMultiaddrs(merged.bootstrap as string[], 'bootstrap', true)
   // without a trusted key every validly signed manifest is accepted, whoever signed it: the
   // daemon must be told which origins to trust, or told explicitly to trust any
   const trusted = (merged.trustedOrigins as string[]).length
@@ -246,4 +322,37 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
     labels: Object.freeze([...(merged.labels as string[])]),
   }
   return Object.freeze(frozen) as unknown as Readonly<NodeConfig>
+}
+
+/**
+ * Listen and bootstrap addresses must parse, and a bootstrap address must end in a valid
+ * peer id: libp2p refused a bad listen address with a bare "Protocol foo was unknown", and
+ * a bad bootstrap address only failed each dial, logged at debug level, so the node ran
+ * alone without a word.
+ */
+function checkMultiaddrs(addrs: string[], key: 'listen' | 'bootstrap', needsPeer: boolean): void {
+  addrs.forEach((text, i) => {
+    let why: string | undefined
+    let p2p: string | undefined
+    try {
+      p2p = multiaddr(text)
+        .getComponents()
+        .find((c) => c.name === 'p2p')?.value
+    } catch (err) {
+      why = (err as Error).message
+    }
+    if (why === undefined && needsPeer) {
+      if (p2p === undefined) why = 'has no /p2p/<peer id>'
+      else
+        try {
+          peerIdFromString(p2p)
+        } catch {
+          why = `${JSON.stringify(p2p)} is not a peer id`
+        }
+    }
+    if (why !== undefined)
+      throw new InvalidConfigError(
+        `invalid node config: /${key}/${i} ${JSON.stringify(text)}: ${why} (${settingName(key)})`,
+      )
+  })
 }
