@@ -69,6 +69,8 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
                           default: direct I/O where the file system has it)
   --tracker URL           tracker command channel, ws(s)://host:port/channel; repeatable, tried in
                           order with failover (DANDELION_TRACKERS, comma-separated); runs the agent
+  --tracker-id PEERID     the tracker key to obey (its "trackerId"); repeatable (DANDELION_TRACKER_IDS).
+                          Without it the first tracker that proves its key is pinned in DIR/agent
   --enroll-token TOKEN    enrollment token for the first connection (DANDELION_ENROLLMENT_TOKEN)
   --node-id ID            id in the tracker's inventory (DANDELION_NODE_ID,
                           default <campus>-<end of the PeerId>)

@@ -3,10 +3,12 @@
  * variables, then flags (later wins), validated as a whole against a schema that rejects
  * unknown keys, then frozen.
  */
+
 import { readFile } from 'node:fs/promises'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Ajv } from 'ajv'
+import { isTrackerId } from '../agent/tracker-auth.ts'
 import { blake3Implementation } from '../content/blake3.ts'
 import { InvalidConfigError } from '../errors.ts'
 
@@ -50,6 +52,11 @@ export interface NodeConfig {
   directIo: boolean
   /** Tracker command-channel URLs (`ws(s)://host:port/channel`), in failover order; none = no agent. */
   trackers: string[]
+  /**
+   * PeerIds of the trackers this node obeys (the `trackerId` a tracker prints at start).
+   * None: the first tracker that proves its key is pinned (`node/agent/tracker-auth.ts`).
+   */
+  trackerIds: string[]
   /** Enrollment token presented until the tracker has accepted this node once. */
   enrollToken?: string
   /** Node id in the tracker's inventory. @default `<campus>-<last 12 characters of the PeerId>` */
@@ -76,6 +83,7 @@ const schema = {
     'hashWorkers',
     'directIo',
     'trackers',
+    'trackerIds',
     'labels',
   ],
   properties: {
@@ -106,6 +114,7 @@ const schema = {
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     directIo: { type: 'boolean' },
     trackers: { type: 'array', items: { type: 'string', pattern: '^wss?://[^/]+' }, maxItems: 16 },
+    trackerIds: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, maxItems: 16 },
     // the tracker drops an enrollment whose token is longer (`node/agent/protocol.ts`)
     enrollToken: { type: 'string', minLength: 1, maxLength: 512 },
     // the tracker's id pattern for inventory entries
@@ -152,6 +161,7 @@ export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   hashWorkers: blake3Implementation === 'native' ? 0 : 1,
   directIo: true,
   trackers: [],
+  trackerIds: [],
   labels: [],
 }
 
@@ -179,6 +189,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_HASH_WORKERS: 'hashWorkers',
   DANDELION_DIRECT_IO: 'directIo',
   DANDELION_TRACKERS: 'trackers',
+  DANDELION_TRACKER_IDS: 'trackerIds',
   DANDELION_ENROLLMENT_TOKEN: 'enrollToken',
   DANDELION_NODE_ID: 'nodeId',
   DANDELION_LABELS: 'labels',
@@ -203,6 +214,7 @@ export const FLAG_KEYS: Record<string, keyof NodeConfig> = {
   'quota-bytes': 'quotaBytes',
   'hash-workers': 'hashWorkers',
   tracker: 'trackers',
+  'tracker-id': 'trackerIds',
   'enroll-token': 'enrollToken',
   'node-id': 'nodeId',
   labels: 'labels',
@@ -231,7 +243,14 @@ export function settingName(key: string): string {
     .join(', ')
 }
 
-const LISTS = new Set<keyof NodeConfig>(['listen', 'bootstrap', 'trustedOrigins', 'trackers', 'labels'])
+const LISTS = new Set<keyof NodeConfig>([
+  'listen',
+  'bootstrap',
+  'trustedOrigins',
+  'trackers',
+  'trackerIds',
+  'labels',
+])
 const BOOLEANS = new Set<keyof NodeConfig>(['trustAnyOrigin', 'mdns', 'dht', 'webrtc', 'directIo'])
 const NUMBERS = new Set<keyof NodeConfig>([
   'playbackPort',
@@ -313,12 +332,18 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
       'trustedOrigins and trustAnyOrigin are both set: drop --trust-any-origin ' +
         '(DANDELION_TRUST_ANY_ORIGIN, "trustAnyOrigin") to trust only the listed origin keys',
     )
+  for (const id of merged.trackerIds as string[])
+    if (!isTrackerId(id))
+      throw new InvalidConfigError(
+        `tracker id ${JSON.stringify(id.slice(0, 80))} is not an ed25519 PeerId (${settingName('trackerIds')}): use the "trackerId" the tracker prints at start`,
+      )
   const frozen = {
     ...merged,
     listen: Object.freeze([...(merged.listen as string[])]),
     bootstrap: Object.freeze([...(merged.bootstrap as string[])]),
     trustedOrigins: Object.freeze([...(merged.trustedOrigins as string[])]),
     trackers: Object.freeze([...(merged.trackers as string[])]),
+    trackerIds: Object.freeze([...(merged.trackerIds as string[])]),
     labels: Object.freeze([...(merged.labels as string[])]),
   }
   return Object.freeze(frozen) as unknown as Readonly<NodeConfig>

@@ -41,6 +41,7 @@ export async function startTrackerAgent(
     { content: nodeContentApi(node), privateKey },
     {
       trackers: [...config.trackers],
+      trackerIds: config.trackerIds.length > 0 ? [...config.trackerIds] : undefined,
       dir,
       enrollment:
         config.enrollToken === undefined

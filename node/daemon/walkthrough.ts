@@ -101,10 +101,13 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
       enrollToken,
       '--retransmit-ms',
       '1000',
-    ]).waitFor((l) => parseJson<{ url: string; channelUrl: string }>(l, 'channelUrl'), { signal })
+    ]).waitFor((l) => parseJson<{ url: string; channelUrl: string; trackerId: string }>(l, 'channelUrl'), {
+      signal,
+    })
     out(
       `   admin API ${tracker.url}/api/v1 (OpenAPI at ${tracker.url}/api/docs), channel ${tracker.channelUrl}`,
     )
+    out(`   tracker key ${tracker.trackerId} (nodes obey only it: --tracker-id)`)
     const admin = new AdminClient(tracker.url, adminToken)
     for (const c of CITIES) await admin.call('POST', '/cities', c, { signal })
     for (const c of CAMPUSES) await admin.call('POST', '/campuses', c, { signal })
@@ -172,6 +175,8 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
       origin.publicKey,
       '--tracker',
       tracker.channelUrl,
+      '--tracker-id',
+      tracker.trackerId,
       '--enroll-token',
       enrollToken,
     ]

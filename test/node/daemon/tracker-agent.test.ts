@@ -107,6 +107,8 @@ describe('node daemon with a tracker', () => {
         Buffer.from(publicKeyToProtobuf(origin.publicKey)).toString('base64'),
         '--tracker',
         tracker.channelUrl,
+        '--tracker-id',
+        tracker.trackerId,
         '--labels',
         'lab,floor-2',
       ],
@@ -182,5 +184,19 @@ describe('node daemon with a tracker', () => {
     expect(config.trackers).toEqual(['ws://a:7070/channel', 'wss://b/channel'])
     expect(config.labels).toEqual(['lab', 'gym'])
     expect(() => resolveConfig({ data: '/a', nodeId: 'has space' })).toThrow(/nodeId/)
+    // the tracker key to obey: an ed25519 PeerId, named clearly when it is not one
+    const trackerId = '12D3KooWLceXSNmfQPHH9CabxXo4ZDjEPZiMpcJgQVPMT3pq7S9y'
+    expect(
+      resolveConfig(
+        fromEnv({
+          DANDELION_DATA: '/a',
+          DANDELION_TRUST_ANY_ORIGIN: 'yes',
+          DANDELION_TRACKER_IDS: trackerId,
+        }),
+      ).trackerIds,
+    ).toEqual([trackerId])
+    expect(() => resolveConfig({ data: '/a', trustAnyOrigin: true, trackerIds: ['not-a-peer-id'] })).toThrow(
+      /not an ed25519 PeerId \(--tracker-id, DANDELION_TRACKER_IDS/,
+    )
   })
 })
