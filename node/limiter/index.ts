@@ -17,15 +17,26 @@ export interface TokenBucketInit {
 /**
  * A token bucket in its "virtual finishing time" form (GCRA): each `take(n)` moves a
  * finishing time forward by `n / rate` and waits until it is no more than one burst
- * ahead of now. Waiters are served in arrival order, there is one timer per waiter and
- * no polling, so a limited node spends no CPU on the limiter between chunks.
+ * ahead of now. Waiters queue in arrival order and only the head has a timer (no
+ * polling), so a limited node spends no CPU on the limiter between chunks. A rate change
+ * applies at once to the bytes already booked: those still owed, waiting or not, are
+ * re-timed at the new rate (raising speeds the queue up, lowering slows it down,
+ * `Infinity` releases it). The queue holds one entry per pending `take`, each with only
+ * its byte count; its callers bound it (requests in flight, upload slots).
  */
 export class TokenBucket {
   private rate: number
   private readonly burstMs: number
   private readonly now: () => number
+  /** Virtual finishing time of every byte booked: those let through and those waiting. */
   private tat = 0
-  /** Bytes that went through. */
+  /** Takes waiting, in arrival order. */
+  private readonly waiters: Waiter[] = []
+  /** Bytes of the takes waiting. */
+  private waitingBytes = 0
+  /** The head's timer, the only one. */
+  private timer: ReturnType<typeof setTimeout> | undefined
+  /** Bytes that went through or are waiting to. */
   bytes = 0
 
   constructor(init: TokenBucketInit = {}) {
@@ -39,46 +50,83 @@ export class TokenBucket {
     return this.rate
   }
 
-  /** Changes the rate; waits already scheduled keep their time, new ones use the new rate. */
+  /**
+   * Changes the rate. The bytes still owed keep their count and are re-timed at the new
+   * rate, so the takes waiting pass as if they had been booked at it from now on, in the
+   * same order; at `Infinity` they all pass at once.
+   */
   setRate(bytesPerSecond: number): void {
-    this.rate = checkRate(bytesPerSecond)
-    if (!Number.isFinite(this.rate)) this.tat = 0
+    const rate = checkRate(bytesPerSecond)
+    const now = this.now()
+    if (!Number.isFinite(rate)) this.tat = 0
+    else if (this.tat > now) this.tat = now + ((this.tat - now) * this.rate) / rate
+    this.rate = rate
+    this.schedule()
   }
 
   /** Waits until `n` bytes may pass. Rejects with the signal's reason when aborted (the bytes are refunded). */
   async take(n: number, options: { signal?: AbortSignal } = {}): Promise<void> {
-    options.signal?.throwIfAborted()
+    const { signal } = options
+    signal?.throwIfAborted()
     this.bytes += n
     if (!Number.isFinite(this.rate)) return
     const now = this.now()
-    const cost = (n / this.rate) * 1000
-    this.tat = Math.max(this.tat, now) + cost
-    const wait = this.tat - now - this.burstMs
-    if (wait <= 0) return
+    this.tat = Math.max(this.tat, now) + this.ms(n)
+    if (this.waiters.length === 0 && this.tat - now <= this.burstMs) return
     await new Promise<void>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined
-      const onAbort = (): void => {
-        clearTimeout(timer)
-        this.tat -= cost
-        this.bytes -= n
-        reject(options.signal?.reason)
-      }
-      // a Node timer waits at most MAX_TIMER_MS and fires at once past it: a very low rate
-      // (or a huge take) waits in steps, or it would not limit at all
-      let left = wait
-      const step = (): void => {
-        const ms = Math.min(left, MAX_TIMER_MS)
-        left -= ms
-        timer = setTimeout(() => {
-          if (left > 0) return step()
-          options.signal?.removeEventListener('abort', onAbort)
+      const waiter: Waiter = {
+        n,
+        release: () => {
+          signal?.removeEventListener('abort', onAbort)
           resolve()
-        }, ms)
+        },
       }
-      step()
-      options.signal?.addEventListener('abort', onAbort, { once: true })
+      const onAbort = (): void => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1)
+        this.waitingBytes -= n
+        this.tat -= this.ms(n)
+        this.bytes -= n
+        this.schedule()
+        reject(signal?.reason)
+      }
+      this.waiters.push(waiter)
+      this.waitingBytes += n
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (this.waiters.length === 1) this.schedule()
     })
   }
+
+  /** Releases the waiters whose time has come and sets the one timer for the next. */
+  private schedule(): void {
+    clearTimeout(this.timer)
+    this.timer = undefined
+    const now = this.now()
+    while (this.waiters.length > 0) {
+      const head = this.waiters[0]
+      // the head's bytes end where the bytes booked behind it begin
+      const due = this.tat - this.ms(this.waitingBytes - head.n) - this.burstMs
+      if (due > now && Number.isFinite(this.rate)) {
+        // a Node timer waits at most MAX_TIMER_MS and fires at once past it: a very low
+        // rate (or a huge take) waits in steps, or it would not limit at all
+        this.timer = setTimeout(() => this.schedule(), Math.min(due - now, MAX_TIMER_MS))
+        return
+      }
+      this.waiters.shift()
+      this.waitingBytes -= head.n
+      head.release()
+    }
+  }
+
+  /** How long `n` bytes take at the current rate (0 at `Infinity`). */
+  private ms(n: number): number {
+    return (n / this.rate) * 1000
+  }
+}
+
+/** A `take` waiting in a {@link TokenBucket}: only its byte count and how to let it go. */
+interface Waiter {
+  readonly n: number
+  release(): void
 }
 
 function checkRate(rate: number): number {
@@ -107,11 +155,16 @@ export class Limiter {
     this.origin = new TokenBucket({ bytesPerSecond: init.originBytesPerSecond })
   }
 
-  /** Changes any of the rates at runtime. */
+  /** Changes any of the rates at runtime; requests already waiting are re-timed at once (see {@link TokenBucket}). */
   set(limits: Partial<Limits>): void {
-    if (limits.uploadBytesPerSecond !== undefined) this.upload.setRate(limits.uploadBytesPerSecond)
-    if (limits.downloadBytesPerSecond !== undefined) this.download.setRate(limits.downloadBytesPerSecond)
-    if (limits.originBytesPerSecond !== undefined) this.origin.setRate(limits.originBytesPerSecond)
+    const changes: Array<[TokenBucket, number | undefined]> = [
+      [this.upload, limits.uploadBytesPerSecond],
+      [this.download, limits.downloadBytesPerSecond],
+      [this.origin, limits.originBytesPerSecond],
+    ]
+    // every rate is checked before any applies: a bad one changes nothing
+    for (const [, rate] of changes) if (rate !== undefined) checkRate(rate)
+    for (const [bucket, rate] of changes) if (rate !== undefined) bucket.setRate(rate)
   }
 
   get(): Limits {

@@ -35,6 +35,7 @@ function silentPeer(name: string, chunks: number): { session: PeerSession; reque
     sendManifest: () => {},
     updateRate: () => {},
     close: () => {},
+    withdrew: () => {},
     sendIndex: (type: number, index: number) => {
       if (type === FrameType.Request) requested.push(index)
     },
