@@ -19,6 +19,10 @@
  * store's index is not synced, so a power cut may lose chunks a saved state lists: an
  * upload's offset counts only the chunks the store has, checked once per upload per run
  * and again for each new checkpoint.
+ *
+ * An unfinished upload expires `expiryMs` after its last PATCH stored something, not
+ * after its creation: a 3 GB lesson on a slow link may take longer than that, and must
+ * not be dropped while it still makes progress.
  */
 import { readdir, readFile, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -28,9 +32,9 @@ import { DataStore, ERRORS, Upload } from '@tus/utils'
 import { CID } from 'multiformats/cid'
 import type { ChunkStore } from '../node/store/index.ts'
 import { ChunkWriter } from './chunk-writer.ts'
-import { UPLOAD_ID_RE } from './constants.ts'
+import { DISK_CHECK_INTERVAL_BYTES, UPLOAD_ID_RE } from './constants.ts'
 import { syncDir, writeFileDurably } from './durable-file.ts'
-import { InsufficientStorageError, MissingChunksError } from './errors.ts'
+import { InsufficientStorageError, isDiskFullError, MissingChunksError } from './errors.ts'
 
 const log = logger('dandelion:origin:chunking-store')
 
@@ -46,6 +50,8 @@ interface UploadState {
   size?: number
   metadata?: Record<string, string | null>
   creation_date?: string
+  /** When a write last stored something (ISO date); expiry counts from it. */
+  activity_date?: string
   chunks: string[]
   partLength: number
 }
@@ -61,21 +67,44 @@ export interface ChunkingDataStoreInit {
   expiryMs: number
 }
 
+/** What {@link ChunkingDataStore} uses. */
+export interface ChunkingDataStoreComponents {
+  store: ChunkStore
+  /**
+   * Throws (an `InsufficientStorageError`) when the disk is too full to go on; called
+   * every `DISK_CHECK_INTERVAL_BYTES` of a PATCH body, which then stops there with what
+   * it stored kept. @default no check
+   */
+  checkSpace?(): Promise<void>
+  /**
+   * The published size of an upload whose state is gone because it was published, so a
+   * request that finished it (a creation-with-upload POST) still finds it complete.
+   * @default none: such an upload is unknown
+   */
+  published?(id: string): Promise<{ size: number } | undefined>
+}
+
 /** tus DataStore writing straight into the chunk store. */
 export class ChunkingDataStore extends DataStore {
   private readonly store: ChunkStore
+  private readonly checkSpace: (() => Promise<void>) | undefined
+  private readonly published: ((id: string) => Promise<{ size: number } | undefined>) | undefined
   private readonly init: ChunkingDataStoreInit
   /** Writes in progress: the chunks they stored but have not pinned yet must not be deleted. */
   private readonly writers = new Set<ChunkWriter>()
+  /** Ids of uploads a PATCH is writing: the expiry sweep leaves them alone. */
+  private readonly writing = new Set<string>()
   /**
    * Per upload, how many leading chunks of its state were found in the store once pinned:
    * pinned chunks stay, so they are not looked up again. One entry per upload on disk.
    */
   private readonly checked = new Map<string, number>()
 
-  constructor(components: { store: ChunkStore }, init: ChunkingDataStoreInit) {
+  constructor(components: ChunkingDataStoreComponents, init: ChunkingDataStoreInit) {
     super()
     this.store = components.store
+    this.checkSpace = components.checkSpace
+    this.published = components.published
     this.init = { ...init }
     this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration']
   }
@@ -87,6 +116,7 @@ export class ChunkingDataStore extends DataStore {
       size: upload.size,
       metadata: upload.metadata,
       creation_date: upload.creation_date,
+      activity_date: upload.creation_date,
       chunks: [],
       partLength: 0,
     })
@@ -94,13 +124,22 @@ export class ChunkingDataStore extends DataStore {
   }
 
   override async getUpload(id: string): Promise<Upload> {
-    const state = await this.loadPresent(id)
+    let state: UploadState
+    try {
+      state = await this.loadPresent(id)
+    } catch (err) {
+      // published and forgotten: complete (tus reads the upload again after a POST finished it)
+      const done = err === ERRORS.FILE_NOT_FOUND ? await this.published?.(id) : undefined
+      if (done === undefined) throw err
+      return new Upload({ id, size: done.size, offset: done.size })
+    }
     return new Upload({
       id,
       size: state.size,
       offset: this.offsetOf(state),
       metadata: state.metadata,
-      creation_date: state.creation_date,
+      // tus computes expiry from `creation_date`; here it runs from the last progress
+      creation_date: lastActivity(state),
     })
   }
 
@@ -133,9 +172,11 @@ export class ChunkingDataStore extends DataStore {
       tail,
     )
     this.writers.add(writer)
+    this.writing.add(id)
     try {
       let received = 0
       let checkpointAt = CHECKPOINT_BYTES
+      let spaceCheckAt = DISK_CHECK_INTERVAL_BYTES
       let pinned = state.chunks.length
       let failure: unknown
       try {
@@ -148,8 +189,14 @@ export class ChunkingDataStore extends DataStore {
             // a long PATCH keeps its progress: record the chunks stored so far
             checkpointAt += CHECKPOINT_BYTES
             const chunks = [...state.chunks, ...writer.cids.map(String)]
-            await this.checkpoint({ ...state, chunks, partLength: 0 }, pinned)
+            await this.checkpoint({ ...state, chunks, partLength: 0, activity_date: now() }, pinned)
             pinned = chunks.length
+          }
+          if (received >= spaceCheckAt && this.checkSpace !== undefined) {
+            // the free-space floor holds within one PATCH too: a whole 3 GB file is often
+            // a single PATCH, and a disk filled to the last byte fails the index and catalog
+            spaceCheckAt = received + DISK_CHECK_INTERVAL_BYTES
+            await this.checkSpace()
           }
         }
       } catch (err) {
@@ -164,6 +211,7 @@ export class ChunkingDataStore extends DataStore {
           ...state,
           chunks: [...state.chunks, ...writer.cids.map(String)],
           partLength: complete && failure === undefined ? 0 : writer.tailLength,
+          activity_date: received > 0 ? now() : state.activity_date,
         }
         if (next.partLength > 0) await writeFileDurably(this.partPath(id, next.chunks.length), writer.tail())
         const saved = await this.checkpoint(next, pinned)
@@ -175,6 +223,7 @@ export class ChunkingDataStore extends DataStore {
       }
     } finally {
       this.writers.delete(writer)
+      this.writing.delete(id)
     }
   }
 
@@ -218,10 +267,12 @@ export class ChunkingDataStore extends DataStore {
     if (this.init.expiryMs <= 0) return 0
     let removed = 0
     for (const id of await this.ids()) {
+      if (this.writing.has(id)) continue
       const state = await this.loadPresent(id).catch(() => undefined)
-      if (state === undefined || state.creation_date === undefined) continue
+      const since = state === undefined ? undefined : lastActivity(state)
+      if (state === undefined || since === undefined) continue
       const finished = state.size !== undefined && this.offsetOf(state) === state.size
-      if (finished || Date.parse(state.creation_date) + this.init.expiryMs > Date.now()) continue
+      if (finished || Date.parse(since) + this.init.expiryMs > Date.now()) continue
       await this.remove(id).catch(() => {})
       removed++
     }
@@ -351,9 +402,15 @@ export class ChunkingDataStore extends DataStore {
   }
 }
 
+/** When an upload last made progress: states written before `activity_date` have only their creation. */
+function lastActivity(state: UploadState): string | undefined {
+  return state.activity_date ?? state.creation_date
+}
+
+const now = (): string => new Date().toISOString()
+
 function mapDiskError(err: unknown): unknown {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code
-  if (code === 'ENOSPC' || code === 'EDQUOT') {
+  if (isDiskFullError(err)) {
     log.error('disk full while writing an upload')
     return new InsufficientStorageError(
       'the origin ran out of disk space; resume the upload once space is freed',

@@ -31,7 +31,7 @@ Options (flag > environment > --config file > default):
   --chunk-size BYTES        256 KiB..4 MiB, power of 2 DANDELION_ORIGIN_CHUNK_SIZE (1048576)
   --max-upload-bytes N      largest upload (413)      DANDELION_ORIGIN_MAX_UPLOAD_BYTES (8 GiB)
   --min-free-disk-bytes N   507 below this free space DANDELION_ORIGIN_MIN_FREE_DISK_BYTES (256 MiB)
-  --upload-expiry-hours H   unfinished uploads expire DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS (24)
+  --upload-expiry-hours H   idle uploads expire after DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS (24)
   --hash-workers N          BLAKE3 worker threads     DANDELION_ORIGIN_HASH_WORKERS (cores)
   --fsync                   fdatasync every chunk     DANDELION_ORIGIN_FSYNC
   --no-direct-io            write chunks through the page cache DANDELION_ORIGIN_DIRECT_IO=false

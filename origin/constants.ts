@@ -22,6 +22,11 @@ export const PUBLISH_RETRY_MAX_ATTEMPTS = 8
 export const PUBLISH_RETRY_MAX_SWEEPS_APART = 32
 /** Uploads and PATCHes are refused with 507 when less disk than this is free. */
 export const DEFAULT_MIN_FREE_DISK_BYTES = 256 * MiB
+/**
+ * Bytes of a PATCH body between two free-space checks: a PATCH that brings the disk
+ * below the minimum stops with 507, keeping what it stored (one statfs per 8 MiB).
+ */
+export const DISK_CHECK_INTERVAL_BYTES = 8 * MiB
 /** Ingests run one at a time: each one already uses every core through the hash pool. */
 export const MAX_CONCURRENT_INGESTS = 1
 /**

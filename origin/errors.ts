@@ -92,3 +92,19 @@ export class MissingChunksError extends HttpError {
     super(500, 'ERR_MISSING_CHUNKS', message)
   }
 }
+
+/**
+ * Whether `err` (or an error it wraps) says the disk is full. The file system reports
+ * `ENOSPC` or `EDQUOT`; LevelDB (the store's index, the catalog) reports only an
+ * `LEVEL_IO_ERROR` whose text carries the C library's message, so that text is the
+ * one thing there is to match.
+ */
+export function isDiskFullError(err: unknown): boolean {
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    const code = (e as NodeJS.ErrnoException).code
+    if (code === 'ENOSPC' || code === 'EDQUOT') return true
+    if (code === 'LEVEL_IO_ERROR' && /No space left on device|Disk quota exceeded/.test(e.message))
+      return true
+  }
+  return false
+}

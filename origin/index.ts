@@ -64,9 +64,12 @@ export interface OriginInit {
   chunkSize?: number
   /** Largest upload accepted (413 beyond). @default 8 GiB */
   maxUploadBytes?: number
-  /** Unfinished uploads expire after this long. @default 24 h */
+  /** Unfinished uploads expire after this long without progress (a PATCH that stored bytes). @default 24 h */
   uploadExpiryMs?: number
-  /** Uploads are refused with 507 when less disk than this is free. @default 256 MiB */
+  /**
+   * Uploads are refused with 507 when less disk than this is free; a PATCH in progress
+   * stops there too (checked every 8 MiB), keeping what it stored. @default 256 MiB
+   */
   minFreeDiskBytes?: number
   /** Signing key. @default loaded from (or created in) `<dataDir>/origin.key` */
   privateKey?: PrivateKey

@@ -23,6 +23,7 @@ import {
   ForbiddenError,
   HttpError,
   InsufficientStorageError,
+  isDiskFullError,
   UnauthorizedError,
 } from './errors.ts'
 import type { ChunkedFile, IngestMeta } from './ingest.ts'
@@ -97,11 +98,6 @@ export function mountUploads(
   components: UploadsComponents,
   init: UploadsInit,
 ): Uploads {
-  const datastore = new ChunkingDataStore(
-    { store: components.store },
-    { dir: init.dir, chunkSize: init.chunkSize, window: init.window, expiryMs: init.expiryMs },
-  )
-
   const checkSpace = async (): Promise<void> => {
     const free = await components.freeDiskBytes()
     if (free < init.minFreeDiskBytes) {
@@ -110,6 +106,11 @@ export function mountUploads(
       )
     }
   }
+
+  const datastore = new ChunkingDataStore(
+    { store: components.store, checkSpace, published: components.published },
+    { dir: init.dir, chunkSize: init.chunkSize, window: init.window, expiryMs: init.expiryMs },
+  )
 
   // One publishing per upload at a time: the final PATCH, a client's HEAD and the sweep
   // may all find the same complete upload. Entries go when they settle, so the map holds
@@ -127,13 +128,14 @@ export function mountUploads(
     uploadId: string,
     metadata: Record<string, string | null> | undefined,
   ): Promise<PublishedVersion> => {
-    const meta = parseUploadMetadata(metadata)
     // published by an earlier attempt whose state removal did not happen or came later
+    // (its metadata is gone with its state then)
     const done = await components.published(uploadId)
     if (done !== undefined) {
       await datastore.forget(uploadId)
       return done
     }
+    const meta = parseUploadMetadata(metadata)
     try {
       const { chunks, size } = await datastore.chunksOf(uploadId)
       const published = await components.publish({ chunks, size, chunkSize: init.chunkSize }, meta, uploadId)
@@ -182,8 +184,7 @@ export function mountUploads(
     },
     onResponseError: (_req, err) => {
       if (err instanceof HttpError) return tusError(err)
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOSPC' || code === 'EDQUOT') {
+      if (isDiskFullError(err)) {
         return tusError(
           new InsufficientStorageError(
             'the origin ran out of disk space; resume the upload once space is freed',

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { Upload } from '@tus/utils'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { MemoryChunkStore } from '../../node/store/index.ts'
 import { Catalog } from '../../origin/catalog.ts'
 import { ChunkingDataStore } from '../../origin/chunking-store.ts'
@@ -79,16 +79,35 @@ describe('ChunkingDataStore', () => {
     const { store, init } = await setup(60_000)
     const uploads = new ChunkingDataStore({ store }, init)
     const file = await fx.file(2 * chunkSize + 7)
-    const old = new Date(Date.now() - 120_000).toISOString()
-    await uploads.create(new Upload({ id: A, size: file.bytes.length, offset: 0, creation_date: old }))
+    // A made its last progress two minutes ago (expiry counts from it), B just now
+    await twoMinutesAgo(async () => {
+      await uploads.create(new Upload({ id: A, size: file.bytes.length, offset: 0 }))
+      await patch(uploads, A, file.bytes.subarray(0, chunkSize + 1), 0)
+    })
     await uploads.create(new Upload({ id: B, size: file.bytes.length, offset: 0 }))
-    await patch(uploads, A, file.bytes.subarray(0, chunkSize + 1), 0)
     const sent = await patch(uploads, B, file.bytes.subarray(0, chunkSize + 1), 0)
 
     expect(await uploads.deleteExpired()).toBe(1)
     await expect(uploads.getUpload(A)).rejects.toMatchObject({ status_code: 404 })
     expect(await patch(uploads, B, file.bytes.subarray(sent), sent)).toBe(file.bytes.length)
     expect((await publishAndRead(store, uploads, B)).equals(file.bytes)).toBe(true)
+  })
+
+  it('keeps an upload created long ago that is still making progress: expiry counts from its last PATCH', async () => {
+    const { store, init } = await setup(60_000)
+    const uploads = new ChunkingDataStore({ store }, init)
+    const file = await fx.file(3 * chunkSize)
+    // a slow link: created two minutes ago, a first part then, and another part now
+    await twoMinutesAgo(async () => {
+      await uploads.create(new Upload({ id: A, size: file.bytes.length, offset: 0 }))
+      await patch(uploads, A, file.bytes.subarray(0, chunkSize), 0)
+    })
+    expect(await patch(uploads, A, file.bytes.subarray(chunkSize, 2 * chunkSize), chunkSize)).toBe(
+      2 * chunkSize,
+    )
+    expect(await uploads.deleteExpired()).toBe(0)
+    expect(await patch(uploads, A, file.bytes.subarray(2 * chunkSize), 2 * chunkSize)).toBe(file.bytes.length)
+    expect((await publishAndRead(store, uploads, A)).equals(file.bytes)).toBe(true)
   })
 
   it('pins chunks before the state file lists them, with few pins for many PATCHes', async () => {
@@ -136,3 +155,14 @@ describe('ChunkingDataStore', () => {
     expect((await publishAndRead(store, restarted, B)).equals(file.bytes)).toBe(true)
   })
 })
+
+/** Runs `fn` with the clock (Date only; timers and I/O are real) two minutes behind. */
+async function twoMinutesAgo(fn: () => Promise<void>): Promise<void> {
+  vi.useFakeTimers({ toFake: ['Date'] })
+  vi.setSystemTime(Date.now() - 120_000)
+  try {
+    await fn()
+  } finally {
+    vi.useRealTimers()
+  }
+}

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { Readable } from 'node:stream'
 import { Upload } from '@tus/utils'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import { FsChunkStore, MemoryChunkStore } from '../../node/store/index.ts'
 import { ChunkingDataStore } from '../../origin/chunking-store.ts'
 import { uploadFile } from '../../origin/client.ts'
@@ -121,16 +121,22 @@ describe('origin crashes', () => {
       { store },
       { dir, chunkSize: 256 * 1024, window: 2, expiryMs: 60_000 },
     )
-    const old = new Date(Date.now() - 120_000).toISOString()
     const file = await fx.file(300 * 1024)
     const stale = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'
     const fresh = 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb'
     const done = 'cccccccccccccccccccccccccccccccc'
-    await uploads.create(new Upload({ id: stale, size: file.bytes.length, offset: 0, creation_date: old }))
-    await uploads.write(Readable.from([file.bytes.subarray(0, 256 * 1024 + 10)]), stale, 0)
+    // `stale` and `done` last made progress two minutes ago (Date only is moved back)
+    vi.useFakeTimers({ toFake: ['Date'] })
+    vi.setSystemTime(Date.now() - 120_000)
+    try {
+      await uploads.create(new Upload({ id: stale, size: file.bytes.length, offset: 0 }))
+      await uploads.write(Readable.from([file.bytes.subarray(0, 256 * 1024 + 10)]), stale, 0)
+      await uploads.create(new Upload({ id: done, size: 10, offset: 0 }))
+      await uploads.write(Readable.from([file.bytes.subarray(0, 10)]), done, 0)
+    } finally {
+      vi.useRealTimers()
+    }
     await uploads.create(new Upload({ id: fresh, size: file.bytes.length, offset: 0 }))
-    await uploads.create(new Upload({ id: done, size: 10, offset: 0, creation_date: old }))
-    await uploads.write(Readable.from([file.bytes.subarray(0, 10)]), done, 0)
     expect(store.usage().chunks).toBe(2)
 
     expect(await uploads.deleteExpired()).toBe(1)
