@@ -120,3 +120,16 @@ export class ShardCrashedError extends RtcError {
     super(message, ShardCrashedError.code)
   }
 }
+
+/**
+ * The same user connected again elsewhere (a second tab, a restarted lamp): the older connection
+ * is closed with this. A refusal, so the client it closes does not reconnect and take the session
+ * back (two clients of one user would otherwise replace each other for ever).
+ */
+export class SessionReplacedError extends RtcError {
+  static readonly code = 'ERR_SESSION_REPLACED'
+  override name = 'SessionReplacedError'
+  constructor(message = 'replaced by a newer connection of the same user') {
+    super(message, SessionReplacedError.code)
+  }
+}

@@ -49,8 +49,17 @@ export function createRoomState(id: string, kind: RoomStateKind): RoomState {
   return { id, kind, participants: {}, call: null, hands: [], stage: [], speaker: null }
 }
 
+/**
+ * `user`'s entry in the room, or undefined. User ids come from tokens and messages: an id such as
+ * `constructor` or `__proto__` must not find what every object inherits.
+ */
+export function participant(state: RoomState, user: string | undefined): Participant | undefined {
+  if (user === undefined || !Object.hasOwn(state.participants, user)) return undefined
+  return state.participants[user]
+}
+
 function member(state: RoomState, user: string): Participant {
-  const p = state.participants[user]
+  const p = participant(state, user)
   if (p === undefined) throw new NotInRoomError(`${user} is not in room ${state.id}`)
   return p
 }
@@ -74,6 +83,14 @@ function activeCall(state: RoomState, callId: string, from: readonly CallStatus[
   return call
 }
 
+/**
+ * A call past its ring deadline has timed out, whether or not the room clock's `tick` has said so
+ * yet: an answer that arrives between the deadline and the next tick must not connect it.
+ */
+function ringing(call: Call, at: number): void {
+  if (at >= call.ringDeadline) throw new InvalidTransitionError('the call timed out')
+}
+
 function withCall(state: RoomState, call: Call, status: CallStatus): RoomState {
   return { ...state, call: { ...call, status } }
 }
@@ -91,7 +108,7 @@ function addToStage(state: RoomState, user: string, limits: RoomLimits): RoomSta
 }
 
 function join(state: RoomState, event: Extract<RoomEvent, { type: 'join' }>, limits: RoomLimits): RoomState {
-  const existing = state.participants[event.user]
+  const existing = participant(state, event.user)
   if (existing !== undefined) {
     if (existing.role !== event.role) throw new InvalidTransitionError('already joined with another role')
     return {
@@ -130,7 +147,7 @@ export function studentLimit(kind: RoomStateKind, limits: RoomLimits = DEFAULT_L
 }
 
 function leave(state: RoomState, user: string): RoomState {
-  if (state.participants[user] === undefined) return state
+  if (participant(state, user) === undefined) return state
   const participants = { ...state.participants }
   delete participants[user]
   let call = state.call
@@ -200,12 +217,14 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
     case 'call.ringing': {
       const call = activeCall(state, event.callId, ['initiating'])
       if (event.by !== call.callee) throw new ForbiddenError('only the callee rings')
+      ringing(call, event.at)
       return withCall(state, call, 'ringing')
     }
     case 'call.accept':
     case 'call.reject': {
       const call = activeCall(state, event.callId, ['initiating', 'ringing'])
       if (event.by !== call.callee) throw new ForbiddenError('only the callee answers')
+      ringing(call, event.at)
       return withCall(state, call, event.type === 'call.accept' ? 'accepted' : 'rejected')
     }
     case 'call.cancel': {
@@ -280,7 +299,7 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
  * a class stage; nobody else, and no student while the room waits for its teacher to name its kind.
  */
 export function canPublish(state: RoomState, user: string): boolean {
-  const p = state.participants[user]
+  const p = participant(state, user)
   if (p === undefined) return false
   if (p.role === 'teacher') return true
   if (p.role === 'parent' || state.kind === 'pending') return false

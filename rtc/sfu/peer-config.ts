@@ -62,6 +62,11 @@ export function peerConfig(init: PeerConfigInit = {}): Partial<PeerConfig> {
       ],
       video: [useSdesMid(), useAbsSendTime()],
     },
+    // werift's default ("max-compat") gathers one ICE transport per m-line and, once the answer
+    // bundles them, drops the extra ones without closing their sockets: one UDP socket leaked per
+    // connection of audio + video (a class of 200 joining and leaving ran the SFU out of ports
+    // slowly). Everything we talk to bundles, so gather one transport from the start.
+    bundlePolicy: 'max-bundle',
     iceUseIpv6: false,
     iceUseTcp: false,
     // With no STUN server configured, werift's ICE agent still asks stun.l.google.com (a DNS

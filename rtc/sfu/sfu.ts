@@ -8,6 +8,7 @@ import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import { RTCPeerConnection, type RTCRtpReceiver } from 'werift'
 import { PLI_THROTTLE_MS, SPEAKER_INTERVAL_MS } from '../constants.ts'
+import { MediaError } from '../errors.ts'
 import type { RtcProvider, RtcProviderHandlers } from '../provider.ts'
 import type { ForwardMode } from './forwarder.ts'
 import { audioLevelExtId, type PeerConfigInit, peerConfig } from './peer-config.ts'
@@ -166,10 +167,17 @@ export class WeriftSfu implements RtcProvider {
         for (const s of this.shards) s.rtp(id, buf, at)
       })
     }
-    await pc.setRemoteDescription({ type: 'offer', sdp: offer })
-    const answer = await pc.createAnswer()
-    await pc.setLocalDescription(answer)
-    return pc.localDescription!.sdp
+    try {
+      await pc.setRemoteDescription({ type: 'offer', sdp: offer })
+      const answer = await pc.createAnswer()
+      await pc.setLocalDescription(answer)
+      return pc.localDescription!.sdp
+    } catch (err) {
+      // an offer werift cannot use is the client's fault, not ours: say so, and keep no
+      // half-made connection in the room until the user's next publish or leave
+      if (this.publishers.get(key(room, user)) === pub) await this.unpublish(room, user)
+      throw new MediaError(`unusable publish offer: ${(err as Error).message}`)
+    }
   }
 
   async unpublish(room: string, user: string): Promise<void> {
@@ -198,7 +206,7 @@ export class WeriftSfu implements RtcProvider {
 
   async answer(room: string, user: string, sdp: string): Promise<void> {
     const i = this.placement.get(key(room, user))
-    if (i === undefined) throw new Error(`${user} has not subscribed`)
+    if (i === undefined) throw new MediaError(`${user} has not subscribed`)
     await this.shards[i].answer(room, user, sdp)
   }
 

@@ -1,7 +1,7 @@
 /** What one client message does, once it passed the schema and its sender is known. */
 import { ForbiddenError, MalformedMessageError, NotInRoomError } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
-import { canPublish } from '../room/reducer.ts'
+import { canPublish, participant } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
 import type { ControlRelay } from './controls.ts'
 import type { ClientMessage } from './messages.ts'
@@ -47,7 +47,7 @@ export async function handleMessage(
     }
     case 'control': {
       if (session.role !== 'teacher') throw new ForbiddenError('only the teacher controls devices')
-      if (hub.state.participants[msg.target] === undefined)
+      if (participant(hub.state, msg.target) === undefined)
         throw new NotInRoomError(`${msg.target} is not here`)
       room.relay.submit(by, msg.target, msg.id, msg.command)
       return

@@ -5,7 +5,7 @@
 import type { WebSocket } from 'ws'
 import type { Role } from '../auth/token.ts'
 import { EVENT_LOG_SIZE } from '../constants.ts'
-import { createRoomState, type RoomLimits, reduce } from '../room/reducer.ts'
+import { createRoomState, participant, type RoomLimits, reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState, RoomStateKind } from '../room/types.ts'
 import type { ServerMessage } from './messages.ts'
 
@@ -29,18 +29,27 @@ export interface RoomHubInit {
 interface Logged {
   seq: number
   event: RoomEvent
+  /** The event concerns a hidden observer (see {@link concernsHidden}). */
+  hidden: boolean
 }
 
-/** Who may see an event: join/leave/presence of hidden observers is shown to teachers only. */
-function visibleTo(state: RoomState, event: RoomEvent, role: Role, self: string): boolean {
-  if (role === 'teacher') return true
-  if (event.type === 'join' || event.type === 'leave' || event.type === 'presence') {
-    if (event.user === self) return true
-    return !(event.type === 'join'
-      ? event.role === 'parent'
-      : state.participants[event.user]?.hidden === true)
-  }
-  return true
+/**
+ * Whether `event` is the join, leave or presence of a hidden observer, judged on `state`, the state
+ * that knew the participant. Decided once, when the event happens: by the time a resuming client
+ * has it replayed, a parent who left is no longer in the state to tell.
+ */
+function concernsHidden(state: RoomState, event: RoomEvent): boolean {
+  if (event.type === 'join') return event.role === 'parent'
+  if (event.type === 'leave' || event.type === 'presence')
+    return participant(state, event.user)?.hidden === true
+  return false
+}
+
+/** Who may see an event: join/leave/presence of hidden observers is shown to teachers (and themselves) only. */
+function visibleTo(entry: Logged, role: Role, self: string): boolean {
+  if (role === 'teacher' || !entry.hidden) return true
+  const { event } = entry
+  return (event.type === 'join' || event.type === 'leave' || event.type === 'presence') && event.user === self
 }
 
 /** The runtime of one room. */
@@ -68,13 +77,17 @@ export class RoomHub {
     if (next === before) return undefined
     this.state = next
     const seq = ++this.seq
-    this.log.push({ seq, event })
-    if (this.log.length > this.logSize) this.log.shift()
     // hidden-ness is judged on the state that knew the participant
-    const judge = event.type === 'leave' ? before : next
+    const entry: Logged = {
+      seq,
+      event,
+      hidden: concernsHidden(event.type === 'leave' ? before : next, event),
+    }
+    this.log.push(entry)
+    if (this.log.length > this.logSize) this.log.shift()
     const msg = JSON.stringify({ type: 'event', seq, event } satisfies ServerMessage)
     for (const s of this.sessions.values()) {
-      if (s.socket !== null && visibleTo(judge, event, s.role, s.user)) sendRaw(s.socket, msg)
+      if (s.socket !== null && visibleTo(entry, s.role, s.user)) sendRaw(s.socket, msg)
     }
     return seq
   }
@@ -83,7 +96,9 @@ export class RoomHub {
   since(seq: number, session: Session): Array<{ seq: number; event: RoomEvent }> | undefined {
     if (seq > this.seq) return undefined
     if (seq < this.seq && (this.log.length === 0 || this.log[0].seq > seq + 1)) return undefined
-    return this.log.filter((l) => l.seq > seq && visibleTo(this.state, l.event, session.role, session.user))
+    return this.log
+      .filter((l) => l.seq > seq && visibleTo(l, session.role, session.user))
+      .map(({ seq, event }) => ({ seq, event }))
   }
 
   /** Sends to one user's current socket; false if not connected. */

@@ -68,6 +68,21 @@ const ACTIONS = [
   'stage.remove',
 ]
 
+/** Fields each action needs besides `action`. */
+const ACTION_FIELDS: Readonly<Record<string, string[]>> = {
+  'call.initiate': ['callId', 'callee'],
+  'call.ringing': ['callId'],
+  'call.accept': ['callId'],
+  'call.reject': ['callId'],
+  'call.cancel': ['callId'],
+  'call.connected': ['callId'],
+  'call.end': ['callId'],
+  'hand.accept': ['user'],
+  'hand.dismiss': ['user'],
+  'stage.invite': ['user'],
+  'stage.remove': ['user'],
+}
+
 /** The schema of every message a client may send. */
 export const clientMessageSchema = {
   type: 'object',
@@ -88,7 +103,16 @@ export const clientMessageSchema = {
       },
       ['token'],
     ),
-    obj('action', { action: { enum: ACTIONS }, callId: id, callee: id, user: id }, ['action']),
+    {
+      ...obj('action', { action: { enum: ACTIONS }, callId: id, callee: id, user: id }, ['action']),
+      // an action without the fields it names is refused here: a call.initiate without callId
+      // started a call with no id, and one without callee rang nobody
+      allOf: Object.entries(ACTION_FIELDS).map(([action, required]) => ({
+        if: { properties: { action: { const: action } } },
+        // biome-ignore lint/suspicious/noThenProperty: JSON Schema keyword
+        then: { required, properties: Object.fromEntries(required.map((k) => [k, id])) },
+      })),
+    },
     obj('control', { id, target: id, command }, ['id', 'target', 'command']),
     obj(
       'control-ack',

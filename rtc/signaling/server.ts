@@ -24,6 +24,7 @@ import {
   RateLimitedError,
   RoomFullError,
   RtcError,
+  SessionReplacedError,
 } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
@@ -43,6 +44,7 @@ export const CLOSE_CODES: Readonly<Record<string, number>> = {
   ERR_ROOM_FULL: 4409,
   ERR_MALFORMED_MESSAGE: 4400,
   ERR_RATE_LIMITED: 4429,
+  ERR_SESSION_REPLACED: 4410,
 }
 
 /** Live things the server uses. */
@@ -218,7 +220,8 @@ export async function createSignalingServer(
     if (existing !== undefined && msg.resume !== undefined && existing.id === msg.resume.session) {
       const missed = hub.since(msg.resume.seq, existing)
       clearTimeout(existing.grace)
-      if (existing.socket !== null) existing.socket.close(4000, 'replaced by a resumed connection')
+      // a close below 4400 would make the replaced client reconnect and replace this one in turn
+      if (existing.socket !== null) refuse(existing.socket, new SessionReplacedError())
       const welcome: ServerMessage = {
         type: 'welcome',
         session: existing.id,
@@ -240,7 +243,7 @@ export async function createSignalingServer(
     }
     if (existing !== undefined) {
       // a fresh login replaces the old session's socket but keeps the participant
-      existing.socket?.close(4000, 'replaced by a new connection')
+      if (existing.socket !== null) refuse(existing.socket, new SessionReplacedError())
       existing.socket = null
       clearTimeout(existing.grace)
     }

@@ -1,0 +1,82 @@
+/** A resumed student is replayed what it missed, but never a hidden parent's comings and goings. */
+import { afterEach, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import type { ServerMessage } from '../../../rtc/signaling/messages.ts'
+import { type Harness, spawn } from './harness.ts'
+
+let h: Harness
+afterEach(async () => {
+  await h?.teardown()
+})
+
+/** Sends `hello` with `resume` on a raw socket; resolves with every message up to the client's own presence. */
+function resume(url: string, token: string, session: string, seq: number): Promise<ServerMessage[]> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url)
+    const got: ServerMessage[] = []
+    ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', token, resume: { session, seq } })))
+    ws.on('message', (d) => {
+      const msg = JSON.parse(String(d)) as ServerMessage
+      got.push(msg)
+      if (msg.type === 'event' && msg.event.type === 'presence' && msg.event.user === 's') {
+        ws.close()
+        resolve(got)
+      }
+    })
+    ws.on('close', () => reject(new Error(`closed early after ${JSON.stringify(got)}`)))
+  })
+}
+
+describe('resume and hidden observers', () => {
+  it("does not replay a parent's presence and leave to a student", async () => {
+    h = await spawn({ graceMs: 50 })
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    const s = await h.join('s', 'student', { room: 'c' })
+    const seq = s.seq
+    const mum = await h.join('mum', 'parent', { room: 'c' })
+    mum.close()
+    await t.waitFor((st) => st.participants.mum === undefined)
+    // the student resumes from before the parent came (its socket was silently dead meanwhile)
+    const got = await resume(h.wsUrl, h.token('s', 'student', 'c'), s.session!, seq)
+    const about = got.flatMap((m) =>
+      m.type === 'event' && 'user' in m.event && m.event.user === 'mum' ? [m.event.type] : [],
+    )
+    // before: the presence and leave of the parent were replayed, as the room no longer knew her
+    expect(about).toEqual([])
+    expect(got[0].type).toBe('welcome')
+  })
+
+  it('still replays them to the teacher', async () => {
+    h = await spawn({ graceMs: 50 })
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    await h.join('s', 'student', { room: 'c' })
+    const seq = t.seq
+    const mum = await h.join('mum', 'parent', { room: 'c' })
+    mum.close()
+    await t.waitFor((st) => st.participants.mum === undefined)
+    const replayed = await new Promise<string[]>((resolve, reject) => {
+      const ws = new WebSocket(h.wsUrl)
+      const types: string[] = []
+      ws.on('open', () =>
+        ws.send(
+          JSON.stringify({
+            type: 'hello',
+            token: h.token('t', 'teacher', 'c', 'class'),
+            resume: { session: t.session, seq },
+          }),
+        ),
+      )
+      ws.on('message', (d) => {
+        const msg = JSON.parse(String(d)) as ServerMessage
+        if (msg.type !== 'event') return
+        if ('user' in msg.event && msg.event.user === 'mum') types.push(msg.event.type)
+        if (msg.event.type === 'presence' && msg.event.user === 't') {
+          ws.close()
+          resolve(types)
+        }
+      })
+      ws.on('close', () => reject(new Error('closed early')))
+    })
+    expect(replayed).toEqual(['join', 'presence', 'leave'])
+  })
+})
