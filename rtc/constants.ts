@@ -36,6 +36,10 @@ export const MAX_MESSAGE_BYTES = 64 * 1024
 export const MAX_MESSAGES_PER_S = 50
 /** Messages a client may send in one burst. */
 export const MAX_MESSAGES_BURST = 200
+/** Hand raises / lowers and own stage exits a participant may make in one burst. */
+export const MAX_TOGGLES_BURST = 16
+/** One more hand or stage toggle is allowed per this interval once the burst is spent. */
+export const TOGGLE_REFILL_MS = 2 * second
 /** Rooms one server holds. */
 export const MAX_ROOMS = 1000
 /** Token lifetime when none is given. */

@@ -133,3 +133,28 @@ export class SessionReplacedError extends RtcError {
     super(message, SessionReplacedError.code)
   }
 }
+
+/**
+ * Too much is pending already (e.g. 1024 un-ACKed device controls in a room): nothing was
+ * accepted and nothing else was dropped to make room. A busy refusal: retry once some finish.
+ */
+export class CapacityError extends RtcError {
+  static readonly code = 'ERR_CAPACITY'
+  override name = 'CapacityError'
+  constructor(message = 'too many pending, retry later') {
+    super(message, CapacityError.code)
+  }
+}
+
+/**
+ * A participant changed its own room state (hand raised / lowered, left the stage) faster than
+ * its per-user allowance. Only that action is refused; unlike {@link RateLimitedError} the
+ * connection stays up.
+ */
+export class ActionRateLimitedError extends RtcError {
+  static readonly code = 'ERR_ACTION_RATE_LIMITED'
+  override name = 'ActionRateLimitedError'
+  constructor(message = 'too many hand and stage changes, slow down') {
+    super(message, ActionRateLimitedError.code)
+  }
+}

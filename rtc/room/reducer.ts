@@ -111,6 +111,7 @@ function join(state: RoomState, event: Extract<RoomEvent, { type: 'join' }>, lim
   const existing = participant(state, event.user)
   if (existing !== undefined) {
     if (existing.role !== event.role) throw new InvalidTransitionError('already joined with another role')
+    if (existing.connected) return state
     return {
       ...state,
       participants: { ...state.participants, [event.user]: { ...existing, connected: true } },
@@ -192,6 +193,9 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
       return leave(state, event.user)
     case 'presence': {
       const p = member(state, event.user)
+      // a user already connected (a second tab, a resume racing its old socket) changes nothing:
+      // the same state means no numbered event, no broadcast, no entry in the resume log
+      if (p.connected === event.connected) return state
       return {
         ...state,
         participants: { ...state.participants, [p.id]: { ...p, connected: event.connected } },
@@ -279,6 +283,12 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
     case 'device.applied': {
       const p = member(state, event.by)
       const s = event.setting
+      if (
+        (s.kind === 'screen' && p.screen === s.screen) ||
+        (s.kind === 'camera' && p.camera === s.camera) ||
+        (s.kind === 'mute' && p.muted === s.muted)
+      )
+        return state
       const next: Participant =
         s.kind === 'screen'
           ? { ...p, screen: s.screen }

@@ -71,12 +71,17 @@ interface Sub {
   pc: RTCPeerConnection
   slots: Map<string, Slot>
   negotiating: boolean
+  /** The current offer went out and its answer has not been applied yet. */
+  awaitingAnswer: boolean
   dirty: boolean
   /** Frees this subscriber's join slot (once). */
   release: () => void
 }
 
 const key = (room: string, user: string): string => `${room}\u0000${user}`
+
+/** Media sections ("m=" lines) of an SDP. */
+const mLines = (sdp: string): number => sdp.match(/^m=/gm)?.length ?? 0
 
 /** Subscriber connections and the forwarders feeding them. */
 export class SubscriberHub {
@@ -159,7 +164,16 @@ export class SubscriberHub {
     }
     if (this.subs.has(k)) await this.leave(room, user)
     const pc = new RTCPeerConnection(peerConfig(this.init))
-    const sub: Sub = { room, user, pc, slots: new Map(), negotiating: false, dirty: false, release }
+    const sub: Sub = {
+      room,
+      user,
+      pc,
+      slots: new Map(),
+      negotiating: false,
+      awaitingAnswer: false,
+      dirty: false,
+      release,
+    }
     this.subs.set(k, sub)
     const slotTimer = setTimeout(release, JOIN_SLOT_TIMEOUT_MS)
     slotTimer.unref()
@@ -185,11 +199,32 @@ export class SubscriberHub {
     this.negotiate(sub)
   }
 
-  /** Applies `user`'s answer; renegotiates if tracks changed meanwhile. */
+  /**
+   * Applies `user`'s answer; renegotiates if tracks changed meanwhile. An answer werift cannot use
+   * rejects with {@link MediaError} and ends the negotiation, so later tracks are offered again.
+   */
   async answer(room: string, user: string, sdp: string): Promise<void> {
     const sub = this.subs.get(key(room, user))
     if (sub === undefined) throw new MediaError(`no subscription for ${user}`)
-    await sub.pc.setRemoteDescription({ type: 'answer', sdp })
+    try {
+      // RFC 3264 §6: "The answer MUST contain exactly the same number of "m=" lines as the offer."
+      // werift takes an answer without any (even one that is not SDP at all) and calls it done.
+      const offered = mLines(sub.pc.localDescription?.sdp ?? '')
+      if (mLines(sdp) !== offered)
+        throw new Error(`the answer has ${mLines(sdp)} m-lines, the offer ${offered}`)
+      await sub.pc.setRemoteDescription({ type: 'answer', sdp })
+    } catch (err) {
+      // left `negotiating`, this subscriber would get no offer again until it subscribed anew;
+      // tracks that arrived meanwhile get a fresh offer now, later ones get theirs when they come
+      // (a stale answer that fails while the next offer is being made changes nothing)
+      if (this.subs.get(key(room, user)) === sub && sub.awaitingAnswer) {
+        sub.awaitingAnswer = false
+        sub.negotiating = false
+        if (sub.dirty) this.negotiate(sub)
+      }
+      throw new MediaError(`unusable subscribe answer: ${(err as Error).message}`)
+    }
+    sub.awaitingAnswer = false
     sub.negotiating = false
     this.refresh(sub)
     if (sub.dirty) this.negotiate(sub)
@@ -273,6 +308,7 @@ export class SubscriberHub {
       const offer = await sub.pc.createOffer()
       await sub.pc.setLocalDescription(offer)
       if (this.subs.get(key(sub.room, sub.user)) !== sub) return
+      sub.awaitingAnswer = true
       this.components.offer(sub.room, sub.user, sub.pc.localDescription!.sdp)
     })().catch((err) => {
       sub.negotiating = false

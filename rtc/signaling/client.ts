@@ -256,7 +256,10 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
 
   /**
    * Sends a device control to `target` and resolves with the lamp's ACK. Retransmitted until
-   * ACKed (also across reconnects); rejects with {@link ControlTimeoutError} when attempts run out.
+   * ACKed (also across reconnects); rejects with {@link ControlTimeoutError} when attempts run out,
+   * or `CapacityError` when this client already waits for too many ACKs. Resolves with
+   * `{ok: false, error: 'ERR_CAPACITY'}` when the server's relay is full: a busy refusal, nothing
+   * ran, send again later (the same id is fine).
    */
   control(
     target: string,
@@ -278,15 +281,22 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.waiting.delete(id)
         resolve(ack)
       })
-      this.controls.start(
-        id,
-        () => this.send({ type: 'control', id, target, command }),
-        () => {
-          options.signal?.removeEventListener('abort', onAbort)
-          this.waiting.delete(id)
-          reject(new ControlTimeoutError())
-        },
-      )
+      try {
+        this.controls.start(
+          id,
+          () => this.send({ type: 'control', id, target, command }),
+          () => {
+            options.signal?.removeEventListener('abort', onAbort)
+            this.waiting.delete(id)
+            reject(new ControlTimeoutError())
+          },
+        )
+      } catch (err) {
+        // CapacityError: too many of our own controls await ACKs; nothing was sent
+        options.signal?.removeEventListener('abort', onAbort)
+        this.waiting.delete(id)
+        reject(err)
+      }
     })
   }
 

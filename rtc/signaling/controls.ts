@@ -2,10 +2,12 @@
  * Device controls from a teacher to a lamp: every control has an id, is relayed to the lamp and
  * retransmitted until the lamp ACKs it, and is de-duplicated by id on both hops. A teacher that
  * repeats a control it already got an ACK for receives the same ACK again, without the lamp
- * running it twice.
+ * running it twice. At most `dedupSize` controls are in flight per room; one more is refused with
+ * `control-ack {ok: false, error: ERR_CAPACITY}` and not remembered, so the teacher may send the
+ * same id again later.
  */
 import { CONTROL_DEDUP_SIZE, CONTROL_MAX_ATTEMPTS, CONTROL_RETRY_MS } from '../constants.ts'
-import { ControlTimeoutError } from '../errors.ts'
+import { CapacityError, ControlTimeoutError } from '../errors.ts'
 import type { DeviceSetting } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { DeviceCommand, ServerMessage } from './messages.ts'
@@ -25,7 +27,7 @@ export interface ControlRelayInit {
   retryMs?: number
   /** @default {@link CONTROL_MAX_ATTEMPTS} */
   maxAttempts?: number
-  /** @default {@link CONTROL_DEDUP_SIZE} */
+  /** Ids remembered for de-duplication, and controls in flight at once. @default {@link CONTROL_DEDUP_SIZE} */
   dedupSize?: number
 }
 
@@ -55,7 +57,8 @@ export function settingOf(command: DeviceCommand): DeviceSetting | undefined {
 export class ControlRelay {
   private readonly components: ControlRelayComponents
   private readonly retransmitter: Retransmitter<string>
-  private readonly inFlight: BoundedMap<string, InFlight>
+  /** Bounded by the retransmitter's capacity, checked before anything is inserted: never evicts. */
+  private readonly inFlight = new Map<string, InFlight>()
   private readonly done: BoundedMap<string, Ack>
 
   constructor(components: ControlRelayComponents, init: ControlRelayInit = {}) {
@@ -66,7 +69,6 @@ export class ControlRelay {
       maxAttempts: init.maxAttempts ?? CONTROL_MAX_ATTEMPTS,
       maxPending: size,
     })
-    this.inFlight = new BoundedMap(size)
     this.done = new BoundedMap(size)
   }
 
@@ -78,6 +80,13 @@ export class ControlRelay {
       return
     }
     if (this.inFlight.has(id)) return
+    if (this.retransmitter.full) {
+      // Evicting an older control here would drop its ACK, and a half-inserted one would make a
+      // resubmitted id a silent no-op: refuse this one whole, unremembered, so it can be retried.
+      const err = new CapacityError(`${this.inFlight.size} controls await their device's ACK`)
+      this.components.send(from, { type: 'control-ack', id, ok: false, error: err.code })
+      return
+    }
     this.inFlight.set(id, { from, target, command })
     this.retransmitter.start(
       id,

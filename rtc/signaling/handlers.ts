@@ -1,5 +1,5 @@
 /** What one client message does, once it passed the schema and its sender is known. */
-import { ForbiddenError, MalformedMessageError, NotInRoomError } from '../errors.ts'
+import { ActionRateLimitedError, ForbiddenError, MalformedMessageError, NotInRoomError } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { canPublish, participant } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
@@ -16,8 +16,23 @@ export interface LiveRoom {
 /** What handlers use of the server. */
 export interface HandlerContext {
   provider: RtcProvider
-  /** Reduces an event into the room and unpublishes whoever lost the right to publish. */
-  apply(room: LiveRoom, event: RoomEvent): void
+  /**
+   * Reduces an event into the room and unpublishes whoever lost the right to publish. Returns the
+   * event's sequence number, or undefined when it changed nothing (and was not broadcast).
+   */
+  apply(room: LiveRoom, event: RoomEvent): number | undefined
+}
+
+/**
+ * Whether `msg` changes only its sender's own hand or stage place: anyone may send these at will,
+ * so each one that changes the room costs a token of the sender's {@link Session.toggles}.
+ */
+function isToggle(msg: Extract<ClientMessage, { type: 'action' }>, by: string): boolean {
+  return (
+    msg.action === 'hand.raise' ||
+    msg.action === 'hand.lower' ||
+    (msg.action === 'stage.remove' && msg.user === by)
+  )
 }
 
 /** Acts on one validated message; throws typed errors the server reports to the sender. */
@@ -40,9 +55,16 @@ export async function handleMessage(
       return
     case 'action': {
       const event = { type: msg.action, at, by, callId: msg.callId, callee: msg.callee, user: msg.user }
-      if (msg.action === 'call.connected')
+      if (msg.action === 'call.connected') {
         apply(room, { type: 'call.connected', at, by, callId: msg.callId ?? '' })
-      else apply(room, event as RoomEvent)
+        return
+      }
+      // A student toggling its hand within the connection's message rate (50/s) would send ~100
+      // events a second to a class of 200 and push the resume log past what resumes can replay.
+      const toggle = isToggle(msg, by)
+      if (toggle && !session.toggles.ready()) throw new ActionRateLimitedError()
+      // a no-op (raising a raised hand) makes no event and costs nothing
+      if (apply(room, event as RoomEvent) !== undefined && toggle) session.toggles.take()
       return
     }
     case 'control': {

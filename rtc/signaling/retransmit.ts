@@ -2,6 +2,7 @@
  * Sends something again and again, with doubling delays, until it is ACKed or attempts run out.
  * Used for device controls on the server (towards the lamp) and on the client (towards the server).
  */
+import { CapacityError } from '../errors.ts'
 
 /** Options of {@link Retransmitter}. */
 export interface RetransmitterInit {
@@ -9,7 +10,7 @@ export interface RetransmitterInit {
   retryMs?: number
   /** Sends before giving up, the first one included. @default 5 */
   maxAttempts?: number
-  /** Keys pending at once; beyond this, `start` throws. @default 1024 */
+  /** Keys pending at once; beyond this, `start` throws a {@link CapacityError}. @default 1024 */
   maxPending?: number
 }
 
@@ -33,10 +34,18 @@ export class Retransmitter<K> {
     this.maxPending = init.maxPending ?? 1024
   }
 
-  /** Sends now and keeps retransmitting until {@link ack}; `giveUp` runs after the last attempt. */
+  /** Whether `start` of a new key would throw: {@link RetransmitterInit.maxPending} keys are pending. */
+  get full(): boolean {
+    return this.pending.size >= this.maxPending
+  }
+
+  /**
+   * Sends now and keeps retransmitting until {@link ack}; `giveUp` runs after the last attempt.
+   * Throws {@link CapacityError}, having changed nothing, when {@link full}.
+   */
   start(key: K, send: (attempt: number) => void, giveUp: () => void): void {
     if (this.pending.has(key)) return
-    if (this.pending.size >= this.maxPending) throw new Error('too many pending messages')
+    if (this.full) throw new CapacityError(`${this.maxPending} messages await an ACK`)
     const p: Pending = { attempts: 0, timer: undefined, send, giveUp }
     this.pending.set(key, p)
     this.fire(key, p)

@@ -7,6 +7,7 @@ import type { Role } from '../auth/token.ts'
 import { EVENT_LOG_SIZE } from '../constants.ts'
 import { createRoomState, participant, type RoomLimits, reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState, RoomStateKind } from '../room/types.ts'
+import type { TokenBucket } from '../util/token-bucket.ts'
 import type { ServerMessage } from './messages.ts'
 
 /** A participant's signaling session; outlives its socket for the resume grace period. */
@@ -17,6 +18,8 @@ export interface Session {
   room: string
   socket: WebSocket | null
   grace: ReturnType<typeof setTimeout> | undefined
+  /** Allowance for changes of the user's own hand and stage place (`MAX_TOGGLES_BURST`, `TOGGLE_REFILL_MS`). */
+  toggles: TokenBucket
 }
 
 /** Options of {@link RoomHub}. */

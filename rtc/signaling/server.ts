@@ -16,7 +16,9 @@ import {
   MAX_MESSAGES_BURST,
   MAX_MESSAGES_PER_S,
   MAX_ROOMS,
+  MAX_TOGGLES_BURST,
   RESUME_GRACE_MS,
+  TOGGLE_REFILL_MS,
 } from '../constants.ts'
 import {
   ForbiddenError,
@@ -30,6 +32,7 @@ import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
 import { canPublish, DEFAULT_LIMITS, type RoomLimits, studentLimit, viewFor } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
+import { TokenBucket } from '../util/token-bucket.ts'
 import { ControlRelay } from './controls.ts'
 import { handleMessage, type LiveRoom } from './handlers.ts'
 import type { ClientMessage, ServerMessage } from './messages.ts'
@@ -106,16 +109,17 @@ export async function createSignalingServer(
   // set by close(): the sockets it closes must not start grace timers that outlive the server
   let closing = false
 
-  const apply = (room: LiveRoom, event: RoomEvent): void => {
+  const apply = (room: LiveRoom, event: RoomEvent): number | undefined => {
     const hadPublish = new Set(
       Object.keys(room.hub.state.participants).filter((u) => canPublish(room.hub.state, u)),
     )
-    room.hub.apply(event)
+    const seq = room.hub.apply(event)
     for (const u of hadPublish) {
       if (!canPublish(room.hub.state, u)) {
         provider.unpublish(room.hub.state.id, u).catch((err) => log.error('unpublish %s failed %e', u, err))
       }
     }
+    return seq
   }
 
   provider.attach({
@@ -218,10 +222,17 @@ export async function createSignalingServer(
     if (existing !== undefined && existing.role !== claims.role)
       throw new ForbiddenError('user joined with another role')
     if (existing !== undefined && msg.resume !== undefined && existing.id === msg.resume.session) {
-      const missed = hub.since(msg.resume.seq, existing)
       clearTimeout(existing.grace)
-      // a close below 4400 would make the replaced client reconnect and replace this one in turn
-      if (existing.socket !== null) refuse(existing.socket, new SessionReplacedError())
+      if (existing.socket !== null) {
+        // the client resumes, so the socket we took for live is dead: record the drop (replayed
+        // below), which makes the presence that follows a change and not a no-op (no event)
+        const stale = existing.socket
+        existing.socket = null
+        // a close below 4400 would make the replaced client reconnect and replace this one in turn
+        refuse(stale, new SessionReplacedError())
+        apply(room, { type: 'presence', at: Date.now(), user: existing.user, connected: false })
+      }
+      const missed = hub.since(msg.resume.seq, existing)
       const welcome: ServerMessage = {
         type: 'welcome',
         session: existing.id,
@@ -254,6 +265,7 @@ export async function createSignalingServer(
       room: claims.room,
       socket: null,
       grace: undefined,
+      toggles: new TokenBucket(MAX_TOGGLES_BURST, TOGGLE_REFILL_MS),
     }
     if (existing === undefined) {
       const join: RoomEvent = { type: 'join', at: Date.now(), user: claims.sub, role: claims.role }
@@ -295,17 +307,13 @@ export async function createSignalingServer(
   app.get('/ws', { websocket: true }, (socket) => {
     let current: [LiveRoom, Session] | undefined
     let malformed = 0
-    // token bucket: a client may burst MAX_MESSAGES_BURST messages, refilled at MAX_MESSAGES_PER_S
-    let tokens = MAX_MESSAGES_BURST
-    let refilled = Date.now()
+    // a client may burst MAX_MESSAGES_BURST messages, refilled at MAX_MESSAGES_PER_S
+    const messages = new TokenBucket(MAX_MESSAGES_BURST, 1000 / MAX_MESSAGES_PER_S)
     const helloTimer = setTimeout(() => {
       if (current === undefined) refuse(socket, new MalformedMessageError('no hello in time'))
     }, init.helloTimeoutMs ?? 5000)
     socket.on('message', (data, isBinary) => {
-      const now = Date.now()
-      tokens = Math.min(MAX_MESSAGES_BURST, tokens + ((now - refilled) / 1000) * MAX_MESSAGES_PER_S)
-      refilled = now
-      if (--tokens < 0) {
+      if (!messages.take()) {
         refuse(socket, new RateLimitedError())
         return
       }
