@@ -21,6 +21,7 @@ import {
   TEST_CHUNK_SIZE,
   until,
 } from '../utils/harness.ts'
+import { helloFrame, indexFrame } from './raw-frames.ts'
 
 describe('peers that abuse the swarm protocol: chunks and hellos', () => {
   const h = new Harness()
@@ -193,19 +194,4 @@ async function greet(
   )
   await until(() => frames.some((f) => f.type === FrameType.Bitfield), 10_000)
   return { stream, frames }
-}
-
-function helloFrame(manifest: string): Buffer {
-  const hello = Buffer.from(JSON.stringify({ v: 1, manifest, role: 'campus' }))
-  return Buffer.concat([u32(hello.byteLength + 1), Buffer.from([FrameType.Hello]), hello])
-}
-
-function indexFrame(type: number, index: number): Buffer {
-  return Buffer.concat([u32(5), Buffer.from([type]), u32(index)])
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4)
-  b.writeUInt32BE(n)
-  return b
 }

@@ -12,6 +12,7 @@ import {
   TEST_CHUNK_SIZE,
   until,
 } from '../utils/harness.ts'
+import { helloFrame, indexFrame, u32 } from './raw-frames.ts'
 
 describe('peers that abuse the swarm protocol', () => {
   const h = new Harness()
@@ -118,19 +119,4 @@ function seederStream(seeder: DandelionNode, peer: DandelionNode): Stream | unde
     .getConnections(peer.peerId)
     .flatMap((c) => c.streams)
     .find((s) => s.protocol === SWARM_PROTOCOL)
-}
-
-function helloFrame(manifest: string): Buffer {
-  const hello = Buffer.from(JSON.stringify({ v: 1, manifest, role: 'campus' }))
-  return Buffer.concat([u32(hello.byteLength + 1), Buffer.from([FrameType.Hello]), hello])
-}
-
-function indexFrame(type: number, index: number): Buffer {
-  return Buffer.concat([u32(5), Buffer.from([type]), u32(index)])
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4)
-  b.writeUInt32BE(n)
-  return b
 }
