@@ -7,6 +7,7 @@
  * console.log(origin.url)
  * ```
  */
+
 import { EventEmitter } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -22,6 +23,7 @@ import {
   type Manifest,
 } from '../node/content/index.ts'
 import { DandelionError } from '../node/errors.ts'
+import { jsonFrameworkErrors } from '../node/framework-errors.ts'
 import { loadOrCreateKey } from '../node/keys.ts'
 import { type ChunkStore, FsChunkStore } from '../node/store/index.ts'
 import { Catalog, type PublishedVersion } from './catalog.ts'
@@ -159,7 +161,11 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     })
   const components = { store, catalog, privateKey, hashPool: pool }
 
-  const app = Fastify({ logger: init.logger ?? false, bodyLimit: 1024 * 1024 })
+  const app = Fastify({
+    logger: init.logger ?? false,
+    bodyLimit: 1024 * 1024,
+    frameworkErrors: jsonFrameworkErrors,
+  })
   app.setErrorHandler((err, _req, reply) => {
     const e = err as Error & { statusCode?: number; code?: string; validation?: unknown }
     if (e instanceof HttpError)

@@ -3,8 +3,10 @@
  * in constant time, JSON Schema on every body, params and query, stable error codes), the
  * OpenAPI document at `/api/docs`, SSE release events and `/metrics`.
  */
+
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { bearerVerdict } from '../../node/bearer.ts'
+import { jsonFrameworkErrors } from '../../node/framework-errors.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { MAX_BODY_BYTES } from '../constants.ts'
 import { ForbiddenError, TrackerError, UnauthorizedError } from '../errors.ts'
@@ -38,6 +40,7 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
   const app = Fastify({
     logger: init.logger === true,
     bodyLimit: MAX_BODY_BYTES,
+    frameworkErrors: jsonFrameworkErrors,
     // unknown keys are an error, not silently dropped
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
