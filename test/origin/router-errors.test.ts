@@ -10,9 +10,11 @@ describe('origin router errors', () => {
     const origin = await fx.origin()
     const long = await fetch(`${origin.url}/resources/${'x'.repeat(300)}/versions`)
     expect(long.status).toBe(414)
-    expect((await long.json()).error).toMatchObject({ code: 'FST_ERR_MAX_PARAM_LENGTH' })
+    expect(((await long.json()) as { error: unknown }).error).toMatchObject({
+      code: 'FST_ERR_MAX_PARAM_LENGTH',
+    })
     const bad = await fetch(`${origin.url}/chunks/%E0%A4%A`)
     expect(bad.status).toBe(400)
-    expect((await bad.json()).error).toMatchObject({ code: 'FST_ERR_BAD_URL' })
+    expect(((await bad.json()) as { error: unknown }).error).toMatchObject({ code: 'FST_ERR_BAD_URL' })
   })
 })
