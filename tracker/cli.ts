@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { InvalidConfigError } from '../node/errors.ts'
 import { createTracker, type Tracker } from './index.ts'
+import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from './rollout/idempotency.ts'
 
 const out = (s: string): void => {
   process.stdout.write(s + '\n')
@@ -150,7 +151,10 @@ const CREATE_RETRY_MS = 500
 async function createRelease(base: string, token: string, body: unknown, key: string): Promise<unknown> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await call(base, token, 'POST', '/releases', body, { 'idempotency-key': `"${key}"` })
+      return await call(base, token, 'POST', '/releases', body, {
+        // the draft's quoted form, escaping what a structured-field string escapes
+        'idempotency-key': `"${key.replace(/[\\"]/g, '\\$&')}"`,
+      })
     } catch (err) {
       const retriable =
         err instanceof ApiError ? err.code === 'ERR_IDEMPOTENCY_KEY_IN_USE' : err instanceof TypeError // fetch's network failure
@@ -249,6 +253,14 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
         activateAt: values['activate-at'] === undefined ? undefined : Date.parse(values['activate-at']),
       }
       const key = values['idempotency-key'] ?? randomUUID()
+      // checked here, not left to the tracker: a key or address fetch cannot even send fails
+      // with the TypeError of a network failure, and would be retried as one
+      if (!isIdempotencyKey(key))
+        throw new InvalidConfigError(
+          `--idempotency-key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters without spaces`,
+        )
+      if (!URL.canParse(`${base}/api/v1/releases`))
+        throw new InvalidConfigError(`--tracker ${values.tracker} is not a URL`)
       show(await createRelease(base, token, JSON.parse(JSON.stringify(body)), key))
       return 0
     }

@@ -155,7 +155,10 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
     try {
       // imported only when enabled: a libp2p stack weighs tens of MB of RSS
       const { startBootstrapHost } = await import('./bootstrap.ts')
-      libp2p = await startBootstrapHost({ privateKey, ...init.bootstrap })
+      libp2p = await startBootstrapHost({
+        ...init.bootstrap,
+        privateKey: init.bootstrap.privateKey ?? privateKey,
+      })
     } catch (err) {
       await channel.close()
       await app.close()

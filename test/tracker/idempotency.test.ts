@@ -101,6 +101,15 @@ describe('Idempotency-Key on release creation', () => {
     expect(places(t)).toBe(NODES.length)
   })
 
+  it('reads a quoted key with escapes as the draft writes it, the same key as its bare form', async () => {
+    const t = await seeded()
+    const first = await create(t, lesson(2), '"a\\"b\\\\c"')
+    expect(first.statusCode).toBe(201)
+    const retry = await create(t, lesson(2), 'a"b\\c')
+    expect(retry.headers['idempotent-replayed']).toBe('true')
+    expect(retry.json().id).toBe(first.json().id)
+  })
+
   it('refuses a malformed key with 400 before creating anything', async () => {
     const t = await seeded()
     for (const key of ['has space', '""', 'x'.repeat(256)]) {

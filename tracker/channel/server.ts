@@ -100,8 +100,12 @@ export class ChannelServer {
   private readonly state: TrackerState
   private readonly engine: () => RolloutEngine
   private readonly signer: TrackerSigner
-  /** Each command's signature, made once (a retransmit sends the same bytes). */
-  private readonly signatures = new WeakMap<object, string>()
+  /**
+   * Each command's signature, made once (a retransmit sends the same bytes), with the
+   * PeerId it was made for: a node deleted and enrolled again under the same id with a new
+   * key still has its old commands replayed, and they must be signed for the new key.
+   */
+  private readonly signatures = new WeakMap<object, { peerId: string; sig: string }>()
   private readonly init: Required<ChannelServerInit>
   private readonly wss: WebSocketServer
   private readonly sessions = new Map<string, Session>()
@@ -365,12 +369,13 @@ export class ChannelServer {
     const delay = Math.min(this.init.retransmitInitialMs * 2 ** (e.attempts - 1), this.init.retransmitMaxMs)
     e.nextAt = now + delay
     this.stats.sent++
-    let sig = this.signatures.get(e.cmd)
-    if (sig === undefined) {
-      sig = this.signer.command(s.peerId as string, e.cmd)
-      this.signatures.set(e.cmd, sig)
+    const peerId = s.peerId as string
+    let signed = this.signatures.get(e.cmd)
+    if (signed?.peerId !== peerId) {
+      signed = { peerId, sig: this.signer.command(peerId, e.cmd) }
+      this.signatures.set(e.cmd, signed)
     }
-    this.send(s, { t: 'cmd', cmd: e.cmd, sig })
+    this.send(s, { t: 'cmd', cmd: e.cmd, sig: signed.sig })
   }
 
   private retransmit(): void {

@@ -19,12 +19,18 @@ export function parseIdempotencyKey(header: string | string[] | undefined): stri
   if (header === undefined) return undefined
   if (Array.isArray(header)) throw new ValidationError('Idempotency-Key must be sent once')
   const quoted = /^"(.*)"$/.exec(header.trim())
-  const key = quoted === null ? header.trim() : quoted[1]
-  if (key.length === 0 || key.length > MAX_IDEMPOTENCY_KEY_LENGTH || !/^[\x21-\x7e]+$/.test(key))
+  // a structured-field string escapes `"` and `\` with a backslash
+  const key = quoted === null ? header.trim() : quoted[1].replace(/\\(["\\])/g, '$1')
+  if (!isIdempotencyKey(key))
     throw new ValidationError(
       `Idempotency-Key must be 1 to ${MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters without spaces`,
     )
   return key
+}
+
+/** True if `key` is 1 to {@link MAX_IDEMPOTENCY_KEY_LENGTH} visible ASCII characters, as the tracker requires. */
+export function isIdempotencyKey(key: string): boolean {
+  return key.length > 0 && key.length <= MAX_IDEMPOTENCY_KEY_LENGTH && /^[\x21-\x7e]+$/.test(key)
 }
 
 /** A digest of a request body that ignores key order and absent (`undefined`) fields. */
