@@ -221,7 +221,12 @@ export class Agent extends EventEmitter<AgentEvents> {
         const link = this.link
         if (link?.ws !== ws)
           return this.refuseTracker(ws, url, 'ERR_TRACKER_PROTOCOL', 'welcome before challenge')
-        const terms = { ...link, peerId: this.peerId, nodeId: f.nodeId }
+        const terms = {
+          nodeNonce: link.nodeNonce,
+          trackerNonce: link.trackerNonce,
+          peerId: this.peerId,
+          nodeId: f.nodeId,
+        }
         if (!link.tracker.welcome(terms, f.sig))
           return this.refuseTracker(
             ws,

@@ -9,6 +9,15 @@ afterEach(() => fx.cleanup())
 
 const octets = { 'Content-Type': 'application/offset+octet-stream' }
 
+/** Creates an empty upload of a video named `name`; returns its URL. */
+async function createVideoUpload(originUrl: string, name: string, size: number): Promise<string> {
+  const created = await tusRequest(`${originUrl}/uploads`, 'POST', {
+    'Upload-Length': String(size),
+    'Upload-Metadata': tusMetadata({ name, type: 'video' }),
+  })
+  return created.headers.get('location')!
+}
+
 async function content(url: string, name: string): Promise<Buffer> {
   const res = await fetch(`${url}/resources/${encodeURIComponent(name)}/versions/1/content`)
   expect(res.status).toBe(200)
@@ -54,11 +63,7 @@ describe('origin uploads: edges of the tus protocol', () => {
       freeDiskBytes: async () => disk - origin.store.usage().bytes,
     })
     const file = await fx.file(24 * MiB + 5)
-    const created = await tusRequest(`${origin.url}/uploads`, 'POST', {
-      'Upload-Length': String(file.bytes.length),
-      'Upload-Metadata': tusMetadata({ name: 'lesson-big', type: 'video' }),
-    })
-    const location = created.headers.get('location')!
+    const location = await createVideoUpload(origin.url, 'lesson-big', file.bytes.length)
     // the whole file in one PATCH, as the upload client sends it
     const full = await tusRequest(location, 'PATCH', { ...octets, 'Upload-Offset': '0' }, file.bytes)
     expect(full.status).toBe(507)
@@ -94,11 +99,7 @@ describe('origin uploads: edges of the tus protocol', () => {
       return await pin(...args)
     }
     const file = await fx.file(MiB + 3)
-    const created = await tusRequest(`${origin.url}/uploads`, 'POST', {
-      'Upload-Length': String(file.bytes.length),
-      'Upload-Metadata': tusMetadata({ name: 'lesson-full', type: 'video' }),
-    })
-    const location = created.headers.get('location')!
+    const location = await createVideoUpload(origin.url, 'lesson-full', file.bytes.length)
     const res = await tusRequest(location, 'PATCH', { ...octets, 'Upload-Offset': '0' }, file.bytes)
     expect(res.status).toBe(507)
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ERR_INSUFFICIENT_STORAGE')
