@@ -41,6 +41,8 @@ Options (flag > environment > --config file > default):
                             (/ip4/127.0.0.1/tcp/4001)
   --tracker-url URL         register versions with a tracker DANDELION_ORIGIN_TRACKER_URL
   --tracker-token TOKEN     the tracker's admin token        DANDELION_ORIGIN_TRACKER_TOKEN
+  --grant-issuer ID         trust upload grants this rtc server signs (repeatable)
+                            DANDELION_ORIGIN_GRANT_ISSUERS (comma-separated)
   --config FILE             JSON file with the same keys (camelCase)
   -h, --help                this help
 `
@@ -80,6 +82,7 @@ const ORIGIN_FLAGS = {
   'p2p-listen': { type: 'string', multiple: true },
   'tracker-url': { type: 'string' },
   'tracker-token': { type: 'string' },
+  'grant-issuer': { type: 'string', multiple: true },
   config: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const
@@ -107,8 +110,17 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     process.stdout.write(ORIGIN_HELP)
     return
   }
-  const { config: configFile, help: _help, 'no-seed': noSeed, 'no-direct-io': noDirect, ...rest } = values
+  const {
+    config: configFile,
+    help: _help,
+    'no-seed': noSeed,
+    'no-direct-io': noDirect,
+    'grant-issuer': grantIssuers,
+    ...rest
+  } = values
   const flags = Object.fromEntries(Object.entries(rest).map(([k, v]) => [camel(k), v]))
+  // one issuer per flag, the config key holds the list
+  if (grantIssuers !== undefined) flags.grantIssuers = grantIssuers
   if (noSeed === true) flags.seed = false
   if (noDirect === true) flags.directIo = false
   const config = await loadOriginConfig(flags, process.env, configFile)
@@ -130,6 +142,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     fsync: config.fsync,
     directIo: config.directIo,
     logger: config.log,
+    grantIssuers: config.grantIssuers,
   })
   const peerId = peerIdFromPrivateKey(origin.privateKey)
   let seeder: Awaited<ReturnType<typeof attachSeeder>> | undefined
@@ -156,6 +169,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
         ? ['  seeding node       off (--no-seed)']
         : seeder.node.multiaddrs.map((a) => `  seeding node       ${a.toString()}`)),
       `  tracker            ${config.trackerUrl ?? 'none (--tracker-url to register versions)'}`,
+      `  upload grants      ${config.grantIssuers?.join(', ') || "none trusted (--grant-issuer for the rtc server's photo grants)"}`,
       '',
       'Upload a lesson:',
       `  npm run dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${shown.flag} --name grade3-math-07 --type video`,

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { Ajv } from 'ajv'
+import { isEd25519PeerId } from '../node/ed25519.ts'
 import { InvalidConfigError } from '../node/errors.ts'
 import {
   DEFAULT_HOST,
@@ -39,6 +40,8 @@ export interface OriginConfig {
   trackerUrl?: string
   /** The tracker's admin token (required with `trackerUrl`). */
   trackerToken?: string
+  /** PeerIds of trusted upload grant issuers (the rtc server's, for homework photos). */
+  grantIssuers?: string[]
 }
 
 const schema = {
@@ -73,6 +76,7 @@ const schema = {
     p2pListen: { type: 'array', items: { type: 'string', minLength: 1 }, minItems: 1 },
     trackerUrl: { type: 'string', pattern: '^https?://' },
     trackerToken: { type: 'string', minLength: 1 },
+    grantIssuers: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, maxItems: 16 },
   },
   dependencies: { trackerUrl: ['trackerToken'] },
 } as const
@@ -135,6 +139,8 @@ export async function loadOriginConfig(
   for (const [name, key] of Object.entries(ORIGIN_ENV)) if (env[name] !== undefined) fromEnv[key] = env[name]
   if (env.DANDELION_ORIGIN_P2P_LISTEN !== undefined)
     fromEnv.p2pListen = env.DANDELION_ORIGIN_P2P_LISTEN.split(',')
+  if (env.DANDELION_ORIGIN_GRANT_ISSUERS !== undefined)
+    fromEnv.grantIssuers = env.DANDELION_ORIGIN_GRANT_ISSUERS.split(',').filter((s) => s !== '')
   const fromFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined))
   const config: Record<string, unknown> = { ...DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags }
   if (!validate(config)) {
@@ -144,6 +150,12 @@ export async function loadOriginConfig(
         : `${e.instancePath.slice(1) || 'config'} ${e.message}`,
     )
     throw new InvalidConfigError(`invalid origin configuration: ${problems.join('; ')}`)
+  }
+  for (const id of (config.grantIssuers as string[] | undefined) ?? []) {
+    if (!isEd25519PeerId(id))
+      throw new InvalidConfigError(
+        `invalid origin configuration: grantIssuers ${JSON.stringify(id.slice(0, 80))} is not an ed25519 PeerId (the id the rtc server prints at start)`,
+      )
   }
   return Object.freeze(config as unknown as OriginConfig)
 }

@@ -108,3 +108,31 @@ export function isDiskFullError(err: unknown): boolean {
   }
   return false
 }
+
+/** An upload grant is not valid here: malformed, from an untrusted issuer, badly signed or expired. */
+export class InvalidGrantHttpError extends HttpError {
+  override name = 'InvalidGrantHttpError'
+  constructor(message: string) {
+    super(403, 'ERR_INVALID_GRANT', message)
+  }
+}
+
+/** The request goes beyond what its upload grant permits (another name, type, size or upload). */
+export class GrantScopeError extends HttpError {
+  override name = 'GrantScopeError'
+  constructor(message: string) {
+    super(403, 'ERR_GRANT_SCOPE', message)
+  }
+}
+
+/** The upload grant was used already: it creates one upload. */
+export class GrantUsedError extends HttpError {
+  override name = 'GrantUsedError'
+  constructor(uploadId: string) {
+    super(
+      409,
+      'ERR_GRANT_USED',
+      `this upload grant was used already, for upload ${uploadId}; ask for a new one`,
+    )
+  }
+}

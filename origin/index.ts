@@ -58,6 +58,11 @@ export interface OriginInit {
   dataDir: string
   /** Bearer token required for uploads. */
   token: string
+  /**
+   * PeerIds of the upload grant issuers to trust: a grant one of them signed lets a device
+   * upload one file as one resource without the token (the rtc server's homework photos).
+   */
+  grantIssuers?: readonly string[]
   /** @default '127.0.0.1' */
   host?: string
   /** 0 picks a free port. @default 8080 */
@@ -200,6 +205,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       chunkSize,
       window: pool.concurrency,
       token: init.token,
+      grantIssuers: init.grantIssuers,
       maxUploadBytes: init.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       expiryMs: init.uploadExpiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS,
       minFreeDiskBytes: init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES,

@@ -13,22 +13,24 @@ import { logger } from '@libp2p/logger'
 import { Server as TusServer } from '@tus/server'
 import { Metadata } from '@tus/utils'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { bearerVerdict } from '../node/bearer.ts'
+import { bearerOf } from '../node/bearer.ts'
 import type { ChunkStore } from '../node/store/index.ts'
+import { grantUploadId, isUploadGrant, UploadGrantVerifier } from '../node/upload-grant.ts'
 import type { PublishedVersion } from './catalog.ts'
 import { ChunkingDataStore } from './chunking-store.ts'
 import { UPLOAD_ID_RE } from './constants.ts'
 import {
   ChecksumMismatchError,
-  ForbiddenError,
+  GrantScopeError,
+  GrantUsedError,
   HttpError,
   InsufficientStorageError,
   isDiskFullError,
-  UnauthorizedError,
 } from './errors.ts'
 import type { ChunkedFile, IngestMeta } from './ingest.ts'
 import { parseUploadMetadata } from './metadata.ts'
 import { PublishRetries } from './publish-retries.ts'
+import { authorizeUpload, checkGrantScope } from './upload-grants.ts'
 
 const log = logger('dandelion:origin:uploads')
 
@@ -52,6 +54,8 @@ export interface UploadsInit {
   /** Chunks in flight per PATCH. */
   window: number
   token: string
+  /** PeerIds of the upload grant issuers trusted (e.g. the rtc server, for homework photos). */
+  grantIssuers?: readonly string[]
   maxUploadBytes: number
   expiryMs: number
   minFreeDiskBytes: number
@@ -68,13 +72,6 @@ function tusError(err: HttpError): { status_code: number; body: string } {
     status_code: err.statusCode,
     body: JSON.stringify({ error: { code: err.code, message: err.message } }),
   }
-}
-
-/** Checks `Authorization: Bearer <token>`; throws 401 or 403. */
-export function checkBearer(header: string | undefined, token: string): void {
-  const verdict = bearerVerdict(header, token)
-  if (verdict === 'missing') throw new UnauthorizedError()
-  if (verdict === 'wrong') throw new ForbiddenError()
 }
 
 /** The tus data store plus the server; `recover()` re-ingests uploads a crash left finished but unpublished. */
@@ -106,6 +103,10 @@ export function mountUploads(
       )
     }
   }
+
+  const grants = new UploadGrantVerifier(init.grantIssuers ?? [])
+  // uploads being created with a grant right now: a second POST of the same grant waits for nothing
+  const creating = new Set<string>()
 
   const datastore = new ChunkingDataStore(
     { store: components.store, checkSpace, published: components.published },
@@ -156,7 +157,16 @@ export function mountUploads(
     datastore,
     maxSize: init.maxUploadBytes,
     respectForwardedHeaders: false,
-    namingFunction: () => randomBytes(16).toString('hex'),
+    // an upload created with a grant gets the grant's id: one upload per grant
+    namingFunction: (req) => {
+      const bearer = bearerOf(req.headers.get('authorization'))
+      if (bearer === undefined || !isUploadGrant(bearer)) return randomBytes(16).toString('hex')
+      try {
+        return grantUploadId(grants.verify(bearer).jti)
+      } catch (err) {
+        throw new GrantScopeError((err as Error).message)
+      }
+    },
     // Only ids this origin issued are accepted, so no path can leave the upload directory.
     getFileIdFromRequest: (_req, lastPath) =>
       lastPath !== undefined && UPLOAD_ID_RE.test(lastPath) ? lastPath : undefined,
@@ -252,25 +262,52 @@ export function mountUploads(
     return true
   }
 
+  const uploadExists = async (id: string): Promise<boolean> =>
+    (await datastore.getUpload(id).then(
+      () => true,
+      () => false,
+    )) || (await components.published(id)) !== undefined
+  const header = (req: FastifyRequest, name: string): string | undefined => {
+    const v = req.headers[name]
+    return Array.isArray(v) ? v.join(',') : v
+  }
+
+  /** Checks the bearer (and a grant's scope); returns the grant upload id a POST creates, if any. */
+  const admit = async (req: FastifyRequest): Promise<string | undefined> => {
+    const auth = authorizeUpload(req.headers.authorization, init.token, grants)
+    if (auth.kind === 'token') return undefined
+    const request = { method: req.method, url: req.url, header: (n: string) => header(req, n) }
+    await checkGrantScope(request, auth, uploadExists)
+    if (req.method !== 'POST') return undefined
+    if (creating.has(auth.uploadId)) throw new GrantUsedError(auth.uploadId)
+    creating.add(auth.uploadId)
+    return auth.uploadId
+  }
+
   const handle = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    let creatingId: string | undefined
     if (req.method !== 'OPTIONS') {
       try {
-        checkBearer(req.headers.authorization, init.token)
+        creatingId = await admit(req)
       } catch (err) {
-        const e = err as HttpError
+        if (!(err instanceof HttpError)) throw err
         await reply
-          .code(e.statusCode)
+          .code(err.statusCode)
           .header('Tus-Resumable', '1.0.0')
-          .send({ error: { code: e.code, message: e.message } })
+          .send({ error: { code: err.code, message: err.message } })
         return
       }
     }
-    if (req.method === 'HEAD') {
-      const id = req.url.split('?')[0]?.split('/').pop()
-      if (id !== undefined && UPLOAD_ID_RE.test(id) && (await headComplete(id, reply))) return
+    try {
+      if (req.method === 'HEAD') {
+        const id = req.url.split('?')[0]?.split('/').pop()
+        if (id !== undefined && UPLOAD_ID_RE.test(id) && (await headComplete(id, reply))) return
+      }
+      reply.hijack()
+      await tus.handle(req.raw, reply.raw)
+    } finally {
+      if (creatingId !== undefined) creating.delete(creatingId)
     }
-    reply.hijack()
-    await tus.handle(req.raw, reply.raw)
   }
 
   // tus PATCH bodies are streamed by tus itself: fastify must leave them unread.

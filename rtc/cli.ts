@@ -3,7 +3,7 @@
  * The secret may also come from `DANDELION_RTC_SECRET`, which keeps it out of `ps`.
  */
 import { parseArgs } from 'node:util'
-import { DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { DEFAULT_GRANT_KEY_FILE, DEFAULT_HOST, DEFAULT_PORT, PHOTO_MAX_BYTES } from './constants.ts'
 import { InvalidConfigError } from './errors.ts'
 import { createRtcServer } from './index.ts'
 
@@ -12,7 +12,12 @@ const USAGE = `usage: dandelion rtc [options]
   --port <n>       listening port (default ${DEFAULT_PORT})
   --host <addr>    listening address (default ${DEFAULT_HOST})
   --secret <s>     token signing secret, >= 16 chars (or DANDELION_RTC_SECRET)
-  --origin <url>   origin base URL for homework photo uploads
+  --origin <url>   origin base URL for homework photo uploads; lamps upload with
+                   grants signed by this server (start the origin with
+                   --grant-issuer <the id printed at start>)
+  --grant-key-file <path>  key the photo upload grants are signed with, created if
+                   absent (default ${DEFAULT_GRANT_KEY_FILE})
+  --photo-max-bytes <n>    largest homework photo a grant allows (default ${PHOTO_MAX_BYTES})
   --shards <n>     worker threads for subscriber fan-out (default 0)
   --help           show this help
 `
@@ -29,6 +34,8 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
         host: { type: 'string' },
         secret: { type: 'string' },
         origin: { type: 'string' },
+        'grant-key-file': { type: 'string' },
+        'photo-max-bytes': { type: 'string' },
         shards: { type: 'string' },
         help: { type: 'boolean' },
       },
@@ -47,8 +54,14 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
   if (values.host !== undefined) config.host = values.host
   if (values.origin !== undefined) config.origin = values.origin
   if (values.shards !== undefined) config.shards = num(values.shards)
+  if (values['grant-key-file'] !== undefined) config.grantKeyFile = values['grant-key-file']
+  if (values['photo-max-bytes'] !== undefined) config.photoMaxBytes = num(values['photo-max-bytes'])
   const server = await createRtcServer({}, config)
   process.stdout.write(`rtc listening on ${server.url} (page at /, WebSocket at /ws)\n`)
+  if (server.grantIssuer !== undefined)
+    process.stdout.write(
+      `photo upload grants signed by ${server.grantIssuer}: start the origin with --grant-issuer ${server.grantIssuer}\n`,
+    )
   await new Promise<void>((resolve) => {
     const stop = (): void => {
       server.close().then(resolve, resolve)

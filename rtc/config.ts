@@ -1,6 +1,6 @@
 /** The rtc daemon's configuration: validated against a schema that rejects unknown keys, then frozen. */
 import { Ajv } from 'ajv'
-import { DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { DEFAULT_GRANT_KEY_FILE, DEFAULT_HOST, DEFAULT_PORT, PHOTO_MAX_BYTES } from './constants.ts'
 import { InvalidConfigError } from './errors.ts'
 
 /** Plain configuration of the rtc service. */
@@ -13,6 +13,13 @@ export interface RtcConfig {
   port: number
   /** Origin base URL announced to lamps for photo uploads. */
   origin?: string
+  /**
+   * Key file the photo upload grants are signed with (created on first start); the origin
+   * trusts its id (`--grant-issuer`). Used with `origin`. @default {@link DEFAULT_GRANT_KEY_FILE}
+   */
+  grantKeyFile: string
+  /** Largest homework photo a grant allows. @default {@link PHOTO_MAX_BYTES} */
+  photoMaxBytes: number
   /** Worker threads holding subscriber connections (0: main thread). @default 0 */
   shards: number
   /** Extra ICE host addresses (the LAN address browsers reach the SFU on). */
@@ -28,6 +35,8 @@ const schema = {
     host: { type: 'string', minLength: 1, maxLength: 255 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
     origin: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2048 },
+    grantKeyFile: { type: 'string', minLength: 1, maxLength: 4096 },
+    photoMaxBytes: { type: 'integer', minimum: 1, maximum: 1024 * 1024 * 1024 },
     shards: { type: 'integer', minimum: 0, maximum: 64 },
     hostAddresses: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
   },
@@ -47,6 +56,8 @@ export function parseConfig(input: unknown): Readonly<RtcConfig> {
     host: c.host ?? DEFAULT_HOST,
     port: c.port ?? DEFAULT_PORT,
     shards: c.shards ?? 0,
+    grantKeyFile: c.grantKeyFile ?? DEFAULT_GRANT_KEY_FILE,
+    photoMaxBytes: c.photoMaxBytes ?? PHOTO_MAX_BYTES,
   }
   if (c.origin !== undefined) out.origin = c.origin.replace(/\/+$/, '')
   if (c.hostAddresses !== undefined) out.hostAddresses = [...c.hostAddresses]

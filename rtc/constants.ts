@@ -60,3 +60,9 @@ export const DEFAULT_HOST = '127.0.0.1'
 export const MAX_CONCURRENT_JOINS = 24
 /** A join slot is given back after this long even if the connection is still not up. */
 export const JOIN_SLOT_TIMEOUT_MS = 10 * second
+/** Largest homework photo a lamp's upload grant allows. */
+export const PHOTO_MAX_BYTES = 25 * 1024 * 1024
+/** How long a homework photo's upload grant is valid (from the teacher's request). */
+export const PHOTO_GRANT_TTL_MS = 15 * 60 * second
+/** Where the rtc server keeps the key it signs photo upload grants with, unless configured. */
+export const DEFAULT_GRANT_KEY_FILE = './.data/rtc/photo-grant.key'

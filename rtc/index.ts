@@ -8,7 +8,11 @@
  * // browsers: `${rtc.url}/#token=${token}`; Node peers: new SignalingClient({ url: `${wsUrl}/ws`, token })
  * ```
  */
+import { mkdir } from 'node:fs/promises'
+import { dirname, resolve } from 'node:path'
 import type { Logger } from '@libp2p/logger'
+import { loadOrCreateKey } from '../node/keys.ts'
+import { UploadGrantIssuer } from '../node/upload-grant.ts'
 import { parseConfig, type RtcConfig } from './config.ts'
 import type { RtcProvider } from './provider.ts'
 import { WeriftSfu } from './sfu/sfu.ts'
@@ -18,13 +22,13 @@ export { issueToken, type Role, type TokenClaims, verifyToken } from './auth/tok
 export { type Publication, publish, type Subscription, subscribe } from './client/media.ts'
 export { parseConfig, type RtcConfig } from './config.ts'
 export * from './errors.ts'
-export { lampControls, PhotoUploadError, uploadPhoto } from './photo/upload.ts'
+export { type LampUploadInit, lampControls, PhotoUploadError, uploadPhoto } from './photo/upload.ts'
 export { NullProvider, type RtcProvider, type RtcProviderHandlers } from './provider.ts'
 export { canPublish, createRoomState, reduce, viewFor } from './room/reducer.ts'
 export type * from './room/types.ts'
 export { type SfuStats, WeriftSfu, type WeriftSfuInit } from './sfu/sfu.ts'
 export { type ControlHandler, type ControlResult, SignalingClient } from './signaling/client.ts'
-export type { ClientMessage, DeviceCommand, ServerMessage } from './signaling/messages.ts'
+export type { ClientMessage, DeviceCommand, PhotoUploadOffer, ServerMessage } from './signaling/messages.ts'
 
 /** Live things the rtc server uses. */
 export interface RtcServerComponents {
@@ -38,6 +42,8 @@ export interface RtcServer {
   /** `http://host:port`; the page is at `/`, the WebSocket at `/ws`. */
   url: string
   config: Readonly<RtcConfig>
+  /** The PeerId photo upload grants are signed with (with `origin`): the origin's `--grant-issuer`. */
+  grantIssuer?: string
   signaling: SignalingServer
   close(): Promise<void>
 }
@@ -47,9 +53,24 @@ export async function createRtcServer(components: RtcServerComponents, init: unk
   const config = parseConfig(init)
   const provider =
     components.provider ?? new WeriftSfu({}, { shards: config.shards, hostAddresses: config.hostAddresses })
+  // photo upload grants: only where lamps are told an origin to upload to
+  let grants: UploadGrantIssuer | undefined
+  if (config.origin !== undefined) {
+    const keyFile = resolve(config.grantKeyFile)
+    await mkdir(dirname(keyFile), { recursive: true })
+    grants = new UploadGrantIssuer(await loadOrCreateKey(keyFile))
+  }
   const signaling = await createSignalingServer(
-    { provider, logger: components.logger },
-    { secret: config.secret, host: config.host, port: config.port, origin: config.origin },
+    { provider, logger: components.logger, grants },
+    {
+      secret: config.secret,
+      host: config.host,
+      port: config.port,
+      origin: config.origin,
+      photoMaxBytes: config.photoMaxBytes,
+    },
   )
-  return { url: signaling.url, config, signaling, close: () => signaling.close() }
+  const server: RtcServer = { url: signaling.url, config, signaling, close: () => signaling.close() }
+  if (grants !== undefined) server.grantIssuer = grants.id
+  return server
 }

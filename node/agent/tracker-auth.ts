@@ -15,15 +15,13 @@
  * Signing and checking are synchronous (`node:crypto`), so frames stay in order and the
  * tracker signs thousands of commands without awaiting each.
  */
-import { createPrivateKey, createPublicKey, type KeyObject, randomBytes, sign, verify } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
-import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
-import { InvalidConfigError } from '../errors.ts'
+import { Ed25519Signer, Ed25519Verifier, isEd25519PeerId } from '../ed25519.ts'
 import type { Command } from './protocol.ts'
 
 const TRACKER_CONTEXT = 'dandelion/channel/1/tracker\n'
 const COMMAND_CONTEXT = 'dandelion/channel/1/cmd\n'
-const ED25519_SIG_BYTES = 64
 
 /** A fresh random nonce (base64url, 32 bytes). */
 export function newNonce(): string {
@@ -64,84 +62,47 @@ const commandBytes = (peerId: string, c: Command): Buffer =>
 export class TrackerSigner {
   /** The tracker's PeerId, as nodes pin it. */
   readonly id: string
-  private readonly key: KeyObject
+  private readonly signer: Ed25519Signer
 
   constructor(privateKey: PrivateKey) {
-    if (privateKey.type !== 'Ed25519') throw new InvalidConfigError('the tracker key must be ed25519')
-    this.id = peerIdFromPrivateKey(privateKey).toString()
-    // libp2p's raw ed25519 private key is the 32-byte seed followed by the public key
-    const raw = privateKey.raw
-    this.key = createPrivateKey({
-      key: {
-        kty: 'OKP',
-        crv: 'Ed25519',
-        d: Buffer.from(raw.subarray(0, 32)).toString('base64url'),
-        x: Buffer.from(privateKey.publicKey.raw).toString('base64url'),
-      },
-      format: 'jwk',
-    })
+    this.signer = new Ed25519Signer(privateKey, 'the tracker key')
+    this.id = this.signer.id
   }
 
   welcome(terms: WelcomeTerms): string {
-    return sign(null, welcomeBytes(terms), this.key).toString('base64url')
+    return this.signer.sign(welcomeBytes(terms))
   }
 
   command(peerId: string, cmd: Command): string {
-    return sign(null, commandBytes(peerId, cmd), this.key).toString('base64url')
+    return this.signer.sign(commandBytes(peerId, cmd))
   }
 }
 
 /** Checks a tracker's signatures against its PeerId. */
 export class TrackerVerifier {
   readonly id: string
-  private readonly key: KeyObject
+  private readonly verifier: Ed25519Verifier
 
   /** @throws InvalidConfigError if `trackerId` is not an ed25519 PeerId */
   constructor(trackerId: string) {
-    const publicKey = trackerIdKey(trackerId)
+    this.verifier = new Ed25519Verifier(
+      trackerId,
+      'tracker id',
+      'the "trackerId" the tracker prints at start',
+    )
     this.id = trackerId
-    this.key = createPublicKey({
-      key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey).toString('base64url') },
-      format: 'jwk',
-    })
   }
 
   welcome(terms: WelcomeTerms, sig: string): boolean {
-    return this.check(welcomeBytes(terms), sig)
+    return this.verifier.verify(welcomeBytes(terms), sig)
   }
 
   command(peerId: string, cmd: Command, sig: string): boolean {
-    return this.check(commandBytes(peerId, cmd), sig)
+    return this.verifier.verify(commandBytes(peerId, cmd), sig)
   }
-
-  private check(bytes: Buffer, sig: string): boolean {
-    const s = Buffer.from(sig, 'base64url')
-    if (s.length !== ED25519_SIG_BYTES) return false
-    try {
-      return verify(null, bytes, this.key, s)
-    } catch {
-      return false
-    }
-  }
-}
-
-/** The raw public key of an ed25519 PeerId; throws a clear error for anything else. */
-function trackerIdKey(trackerId: string): Uint8Array {
-  try {
-    const key = peerIdFromString(trackerId).publicKey
-    if (key?.type === 'Ed25519') return key.raw
-  } catch {}
-  throw new InvalidConfigError(
-    `tracker id ${JSON.stringify(trackerId.slice(0, 80))} is not an ed25519 PeerId (the "trackerId" the tracker prints at start)`,
-  )
 }
 
 /** True if `trackerId` is an ed25519 PeerId (for config validation). */
 export function isTrackerId(trackerId: string): boolean {
-  try {
-    trackerIdKey(trackerId)
-    return true
-  } catch {
-    return false
-  }
+  return isEd25519PeerId(trackerId)
 }

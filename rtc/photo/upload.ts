@@ -1,14 +1,15 @@
 /**
  * Homework photos: a lamp answers a `capture-photo` control by taking a full-resolution photo,
- * uploading it to the origin over tus and ACKing with the photo's URL. The origin puts the new
- * version on the response that completes the upload (`Dandelion-Resource` / `Dandelion-Version`
- * headers); the URL is `${origin}/resources/:name/versions/:version/content`.
+ * uploading it to the origin over tus and ACKing with the photo's URL. The server sends the
+ * control with an upload grant for one resource name and size (`PhotoUploadOffer`): the lamp
+ * holds no origin token, and a grant cannot publish anything but that one photo. The origin
+ * puts the new version on the response that completes the upload (`Dandelion-Resource` /
+ * `Dandelion-Version` headers); the URL is `${origin}/resources/:name/versions/:version/content`.
  */
-import { createHash } from 'node:crypto'
 import * as tus from 'tus-js-client'
 import { RtcError } from '../errors.ts'
 import type { ControlHandler, ControlResult } from '../signaling/client.ts'
-import type { DeviceCommand } from '../signaling/messages.ts'
+import type { DeviceCommand, PhotoUploadOffer } from '../signaling/messages.ts'
 
 /** The upload could not be completed. */
 export class PhotoUploadError extends RtcError {
@@ -23,7 +24,7 @@ export class PhotoUploadError extends RtcError {
 export interface PhotoUploadInit {
   /** Origin base URL. */
   origin: string
-  /** Bearer token for the origin's upload endpoint. */
+  /** Bearer for the origin's upload endpoint: an upload grant (or the origin's upload token). */
   token: string
   /** Upload chunk size; omitted means one request. */
   chunkSize?: number
@@ -82,24 +83,50 @@ export function uploadPhoto(
 /** A lamp's camera: returns one full-resolution still (e.g. JPEG bytes). */
 export type Camera = () => Promise<Buffer>
 
+/** How a lamp uploads; origin, name and bearer come with each control's upload grant. */
+export type LampUploadInit = Pick<PhotoUploadInit, 'chunkSize' | 'retryDelays'>
+
 /**
- * A control handler for lamps: `capture-photo` takes a photo and uploads it; screen, camera and
- * mute are passed to `apply` (the device's own settings) and ACKed.
+ * A control handler for lamps: `capture-photo` takes a photo and uploads it with the upload
+ * grant that came with the control; screen, camera and mute are passed to `apply` (the
+ * device's own settings) and ACKed.
  */
 export function lampControls(
   components: { camera: Camera; apply?: (command: DeviceCommand) => Promise<void> },
-  init: PhotoUploadInit & { device: string },
+  init: LampUploadInit = {},
 ): ControlHandler {
-  return async (command, id): Promise<ControlResult> => {
+  return async (command, _id, upload): Promise<ControlResult> => {
     if (command.kind !== 'capture-photo') {
       await components.apply?.(command)
       return { ok: true }
     }
+    if (!isOffer(upload)) {
+      throw new PhotoUploadError(
+        'no upload grant came with capture-photo: the rtc server needs --origin to hand them out',
+      )
+    }
     const photo = await components.camera()
-    // one resource per photo: the device plus a digest keeps names unique and valid
-    const digest = createHash('sha256').update(id).digest('hex').slice(0, 12)
-    const name = `homework-${init.device}-${digest}`
-    const url = await uploadPhoto(init, photo, { name, filename: `${name}.jpg` })
+    if (photo.length > upload.maxBytes) {
+      throw new PhotoUploadError(
+        `the photo is ${photo.length} bytes, more than the ${upload.maxBytes} its upload grant allows`,
+      )
+    }
+    const url = await uploadPhoto({ ...init, origin: upload.origin, token: upload.grant }, photo, {
+      name: upload.name,
+      filename: `${upload.name}.jpg`,
+    })
     return { ok: true, result: { url } }
   }
+}
+
+function isOffer(u: PhotoUploadOffer | undefined): u is PhotoUploadOffer {
+  return (
+    typeof u === 'object' &&
+    u !== null &&
+    typeof u.origin === 'string' &&
+    /^https?:\/\//.test(u.origin) &&
+    typeof u.name === 'string' &&
+    typeof u.grant === 'string' &&
+    Number.isSafeInteger(u.maxBytes)
+  )
 }

@@ -20,7 +20,7 @@ import { ControlTimeoutError, RtcError } from '../errors.ts'
 import { type RoomLimits, reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
-import type { ActionName, ClientMessage, DeviceCommand, ServerMessage } from './messages.ts'
+import type { ActionName, ClientMessage, DeviceCommand, PhotoUploadOffer, ServerMessage } from './messages.ts'
 import { Retransmitter } from './retransmit.ts'
 
 /** Result of running a device control on a lamp. */
@@ -30,8 +30,15 @@ export interface ControlResult {
   error?: string
 }
 
-/** Runs a device control on this client (a lamp). Each id runs at most once. */
-export type ControlHandler = (command: DeviceCommand, id: string) => Promise<ControlResult>
+/**
+ * Runs a device control on this client (a lamp). Each id runs at most once. `upload` comes
+ * with a `capture-photo` control when the server hands out upload grants.
+ */
+export type ControlHandler = (
+  command: DeviceCommand,
+  id: string,
+  upload?: PhotoUploadOffer,
+) => Promise<ControlResult>
 
 /** Events of {@link SignalingClient}. */
 export interface SignalingClientEvents {
@@ -199,7 +206,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.emit('event', { seq: msg.seq, event: msg.event })
         return
       case 'control':
-        this.runControl(msg.id, msg.command)
+        this.runControl(msg.id, msg.command, msg.upload)
         return
       case 'control-ack': {
         if (!this.controls.ack(msg.id)) return
@@ -220,7 +227,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     }
   }
 
-  private runControl(id: string, command: DeviceCommand): void {
+  private runControl(id: string, command: DeviceCommand, upload: PhotoUploadOffer | undefined): void {
     const seen = this.ran.get(id)
     if (seen === 'running') return
     if (seen !== undefined) {
@@ -233,7 +240,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
       return
     }
     this.ran.set(id, 'running')
-    handler(command, id)
+    handler(command, id, upload)
       .catch((err: unknown): ControlResult => ({ ok: false, error: String((err as Error)?.message ?? err) }))
       .then((result) => {
         this.ran.set(id, result)

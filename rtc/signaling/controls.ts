@@ -10,7 +10,7 @@ import { CONTROL_DEDUP_SIZE, CONTROL_MAX_ATTEMPTS, CONTROL_RETRY_MS } from '../c
 import { CapacityError, ControlTimeoutError } from '../errors.ts'
 import type { DeviceSetting } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
-import type { DeviceCommand, ServerMessage } from './messages.ts'
+import type { DeviceCommand, PhotoUploadOffer, ServerMessage } from './messages.ts'
 import { Retransmitter } from './retransmit.ts'
 
 /** What the relay needs from the server. */
@@ -19,6 +19,11 @@ export interface ControlRelayComponents {
   send(user: string, message: ServerMessage): boolean
   /** The lamp confirmed a setting: the room state should record it. */
   applied(target: string, setting: DeviceSetting): void
+  /**
+   * The upload a `capture-photo` control `id` for `target` may make (an upload grant), made
+   * once per control and sent with each retransmission; undefined when uploads are not set up.
+   */
+  photoUpload?(target: string, id: string): PhotoUploadOffer | undefined
 }
 
 /** Options of {@link ControlRelay}. */
@@ -37,6 +42,16 @@ interface InFlight {
   from: string
   target: string
   command: DeviceCommand
+  upload?: PhotoUploadOffer
+}
+
+type ControlMessage = Extract<ServerMessage, { type: 'control' }>
+
+/** The message that relays control `id` to its lamp. */
+function relayed(id: string, f: InFlight): ControlMessage {
+  const message: ControlMessage = { type: 'control', id, from: f.from, command: f.command }
+  if (f.upload !== undefined) message.upload = f.upload
+  return message
 }
 
 /** Turns a confirmed command into the setting it changes, if any. */
@@ -87,10 +102,15 @@ export class ControlRelay {
       this.components.send(from, { type: 'control-ack', id, ok: false, error: err.code })
       return
     }
-    this.inFlight.set(id, { from, target, command })
+    const f: InFlight = { from, target, command }
+    if (command.kind === 'capture-photo') {
+      const upload = this.components.photoUpload?.(target, id)
+      if (upload !== undefined) f.upload = upload
+    }
+    this.inFlight.set(id, f)
     this.retransmitter.start(
       id,
-      () => this.components.send(target, { type: 'control', id, from, command }),
+      () => this.components.send(target, relayed(id, f)),
       () => {
         const err = new ControlTimeoutError()
         this.finish(id, { type: 'control-ack', id, ok: false, error: err.code })
@@ -123,8 +143,7 @@ export class ControlRelay {
   /** Sends every control pending for `user` again (it just reconnected). */
   resend(user: string): void {
     for (const [id, f] of this.inFlight) {
-      if (f.target === user)
-        this.components.send(user, { type: 'control', id, from: f.from, command: f.command })
+      if (f.target === user) this.components.send(user, relayed(id, f))
     }
   }
 

@@ -10,6 +10,22 @@ export type DeviceCommand =
   | { kind: 'camera'; camera: 'face' | 'desk' }
   | { kind: 'mute'; muted: boolean }
 
+/**
+ * What a lamp needs to upload the photo of one `capture-photo` control: the origin, the
+ * resource name and an upload grant for that name only (`node/upload-grant.ts`), so the lamp
+ * holds no token that could publish anything else.
+ */
+export interface PhotoUploadOffer {
+  /** Origin base URL. */
+  origin: string
+  /** The resource name the grant permits. */
+  name: string
+  /** The upload grant: the bearer for this upload. */
+  grant: string
+  /** Largest photo the grant allows, bytes. */
+  maxBytes: number
+}
+
 /** Room actions a client may take; the server adds `by` and `at`. */
 export type ActionName =
   | 'call.initiate'
@@ -57,7 +73,7 @@ export type ServerMessage =
       limits: RoomLimits
     }
   | { type: 'event'; seq: number; event: RoomEvent }
-  | { type: 'control'; id: string; from: string; command: DeviceCommand }
+  | { type: 'control'; id: string; from: string; command: DeviceCommand; upload?: PhotoUploadOffer }
   | { type: 'control-ack'; id: string; ok: boolean; result?: { url?: string }; error?: string }
   | { type: 'publish-answer'; sdp: string }
   | { type: 'subscribe-offer'; sdp: string }

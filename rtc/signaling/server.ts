@@ -3,12 +3,13 @@
  * `hello` with a signed token; everything after is validated by schema, reduced into the room
  * state and relayed. Media negotiation is handed to an {@link RtcProvider}.
  */
-import { randomUUID } from 'node:crypto'
+import { createHash, randomUUID } from 'node:crypto'
 import websocket from '@fastify/websocket'
 import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { WebSocket } from 'ws'
+import type { UploadGrantIssuer } from '../../node/upload-grant.ts'
 import { type TokenClaims, verifyToken } from '../auth/token.ts'
 import {
   DEFAULT_ROOM_KIND,
@@ -17,6 +18,8 @@ import {
   MAX_MESSAGES_PER_S,
   MAX_ROOMS,
   MAX_TOGGLES_BURST,
+  PHOTO_GRANT_TTL_MS,
+  PHOTO_MAX_BYTES,
   RESUME_GRACE_MS,
   TOGGLE_REFILL_MS,
 } from '../constants.ts'
@@ -35,7 +38,7 @@ import type { RoomEvent } from '../room/types.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
 import { ControlRelay } from './controls.ts'
 import { handleMessage, type LiveRoom } from './handlers.ts'
-import type { ClientMessage, ServerMessage } from './messages.ts'
+import type { ClientMessage, PhotoUploadOffer, ServerMessage } from './messages.ts'
 import { RoomHub, type Session, sendRaw } from './room-hub.ts'
 import { parseClientMessage } from './schema.ts'
 import { registerWebPage } from './web-routes.ts'
@@ -55,6 +58,12 @@ export interface SignalingComponents {
   /** @default a {@link NullProvider} (no media) */
   provider?: RtcProvider
   logger?: Logger
+  /**
+   * Signs the upload grant sent with each `capture-photo` control, so a lamp uploads its
+   * photo without an origin token (with `origin` only). Without one, lamps upload with
+   * whatever token they were configured with.
+   */
+  grants?: UploadGrantIssuer
 }
 
 /** Plain options of the signaling server. */
@@ -67,6 +76,8 @@ export interface SignalingInit {
   port?: number
   /** Origin base URL handed to lamps for photo uploads. */
   origin?: string
+  /** Largest photo a grant allows. @default {@link PHOTO_MAX_BYTES} */
+  photoMaxBytes?: number
   /** @default {@link RESUME_GRACE_MS} */
   graceMs?: number
   /** Device-control retransmit delay. */
@@ -106,6 +117,16 @@ export async function createSignalingServer(
   registerWebPage(app)
 
   const live = (id: string): LiveRoom | undefined => rooms.get(id)
+
+  /** The upload grant of photo control `id` for `target` in room `room`: one resource per photo. */
+  const photoUpload = (room: string, target: string, id: string): PhotoUploadOffer | undefined => {
+    if (init.origin === undefined || components.grants === undefined) return undefined
+    const digest = createHash('sha256').update(`${room}\n${id}`).digest('hex').slice(0, 12)
+    const name = `homework-${target}-${digest}`
+    const maxBytes = init.photoMaxBytes ?? PHOTO_MAX_BYTES
+    const grant = components.grants.issue({ name, type: 'image', max: maxBytes, ttlMs: PHOTO_GRANT_TTL_MS })
+    return { origin: init.origin, name, grant, maxBytes }
+  }
   // set by close(): the sockets it closes must not start grace timers that outlive the server
   let closing = false
 
@@ -155,6 +176,7 @@ export async function createSignalingServer(
             log.error('device setting not applied %e', err)
           }
         },
+        photoUpload: (target, id) => photoUpload(claims.room, target, id),
       },
       { retryMs: init.controlRetryMs, maxAttempts: init.controlMaxAttempts },
     )

@@ -1,4 +1,5 @@
 /** Spawns a signaling server and clients on 127.0.0.1 for tests. */
+import type { UploadGrantIssuer } from '../../../node/upload-grant.ts'
 import { issueToken, type Role } from '../../../rtc/auth/token.ts'
 import type { RtcProvider } from '../../../rtc/provider.ts'
 import type { RoomKind } from '../../../rtc/room/types.ts'
@@ -23,9 +24,13 @@ export interface Harness {
   teardown(): Promise<void>
 }
 
-export async function spawn(init: Partial<SignalingInit> = {}, provider?: RtcProvider): Promise<Harness> {
+export async function spawn(
+  init: Partial<SignalingInit> = {},
+  provider?: RtcProvider,
+  grants?: UploadGrantIssuer,
+): Promise<Harness> {
   const server = await createSignalingServer(
-    { provider },
+    { provider, grants },
     { secret: SECRET, graceMs: 2000, controlRetryMs: 100, ...init },
   )
   const wsUrl = server.url.replace('http', 'ws') + '/ws'
