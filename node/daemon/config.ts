@@ -141,8 +141,21 @@ export class NoTrustedOriginError extends InvalidConfigError {
   }
 }
 
-// unicode: false: string lengths in UTF-16 units, as JavaScript's `length` that the wire checks use
-const validate = new Ajv({ allErrors: true, unicode: false }).compile(schema)
+// unicode: false: string lengths in UTF-16 units, as JavaScript's `length` that the wire checks use.
+// Ajv 8 still honours it but warns that it is deprecated, on the daemon's stderr at every start:
+// that one warning is dropped, anything else Ajv says still reaches the console.
+const UNICODE_DEPRECATION = 'DEPRECATED: option unicode'
+const validate = new Ajv({
+  allErrors: true,
+  unicode: false,
+  logger: {
+    log: console.log,
+    warn: (...args: unknown[]) => {
+      if (!(typeof args[0] === 'string' && args[0].startsWith(UNICODE_DEPRECATION))) console.warn(...args)
+    },
+    error: console.error,
+  },
+}).compile(schema)
 
 /** Defaults before file, env and flags. */
 export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
