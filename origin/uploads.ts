@@ -15,10 +15,14 @@ import { Metadata } from '@tus/utils'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { bearerOf } from '../node/bearer.ts'
 import type { ChunkStore } from '../node/store/index.ts'
-import { grantUploadId, isUploadGrant, UploadGrantVerifier } from '../node/upload-grant.ts'
+import {
+  grantUploadId,
+  isUploadGrant,
+  type UploadGrantClaims,
+  UploadGrantVerifier,
+} from '../node/upload-grant.ts'
 import type { PublishedVersion } from './catalog.ts'
 import { ChunkingDataStore } from './chunking-store.ts'
-import { UPLOAD_ID_RE } from './constants.ts'
 import {
   ChecksumMismatchError,
   GrantScopeError,
@@ -30,7 +34,7 @@ import {
 import type { ChunkedFile, IngestMeta } from './ingest.ts'
 import { parseUploadMetadata } from './metadata.ts'
 import { PublishRetries } from './publish-retries.ts'
-import { authorizeUpload, checkGrantScope } from './upload-grants.ts'
+import { authorizeUpload, checkGrantScope, checkGrantUpload, uploadIdOf } from './upload-grants.ts'
 
 const log = logger('dandelion:origin:uploads')
 
@@ -105,6 +109,20 @@ export function mountUploads(
   }
 
   const grants = new UploadGrantVerifier(init.grantIssuers ?? [])
+  /**
+   * The upload grant of a request, read again from the request tus handles (`admit` read
+   * fastify's, and the two may differ: a repeated header, the URL); undefined for another bearer.
+   * @throws GrantScopeError when the grant does not verify (it expired since `admit`)
+   */
+  const grantOf = (req: Request): UploadGrantClaims | undefined => {
+    const bearer = bearerOf(req.headers.get('authorization'))
+    if (bearer === undefined || !isUploadGrant(bearer)) return undefined
+    try {
+      return grants.verify(bearer)
+    } catch (err) {
+      throw new GrantScopeError((err as Error).message)
+    }
+  }
   // uploads being created with a grant right now: a second POST of the same grant waits for nothing
   const creating = new Set<string>()
 
@@ -159,23 +177,29 @@ export function mountUploads(
     respectForwardedHeaders: false,
     // an upload created with a grant gets the grant's id: one upload per grant
     namingFunction: (req) => {
-      const bearer = bearerOf(req.headers.get('authorization'))
-      if (bearer === undefined || !isUploadGrant(bearer)) return randomBytes(16).toString('hex')
-      try {
-        return grantUploadId(grants.verify(bearer).jti)
-      } catch (err) {
-        throw new GrantScopeError((err as Error).message)
-      }
+      const claims = grantOf(req)
+      return claims === undefined ? randomBytes(16).toString('hex') : grantUploadId(claims.jti)
     },
-    // Only ids this origin issued are accepted, so no path can leave the upload directory.
-    getFileIdFromRequest: (_req, lastPath) =>
-      lastPath !== undefined && UPLOAD_ID_RE.test(lastPath) ? lastPath : undefined,
+    // Read from the request target as `admit` read it, never from the query string (tus's
+    // default reading does). Only ids this origin issued are accepted, so no path can leave the
+    // upload directory.
+    getFileIdFromRequest: (req) => {
+      const id = uploadIdOf(req.runtime?.node?.req.url ?? req.url)
+      // `admit` checked the path; this is the id tus acts on, so check that one too
+      const claims = grantOf(req)
+      if (claims !== undefined && id !== grantUploadId(claims.jti))
+        throw new GrantScopeError('an upload grant reaches only the upload it created')
+      return id
+    },
     onIncomingRequest: async (req) => {
       if (req.method === 'POST' || req.method === 'PATCH') await checkSpace()
     },
-    onUploadCreate: async (_req, upload) => {
+    onUploadCreate: async (req, upload) => {
       // Unknown or invalid metadata is refused at creation, before any byte is stored.
       parseUploadMetadata(upload.metadata)
+      // and so is anything beyond a grant, as tus read the request (`admit` checked fastify's reading)
+      const claims = grantOf(req)
+      if (claims !== undefined) checkGrantUpload(claims, upload)
       return {}
     },
     onUploadFinish: async (_req, upload) => {
@@ -277,10 +301,22 @@ export function mountUploads(
     const auth = authorizeUpload(req.headers.authorization, init.token, grants)
     if (auth.kind === 'token') return undefined
     const request = { method: req.method, url: req.url, header: (n: string) => header(req, n) }
-    await checkGrantScope(request, auth, uploadExists)
-    if (req.method !== 'POST') return undefined
+    if (req.method !== 'POST') {
+      await checkGrantScope(request, auth, uploadExists)
+      return undefined
+    }
+    // Reserved before the (awaited) check that no upload has this id yet: a second POST of
+    // the grant is refused here while the first is being checked or created, and finds the
+    // upload once the first is done. Checked after, a first POST could finish creating
+    // between the second's look and its creation.
     if (creating.has(auth.uploadId)) throw new GrantUsedError(auth.uploadId)
     creating.add(auth.uploadId)
+    try {
+      await checkGrantScope(request, auth, uploadExists)
+    } catch (err) {
+      creating.delete(auth.uploadId)
+      throw err
+    }
     return auth.uploadId
   }
 
@@ -300,8 +336,8 @@ export function mountUploads(
     }
     try {
       if (req.method === 'HEAD') {
-        const id = req.url.split('?')[0]?.split('/').pop()
-        if (id !== undefined && UPLOAD_ID_RE.test(id) && (await headComplete(id, reply))) return
+        const id = uploadIdOf(req.url)
+        if (id !== undefined && (await headComplete(id, reply))) return
       }
       reply.hijack()
       await tus.handle(req.raw, reply.raw)
