@@ -154,18 +154,21 @@ export class LastSeqOutOfRangeError extends TrackerError {
 }
 
 /**
- * A write of the state failed (disk full, I/O error). The tracker stops serving until it is
- * restarted and reloads what is on disk: its memory may hold changes that were never saved.
+ * A change could not be saved (disk full, I/O error), or the tracker is reloading its state
+ * after such a failure. Nothing of the change was applied: readers never saw it, and the
+ * tracker goes on serving what is on disk. Retry once the disk is fixed.
  */
 export class StateUnavailableError extends TrackerError {
   override name = 'StateUnavailableError'
-  constructor(options?: ErrorOptions) {
+  constructor(options?: ErrorOptions & { reloading?: boolean }) {
     const cause = options?.cause instanceof Error ? `: ${options.cause.message}` : ''
     super(
-      `saving the tracker state failed${cause}; the tracker is unavailable until it is restarted`,
+      options?.reloading === true
+        ? `the tracker is reloading its state after a failed write${cause}; retry the change`
+        : `saving the tracker state failed${cause}; the change was not applied`,
       'ERR_STATE_UNAVAILABLE',
       503,
-      options,
+      options?.cause === undefined ? undefined : { cause: options.cause },
     )
   }
 }

@@ -228,11 +228,13 @@ describe('admin API', () => {
       expect(await call(t, 'POST', '/devices', { id })).toMatchObject({ status: 400 })
     }
     expect(await h.api(t, 'GET', '/cities')).toHaveLength(2)
-    // a status report keyed by campus and city ids held before they were refused
-    const { inventory } = t.state
-    inventory.cities.set('constructor', { id: 'constructor', name: 'legacy' })
-    inventory.campuses.set('__proto__', { id: '__proto__', city: 'constructor', name: 'legacy' })
-    inventory.nodes.set('n-old', { id: 'n-old', campus: '__proto__', labels: [] })
+    // a status report keyed by campus and city ids held before they were refused (as loaded
+    // from disk: in the writers' state and in what readers see)
+    for (const { inventory } of [t.state, t.state.committed]) {
+      inventory.cities.set('constructor', { id: 'constructor', name: 'legacy' })
+      inventory.campuses.set('__proto__', { id: '__proto__', city: 'constructor', name: 'legacy' })
+      inventory.nodes.set('n-old', { id: 'n-old', campus: '__proto__', labels: [] })
+    }
     try {
       const rel = await h.api(t, 'POST', '/releases', {
         resource: 'lesson',

@@ -74,7 +74,7 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
     return metrics.metrics()
   })
   app.get('/health', async () => {
-    // unhealthy once a state write failed, so monitoring sees the tracker needs a restart
+    // unhealthy while state writes fail, so monitoring sees the disk needs attention
     if (components.state.failure !== undefined) throw components.state.failure
     return { ok: true }
   })
@@ -86,9 +86,9 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
         const verdict = bearerVerdict(req.headers.authorization, init.adminToken)
         if (verdict === 'missing') throw new UnauthorizedError()
         if (verdict === 'wrong') throw new ForbiddenError()
-        // Fail-stop (see `TrackerState.failure`): once a write failed, memory may hold
-        // changes that are not on disk, so nothing is read or changed until a restart.
-        if (components.state.failure !== undefined) throw components.state.failure
+        // Reads are served from what is on disk whatever happens; a change is refused while
+        // the writers' state is reloaded after a failed write (see `TrackerState.available`)
+        if (req.method !== 'GET' && req.method !== 'HEAD') components.state.assertAvailable()
       })
       for (const r of table) {
         api.route({
@@ -104,7 +104,7 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
       }
       api.get('/events', async (req, reply) => sse.stream(req, reply))
       api.get('/releases/:id/events', { schema: { params: idParams } }, async (req, reply) => {
-        components.state.releases.get((req.params as { id: string }).id)
+        components.state.committed.releases.get((req.params as { id: string }).id)
         sse.stream(req, reply, (req.params as { id: string }).id)
       })
     },

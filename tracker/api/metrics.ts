@@ -18,14 +18,16 @@ export function createMetrics(state: TrackerState, channel: ChannelServer): Regi
       },
     })
   }
-  gauge('dandelion_tracker_nodes', 'Nodes in the inventory', () => state.inventory.nodes.size)
+  // what is on disk, as the admin API shows it
+  const view = state.committed
+  gauge('dandelion_tracker_nodes', 'Nodes in the inventory', () => view.inventory.nodes.size)
   gauge(
     'dandelion_tracker_nodes_connected',
     'Nodes with an open command channel',
     () => channel.stats.connected,
   )
-  gauge('dandelion_tracker_commands_queued', 'Commands in the outbox', () => state.outbox.stats().queued)
-  gauge('dandelion_tracker_commands_unacked', 'Commands not yet ACKed', () => state.outbox.stats().unacked)
+  gauge('dandelion_tracker_commands_queued', 'Commands in the outbox', () => view.outbox.stats().queued)
+  gauge('dandelion_tracker_commands_unacked', 'Commands not yet ACKed', () => view.outbox.stats().unacked)
   gauge('dandelion_tracker_commands_sent_total', 'Command transmissions', () => channel.stats.sent)
   gauge('dandelion_tracker_commands_retransmitted_total', 'Retransmissions', () => channel.stats.retransmits)
   gauge('dandelion_tracker_acks_total', 'ACKs received', () => channel.stats.acks)
@@ -35,13 +37,15 @@ export function createMetrics(state: TrackerState, channel: ChannelServer): Regi
     'Refused channel handshakes',
     () => channel.stats.authFailures,
   )
-  gauge('dandelion_tracker_state_unavailable', '1 once a state write failed (restart needed)', () =>
-    state.failure === undefined ? 0 : 1,
+  gauge(
+    'dandelion_tracker_state_unavailable',
+    '1 while state writes fail (from a failed write until one succeeds)',
+    () => (state.failure === undefined ? 0 : 1),
   )
   gauge(
     'dandelion_tracker_releases_running',
     'Releases running',
-    () => [...state.releases.releases.values()].filter((r) => r.status === 'running').length,
+    () => [...view.releases.releases.values()].filter((r) => r.status === 'running').length,
   )
   return registry
 }

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { ChannelServer } from '../channel/server.ts'
-import { NodeInReleaseError, NotFoundError } from '../errors.ts'
+import { NotFoundError } from '../errors.ts'
 import type { CreateReleaseInput, RolloutEngine } from '../rollout/engine.ts'
 import { parseIdempotencyKey } from '../rollout/idempotency.ts'
 import { releaseStatus } from '../rollout/status.ts'
@@ -37,7 +37,10 @@ const limit = <T>(items: Iterable<T>, req: FastifyRequest): T[] => [...items].sl
 /** The route table. */
 export function routes(c: RoutesComponents): RouteDef[] {
   const { state, engine, channel } = c
-  const inv = state.inventory
+  // Readers read what is on disk; a change is made on the writers' state (`state.inventory`
+  // …) and shows here once its commit succeeded, never before, nor if it fails.
+  const view = state.committed
+  const inv = view.inventory
   const commit = async (fn: (tx: ReturnType<TrackerState['tx']>) => unknown): Promise<unknown> => {
     const tx = state.tx()
     const out = fn(tx)
@@ -67,7 +70,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
       status: 201,
       handler: async (req) =>
         commit((tx) => {
-          inv.putCity(tx, req.body as City)
+          state.inventory.putCity(tx, req.body as City)
           return req.body
         }),
     },
@@ -77,7 +80,8 @@ export function routes(c: RoutesComponents): RouteDef[] {
       summary: 'Delete a city without campuses',
       schema: byId,
       status: 204,
-      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'city', (req.params as P).id))),
+      handler: async (req) =>
+        void (await commit((tx) => state.inventory.delete(tx, 'city', (req.params as P).id))),
     },
     {
       method: 'GET',
@@ -94,7 +98,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
       status: 201,
       handler: async (req) =>
         commit((tx) => {
-          inv.putCampus(tx, req.body as Campus)
+          state.inventory.putCampus(tx, req.body as Campus)
           return req.body
         }),
     },
@@ -104,7 +108,8 @@ export function routes(c: RoutesComponents): RouteDef[] {
       summary: 'Delete a campus without nodes or devices',
       schema: byId,
       status: 204,
-      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'campus', (req.params as P).id))),
+      handler: async (req) =>
+        void (await commit((tx) => state.inventory.delete(tx, 'campus', (req.params as P).id))),
     },
     {
       method: 'GET',
@@ -122,7 +127,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
       handler: async (req) => {
         const b = req.body as NodeRecord
         return nodeView(
-          (await commit((tx) => inv.putNode(tx, { ...b, labels: b.labels ?? [] }))) as NodeRecord,
+          (await commit((tx) => state.inventory.putNode(tx, { ...b, labels: b.labels ?? [] }))) as NodeRecord,
         )
       },
     },
@@ -144,10 +149,12 @@ export function routes(c: RoutesComponents): RouteDef[] {
       schema: { params: S.idParams, body: S.nodePatchBody },
       handler: async (req) => {
         const id = (req.params as P).id
-        const old = inv.nodes.get(id)
+        const old = state.inventory.nodes.get(id)
         if (old === undefined) throw new NotFoundError(`node ${(req.params as P).id}`)
         return nodeView(
-          (await commit((tx) => inv.putNode(tx, { ...old, ...(req.body as object) }))) as NodeRecord,
+          (await commit((tx) =>
+            state.inventory.putNode(tx, { ...old, ...(req.body as object) }),
+          )) as NodeRecord,
         )
       },
     },
@@ -159,19 +166,9 @@ export function routes(c: RoutesComponents): RouteDef[] {
       status: 204,
       handler: async (req) => {
         const id = (req.params as P).id
-        // A node a live release still waits on MUST NOT be deleted: it would stay pending in
-        // that release for good, and a release with the default success ratio never completes
-        const live = [...state.releases.releases.values()].filter((r) => {
-          if (r.status !== 'running' && r.status !== 'paused') return false
-          const rn = state.releases.nodesOf(r.id).get(id)
-          return rn !== undefined && !['active', 'failed', 'reverted'].includes(rn.state)
-        })
-        if (live.length > 0)
-          throw new NodeInReleaseError(
-            id,
-            live.map((r) => r.id),
-          )
-        await commit((tx) => inv.delete(tx, 'node', id))
+        // A node a live release still waits on MUST NOT be deleted (ERR_NODE_IN_RELEASE); its
+        // queued commands go with it, in the same commit
+        await commit((tx) => state.deleteNode(tx, id))
         channel.drop(id, 'node deleted')
       },
     },
@@ -191,7 +188,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
       handler: async (req) => {
         const b = req.body as Device
         return commit((tx) => {
-          inv.putDevice(tx, { ...b, labels: b.labels ?? [] })
+          state.inventory.putDevice(tx, { ...b, labels: b.labels ?? [] })
           return b
         })
       },
@@ -202,20 +199,21 @@ export function routes(c: RoutesComponents): RouteDef[] {
       summary: 'Delete a device',
       schema: byId,
       status: 204,
-      handler: async (req) => void (await commit((tx) => inv.delete(tx, 'device', (req.params as P).id))),
+      handler: async (req) =>
+        void (await commit((tx) => state.inventory.delete(tx, 'device', (req.params as P).id))),
     },
     {
       method: 'GET',
       url: '/resources',
       summary: 'List resources',
-      handler: async () => state.catalog.resources(),
+      handler: async () => view.catalog.resources(),
     },
     {
       method: 'GET',
       url: '/resources/:name/versions',
       summary: 'List versions of a resource',
       schema: { params: S.resourceParams },
-      handler: async (req) => state.catalog.list((req.params as P).name),
+      handler: async (req) => view.catalog.list((req.params as P).name),
     },
     {
       method: 'POST',
@@ -249,7 +247,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
       url: '/releases',
       summary: 'List releases',
       schema: list,
-      handler: async (req) => limit(state.releases.releases.values(), req),
+      handler: async (req) => limit(view.releases.releases.values(), req),
     },
     {
       method: 'POST',
@@ -272,7 +270,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
       url: '/releases/:id',
       summary: 'Release status: counts per stage, city, campus and variant; bytes by source',
       schema: byId,
-      handler: async (req) => releaseStatus(state, (req.params as P).id),
+      handler: async (req) => releaseStatus(view, (req.params as P).id),
     },
     {
       method: 'GET',
@@ -281,10 +279,10 @@ export function routes(c: RoutesComponents): RouteDef[] {
       schema: { params: S.idParams, querystring: S.releaseNodesQuery },
       handler: async (req) => {
         const id = (req.params as P).id
-        state.releases.get(id)
+        view.releases.get(id)
         const q = req.query as { limit: number; state?: string }
         const out = []
-        for (const rn of state.releases.nodesOf(id).values()) {
+        for (const rn of view.releases.nodes.get(id)?.values() ?? []) {
           if (q.state !== undefined && rn.state !== q.state) continue
           const n = inv.nodes.get(rn.nodeId)
           out.push({ ...rn, campus: n?.campus, city: n === undefined ? undefined : inv.cityOf(n) })

@@ -132,6 +132,12 @@ export class ChannelServer {
       handleProtocols: (protocols) => (protocols.has(CHANNEL_PROTOCOL) ? CHANNEL_PROTOCOL : false),
     })
     this.wss.on('connection', (ws) => this.onConnection(ws))
+    // A failed write drops what the writers' memory held beyond the disk, commands and ACKs
+    // included: every node reconnects once the state is reloaded and is replayed its outbox
+    // as it is on disk (it answers what it already has from its journal).
+    this.state.on('failed', () => {
+      for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'state unavailable')
+    })
   }
 
   /** Takes WebSocket upgrades of `CHANNEL_PATH` on `server`. */
@@ -194,7 +200,7 @@ export class ChannelServer {
       ws.close(CLOSE_CODES.busy, 'too many handshakes')
       return
     }
-    if (this.state.failure !== undefined) {
+    if (!this.state.available) {
       ws.close(CLOSE_CODES.shutdown, 'state unavailable')
       return
     }
@@ -234,7 +240,8 @@ export class ChannelServer {
   }
 
   private async onFrame(s: Session, f: NodeFrame): Promise<void> {
-    if (this.unavailable()) return
+    // a channel being closed (a failed write closes them all) is replayed when it is back
+    if (this.unavailable() || s.ws.readyState !== s.ws.OPEN) return
     if (f.t === 'hello') return this.onHello(s, f)
     // Every frame but hello requires an authenticated session.
     if (s.nodeId === undefined) {
@@ -271,10 +278,8 @@ export class ChannelServer {
    * crash the replay recovers them (the node answers a replayed command from its journal).
    */
   private persist(tx: Tx): void {
-    tx.commit().catch((err) => {
-      log.error('persisting channel state failed: %e', err)
-      this.unavailable()
-    })
+    // a failure closes every channel (see the constructor): the replay recovers the rest
+    tx.commit().catch((err) => log.error('persisting channel state failed: %e', err))
   }
 
   private async onHello(s: Session, f: Extract<NodeFrame, { t: 'hello' }>): Promise<void> {
@@ -309,6 +314,7 @@ export class ChannelServer {
       await tx.commit({ sync: true })
       log('enrolled %s as %s', f.peerId, node.id)
     }
+    // closed meanwhile, e.g. by a failed write: the state may have been reloaded since
     if (s.ws.readyState !== s.ws.OPEN) return
     const old = this.sessions.get(node.id)
     if (old !== undefined) {
@@ -332,9 +338,11 @@ export class ChannelServer {
     // up to the node's last sequence are ones it has; it answers those from its dedup
     // record (ACK + last outcome), which also recovers outcomes a restarted tracker lost.
     const tx = this.state.tx()
-    outbox.ensureAbove(tx, node.id, f.lastSeq)
-    for (const e of outbox.entriesOf(node.id)) {
-      if (e.cmd.seq <= f.lastSeq) outbox.ack(tx, node.id, e.cmd.seq, e.cmd.id)
+    // the writers' outbox of now: after the enrollment's commit it may be a reloaded one
+    const box = this.state.outbox
+    box.ensureAbove(tx, node.id, f.lastSeq)
+    for (const e of box.entriesOf(node.id)) {
+      if (e.cmd.seq <= f.lastSeq) box.ack(tx, node.id, e.cmd.seq, e.cmd.id)
       e.attempts = 0
     }
     await tx.commit({ sync: tx.ops.some((op) => op.key.startsWith('seq!')) })
@@ -354,14 +362,12 @@ export class ChannelServer {
   }
 
   /**
-   * True once a write of the state failed (see `TrackerState.failure`): memory may then
-   * hold commands that are not on disk, so nothing is sent and every channel is closed
-   * (and new ones refused) until a restart; nodes keep running what they have meanwhile.
+   * True while the state is reloaded after a failed write (see `TrackerState.available`):
+   * memory may hold commands that are not on disk, so nothing is sent or received; every
+   * channel was closed as the write failed, and new ones are refused until it is reloaded.
    */
   private unavailable(): boolean {
-    if (this.state.failure === undefined) return false
-    for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'state unavailable')
-    return true
+    return !this.state.available
   }
 
   private transmit(s: Session, e: OutboxEntry, now: number): void {

@@ -2,19 +2,13 @@
  * The rollout engine: creates releases, issues each stage's commands into the outbox,
  * follows node outcomes through the gates, and runs the operator operations (pause,
  * resume, advance, abort, rollback). Every change is committed (synced) before the
- * commands it created are sent and before the caller is answered.
+ * commands it created are sent, before it is announced and before the caller is answered.
  */
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
-import {
-  IdempotencyKeyInUseError,
-  IdempotencyKeyReusedError,
-  InvalidReleaseStateError,
-  ReleaseSupersededError,
-} from '../errors.ts'
+import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, InvalidReleaseStateError } from '../errors.ts'
 import type {
-  CurrentRef,
   OutboxEntry,
   Release,
   ReleaseNode,
@@ -25,6 +19,7 @@ import type {
 } from '../state/index.ts'
 import { fingerprintOf } from './idempotency.ts'
 import { planRelease } from './plan.ts'
+import { refOf, revertRelease } from './revert.ts'
 import { gatePassed, type ReleaseTargets } from './select.ts'
 
 const log = logger('dandelion:tracker:rollout')
@@ -74,6 +69,19 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     super()
     this.state = components.state
     this.deliver = components.deliver
+    // a failed write lost the gate evaluations of its epoch, and the outcomes they followed
+    // from may be on disk: evaluate every running release again, as at start
+    this.state.on('reloaded', () => {
+      this.start().catch((err) => log.error('evaluating releases after a reload failed: %e', err))
+    })
+  }
+
+  /**
+   * Announces a change once `tx` is on disk, never before and never if its commit fails:
+   * what dashboards are told is what the admin API shows and a restart loads.
+   */
+  private announce(tx: Tx, e: Omit<ReleaseEvent, 'at'>): void {
+    tx.onCommit(() => this.emitEvent(e))
   }
 
   private emitEvent(e: Omit<ReleaseEvent, 'at'>): void {
@@ -119,8 +127,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       releases.delete(tx, id)
       throw err
     }
-    // a failed commit rejects with StateUnavailableError and the tracker fails stop (memory
-    // keeps the release; see `TrackerState.failure`): nothing is delivered or announced
+    // a failed commit rejects with StateUnavailableError: nothing is delivered or announced,
+    // and the writers' memory, which holds the release, is reloaded from disk
     await tx.commit({ sync: true })
     this.emitEvent({ type: 'release.created', releaseId: id, total: order.length })
     this.emitEvent({ type: 'release.stage', releaseId: id, stage: 0 })
@@ -271,7 +279,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
         )
     }
     this.state.releases.putNode(tx, r.id, next)
-    this.emitEvent({ type: 'release.node', releaseId: r.id, nodeId, state: next.state, reason: o.reason })
+    this.announce(tx, { type: 'release.node', releaseId: r.id, nodeId, state: next.state, reason: o.reason })
     this.dirty.add(r.id)
     this.scheduleSettle()
   }
@@ -292,8 +300,9 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     this.settling = undefined
     const ids = [...this.dirty]
     this.dirty.clear()
-    // after a failed write the tracker fails stop: nothing more is evaluated until a restart
-    if (this.stopped || ids.length === 0 || this.state.failure !== undefined) return
+    // while the state is reloaded after a failed write nothing is evaluated; every running
+    // release is evaluated again once it is (see `start`)
+    if (this.stopped || ids.length === 0 || !this.state.available) return
     const tx = this.state.tx()
     const touched: string[] = []
     for (const id of ids) {
@@ -363,7 +372,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       const gate = r.stages[r.stage]
       if (gate.gate === 'auto' && gatePassed(ok, nodes.length, gate.successRatio ?? 1)) {
         const touched = this.issueStage(tx, r, r.stage + 1)
-        this.emitEvent({ type: 'release.stage', releaseId: r.id, stage: r.stage })
+        this.announce(tx, { type: 'release.stage', releaseId: r.id, stage: r.stage })
         return touched
       }
       return []
@@ -371,7 +380,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     if (nodes.every((n) => n.state === 'active' || n.state === 'failed')) {
       r.status = 'completed'
       this.state.releases.put(tx, r)
-      this.emitEvent({ type: 'release.status', releaseId: r.id, status: r.status })
+      this.announce(tx, { type: 'release.status', releaseId: r.id, status: r.status })
     }
     return []
   }
@@ -401,7 +410,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       case 'advance':
         if (!live || r.stage >= r.stages.length - 1) throw new InvalidReleaseStateError(op, r.status)
         touched = this.issueStage(tx, r, r.stage + 1)
-        this.emitEvent({ type: 'release.stage', releaseId: r.id, stage: r.stage })
+        this.announce(tx, { type: 'release.stage', releaseId: r.id, stage: r.stage })
         break
       case 'abort':
         if (!live) throw new InvalidReleaseStateError(op, r.status)
@@ -409,7 +418,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
         break
       case 'rollback':
         if (r.status === 'rolled_back') throw new InvalidReleaseStateError(op, r.status)
-        touched = this.revert(tx, r)
+        touched = revertRelease(this.state, tx, r)
         r.status = 'rolled_back'
         break
     }
@@ -419,78 +428,4 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     for (const n of touched) this.deliver(n)
     return r
   }
-
-  /**
-   * Sends every commanded node back to what it ran before (still pinned there), unless it
-   * has moved on since: its `prev` is then stale, and sending it would undo the newer
-   * release behind its back while the tracker still shows that release active. Such nodes
-   * are left alone, with the reason on their node state; if no node is left to revert, the
-   * rollback is refused with {@link ReleaseSupersededError} and nothing changes.
-   */
-  private revert(tx: Tx, r: Release): string[] {
-    const touched: string[] = []
-    const movedOn = new Map<ReleaseNode, string>()
-    const toRevert: ReleaseNode[] = []
-    for (const rn of this.state.releases.nodesOf(r.id).values()) {
-      if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
-      const now = this.movedOn(r, rn)
-      if (now !== undefined) movedOn.set(rn, now)
-      else toRevert.push(rn)
-    }
-    // nothing was changed yet if nothing is reverted: throwing leaves the release as it was
-    if (toRevert.length === 0 && movedOn.size > 0)
-      throw new ReleaseSupersededError(r.id, [...new Set(movedOn.values())])
-    // All or nothing, like issueStage: memory changes as commands are queued and is not rolled
-    // back, so a full outbox must refuse the rollback before anything changes (found partway,
-    // it left nodes 'reverting' with their revert never sent, and their place still on disk).
-    for (const rn of toRevert)
-      this.state.outbox.checkRoom(rn.nodeId, rn.state === 'pending' ? rn.cmdId : undefined)
-    for (const rn of toRevert) {
-      // a node that has not ACKed its `place` (typically offline) need not download a
-      // version being rolled back; the revert below supersedes it if it got it anyway
-      if (rn.state === 'pending' && rn.cmdId !== undefined) this.state.outbox.cancel(tx, rn.nodeId, rn.cmdId)
-      const cmd = this.state.outbox.enqueue(tx, rn.nodeId, {
-        op: rn.prev === undefined ? 'deactivate' : 'activate',
-        resource: r.resource,
-        version: rn.prev?.version ?? 0,
-        manifestCid: rn.prev?.manifestCid ?? '-',
-        releaseId: r.id,
-      })
-      this.state.releases.putNode(tx, r.id, { ...rn, state: 'reverting', cmdId: cmd.id })
-      touched.push(rn.nodeId)
-    }
-    for (const [rn, now] of movedOn)
-      this.state.releases.putNode(tx, r.id, { ...rn, reason: `not rolled back: moved on to ${now}` })
-    return touched
-  }
-
-  /**
-   * What `rn`'s node runs now if it has moved on from `r` (by a later release or another
-   * rollback); undefined if it still runs `r`, or never switched to it and still runs what
-   * it ran before.
-   */
-  private movedOn(r: Release, rn: ReleaseNode): string | undefined {
-    const cur = this.state.releases.currentOf(rn.nodeId, r.resource)
-    if (rn.state === 'active') {
-      if (cur?.releaseId === r.id) return undefined
-      // state written before rollbacks restored the release id: the version tells
-      const mine: VersionRef = rn.variant === 'B' && r.ab !== undefined ? r.ab : r
-      if (cur !== undefined && cur.releaseId === undefined && sameVersion(cur, mine)) return undefined
-    } else if (sameVersion(cur, rn.prev)) return undefined
-    if (cur === undefined) return 'nothing'
-    return cur.releaseId === undefined ? `v${cur.version}` : `release ${cur.releaseId} (v${cur.version})`
-  }
-}
-
-/** A copy of `ref` without an absent release id (kept out of the stored JSON). */
-function refOf(ref: CurrentRef): CurrentRef {
-  const out: CurrentRef = { version: ref.version, manifestCid: ref.manifestCid }
-  if (ref.releaseId !== undefined) out.releaseId = ref.releaseId
-  return out
-}
-
-/** Whether two (possibly absent) references name the same version. */
-function sameVersion(a: VersionRef | undefined, b: VersionRef | undefined): boolean {
-  if (a === undefined || b === undefined) return a === b
-  return a.version === b.version && a.manifestCid === b.manifestCid
 }

@@ -2,7 +2,7 @@
  * Release status for operators: node counts by state per stage, city and campus, and
  * bytes by source (peers vs origin).
  */
-import type { NodeState, Release, TrackerState } from '../state/index.ts'
+import type { NodeState, Release, Repositories } from '../state/index.ts'
 
 /** Counts of nodes by state. */
 export type StateCounts = Record<NodeState, number>
@@ -39,8 +39,14 @@ function countIn(map: Map<string, StateCounts>, key: string): StateCounts {
   return c
 }
 
-/** Builds the status report of a release. */
-export function releaseStatus(state: TrackerState, id: string): ReleaseStatusReport {
+/**
+ * Builds the status report of a release from `state`: the admin API passes what is on disk
+ * (`TrackerState.committed`).
+ */
+export function releaseStatus(
+  state: Pick<Repositories, 'releases' | 'inventory'>,
+  id: string,
+): ReleaseStatusReport {
   const release = state.releases.get(id)
   const counts = empty()
   const stages = release.stages.map((s, i) => ({
@@ -56,7 +62,7 @@ export function releaseStatus(state: TrackerState, id: string): ReleaseStatusRep
   const campuses = new Map<string, StateCounts>()
   const variants = { A: empty(), B: empty() }
   const bytes = { peers: 0, origin: 0 }
-  for (const rn of state.releases.nodesOf(id).values()) {
+  for (const rn of state.releases.nodes.get(id)?.values() ?? []) {
     counts[rn.state]++
     stages[rn.stage].nodes++
     stages[rn.stage].counts[rn.state]++

@@ -47,7 +47,20 @@ export class Catalog {
   private readonly versions = new Map<string, Map<number, VersionRecord>>()
 
   async load(kv: Kv): Promise<void> {
-    for await (const [, v] of kv.entries('ver!')) this.index(v as VersionRecord)
+    for await (const [k, v] of kv.entries('ver!')) this.apply(k, v)
+  }
+
+  /** Applies one stored write (`value` undefined: a delete), as loading the store does. */
+  apply(key: string, value: unknown): void {
+    if (value !== undefined) {
+      this.index(value as VersionRecord)
+      return
+    }
+    // ver!<resource>!<version, 10 digits>
+    const resource = key.slice(4, -11)
+    const m = this.versions.get(resource)
+    m?.delete(Number(key.slice(-10)))
+    if (m?.size === 0) this.versions.delete(resource)
   }
 
   private index(v: VersionRecord): void {

@@ -1,13 +1,17 @@
 /**
- * The tracker's persistent state: repositories kept in memory and written through a
- * group-committing level batch. Load once at start; change through {@link TrackerState.tx}.
+ * The tracker's persistent state: repositories kept in memory over one {@link Kv}, changed
+ * through {@link TrackerState.tx} and written through a group-committing level batch.
+ * Load once at start.
  */
-import type { StateUnavailableError } from '../errors.ts'
-import { Catalog } from './catalog.ts'
-import { Inventory } from './inventory.ts'
+import { EventEmitter } from 'node:events'
+import { logger } from '@libp2p/logger'
+import { NodeInReleaseError, NotFoundError, StateUnavailableError } from '../errors.ts'
+import type { Catalog } from './catalog.ts'
+import type { Inventory } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
-import { Outbox } from './outbox.ts'
-import { Releases } from './releases.ts'
+import type { Outbox } from './outbox.ts'
+import type { Releases } from './releases.ts'
+import { Repositories } from './repositories.ts'
 
 export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
 export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts'
@@ -23,50 +27,172 @@ export type {
   StageSpec,
   VersionRef,
 } from './releases.ts'
+export type { Repositories } from './repositories.ts'
 
-/** All repositories over one {@link Kv}. */
-export class TrackerState {
-  readonly inventory = new Inventory()
-  readonly catalog = new Catalog()
-  readonly releases = new Releases()
-  readonly outbox = new Outbox()
+const log = logger('dandelion:tracker:state')
+
+/** Events of {@link TrackerState}. */
+export interface TrackerStateEvents {
+  /** A write failed: the writers' memory is being reloaded from the disk. */
+  failed: [StateUnavailableError]
+  /** The writers' memory was reloaded after a failed write: changes are taken again. */
+  reloaded: []
+}
+
+/** Release states in which a release still waits on a node. */
+const WAITING_ON_NODE = new Set(['waiting', 'pending', 'fetching', 'placed', 'reverting'])
+
+/**
+ * All repositories over one {@link Kv}, held twice:
+ *
+ * - the writers' ({@link inventory}, {@link catalog}, {@link releases}, {@link outbox}),
+ *   changed by a change set as it is made, so that a change builds on the ones before it
+ *   (sequence numbers, a release being created) while they are being written;
+ * - the readers' ({@link committed}), to which a batch is applied only once it is on disk:
+ *   the admin API shows only what a restart would load, never a change that may yet fail.
+ *
+ * A failed write refuses every change not yet on disk, reloads the writers' repositories
+ * from the disk and goes on (see {@link failure}); readers meanwhile read on.
+ */
+export class TrackerState extends EventEmitter<TrackerStateEvents> {
+  /**
+   * What is on disk, for readers (the admin API, reports, metrics). Never change it: it
+   * follows the writes that reached the disk.
+   */
+  readonly committed = new Repositories()
+  private work = new Repositories()
   private readonly kv: Kv
   private readonly writer: GroupWriter
+  private reloading?: Promise<void>
+  /** The writers' memory could not be reloaded: no change is taken until a restart. */
+  private broken?: StateUnavailableError
 
   /** State in `dir` (level), or in memory when `dir` is undefined. */
   constructor(dir?: string) {
+    super()
     this.kv = dir === undefined ? new MemoryKv() : new LevelKv(dir)
-    this.writer = new GroupWriter(this.kv)
+    this.writer = new GroupWriter({
+      kv: this.kv,
+      onCommitted: (ops) => this.committed.apply(ops),
+      onFailed: (err) => this.onFailed(err),
+    })
+  }
+
+  /** The writers' inventory (see the class comment). */
+  get inventory(): Inventory {
+    return this.work.inventory
+  }
+  /** The writers' catalog. */
+  get catalog(): Catalog {
+    return this.work.catalog
+  }
+  /** The writers' releases. */
+  get releases(): Releases {
+    return this.work.releases
+  }
+  /** The writers' outbox. */
+  get outbox(): Outbox {
+    return this.work.outbox
   }
 
   async open(): Promise<void> {
     await this.kv.open()
-    await this.inventory.load(this.kv)
-    await this.catalog.load(this.kv)
-    await this.releases.load(this.kv)
-    await this.outbox.load(this.kv)
+    await this.work.load(this.kv)
+    await this.committed.load(this.kv)
   }
 
   async close(): Promise<void> {
     await this.writer.flush()
+    await this.reloading
     await this.kv.close()
   }
 
   /**
-   * Set once a write of the state failed (disk full, I/O error). From then on memory may
-   * hold changes the disk does not (a Tx changes memory first and has no undo), so the
-   * tracker fails stop: {@link tx} throws, the admin API answers 503 to everything and the
-   * channel delivers nothing, until a restart reloads the disk. An operations team gets one
-   * clear error ("free the disk, restart the tracker") instead of a tracker that shows or
-   * sends releases it told them had failed; nodes keep running what they run meanwhile.
+   * Set while state writes fail: from a failed write until one succeeds (or for good, if
+   * the state could not be reloaded after it). `/health` answers 503 meanwhile, so
+   * monitoring sees a failing disk; reads go on, and changes are tried again.
    */
   get failure(): StateUnavailableError | undefined {
-    return this.writer.failure
+    return this.broken ?? this.writer.failure
   }
 
-  /** A new change set; throws {@link StateUnavailableError} once a write failed. */
+  /** False while no change can be made: the writers' memory is being reloaded (or could not be). */
+  get available(): boolean {
+    return this.reloading === undefined && this.broken === undefined
+  }
+
+  /** Throws {@link StateUnavailableError} while {@link available} is false. */
+  assertAvailable(): void {
+    if (this.broken !== undefined) throw this.broken
+    if (this.reloading !== undefined)
+      throw new StateUnavailableError({ cause: this.writer.failure?.cause, reloading: true })
+  }
+
+  /** A new change set; throws {@link StateUnavailableError} while {@link available} is false. */
   tx(): Tx {
-    if (this.writer.failure !== undefined) throw this.writer.failure
+    this.assertAvailable()
     return new Tx(this.writer)
+  }
+
+  /**
+   * Deletes a node in `tx`, and with it every command queued for it: nothing of it is
+   * delivered, retransmitted or kept on disk, and a release whose command to it is dropped
+   * shows the node failed ('node deleted'). Refused with {@link NodeInReleaseError} while a
+   * running or paused release still waits on it: it would stay pending there for good, and
+   * with the default success ratio that release would never complete.
+   */
+  deleteNode(tx: Tx, id: string): void {
+    if (!this.inventory.nodes.has(id)) throw new NotFoundError(`node ${id}`)
+    const live = [...this.releases.releases.values()].filter((r) => {
+      if (r.status !== 'running' && r.status !== 'paused') return false
+      const rn = this.releases.nodesOf(r.id).get(id)
+      return rn !== undefined && WAITING_ON_NODE.has(rn.state)
+    })
+    if (live.length > 0)
+      throw new NodeInReleaseError(
+        id,
+        live.map((r) => r.id),
+      )
+    this.inventory.delete(tx, 'node', id)
+    this.releases.nodeDeleted(tx, id, this.outbox.dropNode(tx, id))
+  }
+
+  /**
+   * Called by the writer as a batch fails, before its writers hear of it: from now on no
+   * change is taken until the writers' memory, which holds the failed change and maybe
+   * others built on it, is replaced by what is on disk.
+   */
+  private onFailed(err: StateUnavailableError): void {
+    log.error('writing the state failed, reloading it from disk: %e', err)
+    this.emitSafe('failed', err)
+    this.reloading ??= this.reload().then(() => {
+      this.reloading = undefined
+      if (this.broken === undefined) this.emitSafe('reloaded')
+    })
+  }
+
+  private async reload(): Promise<void> {
+    // every write of the failed epoch is refused; none of the next starts before this ends
+    await this.writer.flush()
+    const work = new Repositories()
+    try {
+      await work.load(this.kv)
+    } catch (err) {
+      this.broken = new StateUnavailableError({ cause: err })
+      log.error('reloading the state failed, a restart is needed: %e', err)
+      return
+    }
+    this.work = work
+    log('state reloaded from disk')
+  }
+
+  /** A listener that throws must not break the writer. */
+  private emitSafe(...args: ['failed', StateUnavailableError] | ['reloaded']): void {
+    try {
+      if (args[0] === 'failed') this.emit('failed', args[1])
+      else this.emit('reloaded')
+    } catch (err) {
+      log.error('%s listener threw: %e', args[0], err)
+    }
   }
 }

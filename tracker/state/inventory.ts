@@ -38,6 +38,9 @@ export interface Device {
   labels: string[]
 }
 
+/** Key prefixes of the inventory in the store. */
+export const INVENTORY_PREFIXES = ['city', 'campus', 'device', 'node'] as const
+
 /** Repository of the inventory. */
 export class Inventory {
   readonly cities = new Map<string, City>()
@@ -47,14 +50,31 @@ export class Inventory {
   private readonly byPeer = new Map<string, string>()
 
   async load(kv: Kv): Promise<void> {
-    for await (const [, v] of kv.entries('city!')) this.cities.set((v as City).id, v as City)
-    for await (const [, v] of kv.entries('campus!')) this.campuses.set((v as Campus).id, v as Campus)
-    for await (const [, v] of kv.entries('device!')) this.devices.set((v as Device).id, v as Device)
-    for await (const [, v] of kv.entries('node!')) {
-      const n = v as NodeRecord
-      this.nodes.set(n.id, n)
-      if (n.peerId !== undefined) this.byPeer.set(n.peerId, n.id)
+    for (const prefix of INVENTORY_PREFIXES)
+      for await (const [k, v] of kv.entries(`${prefix}!`)) this.apply(k, v)
+  }
+
+  /** Applies one stored write (`value` undefined: a delete), as loading the store does. */
+  apply(key: string, value: unknown): void {
+    const bang = key.indexOf('!')
+    const kind = key.slice(0, bang)
+    const id = key.slice(bang + 1)
+    if (kind === 'node') {
+      const old = this.nodes.get(id)
+      if (old?.peerId !== undefined && this.byPeer.get(old.peerId) === id) this.byPeer.delete(old.peerId)
+      if (value === undefined) this.nodes.delete(id)
+      else {
+        const n = value as NodeRecord
+        this.nodes.set(id, n)
+        if (n.peerId !== undefined) this.byPeer.set(n.peerId, id)
+      }
+      return
     }
+    const map = { city: this.cities, campus: this.campuses, device: this.devices }[kind as 'city'] as
+      | Map<string, unknown>
+      | undefined
+    if (value === undefined) map?.delete(id)
+    else map?.set(id, value)
   }
 
   /** City of a node, through its campus. */

@@ -40,11 +40,33 @@ export class Outbox {
   private readonly unacked = new Map<string, number>()
 
   async load(kv: Kv): Promise<void> {
-    for await (const [k, v] of kv.entries('seq!')) this.nextSeq.set(k.slice(4), v as number)
-    for await (const [, v] of kv.entries('ob!')) {
-      const e = v as OutboxEntry
-      this.index({ ...e, attempts: 0, nextAt: 0, durable: true })
+    for (const prefix of ['seq!', 'ob!']) for await (const [k, v] of kv.entries(prefix)) this.apply(k, v)
+  }
+
+  /** Applies one stored write (`value` undefined: a delete), as loading the store does. */
+  apply(k: string, value: unknown): void {
+    if (k.startsWith('seq!')) {
+      if (value === undefined) this.nextSeq.delete(k.slice(4))
+      else this.nextSeq.set(k.slice(4), value as number)
+      return
     }
+    // ob!<node id>!<seq, 12 digits>
+    const nodeId = k.slice(3, -13)
+    const seq = Number(k.slice(-12))
+    const old = this.boxes.get(nodeId)?.get(seq)
+    if (old !== undefined) {
+      this.byId.delete(old.cmd.id)
+      if (old.state === 'pending') this.setUnacked(nodeId, -1)
+    }
+    // a replaced entry keeps its place in the box (Map.set), so the box stays in sequence order
+    if (value !== undefined) this.index({ ...(value as OutboxEntry), attempts: 0, nextAt: 0, durable: true })
+    else if (old !== undefined) this.unbox(nodeId, seq)
+  }
+
+  private unbox(nodeId: string, seq: number): void {
+    const box = this.boxes.get(nodeId)
+    box?.delete(seq)
+    if (box?.size === 0) this.boxes.delete(nodeId)
   }
 
   private index(e: OutboxEntry): void {
@@ -168,9 +190,7 @@ export class Outbox {
     e.state = 'acked'
     e.outcome = status
     if (FINAL_OUTCOMES.has(status)) {
-      const box = this.boxes.get(nodeId)
-      box?.delete(e.cmd.seq)
-      if (box?.size === 0) this.boxes.delete(nodeId)
+      this.unbox(nodeId, e.cmd.seq)
       this.byId.delete(id)
       tx.del(key(nodeId, e.cmd.seq))
     } else {
@@ -188,12 +208,28 @@ export class Outbox {
     const e = this.byId.get(id)
     if (e === undefined || e.nodeId !== nodeId || e.state !== 'pending') return false
     this.setUnacked(nodeId, -1)
-    const box = this.boxes.get(nodeId)
-    box?.delete(e.cmd.seq)
-    if (box?.size === 0) this.boxes.delete(nodeId)
+    this.unbox(nodeId, e.cmd.seq)
     this.byId.delete(id)
     tx.del(key(nodeId, e.cmd.seq))
     return true
+  }
+
+  /**
+   * Drops every command queued for a node (it is being deleted): none is delivered,
+   * retransmitted or kept on disk. Its sequence number stays: should the machine that held
+   * the id enroll again, with its journal, new commands still come after what it holds.
+   * Returns the ids of the commands dropped.
+   */
+  dropNode(tx: Tx, nodeId: string): Set<string> {
+    const dropped = new Set<string>()
+    for (const e of this.boxes.get(nodeId)?.values() ?? []) {
+      dropped.add(e.cmd.id)
+      this.byId.delete(e.cmd.id)
+      tx.del(key(nodeId, e.cmd.seq))
+    }
+    this.boxes.delete(nodeId)
+    this.unacked.delete(nodeId)
+    return dropped
   }
 
   /** Number of queued commands, and how many of them are unACKed. */

@@ -82,6 +82,9 @@ export interface ReleaseNode {
 /** What a node runs for a resource, and the release that brought it (absent if unknown). */
 export type CurrentRef = VersionRef & { releaseId?: string }
 
+/** Reason given on a release's node state for a node deleted from the inventory. */
+export const NODE_DELETED = 'node deleted'
+
 /** Repository of releases. */
 export class Releases {
   readonly releases = new Map<string, Release>()
@@ -91,16 +94,39 @@ export class Releases {
   private readonly byKey = new Map<string, string>()
 
   async load(kv: Kv): Promise<void> {
-    for await (const [, v] of kv.entries('rel!')) {
-      const r = v as Release
-      this.releases.set(r.id, r)
-      if (r.idempotency !== undefined) this.byKey.set(r.idempotency.key, r.id)
+    for (const prefix of ['rel!', 'rn!', 'cur!'])
+      for await (const [k, v] of kv.entries(prefix)) this.apply(k, v)
+  }
+
+  /** Applies one stored write (`value` undefined: a delete), as loading the store does. */
+  apply(key: string, value: unknown): void {
+    if (key.startsWith('rel!')) {
+      const id = key.slice(4)
+      const oldKey = this.releases.get(id)?.idempotency?.key
+      if (oldKey !== undefined && this.byKey.get(oldKey) === id) this.byKey.delete(oldKey)
+      if (value === undefined) {
+        this.releases.delete(id)
+        return
+      }
+      const r = value as Release
+      this.releases.set(id, r)
+      if (r.idempotency !== undefined) this.byKey.set(r.idempotency.key, id)
+    } else if (key.startsWith('rn!')) {
+      // rn!<release id, a UUID>!<node id>
+      const bang = key.indexOf('!', 3)
+      const releaseId = key.slice(3, bang)
+      const nodeId = key.slice(bang + 1)
+      if (value !== undefined) {
+        this.nodesOf(releaseId).set(nodeId, value as ReleaseNode)
+        return
+      }
+      const m = this.nodes.get(releaseId)
+      m?.delete(nodeId)
+      if (m?.size === 0) this.nodes.delete(releaseId)
+    } else if (key.startsWith('cur!')) {
+      if (value === undefined) this.current.delete(key.slice(4))
+      else this.current.set(key.slice(4), value as CurrentRef)
     }
-    for await (const [k, v] of kv.entries('rn!')) {
-      const releaseId = k.split('!')[1]
-      this.nodesOf(releaseId).set((v as ReleaseNode).nodeId, v as ReleaseNode)
-    }
-    for await (const [k, v] of kv.entries('cur!')) this.current.set(k.slice(4), v as VersionRef)
   }
 
   get(id: string): Release {
@@ -143,6 +169,18 @@ export class Releases {
     if (key !== undefined && this.byKey.get(key) === id) this.byKey.delete(key)
     this.releases.delete(id)
     tx.del(`rel!${id}`)
+  }
+
+  /**
+   * A node was deleted, and with it the commands `dropped` (ids) of its outbox. Where one of
+   * them is what a release waits on, the node will never report on it: it counts as failed.
+   */
+  nodeDeleted(tx: Tx, nodeId: string, dropped: ReadonlySet<string>): void {
+    for (const [releaseId, m] of this.nodes) {
+      const rn = m.get(nodeId)
+      if (rn?.cmdId === undefined || !dropped.has(rn.cmdId)) continue
+      this.putNode(tx, releaseId, { ...rn, state: 'failed', reason: NODE_DELETED })
+    }
   }
 
   /** The release created with this `Idempotency-Key`, if any. */

@@ -12,7 +12,7 @@ afterEach(async () => {
 })
 
 describe('group writer', () => {
-  it('fails stop: after a failed batch nothing more is written and no change set is opened', async () => {
+  it('refuses a failed batch and those built on it, reloads the writers from disk and goes on', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dandelion-kv-'))
     dirs.push(dir)
     const state = new TrackerState(dir)
@@ -31,20 +31,49 @@ describe('group writer', () => {
     const b = state.tx()
     state.inventory.putCampus(b, { id: 'bj-1', city: 'bj', name: 'BJ one' })
     const second = b.commit({ sync: true })
+    // made before the failure, committed after it
+    const c = state.tx()
+    state.inventory.putCity(c, { id: 'sh', name: 'Shanghai' })
+    // readers see nothing of a change not on disk
+    expect([...state.committed.inventory.cities.keys()]).toEqual([])
     disk.resolve()
 
     await expect(first).rejects.toMatchObject({ name: 'StateUnavailableError', cause: enospc })
     await expect(second).rejects.toMatchObject({ name: 'StateUnavailableError' })
+    await expect(c.commit()).rejects.toMatchObject({ name: 'StateUnavailableError' })
     expect(batch).toHaveBeenCalledTimes(1)
     expect(state.failure?.code).toBe('ERR_STATE_UNAVAILABLE')
-    expect(() => state.tx()).toThrow(expect.objectContaining({ name: 'StateUnavailableError' }))
+    await vi.waitFor(() => expect(state.available).toBe(true))
+    expect([...state.inventory.cities.keys()]).toEqual([])
+    expect([...state.inventory.campuses.keys()]).toEqual([])
+    expect([...state.committed.inventory.cities.keys()]).toEqual([])
+
+    // the next change is written, and shows
+    const d = state.tx()
+    state.inventory.putCity(d, { id: 'gz', name: 'Guangzhou' })
+    await d.commit({ sync: true })
+    expect(state.failure).toBeUndefined()
+    expect([...state.committed.inventory.cities.keys()]).toEqual(['gz'])
     await state.close()
 
     const reopened = new TrackerState(dir)
     await reopened.open()
-    expect([...reopened.inventory.cities.keys()]).toEqual([])
+    expect([...reopened.inventory.cities.keys()]).toEqual(['gz'])
     expect([...reopened.inventory.campuses.keys()]).toEqual([])
     expect(reopened.failure).toBeUndefined()
     await reopened.close()
+  })
+
+  it('shows readers each write as it was made, not as its objects were changed after', async () => {
+    const state = new TrackerState()
+    await state.open()
+    const tx = state.tx()
+    const node = state.inventory.putNode(tx, { id: 'n1', labels: ['a'] })
+    const done = tx.commit()
+    // a repository object changed in place after the write was made, before it is on disk
+    node.labels.push('b')
+    await done
+    expect(state.committed.inventory.nodes.get('n1')?.labels).toEqual(['a'])
+    await state.close()
   })
 })

@@ -1,0 +1,120 @@
+/**
+ * The tracker as its clients see it on the wire: the admin API over real HTTP, its SSE
+ * stream, and a bare node speaking the channel protocol frame by frame.
+ */
+import { once } from 'node:events'
+import { type IncomingMessage, request } from 'node:http'
+import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import WebSocket from 'ws'
+import { authPayload, CHANNEL_PROTOCOL, type ServerFrame } from '../../node/agent/protocol.ts'
+import type { Tracker } from '../../tracker/index.ts'
+import { ADMIN, ENROLL } from './harness.ts'
+
+/** An admin API answer: status and parsed JSON body (undefined when empty). */
+export interface ApiAnswer {
+  status: number
+  // biome-ignore lint/suspicious/noExplicitAny: whatever JSON the API answers
+  body: any
+}
+
+/** Calls `/api/v1<path>` over HTTP (`/health`, `/metrics` and `/api/…` paths as given). */
+export async function http(t: Tracker, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
+  const url = path.startsWith('/api/') || path === '/health' || path === '/metrics' ? path : `/api/v1${path}`
+  const res = await fetch(`${t.url}${url}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${ADMIN}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  })
+  const text = await res.text()
+  const json = text === '' || !res.headers.get('content-type')?.includes('json') ? text : JSON.parse(text)
+  return { status: res.status, body: text === '' ? undefined : json }
+}
+
+/** Value of a Prometheus gauge on `/metrics`. */
+export async function metric(t: Tracker, name: string): Promise<number> {
+  const { body } = await http(t, 'GET', '/metrics')
+  const line = (body as string).split('\n').find((l) => l.startsWith(`${name} `))
+  if (line === undefined) throw new Error(`no metric ${name}`)
+  return Number(line.split(' ')[1])
+}
+
+/** An SSE subscription to `/api/v1/events`: the events received so far, in order. */
+export interface EventStream {
+  events: Array<{ type: string; data: Record<string, unknown> }>
+  close(): void
+}
+
+/** Subscribes to the tracker's release events; resolves once the stream is open. */
+export async function subscribe(t: Tracker): Promise<EventStream> {
+  const req = request(`${t.url}/api/v1/events`, { headers: { authorization: `Bearer ${ADMIN}` } })
+  req.end()
+  const [res] = (await once(req, 'response')) as [IncomingMessage]
+  if (res.statusCode !== 200) throw new Error(`events → ${res.statusCode}`)
+  const events: EventStream['events'] = []
+  let buf = ''
+  res.setEncoding('utf8')
+  res.on('data', (chunk: string) => {
+    buf += chunk
+    for (let i = buf.indexOf('\n\n'); i >= 0; i = buf.indexOf('\n\n')) {
+      const block = buf.slice(0, i)
+      buf = buf.slice(i + 2)
+      const type = /^event: (.*)$/m.exec(block)?.[1]
+      const data = /^data: (.*)$/m.exec(block)?.[1]
+      if (type !== undefined && data !== undefined) events.push({ type, data: JSON.parse(data) })
+    }
+  })
+  res.on('error', () => {}) // ends with an abort when closed
+  // destroyed, not aborted politely: the tracker must not wait for this connection to close
+  return { events, close: () => req.destroy() }
+}
+
+/** A bare node on the channel: every frame it got, and how its connection ended. */
+export interface BareNode {
+  ws: WebSocket
+  frames: ServerFrame[]
+  closed: Promise<number>
+  /** Commands received, in order. */
+  cmds(): Array<Extract<ServerFrame, { t: 'cmd' }>['cmd']>
+  /** Resolves once everything the tracker sent before now has arrived (frames are ordered). */
+  settled(): Promise<void>
+}
+
+/**
+ * Connects as `nodeId` with `key`, enrolling in `campus` if the key is not bound yet, with
+ * `lastSeq` 0. It never ACKs: the tracker keeps its commands unACKed (and retransmits them).
+ */
+export async function bareNode(
+  url: string,
+  key: PrivateKey,
+  nodeId: string,
+  campus = 'bj-1',
+): Promise<BareNode> {
+  const ws = new WebSocket(url, CHANNEL_PROTOCOL)
+  const frames: ServerFrame[] = []
+  const peerId = peerIdFromPrivateKey(key).toString()
+  const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
+  ws.on('message', async (data) => {
+    const f = JSON.parse(data.toString()) as ServerFrame
+    frames.push(f)
+    if (f.t === 'challenge') {
+      const sig = Buffer.from(await key.sign(authPayload(f.nonce, peerId))).toString('base64url')
+      ws.send(
+        JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0, enroll: { token: ENROLL, nodeId, campus } }),
+      )
+    }
+  })
+  return {
+    ws,
+    frames,
+    closed,
+    cmds: () => frames.flatMap((f) => (f.t === 'cmd' ? [f.cmd] : [])),
+    async settled() {
+      ws.ping()
+      await once(ws, 'pong')
+    },
+  }
+}
