@@ -3,6 +3,11 @@
  * manifest bytes. A version is committed in one batch together with the record of
  * the upload it came from, so a crash never leaves a half-published version and a
  * re-run ingest of the same upload is recognised.
+ *
+ * A version is private when it was uploaded with an upload grant (a homework photo): the
+ * origin leaves it out of its listings and out of the tracker's catalog, and serves it only
+ * to whoever has its exact name. Records written before versions could be private have no
+ * `private` field: they are public.
  */
 import { Level } from 'level'
 import type { ContentType } from '../node/content/index.ts'
@@ -18,6 +23,8 @@ export interface PublishedVersion {
   mime: string
   /** Milliseconds since the epoch. */
   createdAt: number
+  /** Uploaded with an upload grant: unlisted, never registered with the tracker. Absent when public. */
+  private?: true
 }
 
 /** A resource and its latest version number. */
@@ -26,6 +33,11 @@ export interface ResourceSummary {
   type: ContentType
   latestVersion: number
   versions: number
+  /**
+   * Every version is private: the resource is unlisted. One public version makes the whole
+   * resource public (listed), its private versions still marked. Absent when public.
+   */
+  private?: true
 }
 
 const pad = (n: number): string => String(n).padStart(10, '0')
@@ -76,6 +88,8 @@ export class Catalog {
         latestVersion: version,
         versions: (resource?.versions ?? 0) + 1,
       }
+      if (entry.private === true && (resource === undefined || resource.private === true))
+        summary.private = true
       const batch = this.db.batch()
       batch.put(`r!${entry.name}`, JSON.stringify(summary))
       batch.put(`v!${entry.name}!${pad(version)}`, JSON.stringify(published))

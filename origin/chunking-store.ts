@@ -4,12 +4,13 @@
  * the chunk store. Only the unfinished tail chunk is kept, as a small partial file, and
  * when the upload completes only the manifest remains to be built.
  *
- * State per upload, in `<dir>/<id>.json`: size, metadata, creation date, the CIDs of
- * the chunks stored so far, and how many bytes of the tail file `<id>.<k>.part`
- * (k = index of the unfinished chunk) belong to the upload. Every state file and tail
- * file is written to a temporary name, synced and renamed, so a crash or a power cut at
- * any point leaves a consistent state: the offset a client reads after a restart may be
- * lower than what it sent, never higher, and the tus client simply resends from there.
+ * State per upload, in `<dir>/<id>.json`: size, metadata, creation date, whether it is
+ * private (made with an upload grant), the CIDs of the chunks stored so far, and how many
+ * bytes of the tail file `<id>.<k>.part` (k = index of the unfinished chunk) belong to the
+ * upload. Every state file and tail file is written to a temporary name, synced and
+ * renamed, so a crash or a power cut at any point leaves a consistent state: the offset a
+ * client reads after a restart may be lower than what it sent, never higher, and the tus
+ * client simply resends from there.
  *
  * Chunks are content-addressed, so two uploads of the same bytes share them. Each
  * upload pins the chunks it recorded, one pin per checkpoint
@@ -54,6 +55,8 @@ interface UploadState {
   activity_date?: string
   chunks: string[]
   partLength: number
+  /** Made with an upload grant: published as a private version. Absent in older states: public. */
+  private?: true
 }
 
 /** Options of {@link ChunkingDataStore}. */
@@ -82,6 +85,12 @@ export interface ChunkingDataStoreComponents {
    * @default none: such an upload is unknown
    */
   published?(id: string): Promise<{ size: number } | undefined>
+  /**
+   * Whether the upload being created with this id is private (made with an upload grant),
+   * asked once, as it is created: the answer is kept in its state, so it holds across
+   * restarts. @default every upload is public
+   */
+  isPrivate?(id: string): boolean
 }
 
 /** tus DataStore writing straight into the chunk store. */
@@ -89,6 +98,7 @@ export class ChunkingDataStore extends DataStore {
   private readonly store: ChunkStore
   private readonly checkSpace: (() => Promise<void>) | undefined
   private readonly published: ((id: string) => Promise<{ size: number } | undefined>) | undefined
+  private readonly isPrivate: ((id: string) => boolean) | undefined
   private readonly init: ChunkingDataStoreInit
   /** Writes in progress: the chunks they stored but have not pinned yet must not be deleted. */
   private readonly writers = new Set<ChunkWriter>()
@@ -105,6 +115,7 @@ export class ChunkingDataStore extends DataStore {
     this.store = components.store
     this.checkSpace = components.checkSpace
     this.published = components.published
+    this.isPrivate = components.isPrivate
     this.init = { ...init }
     this.extensions = ['creation', 'creation-with-upload', 'termination', 'expiration']
   }
@@ -119,6 +130,7 @@ export class ChunkingDataStore extends DataStore {
       activity_date: upload.creation_date,
       chunks: [],
       partLength: 0,
+      ...(this.isPrivate?.(upload.id) === true ? { private: true as const } : {}),
     })
     return upload
   }
@@ -144,10 +156,11 @@ export class ChunkingDataStore extends DataStore {
   }
 
   /**
-   * The chunks of a complete upload, in order, every one of them looked up in the store.
+   * The chunks of a complete upload, in order, every one of them looked up in the store, and
+   * whether it is private.
    * @throws MissingChunksError when one is missing; the upload's offset then stops before it
    */
-  async chunksOf(id: string): Promise<{ chunks: CID[]; size: number }> {
+  async chunksOf(id: string): Promise<{ chunks: CID[]; size: number; private: boolean }> {
     const state = await this.load(id)
     this.checked.delete(id)
     const present = await this.present(state)
@@ -156,7 +169,11 @@ export class ChunkingDataStore extends DataStore {
         `chunk ${present.chunks.length + 1} of ${state.chunks.length} of upload ${id} (${state.chunks[present.chunks.length]}) is not in the store; the upload resumes from byte ${this.offsetOf(present)}`,
       )
     }
-    return { chunks: state.chunks.map((c) => CID.parse(c)), size: this.offsetOf(state) }
+    return {
+      chunks: state.chunks.map((c) => CID.parse(c)),
+      size: this.offsetOf(state),
+      private: state.private === true,
+    }
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {

@@ -56,7 +56,7 @@ const log = logger('dandelion:origin')
 export interface OriginInit {
   /** Directory for chunks, catalog, key and unfinished uploads. */
   dataDir: string
-  /** Bearer token required for uploads. */
+  /** Bearer token required for uploads; listings show private resources to it only. */
   token: string
   /**
    * PeerIds of the upload grant issuers to trust: a grant one of them signed lets a device
@@ -111,9 +111,12 @@ export interface Origin {
     meta: { name: string; type: ContentType; mime?: string; sha256?: string; blake3?: string },
     options?: { signal?: AbortSignal },
   ): Promise<PublishedVersion>
-  /** Calls `listener` for each version published from now on; returns an unsubscribe function. */
+  /**
+   * Calls `listener` for each version published from now on, private ones (uploaded with an
+   * upload grant) marked; returns an unsubscribe function.
+   */
   onVersion(listener: (v: PublishedVersion) => void): () => void
-  /** Every published version. */
+  /** Every published version, private ones marked. */
   listVersions(): Promise<PublishedVersion[]>
   /** A published manifest, decoded. */
   manifest(cid: string): Promise<Manifest>
@@ -196,7 +199,8 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     app,
     {
       store,
-      publish: (file, meta, uploadId) => track(() => publish(components, file, meta, { uploadId })),
+      publish: (file, meta, upload) =>
+        track(() => publish(components, file, meta, { uploadId: upload.id, private: upload.private })),
       published: (uploadId) => catalog.byUpload(uploadId),
       freeDiskBytes: init.freeDiskBytes ?? (() => freeDiskBytes(uploadsDir)),
     },
@@ -212,7 +216,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     },
   )
   uploads.tus.on('POST_CREATE', () => metrics.uploadsCreated.inc())
-  contentRoutes(app, { store, catalog, metrics })
+  contentRoutes(app, { store, catalog, metrics }, { token: init.token })
   opsRoutes(app, { registry: metrics.registry, store })
 
   // Uploads an earlier run received in full but did not publish are published now, before serving.

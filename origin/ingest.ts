@@ -54,6 +54,11 @@ export interface PublishOptions {
   uploadId?: string
   /** The caller already checked the whole-file checksum. */
   checksumChecked?: boolean
+  /**
+   * Publish a private version (an upload made with an upload grant): unlisted, never
+   * registered with the tracker. @default false
+   */
+  private?: boolean
   signal?: AbortSignal
 }
 
@@ -110,6 +115,7 @@ export async function publish(
       type: meta.type,
       mime: meta.mime,
       createdAt: manifest.createdAt,
+      ...(options.private === true ? { private: true as const } : {}),
     },
     manifest.bytes,
     options.uploadId,

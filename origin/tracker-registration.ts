@@ -2,6 +2,9 @@
  * Registers every version the origin publishes with the tracker
  * (`POST /api/v1/resources/:name/versions`), retrying with backoff while the tracker is
  * unreachable. The origin and the tracker never import each other: they talk over HTTP.
+ * Private versions (homework photos uploaded with an upload grant) are not registered: the
+ * tracker's catalog is what gets rolled out to campuses, and a child's photo is not content
+ * for every campus, nor for the tracker's listings.
  */
 import { logger } from '@libp2p/logger'
 import type { Origin, PublishedVersion } from './index.ts'
@@ -47,9 +50,9 @@ function backoff(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
- * Subscribes to `origin.onVersion` and registers each new version (manifest CID, size,
- * type) with the tracker; versions already published are registered once at start too
- * (registration is idempotent on the tracker). Returns a function that stops it.
+ * Subscribes to `origin.onVersion` and registers each new public version (manifest CID,
+ * size, type) with the tracker; public versions already published are registered once at
+ * start too (registration is idempotent on the tracker). Returns a function that stops it.
  */
 export function registerWithTracker(origin: Origin, init: TrackerRegistrationInit): () => void {
   const controller = new AbortController()
@@ -96,12 +99,13 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
   }
 
   const unsubscribe = origin.onVersion((v) => {
+    if (v.private === true) return
     register(v).catch((err) => log.error('registration of %s failed: %e', v.name, err))
   })
   origin
     .listVersions()
     .then(async (all) => {
-      for (const v of all) await register(v)
+      for (const v of all) if (v.private !== true) await register(v)
     })
     .catch((err) => log.error('listing versions failed: %e', err))
   return () => {

@@ -6,6 +6,8 @@
  * version and manifest CID. If publishing fails there (ingest queue full, a store
  * error), the upload stays complete on disk and is published by the client's next HEAD
  * (a tus client resumes with a HEAD after a failed PATCH) or by the periodic sweep.
+ * An upload created with an upload grant is private from its creation on (its state says
+ * so), and is published as a private version.
  */
 import { randomBytes } from 'node:crypto'
 import { statfs } from 'node:fs/promises'
@@ -42,8 +44,12 @@ const log = logger('dandelion:origin:uploads')
 export interface UploadsComponents {
   /** The chunk store uploads are written into. */
   store: ChunkStore
-  /** Publishes a complete upload's chunks as a new version. */
-  publish(file: ChunkedFile, meta: IngestMeta, uploadId: string): Promise<PublishedVersion>
+  /** Publishes a complete upload's chunks as a new version, private if the upload is. */
+  publish(
+    file: ChunkedFile,
+    meta: IngestMeta,
+    upload: { id: string; private: boolean },
+  ): Promise<PublishedVersion>
   /** The version an upload was published as, if it was. */
   published(uploadId: string): Promise<PublishedVersion | undefined>
   /** Free bytes on the data volume. */
@@ -125,9 +131,17 @@ export function mountUploads(
   }
   // uploads being created with a grant right now: a second POST of the same grant waits for nothing
   const creating = new Set<string>()
+  // Ids tus is creating an upload under for a grant, as tus read it (`onUploadCreate`), until
+  // the data store records the upload as private. At most one per entry of `creating`.
+  const creatingPrivate = new Set<string>()
 
   const datastore = new ChunkingDataStore(
-    { store: components.store, checkSpace, published: components.published },
+    {
+      store: components.store,
+      checkSpace,
+      published: components.published,
+      isPrivate: (id) => creatingPrivate.delete(id),
+    },
     { dir: init.dir, chunkSize: init.chunkSize, window: init.window, expiryMs: init.expiryMs },
   )
 
@@ -156,8 +170,11 @@ export function mountUploads(
     }
     const meta = parseUploadMetadata(metadata)
     try {
-      const { chunks, size } = await datastore.chunksOf(uploadId)
-      const published = await components.publish({ chunks, size, chunkSize: init.chunkSize }, meta, uploadId)
+      const { chunks, size, private: isPrivate } = await datastore.chunksOf(uploadId)
+      const published = await components.publish({ chunks, size, chunkSize: init.chunkSize }, meta, {
+        id: uploadId,
+        private: isPrivate,
+      })
       // the upload's state goes only once its version is committed
       await datastore.forget(uploadId)
       return published
@@ -199,7 +216,11 @@ export function mountUploads(
       parseUploadMetadata(upload.metadata)
       // and so is anything beyond a grant, as tus read the request (`admit` checked fastify's reading)
       const claims = grantOf(req)
-      if (claims !== undefined) checkGrantUpload(claims, upload)
+      if (claims !== undefined) {
+        checkGrantUpload(claims, upload)
+        // what a device uploads with a grant (a child's homework photo) is nobody else's to list
+        creatingPrivate.add(upload.id)
+      }
       return {}
     },
     onUploadFinish: async (_req, upload) => {
@@ -342,7 +363,11 @@ export function mountUploads(
       reply.hijack()
       await tus.handle(req.raw, reply.raw)
     } finally {
-      if (creatingId !== undefined) creating.delete(creatingId)
+      if (creatingId !== undefined) {
+        creating.delete(creatingId)
+        // left over when tus failed between `onUploadCreate` and creating the upload
+        creatingPrivate.delete(creatingId)
+      }
     }
   }
 

@@ -24,6 +24,12 @@ export const EVENT_LOG_SIZE = 512
 export const CONTROL_RETRY_MS = 1 * second
 /** Attempts before a device control is reported as failed. */
 export const CONTROL_MAX_ATTEMPTS = 5
+/**
+ * How long a control the lamp confirmed it is running (`control-progress`) may take before it
+ * is reported as failed: a homework photo's upload on a slow classroom link. As long as the
+ * upload grant it carries is valid.
+ */
+export const CONTROL_RUNNING_TIMEOUT_MS = 15 * 60 * 1000
 /** First delay before a dropped signaling client reconnects; doubles after each failed attempt. */
 export const RECONNECT_INITIAL_MS = 100
 /** Longest delay between a signaling client's reconnect attempts. */

@@ -1,14 +1,20 @@
 /**
  * Read-only HTTP API of the origin: manifests, chunks (the web-seed fallback of every
  * swarm), resources and versions, and the reassembled content with Range support.
+ *
+ * Private resources (homework photos uploaded with an upload grant, see `catalog.ts`) are
+ * left out of `GET /resources` unless the request carries the upload token; then every
+ * resource is listed, private ones marked `"private": true`. Their versions, manifests and
+ * content stay reachable by exact name: the URL the teacher was given is the capability.
  */
 import { Readable } from 'node:stream'
 import type { FastifyInstance, FastifyReply } from 'fastify'
+import { bearerVerdict } from '../../node/bearer.ts'
 import { decodeManifest, type Manifest, parseCid, parseRange } from '../../node/content/index.ts'
 import { type ChunkStore, readRange } from '../../node/store/index.ts'
 import type { Catalog } from '../catalog.ts'
 import { IMMUTABLE_CACHE_CONTROL, MANIFEST_MEDIA_TYPE, UPLOAD_ID_RE } from '../constants.ts'
-import { BadRequestError, NotFoundError, RangeNotSatisfiableError } from '../errors.ts'
+import { BadRequestError, ForbiddenError, NotFoundError, RangeNotSatisfiableError } from '../errors.ts'
 import type { OriginMetrics } from '../metrics.ts'
 
 /** What the content routes read from. */
@@ -16,6 +22,12 @@ export interface ContentRoutesComponents {
   store: ChunkStore
   catalog: Catalog
   metrics: OriginMetrics
+}
+
+/** Options of the content routes. */
+export interface ContentRoutesInit {
+  /** The origin's upload token: a request bearing it sees private resources in listings. */
+  token: string
 }
 
 const cidParam = {
@@ -38,9 +50,26 @@ function notModified(reply: FastifyReply, ifNoneMatch: string | undefined, etag:
   return true
 }
 
+/**
+ * Whether a listing request may see private resources: with the upload token, yes; without a
+ * bearer, no.
+ * @throws ForbiddenError for any other bearer (an upload grant included): a wrong token would
+ * otherwise look like an origin without private resources
+ */
+function listsPrivate(authorization: string | undefined, token: string): boolean {
+  const verdict = bearerVerdict(authorization, token)
+  if (verdict === 'wrong') throw new ForbiddenError()
+  return verdict === 'ok'
+}
+
 /** Registers the read-only routes. */
-export function contentRoutes(app: FastifyInstance, components: ContentRoutesComponents): void {
+export function contentRoutes(
+  app: FastifyInstance,
+  components: ContentRoutesComponents,
+  init: ContentRoutesInit,
+): void {
   const { store, catalog, metrics } = components
+  const { token } = init
 
   const loadManifest = async (cid: string): Promise<Manifest> => {
     const bytes = await catalog.manifestBytes(cid)
@@ -83,16 +112,33 @@ export function contentRoutes(app: FastifyInstance, components: ContentRoutesCom
     },
   )
 
-  app.get('/resources', async () => ({ resources: await catalog.resources() }))
+  app.get('/resources', async (req, reply) => {
+    void reply.header('Vary', 'Authorization')
+    const all = await catalog.resources()
+    return {
+      resources: listsPrivate(req.headers.authorization, token) ? all : all.filter((r) => r.private !== true),
+    }
+  })
 
   app.get<{ Params: { name: string } }>(
     '/resources/:name/versions',
     { schema: { params: { type: 'object', properties: { name: { type: 'string', maxLength: 200 } } } } },
-    async (req) => {
+    async (req, reply) => {
       const resource = await catalog.resource(req.params.name)
       if (resource === undefined)
         throw new NotFoundError(`resource ${JSON.stringify(req.params.name)} not found`)
-      return { resource, versions: await catalog.versions(req.params.name) }
+      const versions = await catalog.versions(req.params.name)
+      // A private resource is asked for by its name, the capability: all its versions are
+      // the asker's. A public one's name is known to all, so its private versions (if one
+      // was ever published under that name) are listed to the token only.
+      if (resource.private === true) return { resource, versions }
+      void reply.header('Vary', 'Authorization')
+      return {
+        resource,
+        versions: listsPrivate(req.headers.authorization, token)
+          ? versions
+          : versions.filter((v) => v.private !== true),
+      }
     },
   )
 

@@ -13,6 +13,7 @@ import {
   CONTROL_DEDUP_SIZE,
   CONTROL_MAX_ATTEMPTS,
   CONTROL_RETRY_MS,
+  CONTROL_RUNNING_TIMEOUT_MS,
   RECONNECT_INITIAL_MS,
   RECONNECT_MAX_MS,
 } from '../constants.ts'
@@ -64,6 +65,11 @@ export interface SignalingClientInit {
   controlRetryMs?: number
   /** @default {@link CONTROL_MAX_ATTEMPTS} */
   controlMaxAttempts?: number
+  /**
+   * How long a control the lamp said it is running (`control-progress`) may take before
+   * {@link SignalingClient.control} rejects. @default {@link CONTROL_RUNNING_TIMEOUT_MS}
+   */
+  controlRunningMs?: number
   onControl?: ControlHandler
   logger?: Logger
 }
@@ -89,6 +95,15 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   private readonly log: Logger
   private readonly controls: Retransmitter<string>
   private readonly waiting = new Map<string, (ack: ControlResult) => void>()
+  private readonly failed = new Map<string, (err: Error) => void>()
+  /**
+   * Our controls the lamp is running: no longer resent on a timer, only after a reconnect
+   * (the server answers a duplicate with its ACK once there is one); each has a deadline.
+   */
+  private readonly running = new Map<
+    string,
+    { resend: () => void; deadline: ReturnType<typeof setTimeout> }
+  >()
   private readonly ran = new BoundedMap<string, ControlResult | 'running'>(CONTROL_DEDUP_SIZE)
   private nextId = 0
 
@@ -194,6 +209,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.seq = msg.seq
         this.emit('welcome', msg)
         this.controls.flush()
+        for (const r of this.running.values()) r.resend()
         return
       case 'event':
         if (msg.seq <= this.seq || this.state === undefined) return
@@ -208,8 +224,15 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
       case 'control':
         this.runControl(msg.id, msg.command, msg.upload)
         return
+      case 'control-progress':
+        this.controlRunning(msg.id)
+        return
       case 'control-ack': {
-        if (!this.controls.ack(msg.id)) return
+        const running = this.running.get(msg.id)
+        if (running !== undefined) {
+          clearTimeout(running.deadline)
+          this.running.delete(msg.id)
+        } else if (!this.controls.ack(msg.id)) return
         const ack: ControlResult = { ok: msg.ok }
         if (msg.result !== undefined) ack.result = msg.result
         if (msg.error !== undefined) ack.error = msg.error
@@ -229,7 +252,11 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
 
   private runControl(id: string, command: DeviceCommand, upload: PhotoUploadOffer | undefined): void {
     const seen = this.ran.get(id)
-    if (seen === 'running') return
+    // a retransmission of what we are still doing: say so, or the sender gives up on it
+    if (seen === 'running') {
+      this.send({ type: 'control-progress', id })
+      return
+    }
     if (seen !== undefined) {
       this.send({ type: 'control-ack', id, ...seen })
       return
@@ -247,6 +274,21 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.send({ type: 'control-ack', id, ...result })
       })
       .catch((err) => this.log.error('control %s failed %e', id, err))
+  }
+
+  /** The lamp runs our control `id`: stop resending it, and wait up to `controlRunningMs` for its ACK. */
+  private controlRunning(id: string): void {
+    const resolve = this.waiting.get(id)
+    if (resolve === undefined || this.running.has(id)) return
+    const resend = this.controls.sender(id)
+    this.controls.ack(id)
+    if (resend === undefined) return
+    const deadline = setTimeout(() => {
+      this.running.delete(id)
+      this.failed.get(id)?.(new ControlTimeoutError())
+    }, this.init.controlRunningMs ?? CONTROL_RUNNING_TIMEOUT_MS)
+    deadline.unref?.()
+    this.running.set(id, { resend, deadline })
   }
 
   /** Sends one message if connected; false otherwise. */
@@ -277,31 +319,37 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     // an abort event that already fired will not fire again: do not send at all
     if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
     return new Promise<ControlResult>((resolve, reject) => {
+      const settle = (): void => {
+        options.signal?.removeEventListener('abort', onAbort)
+        this.waiting.delete(id)
+        this.failed.delete(id)
+        const running = this.running.get(id)
+        clearTimeout(running?.deadline)
+        this.running.delete(id)
+      }
       const onAbort = (): void => {
         this.controls.ack(id)
-        this.waiting.delete(id)
+        settle()
         reject(options.signal?.reason)
       }
       options.signal?.addEventListener('abort', onAbort, { once: true })
       this.waiting.set(id, (ack) => {
-        options.signal?.removeEventListener('abort', onAbort)
-        this.waiting.delete(id)
+        settle()
         resolve(ack)
+      })
+      this.failed.set(id, (err) => {
+        settle()
+        reject(err)
       })
       try {
         this.controls.start(
           id,
           () => this.send({ type: 'control', id, target, command }),
-          () => {
-            options.signal?.removeEventListener('abort', onAbort)
-            this.waiting.delete(id)
-            reject(new ControlTimeoutError())
-          },
+          () => this.failed.get(id)?.(new ControlTimeoutError()),
         )
       } catch (err) {
         // CapacityError: too many of our own controls await ACKs; nothing was sent
-        options.signal?.removeEventListener('abort', onAbort)
-        this.waiting.delete(id)
+        settle()
         reject(err)
       }
     })
@@ -376,6 +424,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     this.closed = true
     this.reconnecting?.abort()
     this.controls.clear()
+    for (const r of this.running.values()) clearTimeout(r.deadline)
+    this.running.clear()
     this.socket?.close(1000, 'bye')
   }
 }

@@ -4,9 +4,17 @@
  * repeats a control it already got an ACK for receives the same ACK again, without the lamp
  * running it twice. At most `dedupSize` controls are in flight per room; one more is refused with
  * `control-ack {ok: false, error: ERR_CAPACITY}` and not remembered, so the teacher may send the
- * same id again later.
+ * same id again later. A lamp still running a control when it is resent (a photo uploading over
+ * a slow link) answers `control-progress`: for a photo, the relay stops resending, passes it
+ * on to the teacher and waits up to `runningMs` (15 min) for the ACK instead of timing out
+ * after the resends (~31 s).
  */
-import { CONTROL_DEDUP_SIZE, CONTROL_MAX_ATTEMPTS, CONTROL_RETRY_MS } from '../constants.ts'
+import {
+  CONTROL_DEDUP_SIZE,
+  CONTROL_MAX_ATTEMPTS,
+  CONTROL_RETRY_MS,
+  CONTROL_RUNNING_TIMEOUT_MS,
+} from '../constants.ts'
 import { CapacityError, ControlTimeoutError } from '../errors.ts'
 import type { DeviceSetting } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
@@ -34,6 +42,8 @@ export interface ControlRelayInit {
   maxAttempts?: number
   /** Ids remembered for de-duplication, and controls in flight at once. @default {@link CONTROL_DEDUP_SIZE} */
   dedupSize?: number
+  /** How long a control the lamp said it is running may take. @default {@link CONTROL_RUNNING_TIMEOUT_MS} */
+  runningMs?: number
 }
 
 type Ack = Extract<ServerMessage, { type: 'control-ack' }>
@@ -43,6 +53,8 @@ interface InFlight {
   target: string
   command: DeviceCommand
   upload?: PhotoUploadOffer
+  /** Set once the lamp said it is running the control: no more resends, a longer deadline. */
+  running?: ReturnType<typeof setTimeout>
 }
 
 type ControlMessage = Extract<ServerMessage, { type: 'control' }>
@@ -68,17 +80,24 @@ export function settingOf(command: DeviceCommand): DeviceSetting | undefined {
   }
 }
 
+/** Controls that may run for minutes (an upload); the others are answered at once or time out. */
+const TAKES_LONG: ReadonlySet<DeviceCommand['kind']> = new Set(['capture-photo'])
+
 /** The relay for one room. */
 export class ControlRelay {
   private readonly components: ControlRelayComponents
   private readonly retransmitter: Retransmitter<string>
-  /** Bounded by the retransmitter's capacity, checked before anything is inserted: never evicts. */
+  /** At most `size`, checked before anything is inserted: never evicts. */
   private readonly inFlight = new Map<string, InFlight>()
   private readonly done: BoundedMap<string, Ack>
+  private readonly size: number
+  private readonly runningMs: number
 
   constructor(components: ControlRelayComponents, init: ControlRelayInit = {}) {
     this.components = components
     const size = init.dedupSize ?? CONTROL_DEDUP_SIZE
+    this.size = size
+    this.runningMs = init.runningMs ?? CONTROL_RUNNING_TIMEOUT_MS
     this.retransmitter = new Retransmitter({
       retryMs: init.retryMs ?? CONTROL_RETRY_MS,
       maxAttempts: init.maxAttempts ?? CONTROL_MAX_ATTEMPTS,
@@ -95,7 +114,8 @@ export class ControlRelay {
       return
     }
     if (this.inFlight.has(id)) return
-    if (this.retransmitter.full) {
+    // controls being run are in flight without being retransmitted: count them all
+    if (this.inFlight.size >= this.size) {
       // Evicting an older control here would drop its ACK, and a half-inserted one would make a
       // resubmitted id a silent no-op: refuse this one whole, unremembered, so it can be retried.
       const err = new CapacityError(`${this.inFlight.size} controls await their device's ACK`)
@@ -133,8 +153,31 @@ export class ControlRelay {
     this.finish(message.id, ack)
   }
 
+  /**
+   * The lamp says it is running control `id` (it got a retransmission while still at it, e.g.
+   * uploading a photo over a slow link): resending stops, the control gets
+   * {@link ControlRelayInit.runningMs} to finish, and the teacher hears of it so that its
+   * client waits as long. From anyone but the target, or for unknown ids, ignored.
+   */
+  progress(by: string, id: string): void {
+    const f = this.inFlight.get(id)
+    if (f === undefined || f.target !== by) return
+    // a setting (screen, camera, mute) takes a moment: a lamp stuck on one still times out
+    if (!TAKES_LONG.has(f.command.kind)) return
+    this.retransmitter.ack(id)
+    if (f.running === undefined) {
+      f.running = setTimeout(() => {
+        const err = new ControlTimeoutError()
+        this.finish(id, { type: 'control-ack', id, ok: false, error: err.code })
+      }, this.runningMs)
+      f.running.unref?.()
+    }
+    this.components.send(f.from, { type: 'control-progress', id })
+  }
+
   private finish(id: string, ack: Ack): void {
     const f = this.inFlight.get(id)
+    clearTimeout(f?.running)
     this.inFlight.delete(id)
     this.done.set(id, ack)
     if (f !== undefined) this.components.send(f.from, ack)
@@ -147,8 +190,9 @@ export class ControlRelay {
     }
   }
 
-  /** Stops all retransmissions. */
+  /** Stops all retransmissions and deadlines. */
   close(): void {
     this.retransmitter.clear()
+    for (const f of this.inFlight.values()) clearTimeout(f.running)
   }
 }

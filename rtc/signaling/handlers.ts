@@ -77,6 +77,9 @@ export async function handleMessage(
     case 'control-ack':
       room.relay.ack(by, msg)
       return
+    case 'control-progress':
+      room.relay.progress(by, msg.id)
+      return
     case 'publish': {
       if (!canPublish(hub.state, by)) throw new ForbiddenError('you may not publish in this room now')
       const sdp = await provider.publish(roomId, by, msg.sdp)

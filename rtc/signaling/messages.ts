@@ -48,6 +48,8 @@ export type ClientMessage =
   | { type: 'action'; action: ActionName; callId?: string; callee?: string; user?: string }
   | { type: 'control'; id: string; target: string; command: DeviceCommand }
   | { type: 'control-ack'; id: string; ok: boolean; result?: { url?: string }; error?: string }
+  /** A lamp still running control `id` (it got a retransmission): stop resending, wait longer. */
+  | { type: 'control-progress'; id: string }
   | { type: 'publish'; sdp: string }
   | { type: 'subscribe' }
   | { type: 'subscribe-answer'; sdp: string }
@@ -75,6 +77,8 @@ export type ServerMessage =
   | { type: 'event'; seq: number; event: RoomEvent }
   | { type: 'control'; id: string; from: string; command: DeviceCommand; upload?: PhotoUploadOffer }
   | { type: 'control-ack'; id: string; ok: boolean; result?: { url?: string }; error?: string }
+  /** The lamp is running control `id`: its ACK comes when it is done. */
+  | { type: 'control-progress'; id: string }
   | { type: 'publish-answer'; sdp: string }
   | { type: 'subscribe-offer'; sdp: string }
   | { type: 'error'; code: string; message: string }

@@ -92,6 +92,12 @@ export class Retransmitter<K> {
     return true
   }
 
+  /** The send function of pending `key` (to send it again outside the schedule), if pending. */
+  sender(key: K): (() => void) | undefined {
+    const p = this.pending.get(key)
+    return p === undefined ? undefined : () => p.send(p.attempts)
+  }
+
   /** Whether `key` awaits an ACK. */
   has(key: K): boolean {
     return this.pending.has(key)

@@ -128,6 +128,7 @@ export const clientMessageSchema = {
       },
       ['id', 'ok'],
     ),
+    obj('control-progress', { id }, ['id']),
     obj('publish', { sdp }, ['sdp']),
     obj('subscribe', {}),
     obj('subscribe-answer', { sdp }, ['sdp']),

@@ -3,7 +3,7 @@
  * `hello` with a signed token; everything after is validated by schema, reduced into the room
  * state and relayed. Media negotiation is handed to an {@link RtcProvider}.
  */
-import { createHash, randomUUID } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import websocket from '@fastify/websocket'
 import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
@@ -84,6 +84,8 @@ export interface SignalingInit {
   controlRetryMs?: number
   /** Device-control attempts. */
   controlMaxAttempts?: number
+  /** How long a photo control the lamp said it is running may take. @default 15 min (`CONTROL_RUNNING_TIMEOUT_MS`) */
+  controlRunningMs?: number
   /** Time allowed between connecting and `hello`. @default 5000 */
   helloTimeoutMs?: number
   /** Interval of the room clock (ring and hand timeouts). @default 1000 */
@@ -118,11 +120,15 @@ export async function createSignalingServer(
 
   const live = (id: string): LiveRoom | undefined => rooms.get(id)
 
-  /** The upload grant of photo control `id` for `target` in room `room`: one resource per photo. */
-  const photoUpload = (room: string, target: string, id: string): PhotoUploadOffer | undefined => {
+  /**
+   * The upload grant of a photo control for `target`: one resource per photo, made once per
+   * control (the relay reuses it on every retransmission). The name carries 128 random bits:
+   * the origin serves a photo to whoever has its name, so it must not be derivable from the
+   * room, the control id (which the teacher chooses) or the lamp, nor be enumerable.
+   */
+  const photoUpload = (target: string): PhotoUploadOffer | undefined => {
     if (init.origin === undefined || components.grants === undefined) return undefined
-    const digest = createHash('sha256').update(`${room}\n${id}`).digest('hex').slice(0, 12)
-    const name = `homework-${target}-${digest}`
+    const name = `homework-${target}-${randomBytes(16).toString('hex')}`
     const maxBytes = init.photoMaxBytes ?? PHOTO_MAX_BYTES
     const grant = components.grants.issue({ name, type: 'image', max: maxBytes, ttlMs: PHOTO_GRANT_TTL_MS })
     return { origin: init.origin, name, grant, maxBytes }
@@ -176,9 +182,13 @@ export async function createSignalingServer(
             log.error('device setting not applied %e', err)
           }
         },
-        photoUpload: (target, id) => photoUpload(claims.room, target, id),
+        photoUpload,
       },
-      { retryMs: init.controlRetryMs, maxAttempts: init.controlMaxAttempts },
+      {
+        retryMs: init.controlRetryMs,
+        maxAttempts: init.controlMaxAttempts,
+        runningMs: init.controlRunningMs,
+      },
     )
     room = { hub, relay }
     rooms.set(claims.room, room)

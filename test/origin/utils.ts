@@ -93,3 +93,26 @@ export function tusMetadata(meta: Record<string, string>): string {
 export async function getJson(url: string): Promise<any> {
   return await (await fetch(url)).json()
 }
+
+/**
+ * Uploads `body` whole in one tus creation-with-upload POST, with `bearer`: the upload token
+ * or an upload grant. The response reports the version published (`Dandelion-Version`).
+ */
+export async function uploadWhole(
+  url: string,
+  bearer: string,
+  meta: Record<string, string>,
+  body: Uint8Array,
+): Promise<Response> {
+  return await tusRequest(
+    `${url}/uploads`,
+    'POST',
+    {
+      'Content-Type': 'application/offset+octet-stream',
+      'Upload-Length': String(body.byteLength),
+      'Upload-Metadata': tusMetadata(meta),
+    },
+    body,
+    bearer,
+  )
+}

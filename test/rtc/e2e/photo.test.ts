@@ -118,6 +118,34 @@ describe('homework photo', () => {
     },
   )
 
+  it.skipIf(!existsSync(originIndex))(
+    "keeps the photo out of the origin's public listing, served at the teacher's URL",
+    async () => {
+      const h = await classroom()
+      const t = await h.join('t', 'teacher', { room: 'r', kind: 'one-on-one' })
+      await h.join('lamp', 'student', {
+        room: 'r',
+        onControl: lampControls({ camera: async () => still(2000) }),
+      })
+      const ack = await t.control('lamp', { kind: 'capture-photo' })
+      expect(ack.ok).toBe(true)
+      const url = ack.result?.url ?? ''
+      const name = decodeURIComponent(new URL(url).pathname.split('/')[2])
+      // anyone on the network who lists the origin finds no child's photo
+      const open = (await (await fetch(`${origin!.url}/resources`)).json()) as { resources: unknown[] }
+      expect(open.resources).toEqual([])
+      // the studio's upload token sees it, marked
+      const studio = (await (
+        await fetch(`${origin!.url}/resources`, { headers: { Authorization: `Bearer ${ORIGIN_TOKEN}` } })
+      ).json()) as { resources: unknown[] }
+      expect(studio.resources).toEqual([
+        { name, type: 'image', latestVersion: 1, versions: 1, private: true },
+      ])
+      // the teacher's URL is the way to it
+      expect((await fetch(url)).status).toBe(200)
+    },
+  )
+
   it.skipIf(!existsSync(originIndex))('refuses a photo larger than its grant, with a clear ACK', async () => {
     const h = await classroom(1000)
     const t = await h.join('t', 'teacher', { room: 'r', kind: 'one-on-one' })

@@ -1,6 +1,7 @@
 /**
  * The upload grants the signaling server hands out with `capture-photo`: one per control, the
- * same one on every retransmission, for a resource name teachers cannot steer into another's.
+ * same one on every retransmission, for a resource name teachers cannot steer into another's and
+ * nobody can derive from the room and the control id.
  */
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it, vi } from 'vitest'
@@ -56,14 +57,14 @@ describe('photo upload grants', () => {
     relay.close()
   })
 
-  it('names each photo after its lamp and a digest of room and control id, whatever the id', async () => {
+  it('names each photo after its lamp and 128 random bits, never after room and control id', async () => {
     const issuer = new UploadGrantIssuer(await generateKeyPair('Ed25519'))
-    h = await spawn({ origin: 'http://127.0.0.1:9', photoMaxBytes: 1234 }, undefined, issuer)
     const offers: PhotoUploadOffer[] = []
     const onControl = async (_command: unknown, _id: string, upload?: PhotoUploadOffer) => {
       if (upload !== undefined) offers.push(upload)
       return { ok: true }
     }
+    h = await spawn({ origin: 'http://127.0.0.1:9', photoMaxBytes: 1234 }, undefined, issuer)
     const t1 = await h.join('t', 'teacher', { room: 'r1', kind: 'one-on-one' })
     await h.join('lamp', 'student', { room: 'r1', onControl })
     const t2 = await h.join('t', 'teacher', { room: 'r2', kind: 'one-on-one' })
@@ -74,12 +75,21 @@ describe('photo upload grants', () => {
     }
     // the same control id in another room is another photo
     expect((await t2.control('lamp', { kind: 'capture-photo' }, { id: 'c1' })).ok).toBe(true)
-    expect(offers).toHaveLength(5)
+    await h.teardown()
+    h = undefined
+    // Whoever knows a class's room and guesses its control ids (or a server restarted, and the
+    // teacher's ids counting from 1 again) must not be able to name its photos: the same
+    // control in the same room on another server is another name.
+    h = await spawn({ origin: 'http://127.0.0.1:9', photoMaxBytes: 1234 }, undefined, issuer)
+    const again = await h.join('t', 'teacher', { room: 'r1', kind: 'one-on-one' })
+    await h.join('lamp', 'student', { room: 'r1', onControl })
+    expect((await again.control('lamp', { kind: 'capture-photo' }, { id: 'c1' })).ok).toBe(true)
+    expect(offers).toHaveLength(6)
+    expect(new Set(offers.map((o) => o.name)).size).toBe(6)
     const verifier = new UploadGrantVerifier([issuer.id])
     for (const offer of offers) {
-      expect(offer.name).toMatch(/^homework-lamp-[0-9a-f]{12}$/)
+      expect(offer.name).toMatch(/^homework-lamp-[0-9a-f]{32}$/)
       expect(verifier.verify(offer.grant)).toMatchObject({ name: offer.name, type: 'image', max: 1234 })
     }
-    expect(new Set(offers.map((o) => o.name)).size).toBe(5)
   })
 })
