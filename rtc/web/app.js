@@ -161,6 +161,9 @@ function onMessage(msg) {
     case 'control-ack':
       log(`control ${msg.id}: ${msg.ok ? 'ok' : msg.error}${msg.result?.url ? ` ${msg.result.url}` : ''}`)
       break
+    case 'control-progress':
+      log(`control ${msg.id}: the lamp is still at it (uploading)`)
+      break
     case 'error':
       log(`error ${msg.code}: ${msg.message}`)
       break
