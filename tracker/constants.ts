@@ -42,6 +42,17 @@ export const MAX_LAST_SEQ_AHEAD = 1_000_000
 export const MAX_NODES = 100_000
 /** Most releases kept. */
 export const MAX_RELEASES = 10_000
+/**
+ * Highest version number of a resource: the catalog's keys pad versions to 10 digits (so
+ * they sort in version order), and every node reads a command's version as a safe integer.
+ */
+export const MAX_VERSION = 9_999_999_999
+/**
+ * Latest activation time of a release (epoch ms): the last instant a `Date` holds. A node
+ * refuses a command whose `activateAt` is not a safe integer, and drops the connection that
+ * carried it.
+ */
+export const MAX_ACTIVATE_AT_MS = 8_640_000_000_000_000
 /** Most stages of a release. */
 export const MAX_STAGES = 20
 /** Most concurrent SSE subscribers. */

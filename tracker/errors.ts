@@ -86,6 +86,28 @@ export class ReleaseSupersededError extends ConflictError {
   }
 }
 
+/**
+ * A release of a resource would reach nodes an older release of that resource, still
+ * running or paused, has yet to finish with: the older one would later send its version
+ * over the newer one (or be overtaken in the middle), and the tracker would show both
+ * active. Let it finish or abort it first.
+ */
+export class ReleaseOverlapError extends ConflictError {
+  override name = 'ReleaseOverlapError'
+  constructor(resource: string, older: Array<{ id: string; version: number; nodes: string[] }>) {
+    const list = older
+      .map((o) => {
+        const sample = o.nodes.slice(0, 5).join(', ') + (o.nodes.length > 5 ? ', …' : '')
+        return `release ${o.id} (v${o.version}) has yet to finish on ${o.nodes.length} of them (${sample})`
+      })
+      .join('; ')
+    super(
+      `${resource} is still being released to these nodes: ${list}; let it finish or abort it first`,
+      'ERR_RELEASE_OVERLAP',
+    )
+  }
+}
+
 /** A bounded collection is full. */
 export class CapacityError extends TrackerError {
   override name = 'CapacityError'

@@ -317,7 +317,11 @@ describe('command channel', () => {
     const enroll = { token: ENROLL, nodeId: 'n0', campus: 'bj-1' }
     const first = await raw(t.channelUrl, key, { enroll, ack: true })
     await until(() => first.frames.some((f) => f.t === 'welcome'), 'welcome')
-    await h.api(t, 'POST', '/releases', { resource: 'lesson', version: 1, targets: { nodes: ['n0'] } })
+    const rel = await h.api(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets: { nodes: ['n0'] },
+    })
     await until(() => first.frames.some((f) => f.t === 'cmd'), 'first command')
     first.ws.close()
     await first.closed
@@ -334,6 +338,9 @@ describe('command channel', () => {
     // a legitimate reconnect (lastSeq = what it was issued) works, and numbering goes on
     const again = await raw(t.channelUrl, key, { lastSeq: 1, ack: true })
     await until(() => again.frames.some((f) => f.t === 'welcome'), 'welcome again')
+    // this node never reports an outcome: the first release waits on it until aborted, and
+    // no other release of the lesson may reach it meanwhile (ERR_RELEASE_OVERLAP)
+    await h.api(t, 'POST', `/releases/${rel.id}/abort`)
     await h.api(t, 'POST', '/releases', { resource: 'lesson', version: 2, targets: { nodes: ['n0'] } })
     await until(() => again.frames.some((f) => f.t === 'cmd' && f.cmd.version === 2), 'second command')
     expect(again.frames.find((f) => f.t === 'cmd' && f.cmd.version === 2)).toMatchObject({ cmd: { seq: 2 } })

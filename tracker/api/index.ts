@@ -4,6 +4,7 @@
  * OpenAPI document at `/api/docs`, SSE release events and `/metrics`.
  */
 
+import { Ajv, type Options as AjvOptions } from 'ajv'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { bearerVerdict } from '../../node/bearer.ts'
 import { jsonFrameworkErrors } from '../../node/framework-errors.ts'
@@ -41,11 +42,15 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
     logger: init.logger === true,
     bodyLimit: MAX_BODY_BYTES,
     frameworkErrors: jsonFrameworkErrors,
-    // unknown keys are an error, not silently dropped
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false },
-    },
   })
+  // Unknown keys are an error, not silently dropped. Path and query parameters are text and
+  // are read as the numbers they spell; a JSON body is taken as it types its values: with
+  // fastify's default coercion `"version": true` released v1, and `"activateAt": null` (what
+  // a script, or the CLI given an unreadable date, sends) meant "activate at once".
+  const ajvOptions: AjvOptions = { removeAdditional: false, useDefaults: true, allErrors: false }
+  const bodies = new Ajv({ ...ajvOptions, coerceTypes: false })
+  const text = new Ajv({ ...ajvOptions, coerceTypes: 'array' })
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : text).compile(schema))
   const table = routes(components)
   const sse = new SseHub(components.engine)
 

@@ -1,8 +1,15 @@
-/** JSON Schemas of the admin API bodies and params (unknown keys are rejected). */
+/**
+ * JSON Schemas of the admin API bodies and params (unknown keys are rejected). Bodies are
+ * taken as JSON types them, never coerced (see `api/index.ts`); numbers are bounded to
+ * what the state and the nodes can read.
+ */
+import { MAX_ACTIVATE_AT_MS, MAX_VERSION } from '../constants.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' } as const
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const
 const ids = { type: 'array', items: id, maxItems: 10_000 } as const
+/** A resource's version number. */
+const version = { type: 'integer', minimum: 1, maximum: MAX_VERSION } as const
 const labels = {
   type: 'array',
   items: { type: 'string', minLength: 1, maxLength: 64 },
@@ -61,7 +68,7 @@ export const versionParams = {
   type: 'object',
   required: ['name', 'version'],
   additionalProperties: false,
-  properties: { name, version: { type: 'integer', minimum: 1 } },
+  properties: { name, version },
 } as const
 
 export const versionBody = {
@@ -69,9 +76,9 @@ export const versionBody = {
   required: ['version', 'manifestCid', 'size', 'type'],
   additionalProperties: false,
   properties: {
-    version: { type: 'integer', minimum: 1 },
+    version,
     manifestCid: { type: 'string', minLength: 8, maxLength: 200 },
-    size: { type: 'integer', minimum: 0 },
+    size: { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER },
     type: { type: 'string', enum: ['video', 'interactive', 'app', 'image', 'file'] },
     mime: { type: 'string', maxLength: 200 },
   },
@@ -94,7 +101,7 @@ export const releaseBody = {
   additionalProperties: false,
   properties: {
     resource: name,
-    version: { type: 'integer', minimum: 1 },
+    version,
     targets: {
       type: 'object',
       additionalProperties: false,
@@ -107,11 +114,11 @@ export const releaseBody = {
       required: ['version', 'percent'],
       additionalProperties: false,
       properties: {
-        version: { type: 'integer', minimum: 1 },
+        version,
         percent: { type: 'number', minimum: 0, maximum: 100 },
       },
     },
-    activateAt: { type: 'integer', minimum: 0, description: 'epoch ms' },
+    activateAt: { type: 'integer', minimum: 0, maximum: MAX_ACTIVATE_AT_MS, description: 'epoch ms' },
   },
 } as const
 

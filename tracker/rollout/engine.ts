@@ -362,27 +362,42 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     this.stopped = true
   }
 
-  /** Applies the gate of the current stage; returns nodes given new commands. */
+  /**
+   * Applies the gate of the current stage; returns nodes given new commands. A stage that
+   * brings no node of its own (fewer targets than stages: one node with stages 20, 100 is
+   * all canary) has no outcome coming that would evaluate it later: its gate is applied at
+   * once, on the nodes reached so far, and so is the completion after a last such stage.
+   */
   private evaluate(tx: Tx, r: Release): string[] {
     if (r.status !== 'running' || r.stage < 0) return []
-    const nodes = [...this.state.releases.nodesOf(r.id).values()].filter((n) => n.stage <= r.stage)
-    const ok = nodes.filter((n) => SUCCESS.has(n.state)).length
     const last = r.stages.length - 1
-    if (r.stage < last) {
+    while (r.stage < last) {
       const gate = r.stages[r.stage]
-      if (gate.gate === 'auto' && gatePassed(ok, nodes.length, gate.successRatio ?? 1)) {
-        const touched = this.issueStage(tx, r, r.stage + 1)
-        this.announce(tx, { type: 'release.stage', releaseId: r.id, stage: r.stage })
-        return touched
-      }
-      return []
+      if (gate.gate !== 'auto' || !this.gateOpen(r, gate.successRatio ?? 1)) return []
+      const touched = this.issueStage(tx, r, r.stage + 1)
+      this.announce(tx, { type: 'release.stage', releaseId: r.id, stage: r.stage })
+      // its nodes have yet to report
+      if (touched.length > 0) return touched
     }
+    const nodes = [...this.state.releases.nodesOf(r.id).values()]
     if (nodes.every((n) => n.state === 'active' || n.state === 'failed')) {
       r.status = 'completed'
       this.state.releases.put(tx, r)
       this.announce(tx, { type: 'release.status', releaseId: r.id, status: r.status })
     }
     return []
+  }
+
+  /** Whether `ratio` of the nodes reached so far (stages up to the current one) succeeded. */
+  private gateOpen(r: Release, ratio: number): boolean {
+    let reached = 0
+    let ok = 0
+    for (const n of this.state.releases.nodesOf(r.id).values()) {
+      if (n.stage > r.stage) continue
+      reached++
+      if (SUCCESS.has(n.state)) ok++
+    }
+    return gatePassed(ok, reached, ratio)
   }
 
   /** Operator operation on a release. */
@@ -411,6 +426,15 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
         if (!live || r.stage >= r.stages.length - 1) throw new InvalidReleaseStateError(op, r.status)
         touched = this.issueStage(tx, r, r.stage + 1)
         this.announce(tx, { type: 'release.stage', releaseId: r.id, stage: r.stage })
+        // a stage with no node of its own: nothing will report on it, so its gate (or the
+        // completion, if it was the last) is applied now, as after an outcome; a stage after
+        // it that cannot be queued yet is blocked and retried, as after a resume
+        if (touched.length === 0)
+          try {
+            touched = this.evaluate(tx, r)
+          } catch (err) {
+            this.onBlocked(r.id, err)
+          }
         break
       case 'abort':
         if (!live) throw new InvalidReleaseStateError(op, r.status)

@@ -1,14 +1,29 @@
 /**
- * Validates a release request and plans it: the version (and A/B version) must be
- * approved, the stages increasing and ending at 100 %, the targets non-empty; target
- * nodes get their stage and A/B side. Nothing is written.
+ * Validates a release request and plans it: the version (and a different A/B version) must
+ * be approved, the stages increasing and ending at 100 %, the activation time one a node
+ * reads, the targets non-empty and naming only known cities, campuses and nodes, and no
+ * live release of the resource may still wait on one of them; target nodes get their stage
+ * and A/B side. Nothing is written.
  */
 import { randomUUID } from 'node:crypto'
-import { DEFAULT_GATE_SUCCESS_RATIO, MAX_STAGES } from '../constants.ts'
-import { FinalStageNotFullError, ValidationError, VersionNotApprovedError } from '../errors.ts'
-import type { Release, TrackerState } from '../state/index.ts'
+import { DEFAULT_GATE_SUCCESS_RATIO, MAX_ACTIVATE_AT_MS, MAX_STAGES } from '../constants.ts'
+import {
+  FinalStageNotFullError,
+  NotFoundError,
+  ReleaseOverlapError,
+  ValidationError,
+  VersionNotApprovedError,
+} from '../errors.ts'
+import { type Release, type TrackerState, WAITING_ON_NODE } from '../state/index.ts'
 import type { CreateReleaseInput } from './engine.ts'
-import { assignStages, assignVariants, isEmptyTargets, matches, rolloutOrder } from './select.ts'
+import {
+  assignStages,
+  assignVariants,
+  isEmptyTargets,
+  matches,
+  type ReleaseTargets,
+  rolloutOrder,
+} from './select.ts'
 
 /** A planned release. */
 export interface ReleasePlan {
@@ -34,6 +49,14 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
   const last = stages[stages.length - 1].percent
   if (last !== 100) throw new FinalStageNotFullError(last)
   if (isEmptyTargets(input.targets)) throw new ValidationError('targets are empty')
+  // activateAt MUST be a time a node reads: a safe integer (it drops a command that is not,
+  // with the connection that carried it, and every replay again) within a Date's range
+  const at = input.activateAt
+  if (at !== undefined && !(Number.isSafeInteger(at) && at >= 0 && at <= MAX_ACTIVATE_AT_MS))
+    throw new ValidationError(`activateAt must be epoch milliseconds from 0 to ${MAX_ACTIVATE_AT_MS}`)
+  if (input.ab !== undefined && input.ab.version === input.version)
+    throw new ValidationError('ab.version must differ from version: both sides would get the same')
+  checkTargetsExist(state, input.targets)
   const main = catalog.get(input.resource, input.version)
   if (main.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.version)
   let ab: Release['ab']
@@ -48,6 +71,7 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
     )
     .map((n) => n.id)
   if (ids.length === 0) throw new ValidationError('targets match no node')
+  checkNoOverlap(state, input.resource, ids)
   const id = randomUUID()
   const order = rolloutOrder(ids, id)
   const stageOf = assignStages(
@@ -72,4 +96,40 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
     updatedAt: now,
   }
   return { release, order, stageOf, variants }
+}
+
+/**
+ * Throws {@link NotFoundError} naming every city, campus or node of `targets` the inventory
+ * does not hold: a typo among known ids would otherwise just reach fewer schools.
+ * (Labels are free-form: a label no node carries matches nothing, which is not an error.)
+ */
+function checkTargetsExist(state: TrackerState, targets: ReleaseTargets): void {
+  const { inventory } = state
+  const unknown = [
+    ...(targets.cities ?? []).filter((id) => !inventory.cities.has(id)).map((id) => `city ${id}`),
+    ...(targets.campuses ?? []).filter((id) => !inventory.campuses.has(id)).map((id) => `campus ${id}`),
+    ...(targets.nodes ?? []).filter((id) => !inventory.nodes.has(id)).map((id) => `node ${id}`),
+  ]
+  if (unknown.length > 0)
+    throw new NotFoundError(unknown.slice(0, 10).join(', ') + (unknown.length > 10 ? ', …' : ''))
+}
+
+/**
+ * Throws {@link ReleaseOverlapError} if a running or paused release of `resource` has yet
+ * to finish with one of `nodeIds` (it waits on it: not yet sent, or no final outcome). Its
+ * later stage would send its version over this one, and a rollback of either would go back
+ * to a version recorded before the other landed.
+ */
+function checkNoOverlap(state: TrackerState, resource: string, nodeIds: string[]): void {
+  const older: Array<{ id: string; version: number; nodes: string[] }> = []
+  for (const r of state.releases.releases.values()) {
+    if (r.resource !== resource || (r.status !== 'running' && r.status !== 'paused')) continue
+    const nodes = state.releases.nodesOf(r.id)
+    const shared = nodeIds.filter((id) => {
+      const rn = nodes.get(id)
+      return rn !== undefined && WAITING_ON_NODE.has(rn.state)
+    })
+    if (shared.length > 0) older.push({ id: r.id, version: r.version, nodes: shared })
+  }
+  if (older.length > 0) throw new ReleaseOverlapError(resource, older)
 }

@@ -8,8 +8,9 @@ import { NODE_DELETED } from '../state/releases.ts'
 
 /**
  * Sends every commanded node back to what it ran before (still pinned there), unless it
- * has moved on since: its `prev` is then stale, and sending it would undo the newer
- * release behind its back while the tracker still shows that release active. Such nodes
+ * has moved on since, or a newer release's `place` to it is out: its `prev` is then stale,
+ * and sending it would undo the newer release behind its back while the tracker still
+ * shows that release active (or fail it as superseded). Such nodes
  * are left alone, with the reason on their node state; if no node is left to revert, the
  * rollback is refused with {@link ReleaseSupersededError} and nothing changes.
  */
@@ -18,6 +19,7 @@ export function revertRelease(state: TrackerState, tx: Tx, r: Release): string[]
   const movedOn = new Map<ReleaseNode, string>()
   const toRevert: ReleaseNode[] = []
   const deleted: ReleaseNode[] = []
+  const newer = newerReleases(state, r)
   for (const rn of state.releases.nodesOf(r.id).values()) {
     if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
     // a node deleted since has no outbox left: a command queued for it would wait for ever,
@@ -26,7 +28,7 @@ export function revertRelease(state: TrackerState, tx: Tx, r: Release): string[]
       if (rn.reason !== NODE_DELETED) deleted.push(rn)
       continue
     }
-    const now = movedOnTo(state, r, rn)
+    const now = comingTo(state, newer, rn.nodeId) ?? movedOnTo(state, r, rn)
     if (now !== undefined) movedOn.set(rn, now)
     else toRevert.push(rn)
   }
@@ -56,6 +58,32 @@ export function revertRelease(state: TrackerState, tx: Tx, r: Release): string[]
   for (const rn of deleted)
     state.releases.putNode(tx, r.id, { ...rn, reason: `not rolled back: ${NODE_DELETED}` })
   return touched
+}
+
+/** States in which a release's command to a node is out and not yet answered for good. */
+const IN_FLIGHT = new Set(['pending', 'fetching', 'placed'])
+
+/** The other releases of `r`'s resource created after it, newest first. */
+function newerReleases(state: TrackerState, r: Release): Release[] {
+  return [...state.releases.releases.values()]
+    .filter((o) => o.id !== r.id && o.resource === r.resource && o.createdAt >= r.createdAt)
+    .sort((a, b) => b.createdAt - a.createdAt)
+}
+
+/**
+ * The newer release whose `place` to `nodeId` is out and unanswered, if any: the node is
+ * being moved on by it. A revert queued now would land after that place, take the resource
+ * back under the newer rollout and make it fail there (`superseded`); the newer one is the
+ * release to roll back instead.
+ */
+function comingTo(state: TrackerState, newer: Release[], nodeId: string): string | undefined {
+  for (const o of newer) {
+    const rn = state.releases.nodes.get(o.id)?.get(nodeId)
+    if (rn === undefined || !IN_FLIGHT.has(rn.state)) continue
+    const version = rn.variant === 'B' && o.ab !== undefined ? o.ab.version : o.version
+    return `release ${o.id} (v${version}, in progress)`
+  }
+  return undefined
 }
 
 /**

@@ -58,7 +58,16 @@ export function rolloutOrder(nodeIds: string[], releaseId: string): string[] {
  * At least one node per non-empty stage, so a 1% canary of 10 nodes is one node.
  */
 export function stageCounts(total: number, percents: number[]): number[] {
-  return percents.map((p) => (total === 0 ? 0 : Math.min(total, Math.max(1, Math.ceil((total * p) / 100)))))
+  return percents.map((p) => (total === 0 ? 0 : Math.min(total, Math.max(1, Math.ceil(share(total, p))))))
+}
+
+/**
+ * `total × percent / 100` without the floating-point error of a fractional percentage
+ * (250 × 64.4 / 100 is 161.00000000000003, which rounded up to 162): 12 significant digits
+ * are far more than any count of nodes needs.
+ */
+function share(total: number, percent: number): number {
+  return Number(((total * percent) / 100).toPrecision(12))
 }
 
 /**
@@ -87,7 +96,7 @@ export function assignVariants(
 ): Map<string, 'A' | 'B'> {
   const scored = nodeIds.map((id) => ({ id, s: score('ab', id, releaseId) }))
   scored.sort((a, b) => (a.s < b.s ? -1 : a.s > b.s ? 1 : a.id < b.id ? -1 : 1))
-  const countB = Math.round((nodeIds.length * Math.max(0, Math.min(100, percentB))) / 100)
+  const countB = Math.round(share(nodeIds.length, Math.max(0, Math.min(100, percentB))))
   return new Map(scored.map((x, i) => [x.id, i < countB ? 'B' : 'A']))
 }
 

@@ -40,7 +40,13 @@ export interface TrackerStateEvents {
 }
 
 /** Release states in which a release still waits on a node. */
-const WAITING_ON_NODE = new Set(['waiting', 'pending', 'fetching', 'placed', 'reverting'])
+export const WAITING_ON_NODE: ReadonlySet<string> = new Set([
+  'waiting',
+  'pending',
+  'fetching',
+  'placed',
+  'reverting',
+])
 
 /**
  * All repositories over one {@link Kv}, held twice:
