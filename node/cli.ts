@@ -52,7 +52,8 @@ const COMMANDS: Record<string, Command> = {
     service: 'tracker',
   },
   release: {
-    summary: 'create and steer releases: create | status | pause | resume | advance | rollback',
+    summary:
+      'create and steer releases: create | list | status | pause | resume | advance | abort | rollback',
     service: 'tracker',
   },
   rtc: { summary: 'run the live-tutoring signaling server and SFU', service: 'rtc' },

@@ -12,8 +12,8 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import cliProgress from 'cli-progress'
 import { loadOrCreateToken } from '../node/api-token.ts'
 import { CONTENT_TYPES, type ContentType } from '../node/content/index.ts'
-import { InvalidConfigError } from '../node/errors.ts'
-import { uploadFile } from './client.ts'
+import { DandelionError, InvalidConfigError } from '../node/errors.ts'
+import { UploadFailedError, uploadFile } from './client.ts'
 import { loadOriginConfig } from './config.ts'
 import { createOrigin } from './index.ts'
 import { attachSeeder } from './seeder.ts'
@@ -103,6 +103,33 @@ function shownToken(token: string, tokenFile: string | undefined): { header: str
   return { header: `<token in ${tokenFile}>`, flag: `"$(cat '${tokenFile}')"` }
 }
 
+/** How long the origin waits, at start, for the tracker to answer its token check. */
+const TRACKER_CHECK_MS = 5000
+
+/**
+ * Asks the tracker, once at start, whether it takes `token` (an authenticated read of its
+ * catalog). Returns what the banner should add to the tracker line: registration itself
+ * logs its failures at debug level only, so an origin with the wrong token registered
+ * nothing and said nothing.
+ */
+async function checkTracker(trackerUrl: string, token: string): Promise<string> {
+  try {
+    const res = await fetch(`${trackerUrl.replace(/\/$/, '')}/api/v1/resources`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(TRACKER_CHECK_MS),
+    })
+    if (res.ok) return ''
+    const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } }
+    const what = `${res.status}${body.error?.code === undefined ? '' : ` ${body.error.code}`}`
+    if (res.status === 401 || res.status === 403)
+      return `  WARNING: the tracker refused --tracker-token (${what}): no version will be registered; use the tracker's admin token`
+    return `  WARNING: the tracker answered ${what}; versions are registered once it accepts them`
+  } catch (err) {
+    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)
+    return `  WARNING: the tracker cannot be reached now (${cause.message}); each version is retried for about 2 minutes, and again at the next start`
+  }
+}
+
 /** `dandelion origin`: runs until SIGINT/SIGTERM. */
 export async function runOriginCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: ORIGIN_FLAGS, strict: true })
@@ -157,6 +184,10 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     config.trackerUrl !== undefined && config.trackerToken !== undefined
       ? registerWithTracker(origin, { trackerUrl: config.trackerUrl, token: config.trackerToken })
       : undefined
+  const trackerNote =
+    config.trackerUrl !== undefined && config.trackerToken !== undefined
+      ? await checkTracker(config.trackerUrl, config.trackerToken)
+      : ''
   process.stdout.write(
     [
       `Dandelion origin listening on ${origin.url}`,
@@ -164,15 +195,19 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
       `  resources          ${origin.url}/resources`,
       `  health, metrics    ${origin.url}/healthz  ${origin.url}/metrics`,
       `  data directory     ${dataDir}`,
-      `  origin key         ${peerId.toString()} (signs every manifest)`,
+      `  origin key         ${peerId.toString()} (signs every manifest; campus nodes trust it with --trusted-origin)`,
       ...(seeder === undefined
         ? ['  seeding node       off (--no-seed)']
-        : seeder.node.multiaddrs.map((a) => `  seeding node       ${a.toString()}`)),
-      `  tracker            ${config.trackerUrl ?? 'none (--tracker-url to register versions)'}`,
+        : seeder.node.multiaddrs.map(
+            (a, i) =>
+              `  seeding node       ${a.toString()}${i === 0 ? ' (campus nodes list it with --bootstrap)' : ''}`,
+          )),
+      `  tracker            ${config.trackerUrl ?? 'none (--tracker-url to register versions)'}${trackerNote}`,
       `  upload grants      ${config.grantIssuers?.join(', ') || "none trusted (--grant-issuer for the rtc server's photo grants)"}`,
       '',
       'Upload a lesson:',
-      `  npm run dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${shown.flag} --name grade3-math-07 --type video`,
+      // --silent: npm echoes the command it runs, token included, into the output kept
+      `  npm run ${process.stdout.isTTY === true ? '' : '--silent '}dandelion -- upload lesson.mp4 --origin ${origin.url} --token ${shown.flag} --name grade3-math-07 --type video`,
       '',
     ].join('\n'),
   )
@@ -190,6 +225,46 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     process.on('SIGINT', stop)
     process.on('SIGTERM', stop)
   })
+}
+
+/**
+ * `dandelion upload` could not reach the origin (nothing listens at `--origin`, a wrong port,
+ * a name that does not resolve). tus-js-client's own message for it is a request dump.
+ */
+export class OriginUnreachableError extends DandelionError {
+  override name = 'OriginUnreachableError'
+  constructor(origin: string, cause: Error) {
+    super(
+      `cannot reach the origin at ${origin} (${cause.message}): is "dandelion origin" running, and is --origin the URL its banner prints ("listening on")?`,
+      'ERR_ORIGIN_UNREACHABLE',
+      { cause },
+    )
+  }
+}
+
+/** The origin refused `dandelion upload`'s token (401 or 403). */
+export class UploadTokenRefusedError extends DandelionError {
+  override name = 'UploadTokenRefusedError'
+  constructor(origin: string, status: number, reason: string) {
+    super(
+      `the origin at ${origin} refused the upload token (${status}: ${reason}): use its token, the "Authorization: Bearer" of its banner or the upload-token file in its data directory (--token, DANDELION_TOKEN)`,
+      'ERR_UPLOAD_TOKEN_REFUSED',
+    )
+  }
+}
+
+/** What an upload failure means to the person who ran the command. */
+function uploadError(err: unknown, origin: string): unknown {
+  if (!(err instanceof UploadFailedError)) return err
+  if (err.status === 401 || err.status === 403)
+    return new UploadTokenRefusedError(origin, err.status, err.message)
+  if (err.status === undefined) {
+    // no answer at all: tus keeps the socket's error as `causingError`
+    const causing = (err.cause as { causingError?: unknown } | undefined)?.causingError
+    if (causing instanceof Error && typeof (causing as { code?: unknown }).code === 'string')
+      return new OriginUnreachableError(origin, causing)
+  }
+  return err
 }
 
 /** `dandelion upload`: resolves once the origin has published the version. */
@@ -259,7 +334,11 @@ export async function runUploadCommand(argv: string[]): Promise<void> {
       const seconds = Math.max((Date.now() - started) / 1000, 0.001)
       bar?.update(Math.floor(sent / 1048576), { speed: (sent / 1048576 / seconds).toFixed(0) })
     },
-  }).finally(() => bar?.stop())
+  })
+    .catch((err: unknown) => {
+      throw uploadError(err, origin!)
+    })
+    .finally(() => bar?.stop())
   process.stdout.write(
     `${result.resumed ? 'resumed and ' : ''}published ${result.name} version ${result.version}\nmanifest ${result.manifestCid}\n`,
   )

@@ -19,7 +19,7 @@ const USAGE = `usage: dandelion rtc [options]
                    absent (default ${DEFAULT_GRANT_KEY_FILE})
   --photo-max-bytes <n>    largest homework photo a grant allows (default ${PHOTO_MAX_BYTES})
   --shards <n>     worker threads for subscriber fan-out (default 0)
-  --help           show this help
+  -h, --help       show this help
 `
 
 /** Parses `argv` (arguments after `rtc`), validates the config and runs the service. */
@@ -37,7 +37,7 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
         'grant-key-file': { type: 'string' },
         'photo-max-bytes': { type: 'string' },
         shards: { type: 'string' },
-        help: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
       },
     }).values
   } catch (err) {
@@ -49,7 +49,13 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
   }
   const num = (v: unknown): number | undefined =>
     typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : (v as undefined)
-  const config: Record<string, unknown> = { secret: values.secret ?? process.env.DANDELION_RTC_SECRET }
+  const secret = values.secret ?? process.env.DANDELION_RTC_SECRET
+  // the schema's own words ("/ must have required property 'secret'") name no flag
+  if (secret === undefined || secret === '')
+    throw new InvalidConfigError(
+      'no token signing secret: set DANDELION_RTC_SECRET (kept out of `ps`) or --secret, at least 16 characters',
+    )
+  const config: Record<string, unknown> = { secret }
   if (values.port !== undefined) config.port = num(values.port)
   if (values.host !== undefined) config.host = values.host
   if (values.origin !== undefined) config.origin = values.origin

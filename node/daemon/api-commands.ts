@@ -25,15 +25,30 @@ export class FetchFailedError extends DandelionError {
   }
 }
 
+/** The origin part of the daemon's `GET /status`. */
+interface OriginStatus {
+  url: string
+  consecutiveFailures: number
+}
+
 /**
  * The download did not start in time: the daemon could not begin it (too many downloads
- * at once) or nobody it can reach has the manifest.
+ * at once) or nobody it can reach has the manifest. When the daemon's origin has been
+ * failing, the message says so: a manifest signed by a key the node does not trust
+ * (`--trusted-origin` set to another key) counts as a failure of the origin, and until
+ * then this error blamed only a manifest nobody has.
  */
 export class FetchNotStartedError extends DandelionError {
   override name = 'FetchNotStartedError'
-  constructor(manifestCid: string, seconds: number) {
+  constructor(manifestCid: string, seconds: number, origin?: OriginStatus | null) {
+    const why =
+      origin === null
+        ? '; the node has no --origin to ask'
+        : origin !== undefined && origin.consecutiveFailures > 0
+          ? `; its origin ${origin.url} has failed ${origin.consecutiveFailures} times in a row (unreachable, erring, or sending a manifest that does not verify: is --trusted-origin the key the origin prints as "origin key"?)`
+          : ''
     super(
-      `fetching ${manifestCid} did not start within ${seconds} s: the node found no manifest for it (no peer or origin has it) or is busy with too many downloads`,
+      `fetching ${manifestCid} did not start within ${seconds} s: the node found no manifest for it (no peer or origin has it) or is busy with too many downloads${why}`,
       'ERR_FETCH_NOT_STARTED',
     )
   }
@@ -67,7 +82,7 @@ const NODE_API_OPTIONS = {
   node: { type: 'string' },
   token: { type: 'string' },
   data: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL] [--token TOKEN | --data DIR] [--start-timeout SECONDS]
@@ -110,6 +125,14 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
     headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
     signal: io.signal,
   })
+  // a mistyped CID is a bad argument (exit 2), not a failure of the daemon
+  if (res.status === 400) {
+    const body = (await res
+      .clone()
+      .json()
+      .catch(() => ({}))) as { error?: string; message?: string }
+    if (body.error === 'InvalidCidError') throw new UsageError(body.message ?? `malformed CID ${cid}`)
+  }
   await checkAnswer(res, api)
   // POST /fetch answers before the download starts, and its failures show only in /status
   const startBy = performance.now() + startTimeoutS * 1000
@@ -125,11 +148,13 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
         complete: boolean
         error?: string
       }>
+      origin?: OriginStatus
     }
     const s = status.swarms.find((x) => x.manifestCid === cid)
     // a swarm lists no chunks until it has the manifest
     const started = s !== undefined && (s.complete || s.chunksTotal > 0)
-    if (!started && performance.now() >= startBy) throw new FetchNotStartedError(cid, startTimeoutS)
+    if (!started && performance.now() >= startBy)
+      throw new FetchNotStartedError(cid, startTimeoutS, status.origin ?? null)
     if (s !== undefined) {
       out(
         JSON.stringify({

@@ -38,15 +38,52 @@ export interface CommandIo {
   stderr?: (line: string) => void
   /** Stops the daemon like SIGTERM would. @default SIGTERM and SIGINT */
   signal?: AbortSignal
+  /**
+   * How long the daemon waits for its first tracker answer (a welcome or a refusal) before
+   * saying that none came. @default {@link TRACKER_WAIT_WARN_MS}
+   */
+  trackerWaitWarnMs?: number
+}
+
+/**
+ * After this long without a welcome or a refusal from any tracker, the daemon says so: the
+ * agent logs connection failures at debug level only, so a wrong port or a tracker that is
+ * not running left the daemon retrying without a word.
+ */
+export const TRACKER_WAIT_WARN_MS = 15_000
+
+/**
+ * What the operator can do about a tracker's refusal, for the refusals a setting causes.
+ * The tracker's own words ("unknown peer", "campus x not found") do not say which setting.
+ */
+export function refusalHint(code: string, message: string): string | undefined {
+  switch (code) {
+    case 'ERR_NOT_ENROLLED':
+      return 'the tracker does not know this node yet: give it the enrollment token for its first connection (--enroll-token, DANDELION_ENROLLMENT_TOKEN, "enrollToken")'
+    case 'ERR_BAD_ENROLLMENT_TOKEN':
+      return 'the enrollment token is not the tracker\'s (--enroll-token, DANDELION_ENROLLMENT_TOKEN, "enrollToken")'
+    case 'ERR_NOT_FOUND':
+      return message.startsWith('campus ')
+        ? "the campus is not in the tracker's inventory: create it first (POST /api/v1/cities, then POST /api/v1/campuses on the tracker's admin API), or fix --campus"
+        : undefined
+    case 'ERR_TRACKER_UNTRUSTED':
+      return 'the tracker\'s key is not the one this node obeys: --tracker-id must be the "trackerId" the tracker prints; without --tracker-id the first tracker met is pinned in DIR/agent'
+    default:
+      return undefined
+  }
 }
 
 export const NODE_HELP = `usage: dandelion node --data DIR [options]
 
   --data DIR              store, names and identity key (DANDELION_DATA)
   --role campus|device    (DANDELION_ROLE, default campus)
-  --campus NAME --city NAME
-  --listen MULTIADDR      repeatable (default /ip4/0.0.0.0/tcp/4001)
-  --bootstrap MULTIADDR   repeatable, ends in /p2p/<id> (DANDELION_BOOTSTRAP, comma-separated)
+  --campus NAME --city NAME   (DANDELION_CAMPUS, DANDELION_CITY); with --tracker, the campus must
+                          be in the tracker's inventory first (POST /api/v1/campuses)
+  --listen MULTIADDR      repeatable (default /ip4/0.0.0.0/tcp/4001, the port the origin's
+                          seeding node also takes by default: pick another on a shared machine)
+  --bootstrap MULTIADDR   repeatable, ends in /p2p/<id> (DANDELION_BOOTSTRAP, comma-separated);
+                          list the origin's "seeding node" address: a node that does not reach
+                          it gets what no peer has from the origin's HTTP fallback
   --origin URL            origin for the HTTP fallback (DANDELION_ORIGIN)
   --trusted-origin KEY    origin public key whose manifests are accepted, repeatable; required
                           (DANDELION_TRUSTED_ORIGINS, comma-separated): the PeerId the origin
@@ -70,7 +107,7 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
                           default <campus>-<end of the PeerId>)
   --labels a,b            labels sent at enrollment (DANDELION_LABELS)
   --config FILE           JSON file with the same keys (camelCase); unknown keys are rejected
-  --help
+  -h, --help
 Every flag has a DANDELION_* variable; flags win over variables, variables over the file.
 A setting that cannot be used (a bad value, a port in use, a data directory another daemon
 has open) exits 2, naming it.
@@ -79,9 +116,9 @@ has open) exits 2, naming it.
 /** Runs the node daemon; resolves once it has stopped. */
 export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promise<void> {
   const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
     config: { type: 'string' },
-    help: { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
   }
   for (const flag of Object.keys(SWITCH_KEYS)) options[flag] = { type: 'boolean' }
   for (const flag of Object.keys(FLAG_KEYS))
@@ -166,10 +203,31 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     await node.stop()
     throw err
   }
-  tracker?.agent.on('connected', ({ url, nodeId }) => out(JSON.stringify({ event: 'tracker', url, nodeId })))
-  tracker?.agent.on('refused', ({ code, message }) =>
-    out(JSON.stringify({ event: 'tracker-refused', code, message })),
-  )
+  let answered = false
+  tracker?.agent.on('connected', ({ url, nodeId }) => {
+    answered = true
+    out(JSON.stringify({ event: 'tracker', url, nodeId }))
+  })
+  tracker?.agent.on('refused', ({ code, message }) => {
+    answered = true
+    const hint = refusalHint(code, message)
+    out(JSON.stringify({ event: 'tracker-refused', code, message, ...(hint === undefined ? {} : { hint }) }))
+  })
+  const waitMs = io.trackerWaitWarnMs ?? TRACKER_WAIT_WARN_MS
+  const waitWarning =
+    tracker === undefined
+      ? undefined
+      : setTimeout(() => {
+          if (answered) return
+          out(
+            JSON.stringify({
+              event: 'tracker-waiting',
+              trackers: config.trackers,
+              message: `no tracker has answered in ${waitMs / 1000} s: is the tracker running, and is each --tracker its "channelUrl" (ws://host:port/channel)? The node keeps trying; DEBUG=dandelion:node:agent shows each failure`,
+            }),
+          )
+        }, waitMs)
+  waitWarning?.unref()
   out(
     JSON.stringify({
       event: 'ready',
@@ -190,6 +248,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
+  clearTimeout(waitWarning)
   // the agent first: no command may start on a node that is shutting down
   await tracker?.agent.stop()
   await node.stop()

@@ -326,7 +326,8 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
   for (const layer of layers) for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v
   if (!validate(merged)) {
     const why = (validate.errors ?? []).map((e) => {
-      const key = e.instancePath.split('/')[1]
+      // a missing setting has no path of its own: name it after the property it lacks
+      const key = e.instancePath.split('/')[1] ?? (e.params as { missingProperty?: string }).missingProperty
       const where = key === undefined ? '' : ` (${settingName(key)})`
       const extra =
         e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''
@@ -350,6 +351,7 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
       throw new InvalidConfigError(
         `tracker id ${JSON.stringify(id.slice(0, 80))} is not an ed25519 PeerId (${settingName('trackerIds')}): use the "trackerId" the tracker prints at start`,
       )
+  for (const url of merged.trackers as string[]) checkTrackerUrl(url)
   const frozen = {
     ...merged,
     listen: Object.freeze([...(merged.listen as string[])]),
@@ -360,6 +362,27 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
     labels: Object.freeze([...(merged.labels as string[])]),
   }
   return Object.freeze(frozen) as unknown as Readonly<NodeConfig>
+}
+
+/**
+ * A tracker URL must name the command channel's path: the tracker serves no channel at
+ * `/`, and the agent retried `ws://host:7070` (its `url`, not its `channelUrl`) for ever,
+ * logging each failure at debug level only.
+ */
+function checkTrackerUrl(url: string): void {
+  let path: string | undefined
+  try {
+    path = new URL(url).pathname
+  } catch (err) {
+    throw new InvalidConfigError(
+      `invalid node config: tracker URL ${JSON.stringify(url)}: ${(err as Error).message} (${settingName('trackers')})`,
+    )
+  }
+  if (path === '/' || path === '')
+    throw new InvalidConfigError(
+      `invalid node config: tracker URL ${JSON.stringify(url)} names no path: the command channel is at ` +
+        `${url.replace(/\/*$/, '')}/channel, the "channelUrl" the tracker prints (${settingName('trackers')})`,
+    )
 }
 
 /**
