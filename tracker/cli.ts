@@ -87,12 +87,18 @@ Run it with --max-semi-space-size=1 (see tracker/README.md).`
 const RELEASE_USAGE = `Usage: dandelion release <command> [options]   (--tracker <url> --token <t> or DANDELION_TRACKER_URL / DANDELION_ADMIN_TOKEN)
   create --resource <name> --version <n> [--cities a,b] [--campuses a,b] [--labels a,b] [--nodes a,b]
          [--stages 5,50,100] [--gate auto|manual] [--ratio 0.95] [--ab-version <n> --ab-percent <p>]
-         [--activate-at <ISO time>] [--idempotency-key <k>]
+         [--activate-at <ISO time>] [--outcome-timeout <30m|6h|…>] [--idempotency-key <k>]
          (sent as Idempotency-Key, a new UUID unless given: a retried create never starts a second
-         rollout; pass the same key when re-running a create whose outcome you did not see)
+         rollout; pass the same key when re-running a create whose outcome you did not see.
+         --outcome-timeout: how long a node has, from its ACK, to report before it counts as
+         failed (timeout); 24h unless given)
   list
   status <id> [--json]
-  pause | resume | advance | abort | rollback <id>`
+  advance <id> [--from <n>]
+         (issues the next stage whatever its gate, from stage n as status shows it, "stage n/N";
+         without --from, from the stage the release is at now, read first; either is sent along,
+         so a retried request never skips a stage: refused if the release has moved on)
+  pause | resume | abort | rollback <id>`
 
 const list = (v: string | undefined): string[] | undefined =>
   v === undefined
@@ -138,9 +144,35 @@ class ApiError extends Error {
   }
 }
 
-/** Tries of a release create whose answer was lost (each with the same idempotency key). */
-const CREATE_TRIES = 4
-const CREATE_RETRY_MS = 500
+/**
+ * Tries of a request whose answer was lost (a create with the same idempotency key, an
+ * advance from the same stage), and the first delay between them.
+ */
+const REQUEST_TRIES = 4
+const RETRY_DELAY_MS = 500
+
+/** fetch's failure to connect or to read an answer: the request may or may not have been taken. */
+const isNetworkFailure = (err: unknown): boolean => err instanceof TypeError
+
+/**
+ * Runs `attempt` (given its try number, from 1) up to {@link REQUEST_TRIES} times while it
+ * fails with an error `retriable` accepts, with backoff; `what` names it on stderr.
+ */
+async function withRetries<T>(
+  what: string,
+  retriable: (err: unknown) => boolean,
+  attempt: (n: number) => Promise<T>,
+): Promise<T> {
+  for (let n = 1; ; n++) {
+    try {
+      return await attempt(n)
+    } catch (err) {
+      if (!retriable(err) || n >= REQUEST_TRIES) throw err
+      process.stderr.write(`${what}: ${(err as Error).message}; retrying\n`)
+      await new Promise((r) => setTimeout(r, RETRY_DELAY_MS * 2 ** (n - 1)))
+    }
+  }
+}
 
 /**
  * Creates a release, trying again with the same `Idempotency-Key` when the request may
@@ -149,27 +181,76 @@ const CREATE_RETRY_MS = 500
  * retry with the release the first try created, never with a second rollout.
  */
 async function createRelease(base: string, token: string, body: unknown, key: string): Promise<unknown> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await call(base, token, 'POST', '/releases', body, {
+  return withRetries(
+    'release create (with the same idempotency key)',
+    (err) => (err instanceof ApiError ? err.code === 'ERR_IDEMPOTENCY_KEY_IN_USE' : isNetworkFailure(err)),
+    () =>
+      call(base, token, 'POST', '/releases', body, {
         // the draft's quoted form, escaping what a structured-field string escapes
         'idempotency-key': `"${key.replace(/[\\"]/g, '\\$&')}"`,
-      })
+      }),
+  )
+}
+
+/** The fields of a release the CLI reads. */
+interface ReleaseView {
+  id: string
+  status: string
+  stage: number
+  stages: unknown[]
+}
+
+/**
+ * Advances a release from stage index `from` (as `release.stage` counts), or from the one
+ * it is at now, read first. The tracker refuses an advance whose `from` is no longer the
+ * release's stage (`ERR_STAGE_MISMATCH`), so the request is retried as it is when its
+ * answer was lost: should the lost try have been taken, the retry is refused rather than
+ * skipping the next stage and its gate, and the release, found one stage on, is shown.
+ */
+async function advanceRelease(base: string, token: string, id: string, from?: number): Promise<unknown> {
+  const path = `/releases/${encodeURIComponent(id)}`
+  const seen = from ?? ((await call(base, token, 'GET', path)) as { release: ReleaseView }).release.stage
+  process.stderr.write(`release advance: from stage ${seen + 1}\n`)
+  return withRetries('release advance (from the same stage)', isNetworkFailure, async (n) => {
+    try {
+      return await call(base, token, 'POST', `${path}/advance`, { from: seen })
     } catch (err) {
-      const retriable =
-        err instanceof ApiError ? err.code === 'ERR_IDEMPOTENCY_KEY_IN_USE' : err instanceof TypeError // fetch's network failure
-      if (!retriable || attempt >= CREATE_TRIES) throw err
+      if (n === 1 || !(err instanceof ApiError) || err.code !== 'ERR_STAGE_MISMATCH') throw err
+      // a retry refused: the release moved on since the first try. One stage on, it is where
+      // that try (or another advance from the same stage) took it: the advance asked for
+      // happened, once
+      const now = ((await call(base, token, 'GET', path)) as { release: ReleaseView }).release
+      if (now.stage !== seen + 1) throw err
       process.stderr.write(
-        `release create: ${(err as Error).message}; retrying with the same idempotency key\n`,
+        `release advance: an earlier try (or another advance from stage ${seen + 1}) advanced it already\n`,
       )
-      await new Promise((r) => setTimeout(r, CREATE_RETRY_MS * 2 ** (attempt - 1)))
+      return now
     }
-  }
+  })
+}
+
+/**
+ * Milliseconds of a duration such as `500ms`, `90s`, `30m` or `6h` (a bare number is
+ * milliseconds); undefined if it is not one.
+ */
+export function parseDuration(text: string): number | undefined {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/.exec(text.trim())
+  if (m === null) return undefined
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms']
+  const ms = Math.round(Number(m[1]) * unit)
+  return Number.isSafeInteger(ms) && ms > 0 ? ms : undefined
 }
 
 /** Prints a release status as a small table. */
 function printStatus(s: {
-  release: { id: string; status: string; stage: number; resource: string; version: number }
+  release: {
+    id: string
+    status: string
+    stage: number
+    resource: string
+    version: number
+    result?: { outcome: string; active: number; failed: number; timedOut: number }
+  }
   counts: Record<string, number>
   stages: Array<{
     stage: number
@@ -179,10 +260,21 @@ function printStatus(s: {
     counts: Record<string, number>
   }>
   cities: Record<string, Record<string, number>>
+  timedOut?: number
+  late?: number
   bytes: { peers: number; origin: number }
 }): void {
   const r = s.release
-  out(`release ${r.id}  ${r.resource} v${r.version}  ${r.status}  stage ${r.stage + 1}/${s.stages.length}`)
+  // a completed release says how its nodes ended: `completed` alone reads as a success
+  const res = r.result
+  const ended =
+    res === undefined
+      ? ''
+      : ` (${res.outcome}: ${res.active} active, ${res.failed} failed` +
+        `${res.timedOut > 0 ? `, ${res.timedOut} of them timed out` : ''})`
+  out(
+    `release ${r.id}  ${r.resource} v${r.version}  ${r.status}${ended}  stage ${r.stage + 1}/${s.stages.length}`,
+  )
   const cols = ['pending', 'fetching', 'placed', 'active', 'failed', 'reverted']
   const row = (label: string, c: Record<string, number>): string =>
     label.padEnd(16) + cols.map((k) => String(c[k] ?? 0).padStart(9)).join('')
@@ -190,6 +282,10 @@ function printStatus(s: {
   for (const st of s.stages) out(row(`stage ${st.stage + 1} ${st.percent}%`, st.counts))
   for (const [city, c] of Object.entries(s.cities)) out(row(`city ${city}`, c))
   out(row('total', s.counts))
+  if ((s.timedOut ?? 0) > 0 || (s.late ?? 0) > 0)
+    out(
+      `outcome deadline passed: ${s.timedOut ?? 0} node(s) counted failed (timeout), ${s.late ?? 0} reported late`,
+    )
   out(`bytes from peers ${s.bytes.peers}, from origin ${s.bytes.origin}`)
 }
 
@@ -220,6 +316,8 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
       'ab-percent': { type: 'string' },
       'activate-at': { type: 'string' },
       'idempotency-key': { type: 'string' },
+      'outcome-timeout': { type: 'string' },
+      from: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   })
@@ -232,6 +330,12 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
       if (values.resource === undefined || values.version === undefined)
         throw new InvalidConfigError('--resource and --version required')
       const percents = list(values.stages)!.map(Number)
+      const outcomeTimeout =
+        values['outcome-timeout'] === undefined ? undefined : parseDuration(values['outcome-timeout'])
+      if (values['outcome-timeout'] !== undefined && outcomeTimeout === undefined)
+        throw new InvalidConfigError(
+          `--outcome-timeout ${values['outcome-timeout']}: a duration such as 90m, 6h or 2d`,
+        )
       const body = {
         resource: values.resource,
         version: Number(values.version),
@@ -251,6 +355,7 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
             ? undefined
             : { version: Number(values['ab-version']), percent: Number(values['ab-percent'] ?? 50) },
         activateAt: values['activate-at'] === undefined ? undefined : Date.parse(values['activate-at']),
+        outcomeTimeoutMs: outcomeTimeout,
       }
       const key = values['idempotency-key'] ?? randomUUID()
       // checked here, not left to the tracker: a key or address fetch cannot even send fails
@@ -273,9 +378,21 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
       else printStatus(s as Parameters<typeof printStatus>[0])
       return 0
     }
+    case 'advance': {
+      if (positionals[0] === undefined) throw new InvalidConfigError('release advance <id> [--from <n>]')
+      let from: number | undefined
+      if (values.from !== undefined) {
+        from = Number(values.from) - 1
+        if (!Number.isInteger(from) || from < 0)
+          throw new InvalidConfigError(`--from ${values.from}: a stage number as status shows it (stage n/N)`)
+      }
+      if (!URL.canParse(`${base}/api/v1/releases`))
+        throw new InvalidConfigError(`--tracker ${values.tracker} is not a URL`)
+      show(await advanceRelease(base, token, positionals[0], from))
+      return 0
+    }
     case 'pause':
     case 'resume':
-    case 'advance':
     case 'abort':
     case 'rollback':
       if (positionals[0] === undefined) throw new InvalidConfigError(`release ${sub} <id>`)

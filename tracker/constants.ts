@@ -61,6 +61,20 @@ export const MAX_SSE_CLIENTS = 256
 export const MAX_SSE_BUFFERED_EVENTS = 1_000
 /** Largest JSON body of the admin API. */
 export const MAX_BODY_BYTES = 1024 * 1024
+/**
+ * How long a node has, from its ACK of a release's `place`, to report an outcome (`placed`,
+ * `active` or `failed`) before it counts as failed with reason `timeout` (a node that died,
+ * or whose agent hangs, would otherwise hold its stage's gate for ever). A day: a large
+ * lesson over a slow campus link takes hours, and a fetch may wait for the night.
+ */
+export const DEFAULT_OUTCOME_TIMEOUT_MS = 24 * 60 * 60 * 1000
+/** Longest outcome deadline a release may set. */
+export const MAX_OUTCOME_TIMEOUT_MS = 30 * 24 * 60 * 60 * 1000
+/**
+ * Least time between two sweeps for overdue outcomes: nodes ACK a stage within moments of
+ * each other, and one sweep (a walk over the live releases' nodes) takes them all.
+ */
+export const OUTCOME_SWEEP_MIN_INTERVAL_MS = 250
 /** Default success ratio of an automatic gate. */
 export const DEFAULT_GATE_SUCCESS_RATIO = 1
 /** Attempts of the origin → tracker version registration before giving up. */

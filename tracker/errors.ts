@@ -73,6 +73,36 @@ export class InvalidReleaseStateError extends TrackerError {
 }
 
 /**
+ * `advance` at a release's last stage: there is no stage left to issue. The code is the one
+ * every refused operation has had (`ERR_INVALID_RELEASE_STATE`), so clients matching it
+ * still do; the message says why.
+ */
+export class ReleaseAtLastStageError extends ConflictError {
+  override name = 'ReleaseAtLastStageError'
+  constructor(id: string, status: string, stages: number) {
+    super(
+      `cannot advance release ${id}: it is already at its last stage (${stages} of ${stages}, every target reached); it is ${status} and completes once each of its nodes has reported or passed its outcome deadline`,
+      'ERR_INVALID_RELEASE_STATE',
+    )
+  }
+}
+
+/**
+ * `advance` named the stage it advances from (`from`, a `release.stage` index) and the
+ * release is no longer at it: another advance, or an earlier try of this one whose answer
+ * was lost, moved it on. Advancing again would skip a stage and its gate; nothing changed.
+ */
+export class StageMismatchError extends ConflictError {
+  override name = 'StageMismatchError'
+  constructor(id: string, from: number, stage: number, stages: number) {
+    super(
+      `release ${id} is at stage index ${stage} (stage ${stage + 1} of ${stages}), not ${from} as the advance's "from" says: it was advanced since that stage was read, and nothing was changed; read its status before advancing again`,
+      'ERR_STAGE_MISMATCH',
+    )
+  }
+}
+
+/**
  * A rollback would revert no node: every node the release reached has since moved on to
  * another release (or version), and sending it back would undo that one behind its back.
  */

@@ -25,7 +25,7 @@ import { TrackerState } from './state/index.ts'
 
 export { API_PREFIX } from './api/index.ts'
 export * from './errors.ts'
-export type { CreateReleaseInput, ReleaseEvent } from './rollout/engine.ts'
+export type { CreateReleaseInput, OperateOptions, ReleaseEvent } from './rollout/engine.ts'
 export type { ReleaseStatusReport } from './rollout/status.ts'
 export type * from './state/index.ts'
 

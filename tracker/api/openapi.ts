@@ -25,7 +25,10 @@ export function openApiDocument(prefix: string, routes: RouteDef[]): object {
       requestBody:
         r.schema?.body === undefined
           ? undefined
-          : { required: true, content: { 'application/json': { schema: r.schema.body } } },
+          : {
+              required: r.bodyOptional !== true,
+              content: { 'application/json': { schema: r.schema.body } },
+            },
       responses: {
         [String(r.status ?? 200)]: { description: 'OK' },
         '400': {
@@ -35,7 +38,10 @@ export function openApiDocument(prefix: string, routes: RouteDef[]): object {
         '401': { description: 'ERR_UNAUTHORIZED' },
         '403': { description: 'ERR_FORBIDDEN' },
         '404': { description: 'ERR_NOT_FOUND' },
-        '409': { description: 'ERR_CONFLICT, ERR_VERSION_NOT_APPROVED, ERR_INVALID_RELEASE_STATE' },
+        '409': {
+          description:
+            'ERR_CONFLICT, ERR_VERSION_NOT_APPROVED, ERR_INVALID_RELEASE_STATE, ERR_STAGE_MISMATCH',
+        },
         ...(r.headers?.['Idempotency-Key'] === undefined
           ? {}
           : { '422': { description: 'ERR_IDEMPOTENCY_KEY_REUSED' } }),

@@ -17,6 +17,8 @@ export interface RouteDef {
   url: string
   summary: string
   schema?: { body?: object; params?: object; querystring?: object }
+  /** The body may be left out (the OpenAPI document says it is not required). @default false */
+  bodyOptional?: boolean
   /** Request headers the route reads, for the OpenAPI document (checked by the handler). */
   headers?: Record<string, object>
   status?: number
@@ -293,11 +295,23 @@ export function routes(c: RoutesComponents): RouteDef[] {
     },
     {
       method: 'POST',
+      url: '/releases/:id/advance',
+      summary:
+        'Issue the next stage whatever its gate; with { "from": <release.stage> } it is refused (409 ERR_STAGE_MISMATCH) if the release has moved on, so it is safe to retry',
+      schema: { params: S.idParams, body: S.advanceBody },
+      bodyOptional: true,
+      handler: async (req) => {
+        const from = (req.body as { from?: number } | null | undefined)?.from
+        return engine.operate((req.params as P).id, 'advance', { from })
+      },
+    },
+    {
+      method: 'POST',
       url: '/releases/:id/:op',
-      summary: 'pause | resume | advance | abort | rollback',
+      summary: 'pause | resume | abort | rollback',
       schema: { params: S.releaseOpParams },
       handler: async (req) => {
-        const p = req.params as { id: string; op: 'pause' | 'resume' | 'advance' | 'abort' | 'rollback' }
+        const p = req.params as { id: string; op: 'pause' | 'resume' | 'abort' | 'rollback' }
         return engine.operate(p.id, p.op)
       },
     },

@@ -3,7 +3,7 @@
  * taken as JSON types them, never coerced (see `api/index.ts`); numbers are bounded to
  * what the state and the nodes can read.
  */
-import { MAX_ACTIVATE_AT_MS, MAX_VERSION } from '../constants.ts'
+import { MAX_ACTIVATE_AT_MS, MAX_OUTCOME_TIMEOUT_MS, MAX_STAGES, MAX_VERSION } from '../constants.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' } as const
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const
@@ -119,14 +119,40 @@ export const releaseBody = {
       },
     },
     activateAt: { type: 'integer', minimum: 0, maximum: MAX_ACTIVATE_AT_MS, description: 'epoch ms' },
+    outcomeTimeoutMs: {
+      type: 'integer',
+      minimum: 1,
+      maximum: MAX_OUTCOME_TIMEOUT_MS,
+      description:
+        'How long a node has, from its ACK, to report an outcome before it counts as failed with reason "timeout" (default 24 h)',
+    },
   },
 } as const
 
+/** Operations of `POST /releases/:id/:op` (`advance` has a route of its own, with a body). */
 export const releaseOpParams = {
   type: 'object',
   required: ['id', 'op'],
   additionalProperties: false,
-  properties: { id, op: { type: 'string', enum: ['pause', 'resume', 'advance', 'abort', 'rollback'] } },
+  properties: { id, op: { type: 'string', enum: ['pause', 'resume', 'abort', 'rollback'] } },
+} as const
+
+/**
+ * Body of `POST /releases/:id/advance`, optional (no body, or `{}`, advances from wherever
+ * the release is, as before `from` existed).
+ */
+export const advanceBody = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    from: {
+      type: 'integer',
+      minimum: 0,
+      maximum: MAX_STAGES - 1,
+      description:
+        'The stage index (release.stage) the caller saw and advances from. If the release is no longer at it, the advance answers 409 ERR_STAGE_MISMATCH and changes nothing: a retried or doubled advance moves one stage, not two.',
+    },
+  },
 } as const
 
 export const listQuery = {

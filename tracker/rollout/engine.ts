@@ -1,13 +1,21 @@
 /**
  * The rollout engine: creates releases, issues each stage's commands into the outbox,
- * follows node outcomes through the gates, and runs the operator operations (pause,
- * resume, advance, abort, rollback). Every change is committed (synced) before the
- * commands it created are sent, before it is announced and before the caller is answered.
+ * follows node outcomes (and their deadlines, `deadlines.ts`) through the gates, and runs
+ * the operator operations (pause, resume, advance, abort, rollback). Every change is
+ * committed (synced) before the commands it created are sent, before it is announced and
+ * before the caller is answered.
  */
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
-import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, InvalidReleaseStateError } from '../errors.ts'
+import { DEFAULT_OUTCOME_TIMEOUT_MS, OUTCOME_SWEEP_MIN_INTERVAL_MS } from '../constants.ts'
+import {
+  IdempotencyKeyInUseError,
+  IdempotencyKeyReusedError,
+  InvalidReleaseStateError,
+  ReleaseAtLastStageError,
+  StageMismatchError,
+} from '../errors.ts'
 import type {
   OutboxEntry,
   Release,
@@ -17,10 +25,13 @@ import type {
   Tx,
   VersionRef,
 } from '../state/index.ts'
+import { OUTCOME_TIMEOUT } from '../state/releases.ts'
+import { DeadlineTimer, failOverdue } from './deadlines.ts'
 import { fingerprintOf } from './idempotency.ts'
 import { planRelease } from './plan.ts'
 import { refOf, revertRelease } from './revert.ts'
 import { gatePassed, type ReleaseTargets } from './select.ts'
+import { releaseResult } from './status.ts'
 
 const log = logger('dandelion:tracker:rollout')
 
@@ -33,6 +44,22 @@ export interface CreateReleaseInput {
   stages?: StageSpec[]
   ab?: { version: number; percent: number }
   activateAt?: number
+  /**
+   * How long a node has, from its ACK, to report an outcome before it counts as failed
+   * (reason `timeout`). @default DEFAULT_OUTCOME_TIMEOUT_MS (24 h)
+   */
+  outcomeTimeoutMs?: number
+}
+
+/** Options of {@link RolloutEngine.operate}. */
+export interface OperateOptions {
+  /**
+   * `advance` only: the stage index (`release.stage`) the caller saw and advances from. If
+   * the release is no longer there (another or an earlier advance moved it on), the advance
+   * is refused with `ERR_STAGE_MISMATCH` and nothing changes, so a retried or doubled
+   * advance moves the release one stage, not two. Absent: advance from wherever it is.
+   */
+  from?: number
 }
 
 /** Event emitted for dashboards (SSE). */
@@ -64,6 +91,12 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   private stopped = false
   /** `Idempotency-Key`s of creates being committed now. */
   private readonly creating = new Set<string>()
+  /** Fires at the earliest outcome deadline (see `deadlines.ts`). */
+  private readonly deadlines = new DeadlineTimer(() => {
+    this.expireOutcomes().catch((err) => log.error('applying outcome deadlines failed: %e', err))
+  })
+  /** Nodes ACKed before `ackedAt` was recorded count their deadline from here. */
+  private readonly startedAt = Date.now()
 
   constructor(components: RolloutEngineComponents) {
     super()
@@ -207,8 +240,17 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     const rn = this.nodeOf(cmd, nodeId)
     if (rn === undefined || rn.state !== 'pending' || cmd.op !== 'place') return
     // updated in place: the hot path of a 5,000-node rollout should not copy per message
-    rn.state = 'fetching'
+    this.startFetching(rn, cmd.releaseId!)
     this.state.releases.putNode(tx, cmd.releaseId!, rn)
+  }
+
+  /** `rn` has its command: its outcome deadline starts now. */
+  private startFetching(rn: ReleaseNode, releaseId: string): void {
+    rn.state = 'fetching'
+    rn.ackedAt = Date.now()
+    const timeout =
+      this.state.releases.releases.get(releaseId)?.outcomeTimeoutMs ?? DEFAULT_OUTCOME_TIMEOUT_MS
+    this.deadlines.schedule(rn.ackedAt + timeout)
   }
 
   /** Progress of a fetch. Kept in memory and written without sync: it is advisory. */
@@ -220,7 +262,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   ): void {
     const rn = this.nodeOf(cmd, nodeId)
     if (rn === undefined) return
-    if (rn.state === 'pending') rn.state = 'fetching'
+    if (rn.state === 'pending') this.startFetching(rn, cmd.releaseId!)
     rn.percent = p.percent
     rn.peerBytes = p.peerBytes
     rn.originBytes = p.originBytes
@@ -252,6 +294,9 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       return
     }
     const r = this.state.releases.get(cmd.releaseId!)
+    // after its deadline (`timedOutAt` set): still recorded, the node did get the content;
+    // its state moves from `failed` to what it reports, so it is counted once
+    const late = rn.state === 'failed' && rn.timedOutAt !== undefined
     const next: ReleaseNode = { ...rn, reason: o.reason }
     if (o.peerBytes !== undefined) next.peerBytes = o.peerBytes
     if (o.originBytes !== undefined) next.originBytes = o.originBytes
@@ -279,8 +324,43 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
         )
     }
     this.state.releases.putNode(tx, r.id, next)
-    this.announce(tx, { type: 'release.node', releaseId: r.id, nodeId, state: next.state, reason: o.reason })
+    this.announce(tx, {
+      type: 'release.node',
+      releaseId: r.id,
+      nodeId,
+      state: next.state,
+      reason: o.reason,
+      ...(late ? { late: true } : {}),
+    })
+    if (r.status === 'completed' && r.result !== undefined) {
+      // a late outcome changes how a completed release ended
+      r.result = releaseResult(this.state.releases.nodesOf(r.id).values())
+      this.state.releases.put(tx, r)
+    }
     this.dirty.add(r.id)
+    this.scheduleSettle()
+  }
+
+  /**
+   * Fails every node whose outcome deadline passed (reason `timeout`), in one synced
+   * commit, and evaluates their releases' gates again: a gate counts them as failed.
+   * Schedules the next sweep at the earliest deadline still ahead.
+   */
+  private async expireOutcomes(): Promise<void> {
+    // while the state is reloaded nothing is changed; the reload runs `start`, which sweeps
+    if (this.stopped || !this.state.available) return
+    const now = Date.now()
+    const tx = this.state.tx()
+    const { failed, next } = failOverdue(this.state.releases, tx, now, this.startedAt)
+    if (next !== Number.POSITIVE_INFINITY)
+      this.deadlines.schedule(Math.max(next, now + OUTCOME_SWEEP_MIN_INTERVAL_MS))
+    if (failed.length === 0) return
+    for (const { releaseId, nodeId } of failed) {
+      this.announce(tx, { type: 'release.node', releaseId, nodeId, state: 'failed', reason: OUTCOME_TIMEOUT })
+      this.dirty.add(releaseId)
+    }
+    log('%d node(s) reported no outcome before their deadline: failed, timeout', failed.length)
+    await tx.commit({ sync: true })
     this.scheduleSettle()
   }
 
@@ -353,6 +433,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
    * then retried as outcomes come in, as before the restart.
    */
   async start(): Promise<void> {
+    // deadlines that passed while the tracker was down apply before anything is evaluated
+    await this.expireOutcomes()
     for (const r of this.state.releases.releases.values()) if (r.status === 'running') this.dirty.add(r.id)
     await this.settle()
   }
@@ -360,6 +442,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   /** Stops scheduled evaluations (the state is about to close). */
   stop(): void {
     this.stopped = true
+    this.deadlines.stop()
   }
 
   /**
@@ -381,9 +464,12 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     }
     const nodes = [...this.state.releases.nodesOf(r.id).values()]
     if (nodes.every((n) => n.state === 'active' || n.state === 'failed')) {
+      // `completed` whatever the nodes' outcomes, as clients have always read it (nothing is
+      // left to wait on); `result` says how they ended
       r.status = 'completed'
+      r.result = releaseResult(this.state.releases.nodesOf(r.id).values())
       this.state.releases.put(tx, r)
-      this.announce(tx, { type: 'release.status', releaseId: r.id, status: r.status })
+      this.announce(tx, { type: 'release.status', releaseId: r.id, status: r.status, result: r.result })
     }
     return []
   }
@@ -401,8 +487,17 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   }
 
   /** Operator operation on a release. */
-  async operate(id: string, op: 'pause' | 'resume' | 'advance' | 'abort' | 'rollback'): Promise<Release> {
+  async operate(
+    id: string,
+    op: 'pause' | 'resume' | 'advance' | 'abort' | 'rollback',
+    options: OperateOptions = {},
+  ): Promise<Release> {
     const r = this.state.releases.get(id)
+    // Checked before anything changes, on the writers' state, which an advance changes before
+    // its commit is awaited: of two concurrent advances from one stage, the second sees the
+    // first's and is refused, rather than skipping the stage (and the gate) after it.
+    if (op === 'advance' && options.from !== undefined && options.from !== r.stage)
+      throw new StageMismatchError(r.id, options.from, r.stage, r.stages.length)
     const tx = this.state.tx()
     let touched: string[] = []
     const live = r.status === 'running' || r.status === 'paused'
@@ -423,7 +518,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
         }
         break
       case 'advance':
-        if (!live || r.stage >= r.stages.length - 1) throw new InvalidReleaseStateError(op, r.status)
+        if (!live) throw new InvalidReleaseStateError(op, r.status)
+        if (r.stage >= r.stages.length - 1) throw new ReleaseAtLastStageError(r.id, r.status, r.stages.length)
         touched = this.issueStage(tx, r, r.stage + 1)
         this.announce(tx, { type: 'release.stage', releaseId: r.id, stage: r.stage })
         // a stage with no node of its own: nothing will report on it, so its gate (or the

@@ -1,12 +1,18 @@
 /**
  * Validates a release request and plans it: the version (and a different A/B version) must
  * be approved, the stages increasing and ending at 100 %, the activation time one a node
- * reads, the targets non-empty and naming only known cities, campuses and nodes, and no
+ * reads, the outcome timeout within bounds, the targets non-empty and naming only known cities, campuses and nodes, and no
  * live release of the resource may still wait on one of them; target nodes get their stage
  * and A/B side. Nothing is written.
  */
 import { randomUUID } from 'node:crypto'
-import { DEFAULT_GATE_SUCCESS_RATIO, MAX_ACTIVATE_AT_MS, MAX_STAGES } from '../constants.ts'
+import {
+  DEFAULT_GATE_SUCCESS_RATIO,
+  DEFAULT_OUTCOME_TIMEOUT_MS,
+  MAX_ACTIVATE_AT_MS,
+  MAX_OUTCOME_TIMEOUT_MS,
+  MAX_STAGES,
+} from '../constants.ts'
 import {
   FinalStageNotFullError,
   NotFoundError,
@@ -54,6 +60,12 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
   const at = input.activateAt
   if (at !== undefined && !(Number.isSafeInteger(at) && at >= 0 && at <= MAX_ACTIVATE_AT_MS))
     throw new ValidationError(`activateAt must be epoch milliseconds from 0 to ${MAX_ACTIVATE_AT_MS}`)
+  const timeout = input.outcomeTimeoutMs
+  if (
+    timeout !== undefined &&
+    !(Number.isSafeInteger(timeout) && timeout >= 1 && timeout <= MAX_OUTCOME_TIMEOUT_MS)
+  )
+    throw new ValidationError(`outcomeTimeoutMs must be milliseconds from 1 to ${MAX_OUTCOME_TIMEOUT_MS}`)
   if (input.ab !== undefined && input.ab.version === input.version)
     throw new ValidationError('ab.version must differ from version: both sides would get the same')
   checkTargetsExist(state, input.targets)
@@ -89,6 +101,7 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
     targets: input.targets,
     stages: stages.map((s) => ({ ...s, successRatio: s.successRatio ?? DEFAULT_GATE_SUCCESS_RATIO })),
     activateAt: input.activateAt,
+    outcomeTimeoutMs: timeout ?? DEFAULT_OUTCOME_TIMEOUT_MS,
     status: 'running',
     stage: -1,
     total: ids.length,

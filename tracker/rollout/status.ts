@@ -1,8 +1,9 @@
 /**
- * Release status for operators: node counts by state per stage, city and campus, and
- * bytes by source (peers vs origin).
+ * Release status for operators: node counts by state per stage, city and campus, nodes
+ * that missed their outcome deadline, and bytes by source (peers vs origin).
  */
-import type { NodeState, Release, Repositories } from '../state/index.ts'
+import type { NodeState, Release, ReleaseNode, ReleaseResult, Repositories } from '../state/index.ts'
+import { isTimedOut } from '../state/releases.ts'
 
 /** Counts of nodes by state. */
 export type StateCounts = Record<NodeState, number>
@@ -11,10 +12,22 @@ export type StateCounts = Record<NodeState, number>
 export interface ReleaseStatusReport {
   release: Release
   counts: StateCounts
-  stages: Array<{ stage: number; percent: number; gate: string; nodes: number; counts: StateCounts }>
+  stages: Array<{
+    stage: number
+    percent: number
+    gate: string
+    nodes: number
+    counts: StateCounts
+    /** Of `counts.failed`, nodes that reported no outcome before their deadline. */
+    timedOut: number
+  }>
   cities: Record<string, StateCounts>
   campuses: Record<string, StateCounts>
   variants: Record<'A' | 'B', StateCounts>
+  /** Of `counts.failed`, nodes that reported no outcome before their deadline (reason `timeout`). */
+  timedOut: number
+  /** Nodes that reported after their deadline: counted in the state they reported, once. */
+  late: number
   bytes: { peers: number; origin: number }
 }
 
@@ -55,6 +68,7 @@ export function releaseStatus(
     gate: s.gate,
     nodes: 0,
     counts: empty(),
+    timedOut: 0,
   }))
   // Maps, not plain objects: ids are chosen by operators, and an id such as `__proto__`
   // or `constructor` must count as itself, never reach Object.prototype.
@@ -62,8 +76,14 @@ export function releaseStatus(
   const campuses = new Map<string, StateCounts>()
   const variants = { A: empty(), B: empty() }
   const bytes = { peers: 0, origin: 0 }
+  let timedOut = 0
+  let late = 0
   for (const rn of state.releases.nodes.get(id)?.values() ?? []) {
     counts[rn.state]++
+    if (isTimedOut(rn)) {
+      timedOut++
+      stages[rn.stage].timedOut++
+    } else if (rn.timedOutAt !== undefined) late++
     stages[rn.stage].nodes++
     stages[rn.stage].counts[rn.state]++
     variants[rn.variant][rn.state]++
@@ -83,6 +103,24 @@ export function releaseStatus(
     cities: Object.fromEntries(cities),
     campuses: Object.fromEntries(campuses),
     variants,
+    timedOut,
+    late,
     bytes,
   }
+}
+
+/** How the nodes of a release ended (see {@link ReleaseResult}): set when it completes. */
+export function releaseResult(nodes: Iterable<ReleaseNode>): ReleaseResult {
+  let active = 0
+  let failed = 0
+  let timedOut = 0
+  for (const n of nodes) {
+    if (n.state === 'active') active++
+    else if (n.state === 'failed') {
+      failed++
+      if (isTimedOut(n)) timedOut++
+    }
+  }
+  const outcome = failed === 0 ? 'succeeded' : active === 0 ? 'failed' : 'partial'
+  return { outcome, active, failed, timedOut }
 }

@@ -22,6 +22,7 @@ export type {
   NodeState,
   Release,
   ReleaseNode,
+  ReleaseResult,
   ReleaseStatus,
   Releases,
   StageSpec,

@@ -41,13 +41,34 @@ export interface Release {
    * ({@link Releases.byIdempotencyKey}): a retried create answers with this release.
    */
   idempotency?: { key: string; fingerprint: string }
+  /**
+   * How long a node has, from its ACK, to report an outcome before it counts as failed
+   * (reason {@link OUTCOME_TIMEOUT}). Absent in releases created before it existed: the
+   * default applies. @default DEFAULT_OUTCOME_TIMEOUT_MS
+   */
+  outcomeTimeoutMs?: number
   status: ReleaseStatus
+  /**
+   * Set when the release completes: how its nodes ended. `completed` only says that no node
+   * is left to wait on; this says whether they got the version.
+   */
+  result?: ReleaseResult
   /** Highest stage whose commands were issued; -1 before the first. */
   stage: number
   /** Number of target nodes (frozen at creation). */
   total: number
   createdAt: number
   updatedAt: number
+}
+
+/** How the nodes of a completed release ended (see {@link Release.result}). */
+export interface ReleaseResult {
+  /** `succeeded`: every node active; `partial`: some active, some failed; `failed`: none active. */
+  outcome: 'succeeded' | 'partial' | 'failed'
+  active: number
+  failed: number
+  /** Of `failed`, the nodes that reported no outcome before their deadline. */
+  timedOut: number
 }
 
 /** Where a node is in a release. */
@@ -69,6 +90,13 @@ export interface ReleaseNode {
   state: NodeState
   cmdId?: string
   reason?: string
+  /** When the node ACKed its `place` (epoch ms): its outcome deadline counts from here. */
+  ackedAt?: number
+  /**
+   * When its outcome deadline passed with no outcome (epoch ms). Kept if the node reports
+   * later (a late outcome): its state is then what it reported, counted once.
+   */
+  timedOutAt?: number
   percent: number
   peerBytes: number
   originBytes: number
@@ -81,6 +109,14 @@ export interface ReleaseNode {
 
 /** What a node runs for a resource, and the release that brought it (absent if unknown). */
 export type CurrentRef = VersionRef & { releaseId?: string }
+
+/** Reason given on a release's node state for a node that reported no outcome in time. */
+export const OUTCOME_TIMEOUT = 'timeout'
+
+/** Whether `rn` failed because its outcome deadline passed, and has not reported since. */
+export function isTimedOut(rn: ReleaseNode): boolean {
+  return rn.state === 'failed' && rn.reason === OUTCOME_TIMEOUT && rn.timedOutAt !== undefined
+}
 
 /** Reason given on a release's node state for a node deleted from the inventory. */
 export const NODE_DELETED = 'node deleted'
