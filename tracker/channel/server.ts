@@ -291,7 +291,14 @@ export class ChannelServer {
     const { inventory, outbox } = this.state
     let node = inventory.nodeByPeer(f.peerId)
     if (node === undefined) {
-      if (f.enroll === undefined) return this.refuse(s, 'ERR_NOT_ENROLLED', 'unknown peer')
+      // the code stays ERR_NOT_ENROLLED (the agent and the daemon's hints match it); the
+      // words say what to do, where "unknown peer" did not
+      if (f.enroll === undefined)
+        return this.refuse(
+          s,
+          'ERR_NOT_ENROLLED',
+          'this node is not enrolled: its first connection needs the enrollment token (--enroll-token on the node, or DANDELION_ENROLLMENT_TOKEN)',
+        )
       if (!safeEqual(f.enroll.token, this.init.enrollmentToken))
         return this.refuse(s, 'ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
     }
