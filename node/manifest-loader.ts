@@ -8,15 +8,49 @@
  * does), stops asking it once the origin answers 404 (peers may still have the manifest),
  * and is abandoned when its last waiter gives up, so the node does not keep a swarm for
  * content nobody wants (a mistyped CID, a player that went away).
+ *
+ * A manifest signed by a key the node does not trust (a node started with the wrong
+ * `--trusted-origin`) ends its lookup at once with {@link UntrustedManifestError}, logged
+ * at error level once, and is not asked for again while the node runs: a CID names its
+ * bytes, signature included, so every copy has the same signer, and the trusted keys are
+ * fixed for the node's life. The lookup used to log it at debug level and ask the origin
+ * again, for ever, while status showed nothing.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@libp2p/interface'
+import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import type { CID } from 'multiformats/cid'
-import type { Manifest } from './content/index.ts'
+import { type Manifest, verifyManifest } from './content/index.ts'
+import { DandelionError } from './errors.ts'
 import { MAX_MANIFEST_LOOKUPS } from './node-constants.ts'
 import type { ChunkStore } from './store/index.ts'
 import { LimitReachedError, OriginHttpError } from './swarm/errors.ts'
 import type { WebSeed } from './swarm/web-seed.ts'
+
+/** Manifests remembered as signed by an untrusted key; past it the oldest is forgotten. */
+const MAX_UNTRUSTED_MANIFESTS = 256
+
+/**
+ * A manifest is signed by an origin key this node does not trust: it verifies otherwise
+ * (bytes, signature), so it is the node's trusted keys, not the content, that refuse it.
+ * Matched by `name` or `code`.
+ */
+export class UntrustedManifestError extends DandelionError {
+  override name = 'UntrustedManifestError'
+  /** The manifest's CID. */
+  readonly manifestCid: string
+  /** PeerId of the key that signed it: what its origin prints as "origin key". */
+  readonly signer: string
+  constructor(manifestCid: string, signer: string) {
+    super(
+      `manifest ${manifestCid} is signed by origin key ${signer}, which this node does not trust: ` +
+        'is --trusted-origin (DANDELION_TRUSTED_ORIGINS, "trustedOrigins") the key its origin prints as "origin key"?',
+      'ERR_MANIFEST_UNTRUSTED',
+    )
+    this.manifestCid = manifestCid
+    this.signer = signer
+  }
+}
 
 /** Live things the loader uses. */
 export interface ManifestLoaderComponents {
@@ -63,6 +97,8 @@ export class ManifestLoader {
   /** Verified manifests: held in the store, or found (removed by {@link forget}). */
   private readonly known = new Map<string, Manifest>()
   private readonly lookups = new Map<string, Lookup>()
+  /** Manifests signed by an untrusted key, by CID: not looked for again. */
+  private readonly untrusted = new Map<string, UntrustedManifestError>()
 
   constructor(components: ManifestLoaderComponents, init: ManifestLoaderInit = {}) {
     this.c = components
@@ -84,6 +120,7 @@ export class ManifestLoader {
   forget(cid: CID): void {
     const key = cid.toString()
     this.known.delete(key)
+    this.untrusted.delete(key)
     this.lookups.get(key)?.abort.abort(new Error('manifest evicted'))
     this.lookups.delete(key)
   }
@@ -99,6 +136,12 @@ export class ManifestLoader {
     const key = cid.toString()
     const known = this.known.get(key)
     if (known !== undefined) return known
+    const untrusted = this.untrusted.get(key)
+    if (untrusted !== undefined) {
+      // the caller may have joined the swarm to look for it: it has nothing to wait for
+      this.c.abandoned(cid)
+      throw untrusted
+    }
     options.signal?.throwIfAborted()
     let lookup = this.lookups.get(key)
     if (lookup === undefined) {
@@ -137,16 +180,60 @@ export class ManifestLoader {
   private async find(cid: CID, signal: AbortSignal): Promise<Manifest> {
     const { store } = this.c
     if (await store.has(cid)) {
+      let bytes: Uint8Array | undefined
       try {
-        return await this.c.verify(cid, await store.get(cid, { signal }))
+        bytes = await store.get(cid, { signal })
+        return await this.c.verify(cid, bytes)
       } catch (err) {
         // the stored copy rotted (the store dropped it) or went meanwhile: look for it as if never held
-        if ((err as Error).name !== 'ChunkNotFoundError') throw err
+        if ((err as Error).name !== 'ChunkNotFoundError')
+          throw (await this.untrustedSigner(cid, bytes, err)) ?? err
       }
     }
     const sources = [this.c.fromPeers(cid)]
-    if (this.c.webSeed !== undefined) sources.push(this.fromOrigin(this.c.webSeed, cid, signal))
-    return await abortable(Promise.any(sources), signal)
+    const decisive: Array<Promise<never>> = []
+    if (this.c.webSeed !== undefined) {
+      const fromOrigin = this.fromOrigin(this.c.webSeed, cid, signal)
+      sources.push(fromOrigin)
+      // an untrusted signer ends the lookup, peers or not: their copies have the same signer
+      decisive.push(
+        fromOrigin.then(
+          () => new Promise<never>(() => {}),
+          (err: unknown) =>
+            err instanceof UntrustedManifestError ? Promise.reject(err) : new Promise<never>(() => {}),
+        ),
+      )
+    }
+    return await abortable(Promise.race([Promise.any(sources), ...decisive]), signal)
+  }
+
+  /**
+   * The error for manifest bytes that failed `verify`, when what failed is trust alone:
+   * they verify against their own signer, one the node does not trust. Recorded (the
+   * manifest is not looked for again) and logged at error level, once per manifest.
+   */
+  private async untrustedSigner(
+    cid: CID,
+    bytes: Uint8Array | undefined,
+    err: unknown,
+  ): Promise<UntrustedManifestError | undefined> {
+    if (bytes === undefined || (err as Error).name !== 'ManifestSignatureError') return undefined
+    let signer: string
+    try {
+      signer = peerIdFromPublicKey((await verifyManifest(bytes, { cid })).origin).toString()
+    } catch {
+      // not even its own signature verifies: bad bytes, not an untrusted origin
+      return undefined
+    }
+    const key = cid.toString()
+    const known = this.untrusted.get(key)
+    if (known !== undefined) return known
+    const rejected = new UntrustedManifestError(key, signer)
+    if (this.untrusted.size >= MAX_UNTRUSTED_MANIFESTS)
+      this.untrusted.delete(this.untrusted.keys().next().value!)
+    this.untrusted.set(key, rejected)
+    this.c.log.error('%s', rejected.message)
+    return rejected
   }
 
   /** Asks the origin until it answers with the manifest or with 404, or the lookup ends. */
@@ -167,6 +254,9 @@ export class ManifestLoader {
           m = await this.c.verify(cid, bytes)
         } catch (err) {
           web.verified(false)
+          const untrusted = await this.untrustedSigner(cid, bytes, err)
+          // asking again would bring the same bytes, signed by the same key
+          if (untrusted !== undefined) throw untrusted
           this.c.log('manifest %s from the origin rejected: %s', cid, (err as Error).message)
         }
         if (m !== undefined) {

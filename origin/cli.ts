@@ -17,7 +17,7 @@ import { UploadFailedError, uploadFile } from './client.ts'
 import { loadOriginConfig } from './config.ts'
 import { createOrigin } from './index.ts'
 import { attachSeeder } from './seeder.ts'
-import { registerWithTracker } from './tracker-registration.ts'
+import { registerWithTracker, type TrackerRegistrationEvent } from './tracker-registration.ts'
 
 const ORIGIN_HELP = `Usage: dandelion origin [options]
 
@@ -41,6 +41,7 @@ Options (flag > environment > --config file > default):
                             (/ip4/127.0.0.1/tcp/4001)
   --tracker-url URL         register versions with a tracker DANDELION_ORIGIN_TRACKER_URL
   --tracker-token TOKEN     the tracker's admin token        DANDELION_ORIGIN_TRACKER_TOKEN
+                            (the two go together; failures to register are printed on stderr)
   --grant-issuer ID         trust upload grants this rtc server signs (repeatable)
                             DANDELION_ORIGIN_GRANT_ISSUERS (comma-separated)
   --config FILE             JSON file with the same keys (camelCase)
@@ -108,9 +109,9 @@ const TRACKER_CHECK_MS = 5000
 
 /**
  * Asks the tracker, once at start, whether it takes `token` (an authenticated read of its
- * catalog). Returns what the banner should add to the tracker line: registration itself
- * logs its failures at debug level only, so an origin with the wrong token registered
- * nothing and said nothing.
+ * catalog). Returns what the banner should add to the tracker line, so the operator reads
+ * it beside the tracker's URL; registration's own failures come later, on stderr
+ * ({@link registrationLine}).
  */
 async function checkTracker(trackerUrl: string, token: string): Promise<string> {
   try {
@@ -122,11 +123,28 @@ async function checkTracker(trackerUrl: string, token: string): Promise<string> 
     const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } }
     const what = `${res.status}${body.error?.code === undefined ? '' : ` ${body.error.code}`}`
     if (res.status === 401 || res.status === 403)
-      return `  WARNING: the tracker refused --tracker-token (${what}): no version will be registered; use the tracker's admin token`
+      return `  WARNING: the tracker refused --tracker-token (${what}): no version is registered until it accepts it; use the tracker's admin token`
     return `  WARNING: the tracker answered ${what}; versions are registered once it accepts them`
   } catch (err) {
     const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)
-    return `  WARNING: the tracker cannot be reached now (${cause.message}); each version is retried for about 2 minutes, and again at the next start`
+    return `  WARNING: the tracker cannot be reached now (${cause.message}); versions are retried until it answers`
+  }
+}
+
+/** A registration event as the line the origin daemon prints on stderr. */
+export function registrationLine(trackerUrl: string, e: TrackerRegistrationEvent): string {
+  const prefix = 'dandelion origin: tracker registration:'
+  switch (e.type) {
+    case 'failing': {
+      const next = `${e.pending} version(s) wait; next attempt in ${Math.round(e.retryInMs / 1000)} s (${e.attempts} failed in a row)`
+      return e.tokenRefused
+        ? `${prefix} ERROR: ${e.reason}: --tracker-token (DANDELION_ORIGIN_TRACKER_TOKEN) must be the admin token of the tracker at ${trackerUrl}; ${next}`
+        : `${prefix} ERROR: ${e.reason} (tracker ${trackerUrl}); ${next}`
+    }
+    case 'refused':
+      return `${prefix} ERROR: the tracker at ${trackerUrl} refused ${e.name} v${e.version} (${e.reason}); it is not registered`
+    case 'recovered':
+      return `${prefix} the tracker at ${trackerUrl} accepts registrations again (after ${e.attempts} failed attempts); ${e.pending} version(s) still wait`
   }
 }
 
@@ -182,7 +200,11 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
   }
   const unregister =
     config.trackerUrl !== undefined && config.trackerToken !== undefined
-      ? registerWithTracker(origin, { trackerUrl: config.trackerUrl, token: config.trackerToken })
+      ? registerWithTracker(origin, {
+          trackerUrl: config.trackerUrl,
+          token: config.trackerToken,
+          onEvent: (e) => process.stderr.write(`${registrationLine(config.trackerUrl!, e)}\n`),
+        })
       : undefined
   const trackerNote =
     config.trackerUrl !== undefined && config.trackerToken !== undefined

@@ -78,7 +78,6 @@ const schema = {
     trackerToken: { type: 'string', minLength: 1 },
     grantIssuers: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, maxItems: 16 },
   },
-  dependencies: { trackerUrl: ['trackerToken'] },
 } as const
 
 const DEFAULTS = {
@@ -117,6 +116,45 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
 
 const validate = new Ajv({ allErrors: true, coerceTypes: true }).compile(schema)
 
+/** Flags whose name is not the key's in kebab-case. */
+const FLAG_OF: Partial<Record<keyof OriginConfig, string>> = {
+  seed: '--no-seed',
+  directIo: '--no-direct-io',
+  grantIssuers: '--grant-issuer',
+}
+
+/**
+ * How an operator sets `key`: its flag, environment variable and file key, for error
+ * messages (a message naming only `trackerToken` leaves them to guess which of the three).
+ */
+export function originSettingName(key: string): string {
+  const flag =
+    FLAG_OF[key as keyof OriginConfig] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+  const env =
+    key === 'p2pListen'
+      ? 'DANDELION_ORIGIN_P2P_LISTEN'
+      : key === 'grantIssuers'
+        ? 'DANDELION_ORIGIN_GRANT_ISSUERS'
+        : Object.entries(ORIGIN_ENV).find(([, k]) => k === key)?.[0]
+  return [flag, env, JSON.stringify(key)].filter((x) => x !== undefined).join(', ')
+}
+
+/**
+ * The tracker settings go together: a URL without the token cannot register (the tracker
+ * answers 401), and a token without a URL was silently ignored, the operator believing
+ * versions were registered.
+ */
+function checkTrackerSettings(config: Record<string, unknown>): void {
+  if (config.trackerUrl !== undefined && config.trackerToken === undefined)
+    throw new InvalidConfigError(
+      `invalid origin configuration: a tracker URL (${originSettingName('trackerUrl')}) needs the tracker's admin token too (${originSettingName('trackerToken')})`,
+    )
+  if (config.trackerToken !== undefined && config.trackerUrl === undefined)
+    throw new InvalidConfigError(
+      `invalid origin configuration: a tracker token (${originSettingName('trackerToken')}) is set without the tracker's URL (${originSettingName('trackerUrl')}): no version would be registered; set the URL too, or drop the token`,
+    )
+}
+
 /**
  * Builds the configuration from its sources. `flags` and `env` values are strings (the
  * schema coerces them); the file is JSON with the same keys.
@@ -147,10 +185,11 @@ export async function loadOriginConfig(
     const problems = (validate.errors ?? []).map((e) =>
       e.keyword === 'additionalProperties'
         ? `unknown setting "${(e.params as { additionalProperty: string }).additionalProperty}"`
-        : `${e.instancePath.slice(1) || 'config'} ${e.message}`,
+        : `${e.instancePath.slice(1) || 'config'} ${e.message}${e.instancePath === '' ? '' : ` (${originSettingName(e.instancePath.split('/')[1])})`}`,
     )
     throw new InvalidConfigError(`invalid origin configuration: ${problems.join('; ')}`)
   }
+  checkTrackerSettings(config)
   for (const id of (config.grantIssuers as string[] | undefined) ?? []) {
     if (!isEd25519PeerId(id))
       throw new InvalidConfigError(

@@ -1,7 +1,19 @@
 /**
  * Registers every version the origin publishes with the tracker
- * (`POST /api/v1/resources/:name/versions`), retrying with backoff while the tracker is
- * unreachable. The origin and the tracker never import each other: they talk over HTTP.
+ * (`POST /api/v1/resources/:name/versions`). The origin and the tracker never import each
+ * other: they talk over HTTP.
+ *
+ * Versions wait in one queue, registered one at a time, each once. While the tracker is
+ * unreachable or erring, the queue is retried with a backoff that doubles up to
+ * {@link REGISTER_BACKOFF_MAX_MS}, for as long as the origin runs: a tracker down for an
+ * update or a reboot gets every version uploaded meanwhile once it is back (each version
+ * used to be given up on after 10 attempts, about 2 minutes, until the next start).
+ * A refused token (401, 403) is retried only at the longest interval (the tracker's admin
+ * token may be set right on its side); a version the tracker refuses for good (another
+ * 4xx: a malformed field, another manifest under the same number) is dropped. Failures are
+ * reported at error level with their reason: the first, each change of reason, and every
+ * {@link REPORT_EVERY_ATTEMPTS}th attempt after, never each one.
+ *
  * Private versions (homework photos uploaded with an upload grant) are not registered: the
  * tracker's catalog is what gets rolled out to campuses, and a child's photo is not content
  * for every campus, nor for the tracker's listings.
@@ -11,11 +23,45 @@ import type { Origin, PublishedVersion } from './index.ts'
 
 const log = logger('dandelion:origin:tracker-registration')
 
-/** Attempts per version before giving up (the next start registers it again). */
-const REGISTER_MAX_ATTEMPTS = 10
 /** First delay between attempts; doubles up to the cap. */
 const REGISTER_BACKOFF_INITIAL_MS = 500
-const REGISTER_BACKOFF_MAX_MS = 30_000
+/** Longest delay between attempts, and the delay after a refused token. */
+const REGISTER_BACKOFF_MAX_MS = 5 * 60_000
+/** One request that takes longer (a tracker that accepts connections but never answers) fails. */
+const REGISTER_REQUEST_TIMEOUT_MS = 30_000
+/** Versions waiting at most; past it the oldest waiting is dropped (the next start registers it). */
+const MAX_PENDING_VERSIONS = 10_000
+/** Versions remembered as registered, so one is never registered twice in a run. */
+const MAX_REGISTERED_REMEMBERED = 10_000
+/** Failures in a row between two reports of the same failure. */
+const REPORT_EVERY_ATTEMPTS = 10
+/** Characters of a tracker's answer kept in a reason. */
+const MAX_REASON_BODY_CHARS = 200
+
+/** What registration reports for a person to see (the origin daemon prints it on stderr). */
+export type TrackerRegistrationEvent =
+  /**
+   * Registering fails: the tracker is unreachable, erring, or refuses the token. Sent for
+   * the first failure, each change of reason, and every {@link REPORT_EVERY_ATTEMPTS}th
+   * failure in a row after. The versions stay queued and are retried in `retryInMs`.
+   */
+  | {
+      type: 'failing'
+      reason: string
+      /** The tracker's HTTP status, when it answered. */
+      status?: number
+      /** The tracker refused the admin token (401, 403): retried at the longest interval only. */
+      tokenRefused: boolean
+      /** Failed attempts in a row. */
+      attempts: number
+      /** Versions waiting to be registered. */
+      pending: number
+      retryInMs: number
+    }
+  /** The tracker refused one version for good (a 4xx other than 401, 403, 408, 429): it is dropped. */
+  | { type: 'refused'; name: string; version: number; status: number; reason: string }
+  /** Registering works again after `attempts` failures in a row. */
+  | { type: 'recovered'; attempts: number; pending: number }
 
 /** Options of {@link registerWithTracker}. */
 export interface TrackerRegistrationInit {
@@ -23,11 +69,49 @@ export interface TrackerRegistrationInit {
   trackerUrl: string
   /** The tracker's admin bearer token. */
   token: string
+  /** First delay after a failed attempt; doubles up to `retryMaxMs`. @default 500 */
+  retryInitialMs?: number
+  /** Longest delay between attempts, and the delay after a refused token. @default 5 minutes */
+  retryMaxMs?: number
+  /** Reports failures and recovery (a listener that throws is logged, not fatal). */
+  onEvent?: (event: TrackerRegistrationEvent) => void
 }
 
-/** Error answered by the tracker that retrying cannot fix (4xx other than 408/429). */
-class PermanentError extends Error {
-  override name = 'TrackerRegistrationRefusedError'
+/** The tracker answered with an error status. */
+class TrackerAnswerError extends Error {
+  override name = 'TrackerAnswerError'
+  readonly status: number
+  constructor(status: number, reason: string) {
+    super(reason)
+    this.status = status
+  }
+
+  /** Retrying cannot fix it (a 4xx other than 401, 403, 408, 429). */
+  get permanent(): boolean {
+    return this.status >= 400 && this.status < 500 && ![401, 403, 408, 429].includes(this.status)
+  }
+
+  get tokenRefused(): boolean {
+    return this.status === 401 || this.status === 403
+  }
+}
+
+/** An error's reason in plain words: fetch's own message says only "fetch failed". */
+function reasonOf(err: unknown): string {
+  const e = err as Error
+  if (e.name === 'TimeoutError') return `no answer within ${REGISTER_REQUEST_TIMEOUT_MS / 1000} s`
+  return e.cause instanceof Error ? e.cause.message : e.message
+}
+
+/** The tracker's error answer as `status code: message`. */
+async function answerReason(res: Response): Promise<string> {
+  const text = (await res.text().catch(() => '')).slice(0, MAX_REASON_BODY_CHARS)
+  let said = text
+  try {
+    const body = JSON.parse(text) as { error?: { code?: string; message?: string } }
+    if (body.error !== undefined) said = [body.error.code, body.error.message].filter(Boolean).join(': ')
+  } catch {}
+  return `${res.status}${said === '' ? '' : ` ${said}`}`
 }
 
 /**
@@ -37,6 +121,7 @@ class PermanentError extends Error {
  */
 function backoff(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
+    if (signal.aborted) return resolve()
     const onAbort = (): void => {
       clearTimeout(timer)
       resolve()
@@ -49,65 +134,180 @@ function backoff(ms: number, signal: AbortSignal): Promise<void> {
   })
 }
 
+const keyOf = (v: PublishedVersion): string => `${v.name}\0${v.version}`
+
 /**
  * Subscribes to `origin.onVersion` and registers each new public version (manifest CID,
  * size, type) with the tracker; public versions already published are registered once at
- * start too (registration is idempotent on the tracker). Returns a function that stops it.
+ * start too (registration is idempotent on the tracker). Returns a function that stops it;
+ * call it before closing the origin.
  */
 export function registerWithTracker(origin: Origin, init: TrackerRegistrationInit): () => void {
   const controller = new AbortController()
+  const { signal } = controller
   const base = init.trackerUrl.replace(/\/$/, '')
+  const initialMs = init.retryInitialMs ?? REGISTER_BACKOFF_INITIAL_MS
+  const maxMs = Math.max(init.retryMaxMs ?? REGISTER_BACKOFF_MAX_MS, initialMs)
+  /** Versions to register, oldest first (a Map keeps insertion order). */
+  const pending = new Map<string, PublishedVersion>()
+  const registered = new Set<string>()
+  let wake: (() => void) | undefined
 
-  const post = async (v: PublishedVersion): Promise<void> => {
-    const res = await fetch(`${base}/api/v1/resources/${encodeURIComponent(v.name)}/versions`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${init.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        version: v.version,
-        manifestCid: v.manifestCid,
-        size: v.size,
-        type: v.type,
-        mime: v.mime,
-      }),
-      signal: controller.signal,
-    })
-    if (res.ok) return
-    const text = await res.text().catch(() => '')
-    if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429)
-      throw new PermanentError(`tracker refused ${v.name} v${v.version}: ${res.status} ${text}`)
-    throw new Error(`tracker answered ${res.status}`)
-  }
-
-  const register = async (v: PublishedVersion): Promise<void> => {
-    let delay = REGISTER_BACKOFF_INITIAL_MS
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await post(v)
-        log('registered %s v%d (%s)', v.name, v.version, v.manifestCid)
-        return
-      } catch (err) {
-        if (controller.signal.aborted) return
-        if (err instanceof PermanentError || attempt >= REGISTER_MAX_ATTEMPTS) {
-          log.error('registering %s v%d failed: %e', v.name, v.version, err)
-          return
-        }
-        await backoff(delay, controller.signal)
-        if (controller.signal.aborted) return
-        delay = Math.min(delay * 2, REGISTER_BACKOFF_MAX_MS)
-      }
+  const report = (event: TrackerRegistrationEvent): void => {
+    try {
+      init.onEvent?.(event)
+    } catch (err) {
+      log.error('a registration listener threw: %e', err)
     }
   }
 
-  const unsubscribe = origin.onVersion((v) => {
-    if (v.private === true) return
-    register(v).catch((err) => log.error('registration of %s failed: %e', v.name, err))
-  })
+  const enqueue = (v: PublishedVersion): void => {
+    if (v.private === true || signal.aborted) return
+    const key = keyOf(v)
+    if (registered.has(key) || pending.has(key)) return
+    if (pending.size >= MAX_PENDING_VERSIONS) {
+      const [oldest, dropped] = pending.entries().next().value!
+      pending.delete(oldest)
+      log.error(
+        'more than %d versions wait for the tracker: %s v%d waits for the next start',
+        MAX_PENDING_VERSIONS,
+        dropped.name,
+        dropped.version,
+      )
+    }
+    pending.set(key, v)
+    wake?.()
+  }
+
+  const post = async (v: PublishedVersion): Promise<void> => {
+    // one attempt's own deadline, ended with the registration too; both cleared after it
+    const attempt = new AbortController()
+    const onStop = (): void => attempt.abort(signal.reason)
+    signal.addEventListener('abort', onStop, { once: true })
+    const timer = setTimeout(
+      () => attempt.abort(new DOMException('registration request timed out', 'TimeoutError')),
+      REGISTER_REQUEST_TIMEOUT_MS,
+    )
+    try {
+      const res = await fetch(`${base}/api/v1/resources/${encodeURIComponent(v.name)}/versions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${init.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          version: v.version,
+          manifestCid: v.manifestCid,
+          size: v.size,
+          type: v.type,
+          mime: v.mime,
+        }),
+        signal: attempt.signal,
+      })
+      if (res.ok) {
+        await res.body?.cancel()
+        return
+      }
+      throw new TrackerAnswerError(res.status, await answerReason(res))
+    } finally {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', onStop)
+    }
+  }
+
+  /** The one loop that registers what waits, backing off while the tracker fails. */
+  const run = async (): Promise<void> => {
+    let delay = initialMs
+    let failures = 0
+    let lastReason: string | undefined
+    while (!signal.aborted) {
+      const next = pending.entries().next()
+      if (next.done === true) {
+        // nothing waits: sleep until a version is queued (or registration stops)
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            signal.removeEventListener('abort', done)
+            wake = undefined
+            resolve()
+          }
+          wake = done
+          signal.addEventListener('abort', done, { once: true })
+        })
+        continue
+      }
+      const [key, v] = next.value
+      try {
+        await post(v)
+      } catch (err) {
+        if (signal.aborted) return
+        if (err instanceof TrackerAnswerError && err.permanent) {
+          pending.delete(key)
+          log.error('the tracker refused %s v%d for good: %s', v.name, v.version, err.message)
+          report({
+            type: 'refused',
+            name: v.name,
+            version: v.version,
+            status: err.status,
+            reason: err.message,
+          })
+          continue
+        }
+        failures++
+        const answer = err instanceof TrackerAnswerError ? err : undefined
+        const tokenRefused = answer?.tokenRefused === true
+        const reason = tokenRefused
+          ? `the tracker refused the admin token (${answer!.message})`
+          : answer !== undefined
+            ? `the tracker answered ${answer.message}`
+            : `the tracker cannot be reached (${reasonOf(err)})`
+        const retryInMs = tokenRefused ? maxMs : delay
+        delay = Math.min(delay * 2, maxMs)
+        if (failures === 1 || failures % REPORT_EVERY_ATTEMPTS === 0 || reason !== lastReason) {
+          log.error(
+            'registering with the tracker at %s fails (%d in a row): %s; %d version(s) wait, next attempt in %d s',
+            base,
+            failures,
+            reason,
+            pending.size,
+            Math.round(retryInMs / 1000),
+          )
+          report({
+            type: 'failing',
+            reason,
+            status: answer?.status,
+            tokenRefused,
+            attempts: failures,
+            pending: pending.size,
+            retryInMs,
+          })
+        }
+        lastReason = reason
+        // the next attempt starts with another version: one the tracker keeps failing on
+        // (a bug of its own) does not hold back the others
+        pending.delete(key)
+        pending.set(key, v)
+        await backoff(retryInMs, signal)
+        continue
+      }
+      pending.delete(key)
+      registered.add(key)
+      if (registered.size > MAX_REGISTERED_REMEMBERED) registered.delete(registered.values().next().value!)
+      log('registered %s v%d (%s)', v.name, v.version, v.manifestCid)
+      if (failures > 0) {
+        log('registering with the tracker at %s works again after %d failures', base, failures)
+        report({ type: 'recovered', attempts: failures, pending: pending.size })
+      }
+      failures = 0
+      delay = initialMs
+      lastReason = undefined
+    }
+  }
+
+  const unsubscribe = origin.onVersion(enqueue)
   origin
     .listVersions()
-    .then(async (all) => {
-      for (const v of all) if (v.private !== true) await register(v)
+    .then((all) => {
+      for (const v of all) enqueue(v)
     })
     .catch((err) => log.error('listing versions failed: %e', err))
+  run().catch((err) => log.error('tracker registration stopped: %e', err))
   return () => {
     unsubscribe()
     controller.abort()

@@ -40,7 +40,11 @@ interface OriginStatus {
  */
 export class FetchNotStartedError extends DandelionError {
   override name = 'FetchNotStartedError'
-  constructor(manifestCid: string, seconds: number, origin?: OriginStatus | null) {
+  /**
+   * @param reason why the daemon says it could not begin (its status names an error for the
+   * swarm before it had the manifest: one signed by a key the node does not trust)
+   */
+  constructor(manifestCid: string, seconds: number, origin?: OriginStatus | null, reason?: string) {
     const why =
       origin === null
         ? '; the node has no --origin to ask'
@@ -48,7 +52,9 @@ export class FetchNotStartedError extends DandelionError {
           ? `; its origin ${origin.url} has failed ${origin.consecutiveFailures} times in a row (unreachable, erring, or sending a manifest that does not verify: is --trusted-origin the key the origin prints as "origin key"?)`
           : ''
     super(
-      `fetching ${manifestCid} did not start within ${seconds} s: the node found no manifest for it (no peer or origin has it) or is busy with too many downloads${why}`,
+      reason === undefined
+        ? `fetching ${manifestCid} did not start within ${seconds} s: the node found no manifest for it (no peer or origin has it) or is busy with too many downloads${why}`
+        : `fetching ${manifestCid} cannot start: ${reason}${why}`,
       'ERR_FETCH_NOT_STARTED',
     )
   }
@@ -171,7 +177,10 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
       }
       // an error left by an earlier attempt stands until this one begins: believe it twice in a row
       errorsInARow = s.error === undefined ? 0 : errorsInARow + 1
-      if (s.error !== undefined && errorsInARow >= 2) throw new FetchFailedError(cid, s.error)
+      if (s.error !== undefined && errorsInARow >= 2)
+        throw started
+          ? new FetchFailedError(cid, s.error)
+          : new FetchNotStartedError(cid, startTimeoutS, status.origin ?? null, s.error)
     }
     await sleep(FETCH_POLL_MS, undefined, { signal: io.signal })
   }

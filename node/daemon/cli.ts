@@ -15,6 +15,7 @@ import { loadOrCreateToken } from '../api-token.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { createNode } from '../index.ts'
 import {
+  checkAgentSettings,
   coerce,
   ENV_KEYS,
   FLAG_KEYS,
@@ -54,7 +55,7 @@ export const TRACKER_WAIT_WARN_MS = 15_000
 
 /**
  * What the operator can do about a tracker's refusal, for the refusals a setting causes.
- * The tracker's own words ("unknown peer", "campus x not found") do not say which setting.
+ * The tracker's own words ("campus x not found") do not always name the setting to change.
  */
 export function refusalHint(code: string, message: string): string | undefined {
   switch (code) {
@@ -149,6 +150,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     fromEnv(env),
     flags as Partial<NodeConfig>,
   )
+  checkAgentSettings(config)
 
   const trustedOrigins = config.trustedOrigins.map(parseOriginKey)
   if (config.trustAnyOrigin) {

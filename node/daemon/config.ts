@@ -365,6 +365,21 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
 }
 
 /**
+ * Settings only the tracker agent reads need a tracker to run it: `--tracker-id` without
+ * `--tracker` was silently ignored, the operator believing the node obeyed only that key.
+ * The daemon checks this at start; {@link resolveConfig} checks each value on its own
+ * (a tracker id alone is well formed).
+ * @throws InvalidConfigError naming both settings (the command exits 2)
+ */
+export function checkAgentSettings(config: Readonly<NodeConfig>): void {
+  if (config.trackerIds.length > 0 && config.trackers.length === 0)
+    throw new InvalidConfigError(
+      `invalid node config: a tracker id is set (${settingName('trackerIds')}) but no tracker (${settingName('trackers')}): ` +
+        'without a tracker the node runs no agent and the id is not used; add the tracker\'s "channelUrl" with --tracker, or drop --tracker-id',
+    )
+}
+
+/**
  * A tracker URL must name the command channel's path: the tracker serves no channel at
  * `/`, and the agent retried `ws://host:7070` (its `url`, not its `channelUrl`) for ever,
  * logging each failure at debug level only.

@@ -21,6 +21,7 @@ import { bearerVerdict } from '../bearer.ts'
 import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
 import { evaluatePreconditions, rangeApplies } from './conditional.ts'
+import { fetchFailures } from './fetch-failures.ts'
 import { InvalidLimitsError, limitsJson, parseLimits } from './limits.ts'
 import { createNodeMetrics } from './metrics.ts'
 
@@ -125,7 +126,9 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
       return await stream(req, reply, cid)
     },
   })
-  app.get('/status', async () => node.status())
+  // fetches that failed before they began have no swarm of their own: reported beside the swarms
+  const failures = fetchFailures(node)
+  app.get('/status', async () => failures.report(node.status()))
   /** Answers 401 / 403 and returns false unless the request carries the operator's token. */
   const operator = (req: FastifyRequest, reply: FastifyReply, what: string): boolean => {
     const verdict =
@@ -164,7 +167,8 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     } catch (err) {
       return reply.code(400).send({ error: 'InvalidCidError', message: (err as Error).message })
     }
-    node.fetch(cid).catch(() => {}) // progress and completion show in /status
+    // progress and completion show in /status, and so does a failure before it began
+    failures.track(cid.toString(), undefined, () => node.fetch(cid)).catch(() => {})
     return reply.code(202).send({ manifestCid: cid.toString(), status: '/status' })
   })
   app.get('/metrics', async (_req, reply) =>

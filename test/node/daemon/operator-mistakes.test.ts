@@ -142,7 +142,7 @@ describe('node daemon: operator mistakes', () => {
       code: 'ERR_NOT_FOUND',
       hint: expect.stringContaining('POST /api/v1/campuses'),
     })
-    // no enrollment token: the tracker says only "unknown peer"
+    // no enrollment token: refused as not enrolled, with the flag named in the hint
     const noToken = await daemon(agent)
     expect(await refusal(noToken.lines)).toMatchObject({
       code: 'ERR_NOT_ENROLLED',
