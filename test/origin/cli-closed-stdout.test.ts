@@ -6,17 +6,13 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
+import { CLI, killGroups } from '../node/utils/cli.ts'
 import { Fixture } from './utils.ts'
 
-const BIN = new URL('../../node/cli.ts', import.meta.url).pathname
 const fx = new Fixture()
 const children: ChildProcess[] = []
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    try {
-      process.kill(-c.pid!, 'SIGKILL')
-    } catch {}
-  }
+  killGroups(children)
   await fx.cleanup()
 })
 
@@ -26,7 +22,7 @@ describe('dandelion origin with its stdout closed', () => {
     // its own process group, as a shell job: SIGTERM reaches the command and the origin it runs
     const origin = spawn(
       process.execPath,
-      [BIN, 'origin', '--port', '0', '--data', data, '--no-seed', '--min-free-disk-bytes', '0'],
+      [CLI, 'origin', '--port', '0', '--data', data, '--no-seed', '--min-free-disk-bytes', '0'],
       { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
     )
     children.push(origin)

@@ -10,25 +10,21 @@ import { createServer } from 'node:http'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
+import { CLI, exitAndStderr, killGroups } from '../node/utils/cli.ts'
 import { Fixture } from './utils.ts'
 
-const BIN = new URL('../../node/cli.ts', import.meta.url).pathname
 const fx = new Fixture()
 const children: ChildProcess[] = []
 const servers: Array<ReturnType<typeof createServer>> = []
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    try {
-      process.kill(-c.pid!, 'SIGKILL')
-    } catch {}
-  }
+  killGroups(children)
   for (const s of servers.splice(0)) s.close()
   await fx.cleanup()
 })
 
 /** Runs `dandelion …` as its own process group, its stdout a pipe (as under a service manager). */
 function run(args: string[]): ChildProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   children.push(child)
   return child
 }
@@ -43,15 +39,6 @@ async function banner(child: ChildProcess): Promise<string> {
     last = line.startsWith('Upload a lesson')
   }
   return lines.join('\n')
-}
-
-async function output(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
-  let stderr = ''
-  child.stderr!.on('data', (d: Buffer) => {
-    stderr += d.toString()
-  })
-  const [code] = (await once(child, 'exit')) as [number | null]
-  return { code, stderr }
 }
 
 /** An HTTP server on loopback answering every request with `status` and `body`. */
@@ -121,7 +108,7 @@ describe('dandelion origin and upload: operator mistakes', () => {
     const file = (await fx.file(1024)).path
     const state = join(await fx.dir(), 'uploads.json')
     const upload = (origin: string, token: string) =>
-      output(
+      exitAndStderr(
         run([
           'upload',
           file,

@@ -5,26 +5,21 @@
  * reported with their reason, not at every attempt.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { createServer } from 'node:net'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Origin, PublishedVersion } from '../../origin/index.ts'
 import { registerWithTracker, type TrackerRegistrationEvent } from '../../origin/tracker-registration.ts'
 import type { Tracker } from '../../tracker/index.ts'
+import { CLI, closedPort, killGroups } from '../node/utils/cli.ts'
 import { ADMIN, fakeManifestCid, Harness, until } from '../tracker/harness.ts'
 import { Fixture, TOKEN, uploadWhole } from './utils.ts'
 
-const BIN = new URL('../../node/cli.ts', import.meta.url).pathname
 const fx = new Fixture()
 const trackers = new Harness()
 const children: ChildProcess[] = []
 let stopRegistration: (() => void) | undefined
 afterEach(async () => {
-  for (const c of children.splice(0)) {
-    try {
-      process.kill(-c.pid!, 'SIGKILL')
-    } catch {}
-  }
+  killGroups(children)
   vi.useRealTimers()
   vi.unstubAllGlobals()
   stopRegistration?.()
@@ -81,15 +76,6 @@ function recordAccepted(): Array<{ version: number; at: number }> {
     return res
   })
   return accepted
-}
-
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await new Promise((resolve) => server.once('listening', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 const resources = async (t: Tracker): Promise<Array<{ name: string; versions: number; latest: number }>> =>
@@ -293,7 +279,7 @@ describe('tracker registration through outages and refusals', () => {
     const origin = spawn(
       process.execPath,
       [
-        BIN,
+        CLI,
         'origin',
         ...['--port', '0', '--data', await fx.dir(), '--no-seed', '--min-free-disk-bytes', '0'],
         ...['--token', TOKEN, '--tracker-url', tracker, '--tracker-token', ADMIN],

@@ -3,22 +3,17 @@
  * start, naming the flag, the environment variable and the file key of both.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { InvalidConfigError } from '../../node/errors.ts'
 import { loadOriginConfig } from '../../origin/config.ts'
+import { CLI, exitAndStderr, killGroups } from '../node/utils/cli.ts'
 import { Fixture } from './utils.ts'
 
-const BIN = new URL('../../node/cli.ts', import.meta.url).pathname
 const fx = new Fixture()
 const children: ChildProcess[] = []
 afterEach(async () => {
   // an origin that started instead of refusing its configuration
-  for (const c of children.splice(0)) {
-    try {
-      process.kill(-c.pid!, 'SIGKILL')
-    } catch {}
-  }
+  killGroups(children)
   await fx.cleanup()
 })
 
@@ -33,20 +28,13 @@ async function origin(
   const data = await fx.dir()
   const child = spawn(
     process.execPath,
-    [BIN, 'origin', '--port', '0', '--data', data, '--no-seed', '--min-free-disk-bytes', '0', ...args],
+    [CLI, 'origin', '--port', '0', '--data', data, '--no-seed', '--min-free-disk-bytes', '0', ...args],
     // its own process group: a stray origin (the command's child) goes with it in afterEach
     { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env }, detached: true },
   )
   children.push(child)
-  let stderr = ''
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString()
-  })
-  // an origin that started instead of refusing is stopped here, so the test fails by itself
-  const started = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 10_000)
-  const [code] = (await once(child, 'exit')) as [number | null]
-  clearTimeout(started)
-  return { code, stderr }
+  // an origin that started instead of refusing is stopped after 10 s, so the test fails by itself
+  return await exitAndStderr(child, 10_000)
 }
 
 describe('origin tracker settings', () => {

@@ -8,23 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Tracker } from '../../tracker/index.ts'
 import type { MemoryContent } from '../node/agent/memory-content.ts'
 import { Harness, lessonCid, until } from './harness.ts'
-import { http } from './wire.ts'
+import { http, releaseStatus, THREE_MANUAL_STAGES } from './wire.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
-
-/** A tracker on disk with `lesson` v1/v2 approved and `n` connected agents in campus bj-1. */
-async function withAgents(n: number) {
-  const t = await h.tracker({ dataDir: await h.tmp() })
-  await h.seed(t)
-  const nodes = await Promise.all(
-    Array.from({ length: n }, (_, i) => h.agent([t.channelUrl], `n${i}`, { campus: 'bj-1' })),
-  )
-  await until(() => nodes.every((x) => x.agent.connected), 'agents connected')
-  return { t, contents: nodes.map((x) => x.content as MemoryContent) }
-}
-
-const status = async (t: Tracker, id: string) => (await http(t, 'GET', `/releases/${id}`)).body
 
 /** 4 nodes in three manually gated stages: 1 node, 2 nodes, all 4. Resolves once the canary is active. */
 async function threeManualStages(t: Tracker): Promise<string> {
@@ -32,15 +19,11 @@ async function threeManualStages(t: Tracker): Promise<string> {
     resource: 'lesson',
     version: 1,
     targets: { campuses: ['bj-1'] },
-    stages: [
-      { percent: 25, gate: 'manual' },
-      { percent: 50, gate: 'manual' },
-      { percent: 100, gate: 'manual' },
-    ],
+    stages: THREE_MANUAL_STAGES,
   })
   expect(res.status, JSON.stringify(res.body)).toBe(201)
   const id = res.body.id as string
-  await until(async () => (await status(t, id)).counts.active === 1, 'canary active')
+  await until(async () => (await releaseStatus(t, id)).counts.active === 1, 'canary active')
   return id
 }
 
@@ -49,7 +32,7 @@ const serving = (contents: MemoryContent[]): number =>
 
 describe('advance from a named stage', () => {
   it('takes one of two concurrent advances from the same stage and refuses the other: the next manual gate holds', async () => {
-    const { t, contents } = await withAgents(4)
+    const { t, contents } = await h.withAgents(4)
     const id = await threeManualStages(t)
 
     // two operators (or a double click) advance from what they both saw: stage index 0
@@ -64,26 +47,26 @@ describe('advance from a named stage', () => {
     expect(answers.find((a) => a.status === 200)!.body.stage).toBe(1)
 
     // stage 2 (2 nodes) is out and active; the last stage, behind its manual gate, is not
-    await until(async () => (await status(t, id)).counts.active === 2, 'second stage active')
-    const s = await status(t, id)
+    await until(async () => (await releaseStatus(t, id)).counts.active === 2, 'second stage active')
+    const s = await releaseStatus(t, id)
     expect(s.release).toMatchObject({ status: 'running', stage: 1 })
     expect(s.counts.waiting).toBe(2)
     expect(serving(contents)).toBe(2)
   })
 
   it('refuses a retried advance and changes nothing; an advance without `from` still moves it on', async () => {
-    const { t, contents } = await withAgents(4)
+    const { t, contents } = await h.withAgents(4)
     const id = await threeManualStages(t)
 
     expect((await http(t, 'POST', `/releases/${id}/advance`, { from: 0 })).status).toBe(200)
-    await until(async () => (await status(t, id)).counts.active === 2, 'second stage active')
-    const before = await status(t, id)
+    await until(async () => (await releaseStatus(t, id)).counts.active === 2, 'second stage active')
+    const before = await releaseStatus(t, id)
 
     // the same request again, as a client whose answer was lost sends it
     const retry = await http(t, 'POST', `/releases/${id}/advance`, { from: 0 })
     expect(retry.status).toBe(409)
     expect(retry.body.error.code).toBe('ERR_STAGE_MISMATCH')
-    const after = await status(t, id)
+    const after = await releaseStatus(t, id)
     expect(after.release.stage).toBe(1)
     expect(after.counts).toEqual(before.counts)
     expect(after.release.updatedAt).toBe(before.release.updatedAt)
@@ -97,12 +80,12 @@ describe('advance from a named stage', () => {
     const plain = await http(t, 'POST', `/releases/${id}/advance`)
     expect(plain.status).toBe(200)
     expect(plain.body.stage).toBe(2)
-    await until(async () => (await status(t, id)).release.status === 'completed', 'completed')
+    await until(async () => (await releaseStatus(t, id)).release.status === 'completed', 'completed')
     expect(serving(contents)).toBe(4)
   })
 
   it('says a release is at its last stage when advanced there, with the code clients match', async () => {
-    const { t } = await withAgents(1)
+    const { t } = await h.withAgents(1)
     const res = await http(t, 'POST', '/releases', {
       resource: 'lesson',
       version: 1,

@@ -6,9 +6,9 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
-import WebSocket from 'ws'
-import { authPayload, CHANNEL_PROTOCOL, type ServerFrame } from '../../node/agent/protocol.ts'
+import type { ServerFrame } from '../../node/agent/protocol.ts'
 import { Harness } from './harness.ts'
+import { bareNode } from './wire.ts'
 
 const h = new Harness()
 afterEach(() => h.teardown())
@@ -19,18 +19,8 @@ describe('command channel: a node that is not enrolled', () => {
     await h.seed(t)
     const key = await generateKeyPair('Ed25519')
     const peerId = peerIdFromPrivateKey(key).toString()
-    const ws = new WebSocket(t.channelUrl, CHANNEL_PROTOCOL)
-    const frames: ServerFrame[] = []
-    const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)))
-    ws.on('message', async (data) => {
-      const f = JSON.parse(data.toString()) as ServerFrame
-      frames.push(f)
-      if (f.t === 'challenge') {
-        const sig = Buffer.from(await key.sign(authPayload(f.nonce, peerId))).toString('base64url')
-        // a well-signed hello, but no `enroll`: the node was started without --enroll-token
-        ws.send(JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0 }))
-      }
-    })
+    // a well-signed hello, but no `enroll`: the node was started without --enroll-token
+    const { frames, closed } = await bareNode(t.channelUrl, key, 'n0', 'bj-1', { enroll: false })
     expect(await closed).toBe(4001)
     const refusal = frames.at(-1) as Extract<ServerFrame, { t: 'error' }>
     expect(refusal).toMatchObject({ t: 'error', code: 'ERR_NOT_ENROLLED' })

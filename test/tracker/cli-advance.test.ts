@@ -9,8 +9,9 @@ import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { runReleaseCommand } from '../../tracker/cli.ts'
 import type { Tracker } from '../../tracker/index.ts'
+import { captureOutput } from './cli-output.ts'
 import { ADMIN, Harness } from './harness.ts'
-import { http } from './wire.ts'
+import { http, THREE_MANUAL_STAGES } from './wire.ts'
 
 const h = new Harness()
 const servers: Server[] = []
@@ -25,21 +26,8 @@ afterEach(async () => {
 
 /** Runs the command and returns what it printed on stdout and stderr. */
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += chunk.toString()
-    return true
-  })
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    err += chunk.toString()
-    return true
-  })
-  try {
-    return { code: await runReleaseCommand(argv), out, err }
-  } finally {
-    vi.restoreAllMocks()
-  }
+  const { value: code, out, err } = await captureOutput(() => runReleaseCommand(argv))
+  return { code, out, err }
 }
 
 /**
@@ -83,11 +71,7 @@ async function release(): Promise<{ t: Tracker; id: string }> {
     resource: 'lesson',
     version: 1,
     targets: { campuses: ['bj-1'] },
-    stages: [
-      { percent: 25, gate: 'manual' },
-      { percent: 50, gate: 'manual' },
-      { percent: 100, gate: 'manual' },
-    ],
+    stages: THREE_MANUAL_STAGES,
   })
   expect(res.status).toBe(201)
   return { t, id: res.body.id }

@@ -4,11 +4,11 @@
  * read as something else, or refuse with words about a JSON body, is refused on the spot
  * naming the flag; `-h` shows the usage; an unreachable tracker names its address.
  */
-import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { runCommand } from '../../node/cli-main.ts'
 import { runReleaseCommand } from '../../tracker/cli.ts'
+import { closedPort } from '../node/utils/cli.ts'
+import { captureOutput } from './cli-output.ts'
 import { ADMIN, Harness } from './harness.ts'
 
 const h = new Harness()
@@ -19,36 +19,16 @@ afterEach(async () => {
 
 /** Runs `dandelion release …argv` and returns its exit status and what it printed. */
 async function release(argv: string[]): Promise<{ status: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += chunk.toString()
-    return true
-  })
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    err += chunk.toString()
-    return true
-  })
   const saved = process.exitCode
   process.exitCode = undefined
   try {
-    await runCommand({ release: runReleaseCommand }, 'release', argv)
+    const { out, err } = await captureOutput(() =>
+      runCommand({ release: runReleaseCommand }, 'release', argv),
+    )
     return { status: Number(process.exitCode ?? 0), out, err }
   } finally {
     process.exitCode = saved
-    vi.restoreAllMocks()
   }
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
 }
 
 describe('dandelion release: newcomer mistakes', () => {

@@ -78,6 +78,24 @@ export class Harness {
     }
   }
 
+  /**
+   * A tracker on disk, {@link seed}ed, with `n` agents (`n0`, `n1`, …) in campus bj-1;
+   * resolves once they are all connected.
+   */
+  async withAgents(n: number): Promise<{
+    t: Tracker
+    nodes: Array<{ agent: Agent; content: AgentContentApi }>
+    contents: MemoryContent[]
+  }> {
+    const t = await this.tracker({ dataDir: await this.tmp() })
+    await this.seed(t)
+    const nodes = await Promise.all(
+      Array.from({ length: n }, (_, i) => this.agent([t.channelUrl], `n${i}`, { campus: 'bj-1' })),
+    )
+    await until(() => nodes.every((x) => x.agent.connected), 'agents connected')
+    return { t, nodes, contents: nodes.map((x) => x.content as MemoryContent) }
+  }
+
   async agent(
     urls: string[],
     nodeId: string,

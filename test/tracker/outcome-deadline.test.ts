@@ -9,7 +9,7 @@ import { runReleaseCommand } from '../../tracker/cli.ts'
 import type { Tracker } from '../../tracker/index.ts'
 import type { MemoryContent } from '../node/agent/memory-content.ts'
 import { ADMIN, Harness, lessonCid, until } from './harness.ts'
-import { http } from './wire.ts'
+import { approvedSlides, createRelease, http, releaseStatus, untilCompleted } from './wire.ts'
 
 const h = new Harness()
 afterEach(async () => {
@@ -36,14 +36,7 @@ async function hangingAgents(t: Tracker, n: number, first = 0) {
   return { contents, open: contents.map(hang), agents: nodes.map((x) => x.agent) }
 }
 
-const status = async (t: Tracker, id: string) => (await http(t, 'GET', `/releases/${id}`)).body
 const nodesOf = async (t: Tracker, id: string) => (await http(t, 'GET', `/releases/${id}/nodes`)).body
-
-async function create(t: Tracker, body: object): Promise<string> {
-  const res = await http(t, 'POST', '/releases', { resource: 'lesson', version: 1, ...body })
-  expect(res.status, JSON.stringify(res.body)).toBe(201)
-  return res.body.id
-}
 
 describe('outcome deadline', () => {
   it('counts a node that ACKed and never reported as failed (timeout), and the release completes, partly', async () => {
@@ -51,11 +44,11 @@ describe('outcome deadline', () => {
     await h.seed(t)
     const { open } = await hangingAgents(t, 2)
     open[0]() // n0 answers; n1 hangs for good
-    const id = await create(t, { targets: { campuses: ['bj-1'] }, outcomeTimeoutMs: 300 })
-    expect((await status(t, id)).release.outcomeTimeoutMs).toBe(300)
-    await until(async () => (await status(t, id)).release.status === 'completed', 'release completed', 10_000)
+    const id = await createRelease(t, { targets: { campuses: ['bj-1'] }, outcomeTimeoutMs: 300 })
+    expect((await releaseStatus(t, id)).release.outcomeTimeoutMs).toBe(300)
+    await untilCompleted(t, id, 10_000)
 
-    const s = await status(t, id)
+    const s = await releaseStatus(t, id)
     expect(s.counts).toMatchObject({ active: 1, failed: 1, fetching: 0 })
     expect(s.timedOut).toBe(1)
     expect(s.stages[0].timedOut).toBe(1)
@@ -84,13 +77,13 @@ describe('outcome deadline', () => {
     const t = await h.tracker({ dataDir: await h.tmp() })
     await h.seed(t)
     const { contents, open } = await hangingAgents(t, 2)
-    const id = await create(t, {
+    const id = await createRelease(t, {
       targets: { campuses: ['bj-1'] },
       stages: [{ percent: 50, gate: 'auto', successRatio: 1 }, { percent: 100 }],
       outcomeTimeoutMs: 300,
     })
-    await until(async () => (await status(t, id)).timedOut === 1, 'canary timed out', 10_000)
-    let s = await status(t, id)
+    await until(async () => (await releaseStatus(t, id)).timedOut === 1, 'canary timed out', 10_000)
+    let s = await releaseStatus(t, id)
     // the gate resolved: it holds, the canary counting as failed
     expect(s.release).toMatchObject({ status: 'running', stage: 0 })
     expect(s.stages[0].counts).toMatchObject({ failed: 1, fetching: 0 })
@@ -98,8 +91,8 @@ describe('outcome deadline', () => {
 
     // the canary's fetch ends after all: it reports active, late
     for (const o of open) o()
-    await until(async () => (await status(t, id)).release.status === 'completed', 'release completed', 10_000)
-    s = await status(t, id)
+    await untilCompleted(t, id, 10_000)
+    s = await releaseStatus(t, id)
     expect(s.counts).toMatchObject({ active: 2, failed: 0 })
     expect(s.timedOut).toBe(0)
     expect(s.late).toBe(1)
@@ -111,15 +104,9 @@ describe('outcome deadline', () => {
     const dataDir = await h.tmp()
     const t = await h.tracker({ dataDir })
     await h.seed(t)
-    await http(t, 'POST', '/resources/slides/versions', {
-      version: 1,
-      manifestCid: lessonCid(9),
-      size: 1,
-      type: 'file',
-    })
-    await http(t, 'POST', '/resources/slides/versions/1/approve')
+    await approvedSlides(t)
     await hangingAgents(t, 2)
-    const short = await create(t, { targets: { nodes: ['n0'] }, outcomeTimeoutMs: 600 })
+    const short = await createRelease(t, { targets: { nodes: ['n0'] }, outcomeTimeoutMs: 600 })
     const longer = (
       await http(t, 'POST', '/releases', {
         resource: 'slides',
@@ -130,7 +117,8 @@ describe('outcome deadline', () => {
     ).body.id as string
     await until(
       async () =>
-        (await status(t, short)).counts.fetching === 1 && (await status(t, longer)).counts.fetching === 1,
+        (await releaseStatus(t, short)).counts.fetching === 1 &&
+        (await releaseStatus(t, longer)).counts.fetching === 1,
       'both ACKed',
     )
     const [n0] = await nodesOf(t, short)
@@ -141,16 +129,16 @@ describe('outcome deadline', () => {
 
     const back = await h.tracker({ dataDir })
     // passed while the tracker was down: applied as it starts, before it answers anything
-    let s = await status(back, short)
+    let s = await releaseStatus(back, short)
     expect(s.counts).toMatchObject({ failed: 1, fetching: 0 })
     expect(s.release).toMatchObject({ status: 'completed', result: { outcome: 'failed', timedOut: 1 } })
     // still ahead: counted from the ACK on disk, and met without any message from the node
-    expect((await status(back, longer)).counts.fetching).toBe(1)
-    await until(async () => (await status(back, longer)).timedOut === 1, 'second deadline', 10_000)
+    expect((await releaseStatus(back, longer)).counts.fetching).toBe(1)
+    await until(async () => (await releaseStatus(back, longer)).timedOut === 1, 'second deadline', 10_000)
     const [late] = await nodesOf(back, longer)
     expect(late).toMatchObject({ state: 'failed', reason: 'timeout', ackedAt: n1.ackedAt })
     expect(late.timedOutAt).toBeGreaterThanOrEqual(n1.ackedAt + 2_500)
-    s = await status(back, longer)
+    s = await releaseStatus(back, longer)
     expect(s.release.result).toEqual({ outcome: 'failed', active: 0, failed: 1, timedOut: 1 })
   })
 

@@ -6,10 +6,11 @@ import { once } from 'node:events'
 import { type IncomingMessage, request } from 'node:http'
 import type { PrivateKey } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { expect } from 'vitest'
 import WebSocket from 'ws'
 import { authPayload, CHANNEL_PROTOCOL, type ServerFrame } from '../../node/agent/protocol.ts'
 import type { Tracker } from '../../tracker/index.ts'
-import { ADMIN, ENROLL } from './harness.ts'
+import { ADMIN, ENROLL, lessonCid, until } from './harness.ts'
 
 /** An admin API answer: status and parsed JSON body (undefined when empty). */
 export interface ApiAnswer {
@@ -32,6 +33,46 @@ export async function http(t: Tracker, method: string, path: string, body?: unkn
   const text = await res.text()
   const json = text === '' || !res.headers.get('content-type')?.includes('json') ? text : JSON.parse(text)
   return { status: res.status, body: text === '' ? undefined : json }
+}
+
+/** `GET /releases/:id`: the release, its stages and its counts. */
+// biome-ignore lint/suspicious/noExplicitAny: whatever JSON the API answers
+export async function releaseStatus(t: Tracker, id: string): Promise<any> {
+  return (await http(t, 'GET', `/releases/${id}`)).body
+}
+
+/** Waits (a few seconds at most by default: the nodes answer at once) for a release to complete. */
+export async function untilCompleted(t: Tracker, id: string, maxMs = 8_000): Promise<void> {
+  await until(
+    async () => (await releaseStatus(t, id)).release.status === 'completed',
+    'release completed',
+    maxMs,
+  )
+}
+
+/** Creates a release of `lesson` v1, or of what `body` says, asserting it is taken (201); its id. */
+export async function createRelease(t: Tracker, body: object): Promise<string> {
+  const res = await http(t, 'POST', '/releases', { resource: 'lesson', version: 1, ...body })
+  expect(res.status, JSON.stringify(res.body)).toBe(201)
+  return res.body.id
+}
+
+/** Three stages behind manual gates: 25 %, 50 %, then all of the targets. */
+export const THREE_MANUAL_STAGES = [
+  { percent: 25, gate: 'manual' },
+  { percent: 50, gate: 'manual' },
+  { percent: 100, gate: 'manual' },
+]
+
+/** Registers and approves `slides` v1: another resource, to release on the same nodes. */
+export async function approvedSlides(t: Tracker): Promise<void> {
+  await http(t, 'POST', '/resources/slides/versions', {
+    version: 1,
+    manifestCid: lessonCid(9),
+    size: 1,
+    type: 'file',
+  })
+  await http(t, 'POST', '/resources/slides/versions/1/approve')
 }
 
 /** Value of a Prometheus gauge on `/metrics`. */
@@ -86,12 +127,14 @@ export interface BareNode {
 /**
  * Connects as `nodeId` with `key`, enrolling in `campus` if the key is not bound yet, with
  * `lastSeq` 0. It never ACKs: the tracker keeps its commands unACKed (and retransmits them).
+ * With `enroll: false` its hello carries no enrollment, as a node started without a token.
  */
 export async function bareNode(
   url: string,
   key: PrivateKey,
   nodeId: string,
   campus = 'bj-1',
+  opts: { enroll?: boolean } = {},
 ): Promise<BareNode> {
   const ws = new WebSocket(url, CHANNEL_PROTOCOL)
   const frames: ServerFrame[] = []
@@ -102,9 +145,8 @@ export async function bareNode(
     frames.push(f)
     if (f.t === 'challenge') {
       const sig = Buffer.from(await key.sign(authPayload(f.nonce, peerId))).toString('base64url')
-      ws.send(
-        JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0, enroll: { token: ENROLL, nodeId, campus } }),
-      )
+      const enroll = opts.enroll === false ? undefined : { token: ENROLL, nodeId, campus }
+      ws.send(JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0, enroll }))
     }
   })
   return {

@@ -10,25 +10,15 @@ import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runFetchCommand, runLimitsCommand } from '../../../node/daemon/api-commands.ts'
 import { runNodeCommand } from '../../../node/daemon/cli.ts'
 import { fromEnv, fromFile, resolveConfig } from '../../../node/daemon/config.ts'
+import { CLI, closedPort, killGroups, LOCAL_FLAGS, TRUSTED_ORIGIN } from '../utils/cli.ts'
 
-const CLI = fileURLToPath(new URL('../../../node/cli.ts', import.meta.url))
-const TRUSTED = 'CAESIDR5jvBh1tbkqxn6zAqRk6mP3nWRWe+h4Lsf3kdQV0eo'
 const PEER = '12D3KooWBJ74qtVnGTAqT3KkRR8LcdstYRnWXvfFapi9WwaS5guc'
 /** Flags every daemon here runs with: loopback only, any free ports, no DHT. */
-const LOCAL = [
-  '--listen',
-  '/ip4/127.0.0.1/tcp/0',
-  '--playback-port',
-  '0',
-  '--no-dht',
-  '--trusted-origin',
-  TRUSTED,
-]
+const LOCAL = [...LOCAL_FLAGS, '--trusted-origin', TRUSTED_ORIGIN]
 
 const dirs: string[] = []
 const children: ChildProcess[] = []
@@ -39,11 +29,7 @@ const daemons: Promise<unknown>[] = []
 afterEach(async () => {
   for (const stop of stops.splice(0)) stop.abort()
   await Promise.allSettled(daemons.splice(0))
-  for (const child of children.splice(0)) {
-    try {
-      process.kill(-child.pid!, 'SIGKILL')
-    } catch {}
-  }
+  killGroups(children)
   await Promise.allSettled(servers.splice(0).map((s) => new Promise((r) => s.close(r))))
   await Promise.allSettled(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
 })
@@ -60,15 +46,6 @@ async function takenPort(): Promise<number> {
   servers.push(server)
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return (server.address() as { port: number }).port
-}
-
-/** A loopback port nothing listens on (it was free a moment ago). */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** The error a promise rejects with. */
@@ -200,7 +177,7 @@ describe('node daemon operations', () => {
   })
 
   it('settings that cannot work are refused by name: addresses, switches, numbers, the file', async () => {
-    const base = { data: '/a', trustedOrigins: [TRUSTED] }
+    const base = { data: '/a', trustedOrigins: [TRUSTED_ORIGIN] }
     // a bootstrap peer id with a typo ran the node alone, its dial failures logged at debug level
     expect(() => resolveConfig(base, { bootstrap: ['/ip4/10.0.0.1/tcp/4001/p2p/12D3KooWtypo'] })).toThrow(
       /not a peer id.*--bootstrap/,
@@ -227,7 +204,7 @@ describe('node daemon operations', () => {
   })
 
   it('a campus or city the peers or the tracker would refuse is refused at start', () => {
-    const base = { data: '/a', trustedOrigins: [TRUSTED] }
+    const base = { data: '/a', trustedOrigins: [TRUSTED_ORIGIN] }
     // 150 code points, 300 UTF-16 units: every peer refused the node's swarm hello (over
     // 200), so it fetched from nobody; and the tracker dropped its enrollment (over 128)
     expect(() => resolveConfig(base, { campus: '🌼'.repeat(150) })).toThrow(/--campus/)

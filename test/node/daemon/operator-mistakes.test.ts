@@ -4,22 +4,15 @@
  */
 import { spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { writeFile } from 'node:fs/promises'
-import { createServer } from 'node:net'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runFetchCommand, runLimitsCommand } from '../../../node/daemon/api-commands.ts'
 import { runNodeCommand } from '../../../node/daemon/cli.ts'
 import { resolveConfig } from '../../../node/daemon/config.ts'
-import { createOrigin } from '../../../origin/index.ts'
 import { createTracker } from '../../../tracker/index.ts'
-import { Harness, originKey, randomContent, until } from '../utils/harness.ts'
-
-const CLI = fileURLToPath(new URL('../../../node/cli.ts', import.meta.url))
-const TRUSTED = 'CAESIDR5jvBh1tbkqxn6zAqRk6mP3nWRWe+h4Lsf3kdQV0eo'
-const LOCAL = ['--listen', '/ip4/127.0.0.1/tcp/0', '--playback-port', '0', '--no-dht']
+import { CLI, closedPort, LOCAL_FLAGS, TRUSTED_ORIGIN } from '../utils/cli.ts'
+import { Harness, originKey, until } from '../utils/harness.ts'
+import { originWithLesson } from '../utils/origin.ts'
 
 /** Runs `dandelion ...args` and collects its output. */
 async function dandelion(
@@ -39,17 +32,6 @@ async function dandelion(
   return { code, stdout, stderr }
 }
 
-/** A loopback port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  await once(server, 'close')
-  return port
-}
-
 describe('node daemon: operator mistakes', () => {
   const h = new Harness()
   const closers: Array<() => Promise<unknown>> = []
@@ -63,7 +45,7 @@ describe('node daemon: operator mistakes', () => {
     const lines: string[] = []
     const stop = new AbortController()
     const dataDir = await h.tempDir()
-    const done = runNodeCommand([...LOCAL, ...argv], {
+    const done = runNodeCommand([...LOCAL_FLAGS, ...argv], {
       env: { DANDELION_DATA: dataDir },
       stdout: (l) => lines.push(l),
       stderr: () => {},
@@ -98,15 +80,20 @@ describe('node daemon: operator mistakes', () => {
   })
 
   it('names the flag of a missing data directory, and refuses a tracker URL without the channel path', () => {
-    expect(() => resolveConfig({ trustedOrigins: [TRUSTED] })).toThrow(/'data' \(--data, DANDELION_DATA/)
+    expect(() => resolveConfig({ trustedOrigins: [TRUSTED_ORIGIN] })).toThrow(
+      /'data' \(--data, DANDELION_DATA/,
+    )
     // the tracker's `url` instead of its `channelUrl`: the agent retried it without a word
     for (const url of ['ws://127.0.0.1:7070', 'ws://127.0.0.1:7070/'])
-      expect(() => resolveConfig({ data: '/a', trustedOrigins: [TRUSTED], trackers: [url] })).toThrow(
+      expect(() => resolveConfig({ data: '/a', trustedOrigins: [TRUSTED_ORIGIN], trackers: [url] })).toThrow(
         /names no path: the command channel is at ws:\/\/127\.0\.0\.1:7070\/channel.*--tracker/,
       )
     expect(
-      resolveConfig({ data: '/a', trustedOrigins: [TRUSTED], trackers: ['ws://127.0.0.1:7070/channel'] })
-        .trackers,
+      resolveConfig({
+        data: '/a',
+        trustedOrigins: [TRUSTED_ORIGIN],
+        trackers: ['ws://127.0.0.1:7070/channel'],
+      }).trackers,
     ).toEqual(['ws://127.0.0.1:7070/channel'])
   })
 
@@ -122,7 +109,7 @@ describe('node daemon: operator mistakes', () => {
     closers.push(() => tracker.close())
     const agent = [
       '--trusted-origin',
-      TRUSTED,
+      TRUSTED_ORIGIN,
       '--tracker',
       tracker.channelUrl,
       '--tracker-id',
@@ -152,7 +139,7 @@ describe('node daemon: operator mistakes', () => {
     // a wrong port: nothing answers, and until now nothing was said
     const port = await closedPort()
     const silent = await daemon(
-      ['--trusted-origin', TRUSTED, '--tracker', `ws://127.0.0.1:${port}/channel`],
+      ['--trusted-origin', TRUSTED_ORIGIN, '--tracker', `ws://127.0.0.1:${port}/channel`],
       300,
     )
     await until(() => silent.lines.some((l) => l.includes('"tracker-waiting"')))
@@ -167,18 +154,8 @@ describe('node daemon: operator mistakes', () => {
   it('`fetch` points at the trusted origin key when the origin fails, and a malformed CID exits 2', {
     timeout: 30_000,
   }, async () => {
-    const origin = await createOrigin({
-      dataDir: await h.tempDir(),
-      token: 'origin-token-mistakes',
-      port: 0,
-      chunkSize: 256 * 1024,
-      hashWorkers: 1,
-      minFreeDiskBytes: 0,
-    })
+    const { origin, cid } = await originWithLesson(h, 'origin-token-mistakes')
     closers.push(() => origin.close())
-    const file = join(await h.tempDir(), 'lesson.mp4')
-    await writeFile(file, randomContent(600 * 1024))
-    const published = await origin.ingestFile(file, { name: 'lesson', type: 'video', mime: 'video/mp4' })
 
     // the node trusts another key than the origin's (a key copied from the wrong banner, say)
     const { ready, dataDir } = await daemon([
@@ -194,7 +171,7 @@ describe('node daemon: operator mistakes', () => {
       })
     // the origin has the manifest, but it does not verify here: "no peer or origin has it"
     // alone sent the operator looking for a missing upload
-    await expect(fetchCli(published.manifestCid)).rejects.toMatchObject({
+    await expect(fetchCli(cid)).rejects.toMatchObject({
       name: 'FetchNotStartedError',
       message: expect.stringMatching(
         new RegExp(`origin ${origin.url} has failed \\d+ times in a row.*--trusted-origin`),

@@ -4,24 +4,13 @@
  * instead of being ignored in silence.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runNodeCommand } from '../../../node/daemon/cli.ts'
+import { CLI, exitAndStderr, killGroups, LOCAL_FLAGS, TRUSTED_ORIGIN } from '../utils/cli.ts'
 import { Harness } from '../utils/harness.ts'
 
-const CLI = fileURLToPath(new URL('../../../node/cli.ts', import.meta.url))
-const TRUSTED = 'CAESIDR5jvBh1tbkqxn6zAqRk6mP3nWRWe+h4Lsf3kdQV0eo'
 const TRACKER_ID = '12D3KooWLceXSNmfQPHH9CabxXo4ZDjEPZiMpcJgQVPMT3pq7S9y'
-const LOCAL = [
-  '--listen',
-  '/ip4/127.0.0.1/tcp/0',
-  '--playback-port',
-  '0',
-  '--no-dht',
-  '--trusted-origin',
-  TRUSTED,
-]
+const LOCAL = [...LOCAL_FLAGS, '--trusted-origin', TRUSTED_ORIGIN]
 const BOTH_NAMED = /--tracker-id, DANDELION_TRACKER_IDS.*--tracker, DANDELION_TRACKERS/
 
 describe('node daemon: a tracker id without a tracker', () => {
@@ -29,11 +18,7 @@ describe('node daemon: a tracker id without a tracker', () => {
   const children: ChildProcess[] = []
   afterEach(async () => {
     // a daemon that started instead of refusing
-    for (const c of children.splice(0)) {
-      try {
-        process.kill(-c.pid!, 'SIGKILL')
-      } catch {}
-    }
+    killGroups(children)
     await h.teardown()
   })
 
@@ -65,15 +50,8 @@ describe('node daemon: a tracker id without a tracker', () => {
         detached: true,
       })
       children.push(child)
-      let stderr = ''
-      child.stderr!.on('data', (d: Buffer) => {
-        stderr += d.toString()
-      })
-      // a daemon that started instead of refusing is stopped here, so the test fails by itself
-      const started = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 10_000)
-      const [code] = (await once(child, 'exit')) as [number | null]
-      clearTimeout(started)
-      return { code, stderr }
+      // a daemon that started instead of refusing is stopped after 10 s, so the test fails by itself
+      return await exitAndStderr(child, 10_000)
     }
     for (const [args, env] of [
       [['--tracker-id', TRACKER_ID], {}],

@@ -5,8 +5,6 @@
  * daemon's `GET /status` names the signer on the swarm, whoever asked for the content
  * (`dandelion fetch`, or the tracker).
  */
-import { writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { format } from 'node:util'
 import type { Logger } from '@libp2p/interface'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
@@ -17,9 +15,10 @@ import { runNodeCommand } from '../../../node/daemon/cli.ts'
 import { ManifestLoader } from '../../../node/manifest-loader.ts'
 import { MemoryChunkStore } from '../../../node/store/index.ts'
 import { WebSeed } from '../../../node/swarm/web-seed.ts'
-import { createOrigin, type Origin } from '../../../origin/index.ts'
+import type { Origin } from '../../../origin/index.ts'
 import { ENROLL, Harness as TrackerHarness } from '../../tracker/harness.ts'
-import { Harness, originKey, randomContent, until } from '../utils/harness.ts'
+import { Harness, originKey, until } from '../utils/harness.ts'
+import { originWithLesson } from '../utils/origin.ts'
 
 const API_TOKEN = 'untrusted-origin-api-token'
 const LOCAL = [
@@ -52,19 +51,9 @@ describe('a node that does not trust the origin signing the manifests', () => {
 
   /** A real origin with one published lesson; its manifest CID and the origin's key as printed. */
   async function publishedLesson(): Promise<{ origin: Origin; cid: string; signer: string }> {
-    const origin = await createOrigin({
-      dataDir: await h.tempDir(),
-      token: 'origin-token-untrusted',
-      port: 0,
-      chunkSize: 256 * 1024,
-      hashWorkers: 1,
-      minFreeDiskBytes: 0,
-    })
-    closers.push(() => origin.close())
-    const file = join(await h.tempDir(), 'lesson.mp4')
-    await writeFile(file, randomContent(600 * 1024))
-    const published = await origin.ingestFile(file, { name: 'lesson', type: 'video', mime: 'video/mp4' })
-    return { origin, cid: published.manifestCid, signer: peerIdFromPrivateKey(origin.privateKey).toString() }
+    const lesson = await originWithLesson(h, 'origin-token-untrusted')
+    closers.push(() => lesson.origin.close())
+    return lesson
   }
 
   /** The real `fetch`, counting the requests for manifests that reach the origin. */

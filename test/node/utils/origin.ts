@@ -2,9 +2,10 @@
 import { writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { join } from 'node:path'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createOrigin, type Origin, type PublishedVersion } from '../../../origin/index.ts'
 import { attachSeeder, type Seeder, type SeederInit } from '../../../origin/seeder.ts'
-import { type Harness, TEST_CHUNK_SIZE } from './harness.ts'
+import { type Harness, randomContent, TEST_CHUNK_SIZE } from './harness.ts'
 
 /** An origin, its seeder, and a helper to publish bytes. */
 export interface TestOrigin {
@@ -41,6 +42,33 @@ export async function startOrigin(h: Harness, init: SeederInit = {}): Promise<Te
       await seeder.stop()
       await origin.close()
     },
+  }
+}
+
+/**
+ * A real origin (no seeder) with one 600 KiB `lesson` ingested: its manifest CID and the
+ * origin's key as its banner prints it. Closing the origin is the caller's.
+ */
+export async function originWithLesson(
+  h: Harness,
+  token: string,
+): Promise<{ origin: Origin; cid: string; signer: string }> {
+  const origin = await createOrigin({
+    dataDir: await h.tempDir(),
+    token,
+    port: 0,
+    chunkSize: TEST_CHUNK_SIZE,
+    hashWorkers: 1,
+    minFreeDiskBytes: 0,
+  })
+  try {
+    const file = join(await h.tempDir(), 'lesson.mp4')
+    await writeFile(file, randomContent(600 * 1024))
+    const published = await origin.ingestFile(file, { name: 'lesson', type: 'video', mime: 'video/mp4' })
+    return { origin, cid: published.manifestCid, signer: peerIdFromPrivateKey(origin.privateKey).toString() }
+  } catch (err) {
+    await origin.close()
+    throw err
   }
 }
 
