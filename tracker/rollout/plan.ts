@@ -21,7 +21,7 @@ import {
   VersionNotApprovedError,
 } from '../errors.ts'
 import { type Release, type TrackerState, WAITING_ON_NODE } from '../state/index.ts'
-import type { CreateReleaseInput } from './engine.ts'
+import type { CreateReleaseInput } from './engine-types.ts'
 import {
   assignStages,
   assignVariants,
