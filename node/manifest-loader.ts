@@ -261,7 +261,12 @@ export class ManifestLoader {
         }
         if (m !== undefined) {
           web.verified(true)
-          if (!(await this.c.store.has(cid))) await this.c.store.put(cid, new Uint8Array(m.bytes))
+          // a store that refuses it (disk or quota full) must not leave the lookup pending:
+          // the manifest is verified; `fetch` stores it and reports the failure
+          if (!(await this.c.store.has(cid)))
+            await this.c.store
+              .put(cid, new Uint8Array(m.bytes))
+              .catch((err: Error) => this.c.log('storing the manifest %s failed: %s', cid, err.message))
           return m
         }
       }

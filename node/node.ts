@@ -21,7 +21,7 @@ import { type ChunkStore, FsChunkStore, MemoryChunkStore } from './store/index.t
 import { Bans } from './swarm/bans.ts'
 import { ChunkBuffers } from './swarm/chunk-buffers.ts'
 import { withDeadline } from './swarm/deadline.ts'
-import { LimitReachedError, ProtocolError } from './swarm/errors.ts'
+import { LimitReachedError, ProtocolError, StoreWriteError } from './swarm/errors.ts'
 import { SwarmNetwork } from './swarm/network.ts'
 import { Swarm } from './swarm/swarm.ts'
 import type { SwarmStats } from './swarm/swarm-types.ts'
@@ -247,6 +247,16 @@ export class DandelionNodeImpl implements DandelionNode {
         swarm.refuse(err)
         throw err
       }
+      // the manifest is what re-seeds and resumes the content at start: no download without it
+      if (!(await this.store.has(cid))) {
+        try {
+          await this.store.put(cid, new Uint8Array(manifest.bytes), options)
+        } catch (cause) {
+          const err = new StoreWriteError(key, -1, cause as Error)
+          swarm.refuse(err)
+          throw err
+        }
+      }
       swarm.want()
       options.onProgress?.(swarm.progress())
       await abortable(swarm.done.promise, options.signal)
@@ -420,7 +430,12 @@ export class DandelionNodeImpl implements DandelionNode {
       this.verify(cid, bytes)
         .then(
           async (m) => {
-            if (!(await this.store.has(cid))) await this.store.put(cid, new Uint8Array(m.bytes))
+            // a store that refuses it (disk or quota full) must not leave waiters hanging: the
+            // manifest is verified; `fetch` stores it and reports the failure
+            if (!(await this.store.has(cid)))
+              await this.store
+                .put(cid, new Uint8Array(m.bytes))
+                .catch((err: Error) => this.log('storing the manifest %s failed: %s', cid, err.message))
             await swarm.setManifest(m)
           },
           (err: Error) => {

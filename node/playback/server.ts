@@ -98,6 +98,20 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     }
     const start = range?.start ?? 0
     const end = range?.end ?? manifest.size - 1
+    // chunks being read are never evicted: a range spanning more than the whole quota can
+    // never be held and would end in a truncated body, after evicting everything else
+    const { quotaBytes } = node.store.usage()
+    const first = Math.floor(start / manifest.chunkSize) * manifest.chunkSize
+    const last = Math.min((Math.floor(end / manifest.chunkSize) + 1) * manifest.chunkSize, manifest.size)
+    if (req.method !== 'HEAD' && manifest.size > 0 && last - first + manifest.bytes.byteLength > quotaBytes) {
+      return reply
+        .code(507)
+        .type('application/json; charset=utf-8')
+        .send({
+          error: 'QuotaExceededError',
+          message: `bytes ${start}-${end} of ${cid.toString()} span ${last - first} bytes, more than this node's whole quota of ${quotaBytes} bytes`,
+        })
+    }
     if (range !== undefined) reply.code(206).header('content-range', `bytes ${start}-${end}/${manifest.size}`)
     reply.header('content-length', String(manifest.size === 0 ? 0 : end - start + 1))
     if (manifest.size === 0 || req.method === 'HEAD') return reply.send()

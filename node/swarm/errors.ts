@@ -29,9 +29,11 @@ export class FetchFailedError extends AggregateError {
 export class StoreWriteError extends DandelionError {
   override name = 'StoreWriteError'
   readonly manifestCid: string
+  /** The chunk refused; -1 for the manifest itself. */
   readonly index: number
   constructor(manifestCid: string, index: number, cause: Error) {
-    super(`cannot store chunk ${index} of ${manifestCid}: ${cause.message}`, 'ERR_STORE_WRITE', { cause })
+    const what = index < 0 ? 'the manifest' : `chunk ${index}`
+    super(`cannot store ${what} of ${manifestCid}: ${cause.message}`, 'ERR_STORE_WRITE', { cause })
     this.manifestCid = manifestCid
     this.index = index
   }
