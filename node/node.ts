@@ -32,6 +32,12 @@ const WANT_PIN_PREFIX = 'want:'
 
 const toCid = (c: CID | string): CID => (typeof c === 'string' ? parseCid(c, 'manifest') : c)
 
+/** Whether a download failed for lack of room in the quota (not a disk or I/O failure). */
+const outOfRoom = (err: unknown): boolean =>
+  (err as Error)?.name === 'QuotaExceededError' ||
+  ((err as Error)?.name === 'StoreWriteError' &&
+    ((err as Error).cause as Error)?.name === 'QuotaExceededError')
+
 /** See {@link DandelionNode}. */
 export class DandelionNodeImpl implements DandelionNode {
   readonly libp2p: Libp2p<HostServices>
@@ -66,6 +72,11 @@ export class DandelionNodeImpl implements DandelionNode {
   private readonly bans: Bans
   /** When each manifest was last fetched or played, across restarts (what `makeRoom` evicts by). */
   private readonly recency: Recency
+  /**
+   * Downloads given up for lack of room (by manifest CID), until fetched again or evicted:
+   * their partial chunks may go to make room, `want:` pin or not (at most one per swarm joined).
+   */
+  private readonly roomless = new Set<string>()
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
     const device = init.role === 'device'
@@ -101,8 +112,8 @@ export class DandelionNodeImpl implements DandelionNode {
       // "cache with a quota and LRU eviction of unpinned manifests": whole manifests, never
       // chunk by chunk (that would leave swarms announcing and readers expecting chunks gone)
       makeRoom: device
-        ? async (shortBy: () => number, options: { signal?: AbortSignal }) =>
-            await this.makeRoom(shortBy, options)
+        ? async (shortBy: () => number, options: { signal?: AbortSignal }, chunk?: string) =>
+            await this.makeRoom(shortBy, options, chunk)
         : undefined,
     }
     this.store =
@@ -213,6 +224,7 @@ export class DandelionNodeImpl implements DandelionNode {
     if (this.ownsStore) await this.store.stop()
     await this.pool?.stop()
     this.chunkBuffers?.clear()
+    this.roomless.clear()
   }
 
   /**
@@ -226,6 +238,8 @@ export class DandelionNodeImpl implements DandelionNode {
     const wanted = WANT_PIN_PREFIX + key
     const swarm = this.swarm(cid)
     this.recency.touch(key)
+    // asked again: its chunks are wanted again, and kept (set before any wait, so no eviction slips in)
+    this.roomless.delete(key)
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
     // recorded before the lookup, which can take long (the manifest may not be out yet):
     // a node stopped or killed meanwhile still carries on at start
@@ -265,8 +279,14 @@ export class DandelionNodeImpl implements DandelionNode {
     } catch (err) {
       // Forget the download when the caller gave up or the manifest cannot be had (it does
       // not verify), unless another fetch of it goes on. A stop, or a failure once the
-      // manifest is known (the store refused a chunk), keeps it for the next start.
-      const forget = options.signal?.aborted === true || (!found && !this.stopping)
+      // manifest is known (a disk or I/O error), keeps it for the next start.
+      // One that failed for lack of room lets its claim go too: two downloads each holding
+      // part of the quota could otherwise never evict each other's chunks, and every retry
+      // and restart failed again. Its partial chunks may go to make room; the next fetch
+      // resumes from what is left. Content the user pinned cannot go: it keeps its claim.
+      const roomless =
+        !this.stopping && (this.roomless.has(key) || outOfRoom(err)) && !this.store.pins().includes(key)
+      const forget = options.signal?.aborted === true || (!found && !this.stopping) || roomless
       if (forget && this.fetching.get(key) === 1) await this.store.unpin(wanted)
       throw err
     } finally {
@@ -307,6 +327,7 @@ export class DandelionNodeImpl implements DandelionNode {
     this.network.leave(key)
     this.manifests.forget(cid)
     this.recency.forget(key)
+    this.roomless.delete(key)
     await this.store.unpin(key, options)
     await this.store.unpin(WANT_PIN_PREFIX + key, options)
     // chunks the swarm was still storing land after it left: wait for them, so they go too
@@ -451,15 +472,32 @@ export class DandelionNodeImpl implements DandelionNode {
 
   /**
    * Frees room in a device's store: deletes whole manifests, least recently used first,
-   * skipping what is pinned (by the user, or as a download in progress) or being played.
+   * skipping what is pinned (by the user, or as a download in progress), being played, or
+   * what `chunk` (the one being stored) belongs to. A download given up for lack of room
+   * is no longer in progress: its partial chunks may go.
+   *
+   * When not enough can be freed, the store refuses `chunk`: the downloads it belongs to
+   * are given up here, before the next call runs, so that a download racing them for the
+   * room evicts their partial chunks instead of failing too (each holding part of the quota,
+   * both failed, and neither could ever evict the other's chunks).
    */
-  private async makeRoom(shortBy: () => number, options: { signal?: AbortSignal }): Promise<void> {
+  private async makeRoom(
+    shortBy: () => number,
+    options: { signal?: AbortSignal },
+    chunk?: string,
+  ): Promise<void> {
+    const lists = (s: Swarm): boolean =>
+      chunk !== undefined && s.manifest?.chunks.some((c) => c.toString() === chunk) === true
+    const claimed = (s: Swarm): boolean =>
+      this.roomless.has(s.key)
+        ? this.store.pins().includes(s.key)
+        : this.fetching.has(s.key) || this.store.isPinned(s.cid)
     const evictable = (s: Swarm): boolean =>
       this.network.swarms.get(s.key) === s &&
       s.manifest !== undefined &&
       s.openReads === 0 &&
-      !this.fetching.has(s.key) &&
-      !this.store.isPinned(s.cid)
+      !claimed(s) &&
+      !lists(s)
     // least recently used first, by the order kept across restarts (never used since: first)
     const lastUse = (s: Swarm): number => this.recency.get(s.key) ?? 0
     const candidates = [...this.network.swarms.values()]
@@ -472,6 +510,29 @@ export class DandelionNodeImpl implements DandelionNode {
       if (!evictable(s)) continue
       this.log('evicting %s (%s) to make room', s.key, s.manifest?.name ?? 'unnamed')
       await this.drop(s, options)
+    }
+    if (shortBy() > 0 && chunk !== undefined) this.giveUp(chunk, shortBy())
+  }
+
+  /**
+   * The store is about to refuse `chunk` for lack of room: the downloads (and reads) waiting
+   * for it stop, and count as given up for lack of room (see {@link roomless}).
+   */
+  private giveUp(chunk: string, shortBy: number): void {
+    for (const s of this.network.swarms.values()) {
+      const index = s.manifest?.chunks.findIndex((c) => c.toString() === chunk) ?? -1
+      if (index < 0 || s.stopped || s.have?.has(index) === true) continue
+      this.roomless.add(s.key)
+      const { quotaBytes } = this.store.usage()
+      s.refuse(
+        new StoreWriteError(
+          s.key,
+          index,
+          new QuotaExceededError(
+            `${shortBy} bytes short of room in the quota of ${quotaBytes} bytes, and nothing more can be evicted`,
+          ),
+        ),
+      )
     }
   }
 
@@ -486,6 +547,7 @@ export class DandelionNodeImpl implements DandelionNode {
     this.network.leave(swarm.key)
     this.manifests.forget(swarm.cid)
     this.recency.forget(swarm.key)
+    this.roomless.delete(swarm.key)
     await this.deleteContent(swarm.cid, m, options)
     swarm
       .putsSettled()

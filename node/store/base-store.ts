@@ -37,9 +37,12 @@ export interface ChunkStoreInit {
    * Called when a put would exceed the quota, before the store evicts chunks itself
    * (`evictWhenFull`) or refuses the put: the owner frees room its own way (a node deletes
    * whole manifests, least recently used first) until `shortBy()` is ≤ 0 or it can free
-   * no more. Calls do not overlap.
+   * no more. Calls do not overlap. `chunk` is the key of the chunk room is made for, when
+   * one chunk is being stored (not for a bulk `addInPlace`): the owner does not evict the
+   * content that chunk belongs to in order to store it, and knows, when it cannot free
+   * enough, which content the store is about to refuse.
    */
-  makeRoom?: (shortBy: () => number, options: AbortOptions) => Promise<void>
+  makeRoom?: (shortBy: () => number, options: AbortOptions, chunk?: string) => Promise<void>
   /**
    * Hasher used to verify chunks. A `HashPool` moves hashing off the event loop.
    * @default hashing on the calling thread
@@ -297,7 +300,7 @@ export abstract class BaseChunkStore implements ChunkStore {
   private async write(key: string, bytes: Uint8Array, options: AbortOptions): Promise<void> {
     const size = bytes.byteLength
     this.assertNotStopping()
-    await this.reserveRoom(size, options)
+    await this.reserveRoom(size, options, key)
     try {
       this.assertNotStopping()
       await this.tracked(this.writeRaw(key, bytes, options))
@@ -360,15 +363,15 @@ export abstract class BaseChunkStore implements ChunkStore {
   /**
    * Makes room for `size` more bytes (evicting when allowed) and holds it until
    * {@link releaseRoom}: bytes being written count against the quota too, so concurrent
-   * writes cannot overshoot it.
+   * writes cannot overshoot it. `chunk`: the key of the one chunk the room is for, if so.
    * @throws QuotaExceededError when there is no room
    */
-  protected async reserveRoom(size: number, options: AbortOptions = {}): Promise<void> {
+  protected async reserveRoom(size: number, options: AbortOptions = {}, chunk?: string): Promise<void> {
     const needed = (): number => this.bytes + this.reserved + size - this.quotaBytes
     if (needed() > 0 && this.makeRoom !== undefined) {
       const makeRoom = this.makeRoom
       const run = this.makingRoom.then(async () => {
-        if (needed() > 0) await makeRoom(needed, options)
+        if (needed() > 0) await makeRoom(needed, options, chunk)
       })
       this.makingRoom = run.catch(() => {})
       await run

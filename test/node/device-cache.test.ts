@@ -135,6 +135,76 @@ describe('a lamp cache during a lesson', () => {
     expect(again.store.usage().bytes).toBeLessThanOrEqual(1.5 * MiB)
   })
 
+  it('two fetches racing for the last free room: one lesson is placed whole, then the other in its place', async () => {
+    const key = await originKey()
+    const seeder = await h.spawn()
+    const contents = [randomContent(2 * MiB), randomContent(2 * MiB)]
+    const ms = [
+      await addContent(seeder.store, contents[0], key, { name: 'a' }),
+      await addContent(seeder.store, contents[1], key, { name: 'b' }),
+    ]
+    for (const m of ms) await seeder.seed(m)
+    const device = await h.spawn({ role: 'device', quotaBytes: 3 * MiB })
+    await h.connect(device, seeder)
+    const results = await Promise.allSettled(ms.map(async (m) => await device.fetch(m.cid)))
+    // neither holds the other's partial chunks hostage: at most one gives up, for lack of room
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as Error] : []))
+    expect(failed.length).toBeLessThanOrEqual(1)
+    for (const err of failed) expect(err).toMatchObject({ name: 'StoreWriteError' })
+    const whole = [await held(device, ms[0]), await held(device, ms[1])].map((n) => n === ms[0].chunks.length)
+    expect(whole.some(Boolean), `held whole: ${whole}`).toBe(true)
+    const w = whole[0] ? 0 : 1
+    expect(Buffer.from(await readAll(device, ms[w])).equals(Buffer.from(contents[w]))).toBe(true)
+    // the other is fetched again in its place, then the first again in the other's
+    for (const i of [1 - w, w]) {
+      await device.fetch(ms[i].cid, { signal: AbortSignal.timeout(15_000) })
+      expect(Buffer.from(await readAll(device, ms[i])).equals(Buffer.from(contents[i]))).toBe(true)
+      expect(device.store.usage().bytes).toBeLessThanOrEqual(3 * MiB)
+    }
+    expect(device.store.pins()).toEqual([])
+  })
+
+  it('a lamp restarted holding two half-downloaded lessons that cannot both fit finishes one, then the other', async () => {
+    const key = await originKey()
+    const seeder = await h.spawn()
+    const contents = [randomContent(2 * MiB), randomContent(2 * MiB)]
+    const ms = [
+      await addContent(seeder.store, contents[0], key, { name: 'a' }),
+      await addContent(seeder.store, contents[1], key, { name: 'b' }),
+    ]
+    for (const m of ms) await seeder.seed(m)
+    const dataDir = await h.tempDir()
+    const init: DandelionNodeInit = {
+      role: 'device',
+      dataDir,
+      quotaBytes: 3 * MiB,
+      trustedOrigins: [key.publicKey],
+    }
+    // the state two downloads racing for the room used to leave: each wanted, 6 and 5 of 8
+    // chunks held, no room for either to finish
+    const device = await h.spawn(init)
+    for (const [i, m] of ms.entries()) {
+      await device.store.pin(`want:${m.cid.toString()}`, [m.cid])
+      await device.store.put(m.cid, new Uint8Array(m.bytes))
+      for (const c of m.chunks.slice(0, 6 - i)) await device.store.put(c, await seeder.store.get(c))
+    }
+    await device.stop()
+    h.nodes.splice(h.nodes.indexOf(device), 1)
+
+    // both downloads resume at start: one finishes by evicting the other's partial chunks
+    const again = await h.spawn({ ...init, bootstrap: [seeder.multiaddrs[0].toString()] })
+    const whole = async (): Promise<boolean[]> =>
+      await Promise.all(ms.map(async (m) => (await held(again, m)) === m.chunks.length))
+    await until(async () => (await whole()).some(Boolean), 20_000)
+    const w = (await whole())[0] ? 0 : 1
+    expect(Buffer.from(await readAll(again, ms[w])).equals(Buffer.from(contents[w]))).toBe(true)
+    // and the other can be fetched after it, in its place
+    await again.fetch(ms[1 - w].cid, { signal: AbortSignal.timeout(15_000) })
+    expect(Buffer.from(await readAll(again, ms[1 - w])).equals(Buffer.from(contents[1 - w]))).toBe(true)
+    expect(again.store.usage().bytes).toBeLessThanOrEqual(3 * MiB)
+    expect(again.store.pins()).toEqual([])
+  })
+
   it('playing over HTTP a lesson bigger than the whole quota: the player is told, not sent a truncated file', async () => {
     const key = await originKey()
     const seeder = await h.spawn()
@@ -205,6 +275,8 @@ describe('a lamp cache during a lesson', () => {
     const err = await device.fetch(next.cid, { signal: AbortSignal.timeout(10_000) }).catch((e: Error) => e)
     expect(err).toMatchObject({ name: 'StoreWriteError' })
     expect(((err as Error).cause as { code?: string }).code).toBe('ENOSPC')
+    // not a matter of room: the download stays wanted, to resume once the disk has room
+    expect(device.store.pins()).toContain(`want:${next.cid.toString()}`)
     expect(Buffer.from(await readAll(device, kept)).equals(Buffer.from(bytes))).toBe(true)
   })
 })
