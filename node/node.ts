@@ -8,6 +8,7 @@ import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
 
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
 import { QuotaExceededError } from './errors.ts'
+import { FetchFailures } from './fetch-failures.ts'
 import { createHost, type HostServices } from './host/index.ts'
 import { LanDialer } from './host/lan-dialer.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
@@ -77,6 +78,8 @@ export class DandelionNodeImpl implements DandelionNode {
    * their partial chunks may go to make room, `want:` pin or not (at most one per swarm joined).
    */
   private readonly roomless = new Set<string>()
+  /** Fetches that failed before their download began (an untrusted manifest), for `status()`. */
+  private readonly fetchFailures = new FetchFailures()
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
     const device = init.role === 'device'
@@ -240,6 +243,7 @@ export class DandelionNodeImpl implements DandelionNode {
     this.recency.touch(key)
     // asked again: its chunks are wanted again, and kept (set before any wait, so no eviction slips in)
     this.roomless.delete(key)
+    this.fetchFailures.clear(key)
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
     // recorded before the lookup, which can take long (the manifest may not be out yet):
     // a node stopped or killed meanwhile still carries on at start
@@ -288,6 +292,7 @@ export class DandelionNodeImpl implements DandelionNode {
         !this.stopping && (this.roomless.has(key) || outOfRoom(err)) && !this.store.pins().includes(key)
       const forget = options.signal?.aborted === true || (!found && !this.stopping) || roomless
       if (forget && this.fetching.get(key) === 1) await this.store.unpin(wanted)
+      if (options.signal?.aborted !== true) this.fetchFailures.record(key, err)
       throw err
     } finally {
       const n = (this.fetching.get(key) ?? 1) - 1
@@ -389,7 +394,7 @@ export class DandelionNodeImpl implements DandelionNode {
   }
 
   status(): NodeStatus {
-    return {
+    return this.fetchFailures.report({
       peerId: this.peerId.toString(),
       role: this.init.role ?? 'campus',
       campus: this.init.campus,
@@ -416,7 +421,7 @@ export class DandelionNodeImpl implements DandelionNode {
       store: this.store.usage(),
       origin: this.webSeed?.status(),
       playbackUrl: this.playbackUrl,
-    }
+    })
   }
 
   /** The swarm of a manifest, joined on first use. */

@@ -6,7 +6,6 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { type Agent, type AgentContentApi, createAgent, nodeContentApi } from '../agent/index.ts'
 import type { DandelionNode } from '../index.ts'
-import { fetchFailures } from '../playback/fetch-failures.ts'
 import type { NodeConfig } from './config.ts'
 
 /** Characters of the PeerId kept in a derived node id (base58 of the key: ~70 bits). */
@@ -38,14 +37,9 @@ export async function startTrackerAgent(
 ): Promise<{ agent: Agent; nodeId: string } | undefined> {
   if (config.trackers.length === 0) return undefined
   const nodeId = config.nodeId ?? deriveNodeId(config.campus, node.peerId.toString())
-  const direct = nodeContentApi(node)
-  const failures = fetchFailures(node)
   // the tracker's placements show in the daemon's GET /status like `dandelion fetch`'s,
   // failures before the download began (a manifest signed by an untrusted key) included
-  const content: AgentContentApi = {
-    ...direct,
-    fetch: (cid, options) => failures.track(cid, options.signal, () => direct.fetch(cid, options)),
-  }
+  const content: AgentContentApi = nodeContentApi(node)
   const agent = createAgent(
     { content, privateKey },
     {

@@ -21,7 +21,6 @@ import { bearerVerdict } from '../bearer.ts'
 import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
 import { evaluatePreconditions, rangeApplies } from './conditional.ts'
-import { fetchFailures } from './fetch-failures.ts'
 import { InvalidLimitsError, limitsJson, parseLimits } from './limits.ts'
 import { createNodeMetrics } from './metrics.ts'
 
@@ -141,8 +140,7 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     },
   })
   // fetches that failed before they began have no swarm of their own: reported beside the swarms
-  const failures = fetchFailures(node)
-  app.get('/status', async () => failures.report(node.status()))
+  app.get('/status', async () => node.status())
   /** Answers 401 / 403 and returns false unless the request carries the operator's token. */
   const operator = (req: FastifyRequest, reply: FastifyReply, what: string): boolean => {
     const verdict =
@@ -182,7 +180,7 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
       return reply.code(400).send({ error: 'InvalidCidError', message: (err as Error).message })
     }
     // progress and completion show in /status, and so does a failure before it began
-    failures.track(cid.toString(), undefined, () => node.fetch(cid)).catch(() => {})
+    node.fetch(cid).catch(() => {})
     return reply.code(202).send({ manifestCid: cid.toString(), status: '/status' })
   })
   app.get('/metrics', async (_req, reply) =>

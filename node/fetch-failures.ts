@@ -1,15 +1,12 @@
 /**
- * Fetches that failed before their download could begin, kept for `GET /status`: a
- * manifest signed by a key the node does not trust ends its lookup, its swarm goes, and
- * status showed nothing for it while the node's operator waited. Reported in the shape of
- * a swarm refused for another reason (over quota): a swarm entry with an `error`.
- *
- * One record per node, shared by whoever starts fetches on it (the playback server's
- * `POST /fetch`, the daemon's tracker agent) and the status route that reports them. It
- * sits beside the node, keyed by it, not in the node's swarm table: such a fetch has no
- * swarm, and its failure is what its caller was told.
+ * Fetches that failed before their download could begin, kept for `status()`: a manifest
+ * signed by a key the node does not trust ends its lookup, its swarm goes, and status showed
+ * nothing for it while the node's operator waited. Reported in the shape of a swarm refused
+ * for another reason (over quota): a swarm entry with an `error`. Owned by the node, which
+ * records in `fetch` and reports in `status`, so every caller (`POST /fetch`, the tracker
+ * agent, a library user) sees them.
  */
-import type { DandelionNode, NodeStatus, SwarmStatus } from '../index.ts'
+import type { NodeStatus, SwarmStatus } from './index.ts'
 
 /** Failed fetches kept per node; past it the oldest is forgotten. */
 const MAX_FETCH_FAILURES = 64
@@ -32,20 +29,6 @@ export class FetchFailures {
   /** Forgets a failure: the content is asked for again, or has arrived. */
   clear(manifestCid: string): void {
     this.failures.delete(manifestCid)
-  }
-
-  /**
-   * Runs a fetch of `manifestCid` (`node.fetch`, or what wraps it): an earlier failure is
-   * forgotten as it starts, and why it fails is recorded, unless its caller gave up.
-   */
-  async track<T>(manifestCid: string, signal: AbortSignal | undefined, fetch: () => Promise<T>): Promise<T> {
-    this.clear(manifestCid)
-    try {
-      return await fetch()
-    } catch (err) {
-      if (signal?.aborted !== true) this.record(manifestCid, err)
-      throw err
-    }
   }
 
   /**
@@ -83,16 +66,4 @@ function failedSwarm(manifestCid: string, error: string): SwarmStatus {
     error,
     peers: [],
   }
-}
-
-const byNode = new WeakMap<DandelionNode, FetchFailures>()
-
-/** The failure record of `node` (created on first use; it goes with the node). */
-export function fetchFailures(node: DandelionNode): FetchFailures {
-  let failures = byNode.get(node)
-  if (failures === undefined) {
-    failures = new FetchFailures()
-    byNode.set(node, failures)
-  }
-  return failures
 }
