@@ -5,9 +5,9 @@ import { logger } from '@libp2p/logger'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
-
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
 import { QuotaExceededError } from './errors.ts'
+import { ContentEviction } from './eviction.ts'
 import { FetchFailures } from './fetch-failures.ts'
 import { createHost, type HostServices } from './host/index.ts'
 import { LanDialer } from './host/lan-dialer.ts'
@@ -73,11 +73,8 @@ export class DandelionNodeImpl implements DandelionNode {
   private readonly bans: Bans
   /** When each manifest was last fetched or played, across restarts (what `makeRoom` evicts by). */
   private readonly recency: Recency
-  /**
-   * Downloads given up for lack of room (by manifest CID), until fetched again or evicted:
-   * their partial chunks may go to make room, `want:` pin or not (at most one per swarm joined).
-   */
-  private readonly roomless = new Set<string>()
+  /** A device's cache: eviction to make room, downloads given up for lack of it, deletion. */
+  private readonly eviction: ContentEviction
   /** Fetches that failed before their download began (an untrusted manifest), for `status()`. */
   private readonly fetchFailures = new FetchFailures()
 
@@ -116,7 +113,7 @@ export class DandelionNodeImpl implements DandelionNode {
       // chunk by chunk (that would leave swarms announcing and readers expecting chunks gone)
       makeRoom: device
         ? async (shortBy: () => number, options: { signal?: AbortSignal }, chunk?: string) =>
-            await this.makeRoom(shortBy, options, chunk)
+            await this.eviction.makeRoom(shortBy, options, chunk)
         : undefined,
     }
     this.store =
@@ -166,6 +163,16 @@ export class DandelionNodeImpl implements DandelionNode {
         if (swarm !== undefined && swarm.manifest === undefined && !swarm.replicate && swarm.openReads === 0)
           this.network.leave(swarm.key)
       },
+    })
+    this.eviction = new ContentEviction({
+      store: this.store,
+      network: this.network,
+      manifests: this.manifests,
+      recency: this.recency,
+      log: this.log,
+      verify: async (cid, bytes) => await this.verify(cid, bytes),
+      fetching: this.fetching,
+      stopping: () => this.stopping,
     })
   }
 
@@ -227,7 +234,7 @@ export class DandelionNodeImpl implements DandelionNode {
     if (this.ownsStore) await this.store.stop()
     await this.pool?.stop()
     this.chunkBuffers?.clear()
-    this.roomless.clear()
+    this.eviction.roomless.clear()
   }
 
   /**
@@ -242,7 +249,7 @@ export class DandelionNodeImpl implements DandelionNode {
     const swarm = this.swarm(cid)
     this.recency.touch(key)
     // asked again: its chunks are wanted again, and kept (set before any wait, so no eviction slips in)
-    this.roomless.delete(key)
+    this.eviction.roomless.delete(key)
     this.fetchFailures.clear(key)
     if (options.onProgress !== undefined) swarm.onProgress = options.onProgress
     // recorded before the lookup, which can take long (the manifest may not be out yet):
@@ -289,7 +296,9 @@ export class DandelionNodeImpl implements DandelionNode {
       // and restart failed again. Its partial chunks may go to make room; the next fetch
       // resumes from what is left. Content the user pinned cannot go: it keeps its claim.
       const roomless =
-        !this.stopping && (this.roomless.has(key) || outOfRoom(err)) && !this.store.pins().includes(key)
+        !this.stopping &&
+        (this.eviction.roomless.has(key) || outOfRoom(err)) &&
+        !this.store.pins().includes(key)
       const forget = options.signal?.aborted === true || (!found && !this.stopping) || roomless
       if (forget && this.fetching.get(key) === 1) await this.store.unpin(wanted)
       if (options.signal?.aborted !== true) this.fetchFailures.record(key, err)
@@ -332,12 +341,12 @@ export class DandelionNodeImpl implements DandelionNode {
     this.network.leave(key)
     this.manifests.forget(cid)
     this.recency.forget(key)
-    this.roomless.delete(key)
+    this.eviction.roomless.delete(key)
     await this.store.unpin(key, options)
     await this.store.unpin(WANT_PIN_PREFIX + key, options)
     // chunks the swarm was still storing land after it left: wait for them, so they go too
     await swarm?.putsSettled()
-    await this.deleteContent(cid, m, options)
+    await this.eviction.deleteContent(cid, m, options)
   }
 
   async manifest(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<Manifest> {
@@ -473,139 +482,6 @@ export class DandelionNodeImpl implements DandelionNode {
     }
     this.network.join(swarm)
     return swarm
-  }
-
-  /**
-   * Frees room in a device's store: deletes whole manifests, least recently used first,
-   * skipping what is pinned (by the user, or as a download in progress), being played, or
-   * what `chunk` (the one being stored) belongs to. A download given up for lack of room
-   * is no longer in progress: its partial chunks may go.
-   *
-   * When not enough can be freed, the store refuses `chunk`: the downloads it belongs to
-   * are given up here, before the next call runs, so that a download racing them for the
-   * room evicts their partial chunks instead of failing too (each holding part of the quota,
-   * both failed, and neither could ever evict the other's chunks).
-   */
-  private async makeRoom(
-    shortBy: () => number,
-    options: { signal?: AbortSignal },
-    chunk?: string,
-  ): Promise<void> {
-    const lists = (s: Swarm): boolean =>
-      chunk !== undefined && s.manifest?.chunks.some((c) => c.toString() === chunk) === true
-    const claimed = (s: Swarm): boolean =>
-      this.roomless.has(s.key)
-        ? this.store.pins().includes(s.key)
-        : this.fetching.has(s.key) || this.store.isPinned(s.cid)
-    const evictable = (s: Swarm): boolean =>
-      this.network.swarms.get(s.key) === s &&
-      s.manifest !== undefined &&
-      s.openReads === 0 &&
-      !claimed(s) &&
-      !lists(s)
-    // least recently used first, by the order kept across restarts (never used since: first)
-    const lastUse = (s: Swarm): number => this.recency.get(s.key) ?? 0
-    const candidates = [...this.network.swarms.values()]
-      .filter(evictable)
-      .sort((a, b) => lastUse(a) - lastUse(b))
-    for (const s of candidates) {
-      if (shortBy() <= 0) return
-      // asked again: while the one before was deleted, this one may have been pinned,
-      // played, fetched or evicted
-      if (!evictable(s)) continue
-      this.log('evicting %s (%s) to make room', s.key, s.manifest?.name ?? 'unnamed')
-      await this.drop(s, options)
-    }
-    if (shortBy() > 0 && chunk !== undefined) this.giveUp(chunk, shortBy())
-  }
-
-  /**
-   * The store is about to refuse `chunk` for lack of room: the downloads (and reads) waiting
-   * for it stop, and count as given up for lack of room (see {@link roomless}).
-   */
-  private giveUp(chunk: string, shortBy: number): void {
-    for (const s of this.network.swarms.values()) {
-      const index = s.manifest?.chunks.findIndex((c) => c.toString() === chunk) ?? -1
-      if (index < 0 || s.stopped || s.have?.has(index) === true) continue
-      this.roomless.add(s.key)
-      const { quotaBytes } = this.store.usage()
-      s.refuse(
-        new StoreWriteError(
-          s.key,
-          index,
-          new QuotaExceededError(
-            `${shortBy} bytes short of room in the quota of ${quotaBytes} bytes, and nothing more can be evicted`,
-          ),
-        ),
-      )
-    }
-  }
-
-  /**
-   * Evicts an unpinned swarm's content to make room. Unlike {@link evict} it removes no
-   * pin (one made meanwhile keeps its chunks: the store checks pins as it deletes) and does
-   * not wait for the swarm's puts under way, which may wait for this very room: chunks
-   * they store are deleted once they land.
-   */
-  private async drop(swarm: Swarm, options: { signal?: AbortSignal }): Promise<void> {
-    const m = swarm.manifest
-    this.network.leave(swarm.key)
-    this.manifests.forget(swarm.cid)
-    this.recency.forget(swarm.key)
-    this.roomless.delete(swarm.key)
-    await this.deleteContent(swarm.cid, m, options)
-    swarm
-      .putsSettled()
-      .then(async () => await this.deleteContent(swarm.cid, m, {}))
-      .catch((err: Error) => this.log('deleting late chunks of %s: %s', swarm.key, err.message))
-  }
-
-  /**
-   * Deletes a manifest whose swarm left, and its chunks that no other content here lists
-   * (versions of a lesson share chunks; one may be playing). Stops if the manifest is
-   * asked for again meanwhile. A swarm joined while it ran marks what went as missing.
-   */
-  private async deleteContent(
-    cid: CID,
-    m: Manifest | undefined,
-    options: { signal?: AbortSignal },
-  ): Promise<void> {
-    const key = cid.toString()
-    const before = new Set(this.network.swarms.values())
-    const used = await this.chunksInUse(key)
-    for (const c of m?.chunks ?? []) {
-      if (this.network.swarms.has(key) || this.stopping) break
-      if (!used.has(c.toString())) await this.store.delete(c, options)
-    }
-    if (!this.network.swarms.has(key) && !this.stopping) await this.store.delete(cid, options)
-    for (const s of this.network.swarms.values()) {
-      if (before.has(s) || s.manifest === undefined) continue
-      for (const [i, c] of s.manifest.chunks.entries()) if (!(await this.store.has(c))) s.lost(i)
-    }
-  }
-
-  /** The chunks of every manifest known here but `except`: swarms' and those held in the store. */
-  private async chunksInUse(except: string): Promise<Set<string>> {
-    const used = new Set<string>()
-    const add = (m: Manifest): void => {
-      for (const c of m.chunks) used.add(c.toString())
-    }
-    for (const s of this.network.swarms.values())
-      if (s.key !== except && s.manifest !== undefined) add(s.manifest)
-    for await (const c of this.store.list()) {
-      const key = c.toString()
-      if (c.code !== DAG_CBOR_CODEC || key === except || this.network.swarms.get(key)?.manifest !== undefined)
-        continue
-      // held but not seeded (yet): read from the store only, never looked up elsewhere
-      const held =
-        this.manifests.peek(c) ??
-        (await this.store
-          .get(c)
-          .then(async (bytes) => await this.verify(c, bytes))
-          .catch(() => undefined))
-      if (held !== undefined) add(held)
-    }
-    return used
   }
 
   private async verify(cid: CID, bytes: Uint8Array): Promise<Manifest> {
