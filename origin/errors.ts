@@ -125,14 +125,32 @@ export class GrantScopeError extends HttpError {
   }
 }
 
-/** The upload grant was used already: it creates one upload. */
+/**
+ * The upload grant was used already: it creates one upload. The response's `Location` names
+ * that upload, for its grant holder to look at (HEAD) and, while unfinished, start over (DELETE).
+ */
 export class GrantUsedError extends HttpError {
   override name = 'GrantUsedError'
+  /** The upload the grant created. */
+  readonly uploadId: string
   constructor(uploadId: string) {
     super(
       409,
       'ERR_GRANT_USED',
-      `this upload grant was used already, for upload ${uploadId}; ask for a new one`,
+      `this upload grant was used already, for upload ${uploadId} (see Location): HEAD it for the version it published, or DELETE it while unfinished and create it again`,
+    )
+    this.uploadId = uploadId
+  }
+}
+
+/** A grant holder tried to terminate its upload once every byte had arrived: the photo stays. */
+export class GrantUploadFinishedError extends HttpError {
+  override name = 'GrantUploadFinishedError'
+  constructor(uploadId: string) {
+    super(
+      409,
+      'ERR_GRANT_UPLOAD_FINISHED',
+      `upload ${uploadId} is complete: an upload grant terminates only an unfinished upload; HEAD it for its version`,
     )
   }
 }

@@ -4,9 +4,12 @@
  *
  * - creating one upload (POST), whose declared length is at most the grant's `max` and
  *   whose metadata names the grant's resource and type; its id is derived from the grant,
- *   so a second creation with the same grant is refused (409) even after a restart or
- *   after the upload was published;
- * - HEAD, PATCH and DELETE on that upload only;
+ *   so a second creation with the same grant is refused (409, with a `Location` naming that
+ *   upload) even after a restart or after the upload was published;
+ * - HEAD, PATCH and DELETE on that upload only, DELETE only while bytes are missing: a device
+ *   that restarted mid-upload starts over (its new photo is not the bytes it sent before), a
+ *   finished photo stays, and its HEAD reports its version (`uploads.ts`). So a grant still
+ *   publishes at most one version;
  * - content served as a download or, for image and video grants, as a picture or a film:
  *   never as a page a browser runs (HTML, SVG), which the origin's site would then host.
  *

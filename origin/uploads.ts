@@ -7,7 +7,9 @@
  * error), the upload stays complete on disk and is published by the client's next HEAD
  * (a tus client resumes with a HEAD after a failed PATCH) or by the periodic sweep.
  * An upload created with an upload grant is private from its creation on (its state says
- * so), and is published as a private version.
+ * so), and is published as a private version. A grant's second creation is refused with a
+ * `Location` naming its upload, which the grant holder may HEAD (finished: the version) or,
+ * while bytes are missing, DELETE and create again (a lamp that restarted mid-upload).
  */
 import { randomBytes } from 'node:crypto'
 import { statfs } from 'node:fs/promises'
@@ -28,6 +30,7 @@ import { ChunkingDataStore } from './chunking-store.ts'
 import {
   ChecksumMismatchError,
   GrantScopeError,
+  GrantUploadFinishedError,
   GrantUsedError,
   HttpError,
   InsufficientStorageError,
@@ -312,6 +315,19 @@ export function mountUploads(
       () => true,
       () => false,
     )) || (await components.published(id)) !== undefined
+  /**
+   * A grant may start its upload over (a lamp that restarted took a new photo, whose bytes must
+   * not be appended to the old one's) but never undo it: only an upload still missing bytes,
+   * not being published, may be terminated with a grant. An unknown one is left to tus (404).
+   */
+  const checkGrantTermination = async (id: string): Promise<void> => {
+    const upload = await datastore.getUpload(id).catch(() => undefined)
+    const finished =
+      upload === undefined
+        ? (await components.published(id)) !== undefined
+        : publishing.has(id) || upload.size === undefined || upload.offset >= upload.size
+    if (finished) throw new GrantUploadFinishedError(id)
+  }
   const header = (req: FastifyRequest, name: string): string | undefined => {
     const v = req.headers[name]
     return Array.isArray(v) ? v.join(',') : v
@@ -324,6 +340,7 @@ export function mountUploads(
     const request = { method: req.method, url: req.url, header: (n: string) => header(req, n) }
     if (req.method !== 'POST') {
       await checkGrantScope(request, auth, uploadExists)
+      if (req.method === 'DELETE') await checkGrantTermination(auth.uploadId)
       return undefined
     }
     // Reserved before the (awaited) check that no upload has this id yet: a second POST of
@@ -348,10 +365,11 @@ export function mountUploads(
         creatingId = await admit(req)
       } catch (err) {
         if (!(err instanceof HttpError)) throw err
-        await reply
-          .code(err.statusCode)
-          .header('Tus-Resumable', '1.0.0')
-          .send({ error: { code: err.code, message: err.message } })
+        reply.code(err.statusCode).header('Tus-Resumable', '1.0.0')
+        // The grant's own upload, for its holder (who can derive the id from the grant anyway).
+        // RFC 9110 §10.2.2: Location = URI-reference, resolved against the request's target.
+        if (err instanceof GrantUsedError) reply.header('Location', `/uploads/${err.uploadId}`)
+        await reply.send({ error: { code: err.code, message: err.message } })
         return
       }
     }

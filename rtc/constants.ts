@@ -72,3 +72,10 @@ export const PHOTO_MAX_BYTES = 25 * 1024 * 1024
 export const PHOTO_GRANT_TTL_MS = 15 * 60 * second
 /** Where the rtc server keeps the key it signs photo upload grants with, unless configured. */
 export const DEFAULT_GRANT_KEY_FILE = './.data/rtc/photo-grant.key'
+/**
+ * Times a lamp starts a photo upload over when its grant's upload exists already (it restarted
+ * mid-upload, or a creation's answer was lost), before it ACKs the failure.
+ */
+export const PHOTO_UPLOAD_RESTARTS = 2
+/** Delays between retries of a photo upload's failed request. */
+export const PHOTO_RETRY_DELAYS_MS: readonly number[] = [0, 500, 2 * second]

@@ -5,20 +5,23 @@
  * holds no origin token, and a grant cannot publish anything but that one photo. The origin
  * puts the new version on the response that completes the upload (`Dandelion-Resource` /
  * `Dandelion-Version` headers); the URL is `${origin}/resources/:name/versions/:version/content`.
+ * A lamp that gets the same control again after a restart has the same grant, whose upload
+ * exists already: {@link uploadWithGrant} reports it if published, or starts it over.
  */
 import * as tus from 'tus-js-client'
-import { RtcError } from '../errors.ts'
+import { PHOTO_RETRY_DELAYS_MS, PHOTO_UPLOAD_RESTARTS } from '../constants.ts'
 import type { ControlHandler, ControlResult } from '../signaling/client.ts'
 import type { DeviceCommand, PhotoUploadOffer } from '../signaling/messages.ts'
+import { PhotoGrantUsedError, PhotoUploadError } from './errors.ts'
+import {
+  contentUrl,
+  inspectGrantUpload,
+  shouldRetry,
+  terminateGrantUpload,
+  uploadError,
+} from './grant-upload.ts'
 
-/** The upload could not be completed. */
-export class PhotoUploadError extends RtcError {
-  static readonly code = 'ERR_PHOTO_UPLOAD'
-  override name = 'PhotoUploadError'
-  constructor(message = 'photo upload failed') {
-    super(message, PhotoUploadError.code)
-  }
-}
+export { PhotoGrantUsedError, PhotoUploadError } from './errors.ts'
 
 /** Where and how a lamp uploads. */
 export interface PhotoUploadInit {
@@ -28,11 +31,14 @@ export interface PhotoUploadInit {
   token: string
   /** Upload chunk size; omitted means one request. */
   chunkSize?: number
-  /** Delays between retries of a failed request. @default [0, 500, 2000] */
+  /** Delays between retries of a failed request. @default {@link PHOTO_RETRY_DELAYS_MS} */
   retryDelays?: number[]
 }
 
-/** Uploads `photo` as resource `name` (type `image`) and resolves with its content URL. */
+/**
+ * Uploads `photo` as resource `name` (type `image`) and resolves with its content URL.
+ * @throws PhotoGrantUsedError when the grant made its upload already; PhotoUploadError
+ */
 export function uploadPhoto(
   init: PhotoUploadInit,
   photo: Buffer,
@@ -49,19 +55,19 @@ export function uploadPhoto(
       headers: { authorization: `Bearer ${init.token}` },
       metadata: { filename: meta.filename, name: meta.name, type: 'image' },
       uploadSize: photo.length,
-      retryDelays: init.retryDelays ?? [0, 500, 2000],
+      retryDelays: init.retryDelays ?? [...PHOTO_RETRY_DELAYS_MS],
+      onShouldRetry: shouldRetry,
       onAfterResponse: (_req, res) => {
         resource = res.getHeader('Dandelion-Resource') ?? resource
         version = res.getHeader('Dandelion-Version') ?? version
       },
-      onError: (err) => reject(new PhotoUploadError(err.message)),
+      onError: (err) => reject(uploadError(err, `${init.origin}/uploads`)),
       onSuccess: () => {
         if (resource === undefined || version === undefined) {
           reject(new PhotoUploadError('origin did not report the new version'))
           return
         }
-        const name = decodeURIComponent(resource)
-        resolve(`${init.origin}/resources/${encodeURIComponent(name)}/versions/${version}/content`)
+        resolve(contentUrl(init.origin, resource, version))
       },
     }
     // never pass chunkSize: undefined to tus-js-client
@@ -78,6 +84,37 @@ export function uploadPhoto(
     // upload and the photo, and a later abort would terminate (DELETE) a finished upload
     if (onAbort !== undefined) options.signal?.removeEventListener('abort', onAbort)
   })
+}
+
+/**
+ * Uploads `photo` with an upload grant and resolves with the URL of the photo the grant
+ * published: this one, or the one an earlier run of the lamp uploaded with the same grant
+ * before it died (the teacher asked for one photo, and that one is there). An unfinished upload
+ * the grant made earlier is terminated and this photo uploaded whole, never appended to it.
+ * @throws PhotoUploadError
+ */
+export async function uploadWithGrant(
+  init: PhotoUploadInit,
+  photo: Buffer,
+  meta: { name: string; filename: string },
+  options: { signal?: AbortSignal } = {},
+): Promise<string> {
+  const grant = {
+    origin: init.origin,
+    token: init.token,
+    retryDelays: init.retryDelays ?? PHOTO_RETRY_DELAYS_MS,
+  }
+  for (let restarts = 0; ; restarts++) {
+    try {
+      return await uploadPhoto(init, photo, meta, options)
+    } catch (err) {
+      if (!(err instanceof PhotoGrantUsedError) || restarts >= PHOTO_UPLOAD_RESTARTS) throw err
+      const found = await inspectGrantUpload(grant, err.uploadUrl, options)
+      if (found.kind === 'published') return found.url
+      if (found.kind === 'unfinished') await terminateGrantUpload(grant, err.uploadUrl, options)
+      // gone (expired, or terminated): the grant may create it again
+    }
+  }
 }
 
 /** A lamp's camera: returns one full-resolution still (e.g. JPEG bytes). */
@@ -111,7 +148,8 @@ export function lampControls(
         `the photo is ${photo.length} bytes, more than the ${upload.maxBytes} its upload grant allows`,
       )
     }
-    const url = await uploadPhoto({ ...init, origin: upload.origin, token: upload.grant }, photo, {
+    // the same grant again after a restart: the upload it made may be done, or half done
+    const url = await uploadWithGrant({ ...init, origin: upload.origin, token: upload.grant }, photo, {
       name: upload.name,
       filename: `${upload.name}.jpg`,
     })

@@ -200,7 +200,9 @@ describe('origin upload grants under attack', () => {
     )
     expect(again.headers.get('dandelion-version')).toBe('1')
     // once published, the grant is spent: no terminate or re-create makes a second version
-    expect((await tusRequest(first.url, 'DELETE', {}, undefined, first.grant)).status).toBe(404)
+    const undo = await tusRequest(first.url, 'DELETE', {}, undefined, first.grant)
+    expect(undo.status).toBe(409)
+    expect(((await undo.json()) as { error: { code: string } }).error.code).toBe('ERR_GRANT_UPLOAD_FINISHED')
     const third = await tusRequest(
       `${origin.url}/uploads`,
       'POST',
