@@ -285,6 +285,8 @@ export class ChannelServer {
   private async onHello(s: Session, f: Extract<NodeFrame, { t: 'hello' }>): Promise<void> {
     if (s.nodeId !== undefined) return
     clearTimeout(s.helloTimer)
+    // not kept for the life of the session: 5,000 sessions would hold 5,000 spent timers
+    s.helloTimer = undefined
     // The hello MUST carry a signature of this connection's nonce by the key of `peerId`.
     if (!(await verifyHello(s.nonce, f.peerId, f.sig)))
       return this.refuse(s, 'ERR_BAD_SIGNATURE', 'bad signature')

@@ -39,9 +39,8 @@ export interface NodeProgress {
 export function recordAck(c: OutcomeComponents, tx: Tx, nodeId: string, cmd: Command): void {
   const rn = nodeOf(c.state, cmd, nodeId)
   if (rn === undefined || rn.state !== 'pending' || cmd.op !== 'place') return
-  // updated in place: the hot path of a 5,000-node rollout should not copy per message
-  startFetching(c, rn, cmd.releaseId!)
-  c.state.releases.putNode(tx, cmd.releaseId!, rn)
+  // a changed copy, never a change in place: the readers share the written object
+  c.state.releases.putNode(tx, cmd.releaseId!, startFetching(c, { ...rn }, cmd.releaseId!))
 }
 
 /** Progress of a fetch. Kept in memory and written without sync: it is advisory. */
@@ -54,11 +53,10 @@ export function recordProgress(
 ): void {
   const rn = nodeOf(c.state, cmd, nodeId)
   if (rn === undefined) return
-  if (rn.state === 'pending') startFetching(c, rn, cmd.releaseId!)
-  rn.percent = p.percent
-  rn.peerBytes = p.peerBytes
-  rn.originBytes = p.originBytes
-  c.state.releases.putNode(tx, cmd.releaseId!, rn)
+  // a changed copy, never a change in place: the readers share the written object
+  const next: ReleaseNode = { ...rn, percent: p.percent, peerBytes: p.peerBytes, originBytes: p.originBytes }
+  if (next.state === 'pending') startFetching(c, next, cmd.releaseId!)
+  c.state.releases.putNode(tx, cmd.releaseId!, next)
 }
 
 /**
@@ -123,12 +121,13 @@ export function recordOutcome(
   return r.id
 }
 
-/** `rn` has its command: its outcome deadline starts now. */
-function startFetching(c: OutcomeComponents, rn: ReleaseNode, releaseId: string): void {
+/** `rn` (a copy not written yet) has its command: its outcome deadline starts now. */
+function startFetching(c: OutcomeComponents, rn: ReleaseNode, releaseId: string): ReleaseNode {
   rn.state = 'fetching'
   rn.ackedAt = Date.now()
   const timeout = c.state.releases.releases.get(releaseId)?.outcomeTimeoutMs ?? DEFAULT_OUTCOME_TIMEOUT_MS
   c.deadlines.schedule(rn.ackedAt + timeout)
+  return rn
 }
 
 /** The node's state in `cmd`'s release, if `cmd` is its current command there. */

@@ -11,12 +11,12 @@ import type { Inventory } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
 import type { Outbox } from './outbox.ts'
 import type { Releases } from './releases.ts'
-import { Repositories } from './repositories.ts'
+import { CommittedRepositories, loadBoth, Repositories } from './repositories.ts'
 
 export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
 export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts'
 export { type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
-export type { Outbox, OutboxEntry } from './outbox.ts'
+export type { Outbox, OutboxCounts, OutboxEntry } from './outbox.ts'
 export type {
   CurrentRef,
   NodeState,
@@ -28,7 +28,7 @@ export type {
   StageSpec,
   VersionRef,
 } from './releases.ts'
-export type { Repositories } from './repositories.ts'
+export type { CommittedRepositories, Repositories } from './repositories.ts'
 
 const log = logger('dandelion:tracker:state')
 
@@ -66,7 +66,7 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
    * What is on disk, for readers (the admin API, reports, metrics). Never change it: it
    * follows the writes that reached the disk.
    */
-  readonly committed = new Repositories()
+  readonly committed = new CommittedRepositories()
   private work = new Repositories()
   private readonly kv: Kv
   private readonly writer: GroupWriter
@@ -104,8 +104,7 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
 
   async open(): Promise<void> {
     await this.kv.open()
-    await this.work.load(this.kv)
-    await this.committed.load(this.kv)
+    await loadBoth(this.kv, this.work, this.committed)
   }
 
   async close(): Promise<void> {

@@ -189,9 +189,13 @@ export class Releases {
     tx.put(`rel!${release.id}`, release)
   }
 
+  /**
+   * Sets a node's state in a release. `node` is shared with the readers' copy once written
+   * (`Tx.putShared`): never change it after, put a changed copy.
+   */
   putNode(tx: Tx, releaseId: string, node: ReleaseNode): void {
     this.nodesOf(releaseId).set(node.nodeId, node)
-    tx.put(`rn!${releaseId}!${node.nodeId}`, node)
+    tx.putShared(`rn!${releaseId}!${node.nodeId}`, node)
   }
 
   /**
@@ -230,6 +234,7 @@ export class Releases {
     return this.current.get(`${nodeId}!${resource}`)
   }
 
+  /** Sets what a node runs. `ref` is shared with the readers' copy like {@link putNode}'s: never change it after. */
   setCurrent(tx: Tx, nodeId: string, resource: string, ref: CurrentRef | undefined): void {
     const k = `${nodeId}!${resource}`
     if (ref === undefined) {
@@ -237,7 +242,7 @@ export class Releases {
       tx.del(`cur!${k}`)
     } else {
       this.current.set(k, ref)
-      tx.put(`cur!${k}`, ref)
+      tx.putShared(`cur!${k}`, ref)
     }
   }
 }

@@ -1,12 +1,13 @@
 /**
- * One set of the tracker's repositories. The tracker keeps two: the writers' (changed as a
- * change is made, before it is on disk) and the readers' (changed only by writes that
- * reached the disk, see `TrackerState.committed`).
+ * One set of the tracker's repositories. The tracker keeps two: the writers'
+ * ({@link Repositories}, changed as a change is made, before it is on disk) and the
+ * readers' ({@link CommittedRepositories}, changed only by writes that reached the disk,
+ * see `TrackerState.committed`).
  */
 import { Catalog } from './catalog.ts'
 import { INVENTORY_PREFIXES, Inventory } from './inventory.ts'
 import type { Kv, KvOp } from './kv.ts'
-import { Outbox } from './outbox.ts'
+import { Outbox, OutboxCounts } from './outbox.ts'
 import { Releases } from './releases.ts'
 
 /** The repository a stored key belongs to, by the prefix before its first `!`. */
@@ -21,12 +22,18 @@ const OWNERS = new Map<string, Owner>([
   ['ob', 'outbox'],
 ])
 
-/** The repositories over one store. */
-export class Repositories {
-  readonly inventory = new Inventory()
-  readonly catalog = new Catalog()
-  readonly releases = new Releases()
-  readonly outbox = new Outbox()
+/** What each repository of a set does with the store. */
+interface Stored {
+  load(kv: Kv): Promise<void>
+  apply(key: string, value: unknown): void
+}
+
+/** A set of repositories over one store: loading it, applying batches to it. */
+abstract class RepositorySet {
+  abstract readonly inventory: Inventory
+  abstract readonly catalog: Catalog
+  abstract readonly releases: Releases
+  abstract readonly outbox: Stored
 
   /** Reads everything the store holds. */
   async load(kv: Kv): Promise<void> {
@@ -36,11 +43,71 @@ export class Repositories {
     await this.outbox.load(kv)
   }
 
-  /** Applies a batch that reached the store, in order. */
+  /**
+   * Applies a batch that reached the store, in order. Each value is parsed from the text
+   * written to the store: a copy of its own, as a restart would load it, which the writers'
+   * later changes (made in place on their objects) do not reach; or, written with
+   * `Tx.putShared`, the writers' object, which they never change.
+   */
   apply(ops: readonly KvOp[]): void {
-    for (const op of ops) {
-      const owner = OWNERS.get(op.key.slice(0, op.key.indexOf('!')))
-      if (owner !== undefined) this[owner].apply(op.key, op.type === 'put' ? op.value : undefined)
-    }
+    for (const op of ops)
+      if (op.type === 'del') this.applyOne(op.key, undefined)
+      else if (OWNERS.has(op.key.slice(0, op.key.indexOf('!'))))
+        this.applyOne(op.key, op.shared ?? JSON.parse(op.value))
   }
+
+  /** Applies one stored value (undefined: a delete) to the repository its key belongs to. */
+  applyOne(key: string, value: unknown): void {
+    const owner = OWNERS.get(key.slice(0, key.indexOf('!')))
+    if (owner !== undefined) this[owner].apply(key, value)
+  }
+}
+
+/**
+ * Prefixes of the stored keys in the order a load reads them, and whether the readers may
+ * share the writers' loaded object: release nodes and what nodes run, which the writers
+ * never change in place (`Tx.putShared`), and outbox entries, of which the readers keep
+ * only counts. The rest (inventory, catalog, releases) is changed in place: readers get a
+ * copy.
+ */
+const LOAD_ORDER: ReadonlyArray<[prefix: string, shared: boolean]> = [
+  ...INVENTORY_PREFIXES.map((p) => [p, false] as [string, boolean]),
+  ['ver', false],
+  ['rel', false],
+  ['rn', true],
+  ['cur', true],
+  ['seq', true],
+  ['ob', true],
+]
+
+/**
+ * Loads both sets from the store in one read (at start): each stored value is parsed once,
+ * for the writers, and shared with or copied for the readers (see {@link LOAD_ORDER}). A
+ * restarted tracker thus holds one copy of its largest state, not two.
+ */
+export async function loadBoth(kv: Kv, writers: Repositories, readers: CommittedRepositories): Promise<void> {
+  for (const [prefix, shared] of LOAD_ORDER)
+    for await (const [k, v] of kv.entries(`${prefix}!`)) {
+      writers.applyOne(k, v)
+      readers.applyOne(k, shared ? v : structuredClone(v))
+    }
+}
+
+/** The writers' repositories over one store. */
+export class Repositories extends RepositorySet {
+  readonly inventory = new Inventory()
+  readonly catalog = new Catalog()
+  readonly releases = new Releases()
+  readonly outbox = new Outbox()
+}
+
+/**
+ * The readers' repositories: the inventory, catalog and releases as the writers' are, and
+ * of the outbox only its counts (see {@link OutboxCounts}).
+ */
+export class CommittedRepositories extends RepositorySet {
+  readonly inventory = new Inventory()
+  readonly catalog = new Catalog()
+  readonly releases = new Releases()
+  readonly outbox = new OutboxCounts()
 }

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { TrackerState } from '../../../tracker/state/index.ts'
-import { LevelKv } from '../../../tracker/state/kv.ts'
+import { LevelKv, MemoryKv } from '../../../tracker/state/kv.ts'
 
 const dirs: string[] = []
 afterEach(async () => {
@@ -75,5 +75,50 @@ describe('group writer', () => {
     await done
     expect(state.committed.inventory.nodes.get('n1')?.labels).toEqual(['a'])
     await state.close()
+  })
+
+  it('writes a key written twice in one change once, with its last value', async () => {
+    const state = new TrackerState()
+    await state.open()
+    const batch = vi.spyOn(MemoryKv.prototype, 'batch')
+    const tx = state.tx()
+    state.inventory.putCity(tx, { id: 'bj', name: 'Peking' })
+    state.inventory.putCity(tx, { id: 'sh', name: 'Shanghai' })
+    state.inventory.putCity(tx, { id: 'bj', name: 'Beijing' })
+    await tx.commit()
+    expect(batch.mock.calls[0][0].map((op) => op.key)).toEqual(['city!bj', 'city!sh'])
+    expect(state.committed.inventory.cities.get('bj')?.name).toBe('Beijing')
+    await state.close()
+  })
+
+  it("counts readers' queued and unACKed commands as the disk holds them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dandelion-kv-'))
+    dirs.push(dir)
+    const state = new TrackerState(dir)
+    await state.open()
+    const place = { op: 'place', resource: 'lesson', version: 1, manifestCid: 'm' } as const
+    const a = state.tx()
+    const first = state.outbox.enqueue(a, 'n1', place)
+    state.outbox.enqueue(a, 'n1', { ...place, version: 2 })
+    state.outbox.enqueue(a, 'n2', place)
+    await a.commit({ sync: true })
+    expect(state.committed.outbox.stats()).toEqual({ queued: 3, unacked: 3 })
+    const b = state.tx()
+    state.outbox.ack(b, 'n1', first.seq, first.id)
+    // not on disk yet: readers do not see it
+    expect(state.committed.outbox.stats()).toEqual({ queued: 3, unacked: 3 })
+    const acked = b.commit()
+    const c = state.tx()
+    state.outbox.outcome(c, 'n1', first.id, 'active')
+    await Promise.all([acked, c.commit()])
+    expect(state.committed.outbox.stats()).toEqual({ queued: 2, unacked: 2 })
+    expect(state.outbox.stats()).toEqual({ queued: 2, unacked: 2 })
+    await state.close()
+
+    const reopened = new TrackerState(dir)
+    await reopened.open()
+    expect(reopened.committed.outbox.stats()).toEqual({ queued: 2, unacked: 2 })
+    expect(reopened.outbox.stats()).toEqual({ queued: 2, unacked: 2 })
+    await reopened.close()
   })
 })
