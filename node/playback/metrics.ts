@@ -2,8 +2,19 @@
 import { Counter, Gauge, Registry } from 'prom-client'
 import type { DandelionNode } from '../index.ts'
 
-/** A registry whose gauges and counters read `node.status()` when scraped. */
-export function createNodeMetrics(node: Pick<DandelionNode, 'status'>): Registry {
+/** What the playback server itself counts, for its operators. */
+export interface PlaybackCounts {
+  /** Responses reading content now (waiting for a chunk, or streaming to their player). */
+  reads: number
+  /** Reads given up on since start: nothing of the content arrived within the bound (`ChunkTimeoutError`). */
+  chunkTimeouts: number
+}
+
+/**
+ * A registry whose gauges and counters read `node.status()` when scraped, and `playback`'s
+ * counts when given.
+ */
+export function createNodeMetrics(node: Pick<DandelionNode, 'status'>, playback?: PlaybackCounts): Registry {
   const registry = new Registry()
   const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []): void => {
     new Gauge({
@@ -78,5 +89,16 @@ export function createNodeMetrics(node: Pick<DandelionNode, 'status'>): Registry
     },
     ['manifest'],
   )
+  if (playback !== undefined) {
+    // a count that only grows while players come and go is a leak (a read not ended)
+    gauge('dandelion_node_playback_reads', 'Playback responses reading content now', (g) =>
+      g.set(playback.reads),
+    )
+    counter(
+      'dandelion_node_playback_chunk_timeouts_total',
+      'Playback reads given up on: nothing of the content arrived from a peer or the origin in time',
+      () => playback.chunkTimeouts,
+    )
+  }
   return registry
 }

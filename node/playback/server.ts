@@ -5,8 +5,11 @@
  *
  * - `GET /content/:manifestCid` and `GET /content/by-name/:resource` (the name table's
  *   active version; 404 JSON if none); the manifest CID is the ETag, and `If-None-Match`,
- *   `If-Match` and `If-Range` are honoured (`conditional.ts`)
- * - `GET /status` (swarms, progress, peers, bytes by source) and `GET /metrics` (Prometheus)
+ *   `If-Match` and `If-Range` are honoured (`conditional.ts`); a read waiting for content
+ *   nothing of which arrives ends with 504 `ChunkTimeoutError` (or a cut-short body once
+ *   bytes were sent) instead of hanging (`read-deadline.ts`)
+ * - `GET /status` (swarms, progress, peers, bytes by source) and `GET /metrics` (Prometheus,
+ *   with the server's own reads in progress and chunk timeouts)
  * - `POST /fetch/:manifestCid` places content on the node (what `dandelion fetch` calls)
  * - `GET /limits`, and `PUT /limits` to change the node's upload, download and origin
  *   rates while it runs (what `dandelion limits` calls; `limits.ts`)
@@ -22,10 +25,21 @@ import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
 import { evaluatePreconditions, rangeApplies } from './conditional.ts'
 import { InvalidLimitsError, limitsJson, parseLimits } from './limits.ts'
-import { createNodeMetrics } from './metrics.ts'
+import { createNodeMetrics, type PlaybackCounts } from './metrics.ts'
+import { ChunkTimeoutError, readWithDeadline } from './read-deadline.ts'
 
 /** How long to look for an unknown manifest before answering 404. */
 const MANIFEST_LOOKUP_MS = 10_000
+
+/**
+ * A player waiting for a chunk is given up on once nothing of the lesson arrived over a
+ * period this long (so after 30 s at the earliest; `read-deadline.ts`): 504
+ * `ChunkTimeoutError` if nothing was sent yet, else the response is cut short (the player
+ * sees a truncated body and can ask again with a Range). A lesson still arriving, however
+ * slowly, keeps its players waiting. Before, a chunk no peer or origin could deliver held
+ * the response open forever.
+ */
+export const CHUNK_WAIT_MS = 15_000
 
 /**
  * Longest path parameter, decoded, in UTF-16 units: a resource name, which the tracker
@@ -48,12 +62,22 @@ export interface PlaybackInit {
   port?: number
   /** Bearer token that `POST /fetch` and `PUT /limits` require. @default none: anyone who can reach the server */
   apiToken?: string
+  /** Period without progress after which a read waiting for a chunk ends, in milliseconds. @default {@link CHUNK_WAIT_MS} */
+  chunkWaitMs?: number
 }
 
 /** Starts the playback server of `node`. */
 export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}): Promise<PlaybackServer> {
-  const app = Fastify({ logger: false, routerOptions: { maxParamLength: MAX_PARAM_LENGTH } })
-  const registry = createNodeMetrics(node)
+  const app = Fastify({
+    logger: false,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
+    // closing ends every connection, not only idle ones: a paused video holds its response
+    // open for as long as the tab lives, and a preconnected socket waits for a request that
+    // may never come; before, either kept `node.stop()` (and the daemon's SIGTERM) waiting
+    forceCloseConnections: true,
+  })
+  const counts: PlaybackCounts = { reads: 0, chunkTimeouts: 0 }
+  const registry = createNodeMetrics(node, counts)
 
   const stream = async (req: FastifyRequest, reply: FastifyReply, cidText: string): Promise<FastifyReply> => {
     let cid: ReturnType<typeof parseCid>
@@ -64,6 +88,8 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     }
     const abort = new AbortController()
     reply.raw.once('close', () => abort.abort())
+    // a player gone before this handler ran (during the by-name lookup) closed already
+    if (req.raw.socket?.destroyed === true) abort.abort()
     let manifest: Awaited<ReturnType<DandelionNode['manifest']>>
     try {
       manifest = await node.manifest(cid, {
@@ -111,12 +137,64 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
           message: `bytes ${start}-${end} of ${cid.toString()} span ${last - first} bytes, more than this node's whole quota of ${quotaBytes} bytes`,
         })
     }
-    if (range !== undefined) reply.code(206).header('content-range', `bytes ${start}-${end}/${manifest.size}`)
-    reply.header('content-length', String(manifest.size === 0 ? 0 : end - start + 1))
-    if (manifest.size === 0 || req.method === 'HEAD') return reply.send()
-    return reply.send(
-      Readable.from(node.read(cid, start, end, { signal: abort.signal }), { objectMode: false }),
-    )
+    const sized = (): FastifyReply => {
+      if (range !== undefined)
+        reply.code(206).header('content-range', `bytes ${start}-${end}/${manifest.size}`)
+      return reply.header('content-length', String(manifest.size === 0 ? 0 : end - start + 1))
+    }
+    if (manifest.size === 0 || req.method === 'HEAD') return sized().send()
+    const body = readWithDeadline((signal) => node.read(cid, start, end, { signal }), {
+      waitMs: init.chunkWaitMs ?? CHUNK_WAIT_MS,
+      signal: abort.signal,
+      what: `bytes ${start}-${end} of ${cid.toString()}`,
+      progress: () => {
+        const swarm = node.status().swarms.find((s) => s.manifestCid === cid.toString())
+        return swarm === undefined
+          ? 'no swarm'
+          : `${swarm.chunksDone} ${swarm.bytesFromPeers} ${swarm.bytesFromOrigin}`
+      },
+    })
+    // the first bytes before the status line: content nobody can deliver is a clear error,
+    // not a 200 whose body never comes
+    counts.reads++
+    let reading = true
+    const ended = (): void => {
+      if (reading) counts.reads--
+      reading = false
+    }
+    let head: IteratorResult<Uint8Array>
+    try {
+      head = await body.next()
+    } catch (err) {
+      ended()
+      if (err instanceof ChunkTimeoutError) {
+        counts.chunkTimeouts++
+        return reply
+          .code(err.statusCode)
+          .removeHeader('etag')
+          .type('application/json; charset=utf-8')
+          .send({ error: err.name, message: err.message })
+      }
+      // the player went away: nobody to answer
+      if (abort.signal.aborted) return reply.code(204).send()
+      throw err
+    }
+    async function* rest(): AsyncGenerator<Uint8Array> {
+      if (head.done !== true) yield head.value
+      yield* body
+    }
+    const stream = Readable.from(rest(), { objectMode: false })
+    // however the stream ends, the read ends with it: `node.read` holds the content against
+    // eviction until it returns, and a stream destroyed before it was first read (the player
+    // left as its first chunk came) never runs `rest`, so never ends `body` by itself
+    stream.once('close', () => {
+      ended()
+      body.return(undefined).catch(() => {})
+    })
+    stream.once('error', (err) => {
+      if (err instanceof ChunkTimeoutError) counts.chunkTimeouts++
+    })
+    return sized().send(stream)
   }
 
   // HEAD is declared with GET, not left to fastify's automatic HEAD routes: those set
