@@ -4,7 +4,7 @@
  */
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, stat } from 'node:fs/promises'
+import { access, mkdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -12,9 +12,10 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import cliProgress from 'cli-progress'
 import { loadOrCreateToken } from '../node/api-token.ts'
 import { CONTENT_TYPES, type ContentType } from '../node/content/index.ts'
+import { misspeltEnv } from '../node/did-you-mean.ts'
 import { DandelionError, InvalidConfigError } from '../node/errors.ts'
 import { UploadFailedError, uploadFile } from './client.ts'
-import { loadOriginConfig } from './config.ts'
+import { loadOriginConfig, ORIGIN_ENV_NAMES } from './config.ts'
 import { createOrigin } from './index.ts'
 import { attachSeeder } from './seeder.ts'
 import { registerWithTracker, type TrackerRegistrationEvent } from './tracker-registration.ts'
@@ -89,6 +90,17 @@ const ORIGIN_FLAGS = {
 } as const
 
 const camel = (s: string): string => s.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+
+/** The origin's signing key in its data directory (`createOrigin` loads or creates it there). */
+const ORIGIN_KEY_FILE = 'origin.key'
+
+/** Whether `path` exists. */
+async function exists(path: string): Promise<boolean> {
+  return await access(path).then(
+    () => true,
+    () => false,
+  )
+}
 
 /** Where the upload token is kept when none is configured. */
 const tokenPath = (dataDir: string): string => join(dataDir, 'upload-token')
@@ -168,9 +180,19 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
   if (grantIssuers !== undefined) flags.grantIssuers = grantIssuers
   if (noSeed === true) flags.seed = false
   if (noDirect === true) flags.directIo = false
+  // a misspelt variable silently left its setting at the default
+  for (const { name, meant } of misspeltEnv(process.env, ORIGIN_ENV_NAMES))
+    process.stderr.write(
+      `dandelion origin: WARNING: ${name} is not an origin setting and is ignored: did you mean ${meant}?\n`,
+    )
   const config = await loadOriginConfig(flags, process.env, configFile)
   const dataDir = resolve(config.data)
   await mkdir(dataDir, { recursive: true })
+  const keyFile = join(dataDir, ORIGIN_KEY_FILE)
+  const newKey = !(await exists(keyFile))
+  // a data directory that has published before but lost its key (restored without it, the
+  // file moved away to rotate it) signs from now on with a key no node trusts yet
+  const usedBefore = await exists(join(dataDir, 'catalog'))
   const tokenFile = config.token === undefined ? tokenPath(dataDir) : undefined
   const token = config.token ?? (await loadOrCreateToken(tokenPath(dataDir)))
   const shown = shownToken(token, tokenFile)
@@ -218,6 +240,11 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
       `  health, metrics    ${origin.url}/healthz  ${origin.url}/metrics`,
       `  data directory     ${dataDir}`,
       `  origin key         ${peerId.toString()} (signs every manifest; campus nodes trust it with --trusted-origin)`,
+      ...(newKey
+        ? [
+            `                     created now in ${keyFile}: back it up; the seeding node's PeerId is this key too`,
+          ]
+        : []),
       ...(seeder === undefined
         ? ['  seeding node       off (--no-seed)']
         : seeder.node.multiaddrs.map(
@@ -233,6 +260,14 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
       '',
     ].join('\n'),
   )
+  if (newKey && usedBefore)
+    process.stderr.write(
+      `dandelion origin: WARNING: ${keyFile} was missing, so a new signing key was created (${peerId.toString()}), ` +
+        'but this data directory was used before (it has a catalog): anything it published is signed by another key. Campus nodes refuse what this key ' +
+        'signs until they are given it (--trusted-origin, beside the old key: what the old key signed is served ' +
+        'only while they still trust it), and their --bootstrap must name the new seeding node. If the key was ' +
+        `lost by mistake, stop the origin and restore ${keyFile} from a backup.\n`,
+    )
   await new Promise<void>((resolveStop) => {
     let stopping = false
     const stop = (): void => {

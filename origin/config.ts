@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { Ajv } from 'ajv'
+import { didYouMean } from '../node/did-you-mean.ts'
 import { isEd25519PeerId } from '../node/ed25519.ts'
 import { InvalidConfigError } from '../node/errors.ts'
 import {
@@ -114,6 +115,23 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
   DANDELION_ORIGIN_TRACKER_TOKEN: 'trackerToken',
 }
 
+/**
+ * Every `DANDELION_*` variable the origin daemon reads (the lists are read beside
+ * {@link ORIGIN_ENV}): a near miss of one is a misspelling, warned about at start.
+ */
+export const ORIGIN_ENV_NAMES: readonly string[] = [
+  ...Object.keys(ORIGIN_ENV),
+  'DANDELION_ORIGIN_P2P_LISTEN',
+  'DANDELION_ORIGIN_GRANT_ISSUERS',
+  'DANDELION_BLAKE3',
+]
+
+/** An unknown key, with the setting it most likely misspells. */
+function unknownSetting(key: string): string {
+  const meant = didYouMean(key, Object.keys(schema.properties))
+  return `unknown setting "${key}"${meant === undefined ? '' : ` (did you mean "${meant}"?)`}`
+}
+
 const validate = new Ajv({ allErrors: true, coerceTypes: true }).compile(schema)
 
 /** Flags whose name is not the key's in kebab-case. */
@@ -155,6 +173,12 @@ function checkTrackerSettings(config: Record<string, unknown>): void {
     )
 }
 
+/** The allowed values of an `enum` failure ("must be equal to one of the allowed values" named none). */
+function allowed(params: unknown): string {
+  const values = (params as { allowedValues?: unknown[] } | undefined)?.allowedValues
+  return Array.isArray(values) ? `: ${values.join(', ')}` : ''
+}
+
 /**
  * Builds the configuration from its sources. `flags` and `env` values are strings (the
  * schema coerces them); the file is JSON with the same keys.
@@ -184,8 +208,8 @@ export async function loadOriginConfig(
   if (!validate(config)) {
     const problems = (validate.errors ?? []).map((e) =>
       e.keyword === 'additionalProperties'
-        ? `unknown setting "${(e.params as { additionalProperty: string }).additionalProperty}"`
-        : `${e.instancePath.slice(1) || 'config'} ${e.message}${e.instancePath === '' ? '' : ` (${originSettingName(e.instancePath.split('/')[1])})`}`,
+        ? `${unknownSetting((e.params as { additionalProperty: string }).additionalProperty)}${configFile === undefined ? '' : ` in ${configFile}`}`
+        : `${e.instancePath.slice(1) || 'config'} ${e.message}${allowed(e.params)}${e.instancePath === '' ? '' : ` (${originSettingName(e.instancePath.split('/')[1])})`}`,
     )
     throw new InvalidConfigError(`invalid origin configuration: ${problems.join('; ')}`)
   }

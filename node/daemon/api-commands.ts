@@ -43,17 +43,33 @@ export class FetchNotStartedError extends DandelionError {
   /**
    * @param reason why the daemon says it could not begin (its status names an error for the
    * swarm before it had the manifest: one signed by a key the node does not trust)
+   * @param looking the daemon still has the download (its swarm is in its status): it goes on
+   * looking for the manifest after this command gives up, which the operator must know
    */
-  constructor(manifestCid: string, seconds: number, origin?: OriginStatus | null, reason?: string) {
+  constructor(
+    manifestCid: string,
+    seconds: number,
+    origin?: OriginStatus | null,
+    reason?: string,
+    looking?: boolean,
+  ) {
     const why =
       origin === null
         ? '; the node has no --origin to ask'
         : origin !== undefined && origin.consecutiveFailures > 0
           ? `; its origin ${origin.url} has failed ${origin.consecutiveFailures} times in a row (unreachable, erring, or sending a manifest that does not verify: is --trusted-origin the key the origin prints as "origin key"?)`
           : ''
+    // Until now the operator was not told that the download goes on: a node whose origin was
+    // down placed the content minutes after "dandelion fetch" had failed.
+    const next =
+      looking === true
+        ? '. The node keeps looking for it and places it once a peer or its origin has it (after a restart too): run "dandelion fetch" again to follow it'
+        : looking === false
+          ? '. The node has no download of it now (it could not take another one): run "dandelion fetch" again later'
+          : ''
     super(
       reason === undefined
-        ? `fetching ${manifestCid} did not start within ${seconds} s: the node found no manifest for it (no peer or origin has it) or is busy with too many downloads${why}`
+        ? `fetching ${manifestCid} did not start within ${seconds} s: the node found no manifest for it (no peer or origin has it) or is busy with too many downloads${why}${next}`
         : `fetching ${manifestCid} cannot start: ${reason}${why}`,
       'ERR_FETCH_NOT_STARTED',
     )
@@ -160,7 +176,7 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
     // a swarm lists no chunks until it has the manifest
     const started = s !== undefined && (s.complete || s.chunksTotal > 0)
     if (!started && performance.now() >= startBy)
-      throw new FetchNotStartedError(cid, startTimeoutS, status.origin ?? null)
+      throw new FetchNotStartedError(cid, startTimeoutS, status.origin ?? null, undefined, s !== undefined)
     if (s !== undefined) {
       out(
         JSON.stringify({

@@ -12,6 +12,7 @@ import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import type { PublicKey } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { loadOrCreateToken } from '../api-token.ts'
+import { misspeltEnv } from '../did-you-mean.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { createNode } from '../index.ts'
 import {
@@ -21,10 +22,12 @@ import {
   FLAG_KEYS,
   fromEnv,
   fromFile,
+  NODE_ENV_NAMES,
   type NodeConfig,
   resolveConfig,
   SWITCH_KEYS,
 } from './config.ts'
+import { untrustedHoldingLine, untrustedHoldings } from './held-content.ts'
 import { loadOrCreateKey, prepareDataDir, startError } from './startup.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
 
@@ -67,6 +70,18 @@ export function refusalHint(code: string, message: string): string | undefined {
       return message.startsWith('campus ')
         ? "the campus is not in the tracker's inventory: create it first (POST /api/v1/cities, then POST /api/v1/campuses on the tracker's admin API), or fix --campus"
         : undefined
+    case 'ERR_NODE_TAKEN': {
+      // "node x is bound to another peer": a replacement machine (new data directory, new
+      // key) under the id of the one it replaces, or two machines given the same --node-id
+      const id = /^node (\S+) /.exec(message)?.[1] ?? '<node id>'
+      return (
+        `another machine (another peer.key) is enrolled as ${id}. If this machine replaces it, ` +
+        `restore the old machine's DIR/peer.key here, or free the id on the tracker (DELETE /api/v1/nodes/${id}, ` +
+        'after its releases are finished or aborted) and this node enrolls with its --enroll-token; it then gets no ' +
+        'content of earlier releases by itself: release the current versions to it (--nodes). ' +
+        'Otherwise give this node its own --node-id'
+      )
+    }
     case 'ERR_TRACKER_UNTRUSTED':
       return 'the tracker\'s key is not the one this node obeys: --tracker-id must be the "trackerId" the tracker prints; without --tracker-id the first tracker met is pinned in DIR/agent'
     default:
@@ -133,6 +148,11 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     return
   }
   const env = io.env ?? process.env
+  const warn = io.stderr ?? ((l: string) => process.stderr.write(`${l}\n`))
+  // a misspelt variable is no error (the environment is shared with the other services), but
+  // it must not go unnoticed: the setting it was meant for silently kept its default
+  for (const { name, meant } of misspeltEnv(env, NODE_ENV_NAMES))
+    warn(`WARNING: ${name} is not a setting of the node daemon and is ignored: did you mean ${meant}?`)
   const configPath = (values.config as string | undefined) ?? env.DANDELION_CONFIG
   const flags: Record<string, unknown> = {}
   for (const [flag, key] of Object.entries(FLAG_KEYS)) {
@@ -154,7 +174,6 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
 
   const trustedOrigins = config.trustedOrigins.map(parseOriginKey)
   if (config.trustAnyOrigin) {
-    const warn = io.stderr ?? ((l: string) => process.stderr.write(`${l}\n`))
     warn(
       'WARNING: --trust-any-origin: this node accepts manifests signed by ANY key; anyone who can ' +
         'reach its playback port can make it fetch, store, re-seed and serve their own content. ' +
@@ -206,9 +225,18 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     throw err
   }
   let answered = false
+  let toldNodeId = false
+  const configuredNodeId = tracker?.nodeId
   tracker?.agent.on('connected', ({ url, nodeId }) => {
     answered = true
     out(JSON.stringify({ event: 'tracker', url, nodeId }))
+    // The tracker keeps what the node enrolled with: a --node-id changed since (or a --campus
+    // changed without one, the derived id naming the campus) is never sent again, and the
+    // ready line showed an id the tracker does not know. Said once per start.
+    if (configuredNodeId !== undefined && nodeId !== configuredNodeId && !toldNodeId) {
+      toldNodeId = true
+      out(JSON.stringify(enrolledAsLine(nodeId, configuredNodeId)))
+    }
   })
   tracker?.agent.on('refused', ({ code, message }) => {
     answered = true
@@ -241,6 +269,17 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
       ...(tracker === undefined ? {} : { nodeId: tracker.nodeId }),
     }),
   )
+  const overQuota = overQuotaLine(node.store.usage())
+  if (overQuota !== undefined) out(JSON.stringify(overQuota))
+  if (!config.trustAnyOrigin)
+    untrustedHoldings(node, trustedOrigins, { signal: io.signal })
+      .then((held) => {
+        for (const h of held) out(JSON.stringify(untrustedHoldingLine(h)))
+      })
+      .catch((err: Error) => {
+        if (io.signal?.aborted !== true)
+          warn(`checking the content held against the trusted origins failed: ${err.message}`)
+      })
   await new Promise<void>((resolve) => {
     if (io.signal !== undefined) {
       if (io.signal.aborted) resolve()
@@ -255,6 +294,44 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   await tracker?.agent.stop()
   await node.stop()
   out(JSON.stringify({ event: 'stopped' }))
+}
+
+/**
+ * The line said at start when the content the node must keep (pinned: placed by the tracker,
+ * or pinned by hand) is more than its quota, typically after `--quota-bytes` was lowered:
+ * every new placement then fails with `QuotaExceededError`, and nothing said why up front.
+ */
+export function overQuotaLine(usage: {
+  pinnedBytes: number
+  quotaBytes: number
+}): Record<string, string | number> | undefined {
+  if (!(usage.pinnedBytes > usage.quotaBytes)) return undefined
+  return {
+    event: 'over-quota',
+    pinnedBytes: usage.pinnedBytes,
+    quotaBytes: usage.quotaBytes,
+    message:
+      `the content this node must keep (pinned) is ${usage.pinnedBytes} bytes, more than its quota of ${usage.quotaBytes} ` +
+      'bytes: it is kept and served, but nothing new can be placed. Raise --quota-bytes (DANDELION_QUOTA_BYTES, ' +
+      '"quotaBytes"), or unpin content (roll back or replace the releases that placed it)',
+  }
+}
+
+/**
+ * The line said when the tracker knows this node under another id than its settings give:
+ * enrollment (node id, campus, labels) is sent once, at the first connection.
+ */
+export function enrolledAsLine(trackerNodeId: string, configuredNodeId: string): Record<string, string> {
+  return {
+    event: 'tracker-enrolled-as',
+    nodeId: trackerNodeId,
+    configured: configuredNodeId,
+    message:
+      `the tracker knows this node as ${trackerNodeId}, not ${configuredNodeId}: a node enrolls once, and its ` +
+      '--node-id, --campus and --labels are not sent again. To move it to another campus or change its labels, ' +
+      `PATCH /api/v1/nodes/${trackerNodeId} on the tracker ({"campus": …, "labels": […]}); to give it another id, ` +
+      `DELETE /api/v1/nodes/${trackerNodeId} (its releases finished or aborted) and it enrolls again with --enroll-token`,
+  }
 }
 
 /**

@@ -10,6 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { Ajv } from 'ajv'
 import { isTrackerId } from '../agent/tracker-auth.ts'
 import { blake3Implementation } from '../content/blake3.ts'
+import { didYouMean } from '../did-you-mean.ts'
 import { InvalidConfigError } from '../errors.ts'
 
 /** The daemon's configuration. Rates are bytes per second. */
@@ -317,8 +318,30 @@ export async function fromFile(path: string): Promise<Partial<NodeConfig>> {
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
     throw new InvalidConfigError(`config file ${path} must hold a JSON object of settings`)
+  // named here, where the file is known: the schema's "/ must NOT have additional properties"
+  // said neither which file nor which key was meant
+  const unknown = Object.keys(parsed).filter((k) => !SETTING_KEYS.includes(k))
+  if (unknown.length > 0)
+    throw new InvalidConfigError(
+      `invalid node config: config file ${path}: ${unknown.map(unknownSetting).join('; ')}`,
+    )
   return parsed as Partial<NodeConfig>
 }
+
+/** The keys a config file may hold (the daemon's settings, camelCase). */
+const SETTING_KEYS: readonly string[] = Object.keys(schema.properties)
+
+/** An unknown key, with the setting it most likely misspells. */
+function unknownSetting(key: string): string {
+  const meant = didYouMean(key, SETTING_KEYS)
+  return `unknown setting ${JSON.stringify(key)}${meant === undefined ? '' : ` (did you mean ${JSON.stringify(meant)}?)`}`
+}
+
+/** Variables the daemon (or `dandelion fetch` / `limits` beside it) reads besides its settings' own. */
+const OTHER_ENV = ['DANDELION_CONFIG', 'DANDELION_BLAKE3', 'DANDELION_NODE_URL']
+
+/** Every `DANDELION_*` variable the node daemon reads: a near miss of one is a misspelling. */
+export const NODE_ENV_NAMES: readonly string[] = [...Object.keys(ENV_KEYS), ...OTHER_ENV]
 
 /** Merges the layers, validates the whole, and returns a frozen copy. */
 export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<NodeConfig> {
@@ -330,7 +353,9 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
       const key = e.instancePath.split('/')[1] ?? (e.params as { missingProperty?: string }).missingProperty
       const where = key === undefined ? '' : ` (${settingName(key)})`
       const extra =
-        e.params && 'additionalProperty' in e.params ? ` (${String(e.params.additionalProperty)})` : ''
+        e.params && 'additionalProperty' in e.params
+          ? ` (${unknownSetting(String(e.params.additionalProperty))})`
+          : ''
       return `${e.instancePath || '/'} ${e.message ?? ''}${extra}${where}`
     })
     throw new InvalidConfigError(`invalid node config: ${why.join('; ')}`)
