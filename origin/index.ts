@@ -46,9 +46,11 @@ import { mimeFor } from './metadata.ts'
 import { createMetrics } from './metrics.ts'
 import { contentRoutes } from './routes/content.ts'
 import { opsRoutes } from './routes/ops.ts'
+import { TrackerRegistrationStatus } from './tracker-status.ts'
 import { freeDiskBytes, mountUploads } from './uploads.ts'
 
 export type { PublishedVersion, ResourceSummary } from './catalog.ts'
+export type { TrackerRegistrationHealth, TrackerRegistrationState } from './tracker-status.ts'
 
 const log = logger('dandelion:origin')
 
@@ -120,6 +122,11 @@ export interface Origin {
   listVersions(): Promise<PublishedVersion[]>
   /** A published manifest, decoded. */
   manifest(cid: string): Promise<Manifest>
+  /**
+   * How registering versions with the tracker goes (`registerWithTracker` keeps it up),
+   * shown in `/healthz` and `/metrics`.
+   */
+  trackerRegistration: TrackerRegistrationStatus
   /** Stops accepting requests and closes the stores. */
   close(): Promise<void>
 }
@@ -143,7 +150,8 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   const catalog = new Catalog(join(dataDir, 'catalog'))
   await catalog.open()
   const events = new EventEmitter<{ version: [PublishedVersion] }>()
-  const metrics = createMetrics(() => store.usage().bytes)
+  const trackerRegistration = new TrackerRegistrationStatus()
+  const metrics = createMetrics(() => store.usage().bytes, trackerRegistration)
   const queue = new IngestQueue({ concurrency: MAX_CONCURRENT_INGESTS, maxQueued: MAX_QUEUED_INGESTS })
 
   /** Runs a publishing job in the ingest queue with metrics and version events. */
@@ -217,7 +225,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   )
   uploads.tus.on('POST_CREATE', () => metrics.uploadsCreated.inc())
   contentRoutes(app, { store, catalog, metrics }, { token: init.token })
-  opsRoutes(app, { registry: metrics.registry, store })
+  opsRoutes(app, { registry: metrics.registry, store, trackerRegistration })
 
   // Uploads an earlier run received in full but did not publish are published now, before serving.
   const recovered = await uploads.recover()
@@ -270,6 +278,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       return () => events.off('version', listener)
     },
     listVersions: () => catalog.allVersions(),
+    trackerRegistration,
     async manifest(cid) {
       const bytes = await catalog.manifestBytes(cid)
       if (bytes === undefined) throw new NotFoundError(`manifest ${cid} not found`)

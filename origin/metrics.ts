@@ -1,5 +1,6 @@
 /** Prometheus metrics of one origin (a registry of its own, so several origins can share a process). */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
+import type { TrackerRegistrationMetrics, TrackerRegistrationStatus } from './tracker-status.ts'
 
 /** The origin's metrics. */
 export interface OriginMetrics {
@@ -14,11 +15,74 @@ export interface OriginMetrics {
   storeBytes: Gauge
 }
 
-/** Creates the metrics; `storeBytes` reads the store's usage when scraped. */
-export function createMetrics(readStoreBytes: () => number): OriginMetrics {
+/**
+ * Creates the metrics; `storeBytes` reads the store's usage and the `dandelion_origin_tracker_*`
+ * ones read `tracker` (the origin's registration with the tracker) when scraped.
+ */
+export function createMetrics(
+  readStoreBytes: () => number,
+  tracker: TrackerRegistrationStatus,
+): OriginMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'dandelion_origin_' })
   const opts = { registers: [registry] }
+  const trackerGauge = (name: string, help: string, key: keyof TrackerRegistrationMetrics): Gauge =>
+    new Gauge({
+      name: `dandelion_origin_tracker_${name}`,
+      help,
+      collect() {
+        this.set(tracker.metrics()[key])
+      },
+      ...opts,
+    })
+  // kept by the status as plain numbers: the counter shows the count when scraped
+  const trackerCounter = (name: string, help: string, key: keyof TrackerRegistrationMetrics): Counter =>
+    new Counter({
+      name: `dandelion_origin_tracker_${name}`,
+      help,
+      collect() {
+        this.reset()
+        this.inc(tracker.metrics()[key])
+      },
+      ...opts,
+    })
+  trackerGauge(
+    'registration_enabled',
+    '1 when the origin registers versions with a tracker (--tracker-url)',
+    'enabled',
+  )
+  trackerGauge('pending_versions', 'public versions waiting to be registered with the tracker', 'pending')
+  trackerGauge(
+    'consecutive_failures',
+    'failed attempts in a row to register with the tracker (0 once one works); retried with a backoff of at most 5 minutes',
+    'consecutiveFailures',
+  )
+  trackerGauge(
+    'token_refused',
+    '1 while the tracker refuses the admin token (--tracker-token): nothing is registered until it matches',
+    'tokenRefused',
+  )
+  trackerGauge(
+    'last_failure_timestamp_seconds',
+    'time of the last failed registration attempt (0: none since the start)',
+    'lastFailureSeconds',
+  )
+  trackerGauge(
+    'last_success_timestamp_seconds',
+    'time the last version was registered with the tracker (0: none since the start)',
+    'lastSuccessSeconds',
+  )
+  trackerCounter(
+    'registration_failures_total',
+    'failed attempts to register a version with the tracker (unreachable, erring, token refused)',
+    'failuresTotal',
+  )
+  trackerCounter('versions_registered_total', 'versions registered with the tracker', 'registeredTotal')
+  trackerCounter(
+    'versions_refused_total',
+    'versions the tracker refused for good (a malformed field): not registered',
+    'refusedTotal',
+  )
   return {
     registry,
     uploadsCreated: new Counter({

@@ -14,12 +14,16 @@
  * reported at error level with their reason: the first, each change of reason, and every
  * {@link REPORT_EVERY_ATTEMPTS}th attempt after, never each one.
  *
+ * How it goes is kept in the origin's {@link TrackerRegistrationStatus} (`/healthz` `tracker`,
+ * `dandelion_origin_tracker_*` metrics), every attempt, not only what is reported.
+ *
  * Private versions (homework photos uploaded with an upload grant) are not registered: the
  * tracker's catalog is what gets rolled out to campuses, and a child's photo is not content
  * for every campus, nor for the tracker's listings.
  */
 import { logger } from '@libp2p/logger'
 import type { Origin, PublishedVersion } from './index.ts'
+import { TrackerRegistrationStatus } from './tracker-status.ts'
 
 const log = logger('dandelion:origin:tracker-registration')
 
@@ -152,6 +156,9 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
   const pending = new Map<string, PublishedVersion>()
   const registered = new Set<string>()
   let wake: (() => void) | undefined
+  // an Origin-shaped object of an embedder's own (or a test's) may carry no status: keep one anyway
+  const status = (origin as Partial<Origin>).trackerRegistration ?? new TrackerRegistrationStatus()
+  status.started(() => pending.size)
 
   const report = (event: TrackerRegistrationEvent): void => {
     try {
@@ -239,6 +246,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
         if (signal.aborted) return
         if (err instanceof TrackerAnswerError && err.permanent) {
           pending.delete(key)
+          status.refusedVersion()
           log.error('the tracker refused %s v%d for good: %s', v.name, v.version, err.message)
           report({
             type: 'refused',
@@ -259,6 +267,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
             : `the tracker cannot be reached (${reasonOf(err)})`
         const retryInMs = tokenRefused ? maxMs : delay
         delay = Math.min(delay * 2, maxMs)
+        status.failed(reason, tokenRefused, retryInMs)
         if (failures === 1 || failures % REPORT_EVERY_ATTEMPTS === 0 || reason !== lastReason) {
           log.error(
             'registering with the tracker at %s fails (%d in a row): %s; %d version(s) wait, next attempt in %d s',
@@ -288,6 +297,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
       }
       pending.delete(key)
       registered.add(key)
+      status.registered()
       if (registered.size > MAX_REGISTERED_REMEMBERED) registered.delete(registered.values().next().value!)
       log('registered %s v%d (%s)', v.name, v.version, v.manifestCid)
       if (failures > 0) {
@@ -311,5 +321,6 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
   return () => {
     unsubscribe()
     controller.abort()
+    status.stopped()
   }
 }

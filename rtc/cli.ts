@@ -1,6 +1,7 @@
 /**
  * `dandelion rtc`: runs the signaling server and werift SFU until SIGINT/SIGTERM.
- * The secret may also come from `DANDELION_RTC_SECRET`, which keeps it out of `ps`.
+ * The secret may also come from `DANDELION_RTC_SECRET`, which keeps it out of `ps`; the
+ * previous secrets of a rotation from `DANDELION_RTC_PREVIOUS_SECRETS` (comma-separated).
  */
 import { parseArgs } from 'node:util'
 import { DEFAULT_GRANT_KEY_FILE, DEFAULT_HOST, DEFAULT_PORT, PHOTO_MAX_BYTES } from './constants.ts'
@@ -12,6 +13,9 @@ const USAGE = `usage: dandelion rtc [options]
   --port <n>       listening port (default ${DEFAULT_PORT})
   --host <addr>    listening address (default ${DEFAULT_HOST})
   --secret <s>     token signing secret, >= 16 chars (or DANDELION_RTC_SECRET)
+  --previous-secret <s>    a secret tokens were signed with before a rotation: still
+                   accepted, never used to sign (repeatable; or
+                   DANDELION_RTC_PREVIOUS_SECRETS, comma-separated)
   --origin <url>   origin base URL for homework photo uploads; lamps upload with
                    grants signed by this server (start the origin with
                    --grant-issuer <the id printed at start>)
@@ -24,7 +28,7 @@ const USAGE = `usage: dandelion rtc [options]
 
 /** Parses `argv` (arguments after `rtc`), validates the config and runs the service. */
 export async function runRtcCommand(argv: string[]): Promise<void> {
-  let values: Record<string, string | boolean | undefined>
+  let values: Record<string, string | boolean | string[] | undefined>
   try {
     values = parseArgs({
       args: argv,
@@ -33,6 +37,7 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
         port: { type: 'string' },
         host: { type: 'string' },
         secret: { type: 'string' },
+        'previous-secret': { type: 'string', multiple: true },
         origin: { type: 'string' },
         'grant-key-file': { type: 'string' },
         'photo-max-bytes': { type: 'string' },
@@ -56,6 +61,9 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
       'no token signing secret: set DANDELION_RTC_SECRET (kept out of `ps`) or --secret, at least 16 characters',
     )
   const config: Record<string, unknown> = { secret }
+  const previous =
+    values['previous-secret'] ?? previousSecretsFromEnv(process.env.DANDELION_RTC_PREVIOUS_SECRETS)
+  if (previous !== undefined) config.previousSecrets = previous
   if (values.port !== undefined) config.port = num(values.port)
   if (values.host !== undefined) config.host = values.host
   if (values.origin !== undefined) config.origin = values.origin
@@ -75,4 +83,13 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
     process.once('SIGINT', stop)
     process.once('SIGTERM', stop)
   })
+}
+
+/** `DANDELION_RTC_PREVIOUS_SECRETS`: comma-separated, blanks around commas ignored. */
+function previousSecretsFromEnv(text: string | undefined): string[] | undefined {
+  if (text === undefined) return undefined
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
 }

@@ -1,12 +1,23 @@
 /** The rtc daemon's configuration: validated against a schema that rejects unknown keys, then frozen. */
 import { Ajv } from 'ajv'
-import { DEFAULT_GRANT_KEY_FILE, DEFAULT_HOST, DEFAULT_PORT, PHOTO_MAX_BYTES } from './constants.ts'
+import {
+  DEFAULT_GRANT_KEY_FILE,
+  DEFAULT_HOST,
+  DEFAULT_PORT,
+  MAX_PREVIOUS_SECRETS,
+  PHOTO_MAX_BYTES,
+} from './constants.ts'
 import { InvalidConfigError } from './errors.ts'
 
 /** Plain configuration of the rtc service. */
 export interface RtcConfig {
   /** HMAC secret tokens are signed with; at least 16 characters. */
   secret: string
+  /**
+   * Secrets tokens were signed with before a rotation, still accepted (never used to sign);
+   * each at least 16 characters, at most {@link MAX_PREVIOUS_SECRETS}. @default []
+   */
+  previousSecrets: string[]
   /** @default {@link DEFAULT_HOST} */
   host: string
   /** @default {@link DEFAULT_PORT} */
@@ -26,12 +37,28 @@ export interface RtcConfig {
   hostAddresses?: string[]
 }
 
+/** Secrets are validated alike, current or previous. */
+const SECRET = { type: 'string', minLength: 16, maxLength: 512 }
+
+/** How an operator sets each key, for error messages (the CLI and its environment variables). */
+const SETTING_NAMES: Readonly<Record<string, string>> = {
+  secret: '--secret or DANDELION_RTC_SECRET',
+  previousSecrets: '--previous-secret or DANDELION_RTC_PREVIOUS_SECRETS',
+  host: '--host',
+  port: '--port',
+  origin: '--origin',
+  grantKeyFile: '--grant-key-file',
+  photoMaxBytes: '--photo-max-bytes',
+  shards: '--shards',
+}
+
 const schema = {
   type: 'object',
   additionalProperties: false,
   required: ['secret'],
   properties: {
-    secret: { type: 'string', minLength: 16, maxLength: 512 },
+    secret: SECRET,
+    previousSecrets: { type: 'array', maxItems: MAX_PREVIOUS_SECRETS, items: SECRET },
     host: { type: 'string', minLength: 1, maxLength: 255 },
     port: { type: 'integer', minimum: 0, maximum: 65535 },
     origin: { type: 'string', pattern: '^https?://[^\\s]+$', maxLength: 2048 },
@@ -47,12 +74,16 @@ const validate = new Ajv({ allErrors: true, strict: true }).compile(schema)
 /** Validates `input` and returns a normalised, frozen copy; throws {@link InvalidConfigError}. */
 export function parseConfig(input: unknown): Readonly<RtcConfig> {
   if (!validate(input)) {
-    const why = (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ')
+    const why = (validate.errors ?? [])
+      .map((e) => `${e.instancePath || '/'} ${e.message}${settingOf(e.instancePath)}`)
+      .join('; ')
     throw new InvalidConfigError(`invalid rtc config: ${why}`)
   }
   const c = input as Partial<RtcConfig> & { secret: string }
   const out: RtcConfig = {
     secret: c.secret,
+    // the current secret, or one given twice, adds nothing to what is accepted
+    previousSecrets: [...new Set(c.previousSecrets ?? [])].filter((s) => s !== c.secret),
     host: c.host ?? DEFAULT_HOST,
     port: c.port ?? DEFAULT_PORT,
     shards: c.shards ?? 0,
@@ -62,4 +93,10 @@ export function parseConfig(input: unknown): Readonly<RtcConfig> {
   if (c.origin !== undefined) out.origin = c.origin.replace(/\/+$/, '')
   if (c.hostAddresses !== undefined) out.hostAddresses = [...c.hostAddresses]
   return Object.freeze(out)
+}
+
+/** ` (--flag)` for the key an ajv instance path points into, or nothing. */
+function settingOf(instancePath: string): string {
+  const name = SETTING_NAMES[instancePath.split('/')[1] ?? '']
+  return name === undefined ? '' : ` (${name})`
 }

@@ -50,6 +50,8 @@ export const TOGGLE_REFILL_MS = 2 * second
 export const MAX_ROOMS = 1000
 /** Token lifetime when none is given. */
 export const TOKEN_TTL_MS = 12 * 3600 * second
+/** Previous token secrets still accepted during a rotation (`--previous-secret`). */
+export const MAX_PREVIOUS_SECRETS = 8
 /** Keyframe requests forwarded to a publisher at most once per this interval. */
 export const PLI_THROTTLE_MS = 500
 /** Packets kept per published track for NACK retransmission (power of two). */

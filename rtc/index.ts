@@ -64,6 +64,7 @@ export async function createRtcServer(components: RtcServerComponents, init: unk
     { provider, logger: components.logger, grants },
     {
       secret: config.secret,
+      previousSecrets: config.previousSecrets,
       host: config.host,
       port: config.port,
       origin: config.origin,

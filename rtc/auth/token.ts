@@ -1,6 +1,8 @@
 /**
  * Signed room tokens: `base64url(JSON claims) + '.' + base64url(HMAC-SHA256(secret, payload))`.
- * The signature is checked in constant time before the claims are trusted.
+ * The signature is checked in constant time before the claims are trusted. Tokens are issued
+ * with the current secret and verified against it and any previous ones the operator still
+ * accepts, so a secret is rotated without refusing every token at once.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import { TOKEN_TTL_MS } from '../constants.ts'
@@ -31,6 +33,19 @@ function sign(secret: string, payload: string): Buffer {
   return createHmac('sha256', secret).update(payload).digest()
 }
 
+/**
+ * Whether `given` is the signature of `payload` by one of `secrets`. Every secret is tried, not
+ * just up to the first match, so the time taken does not tell which secret signed it.
+ */
+function signedByAny(secrets: readonly string[], payload: string, given: Buffer): boolean {
+  let ok = false
+  for (const secret of secrets) {
+    const expected = sign(secret, payload)
+    if (given.length === expected.length && timingSafeEqual(given, expected)) ok = true
+  }
+  return ok
+}
+
 /** Issues a token for `claims`; `exp` defaults to now + {@link TOKEN_TTL_MS}. */
 export function issueToken(
   secret: string,
@@ -42,16 +57,23 @@ export function issueToken(
   return `${payload}.${sign(secret, payload).toString('base64url')}`
 }
 
-/** Verifies a token and returns its claims; throws {@link InvalidTokenError} with the reason. */
-export function verifyToken(secret: string, token: unknown, now = Date.now()): TokenClaims {
+/**
+ * Verifies a token and returns its claims; throws {@link InvalidTokenError} with the reason.
+ * `secrets` is the current secret or a list of accepted ones (the current first, then the
+ * previous ones during a rotation): a signature by any of them is valid.
+ */
+export function verifyToken(
+  secrets: string | readonly string[],
+  token: unknown,
+  now = Date.now(),
+): TokenClaims {
   if (typeof token !== 'string' || token.length === 0) throw new InvalidTokenError('missing token')
   if (token.length > 2048) throw new InvalidTokenError('token too long')
   const dot = token.indexOf('.')
   if (dot <= 0) throw new InvalidTokenError('malformed token')
   const payload = token.slice(0, dot)
   const given = Buffer.from(token.slice(dot + 1), 'base64url')
-  const expected = sign(secret, payload)
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
+  if (!signedByAny(typeof secrets === 'string' ? [secrets] : secrets, payload, given)) {
     throw new InvalidTokenError('bad token signature')
   }
   let claims: unknown

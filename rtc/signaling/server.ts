@@ -70,6 +70,8 @@ export interface SignalingComponents {
 export interface SignalingInit {
   /** HMAC secret tokens are signed with (required). */
   secret: string
+  /** Secrets of before a rotation: tokens they signed are still accepted. @default [] */
+  previousSecrets?: readonly string[]
   /** @default '127.0.0.1' */
   host?: string
   /** 0 picks a free port. @default 0 */
@@ -113,6 +115,8 @@ export async function createSignalingServer(
   const log = components.logger ?? createLogger('dandelion:rtc:signaling')
   const provider = components.provider ?? new NullProvider()
   const graceMs = init.graceMs ?? RESUME_GRACE_MS
+  // the current secret first: it signs nearly every token once a rotation is under way
+  const secrets: readonly string[] = [init.secret, ...(init.previousSecrets ?? [])]
   const rooms = new Map<string, LiveRoom>()
   const app = Fastify({ logger: false })
   await app.register(websocket, { options: { maxPayload: MAX_MESSAGE_BYTES } })
@@ -247,7 +251,7 @@ export async function createSignalingServer(
   }
 
   const hello = (socket: WebSocket, msg: Extract<ClientMessage, { type: 'hello' }>): [LiveRoom, Session] => {
-    const claims = verifyToken(init.secret, msg.token)
+    const claims = verifyToken(secrets, msg.token)
     const room = getRoom(claims)
     const { hub } = room
     const existing = hub.sessions.get(claims.sub)

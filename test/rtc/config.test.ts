@@ -28,6 +28,53 @@ describe('rtc config', () => {
       expect.objectContaining({ name: 'InvalidConfigError', message: expect.stringMatching(why) }),
     )
   })
+  it.each([
+    ['a short one', ['short']],
+    ['a long one', ['p'.repeat(513)]],
+    ['a string, not a list', 'p'.repeat(16)],
+    ['more than 8', Array.from({ length: 9 }, (_, i) => `p${i}`.repeat(16))],
+  ])('refuses previous secrets: %s, naming the flag', (_name, previousSecrets) => {
+    expect(() => parseConfig({ secret: 's'.repeat(16), previousSecrets })).toThrow(
+      expect.objectContaining({
+        name: 'InvalidConfigError',
+        message: expect.stringMatching(
+          /previousSecrets.*\(--previous-secret or DANDELION_RTC_PREVIOUS_SECRETS\)/,
+        ),
+      }),
+    )
+  })
+  it('keeps previous secrets apart from the current one, once each', () => {
+    const c = parseConfig({
+      secret: 's'.repeat(16),
+      previousSecrets: ['p'.repeat(16), 's'.repeat(16), 'p'.repeat(16)],
+    })
+    expect(c.previousSecrets).toEqual(['p'.repeat(16)])
+    expect(parseConfig({ secret: 's'.repeat(16) }).previousSecrets).toEqual([])
+  })
+  it('names the flag or variable of a bad previous secret before starting', async () => {
+    const secret = ['--secret', 's'.repeat(16), '--port', '0']
+    await expect(runRtcCommand([...secret, '--previous-secret', 'too-short'])).rejects.toMatchObject({
+      name: 'InvalidConfigError',
+      message: expect.stringContaining('--previous-secret'),
+    })
+    await expect(
+      runRtcCommand([...secret, '--previous-secret', 'p'.repeat(16), '--previous-secret', '']),
+    ).rejects.toMatchObject({
+      name: 'InvalidConfigError',
+      message: expect.stringMatching(/previousSecrets\/1 .*--previous-secret/),
+    })
+    const before = process.env.DANDELION_RTC_PREVIOUS_SECRETS
+    process.env.DANDELION_RTC_PREVIOUS_SECRETS = `${'p'.repeat(16)},short`
+    try {
+      await expect(runRtcCommand(secret)).rejects.toMatchObject({
+        name: 'InvalidConfigError',
+        message: expect.stringContaining('DANDELION_RTC_PREVIOUS_SECRETS'),
+      })
+    } finally {
+      if (before === undefined) delete process.env.DANDELION_RTC_PREVIOUS_SECRETS
+      else process.env.DANDELION_RTC_PREVIOUS_SECRETS = before
+    }
+  })
   it('rejects unknown and malformed CLI flags before starting', async () => {
     await expect(runRtcCommand(['--nope'])).rejects.toMatchObject({ name: 'InvalidConfigError' })
     await expect(runRtcCommand(['--secret', 's'.repeat(16), '--port', 'abc'])).rejects.toMatchObject({
