@@ -25,7 +25,9 @@ import { parseCid, parseRange } from '../content/index.ts'
 import type { DandelionNode } from '../index.ts'
 import { evaluatePreconditions, rangeApplies } from './conditional.ts'
 import { InvalidLimitsError, limitsJson, parseLimits } from './limits.ts'
+import { lookupFailure } from './lookup-failure.ts'
 import { createNodeMetrics, type PlaybackCounts } from './metrics.ts'
+import { rangeBeyondQuota } from './range-room.ts'
 import { ChunkTimeoutError, readWithDeadline } from './read-deadline.ts'
 
 /** How long to look for an unknown manifest before answering 404. */
@@ -96,15 +98,9 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
         signal: AbortSignal.any([abort.signal, AbortSignal.timeout(MANIFEST_LOOKUP_MS)]),
       })
     } catch (err) {
-      // too many lookups at once (made-up content asked for in a burst): busy, not missing
-      if ((err as Error).name === 'LimitReachedError')
-        return reply
-          .code(503)
-          .header('retry-after', String(Math.ceil(MANIFEST_LOOKUP_MS / 1000)))
-          .send({ error: 'LimitReachedError', message: (err as Error).message })
-      return reply
-        .code(404)
-        .send({ error: 'ManifestNotFoundError', message: `manifest ${cid.toString()} not found` })
+      // busy (503), held or found but signed by a key not trusted (502), or not found (404)
+      const answer = await lookupFailure(node.store, cid, err, Math.ceil(MANIFEST_LOOKUP_MS / 1000))
+      return reply.code(answer.status).headers(answer.headers).send(answer.body)
     }
     const etag = `"${cid.toString()}"`
     reply.header('accept-ranges', 'bytes').header('etag', etag)
@@ -123,19 +119,17 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     }
     const start = range?.start ?? 0
     const end = range?.end ?? manifest.size - 1
-    // chunks being read are never evicted: a range spanning more than the whole quota can
-    // never be held and would end in a truncated body, after evicting everything else
-    const { quotaBytes } = node.store.usage()
-    const first = Math.floor(start / manifest.chunkSize) * manifest.chunkSize
-    const last = Math.min((Math.floor(end / manifest.chunkSize) + 1) * manifest.chunkSize, manifest.size)
-    if (req.method !== 'HEAD' && manifest.size > 0 && last - first + manifest.bytes.byteLength > quotaBytes) {
+    // a range needing room for more chunks than the whole quota holds can never be read
+    // whole; one held in full needs none (`range-room.ts`)
+    const beyond =
+      req.method !== 'HEAD' && manifest.size > 0
+        ? await rangeBeyondQuota(node.store, manifest, start, end)
+        : undefined
+    if (beyond !== undefined) {
       return reply
         .code(507)
         .type('application/json; charset=utf-8')
-        .send({
-          error: 'QuotaExceededError',
-          message: `bytes ${start}-${end} of ${cid.toString()} span ${last - first} bytes, more than this node's whole quota of ${quotaBytes} bytes`,
-        })
+        .send({ error: 'QuotaExceededError', message: beyond })
     }
     const sized = (): FastifyReply => {
       if (range !== undefined)

@@ -173,7 +173,7 @@ export abstract class BaseChunkStore implements ChunkStore {
       await this.tracked(this.savePin(key, [...set]))
     } catch (err) {
       if (this.pinSets.get(key) === set) this.applyPin(key, old)
-      throw err
+      throw this.writeError(err)
     }
   }
 
@@ -304,10 +304,20 @@ export abstract class BaseChunkStore implements ChunkStore {
     try {
       this.assertNotStopping()
       await this.tracked(this.writeRaw(key, bytes, options))
+    } catch (err) {
+      throw this.writeError(err)
     } finally {
       this.releaseRoom(size)
     }
     this.remember(key, size)
+  }
+
+  /**
+   * The error a failed write is reported with: the raw one here; an on-disk store names
+   * itself in a full disk's (`FsChunkStore`: a `DiskFullError` with its directory).
+   */
+  protected writeError(err: unknown): unknown {
+    return err
   }
 
   /**

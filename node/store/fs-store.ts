@@ -34,6 +34,7 @@ import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
 import { ChunkStoreCorruptError } from '../errors.ts'
 import { BaseChunkStore, type ChunkStoreInit } from './base-store.ts'
 import { DirectIo } from './direct-io.ts'
+import { asDiskFull } from './disk-full.ts'
 import { GroupCommit } from './group-commit.ts'
 import type { AbortOptions, ChunkTarget } from './index.ts'
 import { decodeLocation, encodeLocation, type Location, Segments } from './segments.ts'
@@ -218,6 +219,8 @@ export class FsChunkStore extends BaseChunkStore {
     try {
       this.assertNotStopping()
       return await this.tracked(this.fillAndCommit(bytes, lengths, fill))
+    } catch (err) {
+      throw this.writeError(err)
     } finally {
       this.releaseRoom(size)
     }
@@ -319,6 +322,11 @@ export class FsChunkStore extends BaseChunkStore {
       throw err
     }
     this.place(key, l)
+  }
+
+  /** A full disk named as this store's: its directory and the fix, not the file it was writing. */
+  protected override writeError(err: unknown): unknown {
+    return asDiskFull(err, this.dir)
   }
 
   /** Runs within {@link exclusively}, so no compaction moves the chunk meanwhile. */

@@ -7,6 +7,7 @@ import type { CID } from 'multiformats/cid'
 import type { WriteTarget } from '../content/hash-pool.ts'
 
 export type { ChunkStoreInit, Hasher } from './base-store.ts'
+export { type DiskFullCode, DiskFullError, diskFullCode } from './disk-full.ts'
 export { FsChunkStore, type FsChunkStoreInit } from './fs-store.ts'
 export { MemoryChunkStore } from './memory-store.ts'
 export { readRange } from './read-range.ts'

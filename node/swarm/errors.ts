@@ -2,6 +2,7 @@
  * Typed errors of the swarm node. Match them by `name` or `code`, never by message.
  */
 import { DandelionError } from '../errors.ts'
+import { DiskFullError, diskFullCode } from '../store/disk-full.ts'
 
 /** A frame on the exchange protocol is malformed, oversize or out of order. */
 export class ProtocolError extends DandelionError {
@@ -24,7 +25,10 @@ export class FetchFailedError extends AggregateError {
  * The node's store refused a verified chunk (its quota is full of content it must keep, the
  * disk is full or failing): the download stops instead of fetching the same bytes again
  * and again. What was stored stays; the next `fetch` (or a restart) carries on. `cause` is
- * the store's error.
+ * the store's error. The message, shown in `GET /status`, says what the operator can do
+ * where the cause is a lack of room: for a full disk it names the store's directory (from
+ * the on-disk store's `DiskFullError`) and not the file system's own text, which can name a
+ * file inside it; for a full quota, unpinning or `--quota-bytes`.
  */
 export class StoreWriteError extends DandelionError {
   override name = 'StoreWriteError'
@@ -33,10 +37,24 @@ export class StoreWriteError extends DandelionError {
   readonly index: number
   constructor(manifestCid: string, index: number, cause: Error) {
     const what = index < 0 ? 'the manifest' : `chunk ${index}`
-    super(`cannot store ${what} of ${manifestCid}: ${cause.message}`, 'ERR_STORE_WRITE', { cause })
+    super(`cannot store ${what} of ${manifestCid}: ${refusal(cause)}`, 'ERR_STORE_WRITE', { cause })
     this.manifestCid = manifestCid
     this.index = index
   }
+}
+
+/** Why the store refused, and what frees room when room is what it lacks. */
+function refusal(cause: Error): string {
+  if (cause.name === 'QuotaExceededError')
+    return `${cause.message}: unpin content this node keeps, or raise --quota-bytes`
+  const dir = cause instanceof DiskFullError ? cause.dir : undefined
+  const code = dir === undefined ? diskFullCode(cause) : (cause as DiskFullError).code
+  if (code === undefined) return cause.message
+  const where = dir === undefined ? "the node's data directory" : `the chunk store ${dir}`
+  return (
+    `no space left on the disk holding ${where} (${code}): free space on that disk, ` +
+    'or lower --quota-bytes below the room it has so that the node stops short of filling it'
+  )
 }
 
 /** The origin answered an HTTP request with an error status. */

@@ -7,9 +7,21 @@
  * verification) is backed off, node-wide: every swarm of the node leaves it alone for a
  * while that doubles with each failure in a row, so the nodes of a campus do not hammer an
  * origin that is already in trouble. Only verified bytes end it.
+ *
+ * The failures in a row are what `GET /status` shows as `origin.consecutiveFailures` (and
+ * `/metrics` as `dandelion_node_origin_consecutive_failures`), which operators read as "the
+ * origin is unreachable now". A count nothing would update — the node got the rest from
+ * peers and asks the origin nothing more, or the origin's answer came after peers had
+ * delivered that chunk, so nobody verified it — is brought up to date when read: once the
+ * backoff has run out and no request is under way, reading the status asks the origin
+ * again for the last chunk it was asked for (one request, through the same buckets,
+ * verified against its CID like any other). A verified answer ends the backoff; another failure extends it as any failure
+ * does, so this probe is never more frequent than the backoff's retries. Before session
+ * 16 the count stayed at its last value for as long as the node ran.
  */
 import type { CID } from 'multiformats/cid'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
+import { matchesCid } from '../content/cid.ts'
 import type { TokenBucket } from '../limiter/index.ts'
 import {
   ORIGIN_BACKOFF_INITIAL_MS,
@@ -40,12 +52,23 @@ export interface WebSeedStatus {
   backoffMs: number
 }
 
+/** A chunk asked for again to learn whether the origin has recovered (see {@link WebSeed.status}). */
+interface Probe {
+  cid: CID
+  path: string
+  bytes: number
+}
+
 /** HTTP client of the origin's chunk and manifest routes. */
 export class WebSeed {
   readonly url: string
   private readonly buckets: TokenBucket[]
   private readonly timeoutMs: number
   private readonly backoff: Backoff
+  /** Requests to the origin under way (probes included). */
+  private inflight = 0
+  /** The last chunk asked for that the origin did not answer with 404: what a probe asks again. */
+  private probeTarget?: Probe
 
   constructor(init: WebSeedInit) {
     this.url = init.url.replace(/\/+$/, '')
@@ -61,7 +84,13 @@ export class WebSeed {
     return this.backoff.ready
   }
 
+  /**
+   * The origin's state as last seen. While it counts failures that no request under way
+   * will update, and its backoff has run out, this also asks the origin once (fire and
+   * forget) for the last chunk asked for: the next read shows the result.
+   */
   status(): WebSeedStatus {
+    this.probeIfStale()
     return {
       url: this.url,
       consecutiveFailures: this.backoff.failures,
@@ -74,19 +103,45 @@ export class WebSeed {
    * origin answering 200 with bytes that fail verification is backed off like one that is down.
    */
   verified(ok: boolean): void {
-    if (ok) this.backoff.success()
-    else this.backoff.failure()
+    if (ok) {
+      this.backoff.success()
+      this.probeTarget = undefined
+    } else this.backoff.failure()
   }
 
   /** Fetches a chunk's bytes (unverified: the caller stores them through the verifying store). */
   async chunk(cid: CID, expectedBytes: number, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    for (const b of this.buckets) await b.take(expectedBytes, options)
-    return await this.get(`/chunks/${cid.toString()}`, expectedBytes, options)
+    const path = `/chunks/${cid.toString()}`
+    this.inflight++
+    try {
+      for (const b of this.buckets) await b.take(expectedBytes, options)
+      const bytes = await this.get(path, expectedBytes, options)
+      // answered: whether its bytes verify, the caller says (`verified`), or a probe finds out
+      this.probeTarget = { cid, path, bytes: expectedBytes }
+      return bytes
+    } catch (err) {
+      // asking again for what the origin does not have tells nothing of its recovery
+      if (options.signal?.aborted !== true && !(err instanceof OriginHttpError && err.status === 404))
+        this.probeTarget = { cid, path, bytes: expectedBytes }
+      throw err
+    } finally {
+      this.inflight--
+    }
   }
 
-  /** Fetches a manifest's bytes (unverified). */
+  /**
+   * Fetches a manifest's bytes (unverified). Never probed again by {@link status}: the
+   * manifest lookup asks the origin again itself until it answers, and counts a manifest
+   * signed by a key the node does not trust as a failure, which bytes matching their CID
+   * would not show.
+   */
   async manifest(cid: CID, options: { signal?: AbortSignal } = {}): Promise<Uint8Array> {
-    return await this.get(`/manifests/${cid.toString()}`, MAX_MANIFEST_BYTES, options)
+    this.inflight++
+    try {
+      return await this.get(`/manifests/${cid.toString()}`, MAX_MANIFEST_BYTES, options)
+    } finally {
+      this.inflight--
+    }
   }
 
   private async get(path: string, maxBytes: number, options: { signal?: AbortSignal }): Promise<Uint8Array> {
@@ -97,6 +152,42 @@ export class WebSeed {
       if (options.signal?.aborted !== true) this.backoff.failure()
       throw err
     }
+  }
+
+  /** Starts a probe (see {@link status}) when the failure count is stale and one may be sent. */
+  private probeIfStale(): void {
+    const target = this.probeTarget
+    if (target === undefined || this.backoff.failures === 0 || !this.backoff.ready || this.inflight > 0)
+      return
+    this.inflight++
+    this.probe(target)
+      .catch(() => {}) // counted as a failure (or not at all, for a 404) in `probe`
+      .finally(() => {
+        this.inflight--
+      })
+  }
+
+  /**
+   * Asks the origin again for `target`, verified against its CID: "only verified bytes end
+   * the backoff", so an origin answering 200 with bad bytes stays backed off.
+   */
+  private async probe(target: Probe): Promise<void> {
+    // nobody waits for a probe: bounded on its own, bucket wait included
+    const signal = AbortSignal.timeout(this.timeoutMs)
+    for (const b of this.buckets) await b.take(target.bytes, { signal })
+    let bytes: Uint8Array
+    try {
+      bytes = await this.request(target.path, target.bytes, { signal })
+    } catch (err) {
+      // the origin answers but no longer has it: nothing more to learn from this one
+      if (err instanceof OriginHttpError && err.status === 404) {
+        if (this.probeTarget === target) this.probeTarget = undefined
+        return
+      }
+      this.backoff.failure()
+      return
+    }
+    this.verified(matchesCid(target.cid, bytes))
   }
 
   private async request(
