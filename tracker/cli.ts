@@ -40,8 +40,14 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
   })
   const adminToken = values['admin-token'] ?? process.env.DANDELION_ADMIN_TOKEN
   const enrollmentToken = values['enrollment-token'] ?? process.env.DANDELION_ENROLLMENT_TOKEN
+  const missing = [
+    ...(adminToken === undefined ? ['the admin token (--admin-token or DANDELION_ADMIN_TOKEN)'] : []),
+    ...(enrollmentToken === undefined
+      ? ['the enrollment token (--enrollment-token or DANDELION_ENROLLMENT_TOKEN)']
+      : []),
+  ]
   if (adminToken === undefined || enrollmentToken === undefined)
-    throw new InvalidConfigError('admin and enrollment tokens are required (flags or DANDELION_* env)')
+    throw new InvalidConfigError(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required`)
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidConfigError(`bad port ${values.port}`)

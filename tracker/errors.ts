@@ -248,3 +248,22 @@ export class IdempotencyKeyInUseError extends ConflictError {
     super('a request with this Idempotency-Key is still in progress', 'ERR_IDEMPOTENCY_KEY_IN_USE')
   }
 }
+
+/**
+ * The tracker's data directory is in use: another tracker process (or another tracker in
+ * this process) holds the lock of its state. One tracker is the single writer of its state;
+ * a second one on the same directory cannot start until the first has stopped.
+ */
+export class StateLockedError extends DandelionError {
+  override name = 'StateLockedError'
+  /** The data directory. */
+  readonly dir: string
+  constructor(dir: string, options?: ErrorOptions) {
+    super(
+      `another tracker is running on ${dir}: its state (${dir}/state) is locked by that process; stop it first, or give this tracker its own --data-dir`,
+      'ERR_STATE_LOCKED',
+      options,
+    )
+    this.dir = dir
+  }
+}

@@ -20,8 +20,10 @@ import { createApi } from './api/index.ts'
 import type { BootstrapInit } from './bootstrap.ts'
 import { ChannelServer } from './channel/server.ts'
 import { CHANNEL_PATH, DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { StateLockedError } from './errors.ts'
 import { RolloutEngine } from './rollout/engine.ts'
 import { TrackerState } from './state/index.ts'
+import { isLockedError } from './state/kv.ts'
 
 export { API_PREFIX } from './api/index.ts'
 export * from './errors.ts'
@@ -95,10 +97,15 @@ const INIT_KEYS = new Set([
 function validateInit(init: TrackerInit): Readonly<TrackerInit> {
   for (const k of Object.keys(init))
     if (!INIT_KEYS.has(k)) throw new InvalidConfigError(`unknown option ${k}`)
+  // named as an operator sets them: `dandelion tracker` takes them from these flags or variables
   if (typeof init.adminToken !== 'string' || init.adminToken.length < 8)
-    throw new InvalidConfigError('adminToken of at least 8 characters')
+    throw new InvalidConfigError(
+      'adminToken must be at least 8 characters: set --admin-token or DANDELION_ADMIN_TOKEN',
+    )
   if (typeof init.enrollmentToken !== 'string' || init.enrollmentToken.length < 8)
-    throw new InvalidConfigError('enrollmentToken of at least 8 characters')
+    throw new InvalidConfigError(
+      'enrollmentToken must be at least 8 characters: set --enrollment-token or DANDELION_ENROLLMENT_TOKEN',
+    )
   if (init.port !== undefined && !(Number.isInteger(init.port) && init.port >= 0 && init.port <= 65535))
     throw new InvalidConfigError(`port ${init.port} out of range`)
   for (const k of [
@@ -120,7 +127,15 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
   const init = validateInit(options)
   if (init.dataDir !== undefined) await mkdir(init.dataDir, { recursive: true })
   const state = new TrackerState(init.dataDir === undefined ? undefined : join(init.dataDir, 'state'))
-  await state.open()
+  try {
+    await state.open()
+  } catch (err) {
+    // level's own words ("IO error: lock …/LOCK: already held by process") name neither the
+    // cause nor the remedy
+    if (init.dataDir !== undefined && isLockedError(err))
+      throw new StateLockedError(init.dataDir, { cause: err })
+    throw err
+  }
   let engine: RolloutEngine | undefined
   // the tracker's identity: signs what nodes receive, and is the DHT bootstrap host's PeerId
   const privateKey =

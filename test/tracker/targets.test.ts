@@ -6,7 +6,7 @@ const h = new Harness()
 afterEach(() => h.teardown())
 
 describe('release targets', () => {
-  it('are frozen at creation: a node enrolled later in a targeted campus is not added', async () => {
+  it('take no new node while the release runs: one enrolled in a targeted campus meanwhile joins it once it completes', async () => {
     const t = await h.tracker()
     await h.seed(t)
     const early = await Promise.all(['n0', 'n1'].map((id) => h.agent([t.channelUrl], id, { campus: 'bj-1' })))
@@ -23,16 +23,25 @@ describe('release targets', () => {
     const late = await h.agent([t.channelUrl], 'n2', { campus: 'bj-1' })
     await until(() => late.agent.connected, 'late node connected')
     expect(await h.api(t, 'GET', '/nodes/n2')).toMatchObject({ campus: 'bj-1' })
+    // the running release did not take it in (its stages are what they were planned)
+    expect((await status()).release.total).toBe(2)
+    expect((late.content as MemoryContent).calls).toEqual([])
     await h.api(t, 'POST', `/releases/${rel.id}/advance`)
     await until(async () => (await status()).release.status === 'completed', 'release completed')
 
+    // completed: the late node joins it, in the last stage
+    await until(
+      () => (late.content as MemoryContent).table.get('lesson') === lessonCid(1),
+      'late node caught up',
+    )
+    await until(async () => (await status()).counts.active === 3, 'late member active')
     const done = await status()
-    expect(done.counts.active).toBe(2)
-    expect(done.stages.map((s: { nodes: number }) => s.nodes)).toEqual([1, 1])
+    expect(done.release).toMatchObject({ total: 3, joined: 1, status: 'completed' })
+    expect(done.stages.map((s: { nodes: number }) => s.nodes)).toEqual([1, 2])
     const nodes = await h.api(t, 'GET', `/releases/${rel.id}/nodes`)
-    expect(nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['n0', 'n1'])
+    expect(nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['n0', 'n1', 'n2'])
+    expect(nodes.find((n: { nodeId: string }) => n.nodeId === 'n2').joinedAt).toEqual(expect.any(Number))
     for (const n of early) expect((n.content as MemoryContent).table.get('lesson')).toBe(lessonCid(1))
-    expect((late.content as MemoryContent).calls).toEqual([])
 
     // the late node is a normal target of the next release
     const next = await h.api(t, 'POST', '/releases', {

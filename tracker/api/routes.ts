@@ -7,6 +7,7 @@ import type { ChannelServer } from '../channel/server.ts'
 import { NotFoundError } from '../errors.ts'
 import type { CreateReleaseInput, RolloutEngine } from '../rollout/engine.ts'
 import { parseIdempotencyKey } from '../rollout/idempotency.ts'
+import { nodeResources } from '../rollout/reconcile.ts'
 import { releaseStatus } from '../rollout/status.ts'
 import type { Campus, City, Device, NodeRecord, TrackerState } from '../state/index.ts'
 import * as S from './schemas.ts'
@@ -49,11 +50,26 @@ export function routes(c: RoutesComponents): RouteDef[] {
     await tx.commit({ sync: true })
     return out
   }
-  const nodeView = (n: NodeRecord): unknown => ({
-    ...n,
-    city: inv.cityOf(n),
-    connected: channel.isConnected(n.id),
-  })
+  // `lastSeenAt`: now while connected, else when its channel last closed (or the tracker
+  // stopped while it was connected); absent if it was never seen disconnecting
+  const nodeView = (n: NodeRecord): unknown => {
+    const connected = channel.isConnected(n.id)
+    return { ...n, city: inv.cityOf(n), connected, lastSeenAt: connected ? Date.now() : n.lastSeenAt }
+  }
+  /**
+   * Creates or changes a node, and queues in the same commit what it lacks of what its
+   * (maybe new) campus runs (`rollout/reconcile.ts`); delivered once committed.
+   */
+  const putNode = async (n: NodeRecord): Promise<unknown> => {
+    let touched: string[] = []
+    const out = (await commit((tx) => {
+      const next = state.inventory.putNode(tx, n)
+      touched = engine.reconcile(tx, n.id)
+      return next
+    })) as NodeRecord
+    for (const id of touched) channel.deliver(id)
+    return nodeView(out)
+  }
   const list = { querystring: S.listQuery }
   const byId = { params: S.idParams }
   return [
@@ -128,9 +144,7 @@ export function routes(c: RoutesComponents): RouteDef[] {
       status: 201,
       handler: async (req) => {
         const b = req.body as NodeRecord
-        return nodeView(
-          (await commit((tx) => state.inventory.putNode(tx, { ...b, labels: b.labels ?? [] }))) as NodeRecord,
-        )
+        return putNode({ ...b, labels: b.labels ?? [] })
       },
     },
     {
@@ -147,17 +161,25 @@ export function routes(c: RoutesComponents): RouteDef[] {
     {
       method: 'PATCH',
       url: '/nodes/:id',
-      summary: 'Change a node’s campus or labels',
+      summary: 'Change a node’s campus or labels; it is then sent what its campus runs and it lacks',
       schema: { params: S.idParams, body: S.nodePatchBody },
       handler: async (req) => {
         const id = (req.params as P).id
         const old = state.inventory.nodes.get(id)
         if (old === undefined) throw new NotFoundError(`node ${(req.params as P).id}`)
-        return nodeView(
-          (await commit((tx) =>
-            state.inventory.putNode(tx, { ...old, ...(req.body as object) }),
-          )) as NodeRecord,
-        )
+        return putNode({ ...old, ...(req.body as object) })
+      },
+    },
+    {
+      method: 'GET',
+      url: '/nodes/:id/resources',
+      summary:
+        'Per resource: the version the node should run (and the release that says so) against what it runs',
+      schema: byId,
+      handler: async (req) => {
+        const id = (req.params as P).id
+        if (!inv.nodes.has(id)) throw new NotFoundError(`node ${id}`)
+        return nodeResources(view, id)
       },
     },
     {

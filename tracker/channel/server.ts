@@ -112,6 +112,7 @@ export class ChannelServer {
   private readonly all = new Set<Session>()
   private timer?: NodeJS.Timeout
   private heartbeat?: NodeJS.Timeout
+  private closing = false
 
   constructor(components: ChannelServerComponents, init: ChannelServerInit) {
     this.state = components.state
@@ -171,8 +172,30 @@ export class ChannelServer {
     }
   }
 
+  /**
+   * Records when a node's channel closed (`lastSeenAt`, shown by `GET /nodes`), without
+   * sync: it is advisory. Not while the tracker closes ({@link close} records every node
+   * connected then) or its state is unavailable. Nothing is written at a hello: a write
+   * per connection would also tell `/health` that the disk works when no change did.
+   */
+  private lastSeen(nodeId: string): void {
+    if (this.closing || this.unavailable() || !this.state.inventory.nodes.has(nodeId)) return
+    const tx = this.state.tx()
+    this.state.inventory.seen(tx, nodeId, Date.now())
+    this.persist(tx)
+  }
+
   /** Closes every connection. */
   async close(): Promise<void> {
+    this.closing = true
+    // the nodes connected until now were seen now; a crash loses this (they show when
+    // their channel last closed before)
+    if (this.sessions.size > 0 && !this.unavailable()) {
+      const tx = this.state.tx()
+      const now = Date.now()
+      for (const nodeId of this.sessions.keys()) this.state.inventory.seen(tx, nodeId, now)
+      await tx.commit().catch((err) => log.error('recording when nodes were last seen failed: %e', err))
+    }
     clearInterval(this.timer)
     clearInterval(this.heartbeat)
     for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'shutdown')
@@ -227,6 +250,7 @@ export class ChannelServer {
       if (s.nodeId !== undefined && this.sessions.get(s.nodeId) === s) {
         this.sessions.delete(s.nodeId)
         this.stats.connected--
+        this.lastSeen(s.nodeId)
       }
     })
     ws.on('error', (err) => log('socket error: %s', err.message))
@@ -354,6 +378,9 @@ export class ChannelServer {
       if (e.cmd.seq <= f.lastSeq) box.ack(tx, node.id, e.cmd.seq, e.cmd.id)
       e.attempts = 0
     }
+    // what its campus runs and it lacks (it enrolled, or was moved, after a release
+    // completed there): queued after `ensureAbove`, so above every sequence it holds
+    this.engine().reconcile(tx, node.id)
     await tx.commit({ sync: tx.ops.some((op) => op.key.startsWith('seq!')) })
     this.deliver(node.id)
   }

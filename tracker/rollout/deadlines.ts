@@ -9,6 +9,7 @@
 import { DEFAULT_OUTCOME_TIMEOUT_MS } from '../constants.ts'
 import type { Release, ReleaseNode, Releases, Tx } from '../state/index.ts'
 import { OUTCOME_TIMEOUT } from '../state/releases.ts'
+import { releaseResult } from './status.ts'
 
 /** Longest delay `setTimeout` takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -16,17 +17,26 @@ const MAX_TIMER_MS = 2 ** 31 - 1
 /**
  * The time (epoch ms) by which `rn` must report an outcome, or undefined if it owes none:
  * only an ACKed `place` without an outcome (`fetching`) of a running or paused release has
- * a deadline. A node ACKed before `ackedAt` was recorded counts from `since`.
+ * a deadline, or of a late member (`joinedAt`, `reconcile.ts`) of a completed one. A node
+ * ACKed before `ackedAt` was recorded counts from `since`.
  */
 export function outcomeDeadline(r: Release, rn: ReleaseNode, since: number): number | undefined {
-  if (rn.state !== 'fetching' || (r.status !== 'running' && r.status !== 'paused')) return undefined
+  if (rn.state !== 'fetching' || !hasDeadlines(r, rn)) return undefined
   return (rn.ackedAt ?? since) + (r.outcomeTimeoutMs ?? DEFAULT_OUTCOME_TIMEOUT_MS)
+}
+
+/** Whether `rn` of `r` can have an outcome deadline (see {@link outcomeDeadline}). */
+function hasDeadlines(r: Release, rn?: ReleaseNode): boolean {
+  if (r.status === 'running' || r.status === 'paused') return true
+  // a completed release waits on nothing, but a late member it was given owes an outcome
+  return r.status === 'completed' && (r.joined ?? 0) > 0 && (rn === undefined || rn.joinedAt !== undefined)
 }
 
 /**
  * Fails, in `tx`, every node whose outcome deadline passed by `now` (reason
  * {@link OUTCOME_TIMEOUT}, `timedOutAt` now). Returns them, and the earliest deadline still
- * ahead (Infinity if none). Walks the nodes of the running and paused releases.
+ * ahead (Infinity if none). Walks the nodes of the running and paused releases, and of the
+ * completed ones that were given late members.
  */
 export function failOverdue(
   releases: Releases,
@@ -37,7 +47,8 @@ export function failOverdue(
   const failed: Array<{ releaseId: string; nodeId: string }> = []
   let next = Number.POSITIVE_INFINITY
   for (const r of releases.releases.values()) {
-    if (r.status !== 'running' && r.status !== 'paused') continue
+    if (!hasDeadlines(r)) continue
+    let late = false
     for (const rn of releases.nodesOf(r.id).values()) {
       const at = outcomeDeadline(r, rn, since)
       if (at === undefined) continue
@@ -47,6 +58,12 @@ export function failOverdue(
       }
       releases.putNode(tx, r.id, { ...rn, state: 'failed', reason: OUTCOME_TIMEOUT, timedOutAt: now })
       failed.push({ releaseId: r.id, nodeId: rn.nodeId })
+      late = r.status === 'completed'
+    }
+    if (late) {
+      // a late member of a completed release timed out: how the release ended changed
+      r.result = releaseResult(releases.nodesOf(r.id).values())
+      releases.put(tx, r)
     }
   }
   return { failed, next }

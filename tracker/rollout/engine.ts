@@ -35,6 +35,7 @@ import {
   recordProgress,
 } from './outcomes.ts'
 import { planRelease } from './plan.ts'
+import { reconcileNode } from './reconcile.ts'
 import { evaluate, writeRelease } from './stages.ts'
 
 export type {
@@ -146,6 +147,16 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     } finally {
       this.creating.delete(key)
     }
+  }
+
+  /**
+   * Queues in `tx` what `nodeId` lacks of what its campus runs, as late members of the
+   * releases that say so (`reconcile.ts`); returns the nodes given commands, to be
+   * delivered once `tx` is committed. The channel calls it at every hello, the admin API
+   * when a node is changed (moved to another campus, given labels).
+   */
+  reconcile(tx: Tx, nodeId: string): string[] {
+    return reconcileNode(this.outcomes, tx, nodeId)
   }
 
   /** The node ACKed receipt of a command. */

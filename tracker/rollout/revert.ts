@@ -23,8 +23,9 @@ export function revertRelease(state: TrackerState, tx: Tx, r: Release): string[]
   for (const rn of state.releases.nodesOf(r.id).values()) {
     if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
     // a node deleted since has no outbox left: a command queued for it would wait for ever,
-    // and reach whatever machine is enrolled under its id later
-    if (!state.inventory.nodes.has(rn.nodeId)) {
+    // and reach whatever machine is enrolled under its id later (which is not the machine
+    // this entry is about: `deletedAt`)
+    if (!state.inventory.nodes.has(rn.nodeId) || rn.deletedAt !== undefined) {
       if (rn.reason !== NODE_DELETED) deleted.push(rn)
       continue
     }

@@ -8,6 +8,7 @@ import { logger } from '@libp2p/logger'
 import type { Release, ReleaseNode, TrackerState, Tx, VersionRef } from '../state/index.ts'
 import type { Announce } from './engine-types.ts'
 import type { ReleasePlan } from './plan.ts'
+import { catchUpRelease } from './reconcile.ts'
 import { refOf } from './revert.ts'
 import { gatePassed } from './select.ts'
 import { releaseResult } from './status.ts'
@@ -92,6 +93,7 @@ export function issueStage(state: TrackerState, tx: Tx, r: Release, k: number): 
  * brings no node of its own (fewer targets than stages: one node with stages 20, 100 is
  * all canary) has no outcome coming that would evaluate it later: its gate is applied at
  * once, on the nodes reached so far, and so is the completion after a last such stage.
+ * On completion, nodes its targets came to cover while it ran join it (`reconcile.ts`).
  */
 export function evaluate(state: TrackerState, tx: Tx, r: Release, announce: Announce): string[] {
   if (r.status !== 'running' || r.stage < 0) return []
@@ -112,6 +114,9 @@ export function evaluate(state: TrackerState, tx: Tx, r: Release, announce: Anno
     r.result = releaseResult(state.releases.nodesOf(r.id).values())
     state.releases.put(tx, r)
     announce(tx, { type: 'release.status', releaseId: r.id, status: r.status, result: r.result })
+    // nodes that came into its targets while it ran join it now, in the same commit: a
+    // restart between the completion and their commands cannot lose them
+    return catchUpRelease({ state, announce }, tx, r)
   }
   return []
 }

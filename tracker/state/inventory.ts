@@ -28,6 +28,8 @@ export interface NodeRecord {
   /** PeerId bound at enrollment: the only identity the channel accepts for this node. */
   peerId?: string
   enrolledAt?: number
+  /** When its channel last closed, or the tracker stopped while it was connected (epoch ms; advisory). */
+  lastSeenAt?: number
 }
 
 /** A classroom device (lamp, player). */
@@ -117,7 +119,12 @@ export class Inventory {
       throw new NotFoundError(`campus ${node.campus}`)
     const old = this.nodes.get(node.id)
     if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
-    const next: NodeRecord = { ...node, peerId: old?.peerId, enrolledAt: old?.enrolledAt }
+    const next: NodeRecord = {
+      ...node,
+      peerId: old?.peerId,
+      enrolledAt: old?.enrolledAt,
+      lastSeenAt: old?.lastSeenAt,
+    }
     this.nodes.set(node.id, next)
     tx.put(`node!${node.id}`, next)
     return next
@@ -134,7 +141,12 @@ export class Inventory {
       throw new ConflictError(`peer already enrolled as ${owner}`, 'ERR_PEER_TAKEN')
     const old = this.nodes.get(nodeId)
     if (old?.peerId !== undefined && old.peerId !== peerId)
-      throw new ConflictError(`node ${nodeId} is bound to another peer`, 'ERR_NODE_TAKEN')
+      // the message MUST start with "node <id> is bound to another peer": the node daemon
+      // (node/daemon/cli.ts) reads the id from it for its hint
+      throw new ConflictError(
+        `node ${nodeId} is bound to another peer (${old.peerId}), not to ${peerId}: if this machine replaces it, delete the node first (DELETE /api/v1/nodes/${nodeId}) and let this one enroll again, or restore the old machine's key here; otherwise enroll it under another node id`,
+        'ERR_NODE_TAKEN',
+      )
     if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
     const campus = old?.campus ?? fields.campus
     if (campus !== undefined && !this.campuses.has(campus)) throw new NotFoundError(`campus ${campus}`)
@@ -144,11 +156,21 @@ export class Inventory {
       labels: old?.labels ?? fields.labels ?? [],
       peerId,
       enrolledAt: old?.enrolledAt ?? Date.now(),
+      lastSeenAt: old?.lastSeenAt,
     }
     this.nodes.set(nodeId, next)
     this.byPeer.set(peerId, nodeId)
     tx.put(`node!${nodeId}`, next)
     return next
+  }
+
+  /** Records that a node's channel closed at `at` (`lastSeenAt`). */
+  seen(tx: Tx, nodeId: string, at: number): void {
+    const old = this.nodes.get(nodeId)
+    if (old === undefined) return
+    const next: NodeRecord = { ...old, lastSeenAt: at }
+    this.nodes.set(nodeId, next)
+    tx.put(`node!${nodeId}`, next)
   }
 
   delete(tx: Tx, kind: 'city' | 'campus' | 'node' | 'device', id: string): void {

@@ -62,6 +62,18 @@ export class LevelKv implements Kv {
   }
 }
 
+/**
+ * Whether `err`, from opening a {@link LevelKv}, says another process (or another open
+ * database of this one) holds the directory's lock: level reports `LEVEL_DATABASE_NOT_OPEN`
+ * caused by `LEVEL_LOCKED`.
+ */
+export function isLockedError(err: unknown): boolean {
+  const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined
+  return (
+    e?.code === 'LEVEL_LOCKED' || (e?.code === 'LEVEL_DATABASE_NOT_OPEN' && e.cause?.code === 'LEVEL_LOCKED')
+  )
+}
+
 /** In-memory {@link Kv}. */
 export class MemoryKv implements Kv {
   private readonly map = new Map<string, string>()

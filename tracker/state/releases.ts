@@ -55,8 +55,13 @@ export interface Release {
   result?: ReleaseResult
   /** Highest stage whose commands were issued; -1 before the first. */
   stage: number
-  /** Number of target nodes (frozen at creation). */
+  /** Number of member nodes: the targets resolved at creation, plus late members ({@link joined}). */
   total: number
+  /**
+   * Nodes added after creation by reconciliation (`rollout/reconcile.ts`): nodes that enrolled
+   * into, or were moved into, the release's targets once it had completed. Absent: none.
+   */
+  joined?: number
   createdAt: number
   updatedAt: number
 }
@@ -100,6 +105,17 @@ export interface ReleaseNode {
   percent: number
   peerBytes: number
   originBytes: number
+  /**
+   * Set on a late member (epoch ms): the node was added to the release after its creation,
+   * by reconciliation (`rollout/reconcile.ts`), because the release is what its campus runs.
+   */
+  joinedAt?: number
+  /**
+   * Set when the node was deleted from the inventory (epoch ms): this entry is the deleted
+   * machine's. A machine enrolled later under the same id is not it (it is not reverted on
+   * its behalf, and reconciliation may replace the entry with a late member's).
+   */
+  deletedAt?: number
   /**
    * What the node ran before this release (rollback target); absent = nothing. `releaseId`
    * is the release that brought it, restored as the node's current release on rollback.
@@ -214,13 +230,27 @@ export class Releases {
   /**
    * A node was deleted, and with it the commands `dropped` (ids) of its outbox. Where one of
    * them is what a release waits on, the node will never report on it: it counts as failed.
+   * Every entry of the node is marked {@link ReleaseNode.deletedAt}, and what it ran is
+   * forgotten: a machine enrolled later under its id starts from nothing (it runs nothing
+   * the tracker knows of, so reconciliation sends it what its campus runs).
    */
-  nodeDeleted(tx: Tx, nodeId: string, dropped: ReadonlySet<string>): void {
+  nodeDeleted(tx: Tx, nodeId: string, dropped: ReadonlySet<string>, now = Date.now()): void {
+    const resources = new Set<string>()
     for (const [releaseId, m] of this.nodes) {
+      const r = this.releases.get(releaseId)
+      if (r !== undefined) resources.add(r.resource)
       const rn = m.get(nodeId)
-      if (rn?.cmdId === undefined || !dropped.has(rn.cmdId)) continue
-      this.putNode(tx, releaseId, { ...rn, state: 'failed', reason: NODE_DELETED })
+      if (rn === undefined || rn.deletedAt !== undefined) continue
+      const gone = rn.cmdId !== undefined && dropped.has(rn.cmdId)
+      // a changed copy, never a change in place: the readers share the written object
+      this.putNode(
+        tx,
+        releaseId,
+        gone ? { ...rn, state: 'failed', reason: NODE_DELETED, deletedAt: now } : { ...rn, deletedAt: now },
+      )
     }
+    for (const resource of resources)
+      if (this.current.has(`${nodeId}!${resource}`)) this.setCurrent(tx, nodeId, resource, undefined)
   }
 
   /** The release created with this `Idempotency-Key`, if any. */
