@@ -59,7 +59,7 @@ describe('node daemon: day-two operations', () => {
     return { t, agent }
   }
 
-  it('a replacement machine under a dead node’s id is told how to free the id, and what it then lacks', {
+  it('a replacement machine under a dead node’s id is told how to free the id, and where to see what it then gets', {
     timeout: 30_000,
   }, async () => {
     const { agent } = await seededTracker()
@@ -74,7 +74,7 @@ describe('node daemon: day-two operations', () => {
     // before, no hint: "node bj-1-n1 is bound to another peer" alone
     expect(refused.hint).toEqual(expect.stringContaining('DELETE /api/v1/nodes/bj-1-n1'))
     expect(refused.hint).toEqual(expect.stringContaining('peer.key'))
-    expect(refused.hint).toEqual(expect.stringContaining('--nodes'))
+    expect(refused.hint).toEqual(expect.stringContaining('/api/v1/nodes/<id>/resources'))
   })
 
   it('a node restarted with another node id is told the tracker knows it by its first one', {
