@@ -74,7 +74,7 @@ describe('node daemon: day-two operations', () => {
     // before, no hint: "node bj-1-n1 is bound to another peer" alone
     expect(refused.hint).toEqual(expect.stringContaining('DELETE /api/v1/nodes/bj-1-n1'))
     expect(refused.hint).toEqual(expect.stringContaining('peer.key'))
-    expect(refused.hint).toEqual(expect.stringContaining('/api/v1/nodes/<id>/resources'))
+    expect(refused.hint).toEqual(expect.stringContaining('/api/v1/nodes/bj-1-n1/resources'))
   })
 
   it('a node restarted with another node id is told the tracker knows it by its first one', {
