@@ -14,9 +14,10 @@
  * retransmit, dedup, outcome, deadline, status counts, and a rollback of the release
  * reverts it to what it ran before it joined. Nothing is sent to a node that already runs
  * the version, to a member of the release (a member that failed is the release's own
- * outcome: release again to retry it), nor while a command of the resource to the node is
- * still unanswered (a live release's, or an earlier catch-up's). A running release takes no
- * new member: once it completes, the nodes that came into its targets meanwhile join it.
+ * outcome: release again to retry it), to a member of a live release of the resource (that
+ * newer rollout decides what it runs), nor while a command of the resource to the node is
+ * still unanswered (an earlier catch-up's). A running release takes no new member: once it
+ * completes, the nodes that came into its targets meanwhile join it.
  */
 import { logger } from '@libp2p/logger'
 import { CapacityError } from '../errors.ts'
@@ -92,14 +93,19 @@ export function desiredVersions(view: View, nodeId: string): Map<string, Desired
   return out
 }
 
-/** Whether a command of `resource` to `nodeId` is still unanswered (or, in a live release, to be sent). */
+/**
+ * Whether another release has `nodeId` for `resource` now: a command of it to the node is
+ * unanswered, or the node is a member of a live (running or paused) release of it, whatever
+ * its state there. Such a release is newer than any completed one whose catch-up could reach
+ * the node (it took the node while that one ran): what the node runs is its to decide, and a
+ * late `place` of the older version would undo it while it shows the node active.
+ */
 function busy(state: TrackerState, nodeId: string, resource: string): boolean {
   for (const r of state.releases.releases.values()) {
     if (r.resource !== resource) continue
     const rn = state.releases.nodes.get(r.id)?.get(nodeId)
     if (rn === undefined || rn.deletedAt !== undefined) continue
-    if (UNANSWERED.has(rn.state)) return true
-    if (rn.state === 'waiting' && (r.status === 'running' || r.status === 'paused')) return true
+    if (UNANSWERED.has(rn.state) || r.status === 'running' || r.status === 'paused') return true
   }
   return false
 }
@@ -165,7 +171,9 @@ function join(
     activateAt: r.activateAt,
     releaseId: r.id,
   })
-  const replaced = releases.nodes.get(r.id)?.has(nodeId) === true
+  // the entry of a deleted machine that had the id, replaced: a member already counted in
+  // `total`, and in `joined` if it was a late one
+  const replaced = releases.nodes.get(r.id)?.get(nodeId)
   releases.putNode(tx, r.id, {
     nodeId,
     stage: r.stages.length - 1,
@@ -179,8 +187,8 @@ function join(
     // what a rollback of `r` sends it back to
     prev: cur === undefined ? undefined : refOf(cur),
   })
-  if (!replaced) r.total++
-  r.joined = (r.joined ?? 0) + 1
+  if (replaced === undefined) r.total++
+  if (replaced?.joinedAt === undefined) r.joined = (r.joined ?? 0) + 1
   r.result = releaseResult(releases.nodesOf(r.id).values())
   releases.put(tx, r)
   c.announce(tx, { type: 'release.node', releaseId: r.id, nodeId, state: 'pending', joined: true })

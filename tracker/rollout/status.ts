@@ -2,8 +2,10 @@
  * Release status for operators: node counts by state per stage, city and campus, nodes
  * that missed their outcome deadline, and bytes by source (peers vs origin).
  */
-import type { NodeState, Release, ReleaseNode, ReleaseResult, Repositories } from '../state/index.ts'
+import type { NodeState, Release, Repositories } from '../state/index.ts'
 import { isTimedOut } from '../state/releases.ts'
+
+export { releaseResult } from '../state/releases.ts'
 
 /** Counts of nodes by state. */
 export type StateCounts = Record<NodeState, number>
@@ -107,20 +109,4 @@ export function releaseStatus(
     late,
     bytes,
   }
-}
-
-/** How the nodes of a release ended (see {@link ReleaseResult}): set when it completes. */
-export function releaseResult(nodes: Iterable<ReleaseNode>): ReleaseResult {
-  let active = 0
-  let failed = 0
-  let timedOut = 0
-  for (const n of nodes) {
-    if (n.state === 'active') active++
-    else if (n.state === 'failed') {
-      failed++
-      if (isTimedOut(n)) timedOut++
-    }
-  }
-  const outcome = failed === 0 ? 'succeeded' : active === 0 ? 'failed' : 'partial'
-  return { outcome, active, failed, timedOut }
 }

@@ -134,6 +134,22 @@ export function isTimedOut(rn: ReleaseNode): boolean {
   return rn.state === 'failed' && rn.reason === OUTCOME_TIMEOUT && rn.timedOutAt !== undefined
 }
 
+/** How the nodes of a release ended (see {@link ReleaseResult}): set when it completes. */
+export function releaseResult(nodes: Iterable<ReleaseNode>): ReleaseResult {
+  let active = 0
+  let failed = 0
+  let timedOut = 0
+  for (const n of nodes) {
+    if (n.state === 'active') active++
+    else if (n.state === 'failed') {
+      failed++
+      if (isTimedOut(n)) timedOut++
+    }
+  }
+  const outcome = failed === 0 ? 'succeeded' : active === 0 ? 'failed' : 'partial'
+  return { outcome, active, failed, timedOut }
+}
+
 /** Reason given on a release's node state for a node deleted from the inventory. */
 export const NODE_DELETED = 'node deleted'
 
@@ -230,12 +246,14 @@ export class Releases {
   /**
    * A node was deleted, and with it the commands `dropped` (ids) of its outbox. Where one of
    * them is what a release waits on, the node will never report on it: it counts as failed.
-   * Every entry of the node is marked {@link ReleaseNode.deletedAt}, and what it ran is
-   * forgotten: a machine enrolled later under its id starts from nothing (it runs nothing
-   * the tracker knows of, so reconciliation sends it what its campus runs).
+   * A completed release's {@link Release.result} counts it so (a late member deleted
+   * before it answered). Every entry of the node is marked {@link ReleaseNode.deletedAt},
+   * and what it ran is forgotten: a machine enrolled later under its id starts from nothing
+   * (it runs nothing the tracker knows of, so reconciliation sends it what its campus runs).
    */
   nodeDeleted(tx: Tx, nodeId: string, dropped: ReadonlySet<string>, now = Date.now()): void {
     const resources = new Set<string>()
+    const ended: Release[] = []
     for (const [releaseId, m] of this.nodes) {
       const r = this.releases.get(releaseId)
       if (r !== undefined) resources.add(r.resource)
@@ -248,6 +266,12 @@ export class Releases {
         releaseId,
         gone ? { ...rn, state: 'failed', reason: NODE_DELETED, deletedAt: now } : { ...rn, deletedAt: now },
       )
+      // a completed release waiting on it (a late member's place) ends differently now
+      if (gone && r?.status === 'completed' && r.result !== undefined) ended.push(r)
+    }
+    for (const r of ended) {
+      r.result = releaseResult(this.nodesOf(r.id).values())
+      this.put(tx, r)
     }
     for (const resource of resources)
       if (this.current.has(`${nodeId}!${resource}`)) this.setCurrent(tx, nodeId, resource, undefined)
