@@ -190,6 +190,7 @@ export class DandelionNodeImpl implements DandelionNode {
 
   async start(): Promise<void> {
     this.stopping = false
+    this.webSeed?.start()
     this.pool?.start()
     if (this.ownsStore) await this.store.start()
     await this.names.open()
@@ -223,6 +224,7 @@ export class DandelionNodeImpl implements DandelionNode {
 
   async stop(): Promise<void> {
     this.stopping = true
+    this.webSeed?.stop()
     clearInterval(this.keepAlive)
     this.manifests.stop()
     this.lan?.detach()

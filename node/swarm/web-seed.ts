@@ -15,9 +15,12 @@
  * delivered that chunk, so nobody verified it — is brought up to date when read: once the
  * backoff has run out and no request is under way, reading the status asks the origin
  * again for the last chunk it was asked for (one request, through the same buckets,
- * verified against its CID like any other). A verified answer ends the backoff; another failure extends it as any failure
- * does, so this probe is never more frequent than the backoff's retries. Before session
- * 16 the count stayed at its last value for as long as the node ran.
+ * verified against its CID like any other). A verified answer ends the backoff; another
+ * failure extends it as any failure does, so this probe is never more frequent than the
+ * backoff's retries. A probe failing after a newer request's bytes verified counts for
+ * nothing (what it found out is older), and a probe does not outlive the node: stopping
+ * the node aborts it, and a stopped node's status reads send none. Before session 16 the
+ * count stayed at its last value for as long as the node ran.
  */
 import type { CID } from 'multiformats/cid'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
@@ -69,6 +72,10 @@ export class WebSeed {
   private inflight = 0
   /** The last chunk asked for that the origin did not answer with 404: what a probe asks again. */
   private probeTarget?: Probe
+  /** Aborted by {@link stop}: what no caller's signal bounds (a probe) ends with the node. */
+  private life = new AbortController()
+  /** Verified answers so far: a probe that fails after one more came in says nothing newer. */
+  private successes = 0
 
   constructor(init: WebSeedInit) {
     this.url = init.url.replace(/\/+$/, '')
@@ -98,12 +105,23 @@ export class WebSeed {
     }
   }
 
+  /** Lets a node started again probe again (see {@link stop}). */
+  start(): void {
+    if (this.life.signal.aborted) this.life = new AbortController()
+  }
+
+  /** Aborts a probe under way and sends no more, until {@link start}: the node is going. */
+  stop(): void {
+    this.life.abort()
+  }
+
   /**
    * Records whether what the origin sent checked out. Only verified bytes end a backoff: an
    * origin answering 200 with bytes that fail verification is backed off like one that is down.
    */
   verified(ok: boolean): void {
     if (ok) {
+      this.successes++
       this.backoff.success()
       this.probeTarget = undefined
     } else this.backoff.failure()
@@ -157,7 +175,13 @@ export class WebSeed {
   /** Starts a probe (see {@link status}) when the failure count is stale and one may be sent. */
   private probeIfStale(): void {
     const target = this.probeTarget
-    if (target === undefined || this.backoff.failures === 0 || !this.backoff.ready || this.inflight > 0)
+    if (
+      target === undefined ||
+      this.life.signal.aborted ||
+      this.backoff.failures === 0 ||
+      !this.backoff.ready ||
+      this.inflight > 0
+    )
       return
     this.inflight++
     this.probe(target)
@@ -172,22 +196,33 @@ export class WebSeed {
    * the backoff", so an origin answering 200 with bad bytes stays backed off.
    */
   private async probe(target: Probe): Promise<void> {
-    // nobody waits for a probe: bounded on its own, bucket wait included
-    const signal = AbortSignal.timeout(this.timeoutMs)
-    for (const b of this.buckets) await b.take(target.bytes, { signal })
+    // nobody waits for a probe: bounded on its own, bucket wait included, and by the node's life
+    const life = this.life.signal
+    const signal = AbortSignal.any([life, AbortSignal.timeout(this.timeoutMs)])
+    const successes = this.successes
+    try {
+      for (const b of this.buckets) await b.take(target.bytes, { signal })
+    } catch {
+      return // our own buckets ran out of time (or the node stopped): nothing of the origin
+    }
     let bytes: Uint8Array
     try {
       bytes = await this.request(target.path, target.bytes, { signal })
     } catch (err) {
+      // the node stopped: that says nothing about the origin
+      if (life.aborted) return
       // the origin answers but no longer has it: nothing more to learn from this one
       if (err instanceof OriginHttpError && err.status === 404) {
         if (this.probeTarget === target) this.probeTarget = undefined
         return
       }
-      this.backoff.failure()
+      // a newer request's bytes verified meanwhile: this failure is older news
+      if (this.successes === successes) this.backoff.failure()
       return
     }
-    this.verified(matchesCid(target.cid, bytes))
+    if (life.aborted) return
+    const ok = matchesCid(target.cid, bytes)
+    if (ok || this.successes === successes) this.verified(ok)
   }
 
   private async request(
