@@ -3,50 +3,11 @@
  * (`web-seed.ts`): it must not outlive the node, and a late answer to it must not undo what
  * a newer request found out.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { chunkCid } from '../../../node/content/cid.ts'
 import { WebSeed } from '../../../node/swarm/web-seed.ts'
 import { Harness, randomContent, until } from '../utils/harness.ts'
-import { startOrigin, type TestOrigin } from '../utils/origin.ts'
-
-/** What a test origin front does with `GET /chunks/…`. */
-type ChunkMode = 'healthy' | 'down' | 'hang'
-
-/** A front whose chunk route can refuse (503) or hold requests unanswered; the rest is passed on. */
-interface HangingFront {
-  url: string
-  server: Server
-  mode: ChunkMode
-  asks: number
-  /** Chunk requests held unanswered, until their client gives up or the test ends them. */
-  held: Array<{ req: IncomingMessage; res: ServerResponse; closed: Promise<void> }>
-}
-
-async function hangingFront(serve: (path: string) => Promise<Uint8Array | undefined>): Promise<HangingFront> {
-  const front: HangingFront = { url: '', server: createServer(), mode: 'healthy', asks: 0, held: [] }
-  front.server.on('request', (req, res) => {
-    const path = req.url ?? '/'
-    if (path.startsWith('/chunks/')) {
-      front.asks++
-      if (front.mode === 'down') return void res.writeHead(503).end()
-      if (front.mode === 'hang') {
-        const closed = new Promise<void>((resolve) => res.once('close', resolve))
-        front.held.push({ req, res, closed })
-        return
-      }
-    }
-    serve(path)
-      .then((body) => {
-        if (body === undefined) res.writeHead(404).end()
-        else res.writeHead(200, { 'content-length': body.byteLength }).end(body)
-      })
-      .catch(() => res.writeHead(502).end())
-  })
-  await new Promise<void>((resolve) => front.server.listen(0, '127.0.0.1', resolve))
-  front.url = `http://127.0.0.1:${(front.server.address() as { port: number }).port}`
-  return front
-}
+import { type OriginFront, originFront, startOrigin, type TestOrigin } from '../utils/origin.ts'
 
 /** Resolves with 'closed' when `p` does, or 'open' after `ms`. */
 async function closedWithin(p: Promise<void>, ms: number): Promise<'closed' | 'open'> {
@@ -66,13 +27,11 @@ async function closedWithin(p: Promise<void>, ms: number): Promise<'closed' | 'o
 describe('the origin probe of a status read', () => {
   const h = new Harness()
   let o: TestOrigin | undefined
-  let front: HangingFront | undefined
+  let front: OriginFront | undefined
   afterEach(async () => {
     await h.teardown()
     await o?.close()
-    for (const { res } of front?.held.splice(0) ?? []) res.destroy()
-    front?.server.closeAllConnections()
-    front?.server.close()
+    front?.close()
     front = undefined
   })
 
@@ -85,11 +44,8 @@ describe('the origin probe of a status read', () => {
     const peer = await h.spawn({ originUrl: origin, trustedOrigins, fallbackIdleMs: 100 })
     await peer.fetch(version.manifestCid)
 
-    front = await hangingFront(async (path) => {
-      const r = await fetch(origin + path)
-      return r.ok ? new Uint8Array(await r.arrayBuffer()) : undefined
-    })
-    front.mode = 'down'
+    front = await originFront(origin)
+    front.modes.chunks = 'down'
     const node = await h.spawn({
       originUrl: front.url,
       trustedOrigins,
@@ -103,7 +59,7 @@ describe('the origin probe of a status read', () => {
     await done
 
     // the origin now takes requests and never answers them; a status read probes it
-    front.mode = 'hang'
+    front.modes.chunks = 'hang'
     const f = front
     await until(() => {
       node.status()
@@ -114,23 +70,26 @@ describe('the origin probe of a status read', () => {
     // the probe's request went with the node (it used to stay open for the request's 30 s
     // deadline, holding the daemon's exit up after SIGTERM)
     expect(await closedWithin(probe.closed, 3_000)).toBe('closed')
-    const asked = f.asks
+    const asked = f.asks.chunks
     node.status()
     await new Promise((r) => setTimeout(r, 300)) // a probe would reach the front by now
-    expect(f.asks).toBe(asked)
+    expect(f.asks.chunks).toBe(asked)
   })
 
   it('a probe answered after a newer request succeeded does not count the origin as failing again', async () => {
+    o = await startOrigin(h)
+    // one chunk: its CID is its bytes'
     const bytes = randomContent(64 * 1024)
+    await o.publish(bytes)
     const cid = chunkCid(bytes)
-    front = await hangingFront(async (path) => (path === `/chunks/${cid.toString()}` ? bytes : undefined))
+    front = await originFront(o.origin.url)
     const web = new WebSeed({ url: front.url, backoff: { initialMs: 20, maxMs: 40 } })
-    front.mode = 'down'
+    front.modes.chunks = 'down'
     await expect(web.chunk(cid, bytes.byteLength)).rejects.toThrow()
     expect(web.status().consecutiveFailures).toBe(1)
 
     // the backoff runs out; a status read probes an origin that now holds the request
-    front.mode = 'hang'
+    front.modes.chunks = 'hang'
     const f = front
     await until(() => {
       web.status()
@@ -139,7 +98,7 @@ describe('the origin probe of a status read', () => {
     const probe = f.held[0]
 
     // the origin recovers: a real request gets verified bytes (the swarm says so)
-    f.mode = 'healthy'
+    f.modes.chunks = 'healthy'
     const got = await web.chunk(cid, bytes.byteLength)
     expect(Buffer.from(got).equals(Buffer.from(bytes))).toBe(true)
     web.verified(true)

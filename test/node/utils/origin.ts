@@ -1,6 +1,6 @@
 /** Starts a real origin (from `origin/`) with its seeder for swarm tests. */
 import { writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import { createServer, type Server, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { createOrigin, type Origin, type PublishedVersion } from '../../../origin/index.ts'
@@ -79,10 +79,18 @@ type FrontRoute = 'chunks' | 'manifests'
 export interface OriginFront {
   url: string
   server: Server
-  /** Per route: pass requests on, answer 503, or flip the first byte of what the origin sends. */
-  modes: Record<FrontRoute, 'healthy' | 'down' | 'corrupt'>
+  /**
+   * Per route: pass requests on, answer 503, flip the first byte of what the origin sends,
+   * or hold the request unanswered (in {@link held}) until its client gives up or the test
+   * ends it.
+   */
+  modes: Record<FrontRoute, 'healthy' | 'down' | 'corrupt' | 'hang'>
   /** Requests seen per route. */
   asks: Record<FrontRoute, number>
+  /** Requests held by the `hang` mode; `closed` settles when their connection closes. */
+  held: Array<{ res: ServerResponse; closed: Promise<void> }>
+  /** Closes the front, held requests included. */
+  close(): void
 }
 
 /** Starts a front for `originUrl` on 127.0.0.1, every route healthy. */
@@ -92,6 +100,12 @@ export async function originFront(originUrl: string): Promise<OriginFront> {
     server: createServer(),
     modes: { chunks: 'healthy', manifests: 'healthy' },
     asks: { chunks: 0, manifests: 0 },
+    held: [],
+    close() {
+      for (const { res } of front.held.splice(0)) res.destroy()
+      front.server.closeAllConnections()
+      front.server.close()
+    },
   }
   front.server.on('request', (req, res) => {
     const route = (['chunks', 'manifests'] as const).find((r) => req.url?.startsWith(`/${r}/`) === true)
@@ -99,6 +113,10 @@ export async function originFront(originUrl: string): Promise<OriginFront> {
     const mode = route === undefined ? 'healthy' : front.modes[route]
     if (mode === 'down') {
       res.writeHead(503).end()
+      return
+    }
+    if (mode === 'hang') {
+      front.held.push({ res, closed: new Promise<void>((resolve) => res.once('close', resolve)) })
       return
     }
     fetch(originUrl + req.url)
