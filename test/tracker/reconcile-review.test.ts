@@ -16,6 +16,21 @@ const lesson = (c: { content: unknown }): string | undefined =>
 
 const status = (t: Tracker, id: string) => h.api(t, 'GET', `/releases/${id}`)
 
+/** A tracker whose campus bj-1 (one node, a) completed a release of lesson v1. */
+async function completedCampusRelease(): Promise<{ t: Tracker; rel: { id: string } }> {
+  const t = await h.tracker({ dataDir: await h.tmp() })
+  await h.seed(t)
+  const a = await h.agent([t.channelUrl], 'a', { campus: 'bj-1' })
+  await until(() => a.agent.connected, 'a connected')
+  const rel = await h.api(t, 'POST', '/releases', {
+    resource: 'lesson',
+    version: 1,
+    targets: { campuses: ['bj-1'] },
+  })
+  await until(async () => (await status(t, rel.id)).release.status === 'completed', 'completed')
+  return { t, rel }
+}
+
 describe('reconciliation beside other releases', () => {
   it('leaves a node a newer running release moved on alone when an older release completes', async () => {
     const t = await h.tracker({ dataDir: await h.tmp() })
@@ -66,16 +81,7 @@ describe('reconciliation beside other releases', () => {
   })
 
   it('counts a late member once when a machine replacing it under its id joins again', async () => {
-    const t = await h.tracker({ dataDir: await h.tmp() })
-    await h.seed(t)
-    const a = await h.agent([t.channelUrl], 'a', { campus: 'bj-1' })
-    await until(() => a.agent.connected, 'a connected')
-    const rel = await h.api(t, 'POST', '/releases', {
-      resource: 'lesson',
-      version: 1,
-      targets: { campuses: ['bj-1'] },
-    })
-    await until(async () => (await status(t, rel.id)).release.status === 'completed', 'completed')
+    const { t, rel } = await completedCampusRelease()
     // n enrolls late and joins; its machine is replaced twice
     let n = await h.agent([t.channelUrl], 'n', { campus: 'bj-1' })
     for (let i = 0; i < 2; i++) {
@@ -91,16 +97,7 @@ describe('reconciliation beside other releases', () => {
   })
 
   it('counts a late member deleted before it answered as failed in the release result', async () => {
-    const t = await h.tracker({ dataDir: await h.tmp() })
-    await h.seed(t)
-    const a = await h.agent([t.channelUrl], 'a', { campus: 'bj-1' })
-    await until(() => a.agent.connected, 'a connected')
-    const rel = await h.api(t, 'POST', '/releases', {
-      resource: 'lesson',
-      version: 1,
-      targets: { campuses: ['bj-1'] },
-    })
-    await until(async () => (await status(t, rel.id)).release.status === 'completed', 'completed')
+    const { t, rel } = await completedCampusRelease()
     // a late member whose place is queued while it is offline (moved into the campus)
     await h.api(t, 'POST', '/nodes', { id: 'n', campus: 'bj-2' })
     const n = await h.agent([t.channelUrl], 'n', { campus: 'bj-2' })
