@@ -7,7 +7,13 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { chunkCid } from '../../../node/content/cid.ts'
 import { WebSeed } from '../../../node/swarm/web-seed.ts'
 import { Harness, randomContent, until } from '../utils/harness.ts'
-import { type OriginFront, originFront, startOrigin, type TestOrigin } from '../utils/origin.ts'
+import {
+  type OriginFront,
+  originFront,
+  servedByPeerWhileOriginFails,
+  startOrigin,
+  type TestOrigin,
+} from '../utils/origin.ts'
 
 /** Resolves with 'closed' when `p` does, or 'open' after `ms`. */
 async function closedWithin(p: Promise<void>, ms: number): Promise<'closed' | 'open'> {
@@ -37,26 +43,14 @@ describe('the origin probe of a status read', () => {
 
   it('ends with the node: a stopped node leaves no request to its origin, and a status read after stop sends none', async () => {
     o = await startOrigin(h)
-    const version = await o.publish(randomContent(512 * 1024))
-    await o.seeder.stop()
-    const origin = o.origin.url
-    const trustedOrigins = [o.origin.publicKey]
-    const peer = await h.spawn({ originUrl: origin, trustedOrigins, fallbackIdleMs: 100 })
-    await peer.fetch(version.manifestCid)
-
-    front = await originFront(origin)
-    front.modes.chunks = 'down'
-    const node = await h.spawn({
-      originUrl: front.url,
-      trustedOrigins,
-      fallbackIdleMs: 100,
-      originBackoff: { initialMs: 100, maxMs: 200 },
+    const served = await servedByPeerWhileOriginFails(h, o, {
+      bytes: 512 * 1024,
+      mode: 'down',
+      failures: 1,
+      backoff: { initialMs: 100, maxMs: 200 },
     })
-    const done = node.fetch(version.manifestCid)
-    await until(() => (node.status().origin?.consecutiveFailures ?? 0) >= 1)
-    // a peer delivers the rest: the node asks its origin nothing more
-    await h.connect(node, peer)
-    await done
+    front = served.front
+    const node = served.node
 
     // the origin now takes requests and never answers them; a status read probes it
     front.modes.chunks = 'hang'

@@ -8,8 +8,8 @@
 import type { Server } from 'node:http'
 import { afterEach, describe, expect, it } from 'vitest'
 import { createNodeMetrics } from '../../../node/playback/metrics.ts'
-import { Harness, randomContent, until } from '../utils/harness.ts'
-import { originFront, startOrigin, type TestOrigin } from '../utils/origin.ts'
+import { Harness, until } from '../utils/harness.ts'
+import { servedByPeerWhileOriginFails, startOrigin, type TestOrigin } from '../utils/origin.ts'
 
 describe("an origin's failures in a row", () => {
   const h = new Harness()
@@ -23,27 +23,14 @@ describe("an origin's failures in a row", () => {
 
   it('go back to 0 once the origin answers again, though the content came from a peer meanwhile', async () => {
     o = await startOrigin(h)
-    const version = await o.publish(randomContent(1024 * 1024))
-    await o.seeder.stop()
-    const trustedOrigins = [o.origin.publicKey]
-    // a peer that holds the lesson (fetched from the origin while it was well)
-    const peer = await h.spawn({ originUrl: o.origin.url, trustedOrigins, fallbackIdleMs: 100 })
-    await peer.fetch(version.manifestCid)
-
-    const front = await originFront(o.origin.url)
-    server = front.server
-    front.modes.chunks = 'down'
-    const node = await h.spawn({
-      originUrl: front.url,
-      trustedOrigins,
-      fallbackIdleMs: 100,
-      originBackoff: { initialMs: 100, maxMs: 400 },
-    })
-    const done = node.fetch(version.manifestCid)
-    await until(() => (node.status().origin?.consecutiveFailures ?? 0) >= 2)
     // the peer delivers everything while the origin still refuses
-    await h.connect(node, peer)
-    await done
+    const { node, front } = await servedByPeerWhileOriginFails(h, o, {
+      bytes: 1024 * 1024,
+      mode: 'down',
+      failures: 2,
+      backoff: { initialMs: 100, maxMs: 400 },
+    })
+    server = front.server
     expect(node.status().totals.bytesFromOrigin).toBe(0)
     expect(node.status().origin?.consecutiveFailures).toBeGreaterThan(0)
 
@@ -63,25 +50,13 @@ describe("an origin's failures in a row", () => {
 
   it('stay up while the origin still sends bytes that do not verify', async () => {
     o = await startOrigin(h)
-    const version = await o.publish(randomContent(512 * 1024))
-    await o.seeder.stop()
-    const trustedOrigins = [o.origin.publicKey]
-    const peer = await h.spawn({ originUrl: o.origin.url, trustedOrigins, fallbackIdleMs: 100 })
-    await peer.fetch(version.manifestCid)
-
-    const front = await originFront(o.origin.url)
-    server = front.server
-    front.modes.chunks = 'corrupt'
-    const node = await h.spawn({
-      originUrl: front.url,
-      trustedOrigins,
-      fallbackIdleMs: 100,
-      originBackoff: { initialMs: 100, maxMs: 400 },
+    const { node, front } = await servedByPeerWhileOriginFails(h, o, {
+      bytes: 512 * 1024,
+      mode: 'corrupt',
+      failures: 1,
+      backoff: { initialMs: 100, maxMs: 400 },
     })
-    const done = node.fetch(version.manifestCid)
-    await until(() => (node.status().origin?.consecutiveFailures ?? 0) >= 1)
-    await h.connect(node, peer)
-    await done
+    server = front.server
     const failures = node.status().origin?.consecutiveFailures ?? 0
     expect(failures).toBeGreaterThan(0)
     // bytes that do not verify are a failure, probe or not: the count only grows

@@ -3,9 +3,10 @@ import { writeFile } from 'node:fs/promises'
 import { createServer, type Server, type ServerResponse } from 'node:http'
 import { join } from 'node:path'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { DandelionNode } from '../../../node/index.ts'
 import { createOrigin, type Origin, type PublishedVersion } from '../../../origin/index.ts'
 import { attachSeeder, type Seeder, type SeederInit } from '../../../origin/seeder.ts'
-import { type Harness, randomContent, TEST_CHUNK_SIZE } from './harness.ts'
+import { type Harness, randomContent, TEST_CHUNK_SIZE, until } from './harness.ts'
 
 /** An origin, its seeder, and a helper to publish bytes. */
 export interface TestOrigin {
@@ -130,4 +131,41 @@ export async function originFront(originUrl: string): Promise<OriginFront> {
   await new Promise<void>((resolve) => front.server.listen(0, '127.0.0.1', resolve))
   front.url = `http://127.0.0.1:${(front.server.address() as { port: number }).port}`
   return front
+}
+
+/**
+ * A node with nothing more to ask its origin: while it fetched a lesson of `bytes` bytes,
+ * the origin (behind a front whose chunk route is in `mode`) failed `failures` times or
+ * more, then a peer that holds the lesson delivered all of it. The origin's seeder is
+ * stopped, so only that peer and the origin have the lesson.
+ */
+export async function servedByPeerWhileOriginFails(
+  h: Harness,
+  o: TestOrigin,
+  init: {
+    bytes: number
+    mode: 'down' | 'corrupt'
+    failures: number
+    backoff: { initialMs: number; maxMs: number }
+  },
+): Promise<{ node: DandelionNode; front: OriginFront }> {
+  const version = await o.publish(randomContent(init.bytes))
+  await o.seeder.stop()
+  const trustedOrigins = [o.origin.publicKey]
+  // the peer fetched it from the origin while the origin was well
+  const peer = await h.spawn({ originUrl: o.origin.url, trustedOrigins, fallbackIdleMs: 100 })
+  await peer.fetch(version.manifestCid)
+  const front = await originFront(o.origin.url)
+  front.modes.chunks = init.mode
+  const node = await h.spawn({
+    originUrl: front.url,
+    trustedOrigins,
+    fallbackIdleMs: 100,
+    originBackoff: init.backoff,
+  })
+  const done = node.fetch(version.manifestCid)
+  await until(() => (node.status().origin?.consecutiveFailures ?? 0) >= init.failures)
+  await h.connect(node, peer)
+  await done
+  return { node, front }
 }
