@@ -378,6 +378,10 @@ export class DandelionNodeImpl implements DandelionNode {
       }
     } finally {
       swarm.openReads--
+      // in use until the read ends, not only when it began: a lesson a class watched for an
+      // hour while other lessons were placed was otherwise the first to go once it ended
+      // (unless it left the node meanwhile, whose order it must not re-enter)
+      if (!swarm.stopped) this.recency.touch(swarm.key)
     }
   }
 

@@ -12,30 +12,43 @@ import type { ChunkStore } from '../store/index.ts'
 
 /**
  * Why bytes `start`–`end` of `manifest` cannot be read within `store`'s quota, or
- * `undefined` when they can: when they span no more than the quota, or when every chunk
- * of them is held (nothing to store).
+ * `undefined` when they can: when they fit in the quota beside what is pinned, or when
+ * every chunk of them is held (nothing to store).
+ *
+ * Pinned content never leaves, so a range fits only in the room the pins leave. Before,
+ * only the whole quota was compared: on a lamp whose quota the tracker's placements had
+ * mostly filled, a lesson not placed there answered 200 and its body stopped after the
+ * few chunks that fitted (the store then refused the next one, nothing being evictable).
  */
 export async function rangeBeyondQuota(
-  store: Pick<ChunkStore, 'has' | 'usage'>,
+  store: Pick<ChunkStore, 'has' | 'usage' | 'isPinned'>,
   manifest: Pick<Manifest, 'cid' | 'chunks' | 'chunkSize' | 'size' | 'bytes'>,
   start: number,
   end: number,
 ): Promise<string | undefined> {
-  const { quotaBytes } = store.usage()
+  const { quotaBytes, pinnedBytes } = store.usage()
   const firstIndex = Math.floor(start / manifest.chunkSize)
   const lastIndex = Math.floor(end / manifest.chunkSize)
   const first = firstIndex * manifest.chunkSize
   const last = Math.min((lastIndex + 1) * manifest.chunkSize, manifest.size)
-  if (last - first + manifest.bytes.byteLength <= quotaBytes) return undefined
-  // rare (a range larger than the quota): one index lookup per chunk is cheap here
+  const span = last - first + manifest.bytes.byteLength
+  if (span + pinnedBytes <= quotaBytes) return undefined
+  // rare (a range larger than the room left beside the pins): one index lookup per chunk is cheap here
   let missingBytes = 0
+  let pinnedInRange = 0
   for (let i = firstIndex; i <= lastIndex; i++) {
-    if (!(await store.has(manifest.chunks[i])))
-      missingBytes += Math.min((i + 1) * manifest.chunkSize, manifest.size) - i * manifest.chunkSize
+    const length = Math.min((i + 1) * manifest.chunkSize, manifest.size) - i * manifest.chunkSize
+    if (!(await store.has(manifest.chunks[i]))) missingBytes += length
+    else if (store.isPinned(manifest.chunks[i])) pinnedInRange += length
   }
   if (missingBytes === 0) return undefined
+  // the range's own pinned chunks are in its span already
+  const pinnedElsewhere = Math.max(0, pinnedBytes - pinnedInRange)
+  if (span + pinnedElsewhere <= quotaBytes) return undefined
+  const what = `bytes ${start}-${end} of ${manifest.cid.toString()} span ${last - first} bytes, ${missingBytes} of them in chunks this node does not hold`
+  if (span > quotaBytes) return `${what}: more than this node's whole quota of ${quotaBytes} bytes`
   return (
-    `bytes ${start}-${end} of ${manifest.cid.toString()} span ${last - first} bytes, ${missingBytes} of them ` +
-    `in chunks this node does not hold: more than this node's whole quota of ${quotaBytes} bytes`
+    `${what}: more than this node's quota of ${quotaBytes} bytes leaves beside the ${pinnedElsewhere} bytes ` +
+    'of pinned content it keeps; unpin content, or raise --quota-bytes'
   )
 }

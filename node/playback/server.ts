@@ -29,6 +29,7 @@ import { lookupFailure } from './lookup-failure.ts'
 import { createNodeMetrics, type PlaybackCounts } from './metrics.ts'
 import { rangeBeyondQuota } from './range-room.ts'
 import { ChunkTimeoutError, readWithDeadline } from './read-deadline.ts'
+import { storeRefusal } from './store-refusal.ts'
 
 /** How long to look for an unknown manifest before answering 404. */
 const MANIFEST_LOOKUP_MS = 10_000
@@ -119,8 +120,8 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     }
     const start = range?.start ?? 0
     const end = range?.end ?? manifest.size - 1
-    // a range needing room for more chunks than the whole quota holds can never be read
-    // whole; one held in full needs none (`range-room.ts`)
+    // a range needing room for more chunks than the quota holds beside what is pinned can
+    // never be read whole; one held in full needs none (`range-room.ts`)
     const beyond =
       req.method !== 'HEAD' && manifest.size > 0
         ? await rangeBeyondQuota(node.store, manifest, start, end)
@@ -171,6 +172,16 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
       }
       // the player went away: nobody to answer
       if (abort.signal.aborted) return reply.code(204).send()
+      // no room to store what it needs (quota full of content kept, disk full): 507 with
+      // the cause and the fix, not a 500 that reads like a fault of the node
+      const refused = storeRefusal(err)
+      if (refused !== undefined) {
+        return reply
+          .code(refused.status)
+          .removeHeader('etag')
+          .type('application/json; charset=utf-8')
+          .send(refused.body)
+      }
       throw err
     }
     async function* rest(): AsyncGenerator<Uint8Array> {
