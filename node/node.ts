@@ -364,11 +364,12 @@ export class DandelionNodeImpl implements DandelionNode {
     const cid = toCid(manifestCid)
     const m = await this.manifest(cid, options)
     const swarm = this.swarm(cid)
-    await swarm.setManifest(m)
-    // content being played is not evicted to make room, and is the last to go afterwards
+    // content being played is not evicted to make room, and is the last to go afterwards;
+    // counted before any wait, so an eviction deciding in the meantime sees the player
     swarm.openReads++
     this.recency.touch(swarm.key)
     try {
+      await swarm.setManifest(m)
       for (let i = Math.floor(start / m.chunkSize); i <= Math.floor(end / m.chunkSize); i++) {
         const bytes = await this.readChunk(swarm, m, i, options)
         const chunkStart = i * m.chunkSize
