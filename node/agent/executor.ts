@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { MAX_TIMER_MS } from '../node-constants.ts'
 import type { AgentContentApi, FetchProgress } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
-import type { Command, OutcomeStatus } from './protocol.ts'
+import { type Command, MAX_REASON_CHARS, type OutcomeStatus } from './protocol.ts'
 
 const log = logger('dandelion:node:agent:exec')
 
@@ -151,7 +151,7 @@ export class Executor {
       if (superseded?.aborted === true) reason = 'superseded'
       else {
         log.error('command %s (%s) failed: %e', cmd.id, cmd.op, err)
-        reason = (err instanceof Error ? err.message : String(err)).slice(0, 500)
+        reason = (err instanceof Error ? err.message : String(err)).slice(0, MAX_REASON_CHARS)
       }
       // if the journal cannot record the failure either, the command stays queued in it and
       // is applied again by resume() on the next start

@@ -17,6 +17,12 @@ export const CHANNEL_PROTOCOL = 'dandelion-channel.1'
 export const AUTH_CONTEXT = 'dandelion/channel/1/auth\n'
 /** Largest frame either side accepts. */
 export const MAX_FRAME_BYTES = 64 * 1024
+/**
+ * Longest `reason` of an outcome, in UTF-16 code units (`String.length`). The tracker keeps
+ * each node's reason in the release's state: without a bound, 5,000 nodes could each make
+ * it hold a frame's worth (64 KiB).
+ */
+export const MAX_REASON_CHARS = 500
 
 /** What a command asks a node to do with a resource. */
 export type CommandOp = 'place' | 'activate' | 'deactivate' | 'evict'
@@ -171,7 +177,13 @@ export function parseNodeFrame(text: string): NodeFrame | undefined {
         : undefined
     case 'outcome':
       if (!isStr(v.id) || !STATUSES.has(v.status as OutcomeStatus)) return undefined
-      if (v.reason !== undefined && typeof v.reason !== 'string') return undefined
+      // may be empty (an error without a message), never unbounded
+      if (v.reason !== undefined && (typeof v.reason !== 'string' || v.reason.length > MAX_REASON_CHARS))
+        return undefined
+      // Byte counts, when present, MUST be numbers as progress carries them: the tracker adds
+      // them up into a release's bytes by source (a string made that sum a string).
+      if (v.peerBytes !== undefined && !isNum(v.peerBytes)) return undefined
+      if (v.originBytes !== undefined && !isNum(v.originBytes)) return undefined
       return v as NodeFrame
     default:
       return undefined

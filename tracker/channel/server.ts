@@ -27,6 +27,7 @@ import {
   RETRANSMIT_INITIAL_MS,
   RETRANSMIT_MAX_MS,
   RETRANSMIT_TICK_MS,
+  SHUTDOWN_GRACE_MS,
 } from '../constants.ts'
 import type { LastSeqOutOfRangeError } from '../errors.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
@@ -199,7 +200,19 @@ export class ChannelServer {
     clearInterval(this.timer)
     clearInterval(this.heartbeat)
     for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'shutdown')
-    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    // `wss.close` waits for every connection to close, and ws waits 30 s for a peer to
+    // answer a close frame: one dead link (or a peer frozen mid-handshake) held the
+    // shutdown, and the data directory's lock with it, that long. Live nodes answer at
+    // once and get the shutdown code; whatever is left after the grace is dropped.
+    const closed = new Promise<void>((resolve) => this.wss.close(() => resolve()))
+    const grace = setTimeout(() => {
+      for (const ws of this.wss.clients) ws.terminate()
+    }, SHUTDOWN_GRACE_MS)
+    try {
+      await closed
+    } finally {
+      clearTimeout(grace)
+    }
   }
 
   /** Closes a node's channel (e.g. the node was deleted); it must authenticate again. */
@@ -217,6 +230,11 @@ export class ChannelServer {
   }
 
   private onConnection(ws: WebSocket): void {
+    // First, before any refusal below: a WebSocket emits 'error' for a broken frame (one over
+    // MAX_FRAME_BYTES, a bad opcode) even while it is being closed, and an 'error' event
+    // without a listener is thrown: any peer could end the tracker process with one frame
+    // sent on a connection refused as busy.
+    ws.on('error', (err) => log('socket error: %s', err.message))
     // bounded: connections still in their handshake (each costs a signature check)
     if (this.all.size - this.sessions.size >= this.init.maxPendingHandshakes) {
       this.stats.authFailures++
@@ -253,7 +271,6 @@ export class ChannelServer {
         this.lastSeen(s.nodeId)
       }
     })
-    ws.on('error', (err) => log('socket error: %s', err.message))
     this.send(s, { t: 'challenge', nonce: s.nonce, trackerId: this.signer.id })
   }
 
