@@ -24,10 +24,11 @@ export const HEARTBEAT_INTERVAL_MS = 30_000
 /** Most connections that have not finished their hello; more are refused (try again later). */
 export const MAX_PENDING_HANDSHAKES = 2_000
 /**
- * How long a stopping tracker waits for its channels to answer their close before it drops
- * them: a dead link or a frozen peer never answers, and ws would hold each for 30 s.
+ * How long the tracker waits for a channel it closes (refused, replaced, dropped, or the
+ * tracker stopping) to answer the close before it drops it: a dead link or a frozen peer
+ * never answers, and ws would hold each for 30 s.
  */
-export const SHUTDOWN_GRACE_MS = 1_000
+export const CLOSE_GRACE_MS = 1_000
 /** A node that sent no hello within this time is disconnected. */
 export const HELLO_TIMEOUT_MS = 10_000
 /** Most undelivered commands queued for one node. */

@@ -21,13 +21,13 @@ import {
 import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
 import {
   CHANNEL_PATH,
+  CLOSE_GRACE_MS,
   HEARTBEAT_INTERVAL_MS,
   HELLO_TIMEOUT_MS,
   MAX_PENDING_HANDSHAKES,
   RETRANSMIT_INITIAL_MS,
   RETRANSMIT_MAX_MS,
   RETRANSMIT_TICK_MS,
-  SHUTDOWN_GRACE_MS,
 } from '../constants.ts'
 import type { LastSeqOutOfRangeError } from '../errors.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
@@ -77,6 +77,22 @@ export interface ChannelStats {
   acks: number
   outcomes: number
   authFailures: number
+}
+
+/**
+ * Closes a channel with `code`, and drops it if its peer has not answered the close within
+ * {@link CLOSE_GRACE_MS}. ws waits 30 s for that answer: a dead link or a frozen peer held
+ * each closing channel that long, counted meanwhile among the handshakes in progress
+ * (`maxPendingHandshakes`), so a wave of reconnects onto dead links turned live nodes away
+ * as busy, and a stopping tracker waited on it with its data directory locked.
+ */
+function closeChannel(ws: WebSocket, code: number, reason: string): void {
+  // closing already: the first close set its own grace
+  if (ws.readyState === ws.CLOSING || ws.readyState === ws.CLOSED) return
+  ws.close(code, reason)
+  const grace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+  grace.unref()
+  ws.once('close', () => clearTimeout(grace))
 }
 
 /** Path of a request target; undefined when it does not parse (`new URL('//', base)` throws). */
@@ -138,7 +154,7 @@ export class ChannelServer {
     // included: every node reconnects once the state is reloaded and is replayed its outbox
     // as it is on disk (it answers what it already has from its journal).
     this.state.on('failed', () => {
-      for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'state unavailable')
+      for (const s of this.all) closeChannel(s.ws, CLOSE_CODES.shutdown, 'state unavailable')
     })
   }
 
@@ -199,25 +215,15 @@ export class ChannelServer {
     }
     clearInterval(this.timer)
     clearInterval(this.heartbeat)
-    for (const s of this.all) s.ws.close(CLOSE_CODES.shutdown, 'shutdown')
-    // `wss.close` waits for every connection to close, and ws waits 30 s for a peer to
-    // answer a close frame: one dead link (or a peer frozen mid-handshake) held the
-    // shutdown, and the data directory's lock with it, that long. Live nodes answer at
-    // once and get the shutdown code; whatever is left after the grace is dropped.
-    const closed = new Promise<void>((resolve) => this.wss.close(() => resolve()))
-    const grace = setTimeout(() => {
-      for (const ws of this.wss.clients) ws.terminate()
-    }, SHUTDOWN_GRACE_MS)
-    try {
-      await closed
-    } finally {
-      clearTimeout(grace)
-    }
+    for (const s of this.all) closeChannel(s.ws, CLOSE_CODES.shutdown, 'shutdown')
+    // every channel is dropped if it does not answer within the grace (`closeChannel`)
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
   }
 
   /** Closes a node's channel (e.g. the node was deleted); it must authenticate again. */
   drop(nodeId: string, reason = 'dropped'): void {
-    this.sessions.get(nodeId)?.ws.close(CLOSE_CODES.unauthorized, reason)
+    const s = this.sessions.get(nodeId)
+    if (s !== undefined) closeChannel(s.ws, CLOSE_CODES.unauthorized, reason)
   }
 
   /** Is the node connected and authenticated? */
@@ -238,11 +244,11 @@ export class ChannelServer {
     // bounded: connections still in their handshake (each costs a signature check)
     if (this.all.size - this.sessions.size >= this.init.maxPendingHandshakes) {
       this.stats.authFailures++
-      ws.close(CLOSE_CODES.busy, 'too many handshakes')
+      closeChannel(ws, CLOSE_CODES.busy, 'too many handshakes')
       return
     }
     if (!this.state.available) {
-      ws.close(CLOSE_CODES.shutdown, 'state unavailable')
+      closeChannel(ws, CLOSE_CODES.shutdown, 'state unavailable')
       return
     }
     const s: Session = { ws, nonce: newNonce(), alive: true }
@@ -250,16 +256,16 @@ export class ChannelServer {
       s.alive = true
     })
     this.all.add(s)
-    s.helloTimer = setTimeout(() => ws.close(CLOSE_CODES.unauthorized, 'no hello'), HELLO_TIMEOUT_MS)
+    s.helloTimer = setTimeout(() => closeChannel(ws, CLOSE_CODES.unauthorized, 'no hello'), HELLO_TIMEOUT_MS)
     ws.on('message', (data, isBinary) => {
       const frame = isBinary ? undefined : parseNodeFrame(data.toString())
       if (frame === undefined) {
-        ws.close(CLOSE_CODES.protocol, 'bad frame')
+        closeChannel(ws, CLOSE_CODES.protocol, 'bad frame')
         return
       }
       this.onFrame(s, frame).catch((err) => {
         log.error('frame from %s failed: %e', s.nodeId ?? 'unauthenticated', err)
-        ws.close(CLOSE_CODES.protocol, 'internal error')
+        closeChannel(ws, CLOSE_CODES.protocol, 'internal error')
       })
     })
     ws.on('close', () => {
@@ -277,7 +283,7 @@ export class ChannelServer {
   private refuse(s: Session, code: string, message: string, close: number = CLOSE_CODES.unauthorized): void {
     this.stats.authFailures++
     this.send(s, { t: 'error', code, message })
-    s.ws.close(close, code)
+    closeChannel(s.ws, close, code)
   }
 
   private async onFrame(s: Session, f: NodeFrame): Promise<void> {
@@ -286,7 +292,7 @@ export class ChannelServer {
     if (f.t === 'hello') return this.onHello(s, f)
     // Every frame but hello requires an authenticated session.
     if (s.nodeId === undefined) {
-      s.ws.close(CLOSE_CODES.protocol, 'hello first')
+      closeChannel(s.ws, CLOSE_CODES.protocol, 'hello first')
       return
     }
     const nodeId = s.nodeId
@@ -370,7 +376,7 @@ export class ChannelServer {
     if (old !== undefined) {
       this.sessions.delete(node.id)
       this.stats.connected--
-      old.ws.close(CLOSE_CODES.replaced, 'replaced')
+      closeChannel(old.ws, CLOSE_CODES.replaced, 'replaced')
     }
     s.nodeId = node.id
     s.peerId = f.peerId
