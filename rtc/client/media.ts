@@ -47,6 +47,36 @@ function waitConnected(pc: RTCPeerConnection, signal?: AbortSignal): Promise<voi
   })
 }
 
+/** Resolves on the client's next `welcome` (it is back in the room); rejects when `signal` aborts. */
+function welcomed(sig: SignalingClient, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise((resolve, reject) => {
+    const onWelcome = (): void => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }
+    const onAbort = (): void => {
+      sig.off('welcome', onWelcome)
+      reject(signal.reason)
+    }
+    sig.once('welcome', onWelcome)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+}
+
+/** Options of {@link publish}. */
+export interface PublishOptions {
+  signal?: AbortSignal
+  /**
+   * Connection attempts before giving up; an attempt that gets no answer (its request or the
+   * answer was lost with a dropped signaling socket) or does not connect in time starts afresh.
+   * A refusal (`ERR_FORBIDDEN`, ...) is not tried again. @default 3
+   */
+  attempts?: number
+  /** Time one attempt may take, from its offer to connected. @default 20000 */
+  attemptTimeoutMs?: number
+}
+
 /**
  * Publishes an audio and a video track through the SFU; resolves once connected. If the
  * connection fails later, a new one carrying the same tracks is published in its place (the SFU
@@ -55,7 +85,7 @@ function waitConnected(pc: RTCPeerConnection, signal?: AbortSignal): Promise<voi
 export async function publish(
   sig: SignalingClient,
   init: PeerConfigInit = {},
-  options: { signal?: AbortSignal } = {},
+  options: PublishOptions = {},
 ): Promise<Publication> {
   const video = new MediaStreamTrack({ kind: 'video' })
   const audio = new MediaStreamTrack({ kind: 'audio' })
@@ -63,7 +93,7 @@ export async function publish(
   const listeners: Array<() => void> = []
   let pc!: RTCPeerConnection
   let closed = false
-  const connect = async (): Promise<void> => {
+  const attempt = async (): Promise<void> => {
     const next = new RTCPeerConnection(peerConfig(init))
     const vt: RTCRtpTransceiver = next.addTransceiver(video, { direction: 'sendonly' })
     next.addTransceiver(audio, { direction: 'sendonly' })
@@ -72,25 +102,46 @@ export async function publish(
       for (const fn of listeners) fn()
     })
     pc = next
-    await next.setLocalDescription(await next.createOffer())
+    const timeout = AbortSignal.timeout(options.attemptTimeoutMs ?? 20_000)
+    const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
     // whichever of the two replies comes first, stop waiting for the other one
     const replied = new AbortController()
-    const answer = sig.next('publish-answer', { signal: replied.signal })
-    // a refusal (e.g. a class student not on stage) comes back as an error message
-    const refused = sig
-      .next('error', { signal: replied.signal })
-      .then((e) => Promise.reject(new RtcError(e.message, e.code)))
-    answer.catch(() => {})
-    refused.catch(() => {})
-    sig.send({ type: 'publish', sdp: next.localDescription!.sdp })
+    const waiting = AbortSignal.any([replied.signal, signal])
     try {
+      await next.setLocalDescription(await next.createOffer())
+      const answer = sig.next('publish-answer', { signal: waiting })
+      // a refusal (e.g. a class student not on stage) comes back as an error message
+      const refused = sig
+        .next('error', { signal: waiting })
+        .then((e) => Promise.reject(new RtcError(e.message, e.code)))
+      answer.catch(() => {})
+      refused.catch(() => {})
+      const request = { type: 'publish', sdp: next.localDescription!.sdp } as const
+      // With the signaling socket down (it dropped, the client is reconnecting) the request went
+      // nowhere and no answer would ever come: publish() waited for ever, its abort unheard.
+      if (!sig.send(request)) {
+        await welcomed(sig, signal)
+        sig.send(request)
+      }
       await next.setRemoteDescription({ type: 'answer', sdp: (await Promise.race([answer, refused])).sdp })
       replied.abort()
-      await waitConnected(next, options.signal)
+      await waitConnected(next, signal)
     } catch (err) {
       replied.abort()
       await next.close().catch(() => {})
       throw err
+    }
+  }
+  const connect = async (): Promise<void> => {
+    for (let n = 1; ; n++) {
+      try {
+        await attempt()
+        return
+      } catch (err) {
+        // a refusal stays one; the caller's abort ends it; a lost request or answer is sent anew
+        if (err instanceof RtcError || options.signal?.aborted === true || n >= (options.attempts ?? 3))
+          throw err
+      }
     }
   }
   await connect()

@@ -88,6 +88,8 @@ export class WeriftSfu implements RtcProvider {
   private handlers: RtcProviderHandlers | undefined
   private received = 0
   private plisSent = 0
+  /** Set by {@link close}: no connection is made after it, nobody would close it. */
+  private closed = false
 
   constructor(components: WeriftSfuComponents = {}, init: WeriftSfuInit = {}) {
     this.log = components.logger ?? createLogger('dandelion:rtc:sfu')
@@ -137,6 +139,9 @@ export class WeriftSfu implements RtcProvider {
 
   private async publishNow(room: string, user: string, offer: string): Promise<string> {
     await this.unpublish(room, user)
+    // a publish queued or under way when close() ran (it closed the publishers it found then)
+    // would otherwise open a connection and its UDP sockets after it, for ever
+    if (this.closed) throw new MediaError('the SFU is closed')
     const pc = new RTCPeerConnection(peerConfig(this.init))
     const pub: Publisher = { room, user, pc, tracks: [] }
     this.publishers.set(key(room, user), pub)
@@ -248,6 +253,7 @@ export class WeriftSfu implements RtcProvider {
   }
 
   async close(): Promise<void> {
+    this.closed = true
     clearInterval(this.speakerTimer)
     await Promise.all([...this.publishers.values()].map((p) => this.unpublish(p.room, p.user)))
     await Promise.all(this.shards.map((s) => s.close()))

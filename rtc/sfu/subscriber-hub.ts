@@ -97,6 +97,8 @@ export class SubscriberHub {
   /** Subscriptions waiting for a join slot: only these can be cancelled by a leave. */
   private readonly waitingJoin = new Set<string>()
   private readonly joinQueue: Array<() => void> = []
+  /** Set by {@link close}: no connection is made after it, nobody would close it. */
+  private closed = false
 
   constructor(components: SubscriberHubComponents, init: SubscriberHubInit = {}) {
     this.components = components
@@ -147,6 +149,7 @@ export class SubscriberHub {
   /** Creates `user`'s receive connection and sends its first offer. */
   async subscribe(room: string, user: string): Promise<void> {
     const k = key(room, user)
+    if (this.closed) throw new MediaError('the SFU is closed')
     // subscribing again means the client gave up on its connection: start over
     if (this.subs.has(k)) await this.leave(room, user)
     this.cancelled.delete(k)
@@ -163,6 +166,12 @@ export class SubscriberHub {
       return
     }
     if (this.subs.has(k)) await this.leave(room, user)
+    // or the hub closed: a subscription queued for a slot got one close() freed and made a
+    // connection (its UDP sockets, its timers) that nothing closed any more
+    if (this.closed) {
+      release()
+      return
+    }
     const pc = new RTCPeerConnection(peerConfig(this.init))
     const sub: Sub = {
       room,
@@ -265,6 +274,9 @@ export class SubscriberHub {
 
   /** Closes every connection. */
   async close(): Promise<void> {
+    this.closed = true
+    // wake every subscription still queued for a join slot: each sees `closed` and gives its slot back
+    for (const wake of this.joinQueue.splice(0)) wake()
     await Promise.all([...this.subs.values()].map((s) => this.leave(s.room, s.user)))
     this.tracks.clear()
   }

@@ -48,6 +48,8 @@ export interface SignalingClientEvents {
   'subscribe-offer': [string]
   error: [RtcError]
   closed: [{ code: number; reason: string }]
+  /** Every message from the server, on whichever socket it came, after the client handled it. */
+  message: [ServerMessage]
 }
 
 /** Options of {@link SignalingClient}. */
@@ -144,6 +146,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         }
         if (msg.type === 'error' && this.state === undefined) error = new RtcError(msg.message, msg.code)
         this.receive(msg)
+        this.emit('message', msg)
         if (msg.type === 'welcome') {
           done()
           resolve()
@@ -381,36 +384,33 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     })
   }
 
-  /** Waits for the next server message of `type`; abort `options.signal` to stop waiting. */
+  /**
+   * Waits for the next server message of `type`, on this socket or the next one after a
+   * reconnect (the server sends a reply to the user's current socket: bound to the socket of
+   * the request, a reply sent after a resume was never seen); abort `options.signal` to stop.
+   */
   next<T extends ServerMessage['type']>(
     type: T,
     options: { signal?: AbortSignal } = {},
   ): Promise<Extract<ServerMessage, { type: T }>> {
     if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
     return new Promise((resolve, reject) => {
-      const socket = this.socket
       const stop = (): void => {
-        socket?.off('message', onMessage)
+        this.off('message', onMessage)
         options.signal?.removeEventListener('abort', onAbort)
       }
       const onAbort = (): void => {
         stop()
         reject(options.signal?.reason)
       }
-      const onMessage = (data: WebSocket.RawData): void => {
-        let msg: ServerMessage
-        try {
-          msg = JSON.parse(String(data)) as ServerMessage
-        } catch {
-          return
-        }
+      const onMessage = (msg: ServerMessage): void => {
         if (msg.type === type) {
           stop()
           resolve(msg as Extract<ServerMessage, { type: T }>)
         }
       }
       options.signal?.addEventListener('abort', onAbort, { once: true })
-      socket?.on('message', onMessage)
+      this.on('message', onMessage)
     })
   }
 

@@ -14,6 +14,8 @@ const state = {
   call: null,
   recv: null,
   pub: null,
+  /** The server's room limits (hand and ring timeouts), from its welcome. */
+  limits: null,
 }
 let nextControl = 0
 
@@ -81,10 +83,44 @@ async function startCamera() {
   $('videos').prepend(v)
 }
 
+// Calls in these states are over (rtc/room/types.ts TERMINAL_CALL).
+const TERMINAL_CALL = ['rejected', 'timeout', 'cancelled', 'ended']
+
+// The page keeps hands, stage and call as rtc/room/reducer.ts does: without `leave` and `tick`
+// a departed student's or timed-out hand stayed first in the queue, so "Accept first hand" was
+// refused for ever and no later hand could be taken; a call that timed out showed as ringing.
 function applyEvent(e) {
   switch (e.type) {
+    case 'leave': {
+      state.hands = state.hands.filter((h) => h.user !== e.user)
+      state.stage = state.stage.filter((u) => u !== e.user)
+      const call = state.call
+      if (
+        call &&
+        (call.caller === e.user || call.callee === e.user) &&
+        !TERMINAL_CALL.includes(call.status)
+      ) {
+        const ended = call.status === 'accepted' || call.status === 'in-call'
+        call.status = ended ? 'ended' : call.caller === e.user ? 'cancelled' : 'rejected'
+      }
+      break
+    }
+    case 'tick': {
+      const call = state.call
+      if (call && (call.status === 'initiating' || call.status === 'ringing') && e.at >= call.ringDeadline)
+        call.status = 'timeout'
+      if (state.limits)
+        state.hands = state.hands.filter((h) => e.at - h.raisedAt < state.limits.handTimeoutMs)
+      break
+    }
     case 'call.initiate':
-      state.call = { id: e.callId, caller: e.by, callee: e.callee, status: 'initiating' }
+      state.call = {
+        id: e.callId,
+        caller: e.by,
+        callee: e.callee,
+        status: 'initiating',
+        ringDeadline: e.at + state.limits.ringTimeoutMs,
+      }
       if (e.callee === state.me) send({ type: 'action', action: 'call.ringing', callId: e.callId })
       break
     case 'call.ringing':
@@ -99,7 +135,7 @@ function applyEvent(e) {
       break
     }
     case 'hand.raise':
-      state.hands.push({ user: e.by })
+      state.hands.push({ user: e.by, raisedAt: e.at })
       break
     case 'hand.lower':
       state.hands = state.hands.filter((h) => h.user !== e.by)
@@ -130,6 +166,7 @@ function onMessage(msg) {
       state.role = msg.role
       state.room = msg.state.id
       state.seq = msg.seq
+      state.limits = msg.limits
       if (!msg.resumed) {
         // a fresh snapshot; on resume the missed events follow instead
         state.hands = [...msg.state.hands]

@@ -4,10 +4,12 @@
  */
 import { existsSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import { type Browser, chromium } from 'playwright-core'
+import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterEach, describe, expect, it } from 'vitest'
 import { readIvf } from '../../../rtc/client/rtp-source.ts'
+import { DEFAULT_LIMITS } from '../../../rtc/room/reducer.ts'
 import { type MediaHarness, spawnMedia, until } from '../sfu/media-harness.ts'
+import { type Harness, spawn } from '../signaling/harness.ts'
 
 const CHROMIUM = '/usr/bin/chromium'
 const haveChromium = existsSync(CHROMIUM)
@@ -32,11 +34,37 @@ const launch = (): Promise<Browser> =>
   })
 
 let h: MediaHarness | undefined
+/** A signaling-only server, for tests of the page's room view. */
+let hs: Harness | undefined
 let browser: Browser | undefined
 afterEach(async () => {
   await browser?.close()
   await h?.teardown()
+  await hs?.teardown()
+  h = undefined
+  hs = undefined
+  browser = undefined
 })
+
+/** What `shows` reads in the page (the tests are not compiled with the DOM's types). */
+interface PageGlobals {
+  document: { getElementById(id: string): { textContent: string | null } | null }
+}
+
+/** Waits until the page's `#id` reads `text`; bounded, with what it read last in the failure. */
+async function shows(page: Page, id: string, text: string): Promise<void> {
+  await page
+    .waitForFunction(
+      ([i, t]) => (globalThis as unknown as PageGlobals).document.getElementById(i)?.textContent === t,
+      [id, text],
+      {
+        timeout: 20_000,
+      },
+    )
+    .catch(async () => {
+      throw new Error(`#${id} shows ${JSON.stringify(await page.textContent(`#${id}`))}, not ${text}`)
+    })
+}
 
 describe('browser', () => {
   if (!haveChromium) {
@@ -84,5 +112,44 @@ describe('browser', () => {
     expect((await h.sfu.stats()).publishers).toBe(1)
     // Chromium's audio-level header extension drives the active speaker
     await until(() => student.sig.state?.speaker === 't', 'teacher as active speaker', 20_000)
+  })
+
+  it("a Chromium teacher's page drops a timed-out hand and shows an unanswered call timed out", async () => {
+    // the server's clock times hands and rings out; the page must follow it as clients do
+    hs = await spawn({ tickMs: 50, limits: { ...DEFAULT_LIMITS, handTimeoutMs: 1000, ringTimeoutMs: 1000 } })
+    browser = await launch()
+    const page = await browser.newPage()
+    await page.goto(`${hs.server.url}/#token=${hs.token('t', 'teacher', 'c', 'class')}`)
+    // the page is in the room before the hand goes up, so it is sent the raise, then the timeout
+    await shows(page, 'who', 't (teacher)')
+    const s1 = await hs.join('s1', 'student', { room: 'c' })
+    s1.action('hand.raise')
+    await s1.waitFor((st) => st.hands.length === 1)
+    await s1.waitFor((st) => st.hands.length === 0)
+    await shows(page, 'hands', '-')
+    await page.fill('#target', 's1')
+    await page.click('#call-btn')
+    await s1.waitFor((st) => st.call?.status === 'timeout')
+    await shows(page, 'call', 's1: timeout')
+  })
+
+  it("a Chromium teacher's 'Accept first hand' takes the next hand once the first one's student left", async () => {
+    hs = await spawn({ graceMs: 100 })
+    browser = await launch()
+    const page = await browser.newPage()
+    await page.goto(`${hs.server.url}/#token=${hs.token('t', 'teacher', 'c', 'class')}`)
+    await shows(page, 'who', 't (teacher)')
+    const s1 = await hs.join('s1', 'student', { room: 'c' })
+    const s2 = await hs.join('s2', 'student', { room: 'c' })
+    s1.action('hand.raise')
+    await shows(page, 'hands', 's1')
+    s1.close()
+    await s2.waitFor((st) => st.participants.s1 === undefined)
+    s2.action('hand.raise')
+    await s2.waitFor((st) => st.hands.some((x) => x.user === 's2'))
+    // before: the page still had s1 first, and the button asked for a hand no longer raised
+    await shows(page, 'hands', 's2')
+    await page.click('#accept-hand')
+    await s2.waitFor((st) => st.stage.includes('s2'), { signal: AbortSignal.timeout(20_000) })
   })
 })
