@@ -31,6 +31,8 @@ export class Executor {
   private running = false
   private readonly timers = new Map<string, { rec: JournalRecord; timer: NodeJS.Timeout }>()
   private readonly controller = new AbortController()
+  /** Per resource, the end of what runs on it now: commands and due activations take turns ({@link exclusive}). */
+  private readonly turns = new Map<string, Promise<void>>()
   /** The `place` fetching now, until it commits (pinned, about to be named or scheduled). */
   private placing?: { cmd: Command; controller: AbortController }
 
@@ -72,11 +74,29 @@ export class Executor {
     try {
       while (this.queue.length > 0 && !this.controller.signal.aborted) {
         const rec = this.queue.shift()!
-        await this.apply(rec)
+        await this.exclusive(rec.cmd.resource, () => this.apply(rec))
       }
     } finally {
       this.running = false
     }
+  }
+
+  /**
+   * Runs `fn` once what runs on `resource` now has ended. A command and a due activation of
+   * the same resource both set its name: an activation that fired while a newer command was
+   * being applied switched the resource back to the older version between that command's
+   * steps, and the node ran it while the tracker was told the newer one was active. In
+   * turns, an activation a command superseded finds itself cancelled. Other resources do
+   * not wait: a lesson's activation at 8:00 is not held up by another lesson's download.
+   */
+  private exclusive(resource: string, fn: () => Promise<void>): Promise<void> {
+    const run = (this.turns.get(resource) ?? Promise.resolve()).then(fn)
+    const end = run.catch(() => {})
+    this.turns.set(resource, end)
+    end.then(() => {
+      if (this.turns.get(resource) === end) this.turns.delete(resource)
+    })
+    return run
   }
 
   private async finish(
@@ -267,8 +287,10 @@ export class Executor {
             entry.timer = arm()
             return
           }
-          this.timers.delete(rec.cmd.resource)
-          this.activateNow(rec).catch((err) => log.error('activation of %s failed: %e', rec.cmd.id, err))
+          // still in `timers` until its turn: a command applied first cancels it there
+          this.exclusive(rec.cmd.resource, () => this.activateNow(entry)).catch((err) =>
+            log.error('activation of %s failed: %e', rec.cmd.id, err),
+          )
         },
         Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())),
       )
@@ -276,8 +298,11 @@ export class Executor {
     this.timers.set(rec.cmd.resource, entry)
   }
 
-  private async activateNow(rec: JournalRecord): Promise<void> {
-    if (this.controller.signal.aborted) return
+  private async activateNow(entry: { rec: JournalRecord }): Promise<void> {
+    const { rec } = entry
+    // stopped, or superseded by a command applied while this waited for its turn
+    if (this.controller.signal.aborted || this.timers.get(rec.cmd.resource) !== entry) return
+    this.timers.delete(rec.cmd.resource)
     // placed and pinned already: only the name switches, and the replaced version is let go
     const replaced = await this.content.names.get(rec.cmd.resource)
     await this.content.names.set(rec.cmd.resource, rec.cmd.manifestCid)

@@ -238,4 +238,26 @@ describe('agent executor and journal', () => {
     expect(outcomes[1].status).toBe('active')
     expect(content.table.get('lesson')).toBe('bafy-v2')
   })
+
+  it('an activation that fires as a newer command of its resource runs does not undo that command', async () => {
+    const { content, outcomes, run } = await setup(new MemoryJournalStore())
+    await run(cmd({ manifestCid: 'bafy-v1', activateAt: Date.now() + 200 }))
+    await until(() => outcomes.length === 1)
+    expect(outcomes[0].status).toBe('placed')
+    // the activation is due: while it reads the resource's name, a newer placement arrives
+    // (a rollout moved on), and the node gives it the time it needs to run
+    const get = content.names.get
+    let newer: Command | undefined
+    content.names.get = (name: string) => {
+      if (newer !== undefined) return get(name)
+      newer = cmd({ manifestCid: 'bafy-v2' })
+      const ran = run(newer).then(() => until(() => outcomes.some((o) => o.cmd.id === newer?.id)))
+      const aWhile = new Promise((r) => setTimeout(r, 300))
+      return Promise.race([ran, aWhile]).then(() => get(name)) as unknown as string | undefined
+    }
+    await until(() => outcomes.length === 3)
+    // what the node runs is what the tracker was told last: the newer placement, active
+    expect(outcomes.at(-1)).toMatchObject({ cmd: { manifestCid: 'bafy-v2' }, status: 'active' })
+    expect(content.table.get('lesson')).toBe('bafy-v2')
+  })
 })
