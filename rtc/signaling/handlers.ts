@@ -69,8 +69,11 @@ export async function handleMessage(
     }
     case 'control': {
       if (session.role !== 'teacher') throw new ForbiddenError('only the teacher controls devices')
-      if (participant(hub.state, msg.target) === undefined)
-        throw new NotInRoomError(`${msg.target} is not here`)
+      const target = participant(hub.state, msg.target)
+      if (target === undefined) throw new NotInRoomError(`${msg.target} is not here`)
+      // Controls drive a student's lamp. A parent's client would have applied one and its ACK
+      // named the hidden observer to the whole class (`device.applied` by the parent).
+      if (target.role !== 'student') throw new ForbiddenError("only a student's lamp takes device controls")
       room.relay.submit(by, msg.target, msg.id, msg.command)
       return
     }

@@ -377,4 +377,30 @@ describe('device controls', () => {
     const err = await new Promise<string>((r) => s.once('error', (e) => r(e.code)))
     expect(err).toBe('ERR_FORBIDDEN')
   })
+  it("sends device controls to students' lamps only: a hidden parent is never named to the class", async () => {
+    h = await spawn()
+    const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
+    // the parent watches from a lamp app, which applies controls like a student's
+    const applies = { onControl: async () => ({ ok: true }) }
+    const s = await h.join('s', 'student', { room: 'c', ...applies })
+    await h.join('mum', 'parent', { room: 'c', ...applies })
+    await t.waitFor((st) => st.participants.mum !== undefined)
+    const events: string[] = []
+    s.on('event', ({ event }) => {
+      if ('by' in event && event.by === 'mum') events.push(event.type)
+    })
+    const refusal = (): Promise<string> =>
+      Promise.race([
+        new Promise<string>((r) => t.once('error', (e) => r(e.code))),
+        new Promise<string>((r) => setTimeout(() => r('no refusal'), 3_000)),
+      ])
+    // before: relayed to the parent's client, whose ACK told every student who watched
+    t.send({ type: 'control', id: 'p1', target: 'mum', command: { kind: 'mute', muted: true } })
+    expect(await refusal()).toBe('ERR_FORBIDDEN')
+    // nor a teacher's own client
+    t.send({ type: 'control', id: 't1', target: 't', command: { kind: 'mute', muted: true } })
+    expect(await refusal()).toBe('ERR_FORBIDDEN')
+    expect((await t.control('s', { kind: 'mute', muted: true })).ok).toBe(true)
+    expect(events).toEqual([])
+  })
 })
