@@ -5,12 +5,12 @@
  * when the upload completes only the manifest remains to be built.
  *
  * State per upload, in `<dir>/<id>.json`: size, metadata, creation date, whether it is
- * private (made with an upload grant), the CIDs of the chunks stored so far, and how many
- * bytes of the tail file `<id>.<k>.part` (k = index of the unfinished chunk) belong to the
- * upload. Every state file and tail file is written to a temporary name, synced and
- * renamed, so a crash or a power cut at any point leaves a consistent state: the offset a
- * client reads after a restart may be lower than what it sent, never higher, and the tus
- * client simply resends from there.
+ * private (made with an upload grant), its chunk size, the CIDs of the chunks stored so
+ * far, and how many bytes of the tail file `<id>.<k>.part` (k = index of the unfinished
+ * chunk) belong to the upload. Every state file and tail file is written to a temporary
+ * name, synced and renamed, so a crash or a power cut at any point leaves a consistent
+ * state: the offset a client reads after a restart may be lower than what it sent, never
+ * higher, and the tus client simply resends from there.
  *
  * Chunks are content-addressed, so two uploads of the same bytes share them. Each
  * upload pins the chunks it recorded, one pin per checkpoint
@@ -55,6 +55,12 @@ interface UploadState {
   activity_date?: string
   chunks: string[]
   partLength: number
+  /**
+   * Bytes per chunk of this upload, as the origin was configured when it was created: a
+   * restart with another chunk size must not change where its bytes go. Absent in older
+   * states: the origin's chunk size.
+   */
+  chunkSize?: number
   /** Made with an upload grant: published as a private version. Absent in older states: public. */
   private?: true
 }
@@ -63,6 +69,7 @@ interface UploadState {
 export interface ChunkingDataStoreInit {
   /** Directory of upload state and tail files. */
   dir: string
+  /** Chunk size of uploads created from now on; each upload keeps the one it was created with. */
   chunkSize: number
   /** Chunks in flight per PATCH. */
   window: number
@@ -104,6 +111,8 @@ export class ChunkingDataStore extends DataStore {
   private readonly writers = new Set<ChunkWriter>()
   /** Ids of uploads a PATCH is writing: the expiry sweep leaves them alone. */
   private readonly writing = new Set<string>()
+  /** Writes and removals in progress, for {@link idle}. At most one per request. */
+  private readonly busy = new Set<Promise<unknown>>()
   /**
    * Per upload, how many leading chunks of its state were found in the store once pinned:
    * pinned chunks stay, so they are not looked up again. One entry per upload on disk.
@@ -130,6 +139,7 @@ export class ChunkingDataStore extends DataStore {
       activity_date: upload.creation_date,
       chunks: [],
       partLength: 0,
+      chunkSize: this.init.chunkSize,
       ...(this.isPrivate?.(upload.id) === true ? { private: true as const } : {}),
     })
     return upload
@@ -156,11 +166,11 @@ export class ChunkingDataStore extends DataStore {
   }
 
   /**
-   * The chunks of a complete upload, in order, every one of them looked up in the store, and
-   * whether it is private.
+   * The chunks of a complete upload, in order, every one of them looked up in the store, their
+   * size, and whether it is private.
    * @throws MissingChunksError when one is missing; the upload's offset then stops before it
    */
-  async chunksOf(id: string): Promise<{ chunks: CID[]; size: number; private: boolean }> {
+  async chunksOf(id: string): Promise<{ chunks: CID[]; size: number; chunkSize: number; private: boolean }> {
     const state = await this.load(id)
     this.checked.delete(id)
     const present = await this.present(state)
@@ -172,11 +182,34 @@ export class ChunkingDataStore extends DataStore {
     return {
       chunks: state.chunks.map((c) => CID.parse(c)),
       size: this.offsetOf(state),
+      chunkSize: this.chunkSizeOf(state),
       private: state.private === true,
     }
   }
 
   override async write(readable: Readable, id: string, offset: number): Promise<number> {
+    return await this.track(this.writeUpload(readable, id, offset))
+  }
+
+  /**
+   * Resolves once no write or removal is in progress: the origin stops its server first (which
+   * ends every upload's connection, and so its write, keeping what it stored), then waits here
+   * before it closes the chunk store the writes still pin and save into.
+   */
+  async idle(): Promise<void> {
+    while (this.busy.size > 0) await Promise.allSettled([...this.busy])
+  }
+
+  private async track<T>(op: Promise<T>): Promise<T> {
+    this.busy.add(op)
+    try {
+      return await op
+    } finally {
+      this.busy.delete(op)
+    }
+  }
+
+  private async writeUpload(readable: Readable, id: string, offset: number): Promise<number> {
     const state = await this.loadPresent(id)
     // The Upload-Offset was checked against getUpload() by the PATCH handler under its lock.
     if (offset !== this.offsetOf(state)) throw ERRORS.INVALID_OFFSET
@@ -185,7 +218,7 @@ export class ChunkingDataStore extends DataStore {
       state.partLength > 0 ? (await readFile(this.partPath(id, k))).subarray(0, state.partLength) : undefined
     const writer = new ChunkWriter(
       this.store,
-      { chunkSize: this.init.chunkSize, window: this.init.window },
+      { chunkSize: this.chunkSizeOf(state), window: this.init.window },
       tail,
     )
     this.writers.add(writer)
@@ -221,13 +254,18 @@ export class ChunkingDataStore extends DataStore {
       }
       // whatever happened, keep every complete chunk and the tail: the client resumes from there
       try {
+        // Every byte arrived: the short last chunk is stored even when the request failed
+        // after it (the free-space check on the last piece, a client gone before the end of
+        // the body). Kept as a tail instead, the upload would read complete (offset = size)
+        // with its last chunk in no manifest: never published, and no byte left to resend.
+        // A piece the store failed to take is not counted in `received`: that never gets here.
         const complete = state.size !== undefined && offset + received === state.size
-        if (complete && failure === undefined) await writer.finish()
+        if (complete) await writer.finish()
         else await writer.drain()
         const next: UploadState = {
           ...state,
           chunks: [...state.chunks, ...writer.cids.map(String)],
-          partLength: complete && failure === undefined ? 0 : writer.tailLength,
+          partLength: complete ? 0 : writer.tailLength,
           activity_date: received > 0 ? now() : state.activity_date,
         }
         if (next.partLength > 0) await writeFileDurably(this.partPath(id, next.chunks.length), writer.tail())
@@ -245,6 +283,10 @@ export class ChunkingDataStore extends DataStore {
   }
 
   override async remove(id: string): Promise<void> {
+    await this.track(this.removeUpload(id))
+  }
+
+  private async removeUpload(id: string): Promise<void> {
     const state = await this.load(id).catch(() => undefined)
     if (state === undefined) throw ERRORS.FILE_NOT_FOUND
     await this.forget(id)
@@ -301,11 +343,15 @@ export class ChunkingDataStore extends DataStore {
   }
 
   private offsetOf(state: UploadState): number {
-    const full = state.chunks.length * this.init.chunkSize
+    const full = state.chunks.length * this.chunkSizeOf(state)
     // the last chunk of a complete upload may be short
     return state.size !== undefined && full >= state.size && state.partLength === 0
       ? state.size
       : full + state.partLength
+  }
+
+  private chunkSizeOf(state: UploadState): number {
+    return state.chunkSize ?? this.init.chunkSize
   }
 
   private async ids(): Promise<string[]> {

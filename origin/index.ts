@@ -179,6 +179,11 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
 
   const app = Fastify({
     logger: init.logger ?? false,
+    // Stopping ends every connection, not only idle ones: an upload may go on for hours, or
+    // hang on a client that stopped sending without closing its connection (a download to one
+    // that stopped reading, too), and waited for, it kept the origin from stopping at all. An
+    // upload cut this way keeps what it stored, as any interrupted one, and its client resumes.
+    forceCloseConnections: true,
     bodyLimit: 1024 * 1024,
     frameworkErrors: jsonFrameworkErrors,
   })
@@ -287,6 +292,8 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     async close() {
       clearInterval(sweep)
       await app.close()
+      // the uploads whose connections that cut save what they stored before the stores close
+      await uploads.settled()
       await catalog.close()
       await store.stop()
       await pool.stop()

@@ -100,6 +100,11 @@ export interface Uploads {
   retryUnpublished(): Promise<PublishedVersion[]>
   /** Removes expired unfinished uploads. */
   sweepExpired(): Promise<number>
+  /**
+   * Waits for the data store's writes and the publishings in progress to settle, once the
+   * server has stopped and ended their connections, so the stores can close.
+   */
+  settled(): Promise<void>
 }
 
 /** Creates the tus server and mounts it at `/uploads` in `app`. */
@@ -173,8 +178,9 @@ export function mountUploads(
     }
     const meta = parseUploadMetadata(metadata)
     try {
-      const { chunks, size, private: isPrivate } = await datastore.chunksOf(uploadId)
-      const published = await components.publish({ chunks, size, chunkSize: init.chunkSize }, meta, {
+      // in the upload's own chunk size: the origin may have been restarted with another since
+      const { chunks, size, chunkSize, private: isPrivate } = await datastore.chunksOf(uploadId)
+      const published = await components.publish({ chunks, size, chunkSize }, meta, {
         id: uploadId,
         private: isPrivate,
       })
@@ -437,5 +443,9 @@ export function mountUploads(
       return published
     },
     sweepExpired: () => tus.cleanUpExpiredUploads(),
+    async settled() {
+      await datastore.idle()
+      while (publishing.size > 0) await Promise.allSettled([...publishing.values()])
+    },
   }
 }
