@@ -25,6 +25,7 @@ export type FallbackSwarm = Pick<
   | 'stopped'
   | 'lastPeerProgressAt'
   | 'chunkLength'
+  | 'sessions'
 >
 
 /** Live things an {@link OriginFallback} uses. */
@@ -66,6 +67,7 @@ export class OriginFallback {
     const peersQuietFor = now - swarm.lastPeerProgressAt
     const idleMs = this.init.fallbackIdleMs ?? ORIGIN_FALLBACK_IDLE_MS
     if (peersQuietFor < idleMs && this.c.readers.size === 0) return
+    const priority = this.c.scheduler.priorityList()
     const chunks = originChunks(
       {
         have: swarm.have!,
@@ -73,12 +75,38 @@ export class OriginFallback {
         inflight: this.c.inflight,
         originInflight: this.c.originInflight,
         verifying: this.c.verifying,
-        priority: this.c.scheduler.priorityList(),
+        priority,
+        unreachable: this.unreachable(priority, now),
         peersIdle: swarm.replicate && peersQuietFor >= idleMs,
       },
       Math.floor(Math.random() * swarm.have!.size),
     )
     for (const i of chunks) this.fetch(web, i)
+  }
+
+  /**
+   * What readers wait for that only stalled (or lately refusing) peers hold. Such a peer is
+   * "asked nothing for as long again", so counting it as a holder kept a streaming reader's
+   * chunk from the origin for as long as that peer stayed connected: the read hung (while
+   * replicating too, as long as other peers delivered other chunks). A few chunks per
+   * reader, looked at once a tick.
+   */
+  private unreachable(priority: readonly number[], now: number): Set<number> | undefined {
+    let out: Set<number> | undefined
+    for (const i of priority) {
+      if (this.swarm.availability[i] === 0) continue
+      let askable = false
+      for (const s of this.swarm.sessions.values()) {
+        if (!s.closed && s.snubbedUntil <= now && s.bits?.has(i) === true) {
+          askable = true
+          break
+        }
+      }
+      if (askable) continue
+      out ??= new Set()
+      out.add(i)
+    }
+    return out
   }
 
   private fetch(web: WebSeed, index: number): void {

@@ -118,6 +118,8 @@ export class SwarmPeers {
     }
     session.bits ??= new Bitfield(swarm.availability.length)
     if (session.bits.set(index)) swarm.availability[index]++
+    // offered it by our super-seeder, it got it elsewhere: the offer goes to someone else
+    this.c.server.superSeeder?.announced(session, index)
     // only a chunk we still miss can lead to a new request
     if (swarm.have?.has(index) === false) this.scheduler.schedule()
   }

@@ -80,6 +80,11 @@ export interface OriginState {
   /** What readers wait for ({@link playbackPriority}). */
   priority: readonly number[]
   /**
+   * Chunks readers wait for that peers hold, but only peers asked nothing now (stalled, or
+   * refusing lately): as good as held by no peer.
+   */
+  unreachable?: ReadonlySet<number>
+  /**
    * Replicating and no peer has delivered a chunk for the fallback's idle time: the swarm
    * is stuck, so any missing chunk may come from the origin.
    */
@@ -89,7 +94,7 @@ export interface OriginState {
 /**
  * Chunks to fetch from the origin now (like a BitTorrent web seed), at most
  * {@link ORIGIN_CONCURRENCY} in flight. While peers make progress, only chunks a reader
- * waits for that no peer holds; once they are idle, readers' chunks first, then missing
+ * waits for that no peer holds (or only stalled ones); once they are idle, readers' chunks first, then missing
  * chunks nobody is fetching, from `start` on (a random place, so nodes falling back
  * together do not all ask for the same ones).
  */
@@ -104,7 +109,7 @@ export function originChunks(state: OriginState, start: number): number[] {
   for (const i of wanted) {
     if (state.originInflight.size + out.length >= ORIGIN_CONCURRENCY) break
     if (have.has(i) || state.originInflight.has(i) || state.verifying.has(i) || out.includes(i)) continue
-    if (!state.peersIdle && state.availability[i] > 0) continue
+    if (!state.peersIdle && state.availability[i] > 0 && state.unreachable?.has(i) !== true) continue
     out.push(i)
   }
   return out

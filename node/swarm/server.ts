@@ -11,7 +11,7 @@ import type { SwarmComponents, SwarmInit, SwarmStats } from './swarm-types.ts'
 /** What serving reads (and marks) of its swarm. */
 export type ServedSwarm = Pick<
   Swarm,
-  'manifest' | 'have' | 'availability' | 'sessions' | 'chunkLength' | 'lost'
+  'manifest' | 'have' | 'availability' | 'sessions' | 'chunkLength' | 'lost' | 'stallMs'
 >
 
 /** Live things a {@link ChunkServer} uses. */
@@ -39,11 +39,15 @@ export class ChunkServer {
   start(): void {
     if (this.init.superSeed !== true) return
     const swarm = this.swarm
-    this.superSeeder = new SuperSeeder({
-      size: swarm.have!.size,
-      availability: swarm.availability,
-      sessions: { [Symbol.iterator]: () => swarm.sessions.values() },
-    })
+    this.superSeeder = new SuperSeeder(
+      {
+        size: swarm.have!.size,
+        availability: swarm.availability,
+        sessions: { [Symbol.iterator]: () => swarm.sessions.values() },
+      },
+      // an offer a peer sits on for a stall period goes to someone else
+      { offerTimeoutMs: swarm.stallMs },
+    )
   }
 
   /** Serves one queued request: resolves when the chunk has been handed to the stream, or false to refuse. */

@@ -12,6 +12,8 @@ class Peer {
   constructor(size: number) {
     this.bits = new Bitfield(size)
   }
+  queuedUploads = 0
+  servingUploads = 0
   sendIndex(): void {}
 }
 
@@ -78,5 +80,31 @@ describe('super-seeding', () => {
     seeder.offerAll()
     expect(c.offered.size).toBe(1)
     expect(drain(seeder, [c], availability)).toBe(1)
+  })
+
+  it('serves a late request for an offer its peer let go once: whoever was offered the chunk since is offered another', async () => {
+    const size = 3
+    const availability = new Uint16Array(size)
+    const [a, b] = [new Peer(size), new Peer(size)]
+    const seeder = new SuperSeeder(
+      { size, availability, sessions: [a, b] as unknown as PeerSession[] },
+      { offersPerPeer: 1, offerTimeoutMs: 10 },
+    )
+    seeder.offerAll()
+    const [first] = a.offered
+    // b asks for its offer (queued), a asks for nothing: a's offer lapses
+    b.queuedUploads = 1
+    await new Promise((r) => setTimeout(r, 20))
+    seeder.offerAll()
+    expect(a.offered.has(first)).toBe(false)
+    // b is sent its chunk and offered the one a let go
+    b.queuedUploads = 0
+    seeder.sent(b as unknown as PeerSession, [...b.offered][0])
+    expect(b.offered.has(first)).toBe(true)
+    // a's request, which waited behind its own download limit, comes in after all: served,
+    // and b no longer holds an offer of it (it would ask too, and the origin send it twice)
+    expect(seeder.mayServe(a as unknown as PeerSession, first)).toBe(true)
+    seeder.sent(a as unknown as PeerSession, first)
+    expect(seeder.mayServe(b as unknown as PeerSession, first)).toBe(false)
   })
 })
