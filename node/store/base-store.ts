@@ -71,6 +71,15 @@ export abstract class BaseChunkStore implements ChunkStore {
   private readonly pinCounts = new Map<string, number>()
   /** Writes in progress, by chunk (bounded by the callers' windows). */
   private readonly writing = new Map<string, Promise<void>>()
+  /** Deletes whose bytes and index entry are still going, by chunk (one at a time: {@link exclusively}). */
+  private readonly removing = new Map<string, Promise<void>>()
+  /**
+   * The last pin record written: each waits for the one before. Writes to the index run on
+   * the thread pool in no set order, so a pin and an unpin of one key made back to back
+   * could land on disk the other way round, and a restart brought back a pin the user had
+   * removed (content never evicted) or dropped one they had just made.
+   */
+  private pinWrites: Promise<void> = Promise.resolve()
   /** Writes (and pin records) under way: `stop` waits for them before closing what they write to. */
   private readonly inFlight = new Set<Promise<unknown>>()
   protected bytes = 0
@@ -170,7 +179,7 @@ export abstract class BaseChunkStore implements ChunkStore {
     const old = this.pinSets.get(key)
     this.applyPin(key, set)
     try {
-      await this.tracked(this.savePin(key, [...set]))
+      await this.tracked(this.savePinInOrder(key, [...set]))
     } catch (err) {
       if (this.pinSets.get(key) === set) this.applyPin(key, old)
       throw this.writeError(err)
@@ -181,8 +190,15 @@ export abstract class BaseChunkStore implements ChunkStore {
     this.assertStarted()
     const old = this.pinSets.get(key)
     if (old === undefined) return
-    await this.tracked(this.savePin(key, undefined))
+    await this.tracked(this.savePinInOrder(key, undefined))
     if (this.pinSets.get(key) === old) this.applyPin(key, undefined)
+  }
+
+  /** {@link savePin} once the pin records asked for before are written (see {@link pinWrites}). */
+  private savePinInOrder(key: string, cids: string[] | undefined): Promise<void> {
+    const save = this.pinWrites.then(() => this.savePin(key, cids))
+    this.pinWrites = save.catch(() => {})
+    return save
   }
 
   pins(): string[] {
@@ -287,7 +303,23 @@ export abstract class BaseChunkStore implements ChunkStore {
     }
     // one write per chunk at a time: a second put of the same chunk waits for the first
     const running = this.writing.get(key)
-    if (running !== undefined) return await running
+    if (running !== undefined) {
+      try {
+        return await running
+      } catch {
+        // that write failed for its own caller (aborted, refused room): this put is still
+        // wanted, by another download sharing the chunk, and makes its own attempt
+        options.signal?.throwIfAborted()
+        return await this.store(key, bytes, options)
+      }
+    }
+    // a delete of the chunk still under way would remove the entry this write makes (its
+    // index delete landing after it, and the location forgotten): store it once it is gone
+    const removal = this.removing.get(key)
+    if (removal !== undefined) {
+      await removal.catch(() => {})
+      return await this.store(key, bytes, options)
+    }
     const write = this.write(key, bytes, options)
     this.writing.set(key, write)
     try {
@@ -360,13 +392,18 @@ export abstract class BaseChunkStore implements ChunkStore {
   /** Forgets a chunk, then deletes its bytes; call within {@link exclusively}. */
   private async remove(key: string): Promise<void> {
     const size = this.sizes.get(key)
-    // forgotten first: nothing finds it (nor counts on it) while its bytes go
+    // forgotten first: nothing finds it (nor counts on it) while its bytes go; a put of it
+    // meanwhile waits (see store())
     this.forget(key)
+    const removal = this.tracked(this.deleteRaw(key))
+    this.removing.set(key, removal)
     try {
-      await this.tracked(this.deleteRaw(key))
+      await removal
     } catch (err) {
       if (size !== undefined && !this.sizes.has(key)) this.remember(key, size)
       throw err
+    } finally {
+      this.removing.delete(key)
     }
   }
 
@@ -420,6 +457,12 @@ export abstract class BaseChunkStore implements ChunkStore {
       } catch {
         return await this.commitWritten(key, size, commit) // that write failed: this copy stands in
       }
+    }
+    // as in store(): an entry recorded while the chunk's delete is under way would be lost
+    const removal = this.removing.get(key)
+    if (removal !== undefined) {
+      await removal.catch(() => {})
+      return await this.commitWritten(key, size, commit)
     }
     const write = commit().then(() => this.remember(key, size))
     this.writing.set(key, write)

@@ -127,4 +127,39 @@ describe.each(implementations)('ChunkStore contract: %s', (_name, make) => {
     await expect(store.add(bytesOf(100, 6))).rejects.toThrow(QuotaExceededError)
     expect(calls).toEqual([100, 100])
   })
+
+  it("a put of a chunk another caller is writing is not failed by that caller's abort", async () => {
+    // two downloads sharing a chunk (two versions of a lesson, or two fetches of one manifest)
+    const roomAsked = Promise.withResolvers<void>()
+    const roomMade = Promise.withResolvers<void>()
+    let filler: CID | undefined
+    const store: ChunkStore = await make({
+      quotaBytes: 100,
+      makeRoom: async () => {
+        roomAsked.resolve()
+        await roomMade.promise
+        if (filler !== undefined) await store.delete(filler)
+      },
+    })
+    await store.start()
+    filler = await store.add(bytesOf(100, 1))
+    const shared = bytesOf(100, 2)
+    const cid = chunkCid(shared)
+    const first = new AbortController()
+    const givenUp = store.put(cid, shared, { signal: first.signal }).catch((err: Error) => err)
+    await roomAsked.promise
+    const other = store.put(cid, shared).then(
+      () => 'stored',
+      (err: Error) => err,
+    )
+    // the first caller gives up while its owner makes room; the other still wants the chunk
+    first.abort()
+    roomMade.resolve()
+    expect(await givenUp).toMatchObject({ name: 'AbortError' })
+    expect(await other).toBe('stored')
+    expect(await store.has(cid)).toBe(true)
+    expect(Buffer.from(await store.get(cid)).equals(Buffer.from(shared))).toBe(true)
+    expect(store.usage()).toMatchObject({ chunks: 1, bytes: 100 })
+    await store.stop()
+  })
 })

@@ -400,6 +400,103 @@ describe('FsChunkStore under concurrent calls', () => {
     await again.stop()
   })
 
+  it('a chunk stored again while its delete is still being written stays stored, across a restart too', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const bytes = new Uint8Array(randomBytes(5000))
+    const cid = chunkCid(bytes)
+    await store.put(cid, bytes)
+    // the delete's index write is slow to land (a busy disk; LevelDB writes run on the
+    // thread pool, in no set order)
+    const reached = Promise.withResolvers<void>()
+    const landed = Promise.withResolvers<void>()
+    const del = Level.prototype.del
+    vi.spyOn(Level.prototype, 'del').mockImplementation(async function (this: Level, ...args: unknown[]) {
+      if (args[0] === `c!${cid.toString()}`) {
+        reached.resolve()
+        await landed.promise
+      }
+      // biome-ignore lint/suspicious/noExplicitAny: passing the caller's arguments through
+      return await (del as any).apply(this, args)
+    })
+    // a cache evicting one lesson deletes the chunk; another lesson sharing it stores it meanwhile
+    const deleting = store.delete(cid)
+    await reached.promise
+    const storing = store.put(cid, bytes)
+    await settledOrHeld(storing)
+    landed.resolve()
+    expect(await deleting).toBe(true)
+    await storing
+    expect(await store.has(cid)).toBe(true)
+    expect(Buffer.from(await store.get(cid)).equals(Buffer.from(bytes))).toBe(true)
+    expect(store.usage()).toMatchObject({ chunks: 1, bytes: 5000 })
+    await store.stop()
+    vi.restoreAllMocks()
+    const again = new FsChunkStore({ dir })
+    await again.start()
+    expect(Buffer.from(await again.get(cid)).equals(Buffer.from(bytes))).toBe(true)
+    expect(again.usage()).toMatchObject({ chunks: 1, bytes: 5000 })
+    await again.stop()
+  })
+
+  it('pins and unpins of one key end on disk as they ended in memory', async () => {
+    const dir = await tempDir()
+    const store = new FsChunkStore({ dir })
+    await store.start()
+    const a = await store.add(bytesOf(1000, 1))
+    const b = await store.add(bytesOf(1000, 2))
+    // the first pin write of each key is slow to land (LevelDB writes run on the thread
+    // pool, in no set order): a later write of that key may land first
+    const held = new Map<string, PromiseWithResolvers<void>>()
+    const hold = (key: string): PromiseWithResolvers<void> => {
+      const gate = Promise.withResolvers<void>()
+      held.set(`p!${key}`, gate)
+      return gate
+    }
+    const slow = async (key: unknown): Promise<void> => {
+      const gate = held.get(key as string)
+      if (gate === undefined) return
+      held.delete(key as string)
+      await gate.promise
+    }
+    const put = Level.prototype.put
+    vi.spyOn(Level.prototype, 'put').mockImplementation(async function (this: Level, ...args: unknown[]) {
+      await slow(args[0])
+      // biome-ignore lint/suspicious/noExplicitAny: passing the caller's arguments through
+      return await (put as any).apply(this, args)
+    })
+    const del = Level.prototype.del
+    vi.spyOn(Level.prototype, 'del').mockImplementation(async function (this: Level, ...args: unknown[]) {
+      await slow(args[0])
+      // biome-ignore lint/suspicious/noExplicitAny: passing the caller's arguments through
+      return await (del as any).apply(this, args)
+    })
+    // pinned, then unpinned at once: nothing is pinned
+    const pinnedGate = hold('dropped')
+    const pinning = store.pin('dropped', [a])
+    const unpinning = store.unpin('dropped')
+    await settledOrHeld(unpinning)
+    pinnedGate.resolve()
+    await Promise.all([pinning, unpinning])
+    // unpinned, then pinned again at once: pinned
+    await store.pin('kept', [b])
+    const unpinnedGate = hold('kept')
+    const unpinningKept = store.unpin('kept')
+    const pinningAgain = store.pin('kept', [b])
+    await settledOrHeld(pinningAgain)
+    unpinnedGate.resolve()
+    await Promise.all([unpinningKept, pinningAgain])
+    const before = { pins: store.pins().sort(), a: store.isPinned(a), b: store.isPinned(b) }
+    expect(before).toEqual({ pins: ['kept'], a: false, b: true })
+    await store.stop()
+    vi.restoreAllMocks()
+    const again = new FsChunkStore({ dir })
+    await again.start()
+    expect({ pins: again.pins().sort(), a: again.isPinned(a), b: again.isPinned(b) }).toEqual(before)
+    await again.stop()
+  })
+
   it('stop waits for the writes under way; one it refuses fails with StoreStoppedError', async () => {
     const dir = await tempDir()
     const store = new FsChunkStore({ dir })
@@ -463,3 +560,21 @@ describe('FsChunkStore under concurrent calls', () => {
     await again.stop()
   })
 })
+
+/**
+ * Waits until `work` settles, or for a moment if it does not: the store may rightly hold it
+ * back until a write the test is holding lands (which the test does next).
+ */
+async function settledOrHeld(work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    work.then(
+      () => {},
+      () => {},
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 300)
+    }),
+  ])
+  clearTimeout(timer)
+}
