@@ -86,6 +86,8 @@ export async function metric(t: Tracker, name: string): Promise<number> {
 /** An SSE subscription to `/api/v1/events`: the events received so far, in order. */
 export interface EventStream {
   events: Array<{ type: string; data: Record<string, unknown> }>
+  /** Whether the stream has ended (the tracker closed it, or {@link close} was called). */
+  ended(): boolean
   close(): void
 }
 
@@ -109,8 +111,12 @@ export async function subscribe(t: Tracker): Promise<EventStream> {
     }
   })
   res.on('error', () => {}) // ends with an abort when closed
+  let ended = false
+  res.on('close', () => {
+    ended = true
+  })
   // destroyed, not aborted politely: the tracker must not wait for this connection to close
-  return { events, close: () => req.destroy() }
+  return { events, ended: () => ended, close: () => req.destroy() }
 }
 
 /** A bare node on the channel: every frame it got, and how its connection ended. */

@@ -53,6 +53,8 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : text).compile(schema))
   const table = routes(components)
   const sse = new SseHub(components.engine)
+  // before the server waits for its requests to end: an event stream never ends by itself
+  app.addHook('preClose', async () => sse.close())
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation !== undefined) {

@@ -111,14 +111,26 @@ export function routes(c: RoutesComponents): RouteDef[] {
     {
       method: 'POST',
       url: '/campuses',
-      summary: 'Create or replace a campus',
+      summary: 'Create or replace a campus; moved to another city, its nodes are sent what that city runs',
       schema: { body: S.campusBody },
       status: 201,
-      handler: async (req) =>
-        commit((tx) => {
-          state.inventory.putCampus(tx, req.body as Campus)
-          return req.body
-        }),
+      handler: async (req) => {
+        const campus = req.body as Campus
+        const touched: string[] = []
+        await commit((tx) => {
+          const old = state.inventory.campuses.get(campus.id)
+          state.inventory.putCampus(tx, campus)
+          // Its nodes' city is read through the campus, so moving it moves them: they now
+          // fall under the new city's releases (and out of the old one's), as a node moved
+          // with PATCH /nodes/:id does. Queued in the same commit; before, nothing was sent
+          // until each node happened to reconnect.
+          if (old !== undefined && old.city !== campus.city)
+            for (const n of state.inventory.nodes.values())
+              if (n.campus === campus.id) touched.push(...engine.reconcile(tx, n.id))
+        })
+        for (const id of touched) channel.deliver(id)
+        return campus
+      },
     },
     {
       method: 'DELETE',
@@ -269,9 +281,19 @@ export function routes(c: RoutesComponents): RouteDef[] {
     {
       method: 'GET',
       url: '/releases',
-      summary: 'List releases',
+      summary: 'List releases, newest first',
       schema: list,
-      handler: async (req) => limit(view.releases.releases.values(), req),
+      // Newest first, by creation time (the id breaks a tie): `?limit=n` keeps the latest n.
+      // The map's own order is creation order only until a restart, which loads releases in
+      // the order of their random ids; and oldest first, the default limit cut a long-lived
+      // tracker's recent releases out of `dandelion release list`.
+      handler: async (req) =>
+        limit(
+          [...view.releases.releases.values()].sort(
+            (a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0),
+          ),
+          req,
+        ),
     },
     {
       method: 'POST',
