@@ -9,7 +9,10 @@ import type { ChunkStoreInit } from '../../../node/store/index.ts'
 import { type ChunkStore, FsChunkStore, MemoryChunkStore } from '../../../node/store/index.ts'
 
 const dirs: string[] = []
+/** Stores a test made: stopped after it (a store left open closes its files at garbage collection, with a warning). */
+const made: ChunkStore[] = []
 afterEach(async () => {
+  for (const store of made.splice(0)) await store.stop().catch(() => {})
   await Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })))
 })
 
@@ -21,13 +24,18 @@ async function tempDir(): Promise<string> {
 
 const bytesOf = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill)
 
+const tracked = (store: ChunkStore): ChunkStore => {
+  made.push(store)
+  return store
+}
+
 const implementations: Array<[string, (init?: ChunkStoreInit) => Promise<ChunkStore>]> = [
-  ['memory', async (init) => new MemoryChunkStore(init)],
-  ['fs+level', async (init) => new FsChunkStore({ ...init, dir: await tempDir() })],
+  ['memory', async (init) => tracked(new MemoryChunkStore(init))],
+  ['fs+level', async (init) => tracked(new FsChunkStore({ ...init, dir: await tempDir() }))],
   // segments smaller than two chunks: every delete empties or compacts a segment
   [
     'fs+level, tiny segments',
-    async (init) => new FsChunkStore({ ...init, dir: await tempDir(), segmentBytes: 150 }),
+    async (init) => tracked(new FsChunkStore({ ...init, dir: await tempDir(), segmentBytes: 150 })),
   ],
 ]
 
