@@ -22,6 +22,7 @@ import {
   FLAG_KEYS,
   fromEnv,
   fromFile,
+  LISTS,
   NODE_ENV_NAMES,
   type NodeConfig,
   resolveConfig,
@@ -137,11 +138,11 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     help: { type: 'boolean', short: 'h' },
   }
   for (const flag of Object.keys(SWITCH_KEYS)) options[flag] = { type: 'boolean' }
-  for (const flag of Object.keys(FLAG_KEYS))
-    options[flag] = {
-      type: 'string',
-      multiple: ['listen', 'bootstrap', 'trusted-origin', 'tracker', 'labels'].includes(flag),
-    }
+  // every list setting's flag is repeatable: parseArgs keeps only the last value of a flag
+  // that is not `multiple`, and a hand-kept list here left out --tracker-id, so
+  // `--tracker-id MAIN --tracker-id STANDBY` obeyed the standby's key alone and refused MAIN
+  for (const [flag, key] of Object.entries(FLAG_KEYS))
+    options[flag] = { type: 'string', multiple: LISTS.has(key) }
   const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
   if (values.help === true) {
     out(NODE_HELP)

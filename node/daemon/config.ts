@@ -257,7 +257,8 @@ export function settingName(key: string): string {
     .join(', ')
 }
 
-const LISTS = new Set<keyof NodeConfig>([
+/** Settings that hold a list: comma-separated in a variable, a repeatable flag. */
+export const LISTS: ReadonlySet<keyof NodeConfig> = new Set<keyof NodeConfig>([
   'listen',
   'bootstrap',
   'trustedOrigins',

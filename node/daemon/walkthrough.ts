@@ -12,6 +12,7 @@
  * speaks HTTP.
  */
 import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -79,9 +80,13 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
     procs.push(p)
     return p
   }
-  // a crash of this process must not leave the services behind
+  // a crash of this process (or a second Ctrl-C) must not leave the services behind, nor
+  // their data: a sample and a copy of it per node, hundreds of MiB in the temp directory
   const onExit = (): void => {
     for (const p of procs) p.signalGroup('SIGKILL')
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 })
+    } catch {}
   }
   process.once('exit', onExit)
   const adminToken = randomBytes(16).toString('hex')
@@ -361,9 +366,18 @@ export async function runWalkthroughCommand(
     return n
   }
   const stop = new AbortController()
-  const onSignal = (): void => stop.abort(new Error('interrupted'))
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  // The first signal tears everything down in order (nodes, then the services); another one
+  // while that runs ends this process at once, and its 'exit' handler (runWalkthrough) kills
+  // every process group. With `once`, a second Ctrl-C killed this process by default, 'exit'
+  // handler and all: the tracker and the origin, not signalled yet, ran on for ever. A
+  // closed terminal (SIGHUP) killed it the same way before anything was torn down.
+  const onSignal = (): void => {
+    if (!stop.signal.aborted) stop.abort(new Error('interrupted'))
+    else process.exit(130)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  process.on('SIGHUP', onSignal)
   try {
     await runWalkthrough({
       campusNodes: int('nodes', values.nodes, 1, 30),
@@ -381,5 +395,6 @@ export async function runWalkthroughCommand(
   } finally {
     process.removeListener('SIGINT', onSignal)
     process.removeListener('SIGTERM', onSignal)
+    process.removeListener('SIGHUP', onSignal)
   }
 }

@@ -250,4 +250,21 @@ describe('node daemon operations', () => {
     expect((await exited).code).toBe(0)
     expect(lines.at(-1)).toContain('"stopped"')
   })
+
+  it('a SIGTERM to the whole process group, as a service manager stops a unit, stops the daemon gracefully', {
+    timeout: 30_000,
+  }, async () => {
+    const data = await tempDir()
+    const { child, lines, ready, exited } = cli(['node', '--data', data, ...LOCAL])
+    await ready
+    // once it has settled: a daemon still busy starting took the two signals as one
+    const { api } = JSON.parse(lines.find((l) => l.includes('"ready"'))!) as { api: string }
+    expect((await fetch(`${api}/status`)).status).toBe(200)
+    // systemd (KillMode=control-group) signals every process of the unit: the daemon got
+    // SIGTERM from it and again from the command passing its own on, and the second one
+    // killed it midway (exit 143, which marks the unit failed, and no "stopped")
+    process.kill(-child.pid!, 'SIGTERM')
+    expect((await exited).code).toBe(0)
+    expect(lines.at(-1)).toContain('"stopped"')
+  })
 })

@@ -2,9 +2,15 @@
  * The `npm start` walkthrough with real `dandelion` child processes (tracker, origin,
  * upload, node daemons), kept small: 3 campus nodes and a device, a 4 MiB lesson.
  */
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
 import { describe, expect, it } from 'vitest'
 import { runWalkthrough, runWalkthroughCommand } from '../../../node/daemon/walkthrough.ts'
+import { CLI } from '../utils/cli.ts'
 
 /**
  * Processes a walkthrough started (every one names a path in its `dandelion-walkthrough-`
@@ -16,6 +22,12 @@ const dandelionProcesses = (): string[] =>
     .split('\n')
     .filter((l) => /node\/cli\.ts (tracker|origin|upload|node) |(tracker|origin)\/main\.ts /.test(l))
     .filter((l) => l.includes('dandelion-walkthrough-'))
+
+/** Processes whose command line names `dir`, as `pid args` lines. */
+const processesUnder = (dir: string): string[] =>
+  execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.includes(dir))
 
 describe('npm start walkthrough', () => {
   it('releases a lesson in stages to every node, serves identical bytes everywhere, leaves no process', {
@@ -84,6 +96,65 @@ describe('npm start walkthrough', () => {
       }),
     ).rejects.toMatchObject({ code: 'ERR_WALKTHROUGH_TIMEOUT' })
     expect(dandelionProcesses().filter((p) => !before.has(p))).toEqual([])
+  })
+
+  it('`dandelion demo` interrupted twice, or its terminal closed, leaves no process and no data behind', {
+    timeout: 120_000,
+  }, async () => {
+    for (const signals of [['SIGINT', 'SIGINT'], ['SIGHUP']] as const) {
+      // the demo's work directory goes under this one: every process it starts names it
+      const tmp = await mkdtemp(join(tmpdir(), 'dandelion-demo-interrupt-'))
+      try {
+        // its own process group, as a terminal's foreground job: Ctrl-C signals the group
+        const demo = spawn(
+          process.execPath,
+          [CLI, 'demo', '--nodes', '1', '--devices', '0', '--size-mib', '1'],
+          {
+            stdio: ['ignore', 'pipe', 'ignore'],
+            env: { ...process.env, TMPDIR: tmp },
+            detached: true,
+          },
+        )
+        const exited = once(demo, 'exit')
+        const lines: string[] = []
+        let wake = (): void => {}
+        createInterface({ input: demo.stdout! }).on('line', (l) => {
+          lines.push(l)
+          wake()
+        })
+        demo.once('exit', () => wake())
+        const line = async (match: (l: string) => boolean): Promise<void> => {
+          while (!lines.some(match)) {
+            if (demo.exitCode !== null || demo.signalCode !== null)
+              throw new Error(`the demo exited early:\n${lines.join('\n')}`)
+            await new Promise<void>((resolve) => (wake = resolve))
+          }
+        }
+        // midway: a node daemon up and enrolled, the tracker and the origin running
+        await line((l) => l.includes('enrolled; playback'))
+        process.kill(-demo.pid!, signals[0])
+        if (signals.length > 1) {
+          // impatient: again while the nodes stop, before the tracker and origin are signalled
+          await line((l) => l.startsWith('stopping every process'))
+          process.kill(-demo.pid!, signals[1])
+        }
+        await exited
+        // a process SIGKILLed a moment ago may still be listed for a short while
+        for (let i = 0; i < 50 && processesUnder(tmp).length > 0; i++)
+          await new Promise((r) => setTimeout(r, 200))
+        // until now a second Ctrl-C left the tracker and the origin running for ever, and a
+        // closed terminal every process, each with its data in the temp directory
+        expect(processesUnder(tmp), signals.join(', ')).toEqual([])
+        expect(await readdir(tmp), signals.join(', ')).toEqual([])
+      } finally {
+        for (const l of processesUnder(tmp)) {
+          try {
+            process.kill(Number(l.trim().split(' ')[0]), 'SIGKILL')
+          } catch {}
+        }
+        await rm(tmp, { recursive: true, force: true })
+      }
+    }
   })
 
   it('prints its help and rejects bad options', async () => {
