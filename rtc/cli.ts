@@ -77,11 +77,17 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
       `photo upload grants signed by ${server.grantIssuer}: start the origin with --grant-issuer ${server.grantIssuer}\n`,
     )
   await new Promise<void>((resolve) => {
+    // `on`, once only: a group SIGTERM (systemd's KillMode=control-group) reaches the server
+    // twice, `dandelion rtc` passing its own on; with `once` the second killed it midway
+    let stopping = false
     const stop = (): void => {
+      if (stopping) return
+      stopping = true
       server.close().then(resolve, resolve)
     }
+    // a second Ctrl-C still ends it at once
     process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
+    process.on('SIGTERM', stop)
   })
 }
 

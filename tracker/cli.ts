@@ -68,14 +68,21 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
       bootstrap: tracker.bootstrapAddrs,
     }),
   )
+  // `on`, once only: a service manager stopping the unit signals every process of it
+  // (systemd's KillMode=control-group) and `dandelion tracker` passes its own SIGTERM on, so
+  // the tracker gets two; with `once` the second killed it midway through closing its state
+  let stopping = false
   const stop = (): void => {
+    if (stopping) return
+    stopping = true
     tracker.close().then(
       () => process.exit(0),
       () => process.exit(1),
     )
   }
+  // a second Ctrl-C still ends it at once
   process.once('SIGINT', stop)
-  process.once('SIGTERM', stop)
+  process.on('SIGTERM', stop)
   return tracker
 }
 
