@@ -130,8 +130,12 @@ async function checkTracker(trackerUrl: string, token: string): Promise<string> 
     const res = await fetch(`${trackerUrl.replace(/\/$/, '')}/api/v1/resources`, {
       headers: { authorization: `Bearer ${token}` },
       signal: AbortSignal.timeout(TRACKER_CHECK_MS),
+      // as registration: a redirect is not followed (it would drop the token), but named
+      redirect: 'manual',
     })
     if (res.ok) return ''
+    if (res.status >= 300 && res.status < 400)
+      return `  WARNING: the tracker URL redirects (${res.status} to ${res.headers.get('location') ?? 'nowhere named'}): no version is registered there; set --tracker-url to the tracker's own address`
     const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } }
     const what = `${res.status}${body.error?.code === undefined ? '' : ` ${body.error.code}`}`
     if (res.status === 401 || res.status === 403)

@@ -10,7 +10,9 @@
  * used to be given up on after 10 attempts, about 2 minutes, until the next start).
  * A refused token (401, 403) is retried only at the longest interval (the tracker's admin
  * token may be set right on its side); a version the tracker refuses for good (another
- * 4xx: a malformed field, another manifest under the same number) is dropped. Failures are
+ * 4xx: a malformed field, another manifest under the same number) is dropped; that answer
+ * also ends a failing spell, as a registration does. A redirect is a failure naming where it
+ * points, never followed (a POST that became a GET was counted as registered). Failures are
  * reported at error level with their reason: the first, each change of reason, and every
  * {@link REPORT_EVERY_ATTEMPTS}th attempt after, never each one.
  *
@@ -107,8 +109,17 @@ function reasonOf(err: unknown): string {
   return e.cause instanceof Error ? e.cause.message : e.message
 }
 
-/** The tracker's error answer as `status code: message`. */
+/** The tracker's error answer as `status code: message` (a redirect: where it points). */
 async function answerReason(res: Response): Promise<string> {
+  if (res.status >= 300 && res.status < 400) {
+    await res.body?.cancel()
+    const location = res.headers.get('location')
+    let to = location ?? 'nowhere named'
+    try {
+      if (location !== null) to = new URL(location, res.url).toString()
+    } catch {}
+    return `${res.status} redirect to ${to} (not followed: set the tracker URL to where the tracker is)`
+  }
   const text = (await res.text().catch(() => '')).slice(0, MAX_REASON_BODY_CHARS)
   let said = text
   try {
@@ -207,6 +218,12 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
           mime: v.mime,
         }),
         signal: attempt.signal,
+        // Not followed: a redirect (a proxy sending http to https, a tracker moved) turns
+        // this POST into a GET on 301/302/303 and drops the token on another origin
+        // (Fetch standard, "HTTP-redirect fetch"), so a 200 at the end of it is not a
+        // registration: it was counted as one, the version never registered. The operator
+        // is told where it points instead, to set --tracker-url to it.
+        redirect: 'manual',
       })
       if (res.ok) {
         await res.body?.cancel()
@@ -255,6 +272,15 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
             status: err.status,
             reason: err.message,
           })
+          // the tracker answered, with the token accepted: whatever failed before is over
+          // (status.refusedVersion says so in /healthz), and the next failure starts afresh
+          if (failures > 0) {
+            log('registering with the tracker at %s works again after %d failures', base, failures)
+            report({ type: 'recovered', attempts: failures, pending: pending.size })
+          }
+          failures = 0
+          delay = initialMs
+          lastReason = undefined
           continue
         }
         failures++

@@ -103,9 +103,18 @@ export class TrackerRegistrationStatus {
     this.registeredVersions++
   }
 
-  /** The tracker refused a version for good. */
+  /**
+   * The tracker refused a version for good. That refusal is an answer from a tracker that
+   * is up and takes the token: an outage or a refused token it ends is over, as after a
+   * version registered. Left as it was, `/healthz` kept saying `failing` or `token-refused`
+   * (an operator who had fixed the token was told it was still wrong) until another
+   * version happened to be registered, which may be days away.
+   */
   refusedVersion(): void {
     this.refused++
+    this.failuresInRow = 0
+    this.tokenRefused = false
+    this.nextAttemptAt = undefined
   }
 
   /** What `/metrics` shows, read when it is scraped. */
