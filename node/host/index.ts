@@ -68,9 +68,16 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
     }) as (components: never) => PeerDiscovery)
   }
   const transports = [tcp()]
+  let privateKey = init.privateKey
   if (init.webrtc === true) {
     const { webRTCDirect } = await import('@libp2p/webrtc')
-    transports.push(webRTCDirect() as unknown as ReturnType<typeof tcp>)
+    const { webRTCDirectCertificate } = await import('./webrtc-certificate.ts')
+    const { generateKeyPair } = await import('@libp2p/crypto/keys')
+    // the certificate comes from the identity key, so the node's /certhash/ address stays
+    // the same across restarts (libp2p's own changes at each start: see webrtc-certificate.ts)
+    privateKey ??= await generateKeyPair('Ed25519')
+    const certificate = await webRTCDirectCertificate(privateKey)
+    transports.push(webRTCDirect({ certificate }) as unknown as ReturnType<typeof tcp>)
   }
   const services: Record<string, unknown> = { identify: identify(), ping: ping() }
   if (init.dht !== false) {
@@ -83,7 +90,7 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
     })
   }
   return (await createLibp2p({
-    privateKey: init.privateKey,
+    privateKey,
     start: false,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports,

@@ -4,6 +4,16 @@
  * the {@link Announcer} until a DHT peer has heard it; the DHT's own reprovider keeps the
  * records alive after that.
  *
+ * A swarm that seeks looks its providers up again: 1 s after a lookup ends, doubling up
+ * to {@link RELOOKUP_MAX_MS}, while something waits on it (its manifest is still looked
+ * up, or a fetch or a reader downloads: `Swarm.busy`; a lesson streamed once and left
+ * partly held looks again when a reader comes back, not meanwhile). Before, it looked once,
+ * when it first sought: a device that asked for a lesson before any campus node had
+ * announced it (both booting, or the holder offline for a moment), or whose providers were
+ * all unreachable then, never found the holder that came later, and its fetch hung until
+ * its deadline while the DHT listed a peer holding the lesson (a device is a DHT client:
+ * an announcing peer never dials it, so no connection brought the two together either).
+ *
  * Only a swarm that misses chunks reaches out: a node holding content whole waits for the
  * peers that want it, so two nodes that both hold a school year of lessons do not open a
  * stream per lesson to each other just to learn there is nothing to swap.
@@ -13,6 +23,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { UploadGate } from '../limiter/index.ts'
 import {
+  ANNOUNCE_RETRY_MS,
   BAN_MS,
   FIND_PROVIDERS_CONCURRENCY,
   FIND_PROVIDERS_TIMEOUT_MS,
@@ -29,6 +40,11 @@ import { discoveryKey } from './discovery-key.ts'
 import { ProtocolError } from './errors.ts'
 import { PeerSession, type PeerSessionInit, type SessionOwner } from './session.ts'
 import type { Swarm } from './swarm.ts'
+
+/** First provider lookup again after one ends, while the swarm still seeks. */
+const FIRST_RELOOKUP_MS = 1000
+/** Longest wait between provider lookups of a swarm that still seeks (the same as announcements'). */
+const RELOOKUP_MAX_MS = ANNOUNCE_RETRY_MS
 
 const nobody: SessionOwner = {
   onFrame: () => {},
@@ -62,6 +78,9 @@ export class SwarmNetwork {
   /** Swarms waiting for a provider lookup, and how many run ({@link FIND_PROVIDERS_CONCURRENCY} at most). */
   private readonly lookupQueue = new Set<Swarm>()
   private lookupsRunning = 0
+  /** Per seeking swarm: the next provider lookup's timer and delay (one entry per swarm). */
+  private readonly relookups = new Map<Swarm, { timer?: ReturnType<typeof setTimeout>; delayMs: number }>()
+  private stopped = false
   private readonly dhtEnabled: boolean
   private readonly announcer?: Announcer
   private readonly sessionInit: PeerSessionInit
@@ -80,6 +99,7 @@ export class SwarmNetwork {
   }
 
   async start(): Promise<void> {
+    this.stopped = false
     await this.libp2p.handle(SWARM_PROTOCOL, (stream, connection) => this.inbound(stream, connection), {
       maxInboundStreams: 1024,
       maxOutboundStreams: 1024,
@@ -89,8 +109,11 @@ export class SwarmNetwork {
 
   async stop(): Promise<void> {
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
+    this.stopped = true
     this.announcer?.stop()
     this.lookupQueue.clear()
+    for (const r of this.relookups.values()) clearTimeout(r.timer)
+    this.relookups.clear()
     for (const s of this.swarms.values()) s.stop()
     this.swarms.clear()
     await this.libp2p.unhandle(SWARM_PROTOCOL).catch(() => {})
@@ -125,9 +148,51 @@ export class SwarmNetwork {
         .catch((err: Error) => this.log('findProviders %s: %s', swarm.key, err.message))
         .finally(() => {
           this.lookupsRunning--
+          this.relookLater(swarm)
           this.nextLookups()
         })
     }
+  }
+
+  /** Whether `swarm` still seeks here: if not, its provider lookups end. */
+  private stillSeeks(swarm: Swarm): boolean {
+    return !this.stopped && swarm.seeking && this.swarms.get(swarm.key) === swarm
+  }
+
+  /**
+   * Queues another provider lookup for `swarm` once its delay has passed, if it still seeks
+   * then: a holder may have announced since, or come back (see the module comment).
+   */
+  private relookLater(swarm: Swarm): void {
+    let r = this.relookups.get(swarm)
+    if (!this.stillSeeks(swarm)) {
+      clearTimeout(r?.timer)
+      this.relookups.delete(swarm)
+      return
+    }
+    if (r === undefined) {
+      r = { delayMs: FIRST_RELOOKUP_MS }
+      this.relookups.set(swarm, r)
+    }
+    if (r.timer !== undefined) return
+    const entry = r
+    entry.timer = setTimeout(() => {
+      entry.timer = undefined
+      entry.delayMs = Math.min(entry.delayMs * 2, RELOOKUP_MAX_MS)
+      if (!this.stillSeeks(swarm)) {
+        this.relookups.delete(swarm)
+        return
+      }
+      // nobody waits on it now (left partly held), or it is at its cap of peers it would not
+      // replace: no lookup now, but look at it again later
+      if (!(swarm.busy || swarm.manifest === undefined) || !swarm.wantsPeer()) {
+        this.relookLater(swarm)
+        return
+      }
+      this.lookupQueue.add(swarm)
+      this.nextLookups()
+    }, entry.delayMs)
+    entry.timer.unref?.()
   }
 
   /** Asks the DHT who provides the swarm's manifest, and opens sessions to them. */
@@ -145,7 +210,13 @@ export class SwarmNetwork {
   }
 
   leave(key: string): void {
-    this.swarms.get(key)?.stop()
+    const swarm = this.swarms.get(key)
+    if (swarm !== undefined) {
+      clearTimeout(this.relookups.get(swarm)?.timer)
+      this.relookups.delete(swarm)
+      this.lookupQueue.delete(swarm)
+    }
+    swarm?.stop()
     this.swarms.delete(key)
   }
 
