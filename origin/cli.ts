@@ -236,6 +236,22 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     config.trackerUrl !== undefined && config.trackerToken !== undefined
       ? await checkTracker(config.trackerUrl, config.trackerToken)
       : ''
+  // the handlers before the banner, which a service manager may answer with a SIGTERM at
+  // once: one that came first killed the origin (the tracker and rtc server were seen to)
+  const stopped = new Promise<void>((resolveStop) => {
+    let stopping = false
+    const stop = (): void => {
+      if (stopping) return
+      stopping = true
+      process.stdout.write('stopping origin…\n')
+      unregister?.()
+      Promise.resolve(seeder?.stop())
+        .then(() => origin.close())
+        .then(resolveStop, resolveStop)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
   process.stdout.write(
     [
       `Dandelion origin listening on ${origin.url}`,
@@ -272,20 +288,7 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
         'only while they still trust it), and their --bootstrap must name the new seeding node. If the key was ' +
         `lost by mistake, stop the origin and restore ${keyFile} from a backup.\n`,
     )
-  await new Promise<void>((resolveStop) => {
-    let stopping = false
-    const stop = (): void => {
-      if (stopping) return
-      stopping = true
-      process.stdout.write('stopping origin…\n')
-      unregister?.()
-      Promise.resolve(seeder?.stop())
-        .then(() => origin.close())
-        .then(resolveStop, resolveStop)
-    }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
-  })
+  await stopped
 }
 
 /**

@@ -71,12 +71,9 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
   if (values['grant-key-file'] !== undefined) config.grantKeyFile = values['grant-key-file']
   if (values['photo-max-bytes'] !== undefined) config.photoMaxBytes = num(values['photo-max-bytes'])
   const server = await createRtcServer({}, config)
-  process.stdout.write(`rtc listening on ${server.url} (page at /, WebSocket at /ws)\n`)
-  if (server.grantIssuer !== undefined)
-    process.stdout.write(
-      `photo upload grants signed by ${server.grantIssuer}: start the origin with --grant-issuer ${server.grantIssuer}\n`,
-    )
-  await new Promise<void>((resolve) => {
+  // the handlers before the ready line, which a service manager may answer with a SIGTERM at
+  // once (it killed the server when it came first)
+  const stopped = new Promise<void>((resolve) => {
     // `on`, once only: a group SIGTERM (systemd's KillMode=control-group) reaches the server
     // twice, `dandelion rtc` passing its own on; with `once` the second killed it midway
     let stopping = false
@@ -89,6 +86,12 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
     process.once('SIGINT', stop)
     process.on('SIGTERM', stop)
   })
+  process.stdout.write(`rtc listening on ${server.url} (page at /, WebSocket at /ws)\n`)
+  if (server.grantIssuer !== undefined)
+    process.stdout.write(
+      `photo upload grants signed by ${server.grantIssuer}: start the origin with --grant-issuer ${server.grantIssuer}\n`,
+    )
+  await stopped
 }
 
 /** `DANDELION_RTC_PREVIOUS_SECRETS`: comma-separated, blanks around commas ignored. */

@@ -60,14 +60,6 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
     retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
     bootstrap: values['bootstrap-listen'] === undefined ? false : { listen: values['bootstrap-listen'] },
   })
-  out(
-    JSON.stringify({
-      url: tracker.url,
-      channelUrl: tracker.channelUrl,
-      trackerId: tracker.trackerId,
-      bootstrap: tracker.bootstrapAddrs,
-    }),
-  )
   // `on`, once only: a service manager stopping the unit signals every process of it
   // (systemd's KillMode=control-group) and `dandelion tracker` passes its own SIGTERM on, so
   // the tracker gets two; with `once` the second killed it midway through closing its state
@@ -80,9 +72,18 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
       () => process.exit(1),
     )
   }
-  // a second Ctrl-C still ends it at once
+  // a second Ctrl-C still ends it at once; both before the ready line, which a service
+  // manager may answer with a SIGTERM at once (it killed the tracker when it came first)
   process.once('SIGINT', stop)
   process.on('SIGTERM', stop)
+  out(
+    JSON.stringify({
+      url: tracker.url,
+      channelUrl: tracker.channelUrl,
+      trackerId: tracker.trackerId,
+      bootstrap: tracker.bootstrapAddrs,
+    }),
+  )
   return tracker
 }
 

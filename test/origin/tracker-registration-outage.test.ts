@@ -161,7 +161,10 @@ describe('tracker registration through outages and refusals', () => {
     const after = await trackers.tracker({ port })
     await until(async () => (await resources(after)).some((r) => r.latest === 2), 'both versions registered')
     expect(await resources(after)).toEqual([{ name: 'lesson-grade3', versions: 2, latest: 2 }])
+    // the tracker lists a version once it is on disk, before its answer reaches the origin
+    await until(() => accepted.length >= 2, 'both answers back at the origin')
     expect(accepted.map((a) => a.version).sort()).toEqual([1, 2])
+    await until(() => events.some((e) => e.type === 'recovered'), 'recovered')
     expect(events.filter((e) => e.type === 'recovered')).toHaveLength(1)
   })
 
