@@ -241,6 +241,16 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
     let delay = initialMs
     let failures = 0
     let lastReason: string | undefined
+    /** The tracker took a request (a version registered, or refused for good): a failing spell is over. */
+    const answered = (): void => {
+      if (failures > 0) {
+        log('registering with the tracker at %s works again after %d failures', base, failures)
+        report({ type: 'recovered', attempts: failures, pending: pending.size })
+      }
+      failures = 0
+      delay = initialMs
+      lastReason = undefined
+    }
     while (!signal.aborted) {
       const next = pending.entries().next()
       if (next.done === true) {
@@ -274,13 +284,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
           })
           // the tracker answered, with the token accepted: whatever failed before is over
           // (status.refusedVersion says so in /healthz), and the next failure starts afresh
-          if (failures > 0) {
-            log('registering with the tracker at %s works again after %d failures', base, failures)
-            report({ type: 'recovered', attempts: failures, pending: pending.size })
-          }
-          failures = 0
-          delay = initialMs
-          lastReason = undefined
+          answered()
           continue
         }
         failures++
@@ -326,13 +330,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
       status.registered()
       if (registered.size > MAX_REGISTERED_REMEMBERED) registered.delete(registered.values().next().value!)
       log('registered %s v%d (%s)', v.name, v.version, v.manifestCid)
-      if (failures > 0) {
-        log('registering with the tracker at %s works again after %d failures', base, failures)
-        report({ type: 'recovered', attempts: failures, pending: pending.size })
-      }
-      failures = 0
-      delay = initialMs
-      lastReason = undefined
+      answered()
     }
   }
 
