@@ -104,6 +104,12 @@ export interface FetchOptions {
   signal?: AbortSignal
   /** Called as chunks arrive. */
   onProgress?: (progress: FetchProgress) => void
+  /**
+   * Called once the download is recorded in the store, before its manifest is looked up:
+   * from then on the node carries it on by itself after a stop or a crash. Called at once
+   * for content already complete.
+   */
+  onRecorded?: () => void
 }
 
 /** One swarm as reported by {@link DandelionNode.status}. */

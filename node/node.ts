@@ -257,6 +257,7 @@ export class DandelionNodeImpl implements DandelionNode {
     // recorded before the lookup, which can take long (the manifest may not be out yet):
     // a node stopped or killed meanwhile still carries on at start
     if (!swarm.complete) await this.store.pin(wanted, [cid])
+    options.onRecorded?.()
     this.fetching.set(key, (this.fetching.get(key) ?? 0) + 1)
     let found = false
     try {

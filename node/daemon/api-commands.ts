@@ -156,7 +156,7 @@ export async function runFetchCommand(argv: string[], io: CommandIo = {}): Promi
     if (body.error === 'InvalidCidError') throw new UsageError(body.message ?? `malformed CID ${cid}`)
   }
   await checkAnswer(res, api)
-  // POST /fetch answers before the download starts, and its failures show only in /status
+  // POST /fetch answers once the download is recorded, before it starts: its later failures show only in /status
   const startBy = performance.now() + startTimeoutS * 1000
   let errorsInARow = 0
   for (;;) {

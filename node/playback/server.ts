@@ -34,6 +34,9 @@ import { storeRefusal } from './store-refusal.ts'
 /** How long to look for an unknown manifest before answering 404. */
 const MANIFEST_LOOKUP_MS = 10_000
 
+/** Retry-After of a `POST /fetch` refused because the node runs as many downloads as it may. */
+const FETCH_RETRY_AFTER_S = 30
+
 /**
  * A player waiting for a chunk is given up on once nothing of the lesson arrived over a
  * period this long (so after 30 s at the earliest; `read-deadline.ts`): 504
@@ -262,8 +265,25 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
     } catch (err) {
       return reply.code(400).send({ error: 'InvalidCidError', message: (err as Error).message })
     }
-    // progress and completion show in /status, and so does a failure before it began
-    node.fetch(cid).catch(() => {})
+    // a 202 is kept across a crash: it is sent once the download is recorded on disk. What
+    // fails before (no room for the record, too many downloads at once) is answered here;
+    // progress, completion and later failures show in /status
+    let recorded!: () => void
+    const isRecorded = new Promise<void>((resolve) => (recorded = resolve))
+    const fetching = node.fetch(cid, { onRecorded: () => recorded() })
+    fetching.catch(() => {})
+    try {
+      await Promise.race([isRecorded, fetching])
+    } catch (err) {
+      if ((err as Error).name === 'LimitReachedError')
+        return reply
+          .code(503)
+          .header('retry-after', String(FETCH_RETRY_AFTER_S))
+          .send({ error: 'LimitReachedError', message: (err as Error).message })
+      const refused = storeRefusal(err)
+      if (refused === undefined) throw err
+      return reply.code(refused.status).send(refused.body)
+    }
     return reply.code(202).send({ manifestCid: cid.toString(), status: '/status' })
   })
   app.get('/metrics', async (_req, reply) =>

@@ -4,8 +4,8 @@
  * resumeOnly), fetches the manifest and prints one JSON line per progress event and a final
  * `done` line. With `resumeOnly` it does not ask for the manifest: it waits for the node to
  * finish, by itself, the download an earlier run left unfinished. Once the fetch is asked
- * for it prints a `fetching` line with the store's pins, when the download is recorded
- * (a `want:` pin), when the fetch ends, or after 2 s.
+ * for it prints a `fetching` line with the store's pins, when the download is recorded on
+ * disk (its `want:` pin written), when the fetch ends, or after 2 s.
  */
 import { createNode } from '../../../node/index.ts'
 
@@ -32,15 +32,16 @@ if (cfg.resumeOnly === true) {
     await new Promise((r) => setTimeout(r, 50))
   }
 } else {
+  let recorded = false
   const fetching = node.fetch(cfg.manifestCid, {
     onProgress: (p) =>
       write({ event: 'progress', chunksDone: p.chunksDone, bytesFromPeers: p.bytesFromPeers }),
+    onRecorded: () => (recorded = true),
   })
   let settled = false
   fetching.finally(() => (settled = true)).catch(() => {})
   const asked = Date.now()
-  const wanted = (): boolean => node.store.pins().includes(`want:${cfg.manifestCid}`)
-  while (!wanted() && !settled && Date.now() - asked < 2000) await new Promise((r) => setTimeout(r, 10))
+  while (!recorded && !settled && Date.now() - asked < 2000) await new Promise((r) => setTimeout(r, 10))
   write({ event: 'fetching', pins: node.store.pins() })
   await fetching
 }
