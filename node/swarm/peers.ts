@@ -15,7 +15,16 @@ import type { SwarmComponents } from './swarm-types.ts'
 /** What peer management reads of its swarm. */
 export type PeeredSwarm = Pick<
   Swarm,
-  'manifest' | 'have' | 'availability' | 'sessions' | 'seeking' | 'stopped' | 'key' | 'maxPeers' | 'stallMs'
+  | 'manifest'
+  | 'have'
+  | 'availability'
+  | 'sessions'
+  | 'seeking'
+  | 'complete'
+  | 'stopped'
+  | 'key'
+  | 'maxPeers'
+  | 'stallMs'
 >
 
 /** Live things {@link SwarmPeers} uses. */
@@ -53,6 +62,8 @@ export class SwarmPeers {
       if (!this.replaceWorst()) return false
     }
     swarm.sessions.set(session.peer, session)
+    // a super-seeder holding everything stopped ticking while it had no peer (`Swarm.tick`)
+    if (swarm.complete && this.c.server.superSeeder !== undefined) this.scheduler.ensureTicking()
     if (session.hello?.wantManifest === true && swarm.manifest !== undefined)
       session.sendManifest(swarm.manifest.bytes)
     if (swarm.manifest !== undefined) this.greet(session)

@@ -75,9 +75,15 @@ export class RequestScheduler {
     this.timer.unref?.()
   }
 
+  /** Starts ticking unless it ticks already. */
+  ensureTicking(): void {
+    if (this.timer === undefined) this.startTicking()
+  }
+
   /** No more ticks (everything is held, or the swarm stopped). */
   stopTicking(): void {
     clearInterval(this.timer)
+    this.timer = undefined
   }
 
   /** Coalesces scheduling into one pass per turn of the event loop. */

@@ -329,6 +329,13 @@ export class Swarm implements SessionOwner {
   /** One tick of the scheduler's timer: rates, stalled peers, super-seeding offers, the origin. */
   tick(): void {
     if (this.stopped || this.have === undefined) return
+    // a super-seeder holding everything ticks only to offer chunks to its peers: with none,
+    // it stops until one comes (`SwarmPeers.add`). An origin seeds every version it ever
+    // took in, and a timer each, every 500 ms, grew its idle CPU with its catalogue
+    if (this.complete && this.sessions.size === 0) {
+      this.scheduler.stopTicking()
+      return
+    }
     const now = performance.now()
     for (const s of this.sessions.values()) s.updateRate(now)
     this.scheduler.stalls(now)
