@@ -4,7 +4,7 @@
  * (endgame, a stalled peer, a failure). A request waits for the download bucket before
  * it is sent.
  */
-import { SCHEDULER_TICK_MS } from '../node-constants.ts'
+import { MAX_QUEUED_REQUESTS_PER_PEER, SCHEDULER_TICK_MS } from '../node-constants.ts'
 import type { ChunkWaiters } from './chunk-waiters.ts'
 import { FrameType } from './codec.ts'
 import { ProtocolError } from './errors.ts'
@@ -161,13 +161,17 @@ export class RequestScheduler {
     }
     const now = performance.now()
     const ranked = rankPeers(this.swarm.sessions.values(), this.c.self)
-    // a reader blocked on a chunk jumps the queue: ask the fastest peer holding it, whatever its window
+    // a reader blocked on a chunk jumps the queue: ask the fastest peer holding it, whatever its
+    // window, but never past what a peer queues (more is a flood to it: a class of players
+    // blocked on one peer had the node's stream closed and scored down). The rest wait for
+    // answers, each of which schedules again
     for (const pos of this.readers.blockedOn()) {
       if (have.has(pos) || this.inflight.has(pos) || this.verifying.has(pos) || this.originInflight.has(pos))
         continue
       let best: PeerSession | undefined
       for (const s of ranked) {
-        if (s.closed || s.bits?.has(pos) !== true) continue
+        if (s.closed || s.bits?.has(pos) !== true || s.outstanding.size >= MAX_QUEUED_REQUESTS_PER_PEER)
+          continue
         if (best === undefined || s.rateBytesPerSecond > best.rateBytesPerSecond) best = s
       }
       if (best !== undefined) {
