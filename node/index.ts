@@ -41,10 +41,18 @@ export interface DandelionNodeInit {
   /** libp2p identity. @default a new ed25519 key */
   privateKey?: PrivateKey
   /**
-   * Directory for the chunk store (`store/`) and the name table (`names/`). Without it,
-   * and without `store`, everything is in memory.
+   * Directory for the chunk store (`store/`), the name table (`names/`) and the
+   * WebRTC-Direct certificate (`webrtc-certificate.pem`: the same `/certhash/` address at
+   * every start). Without it, and without `store`, everything is in memory (and the
+   * certificate new at each start).
    */
   dataDir?: string
+  /**
+   * Where warnings an operator must see go: a WebRTC-Direct certificate in the data
+   * directory that could not be used and was replaced (the node's address changed).
+   * @default logged at error level (`DEBUG=dandelion*`)
+   */
+  onWarning?: (message: string) => void
   /** A chunk store to use (the origin's seeder shares the origin's). Not started or stopped by the node. */
   store?: ChunkStore
   /** Byte quota of the node's own store; devices evict unpinned content LRU when full. @default Infinity (device: 2 GiB) */

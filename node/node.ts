@@ -92,6 +92,8 @@ export class DandelionNodeImpl implements DandelionNode {
       mdnsAnswer: !device,
       onLanPeer: lan === undefined ? undefined : (peer) => lan.found(peer),
       webrtc: init.webrtc,
+      dataDir: init.dataDir,
+      onWarning: init.onWarning,
       isBanned: (peer) => bans.has(peer.toString()),
     })
     return new DandelionNodeImpl(init, libp2p, bans, lan)

@@ -199,6 +199,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     mdns: config.mdns,
     dht: config.dht,
     webrtc: config.webrtc,
+    onWarning: warn,
     quotaBytes: config.quotaBytes,
     hashWorkers: config.hashWorkers,
     directIo: config.directIo,

@@ -1,11 +1,14 @@
 /**
- * The libp2p host of a node: TCP (and optionally WebRTC-Direct for devices behind NAT),
- * noise (with session keys imported once: `noise-crypto.ts`), yamux, identify, ping and
- * kad-dht on a private protocol with LAN-friendly address mapping, plus optional mDNS.
+ * The libp2p host of a node: TCP (and optionally WebRTC-Direct for devices behind NAT, its
+ * certificate kept in the data directory: `webrtc-certificate.ts`), noise (with session keys
+ * imported once: `noise-crypto.ts`), yamux, identify, ping and kad-dht on a private protocol
+ * with LAN-friendly address mapping, plus optional mDNS.
  */
+import { join } from 'node:path'
 import { identify } from '@libp2p/identify'
 import type { Libp2p, PeerDiscovery, PeerId, PeerInfo, PrivateKey } from '@libp2p/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
+import { logger } from '@libp2p/logger'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -38,6 +41,14 @@ export interface HostInit {
   onLanPeer?: (peer: PeerInfo) => void
   /** Add the WebRTC-Direct transport (needs a `/webrtc-direct` listen address to accept). @default false */
   webrtc?: boolean
+  /**
+   * The node's data directory: the WebRTC-Direct certificate is kept there
+   * (`webrtc-certificate.pem`), so the node's `/certhash/` address is the same at every start.
+   * @default none: a new certificate, and address, at each start
+   */
+  dataDir?: string
+  /** Where warnings the operator must see go (a WebRTC-Direct certificate replaced). @default logged */
+  onWarning?: (message: string) => void
   /** Peers to neither dial nor accept (checked at each connection). @default none */
   isBanned?: (peer: PeerId) => boolean
 }
@@ -68,15 +79,14 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
     }) as (components: never) => PeerDiscovery)
   }
   const transports = [tcp()]
-  let privateKey = init.privateKey
   if (init.webrtc === true) {
     const { webRTCDirect } = await import('@libp2p/webrtc')
-    const { webRTCDirectCertificate } = await import('./webrtc-certificate.ts')
-    const { generateKeyPair } = await import('@libp2p/crypto/keys')
-    // the certificate comes from the identity key, so the node's /certhash/ address stays
-    // the same across restarts (libp2p's own changes at each start: see webrtc-certificate.ts)
-    privateKey ??= await generateKeyPair('Ed25519')
-    const certificate = await webRTCDirectCertificate(privateKey)
+    const { loadWebRTCDirectCertificate, WEBRTC_CERTIFICATE_FILE } = await import('./webrtc-certificate.ts')
+    // libp2p's own certificate changes at each start: see webrtc-certificate.ts
+    const certificate = await loadWebRTCDirectCertificate(
+      { logger: logger('dandelion:node:host:webrtc'), warn: init.onWarning },
+      { path: init.dataDir === undefined ? undefined : join(init.dataDir, WEBRTC_CERTIFICATE_FILE) },
+    )
     transports.push(webRTCDirect({ certificate }) as unknown as ReturnType<typeof tcp>)
   }
   const services: Record<string, unknown> = { identify: identify(), ping: ping() }
@@ -90,7 +100,7 @@ export async function createHost(init: HostInit = {}): Promise<Libp2p<HostServic
     })
   }
   return (await createLibp2p({
-    privateKey,
+    privateKey: init.privateKey,
     start: false,
     addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports,

@@ -1,5 +1,5 @@
 /**
- * The WebRTC-Direct TLS certificate of a node, derived from its identity key so that it is
+ * The WebRTC-Direct TLS certificate of a node, kept in its data directory so that it is
  * the same at every start.
  *
  * A WebRTC-Direct address carries the hash of the listener's certificate (`/certhash/…`)
@@ -7,156 +7,182 @@
  * certificate at each start unless libp2p has a persistent datastore and keychain, which
  * the host has not, and renews it every 13 days even then. So each restart of a campus
  * node (a power cut, an update) changed its address: every device configured with the old
- * one failed each dial, every 10 s, for good, and never reached the campus again until
- * someone re-typed the address on each device. Derived here from the identity key (kept in
- * the data dir), key and certificate are the same on every start, valid until 2099, and the
- * address with them.
+ * one failed each dial and never reached the campus again until someone re-typed the
+ * address on each device.
  *
- * Built with node:crypto alone (no X.509 library among our dependencies): the key with HKDF
- * from the identity key, the signature ECDSA P-256/SHA-256 with a nonce derived from the
- * key and the message (like RFC 6979), so the certificate's bytes, and its hash, never
- * change. The dialer checks the certificate only against the certhash (tested with
- * @libp2p/webrtc on both ends: `test/node/host/webrtc-restart.test.ts`).
+ * Here the certificate is made once, with @peculiar/x509 (what @libp2p/webrtc makes its
+ * own with), written to {@link WEBRTC_CERTIFICATE_FILE} in the data directory and read back
+ * at every start. @libp2p/webrtc uses a certificate it is given as it is: it neither checks
+ * its dates nor renews it (only certificates it made itself get a renewal timer:
+ * `getCertificate` in its `private-to-public/transport.js`). Ours is valid from the epoch
+ * to the end of 9999, so no clock, right or wrong, sees it expired or not yet valid, and
+ * it never needs renewing. A file that cannot be used (unreadable, not a certificate and
+ * its key, expired) is replaced by a new certificate with an error logged, never a failed
+ * start: the address changes then, as the log says.
  */
-import { createECDH, createHash, createHmac, createPrivateKey, hkdfSync } from 'node:crypto'
-import type { PrivateKey } from '@libp2p/interface'
+// @peculiar/x509 resolves its parts with tsyringe, which needs the Reflect metadata API
+import 'reflect-metadata'
+import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto'
+import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import type { Logger } from '@libp2p/interface'
+import type { TransportCertificate } from '@libp2p/webrtc'
+import { BasicConstraintsExtension, PemConverter, X509CertificateGenerator } from '@peculiar/x509'
 import { base64url } from 'multiformats/bases/base64'
 import { sha256 } from 'multiformats/hashes/sha2'
 
-/** A certificate as `webRTCDirect({ certificate })` takes it. */
-export interface WebRTCDirectCertificate {
-  /** PKCS#8 PEM of the certificate's P-256 key. */
-  privateKey: string
-  /** The certificate, PEM. */
-  pem: string
-  /** Multibase (base64url) multihash (SHA-256) of the certificate's DER, as in `/certhash/`. */
-  certhash: string
+/** Name of the certificate's file in the data directory: the certificate, then its key, PEM. */
+export const WEBRTC_CERTIFICATE_FILE = 'webrtc-certificate.pem'
+
+/**
+ * End of the certificate's validity. RFC 5280 §4.1.2.5: "To indicate that a certificate
+ * has no well-defined expiration date, the notAfter SHOULD be assigned the GeneralizedTime
+ * value of 99991231235959Z."
+ */
+const NOT_AFTER = new Date('9999-12-31T23:59:59Z')
+
+/** Components of {@link loadWebRTCDirectCertificate}. */
+export interface WebRTCDirectCertificateComponents {
+  logger: Logger
+  /** Where a warning the operator must see goes (the address changes). @default the logger's `error` */
+  warn?: (message: string) => void
 }
 
-/** Order of the P-256 group. */
-const N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551n
-const INFO = 'dandelion/webrtc-direct-certificate/1'
+/** Options of {@link loadWebRTCDirectCertificate}. */
+export interface WebRTCDirectCertificateInit {
+  /**
+   * The file the certificate is kept in (its directory is made if missing). @default none:
+   * a new certificate at each call
+   */
+  path?: string
+}
 
-/** The certificate (and its key) of the node whose identity key is `identity`. */
-export async function webRTCDirectCertificate(identity: PrivateKey): Promise<WebRTCDirectCertificate> {
-  // 48 bytes reduced mod N-1, plus 1: a scalar in [1, N-1] with negligible bias
-  const d = (toBigInt(hkdfSync('sha256', identity.raw, new Uint8Array(0), INFO, 48)) % (N - 1n)) + 1n
-  const dBytes = toBytes32(d)
-  const ecdh = createECDH('prime256v1')
-  ecdh.setPrivateKey(dBytes)
-  const point = ecdh.getPublicKey() // 0x04 ‖ x ‖ y
-  const spki = der(
-    0x30,
-    der(0x30, hex('06072a8648ce3d0201'), hex('06082a8648ce3d030107')),
-    der(0x03, new Uint8Array([0]), point),
-  )
-  const ecdsaWithSha256 = der(0x30, hex('06082a8648ce3d040302'))
-  const name = der(0x30, der(0x31, der(0x30, hex('0603550403'), der(0x0c, utf8('dandelion')))))
-  const tbs = der(
-    0x30,
-    der(0xa0, integer(2n)), // v3
-    integer(1n),
-    ecdsaWithSha256,
-    name,
-    der(0x30, der(0x17, utf8('200101000000Z')), der(0x18, utf8('20991231235959Z'))),
-    name,
-    spki,
-    // basicConstraints, critical, not a CA (as @libp2p/webrtc's own certificates)
-    der(0xa3, der(0x30, der(0x30, hex('0603551d13'), hex('0101ff'), der(0x04, der(0x30))))),
-  )
-  const { r, s } = sign(d, dBytes, createHash('sha256').update(tbs).digest())
-  const cert = der(
-    0x30,
-    tbs,
-    ecdsaWithSha256,
-    der(0x03, new Uint8Array([0]), der(0x30, integer(r), integer(s))),
-  )
-  const privateKey = createPrivateKey({
-    format: 'jwk',
-    key: {
-      kty: 'EC',
-      crv: 'P-256',
-      d: Buffer.from(dBytes).toString('base64url'),
-      x: Buffer.from(point.subarray(1, 33)).toString('base64url'),
-      y: Buffer.from(point.subarray(33, 65)).toString('base64url'),
+/**
+ * The certificate kept at `init.path`, made and written there first if there is none or
+ * it cannot be used; a new one each call without a path. Never fails for a bad file: only
+ * for a failure to make a certificate at all.
+ */
+export async function loadWebRTCDirectCertificate(
+  components: WebRTCDirectCertificateComponents,
+  init: WebRTCDirectCertificateInit = {},
+): Promise<TransportCertificate> {
+  const log = components.logger
+  const warn = components.warn ?? ((message: string) => log.error(message))
+  const path = init.path
+  if (path === undefined) return await transportCertificate(await generate())
+
+  let text: string | undefined
+  try {
+    text = await readFile(path, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') warn(replacing(path, (err as Error).message))
+  }
+  if (text !== undefined) {
+    try {
+      const certificate = await transportCertificate(parse(text))
+      log('WebRTC-Direct certificate %s read from %s', certificate.certhash, path)
+      return certificate
+    } catch (err) {
+      warn(replacing(path, (err as Error).message))
+    }
+  }
+
+  const der = await generate()
+  const certificate = await transportCertificate(der)
+  try {
+    await writeAtomically(path, toPem(der))
+    log('new WebRTC-Direct certificate %s written to %s', certificate.certhash, path)
+  } catch (err) {
+    warn(
+      `WARNING: could not write the WebRTC-Direct certificate to ${path} (${(err as Error).message}): this node listens with ${certificate.certhash} until it stops, with another /certhash/ address after its next start`,
+    )
+  }
+  return certificate
+}
+
+function replacing(path: string, reason: string): string {
+  return `WARNING: ${path} does not hold a usable WebRTC-Direct certificate (${reason}): replacing it with a new one, so this node's /certhash/ address changes and devices configured with the old address must be given the new one`
+}
+
+/** A certificate and its key, DER: the certificate's, and the key's PKCS#8. */
+interface CertificateDer {
+  cert: ArrayBuffer
+  key: ArrayBuffer
+}
+
+/** A new self-signed P-256 certificate and its key. */
+async function generate(): Promise<CertificateDer> {
+  const keys = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
+    'sign',
+    'verify',
+  ])
+  const cert = await X509CertificateGenerator.createSelfSigned(
+    {
+      name: 'CN=dandelion',
+      notBefore: new Date(0),
+      notAfter: NOT_AFTER,
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+      keys,
+      // not a CA, as @libp2p/webrtc's own certificates
+      extensions: [new BasicConstraintsExtension(false, undefined, true)],
     },
-  })
+    webcrypto,
+  )
+  return { cert: cert.rawData, key: await webcrypto.subtle.exportKey('pkcs8', keys.privateKey) }
+}
+
+/** The file's text: the certificate, then its key, PEM. */
+function toPem(der: CertificateDer): string {
+  return `${PemConverter.encode(der.cert, PemConverter.CertificateTag)}\n${PemConverter.encode(der.key, PemConverter.PrivateKeyTag)}\n`
+}
+
+/** The certificate and key of a file's text, checked to be one certificate, its key, and in date. */
+function parse(text: string): CertificateDer {
+  const blocks = PemConverter.decodeWithHeaders(text)
+  const certs = blocks.filter((b) => b.type === PemConverter.CertificateTag)
+  const keys = blocks.filter((b) => b.type === PemConverter.PrivateKeyTag)
+  if (certs.length !== 1 || keys.length !== 1)
+    throw new Error(`${certs.length} certificates and ${keys.length} private keys where one of each belongs`)
+  const cert = new X509Certificate(Buffer.from(certs[0].rawData))
+  if (cert.validToDate.getTime() <= Date.now())
+    throw new Error(`it expired on ${cert.validToDate.toISOString()}`)
+  const key = createPrivateKey({ key: Buffer.from(keys[0].rawData), format: 'der', type: 'pkcs8' })
+  if (!cert.checkPrivateKey(key)) throw new Error('its private key is not the certificate’s')
+  return { cert: certs[0].rawData, key: keys[0].rawData }
+}
+
+/** The certificate as `webRTCDirect({ certificate })` takes it. */
+async function transportCertificate(der: CertificateDer): Promise<TransportCertificate> {
   return {
-    privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    pem: pem('CERTIFICATE', cert),
-    certhash: base64url.encode((await sha256.digest(cert)).bytes),
+    pem: PemConverter.encode(der.cert, PemConverter.CertificateTag),
+    privateKey: PemConverter.encode(der.key, PemConverter.PrivateKeyTag),
+    // as @libp2p/webrtc makes it: multibase base64url of the SHA-256 multihash of the DER
+    certhash: base64url.encode((await sha256.digest(new Uint8Array(der.cert))).bytes),
   }
 }
 
-/** ECDSA over P-256 with a nonce derived from the key and the digest: the same inputs, the same signature. */
-function sign(d: bigint, dBytes: Uint8Array, digest: Uint8Array): { r: bigint; s: bigint } {
-  const z = toBigInt(digest) % N
-  for (let counter = 0; ; counter++) {
-    const k =
-      (toBigInt(
-        createHmac('sha512', dBytes)
-          .update(digest)
-          .update(new Uint8Array([counter]))
-          .digest(),
-      ) %
-        (N - 1n)) +
-      1n
-    const ecdh = createECDH('prime256v1')
-    ecdh.setPrivateKey(toBytes32(k))
-    const r = toBigInt(ecdh.getPublicKey().subarray(1, 33)) % N
-    if (r === 0n) continue
-    const s = (modPow(k, N - 2n, N) * ((z + r * d) % N)) % N
-    if (s !== 0n) return { r, s }
+/**
+ * Writes `text` to `path` readable by the owner only, whole or not at all: to a temporary
+ * file, flushed to disk, renamed over `path`, the directory flushed. Written once per data
+ * directory, so a power cut soon after must not lose it (the address would change).
+ */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true })
+  const tmp = `${path}.tmp`
+  // a temporary file left by a crash may have other permissions: `wx` makes a new one
+  await rm(tmp, { force: true })
+  const file = await open(tmp, 'wx', 0o600)
+  try {
+    await file.writeFile(text)
+    await file.sync()
+  } finally {
+    await file.close()
   }
-}
-
-function modPow(base: bigint, exp: bigint, mod: bigint): bigint {
-  let result = 1n
-  let b = base % mod
-  for (let e = exp; e > 0n; e >>= 1n) {
-    if (e & 1n) result = (result * b) % mod
-    b = (b * b) % mod
+  await rename(tmp, path)
+  const dir = await open(dirname(path), 'r')
+  try {
+    await dir.sync()
+  } finally {
+    await dir.close()
   }
-  return result
-}
-
-function toBigInt(bytes: ArrayBuffer | Uint8Array): bigint {
-  const hexText = Buffer.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes)).toString('hex')
-  return hexText === '' ? 0n : BigInt(`0x${hexText}`)
-}
-
-function toBytes32(n: bigint): Uint8Array {
-  return Buffer.from(n.toString(16).padStart(64, '0'), 'hex')
-}
-
-/** A DER INTEGER: big-endian, minimal, a leading 0 when the top bit is set. */
-function integer(n: bigint): Uint8Array {
-  let h = n.toString(16)
-  if (h.length % 2 === 1) h = `0${h}`
-  if (Number.parseInt(h.slice(0, 2), 16) >= 0x80) h = `00${h}`
-  return der(0x02, Buffer.from(h, 'hex'))
-}
-
-/** A DER element: tag, definite length, contents. */
-function der(tag: number, ...parts: Uint8Array[]): Uint8Array {
-  const body = Buffer.concat(parts)
-  const n = body.byteLength
-  const length = n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff]
-  return Buffer.concat([new Uint8Array([tag, ...length]), body])
-}
-
-function hex(text: string): Uint8Array {
-  return Buffer.from(text, 'hex')
-}
-
-function utf8(text: string): Uint8Array {
-  return new TextEncoder().encode(text)
-}
-
-function pem(label: string, bytes: Uint8Array): string {
-  const lines =
-    Buffer.from(bytes)
-      .toString('base64')
-      .match(/.{1,64}/g) ?? []
-  return [`-----BEGIN ${label}-----`, ...lines, `-----END ${label}-----`].join('\n')
 }
