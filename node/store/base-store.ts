@@ -389,8 +389,11 @@ export abstract class BaseChunkStore implements ChunkStore {
     })
   }
 
-  /** Forgets a chunk, then deletes its bytes; call within {@link exclusively}. */
-  private async remove(key: string): Promise<void> {
+  /**
+   * Forgets a chunk, then deletes its bytes; call within {@link exclusively} (a subclass's
+   * compaction does, for a chunk whose bytes it finds gone).
+   */
+  protected async remove(key: string): Promise<void> {
     const size = this.sizes.get(key)
     // forgotten first: nothing finds it (nor counts on it) while its bytes go; a put of it
     // meanwhile waits (see store())

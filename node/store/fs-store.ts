@@ -16,14 +16,17 @@
  * one batch each time (`group-commit.ts`). At start,
  * `c!` entries that point past the end of their segment are dropped, and every leftover
  * intent is hashed again: indexed if the bytes verify (a crash between write and index),
- * forgotten if not (a crash mid-write).
+ * forgotten if not (a crash mid-write). A start that fails closes what it opened (the
+ * index's LOCK above all), so a retry in the same process meets the real cause again.
  *
  * Bytes nothing points to are dead space. An empty segment is deleted at once. Each
  * time a new segment is started, the sparsest older one, if less than half live, is
  * compacted (its chunks copied to the active segment, then the file deleted): cleaning
  * keeps pace with writing, and a segment emptied by a run of deletes (a cache evicting
  * a whole lesson) is deleted without copying anything. Disk use stays within about
- * twice the live bytes.
+ * twice the live bytes. A chunk that compaction finds cut off by the end of its file (a
+ * segment cut short under the running store) is dropped, as a read would drop it; a
+ * segment it cannot read at all is passed over until `compact()` or the next start.
  */
 import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -90,6 +93,13 @@ export class FsChunkStore extends BaseChunkStore {
   /** Deletes and compaction moves run one at a time. */
   private exclusive: Promise<void> = Promise.resolve()
   private readonly compacting = new Set<number>()
+  /**
+   * Sparse segments whose last compaction failed (a file that cannot be read): the
+   * compaction each new segment starts passes over them to the next sparsest, or one bad
+   * segment, the sparsest, took every turn and no other was ever cleaned. {@link compact}
+   * and the next start try them again.
+   */
+  private readonly unmovable = new Set<number>()
   private db?: Level<string, string>
   /** Chunk writes' index updates, grouped (see `group-commit.ts`). */
   private index?: GroupCommit
@@ -108,6 +118,26 @@ export class FsChunkStore extends BaseChunkStore {
   async start(): Promise<void> {
     if (this.started) return
     this.resetState()
+    this.unmovable.clear()
+    try {
+      await this.open()
+    } catch (err) {
+      // what it opened is closed: a LOCK still held by this process would fail the retry
+      // (the daemon's, after the cause is fixed) with a lock error in place of the cause
+      await this.exclusive
+      await this.closeFiles().catch((closeErr: Error) =>
+        log.error('closing the store after a failed start failed: %s', closeErr.message),
+      )
+      this.resetState()
+      throw err
+    }
+    this.started = true
+    // what a crash or a run of deletes before the stop left: clean it up now
+    for (const id of this.segments.sparse()) this.compactLater(id)
+  }
+
+  /** {@link start}'s work: the index and segments opened, and what they hold loaded and repaired. */
+  private async open(): Promise<void> {
     await mkdir(join(this.dir, 'segments'), { recursive: true })
     // small entries only (locations, pins): a small cache and write buffer keep RSS down
     const db = new Level<string, string>(join(this.dir, 'index'), {
@@ -141,9 +171,6 @@ export class FsChunkStore extends BaseChunkStore {
     for await (const [k, v] of db.iterator({ gt: PIN_PREFIX, lt: `${PIN_PREFIX}~` })) {
       this.applyPin(k.slice(PIN_PREFIX.length), new Set(JSON.parse(v) as string[]))
     }
-    this.started = true
-    // what a crash or a run of deletes before the stop left: clean it up now
-    for (const id of this.segments.sparse()) this.compactLater(id)
   }
 
   /**
@@ -154,14 +181,26 @@ export class FsChunkStore extends BaseChunkStore {
     this.started = false
     await this.settleInFlight()
     await this.exclusive
-    await this.segments.close()
-    await this.direct?.close()
+    await this.closeFiles()
+  }
+
+  /** Closes the segments, the direct-I/O probe and the index, each even if one before fails. */
+  private async closeFiles(): Promise<void> {
+    const { db, direct } = this
+    this.db = undefined
+    this.index = undefined
     this.direct = undefined
     this.locations.clear()
     this.bySegment.clear()
-    await this.db?.close()
-    this.db = undefined
-    this.index = undefined
+    try {
+      await this.segments.close()
+    } finally {
+      try {
+        await direct?.close()
+      } finally {
+        await db?.close()
+      }
+    }
   }
 
   /** Compacts every segment less than half live now; resolves when done. */
@@ -389,7 +428,10 @@ export class FsChunkStore extends BaseChunkStore {
   }
 
   private compactSparsest(): void {
-    const id = this.segments.sparse().find((s) => !this.compacting.has(s))
+    const sparse = this.segments.sparse()
+    // bounded: a segment no longer sparse (or gone) is forgotten
+    for (const id of this.unmovable) if (!sparse.includes(id)) this.unmovable.delete(id)
+    const id = sparse.find((s) => !this.compacting.has(s) && !this.unmovable.has(s))
     if (id !== undefined) this.compactLater(id)
   }
 
@@ -446,8 +488,14 @@ export class FsChunkStore extends BaseChunkStore {
     if (this.compacting.has(id)) return
     this.compacting.add(id)
     this.exclusively(() => this.compactSegment(id))
-      // the chunks not yet moved stay where they are, readable; the next start tries again
-      .catch((err: Error) => log.error('compacting segment %d failed: %s', id, err.message))
+      .then(
+        () => this.unmovable.delete(id),
+        // the chunks not yet moved stay where they are, readable; compact() or the next start tries again
+        (err: Error) => {
+          this.unmovable.add(id)
+          log.error('compacting segment %d failed: %s', id, err.message)
+        },
+      )
       .finally(() => this.compacting.delete(id))
   }
 
@@ -466,7 +514,19 @@ export class FsChunkStore extends BaseChunkStore {
         if (!this.started) break // stop() waits for the moves so far to be recorded
         const from = this.locations.get(key)
         if (from === undefined || from.segment !== id) continue
-        const bytes = await this.segments.read(from)
+        let bytes: Uint8Array | undefined
+        try {
+          bytes = await this.segments.read(from)
+        } catch (err) {
+          if ((err as Error).name !== 'ChunkStoreCorruptError') throw err
+          // the file ends before the chunk does (cut short under the running store, where
+          // start() would have dropped the entry): the bytes are gone for good, and an
+          // entry kept for them failed this segment's every compaction, so it never freed
+          // its space. Dropped, as a read that finds it so drops it.
+          log.error('chunk %s is lost: %s', key, (err as Error).message)
+          await this.remove(key)
+          continue
+        }
         if (bytes === undefined) break
         const to = this.segments.allocate(from.length)
         moves.push({ key, from, to })
