@@ -65,6 +65,23 @@ export const MAX_STAGES = 20
 export const MAX_SSE_CLIENTS = 256
 /** Events buffered per SSE subscriber before it is dropped as too slow. */
 export const MAX_SSE_BUFFERED_EVENTS = 1_000
+/**
+ * Most recent SSE events kept to replay to a dashboard that reconnects with `Last-Event-ID`;
+ * one that missed more is sent `reset` (reload the state) instead. Each is kept as its
+ * frame text, a few hundred bytes: ~0.5 MB. A 5,000-node rollout emits a few events per
+ * node, so during one this covers seconds; between rollouts, hours.
+ */
+export const SSE_REPLAY_EVENTS = 1_000
+/**
+ * Reconnection delay an SSE stream asks its clients for (`retry:`). EventSource's own default
+ * is browser-defined (~3 s); the tracker ends every stream when it stops, and a restart
+ * takes ~2–3 s.
+ */
+export const SSE_RETRY_MS = 2_000
+/** Default page size of the admin API's lists (`?limit`). */
+export const DEFAULT_LIST_LIMIT = 1_000
+/** Largest page of the admin API's lists (`?limit`); `GET /nodes` pages on with `?cursor`. */
+export const MAX_LIST_LIMIT = 10_000
 /** Largest JSON body of the admin API. */
 export const MAX_BODY_BYTES = 1024 * 1024
 /**

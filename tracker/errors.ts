@@ -154,6 +154,22 @@ export class ReservedIdError extends TrackerError {
   }
 }
 
+/**
+ * A list's `?cursor` is not one the tracker returned (mangled, truncated, or made up). The
+ * code is its own so that a client can tell it from a bad `?limit` and list again from the
+ * start.
+ */
+export class InvalidCursorError extends TrackerError {
+  override name = 'InvalidCursorError'
+  constructor() {
+    super(
+      'cursor is not one this tracker returned: pass the `next` of the previous page as it is, or leave cursor out to list from the start',
+      'ERR_INVALID_CURSOR',
+      400,
+    )
+  }
+}
+
 /** A release's last stage does not reach every target. */
 export class FinalStageNotFullError extends TrackerError {
   override name = 'FinalStageNotFullError'

@@ -50,7 +50,7 @@ describe('admin API', () => {
     await h.api(t, 'POST', '/nodes', { id: 'n1', campus: 'bj-1', labels: ['lab'] })
     expect(await h.api(t, 'GET', '/nodes/n1')).toMatchObject({ id: 'n1', city: 'bj', connected: false })
     await h.api(t, 'PATCH', '/nodes/n1', { labels: ['lab', 'gpu'] })
-    expect((await h.api(t, 'GET', '/nodes')).map((n: { labels: string[] }) => n.labels)).toEqual([
+    expect((await h.api(t, 'GET', '/nodes')).nodes.map((n: { labels: string[] }) => n.labels)).toEqual([
       ['lab', 'gpu'],
     ])
     await h.api(t, 'POST', '/devices', { id: 'lamp-1', campus: 'bj-1', node: 'n1' })

@@ -67,15 +67,15 @@ describe('day two', () => {
     const n = await h.agent([t.channelUrl], 'n0', { campus: 'bj-1' })
     await until(() => n.agent.connected, 'connected')
     const before = Date.now()
-    expect((await h.api(t, 'GET', '/nodes'))[0]).toMatchObject({ id: 'n0', connected: true })
+    expect((await h.api(t, 'GET', '/nodes')).nodes[0]).toMatchObject({ id: 'n0', connected: true })
     await n.agent.stop()
     await until(async () => (await h.api(t, 'GET', '/nodes/n0')).connected === false, 'disconnected')
-    await until(async () => (await h.api(t, 'GET', '/nodes'))[0].lastSeenAt !== undefined, 'last seen')
-    const seen = (await h.api(t, 'GET', '/nodes'))[0].lastSeenAt
+    await until(async () => (await h.api(t, 'GET', '/nodes')).nodes[0].lastSeenAt !== undefined, 'last seen')
+    const seen = (await h.api(t, 'GET', '/nodes')).nodes[0].lastSeenAt
     expect(seen).toBeGreaterThanOrEqual(before)
     await t.close()
     const t2 = await h.tracker({ dataDir })
-    expect((await h.api(t2, 'GET', '/nodes'))[0]).toMatchObject({
+    expect((await h.api(t2, 'GET', '/nodes')).nodes[0]).toMatchObject({
       id: 'n0',
       connected: false,
       lastSeenAt: seen,

@@ -121,7 +121,7 @@ describe('release input', () => {
       await expectRefused(t, body, 400, 'ERR_VALIDATION')
     expect((await http(t, 'GET', '/releases')).body).toEqual([])
     // path and query parameters are text: they are still read as the numbers they spell
-    expect((await http(t, 'GET', '/nodes?limit=1')).body).toHaveLength(1)
+    expect((await http(t, 'GET', '/nodes?limit=1')).body.nodes).toHaveLength(1)
     expect((await http(t, 'POST', '/resources/lesson/versions/3/approve')).body.status).toBe('approved')
   })
 

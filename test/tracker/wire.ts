@@ -85,19 +85,39 @@ export async function metric(t: Tracker, name: string): Promise<number> {
 
 /** An SSE subscription to `/api/v1/events`: the events received so far, in order. */
 export interface EventStream {
-  events: Array<{ type: string; data: Record<string, unknown> }>
+  /** Each with the id it came with (`undefined` if none). */
+  events: Array<{ type: string; data: Record<string, unknown>; id?: string }>
+  /**
+   * The last event id received, as EventSource keeps it (an id-only frame sets it too): what
+   * it would send as `Last-Event-ID` on reconnecting.
+   */
+  lastId(): string | undefined
+  /** The last `retry:` hint received. */
+  retryMs(): number | undefined
   /** Whether the stream has ended (the tracker closed it, or {@link close} was called). */
   ended(): boolean
   close(): void
 }
 
-/** Subscribes to the tracker's release events; resolves once the stream is open. */
-export async function subscribe(t: Tracker): Promise<EventStream> {
-  const req = request(`${t.url}/api/v1/events`, { headers: { authorization: `Bearer ${ADMIN}` } })
+/** Where {@link subscribe} connects, and how it resumes. */
+export interface SubscribeOptions {
+  /** Under `/api/v1`. @default '/events' */
+  path?: string
+  /** Sent as the `Last-Event-ID` header. */
+  lastEventId?: string
+}
+
+/** Subscribes to the tracker's release events over HTTP; resolves once the stream is open. */
+export async function subscribe(t: Tracker, opts: SubscribeOptions = {}): Promise<EventStream> {
+  const headers: Record<string, string> = { authorization: `Bearer ${ADMIN}` }
+  if (opts.lastEventId !== undefined) headers['last-event-id'] = opts.lastEventId
+  const req = request(`${t.url}/api/v1${opts.path ?? '/events'}`, { headers })
   req.end()
   const [res] = (await once(req, 'response')) as [IncomingMessage]
   if (res.statusCode !== 200) throw new Error(`events → ${res.statusCode}`)
   const events: EventStream['events'] = []
+  let lastId: string | undefined
+  let retryMs: number | undefined
   let buf = ''
   res.setEncoding('utf8')
   res.on('data', (chunk: string) => {
@@ -107,7 +127,11 @@ export async function subscribe(t: Tracker): Promise<EventStream> {
       buf = buf.slice(i + 2)
       const type = /^event: (.*)$/m.exec(block)?.[1]
       const data = /^data: (.*)$/m.exec(block)?.[1]
-      if (type !== undefined && data !== undefined) events.push({ type, data: JSON.parse(data) })
+      const id = /^id: (.*)$/m.exec(block)?.[1]
+      const retry = /^retry: (\d+)$/m.exec(block)?.[1]
+      if (id !== undefined) lastId = id
+      if (retry !== undefined) retryMs = Number(retry)
+      if (type !== undefined && data !== undefined) events.push({ type, data: JSON.parse(data), id })
     }
   })
   res.on('error', () => {}) // ends with an abort when closed
@@ -116,7 +140,13 @@ export async function subscribe(t: Tracker): Promise<EventStream> {
     ended = true
   })
   // destroyed, not aborted politely: the tracker must not wait for this connection to close
-  return { events, ended: () => ended, close: () => req.destroy() }
+  return {
+    events,
+    lastId: () => lastId,
+    retryMs: () => retryMs,
+    ended: () => ended,
+    close: () => req.destroy(),
+  }
 }
 
 /** A bare node on the channel: every frame it got, and how its connection ended. */

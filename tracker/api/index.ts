@@ -16,7 +16,7 @@ import type { TrackerState } from '../state/index.ts'
 import { createMetrics } from './metrics.ts'
 import { openApiDocument } from './openapi.ts'
 import { routes } from './routes.ts'
-import { idParams } from './schemas.ts'
+import { eventsQuery, idParams } from './schemas.ts'
 import { SseHub } from './sse.ts'
 
 /** API mount point. */
@@ -52,7 +52,7 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
   const text = new Ajv({ ...ajvOptions, coerceTypes: 'array' })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : text).compile(schema))
   const table = routes(components)
-  const sse = new SseHub(components.engine)
+  const sse = new SseHub({ engine: components.engine })
   // before the server waits for its requests to end: an event stream never ends by itself
   app.addHook('preClose', async () => sse.close())
 
@@ -109,8 +109,11 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
           },
         })
       }
-      api.get('/events', async (req, reply) => sse.stream(req, reply))
-      api.get('/releases/:id/events', { schema: { params: idParams } }, async (req, reply) => {
+      api.get('/events', { schema: { querystring: eventsQuery } }, async (req, reply) =>
+        sse.stream(req, reply),
+      )
+      const releaseEvents = { params: idParams, querystring: eventsQuery }
+      api.get('/releases/:id/events', { schema: releaseEvents }, async (req, reply) => {
         components.state.committed.releases.get((req.params as { id: string }).id)
         sse.stream(req, reply, (req.params as { id: string }).id)
       })

@@ -1,5 +1,26 @@
 /** Builds the OpenAPI 3.1 document of the admin API from the route table. */
 import type { RouteDef } from './routes.ts'
+import { eventsQuery, idParams } from './schemas.ts'
+
+/** Parameters of the SSE streams: where a reconnecting client resumes. */
+const resumeParameters = [
+  {
+    name: 'Last-Event-ID',
+    in: 'header',
+    schema: {
+      type: 'string',
+      description:
+        'Sent by EventSource on reconnection: the events after it are sent first, in order (or a `reset` event if the tracker no longer has them, restarted since, or the id is not one of its); wins over ?lastEventId.',
+    },
+  },
+  { name: 'lastEventId', in: 'query', schema: eventsQuery.properties.lastEventId },
+]
+const streamResponses = {
+  '200': {
+    description:
+      'text/event-stream; every event has an id (`<epoch>-<seq>`), a `retry:` hint opens the stream, and `event: reset` (data `{ type, reason: restarted | too-old | invalid, at }`) tells a client to reload the state',
+  },
+}
 
 /** OpenAPI document for `routes` mounted under `prefix`. */
 export function openApiDocument(prefix: string, routes: RouteDef[]): object {
@@ -32,7 +53,8 @@ export function openApiDocument(prefix: string, routes: RouteDef[]): object {
       responses: {
         [String(r.status ?? 200)]: { description: 'OK' },
         '400': {
-          description: 'ERR_VALIDATION',
+          description:
+            query?.properties?.cursor === undefined ? 'ERR_VALIDATION' : 'ERR_VALIDATION, ERR_INVALID_CURSOR',
           content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
         },
         '401': { description: 'ERR_UNAUTHORIZED' },
@@ -52,14 +74,19 @@ export function openApiDocument(prefix: string, routes: RouteDef[]): object {
     get: {
       summary: 'Server-sent events of every release',
       security: [{ bearer: [] }],
-      responses: { '200': { description: 'text/event-stream' } },
+      parameters: resumeParameters,
+      responses: streamResponses,
     },
   }
   paths[`${prefix}/releases/{id}/events`] = {
     get: {
       summary: 'Server-sent events of one release',
       security: [{ bearer: [] }],
-      responses: { '200': { description: 'text/event-stream' } },
+      parameters: [
+        { name: 'id', in: 'path', required: true, schema: idParams.properties.id },
+        ...resumeParameters,
+      ],
+      responses: streamResponses,
     },
   }
   return {

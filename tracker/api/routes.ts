@@ -10,6 +10,7 @@ import { parseIdempotencyKey } from '../rollout/idempotency.ts'
 import { nodeResources } from '../rollout/reconcile.ts'
 import { releaseStatus } from '../rollout/status.ts'
 import type { Campus, City, Device, NodeRecord, TrackerState } from '../state/index.ts'
+import { pageOf } from './pages.ts'
 import * as S from './schemas.ts'
 
 /** A route of the admin API. */
@@ -144,9 +145,17 @@ export function routes(c: RoutesComponents): RouteDef[] {
     {
       method: 'GET',
       url: '/nodes',
-      summary: 'List nodes with their city and connection state',
-      schema: list,
-      handler: async (req) => limit(inv.nodes.values(), req).map(nodeView),
+      summary:
+        'List nodes with their city and connection state, by id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after',
+      schema: { querystring: S.nodeListQuery },
+      // In pages after a cursor (`pages.ts`): before, one answer of at most 10,000 nodes, with
+      // no way to the rest of a larger city. By id, so that nodes joining or leaving between
+      // two pages shift nothing.
+      handler: async (req) => {
+        const q = req.query as { limit: number; cursor?: string }
+        const page = pageOf(inv.nodeIdsInOrder(), q.cursor, q.limit)
+        return { nodes: page.keys.map((id) => nodeView(inv.nodes.get(id)!)), next: page.next }
+      },
     },
     {
       method: 'POST',

@@ -3,7 +3,14 @@
  * taken as JSON types them, never coerced (see `api/index.ts`); numbers are bounded to
  * what the state and the nodes can read.
  */
-import { MAX_ACTIVATE_AT_MS, MAX_OUTCOME_TIMEOUT_MS, MAX_STAGES, MAX_VERSION } from '../constants.ts'
+import {
+  DEFAULT_LIST_LIMIT,
+  MAX_ACTIVATE_AT_MS,
+  MAX_LIST_LIMIT,
+  MAX_OUTCOME_TIMEOUT_MS,
+  MAX_STAGES,
+  MAX_VERSION,
+} from '../constants.ts'
 
 const id = { type: 'string', minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._:-]+$' } as const
 const name = { type: 'string', minLength: 1, maxLength: 200 } as const
@@ -155,20 +162,61 @@ export const advanceBody = {
   },
 } as const
 
+/** `?limit` of a list: how many entries at most. */
+const listLimit = {
+  type: 'integer',
+  minimum: 1,
+  maximum: MAX_LIST_LIMIT,
+  default: DEFAULT_LIST_LIMIT,
+} as const
+
 export const listQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 } },
+  properties: { limit: listLimit },
+} as const
+
+/** Query of `GET /nodes`: a page size and where to go on from. */
+export const nodeListQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: listLimit,
+    // checked, length included, by `decodeCursor` (400 ERR_INVALID_CURSOR): every cursor the
+    // tracker did not make is refused with the same code, whatever is wrong with it
+    cursor: {
+      type: 'string',
+      description:
+        'The `next` of the previous page, as it is. Absent: from the first node. Nodes are listed in ascending id order; one present from the first page to the last is listed exactly once.',
+    },
+  },
 } as const
 
 export const releaseNodesQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    limit: { type: 'integer', minimum: 1, maximum: 10_000, default: 1000 },
+    limit: listLimit,
     state: {
       type: 'string',
       enum: ['waiting', 'pending', 'fetching', 'placed', 'active', 'failed', 'reverting', 'reverted'],
+    },
+  },
+} as const
+
+/**
+ * Query of the SSE streams: where a client that cannot set the `Last-Event-ID` header (an
+ * EventSource polyfill) resumes from. The header wins over it.
+ */
+export const eventsQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    lastEventId: {
+      type: 'string',
+      maxLength: 256,
+      description:
+        'The id of the last event received, as the Last-Event-ID header carries it: the events after it are sent first (or a `reset` event if they are no longer kept).',
     },
   },
 } as const

@@ -50,6 +50,12 @@ export class Inventory {
   readonly nodes = new Map<string, NodeRecord>()
   readonly devices = new Map<string, Device>()
   private readonly byPeer = new Map<string, string>()
+  /**
+   * Node ids in ascending order, for paged listing; built when first asked after a node was
+   * added or deleted (a change to a node keeps its id), so a listing in pages costs one
+   * sort per change of the node set, not one per page.
+   */
+  private sortedNodeIds?: string[]
 
   async load(kv: Kv): Promise<void> {
     for (const prefix of INVENTORY_PREFIXES)
@@ -64,6 +70,7 @@ export class Inventory {
     if (kind === 'node') {
       const old = this.nodes.get(id)
       if (old?.peerId !== undefined && this.byPeer.get(old.peerId) === id) this.byPeer.delete(old.peerId)
+      if (old === undefined || value === undefined) this.sortedNodeIds = undefined
       if (value === undefined) this.nodes.delete(id)
       else {
         const n = value as NodeRecord
@@ -77,6 +84,15 @@ export class Inventory {
       | undefined
     if (value === undefined) map?.delete(id)
     else map?.set(id, value)
+  }
+
+  /**
+   * Every node id in ascending UTF-16 code unit order (JavaScript's `<` on strings; ids are
+   * ASCII, so byte order too). Read-only: shared until the node set changes.
+   */
+  nodeIdsInOrder(): readonly string[] {
+    this.sortedNodeIds ??= [...this.nodes.keys()].sort()
+    return this.sortedNodeIds
   }
 
   /** City of a node, through its campus. */
@@ -119,6 +135,7 @@ export class Inventory {
       throw new NotFoundError(`campus ${node.campus}`)
     const old = this.nodes.get(node.id)
     if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
+    if (old === undefined) this.sortedNodeIds = undefined
     const next: NodeRecord = {
       ...node,
       peerId: old?.peerId,
@@ -150,6 +167,7 @@ export class Inventory {
     if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
     const campus = old?.campus ?? fields.campus
     if (campus !== undefined && !this.campuses.has(campus)) throw new NotFoundError(`campus ${campus}`)
+    if (old === undefined) this.sortedNodeIds = undefined
     const next: NodeRecord = {
       id: nodeId,
       campus,
@@ -188,6 +206,7 @@ export class Inventory {
     }
     if (kind === 'node' && (old as NodeRecord).peerId !== undefined)
       this.byPeer.delete((old as NodeRecord).peerId!)
+    if (kind === 'node') this.sortedNodeIds = undefined
     map.delete(id)
     tx.del(`${kind}!${id}`)
   }
