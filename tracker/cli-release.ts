@@ -197,7 +197,7 @@ function printStatus(s: {
     stage: number
     resource: string
     version: number
-    result?: { outcome: string; active: number; failed: number; timedOut: number }
+    result?: { outcome: string; active: number; failed: number; timedOut: number; withdrawn?: number }
   }
   counts: Record<string, number>
   stages: Array<{
@@ -219,14 +219,16 @@ function printStatus(s: {
     res === undefined
       ? ''
       : ` (${res.outcome}: ${res.active} active, ${res.failed} failed` +
-        `${res.timedOut > 0 ? `, ${res.timedOut} of them timed out` : ''})`
+        `${res.timedOut > 0 ? `, ${res.timedOut} of them timed out` : ''}` +
+        `${(res.withdrawn ?? 0) > 0 ? `, ${res.withdrawn} withdrawn` : ''})`
   out(
     `release ${r.id}  ${r.resource} v${r.version}  ${r.status}${ended}  stage ${r.stage + 1}/${s.stages.length}`,
   )
-  const cols = ['pending', 'fetching', 'placed', 'active', 'failed', 'reverted']
+  const cols = ['pending', 'fetching', 'placed', 'active', 'failed', 'reverted', 'withdrawn']
+  // each column one wider than its longest heading (`withdrawn`)
   const row = (label: string, c: Record<string, number>): string =>
-    label.padEnd(16) + cols.map((k) => String(c[k] ?? 0).padStart(9)).join('')
-  out(''.padEnd(16) + cols.map((k) => k.padStart(9)).join(''))
+    label.padEnd(16) + cols.map((k) => String(c[k] ?? 0).padStart(10)).join('')
+  out(''.padEnd(16) + cols.map((k) => k.padStart(10)).join(''))
   for (const st of s.stages) out(row(`stage ${st.stage + 1} ${st.percent}%`, st.counts))
   for (const [city, c] of Object.entries(s.cities)) out(row(`city ${city}`, c))
   out(row('total', s.counts))

@@ -153,7 +153,11 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       maxPendingHandshakes: init.maxPendingHandshakes,
     },
   )
-  engine = new RolloutEngine({ state, deliver: (nodeId) => channel.deliver(nodeId) })
+  engine = new RolloutEngine({
+    state,
+    deliver: (nodeId) => channel.deliver(nodeId),
+    isConnected: (nodeId) => channel.isConnected(nodeId),
+  })
   // before any node connects: a release blocked before a restart moves on once there is room
   await engine.start()
   const app = createApi({ state, engine, channel }, { adminToken: init.adminToken, logger: init.logger })

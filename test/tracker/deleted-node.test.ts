@@ -20,15 +20,22 @@ describe('deleting a node', () => {
     const dataDir = await h.tmp()
     const t = await h.tracker({ dataDir })
     await h.seed(t)
-    expect((await http(t, 'POST', '/nodes', { id: 'n1', campus: 'bj-1' })).status).toBe(201)
-    // n1 is offline: its place waits in its outbox; the release is aborted, so n1 may go
+    // n1 receives its place but never ACKs it; the release is aborted while n1 is connected
+    // (an abort withdraws only what waits for offline nodes: this one stays queued), then
+    // n1 goes offline and may go
+    const first = await bareNode(t.channelUrl, await generateKeyPair('Ed25519'), 'n1')
+    await until(() => first.frames.some((f) => f.t === 'welcome'), 'n1 enrolled')
     const rel = await http(t, 'POST', '/releases', {
       resource: 'lesson',
       version: 2,
       targets: { nodes: ['n1'] },
     })
     expect(rel.status).toBe(201)
+    await until(() => first.cmds().length > 0, 'n1 received its command')
     expect((await http(t, 'POST', `/releases/${rel.body.id}/abort`)).status).toBe(200)
+    first.ws.close()
+    await first.closed
+    await until(() => !t.channel.isConnected('n1'), 'n1 offline')
     expect(await metric(t, QUEUED)).toBe(1)
 
     expect((await http(t, 'DELETE', '/nodes/n1')).status).toBe(204)

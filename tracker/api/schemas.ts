@@ -199,7 +199,17 @@ export const releaseNodesQuery = {
     limit: listLimit,
     state: {
       type: 'string',
-      enum: ['waiting', 'pending', 'fetching', 'placed', 'active', 'failed', 'reverting', 'reverted'],
+      enum: [
+        'waiting',
+        'pending',
+        'fetching',
+        'placed',
+        'active',
+        'failed',
+        'reverting',
+        'reverted',
+        'withdrawn',
+      ],
     },
   },
 } as const

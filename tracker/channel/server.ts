@@ -397,6 +397,9 @@ export class ChannelServer {
     // the writers' outbox of now: after the enrollment's commit it may be a reloaded one
     const box = this.state.outbox
     box.ensureAbove(tx, node.id, f.lastSeq)
+    // commands an abort withdrew while the node was away but that it holds (their ACK was
+    // lost) come back, ACKed, for the replay to ask it what it did
+    this.engine().onHello(tx, node.id, f.lastSeq)
     for (const e of box.entriesOf(node.id)) {
       if (e.cmd.seq <= f.lastSeq) box.ack(tx, node.id, e.cmd.seq, e.cmd.id)
       e.attempts = 0

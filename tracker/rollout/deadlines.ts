@@ -62,7 +62,7 @@ export function failOverdue(
     }
     if (late) {
       // a late member of a completed release timed out: how the release ended changed
-      r.result = releaseResult(releases.nodesOf(r.id).values())
+      r.result = releaseResult(releases.nodesOf(r.id).values(), r.status)
       releases.put(tx, r)
     }
   }

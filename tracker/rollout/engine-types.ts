@@ -49,6 +49,11 @@ export interface RolloutEngineComponents {
   state: TrackerState
   /** Hands freshly committed commands of a node to the channel. */
   deliver(nodeId: string): void
+  /**
+   * Whether a node's channel is up now. An abort withdraws the unACKed commands of nodes
+   * that are not connected (`withdraw.ts`). @default no node is (an engine without a channel)
+   */
+  isConnected?(nodeId: string): boolean
 }
 
 /** Announces `e` once `tx` is committed, never before and never if its commit fails. */

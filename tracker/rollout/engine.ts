@@ -37,6 +37,7 @@ import {
 import { planRelease } from './plan.ts'
 import { reconcileNode } from './reconcile.ts'
 import { evaluate, writeRelease } from './stages.ts'
+import { recoverWithdrawn } from './withdraw.ts'
 
 export type {
   Announce,
@@ -75,7 +76,13 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     this.deliver = components.deliver
     const announce = (tx: Tx, e: Omit<ReleaseEvent, 'at'>): void => this.announce(tx, e)
     this.outcomes = { state: this.state, deadlines: this.deadlines, announce }
-    this.operations = { state: this.state, announce, onBlocked: (id, err) => this.onBlocked(id, err) }
+    const isConnected = components.isConnected ?? (() => false)
+    this.operations = {
+      state: this.state,
+      announce,
+      onBlocked: (id, err) => this.onBlocked(id, err),
+      isConnected: (nodeId) => isConnected(nodeId),
+    }
     // a failed write lost the gate evaluations of its epoch, and the outcomes they followed
     // from may be on disk: evaluate every running release again, as at start
     this.state.on('reloaded', () => {
@@ -157,6 +164,17 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
    */
   reconcile(tx: Tx, nodeId: string): string[] {
     return reconcileNode(this.outcomes, tx, nodeId)
+  }
+
+  /**
+   * A node says hello holding every sequence up to `lastSeq`: the commands an abort withdrew
+   * from it that it turns out to hold (their ACK was lost) are put back in `tx`, ACKed, for
+   * the replay to ask it what it did (`withdraw.ts`). The channel calls it at every hello,
+   * before the replay.
+   */
+  onHello(tx: Tx, nodeId: string, lastSeq: number): void {
+    const n = recoverWithdrawn(this.outcomes, tx, nodeId, lastSeq)
+    if (n > 0) log('%s holds %d command(s) withdrawn from it: asking it what it did', nodeId, n)
   }
 
   /** The node ACKed receipt of a command. */
@@ -301,7 +319,14 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     const touched = applyOperation(this.operations, tx, r, op)
     this.state.releases.put(tx, r)
     await tx.commit({ sync: true })
-    this.emitEvent({ type: 'release.status', releaseId: r.id, status: r.status, op })
+    this.emitEvent({
+      type: 'release.status',
+      releaseId: r.id,
+      status: r.status,
+      op,
+      // an abort says what it left: how many nodes it withdrew from, among the rest
+      ...(op === 'abort' && r.result !== undefined ? { result: r.result } : {}),
+    })
     for (const n of touched) this.deliver(n)
     return r
   }

@@ -8,6 +8,8 @@ import type { Release, TrackerState, Tx } from '../state/index.ts'
 import type { Announce, ReleaseOperation } from './engine-types.ts'
 import { revertRelease } from './revert.ts'
 import { evaluate, issueStage } from './stages.ts'
+import { releaseResult } from './status.ts'
+import { withdrawUndelivered } from './withdraw.ts'
 
 /** Components of the operator operations. */
 export interface OperationComponents {
@@ -15,6 +17,8 @@ export interface OperationComponents {
   announce: Announce
   /** A passed gate could not issue the next stage: retried later (see the engine). */
   onBlocked(id: string, err: unknown): void
+  /** Whether a node's channel is up now: an abort withdraws only what waits for nodes that are not. */
+  isConnected(nodeId: string): boolean
 }
 
 /**
@@ -59,7 +63,12 @@ export function applyOperation(c: OperationComponents, tx: Tx, r: Release, op: R
       break
     case 'abort':
       if (!live) throw new InvalidReleaseStateError(op, r.status)
+      // what has not reached an offline node never will (`withdraw.ts`); nodes keep what they got
+      withdrawUndelivered(state, tx, r, c.isConnected)
       r.status = 'aborted'
+      // how the nodes it reached ended, and how many it withdrew from; the outcomes of
+      // commands still out update it
+      r.result = releaseResult(state.releases.nodesOf(r.id).values(), r.status)
       break
     case 'rollback':
       if (r.status === 'rolled_back') throw new InvalidReleaseStateError(op, r.status)

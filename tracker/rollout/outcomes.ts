@@ -113,9 +113,10 @@ export function recordOutcome(
     reason: o.reason,
     ...(late ? { late: true } : {}),
   })
-  if (r.status === 'completed' && r.result !== undefined) {
-    // a late outcome changes how a completed release ended
-    r.result = releaseResult(state.releases.nodesOf(r.id).values())
+  if ((r.status === 'completed' || r.status === 'aborted') && r.result !== undefined) {
+    // a late outcome changes how a completed release ended; so does, in an aborted one, the
+    // outcome of a command that was out when it was aborted
+    r.result = releaseResult(state.releases.nodesOf(r.id).values(), r.status)
     state.releases.put(tx, r)
   }
   return r.id

@@ -189,7 +189,7 @@ function join(
   })
   if (replaced === undefined) r.total++
   if (replaced?.joinedAt === undefined) r.joined = (r.joined ?? 0) + 1
-  r.result = releaseResult(releases.nodesOf(r.id).values())
+  r.result = releaseResult(releases.nodesOf(r.id).values(), r.status)
   releases.put(tx, r)
   c.announce(tx, { type: 'release.node', releaseId: r.id, nodeId, state: 'pending', joined: true })
   log('%s joins release %s late: %s v%d', nodeId, r.id, r.resource, d.version)

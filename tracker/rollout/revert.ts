@@ -21,7 +21,14 @@ export function revertRelease(state: TrackerState, tx: Tx, r: Release): string[]
   const deleted: ReleaseNode[] = []
   const newer = newerReleases(state, r)
   for (const rn of state.releases.nodesOf(r.id).values()) {
-    if (rn.state === 'waiting' || rn.state === 'reverted' || rn.state === 'reverting') continue
+    // never sent (waiting), withdrawn by an abort before it reached the node, or back already
+    if (
+      rn.state === 'waiting' ||
+      rn.state === 'withdrawn' ||
+      rn.state === 'reverted' ||
+      rn.state === 'reverting'
+    )
+      continue
     // a node deleted since has no outbox left: a command queued for it would wait for ever,
     // and reach whatever machine is enrolled under its id later (which is not the machine
     // this entry is about: `deletedAt`)

@@ -5,6 +5,7 @@
  * scheduling are the engine's (`engine.ts`).
  */
 import { logger } from '@libp2p/logger'
+import type { Command } from '../../node/agent/protocol.ts'
 import type { Release, ReleaseNode, TrackerState, Tx, VersionRef } from '../state/index.ts'
 import type { Announce } from './engine-types.ts'
 import type { ReleasePlan } from './plan.ts'
@@ -59,15 +60,7 @@ export function issueStage(state: TrackerState, tx: Tx, r: Release, k: number): 
   try {
     for (const rn of state.releases.nodesOf(r.id).values()) {
       if (rn.stage > k || rn.state !== 'waiting') continue
-      const v: VersionRef = rn.variant === 'B' && r.ab !== undefined ? r.ab : r
-      const cmd = state.outbox.enqueue(tx, rn.nodeId, {
-        op: 'place',
-        resource: r.resource,
-        version: v.version,
-        manifestCid: v.manifestCid,
-        activateAt: r.activateAt,
-        releaseId: r.id,
-      })
+      const cmd = state.outbox.enqueue(tx, rn.nodeId, placeFields(r, rn.variant))
       issued.push({ before: rn, cmdId: cmd.id })
       state.releases.putNode(tx, r.id, { ...rn, state: 'pending', cmdId: cmd.id })
     }
@@ -86,6 +79,19 @@ export function issueStage(state: TrackerState, tx: Tx, r: Release, k: number): 
   state.releases.put(tx, r)
   log('release %s stage %d: %d commands', r.id, k, touched.length)
   return touched
+}
+
+/** The fields of the `place` that `r` sends a node of side `variant` (all but `seq` and `id`). */
+export function placeFields(r: Release, variant: 'A' | 'B'): Omit<Command, 'seq' | 'id'> {
+  const v: VersionRef = variant === 'B' && r.ab !== undefined ? r.ab : r
+  return {
+    op: 'place',
+    resource: r.resource,
+    version: v.version,
+    manifestCid: v.manifestCid,
+    activateAt: r.activateAt,
+    releaseId: r.id,
+  }
 }
 
 /**
@@ -111,7 +117,7 @@ export function evaluate(state: TrackerState, tx: Tx, r: Release, announce: Anno
     // `completed` whatever the nodes' outcomes, as clients have always read it (nothing is
     // left to wait on); `result` says how they ended
     r.status = 'completed'
-    r.result = releaseResult(state.releases.nodesOf(r.id).values())
+    r.result = releaseResult(state.releases.nodesOf(r.id).values(), r.status)
     state.releases.put(tx, r)
     announce(tx, { type: 'release.status', releaseId: r.id, status: r.status, result: r.result })
     // nodes that came into its targets while it ran join it now, in the same commit: a

@@ -42,6 +42,7 @@ const empty = (): StateCounts => ({
   failed: 0,
   reverting: 0,
   reverted: 0,
+  withdrawn: 0,
 })
 
 /** The counts of `key` in `map`, created empty on first use. */

@@ -234,8 +234,13 @@ export class Outbox {
 
   /**
    * Withdraws a command the node has not ACKed (e.g. a `place` of a release being rolled
-   * back, queued for an offline node). The node may still have received it; whoever
-   * cancels must send a command that supersedes it. Returns false if it was ACKed.
+   * back or aborted, queued for an offline node). The node may still have received it (its
+   * ACK lost): whoever cancels must send a command that supersedes it, or be ready for the
+   * node to hold it ({@link restore}). Returns false if it was ACKed.
+   *
+   * The gap it leaves in the node's sequence numbers is safe: the agent requires no
+   * contiguous sequence (its `lastSeq` is the highest it received, it dedups by id and runs
+   * what it receives in order), and numbers are never reused.
    */
   cancel(tx: Tx, nodeId: string, id: string): boolean {
     const e = this.byId.get(id)
@@ -244,6 +249,30 @@ export class Outbox {
     this.unbox(nodeId, e.cmd.seq)
     this.byId.delete(id)
     tx.del(key(nodeId, e.cmd.seq))
+    return true
+  }
+
+  /**
+   * Puts back, as ACKed and under its own sequence number, a command {@link cancel} withdrew
+   * that the node turns out to hold (its hello's `lastSeq` covers the sequence: a node
+   * records a command before it ACKs it, so its ACK was lost). The replay sends it again and
+   * the node answers from its journal, by id (ACK and the outcome it recorded), never
+   * applying it twice: the one way the protocol has to ask a node what became of a command.
+   * Returns false, changing nothing, if the command is queued already or the outbox is full.
+   */
+  restore(tx: Tx, nodeId: string, cmd: Command): boolean {
+    if (this.byId.has(cmd.id)) return false
+    const box = this.boxes.get(nodeId)
+    if (box !== undefined && box.size >= MAX_OUTBOX_PER_NODE) return false
+    const entry: OutboxEntry = { nodeId, cmd, state: 'acked', attempts: 0, nextAt: 0, durable: false }
+    this.index(entry)
+    // older than what was queued since: the box is walked in sequence order (the replay)
+    const mine = this.boxes.get(nodeId)!
+    if (mine.size > 1) this.boxes.set(nodeId, new Map([...mine].sort(([a], [b]) => a - b)))
+    tx.onCommit(() => {
+      entry.durable = true
+    })
+    tx.put(key(nodeId, cmd.seq), this.persisted(entry))
     return true
   }
 

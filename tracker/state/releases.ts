@@ -50,7 +50,9 @@ export interface Release {
   status: ReleaseStatus
   /**
    * Set when the release completes: how its nodes ended. `completed` only says that no node
-   * is left to wait on; this says whether they got the version.
+   * is left to wait on; this says whether they got the version. Also set when it is aborted
+   * (how the nodes it had reached ended, and how many it withdrew from), and updated by the
+   * outcomes of commands still out then.
    */
   result?: ReleaseResult
   /** Highest stage whose commands were issued; -1 before the first. */
@@ -66,14 +68,24 @@ export interface Release {
   updatedAt: number
 }
 
-/** How the nodes of a completed release ended (see {@link Release.result}). */
+/** How the nodes of a completed or aborted release ended (see {@link Release.result}). */
 export interface ReleaseResult {
-  /** `succeeded`: every node active; `partial`: some active, some failed; `failed`: none active. */
+  /**
+   * `succeeded`: every node active (a completed release's late members may still be on their
+   * way); `partial`: some active, some not (failed; in an aborted release also withdrawn,
+   * never reached, or still on its way); `failed`: none active. See {@link releaseResult}.
+   */
   outcome: 'succeeded' | 'partial' | 'failed'
   active: number
   failed: number
   /** Of `failed`, the nodes that reported no outcome before their deadline. */
   timedOut: number
+  /**
+   * Nodes whose command was withdrawn when the release was aborted ({@link NodeState}
+   * `withdrawn`): counted neither as failed nor as active. Absent: none (a completed
+   * release never has any).
+   */
+  withdrawn?: number
 }
 
 /** Where a node is in a release. */
@@ -86,6 +98,11 @@ export type NodeState =
   | 'failed'
   | 'reverting'
   | 'reverted'
+  /**
+   * The release was aborted while its command waited, unACKed, for the node, offline then:
+   * the command was withdrawn from its outbox, never delivered (see `rollout/withdraw.ts`).
+   */
+  | 'withdrawn'
 
 /** Per-node state of a release. */
 export interface ReleaseNode {
@@ -111,6 +128,19 @@ export interface ReleaseNode {
    */
   joinedAt?: number
   /**
+   * Set when the release was aborted while its `place` to the node waited, unACKed, in the
+   * outbox of the node, offline then (epoch ms): the command was withdrawn from the outbox.
+   * Kept if the node turns out to have received it before (its ACK was lost): its state is
+   * then what it reports.
+   */
+  withdrawnAt?: number
+  /**
+   * The sequence number the withdrawn command had. A node whose hello reports a `lastSeq`
+   * at or above it received it before the abort (a node records a command, and its
+   * sequence, before it ACKs): see `rollout/withdraw.ts`.
+   */
+  withdrawnSeq?: number
+  /**
    * Set when the node was deleted from the inventory (epoch ms): this entry is the deleted
    * machine's. A machine enrolled later under the same id is not it (it is not reverted on
    * its behalf, and reconciliation may replace the entry with a late member's).
@@ -134,20 +164,32 @@ export function isTimedOut(rn: ReleaseNode): boolean {
   return rn.state === 'failed' && rn.reason === OUTCOME_TIMEOUT && rn.timedOutAt !== undefined
 }
 
-/** How the nodes of a release ended (see {@link ReleaseResult}): set when it completes. */
-export function releaseResult(nodes: Iterable<ReleaseNode>): ReleaseResult {
+/**
+ * How the nodes of a release ended (see {@link ReleaseResult}): set when it completes or is
+ * aborted. A completed release `succeeded` if no node failed (a late member still on its way
+ * is no failure). An aborted one did only if every node is active: a node it withdrew from,
+ * never reached (`waiting`), or whose command is still out, is left short of it.
+ */
+export function releaseResult(nodes: Iterable<ReleaseNode>, status: ReleaseStatus): ReleaseResult {
   let active = 0
   let failed = 0
   let timedOut = 0
+  let withdrawn = 0
+  let others = 0
   for (const n of nodes) {
     if (n.state === 'active') active++
+    else if (n.state === 'withdrawn') withdrawn++
     else if (n.state === 'failed') {
       failed++
       if (isTimedOut(n)) timedOut++
-    }
+    } else others++
   }
-  const outcome = failed === 0 ? 'succeeded' : active === 0 ? 'failed' : 'partial'
-  return { outcome, active, failed, timedOut }
+  // a withdrawn node is no failure, and no success either
+  const short = failed + withdrawn + (status === 'aborted' ? others : 0)
+  const outcome = short === 0 ? 'succeeded' : active === 0 ? 'failed' : 'partial'
+  const result: ReleaseResult = { outcome, active, failed, timedOut }
+  if (withdrawn > 0) result.withdrawn = withdrawn
+  return result
 }
 
 /** Reason given on a release's node state for a node deleted from the inventory. */
@@ -246,10 +288,11 @@ export class Releases {
   /**
    * A node was deleted, and with it the commands `dropped` (ids) of its outbox. Where one of
    * them is what a release waits on, the node will never report on it: it counts as failed.
-   * A completed release's {@link Release.result} counts it so (a late member deleted
-   * before it answered). Every entry of the node is marked {@link ReleaseNode.deletedAt},
-   * and what it ran is forgotten: a machine enrolled later under its id starts from nothing
-   * (it runs nothing the tracker knows of, so reconciliation sends it what its campus runs).
+   * A release with a {@link Release.result} (completed, or aborted) counts it so (a late
+   * member deleted before it answered, a node still fetching when the release was aborted).
+   * Every entry of the node is marked {@link ReleaseNode.deletedAt}, and what it ran is
+   * forgotten: a machine enrolled later under its id starts from nothing (it runs nothing
+   * the tracker knows of, so reconciliation sends it what its campus runs).
    */
   nodeDeleted(tx: Tx, nodeId: string, dropped: ReadonlySet<string>, now = Date.now()): void {
     const resources = new Set<string>()
@@ -266,11 +309,13 @@ export class Releases {
         releaseId,
         gone ? { ...rn, state: 'failed', reason: NODE_DELETED, deletedAt: now } : { ...rn, deletedAt: now },
       )
-      // a completed release waiting on it (a late member's place) ends differently now
-      if (gone && r?.status === 'completed' && r.result !== undefined) ended.push(r)
+      // a release that says how its nodes ended (a completed one waiting on a late member's
+      // place, an aborted one on a node still fetching) ends differently now
+      if (gone && (r?.status === 'completed' || r?.status === 'aborted') && r.result !== undefined)
+        ended.push(r)
     }
     for (const r of ended) {
-      r.result = releaseResult(this.nodesOf(r.id).values())
+      r.result = releaseResult(this.nodesOf(r.id).values(), r.status)
       this.put(tx, r)
     }
     for (const resource of resources)
