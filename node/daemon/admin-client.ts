@@ -87,8 +87,21 @@ export class AdminClient {
     return this.call('GET', `/releases/${encodeURIComponent(id)}`, undefined, options)
   }
 
-  /** `GET /releases/:id/nodes`: every node of the release. */
-  nodes(id: string, options: { signal?: AbortSignal } = {}): Promise<ReleaseNodeRow[]> {
-    return this.call('GET', `/releases/${encodeURIComponent(id)}/nodes?limit=10000`, undefined, options)
+  /** `GET /releases/:id/nodes`: every node of the release, page after page. */
+  async nodes(id: string, options: { signal?: AbortSignal } = {}): Promise<ReleaseNodeRow[]> {
+    const rows: ReleaseNodeRow[] = []
+    let cursor: string | undefined
+    do {
+      const query = cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`
+      const page = await this.call<{ nodes: ReleaseNodeRow[]; next?: string }>(
+        'GET',
+        `/releases/${encodeURIComponent(id)}/nodes?limit=10000${query}`,
+        undefined,
+        options,
+      )
+      rows.push(...page.nodes)
+      cursor = page.next
+    } while (cursor !== undefined)
+    return rows
   }
 }

@@ -31,7 +31,7 @@ async function restart(t: Tracker, dataDir: string): Promise<Tracker> {
 // biome-ignore lint/suspicious/noExplicitAny: whatever JSON the API answers
 async function nodeIn(t: Tracker, releaseId: string, nodeId: string): Promise<any> {
   const { body } = await http(t, 'GET', `/releases/${releaseId}/nodes`)
-  return body.find((n: { nodeId: string }) => n.nodeId === nodeId)
+  return body.nodes.find((n: { nodeId: string }) => n.nodeId === nodeId)
 }
 
 /** Ids of the commands an agent applied, in order. */
@@ -114,7 +114,7 @@ describe('aborting a release', () => {
     expect(s.stages[0].counts).toMatchObject({ withdrawn: 1 })
     // neither failed nor done
     expect(s.release.result).toEqual({ outcome: 'partial', active: 1, failed: 0, timedOut: 0, withdrawn: 1 })
-    expect((await http(t, 'GET', `/releases/${id}/nodes?state=withdrawn`)).body).toMatchObject([
+    expect((await http(t, 'GET', `/releases/${id}/nodes?state=withdrawn`)).body.nodes).toMatchObject([
       { nodeId: 'n1', state: 'withdrawn', withdrawnAt: expect.any(Number) },
     ])
     // out of n1's outbox; n2's, being sent over its live channel, stays

@@ -79,10 +79,10 @@ describe('admin API', () => {
       targets: { nodes: ['n1'] },
     })
     expect((await h.api(t, 'GET', `/releases/${rel.id}`)).counts.pending).toBe(1)
-    expect(await h.api(t, 'GET', `/releases/${rel.id}/nodes?state=pending`)).toMatchObject([
+    expect((await h.api(t, 'GET', `/releases/${rel.id}/nodes?state=pending`)).nodes).toMatchObject([
       { nodeId: 'n1', state: 'pending', city: 'bj', campus: 'bj-1', variant: 'A' },
     ])
-    expect(await h.api(t, 'GET', `/releases/${rel.id}/nodes?state=active`)).toEqual([])
+    expect(await h.api(t, 'GET', `/releases/${rel.id}/nodes?state=active`)).toEqual({ nodes: [] })
     const missing = await t.app.inject({
       method: 'GET',
       url: '/api/v1/nodes/ghost',

@@ -85,7 +85,7 @@ describe('blocked releases', () => {
       ],
     })
     const nodeIds = async (state: string): Promise<string[]> =>
-      (await h.api(t, 'GET', `/releases/${rel.id}/nodes?state=${state}`)).map(
+      (await h.api(t, 'GET', `/releases/${rel.id}/nodes?state=${state}`)).nodes.map(
         (n: { nodeId: string }) => n.nodeId,
       )
     const canaries = await nodeIds('pending')

@@ -101,7 +101,7 @@ describe('day two', () => {
       Array.from({ length: 8 }, (_, i) => h.agent([t.channelUrl], `l${i}`, { campus: 'bj-1' })),
     )
     await until(async () => (await h.api(t, 'GET', `/releases/${rel.id}`)).counts.active === 9, 'all active')
-    const members = await h.api(t, 'GET', `/releases/${rel.id}/nodes`)
+    const members = (await h.api(t, 'GET', `/releases/${rel.id}/nodes`)).nodes
     for (const [i, n] of late.entries()) {
       const [view] = await h.api(t, 'GET', `/nodes/l${i}/resources`)
       const member = members.find((m: { nodeId: string }) => m.nodeId === `l${i}`)

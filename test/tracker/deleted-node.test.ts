@@ -45,13 +45,13 @@ describe('deleting a node', () => {
     const status = await http(t, 'GET', `/releases/${rel.body.id}`)
     expect(status.body.counts).toMatchObject({ pending: 0, failed: 1 })
     const nodes = await http(t, 'GET', `/releases/${rel.body.id}/nodes`)
-    expect(nodes.body).toMatchObject([{ nodeId: 'n1', state: 'failed', reason: 'node deleted' }])
+    expect(nodes.body.nodes).toMatchObject([{ nodeId: 'n1', state: 'failed', reason: 'node deleted' }])
 
     // nothing of it is left on disk
     await t.close()
     const t2 = await h.tracker({ dataDir })
     expect(await metric(t2, QUEUED)).toBe(0)
-    expect((await http(t2, 'GET', `/releases/${rel.body.id}/nodes`)).body).toMatchObject([
+    expect((await http(t2, 'GET', `/releases/${rel.body.id}/nodes`)).body.nodes).toMatchObject([
       { nodeId: 'n1', state: 'failed', reason: 'node deleted' },
     ])
     // a new machine enrolled under the same id is sent nothing of the old node's
@@ -113,7 +113,7 @@ describe('deleting a node', () => {
     // no revert is queued for a node that no longer exists
     expect(await metric(t, QUEUED)).toBe(0)
     const nodes = await http(t, 'GET', `/releases/${rel.body.id}/nodes`)
-    expect(nodes.body).toMatchObject([
+    expect(nodes.body.nodes).toMatchObject([
       { nodeId: 'n1', state: 'active', reason: 'not rolled back: node deleted' },
     ])
   })

@@ -123,3 +123,42 @@ describe('GET /nodes in pages', () => {
     ])
   })
 })
+
+describe('GET /releases/:id/nodes in pages', () => {
+  it('lists every node of a release once, in id order, following next, with or without a state', async () => {
+    const t = await h.tracker()
+    await h.seed(t)
+    const ids = Array.from({ length: 11 }, (_, i) => `r${String(i).padStart(2, '0')}`)
+    await addNodes(t, [...ids].reverse())
+    const rel = await h.api(t, 'POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets: { campuses: ['bj-1'] },
+    })
+
+    const listed = async (query: string): Promise<{ sizes: number[]; ids: string[] }> => {
+      const sizes: number[] = []
+      const seen: string[] = []
+      let cursor: string | undefined
+      do {
+        const after = cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`
+        const res = await http(t, 'GET', `/releases/${rel.id}/nodes?${query}${after}`)
+        expect(res.status, JSON.stringify(res.body)).toBe(200)
+        sizes.push(res.body.nodes.length)
+        seen.push(...res.body.nodes.map((n: { nodeId: string }) => n.nodeId))
+        cursor = res.body.next
+      } while (cursor !== undefined)
+      return { sizes, ids: seen }
+    }
+    const all = await listed('limit=4')
+    expect(all.sizes).toEqual([4, 4, 3])
+    expect(all.ids).toEqual(ids)
+    // offline nodes: every command waits, unACKed
+    const pending = await listed('limit=5&state=pending')
+    expect(pending.ids).toEqual(ids)
+    expect((await listed('limit=5&state=active')).ids).toEqual([])
+    expect((await http(t, 'GET', `/releases/${rel.id}/nodes?cursor=nope`)).body.error.code).toBe(
+      'ERR_INVALID_CURSOR',
+    )
+  })
+})

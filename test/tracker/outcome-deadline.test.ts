@@ -36,7 +36,7 @@ async function hangingAgents(t: Tracker, n: number, first = 0) {
   return { contents, open: contents.map(hang), agents: nodes.map((x) => x.agent) }
 }
 
-const nodesOf = async (t: Tracker, id: string) => (await http(t, 'GET', `/releases/${id}/nodes`)).body
+const nodesOf = async (t: Tracker, id: string) => (await http(t, 'GET', `/releases/${id}/nodes`)).body.nodes
 
 describe('outcome deadline', () => {
   it('counts a node that ACKed and never reported as failed (timeout), and the release completes, partly', async () => {

@@ -74,7 +74,7 @@ describe('reconciliation', () => {
     await h.api(t, 'POST', `/releases/${id}/rollback`)
     await until(() => [...early, late].every((n) => lesson(n) === undefined), 'every node reverted')
     await until(async () => (await status()).counts.reverted === 3, 'reverted counted')
-    const nodes = await h.api(t, 'GET', `/releases/${id}/nodes`)
+    const { nodes } = await h.api(t, 'GET', `/releases/${id}/nodes`)
     expect(nodes.find((n: { nodeId: string }) => n.nodeId === 'n2')).toMatchObject({ state: 'reverted' })
     // rolled back: it no longer says what the campus runs
     expect(await h.api(t, 'GET', '/nodes/n2/resources')).toEqual([])
@@ -97,7 +97,7 @@ describe('reconciliation', () => {
     expect(moved).toMatchObject({ campus: 'bj-2', connected: true })
     await until(() => lesson(a) === lessonCid(2), 'moved node switched')
     await until(async () => (await h.api(t, 'GET', `/releases/${bj2}`)).counts.active === 2, 'counted')
-    const rn = (await h.api(t, 'GET', `/releases/${bj2}/nodes`)).find(
+    const rn = (await h.api(t, 'GET', `/releases/${bj2}/nodes`)).nodes.find(
       (n: { nodeId: string }) => n.nodeId === 'a',
     )
     expect(rn).toMatchObject({ state: 'active', prev: { version: 1 }, joinedAt: expect.any(Number) })
@@ -127,7 +127,7 @@ describe('reconciliation', () => {
     const fresh = await h.agent([t.channelUrl], 'n0', { campus: 'bj-1' })
     await until(() => lesson(fresh) === lessonCid(1), 'replacement caught up')
     await until(async () => (await h.api(t, 'GET', `/releases/${id}`)).counts.active === 1, 'active')
-    const nodes = await h.api(t, 'GET', `/releases/${id}/nodes`)
+    const { nodes } = await h.api(t, 'GET', `/releases/${id}/nodes`)
     expect(nodes).toHaveLength(1)
     expect(nodes[0]).toMatchObject({ nodeId: 'n0', state: 'active', joinedAt: expect.any(Number) })
     expect(nodes[0].deletedAt).toBeUndefined()

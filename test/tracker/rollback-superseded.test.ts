@@ -78,7 +78,7 @@ describe('rolling back a superseded release', () => {
     expect(queued(t, SH)).toEqual([])
     await report(t, 'done')
 
-    const nodes: Array<{ nodeId: string; state: string; reason?: string }> = await h.api(
+    const { nodes }: { nodes: Array<{ nodeId: string; state: string; reason?: string }> } = await h.api(
       t,
       'GET',
       `/releases/${r1}/nodes`,

@@ -38,7 +38,7 @@ describe('release targets', () => {
     const done = await status()
     expect(done.release).toMatchObject({ total: 3, joined: 1, status: 'completed' })
     expect(done.stages.map((s: { nodes: number }) => s.nodes)).toEqual([1, 2])
-    const nodes = await h.api(t, 'GET', `/releases/${rel.id}/nodes`)
+    const { nodes } = await h.api(t, 'GET', `/releases/${rel.id}/nodes`)
     expect(nodes.map((n: { nodeId: string }) => n.nodeId).sort()).toEqual(['n0', 'n1', 'n2'])
     expect(nodes.find((n: { nodeId: string }) => n.nodeId === 'n2').joinedAt).toEqual(expect.any(Number))
     for (const n of early) expect((n.content as MemoryContent).table.get('lesson')).toBe(lessonCid(1))

@@ -330,20 +330,26 @@ export function routes(c: RoutesComponents): RouteDef[] {
     {
       method: 'GET',
       url: '/releases/:id/nodes',
-      summary: 'Per-node state of a release (optionally one state), with city and campus',
+      summary:
+        'Per-node state of a release (optionally one state), with city and campus, by node id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after',
       schema: { params: S.idParams, querystring: S.releaseNodesQuery },
+      // in pages after a cursor, as GET /nodes: before, one answer of at most 10,000 nodes,
+      // and a larger release's status (`dandelion release status`, the walkthrough) missed the rest
       handler: async (req) => {
         const id = (req.params as P).id
         view.releases.get(id)
-        const q = req.query as { limit: number; state?: string }
-        const out = []
-        for (const rn of view.releases.nodes.get(id)?.values() ?? []) {
-          if (q.state !== undefined && rn.state !== q.state) continue
-          const n = inv.nodes.get(rn.nodeId)
-          out.push({ ...rn, campus: n?.campus, city: n === undefined ? undefined : inv.cityOf(n) })
-          if (out.length >= q.limit) break
-        }
-        return out
+        const q = req.query as { limit: number; state?: string; cursor?: string }
+        const of = view.releases.nodes.get(id)
+        const ids: string[] = []
+        for (const rn of of?.values() ?? [])
+          if (q.state === undefined || rn.state === q.state) ids.push(rn.nodeId)
+        const page = pageOf(ids.sort(), q.cursor, q.limit)
+        const nodes = page.keys.map((nodeId) => {
+          const rn = of!.get(nodeId)!
+          const n = inv.nodes.get(nodeId)
+          return { ...rn, campus: n?.campus, city: n === undefined ? undefined : inv.cityOf(n) }
+        })
+        return { nodes, next: page.next }
       },
     },
     {

@@ -197,6 +197,11 @@ export const releaseNodesQuery = {
   additionalProperties: false,
   properties: {
     limit: listLimit,
+    cursor: {
+      type: 'string',
+      description:
+        'The `next` of the previous page, as it is. Absent: from the first node. Nodes are listed in ascending id order; one in the release from the first page to the last is listed exactly once.',
+    },
     state: {
       type: 'string',
       enum: [
