@@ -15,6 +15,7 @@ import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } fr
 import {
   authPayload,
   CHANNEL_PROTOCOL,
+  CLOSE_CODES,
   type Command,
   MAX_FRAME_BYTES,
   type NodeFrame,
@@ -57,6 +58,9 @@ export class Agent extends EventEmitter<AgentEvents> {
   private stopped = true
   private reconnectTimer?: NodeJS.Timeout
   private silenceTimer?: NodeJS.Timeout
+  private handshakeTimer?: NodeJS.Timeout
+  /** When the current connection was welcomed (epoch ms). */
+  private readyAt = 0
   private receiving: Promise<void> = Promise.resolve()
 
   constructor(components: AgentComponents, init: AgentInit) {
@@ -80,6 +84,7 @@ export class Agent extends EventEmitter<AgentEvents> {
       reconnectInitialMs: init.reconnectInitialMs ?? 200,
       reconnectMaxMs: init.reconnectMaxMs ?? 10_000,
       silenceTimeoutMs: init.silenceTimeoutMs ?? 75_000,
+      handshakeTimeoutMs: init.handshakeTimeoutMs ?? 15_000,
     }
     this.journal = new Journal(
       init.dir === undefined ? new MemoryJournalStore() : new LevelJournalStore(init.dir),
@@ -113,9 +118,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     this.stopped = true
     clearTimeout(this.reconnectTimer)
     clearTimeout(this.silenceTimer)
-    this.executor.stop()
+    clearTimeout(this.handshakeTimer)
+    // no command starts from now; the one in progress ends (aborted, or its last step done
+    // and written) before the journal closes and the daemon stops the node under it
+    const executing = this.executor.stop()
     this.ws?.terminate()
     await this.receiving.catch(() => {})
+    await executing
     await this.journal.close()
   }
 
@@ -129,6 +138,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     const url = this.init.trackers[this.urlIndex % this.init.trackers.length]
     const ws = new WebSocket(url, CHANNEL_PROTOCOL, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
     this.ws = ws
+    // A tracker that accepts the TCP connection but never upgrades it, or never welcomes the
+    // node, held it there for ever: the next address was never tried.
+    clearTimeout(this.handshakeTimer)
+    this.handshakeTimer = setTimeout(() => {
+      log.error('no welcome from %s within %d ms: trying the next address', url, this.init.handshakeTimeoutMs)
+      ws.terminate()
+    }, this.init.handshakeTimeoutMs)
     const heard = (): void => {
       clearTimeout(this.silenceTimer)
       this.silenceTimer = setTimeout(() => {
@@ -140,9 +156,14 @@ export class Agent extends EventEmitter<AgentEvents> {
     ws.on('ping', heard)
     ws.on('message', (data, isBinary) => {
       heard()
-      const frame = isBinary ? undefined : parseServerFrame(data.toString())
+      const text = isBinary ? undefined : data.toString()
+      const frame = text === undefined ? undefined : parseServerFrame(text)
       if (frame === undefined) {
-        log.error('bad frame from %s', url)
+        log.error(
+          'bad frame from %s, dropping the connection: %s',
+          url,
+          text === undefined ? 'binary frame' : JSON.stringify(text.slice(0, 200)),
+        )
         ws.terminate()
         return
       }
@@ -154,24 +175,38 @@ export class Agent extends EventEmitter<AgentEvents> {
           ws.terminate()
         })
     })
-    ws.on('error', (err) => log('channel %s error: %s', url, err.message))
+    ws.on('error', (err) => {
+      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
+        log.error('frame from %s larger than %d bytes, dropping the connection', url, MAX_FRAME_BYTES)
+      else log('channel %s error: %s', url, err.message)
+    })
     ws.on('close', (code, reason) => {
-      if (this.ws === ws) clearTimeout(this.silenceTimer)
+      if (this.ws === ws) {
+        clearTimeout(this.silenceTimer)
+        clearTimeout(this.handshakeTimer)
+      }
       const wasReady = this.ready && this.ws === ws
       if (this.ws === ws) this.ready = false
       if (wasReady) this.emit('disconnected', { url, code, reason: reason.toString() })
+      if (code === CLOSE_CODES.replaced)
+        log.error(
+          "%s: another connection with this node's key replaced this one (the same key on two machines?)",
+          url,
+        )
       if (this.stopped || this.ws !== ws) return
+      // Only a connection that stayed up ends the backoff. Reset at the welcome, a tracker
+      // that welcomed the node and dropped it at once (a frame the node refuses and the
+      // tracker replays, a cloned key replacing the connection) had it back every
+      // 100–300 ms for ever, and a campus of such nodes hammering the tracker.
+      if (wasReady && Date.now() - this.readyAt >= this.init.reconnectMaxMs) this.failures = 0
       // fail over: the next address, with backoff once every address has failed in a row
       this.failures++
       this.urlIndex++
-      const round = Math.floor(this.failures / this.init.trackers.length)
+      const round = Math.floor((this.failures - 1) / this.init.trackers.length)
       const delay = Math.min(this.init.reconnectInitialMs * 2 ** round, this.init.reconnectMaxMs)
       // jitter (50–150%): after a tracker restart thousands of nodes must not reconnect in one burst
       const jitter = 0.5 + Math.random()
-      this.reconnectTimer = setTimeout(
-        () => this.connect(),
-        (wasReady ? this.init.reconnectInitialMs : delay) * jitter,
-      )
+      this.reconnectTimer = setTimeout(() => this.connect(), delay * jitter)
     })
   }
 
@@ -238,8 +273,9 @@ export class Agent extends EventEmitter<AgentEvents> {
         if (this.trackerIds === undefined && this.journal.trackerId === undefined)
           await this.journal.pinTracker(link.tracker.id)
         await this.journal.markEnrolled()
+        clearTimeout(this.handshakeTimer)
         this.ready = true
-        this.failures = 0
+        this.readyAt = Date.now()
         log('connected to %s as %s', url, f.nodeId)
         this.emit('connected', { url, nodeId: f.nodeId })
         return

@@ -29,6 +29,8 @@ export class Executor {
   private readonly events: ExecutorEvents
   private readonly queue: JournalRecord[] = []
   private running = false
+  /** The drain loop while it runs. */
+  private draining: Promise<void> = Promise.resolve()
   private readonly timers = new Map<string, { rec: JournalRecord; timer: NodeJS.Timeout }>()
   private readonly controller = new AbortController()
   /** Per resource, the end of what runs on it now: commands and due activations take turns ({@link exclusive}). */
@@ -60,13 +62,23 @@ export class Executor {
       log('%s supersedes the placement %s in progress', rec.cmd.id, this.placing.cmd.id)
       this.placing.controller.abort()
     }
-    if (!this.running) this.drain().catch((err) => log.error('execution queue failed: %e', err))
+    if (!this.running)
+      this.draining = this.drain().catch((err) => log.error('execution queue failed: %e', err))
   }
 
-  stop(): void {
+  /**
+   * Starts nothing more and aborts what runs; resolves once it has ended. A step the signal
+   * cannot stop (a pin, a name switch) finishes and its journal write is made: before, the
+   * agent closed the journal and the daemon stopped the node while it ran, the write failed
+   * and a command already applied was applied again at the next start.
+   */
+  async stop(): Promise<void> {
     this.controller.abort()
     for (const t of this.timers.values()) clearTimeout(t.timer)
     this.timers.clear()
+    await this.draining
+    // due activations that were already waiting for their turn (they see the abort and return)
+    await Promise.all(this.turns.values())
   }
 
   private async drain(): Promise<void> {

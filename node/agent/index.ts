@@ -78,8 +78,16 @@ export interface AgentInit {
   enrollment?: { token: string; nodeId: string; campus?: string; labels?: string[] }
   /** First reconnect delay. @default 200 */
   reconnectInitialMs?: number
-  /** Reconnect delay cap. @default 10000 */
+  /**
+   * Reconnect delay cap. A connection that stayed up at least this long after its welcome
+   * ends the backoff; one dropped sooner counts as a failed attempt. @default 10000
+   */
   reconnectMaxMs?: number
+  /**
+   * A connection not welcomed this long after it was dialled (TCP, WebSocket upgrade,
+   * challenge, welcome) is dropped and the next address tried. @default 15000
+   */
+  handshakeTimeoutMs?: number
   /**
    * A channel on which nothing (frame or heartbeat ping) arrived for this long is closed
    * and the next address tried: the tracker pings every 30 s, so a silently dead

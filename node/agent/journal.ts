@@ -88,6 +88,12 @@ export class MemoryJournalStore implements JournalStore {
 }
 
 const pad = (n: number): string => String(n).padStart(12, '0')
+/**
+ * A command's place in the queue: by sequence, then id. Keyed by the sequence alone, a second
+ * command under the same number took the first one's place, and applying either removed the
+ * other's: a command received, ACKed and not yet applied was never applied after a restart.
+ */
+const queueKey = (cmd: Command): string => `queue!${pad(cmd.seq)}!${cmd.id}`
 
 /** See the module comment. */
 export class Journal {
@@ -118,12 +124,15 @@ export class Journal {
 
   /** Records receipt (before the ACK). */
   async receive(cmd: Command): Promise<void> {
-    this.lastSeq = Math.max(this.lastSeq, cmd.seq)
+    const lastSeq = Math.max(this.lastSeq, cmd.seq)
     await this.store.batch([
       { type: 'put', key: `cmd!${cmd.id}`, value: { cmd, status: 'received' } satisfies JournalRecord },
-      { type: 'put', key: `queue!${pad(cmd.seq)}`, value: cmd.id },
-      { type: 'put', key: 'meta!lastSeq', value: this.lastSeq },
+      { type: 'put', key: queueKey(cmd), value: cmd.id },
+      { type: 'put', key: 'meta!lastSeq', value: lastSeq },
     ])
+    // only once on disk: the hello's lastSeq tells the tracker which commands this node
+    // holds (an aborted release's command is sent back to a node that says it had it)
+    this.lastSeq = lastSeq
   }
 
   /**
@@ -135,7 +144,10 @@ export class Journal {
       { type: 'put', key: `cmd!${rec.cmd.id}`, value: rec },
     ]
     if (applied) {
-      ops.push({ type: 'del', key: `queue!${pad(rec.cmd.seq)}` })
+      ops.push({ type: 'del', key: queueKey(rec.cmd) })
+      // a journal written before the queue was keyed by id too: its entry, if it is this command's
+      const legacy = `queue!${pad(rec.cmd.seq)}`
+      if ((await this.store.get(legacy)) === rec.cmd.id) ops.push({ type: 'del', key: legacy })
       const log: AppliedRecord = {
         id: rec.cmd.id,
         seq: rec.cmd.seq,
