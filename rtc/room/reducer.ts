@@ -91,6 +91,21 @@ function ringing(call: Call, at: number): void {
   if (at >= call.ringDeadline) throw new InvalidTransitionError('the call timed out')
 }
 
+/**
+ * Whether `event` hangs up (declines, cancels, ends) call `callId` that is over already, sent by
+ * one of its two ends: both ends hung up at once, or one hung up as the call was cancelled,
+ * declined or timed out. What it asks for is done: no change, so no event and no error.
+ */
+function overAlready(state: RoomState, event: { by: string; callId: string }): boolean {
+  const call = state.call
+  return (
+    call !== null &&
+    call.id === event.callId &&
+    TERMINAL_CALL.has(call.status) &&
+    (event.by === call.caller || event.by === call.callee)
+  )
+}
+
 function withCall(state: RoomState, call: Call, status: CallStatus): RoomState {
   return { ...state, call: { ...call, status } }
 }
@@ -226,12 +241,14 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
     }
     case 'call.accept':
     case 'call.reject': {
+      if (event.type === 'call.reject' && overAlready(state, event)) return state
       const call = activeCall(state, event.callId, ['initiating', 'ringing'])
       if (event.by !== call.callee) throw new ForbiddenError('only the callee answers')
       ringing(call, event.at)
       return withCall(state, call, event.type === 'call.accept' ? 'accepted' : 'rejected')
     }
     case 'call.cancel': {
+      if (overAlready(state, event)) return state
       const call = activeCall(state, event.callId, ['initiating', 'ringing'])
       if (event.by !== call.caller) throw new ForbiddenError('only the caller cancels')
       return withCall(state, call, 'cancelled')
@@ -243,6 +260,7 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
       return call.status === 'in-call' ? state : withCall(state, call, 'in-call')
     }
     case 'call.end': {
+      if (overAlready(state, event)) return state
       const call = activeCall(state, event.callId, ['accepted', 'in-call'])
       if (event.by !== call.caller && event.by !== call.callee) throw new ForbiddenError('not in this call')
       return withCall(state, call, 'ended')

@@ -311,7 +311,9 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
    * ACKed (also across reconnects); rejects with {@link ControlTimeoutError} when attempts run out,
    * or `CapacityError` when this client already waits for too many ACKs. Resolves with
    * `{ok: false, error: 'ERR_CAPACITY'}` when the server's relay is full: a busy refusal, nothing
-   * ran, send again later (the same id is fine).
+   * ran, send again later (the same id is fine). Resolves at once with `{ok: false, error}` and
+   * the code of a refusal (`ERR_FORBIDDEN`: not the teacher, or the target is no student's lamp;
+   * `ERR_NOT_IN_ROOM`: the target is not in the room; the same id may be sent once it is).
    */
   control(
     target: string,
@@ -419,7 +421,10 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     this.socket?.terminate()
   }
 
-  /** Closes for good; the server removes the participant after its grace period. */
+  /**
+   * Closes for good (close code 1000): the server removes the participant at once, ending or
+   * cancelling its call. To keep the session resumable, {@link drop} the socket instead.
+   */
   close(): void {
     this.closed = true
     this.reconnecting?.abort()

@@ -1,10 +1,16 @@
 /** What one client message does, once it passed the schema and its sender is known. */
-import { ActionRateLimitedError, ForbiddenError, MalformedMessageError, NotInRoomError } from '../errors.ts'
+import {
+  ActionRateLimitedError,
+  ForbiddenError,
+  MalformedMessageError,
+  NotInRoomError,
+  type RtcError,
+} from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { canPublish, participant } from '../room/reducer.ts'
-import type { RoomEvent } from '../room/types.ts'
+import type { RoomEvent, RoomState } from '../room/types.ts'
 import type { ControlRelay } from './controls.ts'
-import type { ClientMessage } from './messages.ts'
+import type { ActionName, ClientMessage } from './messages.ts'
 import type { RoomHub, Session } from './room-hub.ts'
 
 /** A room with its control relay. */
@@ -35,6 +41,40 @@ function isToggle(msg: Extract<ClientMessage, { type: 'action' }>, by: string): 
   )
 }
 
+/**
+ * The room event an action makes. A caller's `call.cancel` that crossed the callee's accept (the
+ * call is answered by the time it arrives) hangs the call up: refused, the call the teacher meant
+ * to stop went on and the lamp connected to nobody who wanted it. It goes on as `call.end`, which
+ * every client's copy of the state (the page's too) applies alike.
+ */
+function actionType(
+  state: RoomState,
+  msg: Extract<ClientMessage, { type: 'action' }>,
+  by: string,
+): ActionName {
+  const call = state.call
+  if (
+    msg.action === 'call.cancel' &&
+    call !== null &&
+    call.id === msg.callId &&
+    call.caller === by &&
+    (call.status === 'accepted' || call.status === 'in-call')
+  )
+    return 'call.end'
+  return msg.action
+}
+
+/** Why `session` may not send a device control to `target`, or undefined if it may. */
+function controlRefusal(state: RoomState, session: Session, target: string): RtcError | undefined {
+  if (session.role !== 'teacher') return new ForbiddenError('only the teacher controls devices')
+  const p = participant(state, target)
+  if (p === undefined) return new NotInRoomError(`${target} is not here`)
+  // Controls drive a student's lamp. A parent's client would have applied one and its ACK
+  // named the hidden observer to the whole class (`device.applied` by the parent).
+  if (p.role !== 'student') return new ForbiddenError("only a student's lamp takes device controls")
+  return undefined
+}
+
 /** Acts on one validated message; throws typed errors the server reports to the sender. */
 export async function handleMessage(
   ctx: HandlerContext,
@@ -54,7 +94,8 @@ export async function handleMessage(
       hub.send(by, { type: 'pong' })
       return
     case 'action': {
-      const event = { type: msg.action, at, by, callId: msg.callId, callee: msg.callee, user: msg.user }
+      const type = actionType(hub.state, msg, by)
+      const event = { type, at, by, callId: msg.callId, callee: msg.callee, user: msg.user }
       if (msg.action === 'call.connected') {
         apply(room, { type: 'call.connected', at, by, callId: msg.callId ?? '' })
         return
@@ -68,12 +109,14 @@ export async function handleMessage(
       return
     }
     case 'control': {
-      if (session.role !== 'teacher') throw new ForbiddenError('only the teacher controls devices')
-      const target = participant(hub.state, msg.target)
-      if (target === undefined) throw new NotInRoomError(`${msg.target} is not here`)
-      // Controls drive a student's lamp. A parent's client would have applied one and its ACK
-      // named the hidden observer to the whole class (`device.applied` by the parent).
-      if (target.role !== 'student') throw new ForbiddenError("only a student's lamp takes device controls")
+      const refusal = controlRefusal(hub.state, session, msg.target)
+      if (refusal !== undefined) {
+        // Answered by id too, not remembered: the sender's client resends a control until its
+        // ACK, and an `error` names no id; it resent a refused control for ~31 s and then
+        // reported ERR_CONTROL_TIMEOUT, as if the lamp had not answered.
+        hub.send(by, { type: 'control-ack', id: msg.id, ok: false, error: refusal.code })
+        throw refusal
+      }
       room.relay.submit(by, msg.target, msg.id, msg.command)
       return
     }

@@ -385,12 +385,21 @@ export async function createSignalingServer(
       })
     })
     socket.on('error', (err) => log('socket error %e', err))
-    socket.on('close', () => {
+    socket.on('close', (code) => {
       clearTimeout(helloTimer)
       if (current === undefined || closing) return
       const [room, session] = current
       if (session.socket !== socket) return
       session.socket = null
+      // RFC 6455 §7.4.1: "1000 indicates a normal closure, meaning that the purpose for which the
+      // connection was established has been fulfilled" (`SignalingClient.close()`; a browser
+      // leaving the page sends 1001, a lost connection shows as 1006). Such a client will not
+      // resume: kept for the grace period it held its place against the room's limit and rang on
+      // in a call it had left.
+      if (code === 1000) {
+        leave(room, session)
+        return
+      }
       try {
         apply(room, { type: 'presence', at: Date.now(), user: session.user, connected: false })
       } catch {
