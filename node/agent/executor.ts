@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { MAX_TIMER_MS } from '../node-constants.ts'
 import type { AgentContentApi, FetchProgress } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
-import { type Command, MAX_REASON_CHARS, type OutcomeStatus } from './protocol.ts'
+import { type Command, isKnownOp, MAX_REASON_CHARS, type OutcomeStatus } from './protocol.ts'
 
 const log = logger('dandelion:node:agent:exec')
 
@@ -133,6 +133,11 @@ export class Executor {
       signal = AbortSignal.any([signal, superseded])
     }
     try {
+      // a command of a newer tracker: refused by name, nothing else touched
+      if (!isKnownOp(cmd.op))
+        throw new Error(
+          `this node does not know the command "${cmd.op}": it runs an older Dandelion than its tracker; upgrade it`,
+        )
       // a newer command about the same resource supersedes a pending activation
       await this.cancelActivation(cmd.resource, cmd.manifestCid)
       switch (cmd.op) {
@@ -345,7 +350,7 @@ export class Executor {
  * switch to another version, or the eviction of the version being placed.
  */
 function supersedes(next: Command, placing: Command): boolean {
-  if (next.resource !== placing.resource || next.id === placing.id) return false
+  if (!isKnownOp(next.op) || next.resource !== placing.resource || next.id === placing.id) return false
   if (next.op === 'deactivate') return true
   if (next.op === 'evict') return next.manifestCid === placing.manifestCid
   return next.manifestCid !== placing.manifestCid

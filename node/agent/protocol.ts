@@ -105,6 +105,18 @@ export function authPayload(nonce: string, peerId: string): Uint8Array {
 }
 
 const OPS = new Set<CommandOp>(['place', 'activate', 'deactivate', 'evict'])
+
+/** Whether this node knows how to run `op`. */
+export function isKnownOp(op: string): op is CommandOp {
+  return OPS.has(op as CommandOp)
+}
+
+/**
+ * The shape of an op name. A command whose op this node does not know (a tracker newer than
+ * the node) is still taken, ACKed and reported failed with the reason: refused as a bad
+ * frame, it dropped the connection at each replay, and every command after it waited.
+ */
+const OP_NAME = /^[a-z][a-z0-9-]{0,31}$/
 const STATUSES = new Set<OutcomeStatus>(['placed', 'active', 'done', 'failed'])
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 const isStr = (v: unknown, max = 512): v is string => typeof v === 'string' && v.length > 0 && v.length <= max
@@ -114,7 +126,8 @@ const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFin
 export function parseCommand(v: unknown): Command | undefined {
   if (typeof v !== 'object' || v === null) return undefined
   const c = v as Record<string, unknown>
-  if (!isInt(c.seq) || c.seq < 1 || !isStr(c.id) || !OPS.has(c.op as CommandOp)) return undefined
+  if (!isInt(c.seq) || c.seq < 1 || !isStr(c.id) || typeof c.op !== 'string' || !OP_NAME.test(c.op))
+    return undefined
   if (!isStr(c.resource) || !isInt(c.version) || !isStr(c.manifestCid)) return undefined
   if (c.activateAt !== undefined && !isInt(c.activateAt)) return undefined
   if (c.releaseId !== undefined && !isStr(c.releaseId)) return undefined
