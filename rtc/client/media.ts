@@ -104,26 +104,25 @@ export async function publish(
     pc = next
     const timeout = AbortSignal.timeout(options.attemptTimeoutMs ?? 20_000)
     const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout
-    // whichever of the two replies comes first, stop waiting for the other one
+    // stops waiting for the answer once this attempt ends otherwise
     const replied = new AbortController()
     const waiting = AbortSignal.any([replied.signal, signal])
     try {
       await next.setLocalDescription(await next.createOffer())
-      const answer = sig.next('publish-answer', { signal: waiting })
-      // a refusal (e.g. a class student not on stage) comes back as an error message
-      const refused = sig
-        .next('error', { signal: waiting })
-        .then((e) => Promise.reject(new RtcError(e.message, e.code)))
+      // A refusal (e.g. a class student not on stage) is an `error` naming this request's id.
+      // Server errors used to name no request, and any error that came while the offer was out
+      // (a late call accept, a hand raised too often) was taken for this one's refusal.
+      const rid = sig.requestId()
+      const answer = sig.reply(rid, 'publish-answer', { signal: waiting })
       answer.catch(() => {})
-      refused.catch(() => {})
-      const request = { type: 'publish', sdp: next.localDescription!.sdp } as const
+      const request = { type: 'publish', sdp: next.localDescription!.sdp, rid } as const
       // With the signaling socket down (it dropped, the client is reconnecting) the request went
       // nowhere and no answer would ever come: publish() waited for ever, its abort unheard.
       if (!sig.send(request)) {
         await welcomed(sig, signal)
         sig.send(request)
       }
-      await next.setRemoteDescription({ type: 'answer', sdp: (await Promise.race([answer, refused])).sdp })
+      await next.setRemoteDescription({ type: 'answer', sdp: (await answer).sdp })
       replied.abort()
       await waitConnected(next, signal)
     } catch (err) {

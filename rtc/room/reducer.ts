@@ -23,7 +23,7 @@ import { TERMINAL_CALL } from './types.ts'
 
 /** Limits the reducer enforces. */
 export interface RoomLimits {
-  /** @default {@link MAX_STAGE} */
+  /** Students on a class's stage. @default {@link MAX_STAGE} */
   maxStage: number
   /** @default {@link MAX_PARENTS} */
   maxParents: number
@@ -114,11 +114,17 @@ function withoutUser(list: readonly string[], user: string): string[] {
   return list.filter((u) => u !== user)
 }
 
+/**
+ * Puts `user` on stage. The stage limit holds in a class only, where the stage decides who
+ * publishes; in a group (at most 6 students, all publishing) the stage only shows whose hand was
+ * taken, and a teacher taking a fifth hand was refused with ERR_STAGE_FULL.
+ */
 function addToStage(state: RoomState, user: string, limits: RoomLimits): RoomState {
   const p = member(state, user)
   if (p.role !== 'student') throw new ForbiddenError('only students go on stage')
   if (state.stage.includes(user)) return { ...state, hands: state.hands.filter((h) => h.user !== user) }
-  if (state.stage.length >= limits.maxStage) throw new StageFullError(`stage holds ${limits.maxStage}`)
+  if (state.kind === 'class' && state.stage.length >= limits.maxStage)
+    throw new StageFullError(`stage holds ${limits.maxStage}`)
   return { ...state, stage: [...state.stage, user], hands: state.hands.filter((h) => h.user !== user) }
 }
 

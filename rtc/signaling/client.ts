@@ -14,10 +14,11 @@ import {
   CONTROL_MAX_ATTEMPTS,
   CONTROL_RETRY_MS,
   CONTROL_RUNNING_TIMEOUT_MS,
+  MAX_MESSAGE_BYTES,
   RECONNECT_INITIAL_MS,
   RECONNECT_MAX_MS,
 } from '../constants.ts'
-import { ControlTimeoutError, RtcError } from '../errors.ts'
+import { ControlTimeoutError, MalformedMessageError, RtcError } from '../errors.ts'
 import { type RoomLimits, reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
@@ -108,6 +109,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   >()
   private readonly ran = new BoundedMap<string, ControlResult | 'running'>(CONTROL_DEDUP_SIZE)
   private nextId = 0
+  private nextRequest = 0
 
   constructor(init: SignalingClientInit) {
     super()
@@ -294,11 +296,64 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     this.running.set(id, { resend, deadline })
   }
 
-  /** Sends one message if connected; false otherwise. */
+  /**
+   * Sends one message if connected; false otherwise. Throws {@link MalformedMessageError} for a
+   * message over `MAX_MESSAGE_BYTES`, which the server would refuse (or, far over, close the
+   * socket on): nothing is sent and the connection stays up.
+   */
   send(msg: ClientMessage): boolean {
+    const text = JSON.stringify(msg)
+    const bytes = Buffer.byteLength(text)
+    if (bytes > MAX_MESSAGE_BYTES)
+      throw new MalformedMessageError(
+        `a ${msg.type} of ${bytes} bytes is over the ${MAX_MESSAGE_BYTES} allowed`,
+      )
     if (this.socket?.readyState !== WebSocket.OPEN) return false
-    this.socket.send(JSON.stringify(msg))
+    this.socket.send(text)
     return true
+  }
+
+  /** A fresh request id: put it in a message as `rid` and wait with {@link reply}. */
+  requestId(): string {
+    // unique per client, which is all a reply is matched against
+    return `q${(this.nextRequest++).toString(36)}`
+  }
+
+  /**
+   * Waits for the answer of type `type` to the request sent with id `rid`, on this socket or the
+   * next one after a reconnect; rejects with the server's {@link RtcError} when an `error` names
+   * `rid`. Errors naming another request or none (an unrelated refusal: a hand raised too often,
+   * a call accepted too late) are not this request's. An answer naming no request is taken, as a
+   * server from before request ids sends them; one naming another request is not.
+   */
+  reply<T extends ServerMessage['type']>(
+    rid: string,
+    type: T,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<Extract<ServerMessage, { type: T }>> {
+    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
+    return new Promise((resolve, reject) => {
+      const stop = (): void => {
+        this.off('message', onMessage)
+        options.signal?.removeEventListener('abort', onAbort)
+      }
+      const onAbort = (): void => {
+        stop()
+        reject(options.signal?.reason)
+      }
+      const onMessage = (msg: ServerMessage): void => {
+        const to = (msg as { rid?: unknown }).rid
+        if (msg.type === 'error' && to === rid) {
+          stop()
+          reject(new RtcError(msg.message, msg.code))
+        } else if (msg.type === type && (to === rid || to === undefined)) {
+          stop()
+          resolve(msg as Extract<ServerMessage, { type: T }>)
+        }
+      }
+      options.signal?.addEventListener('abort', onAbort, { once: true })
+      this.on('message', onMessage)
+    })
   }
 
   /** Takes a room action (`hand.raise`, `call.accept`, ...). */

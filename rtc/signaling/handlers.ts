@@ -135,7 +135,8 @@ export async function handleMessage(
         await provider.unpublish(roomId, by)
         throw new ForbiddenError('you may not publish in this room now')
       }
-      hub.send(by, { type: 'publish-answer', sdp })
+      // the request id, if any, so the client tells this answer from a late one to an earlier offer
+      hub.send(by, { type: 'publish-answer', sdp, rid: msg.rid })
       return
     }
     case 'subscribe':

@@ -42,8 +42,15 @@ export type ActionName =
   | 'stage.invite'
   | 'stage.remove'
 
-/** Messages a client sends. */
-export type ClientMessage =
+/**
+ * Messages a client sends. Any may carry a request id `rid` (1–64 of `A-Za-z0-9_.:-`): the server
+ * echoes it in the `error` that refuses the message, and in the `publish-answer` of a `publish`,
+ * so a client waiting for one answer tells its own refusal from that of another request.
+ */
+export type ClientMessage = ClientRequest & { rid?: string }
+
+/** {@link ClientMessage} without its request id. */
+export type ClientRequest =
   | { type: 'hello'; token: string; resume?: { session: string; seq: number } }
   | { type: 'action'; action: ActionName; callId?: string; callee?: string; user?: string }
   | { type: 'control'; id: string; target: string; command: DeviceCommand }
@@ -79,7 +86,12 @@ export type ServerMessage =
   | { type: 'control-ack'; id: string; ok: boolean; result?: { url?: string }; error?: string }
   /** The lamp is running control `id`: its ACK comes when it is done. */
   | { type: 'control-progress'; id: string }
-  | { type: 'publish-answer'; sdp: string }
+  /** `rid`: the request id of the `publish` it answers, if it had one. */
+  | { type: 'publish-answer'; sdp: string; rid?: string }
   | { type: 'subscribe-offer'; sdp: string }
-  | { type: 'error'; code: string; message: string }
+  /**
+   * A refusal. `rid`: the request id of the message refused, if it had one that could be read
+   * (not for a message over the size limit, which is not parsed).
+   */
+  | { type: 'error'; code: string; message: string; rid?: string }
   | { type: 'pong' }

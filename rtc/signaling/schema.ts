@@ -7,6 +7,7 @@ import { MAX_MESSAGE_BYTES } from '../constants.ts'
 import { MalformedMessageError } from '../errors.ts'
 import type { ClientMessage } from './messages.ts'
 
+/** Ids of controls, calls and users, and request ids. */
 const id = { type: 'string', pattern: '^[A-Za-z0-9_.:-]{1,64}$' }
 const sdp = { type: 'string', minLength: 1, maxLength: 32 * 1024 }
 
@@ -19,7 +20,8 @@ function obj(
     type: 'object',
     additionalProperties: false,
     required: ['type', ...required],
-    properties: { type: { const: type }, ...properties },
+    // every message may carry a request id, echoed in the error that refuses it
+    properties: { type: { const: type }, rid: id, ...properties },
   }
 }
 
@@ -139,24 +141,40 @@ export const clientMessageSchema = {
 const ajv = new Ajv({ allErrors: false, strict: true, discriminator: true })
 const validate = ajv.compile<ClientMessage>(clientMessageSchema)
 
+const ridPattern = new RegExp(id.pattern)
+
 /**
- * Parses and validates one raw client message. Throws {@link MalformedMessageError}; never
- * anything else, whatever the input.
+ * Decodes one raw frame into a JSON value, unchecked. Throws {@link MalformedMessageError} for a
+ * frame over {@link MAX_MESSAGE_BYTES} (not parsed at all) or one that is not JSON.
  */
-export function parseClientMessage(raw: unknown): ClientMessage {
-  let text: string
-  if (typeof raw === 'string') text = raw
-  else if (Buffer.isBuffer(raw)) text = raw.toString('utf8')
-  else if (Array.isArray(raw)) text = Buffer.concat(raw as Buffer[]).toString('utf8')
-  else if (raw instanceof ArrayBuffer) text = Buffer.from(raw).toString('utf8')
+export function decodeClientMessage(raw: unknown): unknown {
+  let bytes: Buffer
+  if (typeof raw === 'string') bytes = Buffer.from(raw, 'utf8')
+  else if (Buffer.isBuffer(raw)) bytes = raw
+  else if (Array.isArray(raw)) bytes = Buffer.concat(raw as Buffer[])
+  else if (raw instanceof ArrayBuffer) bytes = Buffer.from(raw)
   else throw new MalformedMessageError('unsupported frame')
-  if (text.length > MAX_MESSAGE_BYTES) throw new MalformedMessageError('message too large')
-  let value: unknown
+  // the limit is in bytes, as the socket's own frame limit is
+  if (bytes.length > MAX_MESSAGE_BYTES) throw new MalformedMessageError('message too large')
   try {
-    value = JSON.parse(text)
+    return JSON.parse(bytes.toString('utf8'))
   } catch {
     throw new MalformedMessageError('not JSON')
   }
+}
+
+/**
+ * The request id a decoded message carries, if it is a well-formed one, whether or not the
+ * message itself passes the schema: a refusal for a malformed message still names its request.
+ */
+export function requestIdOf(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || !Object.hasOwn(value, 'rid')) return undefined
+  const rid = (value as { rid: unknown }).rid
+  return typeof rid === 'string' && ridPattern.test(rid) ? rid : undefined
+}
+
+/** Checks a decoded value against {@link clientMessageSchema}. Throws {@link MalformedMessageError}. */
+export function validateClientMessage(value: unknown): ClientMessage {
   if (!validate(value)) {
     const first = validate.errors?.[0]
     throw new MalformedMessageError(
@@ -164,4 +182,12 @@ export function parseClientMessage(raw: unknown): ClientMessage {
     )
   }
   return value
+}
+
+/**
+ * Parses and validates one raw client message. Throws {@link MalformedMessageError}; never
+ * anything else, whatever the input.
+ */
+export function parseClientMessage(raw: unknown): ClientMessage {
+  return validateClientMessage(decodeClientMessage(raw))
 }

@@ -8,7 +8,7 @@ import websocket from '@fastify/websocket'
 import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import Fastify, { type FastifyInstance } from 'fastify'
-import type { WebSocket } from 'ws'
+import { WebSocket } from 'ws'
 import type { UploadGrantIssuer } from '../../node/upload-grant.ts'
 import { type TokenClaims, verifyToken } from '../auth/token.ts'
 import {
@@ -40,7 +40,7 @@ import { ControlRelay } from './controls.ts'
 import { handleMessage, type LiveRoom } from './handlers.ts'
 import type { ClientMessage, PhotoUploadOffer, ServerMessage } from './messages.ts'
 import { RoomHub, type Session, sendRaw } from './room-hub.ts'
-import { parseClientMessage } from './schema.ts'
+import { decodeClientMessage, requestIdOf, validateClientMessage } from './schema.ts'
 import { registerWebPage } from './web-routes.ts'
 
 /** WebSocket close codes, with the error code as reason text. */
@@ -107,6 +107,15 @@ export interface SignalingServer {
 
 const MAX_MALFORMED = 20
 
+/**
+ * Largest frame the socket reads: twice the largest legal message ({@link MAX_MESSAGE_BYTES}). A
+ * message between the two reaches the schema's size check, which answers it with an `error`
+ * and keeps the connection (with the socket's limit at the message limit, ws closed with 1009
+ * and sent no reason, and the client reconnected as after a drop); a larger frame still closes
+ * the socket with 1009 before it is buffered.
+ */
+export const MAX_FRAME_BYTES = 2 * MAX_MESSAGE_BYTES
+
 /** Starts the signaling server. */
 export async function createSignalingServer(
   components: SignalingComponents,
@@ -119,7 +128,7 @@ export async function createSignalingServer(
   const secrets: readonly string[] = [init.secret, ...(init.previousSecrets ?? [])]
   const rooms = new Map<string, LiveRoom>()
   const app = Fastify({ logger: false })
-  await app.register(websocket, { options: { maxPayload: MAX_MESSAGE_BYTES } })
+  await app.register(websocket, { options: { maxPayload: MAX_FRAME_BYTES } })
   registerWebPage(app)
 
   const live = (id: string): LiveRoom | undefined => rooms.get(id)
@@ -250,6 +259,15 @@ export async function createSignalingServer(
     socket.close(CLOSE_CODES[code] ?? 4000, `${code}: ${message}`.slice(0, 120))
   }
 
+  /** Answers a refused message with an `error` naming its request id, if it had one. */
+  const reply = (socket: WebSocket, err: unknown, rid: string | undefined): void => {
+    const code = err instanceof RtcError ? err.code : 'ERR_INTERNAL'
+    const message = err instanceof Error ? err.message : 'error'
+    const error: ServerMessage = { type: 'error', code, message }
+    if (rid !== undefined) error.rid = rid
+    sendRaw(socket, JSON.stringify(error))
+  }
+
   const hello = (socket: WebSocket, msg: Extract<ClientMessage, { type: 'hello' }>): [LiveRoom, Session] => {
     const claims = verifyToken(secrets, msg.token)
     const room = getRoom(claims)
@@ -349,21 +367,24 @@ export async function createSignalingServer(
       if (current === undefined) refuse(socket, new MalformedMessageError('no hello in time'))
     }, init.helloTimeoutMs ?? 5000)
     socket.on('message', (data, isBinary) => {
+      // ws still delivers what arrives after we sent our close frame (refused: hello timeout,
+      // rate limit, replaced session). A hello that crossed the hello timeout's refusal joined
+      // its user, unreachable and kept for the grace period against the room's limits.
+      if (socket.readyState !== WebSocket.OPEN) return
       if (!messages.take()) {
         refuse(socket, new RateLimitedError())
         return
       }
       let msg: ClientMessage
+      let rid: string | undefined
       try {
         if (isBinary) throw new MalformedMessageError('binary frames are not accepted')
-        msg = parseClientMessage(data)
+        const value = decodeClientMessage(data)
+        rid = requestIdOf(value)
+        msg = validateClientMessage(value)
       } catch (err) {
         if (current === undefined || ++malformed > MAX_MALFORMED) refuse(socket, err)
-        else
-          sendRaw(
-            socket,
-            JSON.stringify({ type: 'error', code: (err as RtcError).code, message: (err as Error).message }),
-          )
+        else reply(socket, err, rid)
         return
       }
       if (current === undefined) {
@@ -379,9 +400,8 @@ export async function createSignalingServer(
       const [room, session] = current
       if (session.socket !== socket) return
       handleMessage({ provider, apply }, room, session, msg).catch((err: unknown) => {
-        const code = err instanceof RtcError ? err.code : 'ERR_INTERNAL'
         if (!(err instanceof RtcError)) log.error('handling %s failed %e', msg.type, err)
-        sendRaw(socket, JSON.stringify({ type: 'error', code, message: (err as Error).message ?? 'error' }))
+        reply(socket, err, msg.rid)
       })
     })
     socket.on('error', (err) => log('socket error %e', err))
