@@ -3,6 +3,7 @@
  * configuration or usage error exits 2 with its message, any other error exits 1, a
  * numeric result is the exit code. Shared by every service's `main.ts`.
  */
+import { closeSync, writeSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 
 /** A command: resolves when done (daemons: when stopped); a number is an exit code. */
@@ -29,6 +30,67 @@ export async function runCommand(
     process.stderr.write(`dandelion ${name}: ${errorText(e)}\n`)
     if (process.env.DEBUG !== undefined && e.stack !== undefined) process.stderr.write(`${e.stack}\n`)
     process.exitCode = usage ? 2 : 1
+  }
+}
+
+/** How {@link holdStopSignals} treats SIGINT. */
+export interface StopSignalsInit {
+  /**
+   * A second SIGINT (Ctrl-C pressed again, for a graceful stop that hangs) ends the process
+   * at once with status 130, what a shell reports for a process Ctrl-C killed; otherwise it is
+   * ignored like every SIGTERM after the first.
+   * @default false
+   */
+  secondSigintExits?: boolean
+}
+
+/**
+ * A service process's stop request, aborted by its first SIGTERM or SIGINT; every later one
+ * does nothing. Call it in the process entry before the service's modules load, and end
+ * the process with `process.exit()` once the service has stopped: the handlers stay
+ * installed until the process is gone.
+ *
+ * A service gets its stop signal more than once as a rule: systemd's default
+ * (KillMode=control-group) signals every process of the unit, `kill -- -PGID` and Ctrl-C
+ * the whole process group, and `dandelion` passes its own on besides, since nothing tells
+ * it whether the service got the signal too (the kernel reports a group's signal like one
+ * sent to the process alone, and systemd signals each process by its PID). Any copy that
+ * finds no handler takes the default action and kills the service, exit 143: before its
+ * handlers were installed, or after a stop that ended with its event loop draining, when
+ * Node closes every handle, signal watchers included, before the process is gone.
+ */
+export function holdStopSignals(init: StopSignalsInit = {}): AbortSignal {
+  const stop = new AbortController()
+  process.on('SIGTERM', () => stop.abort())
+  // never `once`: signal-exit (proper-lockfile's, under tus-js-client) re-raises a signal
+  // that finds only its own listener left, which killed rtc after its first Ctrl-C
+  let sigints = 0
+  process.on('SIGINT', () => {
+    if (++sigints > 1 && init.secondSigintExits === true) process.exit(130)
+    stop.abort()
+  })
+  tellHeld()
+  return stop.signal
+}
+
+/**
+ * The environment variable naming the file descriptor on which `dandelion` asks its origin or
+ * rtc process to say that it holds its stop signals: until then, one kills it as Node starts
+ * it, before any of its code runs, and `dandelion` reports that as a clean stop, not 143.
+ */
+export const SIGNALS_HELD_FD_ENV = 'DANDELION_SIGNALS_HELD_FD'
+
+/** Says on {@link SIGNALS_HELD_FD_ENV}'s descriptor, if one was given, that the stop signals are held. */
+function tellHeld(): void {
+  const fd = Number(process.env[SIGNALS_HELD_FD_ENV])
+  // not for the processes this one starts
+  delete process.env[SIGNALS_HELD_FD_ENV]
+  if (!Number.isSafeInteger(fd) || fd < 3) return
+  try {
+    writeSync(fd, '\n')
+    closeSync(fd)
+  } catch {
+    // no `dandelion` to tell (the entry run by hand with the variable set)
   }
 }
 

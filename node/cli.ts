@@ -7,10 +7,16 @@
  * the library must not pull servers in) and each daemon is the process it would be in
  * production.
  */
-import { type StdioOptions, spawn } from 'node:child_process'
+import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { type CommandFn, runCommand, SERVICE_ENV, SERVICE_NODE_FLAGS } from './cli-main.ts'
+import {
+  type CommandFn,
+  runCommand,
+  SERVICE_ENV,
+  SERVICE_NODE_FLAGS,
+  SIGNALS_HELD_FD_ENV,
+} from './cli-main.ts'
 
 interface Command {
   summary: string
@@ -69,27 +75,60 @@ function help(): string {
 async function runService(service: string, name: string, argv: string[]): Promise<void> {
   const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
   const flags = SERVICE_NODE_FLAGS[service] ?? []
-  const env = { ...process.env, ...SERVICE_ENV[service] }
+  // the origin and rtc daemons say on fd 3 when they hold their stop signals (below)
+  const tellsHeld = name === service && (service === 'origin' || service === 'rtc')
+  const env = {
+    ...process.env,
+    ...SERVICE_ENV[service],
+    ...(tellsHeld ? { [SIGNALS_HELD_FD_ENV]: '3' } : {}),
+  }
   // the node daemon also gets an IPC channel, only so that it stops if this process is killed
-  const stdio: StdioOptions = service === 'node' ? ['inherit', 'inherit', 'inherit', 'ipc'] : 'inherit'
-  const child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio, env })
-  // Ctrl-C reaches the whole foreground process group, the service included: this process
-  // only waits for it to stop (forwarding would deliver SIGINT twice). SIGTERM, as sent by
-  // a service manager to this process alone, is passed on.
-  // A SIGINT sent to this process alone (`kill -INT`, `docker stop` with STOPSIGNAL
-  // SIGINT) reached no daemon until session 14: the node daemon's is passed on as SIGTERM,
-  // which it handles apart from SIGINT, so Ctrl-C still stops it once and a second Ctrl-C
-  // still ends it at once. Not for the other services: their handlers would run twice.
+  const stdio: StdioOptions =
+    service === 'node'
+      ? ['inherit', 'inherit', 'inherit', 'ipc']
+      : tellsHeld
+        ? ['inherit', 'inherit', 'inherit', 'pipe']
+        : 'inherit'
+  // A SIGTERM to this process is passed on even when the service got it too: nothing here
+  // can tell. The kernel reports a signal sent to the process group like one sent to this
+  // process alone, and systemd's KillMode=control-group signals each process of the unit
+  // by its PID, whatever its group. So a daemon takes its first stop signal and ignores the
+  // copies (origin and rtc: `holdStopSignals` in cli-main.ts, from the first line of their
+  // process entry until the process is gone).
+  // Ctrl-C reaches the whole foreground group, the service included. A SIGINT sent to this
+  // process alone (`kill -INT`, `docker stop` with STOPSIGNAL SIGINT) reached no daemon
+  // until session 14, then only the node daemon: it is passed on to the node daemon, the
+  // origin and rtc as SIGTERM, a copy they ignore after Ctrl-C, so that a second Ctrl-C
+  // still ends the node daemon and rtc at once. Not yet to the tracker, whose handlers come
+  // only once it is up (tracker/cli.ts); other commands (`upload`, `release`, `swarm-demo`)
+  // get Ctrl-C from the terminal, as any command does.
+  // Installed before the service is spawned: one landing while it is, found none and killed
+  // this process.
+  const passesSigint = name === service && service !== 'tracker'
+  let child: ChildProcess | undefined
   process.on('SIGINT', () => {
-    if (service === 'node') child.kill('SIGTERM')
+    if (passesSigint) child?.kill('SIGTERM')
   })
-  process.on('SIGTERM', () => child.kill('SIGTERM'))
+  process.on('SIGTERM', () => child?.kill('SIGTERM'))
+  child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio, env })
+  let held = false
+  child.stdio[3]?.once('data', () => {
+    held = true
+  })
   const code = await new Promise<number>((resolve) => {
-    child.on('exit', (status, signal) =>
-      resolve(status ?? 128 + (signal === null ? 0 : constants.signals[signal])),
-    )
+    child.on('exit', (status, signal) => {
+      // Killed by a stop signal before it held them, while Node was still starting it: the
+      // daemon was stopped before any of its code ran, a clean stop rather than a failure
+      // (143), whoever sent it (this process may handle its own copy of a group's signal
+      // only after the child's exit).
+      const stoppedUnstarted = tellsHeld && !held && (signal === 'SIGTERM' || signal === 'SIGINT')
+      resolve(stoppedUnstarted ? 0 : (status ?? 128 + (signal === null ? 0 : constants.signals[signal])))
+    })
   })
-  process.exitCode = code
+  // exit with the handlers installed: left to end by itself, Node closes its signal watchers
+  // before this process is gone, and a SIGTERM landing then (a service manager's second
+  // one, a group's storm) killed it after the service had stopped cleanly, exit 143
+  process.exit(code)
 }
 
 const [name, ...rest] = process.argv.slice(2)

@@ -322,6 +322,70 @@ export class ChunkingDataStore extends DataStore {
     return out
   }
 
+  /**
+   * Repairs the uploads an origin before 6914649 left stuck: the PATCH that brought the last
+   * byte failed after it, and that code kept the short last chunk as the tail file instead of
+   * storing it, so the upload read complete (offset = size) with that chunk in no manifest:
+   * never published, and no byte left for its client to resend. Stores each one's last chunk
+   * now; where the tail file no longer holds those bytes, drops them instead, so the client
+   * resends them from the last whole chunk. Returns the ids of the uploads made whole.
+   */
+  async finishStuckTails(): Promise<string[]> {
+    const finished: string[] = []
+    for (const id of await this.ids()) {
+      if (this.writing.has(id)) continue
+      try {
+        const state = await this.loadPresent(id)
+        if (this.isStuckTail(state) && (await this.track(this.finishTail(state)))) finished.push(id)
+      } catch (err) {
+        log.error('upload %s: storing its last chunk failed: %s', id, (err as Error).message)
+      }
+    }
+    return finished
+  }
+
+  /** Whether every byte of `state` arrived but its short last chunk is still the tail (see {@link finishStuckTails}). */
+  private isStuckTail(state: UploadState): boolean {
+    const chunkSize = this.chunkSizeOf(state)
+    return (
+      state.size !== undefined &&
+      state.partLength > 0 &&
+      state.partLength < chunkSize &&
+      state.chunks.length * chunkSize + state.partLength === state.size
+    )
+  }
+
+  /** Stores the tail of a stuck upload as its last chunk; false if it had to drop it instead. */
+  private async finishTail(state: UploadState): Promise<boolean> {
+    const k = state.chunks.length
+    const tail = await readFile(this.partPath(state.id, k)).catch(() => undefined)
+    if (tail === undefined || tail.byteLength < state.partLength) {
+      const from = k * this.chunkSizeOf(state)
+      log.error(
+        'upload %s: its last %d bytes are gone; it resumes from byte %d',
+        state.id,
+        state.partLength,
+        from,
+      )
+      await this.save({ ...state, partLength: 0 })
+      await this.removeParts(state.id, -1)
+      return false
+    }
+    // each upload keeps its chunk size: saved now, so a later restart with another cannot move it
+    const chunkSize = this.chunkSizeOf(state)
+    const writer = new ChunkWriter(this.store, { chunkSize, window: 1 }, tail.subarray(0, state.partLength))
+    this.writers.add(writer)
+    try {
+      await writer.finish()
+      const chunks = [...state.chunks, ...writer.cids.map(String)]
+      const saved = await this.checkpoint({ ...state, chunkSize, chunks, partLength: 0 }, k)
+      await this.removeParts(state.id, -1)
+      return state.size === this.offsetOf(saved)
+    } finally {
+      this.writers.delete(writer)
+    }
+  }
+
   override async deleteExpired(): Promise<number> {
     if (this.init.expiryMs <= 0) return 0
     let removed = 0

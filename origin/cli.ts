@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import cliProgress from 'cli-progress'
 import { loadOrCreateToken } from '../node/api-token.ts'
+import { holdStopSignals } from '../node/cli-main.ts'
 import { CONTENT_TYPES, type ContentType } from '../node/content/index.ts'
 import { misspeltEnv } from '../node/did-you-mean.ts'
 import { DandelionError, InvalidConfigError } from '../node/errors.ts'
@@ -164,8 +165,17 @@ export function registrationLine(trackerUrl: string, e: TrackerRegistrationEvent
   }
 }
 
-/** `dandelion origin`: runs until SIGINT/SIGTERM. */
-export async function runOriginCommand(argv: string[]): Promise<void> {
+/** Options of {@link runOriginCommand}. */
+export interface RunOriginOptions {
+  /**
+   * Stops the origin (gracefully) once aborted.
+   * @default the process's first SIGTERM or SIGINT ({@link holdStopSignals})
+   */
+  signal?: AbortSignal
+}
+
+/** `dandelion origin`: runs until stopped (SIGINT/SIGTERM). */
+export async function runOriginCommand(argv: string[], options: RunOriginOptions = {}): Promise<void> {
   const { values } = parseArgs({ args: argv, options: ORIGIN_FLAGS, strict: true })
   if (values.help === true) {
     process.stdout.write(ORIGIN_HELP)
@@ -190,6 +200,9 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
       `dandelion origin: WARNING: ${name} is not an origin setting and is ignored: did you mean ${meant}?\n`,
     )
   const config = await loadOriginConfig(flags, process.env, configFile)
+  // before the origin exists: a SIGTERM while it starts, even before this module loaded
+  // (origin/main.ts holds the signals from its first line), stops it once it is up
+  const signal = options.signal ?? holdStopSignals()
   const dataDir = resolve(config.data)
   await mkdir(dataDir, { recursive: true })
   const keyFile = join(dataDir, ORIGIN_KEY_FILE)
@@ -236,22 +249,21 @@ export async function runOriginCommand(argv: string[]): Promise<void> {
     config.trackerUrl !== undefined && config.trackerToken !== undefined
       ? await checkTracker(config.trackerUrl, config.trackerToken)
       : ''
-  // the handlers before the banner, which a service manager may answer with a SIGTERM at
-  // once: one that came first killed the origin (the tracker and rtc server were seen to)
-  const stopped = new Promise<void>((resolveStop) => {
-    let stopping = false
+  // aborted once, however many signals came: a group SIGTERM (systemd's
+  // KillMode=control-group) reaches the origin twice, `dandelion origin` passing its own on
+  const stopped = new Promise<void>((resolveStop, rejectStop) => {
     const stop = (): void => {
-      if (stopping) return
-      stopping = true
       process.stdout.write('stopping origin…\n')
       unregister?.()
       Promise.resolve(seeder?.stop())
         .then(() => origin.close())
-        .then(resolveStop, resolveStop)
+        .then(resolveStop, rejectStop)
     }
-    process.on('SIGINT', stop)
-    process.on('SIGTERM', stop)
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, { once: true })
   })
+  // the banner only for an origin that is not already stopping
+  if (signal.aborted) return await stopped
   process.stdout.write(
     [
       `Dandelion origin listening on ${origin.url}`,

@@ -1,7 +1,5 @@
 /** Process entry of the origin's commands: `node origin/main.ts origin|upload|swarm-demo [options]`. */
-import { runCommand } from '../node/cli-main.ts'
-import { runOriginCommand, runUploadCommand } from './cli.ts'
-import { runDemoCommand } from './demo.ts'
+import { holdStopSignals, runCommand } from '../node/cli-main.ts'
 
 // The reader of stdout may go before the origin does (`dandelion origin | head -1`, a
 // supervisor that closes the pipe): a write then fails with EPIPE, emitted as an 'error'
@@ -13,8 +11,21 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
 })
 
 const [name = '', ...argv] = process.argv.slice(2)
+// the daemon's stop signals before its modules load (a SIGTERM found no handler while they
+// did), held until the process is gone; `upload` and `swarm-demo` keep Node's defaults
+const stop = name === 'origin' ? holdStopSignals() : undefined
+const { runOriginCommand, runUploadCommand } = await import('./cli.ts')
+const { runDemoCommand } = await import('./demo.ts')
 await runCommand(
-  { origin: runOriginCommand, upload: runUploadCommand, 'swarm-demo': runDemoCommand },
+  {
+    origin: async (args) => await runOriginCommand(args, { signal: stop }),
+    upload: runUploadCommand,
+    'swarm-demo': runDemoCommand,
+  },
   name,
   argv,
 )
+// the daemon exits with the handlers installed: left to end by itself, Node closes its
+// signal watchers before the process is gone, and a SIGTERM landing then (a service
+// manager's, with the copy `dandelion origin` passes on) killed the stopped origin, exit 143
+if (stop !== undefined) process.exit()

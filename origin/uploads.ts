@@ -91,7 +91,10 @@ function tusError(err: HttpError): { status_code: number; body: string } {
 export interface Uploads {
   datastore: ChunkingDataStore
   tus: TusServer
-  /** Publishes complete uploads that an earlier run did not (it died before committing). */
+  /**
+   * Publishes complete uploads that an earlier run did not (it died before committing), once
+   * it has stored the last chunk of those an origin before 6914649 left stuck.
+   */
   recover(): Promise<PublishedVersion[]>
   /**
    * Run by the periodic sweep: retries publishing complete uploads whose publishing
@@ -414,6 +417,10 @@ export function mountUploads(
     datastore,
     tus,
     async recover() {
+      // an older origin's stuck uploads first: made whole, they are published below with the rest
+      const whole = await datastore.finishStuckTails()
+      if (whole.length > 0)
+        log('stored the last chunk of %d upload(s) an earlier version left unpublished', whole.length)
       const published: PublishedVersion[] = []
       for (const id of await datastore.completeUploads()) {
         const upload = await datastore.getUpload(id)

@@ -4,6 +4,7 @@
  * previous secrets of a rotation from `DANDELION_RTC_PREVIOUS_SECRETS` (comma-separated).
  */
 import { parseArgs } from 'node:util'
+import { holdStopSignals } from '../node/cli-main.ts'
 import { DEFAULT_GRANT_KEY_FILE, DEFAULT_HOST, DEFAULT_PORT, PHOTO_MAX_BYTES } from './constants.ts'
 import { InvalidConfigError } from './errors.ts'
 import { createRtcServer } from './index.ts'
@@ -26,8 +27,17 @@ const USAGE = `usage: dandelion rtc [options]
   -h, --help       show this help
 `
 
-/** Parses `argv` (arguments after `rtc`), validates the config and runs the service. */
-export async function runRtcCommand(argv: string[]): Promise<void> {
+/** Options of {@link runRtcCommand}. */
+export interface RunRtcOptions {
+  /**
+   * Stops the server (gracefully) once aborted.
+   * @default the process's first SIGTERM or SIGINT ({@link holdStopSignals})
+   */
+  signal?: AbortSignal
+}
+
+/** Parses `argv` (arguments after `rtc`), validates the config and runs the service until it is stopped. */
+export async function runRtcCommand(argv: string[], options: RunRtcOptions = {}): Promise<void> {
   let values: Record<string, string | boolean | string[] | undefined>
   try {
     values = parseArgs({
@@ -70,27 +80,28 @@ export async function runRtcCommand(argv: string[]): Promise<void> {
   if (values.shards !== undefined) config.shards = num(values.shards)
   if (values['grant-key-file'] !== undefined) config.grantKeyFile = values['grant-key-file']
   if (values['photo-max-bytes'] !== undefined) config.photoMaxBytes = num(values['photo-max-bytes'])
+  // before the server exists: a SIGTERM while it starts, even before this module loaded
+  // (rtc/main.ts holds the signals from its first line), stops it once it is up
+  const signal = options.signal ?? holdStopSignals({ secondSigintExits: true })
   const server = await createRtcServer({}, config)
-  // the handlers before the ready line, which a service manager may answer with a SIGTERM at
-  // once (it killed the server when it came first)
-  const stopped = new Promise<void>((resolve) => {
-    // `on`, once only: a group SIGTERM (systemd's KillMode=control-group) reaches the server
-    // twice, `dandelion rtc` passing its own on; with `once` the second killed it midway
-    let stopping = false
+  // aborted once, however many signals came: a group SIGTERM (systemd's
+  // KillMode=control-group) reaches the server twice, `dandelion rtc` passing its own on
+  const stopped = new Promise<void>((resolve, reject) => {
     const stop = (): void => {
-      if (stopping) return
-      stopping = true
-      server.close().then(resolve, resolve)
+      process.stdout.write('stopping rtc…\n')
+      server.close().then(resolve, reject)
     }
-    // a second Ctrl-C still ends it at once
-    process.once('SIGINT', stop)
-    process.on('SIGTERM', stop)
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, { once: true })
   })
-  process.stdout.write(`rtc listening on ${server.url} (page at /, WebSocket at /ws)\n`)
-  if (server.grantIssuer !== undefined)
-    process.stdout.write(
-      `photo upload grants signed by ${server.grantIssuer}: start the origin with --grant-issuer ${server.grantIssuer}\n`,
-    )
+  // the ready line only for a server that is not already stopping
+  if (!signal.aborted) {
+    process.stdout.write(`rtc listening on ${server.url} (page at /, WebSocket at /ws)\n`)
+    if (server.grantIssuer !== undefined)
+      process.stdout.write(
+        `photo upload grants signed by ${server.grantIssuer}: start the origin with --grant-issuer ${server.grantIssuer}\n`,
+      )
+  }
   await stopped
 }
 
