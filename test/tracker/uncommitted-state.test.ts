@@ -125,7 +125,10 @@ describe('a change whose write fails', () => {
     })
     const url = `/releases/${rel.body.id}`
     // its ACK and progress are on disk; the fetch waits
-    await until(async () => (await http(t, 'GET', `${url}/nodes`)).body.nodes[0].peerBytes === 600, 'fetching')
+    await until(
+      async () => (await http(t, 'GET', `${url}/nodes`)).body.nodes[0].peerBytes === 600,
+      'fetching',
+    )
     const events = await subscribe(t)
 
     // the node's next report, its outcome, cannot be saved
