@@ -31,10 +31,10 @@ import type { Readable } from 'node:stream'
 import { logger } from '@libp2p/logger'
 import { DataStore, ERRORS, Upload } from '@tus/utils'
 import { CID } from 'multiformats/cid'
+import { syncDir, writeFileDurably } from '../node/durable-file.ts'
 import type { ChunkStore } from '../node/store/index.ts'
 import { ChunkWriter } from './chunk-writer.ts'
 import { DISK_CHECK_INTERVAL_BYTES, UPLOAD_ID_RE } from './constants.ts'
-import { syncDir, writeFileDurably } from './durable-file.ts'
 import { InsufficientStorageError, isDiskFullError, MissingChunksError } from './errors.ts'
 
 const log = logger('dandelion:origin:chunking-store')

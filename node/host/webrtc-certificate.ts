@@ -23,13 +23,14 @@
 // @peculiar/x509 resolves its parts with tsyringe, which needs the Reflect metadata API
 import 'reflect-metadata'
 import { createPrivateKey, webcrypto, X509Certificate } from 'node:crypto'
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import type { Logger } from '@libp2p/interface'
 import type { TransportCertificate } from '@libp2p/webrtc'
 import { BasicConstraintsExtension, PemConverter, X509CertificateGenerator } from '@peculiar/x509'
 import { base64url } from 'multiformats/bases/base64'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { writeFileDurably } from '../durable-file.ts'
 
 /** Name of the certificate's file in the data directory: the certificate, then its key, PEM. */
 export const WEBRTC_CERTIFICATE_FILE = 'webrtc-certificate.pem'
@@ -90,7 +91,9 @@ export async function loadWebRTCDirectCertificate(
   const der = await generate()
   const certificate = await transportCertificate(der)
   try {
-    await writeAtomically(path, toPem(der))
+    // written whole and synced: a power cut soon after must not lose it (the address would change)
+    await mkdir(dirname(path), { recursive: true })
+    await writeFileDurably(path, toPem(der), { mode: 0o600 })
     log('new WebRTC-Direct certificate %s written to %s', certificate.certhash, path)
   } catch (err) {
     warn(
@@ -158,31 +161,5 @@ async function transportCertificate(der: CertificateDer): Promise<TransportCerti
     privateKey: PemConverter.encode(der.key, PemConverter.PrivateKeyTag),
     // as @libp2p/webrtc makes it: multibase base64url of the SHA-256 multihash of the DER
     certhash: base64url.encode((await sha256.digest(new Uint8Array(der.cert))).bytes),
-  }
-}
-
-/**
- * Writes `text` to `path` readable by the owner only, whole or not at all: to a temporary
- * file, flushed to disk, renamed over `path`, the directory flushed. Written once per data
- * directory, so a power cut soon after must not lose it (the address would change).
- */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  await mkdir(dirname(path), { recursive: true })
-  const tmp = `${path}.tmp`
-  // a temporary file left by a crash may have other permissions: `wx` makes a new one
-  await rm(tmp, { force: true })
-  const file = await open(tmp, 'wx', 0o600)
-  try {
-    await file.writeFile(text)
-    await file.sync()
-  } finally {
-    await file.close()
-  }
-  await rename(tmp, path)
-  const dir = await open(dirname(path), 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
   }
 }

@@ -8,11 +8,22 @@ import { randomBytes } from 'node:crypto'
 import { open, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
+/** Options of {@link writeFileDurably}. */
+export interface WriteDurablyOptions {
+  /** Permissions of a new file (a key: 0o600). @default 0o666 less the umask */
+  mode?: number
+}
+
 /** Replaces `path` with `data` atomically and durably. */
-export async function writeFileDurably(path: string, data: string | Uint8Array): Promise<void> {
+export async function writeFileDurably(
+  path: string,
+  data: string | Uint8Array,
+  options: WriteDurablyOptions = {},
+): Promise<void> {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`
   try {
-    const fh = await open(tmp, 'w')
+    // `wx`: a file of this name left by someone else is never written through
+    const fh = await open(tmp, 'wx', options.mode ?? 0o666)
     try {
       await fh.writeFile(data)
       await fh.datasync()
