@@ -1,17 +1,13 @@
 /**
- * `dandelion origin` stopped as a service manager or a terminal stops it. systemd's default
- * (KillMode=control-group) signals every process of the unit, so the origin gets SIGTERM
- * from it and again from `dandelion`, which passes its own on; Ctrl-C signals the whole
- * foreground group. The origin used to take the first, stop, and then be killed by a later
- * one landing while Node tore the process down (its signal watchers closed first, SIGTERM
- * back to the default action): exit 143, the unit marked failed. Every round must end in
- * one graceful stop and status 0, however many signals came and whenever.
+ * `dandelion origin` stopped as a service manager or a terminal stops it (see
+ * `test/node/utils/stop-rounds.ts`). The origin used to take the first signal, stop, and then
+ * be killed by a later one landing while Node tore the process down (its signal watchers
+ * closed first, SIGTERM back to the default action): exit 143, the unit marked failed.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { readFile } from 'node:fs/promises'
-import { afterEach, describe, expect, it } from 'vitest'
-import { CLI, killGroups } from '../node/utils/cli.ts'
+import type { ChildProcess } from 'node:child_process'
+import { afterEach, describe } from 'vitest'
+import { killGroups } from '../node/utils/cli.ts'
+import { SIGTERM_ROUNDS, stopRounds } from '../node/utils/stop-rounds.ts'
 import { Fixture } from './utils.ts'
 
 const fx = new Fixture()
@@ -21,133 +17,28 @@ afterEach(async () => {
   await fx.cleanup()
 })
 
-/**
- * The rounds share this much time: one stuck past what is left is killed, so the file ends
- * within a minute even when a round hangs (a loaded machine takes seconds to start one).
- */
-const BUDGET_MS = 50_000
-const deadline = Date.now() + BUDGET_MS
-
-/** How a round sends its signals once the banner is out: to the process group or to the command alone. */
-interface Round {
-  name: string
-  signal: NodeJS.Signals
-  to: 'group' | 'command'
-  /** How many at once, or `storm`: one every millisecond until the command exits. */
-  times: number | 'storm'
-  /**
-   * When: at the ready line, or as soon as the service's own process exists, while Node
-   * starts it (it used to die of the signal there, 143). @default 'ready'
-   */
-  at?: 'ready' | 'spawned'
-}
-
-/**
- * Resolves once `command` has started its service process (`dandelion` installs its own
- * handlers before that), as Linux lists it; polled every millisecond.
- */
-async function serviceSpawned(command: ChildProcess): Promise<void> {
-  const children = `/proc/${command.pid}/task/${command.pid}/children`
-  while (command.exitCode === null && (await readFile(children, 'utf8').catch(() => '')).trim() === '')
-    await new Promise((resolve) => setTimeout(resolve, 1))
-}
-
-/** How a round ended, and how long the command ran before its signals and after them. */
-interface Outcome {
-  code: number | null
-  signal: string | null
-  stdout: string
-  signalledMs: number
-  stopMs: number
-}
-
-/** Runs `dandelion origin` as its own process group, signals it (at its banner unless the round says otherwise), and waits for it to end. */
-async function stopRound(round: Round): Promise<Outcome> {
-  const data = await fx.dir()
-  const args = ['origin', '--data', data, '--port', '0', '--token', 't'.repeat(24), '--no-seed']
-  const child = spawn(process.execPath, [CLI, ...args, '--min-free-disk-bytes', '0'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    detached: true,
-  })
-  children.push(child)
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
-  const guard = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), Math.max(deadline - Date.now(), 0))
-  const started = Date.now()
-  let signalledAt: number | undefined
-  let storm: NodeJS.Timeout | undefined
-  const send = (): void => {
-    try {
-      process.kill(round.to === 'group' ? -child.pid! : child.pid!, round.signal)
-    } catch {}
-  }
-  let stdout = ''
-  let sent = false
-  const signalNow = (): void => {
-    sent = true
-    signalledAt = Date.now()
-    if (round.times === 'storm') storm = setInterval(send, 1)
-    else for (let i = 0; i < round.times; i++) send()
-  }
-  if (round.at === 'spawned') void serviceSpawned(child).then(signalNow)
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    stdout += text
-    // at the ready line itself, as a unit stopped just after it started
-    if (sent || round.at === 'spawned' || !/^Upload a lesson:/m.test(stdout)) return
-    signalNow()
-  })
-  const [code, signal] = await exited
-  clearInterval(storm)
-  clearTimeout(guard)
-  const ended = Date.now()
-  return {
-    code,
-    signal,
-    stdout,
-    signalledMs: (signalledAt ?? ended) - started,
-    stopMs: ended - (signalledAt ?? ended),
-  }
-}
-
 describe('dandelion origin stopped by signals to its process group', () => {
-  const rounds: Round[] = [
-    { name: 'one SIGTERM to the group at the ready line', signal: 'SIGTERM', to: 'group', times: 1 },
-    { name: 'two SIGTERMs to the group in quick succession', signal: 'SIGTERM', to: 'group', times: 2 },
+  stopRounds(
     {
-      name: 'two SIGTERMs to the group as soon as the service process exists',
-      signal: 'SIGTERM',
-      to: 'group',
-      times: 2,
-      at: 'spawned',
+      start: async () => {
+        const data = await fx.dir()
+        const flags = ['--port', '0', '--token', 't'.repeat(24), '--no-seed', '--min-free-disk-bytes', '0']
+        return { args: ['origin', '--data', data, ...flags] }
+      },
+      ready: /^Upload a lesson:/m,
+      stopping: /stopping origin…/,
+      children,
     },
-    {
-      name: 'SIGTERMs to the group every millisecond until it is gone',
-      signal: 'SIGTERM',
-      to: 'group',
-      times: 'storm',
-    },
-    { name: 'Ctrl-C pressed twice (SIGINT to the group)', signal: 'SIGINT', to: 'group', times: 2 },
-    {
-      name: 'SIGINTs to the group every millisecond until it is gone',
-      signal: 'SIGINT',
-      to: 'group',
-      times: 'storm',
-    },
-    // `docker stop` with STOPSIGNAL SIGINT, `kill -INT` on the command: it used to reach no origin
-    { name: 'one SIGINT to the command alone', signal: 'SIGINT', to: 'command', times: 1 },
-  ]
-  for (const round of rounds)
-    it(`${round.name}: stops once, status 0`, { timeout: BUDGET_MS + 5_000 }, async () => {
-      const { code, signal, stdout, signalledMs, stopMs } = await stopRound(round)
-      expect(
-        { code, signal },
-        `signalled after ${signalledMs} ms, ended ${stopMs} ms later:\n${stdout}`,
-      ).toEqual({
-        code: 0,
-        signal: null,
-      })
-      // stopped while Node started it, it has nothing to stop; otherwise once
-      const stops = stdout.match(/stopping origin…/g)?.length ?? 0
-      if (round.at === 'spawned') expect(stops).toBeLessThanOrEqual(1)
-      else expect(stops).toBe(1)
-    })
+    [
+      ...SIGTERM_ROUNDS,
+      // the origin ignores every SIGINT after the first
+      { name: 'Ctrl-C pressed twice (SIGINT to the group)', signal: 'SIGINT', to: 'group', times: 2 },
+      {
+        name: 'SIGINTs to the group every millisecond until it is gone',
+        signal: 'SIGINT',
+        to: 'group',
+        times: 'storm',
+      },
+    ],
+  )
 })

@@ -1,154 +1,37 @@
 /**
- * `dandelion rtc` stopped as a service manager or a terminal stops it. systemd's default
- * (KillMode=control-group) signals every process of the unit, so the server gets SIGTERM
- * from it and again from `dandelion`, which passes its own on; Ctrl-C signals the whole
- * foreground group. The server used to take the first, stop, and then be killed by a later
- * one landing while Node tore the process down (its signal watchers closed first, SIGTERM
- * back to the default action): exit 143, the unit marked failed. Every round must end in
- * one graceful stop and status 0, however many SIGTERMs came and whenever.
+ * `dandelion rtc` stopped as a service manager or a terminal stops it (see
+ * `test/node/utils/stop-rounds.ts`). The server used to take the first signal, stop, and then
+ * be killed by a later one landing while Node tore the process down (its signal watchers
+ * closed first, SIGTERM back to the default action): exit 143, the unit marked failed.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, describe } from 'vitest'
+import { killGroups } from '../node/utils/cli.ts'
+import { SIGTERM_ROUNDS, stopRounds } from '../node/utils/stop-rounds.ts'
 
-const CLI = fileURLToPath(new URL('../../node/cli.ts', import.meta.url))
 const children: ChildProcess[] = []
 const dirs: string[] = []
 afterEach(async () => {
-  for (const c of children.splice(0))
-    try {
-      process.kill(-c.pid!, 'SIGKILL')
-    } catch {}
+  killGroups(children)
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-/**
- * The rounds share this much time: one stuck past what is left is killed, so the file ends
- * within a minute even when a round hangs (a loaded machine takes seconds to start one).
- */
-const BUDGET_MS = 50_000
-const deadline = Date.now() + BUDGET_MS
-
-/** How a round sends its signals once the ready line is out: to the process group or to the command alone. */
-interface Round {
-  name: string
-  signal: NodeJS.Signals
-  to: 'group' | 'command'
-  /** How many at once, or `storm`: one every millisecond until the command exits. */
-  times: number | 'storm'
-  /**
-   * When: at the ready line, or as soon as the service's own process exists, while Node
-   * starts it (it used to die of the signal there, 143). @default 'ready'
-   */
-  at?: 'ready' | 'spawned'
-}
-
-/**
- * Resolves once `command` has started its service process (`dandelion` installs its own
- * handlers before that), as Linux lists it; polled every millisecond.
- */
-async function serviceSpawned(command: ChildProcess): Promise<void> {
-  const children = `/proc/${command.pid}/task/${command.pid}/children`
-  while (command.exitCode === null && (await readFile(children, 'utf8').catch(() => '')).trim() === '')
-    await new Promise((resolve) => setTimeout(resolve, 1))
-}
-
-/** How a round ended, and how long the command ran before its signals and after them. */
-interface Outcome {
-  code: number | null
-  signal: string | null
-  stdout: string
-  signalledMs: number
-  stopMs: number
-}
-
-/** Runs `dandelion rtc` as its own process group, signals it (at its ready line unless the round says otherwise), and waits for it to end. */
-async function stopRound(round: Round): Promise<Outcome> {
-  const cwd = await mkdtemp(join(tmpdir(), 'dandelion-rtc-'))
-  dirs.push(cwd)
-  const child = spawn(process.execPath, [CLI, 'rtc', '--secret', 's'.repeat(32), '--port', '0'], {
-    cwd,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    detached: true,
-  })
-  children.push(child)
-  const exited = once(child, 'exit') as Promise<[number | null, string | null]>
-  const guard = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), Math.max(deadline - Date.now(), 0))
-  const started = Date.now()
-  let signalledAt: number | undefined
-  let storm: NodeJS.Timeout | undefined
-  const send = (): void => {
-    try {
-      process.kill(round.to === 'group' ? -child.pid! : child.pid!, round.signal)
-    } catch {}
-  }
-  let stdout = ''
-  let sent = false
-  const signalNow = (): void => {
-    sent = true
-    signalledAt = Date.now()
-    if (round.times === 'storm') storm = setInterval(send, 1)
-    else for (let i = 0; i < round.times; i++) send()
-  }
-  if (round.at === 'spawned') void serviceSpawned(child).then(signalNow)
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
-    stdout += text
-    // at the ready line itself, as a unit stopped just after it started
-    if (sent || round.at === 'spawned' || !/^rtc listening on /m.test(stdout)) return
-    signalNow()
-  })
-  const [code, signal] = await exited
-  clearInterval(storm)
-  clearTimeout(guard)
-  const ended = Date.now()
-  return {
-    code,
-    signal,
-    stdout,
-    signalledMs: (signalledAt ?? ended) - started,
-    stopMs: ended - (signalledAt ?? ended),
-  }
-}
-
 describe('dandelion rtc stopped by signals to its process group', () => {
-  const rounds: Round[] = [
-    { name: 'one SIGTERM to the group at the ready line', signal: 'SIGTERM', to: 'group', times: 1 },
-    { name: 'two SIGTERMs to the group in quick succession', signal: 'SIGTERM', to: 'group', times: 2 },
+  stopRounds(
     {
-      name: 'two SIGTERMs to the group as soon as the service process exists',
-      signal: 'SIGTERM',
-      to: 'group',
-      times: 2,
-      at: 'spawned',
-    },
-    {
-      name: 'SIGTERMs to the group every millisecond until it is gone',
-      signal: 'SIGTERM',
-      to: 'group',
-      times: 'storm',
+      start: async () => {
+        const cwd = await mkdtemp(join(tmpdir(), 'dandelion-rtc-'))
+        dirs.push(cwd)
+        return { args: ['rtc', '--secret', 's'.repeat(32), '--port', '0'], cwd }
+      },
+      ready: /^rtc listening on /m,
+      stopping: /stopping rtc…/,
+      children,
     },
     // a second Ctrl-C still ends the server at once (by design), so one here
-    { name: 'Ctrl-C (SIGINT to the group)', signal: 'SIGINT', to: 'group', times: 1 },
-    // `docker stop` with STOPSIGNAL SIGINT, `kill -INT` on the command: it used to reach no server
-    { name: 'one SIGINT to the command alone', signal: 'SIGINT', to: 'command', times: 1 },
-  ]
-  for (const round of rounds)
-    it(`${round.name}: stops once, status 0`, { timeout: BUDGET_MS + 5_000 }, async () => {
-      const { code, signal, stdout, signalledMs, stopMs } = await stopRound(round)
-      expect(
-        { code, signal },
-        `signalled after ${signalledMs} ms, ended ${stopMs} ms later:\n${stdout}`,
-      ).toEqual({
-        code: 0,
-        signal: null,
-      })
-      // stopped while Node started it, it has nothing to stop; otherwise once
-      const stops = stdout.match(/stopping rtc…/g)?.length ?? 0
-      if (round.at === 'spawned') expect(stops).toBeLessThanOrEqual(1)
-      else expect(stops).toBe(1)
-    })
+    [...SIGTERM_ROUNDS, { name: 'Ctrl-C (SIGINT to the group)', signal: 'SIGINT', to: 'group', times: 1 }],
+  )
 })
