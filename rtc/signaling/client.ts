@@ -331,29 +331,13 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     type: T,
     options: { signal?: AbortSignal } = {},
   ): Promise<Extract<ServerMessage, { type: T }>> {
-    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
-    return new Promise((resolve, reject) => {
-      const stop = (): void => {
-        this.off('message', onMessage)
-        options.signal?.removeEventListener('abort', onAbort)
-      }
-      const onAbort = (): void => {
-        stop()
-        reject(options.signal?.reason)
-      }
-      const onMessage = (msg: ServerMessage): void => {
-        const to = (msg as { rid?: unknown }).rid
-        if (msg.type === 'error' && to === rid) {
-          stop()
-          reject(new RtcError(msg.message, msg.code))
-        } else if (msg.type === type && (to === rid || to === undefined)) {
-          stop()
-          resolve(msg as Extract<ServerMessage, { type: T }>)
-        }
-      }
-      options.signal?.addEventListener('abort', onAbort, { once: true })
-      this.on('message', onMessage)
-    })
+    return this.firstMessage<Extract<ServerMessage, { type: T }>>((msg) => {
+      const to = (msg as { rid?: unknown }).rid
+      if (msg.type === 'error' && to === rid) return { error: new RtcError(msg.message, msg.code) }
+      if (msg.type === type && (to === rid || to === undefined))
+        return { value: msg as Extract<ServerMessage, { type: T }> }
+      return undefined
+    }, options.signal)
   }
 
   /** Takes a room action (`hand.raise`, `call.accept`, ...). */
@@ -450,23 +434,39 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     type: T,
     options: { signal?: AbortSignal } = {},
   ): Promise<Extract<ServerMessage, { type: T }>> {
-    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
+    return this.firstMessage(
+      (msg) => (msg.type === type ? { value: msg as Extract<ServerMessage, { type: T }> } : undefined),
+      options.signal,
+    )
+  }
+
+  /**
+   * The first server message `settle` decides on, on this socket or the next one: resolves
+   * with its `value` or rejects with its `error`; the others are passed over. Abort `signal`
+   * to stop waiting.
+   */
+  private firstMessage<R>(
+    settle: (msg: ServerMessage) => { value: R } | { error: Error } | undefined,
+    signal?: AbortSignal,
+  ): Promise<R> {
+    if (signal?.aborted === true) return Promise.reject(signal.reason)
     return new Promise((resolve, reject) => {
       const stop = (): void => {
         this.off('message', onMessage)
-        options.signal?.removeEventListener('abort', onAbort)
+        signal?.removeEventListener('abort', onAbort)
       }
       const onAbort = (): void => {
         stop()
-        reject(options.signal?.reason)
+        reject(signal?.reason)
       }
       const onMessage = (msg: ServerMessage): void => {
-        if (msg.type === type) {
-          stop()
-          resolve(msg as Extract<ServerMessage, { type: T }>)
-        }
+        const out = settle(msg)
+        if (out === undefined) return
+        stop()
+        if ('error' in out) reject(out.error)
+        else resolve(out.value)
       }
-      options.signal?.addEventListener('abort', onAbort, { once: true })
+      signal?.addEventListener('abort', onAbort, { once: true })
       this.on('message', onMessage)
     })
   }
