@@ -75,13 +75,22 @@ export function holdStopSignals(init: StopSignalsInit = {}): AbortSignal {
 
 /**
  * The environment variable naming the file descriptor on which `dandelion` asks its origin or
- * rtc process to say that it holds its stop signals: until then, one kills it as Node starts
+ * rtc process to say that it holds its stop signals (the node daemon says it over its IPC
+ * channel: {@link SIGNALS_HELD_MESSAGE}): until then, one kills it as Node starts
  * it, before any of its code runs, and `dandelion` reports that as a clean stop, not 143.
  */
 export const SIGNALS_HELD_FD_ENV = 'DANDELION_SIGNALS_HELD_FD'
 
-/** Says on {@link SIGNALS_HELD_FD_ENV}'s descriptor, if one was given, that the stop signals are held. */
+/** The IPC message by which the node daemon says the same (its fd 3 is `dandelion node`'s IPC channel). */
+export const SIGNALS_HELD_MESSAGE = 'signals-held'
+
+/**
+ * Says on {@link SIGNALS_HELD_FD_ENV}'s descriptor, if one was given, or over the IPC channel
+ * to `dandelion node`, if there is one, that the stop signals are held.
+ */
 function tellHeld(): void {
+  // a callback: a channel already closed is no error here (the command is gone)
+  if (process.connected) process.send?.({ t: SIGNALS_HELD_MESSAGE }, undefined, {}, () => {})
   const fd = Number(process.env[SIGNALS_HELD_FD_ENV])
   // not for the processes this one starts
   delete process.env[SIGNALS_HELD_FD_ENV]

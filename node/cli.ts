@@ -16,6 +16,7 @@ import {
   SERVICE_ENV,
   SERVICE_NODE_FLAGS,
   SIGNALS_HELD_FD_ENV,
+  SIGNALS_HELD_MESSAGE,
 } from './cli-main.ts'
 
 interface Command {
@@ -75,18 +76,20 @@ function help(): string {
 async function runService(service: string, name: string, argv: string[]): Promise<void> {
   const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
   const flags = SERVICE_NODE_FLAGS[service] ?? []
-  // the origin and rtc daemons say on fd 3 when they hold their stop signals (below)
-  const tellsHeld = name === service && (service === 'origin' || service === 'rtc')
+  // the daemons say when they hold their stop signals (below): the origin and rtc on fd 3,
+  // the node daemon over the IPC channel it has anyway
+  const tellsHeld = name === service && (service === 'origin' || service === 'rtc' || service === 'node')
+  const heldOnFd = tellsHeld && service !== 'node'
   const env = {
     ...process.env,
     ...SERVICE_ENV[service],
-    ...(tellsHeld ? { [SIGNALS_HELD_FD_ENV]: '3' } : {}),
+    ...(heldOnFd ? { [SIGNALS_HELD_FD_ENV]: '3' } : {}),
   }
   // the node daemon also gets an IPC channel, only so that it stops if this process is killed
   const stdio: StdioOptions =
     service === 'node'
       ? ['inherit', 'inherit', 'inherit', 'ipc']
-      : tellsHeld
+      : heldOnFd
         ? ['inherit', 'inherit', 'inherit', 'pipe']
         : 'inherit'
   // A SIGTERM to this process is passed on even when the service got it too: nothing here
@@ -112,9 +115,12 @@ async function runService(service: string, name: string, argv: string[]): Promis
   process.on('SIGTERM', () => child?.kill('SIGTERM'))
   child = spawn(process.execPath, [...flags, main, name, ...argv], { stdio, env })
   let held = false
-  child.stdio[3]?.once('data', () => {
-    held = true
-  })
+  if (heldOnFd)
+    child.stdio[3]?.once('data', () => {
+      held = true
+    })
+  else if (tellsHeld)
+    child.on('message', (m: { t?: string } | null) => (held ||= m?.t === SIGNALS_HELD_MESSAGE))
   const code = await new Promise<number>((resolve) => {
     child.on('exit', (status, signal) => {
       // Killed by a stop signal before it held them, while Node was still starting it: the
