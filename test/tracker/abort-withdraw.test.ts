@@ -27,6 +27,11 @@ async function restart(t: Tracker, dataDir: string): Promise<Tracker> {
   return h.tracker({ dataDir, port: Number(new URL(t.url).port) })
 }
 
+/** `n1` started again on its journal directory, key and content: the same node back online. */
+function startAgain(t: Tracker, n1: Awaited<ReturnType<Harness['agent']>>, dir: string) {
+  return h.agent([t.channelUrl], 'n1', { campus: 'bj-1', dir, key: n1.key, content: n1.content })
+}
+
 /** A node's state in a release, as `GET /releases/:id/nodes` shows it. */
 // biome-ignore lint/suspicious/noExplicitAny: whatever JSON the API answers
 async function nodeIn(t: Tracker, releaseId: string, nodeId: string): Promise<any> {
@@ -131,12 +136,7 @@ describe('aborting a release', () => {
     n2.ws.close()
     t = await restart(t, dataDir)
     expect((await releaseStatus(t, id)).counts).toMatchObject({ active: 1, withdrawn: 1 })
-    const back = await h.agent([t.channelUrl], 'n1', {
-      campus: 'bj-1',
-      dir: n1dir,
-      key: n1.key,
-      content: n1.content,
-    })
+    const back = await startAgain(t, n1, n1dir)
     await until(() => back.agent.connected && n0.agent.connected, 'n1 back, n0 reconnected')
     // a later command reaches n1 only after anything queued before it (one ordered channel)
     await approvedSlides(t)
@@ -181,12 +181,7 @@ describe('aborting a release', () => {
 
     // n1 comes back (its hello's lastSeq covers the command): asked, it answers from its
     // journal, and the tracker records what it did
-    const back = await h.agent([t.channelUrl], 'n1', {
-      campus: 'bj-1',
-      dir: n1dir,
-      key: n1.key,
-      content: n1.content,
-    })
+    const back = await startAgain(t, n1, n1dir)
     await until(async () => (await nodeIn(t, id, 'n1'))?.state === 'active', 'n1 recorded active')
     const s = await releaseStatus(t, id)
     expect(s.counts).toMatchObject({ active: 2, withdrawn: 0, pending: 0, fetching: 0 })
@@ -223,12 +218,7 @@ describe('aborting a release', () => {
     const withdrawnCmd = (await nodeIn(t, r2, 'n1')).cmdId as string
     expect(await nodeIn(t, r2, 'n1')).toMatchObject({ state: 'withdrawn' })
 
-    const back = await h.agent([t.channelUrl], 'n1', {
-      campus: 'bj-1',
-      dir: n1dir,
-      key: n1.key,
-      content: n1.content,
-    })
+    const back = await startAgain(t, n1, n1dir)
     await until(() => back.agent.connected, 'n1 back')
     // what its campus runs is still r1's v1, which it runs: nothing to catch up on
     expect((await http(t, 'GET', '/nodes/n1/resources')).body).toMatchObject([
@@ -255,12 +245,7 @@ describe('aborting a release', () => {
     // release's came after it): no sign that it ever got the withdrawn one, still never sent
     await back.agent.stop()
     await until(() => !t.channel.isConnected('n1'), 'n1 offline again')
-    const again = await h.agent([t.channelUrl], 'n1', {
-      campus: 'bj-1',
-      dir: n1dir,
-      key: n1.key,
-      content: n1.content,
-    })
+    const again = await startAgain(t, n1, n1dir)
     await until(() => again.agent.connected, 'n1 back again')
     // commands land in order: one more release, once done, comes after anything replayed
     const r4 = await http(t, 'POST', '/releases', {
