@@ -76,9 +76,9 @@ function help(): string {
 async function runService(service: string, name: string, argv: string[]): Promise<void> {
   const main = fileURLToPath(new URL(`../${service}/main.ts`, import.meta.url))
   const flags = SERVICE_NODE_FLAGS[service] ?? []
-  // the daemons say when they hold their stop signals (below): the origin and rtc on fd 3,
-  // the node daemon over the IPC channel it has anyway
-  const tellsHeld = name === service && (service === 'origin' || service === 'rtc' || service === 'node')
+  // the daemons say when they hold their stop signals (below): the tracker, the origin and
+  // rtc on fd 3, the node daemon over the IPC channel it has anyway
+  const tellsHeld = name === service
   const heldOnFd = tellsHeld && service !== 'node'
   const env = {
     ...process.env,
@@ -96,18 +96,17 @@ async function runService(service: string, name: string, argv: string[]): Promis
   // can tell. The kernel reports a signal sent to the process group like one sent to this
   // process alone, and systemd's KillMode=control-group signals each process of the unit
   // by its PID, whatever its group. So a daemon takes its first stop signal and ignores the
-  // copies (origin and rtc: `holdStopSignals` in cli-main.ts, from the first line of their
-  // process entry until the process is gone).
+  // copies (`holdStopSignals` in cli-main.ts, from the first line of its process entry until
+  // the process is gone).
   // Ctrl-C reaches the whole foreground group, the service included. A SIGINT sent to this
   // process alone (`kill -INT`, `docker stop` with STOPSIGNAL SIGINT) reached no daemon
-  // until session 14, then only the node daemon: it is passed on to the node daemon, the
-  // origin and rtc as SIGTERM, a copy they ignore after Ctrl-C, so that a second Ctrl-C
-  // still ends the node daemon and rtc at once. Not yet to the tracker, whose handlers come
-  // only once it is up (tracker/cli.ts); other commands (`upload`, `release`, `swarm-demo`)
-  // get Ctrl-C from the terminal, as any command does.
+  // until session 14, then only the node daemon, until session 19 not the tracker: it is
+  // passed on to every daemon as SIGTERM, a copy they ignore after Ctrl-C, so that a second
+  // Ctrl-C still ends the node daemon, the tracker and rtc at once; other commands
+  // (`upload`, `release`, `swarm-demo`) get Ctrl-C from the terminal, as any command does.
   // Installed before the service is spawned: one landing while it is, found none and killed
   // this process.
-  const passesSigint = name === service && service !== 'tracker'
+  const passesSigint = name === service
   let child: ChildProcess | undefined
   process.on('SIGINT', () => {
     if (passesSigint) child?.kill('SIGTERM')

@@ -5,8 +5,9 @@
  * `cli-release.ts`). Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
  */
 import { parseArgs } from 'node:util'
+import { holdStopSignals } from '../node/cli-main.ts'
 import { InvalidConfigError } from '../node/errors.ts'
-import { createTracker, type Tracker } from './index.ts'
+import { createTracker } from './index.ts'
 
 export { runReleaseCommand, TrackerUnreachableError } from './cli-release.ts'
 export { parseDuration } from './cli-release-args.ts'
@@ -15,14 +16,24 @@ const out = (s: string): void => {
   process.stdout.write(s + '\n')
 }
 
+/** Options of {@link runTrackerCommand}. */
+export interface RunTrackerOptions {
+  /**
+   * Stops the tracker (gracefully) once aborted.
+   * @default the process's first SIGTERM or SIGINT ({@link holdStopSignals})
+   */
+  signal?: AbortSignal
+}
+
 /**
- * Starts a tracker and prints one JSON line `{ url, channelUrl, trackerId, bootstrap }` on stdout. Closes on
- * SIGINT/SIGTERM. Returns the running tracker.
+ * Starts a tracker, prints one JSON line `{ url, channelUrl, trackerId, bootstrap }` on stdout
+ * and runs it until `options.signal` aborts; resolves once it has stopped (`stopping tracker…`
+ * on stderr: stdout carries only that JSON line).
  */
-export async function runTrackerCommand(argv: string[]): Promise<Tracker | undefined> {
+export async function runTrackerCommand(argv: string[], options: RunTrackerOptions = {}): Promise<void> {
   if (argv.includes('--help') || argv.includes('-h')) {
     out(TRACKER_USAGE)
-    return undefined
+    return
   }
   const { values } = parseArgs({
     args: argv,
@@ -51,6 +62,10 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidConfigError(`bad port ${values.port}`)
+  // before the tracker exists: a signal while it starts (tracker/main.ts holds them from its
+  // first line) stops it once it is up, and every copy after the first does nothing (a
+  // service manager signals each process of the unit and `dandelion tracker` passes its on)
+  const signal = options.signal ?? holdStopSignals({ secondSigintExits: true })
   const tracker = await createTracker({
     dataDir: values['data-dir'],
     host: values.host,
@@ -60,31 +75,25 @@ export async function runTrackerCommand(argv: string[]): Promise<Tracker | undef
     retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
     bootstrap: values['bootstrap-listen'] === undefined ? false : { listen: values['bootstrap-listen'] },
   })
-  // `on`, once only: a service manager stopping the unit signals every process of it
-  // (systemd's KillMode=control-group) and `dandelion tracker` passes its own SIGTERM on, so
-  // the tracker gets two; with `once` the second killed it midway through closing its state
-  let stopping = false
-  const stop = (): void => {
-    if (stopping) return
-    stopping = true
-    tracker.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
+  const stopped = new Promise<void>((resolve, reject) => {
+    const stop = (): void => {
+      process.stderr.write('stopping tracker…\n')
+      tracker.close().then(resolve, reject)
+    }
+    if (signal.aborted) stop()
+    else signal.addEventListener('abort', stop, { once: true })
+  })
+  // the ready line only for a tracker that is not already stopping
+  if (!signal.aborted)
+    out(
+      JSON.stringify({
+        url: tracker.url,
+        channelUrl: tracker.channelUrl,
+        trackerId: tracker.trackerId,
+        bootstrap: tracker.bootstrapAddrs,
+      }),
     )
-  }
-  // a second Ctrl-C still ends it at once; both before the ready line, which a service
-  // manager may answer with a SIGTERM at once (it killed the tracker when it came first)
-  process.once('SIGINT', stop)
-  process.on('SIGTERM', stop)
-  out(
-    JSON.stringify({
-      url: tracker.url,
-      channelUrl: tracker.channelUrl,
-      trackerId: tracker.trackerId,
-      bootstrap: tracker.bootstrapAddrs,
-    }),
-  )
-  return tracker
+  await stopped
 }
 
 const TRACKER_USAGE = `Usage: dandelion tracker [options]

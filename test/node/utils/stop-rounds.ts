@@ -1,6 +1,6 @@
 /**
  * A service stopped as a service manager or a terminal stops it, for the group-signal tests
- * of `dandelion origin` and `dandelion rtc`: systemd's default (KillMode=control-group)
+ * of the `dandelion` daemons: systemd's default (KillMode=control-group)
  * signals every process of the unit, so the service gets SIGTERM from it and again from
  * `dandelion`, which passes its own on; Ctrl-C signals the whole foreground group. Each
  * round must end in one graceful stop and status 0, however many signals came and whenever.
@@ -52,6 +52,8 @@ export interface StoppedService {
   start(): Promise<{ args: string[]; cwd?: string }>
   ready: RegExp
   stopping: RegExp
+  /** Where the service says `stopping`: the tracker keeps its stdout for its JSON line. @default 'stdout' */
+  stoppingOn?: 'stdout' | 'stderr'
   /** Started processes, killed (their groups) by the file's `afterEach`. */
   children: ChildProcess[]
 }
@@ -77,6 +79,8 @@ interface Outcome {
   code: number | null
   signal: string | null
   stdout: string
+  /** What the service wrote where it says `stopping`. */
+  said: string
   signalledMs: number
   stopMs: number
 }
@@ -86,7 +90,7 @@ async function stopRound(service: StoppedService, round: Round, deadline: number
   const { args, cwd } = await service.start()
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', service.stoppingOn === 'stderr' ? 'pipe' : 'inherit'],
     detached: true,
   })
   service.children.push(child)
@@ -115,6 +119,10 @@ async function stopRound(service: StoppedService, round: Round, deadline: number
     if (sent || round.at === 'spawned' || !service.ready.test(stdout)) return
     signalNow()
   })
+  let stderr = ''
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text
+  })
   const [code, signal] = await exited
   clearInterval(storm)
   clearTimeout(guard)
@@ -123,6 +131,7 @@ async function stopRound(service: StoppedService, round: Round, deadline: number
     code,
     signal,
     stdout,
+    said: service.stoppingOn === 'stderr' ? stderr : stdout,
     signalledMs: (signalledAt ?? ended) - started,
     stopMs: ended - (signalledAt ?? ended),
   }
@@ -133,15 +142,15 @@ export function stopRounds(service: StoppedService, rounds: readonly Round[]): v
   const deadline = Date.now() + BUDGET_MS
   for (const round of rounds)
     it(`${round.name}: stops once, status 0`, { timeout: BUDGET_MS + 5_000 }, async () => {
-      const { code, signal, stdout, signalledMs, stopMs } = await stopRound(service, round, deadline)
+      const { code, signal, stdout, said, signalledMs, stopMs } = await stopRound(service, round, deadline)
       expect(
         { code, signal },
-        `signalled after ${signalledMs} ms, ended ${stopMs} ms later:\n${stdout}`,
+        `signalled after ${signalledMs} ms, ended ${stopMs} ms later:\n${stdout}${said === stdout ? '' : said}`,
       ).toEqual({
         code: 0,
         signal: null,
       })
-      const stops = stdout.match(new RegExp(service.stopping.source, 'g'))?.length ?? 0
+      const stops = said.match(new RegExp(service.stopping.source, 'g'))?.length ?? 0
       if (round.at === 'spawned') expect(stops).toBeLessThanOrEqual(1)
       else expect(stops).toBe(1)
     })
