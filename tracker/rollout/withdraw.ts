@@ -66,9 +66,17 @@ export interface RecoverComponents {
 export function recoverWithdrawn(c: RecoverComponents, tx: Tx, nodeId: string, lastSeq: number): number {
   const { state } = c
   let recovered = 0
-  for (const r of state.releases.releases.values()) {
-    const rn = state.releases.nodes.get(r.id)?.get(nodeId)
-    if (rn?.state !== 'withdrawn' || rn.deletedAt !== undefined) continue
+  // the releases that withdrew a command from it, not every release (an index kept by the
+  // repository), in the order of the withdrawn commands
+  const withdrawals = state.releases
+    .withdrawnAwaitingHello(nodeId)
+    .flatMap((id) => {
+      const r = state.releases.releases.get(id)
+      const rn = state.releases.nodes.get(id)?.get(nodeId)
+      return r === undefined || rn?.cmdId === undefined || rn.withdrawnSeq === undefined ? [] : [{ r, rn }]
+    })
+    .sort((a, b) => (a.rn.withdrawnSeq ?? 0) - (b.rn.withdrawnSeq ?? 0))
+  for (const { r, rn } of withdrawals) {
     if (rn.cmdId === undefined || rn.withdrawnSeq === undefined) continue
     if (rn.withdrawnSeq > lastSeq) {
       // its first hello since the withdrawal says it never got it, and that is final: a

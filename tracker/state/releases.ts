@@ -202,6 +202,12 @@ export class Releases {
   private readonly current = new Map<string, CurrentRef>()
   /** Release id by the `Idempotency-Key` it was created with. */
   private readonly byKey = new Map<string, string>()
+  /**
+   * By node id, the releases that withdrew a command from it whose sequence its next hello
+   * is still to be checked against (`rollout/withdraw.ts`): a hello looks up its own, not
+   * every release.
+   */
+  private readonly withdrawnBy = new Map<string, Set<string>>()
 
   async load(kv: Kv): Promise<void> {
     for (const prefix of ['rel!', 'rn!', 'cur!'])
@@ -226,6 +232,7 @@ export class Releases {
       const bang = key.indexOf('!', 3)
       const releaseId = key.slice(3, bang)
       const nodeId = key.slice(bang + 1)
+      this.indexWithdrawn(releaseId, nodeId, value as ReleaseNode | undefined)
       if (value !== undefined) {
         this.nodesOf(releaseId).set(nodeId, value as ReleaseNode)
         return
@@ -269,6 +276,7 @@ export class Releases {
    */
   putNode(tx: Tx, releaseId: string, node: ReleaseNode): void {
     this.nodesOf(releaseId).set(node.nodeId, node)
+    this.indexWithdrawn(releaseId, node.nodeId, node)
     tx.putShared(`rn!${releaseId}!${node.nodeId}`, node)
   }
 
@@ -277,7 +285,10 @@ export class Releases {
    * it stays what they run whichever release brought it.
    */
   delete(tx: Tx, id: string): void {
-    for (const nodeId of this.nodes.get(id)?.keys() ?? []) tx.del(`rn!${id}!${nodeId}`)
+    for (const nodeId of this.nodes.get(id)?.keys() ?? []) {
+      tx.del(`rn!${id}!${nodeId}`)
+      this.indexWithdrawn(id, nodeId, undefined)
+    }
     this.nodes.delete(id)
     const key = this.releases.get(id)?.idempotency?.key
     if (key !== undefined && this.byKey.get(key) === id) this.byKey.delete(key)
@@ -320,6 +331,27 @@ export class Releases {
     }
     for (const resource of resources)
       if (this.current.has(`${nodeId}!${resource}`)) this.setCurrent(tx, nodeId, resource, undefined)
+  }
+
+  /**
+   * Ids of the releases holding `nodeId` `withdrawn` with the withdrawn command's sequence
+   * ({@link ReleaseNode.withdrawnSeq}) still to be checked at its next hello. A copy.
+   */
+  withdrawnAwaitingHello(nodeId: string): string[] {
+    return [...(this.withdrawnBy.get(nodeId) ?? [])]
+  }
+
+  private indexWithdrawn(releaseId: string, nodeId: string, node: ReleaseNode | undefined): void {
+    const awaits =
+      node?.state === 'withdrawn' &&
+      node.withdrawnSeq !== undefined &&
+      node.cmdId !== undefined &&
+      node.deletedAt === undefined
+    const ids = this.withdrawnBy.get(nodeId)
+    if (awaits) {
+      if (ids === undefined) this.withdrawnBy.set(nodeId, new Set([releaseId]))
+      else ids.add(releaseId)
+    } else if (ids?.delete(releaseId) === true && ids.size === 0) this.withdrawnBy.delete(nodeId)
   }
 
   /** The release created with this `Idempotency-Key`, if any. */
