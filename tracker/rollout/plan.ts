@@ -135,8 +135,8 @@ function checkTargetsExist(state: TrackerState, targets: ReleaseTargets): void {
  */
 function checkNoOverlap(state: TrackerState, resource: string, nodeIds: string[]): void {
   const older: Array<{ id: string; version: number; nodes: string[] }> = []
-  for (const r of state.releases.releases.values()) {
-    if (r.resource !== resource || (r.status !== 'running' && r.status !== 'paused')) continue
+  for (const r of state.releases.ofResource(resource)) {
+    if (r.status !== 'running' && r.status !== 'paused') continue
     const nodes = state.releases.nodesOf(r.id)
     const shared = nodeIds.filter((id) => {
       const rn = nodes.get(id)

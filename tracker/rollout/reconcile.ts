@@ -54,11 +54,6 @@ function inForce(r: Release): boolean {
   return r.status === 'completed' && (r.result === undefined || r.result.active > 0)
 }
 
-/** Whether `a` was created after `b` (the release id breaks a tie, so the choice is stable). */
-function newer(a: Release, b: Release): boolean {
-  return a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id)
-}
-
 /**
  * The side of `r`'s A/B split `nodeId` gets: a member's own; for another node, B if its
  * A/B hash (the one `assignVariants` ranks members by) falls within the lowest
@@ -80,10 +75,11 @@ export function desiredVersions(view: View, nodeId: string): Map<string, Desired
   if (node === undefined) return out
   const target = targetNodeOf(view, node)
   const best = new Map<string, Release>()
-  for (const r of view.releases.releases.values()) {
-    if (!inForce(r) || !matches(target, r.targets)) continue
-    const b = best.get(r.resource)
-    if (b === undefined || newer(r, b)) best.set(r.resource, r)
+  // per resource, its releases newest first (creation time, then id): the first that covers
+  // the node and is in force
+  for (const resource of view.releases.resources()) {
+    const r = view.releases.ofResource(resource).find((r) => inForce(r) && matches(target, r.targets))
+    if (r !== undefined) best.set(resource, r)
   }
   for (const [resource, r] of best) {
     const variant = variantFor(view, r, nodeId)
@@ -101,8 +97,7 @@ export function desiredVersions(view: View, nodeId: string): Map<string, Desired
  * late `place` of the older version would undo it while it shows the node active.
  */
 function busy(state: TrackerState, nodeId: string, resource: string): boolean {
-  for (const r of state.releases.releases.values()) {
-    if (r.resource !== resource) continue
+  for (const r of state.releases.ofResource(resource)) {
     const rn = state.releases.nodes.get(r.id)?.get(nodeId)
     if (rn === undefined || rn.deletedAt !== undefined) continue
     if (UNANSWERED.has(rn.state) || r.status === 'running' || r.status === 'paused') return true
@@ -229,8 +224,8 @@ export interface NodeResourceView {
 export function nodeResources(view: View, nodeId: string): NodeResourceView[] {
   const desired = desiredVersions(view, nodeId)
   const resources = new Set(desired.keys())
-  for (const r of view.releases.releases.values())
-    if (view.releases.currentOf(nodeId, r.resource) !== undefined) resources.add(r.resource)
+  for (const resource of view.releases.resources())
+    if (view.releases.currentOf(nodeId, resource) !== undefined) resources.add(resource)
   return [...resources].sort().map((resource) => {
     const d = desired.get(resource)
     const running = view.releases.currentOf(nodeId, resource) ?? null

@@ -73,8 +73,9 @@ const IN_FLIGHT = new Set(['pending', 'fetching', 'placed'])
 
 /** The other releases of `r`'s resource created after it, newest first. */
 function newerReleases(state: TrackerState, r: Release): Release[] {
-  return [...state.releases.releases.values()]
-    .filter((o) => o.id !== r.id && o.resource === r.resource && o.createdAt >= r.createdAt)
+  return state.releases
+    .ofResource(r.resource)
+    .filter((o) => o.id !== r.id && o.createdAt >= r.createdAt)
     .sort((a, b) => b.createdAt - a.createdAt)
 }
 

@@ -192,6 +192,11 @@ export function releaseResult(nodes: Iterable<ReleaseNode>, status: ReleaseStatu
   return result
 }
 
+/** Whether `a` was created after `b` (the release id breaks a tie, so the order is stable). */
+export function newerRelease(a: Release, b: Release): boolean {
+  return a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id)
+}
+
 /** Reason given on a release's node state for a node deleted from the inventory. */
 export const NODE_DELETED = 'node deleted'
 
@@ -208,6 +213,12 @@ export class Releases {
    * every release.
    */
   private readonly withdrawnBy = new Map<string, Set<string>>()
+  /**
+   * Releases by resource, newest first (creation time, then id): what a node should run and
+   * whether another release has it are looked up among its resource's releases, newest
+   * first, at each hello (`rollout/reconcile.ts`), not by walking every release.
+   */
+  private readonly byResource = new Map<string, Release[]>()
 
   async load(kv: Kv): Promise<void> {
     for (const prefix of ['rel!', 'rn!', 'cur!'])
@@ -221,10 +232,12 @@ export class Releases {
       const oldKey = this.releases.get(id)?.idempotency?.key
       if (oldKey !== undefined && this.byKey.get(oldKey) === id) this.byKey.delete(oldKey)
       if (value === undefined) {
+        this.unindexResource(id)
         this.releases.delete(id)
         return
       }
       const r = value as Release
+      this.indexResource(r)
       this.releases.set(id, r)
       if (r.idempotency !== undefined) this.byKey.set(r.idempotency.key, id)
     } else if (key.startsWith('rn!')) {
@@ -265,6 +278,7 @@ export class Releases {
     if (!this.releases.has(release.id) && this.releases.size >= MAX_RELEASES)
       throw new CapacityError('too many releases')
     release.updatedAt = Date.now()
+    this.indexResource(release)
     this.releases.set(release.id, release)
     if (release.idempotency !== undefined) this.byKey.set(release.idempotency.key, release.id)
     tx.put(`rel!${release.id}`, release)
@@ -292,6 +306,7 @@ export class Releases {
     this.nodes.delete(id)
     const key = this.releases.get(id)?.idempotency?.key
     if (key !== undefined && this.byKey.get(key) === id) this.byKey.delete(key)
+    this.unindexResource(id)
     this.releases.delete(id)
     tx.del(`rel!${id}`)
   }
@@ -339,6 +354,43 @@ export class Releases {
    */
   withdrawnAwaitingHello(nodeId: string): string[] {
     return [...(this.withdrawnBy.get(nodeId) ?? [])]
+  }
+
+  /** The resources that have releases. */
+  resources(): IterableIterator<string> {
+    return this.byResource.keys()
+  }
+
+  /** The releases of `resource`, newest first (creation time, then id). Do not change it. */
+  ofResource(resource: string): readonly Release[] {
+    return this.byResource.get(resource) ?? []
+  }
+
+  /** Puts `r` in its resource's list, in place of the stored object of its id if any. */
+  private indexResource(r: Release): void {
+    const old = this.releases.get(r.id)
+    // changed in place: a release's resource and creation time never change
+    if (old === r) return
+    if (old !== undefined) this.unindexResource(r.id)
+    const list = this.byResource.get(r.resource)
+    if (list === undefined) {
+      this.byResource.set(r.resource, [r])
+      return
+    }
+    // a new release is the newest as a rule: its place is found from the front
+    let i = 0
+    while (i < list.length && !newerRelease(r, list[i])) i++
+    list.splice(i, 0, r)
+  }
+
+  private unindexResource(id: string): void {
+    const old = this.releases.get(id)
+    if (old === undefined) return
+    const list = this.byResource.get(old.resource)
+    const i = list?.findIndex((r) => r.id === id) ?? -1
+    if (list === undefined || i < 0) return
+    list.splice(i, 1)
+    if (list.length === 0) this.byResource.delete(old.resource)
   }
 
   private indexWithdrawn(releaseId: string, nodeId: string, node: ReleaseNode | undefined): void {
