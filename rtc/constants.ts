@@ -18,6 +18,12 @@ export const RING_TIMEOUT_MS = 30 * second
 export const HAND_TIMEOUT_MS = 120 * second
 /** A dropped client may resume its session within this time. */
 export const RESUME_GRACE_MS = 30 * second
+/**
+ * A dropped client is shown as disconnected (`presence connected:false`) only once it has been
+ * away this long: one back sooner (a network blip; the client's reconnect loop tries after 0.1,
+ * 0.3, 0.7, 1.5 and 3.1 s) is not announced at all, so a class of 200 hears nothing of it.
+ */
+export const PRESENCE_DELAY_MS = 5 * second
 /** Room events kept for replay on resume. */
 export const EVENT_LOG_SIZE = 512
 /** First retransmit delay of an un-ACKed device control; doubles each time. */

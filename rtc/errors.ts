@@ -158,3 +158,16 @@ export class ActionRateLimitedError extends RtcError {
     super(message, ActionRateLimitedError.code)
   }
 }
+
+/**
+ * A call names someone who is already in a live call (ringing, answered or connected) in another
+ * room: a lamp that is a member of two rooms rings for one call at a time, in the room whose call
+ * came first. Nothing changed; call again once that call is over.
+ */
+export class BusyError extends RtcError {
+  static readonly code = 'ERR_BUSY'
+  override name = 'BusyError'
+  constructor(message = 'already in a call') {
+    super(message, BusyError.code)
+  }
+}

@@ -106,6 +106,34 @@ function overAlready(state: RoomState, event: { by: string; callId: string }): b
   )
 }
 
+/** Whether `call` is live at `at`: ringing before its deadline, answered or connected. */
+function live(call: Call, at: number): boolean {
+  if (call.status === 'accepted' || call.status === 'in-call') return true
+  return (call.status === 'initiating' || call.status === 'ringing') && at < call.ringDeadline
+}
+
+/**
+ * Whether `user` is one end of a call live at `at` in this room. The server keeps a user to one
+ * live call across the rooms it is a member of (a lamp in a family room and a class).
+ */
+export function inCall(state: RoomState, user: string, at: number): boolean {
+  const call = state.call
+  return call !== null && (call.caller === user || call.callee === user) && live(call, at)
+}
+
+/**
+ * The student a class's live call holds a stage place for: its callee, from the ring until the
+ * call is over, unless it is on stage already. Called on, a student publishes like one on stage
+ * (see {@link canPublish}), so it counts against the stage limit; held from the ring, not the
+ * answer, so that the stage cannot fill while the lamp rings and leave its answer no place.
+ */
+function calledOn(state: RoomState, at: number): string | undefined {
+  const call = state.call
+  if (state.kind !== 'class' || call === null || !live(call, at)) return undefined
+  if (state.stage.includes(call.callee)) return undefined
+  return call.callee
+}
+
 function withCall(state: RoomState, call: Call, status: CallStatus): RoomState {
   return { ...state, call: { ...call, status } }
 }
@@ -117,14 +145,21 @@ function withoutUser(list: readonly string[], user: string): string[] {
 /**
  * Puts `user` on stage. The stage limit holds in a class only, where the stage decides who
  * publishes; in a group (at most 6 students, all publishing) the stage only shows whose hand was
- * taken, and a teacher taking a fifth hand was refused with ERR_STAGE_FULL.
+ * taken, and a teacher taking a fifth hand was refused with ERR_STAGE_FULL. A student called on
+ * in a class holds a place too; going on stage itself, it keeps that place.
  */
-function addToStage(state: RoomState, user: string, limits: RoomLimits): RoomState {
+function addToStage(state: RoomState, user: string, at: number, limits: RoomLimits): RoomState {
   const p = member(state, user)
   if (p.role !== 'student') throw new ForbiddenError('only students go on stage')
   if (state.stage.includes(user)) return { ...state, hands: state.hands.filter((h) => h.user !== user) }
-  if (state.kind === 'class' && state.stage.length >= limits.maxStage)
-    throw new StageFullError(`stage holds ${limits.maxStage}`)
+  const called = calledOn(state, at)
+  const taken = state.stage.length + (called !== undefined && called !== user ? 1 : 0)
+  if (state.kind === 'class' && taken >= limits.maxStage)
+    throw new StageFullError(
+      called === undefined
+        ? `stage holds ${limits.maxStage}`
+        : `stage holds ${limits.maxStage}, one place held by the call with ${called}`,
+    )
   return { ...state, stage: [...state.stage, user], hands: state.hands.filter((h) => h.user !== user) }
 }
 
@@ -230,6 +265,9 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
       if (state.call !== null && !TERMINAL_CALL.has(state.call.status)) {
         throw new InvalidTransitionError(`a call is already ${state.call.status}`)
       }
+      // a class student called on publishes: the call takes a stage place, so one must be free
+      if (state.kind === 'class' && !state.stage.includes(callee.id) && state.stage.length >= limits.maxStage)
+        throw new StageFullError(`stage holds ${limits.maxStage}: no place for ${callee.id} to answer from`)
       const call: Call = {
         id: event.callId,
         caller: event.by,
@@ -288,7 +326,7 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
       teacher(state, event.by)
       if (!state.hands.some((h) => h.user === event.user))
         throw new InvalidTransitionError('hand is not raised')
-      return addToStage(state, event.user, limits)
+      return addToStage(state, event.user, event.at, limits)
     }
     case 'hand.dismiss': {
       teacher(state, event.by)
@@ -298,7 +336,7 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
     }
     case 'stage.invite':
       teacher(state, event.by)
-      return addToStage(state, event.user, limits)
+      return addToStage(state, event.user, event.at, limits)
     case 'stage.remove': {
       if (event.by !== event.user) teacher(state, event.by)
       if (!state.stage.includes(event.user)) return state
@@ -329,15 +367,20 @@ export function reduce(state: RoomState, event: RoomEvent, limits: RoomLimits = 
 }
 
 /**
- * Whether `user` may publish media: teachers always; students in one-on-one and group rooms, or on
- * a class stage; nobody else, and no student while the room waits for its teacher to name its kind.
+ * Whether `user` may publish media: teachers always; students in one-on-one and group rooms, or in
+ * a class on its stage or called on (the callee of an answered or connected call, until it ends);
+ * nobody else, and no student while the room waits for its teacher to name its kind.
  */
 export function canPublish(state: RoomState, user: string): boolean {
   const p = participant(state, user)
   if (p === undefined) return false
   if (p.role === 'teacher') return true
   if (p.role === 'parent' || state.kind === 'pending') return false
-  return state.kind !== 'class' || state.stage.includes(user)
+  if (state.kind !== 'class' || state.stage.includes(user)) return true
+  // The teacher calling on a student is asking it to speak: refused, the student answered the
+  // call and could not be heard or seen. Its place on stage was held from the ring (calledOn).
+  const call = state.call
+  return call !== null && call.callee === user && (call.status === 'accepted' || call.status === 'in-call')
 }
 
 /** The room as `viewer` may see it: hidden observers are shown to the teacher only. */

@@ -352,7 +352,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
    * `{ok: false, error: 'ERR_CAPACITY'}` when the server's relay is full: a busy refusal, nothing
    * ran, send again later (the same id is fine). Resolves at once with `{ok: false, error}` and
    * the code of a refusal (`ERR_FORBIDDEN`: not the teacher, or the target is no student's lamp;
-   * `ERR_NOT_IN_ROOM`: the target is not in the room; the same id may be sent once it is).
+   * `ERR_NOT_IN_ROOM`: the target is not in the room, or left it before ACKing; the same id may be
+   * sent once it is back).
    */
   control(
     target: string,

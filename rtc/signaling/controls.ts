@@ -7,7 +7,8 @@
  * same id again later. A lamp still running a control when it is resent (a photo uploading over
  * a slow link) answers `control-progress`: for a photo, the relay stops resending, passes it
  * on to the teacher and waits up to `runningMs` (15 min) for the ACK instead of timing out
- * after the resends (~31 s).
+ * after the resends (~31 s). A lamp that leaves the room will not ACK: its pending controls
+ * are refused at once (`ERR_NOT_IN_ROOM`, see {@link ControlRelay.left}).
  */
 import {
   CONTROL_DEDUP_SIZE,
@@ -15,7 +16,7 @@ import {
   CONTROL_RETRY_MS,
   CONTROL_RUNNING_TIMEOUT_MS,
 } from '../constants.ts'
-import { CapacityError, ControlTimeoutError } from '../errors.ts'
+import { CapacityError, ControlTimeoutError, NotInRoomError } from '../errors.ts'
 import type { DeviceSetting } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
 import type { DeviceCommand, PhotoUploadOffer, ServerMessage } from './messages.ts'
@@ -181,6 +182,24 @@ export class ControlRelay {
     this.inFlight.delete(id)
     this.done.set(id, ack)
     if (f !== undefined) this.components.send(f.from, ack)
+  }
+
+  /**
+   * `user` left the room (closed its connection, its grace period ran out, sent away): every
+   * control pending for it is refused at once, `ERR_NOT_IN_ROOM` by id, as a control sent to
+   * someone not in the room is. Its lamp will not ACK: it was resent until the timeout (~31 s;
+   * 15 min for a photo the lamp said it was taking) and then reported as a lamp that does not
+   * answer. Not remembered, like that refusal, so the same id runs if the lamp comes back.
+   */
+  left(user: string): void {
+    const code = new NotInRoomError().code
+    for (const [id, f] of [...this.inFlight]) {
+      if (f.target !== user) continue
+      this.retransmitter.ack(id)
+      clearTimeout(f.running)
+      this.inFlight.delete(id)
+      this.components.send(f.from, { type: 'control-ack', id, ok: false, error: code })
+    }
   }
 
   /** Sends every control pending for `user` again (it just reconnected). */

@@ -1,6 +1,7 @@
 /** What one client message does, once it passed the schema and its sender is known. */
 import {
   ActionRateLimitedError,
+  BusyError,
   ForbiddenError,
   MalformedMessageError,
   NotInRoomError,
@@ -27,6 +28,8 @@ export interface HandlerContext {
    * event's sequence number, or undefined when it changed nothing (and was not broadcast).
    */
   apply(room: LiveRoom, event: RoomEvent): number | undefined
+  /** Whether `user` is an end of a live call in a room other than `room` (at time `at`). */
+  inCallElsewhere(user: string, room: LiveRoom, at: number): boolean
 }
 
 /**
@@ -75,6 +78,30 @@ function controlRefusal(state: RoomState, session: Session, target: string): Rtc
   return undefined
 }
 
+/**
+ * Refuses a call to or from someone already in a call in another room (`ERR_BUSY`). A lamp is a
+ * member of every room it holds a token for (its family's one-on-one room, its class) with one
+ * session in each, while it has one speaker, one camera and one student: each room's call rang
+ * it, and it rang twice at once. The call that came first keeps it. A callee who is not in this
+ * room is left to the reducer (`ERR_NOT_IN_ROOM`): a teacher learns nothing of other rooms'
+ * calls by naming people who are not in its own. The teacher is held to one call the same way.
+ */
+function refuseBusy(
+  ctx: HandlerContext,
+  room: LiveRoom,
+  msg: Extract<ClientMessage, { type: 'action' }>,
+  by: string,
+  at: number,
+): void {
+  const { state } = room.hub
+  const callee = msg.callee
+  // whatever the reducer refuses (not the teacher, nobody of that name here) it refuses as before
+  if (participant(state, by)?.role !== 'teacher') return
+  if (callee === undefined || participant(state, callee) === undefined) return
+  if (ctx.inCallElsewhere(by, room, at)) throw new BusyError('you are in a call in another room')
+  if (ctx.inCallElsewhere(callee, room, at)) throw new BusyError(`${callee} is in another call`)
+}
+
 /** Acts on one validated message; throws typed errors the server reports to the sender. */
 export async function handleMessage(
   ctx: HandlerContext,
@@ -95,6 +122,7 @@ export async function handleMessage(
       return
     case 'action': {
       const type = actionType(hub.state, msg, by)
+      if (type === 'call.initiate') refuseBusy(ctx, room, msg, by, at)
       const event = { type, at, by, callId: msg.callId, callee: msg.callee, user: msg.user }
       if (msg.action === 'call.connected') {
         apply(room, { type: 'call.connected', at, by, callId: msg.callId ?? '' })

@@ -18,6 +18,11 @@ export interface Session {
   room: string
   socket: WebSocket | null
   grace: ReturnType<typeof setTimeout> | undefined
+  /**
+   * Set while the socket is down and the drop not yet announced: fires after `PRESENCE_DELAY_MS`
+   * to record `presence connected:false`. A client back before it is not announced at all.
+   */
+  offline: ReturnType<typeof setTimeout> | undefined
   /** Allowance for changes of the user's own hand and stage place (`MAX_TOGGLES_BURST`, `TOGGLE_REFILL_MS`). */
   toggles: TokenBucket
 }

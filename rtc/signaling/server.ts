@@ -20,6 +20,7 @@ import {
   MAX_TOGGLES_BURST,
   PHOTO_GRANT_TTL_MS,
   PHOTO_MAX_BYTES,
+  PRESENCE_DELAY_MS,
   RESUME_GRACE_MS,
   TOGGLE_REFILL_MS,
 } from '../constants.ts'
@@ -33,7 +34,14 @@ import {
 } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
-import { canPublish, DEFAULT_LIMITS, type RoomLimits, studentLimit, viewFor } from '../room/reducer.ts'
+import {
+  canPublish,
+  DEFAULT_LIMITS,
+  inCall,
+  type RoomLimits,
+  studentLimit,
+  viewFor,
+} from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
 import { ControlRelay } from './controls.ts'
@@ -82,6 +90,11 @@ export interface SignalingInit {
   photoMaxBytes?: number
   /** @default {@link RESUME_GRACE_MS} */
   graceMs?: number
+  /**
+   * How long a dropped client is away before the room hears it is (`presence connected:false`);
+   * 0 announces the drop at once. @default {@link PRESENCE_DELAY_MS}
+   */
+  presenceDelayMs?: number
   /** Device-control retransmit delay. */
   controlRetryMs?: number
   /** Device-control attempts. */
@@ -124,6 +137,7 @@ export async function createSignalingServer(
   const log = components.logger ?? createLogger('dandelion:rtc:signaling')
   const provider = components.provider ?? new NullProvider()
   const graceMs = init.graceMs ?? RESUME_GRACE_MS
+  const presenceDelayMs = init.presenceDelayMs ?? PRESENCE_DELAY_MS
   // the current secret first: it signs nearly every token once a rotation is under way
   const secrets: readonly string[] = [init.secret, ...(init.previousSecrets ?? [])]
   const rooms = new Map<string, LiveRoom>()
@@ -208,8 +222,17 @@ export async function createSignalingServer(
     return room
   }
 
+  /** Whether `user` is an end of a live call in a room other than `room`. */
+  const inCallElsewhere = (user: string, room: LiveRoom, at: number): boolean => {
+    // at most MAX_ROOMS rooms, and only for a call being started
+    for (const other of rooms.values()) if (other !== room && inCall(other.hub.state, user, at)) return true
+    return false
+  }
+
   const leave = (room: LiveRoom, session: Session): void => {
     clearTimeout(session.grace)
+    clearTimeout(session.offline)
+    session.offline = undefined
     if (room.hub.sessions.get(session.user) !== session) return
     room.hub.sessions.delete(session.user)
     try {
@@ -217,6 +240,7 @@ export async function createSignalingServer(
     } catch (err) {
       log.error('leave failed %e', err)
     }
+    room.relay.left(session.user)
     provider.leave(room.hub.state.id, session.user).catch((err) => log.error('media leave failed %e', err))
     if (room.hub.sessions.size === 0) {
       room.relay.close()
@@ -268,6 +292,35 @@ export async function createSignalingServer(
     sendRaw(socket, JSON.stringify(error))
   }
 
+  /**
+   * `session`'s socket is down (not closed for good): the room hears of it once it has been down
+   * {@link SignalingInit.presenceDelayMs}, and the participant leaves after the grace period.
+   * A network blip made every client of the room hear `presence` false and then true; in a class
+   * of 200 whose Wi-Fi blips that was 400 events to 200 clients, and more than the resume log holds.
+   */
+  const away = (room: LiveRoom, session: Session): void => {
+    const announce = (): void => {
+      session.offline = undefined
+      if (session.socket !== null || room.hub.sessions.get(session.user) !== session) return
+      try {
+        apply(room, { type: 'presence', at: Date.now(), user: session.user, connected: false })
+      } catch {
+        // the participant may already be gone
+      }
+    }
+    clearTimeout(session.offline)
+    if (presenceDelayMs === 0) announce()
+    else session.offline = setTimeout(announce, presenceDelayMs)
+    session.grace = setTimeout(() => leave(room, session), graceMs)
+  }
+
+  /** `session` is back (resumed or logged in again): its drop, if not announced yet, never will be. */
+  const back = (session: Session): void => {
+    clearTimeout(session.grace)
+    clearTimeout(session.offline)
+    session.offline = undefined
+  }
+
   const hello = (socket: WebSocket, msg: Extract<ClientMessage, { type: 'hello' }>): [LiveRoom, Session] => {
     const claims = verifyToken(secrets, msg.token)
     const room = getRoom(claims)
@@ -276,15 +329,15 @@ export async function createSignalingServer(
     if (existing !== undefined && existing.role !== claims.role)
       throw new ForbiddenError('user joined with another role')
     if (existing !== undefined && msg.resume !== undefined && existing.id === msg.resume.session) {
-      clearTimeout(existing.grace)
+      back(existing)
       if (existing.socket !== null) {
-        // the client resumes, so the socket we took for live is dead: record the drop (replayed
-        // below), which makes the presence that follows a change and not a no-op (no event)
+        // the client resumes, so the socket we took for live is dead. Its drop is not recorded:
+        // the participant is connected again by the time anyone would hear of it (this recorded
+        // presence false, then true: two events to the whole class for each blip)
         const stale = existing.socket
         existing.socket = null
         // a close below 4400 would make the replaced client reconnect and replace this one in turn
         refuse(stale, new SessionReplacedError())
-        apply(room, { type: 'presence', at: Date.now(), user: existing.user, connected: false })
       }
       const missed = hub.since(msg.resume.seq, existing)
       const welcome: ServerMessage = {
@@ -310,7 +363,7 @@ export async function createSignalingServer(
       // a fresh login replaces the old session's socket but keeps the participant
       if (existing.socket !== null) refuse(existing.socket, new SessionReplacedError())
       existing.socket = null
-      clearTimeout(existing.grace)
+      back(existing)
     }
     const session: Session = existing ?? {
       id: randomUUID(),
@@ -319,6 +372,7 @@ export async function createSignalingServer(
       room: claims.room,
       socket: null,
       grace: undefined,
+      offline: undefined,
       toggles: new TokenBucket(MAX_TOGGLES_BURST, TOGGLE_REFILL_MS),
     }
     if (existing === undefined) {
@@ -399,7 +453,7 @@ export async function createSignalingServer(
       }
       const [room, session] = current
       if (session.socket !== socket) return
-      handleMessage({ provider, apply }, room, session, msg).catch((err: unknown) => {
+      handleMessage({ provider, apply, inCallElsewhere }, room, session, msg).catch((err: unknown) => {
         if (!(err instanceof RtcError)) log.error('handling %s failed %e', msg.type, err)
         reply(socket, err, msg.rid)
       })
@@ -420,12 +474,7 @@ export async function createSignalingServer(
         leave(room, session)
         return
       }
-      try {
-        apply(room, { type: 'presence', at: Date.now(), user: session.user, connected: false })
-      } catch {
-        // the participant may already be gone
-      }
-      session.grace = setTimeout(() => leave(room, session), graceMs)
+      away(room, session)
     })
   })
 
@@ -439,7 +488,10 @@ export async function createSignalingServer(
       clearInterval(ticker)
       for (const room of rooms.values()) {
         room.relay.close()
-        for (const s of room.hub.sessions.values()) clearTimeout(s.grace)
+        for (const s of room.hub.sessions.values()) {
+          clearTimeout(s.grace)
+          clearTimeout(s.offline)
+        }
       }
       rooms.clear()
       await app.close()

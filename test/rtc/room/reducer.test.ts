@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import { RING_TIMEOUT_MS } from '../../../rtc/constants.ts'
-import { canPublish, createRoomState, DEFAULT_LIMITS, reduce, viewFor } from '../../../rtc/room/reducer.ts'
+import {
+  canPublish,
+  createRoomState,
+  DEFAULT_LIMITS,
+  inCall,
+  reduce,
+  viewFor,
+} from '../../../rtc/room/reducer.ts'
 import type { RoomEvent, RoomKind, RoomState } from '../../../rtc/room/types.ts'
 
 const at = 1_000_000
@@ -215,5 +222,49 @@ describe('membership and capacity', () => {
     const frozen = JSON.stringify(s)
     run(s, { type: 'stage.invite', at, by: 't', user: 's0' }, { type: 'leave', at, user: 's0' })
     expect(JSON.stringify(s)).toBe(frozen)
+  })
+})
+
+describe('a class student called on', () => {
+  const call: RoomEvent = { type: 'call.initiate', at, by: 't', callId: 'k1', callee: 's0' }
+
+  it('publishes from the answer until the call is over', () => {
+    const ringing = run(room('class', 2), call, { type: 'call.ringing', at, by: 's0', callId: 'k1' })
+    expect(canPublish(ringing, 's0')).toBe(false)
+    const accepted = run(ringing, { type: 'call.accept', at, by: 's0', callId: 'k1' })
+    expect(canPublish(accepted, 's0')).toBe(true)
+    expect(canPublish(accepted, 's1')).toBe(false)
+    const inCallState = run(accepted, { type: 'call.connected', at, by: 't', callId: 'k1' })
+    expect(canPublish(inCallState, 's0')).toBe(true)
+    expect(canPublish(run(inCallState, { type: 'call.end', at, by: 't', callId: 'k1' }), 's0')).toBe(false)
+    // taken off a stage it never was on, it still speaks for the call
+    expect(canPublish(run(inCallState, { type: 'stage.remove', at, by: 't', user: 's0' }), 's0')).toBe(true)
+  })
+
+  it('holds a stage place from the ring, not past the ring deadline', () => {
+    const max = DEFAULT_LIMITS.maxStage
+    let s = room('class', max + 1)
+    for (let i = 1; i < max; i++) s = run(s, { type: 'stage.invite', at, by: 't', user: `s${i}` })
+    s = run(s, call)
+    const invite = (when: number): RoomEvent => ({ type: 'stage.invite', at: when, by: 't', user: `s${max}` })
+    expect(() => run(s, invite(at))).toThrow(expect.objectContaining({ name: 'StageFullError' }))
+    // unanswered by its deadline, the call holds nothing, even before the tick says it timed out
+    expect(run(s, invite(at + DEFAULT_LIMITS.ringTimeoutMs)).stage).toHaveLength(max)
+    expect(inCall(s, 's0', at)).toBe(true)
+    expect(inCall(s, 't', at)).toBe(true)
+    expect(inCall(s, 's1', at)).toBe(false)
+    expect(inCall(s, 's0', at + DEFAULT_LIMITS.ringTimeoutMs)).toBe(false)
+  })
+
+  it('cannot be called on when the stage is full, unless on it', () => {
+    const max = DEFAULT_LIMITS.maxStage
+    let s = room('class', max + 1)
+    for (let i = 0; i < max; i++) s = run(s, { type: 'stage.invite', at, by: 't', user: `s${i}` })
+    expect(() => run(s, { type: 'call.initiate', at, by: 't', callId: 'k2', callee: `s${max}` })).toThrow(
+      expect.objectContaining({ name: 'StageFullError', code: 'ERR_STAGE_FULL' }),
+    )
+    expect(run(s, call).call?.status).toBe('initiating')
+    // a group has no stage limit to hold
+    expect(run(room('group', 6), { ...call, callee: 's5' }).call?.status).toBe('initiating')
   })
 })

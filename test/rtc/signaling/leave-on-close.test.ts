@@ -59,9 +59,16 @@ describe('a client that closes for good', () => {
     const t = await h.join('t', 'teacher', { kind: 'one-on-one' })
     const lamp = await h.join('lamp', 'student')
     const session = lamp.session
+    const seen: string[] = []
+    t.on('event', ({ event }) => seen.push(event.type))
+    const back = lamp.next('welcome', { signal: AbortSignal.timeout(5_000) })
     lamp.drop()
-    expect(await within(t, (st) => st.participants.lamp?.connected === false)).toBe(true)
-    expect(await within(t, (st) => st.participants.lamp?.connected === true)).toBe(true)
+    // the lamp resumes its session; back within the presence delay, nobody heard it was away
+    expect((await back).resumed).toBe(true)
     expect(lamp.session).toBe(session)
+    t.send({ type: 'ping' })
+    await t.next('pong')
+    expect(seen).toEqual([])
+    expect(h.server.room('r1')!.state.participants.lamp?.connected).toBe(true)
   })
 })

@@ -186,7 +186,8 @@ describe('room flow', () => {
   })
 
   it('resumes a dropped client with the events it missed', async () => {
-    h = await spawn()
+    // the drop announced at once, so the teacher knows when the student is away
+    h = await spawn({ presenceDelayMs: 0 })
     const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
     const s = await h.join('s', 'student', { room: 'c' })
     const other = await h.join('o', 'student', { room: 'c' })
