@@ -154,3 +154,19 @@ export class GrantUploadFinishedError extends HttpError {
     )
   }
 }
+
+/**
+ * An upload's state cannot be read safely (an older origin's state that no chunk size makes
+ * add up): nothing of it is given out. A tus client whose HEAD gets this 410 starts over
+ * with a new upload; the old one expires, or its client may terminate it.
+ */
+export class UploadNotResumableError extends HttpError {
+  override name = 'UploadNotResumableError'
+  constructor(uploadId: string, reason: string) {
+    super(
+      410,
+      'ERR_UPLOAD_NOT_RESUMABLE',
+      `upload ${uploadId} cannot be resumed (${reason}); start the upload over with a new one`,
+    )
+  }
+}

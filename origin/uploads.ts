@@ -35,6 +35,7 @@ import {
   HttpError,
   InsufficientStorageError,
   isDiskFullError,
+  UploadNotResumableError,
 } from './errors.ts'
 import type { ChunkedFile, IngestMeta } from './ingest.ts'
 import { parseUploadMetadata } from './metadata.ts'
@@ -92,13 +93,14 @@ export interface Uploads {
   datastore: ChunkingDataStore
   tus: TusServer
   /**
-   * Publishes complete uploads that an earlier run did not (it died before committing), once
-   * it has stored the last chunk of those an origin before 6914649 left stuck.
+   * Publishes complete uploads that an earlier run did not (it died before committing), those
+   * an origin before 6914649 left stuck included (their last chunk is stored first).
    */
   recover(): Promise<PublishedVersion[]>
   /**
    * Run by the periodic sweep: retries publishing complete uploads whose publishing
-   * failed, backing off as `publish-retries.ts` says.
+   * failed (storing a stuck upload's last chunk included), backing off as
+   * `publish-retries.ts` says.
    */
   retryUnpublished(): Promise<PublishedVersion[]>
   /** Removes expired unfinished uploads. */
@@ -181,6 +183,9 @@ export function mountUploads(
     }
     const meta = parseUploadMetadata(metadata)
     try {
+      // an older origin's stuck upload: its last chunk is stored first, so every retry of
+      // publishing (this start, the client's HEAD, the sweep) retries that too
+      await datastore.finishStuckTail(uploadId)
       // in the upload's own chunk size: the origin may have been restarted with another since
       const { chunks, size, chunkSize, private: isPrivate } = await datastore.chunksOf(uploadId)
       const published = await components.publish({ chunks, size, chunkSize }, meta, {
@@ -322,7 +327,8 @@ export function mountUploads(
   const uploadExists = async (id: string): Promise<boolean> =>
     (await datastore.getUpload(id).then(
       () => true,
-      () => false,
+      // there, if not resumable: its grant holder terminates it and creates it again
+      (err: unknown) => err instanceof UploadNotResumableError,
     )) || (await components.published(id)) !== undefined
   /**
    * A grant may start its upload over (a lamp that restarted took a new photo, whose bytes must
@@ -417,10 +423,6 @@ export function mountUploads(
     datastore,
     tus,
     async recover() {
-      // an older origin's stuck uploads first: made whole, they are published below with the rest
-      const whole = await datastore.finishStuckTails()
-      if (whole.length > 0)
-        log('stored the last chunk of %d upload(s) an earlier version left unpublished', whole.length)
       const published: PublishedVersion[] = []
       for (const id of await datastore.completeUploads()) {
         const upload = await datastore.getUpload(id)

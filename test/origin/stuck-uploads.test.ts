@@ -9,11 +9,18 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import * as tus from 'tus-js-client'
-import { afterEach, describe, expect, it } from 'vitest'
-import { Fixture, TOKEN, tusMetadata, tusRequest } from './utils.ts'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { FsChunkStore } from '../../node/store/index.ts'
+import { EXPIRY_SWEEP_INTERVAL_MS } from '../../origin/constants.ts'
+import type { Origin, PublishedVersion } from '../../origin/index.ts'
+import { Fixture, MiB, TOKEN, tusMetadata, tusRequest } from './utils.ts'
 
 const fx = new Fixture()
-afterEach(() => fx.cleanup())
+afterEach(async () => {
+  vi.useRealTimers()
+  vi.restoreAllMocks()
+  await fx.cleanup()
+})
 
 const CHUNK = 256 * 1024
 /** Two whole chunks and a 10-byte last one. */
@@ -49,6 +56,41 @@ async function stuckUpload(dataDir: string, name: string, bytes: Buffer, tail = 
   await writeFile(join(dir, `${id}.json`), JSON.stringify({ ...state, partLength: SIZE - 2 * CHUNK }))
   if (tail) await writeFile(join(dir, `${id}.2.part`), bytes.subarray(2 * CHUNK))
   return id
+}
+
+/**
+ * Fills the disk under the chunk store's index as far as upload pins go: each one fails with
+ * LevelDB's error on a full disk, from the origin's start on, until `room()` is called.
+ */
+function fillDisk(): { room(): void } {
+  let full = true
+  const pin = FsChunkStore.prototype.pin
+  vi.spyOn(FsChunkStore.prototype, 'pin').mockImplementation(async function (this: FsChunkStore, ...args) {
+    if (full && args[0].startsWith('upload:'))
+      throw Object.assign(new Error('IO error: index/000003.log: No space left on device'), {
+        code: 'LEVEL_IO_ERROR',
+      })
+    return await pin.apply(this, args)
+  })
+  return {
+    room: () => {
+      full = false
+    },
+  }
+}
+
+/** Resolves with the next version the origin publishes. */
+function nextVersion(origin: Origin): Promise<PublishedVersion> {
+  return new Promise((resolve) => {
+    const off = origin.onVersion((v) => {
+      off()
+      resolve(v)
+    })
+  })
+}
+
+async function content(url: string, name: string): Promise<Response> {
+  return await fetch(`${url}/resources/${name}/versions/1/content`)
 }
 
 describe('an upload an older origin left complete with its last chunk unstored', () => {
@@ -95,5 +137,61 @@ describe('an upload an older origin left complete with its last chunk unstored',
     expect(done.getHeader('Dandelion-Version')).toBe('1')
     const content = await fetch(`${origin.url}/resources/lesson-lost-tail/versions/1/content`)
     expect(Buffer.from(await content.arrayBuffer()).equals(bytes)).toBe(true)
+  })
+
+  it('is published by the periodic sweep when storing its last chunk failed at start, without a restart', async () => {
+    const dataDir = await fx.dir()
+    const { bytes } = await fx.file(SIZE)
+    const id = await stuckUpload(dataDir, 'lesson-disk-full', bytes)
+    // the disk is full when the new origin starts: storing the last chunk fails
+    const disk = fillDisk()
+    // only the origin's sweep runs on the fake clock
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] })
+    const origin = await fx.origin({ dataDir, chunkSize: CHUNK })
+    expect((await content(origin.url, 'lesson-disk-full')).status).toBe(404)
+
+    // the operator frees space; the next sweep finishes the upload, no restart needed
+    disk.room()
+    const published = nextVersion(origin)
+    vi.advanceTimersByTime(EXPIRY_SWEEP_INTERVAL_MS)
+    expect(await published).toMatchObject({ name: 'lesson-disk-full', version: 1, size: SIZE })
+    const res = await content(origin.url, 'lesson-disk-full')
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true)
+    const head = await tusRequest(`${origin.url}/uploads/${id}`, 'HEAD')
+    expect(head.headers.get('dandelion-version')).toBe('1')
+  })
+
+  it("is published at its client's HEAD once the disk has room again", async () => {
+    const dataDir = await fx.dir()
+    const { bytes } = await fx.file(SIZE)
+    const id = await stuckUpload(dataDir, 'lesson-head', bytes)
+    const disk = fillDisk()
+    const origin = await fx.origin({ dataDir, chunkSize: CHUNK })
+    // still full: the client is told to ask again, not to upload again
+    const locked = await tusRequest(`${origin.url}/uploads/${id}`, 'HEAD')
+    expect(locked.status).toBe(423)
+    expect(decodeURIComponent(locked.headers.get('dandelion-error')!)).toMatch(/no space left/i)
+
+    disk.room()
+    const head = await tusRequest(`${origin.url}/uploads/${id}`, 'HEAD')
+    expect(head.status).toBe(200)
+    expect(head.headers.get('upload-offset')).toBe(String(SIZE))
+    expect(head.headers.get('dandelion-version')).toBe('1')
+    const res = await content(origin.url, 'lesson-head')
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true)
+  })
+
+  it('is published whole when the origin restarts with another chunk size', async () => {
+    const dataDir = await fx.dir()
+    const { bytes } = await fx.file(SIZE)
+    const id = await stuckUpload(dataDir, 'lesson-resized-stuck', bytes)
+    // its state does not say it was cut in 256 KiB chunks; the origin now cuts 1 MiB ones
+    const origin = await fx.origin({ dataDir, chunkSize: MiB })
+    const res = await content(origin.url, 'lesson-resized-stuck')
+    expect(res.status).toBe(200)
+    expect(Buffer.from(await res.arrayBuffer()).equals(bytes)).toBe(true)
+    const head = await tusRequest(`${origin.url}/uploads/${id}`, 'HEAD')
+    expect(head.headers.get('upload-offset')).toBe(String(SIZE))
+    expect(head.headers.get('dandelion-version')).toBe('1')
   })
 })
