@@ -9,9 +9,11 @@ import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import WebSocket from 'ws'
 import { InvalidConfigError } from '../errors.ts'
-import { Executor } from './executor.ts'
+import { PROGRESS_HIGH_WATER_BYTES, STOP_DEADLINE_MS } from './constants.ts'
+import { Executor, MAX_EXEC_QUEUE } from './executor.ts'
 import type { AgentComponents, AgentInit } from './index.ts'
 import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } from './journal.ts'
+import { ProgressCoalescer } from './progress-coalescer.ts'
 import {
   authPayload,
   CHANNEL_PROTOCOL,
@@ -23,6 +25,7 @@ import {
   type ServerFrame,
 } from './protocol.ts'
 import { isTrackerId, newNonce, TrackerVerifier } from './tracker-auth.ts'
+import { journalDamagedLine, stopTimeoutLine } from './warnings.ts'
 
 const log = logger('dandelion:node:agent')
 
@@ -44,7 +47,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   readonly peerId: string
   readonly journal: Journal
   private readonly privateKey: PrivateKey
-  private readonly init: Required<Omit<AgentInit, 'dir' | 'enrollment' | 'trackerIds'>> &
+  private readonly init: Required<Omit<AgentInit, 'dir' | 'enrollment' | 'trackerIds' | 'journalKeepFinal'>> &
     Pick<AgentInit, 'enrollment'>
   /** Trackers named in the config (see `AgentInit.trackerIds`); none: the journal's pin. */
   private readonly trackerIds?: ReadonlySet<string>
@@ -59,6 +62,10 @@ export class Agent extends EventEmitter<AgentEvents> {
   private reconnectTimer?: NodeJS.Timeout
   private silenceTimer?: NodeJS.Timeout
   private handshakeTimer?: NodeJS.Timeout
+  /** Ends the journal's recovery once a connection stayed up (see {@link welcomed}). */
+  private recoveryTimer?: NodeJS.Timeout
+  /** Progress held while the channel is backed up. */
+  private readonly progress = new ProgressCoalescer(PROGRESS_HIGH_WATER_BYTES, MAX_EXEC_QUEUE)
   /** When the current connection was welcomed (epoch ms). */
   private readyAt = 0
   private receiving: Promise<void> = Promise.resolve()
@@ -85,9 +92,13 @@ export class Agent extends EventEmitter<AgentEvents> {
       reconnectMaxMs: init.reconnectMaxMs ?? 10_000,
       silenceTimeoutMs: init.silenceTimeoutMs ?? 75_000,
       handshakeTimeoutMs: init.handshakeTimeoutMs ?? 15_000,
+      stopTimeoutMs: init.stopTimeoutMs ?? STOP_DEADLINE_MS,
+      onWarning: init.onWarning ?? ((message: string) => process.stderr.write(`${message}\n`)),
     }
     this.journal = new Journal(
-      init.dir === undefined ? new MemoryJournalStore() : new LevelJournalStore(init.dir),
+      components.journalStore ??
+        (init.dir === undefined ? new MemoryJournalStore() : new LevelJournalStore(init.dir)),
+      { keepFinal: init.journalKeepFinal },
     )
     this.executor = new Executor({
       content: components.content,
@@ -107,24 +118,39 @@ export class Agent extends EventEmitter<AgentEvents> {
     return this.ready
   }
 
+  /**
+   * Opens the journal (repairing it, or starting a new one beside the damaged files, see
+   * `journal-open.ts`; a journal it cannot open throws `JournalOpenError`), re-queues what
+   * a previous run left, and connects.
+   */
   async start(): Promise<void> {
     await this.journal.open()
+    const damage = this.journal.damageFound
+    if (damage !== undefined) this.init.onWarning(journalDamagedLine(damage))
     this.stopped = false
     await this.executor.resume()
     this.connect()
   }
 
+  /**
+   * Stops: no command starts from now; the one in progress ends (aborted, or its last step
+   * done and written) before the journal closes and the daemon stops the node under it.
+   * One whose content call ignores the abort is waited for `stopTimeoutMs`, then left (a
+   * warning names it): the journal still holds it as received, and the next start applies it.
+   */
   async stop(): Promise<void> {
     this.stopped = true
     clearTimeout(this.reconnectTimer)
     clearTimeout(this.silenceTimer)
     clearTimeout(this.handshakeTimer)
-    // no command starts from now; the one in progress ends (aborted, or its last step done
-    // and written) before the journal closes and the daemon stops the node under it
-    const executing = this.executor.stop()
+    clearTimeout(this.recoveryTimer)
+    const started = Date.now()
+    const executing = this.executor.stop(this.init.stopTimeoutMs)
     this.ws?.terminate()
     await this.receiving.catch(() => {})
-    await executing
+    const ended = await executing
+    if (!ended.ended)
+      this.init.onWarning(stopTimeoutLine(ended.running, Date.now() - started, this.init.stopTimeoutMs))
     await this.journal.close()
   }
 
@@ -184,6 +210,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (this.ws === ws) {
         clearTimeout(this.silenceTimer)
         clearTimeout(this.handshakeTimer)
+        clearTimeout(this.recoveryTimer)
+        this.progress.clear()
       }
       const wasReady = this.ready && this.ws === ws
       if (this.ws === ws) this.ready = false
@@ -212,7 +240,21 @@ export class Agent extends EventEmitter<AgentEvents> {
 
   private send(frame: NodeFrame): void {
     const ws = this.ws
-    if (ws !== undefined && this.ready && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(frame))
+    if (ws === undefined || !this.ready || ws.readyState !== WebSocket.OPEN) return
+    // progress is coalesced while the socket is backed up (`progress-coalescer.ts`)
+    if (frame.t === 'progress') {
+      this.progress.offer(frame, ws.bufferedAmount, (f) => this.write(ws, f))
+      return
+    }
+    if (frame.t === 'outcome') this.progress.drop(frame.id)
+    this.write(ws, frame)
+  }
+
+  /** Writes a frame; each one the socket takes lets held progress go. */
+  private write(ws: WebSocket, frame: NodeFrame): void {
+    ws.send(JSON.stringify(frame), (err) => {
+      if (!err && ws === this.ws) this.progress.drained(ws.bufferedAmount, (f) => this.write(ws, f))
+    })
   }
 
   private sendOutcome(rec: JournalRecord): void {
@@ -276,6 +318,7 @@ export class Agent extends EventEmitter<AgentEvents> {
         clearTimeout(this.handshakeTimer)
         this.ready = true
         this.readyAt = Date.now()
+        this.welcomed(ws)
         log('connected to %s as %s', url, f.nodeId)
         this.emit('connected', { url, nodeId: f.nodeId })
         return
@@ -325,17 +368,51 @@ export class Agent extends EventEmitter<AgentEvents> {
     ws.terminate()
   }
 
+  /**
+   * A connection was welcomed. While the journal recovers from damage, the recovery ends
+   * once a connection has stayed up `reconnectMaxMs` and the frames received until then are
+   * handled: the tracker replays everything it may send again right after the welcome.
+   */
+  private welcomed(ws: WebSocket): void {
+    if (this.journal.recovery === undefined) return
+    clearTimeout(this.recoveryTimer)
+    this.recoveryTimer = setTimeout(() => {
+      this.receiving = this.receiving
+        .then(async () => {
+          if (ws === this.ws && this.ready && !this.stopped) await this.journal.endRecovery()
+        })
+        // still recovering: tried again at the next connection
+        .catch((err) => log.error('ending the journal recovery failed: %e', err))
+    }, this.init.reconnectMaxMs)
+  }
+
   /** Dedup by command id: a known command is re-ACKed and its outcome re-sent, never re-applied. */
   private async onCommand(cmd: Command): Promise<void> {
     const known = await this.journal.get(cmd.id)
     if (known !== undefined) {
       this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
       this.sendOutcome(known)
+      // received but not queued (the execution queue was full): queued now, not at the next start
+      if (known.status === 'received' && !this.executor.holds(cmd.id))
+        this.executor.push(this.journal.recovery === undefined ? known : { ...known, recovered: true })
+      return
+    }
+    // Retention (`journal-retention.ts`): an unknown command at or below the pruned floor
+    // is one this node applied and forgot, not a new one; it MUST NOT be applied again.
+    if (cmd.seq <= this.journal.prunedSeq) {
+      log.error('command %s (number %d) was pruned from the journal: not applied again', cmd.id, cmd.seq)
+      this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
+      this.send({
+        t: 'outcome',
+        id: cmd.id,
+        status: 'failed',
+        reason: `not applied: command number ${cmd.seq} is older than this node's journal keeps (it forgets finished commands up to number ${this.journal.prunedSeq})`,
+      })
       return
     }
     // The receipt MUST be durable before the ACK: an ACKed command is never lost.
-    await this.journal.receive(cmd)
+    const rec = await this.journal.receive(cmd)
     this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
-    this.executor.push({ cmd, status: 'received' })
+    this.executor.push(rec)
   }
 }

@@ -3,11 +3,14 @@
  * schedules activations: a placed version switches the resource at its activation time, so
  * every classroom of a campus changes together.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { logger } from '@libp2p/logger'
 import { MAX_TIMER_MS } from '../node-constants.ts'
+import { JOURNAL_RETRY_INITIAL_MS, JOURNAL_RETRY_MAX_MS } from './constants.ts'
 import type { AgentContentApi, FetchProgress } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
 import { type Command, isKnownOp, MAX_REASON_CHARS, type OutcomeStatus } from './protocol.ts'
+import { judgeRecovered } from './recovery.ts'
 
 const log = logger('dandelion:node:agent:exec')
 
@@ -28,6 +31,10 @@ export class Executor {
   private readonly journal: Journal
   private readonly events: ExecutorEvents
   private readonly queue: JournalRecord[] = []
+  /** Ids queued or being applied: a command sent again is not queued twice. */
+  private readonly held = new Set<string>()
+  /** Commands being applied, and activations being made (the stop's deadline names them). */
+  private readonly current = new Set<Command>()
   private running = false
   /** The drain loop while it runs. */
   private draining: Promise<void> = Promise.resolve()
@@ -50,12 +57,20 @@ export class Executor {
     for (const rec of await this.journal.queued()) this.push(rec)
   }
 
+  /** Whether `id` is queued or being applied. */
+  holds(id: string): boolean {
+    return this.held.has(id)
+  }
+
   push(rec: JournalRecord): void {
+    if (this.held.has(rec.cmd.id)) return
     if (this.queue.length >= MAX_EXEC_QUEUE) {
-      // left in the journal's queue: picked up again by resume() on the next start
+      // left in the journal's queue: queued when the tracker sends it again, or by resume()
+      // at the next start
       log.error('execution queue full, %s deferred', rec.cmd.id)
       return
     }
+    this.held.add(rec.cmd.id)
     this.queue.push(rec)
     // a rollback must not wait for the download it replaces, nor serve it in between
     if (this.placing !== undefined && supersedes(rec.cmd, this.placing.cmd)) {
@@ -71,14 +86,34 @@ export class Executor {
    * cannot stop (a pin, a name switch) finishes and its journal write is made: before, the
    * agent closed the journal and the daemon stopped the node while it ran, the write failed
    * and a command already applied was applied again at the next start.
+   *
+   * A step that ignores the signal for good (a content call on a hung disk) held the
+   * daemon's shutdown for ever: after `deadlineMs` this resolves anyway with the command
+   * still running (its journal record stays `received`: it is applied again at the next
+   * start, and the steps of the latest command of a resource are idempotent).
    */
-  async stop(): Promise<void> {
+  async stop(deadlineMs = Infinity): Promise<{ ended: true } | { ended: false; running: Command[] }> {
     this.controller.abort()
     for (const t of this.timers.values()) clearTimeout(t.timer)
     this.timers.clear()
-    await this.draining
     // due activations that were already waiting for their turn (they see the abort and return)
-    await Promise.all(this.turns.values())
+    const ended = this.draining.then(() => Promise.all(this.turns.values())).then(() => 'ended' as const)
+    if (deadlineMs === Infinity) {
+      await ended
+      return { ended: true }
+    }
+    // aborted once the race is decided: the timer does not outlive the stop
+    const deadline = new AbortController()
+    const timeout = sleep(deadlineMs, 'timeout' as const, { signal: deadline.signal }).catch(
+      () => 'timeout' as const,
+    )
+    try {
+      return (await Promise.race([ended, timeout])) === 'ended'
+        ? { ended: true }
+        : { ended: false, running: [...this.current] }
+    } finally {
+      deadline.abort()
+    }
   }
 
   private async drain(): Promise<void> {
@@ -86,7 +121,11 @@ export class Executor {
     try {
       while (this.queue.length > 0 && !this.controller.signal.aborted) {
         const rec = this.queue.shift()!
-        await this.exclusive(rec.cmd.resource, () => this.apply(rec))
+        try {
+          await this.exclusive(rec.cmd.resource, () => this.apply(rec))
+        } finally {
+          this.held.delete(rec.cmd.id)
+        }
       }
     } finally {
       this.running = false
@@ -111,19 +150,37 @@ export class Executor {
     return run
   }
 
+  /**
+   * Records a command's new status, then reports it. With `retry`, a write the journal
+   * refuses (a full disk) is made again, 0.1 s later doubling up to 5 s, until it is on
+   * disk or the executor stops, holding the commands behind it (they must not be applied
+   * before it is recorded). Before, the command stayed `received`: the tracker's resends
+   * were only ACKed, and it waited for the next start to be applied again.
+   */
   private async finish(
     rec: JournalRecord,
     status: OutcomeStatus,
     applied: boolean,
     reason?: string,
+    retry = false,
   ): Promise<void> {
     const next: JournalRecord = { ...rec, status, reason }
-    await this.journal.update(next, applied)
+    for (let wait = JOURNAL_RETRY_INITIAL_MS; ; wait = Math.min(2 * wait, JOURNAL_RETRY_MAX_MS)) {
+      try {
+        await this.journal.update(next, applied)
+        break
+      } catch (err) {
+        if (!retry || this.controller.signal.aborted) throw err
+        log.error('recording %s of %s failed, again in %d ms: %e', status, rec.cmd.id, wait, err)
+        await sleep(wait, undefined, { signal: this.controller.signal }).catch(() => {})
+      }
+    }
     this.events.outcome(next)
   }
 
   private async apply(rec: JournalRecord): Promise<void> {
     const { cmd } = rec
+    this.current.add(cmd)
     let signal = this.controller.signal
     let superseded: AbortSignal | undefined
     if (cmd.op === 'place') {
@@ -138,8 +195,12 @@ export class Executor {
         throw new Error(
           `this node does not know the command "${cmd.op}": it runs an older Dandelion than its tracker; upgrade it`,
         )
+      // received while the journal recovers from damage: perhaps applied already
+      const verdict = rec.recovered === true ? await this.judge(rec) : undefined
+      if (verdict?.kind === 'refuse') return await this.finish(rec, 'failed', true, verdict.reason, true)
       // a newer command about the same resource supersedes a pending activation
       await this.cancelActivation(cmd.resource, cmd.manifestCid)
+      if (verdict?.kind === 'in-place') return await this.finish(rec, verdict.status, true, undefined, true)
       switch (cmd.op) {
         case 'place': {
           let last = 0
@@ -158,27 +219,27 @@ export class Executor {
             // the active version is served until the activation time: it stays pinned
             await this.hold(cmd.resource, cmd.manifestCid, undefined, signal, onProgress)
             const placed: JournalRecord = { ...rec, ...bytes }
-            await this.finish(placed, 'placed', true)
+            await this.finish(placed, 'placed', true, undefined, true)
             this.schedule({ ...placed, status: 'placed' })
           } else {
             await this.switchTo(cmd.resource, cmd.manifestCid, signal, onProgress)
-            await this.finish({ ...rec, ...bytes }, 'active', true)
+            await this.finish({ ...rec, ...bytes }, 'active', true, undefined, true)
           }
           break
         }
         case 'activate':
           // the version may have been let go and evicted since it was placed (a rollback)
           await this.switchTo(cmd.resource, cmd.manifestCid, signal)
-          await this.finish(rec, 'active', true)
+          await this.finish(rec, 'active', true, undefined, true)
           break
         case 'deactivate':
           await this.content.names.delete(cmd.resource)
-          await this.finish(rec, 'done', true)
+          await this.finish(rec, 'done', true, undefined, true)
           break
         case 'evict':
           await this.content.unpin(cmd.manifestCid)
           await this.content.evict(cmd.manifestCid)
-          await this.finish(rec, 'done', true)
+          await this.finish(rec, 'done', true, undefined, true)
           break
       }
     } catch (err) {
@@ -190,14 +251,32 @@ export class Executor {
         log.error('command %s (%s) failed: %e', cmd.id, cmd.op, err)
         reason = (err instanceof Error ? err.message : String(err)).slice(0, MAX_REASON_CHARS)
       }
-      // if the journal cannot record the failure either, the command stays queued in it and
-      // is applied again by resume() on the next start
-      await this.finish(rec, 'failed', true, reason).catch((e) =>
-        log.error('journal write failed, %s left queued: %e', cmd.id, e),
+      // recorded once the journal takes it (retried); stopped meanwhile, the command stays
+      // queued in the journal and is applied again by resume() on the next start
+      await this.finish(rec, 'failed', true, reason, true).catch((e) =>
+        log.error('stopped before the failure of %s was recorded, left queued: %e', cmd.id, e),
       )
     } finally {
       if (this.placing?.cmd === cmd) this.placing = undefined
+      this.current.delete(cmd)
     }
+  }
+
+  /** The verdict on a command received while the journal recovered (see `recovery.ts`). */
+  private async judge(rec: JournalRecord): Promise<Awaited<ReturnType<typeof judgeRecovered>>> {
+    const verdict = await judgeRecovered(
+      { content: this.content, journal: this.journal, inUse: (cid) => this.inUse(cid, rec.cmd.resource) },
+      rec.cmd,
+    )
+    if (verdict.kind === 'in-place')
+      log(
+        '%s (%s %s) is in place already: recorded, not applied again',
+        rec.cmd.id,
+        rec.cmd.op,
+        rec.cmd.resource,
+      )
+    if (verdict.kind === 'refuse') log.error('%s not applied: %s', rec.cmd.id, verdict.reason)
+    return verdict
   }
 
   /**
@@ -320,11 +399,16 @@ export class Executor {
     // stopped, or superseded by a command applied while this waited for its turn
     if (this.controller.signal.aborted || this.timers.get(rec.cmd.resource) !== entry) return
     this.timers.delete(rec.cmd.resource)
-    // placed and pinned already: only the name switches, and the replaced version is let go
-    const replaced = await this.content.names.get(rec.cmd.resource)
-    await this.content.names.set(rec.cmd.resource, rec.cmd.manifestCid)
-    if (replaced !== undefined && replaced !== rec.cmd.manifestCid) await this.release(replaced)
-    await this.finish(rec, 'active', false)
+    this.current.add(rec.cmd)
+    try {
+      // placed and pinned already: only the name switches, and the replaced version is let go
+      const replaced = await this.content.names.get(rec.cmd.resource)
+      await this.content.names.set(rec.cmd.resource, rec.cmd.manifestCid)
+      if (replaced !== undefined && replaced !== rec.cmd.manifestCid) await this.release(replaced)
+      await this.finish(rec, 'active', false, undefined, true)
+    } finally {
+      this.current.delete(rec.cmd)
+    }
   }
 
   /** Cancels the resource's pending activation, unpinning its version unless `next` is it. */

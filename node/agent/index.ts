@@ -14,9 +14,12 @@
  */
 import type { PrivateKey } from '@libp2p/interface'
 import { Agent } from './agent.ts'
+import type { JournalStore } from './journal.ts'
 
 export { Agent } from './agent.ts'
-export type { AppliedRecord, JournalRecord } from './journal.ts'
+export { JournalOpenError } from './errors.ts'
+export type { AppliedRecord, JournalDamage, JournalRecord, JournalStore } from './journal.ts'
+export { LevelJournalStore, MemoryJournalStore } from './journal.ts'
 export * from './protocol.ts'
 
 /** Progress of a fetch, in bytes by source. */
@@ -58,6 +61,11 @@ export interface AgentComponents {
   content: AgentContentApi
   /** The node's libp2p key: its PeerId is its identity on the channel. */
   privateKey: PrivateKey
+  /**
+   * Where the journal is kept. @default a level database in `init.dir` (repaired, or
+   * started anew beside the damaged files, when damaged), else memory
+   */
+  journalStore?: JournalStore
 }
 
 /** Options of the agent. */
@@ -94,6 +102,23 @@ export interface AgentInit {
    * connection is noticed. @default 75000
    */
   silenceTimeoutMs?: number
+  /**
+   * The journal keeps final command records among the last this many sequence numbers
+   * (older ones are pruned, see `journal-retention.ts`); keep it well above the tracker's
+   * outbox bound (1,000). @default 2000 (`JOURNAL_KEEP_FINAL`)
+   */
+  journalKeepFinal?: number
+  /**
+   * How long `stop()` waits for a command whose content call ignores its abort before
+   * stopping anyway (with a warning). @default 10000 (`STOP_DEADLINE_MS`)
+   */
+  stopTimeoutMs?: number
+  /**
+   * Where warnings an operator must see go, one JSON line each (`event`, `message`): a
+   * damaged journal repaired or replaced, a stop that left a command running.
+   * @default the process's stderr
+   */
+  onWarning?: (message: string) => void
 }
 
 /** Creates an agent; call `start()`. */

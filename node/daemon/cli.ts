@@ -221,7 +221,11 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   }
   let tracker: Awaited<ReturnType<typeof startTrackerAgent>>
   try {
-    tracker = await startTrackerAgent({ node, privateKey }, config, join(config.data, 'agent'))
+    tracker = await startTrackerAgent(
+      { node, privateKey, onWarning: warn },
+      config,
+      join(config.data, 'agent'),
+    )
   } catch (err) {
     await node.stop()
     throw err

@@ -24,6 +24,8 @@ export function deriveNodeId(campus: string | undefined, peerId: string): string
 export interface TrackerAgentComponents {
   node: DandelionNode
   privateKey: PrivateKey
+  /** Lines the operator must see (a damaged journal, a stop that gave up waiting): the daemon's stderr. */
+  onWarning?: (line: string) => void
 }
 
 /**
@@ -31,7 +33,7 @@ export interface TrackerAgentComponents {
  * configured. The journal lives in `<data>/agent`, so dedup survives a daemon restart.
  */
 export async function startTrackerAgent(
-  { node, privateKey }: TrackerAgentComponents,
+  { node, privateKey, onWarning }: TrackerAgentComponents,
   config: Readonly<NodeConfig>,
   dir: string,
 ): Promise<{ agent: Agent; nodeId: string } | undefined> {
@@ -46,6 +48,7 @@ export async function startTrackerAgent(
       trackers: [...config.trackers],
       trackerIds: config.trackerIds.length > 0 ? [...config.trackerIds] : undefined,
       dir,
+      onWarning,
       enrollment:
         config.enrollToken === undefined
           ? undefined
