@@ -211,6 +211,7 @@ function printStatus(s: {
   timedOut?: number
   late?: number
   bytes: { peers: number; origin: number }
+  compacted?: { at: number; nodes: number }
 }): void {
   const r = s.release
   // a completed release says how its nodes ended: `completed` alone reads as a success
@@ -237,6 +238,10 @@ function printStatus(s: {
       `outcome deadline passed: ${s.timedOut ?? 0} node(s) counted failed (timeout), ${s.late ?? 0} reported late`,
     )
   out(`bytes from peers ${s.bytes.peers}, from origin ${s.bytes.origin}`)
+  if (s.compacted !== undefined)
+    out(
+      `compacted ${new Date(s.compacted.at).toISOString()}: the states of ${s.compacted.nodes} node(s) are kept as counts only (no rollback; cities count only nodes that joined since)`,
+    )
 }
 
 /**

@@ -1,12 +1,13 @@
 /**
  * Command-line entry points run by `tracker/main.ts` (what `dandelion tracker` and `dandelion release` start):
- * `dandelion tracker [--data-dir d] [--host h] [--port n] [--bootstrap-listen /ip4/…/tcp/…]` and
+ * `dandelion tracker [--data-dir d] [--host h] [--port n] [--release-retention 30d] [--bootstrap-listen /ip4/…/tcp/…]` and
  * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...` (in
  * `cli-release.ts`). Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
  */
 import { parseArgs } from 'node:util'
 import { holdStopSignals } from '../node/cli-main.ts'
 import { InvalidConfigError } from '../node/errors.ts'
+import { parseDuration } from './cli-release-args.ts'
 import { createTracker } from './index.ts'
 
 export { runReleaseCommand, TrackerUnreachableError } from './cli-release.ts'
@@ -45,6 +46,8 @@ export async function runTrackerCommand(argv: string[], options: RunTrackerOptio
       'admin-token': { type: 'string' },
       'enrollment-token': { type: 'string' },
       'retransmit-ms': { type: 'string' },
+      /** How long finished releases keep their per-node states (a duration, 0 = for ever). */
+      'release-retention': { type: 'string' },
       /** libp2p listen address of the DHT bootstrap host (repeatable); none = no host. */
       'bootstrap-listen': { type: 'string', multiple: true },
     },
@@ -62,6 +65,13 @@ export async function runTrackerCommand(argv: string[], options: RunTrackerOptio
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidConfigError(`bad port ${values.port}`)
+  const retentionFlag = values['release-retention']
+  const releaseRetentionMs =
+    retentionFlag === undefined ? undefined : retentionFlag.trim() === '0' ? 0 : parseDuration(retentionFlag)
+  if (releaseRetentionMs === undefined && retentionFlag !== undefined)
+    throw new InvalidConfigError(
+      `--release-retention ${JSON.stringify(retentionFlag)}: a duration such as 30d or 12h, or 0 to keep releases for ever`,
+    )
   // before the tracker exists: a signal while it starts (tracker/main.ts holds them from its
   // first line) stops it once it is up, and every copy after the first does nothing (a
   // service manager signals each process of the unit and `dandelion tracker` passes its on)
@@ -73,6 +83,7 @@ export async function runTrackerCommand(argv: string[], options: RunTrackerOptio
     adminToken,
     enrollmentToken,
     retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
+    releaseRetentionMs,
     bootstrap: values['bootstrap-listen'] === undefined ? false : { listen: values['bootstrap-listen'] },
   })
   const stopped = new Promise<void>((resolve, reject) => {
@@ -103,6 +114,9 @@ const TRACKER_USAGE = `Usage: dandelion tracker [options]
   --admin-token <t>           or DANDELION_ADMIN_TOKEN (bearer of /api/v1)
   --enrollment-token <t>      or DANDELION_ENROLLMENT_TOKEN (node enrollment)
   --retransmit-ms <ms>        first retransmit delay of an unACKed command [5000]
+  --release-retention <d>     finished releases keep their per-node states this long, then
+                              are compacted (no rollback) and, once they decide nothing,
+                              may be deleted; 0 = keep every release for ever  [30d]
   --bootstrap-listen <maddr>  run a libp2p DHT bootstrap host (repeatable)
 Prints {"url","channelUrl","trackerId","bootstrap"} as one JSON line once listening;
 trackerId is the key nodes obey (dandelion node --tracker-id), kept in <data-dir>/tracker.key.

@@ -46,8 +46,36 @@ export const MAX_COMMAND_SEQ = 999_999_999_999
 export const MAX_LAST_SEQ_AHEAD = 1_000_000
 /** Most nodes in the inventory. */
 export const MAX_NODES = 100_000
-/** Most releases kept. */
+/**
+ * Most releases kept. Finished releases are compacted after {@link DEFAULT_RELEASE_RETENTION_MS}
+ * and, once they decide nothing, deleted down to {@link RELEASE_HISTORY_SHARE} of this
+ * (`rollout/retention.ts`): only releases that run, finished within the retention period or
+ * still decide what nodes run count against it for good.
+ */
 export const MAX_RELEASES = 10_000
+/**
+ * How long a finished release (completed, aborted, rolled back) keeps its per-node states
+ * before it is compacted to counts (and can no longer be rolled back): 30 days, longer than
+ * any outcome deadline (at most 30 days) and than an operator takes to notice a bad release.
+ * 0 keeps them for ever.
+ */
+export const DEFAULT_RELEASE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** How often the release sweeper looks for releases to compact or delete. */
+export const RELEASE_SWEEP_INTERVAL_MS = 10 * 60 * 1000
+/** First sweep after the tracker starts (at most): a tracker down for long catches up soon. */
+export const RELEASE_SWEEP_FIRST_MS = 60 * 1000
+/** Next sweep when a pass stopped at its bounds with work left. */
+export const RELEASE_SWEEP_BUSY_MS = 1_000
+/** Per-node states folded by one sweep at most (it stops after the release that reaches it). */
+export const RELEASE_SWEEP_MAX_NODES = 20_000
+/** Releases deleted by one sweep at most. */
+export const RELEASE_SWEEP_MAX_DELETES = 1_000
+/**
+ * Compacted releases that decide nothing are deleted, oldest first, while the tracker holds
+ * more releases than this share of its maximum (1,000 of 10,000: what `GET /releases` lists by
+ * default), so the latest of them stay listed as history.
+ */
+export const RELEASE_HISTORY_SHARE = 0.1
 /**
  * Highest version number of a resource: the catalog's keys pad versions to 10 digits (so
  * they sort in version order), and every node reads a command's version as a safe integer.

@@ -117,6 +117,26 @@ export class ReleaseSupersededError extends ConflictError {
 }
 
 /**
+ * A rollback of a compacted release: it finished more than the retention period ago and its
+ * per-node states, among them what each node ran before it (what a rollback sends it back
+ * to), were dropped (`rollout/retention.ts`). Releasing the old version reaches the same
+ * nodes with the tracker's usual checks.
+ */
+export class ReleaseCompactedError extends ConflictError {
+  override name = 'ReleaseCompactedError'
+  /** The release. */
+  readonly releaseId: string
+  constructor(r: { id: string; resource: string; compacted?: { at: number } }) {
+    const at = r.compacted === undefined ? '' : ` on ${new Date(r.compacted.at).toISOString()}`
+    super(
+      `cannot roll back release ${r.id}: it was compacted${at} (finished longer ago than the tracker's release retention), and what each node ran before it is no longer kept; release the version you want the nodes on instead (dandelion release create --resource ${r.resource} --version <old version> …)`,
+      'ERR_RELEASE_COMPACTED',
+    )
+    this.releaseId = r.id
+  }
+}
+
+/**
  * A release of a resource would reach nodes an older release of that resource, still
  * running or paused, has yet to finish with: the older one would later send its version
  * over the newer one (or be overtaken in the middle), and the tracker would show both

@@ -19,9 +19,10 @@ import { loadOrCreateKey } from '../node/keys.ts'
 import { createApi } from './api/index.ts'
 import type { BootstrapInit } from './bootstrap.ts'
 import { ChannelServer } from './channel/server.ts'
-import { CHANNEL_PATH, DEFAULT_HOST, DEFAULT_PORT } from './constants.ts'
+import { CHANNEL_PATH, DEFAULT_HOST, DEFAULT_PORT, MAX_RELEASES } from './constants.ts'
 import { StateLockedError } from './errors.ts'
 import { RolloutEngine } from './rollout/engine.ts'
+import { ReleaseSweeper } from './rollout/sweeper.ts'
 import { TrackerState } from './state/index.ts'
 import { isLockedError } from './state/kv.ts'
 
@@ -29,6 +30,7 @@ export { API_PREFIX } from './api/index.ts'
 export * from './errors.ts'
 export type { CreateReleaseInput, OperateOptions, ReleaseEvent } from './rollout/engine.ts'
 export type { ReleaseStatusReport } from './rollout/status.ts'
+export type { ReleaseSweeper, SweepOptions, SweepResult } from './rollout/sweeper.ts'
 export type * from './state/index.ts'
 
 /** Options of {@link createTracker}. */
@@ -55,6 +57,17 @@ export interface TrackerInit {
   maxPendingHandshakes?: number
   /** Run a libp2p host as a DHT bootstrap peer for the nodes. @default false */
   bootstrap?: BootstrapInit | false
+  /**
+   * How long a finished release (completed, aborted, rolled back) keeps its per-node states
+   * before it is compacted to counts: it can then no longer be rolled back, and once it
+   * decides nothing it may be deleted (`rollout/retention.ts`). 0 keeps every release, in
+   * full, for ever. @default 30 days
+   */
+  releaseRetentionMs?: number
+  /** Time between two passes of the release sweeper. @default 10 minutes */
+  releaseSweepIntervalMs?: number
+  /** Most releases kept: creating one more answers 503 `ERR_CAPACITY`. @default 10000 */
+  maxReleases?: number
 }
 
 /** A running tracker. */
@@ -71,6 +84,8 @@ export interface Tracker {
   state: TrackerState
   engine: RolloutEngine
   channel: ChannelServer
+  /** Compacts and deletes old releases (`rollout/sweeper.ts`); `sweep()` runs a pass now. */
+  retention: ReleaseSweeper
   app: FastifyInstance
   /** The DHT bootstrap host, when enabled; nodes list `bootstrapAddrs` in their `bootstrap`. */
   libp2p?: Libp2p<HostServices>
@@ -91,6 +106,9 @@ const INIT_KEYS = new Set([
   'heartbeatIntervalMs',
   'maxPendingHandshakes',
   'bootstrap',
+  'releaseRetentionMs',
+  'releaseSweepIntervalMs',
+  'maxReleases',
 ])
 
 /** Checks the whole configuration (unknown keys rejected) and returns a frozen copy. */
@@ -117,6 +135,17 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
     const v = init[k]
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new InvalidConfigError(`${k} must be > 0`)
   }
+  const retention = init.releaseRetentionMs
+  if (retention !== undefined && !(Number.isSafeInteger(retention) && retention >= 0))
+    throw new InvalidConfigError(
+      'releaseRetentionMs must be a whole number of milliseconds ≥ 0 (0 keeps releases for ever): set --release-retention',
+    )
+  const interval = init.releaseSweepIntervalMs
+  if (interval !== undefined && !(Number.isSafeInteger(interval) && interval > 0))
+    throw new InvalidConfigError('releaseSweepIntervalMs must be a whole number of milliseconds > 0')
+  const max = init.maxReleases
+  if (max !== undefined && !(Number.isSafeInteger(max) && max > 0 && max <= MAX_RELEASES * 10))
+    throw new InvalidConfigError(`maxReleases must be a whole number from 1 to ${MAX_RELEASES * 10}`)
   if (init.dataDir !== undefined && (typeof init.dataDir !== 'string' || init.dataDir === ''))
     throw new InvalidConfigError('dataDir must be a path')
   return Object.freeze({ ...init })
@@ -126,7 +155,9 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
 export async function createTracker(options: TrackerInit): Promise<Tracker> {
   const init = validateInit(options)
   if (init.dataDir !== undefined) await mkdir(init.dataDir, { recursive: true })
-  const state = new TrackerState(init.dataDir === undefined ? undefined : join(init.dataDir, 'state'))
+  const state = new TrackerState(init.dataDir === undefined ? undefined : join(init.dataDir, 'state'), {
+    maxReleases: init.maxReleases,
+  })
   try {
     await state.open()
   } catch (err) {
@@ -160,6 +191,10 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
   })
   // before any node connects: a release blocked before a restart moves on once there is room
   await engine.start()
+  const retention = new ReleaseSweeper(
+    { state },
+    { retentionMs: init.releaseRetentionMs, intervalMs: init.releaseSweepIntervalMs },
+  )
   const app = createApi({ state, engine, channel }, { adminToken: init.adminToken, logger: init.logger })
   channel.attach(app.server)
   try {
@@ -169,6 +204,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
     await state.close()
     throw err
   }
+  retention.start()
   let libp2p: Libp2p<HostServices> | undefined
   if (init.bootstrap !== undefined && init.bootstrap !== false) {
     try {
@@ -179,6 +215,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
         privateKey: init.bootstrap.privateKey ?? privateKey,
       })
     } catch (err) {
+      await retention.stop()
       await channel.close()
       await app.close()
       await state.close()
@@ -195,11 +232,14 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
     state,
     engine,
     channel,
+    retention,
     app,
     libp2p,
     bootstrapAddrs: libp2p?.getMultiaddrs().map((m) => m.toString()) ?? [],
     async close() {
       engine!.stop()
+      // a pass in progress ends after its current step, before the state closes
+      await retention.stop()
       await libp2p?.stop()
       await channel.close()
       await app.close()

@@ -47,5 +47,15 @@ export function createMetrics(state: TrackerState, channel: ChannelServer): Regi
     'Releases running',
     () => [...view.releases.releases.values()].filter((r) => r.status === 'running').length,
   )
+  gauge(
+    'dandelion_tracker_releases_kept',
+    'Releases kept, compacted ones included (creating one past maxReleases is refused)',
+    () => view.releases.releases.size,
+  )
+  gauge(
+    'dandelion_tracker_releases_compacted',
+    'Releases compacted to counts (rollout/retention.ts)',
+    () => [...view.releases.releases.values()].filter((r) => r.compacted !== undefined).length,
+  )
   return registry
 }

@@ -331,13 +331,13 @@ export function routes(c: RoutesComponents): RouteDef[] {
       method: 'GET',
       url: '/releases/:id/nodes',
       summary:
-        'Per-node state of a release (optionally one state), with city and campus, by node id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after',
+        'Per-node state of a release (optionally one state), with city and campus, by node id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after. A compacted release lists only the late members that joined it since, and says { compacted: { at, nodes, counts } }',
       schema: { params: S.idParams, querystring: S.releaseNodesQuery },
       // in pages after a cursor, as GET /nodes: before, one answer of at most 10,000 nodes,
       // and a larger release's status (`dandelion release status`, the walkthrough) missed the rest
       handler: async (req) => {
         const id = (req.params as P).id
-        view.releases.get(id)
+        const release = view.releases.get(id)
         const q = req.query as { limit: number; state?: string; cursor?: string }
         const of = view.releases.nodes.get(id)
         const ids: string[] = []
@@ -349,7 +349,11 @@ export function routes(c: RoutesComponents): RouteDef[] {
           const n = inv.nodes.get(nodeId)
           return { ...rn, campus: n?.campus, city: n === undefined ? undefined : inv.cityOf(n) }
         })
-        return { nodes, next: page.next }
+        // a compacted release holds counts, not per-node states, but for late members since
+        const c = release.compacted
+        return c === undefined
+          ? { nodes, next: page.next }
+          : { nodes, next: page.next, compacted: { at: c.at, nodes: c.nodes, counts: c.counts } }
       },
     },
     {

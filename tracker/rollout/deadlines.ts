@@ -9,7 +9,6 @@
 import { DEFAULT_OUTCOME_TIMEOUT_MS } from '../constants.ts'
 import type { Release, ReleaseNode, Releases, Tx } from '../state/index.ts'
 import { OUTCOME_TIMEOUT } from '../state/releases.ts'
-import { releaseResult } from './status.ts'
 
 /** Longest delay `setTimeout` takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -62,7 +61,7 @@ export function failOverdue(
     }
     if (late) {
       // a late member of a completed release timed out: how the release ended changed
-      r.result = releaseResult(releases.nodesOf(r.id).values(), r.status)
+      r.result = releases.resultOf(r)
       releases.put(tx, r)
     }
   }

@@ -248,8 +248,14 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     const tx = this.state.tx()
     const touched: string[] = []
     for (const id of ids) {
+      const r = this.state.releases.releases.get(id)
+      // deleted meanwhile by the release sweeper (`sweeper.ts`): nothing to evaluate
+      if (r === undefined) {
+        this.blocked.delete(id)
+        continue
+      }
       try {
-        touched.push(...evaluate(this.state, tx, this.state.releases.get(id), this.outcomes.announce))
+        touched.push(...evaluate(this.state, tx, r, this.outcomes.announce))
         if (this.blocked.delete(id)) log('release %s is no longer blocked', id)
       } catch (err) {
         this.onBlocked(id, err)

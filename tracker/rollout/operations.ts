@@ -3,12 +3,11 @@
  * Each checks the release's status, then changes it in the caller's transaction; writing
  * the release, committing, announcing and delivering are the engine's (`engine.ts`).
  */
-import { InvalidReleaseStateError, ReleaseAtLastStageError } from '../errors.ts'
+import { InvalidReleaseStateError, ReleaseAtLastStageError, ReleaseCompactedError } from '../errors.ts'
 import type { Release, TrackerState, Tx } from '../state/index.ts'
 import type { Announce, ReleaseOperation } from './engine-types.ts'
 import { revertRelease } from './revert.ts'
 import { evaluate, issueStage } from './stages.ts'
-import { releaseResult } from './status.ts'
 import { withdrawUndelivered } from './withdraw.ts'
 
 /** Components of the operator operations. */
@@ -23,8 +22,9 @@ export interface OperationComponents {
 
 /**
  * Applies `op` to `r` in `tx`; returns the nodes given new commands. Throws
- * {@link InvalidReleaseStateError} if `r`'s status does not allow `op`, and
- * {@link ReleaseAtLastStageError} for an advance past the last stage.
+ * {@link InvalidReleaseStateError} if `r`'s status does not allow `op`,
+ * {@link ReleaseAtLastStageError} for an advance past the last stage, and
+ * {@link ReleaseCompactedError} for a rollback of a compacted release.
  */
 export function applyOperation(c: OperationComponents, tx: Tx, r: Release, op: ReleaseOperation): string[] {
   const { state } = c
@@ -66,14 +66,18 @@ export function applyOperation(c: OperationComponents, tx: Tx, r: Release, op: R
       // what has not reached an offline node never will (`withdraw.ts`); nodes keep what they got
       withdrawUndelivered(state, tx, r, c.isConnected)
       r.status = 'aborted'
+      r.finishedAt = Date.now()
       // how the nodes it reached ended, and how many it withdrew from; the outcomes of
       // commands still out update it
-      r.result = releaseResult(state.releases.nodesOf(r.id).values(), r.status)
+      r.result = state.releases.resultOf(r)
       break
     case 'rollback':
       if (r.status === 'rolled_back') throw new InvalidReleaseStateError(op, r.status)
+      // what each node ran before it is gone with its per-node states (`retention.ts`)
+      if (r.compacted !== undefined) throw new ReleaseCompactedError(r)
       touched = revertRelease(state, tx, r)
       r.status = 'rolled_back'
+      r.finishedAt = Date.now()
       break
   }
   return touched

@@ -10,7 +10,6 @@ import type { ReleaseNode, TrackerState, Tx } from '../state/index.ts'
 import type { DeadlineTimer } from './deadlines.ts'
 import type { Announce } from './engine-types.ts'
 import { refOf } from './revert.ts'
-import { releaseResult } from './status.ts'
 
 /** Components of the outcome handlers. */
 export interface OutcomeComponents {
@@ -116,7 +115,7 @@ export function recordOutcome(
   if ((r.status === 'completed' || r.status === 'aborted') && r.result !== undefined) {
     // a late outcome changes how a completed release ended; so does, in an aborted one, the
     // outcome of a command that was out when it was aborted
-    r.result = releaseResult(state.releases.nodesOf(r.id).values(), r.status)
+    r.result = state.releases.resultOf(r)
     state.releases.put(tx, r)
   }
   return r.id

@@ -18,14 +18,17 @@
  * newer rollout decides what it runs), nor while a command of the resource to the node is
  * still unanswered (an earlier catch-up's). A running release takes no new member: once it
  * completes, the nodes that came into its targets meanwhile join it.
+ *
+ * A compacted release (`retention.ts`) that still decides decides as before: it keeps who
+ * its members were and the A/B sides its hash rule does not give them.
  */
 import { logger } from '@libp2p/logger'
 import { CapacityError } from '../errors.ts'
 import type { CurrentRef, NodeRecord, Release, Repositories, TrackerState, Tx } from '../state/index.ts'
+import { sortedHas } from '../state/release-summary.ts'
 import type { Announce } from './engine-types.ts'
 import { refOf } from './revert.ts'
 import { matches, score, type TargetNode } from './select.ts'
-import { releaseResult } from './status.ts'
 
 const log = logger('dandelion:tracker:reconcile')
 
@@ -42,7 +45,7 @@ export interface DesiredVersion {
 type View = Pick<Repositories, 'releases' | 'inventory'>
 
 /** States in which a command of a release to a node is out and not yet answered for good. */
-const UNANSWERED = new Set(['pending', 'fetching', 'placed', 'reverting'])
+export const UNANSWERED: ReadonlySet<string> = new Set(['pending', 'fetching', 'placed', 'reverting'])
 
 /** The facts about `node` that targets are matched on. */
 export function targetNodeOf(view: View, node: NodeRecord): TargetNode {
@@ -50,18 +53,29 @@ export function targetNodeOf(view: View, node: NodeRecord): TargetNode {
 }
 
 /** Whether `r` is what its targets run: completed, and some node got it. */
-function inForce(r: Release): boolean {
+export function inForce(r: Release): boolean {
   return r.status === 'completed' && (r.result === undefined || r.result.active > 0)
 }
 
 /**
- * The side of `r`'s A/B split `nodeId` gets: a member's own; for another node, B if its
- * A/B hash (the one `assignVariants` ranks members by) falls within the lowest
- * `ab.percent` of the hash space. Stable: the same node always gets the same side.
+ * The side of `r`'s A/B split `nodeId` gets: a member's own (kept by a compacted release as
+ * the exceptions to the hash rule, `CompactedMembers.flipped`); for another node, its
+ * {@link hashedVariant}. Stable: the same node always gets the same side.
  */
 export function variantFor(view: View, r: Release, nodeId: string): 'A' | 'B' {
   const rn = view.releases.nodes.get(r.id)?.get(nodeId)
   if (rn !== undefined) return rn.variant
+  const side = hashedVariant(r, nodeId)
+  const kept = view.releases.membersOf(r.id)
+  if (kept === undefined || !sortedHas(kept.flipped, nodeId)) return side
+  return side === 'A' ? 'B' : 'A'
+}
+
+/**
+ * The side of `r`'s A/B split a node that is not a member gets: B if its A/B hash (the one
+ * `assignVariants` ranks members by) falls within the lowest `ab.percent` of the hash space.
+ */
+export function hashedVariant(r: Pick<Release, 'id' | 'ab'>, nodeId: string): 'A' | 'B' {
   if (r.ab === undefined) return 'A'
   // percent has at most a few decimals: micro-percent keeps the threshold exact in bigints
   const threshold = (2n ** 64n * BigInt(Math.round(r.ab.percent * 1_000_000))) / 100_000_000n
@@ -126,9 +140,9 @@ export function reconcileNode(c: ReconcileComponents, tx: Tx, nodeId: string, re
   for (const d of desiredVersions(state, nodeId).values()) {
     if (resource !== undefined && d.resource !== resource) continue
     const r = state.releases.get(d.releaseId)
-    const rn = state.releases.nodes.get(r.id)?.get(nodeId)
-    // a member (not the entry of a deleted machine that had this id) is the release's own
-    if (rn !== undefined && rn.deletedAt === undefined) continue
+    // a member (not the entry of a deleted machine that had this id) is the release's own,
+    // also once the release is compacted
+    if (state.releases.isMember(r.id, nodeId)) continue
     const cur = state.releases.currentOf(nodeId, d.resource)
     if (cur !== undefined && cur.version === d.version && cur.manifestCid === d.manifestCid) continue
     if (busy(state, nodeId, d.resource)) continue
@@ -184,7 +198,7 @@ function join(
   })
   if (replaced === undefined) r.total++
   if (replaced?.joinedAt === undefined) r.joined = (r.joined ?? 0) + 1
-  r.result = releaseResult(releases.nodesOf(r.id).values(), r.status)
+  r.result = releases.resultOf(r)
   releases.put(tx, r)
   c.announce(tx, { type: 'release.node', releaseId: r.id, nodeId, state: 'pending', joined: true })
   log('%s joins release %s late: %s v%d', nodeId, r.id, r.resource, d.version)
@@ -212,8 +226,12 @@ export function catchUpRelease(c: ReconcileComponents, tx: Tx, r: Release): stri
 /** What a node runs of one resource against what it should run (`GET /nodes/:id/resources`). */
 export interface NodeResourceView {
   resource: string
-  /** What it should run, and the release that says so; null if no release covers it. */
-  desired: (DesiredVersion & { state?: string; joinedAt?: number }) | null
+  /**
+   * What it should run, and the release that says so; null if no release covers it. `state`
+   * is the node's there, absent if it is no member or the release is `compacted` (its
+   * per-node states dropped).
+   */
+  desired: (DesiredVersion & { state?: string; joinedAt?: number; compacted?: true }) | null
   /** What it runs, as last reported active; null if nothing known. */
   running: CurrentRef | null
   /** It runs the desired version (true when nothing is desired). */
@@ -224,19 +242,25 @@ export interface NodeResourceView {
 export function nodeResources(view: View, nodeId: string): NodeResourceView[] {
   const desired = desiredVersions(view, nodeId)
   const resources = new Set(desired.keys())
-  for (const resource of view.releases.resources())
+  for (const resource of view.releases.resourcesRun())
     if (view.releases.currentOf(nodeId, resource) !== undefined) resources.add(resource)
   return [...resources].sort().map((resource) => {
     const d = desired.get(resource)
     const running = view.releases.currentOf(nodeId, resource) ?? null
     const rn = d === undefined ? undefined : view.releases.nodes.get(d.releaseId)?.get(nodeId)
     const member = rn !== undefined && rn.deletedAt === undefined ? rn : undefined
+    const compacted = d !== undefined && member === undefined && view.releases.get(d.releaseId).compacted
     return {
       resource,
       desired:
         d === undefined
           ? null
-          : { ...d, state: member?.state, ...(member?.joinedAt ? { joinedAt: member.joinedAt } : {}) },
+          : {
+              ...d,
+              state: member?.state,
+              ...(member?.joinedAt ? { joinedAt: member.joinedAt } : {}),
+              ...(compacted ? { compacted: true as const } : {}),
+            },
       running,
       inSync: d === undefined || (running?.version === d.version && running.manifestCid === d.manifestCid),
     }

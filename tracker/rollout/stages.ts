@@ -12,7 +12,6 @@ import type { ReleasePlan } from './plan.ts'
 import { catchUpRelease } from './reconcile.ts'
 import { refOf } from './revert.ts'
 import { gatePassed } from './select.ts'
-import { releaseResult } from './status.ts'
 
 const log = logger('dandelion:tracker:rollout')
 
@@ -117,7 +116,8 @@ export function evaluate(state: TrackerState, tx: Tx, r: Release, announce: Anno
     // `completed` whatever the nodes' outcomes, as clients have always read it (nothing is
     // left to wait on); `result` says how they ended
     r.status = 'completed'
-    r.result = releaseResult(state.releases.nodesOf(r.id).values(), r.status)
+    r.finishedAt = Date.now()
+    r.result = state.releases.resultOf(r)
     state.releases.put(tx, r)
     announce(tx, { type: 'release.status', releaseId: r.id, status: r.status, result: r.result })
     // nodes that came into its targets while it ran join it now, in the same commit: a

@@ -1,8 +1,11 @@
 /**
  * Release status for operators: node counts by state per stage, city and campus, nodes
- * that missed their outcome deadline, and bytes by source (peers vs origin).
+ * that missed their outcome deadline, and bytes by source (peers vs origin). A compacted
+ * release's counts come from its summary (`retention.ts`), plus the late members that
+ * joined since.
  */
 import type { NodeState, Release, Repositories } from '../state/index.ts'
+import { addCounts } from '../state/release-summary.ts'
 import { isTimedOut } from '../state/releases.ts'
 
 export { releaseResult } from '../state/releases.ts'
@@ -31,6 +34,12 @@ export interface ReleaseStatusReport {
   /** Nodes that reported after their deadline: counted in the state they reported, once. */
   late: number
   bytes: { peers: number; origin: number }
+  /**
+   * Set if the release is compacted: when, and how many nodes' states were folded into the
+   * counts above and dropped. `cities` and `campuses` count only the nodes still held (late
+   * members that joined since), `GET /releases/:id/nodes` lists only those.
+   */
+  compacted?: { at: number; nodes: number }
 }
 
 const empty = (): StateCounts => ({
@@ -81,6 +90,23 @@ export function releaseStatus(
   const bytes = { peers: 0, origin: 0 }
   let timedOut = 0
   let late = 0
+  const folded = release.compacted
+  if (folded !== undefined) {
+    addCounts(counts, folded.counts)
+    folded.stages.forEach((f, i) => {
+      const st = stages[i]
+      if (st === undefined) return
+      st.nodes += f.nodes
+      st.timedOut += f.timedOut
+      addCounts(st.counts, f.counts)
+    })
+    addCounts(variants.A, folded.variants.A)
+    addCounts(variants.B, folded.variants.B)
+    timedOut += folded.timedOut
+    late += folded.late
+    bytes.peers += folded.bytes.peers
+    bytes.origin += folded.bytes.origin
+  }
   for (const rn of state.releases.nodes.get(id)?.values() ?? []) {
     counts[rn.state]++
     if (isTimedOut(rn)) {
@@ -109,5 +135,6 @@ export function releaseStatus(
     timedOut,
     late,
     bytes,
+    ...(folded === undefined ? {} : { compacted: { at: folded.at, nodes: folded.nodes } }),
   }
 }

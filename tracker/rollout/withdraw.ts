@@ -17,7 +17,6 @@
 import type { Release, TrackerState, Tx } from '../state/index.ts'
 import type { Announce } from './engine-types.ts'
 import { placeFields } from './stages.ts'
-import { releaseResult } from './status.ts'
 
 /**
  * Withdraws, in `tx`, every command of `r` no node has ACKed whose node is not connected
@@ -89,7 +88,7 @@ export function recoverWithdrawn(c: RecoverComponents, tx: Tx, nodeId: string, l
     if (!state.outbox.restore(tx, nodeId, cmd)) continue
     state.releases.putNode(tx, r.id, { ...rn, state: 'fetching' })
     if (r.status === 'aborted' && r.result !== undefined) {
-      r.result = releaseResult(state.releases.nodesOf(r.id).values(), r.status)
+      r.result = state.releases.resultOf(r)
       state.releases.put(tx, r)
     }
     c.announce(tx, { type: 'release.node', releaseId: r.id, nodeId, state: 'fetching', withdrawn: true })

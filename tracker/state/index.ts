@@ -11,24 +11,27 @@ import type { Inventory } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
 import type { Outbox } from './outbox.ts'
 import type { Releases } from './releases.ts'
-import { CommittedRepositories, loadBoth, Repositories } from './repositories.ts'
+import { CommittedRepositories, loadBoth, Repositories, type RepositoriesInit } from './repositories.ts'
 
 export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
 export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts'
 export { type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
 export type { Outbox, OutboxCounts, OutboxEntry } from './outbox.ts'
 export type {
+  CompactedMembers,
   CurrentRef,
   NodeState,
   Release,
   ReleaseNode,
   ReleaseResult,
   ReleaseStatus,
+  ReleaseSummary,
   Releases,
+  SparseCounts,
   StageSpec,
   VersionRef,
 } from './releases.ts'
-export type { CommittedRepositories, Repositories } from './repositories.ts'
+export type { CommittedRepositories, Repositories, RepositoriesInit } from './repositories.ts'
 
 const log = logger('dandelion:tracker:state')
 
@@ -67,7 +70,8 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
    * follows the writes that reached the disk.
    */
   readonly committed = new CommittedRepositories()
-  private work = new Repositories()
+  private work: Repositories
+  private readonly init: RepositoriesInit
   private readonly kv: Kv
   private readonly writer: GroupWriter
   private reloading?: Promise<void>
@@ -75,8 +79,10 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
   private broken?: StateUnavailableError
 
   /** State in `dir` (level), or in memory when `dir` is undefined. */
-  constructor(dir?: string) {
+  constructor(dir?: string, init: RepositoriesInit = {}) {
     super()
+    this.init = { ...init }
+    this.work = new Repositories(this.init)
     this.kv = dir === undefined ? new MemoryKv() : new LevelKv(dir)
     this.writer = new GroupWriter({
       kv: this.kv,
@@ -180,7 +186,7 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
   private async reload(): Promise<void> {
     // every write of the failed epoch is refused; none of the next starts before this ends
     await this.writer.flush()
-    const work = new Repositories()
+    const work = new Repositories(this.init)
     try {
       await work.load(this.kv)
     } catch (err) {

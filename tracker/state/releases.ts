@@ -1,207 +1,36 @@
 /**
  * Releases, the per-node state of each release, and the version each node currently runs
- * per resource (what a rollback returns to).
+ * per resource (what a rollback returns to). A compacted release (`rollout/retention.ts`)
+ * holds counts instead of its per-node states, and its members while it still decides what
+ * nodes run (`release-summary.ts`). The types are in `release-types.ts`.
  */
 import { MAX_RELEASES } from '../constants.ts'
 import { CapacityError, NotFoundError } from '../errors.ts'
-import type { ReleaseTargets } from '../rollout/select.ts'
 import type { Kv, Tx } from './kv.ts'
+import { type CompactedMembers, sortedHas } from './release-summary.ts'
+import {
+  type CurrentRef,
+  NODE_DELETED,
+  newerRelease,
+  type Release,
+  type ReleaseNode,
+  type ReleaseResult,
+  releaseResult,
+} from './release-types.ts'
 
-/** One stage: the cumulative percentage of targets reached, and how it is left. */
-export interface StageSpec {
-  percent: number
-  /** `auto`: advance once `successRatio` of the stage's nodes succeeded; `manual`: hold for an operator. */
-  gate: 'auto' | 'manual'
-  successRatio?: number
+export type { CompactedMembers, ReleaseSummary, SparseCounts } from './release-summary.ts'
+export * from './release-types.ts'
+
+/** Options of {@link Releases}. */
+export interface ReleasesInit {
+  /** Most releases kept: creating one more is refused (`ERR_CAPACITY`). @default MAX_RELEASES */
+  maxReleases?: number
 }
-
-/** Lifecycle of a release. */
-export type ReleaseStatus = 'running' | 'paused' | 'completed' | 'aborted' | 'rolled_back'
-
-/** A version reference. */
-export interface VersionRef {
-  version: number
-  manifestCid: string
-}
-
-/** A release. */
-export interface Release {
-  id: string
-  resource: string
-  version: number
-  manifestCid: string
-  /** Optional A/B split: `percent` of the targets get version B. */
-  ab?: VersionRef & { percent: number }
-  targets: ReleaseTargets
-  stages: StageSpec[]
-  /** Nodes switch at this time (epoch ms) after fetching and pinning; absent = when placed. */
-  activateAt?: number
-  /**
-   * The `Idempotency-Key` the release was created with, and a fingerprint of the request
-   * ({@link Releases.byIdempotencyKey}): a retried create answers with this release.
-   */
-  idempotency?: { key: string; fingerprint: string }
-  /**
-   * How long a node has, from its ACK, to report an outcome before it counts as failed
-   * (reason {@link OUTCOME_TIMEOUT}). Absent in releases created before it existed: the
-   * default applies. @default DEFAULT_OUTCOME_TIMEOUT_MS
-   */
-  outcomeTimeoutMs?: number
-  status: ReleaseStatus
-  /**
-   * Set when the release completes: how its nodes ended. `completed` only says that no node
-   * is left to wait on; this says whether they got the version. Also set when it is aborted
-   * (how the nodes it had reached ended, and how many it withdrew from), and updated by the
-   * outcomes of commands still out then.
-   */
-  result?: ReleaseResult
-  /** Highest stage whose commands were issued; -1 before the first. */
-  stage: number
-  /** Number of member nodes: the targets resolved at creation, plus late members ({@link joined}). */
-  total: number
-  /**
-   * Nodes added after creation by reconciliation (`rollout/reconcile.ts`): nodes that enrolled
-   * into, or were moved into, the release's targets once it had completed. Absent: none.
-   */
-  joined?: number
-  createdAt: number
-  updatedAt: number
-}
-
-/** How the nodes of a completed or aborted release ended (see {@link Release.result}). */
-export interface ReleaseResult {
-  /**
-   * `succeeded`: every node active (a completed release's late members may still be on their
-   * way); `partial`: some active, some not (failed; in an aborted release also withdrawn,
-   * never reached, or still on its way); `failed`: none active. See {@link releaseResult}.
-   */
-  outcome: 'succeeded' | 'partial' | 'failed'
-  active: number
-  failed: number
-  /** Of `failed`, the nodes that reported no outcome before their deadline. */
-  timedOut: number
-  /**
-   * Nodes whose command was withdrawn when the release was aborted ({@link NodeState}
-   * `withdrawn`): counted neither as failed nor as active. Absent: none (a completed
-   * release never has any).
-   */
-  withdrawn?: number
-}
-
-/** Where a node is in a release. */
-export type NodeState =
-  | 'waiting'
-  | 'pending'
-  | 'fetching'
-  | 'placed'
-  | 'active'
-  | 'failed'
-  | 'reverting'
-  | 'reverted'
-  /**
-   * The release was aborted while its command waited, unACKed, for the node, offline then:
-   * the command was withdrawn from its outbox, never delivered (see `rollout/withdraw.ts`).
-   */
-  | 'withdrawn'
-
-/** Per-node state of a release. */
-export interface ReleaseNode {
-  nodeId: string
-  stage: number
-  variant: 'A' | 'B'
-  state: NodeState
-  cmdId?: string
-  reason?: string
-  /** When the node ACKed its `place` (epoch ms): its outcome deadline counts from here. */
-  ackedAt?: number
-  /**
-   * When its outcome deadline passed with no outcome (epoch ms). Kept if the node reports
-   * later (a late outcome): its state is then what it reported, counted once.
-   */
-  timedOutAt?: number
-  percent: number
-  peerBytes: number
-  originBytes: number
-  /**
-   * Set on a late member (epoch ms): the node was added to the release after its creation,
-   * by reconciliation (`rollout/reconcile.ts`), because the release is what its campus runs.
-   */
-  joinedAt?: number
-  /**
-   * Set when the release was aborted while its `place` to the node waited, unACKed, in the
-   * outbox of the node, offline then (epoch ms): the command was withdrawn from the outbox.
-   * Kept if the node turns out to have received it before (its ACK was lost): its state is
-   * then what it reports.
-   */
-  withdrawnAt?: number
-  /**
-   * The sequence number the withdrawn command had. A node whose hello reports a `lastSeq`
-   * at or above it received it before the abort (a node records a command, and its
-   * sequence, before it ACKs): see `rollout/withdraw.ts`.
-   */
-  withdrawnSeq?: number
-  /**
-   * Set when the node was deleted from the inventory (epoch ms): this entry is the deleted
-   * machine's. A machine enrolled later under the same id is not it (it is not reverted on
-   * its behalf, and reconciliation may replace the entry with a late member's).
-   */
-  deletedAt?: number
-  /**
-   * What the node ran before this release (rollback target); absent = nothing. `releaseId`
-   * is the release that brought it, restored as the node's current release on rollback.
-   */
-  prev?: CurrentRef
-}
-
-/** What a node runs for a resource, and the release that brought it (absent if unknown). */
-export type CurrentRef = VersionRef & { releaseId?: string }
-
-/** Reason given on a release's node state for a node that reported no outcome in time. */
-export const OUTCOME_TIMEOUT = 'timeout'
-
-/** Whether `rn` failed because its outcome deadline passed, and has not reported since. */
-export function isTimedOut(rn: ReleaseNode): boolean {
-  return rn.state === 'failed' && rn.reason === OUTCOME_TIMEOUT && rn.timedOutAt !== undefined
-}
-
-/**
- * How the nodes of a release ended (see {@link ReleaseResult}): set when it completes or is
- * aborted. A completed release `succeeded` if no node failed (a late member still on its way
- * is no failure). An aborted one did only if every node is active: a node it withdrew from,
- * never reached (`waiting`), or whose command is still out, is left short of it.
- */
-export function releaseResult(nodes: Iterable<ReleaseNode>, status: ReleaseStatus): ReleaseResult {
-  let active = 0
-  let failed = 0
-  let timedOut = 0
-  let withdrawn = 0
-  let others = 0
-  for (const n of nodes) {
-    if (n.state === 'active') active++
-    else if (n.state === 'withdrawn') withdrawn++
-    else if (n.state === 'failed') {
-      failed++
-      if (isTimedOut(n)) timedOut++
-    } else others++
-  }
-  // a withdrawn node is no failure, and no success either
-  const short = failed + withdrawn + (status === 'aborted' ? others : 0)
-  const outcome = short === 0 ? 'succeeded' : active === 0 ? 'failed' : 'partial'
-  const result: ReleaseResult = { outcome, active, failed, timedOut }
-  if (withdrawn > 0) result.withdrawn = withdrawn
-  return result
-}
-
-/** Whether `a` was created after `b` (the release id breaks a tie, so the order is stable). */
-export function newerRelease(a: Release, b: Release): boolean {
-  return a.createdAt > b.createdAt || (a.createdAt === b.createdAt && a.id > b.id)
-}
-
-/** Reason given on a release's node state for a node deleted from the inventory. */
-export const NODE_DELETED = 'node deleted'
 
 /** Repository of releases. */
 export class Releases {
+  /** Most releases kept (see {@link ReleasesInit}). */
+  readonly maxReleases: number
   readonly releases = new Map<string, Release>()
   readonly nodes = new Map<string, Map<string, ReleaseNode>>()
   private readonly current = new Map<string, CurrentRef>()
@@ -219,9 +48,20 @@ export class Releases {
    * first, at each hello (`rollout/reconcile.ts`), not by walking every release.
    */
   private readonly byResource = new Map<string, Release[]>()
+  /** The members of compacted releases that still decide what nodes run, by release id (`rm!`). */
+  private readonly members = new Map<string, CompactedMembers>()
+  /**
+   * Every resource some node has been recorded running ({@link current}): a deleted node's
+   * are forgotten even where no release of the resource is kept any more.
+   */
+  private readonly runResources = new Set<string>()
+
+  constructor(init: ReleasesInit = {}) {
+    this.maxReleases = init.maxReleases ?? MAX_RELEASES
+  }
 
   async load(kv: Kv): Promise<void> {
-    for (const prefix of ['rel!', 'rn!', 'cur!'])
+    for (const prefix of ['rel!', 'rn!', 'rm!', 'cur!'])
       for await (const [k, v] of kv.entries(prefix)) this.apply(k, v)
   }
 
@@ -253,9 +93,16 @@ export class Releases {
       const m = this.nodes.get(releaseId)
       m?.delete(nodeId)
       if (m?.size === 0) this.nodes.delete(releaseId)
+    } else if (key.startsWith('rm!')) {
+      if (value === undefined) this.members.delete(key.slice(3))
+      else this.members.set(key.slice(3), value as CompactedMembers)
     } else if (key.startsWith('cur!')) {
-      if (value === undefined) this.current.delete(key.slice(4))
-      else this.current.set(key.slice(4), value as CurrentRef)
+      const k = key.slice(4)
+      if (value === undefined) this.current.delete(k)
+      else {
+        this.current.set(k, value as CurrentRef)
+        this.runResources.add(k.slice(k.indexOf('!') + 1))
+      }
     }
   }
 
@@ -275,8 +122,10 @@ export class Releases {
   }
 
   put(tx: Tx, release: Release): void {
-    if (!this.releases.has(release.id) && this.releases.size >= MAX_RELEASES)
-      throw new CapacityError('too many releases')
+    if (!this.releases.has(release.id) && this.releases.size >= this.maxReleases)
+      throw new CapacityError(
+        `too many releases (${this.releases.size}): the tracker keeps every release that runs, finished within the retention period or still decides what nodes run (see tracker/README.md, Limits)`,
+      )
     release.updatedAt = Date.now()
     this.indexResource(release)
     this.releases.set(release.id, release)
@@ -295,20 +144,64 @@ export class Releases {
   }
 
   /**
-   * Removes a release and its per-node state. What nodes run ({@link currentOf}) is kept:
-   * it stays what they run whichever release brought it.
+   * Removes a release, its per-node state and its compacted members. What nodes run
+   * ({@link currentOf}) is kept: it stays what they run whichever release brought it.
    */
   delete(tx: Tx, id: string): void {
-    for (const nodeId of this.nodes.get(id)?.keys() ?? []) {
-      tx.del(`rn!${id}!${nodeId}`)
-      this.indexWithdrawn(id, nodeId, undefined)
-    }
-    this.nodes.delete(id)
+    this.dropNodes(tx, id, [...(this.nodes.get(id)?.keys() ?? [])])
+    this.setMembers(tx, id, undefined)
     const key = this.releases.get(id)?.idempotency?.key
     if (key !== undefined && this.byKey.get(key) === id) this.byKey.delete(key)
     this.unindexResource(id)
     this.releases.delete(id)
     tx.del(`rel!${id}`)
+  }
+
+  /** Removes the per-node states of `nodeIds` from release `id` (compaction folded them into counts). */
+  dropNodes(tx: Tx, id: string, nodeIds: Iterable<string>): void {
+    const m = this.nodes.get(id)
+    for (const nodeId of nodeIds) {
+      tx.del(`rn!${id}!${nodeId}`)
+      this.indexWithdrawn(id, nodeId, undefined)
+      m?.delete(nodeId)
+    }
+    if (m?.size === 0) this.nodes.delete(id)
+  }
+
+  /**
+   * The members kept of compacted release `id` (see {@link CompactedMembers}); undefined if
+   * it is not compacted, or decides nothing (any more).
+   */
+  membersOf(id: string): CompactedMembers | undefined {
+    return this.members.get(id)
+  }
+
+  /**
+   * Sets (undefined: drops) the members kept of a compacted release. `members` is shared
+   * with the readers like {@link putNode}'s nodes: never change it after, put a new one.
+   */
+  setMembers(tx: Tx, id: string, members: CompactedMembers | undefined): void {
+    if (members === undefined) {
+      if (this.members.delete(id)) tx.del(`rm!${id}`)
+      return
+    }
+    this.members.set(id, members)
+    tx.putShared(`rm!${id}`, members)
+  }
+
+  /**
+   * Whether `nodeId` is a member of release `id`: it has a state there that is not a deleted
+   * machine's, or the release was compacted with it among the members it keeps.
+   */
+  isMember(id: string, nodeId: string): boolean {
+    const rn = this.nodes.get(id)?.get(nodeId)
+    if (rn !== undefined) return rn.deletedAt === undefined
+    return sortedHas(this.members.get(id)?.ids, nodeId)
+  }
+
+  /** How `r`'s nodes ended ({@link releaseResult}), its compacted counts included. */
+  resultOf(r: Release): ReleaseResult {
+    return releaseResult(this.nodes.get(r.id)?.values() ?? [], r.status, r.compacted)
   }
 
   /**
@@ -318,14 +211,22 @@ export class Releases {
    * member deleted before it answered, a node still fetching when the release was aborted).
    * Every entry of the node is marked {@link ReleaseNode.deletedAt}, and what it ran is
    * forgotten: a machine enrolled later under its id starts from nothing (it runs nothing
-   * the tracker knows of, so reconciliation sends it what its campus runs).
+   * the tracker knows of, so reconciliation sends it what its campus runs). Compacted
+   * releases no longer count it among their members (their counts keep its state).
    */
   nodeDeleted(tx: Tx, nodeId: string, dropped: ReadonlySet<string>, now = Date.now()): void {
-    const resources = new Set<string>()
     const ended: Release[] = []
+    for (const [releaseId, m] of [...this.members]) {
+      if (!sortedHas(m.ids, nodeId)) continue
+      const ids = m.ids.filter((id) => id !== nodeId)
+      const flipped = m.flipped?.filter((id) => id !== nodeId)
+      this.setMembers(tx, releaseId, {
+        ids,
+        ...(flipped !== undefined && flipped.length > 0 ? { flipped } : {}),
+      })
+    }
     for (const [releaseId, m] of this.nodes) {
       const r = this.releases.get(releaseId)
-      if (r !== undefined) resources.add(r.resource)
       const rn = m.get(nodeId)
       if (rn === undefined || rn.deletedAt !== undefined) continue
       const gone = rn.cmdId !== undefined && dropped.has(rn.cmdId)
@@ -341,10 +242,10 @@ export class Releases {
         ended.push(r)
     }
     for (const r of ended) {
-      r.result = releaseResult(this.nodesOf(r.id).values(), r.status)
+      r.result = this.resultOf(r)
       this.put(tx, r)
     }
-    for (const resource of resources)
+    for (const resource of this.runResources)
       if (this.current.has(`${nodeId}!${resource}`)) this.setCurrent(tx, nodeId, resource, undefined)
   }
 
@@ -359,6 +260,11 @@ export class Releases {
   /** The resources that have releases. */
   resources(): IterableIterator<string> {
     return this.byResource.keys()
+  }
+
+  /** The resources some node has been recorded running (whether or not a release of it is kept). */
+  resourcesRun(): ReadonlySet<string> {
+    return this.runResources
   }
 
   /** The releases of `resource`, newest first (creation time, then id). Do not change it. */
@@ -425,6 +331,7 @@ export class Releases {
       tx.del(`cur!${k}`)
     } else {
       this.current.set(k, ref)
+      this.runResources.add(resource)
       tx.putShared(`cur!${k}`, ref)
     }
   }

@@ -8,7 +8,7 @@ import { Catalog } from './catalog.ts'
 import { INVENTORY_PREFIXES, Inventory } from './inventory.ts'
 import type { Kv, KvOp } from './kv.ts'
 import { Outbox, OutboxCounts } from './outbox.ts'
-import { Releases } from './releases.ts'
+import { Releases, type ReleasesInit } from './releases.ts'
 
 /** The repository a stored key belongs to, by the prefix before its first `!`. */
 type Owner = 'inventory' | 'catalog' | 'releases' | 'outbox'
@@ -17,6 +17,7 @@ const OWNERS = new Map<string, Owner>([
   ['ver', 'catalog'],
   ['rel', 'releases'],
   ['rn', 'releases'],
+  ['rm', 'releases'],
   ['cur', 'releases'],
   ['seq', 'outbox'],
   ['ob', 'outbox'],
@@ -65,8 +66,8 @@ abstract class RepositorySet {
 
 /**
  * Prefixes of the stored keys in the order a load reads them, and whether the readers may
- * share the writers' loaded object: release nodes and what nodes run, which the writers
- * never change in place (`Tx.putShared`), and outbox entries, of which the readers keep
+ * share the writers' loaded object: release nodes, compacted releases' members and what
+ * nodes run, which the writers never change in place (`Tx.putShared`), and outbox entries, of which the readers keep
  * only counts. The rest (inventory, catalog, releases) is changed in place: readers get a
  * copy.
  */
@@ -75,6 +76,7 @@ const LOAD_ORDER: ReadonlyArray<[prefix: string, shared: boolean]> = [
   ['ver', false],
   ['rel', false],
   ['rn', true],
+  ['rm', true],
   ['cur', true],
   ['seq', true],
   ['ob', true],
@@ -93,12 +95,19 @@ export async function loadBoth(kv: Kv, writers: Repositories, readers: Committed
     }
 }
 
+/** Options of {@link Repositories}. */
+export type RepositoriesInit = ReleasesInit
+
 /** The writers' repositories over one store. */
 export class Repositories extends RepositorySet {
   readonly inventory = new Inventory()
   readonly catalog = new Catalog()
-  readonly releases = new Releases()
+  readonly releases: Releases
   readonly outbox = new Outbox()
+  constructor(init: RepositoriesInit = {}) {
+    super()
+    this.releases = new Releases(init)
+  }
 }
 
 /**

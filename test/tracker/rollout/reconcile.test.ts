@@ -8,7 +8,7 @@ function view(percent: number, members: Record<string, 'A' | 'B'> = {}) {
   const nodes = new Map(
     Object.entries(members).map(([id, variant]) => [id, { nodeId: id, variant } as ReleaseNode]),
   )
-  return { r, v: { releases: { nodes: new Map([[r.id, nodes]]) } } as never }
+  return { r, v: { releases: { nodes: new Map([[r.id, nodes]]), membersOf: () => undefined } } as never }
 }
 
 describe('variantFor (the A/B side of a late member)', () => {

@@ -1,0 +1,157 @@
+/**
+ * Release retention: which releases are compacted, what compaction keeps, and which
+ * compacted releases decide nothing any more (and may be deleted). The sweeper
+ * (`sweeper.ts`) applies it periodically.
+ *
+ * A release is compacted once it is finished (completed, aborted or rolled back), has been
+ * quiet for the retention period (since it finished, and since its last late member
+ * joined), and none of its nodes holds it open ({@link holdsOpen}: a command still out, or a
+ * withdrawn one the node's next hello has to tell about). Its per-node states are folded
+ * into counts on the release (`Release.compacted`, as its status shows them, but not by
+ * city or campus) and dropped. What compaction loses, and why nothing depends on it:
+ *
+ * - what each node ran before (`prev`): only a rollback reads it, and a compacted release
+ *   refuses rollback (`ERR_RELEASE_COMPACTED`): release the old version instead;
+ * - each node's state, reason, bytes, deadline and command id: nothing is out any more, so
+ *   no report can arrive for it; the counts stay;
+ * - for a release that still decides what nodes run (completed, some node got it), its
+ *   members and their A/B sides are kept ({@link CompactedMembers}: ids, and the few sides
+ *   the A/B hash does not give): reconciliation leaves a member alone and gives every node
+ *   the side it had, as before. They are dropped once it decides nothing any more.
+ *
+ * A compacted release decides nothing any more ({@link retiredReleases}) when it is not in
+ * force (aborted, rolled back, or completed with no node that got it), or when every one of
+ * its targets is covered by a newer compacted release in force of the same resource: that
+ * one is found first for every node it could cover, and, compacted, it can no longer be
+ * rolled back and stays in force. Such releases may be deleted; references to them (a
+ * node's current release, a `prev`) are informational only.
+ */
+import type { Release, ReleaseNode, TrackerState, Tx } from '../state/index.ts'
+import { type CompactedMembers, emptySummary, foldNodes } from '../state/release-summary.ts'
+import { isTimedOut } from '../state/releases.ts'
+import { hashedVariant, inForce, UNANSWERED } from './reconcile.ts'
+import type { ReleaseTargets } from './select.ts'
+
+const FINISHED: ReadonlySet<string> = new Set(['completed', 'aborted', 'rolled_back'])
+
+/**
+ * Whether `rn` still holds its release open, so that compacting it would lose something yet
+ * to come: its command is out and unanswered (a running late member, a rollback's revert,
+ * a `place` an aborted release left out), or still queued (a node past its outcome deadline
+ * may yet report: the outcome is recorded), or it was withdrawn and the node's next hello
+ * has to tell whether it held it (`withdraw.ts`). A deleted machine's entry holds nothing:
+ * its commands were dropped with it. A node that never comes back holds its release until
+ * it is deleted (`DELETE /nodes/:id`).
+ */
+export function holdsOpen(state: TrackerState, rn: ReleaseNode): boolean {
+  if (rn.deletedAt !== undefined) return false
+  if (UNANSWERED.has(rn.state)) return true
+  if (rn.state === 'withdrawn' && rn.withdrawnSeq !== undefined && rn.cmdId !== undefined) return true
+  return rn.cmdId !== undefined && state.outbox.byCommand(rn.cmdId)?.nodeId === rn.nodeId
+}
+
+/** When `r` went quiet (epoch ms): it finished, or a late member last joined it. */
+export function quietSince(r: Release, nodes: Iterable<ReleaseNode>): number {
+  let at = r.finishedAt ?? r.updatedAt
+  for (const rn of nodes) if (rn.joinedAt !== undefined && rn.joinedAt > at) at = rn.joinedAt
+  return at
+}
+
+/**
+ * Whether `r` is to be compacted at `now` (see the module comment); a compacted release is
+ * again once late members it took since are answered and quiet for the retention period.
+ */
+export function dueForCompaction(state: TrackerState, r: Release, now: number, retentionMs: number): boolean {
+  if (!FINISHED.has(r.status)) return false
+  const nodes = state.releases.nodes.get(r.id)
+  if (r.compacted !== undefined && (nodes === undefined || nodes.size === 0)) return false
+  if (quietSince(r, nodes?.values() ?? []) > now - retentionMs) return false
+  for (const rn of nodes?.values() ?? []) if (holdsOpen(state, rn)) return false
+  return true
+}
+
+/**
+ * Compacts `r` in `tx` at `now`: folds its per-node states into its counts, keeps its
+ * members if it is in force (their ids, and those whose A/B side the hash does not give),
+ * and drops the states. Returns how many it folded.
+ */
+export function compactRelease(state: TrackerState, tx: Tx, r: Release, now: number): number {
+  const { releases } = state
+  const nodes = [...(releases.nodes.get(r.id)?.values() ?? [])]
+  r.compacted = foldNodes(r.compacted ?? emptySummary(now, r.stages.length), nodes, isTimedOut)
+  // finished before the field existed: from now on `updatedAt` moves with every write
+  r.finishedAt ??= r.updatedAt
+  if (inForce(r)) {
+    const kept = releases.membersOf(r.id)
+    const ids = new Set(kept?.ids)
+    const flipped = new Set(kept?.flipped)
+    for (const rn of nodes) {
+      // a deleted machine's entry is no member (`reconcile.ts`)
+      if (rn.deletedAt !== undefined) continue
+      ids.add(rn.nodeId)
+      if (rn.variant !== hashedVariant(r, rn.nodeId)) flipped.add(rn.nodeId)
+    }
+    const members: CompactedMembers = { ids: [...ids].sort() }
+    if (flipped.size > 0) members.flipped = [...flipped].sort()
+    releases.setMembers(tx, r.id, ids.size === 0 ? undefined : members)
+  } else releases.setMembers(tx, r.id, undefined)
+  releases.dropNodes(
+    tx,
+    r.id,
+    nodes.map((rn) => rn.nodeId),
+  )
+  releases.put(tx, r)
+  return nodes.length
+}
+
+/** The targets a set of releases covers: every node one of them matches. */
+interface Coverage {
+  cities: Set<string>
+  campuses: Set<string>
+  nodes: Set<string>
+  /** Label sets: a node carrying all of one is covered. */
+  labels: string[][]
+}
+
+/**
+ * Whether every node `t` can ever match is matched by `c`, whatever the inventory becomes:
+ * each of its cities, campuses and node ids is named in `c` as such (a campus can move to
+ * another city, so a city does not cover a campus), and its labels include one of `c`'s
+ * label sets.
+ */
+function covers(c: Coverage, t: ReleaseTargets): boolean {
+  return (
+    (t.cities ?? []).every((id) => c.cities.has(id)) &&
+    (t.campuses ?? []).every((id) => c.campuses.has(id)) &&
+    (t.nodes ?? []).every((id) => c.nodes.has(id)) &&
+    (!t.labels?.length || c.labels.some((set) => set.every((l) => t.labels!.includes(l))))
+  )
+}
+
+function addCoverage(c: Coverage, t: ReleaseTargets): void {
+  for (const id of t.cities ?? []) c.cities.add(id)
+  for (const id of t.campuses ?? []) c.campuses.add(id)
+  for (const id of t.nodes ?? []) c.nodes.add(id)
+  if (t.labels?.length) c.labels.push(t.labels)
+}
+
+/**
+ * The compacted releases that decide nothing any more (see the module comment), with no
+ * per-node state left, oldest first (creation time, then id).
+ */
+export function retiredReleases(state: TrackerState): Release[] {
+  const { releases } = state
+  const out: Release[] = []
+  for (const resource of releases.resources()) {
+    const newer: Coverage = { cities: new Set(), campuses: new Set(), nodes: new Set(), labels: [] }
+    // newest first: the coverage holds every newer compacted release in force
+    for (const r of releases.ofResource(resource)) {
+      if (r.compacted === undefined) continue
+      const held = (releases.nodes.get(r.id)?.size ?? 0) > 0
+      const decides = inForce(r)
+      if (!held && (!decides || covers(newer, r.targets))) out.push(r)
+      if (decides) addCoverage(newer, r.targets)
+    }
+  }
+  return out.reverse().sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+}
