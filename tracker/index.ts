@@ -192,7 +192,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
   // before any node connects: a release blocked before a restart moves on once there is room
   await engine.start()
   const retention = new ReleaseSweeper(
-    { state },
+    { state, announce: (tx, e) => engine.announce(tx, e) },
     { retentionMs: init.releaseRetentionMs, intervalMs: init.releaseSweepIntervalMs },
   )
   const app = createApi({ state, engine, channel }, { adminToken: init.adminToken, logger: init.logger })

@@ -247,6 +247,11 @@ describe('release retention', () => {
     const t = await h.tracker({ dataDir: await h.tmp(), releaseRetentionMs: 1, maxReleases: 10 })
     await h.seed(t)
     for (const id of ['p0', 'p1']) await h.api(t, 'POST', '/nodes', { id, campus: 'bj-1' })
+    // dashboards hear of each release compacted and deleted
+    const told: Array<{ type: string; releaseId: string }> = []
+    t.engine.on('event', (e) => {
+      if (e.type === 'release.compacted' || e.type === 'release.deleted') told.push(e)
+    })
     // the whole campus first, then p0 alone, again and again: none of those covers p1
     const campus = await completed(t, { version: 1, targets: { campuses: ['bj-1'] } }, ['p0', 'p1'])
     const made: string[] = []
@@ -279,6 +284,15 @@ describe('release retention', () => {
       headers: { authorization: `Bearer ${ADMIN}` },
     })
     expect(gone.statusCode).toBe(404)
+    const deleted = made.filter((id) => id !== lastActive)
+    expect(
+      told
+        .filter((e) => e.type === 'release.deleted')
+        .map((e) => e.releaseId)
+        .sort(),
+    ).toEqual(deleted.sort())
+    for (const id of made)
+      expect(told.some((e) => e.type === 'release.compacted' && e.releaseId === id)).toBe(true)
     // nothing of the deleted ones is left in memory
     for (const id of made.filter((id) => id !== lastActive)) {
       expect(t.state.releases.nodes.has(id)).toBe(false)

@@ -37,8 +37,19 @@ export type ReleaseOperation = 'pause' | 'resume' | 'advance' | 'abort' | 'rollb
 
 /** Event emitted for dashboards (SSE). */
 export interface ReleaseEvent {
-  /** `release.blocked`: a gate passed but the next stage could not be issued yet (`code`, `reason`). */
-  type: 'release.created' | 'release.stage' | 'release.status' | 'release.node' | 'release.blocked'
+  /**
+   * `release.blocked`: a gate passed but the next stage could not be issued yet (`code`,
+   * `reason`). `release.compacted`: its per-node states were folded into counts (`nodes`);
+   * `release.deleted`: it decided nothing any more and was deleted (`rollout/sweeper.ts`).
+   */
+  type:
+    | 'release.created'
+    | 'release.stage'
+    | 'release.status'
+    | 'release.node'
+    | 'release.blocked'
+    | 'release.compacted'
+    | 'release.deleted'
   releaseId: string
   at: number
   [k: string]: unknown

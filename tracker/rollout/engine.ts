@@ -94,7 +94,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
    * Announces a change once `tx` is on disk, never before and never if its commit fails:
    * what dashboards are told is what the admin API shows and a restart loads.
    */
-  private announce(tx: Tx, e: Omit<ReleaseEvent, 'at'>): void {
+  announce(tx: Tx, e: Omit<ReleaseEvent, 'at'>): void {
     tx.onCommit(() => this.emitEvent(e))
   }
 

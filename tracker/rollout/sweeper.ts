@@ -18,6 +18,7 @@ import {
   RELEASE_SWEEP_MAX_NODES,
 } from '../constants.ts'
 import type { TrackerState } from '../state/index.ts'
+import type { Announce } from './engine-types.ts'
 import { compactRelease, dueForCompaction, retiredReleases } from './retention.ts'
 
 const log = logger('dandelion:tracker:retention')
@@ -28,6 +29,8 @@ const DELETES_PER_TX = 100
 /** Components of {@link ReleaseSweeper}. */
 export interface ReleaseSweeperComponents {
   state: TrackerState
+  /** Tells dashboards (SSE) of each release compacted or deleted, once committed. */
+  announce?: Announce
 }
 
 /** Options of {@link ReleaseSweeper}. */
@@ -77,6 +80,7 @@ export class ReleaseSweeper {
   /** How long a finished release keeps its per-node states (0: for ever). */
   readonly retentionMs: number
   private readonly state: TrackerState
+  private readonly announce: Announce
   private readonly intervalMs: number
   private readonly keepReleases?: number
   private readonly maxNodes: number
@@ -88,6 +92,7 @@ export class ReleaseSweeper {
 
   constructor(components: ReleaseSweeperComponents, init: ReleaseSweeperInit = {}) {
     this.state = components.state
+    this.announce = components.announce ?? (() => {})
     this.retentionMs = init.retentionMs ?? DEFAULT_RELEASE_RETENTION_MS
     this.intervalMs = init.intervalMs ?? RELEASE_SWEEP_INTERVAL_MS
     this.keepReleases = init.keepReleases
@@ -154,6 +159,7 @@ export class ReleaseSweeper {
       if (r === undefined || !dueForCompaction(this.state, r, now, this.retentionMs)) continue
       const tx = this.state.tx()
       const n = compactRelease(this.state, tx, r, now)
+      this.announce(tx, { type: 'release.compacted', releaseId: id, nodes: n })
       // not synced: compacting again after a crash is the same
       await tx.commit()
       result.compacted++
@@ -190,6 +196,7 @@ export class ReleaseSweeper {
       for (const id of doomed.slice(i, i + DELETES_PER_TX))
         if (releases.releases.has(id)) {
           releases.delete(tx, id)
+          this.announce(tx, { type: 'release.deleted', releaseId: id })
           result.deleted++
         }
       await tx.commit()
