@@ -1,33 +1,21 @@
 /**
- * The agent's connection side: dial the trackers in turn, answer the challenge with a
- * signature of the node's key, dedup incoming commands against the journal, ACK after the
- * receipt is on disk, and send progress and outcomes while connected.
+ * The agent: opens the journal, keeps the channel to the trackers (`channel.ts`: dial in
+ * turn, answer the challenge with a signature of the node's key) and hands the commands
+ * it receives to the command handling (`commands.ts`: dedup against the journal, ACK
+ * after the receipt is on disk, execute, send progress and outcomes while connected).
  */
 import { EventEmitter } from 'node:events'
-import type { PrivateKey } from '@libp2p/interface'
-import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import WebSocket from 'ws'
+import type WebSocket from 'ws'
 import { InvalidConfigError } from '../errors.ts'
-import { PROGRESS_HIGH_WATER_BYTES, STOP_DEADLINE_MS } from './constants.ts'
-import { Executor, MAX_EXEC_QUEUE } from './executor.ts'
+import { TrackerChannel } from './channel.ts'
+import { CommandHandler } from './commands.ts'
+import { STOP_DEADLINE_MS } from './constants.ts'
+import type { Executor } from './executor.ts'
 import type { AgentComponents, AgentInit } from './index.ts'
 import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } from './journal.ts'
-import { ProgressCoalescer } from './progress-coalescer.ts'
-import {
-  authPayload,
-  CHANNEL_PROTOCOL,
-  CLOSE_CODES,
-  type Command,
-  MAX_FRAME_BYTES,
-  type NodeFrame,
-  parseServerFrame,
-  type ServerFrame,
-} from './protocol.ts'
-import { isTrackerId, newNonce, TrackerVerifier } from './tracker-auth.ts'
+import { isTrackerId } from './tracker-auth.ts'
 import { journalDamagedLine, stopTimeoutLine } from './warnings.ts'
-
-const log = logger('dandelion:node:agent')
 
 /** Events of the agent. */
 export interface AgentEvents {
@@ -46,29 +34,11 @@ export interface AgentEvents {
 export class Agent extends EventEmitter<AgentEvents> {
   readonly peerId: string
   readonly journal: Journal
-  private readonly privateKey: PrivateKey
   private readonly init: Required<Omit<AgentInit, 'dir' | 'enrollment' | 'trackerIds' | 'journalKeepFinal'>> &
     Pick<AgentInit, 'enrollment'>
-  /** Trackers named in the config (see `AgentInit.trackerIds`); none: the journal's pin. */
-  private readonly trackerIds?: ReadonlySet<string>
-  /** The tracker met on the current connection, once its challenge named an acceptable key. */
-  private link?: { ws: WebSocket; tracker: TrackerVerifier; trackerNonce: string; nodeNonce: string }
   private readonly executor: Executor
-  private ws?: WebSocket
-  private ready = false
-  private urlIndex = 0
-  private failures = 0
-  private stopped = true
-  private reconnectTimer?: NodeJS.Timeout
-  private silenceTimer?: NodeJS.Timeout
-  private handshakeTimer?: NodeJS.Timeout
-  /** Ends the journal's recovery once a connection stayed up (see {@link welcomed}). */
-  private recoveryTimer?: NodeJS.Timeout
-  /** Progress held while the channel is backed up. */
-  private readonly progress = new ProgressCoalescer(PROGRESS_HIGH_WATER_BYTES, MAX_EXEC_QUEUE)
-  /** When the current connection was welcomed (epoch ms). */
-  private readyAt = 0
-  private receiving: Promise<void> = Promise.resolve()
+  private readonly channel: TrackerChannel
+  private readonly commands: CommandHandler
 
   constructor(components: AgentComponents, init: AgentInit) {
     super()
@@ -76,13 +46,13 @@ export class Agent extends EventEmitter<AgentEvents> {
     for (const url of init.trackers)
       if (!/^wss?:\/\/[^/]+/.test(url))
         throw new InvalidConfigError(`tracker address ${url} is not ws:// or wss://`)
+    let trackerIds: ReadonlySet<string> | undefined
     if (init.trackerIds !== undefined) {
       if (init.trackerIds.length === 0) throw new InvalidConfigError('trackerIds is empty')
       for (const id of init.trackerIds)
         if (!isTrackerId(id)) throw new InvalidConfigError(`tracker id ${id} is not an ed25519 PeerId`)
-      this.trackerIds = new Set(init.trackerIds)
+      trackerIds = new Set(init.trackerIds)
     }
-    this.privateKey = components.privateKey
     this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
     const { trackerIds: _ids, ...rest } = init
     this.init = {
@@ -100,22 +70,33 @@ export class Agent extends EventEmitter<AgentEvents> {
         (init.dir === undefined ? new MemoryJournalStore() : new LevelJournalStore(init.dir)),
       { keepFinal: init.journalKeepFinal },
     )
-    this.executor = new Executor({
+    this.commands = new CommandHandler({
       content: components.content,
       journal: this.journal,
-      events: {
-        progress: (id, p) => this.send({ t: 'progress', id, ...p }),
-        outcome: (rec) => {
-          this.sendOutcome(rec)
-          this.emit('outcome', rec)
-        },
-      },
+      send: (frame) => this.channel.send(frame),
+      outcome: (rec) => this.emit('outcome', rec),
     })
+    this.executor = this.commands.executor
+    this.channel = new TrackerChannel(
+      { privateKey: components.privateKey, peerId: this.peerId, journal: this.journal },
+      { ...this.init, trackerIds },
+      {
+        connected: (e) => this.emit('connected', e),
+        disconnected: (e) => this.emit('disconnected', e),
+        refused: (e) => this.emit('refused', e),
+        command: (cmd) => this.commands.onCommand(cmd),
+      },
+    )
   }
 
   /** Is the channel up and authenticated? */
   get connected(): boolean {
-    return this.ready
+    return this.channel.connected
+  }
+
+  /** The current connection's socket. */
+  private get ws(): WebSocket | undefined {
+    return this.channel.socket
   }
 
   /**
@@ -127,9 +108,9 @@ export class Agent extends EventEmitter<AgentEvents> {
     await this.journal.open()
     const damage = this.journal.damageFound
     if (damage !== undefined) this.init.onWarning(journalDamagedLine(damage))
-    this.stopped = false
+    this.channel.start()
     await this.executor.resume()
-    this.connect()
+    this.channel.connect()
   }
 
   /**
@@ -139,15 +120,11 @@ export class Agent extends EventEmitter<AgentEvents> {
    * warning names it): the journal still holds it as received, and the next start applies it.
    */
   async stop(): Promise<void> {
-    this.stopped = true
-    clearTimeout(this.reconnectTimer)
-    clearTimeout(this.silenceTimer)
-    clearTimeout(this.handshakeTimer)
-    clearTimeout(this.recoveryTimer)
+    this.channel.stop()
     const started = Date.now()
     const executing = this.executor.stop(this.init.stopTimeoutMs)
     this.ws?.terminate()
-    await this.receiving.catch(() => {})
+    await this.channel.received()
     const ended = await executing
     if (!ended.ended)
       this.init.onWarning(stopTimeoutLine(ended.running, Date.now() - started, this.init.stopTimeoutMs))
@@ -157,262 +134,5 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Drops the current connection (it reconnects); lets tests simulate a network cut. */
   disconnect(): void {
     this.ws?.terminate()
-  }
-
-  private connect(): void {
-    if (this.stopped) return
-    const url = this.init.trackers[this.urlIndex % this.init.trackers.length]
-    const ws = new WebSocket(url, CHANNEL_PROTOCOL, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
-    this.ws = ws
-    // A tracker that accepts the TCP connection but never upgrades it, or never welcomes the
-    // node, held it there for ever: the next address was never tried.
-    clearTimeout(this.handshakeTimer)
-    this.handshakeTimer = setTimeout(() => {
-      log.error('no welcome from %s within %d ms: trying the next address', url, this.init.handshakeTimeoutMs)
-      ws.terminate()
-    }, this.init.handshakeTimeoutMs)
-    const heard = (): void => {
-      clearTimeout(this.silenceTimer)
-      this.silenceTimer = setTimeout(() => {
-        log('no frame or ping from %s for %d ms: reconnecting', url, this.init.silenceTimeoutMs)
-        ws.terminate()
-      }, this.init.silenceTimeoutMs)
-    }
-    ws.on('open', heard)
-    ws.on('ping', heard)
-    ws.on('message', (data, isBinary) => {
-      heard()
-      const text = isBinary ? undefined : data.toString()
-      const frame = text === undefined ? undefined : parseServerFrame(text)
-      if (frame === undefined) {
-        log.error(
-          'bad frame from %s, dropping the connection: %s',
-          url,
-          text === undefined ? 'binary frame' : JSON.stringify(text.slice(0, 200)),
-        )
-        ws.terminate()
-        return
-      }
-      // frames are handled strictly in order: a receipt is on disk before the next frame
-      this.receiving = this.receiving
-        .then(() => this.onFrame(ws, url, frame))
-        .catch((err) => {
-          log.error('frame handling failed: %e', err)
-          ws.terminate()
-        })
-    })
-    ws.on('error', (err) => {
-      if ((err as { code?: string }).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH')
-        log.error('frame from %s larger than %d bytes, dropping the connection', url, MAX_FRAME_BYTES)
-      else log('channel %s error: %s', url, err.message)
-    })
-    ws.on('close', (code, reason) => {
-      if (this.ws === ws) {
-        clearTimeout(this.silenceTimer)
-        clearTimeout(this.handshakeTimer)
-        clearTimeout(this.recoveryTimer)
-        this.progress.clear()
-      }
-      const wasReady = this.ready && this.ws === ws
-      if (this.ws === ws) this.ready = false
-      if (wasReady) this.emit('disconnected', { url, code, reason: reason.toString() })
-      if (code === CLOSE_CODES.replaced)
-        log.error(
-          "%s: another connection with this node's key replaced this one (the same key on two machines?)",
-          url,
-        )
-      if (this.stopped || this.ws !== ws) return
-      // Only a connection that stayed up ends the backoff. Reset at the welcome, a tracker
-      // that welcomed the node and dropped it at once (a frame the node refuses and the
-      // tracker replays, a cloned key replacing the connection) had it back every
-      // 100–300 ms for ever, and a campus of such nodes hammering the tracker.
-      if (wasReady && Date.now() - this.readyAt >= this.init.reconnectMaxMs) this.failures = 0
-      // fail over: the next address, with backoff once every address has failed in a row
-      this.failures++
-      this.urlIndex++
-      const round = Math.floor((this.failures - 1) / this.init.trackers.length)
-      const delay = Math.min(this.init.reconnectInitialMs * 2 ** round, this.init.reconnectMaxMs)
-      // jitter (50–150%): after a tracker restart thousands of nodes must not reconnect in one burst
-      const jitter = 0.5 + Math.random()
-      this.reconnectTimer = setTimeout(() => this.connect(), delay * jitter)
-    })
-  }
-
-  private send(frame: NodeFrame): void {
-    const ws = this.ws
-    if (ws === undefined || !this.ready || ws.readyState !== WebSocket.OPEN) return
-    // progress is coalesced while the socket is backed up (`progress-coalescer.ts`)
-    if (frame.t === 'progress') {
-      this.progress.offer(frame, ws.bufferedAmount, (f) => this.write(ws, f))
-      return
-    }
-    if (frame.t === 'outcome') this.progress.drop(frame.id)
-    this.write(ws, frame)
-  }
-
-  /** Writes a frame; each one the socket takes lets held progress go. */
-  private write(ws: WebSocket, frame: NodeFrame): void {
-    ws.send(JSON.stringify(frame), (err) => {
-      if (!err && ws === this.ws) this.progress.drained(ws.bufferedAmount, (f) => this.write(ws, f))
-    })
-  }
-
-  private sendOutcome(rec: JournalRecord): void {
-    if (rec.status === 'received') return
-    this.send({
-      t: 'outcome',
-      id: rec.cmd.id,
-      status: rec.status,
-      reason: rec.reason,
-      peerBytes: rec.peerBytes,
-      originBytes: rec.originBytes,
-    })
-  }
-
-  private async onFrame(ws: WebSocket, url: string, f: ServerFrame): Promise<void> {
-    if (ws !== this.ws) return
-    switch (f.t) {
-      case 'challenge': {
-        const untrusted = this.untrusted(f.trackerId)
-        if (untrusted !== undefined) return this.refuseTracker(ws, url, 'ERR_TRACKER_UNTRUSTED', untrusted)
-        const link = {
-          ws,
-          tracker: new TrackerVerifier(f.trackerId),
-          trackerNonce: f.nonce,
-          nodeNonce: newNonce(),
-        }
-        this.link = link
-        const sig = await this.privateKey.sign(authPayload(f.nonce, this.peerId))
-        const hello: NodeFrame = {
-          t: 'hello',
-          peerId: this.peerId,
-          sig: Buffer.from(sig).toString('base64url'),
-          lastSeq: this.journal.lastSeq,
-          nonce: link.nodeNonce,
-          enroll: this.journal.enrolled ? undefined : this.init.enrollment,
-        }
-        ws.send(JSON.stringify(hello))
-        return
-      }
-      case 'welcome': {
-        const link = this.link
-        if (link?.ws !== ws)
-          return this.refuseTracker(ws, url, 'ERR_TRACKER_PROTOCOL', 'welcome before challenge')
-        const terms = {
-          nodeNonce: link.nodeNonce,
-          trackerNonce: link.trackerNonce,
-          peerId: this.peerId,
-          nodeId: f.nodeId,
-        }
-        if (!link.tracker.welcome(terms, f.sig))
-          return this.refuseTracker(
-            ws,
-            url,
-            'ERR_TRACKER_BAD_SIGNATURE',
-            `tracker ${link.tracker.id} did not sign its welcome`,
-          )
-        // trust on first use: the first tracker that proved its key is the one obeyed from now on
-        if (this.trackerIds === undefined && this.journal.trackerId === undefined)
-          await this.journal.pinTracker(link.tracker.id)
-        await this.journal.markEnrolled()
-        clearTimeout(this.handshakeTimer)
-        this.ready = true
-        this.readyAt = Date.now()
-        this.welcomed(ws)
-        log('connected to %s as %s', url, f.nodeId)
-        this.emit('connected', { url, nodeId: f.nodeId })
-        return
-      }
-      case 'error':
-        log.error('tracker %s refused: %s %s', url, f.code, f.message)
-        // the tracker lost or deleted this node's binding: enroll again on the next hello
-        if (f.code === 'ERR_NOT_ENROLLED') await this.journal.markEnrolled(false)
-        this.emit('refused', { code: f.code, message: f.message })
-        return
-      case 'cmd':
-        // Commands are only taken once the tracker welcomed this node on this connection.
-        if (!this.ready) {
-          log.error('command %s from %s before welcome: ignored', f.cmd.id, url)
-          return
-        }
-        // ...and only commands the tracker signed for this node: nothing injected into the
-        // connection, or meant for another node, is executed
-        if (this.link?.ws !== ws || !this.link.tracker.command(this.peerId, f.cmd, f.sig))
-          return this.refuseTracker(
-            ws,
-            url,
-            'ERR_TRACKER_BAD_SIGNATURE',
-            `command ${f.cmd.id} is not signed by the tracker`,
-          )
-        return this.onCommand(f.cmd)
-    }
-  }
-
-  /** Why a tracker with this PeerId is not obeyed, or `undefined` if it is. */
-  private untrusted(trackerId: string): string | undefined {
-    if (!isTrackerId(trackerId)) return `tracker id ${trackerId.slice(0, 80)} is not an ed25519 PeerId`
-    if (this.trackerIds !== undefined)
-      return this.trackerIds.has(trackerId)
-        ? undefined
-        : `tracker ${trackerId} is not one of the configured tracker ids (${[...this.trackerIds].join(', ')})`
-    const pinned = this.journal.trackerId
-    return pinned === undefined || pinned === trackerId
-      ? undefined
-      : `tracker ${trackerId} is not the tracker this node first met (${pinned}); if the tracker's key really changed, name it with --tracker-id`
-  }
-
-  /** Drops a connection to a tracker that failed to prove itself (the reconnect loop goes on). */
-  private refuseTracker(ws: WebSocket, url: string, code: string, message: string): void {
-    log.error('refusing tracker %s: %s', url, message)
-    this.emit('refused', { code, message })
-    ws.terminate()
-  }
-
-  /**
-   * A connection was welcomed. While the journal recovers from damage, the recovery ends
-   * once a connection has stayed up `reconnectMaxMs` and the frames received until then are
-   * handled: the tracker replays everything it may send again right after the welcome.
-   */
-  private welcomed(ws: WebSocket): void {
-    if (this.journal.recovery === undefined) return
-    clearTimeout(this.recoveryTimer)
-    this.recoveryTimer = setTimeout(() => {
-      this.receiving = this.receiving
-        .then(async () => {
-          if (ws === this.ws && this.ready && !this.stopped) await this.journal.endRecovery()
-        })
-        // still recovering: tried again at the next connection
-        .catch((err) => log.error('ending the journal recovery failed: %e', err))
-    }, this.init.reconnectMaxMs)
-  }
-
-  /** Dedup by command id: a known command is re-ACKed and its outcome re-sent, never re-applied. */
-  private async onCommand(cmd: Command): Promise<void> {
-    const known = await this.journal.get(cmd.id)
-    if (known !== undefined) {
-      this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
-      this.sendOutcome(known)
-      // received but not queued (the execution queue was full): queued now, not at the next start
-      if (known.status === 'received' && !this.executor.holds(cmd.id))
-        this.executor.push(this.journal.recovery === undefined ? known : { ...known, recovered: true })
-      return
-    }
-    // Retention (`journal-retention.ts`): an unknown command at or below the pruned floor
-    // is one this node applied and forgot, not a new one; it MUST NOT be applied again.
-    if (cmd.seq <= this.journal.prunedSeq) {
-      log.error('command %s (number %d) was pruned from the journal: not applied again', cmd.id, cmd.seq)
-      this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
-      this.send({
-        t: 'outcome',
-        id: cmd.id,
-        status: 'failed',
-        reason: `not applied: command number ${cmd.seq} is older than this node's journal keeps (it forgets finished commands up to number ${this.journal.prunedSeq})`,
-      })
-      return
-    }
-    // The receipt MUST be durable before the ACK: an ACKed command is never lost.
-    const rec = await this.journal.receive(cmd)
-    this.send({ t: 'ack', seq: cmd.seq, id: cmd.id })
-    this.executor.push(rec)
   }
 }

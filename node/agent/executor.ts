@@ -1,16 +1,18 @@
 /**
  * Executes commands through the node's content API, one at a time in sequence order, and
  * schedules activations: a placed version switches the resource at its activation time, so
- * every classroom of a campus changes together.
+ * every classroom of a campus changes together. The versions' fetch, pin and switch are in
+ * `versions.ts`, the activation timers in `activations.ts`; the executor orders their turns.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { logger } from '@libp2p/logger'
-import { MAX_TIMER_MS } from '../node-constants.ts'
+import { Activations } from './activations.ts'
 import { JOURNAL_RETRY_INITIAL_MS, JOURNAL_RETRY_MAX_MS } from './constants.ts'
 import type { AgentContentApi, FetchProgress } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
 import { type Command, isKnownOp, MAX_REASON_CHARS, type OutcomeStatus } from './protocol.ts'
 import { judgeRecovered } from './recovery.ts'
+import { Versions } from './versions.ts'
 
 const log = logger('dandelion:node:agent:exec')
 
@@ -38,8 +40,11 @@ export class Executor {
   private running = false
   /** The drain loop while it runs. */
   private draining: Promise<void> = Promise.resolve()
-  private readonly timers = new Map<string, { rec: JournalRecord; timer: NodeJS.Timeout }>()
   private readonly controller = new AbortController()
+  /** Placed versions waiting for their activation time. */
+  private readonly activations: Activations
+  /** Fetches, pins and switches the resources' versions. */
+  private readonly versions: Versions
   /** Per resource, the end of what runs on it now: commands and due activations take turns ({@link exclusive}). */
   private readonly turns = new Map<string, Promise<void>>()
   /** The `place` fetching now, until it commits (pinned, about to be named or scheduled). */
@@ -49,11 +54,28 @@ export class Executor {
     this.content = components.content
     this.journal = components.journal
     this.events = components.events
+    this.activations = new Activations({
+      content: this.content,
+      journal: this.journal,
+      signal: this.controller.signal,
+      current: this.current,
+      exclusive: (resource, fn) => this.exclusive(resource, fn),
+      finish: (rec, status, applied, reason, retry) => this.finish(rec, status, applied, reason, retry),
+      release: (manifestCid, resource) => this.versions.release(manifestCid, resource),
+    })
+    this.versions = new Versions({
+      content: this.content,
+      signal: this.controller.signal,
+      waitingFor: (manifestCid) => this.activations.waitingFor(manifestCid),
+      committed: () => {
+        this.placing = undefined
+      },
+    })
   }
 
   /** Re-queues what a previous run left: unapplied commands and pending activations. */
   async resume(): Promise<void> {
-    for (const rec of await this.journal.waitingActivation()) this.schedule(rec)
+    for (const rec of await this.journal.waitingActivation()) this.activations.schedule(rec)
     for (const rec of await this.journal.queued()) this.push(rec)
   }
 
@@ -94,8 +116,7 @@ export class Executor {
    */
   async stop(deadlineMs = Infinity): Promise<{ ended: true } | { ended: false; running: Command[] }> {
     this.controller.abort()
-    for (const t of this.timers.values()) clearTimeout(t.timer)
-    this.timers.clear()
+    this.activations.clear()
     // due activations that were already waiting for their turn (they see the abort and return)
     const ended = this.draining.then(() => Promise.all(this.turns.values())).then(() => 'ended' as const)
     if (deadlineMs === Infinity) {
@@ -199,7 +220,7 @@ export class Executor {
       const verdict = rec.recovered === true ? await this.judge(rec) : undefined
       if (verdict?.kind === 'refuse') return await this.finish(rec, 'failed', true, verdict.reason, true)
       // a newer command about the same resource supersedes a pending activation
-      await this.cancelActivation(cmd.resource, cmd.manifestCid)
+      await this.activations.cancel(cmd.resource, cmd.manifestCid)
       if (verdict?.kind === 'in-place') return await this.finish(rec, verdict.status, true, undefined, true)
       switch (cmd.op) {
         case 'place': {
@@ -217,19 +238,19 @@ export class Executor {
           }
           if (cmd.activateAt !== undefined && cmd.activateAt > Date.now()) {
             // the active version is served until the activation time: it stays pinned
-            await this.hold(cmd.resource, cmd.manifestCid, undefined, signal, onProgress)
+            await this.versions.hold(cmd.resource, cmd.manifestCid, undefined, signal, onProgress)
             const placed: JournalRecord = { ...rec, ...bytes }
             await this.finish(placed, 'placed', true, undefined, true)
-            this.schedule({ ...placed, status: 'placed' })
+            this.activations.schedule({ ...placed, status: 'placed' })
           } else {
-            await this.switchTo(cmd.resource, cmd.manifestCid, signal, onProgress)
+            await this.versions.switchTo(cmd.resource, cmd.manifestCid, signal, onProgress)
             await this.finish({ ...rec, ...bytes }, 'active', true, undefined, true)
           }
           break
         }
         case 'activate':
           // the version may have been let go and evicted since it was placed (a rollback)
-          await this.switchTo(cmd.resource, cmd.manifestCid, signal)
+          await this.versions.switchTo(cmd.resource, cmd.manifestCid, signal)
           await this.finish(rec, 'active', true, undefined, true)
           break
         case 'deactivate':
@@ -265,7 +286,11 @@ export class Executor {
   /** The verdict on a command received while the journal recovered (see `recovery.ts`). */
   private async judge(rec: JournalRecord): Promise<Awaited<ReturnType<typeof judgeRecovered>>> {
     const verdict = await judgeRecovered(
-      { content: this.content, journal: this.journal, inUse: (cid) => this.inUse(cid, rec.cmd.resource) },
+      {
+        content: this.content,
+        journal: this.journal,
+        inUse: (cid) => this.versions.inUse(cid, rec.cmd.resource),
+      },
       rec.cmd,
     )
     if (verdict.kind === 'in-place')
@@ -278,155 +303,6 @@ export class Executor {
     if (verdict.kind === 'refuse') log.error('%s not applied: %s', rec.cmd.id, verdict.reason)
     return verdict
   }
-
-  /**
-   * Makes `manifestCid` the resource's active version: held and pinned first, then named,
-   * then the version it replaces unpinned. Its data stays: eviction takes it when room is
-   * needed, and a rollback fetches it again.
-   */
-  private async switchTo(
-    resource: string,
-    manifestCid: string,
-    signal: AbortSignal,
-    onProgress?: (p: FetchProgress) => void,
-  ): Promise<void> {
-    const replaced = await this.content.names.get(resource)
-    // hold() commits the placement: from here it is no longer aborted by a newer command
-    await this.hold(
-      resource,
-      manifestCid,
-      replaced === manifestCid ? undefined : replaced,
-      signal,
-      onProgress,
-    )
-    await this.content.names.set(resource, manifestCid)
-    if (replaced !== undefined && replaced !== manifestCid) await this.release(replaced)
-  }
-
-  /**
-   * Fetches and pins a version. When the store refuses it (a device's quota full of pinned
-   * content) and it is to replace `replaced`, that one is let go and the fetch carries on:
-   * a device that cannot hold both must be able to evict the old version to take the new.
-   * A download that still fails is evicted, so it neither holds room nor resumes at the
-   * next start (the node keeps a refused download for its own retries; the tracker, told
-   * of the failure, decides whether to send it again), and `replaced` is pinned again.
-   * A placement superseded by a newer command is dropped the same way. Once pinned, the
-   * placement commits: a newer command no longer aborts it.
-   */
-  private async hold(
-    resource: string,
-    manifestCid: string,
-    replaced: string | undefined,
-    signal: AbortSignal,
-    onProgress?: (p: FetchProgress) => void,
-  ): Promise<void> {
-    let letGo = false
-    let pinned = false
-    try {
-      try {
-        await this.content.fetch(manifestCid, { signal, onProgress })
-      } catch (err) {
-        if (!isStoreWriteError(err) || replaced === undefined || signal.aborted) throw err
-        log('no room for %s beside %s: letting the replaced version go', manifestCid, replaced)
-        letGo = true
-        // still the resource's name until the switch: only another resource's use keeps it
-        if (!(await this.inUse(replaced, undefined, resource))) await this.content.unpin(replaced)
-        await this.content.fetch(manifestCid, { signal, onProgress })
-      }
-      signal.throwIfAborted()
-      await this.content.pin(manifestCid)
-      pinned = true
-      // checked again after the pin, which a newer command may have arrived during
-      signal.throwIfAborted()
-      this.placing = undefined
-    } catch (err) {
-      // aborted while the executor runs: superseded by a newer command for the resource
-      const superseded = signal.aborted && !this.controller.signal.aborted
-      if ((isStoreWriteError(err) && !signal.aborted) || superseded) {
-        if (!(await this.inUse(manifestCid, resource)))
-          await (pinned ? this.content.unpin(manifestCid) : Promise.resolve())
-            .then(() => this.content.evict(manifestCid))
-            .catch((e) => log.error('evicting the dropped download %s failed: %e', manifestCid, e))
-        if (letGo && replaced !== undefined)
-          await this.content.pin(replaced).catch((e) => log.error('pinning %s again failed: %e', replaced, e))
-      }
-      throw err
-    }
-  }
-
-  /** Unpins a version no resource here has active or waiting for activation. */
-  private async release(manifestCid: string, resource?: string): Promise<void> {
-    if (await this.inUse(manifestCid, resource)) return
-    await this.content.unpin(manifestCid)
-  }
-
-  /**
-   * Whether a resource has `manifestCid` active or placed and waiting for activation
-   * (`resource` is checked even where the name table cannot be listed; `except`'s entry is
-   * ignored).
-   */
-  private async inUse(manifestCid: string, resource?: string, except?: string): Promise<boolean> {
-    for (const t of this.timers.values()) if (t.rec.cmd.manifestCid === manifestCid) return true
-    if (resource !== undefined && (await this.content.names.get(resource)) === manifestCid) return true
-    const names = (await this.content.names.list?.()) ?? []
-    return names.some((n) => n.manifestCid === manifestCid && n.name !== except)
-  }
-
-  /** Switches the resource to a placed version at its activation time (survives restarts). */
-  private schedule(rec: JournalRecord): void {
-    const at = rec.cmd.activateAt ?? 0
-    // a Node timer waits at most MAX_TIMER_MS: a later activation waits in steps, re-armed until due
-    const arm = (): NodeJS.Timeout =>
-      setTimeout(
-        () => {
-          if (Date.now() < at) {
-            entry.timer = arm()
-            return
-          }
-          // still in `timers` until its turn: a command applied first cancels it there
-          this.exclusive(rec.cmd.resource, () => this.activateNow(entry)).catch((err) =>
-            log.error('activation of %s failed: %e', rec.cmd.id, err),
-          )
-        },
-        Math.min(MAX_TIMER_MS, Math.max(0, at - Date.now())),
-      )
-    const entry = { rec, timer: arm() }
-    this.timers.set(rec.cmd.resource, entry)
-  }
-
-  private async activateNow(entry: { rec: JournalRecord }): Promise<void> {
-    const { rec } = entry
-    // stopped, or superseded by a command applied while this waited for its turn
-    if (this.controller.signal.aborted || this.timers.get(rec.cmd.resource) !== entry) return
-    this.timers.delete(rec.cmd.resource)
-    this.current.add(rec.cmd)
-    try {
-      // placed and pinned already: only the name switches, and the replaced version is let go
-      const replaced = await this.content.names.get(rec.cmd.resource)
-      await this.content.names.set(rec.cmd.resource, rec.cmd.manifestCid)
-      if (replaced !== undefined && replaced !== rec.cmd.manifestCid) await this.release(replaced)
-      await this.finish(rec, 'active', false, undefined, true)
-    } finally {
-      this.current.delete(rec.cmd)
-    }
-  }
-
-  /** Cancels the resource's pending activation, unpinning its version unless `next` is it. */
-  private async cancelActivation(resource: string, next: string): Promise<void> {
-    const t = this.timers.get(resource)
-    if (t === undefined) return
-    clearTimeout(t.timer)
-    this.timers.delete(resource)
-    try {
-      const rec = await this.journal.get(t.rec.cmd.id)
-      if (rec !== undefined) await this.finish(rec, 'failed', false, 'superseded before activation')
-    } catch (err) {
-      // the journal still holds the activation as pending: keep it pending here too
-      if (!this.controller.signal.aborted) this.schedule(t.rec)
-      throw err
-    }
-    if (t.rec.cmd.manifestCid !== next) await this.release(t.rec.cmd.manifestCid, resource)
-  }
 }
 
 /**
@@ -438,9 +314,4 @@ function supersedes(next: Command, placing: Command): boolean {
   if (next.op === 'deactivate') return true
   if (next.op === 'evict') return next.manifestCid === placing.manifestCid
   return next.manifestCid !== placing.manifestCid
-}
-
-/** A fetch the node's store refused (matched by name: see `node/swarm/errors.ts`). */
-function isStoreWriteError(err: unknown): boolean {
-  return err instanceof Error && err.name === 'StoreWriteError'
 }
