@@ -1,12 +1,14 @@
 /**
  * `dandelion rtc`: runs the signaling server and werift SFU until SIGINT/SIGTERM.
  * The secret may also come from `DANDELION_RTC_SECRET`, which keeps it out of `ps`; the
- * previous secrets of a rotation from `DANDELION_RTC_PREVIOUS_SECRETS` (comma-separated).
+ * previous secrets of a rotation from `DANDELION_RTC_PREVIOUS_SECRETS` (comma-separated); the
+ * STUN/TURN servers from `DANDELION_RTC_ICE_SERVERS` (`ice-servers.ts`).
  */
 import { parseArgs } from 'node:util'
 import { holdStopSignals } from '../node/cli-main.ts'
 import { DEFAULT_GRANT_KEY_FILE, DEFAULT_HOST, DEFAULT_PORT, PHOTO_MAX_BYTES } from './constants.ts'
 import { InvalidConfigError } from './errors.ts'
+import { iceServersFromEnv, parseIceServerArg } from './ice-servers.ts'
 import { createRtcServer } from './index.ts'
 
 const USAGE = `usage: dandelion rtc [options]
@@ -24,6 +26,14 @@ const USAGE = `usage: dandelion rtc [options]
                    absent (default ${DEFAULT_GRANT_KEY_FILE})
   --photo-max-bytes <n>    largest homework photo a grant allows (default ${PHOTO_MAX_BYTES})
   --shards <n>     worker threads for subscriber fan-out (default 0)
+  --ice-server <s> a STUN or TURN server for lamps and pages behind NAT, used by
+                   the SFU and told to every client after its hello (repeatable):
+                   stun:host[:port]
+                   turn:user:credential@host[:port][?transport=udp|tcp]
+                   turns:user:credential@host[:port]
+                   (user and credential percent-encoded), or one RTCIceServer as
+                   JSON. Or DANDELION_RTC_ICE_SERVERS, which keeps TURN credentials
+                   out of \`ps\`: those separated by blanks or commas, or a JSON array
   -h, --help       show this help
 `
 
@@ -52,6 +62,7 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
         'grant-key-file': { type: 'string' },
         'photo-max-bytes': { type: 'string' },
         shards: { type: 'string' },
+        'ice-server': { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -80,6 +91,10 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
   if (values.shards !== undefined) config.shards = num(values.shards)
   if (values['grant-key-file'] !== undefined) config.grantKeyFile = values['grant-key-file']
   if (values['photo-max-bytes'] !== undefined) config.photoMaxBytes = num(values['photo-max-bytes'])
+  const flags = values['ice-server'] as string[] | undefined
+  const iceServers =
+    flags?.map((v) => parseIceServerArg(v)) ?? iceServersFromEnv(process.env.DANDELION_RTC_ICE_SERVERS)
+  if (iceServers !== undefined) config.iceServers = iceServers
   // before the server exists: a SIGTERM while it starts, even before this module loaded
   // (rtc/main.ts holds the signals from its first line), stops it once it is up
   const signal = options.signal ?? holdStopSignals({ secondSigintExits: true })

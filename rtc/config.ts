@@ -4,10 +4,12 @@ import {
   DEFAULT_GRANT_KEY_FILE,
   DEFAULT_HOST,
   DEFAULT_PORT,
+  MAX_ICE_SERVERS,
   MAX_PREVIOUS_SECRETS,
   PHOTO_MAX_BYTES,
 } from './constants.ts'
 import { InvalidConfigError } from './errors.ts'
+import { checkIceServers, ICE_SERVER_SCHEMA, ICE_SERVERS_SETTING, type IceServer } from './ice-servers.ts'
 
 /** Plain configuration of the rtc service. */
 export interface RtcConfig {
@@ -35,6 +37,11 @@ export interface RtcConfig {
   shards: number
   /** Extra ICE host addresses (the LAN address browsers reach the SFU on). */
   hostAddresses?: string[]
+  /**
+   * STUN/TURN servers the SFU gathers with and every client is told in its `welcome` (after a
+   * valid hello only: they may hold TURN credentials). At most {@link MAX_ICE_SERVERS}. @default []
+   */
+  iceServers: IceServer[]
 }
 
 /** Secrets are validated alike, current or previous. */
@@ -50,6 +57,7 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   grantKeyFile: '--grant-key-file',
   photoMaxBytes: '--photo-max-bytes',
   shards: '--shards',
+  iceServers: ICE_SERVERS_SETTING,
 }
 
 const schema = {
@@ -66,6 +74,7 @@ const schema = {
     photoMaxBytes: { type: 'integer', minimum: 1, maximum: 1024 * 1024 * 1024 },
     shards: { type: 'integer', minimum: 0, maximum: 64 },
     hostAddresses: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
+    iceServers: { type: 'array', maxItems: MAX_ICE_SERVERS, items: ICE_SERVER_SCHEMA },
   },
 }
 
@@ -80,6 +89,9 @@ export function parseConfig(input: unknown): Readonly<RtcConfig> {
     throw new InvalidConfigError(`invalid rtc config: ${why}`)
   }
   const c = input as Partial<RtcConfig> & { secret: string }
+  const iceProblem = checkIceServers(c.iceServers ?? [])
+  if (iceProblem !== undefined)
+    throw new InvalidConfigError(`invalid rtc config: /${iceProblem} (${ICE_SERVERS_SETTING})`)
   const out: RtcConfig = {
     secret: c.secret,
     // the current secret, or one given twice, adds nothing to what is accepted
@@ -89,9 +101,21 @@ export function parseConfig(input: unknown): Readonly<RtcConfig> {
     shards: c.shards ?? 0,
     grantKeyFile: c.grantKeyFile ?? DEFAULT_GRANT_KEY_FILE,
     photoMaxBytes: c.photoMaxBytes ?? PHOTO_MAX_BYTES,
+    // copies, frozen with the rest: the caller's objects stay theirs
+    iceServers: Object.freeze((c.iceServers ?? []).map(copyIceServer)) as IceServer[],
   }
   if (c.origin !== undefined) out.origin = c.origin.replace(/\/+$/, '')
   if (c.hostAddresses !== undefined) out.hostAddresses = [...c.hostAddresses]
+  return Object.freeze(out)
+}
+
+/** A frozen copy of `server`. */
+function copyIceServer(server: IceServer): IceServer {
+  const out: IceServer = {
+    urls: typeof server.urls === 'string' ? server.urls : (Object.freeze([...server.urls]) as string[]),
+  }
+  if (server.username !== undefined) out.username = server.username
+  if (server.credential !== undefined) out.credential = server.credential
   return Object.freeze(out)
 }
 

@@ -58,6 +58,8 @@ export const MAX_ROOMS = 1000
 export const TOKEN_TTL_MS = 12 * 3600 * second
 /** Previous token secrets still accepted during a rotation (`--previous-secret`). */
 export const MAX_PREVIOUS_SECRETS = 8
+/** STUN/TURN servers configured at most (`--ice-server`); werift itself uses the first of each kind. */
+export const MAX_ICE_SERVERS = 8
 /** Keyframe requests forwarded to a publisher at most once per this interval. */
 export const PLI_THROTTLE_MS = 500
 /** Packets kept per published track for NACK retransmission (power of two). */

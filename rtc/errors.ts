@@ -171,3 +171,17 @@ export class BusyError extends RtcError {
     super(message, BusyError.code)
   }
 }
+
+/**
+ * The caller's `signal` aborted a media call (a publish or subscribe negotiation): what it had
+ * set up (peer connection, tracks, join slot) is released. `name` is `AbortError`, as for a
+ * DOM abort, so generic checks match it too; `cause` is the signal's reason.
+ */
+export class AbortError extends RtcError {
+  static readonly code = 'ERR_ABORTED'
+  override name = 'AbortError'
+  constructor(message = 'aborted', options: { cause?: unknown } = {}) {
+    super(message, AbortError.code)
+    if (options.cause !== undefined) this.cause = options.cause
+  }
+}

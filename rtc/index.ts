@@ -22,6 +22,7 @@ export { issueToken, type Role, type TokenClaims, verifyToken } from './auth/tok
 export { type Publication, publish, type Subscription, subscribe } from './client/media.ts'
 export { parseConfig, type RtcConfig } from './config.ts'
 export * from './errors.ts'
+export type { IceServer } from './ice-servers.ts'
 export { type LampUploadInit, lampControls, PhotoUploadError, uploadPhoto } from './photo/upload.ts'
 export { NullProvider, type RtcProvider, type RtcProviderHandlers } from './provider.ts'
 export { canPublish, createRoomState, reduce, viewFor } from './room/reducer.ts'
@@ -52,7 +53,11 @@ export interface RtcServer {
 export async function createRtcServer(components: RtcServerComponents, init: unknown): Promise<RtcServer> {
   const config = parseConfig(init)
   const provider =
-    components.provider ?? new WeriftSfu({}, { shards: config.shards, hostAddresses: config.hostAddresses })
+    components.provider ??
+    new WeriftSfu(
+      {},
+      { shards: config.shards, hostAddresses: config.hostAddresses, iceServers: config.iceServers },
+    )
   // photo upload grants: only where lamps are told an origin to upload to
   let grants: UploadGrantIssuer | undefined
   if (config.origin !== undefined) {
@@ -69,6 +74,7 @@ export async function createRtcServer(components: RtcServerComponents, init: unk
       port: config.port,
       origin: config.origin,
       photoMaxBytes: config.photoMaxBytes,
+      iceServers: config.iceServers,
     },
   )
   const server: RtcServer = { url: signaling.url, config, signaling, close: () => signaling.close() }

@@ -13,6 +13,12 @@ export interface RtcProviderHandlers {
 
 /** Options every media call accepts. */
 export interface ProviderOptions {
+  /**
+   * Aborts the call: a publish or subscribe negotiation under way stops, releases what it set up
+   * (peer connection, tracks, join slot) and rejects with `AbortError` (`ERR_ABORTED`, `errors.ts`); an
+   * already aborted signal is refused at once. The signaling server aborts a session's calls
+   * when its user leaves.
+   */
   signal?: AbortSignal
 }
 

@@ -64,6 +64,14 @@ function welcomed(sig: SignalingClient, signal: AbortSignal): Promise<void> {
   })
 }
 
+/**
+ * The peer config of a connection made for `sig`: the STUN/TURN servers its server announced,
+ * unless `init` names its own.
+ */
+function clientPeerConfig(sig: SignalingClient, init: PeerConfigInit): ReturnType<typeof peerConfig> {
+  return peerConfig(init.iceServers === undefined ? { ...init, iceServers: sig.iceServers } : init)
+}
+
 /** Options of {@link publish}. */
 export interface PublishOptions {
   signal?: AbortSignal
@@ -78,7 +86,8 @@ export interface PublishOptions {
 }
 
 /**
- * Publishes an audio and a video track through the SFU; resolves once connected. If the
+ * Publishes an audio and a video track through the SFU; resolves once connected, gathering with
+ * the STUN/TURN servers of the server's welcome unless `init.iceServers` is given. If the
  * connection fails later, a new one carrying the same tracks is published in its place (the SFU
  * tears the failed one down).
  */
@@ -94,7 +103,7 @@ export async function publish(
   let pc!: RTCPeerConnection
   let closed = false
   const attempt = async (): Promise<void> => {
-    const next = new RTCPeerConnection(peerConfig(init))
+    const next = new RTCPeerConnection(clientPeerConfig(sig, init))
     const vt: RTCRtpTransceiver = next.addTransceiver(video, { direction: 'sendonly' })
     next.addTransceiver(audio, { direction: 'sendonly' })
     vt.sender.onPictureLossIndication.subscribe(() => {
@@ -199,7 +208,8 @@ export interface SubscribeOptions {
 }
 
 /**
- * Subscribes to the room's media; resolves once connected. A connection that fails or does not
+ * Subscribes to the room's media; resolves once connected (with the servers of the welcome,
+ * as {@link publish}). A connection that fails or does not
  * come up in time is replaced by a new one (the SFU restarts its side on `subscribe`).
  */
 export async function subscribe(
@@ -228,7 +238,7 @@ export async function subscribe(
   const attempts = options.attempts ?? 3
   const connect = async (): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
-      pc = new RTCPeerConnection(peerConfig(init))
+      pc = new RTCPeerConnection(clientPeerConfig(sig, init))
       tracks.length = 0
       pc.ontrack = ({ track }) => countTrack(track, tracks, listeners)
       const first = new Promise<void>((r) => {

@@ -25,7 +25,10 @@ export interface PeerConfigInit {
   hostAddresses?: string[]
   /** Give werift's DTLS Node's native X25519 (see `native-x25519.ts`). @default true */
   nativeX25519?: boolean
-  /** STUN/TURN servers, for peers behind NAT. @default [] */
+  /**
+   * STUN/TURN servers, for peers behind NAT (`--ice-server`). werift gathers with the first STUN
+   * and the first TURN URL of the list. @default []
+   */
   iceServers?: Array<{ urls: string | string[]; username?: string; credential?: string }>
 }
 
@@ -77,7 +80,11 @@ export function peerConfig(init: PeerConfigInit = {}): Partial<PeerConfig> {
     iceStunGatherTimeout: 0.05,
   }
   if (init.iceServers !== undefined && init.iceServers.length > 0) {
-    config.iceServers = init.iceServers
+    // copies: werift keeps its config, and the caller's (frozen, shared) list stays as it is
+    config.iceServers = init.iceServers.map((s) => ({
+      ...s,
+      urls: typeof s.urls === 'string' ? s.urls : [...s.urls],
+    }))
     config.iceStunGatherTimeout = undefined
   }
   if (init.loopback === true) {

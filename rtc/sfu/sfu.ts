@@ -8,8 +8,9 @@ import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import { RTCPeerConnection, type RTCRtpReceiver } from 'werift'
 import { PLI_THROTTLE_MS, SPEAKER_INTERVAL_MS } from '../constants.ts'
-import { MediaError } from '../errors.ts'
-import type { RtcProvider, RtcProviderHandlers } from '../provider.ts'
+import { AbortError, MediaError } from '../errors.ts'
+import type { ProviderOptions, RtcProvider, RtcProviderHandlers } from '../provider.ts'
+import { abortable, throwIfAborted } from '../util/abortable.ts'
 import type { ForwardMode } from './forwarder.ts'
 import { audioLevelExtId, type PeerConfigInit, peerConfig } from './peer-config.ts'
 import { LocalShard, type Shard, type ShardEvents, WorkerShard } from './shard.ts'
@@ -68,6 +69,8 @@ export interface SfuStats {
   fastOutputs: number
   /** Publishing connections. */
   publishers: number
+  /** Published tracks being forwarded, all publishers. */
+  tracks: number
   /** Keyframe requests sent to publishers. */
   plisSent: number
 }
@@ -102,6 +105,8 @@ export class WeriftSfu implements RtcProvider {
       mode: init.mode,
       loopback: init.loopback,
       hostAddresses: init.hostAddresses,
+      // receive connections gather with the same STUN/TURN servers as publish connections
+      iceServers: init.iceServers,
       maxConcurrentJoins: init.maxConcurrentJoins,
     }
     const n = init.shards ?? 0
@@ -120,15 +125,24 @@ export class WeriftSfu implements RtcProvider {
     this.handlers = handlers
   }
 
-  async publish(room: string, user: string, offer: string): Promise<string> {
+  /**
+   * Answers `user`'s publish offer. Aborting `options.signal` stops the negotiation at once: the
+   * call rejects with {@link AbortError} and its connection and tracks are gone (a publish still
+   * queued behind another of the same user never starts).
+   */
+  async publish(room: string, user: string, offer: string, options: ProviderOptions = {}): Promise<string> {
+    const { signal } = options
+    throwIfAborted(signal, 'publish aborted')
     // publishes of one user run one after the other: two racing ones would each unpublish first,
     // then both set their connection and the first would be dropped from the map still open
     const k = key(room, user)
-    const run = (this.publishing.get(k) ?? Promise.resolve()).then(() => this.publishNow(room, user, offer))
-    const settled = run.then(
-      () => {},
-      () => {},
+    const before = this.publishing.get(k) ?? Promise.resolve()
+    const run = abortable(before, signal, 'publish aborted').then(() =>
+      this.publishNow(room, user, offer, signal),
     )
+    // the next publish waits for this one's predecessor too: one aborted while queued settles
+    // at once, and the next would otherwise run alongside the one still under way
+    const settled = Promise.allSettled([before, run]).then(() => {})
     this.publishing.set(k, settled)
     try {
       return await run
@@ -137,11 +151,12 @@ export class WeriftSfu implements RtcProvider {
     }
   }
 
-  private async publishNow(room: string, user: string, offer: string): Promise<string> {
+  private async publishNow(room: string, user: string, offer: string, signal?: AbortSignal): Promise<string> {
     await this.unpublish(room, user)
     // a publish queued or under way when close() ran (it closed the publishers it found then)
     // would otherwise open a connection and its UDP sockets after it, for ever
     if (this.closed) throw new MediaError('the SFU is closed')
+    throwIfAborted(signal, 'publish aborted')
     const pc = new RTCPeerConnection(peerConfig(this.init))
     const pub: Publisher = { room, user, pc, tracks: [] }
     this.publishers.set(key(room, user), pub)
@@ -153,6 +168,8 @@ export class WeriftSfu implements RtcProvider {
     })
     const levelExt = audioLevelExtId(offer)
     pc.ontrack = ({ track, receiver }) => {
+      // werift may still be applying the offer of a publish that was aborted and torn down
+      if (this.publishers.get(key(room, user)) !== pub) return
       const kind = track.kind as 'audio' | 'video'
       const id = `${room}/${user}/${kind}/${pub.tracks.length}`
       const t: PubTrack = { id, receiver, ssrc: track.ssrc ?? 0, lastPli: 0 }
@@ -172,15 +189,20 @@ export class WeriftSfu implements RtcProvider {
         for (const s of this.shards) s.rtp(id, buf, at)
       })
     }
-    try {
+    const negotiate = async (): Promise<string> => {
       await pc.setRemoteDescription({ type: 'offer', sdp: offer })
       const answer = await pc.createAnswer()
       await pc.setLocalDescription(answer)
       return pc.localDescription!.sdp
+    }
+    try {
+      // gathering alone may take seconds with a STUN or TURN server: an abort does not wait for it
+      return await abortable(negotiate(), signal, 'publish aborted')
     } catch (err) {
       // an offer werift cannot use is the client's fault, not ours: say so, and keep no
       // half-made connection in the room until the user's next publish or leave
       if (this.publishers.get(key(room, user)) === pub) await this.unpublish(room, user)
+      if (err instanceof AbortError) throw err
       throw new MediaError(`unusable publish offer: ${(err as Error).message}`)
     }
   }
@@ -198,7 +220,13 @@ export class WeriftSfu implements RtcProvider {
     await pub.pc.close().catch((err) => this.log('close failed %e', err))
   }
 
-  async subscribe(room: string, user: string): Promise<void> {
+  /**
+   * Creates `user`'s receive connection and sends its first offer. Aborting `options.signal` before
+   * that offer is out (waiting for a join slot, gathering) closes the connection, frees the slot
+   * and rejects with {@link AbortError}.
+   */
+  async subscribe(room: string, user: string, options: ProviderOptions = {}): Promise<void> {
+    throwIfAborted(options.signal, 'subscribe aborted')
     const k = key(room, user)
     let i = this.placement.get(k)
     if (i === undefined) {
@@ -206,13 +234,14 @@ export class WeriftSfu implements RtcProvider {
       this.placement.set(k, i)
       this.load[i]++
     }
-    await this.shards[i].subscribe(room, user)
+    await this.shards[i].subscribe(room, user, options)
   }
 
-  async answer(room: string, user: string, sdp: string): Promise<void> {
+  async answer(room: string, user: string, sdp: string, options: ProviderOptions = {}): Promise<void> {
+    throwIfAborted(options.signal, 'answer aborted')
     const i = this.placement.get(key(room, user))
     if (i === undefined) throw new MediaError(`${user} has not subscribed`)
-    await this.shards[i].answer(room, user, sdp)
+    await this.shards[i].answer(room, user, sdp, options)
   }
 
   async leave(room: string, user: string): Promise<void> {
@@ -249,6 +278,7 @@ export class WeriftSfu implements RtcProvider {
       ready: per.reduce((a, s) => a + s.ready, 0),
       plisSent: this.plisSent,
       publishers: this.publishers.size,
+      tracks: this.tracks.size,
     }
   }
 

@@ -1,5 +1,6 @@
 /** Entry of a shard worker thread: a {@link SubscriberHub} driven by messages from the SFU. */
 import { parentPort, workerData } from 'node:worker_threads'
+import { RtcError } from '../errors.ts'
 import type { ShardReply, ShardRequest } from './shard.ts'
 import { SubscriberHub, type SubscriberHubInit } from './subscriber-hub.ts'
 
@@ -14,10 +15,13 @@ const hub = new SubscriberHub(
   workerData as SubscriberHubInit,
 )
 
-async function run(m: Extract<ShardRequest, { id: number }>): Promise<unknown> {
+/** Requests under way that their caller may abort, by id. */
+const aborts = new Map<number, AbortController>()
+
+async function run(m: Extract<ShardRequest, { id: number }>, signal: AbortSignal): Promise<unknown> {
   switch (m.op) {
     case 'subscribe':
-      return hub.subscribe(m.room, m.user)
+      return hub.subscribe(m.room, m.user, { signal })
     case 'leave':
       return hub.leave(m.room, m.user)
     case 'answer':
@@ -42,8 +46,22 @@ port.on('message', (m: ShardRequest) => {
     hub.removeTrack(m.trackId)
     return
   }
-  run(m).then(
-    (value) => post({ re: m.id, ok: true, value }),
-    (err: unknown) => post({ re: m.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
-  )
+  if (m.op === 'abort') {
+    aborts.get(m.re)?.abort()
+    return
+  }
+  const controller = new AbortController()
+  aborts.set(m.id, controller)
+  run(m, controller.signal)
+    .then(
+      (value) => post({ re: m.id, ok: true, value }),
+      (err: unknown) =>
+        post({
+          re: m.id,
+          ok: false,
+          error: err instanceof Error ? err.message : String(err),
+          code: err instanceof RtcError ? err.code : undefined,
+        }),
+    )
+    .finally(() => aborts.delete(m.id))
 })

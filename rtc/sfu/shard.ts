@@ -4,7 +4,7 @@
  * each shard, like mediasoup's pipeToRouter, so fan-out spreads over cores.
  */
 import { Worker } from 'node:worker_threads'
-import { MediaError, ShardCrashedError } from '../errors.ts'
+import { AbortError, MediaError, ShardCrashedError } from '../errors.ts'
 import { type ShardStats, SubscriberHub, type SubscriberHubInit, type TrackInfo } from './subscriber-hub.ts'
 
 /** Events a shard reports. */
@@ -19,11 +19,17 @@ export interface Shard {
   removeTrack(trackId: string): void
   /** `at`: when the SFU received the packet (ms, `performance.timeOrigin + performance.now()`). */
   rtp(trackId: string, buf: Buffer, at: number): void
-  subscribe(room: string, user: string): Promise<void>
-  answer(room: string, user: string, sdp: string): Promise<void>
+  /** Aborting `options.signal` before the first offer is out releases it all ({@link AbortError}). */
+  subscribe(room: string, user: string, options?: CallOptions): Promise<void>
+  answer(room: string, user: string, sdp: string, options?: CallOptions): Promise<void>
   leave(room: string, user: string): Promise<void>
   stats(): Promise<ShardStats>
   close(): Promise<void>
+}
+
+/** Options of a shard's calls. */
+export interface CallOptions {
+  signal?: AbortSignal
 }
 
 /** A shard in the calling thread. */
@@ -41,11 +47,11 @@ export class LocalShard implements Shard {
   rtp(trackId: string, buf: Buffer, at: number): void {
     this.hub.rtp(trackId, buf, at)
   }
-  subscribe(room: string, user: string): Promise<void> {
-    return this.hub.subscribe(room, user)
+  subscribe(room: string, user: string, options?: CallOptions): Promise<void> {
+    return this.hub.subscribe(room, user, options)
   }
-  answer(room: string, user: string, sdp: string): Promise<void> {
-    return this.hub.answer(room, user, sdp)
+  answer(room: string, user: string, sdp: string, options?: CallOptions): Promise<void> {
+    return this.hub.answer(room, user, sdp, options)
   }
   leave(room: string, user: string): Promise<void> {
     return this.hub.leave(room, user)
@@ -66,13 +72,15 @@ export type ShardRequest =
   | { op: 'subscribe' | 'leave'; id: number; room: string; user: string }
   | { op: 'answer'; id: number; room: string; user: string; sdp: string }
   | { op: 'stats' | 'close'; id: number }
+  /** The caller of request `re` aborted: the worker aborts it too (and answers nothing more). */
+  | { op: 'abort'; re: number }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never
 
 /** What a worker shard sends back. */
 export type ShardReply =
   | { re: number; ok: true; value?: unknown }
-  | { re: number; ok: false; error: string }
+  | { re: number; ok: false; error: string; code?: string }
   | { ev: 'offer'; room: string; user: string; sdp: string }
   | { ev: 'keyframe'; trackId: string }
 
@@ -96,6 +104,7 @@ export class WorkerShard implements Shard {
       if (p === undefined) return
       this.pending.delete(m.re)
       if (m.ok) p.resolve(m.value)
+      else if (m.code === AbortError.code) p.reject(new AbortError(m.error))
       else p.reject(new MediaError(m.error))
     })
     // an uncaught error is followed by 'exit'; terminate() and process.exit() in the worker give 'exit' only
@@ -112,12 +121,38 @@ export class WorkerShard implements Shard {
     this.pending.clear()
   }
 
-  private call<T>(req: DistributiveOmit<Extract<ShardRequest, { id: number }>, 'id'>): Promise<T> {
+  /**
+   * Sends `req` and resolves with the worker's answer. Aborting `signal` rejects at once with
+   * {@link AbortError} and tells the worker, which releases what the request set up; any
+   * request posted after that (a `stats`, a `leave`) is handled once it has.
+   */
+  private call<T>(
+    req: DistributiveOmit<Extract<ShardRequest, { id: number }>, 'id'>,
+    signal?: AbortSignal,
+  ): Promise<T> {
     // a dead worker never answers: fail now rather than wait for ever
     if (this.dead !== undefined) return Promise.reject(this.dead)
+    if (signal?.aborted === true)
+      return Promise.reject(new AbortError(`${req.op} aborted`, { cause: signal.reason }))
     const id = this.nextId++
     return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject })
+      const onAbort = (): void => {
+        if (!this.pending.delete(id)) return
+        if (this.dead === undefined) this.worker.postMessage({ op: 'abort', re: id } satisfies ShardRequest)
+        reject(new AbortError(`${req.op} aborted`, { cause: signal?.reason }))
+      }
+      const done = (): void => signal?.removeEventListener('abort', onAbort)
+      this.pending.set(id, {
+        resolve: (v) => {
+          done()
+          ;(resolve as (v: unknown) => void)(v)
+        },
+        reject: (e) => {
+          done()
+          reject(e)
+        },
+      })
+      signal?.addEventListener('abort', onAbort, { once: true })
       this.worker.postMessage({ ...req, id })
     })
   }
@@ -134,11 +169,11 @@ export class WorkerShard implements Shard {
     if (this.dead !== undefined) return
     this.worker.postMessage({ op: 'rtp', trackId, buf, at } satisfies ShardRequest)
   }
-  subscribe(room: string, user: string): Promise<void> {
-    return this.call({ op: 'subscribe', room, user })
+  subscribe(room: string, user: string, options: CallOptions = {}): Promise<void> {
+    return this.call({ op: 'subscribe', room, user }, options.signal)
   }
-  answer(room: string, user: string, sdp: string): Promise<void> {
-    return this.call({ op: 'answer', room, user, sdp })
+  answer(room: string, user: string, sdp: string, options: CallOptions = {}): Promise<void> {
+    return this.call({ op: 'answer', room, user, sdp }, options.signal)
   }
   leave(room: string, user: string): Promise<void> {
     return this.call({ op: 'leave', room, user })

@@ -7,7 +7,8 @@ import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import { RTCPeerConnection, type RTCRtpTransceiver } from 'werift'
 import { JOIN_SLOT_TIMEOUT_MS, MAX_CONCURRENT_JOINS } from '../constants.ts'
-import { MediaError } from '../errors.ts'
+import { AbortError, MediaError } from '../errors.ts'
+import { abortable, throwIfAborted } from '../util/abortable.ts'
 import { createOutput, type ForwardMode, type Output, TrackForwarder } from './forwarder.ts'
 import { type PeerConfigInit, peerConfig } from './peer-config.ts'
 
@@ -146,17 +147,23 @@ export class SubscriberHub {
     }
   }
 
-  /** Creates `user`'s receive connection and sends its first offer. */
-  async subscribe(room: string, user: string): Promise<void> {
+  /**
+   * Creates `user`'s receive connection and sends its first offer. Aborting `options.signal`
+   * before that offer is out (queued for a join slot, gathering) closes the connection, gives
+   * the slot back and rejects with {@link AbortError}.
+   */
+  async subscribe(room: string, user: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options
     const k = key(room, user)
     if (this.closed) throw new MediaError('the SFU is closed')
+    throwIfAborted(signal, 'subscribe aborted')
     // subscribing again means the client gave up on its connection: start over
     if (this.subs.has(k)) await this.leave(room, user)
     this.cancelled.delete(k)
     this.waitingJoin.add(k)
     let release: () => void
     try {
-      release = await this.joinSlot()
+      release = await this.joinSlot(signal)
     } finally {
       this.waitingJoin.delete(k)
     }
@@ -171,6 +178,10 @@ export class SubscriberHub {
     if (this.closed) {
       release()
       return
+    }
+    if (signal?.aborted === true) {
+      release()
+      throwIfAborted(signal, 'subscribe aborted')
     }
     const pc = new RTCPeerConnection(peerConfig(this.init))
     const sub: Sub = {
@@ -205,14 +216,28 @@ export class SubscriberHub {
       // an empty offer cannot be negotiated; a placeholder keeps the transport ready for later tracks
       pc.addTransceiver('video', { direction: 'sendonly' })
     }
-    this.negotiate(sub)
+    try {
+      // gathering may take seconds with a STUN or TURN server: an abort does not wait for it
+      await abortable(this.negotiate(sub), signal, 'subscribe aborted')
+    } catch (err) {
+      clearTimeout(slotTimer)
+      // the offer of a connection left behind is never sent (negotiate checks it is still ours)
+      if (this.subs.get(k) === sub) await this.leave(room, user)
+      throw err
+    }
   }
 
   /**
    * Applies `user`'s answer; renegotiates if tracks changed meanwhile. An answer werift cannot use
    * rejects with {@link MediaError} and ends the negotiation, so later tracks are offered again.
    */
-  async answer(room: string, user: string, sdp: string): Promise<void> {
+  async answer(
+    room: string,
+    user: string,
+    sdp: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    throwIfAborted(options.signal, 'answer aborted')
     const sub = this.subs.get(key(room, user))
     if (sub === undefined) throw new MediaError(`no subscription for ${user}`)
     try {
@@ -281,10 +306,27 @@ export class SubscriberHub {
     this.tracks.clear()
   }
 
-  /** Waits for a join slot; resolves with its (idempotent) release. */
-  private async joinSlot(): Promise<() => void> {
+  /**
+   * Waits for a join slot; resolves with its (idempotent) release. Aborting `signal` while queued
+   * leaves the queue and rejects with {@link AbortError}.
+   */
+  private async joinSlot(signal?: AbortSignal): Promise<() => void> {
     const max = this.init.maxConcurrentJoins ?? MAX_CONCURRENT_JOINS
-    if (this.joining >= max) await new Promise<void>((resolve) => this.joinQueue.push(resolve))
+    if (this.joining >= max) {
+      await new Promise<void>((resolve, reject) => {
+        const wake = (): void => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        const onAbort = (): void => {
+          const i = this.joinQueue.indexOf(wake)
+          if (i >= 0) this.joinQueue.splice(i, 1)
+          reject(new AbortError('subscribe aborted', { cause: signal?.reason }))
+        }
+        this.joinQueue.push(wake)
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    }
     this.joining++
     let released = false
     return () => {
@@ -309,14 +351,18 @@ export class SubscriberHub {
     for (const slot of sub.slots.values()) slot.track.forwarder.add(slot.output)
   }
 
-  private negotiate(sub: Sub): void {
+  /**
+   * Makes and sends an offer for `sub`, or marks it dirty if one is under way. Resolves once the
+   * offer is out (or was dropped: `sub` is gone); never rejects, a failure is logged.
+   */
+  private negotiate(sub: Sub): Promise<void> {
     if (sub.negotiating) {
       sub.dirty = true
-      return
+      return Promise.resolve()
     }
     sub.negotiating = true
     sub.dirty = false
-    ;(async () => {
+    return (async () => {
       const offer = await sub.pc.createOffer()
       await sub.pc.setLocalDescription(offer)
       if (this.subs.get(key(sub.room, sub.user)) !== sub) return
@@ -324,7 +370,9 @@ export class SubscriberHub {
       this.components.offer(sub.room, sub.user, sub.pc.localDescription!.sdp)
     })().catch((err) => {
       sub.negotiating = false
-      this.log.error('offer for %s failed %e', sub.user, err)
+      // a connection closed under its negotiation (the subscriber left) is no failure
+      if (this.subs.get(key(sub.room, sub.user)) === sub)
+        this.log.error('offer for %s failed %e', sub.user, err)
     })
   }
 }

@@ -19,6 +19,7 @@ import {
   RECONNECT_MAX_MS,
 } from '../constants.ts'
 import { ControlTimeoutError, MalformedMessageError, RtcError } from '../errors.ts'
+import type { IceServer } from '../ice-servers.ts'
 import { type RoomLimits, reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
 import { BoundedMap } from '../util/bounded-map.ts'
@@ -88,6 +89,11 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   role: Role | undefined
   /** Origin URL the server announced. */
   origin: string | undefined
+  /**
+   * STUN/TURN servers the server announced in its welcome (empty until then, and on a LAN):
+   * `publish` and `subscribe` (`client/media.ts`) create their connections with them.
+   */
+  iceServers: IceServer[] = []
   /** The server's room limits, from its welcome: events are applied with them. */
   private limits: RoomLimits | undefined
   private socket: WebSocket | undefined
@@ -210,6 +216,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.role = msg.role
         this.origin = msg.origin
         this.limits = msg.limits
+        this.iceServers = msg.iceServers ?? []
         if (!msg.resumed || this.state === undefined) this.state = msg.state
         this.seq = msg.seq
         this.emit('welcome', msg)

@@ -156,7 +156,8 @@ export async function handleMessage(
       return
     case 'publish': {
       if (!canPublish(hub.state, by)) throw new ForbiddenError('you may not publish in this room now')
-      const sdp = await provider.publish(roomId, by, msg.sdp)
+      // stopped, its connection freed, if the user leaves (or logs in anew) while it is set up
+      const sdp = await provider.publish(roomId, by, msg.sdp, { signal: session.media.signal })
       // taken off stage (or gone) while the publish was set up: the unpublish that came with
       // that change found nothing yet, so undo the publish here
       if (!canPublish(hub.state, by)) {
@@ -168,10 +169,10 @@ export async function handleMessage(
       return
     }
     case 'subscribe':
-      await provider.subscribe(roomId, by)
+      await provider.subscribe(roomId, by, { signal: session.media.signal })
       return
     case 'subscribe-answer':
-      await provider.answer(roomId, by, msg.sdp)
+      await provider.answer(roomId, by, msg.sdp, { signal: session.media.signal })
       return
   }
 }

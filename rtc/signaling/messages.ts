@@ -1,5 +1,6 @@
 /** Wire messages of the signaling protocol (JSON over WebSocket). */
 import type { Role } from '../auth/token.ts'
+import type { IceServer } from '../ice-servers.ts'
 import type { RoomLimits } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
 
@@ -74,6 +75,11 @@ export type ServerMessage =
       state: RoomState
       /** Origin base URL for uploads, when configured. */
       origin?: string
+      /**
+       * STUN/TURN servers to create peer connections with (`RTCPeerConnection({ iceServers })`),
+       * the SFU's own; empty on a LAN. Sent only here, after a valid hello: TURN credentials.
+       */
+      iceServers: IceServer[]
       resumed: boolean
       /**
        * The limits the server's reducer runs with: a client applies the room's events with

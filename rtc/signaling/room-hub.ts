@@ -25,6 +25,14 @@ export interface Session {
   offline: ReturnType<typeof setTimeout> | undefined
   /** Allowance for changes of the user's own hand and stage place (`MAX_TOGGLES_BURST`, `TOGGLE_REFILL_MS`). */
   toggles: TokenBucket
+  /**
+   * The signal of the media calls (publish, subscribe, answer) this session's client makes.
+   * Aborted when the session leaves (closed for good, grace over, the server closing) or another
+   * client logs in as its user, then replaced: a negotiation nobody will complete stops at once
+   * and releases its connection. Not on a dropped socket: the client resumes and still takes
+   * the answer (it is sent to the user's socket of the moment).
+   */
+  media: AbortController
 }
 
 /** Options of {@link RoomHub}. */

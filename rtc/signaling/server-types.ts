@@ -5,6 +5,7 @@
 import type { Logger } from '@libp2p/logger'
 import type { FastifyInstance } from 'fastify'
 import type { UploadGrantIssuer } from '../../node/upload-grant.ts'
+import type { IceServer } from '../ice-servers.ts'
 import type { RtcProvider } from '../provider.ts'
 import type { RoomLimits } from '../room/reducer.ts'
 import type { RoomHub } from './room-hub.ts'
@@ -36,6 +37,11 @@ export interface SignalingInit {
   origin?: string
   /** Largest photo a grant allows. @default {@link PHOTO_MAX_BYTES} */
   photoMaxBytes?: number
+  /**
+   * STUN/TURN servers told to every client in its `welcome`, sent only after a valid `hello`
+   * (TURN credentials are in them). Give the SFU the same ones. @default []
+   */
+  iceServers?: readonly IceServer[]
   /** @default {@link RESUME_GRACE_MS} */
   graceMs?: number
   /**

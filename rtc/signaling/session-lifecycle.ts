@@ -10,7 +10,7 @@ import type { Logger } from '@libp2p/logger'
 import type { WebSocket } from 'ws'
 import { verifyToken } from '../auth/token.ts'
 import { MAX_TOGGLES_BURST, PRESENCE_DELAY_MS, RESUME_GRACE_MS, TOGGLE_REFILL_MS } from '../constants.ts'
-import { ForbiddenError, RoomFullError, SessionReplacedError } from '../errors.ts'
+import { ForbiddenError, NotInRoomError, RoomFullError, SessionReplacedError } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
 import { DEFAULT_LIMITS, studentLimit, viewFor } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
@@ -36,7 +36,7 @@ export interface SessionLifecycleComponents {
 /** Options of {@link SessionLifecycle}: the server's token, timing and welcome options. */
 export type SessionLifecycleInit = Pick<
   SignalingInit,
-  'secret' | 'previousSecrets' | 'graceMs' | 'presenceDelayMs' | 'origin' | 'limits'
+  'secret' | 'previousSecrets' | 'graceMs' | 'presenceDelayMs' | 'origin' | 'limits' | 'iceServers'
 >
 
 /** Joins, resumes, drops and removes sessions. */
@@ -79,6 +79,9 @@ export class SessionLifecycle {
       if (existing.socket !== null) refuse(existing.socket, new SessionReplacedError())
       existing.socket = null
       this.back(existing)
+      // the new client does not know of the old one's negotiations, nor take their answers
+      existing.media.abort(new SessionReplacedError())
+      existing.media = new AbortController()
     }
     const session: Session = existing ?? {
       id: randomUUID(),
@@ -89,6 +92,7 @@ export class SessionLifecycle {
       grace: undefined,
       offline: undefined,
       toggles: new TokenBucket(MAX_TOGGLES_BURST, TOGGLE_REFILL_MS),
+      media: new AbortController(),
     }
     if (existing === undefined) {
       const join: RoomEvent = { type: 'join', at: Date.now(), user: claims.sub, role: claims.role }
@@ -147,6 +151,9 @@ export class SessionLifecycle {
     session.offline = undefined
     if (room.hub.sessions.get(session.user) !== session) return
     room.hub.sessions.delete(session.user)
+    // a publish or subscribe still being negotiated stops and frees its connection now; left to
+    // finish, it made one (and a publish, tracks) after the leave below had found nothing
+    session.media.abort(new NotInRoomError(`${session.user} left`))
     try {
       rooms.apply(room, { type: 'leave', at: Date.now(), user: session.user })
     } catch (err) {
@@ -167,6 +174,7 @@ export class SessionLifecycle {
       for (const s of room.hub.sessions.values()) {
         clearTimeout(s.grace)
         clearTimeout(s.offline)
+        s.media.abort(new Error('the server is closing'))
       }
     }
   }
@@ -210,6 +218,7 @@ export class SessionLifecycle {
       state: viewFor(hub.state, session.role),
       resumed,
       limits: this.init.limits ?? DEFAULT_LIMITS,
+      iceServers: [...(this.init.iceServers ?? [])],
     }
     if (this.init.origin !== undefined) welcome.origin = this.init.origin
     return JSON.stringify(welcome)

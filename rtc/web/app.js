@@ -16,6 +16,8 @@ const state = {
   pub: null,
   /** The server's room limits (hand and ring timeouts), from its welcome. */
   limits: null,
+  /** STUN/TURN servers from the welcome: the SFU's own, so both ends find a path through NAT. */
+  iceServers: [],
 }
 let nextControl = 0
 
@@ -51,7 +53,7 @@ function gathered(pc) {
 
 async function onSubscribeOffer(sdp) {
   if (state.recv === null) {
-    state.recv = new RTCPeerConnection()
+    state.recv = new RTCPeerConnection({ iceServers: state.iceServers })
     state.recv.ontrack = ({ track, streams }) => {
       if (track.kind !== 'video') return
       const v = document.createElement('video')
@@ -70,7 +72,7 @@ async function onSubscribeOffer(sdp) {
 
 async function startCamera() {
   const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
-  const pc = new RTCPeerConnection()
+  const pc = new RTCPeerConnection({ iceServers: state.iceServers })
   for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' })
   await pc.setLocalDescription(await pc.createOffer())
   await gathered(pc)
@@ -167,6 +169,7 @@ function onMessage(msg) {
       state.room = msg.state.id
       state.seq = msg.seq
       state.limits = msg.limits
+      state.iceServers = msg.iceServers ?? []
       if (!msg.resumed) {
         // a fresh snapshot; on resume the missed events follow instead
         state.hands = [...msg.state.hands]

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { isEd25519PeerId } from '../../node/ed25519.ts'
 import { runRtcCommand } from '../../rtc/cli.ts'
 import { parseConfig } from '../../rtc/config.ts'
+import { iceServersFromEnv, parseIceServerArg } from '../../rtc/ice-servers.ts'
 import { createRtcServer } from '../../rtc/index.ts'
 import { NullProvider } from '../../rtc/provider.ts'
 
@@ -105,5 +106,79 @@ describe('rtc config', () => {
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
+  })
+
+  it('takes STUN/TURN servers as RTCIceServer objects and keeps frozen copies', () => {
+    const iceServers = [
+      { urls: 'stun:stun.school.example' },
+      { urls: ['turn:10.0.0.1:3478?transport=udp', 'turns:[fd00::1]:5349'], username: 'u', credential: 'c' },
+    ]
+    const c = parseConfig({ secret: 's'.repeat(16), iceServers })
+    expect(c.iceServers).toEqual(iceServers)
+    expect(c.iceServers).not.toBe(iceServers)
+    expect(Object.isFrozen(c.iceServers) && Object.isFrozen(c.iceServers[1])).toBe(true)
+    expect(parseConfig({ secret: 's'.repeat(16) }).iceServers).toEqual([])
+  })
+  it.each([
+    ['a TURN server without credentials', [{ urls: 'turn:h' }], /needs a username and a credential/],
+    [
+      'credentials on a STUN server',
+      [{ urls: 'stun:h', username: 'u', credential: 'c' }],
+      /turn: servers only/,
+    ],
+    ['another scheme', [{ urls: 'http://h' }], /is not stun:/],
+    ['stuns:', [{ urls: 'stuns:h' }], /stuns: is not supported/],
+    ['turns over udp', [{ urls: 'turns:h?transport=udp', username: 'u', credential: 'c' }], /tcp only/],
+    ['a port out of range', [{ urls: 'stun:h:70000' }], /port 70000/],
+    ['a transport on STUN', [{ urls: 'stun:h?transport=tcp' }], /no \?transport/],
+    ['an unknown key', [{ urls: 'stun:h', url: 'x' }], /additional/],
+    ['no urls', [{}], /urls/],
+    ['more than 8', Array.from({ length: 9 }, () => ({ urls: 'stun:h' })), /iceServers/],
+  ])('refuses ICE servers: %s, naming the flag and variable', (_name, iceServers, why) => {
+    const err = (() => {
+      try {
+        parseConfig({ secret: 's'.repeat(16), iceServers })
+      } catch (e) {
+        return e as Error
+      }
+    })()
+    expect(err).toMatchObject({ name: 'InvalidConfigError', message: expect.stringMatching(why) })
+    expect(err?.message).toContain('(--ice-server or DANDELION_RTC_ICE_SERVERS)')
+  })
+  it('reads an --ice-server value as a URL with the TURN credentials before the host, or as JSON', () => {
+    expect(parseIceServerArg('stun:stun.school.example:3478')).toEqual({
+      urls: 'stun:stun.school.example:3478',
+    })
+    expect(parseIceServerArg('turn:lamps:pa%3Ass%40w@turn.school.example:3478?transport=tcp')).toEqual({
+      urls: 'turn:turn.school.example:3478?transport=tcp',
+      username: 'lamps',
+      credential: 'pa:ss@w',
+    })
+    // an unencoded colon in the credential is the credential's
+    expect(parseIceServerArg('turns:u:a:b@h')).toEqual({ urls: 'turns:h', username: 'u', credential: 'a:b' })
+    expect(parseIceServerArg('{"urls":["turn:h"],"username":"u","credential":"c"}')).toEqual({
+      urls: ['turn:h'],
+      username: 'u',
+      credential: 'c',
+    })
+    expect(() => parseIceServerArg('turn:nocredential@h')).toThrow(
+      expect.objectContaining({
+        name: 'InvalidConfigError',
+        message: expect.stringContaining('--ice-server'),
+      }),
+    )
+    expect(() => parseIceServerArg('{nope')).toThrow(expect.objectContaining({ name: 'InvalidConfigError' }))
+    expect(() => parseIceServerArg('turn:u:%zz@h')).toThrow(/percent-encoding/)
+  })
+  it('reads DANDELION_RTC_ICE_SERVERS as URLs separated by blanks or commas, or a JSON array', () => {
+    expect(iceServersFromEnv('stun:a, turn:u:c@b  stun:c')).toEqual([
+      { urls: 'stun:a' },
+      { urls: 'turn:b', username: 'u', credential: 'c' },
+      { urls: 'stun:c' },
+    ])
+    expect(iceServersFromEnv('[{"urls":"stun:a"}]')).toEqual([{ urls: 'stun:a' }])
+    expect(iceServersFromEnv(undefined)).toBeUndefined()
+    expect(iceServersFromEnv('  ')).toBeUndefined()
+    expect(() => iceServersFromEnv('[oops')).toThrow(/DANDELION_RTC_ICE_SERVERS/)
   })
 })

@@ -4,6 +4,7 @@ import { RtpSource, type RtpSourceInit } from '../../../rtc/client/rtp-source.ts
 import type { RoomKind } from '../../../rtc/room/types.ts'
 import { WeriftSfu, type WeriftSfuInit } from '../../../rtc/sfu/sfu.ts'
 import type { SignalingClient } from '../../../rtc/signaling/client.ts'
+import type { SignalingInit } from '../../../rtc/signaling/server.ts'
 import { type Harness, spawn } from '../signaling/harness.ts'
 
 export interface MediaHarness extends Harness {
@@ -26,9 +27,12 @@ export interface MediaHarness extends Harness {
   ): Promise<{ sig: SignalingClient; sub: Subscription }>
 }
 
-export async function spawnMedia(init: WeriftSfuInit = {}): Promise<MediaHarness> {
+export async function spawnMedia(
+  init: WeriftSfuInit = {},
+  signaling: Partial<SignalingInit> = {},
+): Promise<MediaHarness> {
   const sfu = new WeriftSfu({}, { loopback: true, ...init })
-  const h = await spawn({}, sfu)
+  const h = await spawn(signaling, sfu)
   const cleanup: Array<() => Promise<void> | void> = []
   return {
     ...h,
