@@ -10,12 +10,14 @@
  * const manifest = await node.fetch(manifestCid, { onProgress: (p) => console.log(p) })
  * ```
  */
+
 import type { Libp2p, PeerId, PrivateKey, PublicKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from './content/index.ts'
 import type { HostServices } from './host/index.ts'
 import type { Limits } from './limiter/index.ts'
+import type { SignedMembership } from './membership.ts'
 import type { NameTable } from './names.ts'
 import { DandelionNodeImpl } from './node.ts'
 import type { ChunkStore, StoreUsage } from './store/index.ts'
@@ -23,6 +25,7 @@ import type { FetchProgress, SwarmStats } from './swarm/swarm-types.ts'
 import type { WebSeedStatus } from './swarm/web-seed.ts'
 
 export type { Limits } from './limiter/index.ts'
+export type { Membership, SignedMembership } from './membership.ts'
 export type { NameEntry, NameTable } from './names.ts'
 export type { FetchProgress, SwarmStats } from './swarm/swarm-types.ts'
 export type { WebSeedStatus } from './swarm/web-seed.ts'
@@ -38,6 +41,12 @@ export interface DandelionNodeInit {
   campus?: string
   /** City this node belongs to (preferred next). */
   city?: string
+  /**
+   * Trackers whose signed statements of a peer's campus and city are believed; once one is
+   * (here, or by {@link DandelionNode.setMembership}), a peer's unproven claim no longer
+   * ranks it nearer (`swarm/locality.ts`). @default none: peers' claims are believed
+   */
+  trustedTrackers?: string[]
   /** libp2p identity. @default a new ed25519 key */
   privateKey?: PrivateKey
   /**
@@ -126,15 +135,29 @@ export interface SwarmStatus extends FetchProgress, SwarmStats {
   complete: boolean
   /** Why downloading stopped, when it did (the store refused a chunk); the next fetch tries again. */
   error?: string
-  peers: Array<{ peer: string; campus?: string; city?: string; role?: string; score: number }>
+  /**
+   * `campus` and `city` as this node believes them (`proven`: a trusted tracker's statement
+   * says so; else the peer's claim, shown only while no tracker is trusted).
+   */
+  peers: Array<{
+    peer: string
+    campus?: string
+    city?: string
+    proven: boolean
+    role?: string
+    score: number
+  }>
 }
 
 /** What {@link DandelionNode.status} reports. */
 export interface NodeStatus {
   peerId: string
   role: NodeRole
+  /** Its tracker's statement's while it holds one, else its settings'. */
   campus?: string
   city?: string
+  /** Its tracker's statement of its campus and city, shown in its swarm hellos. */
+  membership?: { tracker: string; nodeId: string; expiresAt: number }
   multiaddrs: string[]
   connections: number
   /** Peers banned right now (a corrupt chunk, repeated protocol violations): not connected to for 10 minutes. */
@@ -186,6 +209,15 @@ export interface DandelionNode {
   ): AsyncGenerator<Uint8Array>
   /** Changes bandwidth limits at runtime. */
   setLimits(limits: Partial<Limits>): void
+  /**
+   * Takes the tracker's signed statement of this node's campus and city (its agent's
+   * `membership` event): shown in every swarm hello from now on, kept in the data directory
+   * for the next start, and its tracker trusted for peers' statements. False if it is not a
+   * valid statement about this node.
+   */
+  setMembership(signed: SignedMembership, options?: { signal?: AbortSignal }): Promise<boolean>
+  /** Believes statements of peers' places signed by this tracker from now on. */
+  trustTracker(trackerId: string): void
   status(): NodeStatus
 }
 

@@ -1,4 +1,6 @@
 /** The implementation behind `createNode` (see `index.ts` for the public contract). */
+
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
@@ -6,6 +8,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC, HASH_POOL_IDLE_MS } from './constants.ts'
 import { HashPool, type Manifest, parseCid, verifyManifest } from './content/index.ts'
+import { writeFileDurably } from './durable-file.ts'
 import { QuotaExceededError } from './errors.ts'
 import { ContentEviction } from './eviction.ts'
 import { FetchFailures } from './fetch-failures.ts'
@@ -14,6 +17,7 @@ import { LanDialer } from './host/lan-dialer.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
 import { Limiter, type Limits } from './limiter/index.ts'
 import { abortable, ManifestLoader } from './manifest-loader.ts'
+import { parseMembership, type SignedMembership } from './membership.ts'
 import { LevelNameTable, MemoryNameTable, type NameTable } from './names.ts'
 import { DEVICE_QUOTA_BYTES, DEVICE_UPLOAD_BYTES_PER_SECOND, MAX_SWARMS } from './node-constants.ts'
 import type { PlaybackServer } from './playback/server.ts'
@@ -23,6 +27,7 @@ import { Bans } from './swarm/bans.ts'
 import { ChunkBuffers } from './swarm/chunk-buffers.ts'
 import { withDeadline } from './swarm/deadline.ts'
 import { LimitReachedError, ProtocolError, StoreWriteError } from './swarm/errors.ts'
+import { Locality } from './swarm/locality.ts'
 import { SwarmNetwork } from './swarm/network.ts'
 import { Swarm } from './swarm/swarm.ts'
 import type { SwarmStats } from './swarm/swarm-types.ts'
@@ -77,6 +82,8 @@ export class DandelionNodeImpl implements DandelionNode {
   private readonly eviction: ContentEviction
   /** Fetches that failed before their download began (an untrusted manifest), for `status()`. */
   private readonly fetchFailures = new FetchFailures()
+  /** Where this node and its peers are (`swarm/locality.ts`). */
+  private readonly locality: Locality
 
   static async create(init: DandelionNodeInit): Promise<DandelionNodeImpl> {
     const device = init.role === 'device'
@@ -148,6 +155,13 @@ export class DandelionNodeImpl implements DandelionNode {
       })
     }
     this.bans = bans
+    this.locality = new Locality({
+      peerId: libp2p.peerId.toString(),
+      role: init.role ?? 'campus',
+      campus: init.campus,
+      city: init.city,
+      trustedTrackers: init.trustedTrackers,
+    })
     this.network = new SwarmNetwork(libp2p, this.log, { dht: libp2p.services.dht, bans })
     this.manifests = new ManifestLoader({
       store: this.store,
@@ -197,6 +211,7 @@ export class DandelionNodeImpl implements DandelionNode {
     if (this.ownsStore) await this.store.start()
     await this.names.open()
     await this.recency.load()
+    await this.loadMembership()
     await this.libp2p.start()
     await this.network.start()
     this.lan?.attach(this.libp2p)
@@ -412,12 +427,50 @@ export class DandelionNodeImpl implements DandelionNode {
     this.limiter.set(limits)
   }
 
+  async setMembership(signed: SignedMembership, options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    if (!this.locality.setMembership(signed)) {
+      this.log.error('a membership statement that is not about this node, or not valid, was ignored')
+      return false
+    }
+    options.signal?.throwIfAborted()
+    // for the next start: a restart while the tracker is unreachable still proves the campus
+    if (this.init.dataDir !== undefined)
+      await writeFileDurably(join(this.init.dataDir, MEMBERSHIP_FILE), JSON.stringify(signed))
+    return true
+  }
+
+  trustTracker(trackerId: string): void {
+    this.locality.trust(trackerId)
+  }
+
+  /** The statement the last run kept, if it still holds (else the node waits for a new one). */
+  private async loadMembership(): Promise<void> {
+    if (this.init.dataDir === undefined) return
+    const text = await readFile(join(this.init.dataDir, MEMBERSHIP_FILE), 'utf8').catch(() => undefined)
+    if (text === undefined) return
+    let signed: SignedMembership | undefined
+    try {
+      signed = parseMembership(JSON.parse(text))
+    } catch {}
+    // its tracker must be one this node trusts by its settings, if it names any
+    const trusted = this.init.trustedTrackers
+    if (
+      signed === undefined ||
+      (trusted !== undefined && trusted.length > 0 && !trusted.includes(signed.m.tracker)) ||
+      !this.locality.setMembership(signed)
+    )
+      this.log(
+        'the membership statement kept in %s is not used (unreadable, expired or of another tracker)',
+        MEMBERSHIP_FILE,
+      )
+  }
+
   status(): NodeStatus {
     return this.fetchFailures.report({
       peerId: this.peerId.toString(),
       role: this.init.role ?? 'campus',
-      campus: this.init.campus,
-      city: this.init.city,
+      ...this.locality.place(),
+      membership: membershipStatus(this.locality.statement()),
       multiaddrs: this.multiaddrs.map((a) => a.toString()),
       connections: this.libp2p.getConnections().length,
       bannedPeers: this.bans.size,
@@ -429,8 +482,7 @@ export class DandelionNodeImpl implements DandelionNode {
         error: s.failure?.message,
         peers: [...s.sessions.values()].map((p) => ({
           peer: p.peer,
-          campus: p.hello?.campus,
-          city: p.hello?.city,
+          ...this.locality.of(p.peer, p.hello),
           role: p.hello?.role,
           score: p.score,
         })),
@@ -458,7 +510,8 @@ export class DandelionNodeImpl implements DandelionNode {
         store: this.store,
         limiter: this.limiter,
         log: logger(`dandelion:node:swarm:${key.slice(-8)}`),
-        self: { role, campus: this.init.campus, city: this.init.city },
+        self: this.locality.self,
+        placeOf: (peer, hello) => this.locality.of(peer, hello),
         ban: (peer, reason) => this.network.ban(peer, reason),
         webSeed: this.webSeed,
         totals: this.totals,
@@ -509,4 +562,11 @@ export class DandelionNodeImpl implements DandelionNode {
       )
     }
   }
+}
+
+/** Where a node keeps its tracker's last statement of its campus and city. */
+const MEMBERSHIP_FILE = 'membership.json'
+
+function membershipStatus(s: SignedMembership | undefined): NodeStatus['membership'] {
+  return s === undefined ? undefined : { tracker: s.m.tracker, nodeId: s.m.nodeId, expiresAt: s.m.expiresAt }
 }

@@ -55,6 +55,12 @@ export interface TrackerInit {
   heartbeatIntervalMs?: number
   /** Most channel connections still in their handshake. @default 2000 */
   maxPendingHandshakes?: number
+  /**
+   * How often connected nodes' campus membership statements are checked against the
+   * inventory: a node moved (campus, or its campus's city) gets a new one at the next check.
+   * @default 10000
+   */
+  membershipCheckIntervalMs?: number
   /** Run a libp2p host as a DHT bootstrap peer for the nodes. @default false */
   bootstrap?: BootstrapInit | false
   /**
@@ -105,6 +111,7 @@ const INIT_KEYS = new Set([
   'retransmitMaxMs',
   'heartbeatIntervalMs',
   'maxPendingHandshakes',
+  'membershipCheckIntervalMs',
   'bootstrap',
   'releaseRetentionMs',
   'releaseSweepIntervalMs',
@@ -131,6 +138,7 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
     'retransmitMaxMs',
     'heartbeatIntervalMs',
     'maxPendingHandshakes',
+    'membershipCheckIntervalMs',
   ] as const) {
     const v = init[k]
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new InvalidConfigError(`${k} must be > 0`)
@@ -182,6 +190,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       retransmitMaxMs: init.retransmitMaxMs,
       heartbeatIntervalMs: init.heartbeatIntervalMs,
       maxPendingHandshakes: init.maxPendingHandshakes,
+      membershipCheckIntervalMs: init.membershipCheckIntervalMs,
     },
   )
   engine = new RolloutEngine({

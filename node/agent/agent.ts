@@ -5,9 +5,11 @@
  * after the receipt is on disk, execute, send progress and outcomes while connected).
  */
 import { EventEmitter } from 'node:events'
+import { logger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type WebSocket from 'ws'
 import { InvalidConfigError } from '../errors.ts'
+import type { SignedMembership } from '../membership.ts'
 import { TrackerChannel } from './channel.ts'
 import { CommandHandler } from './commands.ts'
 import { STOP_DEADLINE_MS } from './constants.ts'
@@ -16,6 +18,8 @@ import type { AgentComponents, AgentInit } from './index.ts'
 import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } from './journal.ts'
 import { isTrackerId } from './tracker-auth.ts'
 import { journalDamagedLine, stopTimeoutLine } from './warnings.ts'
+
+const log = logger('dandelion:node:agent')
 
 /** Events of the agent. */
 export interface AgentEvents {
@@ -28,6 +32,13 @@ export interface AgentEvents {
    */
   refused: [{ code: string; message: string }]
   outcome: [JournalRecord]
+  /**
+   * The tracker stated this node's campus and city (at each welcome, then when the node is
+   * moved or the statement is a day old), and the statement checked out: signed by the
+   * tracker of the connection, about this node's PeerId, in date. For the node's swarm
+   * hellos (`node/membership.ts`). A listener that throws is logged, the channel goes on.
+   */
+  membership: [SignedMembership]
 }
 
 /** See the module comment. */
@@ -39,6 +50,7 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly executor: Executor
   private readonly channel: TrackerChannel
   private readonly commands: CommandHandler
+  private latest?: SignedMembership
 
   constructor(components: AgentComponents, init: AgentInit) {
     super()
@@ -85,6 +97,14 @@ export class Agent extends EventEmitter<AgentEvents> {
         disconnected: (e) => this.emit('disconnected', e),
         refused: (e) => this.emit('refused', e),
         command: (cmd) => this.commands.onCommand(cmd),
+        membership: (m) => {
+          this.latest = m
+          try {
+            this.emit('membership', m)
+          } catch (err) {
+            log.error('membership listener threw: %e', err)
+          }
+        },
       },
     )
   }
@@ -92,6 +112,15 @@ export class Agent extends EventEmitter<AgentEvents> {
   /** Is the channel up and authenticated? */
   get connected(): boolean {
     return this.channel.connected
+  }
+
+  /**
+   * The latest membership statement the tracker sent and this node believed (see the
+   * `membership` event); kept across reconnects until a newer one comes. It may have
+   * expired since: check it with `checkMembership` before showing it.
+   */
+  get membership(): SignedMembership | undefined {
+    return this.latest
   }
 
   /** The current connection's socket. */

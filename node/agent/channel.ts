@@ -2,17 +2,21 @@
  * The agent's connection to its trackers: dial them in turn (failover, backoff with jitter),
  * answer the challenge with a signature of the node's key, check the tracker's welcome and
  * each command's signature, drop a connection never welcomed or gone silent, and write
- * frames while connected.
+ * frames while connected. It also takes the node's campus membership statements the
+ * tracker signs (in the welcome, then in `membership` frames), checked against the
+ * tracker's key and the node's own PeerId.
  */
 import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import WebSocket from 'ws'
+import { checkMembership, type SignedMembership } from '../membership.ts'
 import { PROGRESS_HIGH_WATER_BYTES } from './constants.ts'
 import { MAX_EXEC_QUEUE } from './executor.ts'
 import type { AgentInit } from './index.ts'
 import type { Journal } from './journal.ts'
 import { ProgressCoalescer } from './progress-coalescer.ts'
 import {
+  AGENT_FEATURES,
   authPayload,
   CHANNEL_PROTOCOL,
   CLOSE_CODES,
@@ -21,6 +25,7 @@ import {
   type NodeFrame,
   parseServerFrame,
   type ServerFrame,
+  type UnknownServerFrame,
 } from './protocol.ts'
 import { isTrackerId, newNonce, TrackerVerifier } from './tracker-auth.ts'
 
@@ -54,6 +59,8 @@ export interface TrackerChannelEvents {
   refused(e: { code: string; message: string }): void
   /** A command the tracker signed for this node; the next frame waits until it resolves. */
   command(cmd: Command): Promise<void>
+  /** A campus membership statement about this node, signed by the tracker of this connection. */
+  membership(m: SignedMembership): void
 }
 
 /** See the module comment. */
@@ -224,7 +231,7 @@ export class TrackerChannel {
     })
   }
 
-  private async onFrame(ws: WebSocket, url: string, f: ServerFrame): Promise<void> {
+  private async onFrame(ws: WebSocket, url: string, f: ServerFrame | UnknownServerFrame): Promise<void> {
     if (ws !== this.ws) return
     switch (f.t) {
       case 'challenge': {
@@ -245,6 +252,8 @@ export class TrackerChannel {
           lastSeq: this.journal.lastSeq,
           nonce: link.nodeNonce,
           enroll: this.journal.enrolled ? undefined : this.init.enrollment,
+          // a tracker sends what came after the first version only to nodes that name it
+          features: [...AGENT_FEATURES],
         }
         ws.send(JSON.stringify(hello))
         return
@@ -276,8 +285,27 @@ export class TrackerChannel {
         this.welcomed(ws)
         log('connected to %s as %s', url, f.nodeId)
         this.events.connected({ url, nodeId: f.nodeId })
+        if (f.membership !== undefined) this.onMembership(ws, url, f.membership)
         return
       }
+      case 'membership':
+        if (!this.ready) {
+          log.error('membership statement from %s before welcome: ignored', url)
+          return
+        }
+        this.onMembership(ws, url, f.membership)
+        return
+      case 'unknown':
+        // A frame type a newer tracker sends: ignored once welcomed (forward compatibility;
+        // a tracker sends new types only to nodes whose hello named the feature). Before the
+        // welcome nothing but the handshake is taken.
+        if (!this.ready) {
+          log.error('frame of unknown type %s from %s before welcome, dropping the connection', f.type, url)
+          ws.terminate()
+          return
+        }
+        log('frame of unknown type %s from %s: ignored', f.type, url)
+        return
       case 'error':
         log.error('tracker %s refused: %s %s', url, f.code, f.message)
         // the tracker lost or deleted this node's binding: enroll again on the next hello
@@ -301,6 +329,23 @@ export class TrackerChannel {
           )
         return this.events.command(f.cmd)
     }
+  }
+
+  /**
+   * A statement of this node's campus membership: believed only if the tracker of this
+   * connection (the key that signed its welcome) signed it, about this node's PeerId, and it
+   * is in date. One that is not is logged and ignored: the connection and its commands go on.
+   */
+  private onMembership(ws: WebSocket, url: string, value: unknown): void {
+    const link = this.link
+    if (link?.ws !== ws) return
+    const checked = checkMembership(value, { peerId: this.peerId, trusted: new Set([link.tracker.id]) })
+    if (!checked.ok) {
+      log.error('membership statement from %s not believed (%s): ignored', url, checked.why)
+      return
+    }
+    log('membership from %s: campus %s, city %s', url, checked.membership.campus, checked.membership.city)
+    this.events.membership(checked.signed)
   }
 
   /** Why a tracker with this PeerId is not obeyed, or `undefined` if it is. */

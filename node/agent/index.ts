@@ -11,6 +11,13 @@
  * })
  * await agent.start()
  * ```
+ *
+ * Events (`AgentEvents`): `connected`, `disconnected`, `refused`, `outcome`, and
+ * `membership`: the tracker's signed statement of this node's campus and city
+ * (`SignedMembership`, `node/membership.ts`), sent in the welcome and again when the node is
+ * moved or the statement is a day old, emitted once it checked out against the key of the
+ * tracker that welcomed the node and this node's PeerId (one that does not is logged and
+ * ignored). `agent.membership` holds the latest; the node shows it in its swarm hellos.
  */
 import type { PrivateKey } from '@libp2p/interface'
 import { Agent } from './agent.ts'

@@ -9,7 +9,14 @@
  * The other way round (`tracker-auth.ts`): the challenge names the tracker's own ed25519
  * PeerId, the node sends a nonce of its own in the hello, and the tracker signs the
  * welcome and every command with its key.
+ *
+ * Features: a node names in its hello what it takes beyond this protocol's first version
+ * (`features`); the tracker sends a newer frame, or field, only to nodes that named it
+ * (an agent older than a frame type dropped the connection on it). A tracker ignores the
+ * names it does not know, and so hello fields it does not know; an agent ignores a frame
+ * type it does not know once welcomed, and fields of a frame it does not know.
  */
+import type { SignedMembership } from '../membership.ts'
 
 /** Protocol identifier, also the WebSocket sub-protocol. */
 export const CHANNEL_PROTOCOL = 'dandelion-channel.1'
@@ -23,6 +30,17 @@ export const MAX_FRAME_BYTES = 64 * 1024
  * it hold a frame's worth (64 KiB).
  */
 export const MAX_REASON_CHARS = 500
+
+/**
+ * Feature a node names in its hello to be sent its campus membership statement
+ * (`node/membership.ts`): in the welcome (`membership`) and in `membership` frames.
+ */
+export const MEMBERSHIP_FEATURE = 'membership'
+/** Features of this agent, as its hello names them. */
+export const AGENT_FEATURES: readonly string[] = [MEMBERSHIP_FEATURE]
+/** Most features a hello may name, and the longest name. */
+export const MAX_FEATURES = 32
+const MAX_FEATURE_CHARS = 64
 
 /** What a command asks a node to do with a resource. */
 export type CommandOp = 'place' | 'activate' | 'deactivate' | 'evict'
@@ -56,11 +74,31 @@ export type OutcomeStatus = 'placed' | 'active' | 'done' | 'failed'
 export type ServerFrame =
   /** `trackerId`: the tracker's PeerId, whose key signs the welcome and every command. */
   | { t: 'challenge'; nonce: string; trackerId: string }
-  /** `sig`: the tracker's signature of the welcome's terms (`TrackerSigner.welcome`). */
-  | { t: 'welcome'; nodeId: string; sig: string }
+  /**
+   * `sig`: the tracker's signature of the welcome's terms (`TrackerSigner.welcome`).
+   * `membership`: the node's campus membership statement, to a node whose hello named
+   * {@link MEMBERSHIP_FEATURE}; not shape-checked with the frame: the agent checks it
+   * (`checkMembership`) and ignores one that fails, keeping the connection.
+   */
+  | { t: 'welcome'; nodeId: string; sig: string; membership?: SignedMembership }
   /** `sig`: the tracker's signature of the command for this node (`TrackerSigner.command`). */
   | { t: 'cmd'; cmd: Command; sig: string }
   | { t: 'error'; code: string; message: string }
+  /**
+   * A new statement of the node's campus membership (it moved, or the last one is a day
+   * old), to nodes whose hello named {@link MEMBERSHIP_FEATURE}; checked as the welcome's.
+   */
+  | { t: 'membership'; membership: SignedMembership }
+
+/**
+ * A tracker frame of a type this agent does not know (a newer tracker's), as
+ * {@link parseServerFrame} returns it: ignored once welcomed, refused before.
+ */
+export interface UnknownServerFrame {
+  t: 'unknown'
+  /** The frame's own `t`. */
+  type: string
+}
 
 /** Enrollment block of a first `hello`. */
 export interface Enrollment {
@@ -72,8 +110,19 @@ export interface Enrollment {
 
 /** Node → tracker frames. */
 export type NodeFrame =
-  /** `nonce`: the node's challenge to the tracker, answered by the welcome's signature. */
-  | { t: 'hello'; peerId: string; sig: string; lastSeq: number; nonce?: string; enroll?: Enrollment }
+  /**
+   * `nonce`: the node's challenge to the tracker, answered by the welcome's signature.
+   * `features`: what the node takes beyond the first version (see the module comment).
+   */
+  | {
+      t: 'hello'
+      peerId: string
+      sig: string
+      lastSeq: number
+      nonce?: string
+      enroll?: Enrollment
+      features?: string[]
+    }
   | { t: 'ack'; seq: number; id: string }
   | { t: 'progress'; id: string; percent: number; peerBytes: number; originBytes: number }
   | {
@@ -147,8 +196,14 @@ function decodeFrame(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/** Decodes and shape-checks a tracker frame (verify before trust). */
-export function parseServerFrame(text: string): ServerFrame | undefined {
+const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v)
+
+/**
+ * Decodes and shape-checks a tracker frame (verify before trust): the frame, a frame of a
+ * type this agent does not know ({@link UnknownServerFrame}), or undefined for one that is
+ * malformed (a known type with bad fields, no type, not JSON).
+ */
+export function parseServerFrame(text: string): ServerFrame | UnknownServerFrame | undefined {
   const v = decodeFrame(text)
   if (v === undefined) return undefined
   switch (v.t) {
@@ -160,8 +215,12 @@ export function parseServerFrame(text: string): ServerFrame | undefined {
       return parseCommand(v.cmd) !== undefined && isStr(v.sig, 256) ? (v as ServerFrame) : undefined
     case 'error':
       return typeof v.code === 'string' ? (v as ServerFrame) : undefined
+    case 'membership':
+      // the statement itself is checked by the agent (`checkMembership`): a bad one is ignored
+      return isObject(v.membership) ? (v as ServerFrame) : undefined
     default:
-      return undefined
+      // a frame of a newer tracker: ignored, but it must have a type to be one
+      return isStr(v.t, 64) ? { t: 'unknown', type: v.t } : undefined
   }
 }
 
@@ -173,6 +232,14 @@ export function parseNodeFrame(text: string): NodeFrame | undefined {
     case 'hello': {
       if (!isStr(v.peerId, 128) || !isStr(v.sig, 256) || !isInt(v.lastSeq)) return undefined
       if (v.nonce !== undefined && !isStr(v.nonce, 128)) return undefined
+      // names this tracker does not know are ignored, a list past its bound is refused
+      if (
+        v.features !== undefined &&
+        (!Array.isArray(v.features) ||
+          v.features.length > MAX_FEATURES ||
+          !v.features.every((x) => isStr(x, MAX_FEATURE_CHARS)))
+      )
+        return undefined
       if (v.enroll !== undefined) {
         const e = v.enroll as Record<string, unknown>
         if (typeof e !== 'object' || e === null || !isStr(e.token) || !isStr(e.nodeId, 128)) return undefined

@@ -18,6 +18,7 @@
 import { randomBytes } from 'node:crypto'
 import type { PrivateKey } from '@libp2p/interface'
 import { Ed25519Signer, Ed25519Verifier, isEd25519PeerId } from '../ed25519.ts'
+import { MembershipSigner } from '../membership.ts'
 import type { Command } from './protocol.ts'
 
 const TRACKER_CONTEXT = 'dandelion/channel/1/tracker\n'
@@ -58,15 +59,18 @@ const commandBytes = (peerId: string, c: Command): Buffer =>
     ])}`,
   )
 
-/** Signs welcomes and commands with the tracker's key. */
+/** Signs welcomes, commands and campus membership statements with the tracker's key. */
 export class TrackerSigner {
   /** The tracker's PeerId, as nodes pin it. */
   readonly id: string
+  /** Signs the statements of nodes' campus membership (`node/membership.ts`), with the same key. */
+  readonly membership: MembershipSigner
   private readonly signer: Ed25519Signer
 
   constructor(privateKey: PrivateKey) {
     this.signer = new Ed25519Signer(privateKey, 'the tracker key')
     this.id = this.signer.id
+    this.membership = new MembershipSigner(this.signer)
   }
 
   welcome(terms: WelcomeTerms): string {

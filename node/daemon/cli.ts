@@ -200,6 +200,8 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     dht: config.dht,
     webrtc: config.webrtc,
     onWarning: warn,
+    // a peer's campus and city count only on these trackers' word (`swarm/locality.ts`)
+    trustedTrackers: config.trackerIds.length > 0 ? [...config.trackerIds] : undefined,
     quotaBytes: config.quotaBytes,
     hashWorkers: config.hashWorkers,
     directIo: config.directIo,
@@ -222,7 +224,19 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   let tracker: Awaited<ReturnType<typeof startTrackerAgent>>
   try {
     tracker = await startTrackerAgent(
-      { node, privateKey, onWarning: warn },
+      {
+        node,
+        privateKey,
+        onWarning: warn,
+        // swarm hellos show it from now on, and peers' statements by its tracker are believed
+        onMembership: (signed) => {
+          node
+            .setMembership(signed)
+            .catch((err: Error) =>
+              warn(`WARNING: the tracker's membership statement was not kept: ${err.message}`),
+            )
+        },
+      },
       config,
       join(config.data, 'agent'),
     )

@@ -6,6 +6,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { type Agent, type AgentContentApi, createAgent, nodeContentApi } from '../agent/index.ts'
 import type { DandelionNode } from '../index.ts'
+import type { SignedMembership } from '../membership.ts'
 import type { NodeConfig } from './config.ts'
 
 /** Characters of the PeerId kept in a derived node id (base58 of the key: ~70 bits). */
@@ -26,6 +27,11 @@ export interface TrackerAgentComponents {
   privateKey: PrivateKey
   /** Lines the operator must see (a damaged journal, a stop that gave up waiting): the daemon's stderr. */
   onWarning?: (line: string) => void
+  /**
+   * The tracker's signed statement of this node's campus and city, each time one comes
+   * (the first right after the welcome, so listened to from before the agent starts).
+   */
+  onMembership?: (signed: SignedMembership) => void
 }
 
 /**
@@ -33,7 +39,7 @@ export interface TrackerAgentComponents {
  * configured. The journal lives in `<data>/agent`, so dedup survives a daemon restart.
  */
 export async function startTrackerAgent(
-  { node, privateKey, onWarning }: TrackerAgentComponents,
+  { node, privateKey, onWarning, onMembership }: TrackerAgentComponents,
   config: Readonly<NodeConfig>,
   dir: string,
 ): Promise<{ agent: Agent; nodeId: string } | undefined> {
@@ -55,6 +61,7 @@ export async function startTrackerAgent(
           : { token: config.enrollToken, nodeId, campus: config.campus, labels: [...config.labels] },
     },
   )
+  if (onMembership !== undefined) agent.on('membership', onMembership)
   await agent.start()
   return { agent, nodeId }
 }

@@ -5,6 +5,7 @@
  * error, and the session closes that stream (the node keeps serving everyone else).
  */
 import { Uint8ArrayList } from 'uint8arraylist'
+import { parseMembership, type SignedMembership } from '../membership.ts'
 import { MAX_FRAME_BYTES, MAX_HELLO_BYTES, MAX_HELLO_JSON_BYTES } from '../node-constants.ts'
 import { ProtocolError } from './errors.ts'
 
@@ -29,6 +30,11 @@ export interface Hello {
   role: 'campus' | 'device' | 'origin'
   campus?: string
   city?: string
+  /**
+   * A tracker's signed statement of the sender's campus and city (`node/membership.ts`):
+   * what a peer that trusts that tracker believes instead of `campus` and `city`.
+   */
+  member?: SignedMembership
   /** The sender asks for the manifest bytes. */
   wantManifest?: boolean
 }
@@ -311,6 +317,8 @@ function parseHello(payload: Uint8Array): Hello {
     role: h.role,
     campus: h.campus as string | undefined,
     city: h.city as string | undefined,
+    // one it cannot read proves nothing, and costs the peer nothing more: it is left out
+    ...(h.member === undefined ? {} : { member: parseMembership(h.member) }),
     wantManifest: h.wantManifest as boolean | undefined,
   }
 }

@@ -20,22 +20,37 @@ export interface RankedPeer {
   score: number
 }
 
+/** A campus and a city, either or both unknown. */
+export interface Place {
+  campus?: string
+  city?: string
+}
+
 /**
  * "Peers on the same campus preferred over same city over others": the campus first,
  * then the city, then the rest; better scores first within each. The scheduler hands out
- * requests in this order, so nearer peers fill their windows first.
+ * requests in this order, so nearer peers fill their windows first. Where a peer is comes
+ * from `placeOf` (`locality.ts`: a tracker's statement, or the peer's claim where no
+ * tracker is trusted); by default its hello's claim.
  */
 export function rankPeers<P extends RankedPeer>(
   peers: Iterable<P>,
-  self: { campus?: string; city?: string },
+  self: Place,
+  placeOf: (p: P) => Place | undefined = (p) => p.hello,
 ): P[] {
-  const tier = (p: P): number =>
-    p.hello?.campus !== undefined && p.hello.campus === self.campus
-      ? 0
-      : p.hello?.city !== undefined && p.hello.city === self.city
-        ? 1
-        : 2
-  return [...peers].sort((a, b) => tier(a) - tier(b) || b.score - a.score)
+  const tiers = new Map<P, number>()
+  for (const p of peers) {
+    const at = placeOf(p)
+    tiers.set(
+      p,
+      at?.campus !== undefined && at.campus === self.campus
+        ? 0
+        : at?.city !== undefined && at.city === self.city
+          ? 1
+          : 2,
+    )
+  }
+  return [...tiers.keys()].sort((a, b) => tiers.get(a)! - tiers.get(b)! || b.score - a.score)
 }
 
 /**

@@ -31,7 +31,8 @@ export type ScheduledSwarm = Pick<
 >
 
 /** Live things a {@link RequestScheduler} uses. */
-export interface RequestSchedulerComponents extends Pick<SwarmComponents, 'limiter' | 'log' | 'self'> {
+export interface RequestSchedulerComponents
+  extends Pick<SwarmComponents, 'limiter' | 'log' | 'self' | 'placeOf'> {
   swarm: ScheduledSwarm
   /** Playback readers blocked on chunks: asked for first. */
   readers: ChunkWaiters
@@ -160,7 +161,12 @@ export class RequestScheduler {
       missingIdle,
     }
     const now = performance.now()
-    const ranked = rankPeers(this.swarm.sessions.values(), this.c.self)
+    const placeOf = this.c.placeOf
+    const ranked = rankPeers(
+      this.swarm.sessions.values(),
+      this.c.self,
+      placeOf === undefined ? undefined : (s) => placeOf(s.peer, s.hello),
+    )
     // a reader blocked on a chunk jumps the queue: ask the fastest peer holding it, whatever its
     // window, but never past what a peer queues (more is a flood to it: a class of players
     // blocked on one peer had the node's stream closed and scored down). The rest wait for

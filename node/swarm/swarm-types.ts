@@ -34,8 +34,13 @@ export interface SwarmComponents {
   store: ChunkStore
   limiter: Limiter
   log: Logger
-  /** Who we are, as told in hellos. */
+  /** Who we are, as told in hellos (read at each hello: it may change, `locality.ts`). */
   self: Omit<Hello, 'manifest' | 'v' | 'wantManifest'>
+  /**
+   * Where a peer is, as this node believes (`locality.ts`: a trusted tracker's statement).
+   * @default the campus and city its hello claims
+   */
+  placeOf?(peer: string, hello: Hello | undefined): { campus?: string; city?: string }
   /** Bans a peer (corrupt chunk) across all swarms. */
   ban(peer: string, reason: string): void
   webSeed?: WebSeed

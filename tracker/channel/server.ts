@@ -3,7 +3,8 @@
  * (see `auth.ts`), replays its outbox after every (re)connect, retransmits unACKed
  * commands with exponential backoff, and feeds ACKs, progress and outcomes to the engine.
  * The tracker authenticates itself in turn: it names its key in the challenge and signs
- * the welcome and every command with it (`node/agent/tracker-auth.ts`).
+ * the welcome and every command with it (`node/agent/tracker-auth.ts`). Nodes that name the
+ * feature are sent signed statements of their campus membership (`membership.ts`).
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -14,11 +15,13 @@ import {
   CLOSE_CODES,
   type Enrollment,
   MAX_FRAME_BYTES,
+  MEMBERSHIP_FEATURE,
   type NodeFrame,
   parseNodeFrame,
   type ServerFrame,
 } from '../../node/agent/protocol.ts'
 import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
+import type { SignedMembership } from '../../node/membership.ts'
 import {
   CHANNEL_PATH,
   CLOSE_GRACE_MS,
@@ -33,6 +36,7 @@ import type { LastSeqOutOfRangeError } from '../errors.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { OutboxEntry, TrackerState, Tx } from '../state/index.ts'
 import { newNonce, safeEqual, verifyHello } from './auth.ts'
+import { MEMBERSHIP_CHECK_INTERVAL_MS, MembershipIssuer, type MembershipSession } from './membership.ts'
 
 const log = logger('dandelion:tracker:channel')
 
@@ -56,6 +60,11 @@ export interface ChannelServerInit {
   retransmitInitialMs?: number
   /** @default 60000 */
   retransmitMaxMs?: number
+  /**
+   * How often connected nodes' membership statements are checked against the inventory (a
+   * node moved gets a new one at the next check). @default 10000
+   */
+  membershipCheckIntervalMs?: number
 }
 
 interface Session {
@@ -67,6 +76,8 @@ interface Session {
   helloTimer?: NodeJS.Timeout
   /** Answered the last heartbeat ping. */
   alive: boolean
+  /** Set once welcomed if the hello named the membership feature: what it was last stated. */
+  membership?: MembershipSession
 }
 
 /** Counters exposed on `/metrics`. */
@@ -129,6 +140,8 @@ export class ChannelServer {
   private readonly all = new Set<Session>()
   private timer?: NodeJS.Timeout
   private heartbeat?: NodeJS.Timeout
+  private membershipTimer?: NodeJS.Timeout
+  private readonly membership: MembershipIssuer
   private closing = false
 
   constructor(components: ChannelServerComponents, init: ChannelServerInit) {
@@ -142,7 +155,12 @@ export class ChannelServer {
       retransmitMaxMs: init.retransmitMaxMs ?? RETRANSMIT_MAX_MS,
       heartbeatIntervalMs: init.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS,
       maxPendingHandshakes: init.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES,
+      membershipCheckIntervalMs: init.membershipCheckIntervalMs ?? MEMBERSHIP_CHECK_INTERVAL_MS,
     }
+    this.membership = new MembershipIssuer({
+      inventory: () => this.state.committed.inventory,
+      signer: this.signer.membership,
+    })
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
@@ -176,6 +194,25 @@ export class ChannelServer {
     this.timer.unref()
     this.heartbeat = setInterval(() => this.ping(), this.init.heartbeatIntervalMs)
     this.heartbeat.unref()
+    this.membershipTimer = setInterval(() => this.refreshMemberships(), this.init.membershipCheckIntervalMs)
+    this.membershipTimer.unref()
+  }
+
+  /**
+   * Sends a new statement to each node that named the feature and was moved (campus, or its
+   * campus's city) since its last one, or whose last one is a day old (`membership.ts`).
+   */
+  private refreshMemberships(): void {
+    if (this.closing || this.unavailable()) return
+    for (const [m, membership] of this.membership.due(this.members())) {
+      const s = this.sessions.get(m.nodeId)
+      if (s !== undefined) this.send(s, { t: 'membership', membership })
+    }
+  }
+
+  /** The connected nodes that named the membership feature. */
+  private *members(): Generator<MembershipSession> {
+    for (const s of this.sessions.values()) if (s.membership !== undefined) yield s.membership
   }
 
   private ping(): void {
@@ -215,6 +252,7 @@ export class ChannelServer {
     }
     clearInterval(this.timer)
     clearInterval(this.heartbeat)
+    clearInterval(this.membershipTimer)
     for (const s of this.all) closeChannel(s.ws, CLOSE_CODES.shutdown, 'shutdown')
     // every channel is dropped if it does not answer within the grace (`closeChannel`)
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
@@ -382,6 +420,13 @@ export class ChannelServer {
     s.peerId = f.peerId
     this.sessions.set(node.id, s)
     this.stats.connected++
+    // Statements go only to nodes that asked: an older agent drops the connection on a frame
+    // type it does not know (an extra welcome field it ignores).
+    let membership: SignedMembership | undefined
+    if (f.features?.includes(MEMBERSHIP_FEATURE) === true) {
+      s.membership = { nodeId: node.id, peerId: f.peerId }
+      membership = this.membership.issue(s.membership)
+    }
     // the node's nonce makes the signature fresh: a recorded welcome proves nothing later
     const sig = this.signer.welcome({
       nodeNonce: f.nonce ?? '',
@@ -389,7 +434,7 @@ export class ChannelServer {
       peerId: f.peerId,
       nodeId: node.id,
     })
-    this.send(s, { t: 'welcome', nodeId: node.id, sig })
+    this.send(s, { t: 'welcome', nodeId: node.id, sig, ...(membership === undefined ? {} : { membership }) })
     // Replay: everything still in the outbox goes out again on a new connection. Commands
     // up to the node's last sequence are ones it has; it answers those from its dedup
     // record (ACK + last outcome), which also recovers outcomes a restarted tracker lost.

@@ -62,12 +62,16 @@ export async function received<T extends NodeFrame['t']>(
   return frames.filter((f) => f.t === t).at(-1) as Extract<NodeFrame, { t: T }>
 }
 
-/** Runs the handshake as a tracker whose key is `signer`'s; returns the node's hello. */
+/**
+ * Runs the handshake as a tracker whose key is `signer`'s; returns the node's hello. `extra`
+ * goes into the welcome (a membership statement).
+ */
 export async function handshake(
   ws: WebSocket,
   tracker: FakeTracker,
   nodeId = 'n1',
   signer = tracker.signer,
+  extra: Record<string, unknown> = {},
 ): Promise<Extract<NodeFrame, { t: 'hello' }>> {
   const before = tracker.frames.length
   send(ws, { t: 'challenge', nonce: 'tracker-nonce', trackerId: tracker.signer.id })
@@ -82,7 +86,7 @@ export async function handshake(
     peerId: hello.peerId,
     nodeId,
   })
-  send(ws, { t: 'welcome', nodeId, sig })
+  send(ws, { t: 'welcome', nodeId, sig, ...extra })
   return hello
 }
 

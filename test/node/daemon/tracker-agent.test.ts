@@ -135,6 +135,18 @@ describe('node daemon with a tracker', () => {
       campus: 'bj-1',
       labels: ['lab', 'floor-2'],
     })
+    // the tracker's signed statement of its campus and city: shown in its swarm hellos
+    await until(
+      async () =>
+        ((await (await fetch(`${ready.api}/status`)).json()) as { membership?: unknown }).membership !==
+        undefined,
+      'membership statement',
+    )
+    expect(await (await fetch(`${ready.api}/status`)).json()).toMatchObject({
+      campus: 'bj-1',
+      city: 'bj',
+      membership: { tracker: tracker.trackerId, nodeId: ready.nodeId },
+    })
 
     await until(
       async () => (await api(tracker, 'GET', '/resources/lesson/versions')).length === 1,
