@@ -34,7 +34,9 @@ function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void; reject: 
 
 /**
  * A lamp whose process dies while running the control: `work` runs, then the lamp is gone
- * without an ACK (its socket closed, its handler never returns), as after a power cut.
+ * without an ACK, as after a power cut: its connection ends without a goodbye (a lamp that
+ * says goodbye, close 1000, has left the room, and its pending controls are refused), it
+ * never reconnects, and its handler never returns.
  */
 async function dyingLamp(
   h: Harness,
@@ -45,11 +47,11 @@ async function dyingLamp(
   const onControl: ControlHandler = async (command, _id, upload) => {
     if (command.kind !== 'capture-photo' || upload === undefined) return { ok: false, error: 'unexpected' }
     await work(upload)
-    lamp?.close()
+    lamp?.drop()
     died.resolve(upload)
     return await new Promise<ControlResult>(() => {})
   }
-  lamp = await h.join('lamp', 'student', { room: 'r', onControl })
+  lamp = await h.join('lamp', 'student', { room: 'r', onControl, reconnect: false })
   return { died: died.promise }
 }
 

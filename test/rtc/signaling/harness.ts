@@ -19,7 +19,7 @@ export interface Harness {
   join(
     user: string,
     role: Role,
-    opts?: { room?: string; kind?: RoomKind; onControl?: ControlHandler },
+    opts?: { room?: string; kind?: RoomKind; onControl?: ControlHandler; reconnect?: boolean },
   ): Promise<SignalingClient>
   teardown(): Promise<void>
 }
@@ -47,6 +47,7 @@ export async function spawn(
         token: token(user, role, opts.room, opts.kind),
         controlRetryMs: 100,
         onControl: opts.onControl,
+        reconnect: opts.reconnect,
       })
       clients.push(c)
       await c.connect()
