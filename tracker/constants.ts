@@ -126,6 +126,21 @@ export const MAX_OUTCOME_TIMEOUT_MS = 30 * 24 * 60 * 60 * 1000
  * each other, and one sweep (a walk over the live releases' nodes) takes them all.
  */
 export const OUTCOME_SWEEP_MIN_INTERVAL_MS = 250
+/**
+ * First delay before a late member whose catch-up `place` failed (`rollout/catch-up.ts`) is
+ * sent it again; each further failure doubles it, up to {@link CATCH_UP_RETRY_MAX_MS}. Long
+ * enough that a retry does not land in the outage it follows (an origin restarting, a disk
+ * being cleaned), short enough that a passing fault costs minutes.
+ */
+export const CATCH_UP_RETRY_INITIAL_MS = 10 * 60 * 1000
+/**
+ * Longest delay between two catch-up attempts: a node that keeps failing (its disk stays
+ * full) is sent one `place` a day, which costs nothing, until it succeeds, no longer should
+ * run the version, or is deleted. Attempts are not capped (see `rollout/catch-up.ts`).
+ */
+export const CATCH_UP_RETRY_MAX_MS = 24 * 60 * 60 * 1000
+/** Least time between two sweeps for due catch-up retries. */
+export const CATCH_UP_SWEEP_MIN_INTERVAL_MS = 250
 /** Default success ratio of an automatic gate. */
 export const DEFAULT_GATE_SUCCESS_RATIO = 1
 /** Attempts of the origin → tracker version registration before giving up. */

@@ -74,6 +74,13 @@ export interface TrackerInit {
   releaseSweepIntervalMs?: number
   /** Most releases kept: creating one more answers 503 `ERR_CAPACITY`. @default 10000 */
   maxReleases?: number
+  /**
+   * Delay before a late member whose catch-up `place` failed or timed out is sent it again,
+   * doubled at each further failure (`rollout/catch-up.ts`). @default 10 minutes
+   */
+  catchUpRetryInitialMs?: number
+  /** Longest delay between two catch-up attempts of a late member. @default 24 hours */
+  catchUpRetryMaxMs?: number
 }
 
 /** A running tracker. */
@@ -116,6 +123,8 @@ const INIT_KEYS = new Set([
   'releaseRetentionMs',
   'releaseSweepIntervalMs',
   'maxReleases',
+  'catchUpRetryInitialMs',
+  'catchUpRetryMaxMs',
 ])
 
 /** Checks the whole configuration (unknown keys rejected) and returns a frozen copy. */
@@ -151,6 +160,17 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
   const interval = init.releaseSweepIntervalMs
   if (interval !== undefined && !(Number.isSafeInteger(interval) && interval > 0))
     throw new InvalidConfigError('releaseSweepIntervalMs must be a whole number of milliseconds > 0')
+  for (const k of ['catchUpRetryInitialMs', 'catchUpRetryMaxMs'] as const) {
+    const v = init[k]
+    if (v !== undefined && !(Number.isSafeInteger(v) && v > 0))
+      throw new InvalidConfigError(`${k} must be a whole number of milliseconds > 0`)
+  }
+  if (
+    init.catchUpRetryInitialMs !== undefined &&
+    init.catchUpRetryMaxMs !== undefined &&
+    init.catchUpRetryMaxMs < init.catchUpRetryInitialMs
+  )
+    throw new InvalidConfigError('catchUpRetryMaxMs must be at least catchUpRetryInitialMs')
   const max = init.maxReleases
   if (max !== undefined && !(Number.isSafeInteger(max) && max > 0 && max <= MAX_RELEASES * 10))
     throw new InvalidConfigError(`maxReleases must be a whole number from 1 to ${MAX_RELEASES * 10}`)
@@ -193,11 +213,14 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       membershipCheckIntervalMs: init.membershipCheckIntervalMs,
     },
   )
-  engine = new RolloutEngine({
-    state,
-    deliver: (nodeId) => channel.deliver(nodeId),
-    isConnected: (nodeId) => channel.isConnected(nodeId),
-  })
+  engine = new RolloutEngine(
+    {
+      state,
+      deliver: (nodeId) => channel.deliver(nodeId),
+      isConnected: (nodeId) => channel.isConnected(nodeId),
+    },
+    { catchUpRetryInitialMs: init.catchUpRetryInitialMs, catchUpRetryMaxMs: init.catchUpRetryMaxMs },
+  )
   // before any node connects: a release blocked before a restart moves on once there is room
   await engine.start()
   const retention = new ReleaseSweeper(

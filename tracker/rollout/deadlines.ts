@@ -9,6 +9,7 @@
 import { DEFAULT_OUTCOME_TIMEOUT_MS } from '../constants.ts'
 import type { Release, ReleaseNode, Releases, Tx } from '../state/index.ts'
 import { OUTCOME_TIMEOUT } from '../state/releases.ts'
+import { type CatchUpRetryPolicy, DEFAULT_CATCH_UP_RETRY, scheduleRetry } from './catch-up.ts'
 
 /** Longest delay `setTimeout` takes (a longer one fires at once). */
 const MAX_TIMER_MS = 2 ** 31 - 1
@@ -35,13 +36,15 @@ function hasDeadlines(r: Release, rn?: ReleaseNode): boolean {
  * Fails, in `tx`, every node whose outcome deadline passed by `now` (reason
  * {@link OUTCOME_TIMEOUT}, `timedOutAt` now). Returns them, and the earliest deadline still
  * ahead (Infinity if none). Walks the nodes of the running and paused releases, and of the
- * completed ones that were given late members.
+ * completed ones that were given late members. A late member that times out waits for a
+ * catch-up retry with the backoff `retry` (`catch-up.ts`), as one that reported a failure.
  */
 export function failOverdue(
   releases: Releases,
   tx: Tx,
   now: number,
   since: number,
+  retry: CatchUpRetryPolicy = DEFAULT_CATCH_UP_RETRY,
 ): { failed: Array<{ releaseId: string; nodeId: string }>; next: number } {
   const failed: Array<{ releaseId: string; nodeId: string }> = []
   let next = Number.POSITIVE_INFINITY
@@ -55,7 +58,10 @@ export function failOverdue(
         next = Math.min(next, at)
         continue
       }
-      releases.putNode(tx, r.id, { ...rn, state: 'failed', reason: OUTCOME_TIMEOUT, timedOutAt: now })
+      const overdue: ReleaseNode = { ...rn, state: 'failed', reason: OUTCOME_TIMEOUT, timedOutAt: now }
+      // a late member's catch-up is tried again (`catch-up.ts`)
+      scheduleRetry(retry, r, overdue, now)
+      releases.putNode(tx, r.id, overdue)
       failed.push({ releaseId: r.id, nodeId: rn.nodeId })
       late = r.status === 'completed'
     }

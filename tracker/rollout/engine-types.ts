@@ -67,5 +67,16 @@ export interface RolloutEngineComponents {
   isConnected?(nodeId: string): boolean
 }
 
+/** Options of the engine. */
+export interface RolloutEngineInit {
+  /**
+   * Delay before a late member whose catch-up failed is sent its `place` again, doubled at
+   * each further failure (`catch-up.ts`). @default CATCH_UP_RETRY_INITIAL_MS (10 minutes)
+   */
+  catchUpRetryInitialMs?: number
+  /** Longest delay between two catch-up attempts. @default CATCH_UP_RETRY_MAX_MS (24 hours) */
+  catchUpRetryMaxMs?: number
+}
+
 /** Announces `e` once `tx` is committed, never before and never if its commit fails. */
 export type Announce = (tx: Tx, e: Omit<ReleaseEvent, 'at'>) => void

@@ -7,7 +7,8 @@
  *
  * This class schedules, commits, announces and delivers; what each step writes is beside
  * it: stage issuing and gates in `stages.ts`, node reports in `outcomes.ts`, operator
- * operations in `operations.ts`, rollback in `revert.ts`, public types in `engine-types.ts`.
+ * operations in `operations.ts`, rollback in `revert.ts`, late members' catch-up retries
+ * in `catch-up.ts` (their timer in `catch-up-sweep.ts`), public types in `engine-types.ts`.
  */
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
@@ -16,6 +17,8 @@ import { OUTCOME_SWEEP_MIN_INTERVAL_MS } from '../constants.ts'
 import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, StageMismatchError } from '../errors.ts'
 import type { OutboxEntry, Release, TrackerState, Tx } from '../state/index.ts'
 import { OUTCOME_TIMEOUT } from '../state/releases.ts'
+import { type CatchUpRetry, retryCatchUps } from './catch-up.ts'
+import { CatchUpSweep } from './catch-up-sweep.ts'
 import { DeadlineTimer, failOverdue } from './deadlines.ts'
 import type {
   CreateReleaseInput,
@@ -23,6 +26,7 @@ import type {
   ReleaseEvent,
   ReleaseOperation,
   RolloutEngineComponents,
+  RolloutEngineInit,
 } from './engine-types.ts'
 import { fingerprintOf } from './idempotency.ts'
 import { applyOperation, type OperationComponents } from './operations.ts'
@@ -35,7 +39,7 @@ import {
   recordProgress,
 } from './outcomes.ts'
 import { planRelease } from './plan.ts'
-import { reconcileNode } from './reconcile.ts'
+import { desiredVersions, reconcileNode } from './reconcile.ts'
 import { evaluate, writeRelease } from './stages.ts'
 import { recoverWithdrawn } from './withdraw.ts'
 
@@ -46,6 +50,7 @@ export type {
   ReleaseEvent,
   ReleaseOperation,
   RolloutEngineComponents,
+  RolloutEngineInit,
 } from './engine-types.ts'
 
 const log = logger('dandelion:tracker:rollout')
@@ -65,18 +70,26 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   private readonly deadlines = new DeadlineTimer(() => {
     this.expireOutcomes().catch((err) => log.error('applying outcome deadlines failed: %e', err))
   })
+  /** Sends late members' catch-up retries as they fall due (`catch-up-sweep.ts`). */
+  private readonly retries: CatchUpSweep
   /** Nodes ACKed before `ackedAt` was recorded count their deadline from here. */
   private readonly startedAt = Date.now()
-  private readonly outcomes: OutcomeComponents
+  private readonly outcomes: OutcomeComponents & { retry: CatchUpRetry }
   private readonly operations: OperationComponents
+  private readonly isConnected: (nodeId: string) => boolean
 
-  constructor(components: RolloutEngineComponents) {
+  constructor(components: RolloutEngineComponents, init: RolloutEngineInit = {}) {
     super()
     this.state = components.state
     this.deliver = components.deliver
     const announce = (tx: Tx, e: Omit<ReleaseEvent, 'at'>): void => this.announce(tx, e)
-    this.outcomes = { state: this.state, deadlines: this.deadlines, announce }
     const isConnected = components.isConnected ?? (() => false)
+    this.isConnected = (nodeId) => isConnected(nodeId)
+    this.retries = new CatchUpSweep(
+      { state: this.state, announce, deliver: this.deliver, isConnected: this.isConnected },
+      { initialMs: init.catchUpRetryInitialMs, maxMs: init.catchUpRetryMaxMs },
+    )
+    this.outcomes = { state: this.state, deadlines: this.deadlines, announce, retry: this.retries.retry }
     this.operations = {
       state: this.state,
       announce,
@@ -163,7 +176,17 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
    * when a node is changed (moved to another campus, given labels).
    */
   reconcile(tx: Tx, nodeId: string): string[] {
-    return reconcileNode(this.outcomes, tx, nodeId)
+    // first the catch-up retries it waits for (`catch-up.ts`): one due is sent now if the node
+    // is connected (its hello: at once, however long it was away), one no longer wanted is
+    // dropped before reconciliation joins it to the release that replaced it
+    // (what the node should run is looked up once for both: neither changes it)
+    const now = Date.now()
+    const send = this.isConnected(nodeId)
+    const desired = desiredVersions(this.state, nodeId)
+    const retried = retryCatchUps(this.outcomes, tx, nodeId, { now, send, rearm: true, desired })
+    const joined = reconcileNode(this.outcomes, tx, nodeId, undefined, desired)
+    this.retries.armNode(nodeId, now, send)
+    return retried || joined.length > 0 ? [nodeId] : []
   }
 
   /**
@@ -213,7 +236,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     if (this.stopped || !this.state.available) return
     const now = Date.now()
     const tx = this.state.tx()
-    const { failed, next } = failOverdue(this.state.releases, tx, now, this.startedAt)
+    const { failed, next } = failOverdue(this.state.releases, tx, now, this.startedAt, this.outcomes.retry)
     if (next !== Number.POSITIVE_INFINITY)
       this.deadlines.schedule(Math.max(next, now + OUTCOME_SWEEP_MIN_INTERVAL_MS))
     if (failed.length === 0) return
@@ -223,6 +246,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     }
     log('%d node(s) reported no outcome before their deadline: failed, timeout', failed.length)
     await tx.commit({ sync: true })
+    // late members among them wait for a catch-up retry
+    this.retries.arm()
     this.scheduleSettle()
   }
 
@@ -305,12 +330,15 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     await this.expireOutcomes()
     for (const r of this.state.releases.releases.values()) if (r.status === 'running') this.dirty.add(r.id)
     await this.settle()
+    // catch-up retries on disk: the stale dropped, the sweep scheduled for the next one due
+    await this.retries.sweep()
   }
 
   /** Stops scheduled evaluations (the state is about to close). */
   stop(): void {
     this.stopped = true
     this.deadlines.stop()
+    this.retries.stop()
   }
 
   /** Operator operation on a release (see `operations.ts`). */

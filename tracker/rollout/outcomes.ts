@@ -7,6 +7,7 @@
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
 import { DEFAULT_OUTCOME_TIMEOUT_MS } from '../constants.ts'
 import type { ReleaseNode, TrackerState, Tx } from '../state/index.ts'
+import { type CatchUpRetry, DEFAULT_CATCH_UP_RETRY, scheduleRetry } from './catch-up.ts'
 import type { DeadlineTimer } from './deadlines.ts'
 import type { Announce } from './engine-types.ts'
 import { refOf } from './revert.ts'
@@ -17,6 +18,11 @@ export interface OutcomeComponents {
   /** Fires at the earliest outcome deadline. */
   deadlines: Pick<DeadlineTimer, 'schedule'>
   announce: Announce
+  /**
+   * The backoff of a late member's failed catch-up, and the sweep that retries it
+   * (`catch-up.ts`). @default DEFAULT_CATCH_UP_RETRY, with no sweep to schedule
+   */
+  retry?: CatchUpRetry
 }
 
 /** An outcome as a node reports it. */
@@ -82,7 +88,17 @@ export function recordOutcome(
   if (o.originBytes !== undefined) next.originBytes = o.originBytes
   if (cmd.op === 'place') {
     next.state = o.status === 'failed' ? 'failed' : o.status === 'placed' ? 'placed' : 'active'
-    if (next.state !== 'failed') next.percent = 100
+    if (next.state === 'failed') {
+      // a late member's catch-up is tried again after a backoff (`catch-up.ts`; one that
+      // timed out keeps the retry its timeout scheduled); a regular member's failure is its
+      // release's outcome
+      const retryAt = scheduleRetry(c.retry ?? DEFAULT_CATCH_UP_RETRY, r, next, Date.now())
+      if (retryAt !== undefined) c.retry?.schedule(retryAt)
+    } else {
+      next.percent = 100
+      // it got the version after all (its command had timed out): no retry
+      delete next.retryAt
+    }
     if (next.state === 'active')
       state.releases.setCurrent(tx, nodeId, r.resource, {
         version: cmd.version,
@@ -90,6 +106,7 @@ export function recordOutcome(
         releaseId: r.id,
       })
   } else {
+    delete next.retryAt
     next.state = o.status === 'failed' ? 'failed' : 'reverted'
     // back on what it ran before: that version's release is again the one it runs, so
     // rolling that one back later reverts this node too

@@ -14,7 +14,8 @@
  * retransmit, dedup, outcome, deadline, status counts, and a rollback of the release
  * reverts it to what it ran before it joined. Nothing is sent to a node that already runs
  * the version, to a member of the release (a member that failed is the release's own
- * outcome: release again to retry it), to a member of a live release of the resource (that
+ * outcome: release again to retry it; a late member whose catch-up failed is retried with a
+ * backoff, `catch-up.ts`), to a member of a live release of the resource (that
  * newer rollout decides what it runs), nor while a command of the resource to the node is
  * still unanswered (an earlier catch-up's). A running release takes no new member: once it
  * completes, the nodes that came into its targets meanwhile join it.
@@ -110,7 +111,7 @@ export function desiredVersions(view: View, nodeId: string): Map<string, Desired
  * the node (it took the node while that one ran): what the node runs is its to decide, and a
  * late `place` of the older version would undo it while it shows the node active.
  */
-function busy(state: TrackerState, nodeId: string, resource: string): boolean {
+export function busy(state: TrackerState, nodeId: string, resource: string): boolean {
   for (const r of state.releases.ofResource(resource)) {
     const rn = state.releases.nodes.get(r.id)?.get(nodeId)
     if (rn === undefined || rn.deletedAt !== undefined) continue
@@ -127,17 +128,24 @@ export interface ReconcileComponents {
 
 /**
  * Queues, in `tx`, what `nodeId` lacks of what it should run (of `resource` only, if
- * given), each as a late member of the release that says so. Returns the nodes given
+ * given), each as a late member of the release that says so (`desired`: what
+ * {@link desiredVersions} gives it, if the caller has it already). Returns the nodes given
  * commands (`[nodeId]` or none). Only an enrolled node is reconciled: a node pre-registered
  * through the API is reconciled when it enrolls. A node whose outbox is full is skipped
  * (logged), and reconciled again at its next connection.
  */
-export function reconcileNode(c: ReconcileComponents, tx: Tx, nodeId: string, resource?: string): string[] {
+export function reconcileNode(
+  c: ReconcileComponents,
+  tx: Tx,
+  nodeId: string,
+  resource?: string,
+  desired: Map<string, DesiredVersion> = desiredVersions(c.state, nodeId),
+): string[] {
   const { state } = c
   const node = state.inventory.nodes.get(nodeId)
   if (node?.peerId === undefined) return []
   let touched = false
-  for (const d of desiredVersions(state, nodeId).values()) {
+  for (const d of desired.values()) {
     if (resource !== undefined && d.resource !== resource) continue
     const r = state.releases.get(d.releaseId)
     // a member (not the entry of a deleted machine that had this id) is the release's own,
@@ -231,7 +239,19 @@ export interface NodeResourceView {
    * is the node's there, absent if it is no member or the release is `compacted` (its
    * per-node states dropped).
    */
-  desired: (DesiredVersion & { state?: string; joinedAt?: number; compacted?: true }) | null
+  desired:
+    | (DesiredVersion & {
+        state?: string
+        joinedAt?: number
+        compacted?: true
+        /** A late member's catch-up attempts, once one failed (`catch-up.ts`). */
+        attempts?: number
+        /** Why and when its last catch-up attempt failed. */
+        lastFailure?: { reason?: string; at: number }
+        /** When its next catch-up attempt is due, while it waits for one. */
+        retryAt?: number
+      })
+    | null
   /** What it runs, as last reported active; null if nothing known. */
   running: CurrentRef | null
   /** It runs the desired version (true when nothing is desired). */
@@ -259,6 +279,9 @@ export function nodeResources(view: View, nodeId: string): NodeResourceView[] {
               ...d,
               state: member?.state,
               ...(member?.joinedAt ? { joinedAt: member.joinedAt } : {}),
+              ...(member?.attempts === undefined ? {} : { attempts: member.attempts }),
+              ...(member?.lastFailure === undefined ? {} : { lastFailure: member.lastFailure }),
+              ...(member?.retryAt === undefined ? {} : { retryAt: member.retryAt }),
               ...(compacted ? { compacted: true as const } : {}),
             },
       running,

@@ -6,7 +6,8 @@
  * A release is compacted once it is finished (completed, aborted or rolled back), has been
  * quiet for the retention period (since it finished, and since its last late member
  * joined), and none of its nodes holds it open ({@link holdsOpen}: a command still out, or a
- * withdrawn one the node's next hello has to tell about). Its per-node states are folded
+ * withdrawn one the node's next hello has to tell about; a late member waiting for a
+ * catch-up retry that is still wanted, {@link awaitsRetry}). Its per-node states are folded
  * into counts on the release (`Release.compacted`, as its status shows them, but not by
  * city or campus) and dropped. What compaction loses, and why nothing depends on it:
  *
@@ -29,6 +30,7 @@
 import type { Release, ReleaseNode, TrackerState, Tx } from '../state/index.ts'
 import { type CompactedMembers, emptySummary, foldNodes } from '../state/release-summary.ts'
 import { isTimedOut } from '../state/releases.ts'
+import { retryWanted } from './catch-up.ts'
 import { hashedVariant, inForce, UNANSWERED } from './reconcile.ts'
 import type { ReleaseTargets } from './select.ts'
 
@@ -50,6 +52,19 @@ export function holdsOpen(state: TrackerState, rn: ReleaseNode): boolean {
   return rn.cmdId !== undefined && state.outbox.byCommand(rn.cmdId)?.nodeId === rn.nodeId
 }
 
+/**
+ * Whether `rn` is a late member of `r` waiting for a catch-up retry that is still wanted
+ * (`catch-up.ts`). Compaction would lose it: it drops the state that holds the schedule, and
+ * keeps the node among the members, which reconciliation never sends the version again. So
+ * the release waits, in full, until the retry succeeds or is no longer wanted (a newer
+ * release covers the node, it moved out of the targets, it was deleted): a retry due to a
+ * node that stays offline holds it, as a command queued for one does. A retry no longer
+ * wanted holds nothing, even before the retry sweep drops it.
+ */
+export function awaitsRetry(state: TrackerState, r: Release, rn: ReleaseNode): boolean {
+  return rn.retryAt !== undefined && retryWanted(state, r, rn)
+}
+
 /** When `r` went quiet (epoch ms): it finished, or a late member last joined it. */
 export function quietSince(r: Release, nodes: Iterable<ReleaseNode>): number {
   let at = r.finishedAt ?? r.updatedAt
@@ -66,7 +81,7 @@ export function dueForCompaction(state: TrackerState, r: Release, now: number, r
   const nodes = state.releases.nodes.get(r.id)
   if (r.compacted !== undefined && (nodes === undefined || nodes.size === 0)) return false
   if (quietSince(r, nodes?.values() ?? []) > now - retentionMs) return false
-  for (const rn of nodes?.values() ?? []) if (holdsOpen(state, rn)) return false
+  for (const rn of nodes?.values() ?? []) if (holdsOpen(state, rn) || awaitsRetry(state, r, rn)) return false
   return true
 }
 

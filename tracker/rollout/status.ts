@@ -33,6 +33,11 @@ export interface ReleaseStatusReport {
   timedOut: number
   /** Nodes that reported after their deadline: counted in the state they reported, once. */
   late: number
+  /**
+   * Of `counts.failed`, late members waiting for a catch-up retry (`catch-up.ts`); their
+   * `attempts`, `lastFailure` and `retryAt` are in `GET /releases/:id/nodes`.
+   */
+  retrying: number
   bytes: { peers: number; origin: number }
   /**
    * Set if the release is compacted: when, and how many nodes' states were folded into the
@@ -90,6 +95,7 @@ export function releaseStatus(
   const bytes = { peers: 0, origin: 0 }
   let timedOut = 0
   let late = 0
+  let retrying = 0
   const folded = release.compacted
   if (folded !== undefined) {
     addCounts(counts, folded.counts)
@@ -113,6 +119,7 @@ export function releaseStatus(
       timedOut++
       stages[rn.stage].timedOut++
     } else if (rn.timedOutAt !== undefined) late++
+    if (rn.retryAt !== undefined && rn.deletedAt === undefined) retrying++
     stages[rn.stage].nodes++
     stages[rn.stage].counts[rn.state]++
     variants[rn.variant][rn.state]++
@@ -134,6 +141,7 @@ export function releaseStatus(
     variants,
     timedOut,
     late,
+    retrying,
     bytes,
     ...(folded === undefined ? {} : { compacted: { at: folded.at, nodes: folded.nodes } }),
   }

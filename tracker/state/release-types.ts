@@ -160,6 +160,20 @@ export interface ReleaseNode {
    * is the release that brought it, restored as the node's current release on rollback.
    */
   prev?: CurrentRef
+  /**
+   * A late member's catch-up `place` commands sent so far (`rollout/catch-up.ts`): set at its
+   * first failure (1), one more at each retry. Absent: none failed yet.
+   */
+  attempts?: number
+  /**
+   * When a late member whose catch-up failed is to be sent its `place` again (epoch ms), with
+   * a new command: set while it waits for that retry, cleared when it is sent, when the node
+   * answers the failed command after all, or when the retry is no longer wanted (see
+   * `rollout/catch-up.ts`). On disk, so a restarted tracker keeps the schedule.
+   */
+  retryAt?: number
+  /** Why, and when (epoch ms), a late member's last catch-up attempt failed. Kept once it succeeds. */
+  lastFailure?: { reason?: string; at: number }
 }
 
 /** What a node runs for a resource, and the release that brought it (absent if unknown). */

@@ -43,6 +43,12 @@ export class Releases {
    */
   private readonly withdrawnBy = new Map<string, Set<string>>()
   /**
+   * By node id, the releases where it is a late member waiting for a catch-up retry
+   * ({@link ReleaseNode.retryAt}, `rollout/catch-up.ts`): the retry sweep and a hello look
+   * up these, not every release.
+   */
+  private readonly retryBy = new Map<string, Set<string>>()
+  /**
    * Releases by resource, newest first (creation time, then id): what a node should run and
    * whether another release has it are looked up among its resource's releases, newest
    * first, at each hello (`rollout/reconcile.ts`), not by walking every release.
@@ -86,6 +92,7 @@ export class Releases {
       const releaseId = key.slice(3, bang)
       const nodeId = key.slice(bang + 1)
       this.indexWithdrawn(releaseId, nodeId, value as ReleaseNode | undefined)
+      this.indexRetry(releaseId, nodeId, value as ReleaseNode | undefined)
       if (value !== undefined) {
         this.nodesOf(releaseId).set(nodeId, value as ReleaseNode)
         return
@@ -140,6 +147,7 @@ export class Releases {
   putNode(tx: Tx, releaseId: string, node: ReleaseNode): void {
     this.nodesOf(releaseId).set(node.nodeId, node)
     this.indexWithdrawn(releaseId, node.nodeId, node)
+    this.indexRetry(releaseId, node.nodeId, node)
     tx.putShared(`rn!${releaseId}!${node.nodeId}`, node)
   }
 
@@ -163,6 +171,7 @@ export class Releases {
     for (const nodeId of nodeIds) {
       tx.del(`rn!${id}!${nodeId}`)
       this.indexWithdrawn(id, nodeId, undefined)
+      this.indexRetry(id, nodeId, undefined)
       m?.delete(nodeId)
     }
     if (m?.size === 0) this.nodes.delete(id)
@@ -230,11 +239,15 @@ export class Releases {
       const rn = m.get(nodeId)
       if (rn === undefined || rn.deletedAt !== undefined) continue
       const gone = rn.cmdId !== undefined && dropped.has(rn.cmdId)
-      // a changed copy, never a change in place: the readers share the written object
+      // a changed copy, never a change in place: the readers share the written object; a
+      // catch-up retry it waited for is off (`rollout/catch-up.ts`)
+      const { retryAt: _, ...kept } = rn
       this.putNode(
         tx,
         releaseId,
-        gone ? { ...rn, state: 'failed', reason: NODE_DELETED, deletedAt: now } : { ...rn, deletedAt: now },
+        gone
+          ? { ...kept, state: 'failed', reason: NODE_DELETED, deletedAt: now }
+          : { ...kept, deletedAt: now },
       )
       // a release that says how its nodes ended (a completed one waiting on a late member's
       // place, an aborted one on a node still fetching) ends differently now
@@ -255,6 +268,19 @@ export class Releases {
    */
   withdrawnAwaitingHello(nodeId: string): string[] {
     return [...(this.withdrawnBy.get(nodeId) ?? [])]
+  }
+
+  /**
+   * Ids of the releases where `nodeId` is a late member waiting for a catch-up retry
+   * ({@link ReleaseNode.retryAt}). A copy.
+   */
+  retryingOf(nodeId: string): string[] {
+    return [...(this.retryBy.get(nodeId) ?? [])]
+  }
+
+  /** The nodes waiting for a catch-up retry in some release. A copy. */
+  retryingNodes(): string[] {
+    return [...this.retryBy.keys()]
   }
 
   /** The resources that have releases. */
@@ -310,6 +336,15 @@ export class Releases {
       if (ids === undefined) this.withdrawnBy.set(nodeId, new Set([releaseId]))
       else ids.add(releaseId)
     } else if (ids?.delete(releaseId) === true && ids.size === 0) this.withdrawnBy.delete(nodeId)
+  }
+
+  private indexRetry(releaseId: string, nodeId: string, node: ReleaseNode | undefined): void {
+    const awaits = node?.retryAt !== undefined && node.deletedAt === undefined
+    const ids = this.retryBy.get(nodeId)
+    if (awaits) {
+      if (ids === undefined) this.retryBy.set(nodeId, new Set([releaseId]))
+      else ids.add(releaseId)
+    } else if (ids?.delete(releaseId) === true && ids.size === 0) this.retryBy.delete(nodeId)
   }
 
   /** The release created with this `Idempotency-Key`, if any. */
