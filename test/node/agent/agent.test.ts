@@ -1,16 +1,10 @@
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { afterEach, describe, expect, it } from 'vitest'
-import { type Agent, createAgent } from '../../../node/agent/index.ts'
+import { describe, expect, it } from 'vitest'
 import type { Command } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, received, send, signedCmd } from './fake-tracker.ts'
+import { received, send, signedCmd } from './fake-tracker.ts'
+import { cleanupAfterEach } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
-const agents: Agent[] = []
-const trackers: FakeTracker[] = []
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop()
-  for (const t of trackers.splice(0)) await t.close()
-})
+const { startTracker, startAgent } = cleanupAfterEach()
 
 const cmd = (seq: number): Command => ({
   seq,
@@ -23,15 +17,9 @@ const cmd = (seq: number): Command => ({
 
 describe('agent channel', () => {
   it('ignores commands that arrive before the tracker welcomed the node', async () => {
-    const tracker = await fakeTracker()
-    trackers.push(tracker)
+    const tracker = await startTracker()
     const content = new MemoryContent()
-    const agent = createAgent(
-      { content, privateKey: await generateKeyPair('Ed25519') },
-      { trackers: [tracker.url] },
-    )
-    agents.push(agent)
-    await agent.start()
+    const agent = await startAgent(content, { trackers: [tracker.url] })
     const ws = await tracker.next()
     const signed = (seq: number) => signedCmd(tracker.signer, agent.peerId, cmd(seq))
     // a command before the challenge is answered, and one after the hello but before welcome

@@ -3,29 +3,21 @@
  * answers, a tracker that welcomes the node and drops it at once (a poison frame, a
  * cloned key replacing the connection), and a node stopped while a command runs.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
-import { afterEach, describe, expect, it } from 'vitest'
-import { type Agent, type AgentInit, createAgent } from '../../../node/agent/index.ts'
+import { describe, expect, it } from 'vitest'
 import type { Command } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, handshake, received, send, signedCmd } from './fake-tracker.ts'
+import { handshake, received, send, signedCmd, welcomeNext } from './fake-tracker.ts'
+import { cleanupAfterEach } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
-const agents: Agent[] = []
-const fakes: FakeTracker[] = []
 const servers: Server[] = []
 const sockets: Socket[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop()
-  for (const f of fakes.splice(0)) await f.close()
-  for (const s of sockets.splice(0)) s.destroy()
-  for (const s of servers.splice(0)) await new Promise((r) => s.close(r))
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+const { tempDir, startTracker, startAgent, forget } = cleanupAfterEach({
+  last: async () => {
+    for (const s of sockets.splice(0)) s.destroy()
+    for (const s of servers.splice(0)) await new Promise((r) => s.close(r))
+  },
 })
 
 const place: Command = {
@@ -35,13 +27,6 @@ const place: Command = {
   resource: 'lesson',
   version: 1,
   manifestCid: 'bafy-v1',
-}
-
-async function agentFor(content: MemoryContent, init: AgentInit, privateKey?: PrivateKey): Promise<Agent> {
-  const agent = createAgent({ content, privateKey: privateKey ?? (await generateKeyPair('Ed25519')) }, init)
-  agents.push(agent)
-  await agent.start()
-  return agent
 }
 
 /** Rejects after `ms` with `what`: keeps a hang from looking like a test timeout. */
@@ -63,9 +48,8 @@ describe('agent channel resilience', () => {
     servers.push(hung)
     await new Promise<void>((r) => hung.listen(0, '127.0.0.1', r))
     const port = (hung.address() as { port: number }).port
-    const good = await fakeTracker()
-    fakes.push(good)
-    await agentFor(new MemoryContent(), {
+    const good = await startTracker()
+    await startAgent(new MemoryContent(), {
       trackers: [`ws://127.0.0.1:${port}/channel`, good.url],
       handshakeTimeoutMs: 300,
       reconnectInitialMs: 10,
@@ -80,9 +64,8 @@ describe('agent channel resilience', () => {
     // every connection is welcomed and then gets a frame the node cannot take (here a
     // command of an op this node does not know): the node drops the connection, the
     // tracker replays the same frame on the next one
-    const tracker = await fakeTracker()
-    fakes.push(tracker)
-    const agent = await agentFor(new MemoryContent(), {
+    const tracker = await startTracker()
+    const agent = await startAgent(new MemoryContent(), {
       trackers: [tracker.url],
       reconnectInitialMs: 20,
       reconnectMaxMs: 400,
@@ -110,10 +93,8 @@ describe('agent channel resilience', () => {
   })
 
   it('stop() waits for the command in progress, so its journal write is not lost', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-stop-'))
-    dirs.push(dir)
-    const tracker = await fakeTracker()
-    fakes.push(tracker)
+    const dir = await tempDir('agent-stop-')
+    const tracker = await startTracker()
     const key = await generateKeyPair('Ed25519')
     const content = new MemoryContent()
     // switching the name takes a while (a slow disk): the node is stopped meanwhile
@@ -127,9 +108,8 @@ describe('agent channel resilience', () => {
       naming_started = true
       return naming.then(() => set(name, cid))
     }) as typeof content.names.set
-    const agent = await agentFor(content, { trackers: [tracker.url], dir }, key)
-    const ws = await tracker.next()
-    await handshake(ws, tracker)
+    const agent = await startAgent(content, { trackers: [tracker.url], dir }, key)
+    const ws = await welcomeNext(tracker)
     send(ws, signedCmd(tracker.signer, agent.peerId, place))
     await received(ws, tracker.frames, 'ack')
     await until(() => naming_started)
@@ -137,7 +117,7 @@ describe('agent channel resilience', () => {
     const stopping = agent.stop().then(() => {
       stopped = true
     })
-    agents.splice(agents.indexOf(agent), 1)
+    forget(agent)
     await new Promise((r) => setTimeout(r, 100))
     // the daemon stops the node once the agent has stopped: nothing may still run on it
     expect(stopped).toBe(false)
@@ -147,7 +127,7 @@ describe('agent channel resilience', () => {
 
     // restarted: the command was applied once and is known as applied, not applied again
     const again = new MemoryContent()
-    const restarted = await agentFor(again, { trackers: [tracker.url], dir }, key)
+    const restarted = await startAgent(again, { trackers: [tracker.url], dir }, key)
     expect(await restarted.journal.get(place.id)).toMatchObject({ status: 'active' })
     expect((await restarted.journal.applied()).map((a) => a.id)).toEqual([place.id])
     expect(again.calls).toEqual([])

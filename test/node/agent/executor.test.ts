@@ -1,26 +1,17 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it, vi } from 'vitest'
-import { Executor } from '../../../node/agent/executor.ts'
-import {
-  Journal,
-  type JournalRecord,
-  LevelJournalStore,
-  MemoryJournalStore,
-} from '../../../node/agent/journal.ts'
+import { describe, expect, it, vi } from 'vitest'
+import type { Executor } from '../../../node/agent/executor.ts'
+import { LevelJournalStore, MemoryJournalStore } from '../../../node/agent/journal.ts'
 import type { Command } from '../../../node/agent/protocol.ts'
 import { MAX_TIMER_MS } from '../../../node/node-constants.ts'
-import { MemoryContent } from './memory-content.ts'
+import { cleanupAfterEach, recordingExecutor } from './helpers.ts'
 
-const dirs: string[] = []
 const executors: Executor[] = []
-const journals: Journal[] = []
-afterEach(async () => {
-  vi.useRealTimers()
-  for (const e of executors.splice(0)) e.stop()
-  for (const j of journals.splice(0)) await j.close()
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+const { tempDir, openJournal, forget } = cleanupAfterEach({
+  // real timers first; executors are stopped without waiting for them
+  first: () => {
+    vi.useRealTimers()
+    for (const e of executors.splice(0)) e.stop()
+  },
 })
 
 let seq = 0
@@ -51,20 +42,11 @@ async function setup(dir?: string | MemoryJournalStore) {
   let d = ''
   if (dir instanceof MemoryJournalStore) store = dir
   else {
-    d = dir ?? (await mkdtemp(join(tmpdir(), 'agent-journal-')))
-    if (dir === undefined) dirs.push(d)
+    d = dir ?? (await tempDir('agent-journal-'))
     store = new LevelJournalStore(d)
   }
-  const journal = new Journal(store)
-  await journal.open()
-  journals.push(journal)
-  const content = new MemoryContent()
-  const outcomes: JournalRecord[] = []
-  const executor = new Executor({
-    content,
-    journal,
-    events: { progress() {}, outcome: (r) => outcomes.push(r) },
-  })
+  const journal = await openJournal(store)
+  const { content, outcomes, executor } = recordingExecutor(journal)
   executors.push(executor)
   const run = async (c: Command): Promise<void> => {
     await journal.receive(c)
@@ -134,7 +116,7 @@ describe('agent executor and journal', () => {
     await until(() => a.content.calls.includes('fetch bafy-v3'))
     a.executor.stop()
     await a.journal.close()
-    journals.length = 0
+    forget(a.journal)
     const b = await setup(a.dir)
     await b.executor.resume()
     await until(() => b.outcomes.length === 1)

@@ -90,6 +90,13 @@ export async function handshake(
   return hello
 }
 
+/** Takes the tracker's next connection and welcomes the node on it ({@link handshake}); returns it. */
+export async function welcomeNext(tracker: FakeTracker): Promise<WebSocket> {
+  const ws = await tracker.next()
+  await handshake(ws, tracker)
+  return ws
+}
+
 /** A `cmd` frame signed by `signer` for the node `peerId`. */
 export const signedCmd = (signer: TrackerSigner, peerId: string, cmd: Command): ServerFrame => ({
   t: 'cmd',

@@ -2,28 +2,12 @@
  * The journal across restarts: every command received is applied after a crash, even two
  * under one sequence number, and `lastSeq` only ever says what is on disk.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { Executor } from '../../../node/agent/executor.ts'
-import {
-  Journal,
-  type JournalRecord,
-  LevelJournalStore,
-  MemoryJournalStore,
-} from '../../../node/agent/journal.ts'
+import { describe, expect, it } from 'vitest'
+import { Journal, LevelJournalStore, MemoryJournalStore } from '../../../node/agent/journal.ts'
 import type { Command } from '../../../node/agent/protocol.ts'
-import { MemoryContent } from './memory-content.ts'
+import { cleanupAfterEach, until } from './helpers.ts'
 
-const dirs: string[] = []
-const journals: Journal[] = []
-const executors: Executor[] = []
-afterEach(async () => {
-  for (const e of executors.splice(0)) await e.stop()
-  for (const j of journals.splice(0)) await j.close()
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
+const { tempDir, openJournal, startExecutor, forget } = cleanupAfterEach()
 
 const cmd = (seq: number, id: string, manifestCid: string, resource = 'lesson'): Command => ({
   seq,
@@ -34,43 +18,22 @@ const cmd = (seq: number, id: string, manifestCid: string, resource = 'lesson'):
   manifestCid,
 })
 
-async function open(dir: string): Promise<Journal> {
-  const journal = new Journal(new LevelJournalStore(dir))
-  await journal.open()
-  journals.push(journal)
-  return journal
-}
-
-/** Waits for `check`, failing with `what` after 5 s. */
-const until = async (check: () => boolean, what: string): Promise<void> => {
-  const deadline = Date.now() + 5_000
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`${what} within 5 s`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
-}
+/** The journal in `dir`, opened; closed after the test. */
+const open = (dir: string): Promise<Journal> => openJournal(new LevelJournalStore(dir))
 
 describe('agent journal durability', () => {
   it('applies after a restart every command received under one sequence number', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-journal-'))
-    dirs.push(dir)
+    const dir = await tempDir('agent-journal-')
     const first = await open(dir)
     // two commands reached the node under the same number (a tracker restored from an
     // older copy of its state reissued it), and the node was killed before applying either
     await first.receive(cmd(7, 'a', 'bafy-a', 'math'))
     await first.receive(cmd(7, 'b', 'bafy-b', 'art'))
     await first.close()
-    journals.length = 0
+    forget(first)
 
     const journal = await open(dir)
-    const content = new MemoryContent()
-    const outcomes: JournalRecord[] = []
-    const executor = new Executor({
-      content,
-      journal,
-      events: { progress() {}, outcome: (r) => outcomes.push(r) },
-    })
-    executors.push(executor)
+    const { content, outcomes, executor } = startExecutor(journal)
     await executor.resume()
     await until(() => outcomes.length === 2, 'both commands applied')
     expect(outcomes.map((o) => [o.cmd.id, o.status]).sort()).toEqual([
@@ -83,8 +46,7 @@ describe('agent journal durability', () => {
   })
 
   it('applying one of two commands under one number leaves the other queued', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-journal-'))
-    dirs.push(dir)
+    const dir = await tempDir('agent-journal-')
     const journal = await open(dir)
     const a = cmd(3, 'a', 'bafy-a')
     const b = cmd(3, 'b', 'bafy-b')

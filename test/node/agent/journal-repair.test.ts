@@ -3,29 +3,20 @@
  * files, which it keeps), says so, and does not apply again what it applied before; a
  * journal it must not touch (locked by another process) stops the start with a typed error.
  */
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { Level } from 'level'
-import { afterEach, describe, expect, it } from 'vitest'
-import { Executor } from '../../../node/agent/executor.ts'
+import { describe, expect, it } from 'vitest'
 import { type Agent, createAgent } from '../../../node/agent/index.ts'
 import { Journal, type JournalRecord, MemoryJournalStore } from '../../../node/agent/journal.ts'
 import type { Command, NodeFrame } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, handshake, send, signedCmd } from './fake-tracker.ts'
-import { until } from './helpers.ts'
+import { type FakeTracker, handshake, send, signedCmd, welcomeNext } from './fake-tracker.ts'
+import { cleanupAfterEach, recordingExecutor, until } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
-const agents: Agent[] = []
-const fakes: FakeTracker[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop()
-  for (const f of fakes.splice(0)) await f.close()
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
+const { tempDir, startTracker, startAgent, forget } = cleanupAfterEach()
 
 const place = (seq: number, manifestCid: string): Command => ({
   seq,
@@ -51,10 +42,8 @@ interface Setup {
 }
 
 async function setup(): Promise<Setup> {
-  const parent = await mkdtemp(join(tmpdir(), 'agent-repair-'))
-  dirs.push(parent)
-  const tracker = await fakeTracker()
-  fakes.push(tracker)
+  const parent = await tempDir('agent-repair-')
+  const tracker = await startTracker()
   const s: Setup = {
     parent,
     dir: join(parent, 'agent'),
@@ -62,15 +51,12 @@ async function setup(): Promise<Setup> {
     key: await generateKeyPair('Ed25519'),
     content: new MemoryContent(),
     warnings: [],
-    start: async () => {
-      const agent = createAgent(
-        { content: s.content, privateKey: s.key },
+    start: () =>
+      startAgent(
+        s.content,
         { trackers: [tracker.url], dir: s.dir, reconnectMaxMs: 300, onWarning: (m) => s.warnings.push(m) },
-      )
-      agents.push(agent)
-      await agent.start()
-      return agent
-    },
+        s.key,
+      ),
   }
   return s
 }
@@ -78,13 +64,12 @@ async function setup(): Promise<Setup> {
 /** Runs v1 then v2 of the lesson through an agent, then stops it. */
 async function applyTwo(s: Setup): Promise<void> {
   const agent = await s.start()
-  const ws = await s.tracker.next()
-  await handshake(ws, s.tracker)
+  const ws = await welcomeNext(s.tracker)
   send(ws, signedCmd(s.tracker.signer, agent.peerId, place(1, 'bafy-v1')))
   send(ws, signedCmd(s.tracker.signer, agent.peerId, place(2, 'bafy-v2')))
   await until(() => outcomes(s.tracker.frames).length === 2, 'both outcomes')
   await agent.stop()
-  agents.splice(agents.indexOf(agent), 1)
+  forget(agent)
   expect(s.content.table.get('lesson')).toBe('bafy-v2')
 }
 
@@ -132,8 +117,7 @@ describe('agent journal repair', () => {
     for (const f of logs) await writeFile(f, Buffer.alloc((await stat(f)).size, 0x5a))
 
     const agent = await s.start()
-    const ws = await s.tracker.next()
-    await handshake(ws, s.tracker)
+    const ws = await welcomeNext(s.tracker)
     // the tracker never got v2's outcome and sends it again: the node serves v2 already
     const calls = s.content.calls.length
     send(ws, signedCmd(s.tracker.signer, agent.peerId, place(2, 'bafy-v2')))
@@ -159,7 +143,7 @@ describe('agent journal repair', () => {
     // the connection stayed up past the replay: the recovery is over, and stays over
     await until(() => agent.journal.recovery === undefined, 'the recovery ended')
     await agent.stop()
-    agents.splice(agents.indexOf(agent), 1)
+    forget(agent)
     const again = await s.start()
     expect(again.journal.recovery).toBeUndefined()
     expect(s.warnings).toHaveLength(1)
@@ -171,14 +155,13 @@ describe('agent journal repair', () => {
     // a second start moves the write-ahead log into a table
     const between = await s.start()
     await between.stop()
-    agents.splice(agents.indexOf(between), 1)
+    forget(between)
     const tables = await filesOf(s.dir, /\.ldb$/)
     expect(tables.length).toBeGreaterThan(0)
     for (const f of tables) await writeFile(f, Buffer.alloc((await stat(f)).size, 0x5a))
 
     const agent = await s.start()
-    const ws = await s.tracker.next()
-    await handshake(ws, s.tracker)
+    const ws = await welcomeNext(s.tracker)
     const calls = s.content.calls.length
     const mark = s.tracker.frames.length
     send(ws, signedCmd(s.tracker.signer, agent.peerId, place(2, 'bafy-v2')))
@@ -230,12 +213,7 @@ describe('agent journal repair', () => {
     await journal.update({ cmd: place(2, 'bafy-v2'), status: 'active' }, true)
     const content = new MemoryContent()
     content.table.set('lesson', 'bafy-v2')
-    const done: JournalRecord[] = []
-    const executor = new Executor({
-      content,
-      journal,
-      events: { progress() {}, outcome: (r) => done.push(r) },
-    })
+    const { executor, outcomes: done } = recordingExecutor(journal, content)
     try {
       // what the agent does with a command it receives: recorded, then executed as recorded
       const receive = async (c: Command): Promise<JournalRecord> =>

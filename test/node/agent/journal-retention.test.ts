@@ -3,27 +3,17 @@
  * within the retention rule however many commands come, and a command pruned from it that
  * the tracker sends again (a tracker restored from an old backup) is not applied twice.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { Level } from 'level'
-import { afterEach, describe, expect, it } from 'vitest'
-import { type Agent, createAgent } from '../../../node/agent/index.ts'
+import { describe, expect, it } from 'vitest'
+import type { Agent } from '../../../node/agent/index.ts'
 import type { Command, NodeFrame } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, handshake, send, signedCmd } from './fake-tracker.ts'
-import { until } from './helpers.ts'
+import { handshake, send, signedCmd, welcomeNext } from './fake-tracker.ts'
+import { cleanupAfterEach, until } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
-const agents: Agent[] = []
-const fakes: FakeTracker[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop()
-  for (const f of fakes.splice(0)) await f.close()
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
+const { tempDir, startTracker, startAgent, forget } = cleanupAfterEach()
 
 /** Command `i`: placements of seven lessons in turn, every third one a deactivation. */
 const command = (i: number): Command => ({
@@ -53,25 +43,15 @@ const outcomeOf = (frames: NodeFrame[], id: string) =>
 
 describe('agent journal retention', () => {
   it('keeps the journal bounded over many commands, and a pruned command sent again is not applied', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-retention-'))
-    dirs.push(dir)
-    const tracker = await fakeTracker()
-    fakes.push(tracker)
+    const dir = await tempDir('agent-retention-')
+    const tracker = await startTracker()
     const key: PrivateKey = await generateKeyPair('Ed25519')
     const content = new MemoryContent()
     const keep = 20
-    const start = async (): Promise<Agent> => {
-      const agent = createAgent(
-        { content, privateKey: key },
-        { trackers: [tracker.url], dir, journalKeepFinal: keep },
-      )
-      agents.push(agent)
-      await agent.start()
-      return agent
-    }
+    const start = (): Promise<Agent> =>
+      startAgent(content, { trackers: [tracker.url], dir, journalKeepFinal: keep }, key)
     const agent = await start()
-    const ws = await tracker.next()
-    await handshake(ws, tracker)
+    const ws = await welcomeNext(tracker)
     const total = 150
     for (let i = 1; i <= total; i++) send(ws, signedCmd(tracker.signer, agent.peerId, command(i)))
     const outcomes = () => new Set(tracker.frames.flatMap((f) => (f.t === 'outcome' ? [f.id] : []))).size
@@ -96,7 +76,7 @@ describe('agent journal retention', () => {
 
     // on disk: the kept records only, and the floor survives a restart
     await agent.stop()
-    agents.splice(agents.indexOf(agent), 1)
+    forget(agent)
     const counts = await keysOnDisk(dir)
     expect(counts.cmd).toBe(keep)
     expect(counts.applied).toBe(keep)
@@ -113,19 +93,11 @@ describe('agent journal retention', () => {
   })
 
   it('keeps a placed version waiting for its activation however old it is', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-retention-'))
-    dirs.push(dir)
-    const tracker = await fakeTracker()
-    fakes.push(tracker)
+    const dir = await tempDir('agent-retention-')
+    const tracker = await startTracker()
     const content = new MemoryContent()
-    const agent = createAgent(
-      { content, privateKey: await generateKeyPair('Ed25519') },
-      { trackers: [tracker.url], dir, journalKeepFinal: 5 },
-    )
-    agents.push(agent)
-    await agent.start()
-    const ws = await tracker.next()
-    await handshake(ws, tracker)
+    const agent = await startAgent(content, { trackers: [tracker.url], dir, journalKeepFinal: 5 })
+    const ws = await welcomeNext(tracker)
     // the first command waits for an activation an hour ahead; 40 others come and go
     const placed: Command = { ...command(1), resource: 'assembly', activateAt: Date.now() + 3_600_000 }
     send(ws, signedCmd(tracker.signer, agent.peerId, placed))

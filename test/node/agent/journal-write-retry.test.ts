@@ -4,14 +4,12 @@
  * commands behind it run after it. And a command recorded but left out of a full execution
  * queue runs when the tracker sends it again, not at the next start.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { afterEach, describe, expect, it } from 'vitest'
-import { Executor, MAX_EXEC_QUEUE } from '../../../node/agent/executor.ts'
-import { type Agent, createAgent } from '../../../node/agent/index.ts'
-import { Journal, type JournalRecord, MemoryJournalStore } from '../../../node/agent/journal.ts'
+import { describe, expect, it } from 'vitest'
+import { MAX_EXEC_QUEUE } from '../../../node/agent/executor.ts'
+import { Journal, MemoryJournalStore } from '../../../node/agent/journal.ts'
 import type { Command } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, handshake, send, signedCmd } from './fake-tracker.ts'
-import { until } from './helpers.ts'
+import { send, signedCmd, welcomeNext } from './fake-tracker.ts'
+import { cleanupAfterEach, until } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
 /** A store whose writes fail while `full`, as on a full disk. */
@@ -27,14 +25,7 @@ class FullDisk extends MemoryJournalStore {
   }
 }
 
-const executors: Executor[] = []
-const agents: Agent[] = []
-const fakes: FakeTracker[] = []
-afterEach(async () => {
-  for (const e of executors.splice(0)) await e.stop()
-  for (const a of agents.splice(0)) await a.stop()
-  for (const f of fakes.splice(0)) await f.close()
-})
+const { startTracker, startAgent, startExecutor } = cleanupAfterEach()
 
 const place = (seq: number, manifestCid: string, resource = 'lesson'): Command => ({
   seq,
@@ -49,14 +40,7 @@ async function setup() {
   const store = new FullDisk()
   const journal = new Journal(store)
   await journal.open()
-  const content = new MemoryContent()
-  const outcomes: JournalRecord[] = []
-  const executor = new Executor({
-    content,
-    journal,
-    events: { progress() {}, outcome: (r) => outcomes.push(r) },
-  })
-  executors.push(executor)
+  const { content, outcomes, executor } = startExecutor(journal)
   return { store, journal, content, outcomes, executor }
 }
 
@@ -112,21 +96,14 @@ describe('agent journal writes refused for a while', () => {
   })
 
   it('a command recorded but left out of the full execution queue runs when the tracker sends it again', async () => {
-    const tracker = await fakeTracker()
-    fakes.push(tracker)
+    const tracker = await startTracker()
     const content = new MemoryContent()
     let release = (): void => {}
     content.gate = new Promise<void>((r) => {
       release = r
     })
-    const agent = createAgent(
-      { content, privateKey: await generateKeyPair('Ed25519') },
-      { trackers: [tracker.url] },
-    )
-    agents.push(agent)
-    await agent.start()
-    const ws = await tracker.next()
-    await handshake(ws, tracker)
+    const agent = await startAgent(content, { trackers: [tracker.url] })
+    const ws = await welcomeNext(tracker)
     // one download holds the executor while more commands come than its queue takes
     const total = MAX_EXEC_QUEUE + 2
     const cmd = (i: number): Command =>

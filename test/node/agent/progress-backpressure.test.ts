@@ -3,23 +3,20 @@
  * many times. The node holds only the latest report (not every report in its socket
  * buffer), and the tracker gets that latest report once it reads again.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import type { FetchProgress } from '../../../node/agent/index.ts'
-import { type Agent, createAgent } from '../../../node/agent/index.ts'
 import type { Command, NodeFrame } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, handshake, received, send, signedCmd } from './fake-tracker.ts'
-import { until } from './helpers.ts'
+import { received, send, signedCmd, welcomeNext } from './fake-tracker.ts'
+import { cleanupAfterEach, until } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
-const agents: Agent[] = []
-const fakes: FakeTracker[] = []
 const contents: ChattyContent[] = []
-afterEach(async () => {
-  vi.restoreAllMocks()
-  for (const c of contents.splice(0)) c.release()
-  for (const a of agents.splice(0)) await a.stop()
-  for (const f of fakes.splice(0)) await f.close()
+const { startTracker, startAgent } = cleanupAfterEach({
+  // a fetch still waiting for its release would hold the agent's stop
+  first: () => {
+    vi.restoreAllMocks()
+    for (const c of contents.splice(0)) c.release()
+  },
 })
 
 /** Reports this many progress events as fast as it can, then waits for `release`. */
@@ -65,19 +62,12 @@ class ChattyContent extends MemoryContent {
 
 describe('agent progress on a stalled link', () => {
   it('holds only the latest progress while the tracker does not read, and sends it once it does', async () => {
-    const tracker = await fakeTracker()
-    fakes.push(tracker)
+    const tracker = await startTracker()
     const events = 30_000
     const content = new ChattyContent(events)
     contents.push(content)
-    const agent = createAgent(
-      { content, privateKey: await generateKeyPair('Ed25519') },
-      { trackers: [tracker.url] },
-    )
-    agents.push(agent)
-    await agent.start()
-    const ws = await tracker.next()
-    await handshake(ws, tracker)
+    const agent = await startAgent(content, { trackers: [tracker.url] })
+    const ws = await welcomeNext(tracker)
     // a command id as long as the protocol allows: each report is ~0.5 KB
     const place: Command = {
       seq: 1,

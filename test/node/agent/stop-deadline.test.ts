@@ -3,26 +3,15 @@
  * the agent stops within its deadline, says which command it left, and the next start
  * applies that command.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { afterEach, describe, expect, it } from 'vitest'
-import type { FetchProgress } from '../../../node/agent/index.ts'
-import { type Agent, createAgent } from '../../../node/agent/index.ts'
+import { describe, expect, it } from 'vitest'
+import { createAgent, type FetchProgress } from '../../../node/agent/index.ts'
 import type { Command } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, handshake, received, send, signedCmd } from './fake-tracker.ts'
-import { until, within } from './helpers.ts'
+import { received, send, signedCmd, welcomeNext } from './fake-tracker.ts'
+import { cleanupAfterEach, until, within } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
-const agents: Agent[] = []
-const fakes: FakeTracker[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop()
-  for (const f of fakes.splice(0)) await f.close()
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
+const { tempDir, startTracker, startAgent } = cleanupAfterEach()
 
 /** Content whose fetch never ends and does not look at its signal. */
 class HungContent extends MemoryContent {
@@ -46,20 +35,18 @@ const place: Command = {
 
 describe('agent stop deadline', () => {
   it('stops within its deadline when a content call ignores the abort, and applies the command at the next start', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'agent-stop-'))
-    dirs.push(dir)
-    const tracker = await fakeTracker()
-    fakes.push(tracker)
+    const dir = await tempDir('agent-stop-')
+    const tracker = await startTracker()
     const key = await generateKeyPair('Ed25519')
     const warnings: string[] = []
     const hung = new HungContent()
+    // not started through the kit: the test stops it itself, and checks how long that takes
     const agent = createAgent(
       { content: hung, privateKey: key },
       { trackers: [tracker.url], dir, stopTimeoutMs: 300, onWarning: (m) => warnings.push(m) },
     )
     await agent.start()
-    const ws = await tracker.next()
-    await handshake(ws, tracker)
+    const ws = await welcomeNext(tracker)
     send(ws, signedCmd(tracker.signer, agent.peerId, place))
     await received(ws, tracker.frames, 'ack')
     await until(() => hung.calls.includes('fetch bafy-v1'), 'the fetch started')
@@ -73,9 +60,7 @@ describe('agent stop deadline', () => {
 
     // the daemon restarts: the command the stop left is still to be applied, and is
     const content = new MemoryContent()
-    const again = createAgent({ content, privateKey: key }, { trackers: [tracker.url], dir })
-    agents.push(again)
-    await again.start()
+    const again = await startAgent(content, { trackers: [tracker.url], dir }, key)
     await until(() => content.table.get('lesson') === 'bafy-v1', 'c-1 applied after the restart')
     await until(async () => (await again.journal.get('c-1'))?.status === 'active', 'c-1 recorded')
     expect((await again.journal.applied()).map((a) => a.id)).toEqual(['c-1'])

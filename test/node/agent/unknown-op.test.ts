@@ -5,33 +5,20 @@
  * any), ACKed and reported failed with a reason that says to upgrade the node; the commands
  * after it run.
  */
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { afterEach, describe, expect, it } from 'vitest'
-import { type Agent, createAgent } from '../../../node/agent/index.ts'
+import { describe, expect, it } from 'vitest'
 import type { Command } from '../../../node/agent/protocol.ts'
-import { type FakeTracker, fakeTracker, handshake, send, signedCmd } from './fake-tracker.ts'
+import { send, signedCmd, welcomeNext } from './fake-tracker.ts'
+import { cleanupAfterEach } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
-const agents: Agent[] = []
-const trackers: FakeTracker[] = []
-afterEach(async () => {
-  for (const a of agents.splice(0)) await a.stop()
-  for (const t of trackers.splice(0)) await t.close()
-})
+const { startTracker, startAgent } = cleanupAfterEach()
 
 describe('a command this node does not know', () => {
   it('is ACKed and reported failed with the reason, and the commands after it run, on one connection', async () => {
-    const tracker = await fakeTracker()
-    trackers.push(tracker)
+    const tracker = await startTracker()
     const content = new MemoryContent()
-    const agent = createAgent(
-      { content, privateKey: await generateKeyPair('Ed25519') },
-      { trackers: [tracker.url] },
-    )
-    agents.push(agent)
-    await agent.start()
-    const ws = await tracker.next()
-    await handshake(ws, tracker)
+    const agent = await startAgent(content, { trackers: [tracker.url] })
+    const ws = await welcomeNext(tracker)
     const future = {
       seq: 1,
       id: 'cmd-future',

@@ -5,37 +5,22 @@
  * with ERR_BUSY, and the lamp hears nothing of it. Before, each room's call rang it, and it rang in
  * both at once.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { SignalingClient } from '../../../rtc/signaling/client.ts'
-import { type Harness, spawn } from './harness.ts'
+import { harnessPerTest, outcome } from './harness.ts'
 
-let h: Harness | undefined
-afterEach(async () => {
-  await h?.teardown()
-  h = undefined
-})
-
-/** Sends the action and resolves with the event it made, or the code of the error refusing it. */
-function outcome(c: SignalingClient, send: () => void): Promise<string> {
-  const signal = AbortSignal.timeout(2_000)
-  const r = Promise.race([
-    c.next('error', { signal }).then((e) => e.code),
-    c.next('event', { signal }).then((e) => e.event.type),
-  ])
-  send()
-  return r
-}
+const { spawn } = harnessPerTest()
 
 describe('a lamp in two rooms', () => {
   it('rings in the room whose call came first, and the other caller hears it is busy', async () => {
-    h = await spawn()
+    const h = await spawn()
     const lee = await h.join('ms-lee', 'teacher', { room: 'home', kind: 'one-on-one' })
     const kim = await h.join('mr-kim', 'teacher', { room: 'class-b', kind: 'class' })
     kim.on('error', () => {})
     // the lamp's app: one session per room; it rings (`call.ringing`) for a call to it, as the page does
     const rings: string[] = []
     const lampIn = async (room: string): Promise<SignalingClient> => {
-      const c = await h!.join('lamp', 'student', { room })
+      const c = await h.join('lamp', 'student', { room })
       c.on('event', ({ event }) => {
         if (event.type !== 'call.initiate' || event.callee !== 'lamp') return
         rings.push(room)
@@ -73,7 +58,7 @@ describe('a lamp in two rooms', () => {
   })
 
   it('keeps a teacher in one call too, and says nothing of people not in the room', async () => {
-    h = await spawn()
+    const h = await spawn()
     const lee = await h.join('ms-lee', 'teacher', { room: 'home', kind: 'one-on-one' })
     await h.join('lamp', 'student', { room: 'home' })
     const leeInClass = await h.join('ms-lee', 'teacher', { room: 'class-c', kind: 'class' })

@@ -4,30 +4,14 @@
  * the ring until the call is over, unless the student is on stage already. Before, the callee
  * could not publish at all, and the stage filled up around a ringing call.
  */
-import { afterEach, describe, expect, it } from 'vitest'
-import type { SignalingClient } from '../../../rtc/signaling/client.ts'
-import { type Harness, spawn } from './harness.ts'
+import { describe, expect, it } from 'vitest'
+import { harnessPerTest, outcome } from './harness.ts'
 
-let h: Harness | undefined
-afterEach(async () => {
-  await h?.teardown()
-  h = undefined
-})
-
-/** Sends the action and resolves with the event it made, or the code of the error refusing it. */
-function outcome(c: SignalingClient, send: () => void): Promise<string> {
-  const signal = AbortSignal.timeout(2_000)
-  const r = Promise.race([
-    c.next('error', { signal }).then((e) => e.code),
-    c.next('event', { signal }).then((e) => e.event.type),
-  ])
-  send()
-  return r
-}
+const { spawn } = harnessPerTest()
 
 describe('a call in a class and the stage limit', () => {
   it('holds a stage place for the student called on, and frees it when the call ends', async () => {
-    h = await spawn()
+    const h = await spawn()
     const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
     t.on('error', () => {})
     for (let i = 1; i <= 6; i++) await h.join(`c${i}`, 'student', { room: 'c' })

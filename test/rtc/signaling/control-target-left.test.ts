@@ -6,18 +6,12 @@
  * when its own client's next resend was refused (1 to 16 s later); for a photo the lamp had said
  * it was taking, the client does not resend, and the teacher waited the full 15 minutes.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { type ControlResult, SignalingClient } from '../../../rtc/signaling/client.ts'
 import type { DeviceCommand } from '../../../rtc/signaling/messages.ts'
-import { type Harness, spawn } from './harness.ts'
+import { type Harness, harnessPerTest } from './harness.ts'
 
-let h: Harness | undefined
-const extra: SignalingClient[] = []
-afterEach(async () => {
-  for (const c of extra.splice(0)) c.close()
-  await h?.teardown()
-  h = undefined
-})
+const { spawn, closeAfter } = harnessPerTest()
 
 /** Settles with `answer` or 'no answer' after `ms` (the teacher's client resends for ~3.1 s here). */
 function within<T>(answer: Promise<T>, ms = 1_500): Promise<T | 'no answer'> {
@@ -31,8 +25,7 @@ function within<T>(answer: Promise<T>, ms = 1_500): Promise<T | 'no answer'> {
  * a photo the lamp had said it was taking.
  */
 async function teacher(h: Harness): Promise<{ t: SignalingClient; sent: () => number }> {
-  const t = new SignalingClient({ url: h.wsUrl, token: h.token('t', 'teacher') })
-  extra.push(t)
+  const t = closeAfter(new SignalingClient({ url: h.wsUrl, token: h.token('t', 'teacher') }))
   await t.connect()
   let n = 0
   const send = t.send.bind(t)
@@ -49,7 +42,7 @@ const stuck = { onControl: () => new Promise<ControlResult>(() => {}) }
 describe('a control whose lamp leaves', () => {
   it('is refused when the lamp closes its connection, and runs once it is back', async () => {
     // the server's own resends as in production: 1 s doubling, ~31 s in all
-    h = await spawn({ controlRetryMs: 1_000 })
+    const h = await spawn({ controlRetryMs: 1_000 })
     const { t, sent } = await teacher(h)
     const lamp = await h.join('lamp', 'student', stuck)
     const seen = lamp.next('control', { signal: AbortSignal.timeout(2_000) })
@@ -77,7 +70,7 @@ describe('a control whose lamp leaves', () => {
   })
 
   it('is refused when the lamp taking a photo leaves, not after the 15 minutes a photo may take', async () => {
-    h = await spawn()
+    const h = await spawn()
     const t = await h.join('t', 'teacher')
     const lamp = await h.join('lamp', 'student', stuck)
     const ack = t.control('lamp', { kind: 'capture-photo' }, { id: 'photo-1' })
@@ -89,10 +82,11 @@ describe('a control whose lamp leaves', () => {
   })
 
   it('is refused when the grace period of a lamp that dropped runs out', async () => {
-    h = await spawn({ controlRetryMs: 1_000, graceMs: 300 })
+    const h = await spawn({ controlRetryMs: 1_000, graceMs: 300 })
     const { t, sent } = await teacher(h)
-    const lamp = new SignalingClient({ url: h.wsUrl, token: h.token('lamp', 'student'), reconnect: false })
-    extra.push(lamp)
+    const lamp = closeAfter(
+      new SignalingClient({ url: h.wsUrl, token: h.token('lamp', 'student'), reconnect: false }),
+    )
     await lamp.connect()
     await t.waitFor((st) => st.participants.lamp !== undefined, { signal: AbortSignal.timeout(2_000) })
     lamp.drop()

@@ -4,30 +4,15 @@
  * teacher accepting a fifth raised hand was refused with ERR_STAGE_FULL and that hand stayed up.
  * The limit now holds in classes only.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { SignalingClient } from '../../../rtc/signaling/client.ts'
-import { type Harness, spawn } from './harness.ts'
+import { harnessPerTest, outcome } from './harness.ts'
 
-let h: Harness | undefined
-afterEach(async () => {
-  await h?.teardown()
-  h = undefined
-})
-
-/** Sends `action` and resolves with the event it made, or the code of the error refusing it. */
-function outcome(c: SignalingClient, send: () => void): Promise<string> {
-  const signal = AbortSignal.timeout(2_000)
-  const r = Promise.race([
-    c.next('error', { signal }).then((e) => e.code),
-    c.next('event', { signal }).then((e) => e.event.type),
-  ])
-  send()
-  return r
-}
+const { spawn } = harnessPerTest()
 
 describe('the stage limit', () => {
   it('does not keep a group teacher from taking every raised hand, and still holds in a class', async () => {
-    h = await spawn()
+    const h = await spawn()
     const t = await h.join('t', 'teacher', { room: 'g', kind: 'group' })
     t.on('error', () => {})
     const students: SignalingClient[] = []

@@ -1,4 +1,5 @@
 /** Spawns a signaling server and clients on 127.0.0.1 for tests. */
+import { afterEach } from 'vitest'
 import type { UploadGrantIssuer } from '../../../node/upload-grant.ts'
 import { issueToken, type Role } from '../../../rtc/auth/token.ts'
 import type { RtcProvider } from '../../../rtc/provider.ts'
@@ -58,4 +59,47 @@ export async function spawn(
       await server.close()
     },
   }
+}
+
+/** What {@link harnessPerTest} gives a test file. */
+export interface HarnessPerTest {
+  /** Spawns this test's harness (as {@link spawn}); it is torn down after the test. */
+  spawn: typeof spawn
+  /** Closes `client`, made by the test itself rather than by `join`, after the test; returns it. */
+  closeAfter<C extends SignalingClient>(client: C): C
+}
+
+/**
+ * Registers an `afterEach` that closes the clients given to `closeAfter`, then tears down the
+ * harness the test spawned: a file calls it once, at the top.
+ */
+export function harnessPerTest(): HarnessPerTest {
+  let h: Harness | undefined
+  const extra: SignalingClient[] = []
+  afterEach(async () => {
+    for (const c of extra.splice(0)) c.close()
+    await h?.teardown()
+    h = undefined
+  })
+  return {
+    async spawn(...args) {
+      h = await spawn(...args)
+      return h
+    },
+    closeAfter(client) {
+      extra.push(client)
+      return client
+    },
+  }
+}
+
+/** Sends the action and resolves with the event it made, or the code of the error refusing it. */
+export function outcome(c: SignalingClient, send: () => void): Promise<string> {
+  const signal = AbortSignal.timeout(2_000)
+  const r = Promise.race([
+    c.next('error', { signal }).then((e) => e.code),
+    c.next('event', { signal }).then((e) => e.event.type),
+  ])
+  send()
+  return r
 }

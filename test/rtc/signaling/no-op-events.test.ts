@@ -2,19 +2,13 @@
  * A change that changes nothing is not an event: it gets no sequence number, is not broadcast
  * and takes no place in the resume log.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createRoomState, reduce } from '../../../rtc/room/reducer.ts'
 import type { RoomEvent } from '../../../rtc/room/types.ts'
 import { SignalingClient } from '../../../rtc/signaling/client.ts'
-import { type Harness, spawn } from './harness.ts'
+import { harnessPerTest } from './harness.ts'
 
-let h: Harness | undefined
-const extra: SignalingClient[] = []
-afterEach(async () => {
-  for (const c of extra.splice(0)) c.close()
-  await h?.teardown()
-  h = undefined
-})
+const { spawn, closeAfter } = harnessPerTest()
 
 describe('no-op events', () => {
   it('leaves the state as it is for a repeated presence, join or device setting', () => {
@@ -41,7 +35,7 @@ describe('no-op events', () => {
   })
 
   it('broadcasts no presence when a connected user connects again', async () => {
-    h = await spawn()
+    const h = await spawn()
     const t = await h.join('t', 'teacher', { room: 'c', kind: 'class' })
     await h.join('a', 'student', { room: 'c' })
     const hub = h.server.room('c')!
@@ -49,8 +43,7 @@ describe('no-op events', () => {
     const seen: RoomEvent[] = []
     t.on('event', ({ event }) => seen.push(event))
     // a second tab of `a` takes the session while the first is still connected
-    const newer = new SignalingClient({ url: h.wsUrl, token: h.token('a', 'student', 'c') })
-    extra.push(newer)
+    const newer = closeAfter(new SignalingClient({ url: h.wsUrl, token: h.token('a', 'student', 'c') }))
     await newer.connect()
     // the welcome was sent after any event the connect caused: a teacher round trip now sees it
     t.send({ type: 'ping' })
@@ -63,7 +56,7 @@ describe('no-op events', () => {
   })
 
   it('broadcasts no device event for a setting the lamp already has', async () => {
-    h = await spawn()
+    const h = await spawn()
     const t = await h.join('t', 'teacher')
     await h.join('lamp', 'student', { onControl: async () => ({ ok: true }) })
     const seen: RoomEvent[] = []

@@ -5,17 +5,11 @@
  * blips, 400 events to 200 clients, and more than the resume log holds. A drop that lasts is still
  * announced once it has lasted the delay, and a client gone for good leaves without a presence.
  */
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { SignalingClient } from '../../../rtc/signaling/client.ts'
-import { type Harness, spawn } from './harness.ts'
+import { type Harness, harnessPerTest } from './harness.ts'
 
-let h: Harness | undefined
-const extra: SignalingClient[] = []
-afterEach(async () => {
-  for (const c of extra.splice(0)) c.close()
-  await h?.teardown()
-  h = undefined
-})
+const { spawn, closeAfter } = harnessPerTest()
 
 const STUDENTS = 40
 
@@ -32,6 +26,10 @@ async function classroom(h: Harness) {
   return { teacher, students, presences, everyone: [teacher, ...students] }
 }
 
+/** A student's client in the class that does not reconnect by itself: the test connects it. */
+const studentClient = (h: Harness, user: string): SignalingClient =>
+  closeAfter(new SignalingClient({ url: h.wsUrl, token: h.token(user, 'student', 'c'), reconnect: false }))
+
 /** Waits until every client has applied event `seq`: all messages sent before it have arrived. */
 async function settled(clients: SignalingClient[], seq: number): Promise<void> {
   const signal = AbortSignal.timeout(5_000)
@@ -40,7 +38,7 @@ async function settled(clients: SignalingClient[], seq: number): Promise<void> {
 
 describe('presence across a reconnect', () => {
   it('says nothing to the class of a student whose connection blipped', async () => {
-    h = await spawn({ graceMs: 30_000 })
+    const h = await spawn({ graceMs: 30_000 })
     const { students, presences, everyone } = await classroom(h)
     const [blip] = students
     const session = blip.session
@@ -59,16 +57,11 @@ describe('presence across a reconnect', () => {
   })
 
   it('says nothing when a client resumes over a connection the server still took for live', async () => {
-    h = await spawn({ graceMs: 30_000 })
+    const h = await spawn({ graceMs: 30_000 })
     const { students, presences, everyone } = await classroom(h)
     const [old] = students
     // the lamp's link died without the server noticing; its app resumes on a new connection
-    const resumed = new SignalingClient({
-      url: h.wsUrl,
-      token: h.token('s0', 'student', 'c'),
-      reconnect: false,
-    })
-    extra.push(resumed)
+    const resumed = studentClient(h, 's0')
     resumed.session = old.session
     resumed.seq = old.seq
     const replaced = new Promise<number>((r) => old.once('closed', ({ code }) => r(code)))
@@ -82,14 +75,9 @@ describe('presence across a reconnect', () => {
   })
 
   it('announces a drop once it has lasted the delay, and the return', async () => {
-    h = await spawn({ graceMs: 30_000, presenceDelayMs: 200 })
+    const h = await spawn({ graceMs: 30_000, presenceDelayMs: 200 })
     const { teacher, presences, everyone } = await classroom(h)
-    const away = new SignalingClient({
-      url: h.wsUrl,
-      token: h.token('lamp', 'student', 'c'),
-      reconnect: false,
-    })
-    extra.push(away)
+    const away = studentClient(h, 'lamp')
     await away.connect()
     await teacher.waitFor((st) => st.participants.lamp !== undefined, { signal: AbortSignal.timeout(2_000) })
     away.drop()
@@ -106,18 +94,13 @@ describe('presence across a reconnect', () => {
   })
 
   it('makes a client gone for good leave without first announcing it away', async () => {
-    h = await spawn({ graceMs: 300 })
+    const h = await spawn({ graceMs: 300 })
     const { teacher, presences, everyone } = await classroom(h)
     const events: string[] = []
     teacher.on('event', ({ event }) => {
       if ('user' in event && event.user === 'lamp') events.push(event.type)
     })
-    const gone = new SignalingClient({
-      url: h.wsUrl,
-      token: h.token('lamp', 'student', 'c'),
-      reconnect: false,
-    })
-    extra.push(gone)
+    const gone = studentClient(h, 'lamp')
     await gone.connect()
     gone.drop()
     await teacher.waitFor((st) => st.participants.lamp === undefined && events.includes('leave'), {
