@@ -1,6 +1,6 @@
 /**
  * Benchmark child: many light nodes speaking the real channel protocol (challenge
- * signature, enrollment, ACK, outcome) without a content API. Each client dedups by
+ * signature, enrollment, the `membership` feature, ACK, outcome) without a content API. Each client dedups by
  * command id in memory (the process outlives its reconnections), and counts how often
  * a command was delivered again and how often one would have been applied twice.
  *
@@ -50,7 +50,9 @@ function connect(c: Client): Promise<void> {
       if (f.t === 'challenge') {
         const sig = Buffer.from(await c.key.sign(authPayload(f.nonce, c.peerId))).toString('base64url')
         const enroll = c.enrolled ? undefined : { token, nodeId: c.nodeId, campus: `campus-${c.index % 10}` }
-        ws.send(JSON.stringify({ t: 'hello', peerId: c.peerId, sig, lastSeq: c.lastSeq, enroll }))
+        // as an agent of this version does: the tracker signs each a membership statement
+        const features = ['membership']
+        ws.send(JSON.stringify({ t: 'hello', peerId: c.peerId, sig, lastSeq: c.lastSeq, enroll, features }))
       } else if (f.t === 'welcome') {
         welcomed = true
         c.failures = 0
