@@ -177,6 +177,10 @@ export async function publish(
 /** Per-track receive counters. */
 export interface TrackCounter {
   kind: string
+  /** The m-line carrying the track. The SFU reuses an m-line for a later track of its kind. */
+  mid: string | null
+  /** The publisher, as the SFU names it in the m-line's msid; undefined if it names none. */
+  user: string | undefined
   packets: number
   /** Highest extended sequence number seen. */
   maxSeq: number
@@ -190,13 +194,20 @@ export interface TrackCounter {
 /** A receiving connection. */
 export interface Subscription {
   pc: RTCPeerConnection
+  /**
+   * The track each m-line carries now, one entry per m-line that ever carried one: when the SFU
+   * puts a new track on an m-line, its entry is replaced by a fresh counter.
+   */
   tracks: TrackCounter[]
-  /** Total RTP packets received on all tracks. */
+  /** Total RTP packets received on the current tracks. */
   packets(): number
-  /** Called for every received packet. */
-  onPacket(fn: (kind: string, payload: Buffer, seq: number) => void): void
+  /** Called for every received packet, with the publisher of its track. */
+  onPacket(fn: PacketListener): void
   close(): Promise<void>
 }
+
+/** Called for every received packet. */
+export type PacketListener = (kind: string, payload: Buffer, seq: number, user: string | undefined) => void
 
 /** Options of {@link subscribe}. */
 export interface SubscribeOptions {
@@ -218,7 +229,9 @@ export async function subscribe(
   options: SubscribeOptions = {},
 ): Promise<Subscription> {
   const tracks: TrackCounter[] = []
-  const listeners: Array<(kind: string, payload: Buffer, seq: number) => void> = []
+  const listeners: PacketListener[] = []
+  /** Stops counting for each m-line's current track (its receiver stays when a new track comes). */
+  const stopCounting = new Map<string, () => void>()
   let pc!: RTCPeerConnection
   let chain = Promise.resolve()
   let negotiated: () => void = () => {}
@@ -240,7 +253,10 @@ export async function subscribe(
     for (let attempt = 1; ; attempt++) {
       pc = new RTCPeerConnection(clientPeerConfig(sig, init))
       tracks.length = 0
-      pc.ontrack = ({ track }) => countTrack(track, tracks, listeners)
+      for (const stop of stopCounting.values()) stop()
+      stopCounting.clear()
+      pc.ontrack = ({ track, streams, transceiver }) =>
+        countTrack(track, transceiver.mid, streams[0]?.id, { tracks, listeners, stopCounting })
       const first = new Promise<void>((r) => {
         negotiated = r
       })
@@ -310,21 +326,38 @@ function replaceOnFailure(
   watch(current())
 }
 
+/**
+ * Counts the packets of `track`, the one the m-line `mid` now carries. An m-line the SFU reuses
+ * fires "track" again with the same receiver track: its old counter stops, the new one takes its
+ * place in `tracks`.
+ */
 function countTrack(
   track: MediaStreamTrack,
-  tracks: TrackCounter[],
-  listeners: Array<(kind: string, payload: Buffer, seq: number) => void>,
+  mid: string | null,
+  streamId: string | undefined,
+  state: {
+    tracks: TrackCounter[]
+    listeners: PacketListener[]
+    stopCounting: Map<string, () => void>
+  },
 ): void {
+  const { tracks, listeners, stopCounting } = state
+  if (mid !== null) stopCounting.get(mid)?.()
+  const user = decodeStreamId(streamId)
   const c: TrackCounter = {
     kind: track.kind,
+    mid,
+    user,
     packets: 0,
     maxSeq: -1,
     firstSeq: -1,
     bytes: 0,
     ssrc: track.ssrc ?? 0,
   }
-  tracks.push(c)
-  track.onReceiveRtp.subscribe((rtp) => {
+  const i = mid === null ? -1 : tracks.findIndex((t) => t.mid === mid)
+  if (i >= 0) tracks[i] = c
+  else tracks.push(c)
+  const { unSubscribe } = track.onReceiveRtp.subscribe((rtp) => {
     const seq = rtp.header.sequenceNumber
     if (c.maxSeq < 0) {
       c.firstSeq = seq
@@ -338,6 +371,17 @@ function countTrack(
     c.ssrc = rtp.header.ssrc
     c.packets++
     c.bytes += rtp.payload.length
-    for (const fn of listeners) fn(track.kind, rtp.payload, seq)
+    for (const fn of listeners) fn(track.kind, rtp.payload, seq, user)
   })
+  if (mid !== null) stopCounting.set(mid, unSubscribe)
+}
+
+/** The SFU names a track's publisher as its msid stream id, URI-encoded (see `subscriber-hub.ts`). */
+function decodeStreamId(id: string | undefined): string | undefined {
+  if (id === undefined) return undefined
+  try {
+    return decodeURIComponent(id)
+  } catch {
+    return id
+  }
 }

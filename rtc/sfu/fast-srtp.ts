@@ -81,7 +81,8 @@ export function payloadBounds(buf: Buffer): { start: number; end: number } | und
 /**
  * Encrypts and sends one packet: the 12-byte fixed header of `raw` (no CSRCs, extensions or
  * padding: their ids and meaning belong to the publisher's connection) with `ssrc` and
- * `payloadType` rewritten, then `raw[start..end)` as payload. Returns false if not sent.
+ * `payloadType` rewritten and `seqDelta` / `tsDelta` added to its sequence number and timestamp
+ * (modulo 2^16 / 2^32), then `raw[start..end)` as payload. Returns false if not sent.
  */
 export function sendFast(
   fp: FastPath,
@@ -90,6 +91,8 @@ export function sendFast(
   end: number,
   ssrc: number,
   payloadType: number,
+  seqDelta = 0,
+  tsDelta = 0,
 ): boolean {
   const pair = fp.ice.nominated
   // RFC 7675: no application data once consent to send has expired
@@ -98,11 +101,10 @@ export function sendFast(
   const out = Buffer.allocUnsafe(12 + payloadLength + 16)
   out[0] = 0x80 // V=2, no padding, no extension, no CSRC
   out[1] = (raw[1] & 0x80) | (payloadType & 0x7f)
-  out[2] = raw[2]
-  out[3] = raw[3]
-  raw.copy(out, 4, 4, 8) // timestamp
+  const seq = (raw.readUInt16BE(2) + seqDelta) & 0xffff
+  out.writeUInt16BE(seq, 2)
+  out.writeUInt32BE((raw.readUInt32BE(4) + tsDelta) >>> 0, 4)
   out.writeUInt32BE(ssrc >>> 0, 8)
-  const seq = raw.readUInt16BE(2)
   const state = fp.ctx.getSrtpSsrcState(ssrc)
   fp.ctx.updateRolloverCount(seq, state)
   // RFC 7714 8.1: IV = (0x0000 || SSRC || ROC || SEQ) XOR salt

@@ -9,8 +9,11 @@
  * subscriber. That skips, per send, werift's `RTCRtpSender.dispatchRtp` work (a packet clone, an
  * NTP clock read, header-extension rebuilding, stats and send-side BWE), which the baseline
  * profile put at about a third of the SFU's time. Sequence numbers and timestamps pass through
- * unchanged (each subscriber sender carries exactly one publisher track), so one shared history
- * per track serves NACKs from every subscriber.
+ * unchanged (each subscriber sender carries one publisher track at a time), so one shared history
+ * per track serves NACKs from every subscriber. A sender that carried an earlier track (the SFU
+ * reuses a subscriber's m-line) gets fixed offsets instead, so its sequence numbers and timestamps
+ * go on from where the earlier track left them: receivers keep the SSRC and would take a jump
+ * back for old packets and drop them. NACKed sequence numbers are mapped back through the offset.
  *
  * `werift` mode calls `sender.sendRtp(packet)` (0.25.2 clones internally; no extra clone here) and
  * is kept as the in-run baseline.
@@ -32,11 +35,52 @@ export interface Output {
   dtls: RTCDtlsTransport | undefined
   /** Set in `fast` mode when the connection negotiated AES-GCM. */
   fast: FastPath | undefined
+  /** Added to each forwarded sequence number (mod 2^16) and timestamp (mod 2^32). */
+  seqDelta: number
+  tsDelta: number
+  /** Where the sender's previous track stopped: the offsets are set from it at the first packet. */
+  continueFrom: SentPosition | undefined
+  /** The last packet sent, as sent (undefined before the first). */
+  last: SentPosition | undefined
 }
 
-/** Creates an output for `sender` (not ready until {@link refreshOutput}). */
-export function createOutput(sender: RTCRtpSender): Output {
-  return { sender, ready: false, ssrc: sender.ssrc, payloadType: 0, dtls: undefined, fast: undefined }
+/** A packet's place in a sender's stream, and when it went out. */
+export interface SentPosition {
+  seq: number
+  timestamp: number
+  /** `performance.now()` when it was sent. */
+  at: number
+}
+
+/**
+ * Creates an output for `sender` (not ready until {@link refreshOutput}). `continueFrom` is where
+ * the sender's previous track stopped, if it carried one.
+ */
+export function createOutput(sender: RTCRtpSender, continueFrom?: SentPosition): Output {
+  return {
+    sender,
+    ready: false,
+    ssrc: sender.ssrc,
+    payloadType: 0,
+    dtls: undefined,
+    fast: undefined,
+    seqDelta: 0,
+    tsDelta: 0,
+    continueFrom,
+    last: undefined,
+  }
+}
+
+/**
+ * Sets `out`'s offsets so that the packet (`seq`, `timestamp`) follows the last one of the previous
+ * track: the next sequence number, and the timestamp advanced by the time since at the codec's rate.
+ */
+function continueOutput(out: Output, from: SentPosition, seq: number, timestamp: number, now: number): void {
+  const clockRate = out.sender.codec?.clockRate ?? 90_000
+  const elapsed = Math.max(1, Math.round(((now - from.at) * clockRate) / 1000))
+  out.seqDelta = (from.seq + 1 - seq) & 0xffff
+  out.tsDelta = (from.timestamp + elapsed - timestamp) >>> 0
+  out.continueFrom = undefined
 }
 
 /** Marks an output ready when its sender can send; returns true if it just became ready. */
@@ -124,6 +168,7 @@ export class TrackForwarder {
     let pkt: RtpPacket | undefined
     const ntp = this.mode === 'fast' ? ntpTime() : 0n
     const rtpTimestamp = buf.readUInt32BE(4)
+    const now = performance.now()
     for (let i = 0; i < outs.length; i++) {
       const out = outs[i]
       // DTLS may come up after the connection-state event: check lazily, it is two field reads
@@ -132,17 +177,38 @@ export class TrackForwarder {
         this.onReady(out)
       }
       this.sent++
+      if (out.continueFrom !== undefined) continueOutput(out, out.continueFrom, seq, rtpTimestamp, now)
+      const outSeq = (seq + out.seqDelta) & 0xffff
+      const outTimestamp = (rtpTimestamp + out.tsDelta) >>> 0
+      if (out.last === undefined) out.last = { seq: outSeq, timestamp: outTimestamp, at: now }
+      else {
+        out.last.seq = outSeq
+        out.last.timestamp = outTimestamp
+        out.last.at = now
+      }
       if (this.mode === 'fast' && out.fast !== undefined) {
-        sendFast(out.fast, buf, bounds.start, bounds.end, out.ssrc, out.payloadType)
-        countForReport(out, ntp, rtpTimestamp, bounds.end - bounds.start)
+        sendFast(
+          out.fast,
+          buf,
+          bounds.start,
+          bounds.end,
+          out.ssrc,
+          out.payloadType,
+          out.seqDelta,
+          out.tsDelta,
+        )
+        countForReport(out, ntp, outTimestamp, bounds.end - bounds.start)
         continue
       }
       pkt ??= this.mode === 'werift' ? RtpPacket.deSerialize(buf) : prepare(buf)
       if (this.mode === 'werift') {
+        // werift's sender keeps its own sequence and timestamp continuity
         out.sender.sendRtp(pkt).catch(noop)
       } else {
         pkt.header.ssrc = out.ssrc
         pkt.header.payloadType = out.payloadType
+        pkt.header.sequenceNumber = outSeq
+        pkt.header.timestamp = outTimestamp
         out.dtls!.sendRtp(pkt.payload, pkt.header).catch(noop)
       }
     }
@@ -151,19 +217,32 @@ export class TrackForwarder {
   /** Answers a subscriber's NACK from the shared history (lean mode; werift answers its own). */
   retransmit(out: Output, lost: readonly number[]): void {
     if (this.mode === 'werift' || !out.ready) return
-    for (const seq of lost) {
+    for (const outSeq of lost) {
+      // the subscriber names sequence numbers as it received them
+      const seq = (outSeq - out.seqDelta) & 0xffff
       const slot = seq & (NACK_HISTORY - 1)
       const buf = this.history[slot]
       if (buf === undefined || this.historySeq[slot] !== seq) continue
       this.retransmitted++
       const bounds = out.fast !== undefined && this.mode === 'fast' ? payloadBounds(buf) : undefined
       if (bounds !== undefined) {
-        sendFast(out.fast!, buf, bounds.start, bounds.end, out.ssrc, out.payloadType)
+        sendFast(
+          out.fast!,
+          buf,
+          bounds.start,
+          bounds.end,
+          out.ssrc,
+          out.payloadType,
+          out.seqDelta,
+          out.tsDelta,
+        )
         continue
       }
       const pkt = prepare(buf)
       pkt.header.ssrc = out.ssrc
       pkt.header.payloadType = out.payloadType
+      pkt.header.sequenceNumber = outSeq
+      pkt.header.timestamp = (pkt.header.timestamp + out.tsDelta) >>> 0
       out.dtls!.sendRtp(pkt.payload, pkt.header).catch(noop)
     }
   }

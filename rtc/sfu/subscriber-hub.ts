@@ -1,7 +1,15 @@
 /**
  * The receive side of the SFU: one werift peer connection per subscriber, offered by the SFU
  * with one sendonly transceiver per published track in the room, renegotiated when tracks
- * appear. Runs in the main thread or inside a shard worker; it only sees serialized RTP.
+ * appear or end. Runs in the main thread or inside a shard worker; it only sees serialized RTP.
+ *
+ * A transceiver (m-line) whose track ended is offered `inactive` and, once that offer is out,
+ * carries the next track of its kind (`sendonly` again, its msid naming the new owner): a
+ * subscriber's SDP holds as many m-lines as tracks were ever live at once, not one per track ever
+ * forwarded. The subscriber takes offers in order, so it sees the line idle before it sees the new
+ * track: every track on a reused line is a fresh "track" event at the client (RFC 8829 §5.10: a
+ * direction that starts to include receiving fires one), never a silent swap under an old one.
+ * Its media flows only once the subscriber answered the offer that made it `sendonly` again.
  */
 import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
@@ -60,17 +68,33 @@ interface Track extends TrackInfo {
   forwarder: TrackForwarder
 }
 
-interface Slot {
-  track: Track
+/** One m-line of a subscriber connection and the track it carries now, if any. */
+interface Line {
+  kind: 'audio' | 'video'
   transceiver: RTCRtpTransceiver
+  /** Undefined while idle (offered `inactive`). */
+  track: Track | undefined
   output: Output
+  /** `Sub.offers` when the line took its track: the track flows once a later offer is answered. */
+  since: number
+  /** `Sub.offers` when the line went idle: it is reused once a later offer was built (it says `inactive`). */
+  idleSince: number
 }
 
 interface Sub {
   room: string
   user: string
   pc: RTCPeerConnection
-  slots: Map<string, Slot>
+  /** Every m-line, busy or idle; grows only when no idle line of a track's kind is reusable. */
+  lines: Line[]
+  /** Busy lines by track id. */
+  slots: Map<string, Line>
+  /** Offers made so far. */
+  offers: number
+  /** `offers` at the time of the offer whose answer was applied last (0: none yet). */
+  answered: number
+  /** `offers` at the time of the offer whose SDP was built last (0: none yet). */
+  built: number
   negotiating: boolean
   /** The current offer went out and its answer has not been applied yet. */
   awaitingAnswer: boolean
@@ -127,13 +151,22 @@ export class SubscriberHub {
     }
   }
 
-  /** A track ended: stop forwarding it (its m-line stays, idle). */
+  /** A track ended: stop forwarding it; its m-line goes `inactive`, free for the next track of its kind. */
   removeTrack(trackId: string): void {
     const track = this.tracks.get(trackId)
     if (track === undefined) return
     this.tracks.delete(trackId)
-    for (const sub of this.subs.values()) sub.slots.delete(trackId)
     track.forwarder.outputs.length = 0
+    for (const sub of this.subs.values()) {
+      const line = sub.slots.get(trackId)
+      if (line === undefined) continue
+      sub.slots.delete(trackId)
+      line.track = undefined
+      line.idleSince = sub.offers
+      line.transceiver.setDirection('inactive')
+      line.transceiver.sender.streamIds = []
+      this.negotiate(sub)
+    }
   }
 
   /** Forwards one serialized RTP packet of `trackId`. */
@@ -188,7 +221,11 @@ export class SubscriberHub {
       room,
       user,
       pc,
+      lines: [],
       slots: new Map(),
+      offers: 0,
+      answered: 0,
+      built: 0,
       negotiating: false,
       awaitingAnswer: false,
       dirty: false,
@@ -213,8 +250,9 @@ export class SubscriberHub {
       if (track.room === room && track.owner !== user) this.attach(sub, track)
     }
     if (sub.slots.size === 0) {
-      // an empty offer cannot be negotiated; a placeholder keeps the transport ready for later tracks
-      pc.addTransceiver('video', { direction: 'sendonly' })
+      // an empty offer cannot be negotiated; an idle line keeps the transport ready for later
+      // tracks, and carries the first video one
+      this.addLine(sub, 'video', 'inactive')
     }
     try {
       // gathering may take seconds with a STUN or TURN server: an abort does not wait for it
@@ -260,6 +298,7 @@ export class SubscriberHub {
     }
     sub.awaitingAnswer = false
     sub.negotiating = false
+    sub.answered = sub.offers
     this.refresh(sub)
     if (sub.dirty) this.negotiate(sub)
   }
@@ -275,7 +314,7 @@ export class SubscriberHub {
     }
     this.subs.delete(k)
     sub.release()
-    for (const slot of sub.slots.values()) slot.track.forwarder.remove(slot.output)
+    for (const line of sub.slots.values()) line.track!.forwarder.remove(line.output)
     sub.slots.clear()
     await sub.pc.close().catch((err) => this.log('close failed %e', err))
   }
@@ -337,18 +376,54 @@ export class SubscriberHub {
     }
   }
 
+  /**
+   * Puts `track` on an idle line of its kind already offered as `inactive` (the subscriber takes
+   * offers in order: it sees the line idle before it sees the new track), or on a new line.
+   */
   private attach(sub: Sub, track: Track): void {
     if (sub.slots.has(track.id)) return
-    const transceiver = sub.pc.addTransceiver(track.kind, { direction: 'sendonly' })
-    const output = createOutput(transceiver.sender)
-    const slot: Slot = { track, transceiver, output }
-    sub.slots.set(track.id, slot)
-    transceiver.sender.onPictureLossIndication.subscribe(() => this.components.keyframe(track.id))
-    transceiver.sender.onGenericNack.subscribe((nack) => track.forwarder.retransmit(output, nack.lost))
+    let line = sub.lines.find(
+      (l) => l.track === undefined && l.kind === track.kind && l.idleSince < sub.built,
+    )
+    if (line === undefined) {
+      line = this.addLine(sub, track.kind, 'sendonly')
+    } else {
+      line.transceiver.setDirection('sendonly')
+      // a fresh output: not ready until refreshed, and then asks for a keyframe as a new receiver;
+      // its sequence numbers and timestamps go on from the previous track's (same SSRC)
+      const prev = line.output
+      line.output = createOutput(line.transceiver.sender, prev.last ?? prev.continueFrom)
+    }
+    line.track = track
+    line.since = sub.offers
+    // RFC 8830 §2: msid-id = 1*64token-char; user ids may hold ':', which is not one
+    line.transceiver.sender.streamId = encodeURIComponent(track.owner)
+    sub.slots.set(track.id, line)
   }
 
+  private addLine(sub: Sub, kind: 'audio' | 'video', direction: 'sendonly' | 'inactive'): Line {
+    const transceiver = sub.pc.addTransceiver(kind, { direction })
+    const output = createOutput(transceiver.sender)
+    const line: Line = { kind, transceiver, track: undefined, output, since: 0, idleSince: 0 }
+    sub.lines.push(line)
+    // the line's current track, whichever it is by the time feedback arrives
+    transceiver.sender.onPictureLossIndication.subscribe(() => {
+      if (line.track !== undefined) this.components.keyframe(line.track.id)
+    })
+    transceiver.sender.onGenericNack.subscribe((nack) =>
+      line.track?.forwarder.retransmit(line.output, nack.lost),
+    )
+    return line
+  }
+
+  /**
+   * Starts forwarding on every line the subscriber has answered as `sendonly`. A reused line's
+   * sender is ready at once: sending before the answer would feed the client's old track.
+   */
   private refresh(sub: Sub): void {
-    for (const slot of sub.slots.values()) slot.track.forwarder.add(slot.output)
+    for (const line of sub.slots.values()) {
+      if (line.since < sub.answered) line.track!.forwarder.add(line.output)
+    }
   }
 
   /**
@@ -362,8 +437,10 @@ export class SubscriberHub {
     }
     sub.negotiating = true
     sub.dirty = false
+    const n = ++sub.offers
     return (async () => {
       const offer = await sub.pc.createOffer()
+      sub.built = n
       await sub.pc.setLocalDescription(offer)
       if (this.subs.get(key(sub.room, sub.user)) !== sub) return
       sub.awaitingAnswer = true

@@ -51,18 +51,38 @@ function gathered(pc) {
   })
 }
 
+// The SFU reuses an m-line whose track ended for the next track of its kind: it goes `inactive`
+// (the browser takes the track out of its stream), then `sendonly` again with an msid naming the
+// new publisher, which fires `track` once more for the same mid. One video element per mid.
+const videoByMid = new Map()
+
+function showTrack({ track, streams, transceiver }) {
+  if (track.kind !== 'video') return
+  let v = videoByMid.get(transceiver.mid)
+  if (v === undefined) {
+    v = document.createElement('video')
+    v.autoplay = true
+    v.muted = true
+    v.playsInline = true
+    videoByMid.set(transceiver.mid, v)
+    $('videos').append(v)
+  }
+  const stream = streams[0] ?? new MediaStream([track])
+  // the msid stream id is the publisher, URI-encoded (rtc/sfu/subscriber-hub.ts)
+  const user = streams[0] ? decodeURIComponent(streams[0].id) : ''
+  v.dataset.user = user
+  v.title = user
+  v.hidden = false
+  v.srcObject = stream
+  stream.onremovetrack = () => {
+    if (v.srcObject === stream) v.hidden = true
+  }
+}
+
 async function onSubscribeOffer(sdp) {
   if (state.recv === null) {
     state.recv = new RTCPeerConnection({ iceServers: state.iceServers })
-    state.recv.ontrack = ({ track, streams }) => {
-      if (track.kind !== 'video') return
-      const v = document.createElement('video')
-      v.autoplay = true
-      v.muted = true
-      v.playsInline = true
-      v.srcObject = streams[0] ?? new MediaStream([track])
-      $('videos').append(v)
-    }
+    state.recv.ontrack = showTrack
   }
   await state.recv.setRemoteDescription({ type: 'offer', sdp })
   await state.recv.setLocalDescription(await state.recv.createAnswer())

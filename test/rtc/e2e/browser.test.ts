@@ -51,6 +51,11 @@ interface PageGlobals {
   document: { getElementById(id: string): { textContent: string | null } | null }
 }
 
+/** What `videos` reads in the page. */
+interface PageVideos {
+  document: { querySelectorAll(sel: string): Iterable<{ dataset: { user: string }; hidden: boolean }> }
+}
+
 /** Waits until the page's `#id` reads `text`; bounded, with what it read last in the failure. */
 async function shows(page: Page, id: string, text: string): Promise<void> {
   await page
@@ -93,6 +98,38 @@ describe('browser', () => {
     expect((await h.sfu.stats()).fastOutputs).toBe(2)
   })
 
+  it("a Chromium student's page shows the next publisher on the m-line the previous one left", async () => {
+    h = await spawnMedia()
+    const frames = readIvf(sample)
+    // the teacher names the room's kind (students publish from then on), and publishes nothing
+    await h.join('t', 'teacher', { room: 'g', kind: 'group' })
+    browser = await launch()
+    const page = await browser.newPage()
+    await page.goto(`${h.server.url}/#token=${h.token('w', 'student', 'g', 'group')}`)
+    const decoded = (): Promise<number> =>
+      page.evaluate(() => (globalThis as unknown as { framesDecoded(): Promise<number> }).framesDecoded())
+    /** The page's video elements: who each one shows, and whether it is shown. */
+    const videos = (): Promise<Array<{ user: string; hidden: boolean }>> =>
+      page.evaluate(() =>
+        [...(globalThis as unknown as PageVideos).document.querySelectorAll('#videos video')].map((v) => ({
+          user: v.dataset.user,
+          hidden: v.hidden,
+        })),
+      )
+    const first = await h.publisher('s1', 'student', 'g', 'group', { frames, fps: 15 })
+    await until(async () => (await decoded()) > 10, 's1 decoded', 45_000)
+    expect(await videos()).toEqual([{ user: 's1', hidden: false }])
+    first.source.stop()
+    first.sig.close()
+    await until(async () => (await h!.sfu.stats()).publishers === 0, 's1 unpublished')
+    await until(async () => (await videos()).every((v) => v.hidden), "s1's video hidden")
+    const before = await decoded()
+    await h.publisher('s2', 'student', 'g', 'group', { frames, fps: 15 })
+    // s1 is gone: frames decoded from now on are s2's, on the same m-line and element
+    await until(async () => (await decoded()) > before + 10, 's2 decoded', 45_000)
+    expect(await videos()).toEqual([{ user: 's2', hidden: false }])
+  })
+
   it('a Chromium teacher publishes its camera to a werift student through the page', async () => {
     h = await spawnMedia()
     browser = await launch()
@@ -106,7 +143,7 @@ describe('browser', () => {
       45_000,
     )
     await until(() => student.sub.tracks.some((t) => t.kind === 'audio' && t.packets > 10), 'Chromium audio')
-    // (the student's first offer carried an idle placeholder video m-line: no publisher yet)
+    // (the student's first offer carried an idle video m-line, no publisher yet: the teacher's video took it)
     const live = student.sub.tracks.filter((t) => t.packets > 0).map((t) => t.kind)
     expect(live.sort()).toEqual(['audio', 'video'])
     expect((await h.sfu.stats()).publishers).toBe(1)
