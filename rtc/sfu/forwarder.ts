@@ -83,6 +83,11 @@ function continueOutput(out: Output, from: SentPosition, seq: number, timestamp:
   out.continueFrom = undefined
 }
 
+/** Sends `buf`'s payload to `out` on its fast path, as this output numbers its packets. */
+function sendFastTo(out: Output, fast: FastPath, buf: Buffer, bounds: { start: number; end: number }): void {
+  sendFast(fast, buf, bounds.start, bounds.end, out.ssrc, out.payloadType, out.seqDelta, out.tsDelta)
+}
+
 /** Marks an output ready when its sender can send; returns true if it just became ready. */
 export function refreshOutput(out: Output): boolean {
   if (out.ready) return false
@@ -187,16 +192,7 @@ export class TrackForwarder {
         out.last.at = now
       }
       if (this.mode === 'fast' && out.fast !== undefined) {
-        sendFast(
-          out.fast,
-          buf,
-          bounds.start,
-          bounds.end,
-          out.ssrc,
-          out.payloadType,
-          out.seqDelta,
-          out.tsDelta,
-        )
+        sendFastTo(out, out.fast, buf, bounds)
         countForReport(out, ntp, outTimestamp, bounds.end - bounds.start)
         continue
       }
@@ -226,16 +222,7 @@ export class TrackForwarder {
       this.retransmitted++
       const bounds = out.fast !== undefined && this.mode === 'fast' ? payloadBounds(buf) : undefined
       if (bounds !== undefined) {
-        sendFast(
-          out.fast!,
-          buf,
-          bounds.start,
-          bounds.end,
-          out.ssrc,
-          out.payloadType,
-          out.seqDelta,
-          out.tsDelta,
-        )
+        sendFastTo(out, out.fast!, buf, bounds)
         continue
       }
       const pkt = prepare(buf)

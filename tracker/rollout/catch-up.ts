@@ -30,6 +30,7 @@ import { CATCH_UP_RETRY_INITIAL_MS, CATCH_UP_RETRY_MAX_MS } from '../constants.t
 import { CapacityError } from '../errors.ts'
 import type { Release, ReleaseNode, Repositories, TrackerState, Tx } from '../state/index.ts'
 import type { Announce } from './engine-types.ts'
+import { placeFields } from './place.ts'
 import { busy, type DesiredVersion, desiredVersions } from './reconcile.ts'
 
 const log = logger('dandelion:tracker:catch-up')
@@ -195,14 +196,7 @@ function resend(c: CatchUpComponents, tx: Tx, r: Release, rn: ReleaseNode, d: De
   // deadline starts at the ACK) and stays queued until the node answers: that answer is no
   // longer recorded (the state follows `cmdId`), and this newer command supersedes it on the
   // node. So nothing is withdrawn.
-  const cmd = outbox.enqueue(tx, rn.nodeId, {
-    op: 'place',
-    resource: r.resource,
-    version: d.version,
-    manifestCid: d.manifestCid,
-    activateAt: r.activateAt,
-    releaseId: r.id,
-  })
+  const cmd = outbox.enqueue(tx, rn.nodeId, placeFields(r, d.variant))
   // what the failed attempt left: its deadline, timeout and reason (kept in `lastFailure`);
   // `joinedAt` and `prev` (what a rollback sends it back to) stay those of its joining
   const { retryAt: _, ackedAt: _a, timedOutAt: _t, reason: _r, ...kept } = rn

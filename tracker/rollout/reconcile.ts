@@ -28,6 +28,7 @@ import { CapacityError } from '../errors.ts'
 import type { CurrentRef, NodeRecord, Release, Repositories, TrackerState, Tx } from '../state/index.ts'
 import { sortedHas } from '../state/release-summary.ts'
 import type { Announce } from './engine-types.ts'
+import { placeFields } from './place.ts'
 import { refOf } from './revert.ts'
 import { matches, score, type TargetNode } from './select.ts'
 
@@ -179,15 +180,9 @@ function join(
   cur: CurrentRef | undefined,
 ): void {
   const { releases, outbox } = c.state
-  const cmd = outbox.enqueue(tx, nodeId, {
-    op: 'place',
-    resource: r.resource,
-    version: d.version,
-    manifestCid: d.manifestCid,
-    // long past for a completed release: the node switches once placed
-    activateAt: r.activateAt,
-    releaseId: r.id,
-  })
+  // its side's version (`d` is that side's); `activateAt` long past for a completed release:
+  // the node switches once placed
+  const cmd = outbox.enqueue(tx, nodeId, placeFields(r, d.variant))
   // the entry of a deleted machine that had the id, replaced: a member already counted in
   // `total`, and in `joined` if it was a late one
   const replaced = releases.nodes.get(r.id)?.get(nodeId)

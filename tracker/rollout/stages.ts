@@ -5,9 +5,9 @@
  * scheduling are the engine's (`engine.ts`).
  */
 import { logger } from '@libp2p/logger'
-import type { Command } from '../../node/agent/protocol.ts'
-import type { Release, ReleaseNode, TrackerState, Tx, VersionRef } from '../state/index.ts'
+import type { Release, ReleaseNode, TrackerState, Tx } from '../state/index.ts'
 import type { Announce } from './engine-types.ts'
+import { placeFields } from './place.ts'
 import type { ReleasePlan } from './plan.ts'
 import { catchUpRelease } from './reconcile.ts'
 import { refOf } from './revert.ts'
@@ -78,19 +78,6 @@ export function issueStage(state: TrackerState, tx: Tx, r: Release, k: number): 
   state.releases.put(tx, r)
   log('release %s stage %d: %d commands', r.id, k, touched.length)
   return touched
-}
-
-/** The fields of the `place` that `r` sends a node of side `variant` (all but `seq` and `id`). */
-export function placeFields(r: Release, variant: 'A' | 'B'): Omit<Command, 'seq' | 'id'> {
-  const v: VersionRef = variant === 'B' && r.ab !== undefined ? r.ab : r
-  return {
-    op: 'place',
-    resource: r.resource,
-    version: v.version,
-    manifestCid: v.manifestCid,
-    activateAt: r.activateAt,
-    releaseId: r.id,
-  }
 }
 
 /**

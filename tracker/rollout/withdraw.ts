@@ -16,7 +16,7 @@
  */
 import type { Release, TrackerState, Tx } from '../state/index.ts'
 import type { Announce } from './engine-types.ts'
-import { placeFields } from './stages.ts'
+import { placeFields } from './place.ts'
 
 /**
  * Withdraws, in `tx`, every command of `r` no node has ACKed whose node is not connected
