@@ -76,10 +76,11 @@ export interface TrackerInit {
   maxReleases?: number
   /**
    * Delay before a late member whose catch-up `place` failed or timed out is sent it again,
-   * doubled at each further failure (`rollout/catch-up.ts`). @default 10 minutes
+   * doubled at each further failure (`rollout/catch-up.ts`); `dandelion tracker
+   * --catch-up-retry`. @default 10 minutes
    */
   catchUpRetryInitialMs?: number
-  /** Longest delay between two catch-up attempts of a late member. @default 24 hours */
+  /** Longest delay between two catch-up attempts of a late member; `--catch-up-retry-max`. @default 24 hours */
   catchUpRetryMaxMs?: number
 }
 

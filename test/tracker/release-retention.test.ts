@@ -10,9 +10,10 @@
 import { join } from 'node:path'
 import { Level } from 'level'
 import { afterEach, describe, expect, it } from 'vitest'
-import { runTrackerCommand } from '../../tracker/cli.ts'
+import { runReleaseCommand, runTrackerCommand } from '../../tracker/cli.ts'
 import type { Tracker } from '../../tracker/index.ts'
 import type { MemoryContent } from '../node/agent/memory-content.ts'
+import { captureOutput } from './cli-output.ts'
 import { ADMIN, Harness, lessonCid, reportOutcomes, until } from './harness.ts'
 import { metric } from './wire.ts'
 
@@ -299,6 +300,62 @@ describe('release retention', () => {
       expect(t.state.releases.membersOf(id)).toBeUndefined()
       expect(t.state.committed.releases.releases.has(id)).toBe(false)
     }
+  })
+
+  it('still tells how each campus and city did once compacted, across a restart, late members added', async () => {
+    const dataDir = await h.tmp()
+    const init = { releaseRetentionMs: HOUR }
+    let t = await h.tracker({ dataDir, ...init })
+    await h.seed(t)
+    const outcomes: Array<[string, string, 'active' | 'failed']> = [
+      ['b1a', 'bj-1', 'active'],
+      ['b1b', 'bj-1', 'failed'],
+      ['b2a', 'bj-2', 'active'],
+      ['s1a', 'sh-1', 'active'],
+      ['s1b', 'sh-1', 'failed'],
+      ['s1c', 'sh-1', 'failed'],
+    ]
+    for (const [id, campus] of outcomes) await h.api(t, 'POST', '/nodes', { id, campus })
+    const id = await create(t, { version: 1, targets: { cities: ['bj', 'sh'] } })
+    for (const outcome of ['active', 'failed'] as const)
+      await reportOutcomes(
+        t.state,
+        t.engine,
+        outcomes.filter(([, , o]) => o === outcome).map(([n]) => n),
+        outcome,
+      )
+    await until(async () => (await status(t, id)).release.status === 'completed', 'release completed')
+    const before = await status(t, id)
+    expect(before.campuses['bj-1']).toMatchObject({ active: 1, failed: 1 })
+    expect(before.cities.sh).toMatchObject({ active: 1, failed: 2 })
+
+    const finishedAt = t.state.releases.get(id).finishedAt!
+    expect(await t.retention.sweep({ now: finishedAt + HOUR })).toMatchObject({ compacted: 1, nodes: 6 })
+    const after = await status(t, id)
+    expect(after.compacted).toBeDefined()
+    expect(after.campuses).toEqual(before.campuses)
+    expect(after.cities).toEqual(before.cities)
+
+    // kept with the rest of the summary, on disk: a restart answers the same
+    t = await restart(t, dataDir, init)
+    const reloaded = await status(t, id)
+    expect(reloaded.campuses).toEqual(before.campuses)
+    expect(reloaded.cities).toEqual(before.cities)
+    // and `dandelion release status` prints the cities' rows as before
+    const printed = await captureOutput(() =>
+      runReleaseCommand(['status', id, '--tracker', t.url, '--token', ADMIN]),
+    )
+    expect(printed.out).toMatch(/^city bj\s+0\s+0\s+0\s+2\s+1\s/m)
+    expect(printed.out).toMatch(/^city sh\s+0\s+0\s+0\s+1\s+2\s/m)
+    expect(printed.out).toContain('kept as counts only (no rollback)')
+
+    // a node enrolled into bj-1 now joins as a late member: counted with the folded ones
+    await h.agent([t.channelUrl], 'b1c', { campus: 'bj-1' })
+    await until(async () => (await status(t, id)).campuses['bj-1'].active === 2, 'late member counted')
+    const joined = await status(t, id)
+    expect(joined.campuses['bj-1']).toMatchObject({ active: 2, failed: 1 })
+    expect(joined.cities.bj).toMatchObject({ active: 3, failed: 1 })
+    expect(joined.campuses['sh-1']).toEqual(before.campuses['sh-1'])
   })
 
   it('keeps every release in full with a retention of 0', async () => {

@@ -1,10 +1,12 @@
 /**
  * The command channel server: one WebSocket per node. Authenticates the node by key
- * (see `auth.ts`), replays its outbox after every (re)connect, retransmits unACKed
- * commands with exponential backoff, and feeds ACKs, progress and outcomes to the engine.
- * The tracker authenticates itself in turn: it names its key in the challenge and signs
- * the welcome and every command with it (`node/agent/tracker-auth.ts`). Nodes that name the
- * feature are sent signed statements of their campus membership (`membership.ts`).
+ * (its hello admitted in `hello.ts`, signatures in `auth.ts`), replays its outbox after
+ * every (re)connect, retransmits unACKed commands with exponential backoff (`transmit.ts`),
+ * and feeds ACKs, progress and outcomes to the engine (`reports.ts`). The tracker
+ * authenticates itself in turn: it names its key in the challenge and signs the welcome and
+ * every command with it (`node/agent/tracker-auth.ts`). Nodes that name the feature are sent
+ * signed statements of their campus membership (`membership.ts`). Its types are in
+ * `server-types.ts`; closing a socket with a grace, in `socket.ts`.
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -13,7 +15,6 @@ import { type WebSocket, WebSocketServer } from 'ws'
 import {
   CHANNEL_PROTOCOL,
   CLOSE_CODES,
-  type Enrollment,
   MAX_FRAME_BYTES,
   MEMBERSHIP_FEATURE,
   type NodeFrame,
@@ -24,7 +25,6 @@ import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
 import type { SignedMembership } from '../../node/membership.ts'
 import {
   CHANNEL_PATH,
-  CLOSE_GRACE_MS,
   HEARTBEAT_INTERVAL_MS,
   HELLO_TIMEOUT_MS,
   MAX_PENDING_HANDSHAKES,
@@ -32,88 +32,19 @@ import {
   RETRANSMIT_MAX_MS,
   RETRANSMIT_TICK_MS,
 } from '../constants.ts'
-import type { LastSeqOutOfRangeError } from '../errors.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
-import type { OutboxEntry, TrackerState, Tx } from '../state/index.ts'
-import { newNonce, safeEqual, verifyHello } from './auth.ts'
+import type { TrackerState, Tx } from '../state/index.ts'
+import { newNonce } from './auth.ts'
+import { admit, type HelloFrame } from './hello.ts'
 import { MEMBERSHIP_CHECK_INTERVAL_MS, MembershipIssuer, type MembershipSession } from './membership.ts'
+import { applyReport, type ReportComponents } from './reports.ts'
+import type { ChannelServerComponents, ChannelServerInit, ChannelStats, Session } from './server-types.ts'
+import { closeChannel, pathOf, sendFrame } from './socket.ts'
+import { CommandSender } from './transmit.ts'
+
+export type { ChannelServerComponents, ChannelServerInit, ChannelStats } from './server-types.ts'
 
 const log = logger('dandelion:tracker:channel')
-
-/** Components of the channel server. */
-export interface ChannelServerComponents {
-  state: TrackerState
-  engine: () => RolloutEngine
-  /** Signs the welcome and the commands with the tracker's key. */
-  signer: TrackerSigner
-}
-
-/** Options of the channel server. */
-export interface ChannelServerInit {
-  /** Token a node presents once, at enrollment. */
-  enrollmentToken: string
-  /** @default 30000 */
-  heartbeatIntervalMs?: number
-  /** @default 2000 */
-  maxPendingHandshakes?: number
-  /** @default 5000 */
-  retransmitInitialMs?: number
-  /** @default 60000 */
-  retransmitMaxMs?: number
-  /**
-   * How often connected nodes' membership statements are checked against the inventory (a
-   * node moved gets a new one at the next check). @default 10000
-   */
-  membershipCheckIntervalMs?: number
-}
-
-interface Session {
-  ws: WebSocket
-  nonce: string
-  nodeId?: string
-  /** The node's PeerId, once its hello checked out (commands are signed for it). */
-  peerId?: string
-  helloTimer?: NodeJS.Timeout
-  /** Answered the last heartbeat ping. */
-  alive: boolean
-  /** Set once welcomed if the hello named the membership feature: what it was last stated. */
-  membership?: MembershipSession
-}
-
-/** Counters exposed on `/metrics`. */
-export interface ChannelStats {
-  connected: number
-  sent: number
-  retransmits: number
-  acks: number
-  outcomes: number
-  authFailures: number
-}
-
-/**
- * Closes a channel with `code`, and drops it if its peer has not answered the close within
- * {@link CLOSE_GRACE_MS}. ws waits 30 s for that answer: a dead link or a frozen peer held
- * each closing channel that long, counted meanwhile among the handshakes in progress
- * (`maxPendingHandshakes`), so a wave of reconnects onto dead links turned live nodes away
- * as busy, and a stopping tracker waited on it with its data directory locked.
- */
-function closeChannel(ws: WebSocket, code: number, reason: string): void {
-  // closing already: the first close set its own grace
-  if (ws.readyState === ws.CLOSING || ws.readyState === ws.CLOSED) return
-  ws.close(code, reason)
-  const grace = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
-  grace.unref()
-  ws.once('close', () => clearTimeout(grace))
-}
-
-/** Path of a request target; undefined when it does not parse (`new URL('//', base)` throws). */
-function pathOf(url = '/'): string | undefined {
-  try {
-    return new URL(url, 'http://x').pathname
-  } catch {
-    return undefined
-  }
-}
 
 /** See the module comment. */
 export class ChannelServer {
@@ -128,12 +59,10 @@ export class ChannelServer {
   private readonly state: TrackerState
   private readonly engine: () => RolloutEngine
   private readonly signer: TrackerSigner
-  /**
-   * Each command's signature, made once (a retransmit sends the same bytes), with the
-   * PeerId it was made for: a node deleted and enrolled again under the same id with a new
-   * key still has its old commands replayed, and they must be signed for the new key.
-   */
-  private readonly signatures = new WeakMap<object, { peerId: string; sig: string }>()
+  /** Signs, sends and retransmits the commands (`transmit.ts`). */
+  private readonly sender: CommandSender
+  /** Where the nodes' reports go (`reports.ts`). */
+  private readonly reports: ReportComponents
   private readonly init: Required<ChannelServerInit>
   private readonly wss: WebSocketServer
   private readonly sessions = new Map<string, Session>()
@@ -157,6 +86,11 @@ export class ChannelServer {
       maxPendingHandshakes: init.maxPendingHandshakes ?? MAX_PENDING_HANDSHAKES,
       membershipCheckIntervalMs: init.membershipCheckIntervalMs ?? MEMBERSHIP_CHECK_INTERVAL_MS,
     }
+    this.sender = new CommandSender(
+      { state: this.state, signer: this.signer, stats: this.stats, send: (s, f) => this.send(s, f) },
+      this.init,
+    )
+    this.reports = { state: this.state, engine: this.engine, stats: this.stats }
     this.membership = new MembershipIssuer({
       inventory: () => this.state.committed.inventory,
       signer: this.signer.membership,
@@ -270,7 +204,7 @@ export class ChannelServer {
   }
 
   private send(s: Session, frame: ServerFrame): void {
-    if (s.ws.readyState === s.ws.OPEN) s.ws.send(JSON.stringify(frame))
+    sendFrame(s, frame)
   }
 
   private onConnection(ws: WebSocket): void {
@@ -333,29 +267,10 @@ export class ChannelServer {
       closeChannel(s.ws, CLOSE_CODES.protocol, 'hello first')
       return
     }
-    const nodeId = s.nodeId
-    const { outbox } = this.state
     const tx = this.state.tx()
-    if (f.t === 'ack') {
-      this.stats.acks++
-      if (!outbox.ack(tx, nodeId, f.seq, f.id)) return
-      this.engine().onAck(tx, nodeId, outbox.byCommand(f.id)!.cmd)
-      this.persist(tx)
-    } else if (f.t === 'progress') {
-      const e = outbox.byCommand(f.id)
-      if (e === undefined || e.nodeId !== nodeId) return
-      this.engine().onProgress(tx, nodeId, e.cmd, f)
-      this.persist(tx)
-    } else if (f.t === 'outcome') {
-      this.stats.outcomes++
-      const e = outbox.byCommand(f.id)
-      if (e === undefined || e.nodeId !== nodeId) return
-      this.engine().onOutcome(tx, nodeId, e, f)
-      outbox.outcome(tx, nodeId, f.id, f.status)
-      // not synced: a lost outcome is recovered by the replay after a restart (the node
-      // answers a replayed command from its journal)
-      this.persist(tx)
-    }
+    // not synced: a lost report is recovered by the replay after a restart (the node answers
+    // a replayed command from its journal)
+    if (applyReport(this.reports, tx, s.nodeId, f)) this.persist(tx)
   }
 
   /**
@@ -367,47 +282,17 @@ export class ChannelServer {
     tx.commit().catch((err) => log.error('persisting channel state failed: %e', err))
   }
 
-  private async onHello(s: Session, f: Extract<NodeFrame, { t: 'hello' }>): Promise<void> {
+  private async onHello(s: Session, f: HelloFrame): Promise<void> {
     if (s.nodeId !== undefined) return
     clearTimeout(s.helloTimer)
     // not kept for the life of the session: 5,000 sessions would hold 5,000 spent timers
     s.helloTimer = undefined
-    // The hello MUST carry a signature of this connection's nonce by the key of `peerId`.
-    if (!(await verifyHello(s.nonce, f.peerId, f.sig)))
-      return this.refuse(s, 'ERR_BAD_SIGNATURE', 'bad signature')
-    const { inventory, outbox } = this.state
-    let node = inventory.nodeByPeer(f.peerId)
-    if (node === undefined) {
-      // the code stays ERR_NOT_ENROLLED (the agent and the daemon's hints match it); the
-      // words say what to do, where "unknown peer" did not
-      if (f.enroll === undefined)
-        return this.refuse(
-          s,
-          'ERR_NOT_ENROLLED',
-          'this node is not enrolled: its first connection needs the enrollment token (--enroll-token on the node, or DANDELION_ENROLLMENT_TOKEN)',
-        )
-      if (!safeEqual(f.enroll.token, this.init.enrollmentToken))
-        return this.refuse(s, 'ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
-    }
-    // The hello's lastSeq MUST be one this tracker can continue after; it is checked
-    // before anything is saved (enrollment, sequence numbers).
-    try {
-      outbox.checkLastSeq(node?.id ?? (f.enroll as Enrollment).nodeId, f.lastSeq)
-    } catch (err) {
-      const e = err as LastSeqOutOfRangeError
-      return this.refuse(s, e.code, e.message, CLOSE_CODES.protocol)
-    }
-    if (node === undefined) {
-      const enroll = f.enroll as Enrollment
-      const tx = this.state.tx()
-      try {
-        node = inventory.enroll(tx, enroll.nodeId, f.peerId, enroll)
-      } catch (err) {
-        return this.refuse(s, (err as { code?: string }).code ?? 'ERR_ENROLL', (err as Error).message)
-      }
-      await tx.commit({ sync: true })
-      log('enrolled %s as %s', f.peerId, node.id)
-    }
+    const { node, refused } = await admit(
+      { state: this.state, enrollmentToken: this.init.enrollmentToken },
+      s.nonce,
+      f,
+    )
+    if (refused !== undefined) return this.refuse(s, refused.code, refused.message, refused.close)
     // closed meanwhile, e.g. by a failed write: the state may have been reloaded since
     if (s.ws.readyState !== s.ws.OPEN) return
     const old = this.sessions.get(node.id)
@@ -461,11 +346,7 @@ export class ChannelServer {
     if (this.unavailable()) return
     const s = this.sessions.get(nodeId)
     if (s === undefined) return
-    const now = Date.now()
-    // A command MUST be on disk before it is sent: one whose commit is in flight (another
-    // change's) may yet fail; its own committer delivers it once the commit succeeded.
-    for (const e of this.state.outbox.entriesOf(nodeId))
-      if (e.attempts === 0 && e.durable) this.transmit(s, e, now)
+    this.sender.deliver(s, nodeId, Date.now())
   }
 
   /**
@@ -477,33 +358,8 @@ export class ChannelServer {
     return !this.state.available
   }
 
-  private transmit(s: Session, e: OutboxEntry, now: number): void {
-    e.attempts++
-    const delay = Math.min(this.init.retransmitInitialMs * 2 ** (e.attempts - 1), this.init.retransmitMaxMs)
-    e.nextAt = now + delay
-    this.stats.sent++
-    const peerId = s.peerId as string
-    let signed = this.signatures.get(e.cmd)
-    if (signed?.peerId !== peerId) {
-      signed = { peerId, sig: this.signer.command(peerId, e.cmd) }
-      this.signatures.set(e.cmd, signed)
-    }
-    this.send(s, { t: 'cmd', cmd: e.cmd, sig: signed.sig })
-  }
-
   private retransmit(): void {
     if (this.unavailable()) return
-    const now = Date.now()
-    for (const nodeId of this.state.outbox.nodesWithUnacked()) {
-      const s = this.sessions.get(nodeId)
-      if (s === undefined) continue
-      for (const e of this.state.outbox.entriesOf(nodeId)) {
-        if (e.state !== 'pending' || e.attempts === 0 || e.nextAt > now) continue
-        // still flushing earlier frames to this node: re-sending would only queue behind them
-        if (s.ws.bufferedAmount > 0) continue
-        this.stats.retransmits++
-        this.transmit(s, e, now)
-      }
-    }
+    this.sender.retransmit(this.sessions, Date.now())
   }
 }

@@ -6,9 +6,10 @@
  * before the caller is answered.
  *
  * This class schedules, commits, announces and delivers; what each step writes is beside
- * it: stage issuing and gates in `stages.ts`, node reports in `outcomes.ts`, operator
- * operations in `operations.ts`, rollback in `revert.ts`, late members' catch-up retries
- * in `catch-up.ts` (their timer in `catch-up-sweep.ts`), public types in `engine-types.ts`.
+ * it: stage issuing and gates in `stages.ts` (evaluated in batches by `settle.ts`), node
+ * reports in `outcomes.ts`, operator operations in `operations.ts`, rollback in
+ * `revert.ts`, late members' catch-up retries in `catch-up.ts` (their timer in
+ * `catch-up-sweep.ts`), public types in `engine-types.ts`.
  */
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
@@ -40,7 +41,8 @@ import {
 } from './outcomes.ts'
 import { planRelease } from './plan.ts'
 import { desiredVersions, reconcileNode } from './reconcile.ts'
-import { evaluate, writeRelease } from './stages.ts'
+import { GateSettler } from './settle.ts'
+import { writeRelease } from './stages.ts'
 import { recoverWithdrawn } from './withdraw.ts'
 
 export type {
@@ -59,10 +61,8 @@ const log = logger('dandelion:tracker:rollout')
 export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   private readonly state: TrackerState
   private readonly deliver: (nodeId: string) => void
-  private readonly dirty = new Set<string>()
-  /** Releases whose next stage could not be issued (see {@link onBlocked}). */
-  private readonly blocked = new Set<string>()
-  private settling?: Promise<void>
+  /** Evaluates the gates of releases that had outcomes, batched (`settle.ts`). */
+  private readonly gates: GateSettler
   private stopped = false
   /** `Idempotency-Key`s of creates being committed now. */
   private readonly creating = new Set<string>()
@@ -90,10 +90,16 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
       { initialMs: init.catchUpRetryInitialMs, maxMs: init.catchUpRetryMaxMs },
     )
     this.outcomes = { state: this.state, deadlines: this.deadlines, announce, retry: this.retries.retry }
+    this.gates = new GateSettler({
+      state: this.state,
+      announce,
+      deliver: this.deliver,
+      emitEvent: (e) => this.emitEvent(e),
+    })
     this.operations = {
       state: this.state,
       announce,
-      onBlocked: (id, err) => this.onBlocked(id, err),
+      onBlocked: (id, err) => this.gates.onBlocked(id, err),
       isConnected: (nodeId) => isConnected(nodeId),
     }
     // a failed write lost the gate evaluations of its epoch, and the outcomes they followed
@@ -219,11 +225,11 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     const releaseId = recordOutcome(this.outcomes, tx, nodeId, entry.cmd, o)
     if (releaseId === undefined) {
       // a node working through its outbox frees the room a blocked release waits for
-      if (this.blocked.size > 0) this.scheduleSettle()
+      if (this.gates.anyBlocked) this.gates.schedule()
       return
     }
-    this.dirty.add(releaseId)
-    this.scheduleSettle()
+    this.gates.mark(releaseId)
+    this.gates.schedule()
   }
 
   /**
@@ -242,81 +248,21 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     if (failed.length === 0) return
     for (const { releaseId, nodeId } of failed) {
       this.announce(tx, { type: 'release.node', releaseId, nodeId, state: 'failed', reason: OUTCOME_TIMEOUT })
-      this.dirty.add(releaseId)
+      this.gates.mark(releaseId)
     }
     log('%d node(s) reported no outcome before their deadline: failed, timeout', failed.length)
     await tx.commit({ sync: true })
     // late members among them wait for a catch-up retry
     this.retries.arm()
-    this.scheduleSettle()
-  }
-
-  private scheduleSettle(): void {
-    if (this.settling !== undefined) return
-    this.settling = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.settle())
-      // nobody awaits this: a rejection would be unhandled and end the tracker process
-      .catch((err) => log.error('gate evaluation failed: %e', err))
+    this.gates.schedule()
   }
 
   /**
    * Evaluates the gates of every release that had outcomes since the last call; new
-   * commands are committed (synced) before they are delivered.
+   * commands are committed (synced) before they are delivered (`settle.ts`).
    */
   async settle(): Promise<void> {
-    this.settling = undefined
-    const ids = [...this.dirty]
-    this.dirty.clear()
-    // while the state is reloaded after a failed write nothing is evaluated; every running
-    // release is evaluated again once it is (see `start`)
-    if (this.stopped || ids.length === 0 || !this.state.available) return
-    const tx = this.state.tx()
-    const touched: string[] = []
-    for (const id of ids) {
-      const r = this.state.releases.releases.get(id)
-      // deleted meanwhile by the release sweeper (`sweeper.ts`): nothing to evaluate
-      if (r === undefined) {
-        this.blocked.delete(id)
-        continue
-      }
-      try {
-        touched.push(...evaluate(this.state, tx, r, this.outcomes.announce))
-        if (this.blocked.delete(id)) log('release %s is no longer blocked', id)
-      } catch (err) {
-        this.onBlocked(id, err)
-      }
-    }
-    try {
-      await tx.commit({ sync: true })
-    } catch (err) {
-      log.error('committing gate evaluation failed: %e', err)
-      return
-    }
-    for (const n of touched) this.deliver(n)
-  }
-
-  /**
-   * A passed gate could not issue the next stage, typically because a node of that stage is
-   * offline with a full outbox. The release keeps running with the stage un-issued (nothing
-   * was changed) and is evaluated again at every later settle (any outcome schedules one
-   * while a release is blocked), so it moves on by itself once the outbox drains; `advance`
-   * answers the operator with the error meanwhile. Reported
-   * once per blockage: a busy tracker settles many times a second.
-   */
-  private onBlocked(id: string, err: unknown): void {
-    this.dirty.add(id)
-    if (this.blocked.has(id)) {
-      log('release %s still blocked: %e', id, err)
-      return
-    }
-    this.blocked.add(id)
-    log.error('release %s: cannot issue its next stage, will retry: %e', id, err)
-    this.emitEvent({
-      type: 'release.blocked',
-      releaseId: id,
-      code: err instanceof Error && 'code' in err ? err.code : undefined,
-      reason: err instanceof Error ? err.message : String(err),
-    })
+    await this.gates.settle()
   }
 
   /**
@@ -328,8 +274,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   async start(): Promise<void> {
     // deadlines that passed while the tracker was down apply before anything is evaluated
     await this.expireOutcomes()
-    for (const r of this.state.releases.releases.values()) if (r.status === 'running') this.dirty.add(r.id)
-    await this.settle()
+    for (const r of this.state.releases.releases.values()) if (r.status === 'running') this.gates.mark(r.id)
+    await this.gates.settle()
     // catch-up retries on disk: the stale dropped, the sweep scheduled for the next one due
     await this.retries.sweep()
   }
@@ -337,6 +283,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   /** Stops scheduled evaluations (the state is about to close). */
   stop(): void {
     this.stopped = true
+    this.gates.stop()
     this.deadlines.stop()
     this.retries.stop()
   }

@@ -8,8 +8,9 @@
  * joined), and none of its nodes holds it open ({@link holdsOpen}: a command still out, or a
  * withdrawn one the node's next hello has to tell about; a late member waiting for a
  * catch-up retry that is still wanted, {@link awaitsRetry}). Its per-node states are folded
- * into counts on the release (`Release.compacted`, as its status shows them, but not by
- * city or campus) and dropped. What compaction loses, and why nothing depends on it:
+ * into counts on the release (`Release.compacted`, as its status shows them, per campus and
+ * city by where each node is when folded) and dropped. What compaction loses, and why
+ * nothing depends on it:
  *
  * - what each node ran before (`prev`): only a rollback reads it, and a compacted release
  *   refuses rollback (`ERR_RELEASE_COMPACTED`): release the old version instead;
@@ -33,6 +34,7 @@ import { isTimedOut } from '../state/releases.ts'
 import { retryWanted } from './catch-up.ts'
 import { hashedVariant, inForce, UNANSWERED } from './reconcile.ts'
 import type { ReleaseTargets } from './select.ts'
+import { nodePlace } from './status.ts'
 
 const FINISHED: ReadonlySet<string> = new Set(['completed', 'aborted', 'rolled_back'])
 
@@ -93,7 +95,10 @@ export function dueForCompaction(state: TrackerState, r: Release, now: number, r
 export function compactRelease(state: TrackerState, tx: Tx, r: Release, now: number): number {
   const { releases } = state
   const nodes = [...(releases.nodes.get(r.id)?.values() ?? [])]
-  r.compacted = foldNodes(r.compacted ?? emptySummary(now, r.stages.length), nodes, isTimedOut)
+  r.compacted = foldNodes(r.compacted ?? emptySummary(now, r.stages.length), nodes, {
+    timedOut: isTimedOut,
+    placeOf: (nodeId) => nodePlace(state.inventory, nodeId),
+  })
   // finished before the field existed: from now on `updatedAt` moves with every write
   r.finishedAt ??= r.updatedAt
   if (inForce(r)) {

@@ -1,11 +1,11 @@
 /**
  * Release status for operators: node counts by state per stage, city and campus, nodes
  * that missed their outcome deadline, and bytes by source (peers vs origin). A compacted
- * release's counts come from its summary (`retention.ts`), plus the late members that
- * joined since.
+ * release's counts come from its summary (`retention.ts`), per campus and city included,
+ * plus the late members that joined since.
  */
 import type { NodeState, Release, Repositories } from '../state/index.ts'
-import { addCounts } from '../state/release-summary.ts'
+import { addCounts, type NodePlace, type SparseCounts } from '../state/release-summary.ts'
 import { isTimedOut } from '../state/releases.ts'
 
 export { releaseResult } from '../state/releases.ts'
@@ -41,8 +41,10 @@ export interface ReleaseStatusReport {
   bytes: { peers: number; origin: number }
   /**
    * Set if the release is compacted: when, and how many nodes' states were folded into the
-   * counts above and dropped. `cities` and `campuses` count only the nodes still held (late
-   * members that joined since), `GET /releases/:id/nodes` lists only those.
+   * counts above and dropped. `cities` and `campuses` count the folded nodes where they were
+   * when folded, the nodes still held (late members that joined since) where they are now;
+   * a release compacted before those were kept counts only the latter.
+   * `GET /releases/:id/nodes` lists only the nodes still held.
    */
   compacted?: { at: number; nodes: number }
 }
@@ -67,6 +69,17 @@ function countIn(map: Map<string, StateCounts>, key: string): StateCounts {
     map.set(key, c)
   }
   return c
+}
+
+/** Adds stored counts by id (a compacted release's per campus or city) to `map`. */
+function addById(map: Map<string, StateCounts>, stored: Record<string, SparseCounts> | undefined): void {
+  for (const [id, c] of Object.entries(stored ?? {})) addCounts(countIn(map, id), c)
+}
+
+/** Where `nodeId` is now, as the status counts it: `(none)` for no campus, or no such node. */
+export function nodePlace(inventory: Repositories['inventory'], nodeId: string): NodePlace {
+  const node = inventory.nodes.get(nodeId)
+  return { campus: node?.campus ?? '(none)', city: (node && inventory.cityOf(node)) ?? '(none)' }
 }
 
 /**
@@ -106,6 +119,8 @@ export function releaseStatus(
       st.timedOut += f.timedOut
       addCounts(st.counts, f.counts)
     })
+    addById(campuses, folded.campuses)
+    addById(cities, folded.cities)
     addCounts(variants.A, folded.variants.A)
     addCounts(variants.B, folded.variants.B)
     timedOut += folded.timedOut
@@ -123,9 +138,7 @@ export function releaseStatus(
     stages[rn.stage].nodes++
     stages[rn.stage].counts[rn.state]++
     variants[rn.variant][rn.state]++
-    const node = state.inventory.nodes.get(rn.nodeId)
-    const campus = node?.campus ?? '(none)'
-    const city = (node && state.inventory.cityOf(node)) ?? '(none)'
+    const { campus, city } = nodePlace(state.inventory, rn.nodeId)
     countIn(campuses, campus)[rn.state]++
     countIn(cities, city)[rn.state]++
     bytes.peers += rn.peerBytes

@@ -11,8 +11,7 @@ export type SparseCounts = Partial<Record<NodeState, number>>
 
 /**
  * The per-node states of a release folded into counts, as its status shows them: by state,
- * per stage and per A/B side, timeouts, late reports and bytes by source. Not by city or
- * campus: those say where the nodes are now, which only the per-node states can tell.
+ * per stage, per campus and city, per A/B side, timeouts, late reports and bytes by source.
  */
 export interface ReleaseSummary {
   /** When the release was compacted (epoch ms). */
@@ -22,6 +21,16 @@ export interface ReleaseSummary {
   counts: SparseCounts
   /** Per stage index. */
   stages: Array<{ nodes: number; counts: SparseCounts; timedOut: number }>
+  /**
+   * Per campus, by the campus each node was in when it was folded in (`(none)`: none, or a
+   * node no longer in the inventory), so that a compacted release still tells how each
+   * campus did. Bounded: one entry per campus its nodes were in, and a release's nodes are
+   * the nodes its targets matched. Absent in summaries made before these were kept (their
+   * status counts only the nodes still held per campus).
+   */
+  campuses?: Record<string, SparseCounts>
+  /** Per city, as {@link campuses} (the city of each node's campus then). */
+  cities?: Record<string, SparseCounts>
   variants: { A: SparseCounts; B: SparseCounts }
   /** Of `counts.failed`, the nodes whose outcome deadline passed and that never reported. */
   timedOut: number
@@ -70,6 +79,8 @@ export function emptySummary(at: number, stages: number): ReleaseSummary {
     nodes: 0,
     counts: {},
     stages: Array.from({ length: stages }, () => ({ nodes: 0, counts: {}, timedOut: 0 })),
+    campuses: {},
+    cities: {},
     variants: { A: {}, B: {} },
     timedOut: 0,
     late: 0,
@@ -86,18 +97,56 @@ export function addCounts(to: SparseCounts | Record<NodeState, number>, from: Sp
   for (const [state, n] of Object.entries(from) as Array<[NodeState, number]>) bump(to, state, n)
 }
 
+/** Where a node is, as a release's status counts it: its campus and that campus's city. */
+export interface NodePlace {
+  campus: string
+  city: string
+}
+
+/** How a summary folds nodes in (see {@link foldNodes}). */
+export interface FoldOptions {
+  /** Whether a node counts as timed out (`isTimedOut`). */
+  timedOut(rn: ReleaseNode): boolean
+  /** Where a node is now. */
+  placeOf(nodeId: string): NodePlace
+}
+
+/**
+ * Sparse counts by id: a Map, not the stored object, while counting: ids are chosen by
+ * operators, and one such as `__proto__` must count as itself, never reach Object.prototype.
+ */
+const byId = (stored: Record<string, SparseCounts>): Map<string, SparseCounts> =>
+  new Map(Object.entries(stored).map(([id, c]) => [id, { ...c }]))
+
+function bumpIn(map: Map<string, SparseCounts>, id: string, state: NodeState): void {
+  let c = map.get(id)
+  if (c === undefined) {
+    c = {}
+    map.set(id, c)
+  }
+  bump(c, state)
+}
+
 /**
  * `summary` with `nodes` folded in: a copy (the release holding it is copied for the
- * readers, but a copy keeps the writers' one from changing under a reader's feet).
- * `timedOut(rn)` says whether a node counts as timed out (`isTimedOut`).
+ * readers, but a copy keeps the writers' one from changing under a reader's feet). A
+ * summary made before campuses and cities were kept gets none: counts of only the nodes
+ * folded from now on would pass for the whole release's.
  */
 export function foldNodes(
   summary: ReleaseSummary,
   nodes: Iterable<ReleaseNode>,
-  timedOut: (rn: ReleaseNode) => boolean,
+  { timedOut, placeOf }: FoldOptions,
 ): ReleaseSummary {
   const s: ReleaseSummary = structuredClone(summary)
+  const campuses = s.campuses === undefined ? undefined : byId(s.campuses)
+  const cities = s.cities === undefined ? undefined : byId(s.cities)
   for (const rn of nodes) {
+    if (campuses !== undefined || cities !== undefined) {
+      const place = placeOf(rn.nodeId)
+      if (campuses !== undefined) bumpIn(campuses, place.campus, rn.state)
+      if (cities !== undefined) bumpIn(cities, place.city, rn.state)
+    }
     s.nodes++
     bump(s.counts, rn.state)
     // a stage index beyond the summary's (never, a release's stages are fixed) gets its own
@@ -113,5 +162,8 @@ export function foldNodes(
     s.bytes.peers += rn.peerBytes
     s.bytes.origin += rn.originBytes
   }
+  // Object.fromEntries defines own properties, so even `__proto__` stays an entry
+  if (campuses !== undefined) s.campuses = Object.fromEntries(campuses)
+  if (cities !== undefined) s.cities = Object.fromEntries(cities)
   return s
 }

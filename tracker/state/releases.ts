@@ -2,16 +2,17 @@
  * Releases, the per-node state of each release, and the version each node currently runs
  * per resource (what a rollback returns to). A compacted release (`rollout/retention.ts`)
  * holds counts instead of its per-node states, and its members while it still decides what
- * nodes run (`release-summary.ts`). The types are in `release-types.ts`.
+ * nodes run (`release-summary.ts`). The types are in `release-types.ts`; the indexes by
+ * resource and by node, in `release-indexes.ts`.
  */
 import { MAX_RELEASES } from '../constants.ts'
 import { CapacityError, NotFoundError } from '../errors.ts'
 import type { Kv, Tx } from './kv.ts'
+import { ReleaseIndexes } from './release-indexes.ts'
 import { type CompactedMembers, sortedHas } from './release-summary.ts'
 import {
   type CurrentRef,
   NODE_DELETED,
-  newerRelease,
   type Release,
   type ReleaseNode,
   type ReleaseResult,
@@ -36,24 +37,8 @@ export class Releases {
   private readonly current = new Map<string, CurrentRef>()
   /** Release id by the `Idempotency-Key` it was created with. */
   private readonly byKey = new Map<string, string>()
-  /**
-   * By node id, the releases that withdrew a command from it whose sequence its next hello
-   * is still to be checked against (`rollout/withdraw.ts`): a hello looks up its own, not
-   * every release.
-   */
-  private readonly withdrawnBy = new Map<string, Set<string>>()
-  /**
-   * By node id, the releases where it is a late member waiting for a catch-up retry
-   * ({@link ReleaseNode.retryAt}, `rollout/catch-up.ts`): the retry sweep and a hello look
-   * up these, not every release.
-   */
-  private readonly retryBy = new Map<string, Set<string>>()
-  /**
-   * Releases by resource, newest first (creation time, then id): what a node should run and
-   * whether another release has it are looked up among its resource's releases, newest
-   * first, at each hello (`rollout/reconcile.ts`), not by walking every release.
-   */
-  private readonly byResource = new Map<string, Release[]>()
+  /** Releases by resource, withdrawn commands and catch-up retries by node (`release-indexes.ts`). */
+  private readonly index = new ReleaseIndexes()
   /** The members of compacted releases that still decide what nodes run, by release id (`rm!`). */
   private readonly members = new Map<string, CompactedMembers>()
   /**
@@ -77,13 +62,14 @@ export class Releases {
       const id = key.slice(4)
       const oldKey = this.releases.get(id)?.idempotency?.key
       if (oldKey !== undefined && this.byKey.get(oldKey) === id) this.byKey.delete(oldKey)
+      const old = this.releases.get(id)
       if (value === undefined) {
-        this.unindexResource(id)
+        if (old !== undefined) this.index.removeRelease(old)
         this.releases.delete(id)
         return
       }
       const r = value as Release
-      this.indexResource(r)
+      this.index.setRelease(r, old)
       this.releases.set(id, r)
       if (r.idempotency !== undefined) this.byKey.set(r.idempotency.key, id)
     } else if (key.startsWith('rn!')) {
@@ -91,8 +77,7 @@ export class Releases {
       const bang = key.indexOf('!', 3)
       const releaseId = key.slice(3, bang)
       const nodeId = key.slice(bang + 1)
-      this.indexWithdrawn(releaseId, nodeId, value as ReleaseNode | undefined)
-      this.indexRetry(releaseId, nodeId, value as ReleaseNode | undefined)
+      this.index.setNode(releaseId, nodeId, value as ReleaseNode | undefined)
       if (value !== undefined) {
         this.nodesOf(releaseId).set(nodeId, value as ReleaseNode)
         return
@@ -134,7 +119,7 @@ export class Releases {
         `too many releases (${this.releases.size}): the tracker keeps every release that runs, finished within the retention period or still decides what nodes run (see tracker/README.md, Limits)`,
       )
     release.updatedAt = Date.now()
-    this.indexResource(release)
+    this.index.setRelease(release, this.releases.get(release.id))
     this.releases.set(release.id, release)
     if (release.idempotency !== undefined) this.byKey.set(release.idempotency.key, release.id)
     tx.put(`rel!${release.id}`, release)
@@ -146,8 +131,7 @@ export class Releases {
    */
   putNode(tx: Tx, releaseId: string, node: ReleaseNode): void {
     this.nodesOf(releaseId).set(node.nodeId, node)
-    this.indexWithdrawn(releaseId, node.nodeId, node)
-    this.indexRetry(releaseId, node.nodeId, node)
+    this.index.setNode(releaseId, node.nodeId, node)
     tx.putShared(`rn!${releaseId}!${node.nodeId}`, node)
   }
 
@@ -160,7 +144,8 @@ export class Releases {
     this.setMembers(tx, id, undefined)
     const key = this.releases.get(id)?.idempotency?.key
     if (key !== undefined && this.byKey.get(key) === id) this.byKey.delete(key)
-    this.unindexResource(id)
+    const old = this.releases.get(id)
+    if (old !== undefined) this.index.removeRelease(old)
     this.releases.delete(id)
     tx.del(`rel!${id}`)
   }
@@ -170,8 +155,7 @@ export class Releases {
     const m = this.nodes.get(id)
     for (const nodeId of nodeIds) {
       tx.del(`rn!${id}!${nodeId}`)
-      this.indexWithdrawn(id, nodeId, undefined)
-      this.indexRetry(id, nodeId, undefined)
+      this.index.setNode(id, nodeId, undefined)
       m?.delete(nodeId)
     }
     if (m?.size === 0) this.nodes.delete(id)
@@ -267,7 +251,7 @@ export class Releases {
    * ({@link ReleaseNode.withdrawnSeq}) still to be checked at its next hello. A copy.
    */
   withdrawnAwaitingHello(nodeId: string): string[] {
-    return [...(this.withdrawnBy.get(nodeId) ?? [])]
+    return this.index.withdrawnAwaitingHello(nodeId)
   }
 
   /**
@@ -275,17 +259,17 @@ export class Releases {
    * ({@link ReleaseNode.retryAt}). A copy.
    */
   retryingOf(nodeId: string): string[] {
-    return [...(this.retryBy.get(nodeId) ?? [])]
+    return this.index.retryingOf(nodeId)
   }
 
   /** The nodes waiting for a catch-up retry in some release. A copy. */
   retryingNodes(): string[] {
-    return [...this.retryBy.keys()]
+    return this.index.retryingNodes()
   }
 
   /** The resources that have releases. */
   resources(): IterableIterator<string> {
-    return this.byResource.keys()
+    return this.index.resources()
   }
 
   /** The resources some node has been recorded running (whether or not a release of it is kept). */
@@ -295,56 +279,7 @@ export class Releases {
 
   /** The releases of `resource`, newest first (creation time, then id). Do not change it. */
   ofResource(resource: string): readonly Release[] {
-    return this.byResource.get(resource) ?? []
-  }
-
-  /** Puts `r` in its resource's list, in place of the stored object of its id if any. */
-  private indexResource(r: Release): void {
-    const old = this.releases.get(r.id)
-    // changed in place: a release's resource and creation time never change
-    if (old === r) return
-    if (old !== undefined) this.unindexResource(r.id)
-    const list = this.byResource.get(r.resource)
-    if (list === undefined) {
-      this.byResource.set(r.resource, [r])
-      return
-    }
-    // a new release is the newest as a rule: its place is found from the front
-    let i = 0
-    while (i < list.length && !newerRelease(r, list[i])) i++
-    list.splice(i, 0, r)
-  }
-
-  private unindexResource(id: string): void {
-    const old = this.releases.get(id)
-    if (old === undefined) return
-    const list = this.byResource.get(old.resource)
-    const i = list?.findIndex((r) => r.id === id) ?? -1
-    if (list === undefined || i < 0) return
-    list.splice(i, 1)
-    if (list.length === 0) this.byResource.delete(old.resource)
-  }
-
-  private indexWithdrawn(releaseId: string, nodeId: string, node: ReleaseNode | undefined): void {
-    const awaits =
-      node?.state === 'withdrawn' &&
-      node.withdrawnSeq !== undefined &&
-      node.cmdId !== undefined &&
-      node.deletedAt === undefined
-    const ids = this.withdrawnBy.get(nodeId)
-    if (awaits) {
-      if (ids === undefined) this.withdrawnBy.set(nodeId, new Set([releaseId]))
-      else ids.add(releaseId)
-    } else if (ids?.delete(releaseId) === true && ids.size === 0) this.withdrawnBy.delete(nodeId)
-  }
-
-  private indexRetry(releaseId: string, nodeId: string, node: ReleaseNode | undefined): void {
-    const awaits = node?.retryAt !== undefined && node.deletedAt === undefined
-    const ids = this.retryBy.get(nodeId)
-    if (awaits) {
-      if (ids === undefined) this.retryBy.set(nodeId, new Set([releaseId]))
-      else ids.add(releaseId)
-    } else if (ids?.delete(releaseId) === true && ids.size === 0) this.retryBy.delete(nodeId)
+    return this.index.ofResource(resource)
   }
 
   /** The release created with this `Idempotency-Key`, if any. */

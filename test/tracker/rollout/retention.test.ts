@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { hashedVariant, variantFor } from '../../../tracker/rollout/reconcile.ts'
 import { compactRelease, dueForCompaction, retiredReleases } from '../../../tracker/rollout/retention.ts'
 import type { ReleaseTargets } from '../../../tracker/rollout/select.ts'
+import { releaseStatus } from '../../../tracker/rollout/status.ts'
 import { TrackerState } from '../../../tracker/state/index.ts'
 import type { Release, ReleaseNode } from '../../../tracker/state/releases.ts'
 
@@ -110,6 +111,66 @@ describe('a compacted release', () => {
     state = new TrackerState(dir)
     await state.open()
     check(state)
+    await state.close()
+  })
+
+  it('counts per campus and city where its nodes were when folded, across a restart', async () => {
+    let { dir, state } = await onDisk()
+    let tx = state.tx()
+    state.inventory.putCity(tx, { id: 'bj', name: 'Beijing' })
+    state.inventory.putCity(tx, { id: 'sh', name: 'Shanghai' })
+    state.inventory.putCampus(tx, { id: 'c1', city: 'bj', name: 'one' })
+    state.inventory.putCampus(tx, { id: 'c2', city: 'sh', name: 'two' })
+    for (const [id, campus] of [
+      ['n1', 'c1'],
+      ['n2', 'c1'],
+      ['n3', 'c2'],
+    ])
+      state.inventory.putNode(tx, { id, campus, labels: [] })
+    await tx.commit()
+    // n4: a node no longer in the inventory
+    await put(state, release('r1', { total: 4 }), [
+      node('n1'),
+      node('n2', { state: 'failed', reason: 'disk full' }),
+      node('n3'),
+      node('n4'),
+    ])
+    const before = releaseStatus(state, 'r1')
+    await compact(state, 'r1')
+    expect(state.releases.nodes.has('r1')).toBe(false)
+    const want = {
+      campuses: { c1: { active: 1, failed: 1 }, c2: { active: 1 }, '(none)': { active: 1 } },
+      cities: { bj: { active: 1, failed: 1 }, sh: { active: 1 }, '(none)': { active: 1 } },
+    }
+    expect(state.releases.get('r1').compacted).toMatchObject(want)
+    expect(releaseStatus(state, 'r1').campuses).toEqual(before.campuses)
+    expect(releaseStatus(state, 'r1').cities).toEqual(before.cities)
+    // moved since: the folded counts say where it was
+    tx = state.tx()
+    state.inventory.putNode(tx, { id: 'n1', campus: 'c2', labels: [] })
+    await tx.commit()
+    await state.close()
+    state = new TrackerState(dir)
+    await state.open()
+    expect(state.releases.get('r1').compacted).toMatchObject(want)
+    expect(releaseStatus(state, 'r1').campuses).toEqual(before.campuses)
+    await state.close()
+  })
+
+  it('adds no campus or city counts to a summary made before they were kept', async () => {
+    const { state } = await onDisk()
+    await put(state, release('r1'), [node('n1')])
+    await compact(state, 'r1')
+    // as a tracker before this change left it
+    const { campuses: _c, cities: _t, ...old } = state.releases.get('r1').compacted!
+    await put(state, { ...state.releases.get('r1'), compacted: old }, [node('late', { joinedAt: 1 })])
+    await compact(state, 'r1', 2 * RETENTION)
+    const summary = state.releases.get('r1').compacted!
+    expect(summary).toMatchObject({ nodes: 2, counts: { active: 2 } })
+    // counts of the late member alone would pass for the whole release's
+    expect(summary.campuses).toBeUndefined()
+    expect(summary.cities).toBeUndefined()
+    expect(releaseStatus(state, 'r1').campuses).toEqual({})
     await state.close()
   })
 

@@ -1,0 +1,53 @@
+/**
+ * Admin API routes of the catalog: resources and their versions, registered by the origin
+ * and approved by an operator before a release may take them.
+ */
+import type { P, RouteContext, RouteDef } from './route-kit.ts'
+import * as S from './schemas.ts'
+
+/** The catalog's routes. */
+export function catalogRoutes(c: RouteContext): RouteDef[] {
+  const { state, view, commit } = c
+  return [
+    {
+      method: 'GET',
+      url: '/resources',
+      summary: 'List resources',
+      handler: async () => view.catalog.resources(),
+    },
+    {
+      method: 'GET',
+      url: '/resources/:name/versions',
+      summary: 'List versions of a resource',
+      schema: { params: S.resourceParams },
+      handler: async (req) => view.catalog.list((req.params as P).name),
+    },
+    {
+      method: 'POST',
+      url: '/resources/:name/versions',
+      summary: 'Register a version (the origin calls this); it starts as draft',
+      schema: { params: S.resourceParams, body: S.versionBody },
+      status: 201,
+      handler: async (req) => {
+        const b = req.body as {
+          version: number
+          manifestCid: string
+          size: number
+          type: string
+          mime?: string
+        }
+        return commit((tx) => state.catalog.register(tx, { resource: (req.params as P).name, ...b }))
+      },
+    },
+    {
+      method: 'POST',
+      url: '/resources/:name/versions/:version/approve',
+      summary: 'Approve a draft version for release',
+      schema: { params: S.versionParams },
+      handler: async (req) => {
+        const p = req.params as { name: string; version: number }
+        return commit((tx) => state.catalog.approve(tx, p.name, p.version))
+      },
+    },
+  ]
+}

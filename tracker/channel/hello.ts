@@ -1,0 +1,80 @@
+/**
+ * Admission of a node's hello: who it is (its signature of the connection's nonce, by the
+ * key it names), whether an unknown key may enroll, and whether the tracker can continue
+ * after the `lastSeq` it reports; an enrollment is on disk before the node is admitted. What
+ * follows (its session, the welcome, the replay of its outbox) is the server's (`server.ts`).
+ */
+import { logger } from '@libp2p/logger'
+import { CLOSE_CODES, type Enrollment, type NodeFrame } from '../../node/agent/protocol.ts'
+import type { LastSeqOutOfRangeError } from '../errors.ts'
+import type { NodeRecord, TrackerState } from '../state/index.ts'
+import { safeEqual, verifyHello } from './auth.ts'
+
+const log = logger('dandelion:tracker:channel')
+
+/** A node's hello. */
+export type HelloFrame = Extract<NodeFrame, { t: 'hello' }>
+
+/** Why a hello was refused: the error frame sent, and the close code (unauthorized unless said). */
+export interface Refusal {
+  code: string
+  message: string
+  close?: number
+}
+
+/** The node a hello admitted, or why it was refused. */
+export type Admission = { node: NodeRecord; refused?: undefined } | { node?: undefined; refused: Refusal }
+
+/** Components of {@link admit}. */
+export interface AdmitComponents {
+  state: TrackerState
+  /** Token a node presents once, at enrollment. */
+  enrollmentToken: string
+}
+
+const refused = (code: string, message: string, close?: number): Admission => ({
+  refused: { code, message, ...(close === undefined ? {} : { close }) },
+})
+
+/**
+ * Checks hello `f`, answering the challenge `nonce`, and enrolls the node it names if its key
+ * is new and it brings the enrollment token (committed, synced). Rejects only if that commit
+ * fails.
+ */
+export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): Promise<Admission> {
+  // The hello MUST carry a signature of this connection's nonce by the key of `peerId`.
+  if (!(await verifyHello(nonce, f.peerId, f.sig))) return refused('ERR_BAD_SIGNATURE', 'bad signature')
+  const { inventory, outbox } = c.state
+  let node = inventory.nodeByPeer(f.peerId)
+  if (node === undefined) {
+    // the code stays ERR_NOT_ENROLLED (the agent and the daemon's hints match it); the
+    // words say what to do, where "unknown peer" did not
+    if (f.enroll === undefined)
+      return refused(
+        'ERR_NOT_ENROLLED',
+        'this node is not enrolled: its first connection needs the enrollment token (--enroll-token on the node, or DANDELION_ENROLLMENT_TOKEN)',
+      )
+    if (!safeEqual(f.enroll.token, c.enrollmentToken))
+      return refused('ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
+  }
+  // The hello's lastSeq MUST be one this tracker can continue after; it is checked
+  // before anything is saved (enrollment, sequence numbers).
+  try {
+    outbox.checkLastSeq(node?.id ?? (f.enroll as Enrollment).nodeId, f.lastSeq)
+  } catch (err) {
+    const e = err as LastSeqOutOfRangeError
+    return refused(e.code, e.message, CLOSE_CODES.protocol)
+  }
+  if (node === undefined) {
+    const enroll = f.enroll as Enrollment
+    const tx = c.state.tx()
+    try {
+      node = inventory.enroll(tx, enroll.nodeId, f.peerId, enroll)
+    } catch (err) {
+      return refused((err as { code?: string }).code ?? 'ERR_ENROLL', (err as Error).message)
+    }
+    await tx.commit({ sync: true })
+    log('enrolled %s as %s', f.peerId, node.id)
+  }
+  return { node }
+}

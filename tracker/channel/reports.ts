@@ -1,0 +1,42 @@
+/**
+ * What a welcomed node reports on its commands (ACK, fetch progress, outcome), applied to its
+ * outbox and handed to the rollout engine. A report on a command that is not the node's, or
+ * no longer queued, changes nothing: the node may report on one the tracker dropped since
+ * (withdrawn, cancelled, the node deleted and enrolled again).
+ */
+import type { NodeFrame } from '../../node/agent/protocol.ts'
+import type { RolloutEngine } from '../rollout/engine.ts'
+import type { TrackerState, Tx } from '../state/index.ts'
+import type { ChannelStats } from './server-types.ts'
+
+/** A node's report on one of its commands. */
+export type ReportFrame = Exclude<NodeFrame, { t: 'hello' }>
+
+/** Components of {@link applyReport}. */
+export interface ReportComponents {
+  state: TrackerState
+  engine: () => RolloutEngine
+  /** Counts `acks` and `outcomes`. */
+  stats: ChannelStats
+}
+
+/** Applies `f`, from `nodeId`, in `tx`. Returns whether it changed anything (`tx` is to be committed). */
+export function applyReport(c: ReportComponents, tx: Tx, nodeId: string, f: ReportFrame): boolean {
+  const { outbox } = c.state
+  if (f.t === 'ack') {
+    c.stats.acks++
+    if (!outbox.ack(tx, nodeId, f.seq, f.id)) return false
+    c.engine().onAck(tx, nodeId, outbox.byCommand(f.id)!.cmd)
+    return true
+  }
+  if (f.t === 'outcome') c.stats.outcomes++
+  const e = outbox.byCommand(f.id)
+  if (e === undefined || e.nodeId !== nodeId) return false
+  if (f.t === 'progress') {
+    c.engine().onProgress(tx, nodeId, e.cmd, f)
+    return true
+  }
+  c.engine().onOutcome(tx, nodeId, e, f)
+  outbox.outcome(tx, nodeId, f.id, f.status)
+  return true
+}
