@@ -1,11 +1,17 @@
 /**
  * werift media on top of a {@link SignalingClient}: publish a camera-like pair of tracks, and
- * receive everything the SFU forwards. Used by lamps, tests and the benchmark.
+ * receive everything the SFU forwards. Used by lamps, tests and the benchmark. Beside it: the
+ * receive counters (`track-counter.ts`) and a connection's life, from its config to its
+ * replacement (`peer-lifecycle.ts`).
  */
 import { MediaStreamTrack, RTCPeerConnection, type RTCRtpTransceiver } from 'werift'
 import { RtcError } from '../errors.ts'
-import { audioLevelExtId, type PeerConfigInit, peerConfig } from '../sfu/peer-config.ts'
+import { audioLevelExtId, type PeerConfigInit } from '../sfu/peer-config.ts'
 import type { SignalingClient } from '../signaling/client.ts'
+import { clientPeerConfig, replaceOnFailure, waitConnected, welcomed } from './peer-lifecycle.ts'
+import { countTrack, type PacketListener, type TrackCounter } from './track-counter.ts'
+
+export type { PacketListener, TrackCounter } from './track-counter.ts'
 
 /** A publishing connection. */
 export interface Publication {
@@ -19,57 +25,6 @@ export interface Publication {
   /** Called on every keyframe request. */
   onKeyframeRequest(fn: () => void): void
   close(): Promise<void>
-}
-
-function waitConnected(pc: RTCPeerConnection, signal?: AbortSignal): Promise<void> {
-  if (pc.connectionState === 'connected') return Promise.resolve()
-  // an abort event that already fired will not fire again
-  if (signal?.aborted === true) return Promise.reject(signal.reason)
-  return new Promise((resolve, reject) => {
-    const sub = pc.connectionStateChange.subscribe((s) => {
-      if (s === 'connected') {
-        stop()
-        resolve()
-      } else if (s === 'failed' || s === 'closed') {
-        stop()
-        reject(new Error(`connection ${s}`))
-      }
-    })
-    const onAbort = (): void => {
-      stop()
-      reject(signal?.reason)
-    }
-    const stop = (): void => {
-      sub.unSubscribe()
-      signal?.removeEventListener('abort', onAbort)
-    }
-    signal?.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
-/** Resolves on the client's next `welcome` (it is back in the room); rejects when `signal` aborts. */
-function welcomed(sig: SignalingClient, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason)
-  return new Promise((resolve, reject) => {
-    const onWelcome = (): void => {
-      signal.removeEventListener('abort', onAbort)
-      resolve()
-    }
-    const onAbort = (): void => {
-      sig.off('welcome', onWelcome)
-      reject(signal.reason)
-    }
-    sig.once('welcome', onWelcome)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-}
-
-/**
- * The peer config of a connection made for `sig`: the STUN/TURN servers its server announced,
- * unless `init` names its own.
- */
-function clientPeerConfig(sig: SignalingClient, init: PeerConfigInit): ReturnType<typeof peerConfig> {
-  return peerConfig(init.iceServers === undefined ? { ...init, iceServers: sig.iceServers } : init)
 }
 
 /** Options of {@link publish}. */
@@ -174,23 +129,6 @@ export async function publish(
   }
 }
 
-/** Per-track receive counters. */
-export interface TrackCounter {
-  kind: string
-  /** The m-line carrying the track. The SFU reuses an m-line for a later track of its kind. */
-  mid: string | null
-  /** The publisher, as the SFU names it in the m-line's msid; undefined if it names none. */
-  user: string | undefined
-  packets: number
-  /** Highest extended sequence number seen. */
-  maxSeq: number
-  firstSeq: number
-  /** Payload bytes received. */
-  bytes: number
-  /** Sender's SSRC as seen here. */
-  ssrc: number
-}
-
 /** A receiving connection. */
 export interface Subscription {
   pc: RTCPeerConnection
@@ -205,9 +143,6 @@ export interface Subscription {
   onPacket(fn: PacketListener): void
   close(): Promise<void>
 }
-
-/** Called for every received packet. */
-export type PacketListener = (kind: string, payload: Buffer, seq: number, user: string | undefined) => void
 
 /** Options of {@link subscribe}. */
 export interface SubscribeOptions {
@@ -300,88 +235,5 @@ export async function subscribe(
       sig.off('subscribe-offer', onOffer)
       await pc.close()
     },
-  }
-}
-
-/**
- * Replaces a connection that fails later (network change, consent expired) by running
- * `connect` again, and watches the new one the same way; the SFU has already freed the
- * failed one's side.
- */
-function replaceOnFailure(
-  current: () => RTCPeerConnection,
-  connect: () => Promise<void>,
-  closed: () => boolean,
-): void {
-  const watch = (conn: RTCPeerConnection): void => {
-    conn.connectionStateChange.subscribe((state) => {
-      if (state !== 'failed' || closed() || conn !== current()) return
-      conn.close().catch(() => {})
-      connect().then(
-        () => watch(current()),
-        () => {},
-      )
-    })
-  }
-  watch(current())
-}
-
-/**
- * Counts the packets of `track`, the one the m-line `mid` now carries. An m-line the SFU reuses
- * fires "track" again with the same receiver track: its old counter stops, the new one takes its
- * place in `tracks`.
- */
-function countTrack(
-  track: MediaStreamTrack,
-  mid: string | null,
-  streamId: string | undefined,
-  state: {
-    tracks: TrackCounter[]
-    listeners: PacketListener[]
-    stopCounting: Map<string, () => void>
-  },
-): void {
-  const { tracks, listeners, stopCounting } = state
-  if (mid !== null) stopCounting.get(mid)?.()
-  const user = decodeStreamId(streamId)
-  const c: TrackCounter = {
-    kind: track.kind,
-    mid,
-    user,
-    packets: 0,
-    maxSeq: -1,
-    firstSeq: -1,
-    bytes: 0,
-    ssrc: track.ssrc ?? 0,
-  }
-  const i = mid === null ? -1 : tracks.findIndex((t) => t.mid === mid)
-  if (i >= 0) tracks[i] = c
-  else tracks.push(c)
-  const { unSubscribe } = track.onReceiveRtp.subscribe((rtp) => {
-    const seq = rtp.header.sequenceNumber
-    if (c.maxSeq < 0) {
-      c.firstSeq = seq
-      c.maxSeq = seq
-    } else {
-      // extend the 16-bit sequence number across wrap-around
-      const last = c.maxSeq & 0xffff
-      const delta = ((seq - last + 0x8000) & 0xffff) - 0x8000
-      if (delta > 0) c.maxSeq += delta
-    }
-    c.ssrc = rtp.header.ssrc
-    c.packets++
-    c.bytes += rtp.payload.length
-    for (const fn of listeners) fn(track.kind, rtp.payload, seq, user)
-  })
-  if (mid !== null) stopCounting.set(mid, unSubscribe)
-}
-
-/** The SFU names a track's publisher as its msid stream id, URI-encoded (see `subscriber-hub.ts`). */
-function decodeStreamId(id: string | undefined): string | undefined {
-  if (id === undefined) return undefined
-  try {
-    return decodeURIComponent(id)
-  } catch {
-    return id
   }
 }

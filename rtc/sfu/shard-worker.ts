@@ -2,7 +2,8 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { RtcError } from '../errors.ts'
 import type { ShardReply, ShardRequest } from './shard.ts'
-import { SubscriberHub, type SubscriberHubInit } from './subscriber-hub.ts'
+import { SubscriberHub } from './subscriber-hub.ts'
+import type { SubscriberHubInit } from './subscriber-hub-types.ts'
 
 const port = parentPort!
 const post = (m: ShardReply): void => port.postMessage(m)

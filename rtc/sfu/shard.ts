@@ -5,7 +5,8 @@
  */
 import { Worker } from 'node:worker_threads'
 import { AbortError, MediaError, ShardCrashedError } from '../errors.ts'
-import { type ShardStats, SubscriberHub, type SubscriberHubInit, type TrackInfo } from './subscriber-hub.ts'
+import { SubscriberHub } from './subscriber-hub.ts'
+import type { ShardStats, SubscriberHubInit, TrackInfo } from './subscriber-hub-types.ts'
 
 /** Events a shard reports. */
 export interface ShardEvents {

@@ -1,7 +1,8 @@
 /**
  * A signaling client for Node (lamps, werift test peers, the benchmark). Keeps a local copy of
  * the room state with the same reducer as the server, resumes after a drop with its last event
- * sequence number, retransmits device controls until ACKed and runs each received control once.
+ * sequence number, retransmits device controls until ACKed and runs each received control once
+ * (both in `client-controls.ts`).
  */
 import { EventEmitter } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -9,39 +10,15 @@ import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import WebSocket from 'ws'
 import type { Role } from '../auth/token.ts'
-import {
-  CONTROL_DEDUP_SIZE,
-  CONTROL_MAX_ATTEMPTS,
-  CONTROL_RETRY_MS,
-  CONTROL_RUNNING_TIMEOUT_MS,
-  MAX_MESSAGE_BYTES,
-  RECONNECT_INITIAL_MS,
-  RECONNECT_MAX_MS,
-} from '../constants.ts'
-import { ControlTimeoutError, MalformedMessageError, RtcError } from '../errors.ts'
+import { MAX_MESSAGE_BYTES, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS } from '../constants.ts'
+import { MalformedMessageError, RtcError } from '../errors.ts'
 import type { IceServer } from '../ice-servers.ts'
 import { type RoomLimits, reduce } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
-import { BoundedMap } from '../util/bounded-map.ts'
-import type { ActionName, ClientMessage, DeviceCommand, PhotoUploadOffer, ServerMessage } from './messages.ts'
-import { Retransmitter } from './retransmit.ts'
+import { type ControlHandler, type ControlResult, ControlRunner, ControlSender } from './client-controls.ts'
+import type { ActionName, ClientMessage, DeviceCommand, ServerMessage } from './messages.ts'
 
-/** Result of running a device control on a lamp. */
-export interface ControlResult {
-  ok: boolean
-  result?: { url?: string }
-  error?: string
-}
-
-/**
- * Runs a device control on this client (a lamp). Each id runs at most once. `upload` comes
- * with a `capture-photo` control when the server hands out upload grants.
- */
-export type ControlHandler = (
-  command: DeviceCommand,
-  id: string,
-  upload?: PhotoUploadOffer,
-) => Promise<ControlResult>
+export type { ControlHandler, ControlResult } from './client-controls.ts'
 
 /** Events of {@link SignalingClient}. */
 export interface SignalingClientEvents {
@@ -65,13 +42,13 @@ export interface SignalingClientInit {
   reconnectInitialMs?: number
   /** @default {@link RECONNECT_MAX_MS} */
   reconnectMaxMs?: number
-  /** @default {@link CONTROL_RETRY_MS} */
+  /** @default `CONTROL_RETRY_MS` */
   controlRetryMs?: number
-  /** @default {@link CONTROL_MAX_ATTEMPTS} */
+  /** @default `CONTROL_MAX_ATTEMPTS` */
   controlMaxAttempts?: number
   /**
    * How long a control the lamp said it is running (`control-progress`) may take before
-   * {@link SignalingClient.control} rejects. @default {@link CONTROL_RUNNING_TIMEOUT_MS}
+   * {@link SignalingClient.control} rejects. @default `CONTROL_RUNNING_TIMEOUT_MS`
    */
   controlRunningMs?: number
   onControl?: ControlHandler
@@ -102,18 +79,10 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   private reconnecting: AbortController | undefined
   private readonly init: SignalingClientInit
   private readonly log: Logger
-  private readonly controls: Retransmitter<string>
-  private readonly waiting = new Map<string, (ack: ControlResult) => void>()
-  private readonly failed = new Map<string, (err: Error) => void>()
-  /**
-   * Our controls the lamp is running: no longer resent on a timer, only after a reconnect
-   * (the server answers a duplicate with its ACK once there is one); each has a deadline.
-   */
-  private readonly running = new Map<
-    string,
-    { resend: () => void; deadline: ReturnType<typeof setTimeout> }
-  >()
-  private readonly ran = new BoundedMap<string, ControlResult | 'running'>(CONTROL_DEDUP_SIZE)
+  /** Controls we sent, until their ACKs. */
+  private readonly controls: ControlSender
+  /** Controls sent to us (a lamp), each run once. */
+  private readonly runner: ControlRunner
   private nextId = 0
   private nextRequest = 0
 
@@ -121,10 +90,9 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     super()
     this.init = init
     this.log = init.logger ?? createLogger('dandelion:rtc:client')
-    this.controls = new Retransmitter({
-      retryMs: init.controlRetryMs ?? CONTROL_RETRY_MS,
-      maxAttempts: init.controlMaxAttempts ?? CONTROL_MAX_ATTEMPTS,
-    })
+    const send = (msg: ClientMessage): boolean => this.send(msg)
+    this.controls = new ControlSender({ send }, init)
+    this.runner = new ControlRunner({ send, logger: this.log }, init)
   }
 
   /** Connects (or resumes) and resolves on `welcome`; rejects with the server's reason. */
@@ -220,8 +188,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         if (!msg.resumed || this.state === undefined) this.state = msg.state
         this.seq = msg.seq
         this.emit('welcome', msg)
-        this.controls.flush()
-        for (const r of this.running.values()) r.resend()
+        this.controls.resend()
         return
       case 'event':
         if (msg.seq <= this.seq || this.state === undefined) return
@@ -234,23 +201,14 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.emit('event', { seq: msg.seq, event: msg.event })
         return
       case 'control':
-        this.runControl(msg.id, msg.command, msg.upload)
+        this.runner.run(msg.id, msg.command, msg.upload)
         return
       case 'control-progress':
-        this.controlRunning(msg.id)
+        this.controls.progress(msg.id)
         return
-      case 'control-ack': {
-        const running = this.running.get(msg.id)
-        if (running !== undefined) {
-          clearTimeout(running.deadline)
-          this.running.delete(msg.id)
-        } else if (!this.controls.ack(msg.id)) return
-        const ack: ControlResult = { ok: msg.ok }
-        if (msg.result !== undefined) ack.result = msg.result
-        if (msg.error !== undefined) ack.error = msg.error
-        this.waiting.get(msg.id)?.(ack)
+      case 'control-ack':
+        this.controls.acked(msg)
         return
-      }
       case 'subscribe-offer':
         this.emit('subscribe-offer', msg.sdp)
         return
@@ -260,47 +218,6 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
       default:
         return
     }
-  }
-
-  private runControl(id: string, command: DeviceCommand, upload: PhotoUploadOffer | undefined): void {
-    const seen = this.ran.get(id)
-    // a retransmission of what we are still doing: say so, or the sender gives up on it
-    if (seen === 'running') {
-      this.send({ type: 'control-progress', id })
-      return
-    }
-    if (seen !== undefined) {
-      this.send({ type: 'control-ack', id, ...seen })
-      return
-    }
-    const handler = this.init.onControl
-    if (handler === undefined) {
-      this.send({ type: 'control-ack', id, ok: false, error: 'unsupported' })
-      return
-    }
-    this.ran.set(id, 'running')
-    handler(command, id, upload)
-      .catch((err: unknown): ControlResult => ({ ok: false, error: String((err as Error)?.message ?? err) }))
-      .then((result) => {
-        this.ran.set(id, result)
-        this.send({ type: 'control-ack', id, ...result })
-      })
-      .catch((err) => this.log.error('control %s failed %e', id, err))
-  }
-
-  /** The lamp runs our control `id`: stop resending it, and wait up to `controlRunningMs` for its ACK. */
-  private controlRunning(id: string): void {
-    const resolve = this.waiting.get(id)
-    if (resolve === undefined || this.running.has(id)) return
-    const resend = this.controls.sender(id)
-    this.controls.ack(id)
-    if (resend === undefined) return
-    const deadline = setTimeout(() => {
-      this.running.delete(id)
-      this.failed.get(id)?.(new ControlTimeoutError())
-    }, this.init.controlRunningMs ?? CONTROL_RUNNING_TIMEOUT_MS)
-    deadline.unref?.()
-    this.running.set(id, { resend, deadline })
   }
 
   /**
@@ -368,43 +285,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     options: { signal?: AbortSignal; id?: string } = {},
   ): Promise<ControlResult> {
     const id = options.id ?? `${this.user ?? 'c'}-${Date.now().toString(36)}-${this.nextId++}`
-    // an abort event that already fired will not fire again: do not send at all
-    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
-    return new Promise<ControlResult>((resolve, reject) => {
-      const settle = (): void => {
-        options.signal?.removeEventListener('abort', onAbort)
-        this.waiting.delete(id)
-        this.failed.delete(id)
-        const running = this.running.get(id)
-        clearTimeout(running?.deadline)
-        this.running.delete(id)
-      }
-      const onAbort = (): void => {
-        this.controls.ack(id)
-        settle()
-        reject(options.signal?.reason)
-      }
-      options.signal?.addEventListener('abort', onAbort, { once: true })
-      this.waiting.set(id, (ack) => {
-        settle()
-        resolve(ack)
-      })
-      this.failed.set(id, (err) => {
-        settle()
-        reject(err)
-      })
-      try {
-        this.controls.start(
-          id,
-          () => this.send({ type: 'control', id, target, command }),
-          () => this.failed.get(id)?.(new ControlTimeoutError()),
-        )
-      } catch (err) {
-        // CapacityError: too many of our own controls await ACKs; nothing was sent
-        settle()
-        reject(err)
-      }
-    })
+    return this.controls.control(id, target, command, options)
   }
 
   /** Waits for the first room event matching `pred` (or the current state already matching `state`). */
@@ -492,8 +373,6 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     this.closed = true
     this.reconnecting?.abort()
     this.controls.clear()
-    for (const r of this.running.values()) clearTimeout(r.deadline)
-    this.running.clear()
     this.socket?.close(1000, 'bye')
   }
 }

@@ -68,7 +68,7 @@ function showTrack({ track, streams, transceiver }) {
     $('videos').append(v)
   }
   const stream = streams[0] ?? new MediaStream([track])
-  // the msid stream id is the publisher, URI-encoded (rtc/sfu/subscriber-hub.ts)
+  // the msid stream id is the publisher, URI-encoded (rtc/sfu/subscriber-lines.ts)
   const user = streams[0] ? decodeURIComponent(streams[0].id) : ''
   v.dataset.user = user
   v.title = user
