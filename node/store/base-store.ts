@@ -1,6 +1,6 @@
 /**
  * What both chunk stores share: hashing before storing, byte accounting against a
- * quota, pins and least-recently-used eviction. Implementations supply raw I/O.
+ * quota, pins (`pins.ts`) and least-recently-used eviction. Implementations supply raw I/O.
  */
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
@@ -12,43 +12,8 @@ import {
   QuotaExceededError,
   StoreStoppedError,
 } from '../errors.ts'
-import type { AbortOptions, AddOptions, ChunkStore, StoreUsage } from './index.ts'
-
-/** Computes BLAKE3 digests, possibly off-thread (a `HashPool` fits). */
-export interface Hasher {
-  /** Returns the digest and the bytes, unchanged and not moved. */
-  hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }>
-}
-
-/** Options shared by the chunk stores. */
-export interface ChunkStoreInit {
-  /**
-   * Byte quota for chunk data.
-   * @default Infinity
-   */
-  quotaBytes?: number
-  /**
-   * When full, evict unpinned chunks (least recently used first) to make room instead of
-   * refusing the put. Devices set this.
-   * @default false
-   */
-  evictWhenFull?: boolean
-  /**
-   * Called when a put would exceed the quota, before the store evicts chunks itself
-   * (`evictWhenFull`) or refuses the put: the owner frees room its own way (a node deletes
-   * whole manifests, least recently used first) until `shortBy()` is ≤ 0 or it can free
-   * no more. Calls do not overlap. `chunk` is the key of the chunk room is made for, when
-   * one chunk is being stored (not for a bulk `addInPlace`): the owner does not evict the
-   * content that chunk belongs to in order to store it, and knows, when it cannot free
-   * enough, which content the store is about to refuse.
-   */
-  makeRoom?: (shortBy: () => number, options: AbortOptions, chunk?: string) => Promise<void>
-  /**
-   * Hasher used to verify chunks. A `HashPool` moves hashing off the event loop.
-   * @default hashing on the calling thread
-   */
-  hasher?: Hasher
-}
+import type { AbortOptions, AddOptions, ChunkStore, ChunkStoreInit, Hasher, StoreUsage } from './index.ts'
+import { Pins } from './pins.ts'
 
 const log = logger('dandelion:store')
 /** What {@link BaseChunkStore.readChecked} returns for bytes that are not the chunk's. */
@@ -67,19 +32,12 @@ export abstract class BaseChunkStore implements ChunkStore {
   protected readonly hasher: Hasher
   /** cid string → size, in least-recently-used order (Map keeps insertion order). */
   protected readonly sizes = new Map<string, number>()
-  protected readonly pinSets = new Map<string, Set<string>>()
-  private readonly pinCounts = new Map<string, number>()
+  /** Pins in force (a subclass applies those it loads at start). */
+  protected readonly pinned = new Pins()
   /** Writes in progress, by chunk (bounded by the callers' windows). */
   private readonly writing = new Map<string, Promise<void>>()
   /** Deletes whose bytes and index entry are still going, by chunk (one at a time: {@link exclusively}). */
   private readonly removing = new Map<string, Promise<void>>()
-  /**
-   * The last pin record written: each waits for the one before. Writes to the index run on
-   * the thread pool in no set order, so a pin and an unpin of one key made back to back
-   * could land on disk the other way round, and a restart brought back a pin the user had
-   * removed (content never evicted) or dropped one they had just made.
-   */
-  private pinWrites: Promise<void> = Promise.resolve()
   /** Writes (and pin records) under way: `stop` waits for them before closing what they write to. */
   private readonly inFlight = new Set<Promise<unknown>>()
   protected bytes = 0
@@ -153,7 +111,7 @@ export abstract class BaseChunkStore implements ChunkStore {
     // compaction) protects the chunk
     return await this.exclusively(async () => {
       if (!this.sizes.has(key)) return false
-      if (options.force !== true && (this.pinCounts.get(key) ?? 0) > 0) return false
+      if (options.force !== true && this.pinned.holds(key)) return false
       await this.remove(key)
       return true
     })
@@ -167,8 +125,7 @@ export abstract class BaseChunkStore implements ChunkStore {
   }
 
   usage(): StoreUsage {
-    let pinnedBytes = 0
-    for (const key of this.pinCounts.keys()) pinnedBytes += this.sizes.get(key) ?? 0
+    const pinnedBytes = this.pinned.pinnedBytes(this.sizes)
     return { chunks: this.sizes.size, bytes: this.bytes, quotaBytes: this.quotaBytes, pinnedBytes }
   }
 
@@ -176,37 +133,31 @@ export abstract class BaseChunkStore implements ChunkStore {
     this.assertStarted()
     const set = new Set(cids.map((c) => c.toString()))
     // in force at once: a delete or an eviction running while it is saved keeps these chunks
-    const old = this.pinSets.get(key)
-    this.applyPin(key, set)
+    const old = this.pinned.get(key)
+    this.pinned.apply(key, set)
+    const record = [...set]
     try {
-      await this.tracked(this.savePinInOrder(key, [...set]))
+      await this.tracked(this.pinned.inOrder(() => this.savePin(key, record)))
     } catch (err) {
-      if (this.pinSets.get(key) === set) this.applyPin(key, old)
+      if (this.pinned.get(key) === set) this.pinned.apply(key, old)
       throw this.writeError(err)
     }
   }
 
   async unpin(key: string, _options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
-    const old = this.pinSets.get(key)
+    const old = this.pinned.get(key)
     if (old === undefined) return
-    await this.tracked(this.savePinInOrder(key, undefined))
-    if (this.pinSets.get(key) === old) this.applyPin(key, undefined)
-  }
-
-  /** {@link savePin} once the pin records asked for before are written (see {@link pinWrites}). */
-  private savePinInOrder(key: string, cids: string[] | undefined): Promise<void> {
-    const save = this.pinWrites.then(() => this.savePin(key, cids))
-    this.pinWrites = save.catch(() => {})
-    return save
+    await this.tracked(this.pinned.inOrder(() => this.savePin(key, undefined)))
+    if (this.pinned.get(key) === old) this.pinned.apply(key, undefined)
   }
 
   pins(): string[] {
-    return [...this.pinSets.keys()]
+    return this.pinned.keys()
   }
 
   isPinned(cid: CID): boolean {
-    return (this.pinCounts.get(cid.toString()) ?? 0) > 0
+    return this.pinned.holds(cid.toString())
   }
 
   async evict(bytes: number, options: AbortOptions = {}): Promise<number> {
@@ -216,7 +167,7 @@ export abstract class BaseChunkStore implements ChunkStore {
       if (freed >= bytes) break
       options.signal?.throwIfAborted()
       const removed = await this.exclusively(async () => {
-        if (this.sizes.get(key) !== size || (this.pinCounts.get(key) ?? 0) > 0) return false
+        if (this.sizes.get(key) !== size || this.pinned.holds(key)) return false
         await this.remove(key)
         return true
       })
@@ -262,25 +213,8 @@ export abstract class BaseChunkStore implements ChunkStore {
   /** Forgets what an earlier start loaded, so a store stopped and started again reads its files afresh. */
   protected resetState(): void {
     this.sizes.clear()
-    this.pinSets.clear()
-    this.pinCounts.clear()
+    this.pinned.clear()
     this.bytes = 0
-  }
-
-  /** Records pins loaded from disk at start. */
-  protected applyPin(key: string, set: Set<string> | undefined): void {
-    const old = this.pinSets.get(key)
-    if (old !== undefined) {
-      for (const c of old) {
-        const n = (this.pinCounts.get(c) ?? 1) - 1
-        if (n <= 0) this.pinCounts.delete(c)
-        else this.pinCounts.set(c, n)
-      }
-      this.pinSets.delete(key)
-    }
-    if (set === undefined) return
-    this.pinSets.set(key, set)
-    for (const c of set) this.pinCounts.set(c, (this.pinCounts.get(c) ?? 0) + 1)
   }
 
   /** Records a chunk as present (used at start and after a write). */

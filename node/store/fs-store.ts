@@ -1,83 +1,39 @@
 /**
  * The on-disk chunk store: chunk bytes appended to segment files (`segments/<id>.seg`,
- * see `segments.ts`), and a `level` index of where each chunk is and of the pins.
- * Measured against keeping the bytes inside level and against one file per chunk (see
- * `bench/store.ts` and the README): segments write each byte once with the fewest
- * file-system operations, where LevelDB rewrites 1 MiB values again at every compaction
- * and a file per chunk pays for a new inode every MiB.
+ * see `segments.ts`), and a `level` index of where each chunk is and of the pins
+ * (`index-keys.ts`). Measured against keeping the bytes inside level and against one file
+ * per chunk (see `bench/store.ts` and the README): segments write each byte once with the
+ * fewest file-system operations, where LevelDB rewrites 1 MiB values again at every
+ * compaction and a file per chunk pays for a new inode every MiB.
  *
- * Index keys: `c!<cid>` → `<segment>:<offset>:<length>` (a visible chunk),
- * `w!<cid>` → the same (a write in progress), `p!<key>` → JSON array of CIDs (a pin).
+ * Crash safety: a put records its intent, writes the bytes, then replaces the intent with
+ * the chunk's entry in one batch; what a crash leaves is repaired at start
+ * (`recovery.ts`). Index writes from concurrent puts are grouped into one batch each time
+ * (`group-commit.ts`). A start that fails closes what it opened (the index's LOCK above
+ * all), so a retry in the same process meets the real cause again.
  *
- * Crash safety: a put records its intent (`w!`), writes the bytes, then replaces the
- * intent with the chunk's entry in one batch; only `c!` entries are visible. (Chunks
- * written in place by a bulk writer, {@link FsChunkStore.addInPlace}, get their entry
- * after the write and no intent.) Index writes from concurrent puts are grouped into
- * one batch each time (`group-commit.ts`). At start,
- * `c!` entries that point past the end of their segment are dropped, and every leftover
- * intent is hashed again: indexed if the bytes verify (a crash between write and index),
- * forgotten if not (a crash mid-write). A start that fails closes what it opened (the
- * index's LOCK above all), so a retry in the same process meets the real cause again.
- *
- * Bytes nothing points to are dead space. An empty segment is deleted at once. Each
- * time a new segment is started, the sparsest older one, if less than half live, is
- * compacted (its chunks copied to the active segment, then the file deleted): cleaning
- * keeps pace with writing, and a segment emptied by a run of deletes (a cache evicting
- * a whole lesson) is deleted without copying anything. Disk use stays within about
- * twice the live bytes. A chunk that compaction finds cut off by the end of its file (a
- * segment cut short under the running store) is dropped, as a read would drop it; a
- * segment it cannot read at all is passed over until `compact()` or the next start.
+ * Bytes nothing points to are dead space, reclaimed as new segments are started
+ * (`compaction.ts`): disk use stays within about twice the live bytes.
  */
-import { mkdir, readdir, readFile, rm, unlink } from 'node:fs/promises'
+import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
 import { Level } from 'level'
-import { CID } from 'multiformats/cid'
-import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
+import type { CID } from 'multiformats/cid'
+import { chunkCidFromDigest } from '../content/cid.ts'
 import { ChunkStoreCorruptError } from '../errors.ts'
-import { BaseChunkStore, type ChunkStoreInit } from './base-store.ts'
+import { BaseChunkStore } from './base-store.ts'
+import { Compaction } from './compaction.ts'
 import { DirectIo } from './direct-io.ts'
 import { asDiskFull } from './disk-full.ts'
 import { GroupCommit } from './group-commit.ts'
-import type { AbortOptions, ChunkTarget } from './index.ts'
-import { decodeLocation, encodeLocation, type Location, Segments } from './segments.ts'
-
-/** Options of {@link FsChunkStore}. */
-export interface FsChunkStoreInit extends ChunkStoreInit {
-  /** Directory that holds `segments/` and `index/`. */
-  dir: string
-  /**
-   * fdatasync every chunk before it becomes visible, so a power cut cannot leave a
-   * visible chunk whose bytes never reached the disk. A killed process never can.
-   * @default false
-   */
-  fsync?: boolean
-  /**
-   * Write chunks from buffers made by {@link FsChunkStore.chunkBuffer} with direct I/O
-   * (`O_DIRECT`): no copy into the page cache, so far less CPU per byte written. Meant
-   * for bulk writers such as the origin's ingest; ignored where the file system lacks it.
-   * @default false
-   */
-  directIo?: boolean
-  /**
-   * Hash every chunk read against its CID before handing it out; a chunk whose bytes
-   * changed on disk is dropped and reported as not found, so it is fetched again rather
-   * than served to a peer or a player.
-   * @default true
-   */
-  verifyReads?: boolean
-  /**
-   * Size at which a segment file is closed and the next one started.
-   * @default 64 MiB, or an eighth of the quota when that is smaller (at least 1 MiB)
-   */
-  segmentBytes?: number
-}
+import type { AbortOptions, ChunkTarget, FsChunkStoreInit } from './index.ts'
+import { CHUNK_PREFIX, encodeLocation, INTENT_PREFIX, PIN_PREFIX } from './index-keys.ts'
+import { recoverIndex } from './recovery.ts'
+import { type Location, Segments } from './segments.ts'
 
 const log = logger('dandelion:store')
 const MiB = 1024 * 1024
-const CHUNK_PREFIX = 'c!'
-const INTENT_PREFIX = 'w!'
-const PIN_PREFIX = 'p!'
 
 /** Chunk bytes in segment files, index and pins in `level`. */
 export class FsChunkStore extends BaseChunkStore {
@@ -92,14 +48,8 @@ export class FsChunkStore extends BaseChunkStore {
   private readonly bySegment = new Map<number, Set<string>>()
   /** Deletes and compaction moves run one at a time. */
   private exclusive: Promise<void> = Promise.resolve()
-  private readonly compacting = new Set<number>()
-  /**
-   * Sparse segments whose last compaction failed (a file that cannot be read): the
-   * compaction each new segment starts passes over them to the next sparsest, or one bad
-   * segment, the sparsest, took every turn and no other was ever cleaned. {@link compact}
-   * and the next start try them again.
-   */
-  private readonly unmovable = new Set<number>()
+  /** The open segments' compaction (a new one each start). */
+  private compaction?: Compaction
   private db?: Level<string, string>
   /** Chunk writes' index updates, grouped (see `group-commit.ts`). */
   private index?: GroupCommit
@@ -118,7 +68,6 @@ export class FsChunkStore extends BaseChunkStore {
   async start(): Promise<void> {
     if (this.started) return
     this.resetState()
-    this.unmovable.clear()
     try {
       await this.open()
     } catch (err) {
@@ -133,7 +82,7 @@ export class FsChunkStore extends BaseChunkStore {
     }
     this.started = true
     // what a crash or a run of deletes before the stop left: clean it up now
-    for (const id of this.segments.sparse()) this.compactLater(id)
+    this.compaction!.all()
   }
 
   /** {@link start}'s work: the index and segments opened, and what they hold loaded and repaired. */
@@ -151,26 +100,28 @@ export class FsChunkStore extends BaseChunkStore {
     this.direct = this.directIo ? await DirectIo.open(segmentsDir) : undefined
     this.segments = new Segments(segmentsDir, this.segmentBytes, this.direct)
     await this.segments.load()
-    const stale: string[] = []
-    for await (const [k, v] of db.iterator({ gt: CHUNK_PREFIX, lt: `${CHUNK_PREFIX}~` })) {
-      const l = decodeLocation(v)
-      if (l === undefined || !this.segments.contains(l)) stale.push(k)
-      else {
-        this.segments.addLive(l)
-        this.place(k.slice(CHUNK_PREFIX.length), l)
-      }
-    }
-    // synced: a later segment may reuse a missing one's id, and these entries must not see it
-    if (stale.length > 0)
-      await db.batch(
-        stale.map((key) => ({ type: 'del' as const, key })),
-        { sync: true },
-      )
-    await this.recoverIntents()
-    await this.migrateChunkFiles()
-    for await (const [k, v] of db.iterator({ gt: PIN_PREFIX, lt: `${PIN_PREFIX}~` })) {
-      this.applyPin(k.slice(PIN_PREFIX.length), new Set(JSON.parse(v) as string[]))
-    }
+    this.compaction = new Compaction({
+      db,
+      segments: this.segments,
+      locations: this.locations,
+      bySegment: this.bySegment,
+      running: () => this.started,
+      exclusively: (fn) => this.exclusively(fn),
+      remove: (key) => this.remove(key),
+      moved: (key, from, to) => {
+        this.unlist(key, from)
+        this.place(key, to, false)
+      },
+    })
+    await recoverIndex({
+      dir: this.dir,
+      db,
+      segments: this.segments,
+      place: (key, l) => this.place(key, l),
+      has: (key) => this.locations.has(key),
+      write: (key, bytes) => this.writeRaw(key, bytes),
+      pin: (key, cids) => this.pinned.apply(key, cids),
+    })
   }
 
   /**
@@ -206,7 +157,7 @@ export class FsChunkStore extends BaseChunkStore {
   /** Compacts every segment less than half live now; resolves when done. */
   async compact(): Promise<void> {
     this.assertStarted()
-    for (const id of this.segments.sparse()) this.compactLater(id)
+    this.compaction!.all()
     await this.exclusive
   }
 
@@ -423,138 +374,7 @@ export class FsChunkStore extends BaseChunkStore {
   private allocate(length: number): Location {
     const before = this.segments.activeId
     const l = this.segments.allocate(length)
-    if (l.segment !== before) this.compactSparsest()
+    if (l.segment !== before) this.compaction!.segmentStarted()
     return l
-  }
-
-  private compactSparsest(): void {
-    const sparse = this.segments.sparse()
-    // bounded: a segment no longer sparse (or gone) is forgotten
-    for (const id of this.unmovable) if (!sparse.includes(id)) this.unmovable.delete(id)
-    const id = sparse.find((s) => !this.compacting.has(s) && !this.unmovable.has(s))
-    if (id !== undefined) this.compactLater(id)
-  }
-
-  /**
-   * Chunk files of this store's first layout (`chunks/<last two chars>/<cid>`, sizes in
-   * the index): each is verified, written to a segment and indexed, then deleted, so a
-   * crash midway loses nothing and the next start carries on.
-   */
-  private async migrateChunkFiles(): Promise<void> {
-    const root = join(this.dir, 'chunks')
-    const subs = await readdir(root).catch(() => undefined)
-    if (subs === undefined) return
-    let moved = 0
-    for (const sub of subs) {
-      for (const name of await readdir(join(root, sub))) {
-        const path = join(root, sub, name)
-        const bytes = await readFile(path)
-        if (!this.locations.has(name) && verifies(name, bytes)) {
-          await this.writeRaw(name, bytes)
-          moved++
-        }
-        await unlink(path)
-      }
-    }
-    await rm(root, { recursive: true, force: true })
-    log('moved %d chunk files into segments', moved)
-  }
-
-  /** Writes left half-done by a crash: keep the ones whose bytes verify. */
-  private async recoverIntents(): Promise<void> {
-    const db = this.db!
-    for await (const [k, v] of db.iterator({ gt: INTENT_PREFIX, lt: `${INTENT_PREFIX}~` })) {
-      const key = k.slice(INTENT_PREFIX.length)
-      const l = decodeLocation(v)
-      let ok = false
-      if (l !== undefined && !this.locations.has(key) && this.segments.contains(l)) {
-        const bytes = await this.segments.read(l)
-        ok = bytes !== undefined && verifies(key, bytes)
-      }
-      if (ok)
-        await db.batch([
-          { type: 'del', key: k },
-          { type: 'put', key: CHUNK_PREFIX + key, value: v },
-        ])
-      else await db.del(k)
-      if (ok && l !== undefined) {
-        this.segments.addLive(l)
-        this.place(key, l)
-      }
-    }
-  }
-
-  private compactLater(id: number): void {
-    if (this.compacting.has(id)) return
-    this.compacting.add(id)
-    this.exclusively(() => this.compactSegment(id))
-      .then(
-        () => this.unmovable.delete(id),
-        // the chunks not yet moved stay where they are, readable; compact() or the next start tries again
-        (err: Error) => {
-          this.unmovable.add(id)
-          log.error('compacting segment %d failed: %s', id, err.message)
-        },
-      )
-      .finally(() => this.compacting.delete(id))
-  }
-
-  /**
-   * Copies a sparse segment's chunks to the active segment; the emptied file is deleted.
-   * The old copies were on disk, so the new ones must be before the old file goes: the
-   * copied bytes and then their index entries are synced first (even without `fsync`),
-   * or a power cut could keep the unlink and lose the entries, leaving an index that
-   * points at a deleted file and chunks, pinned ones too, that start() drops as stale.
-   * One sync of each file and one synced batch for the whole segment, not one per chunk.
-   */
-  private async compactSegment(id: number): Promise<void> {
-    const moves: Array<{ key: string; from: Location; to: Location }> = []
-    try {
-      for (const key of [...(this.bySegment.get(id) ?? [])]) {
-        if (!this.started) break // stop() waits for the moves so far to be recorded
-        const from = this.locations.get(key)
-        if (from === undefined || from.segment !== id) continue
-        let bytes: Uint8Array | undefined
-        try {
-          bytes = await this.segments.read(from)
-        } catch (err) {
-          if ((err as Error).name !== 'ChunkStoreCorruptError') throw err
-          // the file ends before the chunk does (cut short under the running store, where
-          // start() would have dropped the entry): the bytes are gone for good, and an
-          // entry kept for them failed this segment's every compaction, so it never freed
-          // its space. Dropped, as a read that finds it so drops it.
-          log.error('chunk %s is lost: %s', key, (err as Error).message)
-          await this.remove(key)
-          continue
-        }
-        if (bytes === undefined) break
-        const to = this.segments.allocate(from.length)
-        moves.push({ key, from, to })
-        await this.segments.write(to, bytes, false)
-      }
-      if (moves.length === 0) return
-      for (const segment of new Set(moves.map((m) => m.to.segment))) await this.segments.sync(segment)
-      // a crash before this leaves the index on the old copies and the new ones as dead space
-      await this.db!.batch(
-        moves.map((m) => ({ type: 'put' as const, key: CHUNK_PREFIX + m.key, value: encodeLocation(m.to) })),
-        { sync: true },
-      )
-    } catch (err) {
-      for (const m of moves) await this.segments.release(m.to)
-      throw err
-    }
-    for (const { key, from, to } of moves) {
-      this.unlist(key, from)
-      this.place(key, to, false)
-    }
-    for (const { from } of moves) await this.segments.release(from)
-  }
-}
-
-function verifies(key: string, bytes: Uint8Array): boolean {
-  try {
-    return equalBytes(blake3(bytes), CID.parse(key).multihash.digest)
-  } catch {
-    return false
   }
 }

@@ -1,14 +1,14 @@
 /**
  * Chunk stores: where verified chunks live. Two implementations share one contract:
  * {@link MemoryChunkStore} (tests, embedded mode) and {@link FsChunkStore} (chunk bytes
- * in content-addressed files, with a `level` index of sizes, pins and last use).
+ * in segment files, with a `level` index of where each chunk is and of the pins). This
+ * file holds the public types and options; the implementations sit beside it.
  */
 import type { CID } from 'multiformats/cid'
 import type { WriteTarget } from '../content/hash-pool.ts'
 
-export type { ChunkStoreInit, Hasher } from './base-store.ts'
 export { type DiskFullCode, DiskFullError, diskFullCode } from './disk-full.ts'
-export { FsChunkStore, type FsChunkStoreInit } from './fs-store.ts'
+export { FsChunkStore } from './fs-store.ts'
 export { MemoryChunkStore } from './memory-store.ts'
 export { readRange } from './read-range.ts'
 
@@ -98,4 +98,71 @@ export interface ChunkStore {
   ): Promise<CID[]>
   /** Evicts unpinned chunks, least recently used first, until `bytes` are freed or none is left. Returns bytes freed. */
   evict(bytes: number, options?: AbortOptions): Promise<number>
+}
+
+/** Computes BLAKE3 digests, possibly off-thread (a `HashPool` fits). */
+export interface Hasher {
+  /** Returns the digest and the bytes, unchanged and not moved. */
+  hash(bytes: Uint8Array): Promise<{ bytes: Uint8Array; digest: Uint8Array }>
+}
+
+/** Options shared by the chunk stores. */
+export interface ChunkStoreInit {
+  /**
+   * Byte quota for chunk data.
+   * @default Infinity
+   */
+  quotaBytes?: number
+  /**
+   * When full, evict unpinned chunks (least recently used first) to make room instead of
+   * refusing the put. Devices set this.
+   * @default false
+   */
+  evictWhenFull?: boolean
+  /**
+   * Called when a put would exceed the quota, before the store evicts chunks itself
+   * (`evictWhenFull`) or refuses the put: the owner frees room its own way (a node deletes
+   * whole manifests, least recently used first) until `shortBy()` is ≤ 0 or it can free
+   * no more. Calls do not overlap. `chunk` is the key of the chunk room is made for, when
+   * one chunk is being stored (not for a bulk `addInPlace`): the owner does not evict the
+   * content that chunk belongs to in order to store it, and knows, when it cannot free
+   * enough, which content the store is about to refuse.
+   */
+  makeRoom?: (shortBy: () => number, options: AbortOptions, chunk?: string) => Promise<void>
+  /**
+   * Hasher used to verify chunks. A `HashPool` moves hashing off the event loop.
+   * @default hashing on the calling thread
+   */
+  hasher?: Hasher
+}
+
+/** Options of {@link FsChunkStore}. */
+export interface FsChunkStoreInit extends ChunkStoreInit {
+  /** Directory that holds `segments/` and `index/`. */
+  dir: string
+  /**
+   * fdatasync every chunk before it becomes visible, so a power cut cannot leave a
+   * visible chunk whose bytes never reached the disk. A killed process never can.
+   * @default false
+   */
+  fsync?: boolean
+  /**
+   * Write chunks from buffers made by {@link FsChunkStore.chunkBuffer} with direct I/O
+   * (`O_DIRECT`): no copy into the page cache, so far less CPU per byte written. Meant
+   * for bulk writers such as the origin's ingest; ignored where the file system lacks it.
+   * @default false
+   */
+  directIo?: boolean
+  /**
+   * Hash every chunk read against its CID before handing it out; a chunk whose bytes
+   * changed on disk is dropped and reported as not found, so it is fetched again rather
+   * than served to a peer or a player.
+   * @default true
+   */
+  verifyReads?: boolean
+  /**
+   * Size at which a segment file is closed and the next one started.
+   * @default 64 MiB, or an eighth of the quota when that is smaller (at least 1 MiB)
+   */
+  segmentBytes?: number
 }

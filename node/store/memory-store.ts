@@ -1,5 +1,6 @@
 /** An in-memory chunk store: the default for tests and short-lived embedded use. */
-import { BaseChunkStore, type ChunkStoreInit } from './base-store.ts'
+import { BaseChunkStore } from './base-store.ts'
+import type { ChunkStoreInit } from './index.ts'
 
 /** Keeps chunks in a `Map`; same contract as the on-disk store. */
 export class MemoryChunkStore extends BaseChunkStore {

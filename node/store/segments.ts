@@ -7,17 +7,12 @@
  * A location is allocated synchronously (so concurrent writes never overlap) and
  * written with a positional write. Readers count as users of a segment: a segment that
  * is dropped while a read is in flight is closed and unlinked when the last one ends.
- *
- * At most {@link MAX_OPEN_SEGMENTS} segments keep their files open: past that, the least
- * recently used idle one is closed (and opened again when next read). A campus store of
- * 1 TiB is 16 384 segments; keeping every file open once read or written ran the process
- * out of descriptors (`EMFILE`), after which reads, writes and connections all failed.
+ * Which segments keep their files open is `segment-files.ts`'s business.
  */
-import { type FileHandle, open, readdir, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
-import { logger } from '@libp2p/logger'
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises'
 import { ChunkStoreCorruptError } from '../errors.ts'
-import { DIRECT_ALIGN, DIRECT_WRITE_FLAGS, type DirectIo } from './direct-io.ts'
+import { DIRECT_ALIGN, type DirectIo } from './direct-io.ts'
+import { MAX_OPEN_SEGMENTS, type SegmentFile, SegmentFiles } from './segment-files.ts'
 
 /** Where a chunk's bytes are. */
 export interface Location {
@@ -26,42 +21,15 @@ export interface Location {
   length: number
 }
 
-interface Segment {
-  id: number
+interface Segment extends SegmentFile {
   /** Bytes allocated: the file is this long once every write has landed. */
   size: number
   /** Bytes of indexed chunks, and of allocations not yet indexed or released. */
   live: number
-  /** Created by this process (opened with truncate), rather than found at start. */
-  fresh: boolean
-  /** Its file exists: opened again, it is opened without truncating. */
-  created?: boolean
   /** A fresh file whose directory entry {@link Segments.sync} has made durable. */
   named?: boolean
-  handle?: Promise<FileHandle>
-  /** Opened for direct writes (see `direct-io.ts`). */
-  directHandle?: Promise<FileHandle>
   /** The last write queued: writes to one segment go one at a time, in order. */
   tail: Promise<void>
-  users: number
-  dropped: boolean
-}
-
-const log = logger('dandelion:store')
-const SUFFIX = '.seg'
-/** Segments whose files stay open at once (each holds one descriptor, two with direct writes). */
-export const MAX_OPEN_SEGMENTS = 64
-
-/** Encodes a location as an index value. */
-export const encodeLocation = (l: Location): string => `${l.segment}:${l.offset}:${l.length}`
-
-/** Parses an index value; `undefined` when it is not a location. */
-export function decodeLocation(value: string): Location | undefined {
-  const parts = value.split(':')
-  if (parts.length !== 3) return undefined
-  const [segment, offset, length] = parts.map(Number)
-  if (![segment, offset, length].every((n) => Number.isSafeInteger(n) && n >= 0)) return undefined
-  return { segment, offset, length }
 }
 
 /** The segment files of one directory. */
@@ -71,9 +39,7 @@ export class Segments {
   private readonly direct?: DirectIo
   private readonly all = new Map<number, Segment>()
   private active?: Segment
-  /** Segments with open files, least recently used first (Map keeps insertion order). */
-  private readonly opened = new Map<number, Segment>()
-  private readonly maxOpen: number
+  private readonly files: SegmentFiles
   private nextId = 1
   /** Chunk bytes written with direct I/O, and through the page cache. */
   readonly written = { direct: 0, buffered: 0 }
@@ -87,15 +53,15 @@ export class Segments {
     this.dir = dir
     this.segmentBytes = segmentBytes
     this.direct = direct
-    this.maxOpen = maxOpen
+    this.files = new SegmentFiles(dir, maxOpen, () => this.active)
   }
 
   /** Finds the segments on disk. New chunks go to a new segment. */
   async load(): Promise<void> {
     for (const name of await readdir(this.dir)) {
-      const id = Number(name.slice(0, -SUFFIX.length))
-      if (!name.endsWith(SUFFIX) || !Number.isSafeInteger(id) || id <= 0) continue
-      const { size } = await stat(join(this.dir, name))
+      const id = SegmentFiles.idOf(name)
+      if (id === undefined) continue
+      const { size } = await stat(this.files.pathOf(id))
       this.all.set(id, { id, size, live: 0, fresh: false, tail: Promise.resolve(), users: 0, dropped: false })
       this.nextId = Math.max(this.nextId, id + 1)
     }
@@ -178,13 +144,13 @@ export class Segments {
     if (s === undefined) throw new ChunkStoreCorruptError(`segment ${l.segment} is gone`)
     const direct = this.direct?.accepts(bytes) === true && l.offset % DIRECT_ALIGN === 0
     const run = direct
-      ? this.directHandle(s).then((fh) => writeAll(fh, bytes, l.offset))
-      : s.tail.then(async () => writeAll(await this.handle(s), bytes, l.offset))
+      ? this.files.directHandle(s).then((fh) => writeAll(fh, bytes, l.offset))
+      : s.tail.then(async () => writeAll(await this.files.handle(s), bytes, l.offset))
     if (!direct) s.tail = run.catch(() => {})
     try {
       await run
       this.written[direct ? 'direct' : 'buffered'] += bytes.byteLength
-      if (sync) await (await this.handle(s)).datasync()
+      if (sync) await (await this.files.handle(s)).datasync()
     } finally {
       await this.done(s)
     }
@@ -199,7 +165,7 @@ export class Segments {
     const s = this.use(id)
     if (s === undefined) throw new ChunkStoreCorruptError(`segment ${id} is gone`)
     try {
-      await (await this.handle(s)).datasync()
+      await (await this.files.handle(s)).datasync()
       if (s.fresh && s.named !== true) {
         const dir = await open(this.dir, 'r')
         try {
@@ -230,7 +196,7 @@ export class Segments {
     const direct = this.direct?.accepts(bytes) === true && l.offset % DIRECT_ALIGN === 0
     let fh: FileHandle
     try {
-      fh = direct ? await this.directHandle(s) : await this.handle(s)
+      fh = direct ? await this.files.directHandle(s) : await this.files.handle(s)
     } catch (err) {
       await this.done(s)
       throw err
@@ -244,7 +210,7 @@ export class Segments {
         try {
           if (!written) return
           this.written[direct ? 'direct' : 'buffered'] += bytes.byteLength
-          if (sync) await (await this.handle(s)).datasync()
+          if (sync) await (await this.files.handle(s)).datasync()
         } finally {
           await this.done(s)
         }
@@ -257,7 +223,7 @@ export class Segments {
     const s = this.use(l.segment)
     if (s === undefined) return undefined
     try {
-      const fh = await this.handle(s)
+      const fh = await this.files.handle(s)
       const out = Buffer.allocUnsafeSlow(l.length)
       for (let got = 0; got < l.length; ) {
         const { bytesRead } = await fh.read(out, got, l.length - got, l.offset + got)
@@ -281,16 +247,15 @@ export class Segments {
     this.all.delete(id)
     if (s === this.active) this.active = undefined
     s.dropped = true
-    if (s.users === 0) await this.remove(s)
+    if (s.users === 0) await this.files.remove(s)
   }
 
   /** Closes every file. */
   async close(): Promise<void> {
     const open = [...this.all.values()]
     this.all.clear()
-    this.opened.clear()
     this.active = undefined
-    await Promise.all(open.map(closeHandles))
+    await this.files.closeAll(open)
   }
 
   private use(id: number): Segment | undefined {
@@ -301,77 +266,9 @@ export class Segments {
 
   private async done(s: Segment): Promise<void> {
     s.users--
-    if (s.dropped && s.users === 0) await this.remove(s)
-    else if (this.opened.size > this.maxOpen) this.closeIdle()
+    if (s.dropped && s.users === 0) await this.files.remove(s)
+    else this.files.closeIdle()
   }
-
-  /** The segment's file, opened if it is not; call between {@link use} and {@link done}. */
-  private handle(s: Segment): Promise<FileHandle> {
-    this.opened.delete(s.id)
-    if (!s.dropped) this.opened.set(s.id, s)
-    if (s.handle === undefined) {
-      // positional writes: never open with O_APPEND, which ignores the position
-      const opening = open(this.pathOf(s.id), s.fresh && s.created !== true ? 'w+' : 'r+')
-      s.handle = opening
-      opening.then(
-        () => {
-          s.created = true
-        },
-        () => {
-          // not kept: a failure (EMFILE, say) is not the file's for ever
-          if (s.handle === opening) s.handle = undefined
-        },
-      )
-      if (this.opened.size > this.maxOpen) this.closeIdle()
-    }
-    return s.handle
-  }
-
-  private async directHandle(s: Segment): Promise<FileHandle> {
-    await this.handle(s) // creates the file
-    if (s.directHandle === undefined) {
-      const opening = open(this.pathOf(s.id), DIRECT_WRITE_FLAGS)
-      s.directHandle = opening
-      opening.catch(() => {
-        if (s.directHandle === opening) s.directHandle = undefined
-      })
-    }
-    return await s.directHandle
-  }
-
-  /** Closes the files of the least recently used segments nobody reads or writes, down to the bound. */
-  private closeIdle(): void {
-    for (const s of this.opened.values()) {
-      if (this.opened.size <= this.maxOpen) return
-      if (s.users > 0 || s === this.active) continue
-      this.opened.delete(s.id)
-      closeHandles(s).catch((err: Error) => log.error('closing segment %d failed: %s', s.id, err.message))
-    }
-  }
-
-  /** Never rejects: a file that cannot be deleted now is dead space the next start finds again. */
-  private async remove(s: Segment): Promise<void> {
-    this.opened.delete(s.id)
-    try {
-      await closeHandles(s)
-      await unlink(this.pathOf(s.id))
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        log.error('deleting segment %d failed: %s', s.id, (err as Error).message)
-      }
-    }
-  }
-
-  private pathOf(id: number): string {
-    return join(this.dir, `${id}${SUFFIX}`)
-  }
-}
-
-async function closeHandles(s: Segment): Promise<void> {
-  const handles = [s.handle, s.directHandle]
-  s.handle = undefined
-  s.directHandle = undefined
-  for (const h of handles) await (await h?.catch(() => undefined))?.close()
 }
 
 async function writeAll(fh: FileHandle, bytes: Uint8Array, position: number): Promise<void> {

@@ -4,15 +4,8 @@
  * the {@link Announcer} until a DHT peer has heard it; the DHT's own reprovider keeps the
  * records alive after that.
  *
- * A swarm that seeks looks its providers up again: 1 s after a lookup ends, doubling up
- * to {@link RELOOKUP_MAX_MS}, while something waits on it (its manifest is still looked
- * up, or a fetch or a reader downloads: `Swarm.busy`; a lesson streamed once and left
- * partly held looks again when a reader comes back, not meanwhile). Before, it looked once,
- * when it first sought: a device that asked for a lesson before any campus node had
- * announced it (both booting, or the holder offline for a moment), or whose providers were
- * all unreachable then, never found the holder that came later, and its fetch hung until
- * its deadline while the DHT listed a peer holding the lesson (a device is a DHT client:
- * an announcing peer never dials it, so no connection brought the two together either).
+ * A swarm that seeks looks its providers up again while something waits on it
+ * ({@link ProviderLookups}, `provider-lookups.ts`).
  *
  * Only a swarm that misses chunks reaches out: a node holding content whole waits for the
  * peers that want it, so two nodes that both hold a school year of lessons do not open a
@@ -23,28 +16,19 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { UploadGate } from '../limiter/index.ts'
 import {
-  ANNOUNCE_RETRY_MS,
   BAN_MS,
-  FIND_PROVIDERS_CONCURRENCY,
-  FIND_PROVIDERS_TIMEOUT_MS,
   MAX_BANNED_PEERS,
   MAX_PROTOCOL_OFFENSES,
-  MAX_PROVIDERS_PER_LOOKUP,
   MAX_STREAM_OPENS_PER_PEER,
   SWARM_PROTOCOL,
 } from '../node-constants.ts'
 import { Announcer } from './announcer.ts'
 import { Bans } from './bans.ts'
 import { withDeadline } from './deadline.ts'
-import { discoveryKey } from './discovery-key.ts'
 import { ProtocolError } from './errors.ts'
+import { ProviderLookups } from './provider-lookups.ts'
 import { PeerSession, type PeerSessionInit, type SessionOwner } from './session.ts'
 import type { Swarm } from './swarm.ts'
-
-/** First provider lookup again after one ends, while the swarm still seeks. */
-const FIRST_RELOOKUP_MS = 1000
-/** Longest wait between provider lookups of a swarm that still seeks (the same as announcements'). */
-const RELOOKUP_MAX_MS = ANNOUNCE_RETRY_MS
 
 const nobody: SessionOwner = {
   onFrame: () => {},
@@ -75,13 +59,9 @@ export class SwarmNetwork {
   private readonly offenses = new Map<string, { count: number; since: number }>()
   /** Per peer: swarm streams being opened now, and the swarms waiting for their turn. */
   private readonly opening = new Map<string, { inFlight: number; waiting: Map<string, Swarm> }>()
-  /** Swarms waiting for a provider lookup, and how many run ({@link FIND_PROVIDERS_CONCURRENCY} at most). */
-  private readonly lookupQueue = new Set<Swarm>()
-  private lookupsRunning = 0
-  /** Per seeking swarm: the next provider lookup's timer and delay (one entry per swarm). */
-  private readonly relookups = new Map<Swarm, { timer?: ReturnType<typeof setTimeout>; delayMs: number }>()
+  /** Provider lookups, with a DHT. */
+  private readonly lookups?: ProviderLookups
   private stopped = false
-  private readonly dhtEnabled: boolean
   private readonly announcer?: Announcer
   private readonly sessionInit: PeerSessionInit
   private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
@@ -94,8 +74,14 @@ export class SwarmNetwork {
     this.bans = init.bans ?? new Bans()
     this.sessionInit = { helloTimeoutMs: init.helloTimeoutMs }
     this.log = log
-    this.dhtEnabled = init.dht !== undefined
-    if (init.dht !== undefined) this.announcer = new Announcer(init.dht, log)
+    if (init.dht === undefined) return
+    this.announcer = new Announcer(init.dht, log)
+    this.lookups = new ProviderLookups({
+      libp2p,
+      log,
+      joined: (swarm) => !this.stopped && this.swarms.get(swarm.key) === swarm,
+      open: (swarm, peer) => this.open(swarm, peer),
+    })
   }
 
   async start(): Promise<void> {
@@ -111,9 +97,7 @@ export class SwarmNetwork {
     this.libp2p.removeEventListener('peer:connect', this.onConnect)
     this.stopped = true
     this.announcer?.stop()
-    this.lookupQueue.clear()
-    for (const r of this.relookups.values()) clearTimeout(r.timer)
-    this.relookups.clear()
+    this.lookups?.stop()
     for (const s of this.swarms.values()) s.stop()
     this.swarms.clear()
     await this.libp2p.unhandle(SWARM_PROTOCOL).catch(() => {})
@@ -132,90 +116,12 @@ export class SwarmNetwork {
   /** Opens sessions to every connected peer and to the DHT's providers of the manifest. */
   private reachOut(swarm: Swarm): void {
     for (const peer of this.libp2p.getPeers()) this.open(swarm, peer)
-    if (!this.dhtEnabled) return
-    this.lookupQueue.add(swarm)
-    this.nextLookups()
-  }
-
-  /** Starts queued provider lookups while fewer than {@link FIND_PROVIDERS_CONCURRENCY} run. */
-  private nextLookups(): void {
-    for (const swarm of this.lookupQueue) {
-      if (this.lookupsRunning >= FIND_PROVIDERS_CONCURRENCY) return
-      this.lookupQueue.delete(swarm)
-      if (swarm.stopped || swarm.complete) continue
-      this.lookupsRunning++
-      this.findProviders(swarm)
-        .catch((err: Error) => this.log('findProviders %s: %s', swarm.key, err.message))
-        .finally(() => {
-          this.lookupsRunning--
-          this.relookLater(swarm)
-          this.nextLookups()
-        })
-    }
-  }
-
-  /** Whether `swarm` still seeks here: if not, its provider lookups end. */
-  private stillSeeks(swarm: Swarm): boolean {
-    return !this.stopped && swarm.seeking && this.swarms.get(swarm.key) === swarm
-  }
-
-  /**
-   * Queues another provider lookup for `swarm` once its delay has passed, if it still seeks
-   * then: a holder may have announced since, or come back (see the module comment).
-   */
-  private relookLater(swarm: Swarm): void {
-    let r = this.relookups.get(swarm)
-    if (!this.stillSeeks(swarm)) {
-      clearTimeout(r?.timer)
-      this.relookups.delete(swarm)
-      return
-    }
-    if (r === undefined) {
-      r = { delayMs: FIRST_RELOOKUP_MS }
-      this.relookups.set(swarm, r)
-    }
-    if (r.timer !== undefined) return
-    const entry = r
-    entry.timer = setTimeout(() => {
-      entry.timer = undefined
-      entry.delayMs = Math.min(entry.delayMs * 2, RELOOKUP_MAX_MS)
-      if (!this.stillSeeks(swarm)) {
-        this.relookups.delete(swarm)
-        return
-      }
-      // nobody waits on it now (left partly held), or it is at its cap of peers it would not
-      // replace: no lookup now, but look at it again later
-      if (!(swarm.busy || swarm.manifest === undefined) || !swarm.wantsPeer()) {
-        this.relookLater(swarm)
-        return
-      }
-      this.lookupQueue.add(swarm)
-      this.nextLookups()
-    }, entry.delayMs)
-    entry.timer.unref?.()
-  }
-
-  /** Asks the DHT who provides the swarm's manifest, and opens sessions to them. */
-  private async findProviders(swarm: Swarm): Promise<void> {
-    let n = 0
-    const signal = AbortSignal.timeout(FIND_PROVIDERS_TIMEOUT_MS)
-    const key = await discoveryKey(swarm.cid)
-    for await (const p of this.libp2p.contentRouting.findProviders(key, { signal })) {
-      if (swarm.stopped || n++ >= MAX_PROVIDERS_PER_LOOKUP) break
-      if (p.id.equals(this.libp2p.peerId) || swarm.sessions.has(p.id.toString())) continue
-      withDeadline(10_000, async (signal) => await this.libp2p.dial(p.id, { signal }))
-        .then(() => this.open(swarm, p.id))
-        .catch((err: Error) => this.log('dial provider %p failed: %s', p.id, err.message))
-    }
+    this.lookups?.add(swarm)
   }
 
   leave(key: string): void {
     const swarm = this.swarms.get(key)
-    if (swarm !== undefined) {
-      clearTimeout(this.relookups.get(swarm)?.timer)
-      this.relookups.delete(swarm)
-      this.lookupQueue.delete(swarm)
-    }
+    if (swarm !== undefined) this.lookups?.forget(swarm)
     swarm?.stop()
     this.swarms.delete(key)
   }
@@ -294,7 +200,7 @@ export class SwarmNetwork {
           stream.abort(new ProtocolError('swarm left'))
           return
         }
-        const session = new PeerSession(stream, connection, swarm, this.log, this.sessionInit)
+        const session = new PeerSession(stream, connection, swarm.router, this.log, this.sessionInit)
         session.onOffense = (reason) => this.offense(id, reason)
         session.attach((hello) => {
           if (hello.manifest !== swarm.key) throw new ProtocolError('hello names another manifest')
@@ -316,7 +222,7 @@ export class SwarmNetwork {
     session.attach((hello) => {
       const swarm = this.swarms.get(hello.manifest)
       if (swarm === undefined || swarm.stopped) throw new ProtocolError('not in that swarm')
-      session.owner = swarm
+      session.owner = swarm.router
       session.sendHello(swarm.hello())
       if (!swarm.addSession(session, this.libp2p.peerId.toString())) session.close()
     })

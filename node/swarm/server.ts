@@ -67,7 +67,7 @@ export class ChunkServer {
       if ((err as Error).name === 'ChunkNotFoundError') swarm.lost(index)
       return false
     }
-    await session.sendChunk(index, bytes)
+    await session.writer.sendChunk(index, bytes)
     this.c.stats.bytesUploaded += length
     this.c.totals.bytesUploaded += length
     this.superSeeder?.sent(session, index)

@@ -1,23 +1,17 @@
 /**
  * One peer in one swarm: a single `/dandelion/swarm/1.0.0` stream carrying hello,
  * bitfield, HAVE, REQUEST / CANCEL / DONT_HAVE and CHUNK frames in both directions.
- * The session owns the wire; the {@link Swarm} decides what to request and serve.
+ * The session owns the wire; the {@link Swarm} decides what to request and serve. Its
+ * parts sit beside it: `frame-writer.ts` (the sending half of the stream) and
+ * `upload-queue.ts` (the peer's requests waiting for upload slots).
  */
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
 import type { UploadGate } from '../limiter/index.ts'
-import {
-  DRAIN_WAIT_MS,
-  HELLO_TIMEOUT_MS,
-  MAX_QUEUED_REQUESTS_PER_PEER,
-  RECENT_CANCELS_PER_PEER,
-  SERVE_CONCURRENCY,
-  SWARM_WIRE_VERSION,
-} from '../node-constants.ts'
+import { HELLO_TIMEOUT_MS, RECENT_CANCELS_PER_PEER, SWARM_WIRE_VERSION } from '../node-constants.ts'
 import type { Bitfield } from './bitfield.ts'
 import {
   encodeBytes,
-  encodeChunk,
   encodeHello,
   encodeIndex,
   type Frame,
@@ -26,6 +20,8 @@ import {
   type Hello,
 } from './codec.ts'
 import { ProtocolError } from './errors.ts'
+import { FrameWriter } from './frame-writer.ts'
+import { UploadQueue } from './upload-queue.ts'
 
 /** What a session asks of its swarm. */
 export interface SessionOwner {
@@ -114,14 +110,10 @@ export class PeerSession {
   private readonly decoder: FrameDecoder
   /** The swarm this session belongs to (set after an inbound hello names it). */
   owner: SessionOwner
-  private readonly uploadQueue: number[] = []
+  /** The sending half of the stream: control frames batched, chunks written with flow control. */
+  readonly writer: FrameWriter
+  private readonly uploadQueue: UploadQueue
   private readonly abort = new AbortController()
-  private serving = 0
-  private waitingSlot = false
-  /** Waiting for the peer to read what it was sent before asking for another slot. */
-  private waitingRoom = false
-  private pendingControl: Uint8Array[] = []
-  private pendingControlBytes = 0
 
   constructor(
     stream: Stream,
@@ -144,6 +136,9 @@ export class PeerSession {
       return this.owner.chunkBuffer?.(size) ?? new Uint8Array(size)
     })
     this.decoder.helloFirst = true
+    const signal = this.abort.signal
+    this.writer = new FrameWriter({ stream, session: this, signal, limits: this.decoder.limits })
+    this.uploadQueue = new UploadQueue({ session: this, writer: this.writer, signal })
   }
 
   /** Starts reading. Frames before `hello` is set are passed to `onHello`. */
@@ -202,12 +197,11 @@ export class PeerSession {
     if (frame.type === FrameType.Manifest) this.decoder.limits.maxManifestBytes = 0
     if (frame.type === FrameType.Request) {
       this.lastExchangeAt = performance.now()
-      this.enqueueRequest(frame.index)
+      this.uploadQueue.add(frame.index)
       return
     }
     if (frame.type === FrameType.Cancel) {
-      const at = this.uploadQueue.indexOf(frame.index)
-      if (at >= 0) this.uploadQueue.splice(at, 1)
+      this.uploadQueue.cancel(frame.index)
       return
     }
     try {
@@ -279,15 +273,15 @@ export class PeerSession {
   sendHello(hello: Hello): void {
     this.askedManifest = hello.wantManifest === true
     if (this.askedManifest) this.decoder.limits.maxManifestBytes = MAX_MANIFEST_BYTES
-    this.send(encodeHello(hello))
+    this.writer.send(encodeHello(hello))
   }
 
   sendBitfield(bits: Uint8Array): void {
-    this.send(encodeBytes(FrameType.Bitfield, bits))
+    this.writer.send(encodeBytes(FrameType.Bitfield, bits))
   }
 
   sendManifest(bytes: Uint8Array): void {
-    this.send(encodeBytes(FrameType.Manifest, bytes))
+    this.writer.send(encodeBytes(FrameType.Manifest, bytes))
   }
 
   sendIndex(
@@ -298,64 +292,7 @@ export class PeerSession {
       | typeof FrameType.DontHave,
     index: number,
   ): void {
-    this.send(encodeIndex(type, index))
-  }
-
-  /** Sends a chunk, waiting for the stream to drain first if it asked us to. */
-  async sendChunk(index: number, bytes: Uint8Array): Promise<void> {
-    // A chunk's worth still unread: the peer is not reading (or is far behind). Its chunk is
-    // queued at once and the caller's upload slot not held for the waits below, which would
-    // only delay the same write; the stream gets no further slot until it takes what it has
-    // (`pump`), so what it holds stays within a chunk plus one round of serves.
-    if (this.backlogged) {
-      this.flush()
-      this.write(encodeChunk(index, bytes))
-      return
-    }
-    // Wait for the stream to drain, but only briefly: a drain that never comes (a peer that
-    // stops reading, or a muxer drain that does not reach this stream, seen under load) must
-    // not hold one of the node's upload slots for ever. Writing anyway is bounded by the
-    // peer's own request window, and its stall detection cancels what it no longer wants.
-    if (this.stream.writableNeedsDrain) {
-      try {
-        await this.stream.onDrain({
-          signal: AbortSignal.any([this.abort.signal, AbortSignal.timeout(DRAIN_WAIT_MS)]),
-        })
-      } catch (err) {
-        if (this.closed) throw err
-        this.log('no drain from %s within %d ms, writing anyway', this.peer, DRAIN_WAIT_MS)
-        // not reading for that long: waiting for the write buffer to empty too would hold
-        // the slot another DRAIN_WAIT_MS for nothing (`pump` gives it no more until it reads)
-        this.flush()
-        this.write(encodeChunk(index, bytes))
-        return
-      }
-    }
-    this.flush()
-    this.write(encodeChunk(index, bytes))
-    // Bounded queues: the caller's upload slot is held until the chunk has left this
-    // stream's write buffer, so the node's slots bound the chunk bytes it holds across
-    // all peers (not slots × whatever each stream has queued). Bounded in time like the
-    // drain above: a peer that stops reading does not keep the slot.
-    await this.written()
-  }
-
-  /** Resolves once the stream's write buffer is empty, the stream closed, or {@link DRAIN_WAIT_MS} passed. */
-  private async written(): Promise<void> {
-    if (this.closed || this.stream.writeBufferLength === 0) return
-    const { promise, resolve } = Promise.withResolvers<void>()
-    const signal = AbortSignal.any([this.abort.signal, AbortSignal.timeout(DRAIN_WAIT_MS)])
-    const done = (): void => resolve()
-    this.stream.addEventListener('idle', done, { once: true })
-    this.stream.addEventListener('close', done, { once: true })
-    signal.addEventListener('abort', done, { once: true })
-    try {
-      await promise
-    } finally {
-      this.stream.removeEventListener('idle', done)
-      this.stream.removeEventListener('close', done)
-      signal.removeEventListener('abort', done)
-    }
+    this.writer.send(encodeIndex(type, index))
   }
 
   /**
@@ -386,161 +323,19 @@ export class PeerSession {
 
   /** Requests queued from the peer, not yet served. */
   get queuedUploads(): number {
-    return this.uploadQueue.length
+    return this.uploadQueue.queued
   }
 
   /** Requests of the peer being served now. */
   get servingUploads(): number {
-    return this.serving
-  }
-
-  /**
-   * Small control frames (HAVE, REQUEST, CANCEL...) are batched until the end of this
-   * turn of the event loop: one muxer frame, one encryption and one socket write for many
-   * of them instead of one each.
-   */
-  private send(data: Uint8Array): void {
-    if (this.closed) return
-    this.pendingControl.push(data)
-    this.pendingControlBytes += data.byteLength
-    if (this.pendingControl.length === 1) setImmediate(() => this.flush())
-  }
-
-  private flush(): void {
-    if (this.pendingControl.length === 0) return
-    const frames = this.pendingControl
-    const length = this.pendingControlBytes
-    this.pendingControl = []
-    this.pendingControlBytes = 0
-    if (frames.length === 1) this.write(frames[0])
-    else {
-      const out = new Uint8Array(length)
-      let offset = 0
-      for (const f of frames) {
-        out.set(f, offset)
-        offset += f.byteLength
-      }
-      this.write(out)
-    }
-  }
-
-  private write(data: Parameters<Stream['send']>[0]): void {
-    if (this.closed || this.stream.writeStatus !== 'writable') return
-    try {
-      this.stream.send(data)
-    } catch (err) {
-      this.fail(err as Error)
-    }
-  }
-
-  private enqueueRequest(index: number): void {
-    // "pipelined chunk requests with a per-peer window": a peer flooding requests past the bound is broken
-    if (this.uploadQueue.length >= MAX_QUEUED_REQUESTS_PER_PEER) {
-      this.offend(new ProtocolError(`more than ${MAX_QUEUED_REQUESTS_PER_PEER} requests queued`))
-      return
-    }
-    this.uploadQueue.push(index)
-    this.pump()
-  }
-
-  /**
-   * Serves queued requests, a few at a time so a disk read overlaps the previous send.
-   * Each needs one of the node's upload slots; the slot goes to the session whose next
-   * chunk is rarest, and the chunk is chosen when the slot is granted, not before.
-   */
-  private pump(): void {
-    if (
-      this.closed ||
-      this.waitingSlot ||
-      this.waitingRoom ||
-      this.serving >= SERVE_CONCURRENCY ||
-      this.uploadQueue.length === 0
-    )
-      return
-    // A peer that does not read what it asked for (its stream's write buffer holds a chunk
-    // already) gets no slot until it does: before this, each of its requests held a slot
-    // for the drain and write waits (about 2 s) and then left its chunk in the write buffer
-    // anyway, so three such peers slowed an honest leecher's 8 MiB from 0.4 s to 44 s, and
-    // the buffer grew without bound (a chunk per request) for as long as they kept asking.
-    if (this.backlogged) {
-      this.awaitRoom()
-      return
-    }
-    this.waitingSlot = true
-    const gate = this.owner.uploads
-    gate
-      .acquire(() => this.rarestQueued(), { signal: this.abort.signal })
-      .then(() => {
-        this.waitingSlot = false
-        if (this.closed || this.uploadQueue.length === 0 || this.backlogged) {
-          gate.release()
-          this.pump()
-          return
-        }
-        // serve the rarest requested chunk first: a chunk few peers hold yet spreads from here
-        let at = 0
-        for (let k = 1; k < this.uploadQueue.length; k++) {
-          if (this.owner.rarity(this.uploadQueue[k]) < this.owner.rarity(this.uploadQueue[at])) at = k
-        }
-        const index = this.uploadQueue.splice(at, 1)[0]
-        this.serving++
-        this.owner
-          .serve(this, index, this.abort.signal)
-          .then((served) => {
-            if (!served && !this.closed) this.sendIndex(FrameType.DontHave, index)
-          })
-          .catch((err: Error) => this.fail(err))
-          .finally(() => {
-            this.serving--
-            gate.release()
-            this.pump()
-          })
-        this.pump()
-      })
-      .catch(() => {
-        this.waitingSlot = false
-      })
-  }
-
-  /** A chunk's worth or more is still waiting in the stream's write buffer: the peer is not reading. */
-  private get backlogged(): boolean {
-    const queued = this.stream.writeBufferLength
-    return queued > 0 && queued >= this.decoder.limits.maxChunkBytes
-  }
-
-  /**
-   * Waits, holding no upload slot, until the stream takes more (a drain, an empty write
-   * buffer) or closes, then serves again. Looked at again every {@link DRAIN_WAIT_MS}
-   * too, so a drain event that never reaches this stream does not stop it for ever.
-   */
-  private awaitRoom(): void {
-    if (this.waitingRoom) return
-    this.waitingRoom = true
-    const again = (): void => {
-      clearTimeout(timer)
-      this.stream.removeEventListener('drain', again)
-      this.stream.removeEventListener('idle', again)
-      this.stream.removeEventListener('close', again)
-      this.waitingRoom = false
-      this.pump()
-    }
-    const timer = setTimeout(again, DRAIN_WAIT_MS)
-    this.stream.addEventListener('drain', again)
-    this.stream.addEventListener('idle', again)
-    this.stream.addEventListener('close', again)
-  }
-
-  private rarestQueued(): number {
-    let min = Number.POSITIVE_INFINITY
-    for (const i of this.uploadQueue) min = Math.min(min, this.owner.rarity(i))
-    return min
+    return this.uploadQueue.servingNow
   }
 
   private shutdown(): void {
     if (this.closed) return
     this.closed = true
     clearTimeout(this.helloTimer)
-    this.uploadQueue.length = 0
+    this.uploadQueue.clear()
     this.abort.abort(new ProtocolError('session closed'))
     this.owner.onClose(this)
   }

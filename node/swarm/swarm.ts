@@ -4,31 +4,31 @@
  * Every chunk is verified by the chunk store before it counts; a peer that sends a
  * corrupt one is banned and its requests go elsewhere.
  *
- * This file holds the swarm's state, its life cycle and what its sessions call; the
- * parts sit beside it: `peers.ts` (sessions and what they hold), `scheduler.ts`
- * (requests and the timer), `intake.ts` (the receive path), `server.ts` (the upload
- * side), `download.ts` (completion and failure) and `origin-fallback.ts`.
+ * This file holds the swarm's state and its life cycle; the parts sit beside it:
+ * `frame-router.ts` (what its sessions call), `peers.ts` (sessions and what they hold),
+ * `scheduler.ts` (requests and the timer), `intake.ts` (the receive path), `server.ts`
+ * (the upload side), `download.ts` (completion and failure) and `origin-fallback.ts`.
  */
 import type { CID } from 'multiformats/cid'
 import type { Manifest } from '../content/index.ts'
-import type { UploadGate } from '../limiter/index.ts'
 import { MAX_PEERS_PER_SWARM, PEER_STALL_MS, SWARM_WIRE_VERSION } from '../node-constants.ts'
 import { Bitfield } from './bitfield.ts'
 import type { ChunkBuffers } from './chunk-buffers.ts'
 import { ChunkWaiters } from './chunk-waiters.ts'
-import { type Frame, FrameType, type Hello } from './codec.ts'
+import type { Hello } from './codec.ts'
 import { SwarmDownload } from './download.ts'
 import { ProtocolError } from './errors.ts'
+import { FrameRouter } from './frame-router.ts'
 import { ChunkIntake } from './intake.ts'
 import { OriginFallback } from './origin-fallback.ts'
 import { SwarmPeers } from './peers.ts'
 import { RequestScheduler } from './scheduler.ts'
 import { ChunkServer } from './server.ts'
-import type { PeerSession, SessionOwner } from './session.ts'
+import type { PeerSession } from './session.ts'
 import type { FetchProgress, SwarmComponents, SwarmInit, SwarmStats } from './swarm-types.ts'
 
 /** The state and scheduler of one manifest's swarm. */
-export class Swarm implements SessionOwner {
+export class Swarm {
   readonly cid: CID
   readonly key: string
   manifest?: Manifest
@@ -71,6 +71,8 @@ export class Swarm implements SessionOwner {
   private readonly origin: OriginFallback
   private readonly server: ChunkServer
   private readonly download: SwarmDownload
+  /** What the swarm's sessions call: their owner. */
+  readonly router: FrameRouter
   private readonly abort = new AbortController()
   stopped = false
   /**
@@ -112,6 +114,7 @@ export class Swarm implements SessionOwner {
     this.peers = new SwarmPeers({ ...shared, scheduler, server: this.server })
     this.intake = new ChunkIntake({ ...shared, scheduler, download: this.download })
     this.origin = new OriginFallback({ ...shared, scheduler, intake: this.intake, signal }, init)
+    this.router = new FrameRouter({ ...shared, peers: this.peers, intake: this.intake, server: this.server })
     this.manifestReady.promise.catch(() => {})
     scheduler.startTicking()
   }
@@ -235,62 +238,6 @@ export class Swarm implements SessionOwner {
     for (const s of [...this.sessions.values()]) s.close()
     this.done.reject(this.abort.signal.reason)
     this.manifestReady.reject(this.abort.signal.reason)
-  }
-
-  onFrame(session: PeerSession, frame: Frame): void {
-    switch (frame.type) {
-      case FrameType.Manifest:
-        // "every frame size-limited", and a manifest only when asked for, once: each is
-        // hashed (and, if it matches, decoded and verified) on the event loop
-        if (!session.askedManifest || session.sentManifest) throw new ProtocolError('unsolicited manifest')
-        session.sentManifest = true
-        if (this.manifest === undefined) this.onManifestBytes?.(frame.bytes, session)
-        return
-      case FrameType.Bitfield:
-        this.peers.bitfield(session, frame.bits)
-        return
-      case FrameType.Have:
-        this.peers.have(session, frame.index)
-        return
-      case FrameType.DontHave:
-        this.peers.dontHave(session, frame.index)
-        return
-      case FrameType.Chunk:
-        this.intake
-          .receive(session, frame.index, frame.bytes)
-          .catch((err: Error) => this.c.log.error('storing chunk failed: %e', err))
-          // stored (or refused): the store holds no reference to a shared buffer once its put settled
-          .finally(() => this.buffers?.give(frame.bytes))
-        return
-    }
-  }
-
-  onClose(session: PeerSession): void {
-    this.peers.closed(session)
-  }
-
-  /** The node's upload slots (granted rarest chunk first). */
-  get uploads(): UploadGate {
-    return this.c.limiter.uploads
-  }
-
-  rarity(index: number): number {
-    return this.availability[index] ?? 0
-  }
-
-  /** A chunk frame's header: whether to receive it (`ChunkIntake.admit`). */
-  admitChunk(session: PeerSession, index: number): boolean {
-    return this.intake.admit(session, index)
-  }
-
-  chunkBuffer(size: number): Uint8Array {
-    // unshared memory needs no zeroing: the decoder fills every byte before anyone reads it
-    return this.buffers?.take(size) ?? Buffer.allocUnsafeSlow(size)
-  }
-
-  /** Serves one queued request of `session` (`ChunkServer.serve`). */
-  serve(session: PeerSession, index: number, signal: AbortSignal): Promise<boolean> {
-    return this.server.serve(session, index, signal)
   }
 
   /**

@@ -17,7 +17,7 @@ const MiB = 1024 * 1024
 
 /** The parts of a node's swarm these tests look into: requests out, serves queued, puts under way. */
 interface SwarmView {
-  sessions: Map<string, { outstanding: Map<number, number>; queuedUploads: number; serving: number }>
+  sessions: Map<string, { outstanding: Map<number, number>; queuedUploads: number; servingUploads: number }>
   putsSettled(): Promise<void>
 }
 
@@ -112,7 +112,9 @@ describe('content lifecycle on a node', () => {
     expect(requested(mine)).toBe(0)
     // let what was already under way settle: puts being verified here, serves on the seeder
     await mine.putsSettled()
-    await until(() => [...theirs.sessions.values()].every((s) => s.queuedUploads === 0 && s.serving === 0))
+    await until(() =>
+      [...theirs.sessions.values()].every((s) => s.queuedUploads === 0 && s.servingUploads === 0),
+    )
     await until(async () => (await held(device, next)) === status().chunksDone)
     const stored = status().chunksDone
     expect(stored).toBeGreaterThan(0)

@@ -10,8 +10,8 @@ import {
 } from '../../../node/node-constants.ts'
 import { Bans } from '../../../node/swarm/bans.ts'
 import { encodeBytes, encodeChunk, type Frame, FrameDecoder, FrameType } from '../../../node/swarm/codec.ts'
+import { FrameRouter } from '../../../node/swarm/frame-router.ts'
 import { SwarmNetwork } from '../../../node/swarm/network.ts'
-import { Swarm } from '../../../node/swarm/swarm.ts'
 import {
   addContent,
   Harness,
@@ -51,7 +51,7 @@ describe('peers that abuse the swarm protocol: chunks and hellos', () => {
     const manifest = await addContent(seeder.store, bytes, await originKey())
     await seeder.seed(manifest)
     const attacker = await h.spawn()
-    const buffers = vi.spyOn(Swarm.prototype, 'chunkBuffer')
+    const buffers = vi.spyOn(FrameRouter.prototype, 'chunkBuffer')
     const { stream, frames } = await greet(attacker, seeder, manifest)
     const chunk = (i: number): Uint8Array => bytes.subarray(i * TEST_CHUNK_SIZE, (i + 1) * TEST_CHUNK_SIZE)
     // the allowance for races: whole, valid chunks the seeder never asked for, split mid-frame

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { SWARM_PROTOCOL } from '../../../node/node-constants.ts'
 import { FrameType } from '../../../node/swarm/codec.ts'
-import { Swarm } from '../../../node/swarm/swarm.ts'
+import { FrameRouter } from '../../../node/swarm/frame-router.ts'
 import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
 import { chunkFrame, fullBitfield, handPeer } from './hand-peer.ts'
 import { indexFrame } from './raw-frames.ts'
@@ -141,7 +141,7 @@ describe('chunks that arrive after their request was withdrawn', () => {
 
   it('drops, without fault and unread, a late chunk another peer delivered meanwhile', async () => {
     const { bytes, manifest, seeder, others, leecher, fetched } = await setup(300, 2)
-    const buffers = vi.spyOn(Swarm.prototype, 'chunkBuffer')
+    const buffers = vi.spyOn(FrameRouter.prototype, 'chunkBuffer')
     const held = new Set<number>()
     const withdrawn = new Set<number>()
     const late = new Set<number>()
