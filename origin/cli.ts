@@ -1,25 +1,19 @@
 /**
- * `dandelion origin` (the origin daemon) and `dandelion upload` (the studio's upload
- * client, resumable across restarts, with a progress bar).
+ * `dandelion origin`: the origin daemon (`dandelion upload`, the studio's upload client,
+ * is in `cli-upload.ts`; what the daemon says about its tracker in `cli-tracker.ts`).
  */
-import { createHash } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import { access, mkdir, stat } from 'node:fs/promises'
-import { homedir } from 'node:os'
+import { access, mkdir } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import cliProgress from 'cli-progress'
 import { loadOrCreateToken } from '../node/api-token.ts'
 import { holdStopSignals } from '../node/cli-main.ts'
-import { CONTENT_TYPES, type ContentType } from '../node/content/index.ts'
 import { misspeltEnv } from '../node/did-you-mean.ts'
-import { DandelionError, InvalidConfigError } from '../node/errors.ts'
-import { UploadFailedError, uploadFile } from './client.ts'
+import { checkTracker, registrationLine } from './cli-tracker.ts'
 import { loadOriginConfig, ORIGIN_ENV_NAMES } from './config.ts'
 import { createOrigin } from './index.ts'
 import { attachSeeder } from './seeder.ts'
-import { registerWithTracker, type TrackerRegistrationEvent } from './tracker-registration.ts'
+import { registerWithTracker } from './tracker-registration.ts'
 
 const ORIGIN_HELP = `Usage: dandelion origin [options]
 
@@ -48,23 +42,6 @@ Options (flag > environment > --config file > default):
                             DANDELION_ORIGIN_GRANT_ISSUERS (comma-separated)
   --config FILE             JSON file with the same keys (camelCase)
   -h, --help                this help
-`
-
-const UPLOAD_HELP = `Usage: dandelion upload FILE --origin URL --name NAME --type TYPE [options]
-
-Uploads FILE to an origin over tus. Run it again after an interruption (even a killed
-process) and it resumes where it stopped.
-
-Options:
-  --origin URL        origin base URL          DANDELION_ORIGIN_URL
-  --token TOKEN       upload bearer token      DANDELION_TOKEN
-  --name NAME         resource name (versions 1, 2, 3… per name)
-  --type TYPE         ${CONTENT_TYPES.join(' | ')}
-  --mime MIME         MIME type (default: from the file extension)
-  --checksum          send the file's sha256 so the origin verifies it before publishing
-  --state FILE        where resumable uploads are remembered (~/.dandelion/uploads.json)
-  --quiet             no progress bar
-  -h, --help          this help
 `
 
 const ORIGIN_FLAGS = {
@@ -115,54 +92,6 @@ function shownToken(token: string, tokenFile: string | undefined): { header: str
   if (process.stdout.isTTY === true) return { header: token, flag: token }
   if (tokenFile === undefined) return { header: '<the configured token>', flag: '<the configured token>' }
   return { header: `<token in ${tokenFile}>`, flag: `"$(cat '${tokenFile}')"` }
-}
-
-/** How long the origin waits, at start, for the tracker to answer its token check. */
-const TRACKER_CHECK_MS = 5000
-
-/**
- * Asks the tracker, once at start, whether it takes `token` (an authenticated read of its
- * catalog). Returns what the banner should add to the tracker line, so the operator reads
- * it beside the tracker's URL; registration's own failures come later, on stderr
- * ({@link registrationLine}).
- */
-async function checkTracker(trackerUrl: string, token: string): Promise<string> {
-  try {
-    const res = await fetch(`${trackerUrl.replace(/\/$/, '')}/api/v1/resources`, {
-      headers: { authorization: `Bearer ${token}` },
-      signal: AbortSignal.timeout(TRACKER_CHECK_MS),
-      // as registration: a redirect is not followed (it would drop the token), but named
-      redirect: 'manual',
-    })
-    if (res.ok) return ''
-    if (res.status >= 300 && res.status < 400)
-      return `  WARNING: the tracker URL redirects (${res.status} to ${res.headers.get('location') ?? 'nowhere named'}): no version is registered there; set --tracker-url to the tracker's own address`
-    const body = (await res.json().catch(() => ({}))) as { error?: { code?: string } }
-    const what = `${res.status}${body.error?.code === undefined ? '' : ` ${body.error.code}`}`
-    if (res.status === 401 || res.status === 403)
-      return `  WARNING: the tracker refused --tracker-token (${what}): no version is registered until it accepts it; use the tracker's admin token`
-    return `  WARNING: the tracker answered ${what}; versions are registered once it accepts them`
-  } catch (err) {
-    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)
-    return `  WARNING: the tracker cannot be reached now (${cause.message}); versions are retried until it answers`
-  }
-}
-
-/** A registration event as the line the origin daemon prints on stderr. */
-export function registrationLine(trackerUrl: string, e: TrackerRegistrationEvent): string {
-  const prefix = 'dandelion origin: tracker registration:'
-  switch (e.type) {
-    case 'failing': {
-      const next = `${e.pending} version(s) wait; next attempt in ${Math.round(e.retryInMs / 1000)} s (${e.attempts} failed in a row)`
-      return e.tokenRefused
-        ? `${prefix} ERROR: ${e.reason}: --tracker-token (DANDELION_ORIGIN_TRACKER_TOKEN) must be the admin token of the tracker at ${trackerUrl}; ${next}`
-        : `${prefix} ERROR: ${e.reason} (tracker ${trackerUrl}); ${next}`
-    }
-    case 'refused':
-      return `${prefix} ERROR: the tracker at ${trackerUrl} refused ${e.name} v${e.version} (${e.reason}); it is not registered`
-    case 'recovered':
-      return `${prefix} the tracker at ${trackerUrl} accepts registrations again (after ${e.attempts} failed attempts); ${e.pending} version(s) still wait`
-  }
 }
 
 /** Options of {@link runOriginCommand}. */
@@ -301,121 +230,4 @@ export async function runOriginCommand(argv: string[], options: RunOriginOptions
         `lost by mistake, stop the origin and restore ${keyFile} from a backup.\n`,
     )
   await stopped
-}
-
-/**
- * `dandelion upload` could not reach the origin (nothing listens at `--origin`, a wrong port,
- * a name that does not resolve). tus-js-client's own message for it is a request dump.
- */
-export class OriginUnreachableError extends DandelionError {
-  override name = 'OriginUnreachableError'
-  constructor(origin: string, cause: Error) {
-    super(
-      `cannot reach the origin at ${origin} (${cause.message}): is "dandelion origin" running, and is --origin the URL its banner prints ("listening on")?`,
-      'ERR_ORIGIN_UNREACHABLE',
-      { cause },
-    )
-  }
-}
-
-/** The origin refused `dandelion upload`'s token (401 or 403). */
-export class UploadTokenRefusedError extends DandelionError {
-  override name = 'UploadTokenRefusedError'
-  constructor(origin: string, status: number, reason: string) {
-    super(
-      `the origin at ${origin} refused the upload token (${status}: ${reason}): use its token, the "Authorization: Bearer" of its banner or the upload-token file in its data directory (--token, DANDELION_TOKEN)`,
-      'ERR_UPLOAD_TOKEN_REFUSED',
-    )
-  }
-}
-
-/** What an upload failure means to the person who ran the command. */
-function uploadError(err: unknown, origin: string): unknown {
-  if (!(err instanceof UploadFailedError)) return err
-  if (err.status === 401 || err.status === 403)
-    return new UploadTokenRefusedError(origin, err.status, err.message)
-  if (err.status === undefined) {
-    // no answer at all: tus keeps the socket's error as `causingError`
-    const causing = (err.cause as { causingError?: unknown } | undefined)?.causingError
-    if (causing instanceof Error && typeof (causing as { code?: unknown }).code === 'string')
-      return new OriginUnreachableError(origin, causing)
-  }
-  return err
-}
-
-/** `dandelion upload`: resolves once the origin has published the version. */
-export async function runUploadCommand(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      origin: { type: 'string' },
-      token: { type: 'string' },
-      name: { type: 'string' },
-      type: { type: 'string' },
-      mime: { type: 'string' },
-      checksum: { type: 'boolean' },
-      state: { type: 'string' },
-      quiet: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  })
-  if (values.help === true) {
-    process.stdout.write(UPLOAD_HELP)
-    return
-  }
-  const file = positionals[0]
-  const origin = values.origin ?? process.env.DANDELION_ORIGIN_URL
-  const token = values.token ?? process.env.DANDELION_TOKEN
-  const missing = [
-    file === undefined ? 'FILE' : undefined,
-    origin === undefined ? '--origin' : undefined,
-    token === undefined ? '--token' : undefined,
-    values.name === undefined ? '--name' : undefined,
-    values.type === undefined ? '--type' : undefined,
-  ].filter((m) => m !== undefined)
-  if (missing.length > 0)
-    throw new InvalidConfigError(`missing ${missing.join(', ')}; see dandelion upload --help`)
-  if (!(CONTENT_TYPES as readonly string[]).includes(values.type!)) {
-    throw new InvalidConfigError(`--type must be one of ${CONTENT_TYPES.join(', ')}`)
-  }
-  const size = (await stat(file!)).size
-  let sha256: string | undefined
-  if (values.checksum === true) {
-    const h = createHash('sha256')
-    for await (const piece of createReadStream(file!)) h.update(piece as Buffer)
-    sha256 = h.digest('hex')
-  }
-  const bar =
-    values.quiet === true
-      ? undefined
-      : new cliProgress.SingleBar(
-          {
-            format: 'uploading [{bar}] {percentage}% | {value}/{total} MiB | {speed} MiB/s',
-            stream: process.stderr,
-          },
-          cliProgress.Presets.shades_classic,
-        )
-  const started = Date.now()
-  bar?.start(Math.ceil(size / 1048576), 0, { speed: '0' })
-  const result = await uploadFile(file!, {
-    origin: origin!,
-    token: token!,
-    name: values.name!,
-    type: values.type as ContentType,
-    mime: values.mime,
-    sha256,
-    stateFile: values.state ?? join(homedir(), '.dandelion', 'uploads.json'),
-    onProgress: (sent) => {
-      const seconds = Math.max((Date.now() - started) / 1000, 0.001)
-      bar?.update(Math.floor(sent / 1048576), { speed: (sent / 1048576 / seconds).toFixed(0) })
-    },
-  })
-    .catch((err: unknown) => {
-      throw uploadError(err, origin!)
-    })
-    .finally(() => bar?.stop())
-  process.stdout.write(
-    `${result.resumed ? 'resumed and ' : ''}published ${result.name} version ${result.version}\nmanifest ${result.manifestCid}\n`,
-  )
 }

@@ -13,7 +13,7 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import Fastify, { type FastifyInstance } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { DEFAULT_CHUNK_SIZE_BYTES } from '../node/constants.ts'
 import {
   type ContentType,
@@ -22,8 +22,6 @@ import {
   HashPool,
   type Manifest,
 } from '../node/content/index.ts'
-import { DandelionError } from '../node/errors.ts'
-import { jsonFrameworkErrors } from '../node/framework-errors.ts'
 import { loadOrCreateKey } from '../node/keys.ts'
 import { type ChunkStore, FsChunkStore } from '../node/store/index.ts'
 import { Catalog, type PublishedVersion } from './catalog.ts'
@@ -39,11 +37,12 @@ import {
   MAX_CONCURRENT_INGESTS,
   MAX_QUEUED_INGESTS,
 } from './constants.ts'
-import { HttpError, NotFoundError } from './errors.ts'
+import { NotFoundError } from './errors.ts'
 import { type IngestMeta, ingestFile, publish } from './ingest.ts'
 import { IngestQueue } from './ingest-queue.ts'
 import { mimeFor } from './metadata.ts'
 import { createMetrics } from './metrics.ts'
+import { createOriginApp } from './origin-app.ts'
 import { contentRoutes } from './routes/content.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { TrackerRegistrationStatus } from './tracker-status.ts'
@@ -177,36 +176,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     })
   const components = { store, catalog, privateKey, hashPool: pool }
 
-  const app = Fastify({
-    logger: init.logger ?? false,
-    // Stopping ends every connection, not only idle ones: an upload may go on for hours, or
-    // hang on a client that stopped sending without closing its connection (a download to one
-    // that stopped reading, too), and waited for, it kept the origin from stopping at all. An
-    // upload cut this way keeps what it stored, as any interrupted one, and its client resumes.
-    forceCloseConnections: true,
-    bodyLimit: 1024 * 1024,
-    frameworkErrors: jsonFrameworkErrors,
-  })
-  app.setErrorHandler((err, _req, reply) => {
-    const e = err as Error & { statusCode?: number; code?: string; validation?: unknown }
-    if (e instanceof HttpError)
-      return reply.code(e.statusCode).send({ error: { code: e.code, message: e.message } })
-    if (e instanceof DandelionError) {
-      // content-model errors on request input (a malformed CID) are the client's fault
-      const status = e.code === 'ERR_CHUNK_NOT_FOUND' ? 404 : 400
-      return reply.code(status).send({ error: { code: e.code, message: e.message } })
-    }
-    if (e.validation !== undefined) {
-      return reply.code(400).send({ error: { code: 'ERR_VALIDATION', message: e.message } })
-    }
-    const status = e.statusCode !== undefined && e.statusCode >= 400 ? e.statusCode : 500
-    if (status >= 500) log.error('request failed: %s', e.stack ?? e.message)
-    return reply.code(status).send({ error: { code: e.code ?? 'ERR_INTERNAL', message: e.message } })
-  })
-  app.setNotFoundHandler((req, reply) => {
-    const e = new NotFoundError(`no route ${req.method} ${req.url.split('?')[0]}`)
-    return reply.code(404).send({ error: { code: e.code, message: e.message } })
-  })
+  const app = createOriginApp({ logger: init.logger })
 
   const uploads = mountUploads(
     app,

@@ -14,7 +14,8 @@ const [name = '', ...argv] = process.argv.slice(2)
 // the daemon's stop signals before its modules load (a SIGTERM found no handler while they
 // did), held until the process is gone; `upload` and `swarm-demo` keep Node's defaults
 const stop = name === 'origin' ? holdStopSignals() : undefined
-const { runOriginCommand, runUploadCommand } = await import('./cli.ts')
+const { runOriginCommand } = await import('./cli.ts')
+const { runUploadCommand } = await import('./cli-upload.ts')
 const { runDemoCommand } = await import('./demo.ts')
 await runCommand(
   {

@@ -16,6 +16,8 @@
  * reported at error level with their reason: the first, each change of reason, and every
  * {@link REPORT_EVERY_ATTEMPTS}th attempt after, never each one.
  *
+ * One request, and what its answer means, is `tracker-request.ts`.
+ *
  * How it goes is kept in the origin's {@link TrackerRegistrationStatus} (`/healthz` `tracker`,
  * `dandelion_origin_tracker_*` metrics), every attempt, not only what is reported.
  *
@@ -25,6 +27,7 @@
  */
 import { logger } from '@libp2p/logger'
 import type { Origin, PublishedVersion } from './index.ts'
+import { postVersion, reasonOf, TrackerAnswerError } from './tracker-request.ts'
 import { TrackerRegistrationStatus } from './tracker-status.ts'
 
 const log = logger('dandelion:origin:tracker-registration')
@@ -33,16 +36,12 @@ const log = logger('dandelion:origin:tracker-registration')
 const REGISTER_BACKOFF_INITIAL_MS = 500
 /** Longest delay between attempts, and the delay after a refused token. */
 const REGISTER_BACKOFF_MAX_MS = 5 * 60_000
-/** One request that takes longer (a tracker that accepts connections but never answers) fails. */
-const REGISTER_REQUEST_TIMEOUT_MS = 30_000
 /** Versions waiting at most; past it the oldest waiting is dropped (the next start registers it). */
 const MAX_PENDING_VERSIONS = 10_000
 /** Versions remembered as registered, so one is never registered twice in a run. */
 const MAX_REGISTERED_REMEMBERED = 10_000
 /** Failures in a row between two reports of the same failure. */
 const REPORT_EVERY_ATTEMPTS = 10
-/** Characters of a tracker's answer kept in a reason. */
-const MAX_REASON_BODY_CHARS = 200
 
 /** What registration reports for a person to see (the origin daemon prints it on stderr). */
 export type TrackerRegistrationEvent =
@@ -81,52 +80,6 @@ export interface TrackerRegistrationInit {
   retryMaxMs?: number
   /** Reports failures and recovery (a listener that throws is logged, not fatal). */
   onEvent?: (event: TrackerRegistrationEvent) => void
-}
-
-/** The tracker answered with an error status. */
-class TrackerAnswerError extends Error {
-  override name = 'TrackerAnswerError'
-  readonly status: number
-  constructor(status: number, reason: string) {
-    super(reason)
-    this.status = status
-  }
-
-  /** Retrying cannot fix it (a 4xx other than 401, 403, 408, 429). */
-  get permanent(): boolean {
-    return this.status >= 400 && this.status < 500 && ![401, 403, 408, 429].includes(this.status)
-  }
-
-  get tokenRefused(): boolean {
-    return this.status === 401 || this.status === 403
-  }
-}
-
-/** An error's reason in plain words: fetch's own message says only "fetch failed". */
-function reasonOf(err: unknown): string {
-  const e = err as Error
-  if (e.name === 'TimeoutError') return `no answer within ${REGISTER_REQUEST_TIMEOUT_MS / 1000} s`
-  return e.cause instanceof Error ? e.cause.message : e.message
-}
-
-/** The tracker's error answer as `status code: message` (a redirect: where it points). */
-async function answerReason(res: Response): Promise<string> {
-  if (res.status >= 300 && res.status < 400) {
-    await res.body?.cancel()
-    const location = res.headers.get('location')
-    let to = location ?? 'nowhere named'
-    try {
-      if (location !== null) to = new URL(location, res.url).toString()
-    } catch {}
-    return `${res.status} redirect to ${to} (not followed: set the tracker URL to where the tracker is)`
-  }
-  const text = (await res.text().catch(() => '')).slice(0, MAX_REASON_BODY_CHARS)
-  let said = text
-  try {
-    const body = JSON.parse(text) as { error?: { code?: string; message?: string } }
-    if (body.error !== undefined) said = [body.error.code, body.error.message].filter(Boolean).join(': ')
-  } catch {}
-  return `${res.status}${said === '' ? '' : ` ${said}`}`
 }
 
 /**
@@ -197,45 +150,6 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
     wake?.()
   }
 
-  const post = async (v: PublishedVersion): Promise<void> => {
-    // one attempt's own deadline, ended with the registration too; both cleared after it
-    const attempt = new AbortController()
-    const onStop = (): void => attempt.abort(signal.reason)
-    signal.addEventListener('abort', onStop, { once: true })
-    const timer = setTimeout(
-      () => attempt.abort(new DOMException('registration request timed out', 'TimeoutError')),
-      REGISTER_REQUEST_TIMEOUT_MS,
-    )
-    try {
-      const res = await fetch(`${base}/api/v1/resources/${encodeURIComponent(v.name)}/versions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${init.token}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          version: v.version,
-          manifestCid: v.manifestCid,
-          size: v.size,
-          type: v.type,
-          mime: v.mime,
-        }),
-        signal: attempt.signal,
-        // Not followed: a redirect (a proxy sending http to https, a tracker moved) turns
-        // this POST into a GET on 301/302/303 and drops the token on another origin
-        // (Fetch standard, "HTTP-redirect fetch"), so a 200 at the end of it is not a
-        // registration: it was counted as one, the version never registered. The operator
-        // is told where it points instead, to set --tracker-url to it.
-        redirect: 'manual',
-      })
-      if (res.ok) {
-        await res.body?.cancel()
-        return
-      }
-      throw new TrackerAnswerError(res.status, await answerReason(res))
-    } finally {
-      clearTimeout(timer)
-      signal.removeEventListener('abort', onStop)
-    }
-  }
-
   /** The one loop that registers what waits, backing off while the tracker fails. */
   const run = async (): Promise<void> => {
     let delay = initialMs
@@ -268,7 +182,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
       }
       const [key, v] = next.value
       try {
-        await post(v)
+        await postVersion(base, init.token, v, signal)
       } catch (err) {
         if (signal.aborted) return
         if (err instanceof TrackerAnswerError && err.permanent) {

@@ -19,7 +19,7 @@ export interface ActivationsComponents {
   signal: AbortSignal
   /** Commands being applied, and activations being made (the stop's deadline names them). */
   current: Set<Command>
-  /** Runs `fn` once what runs on `resource` now has ended (`Executor.exclusive`). */
+  /** Runs `fn` once what runs on `resource` now has ended (`ResourceTurns.take`). */
   exclusive(resource: string, fn: () => Promise<void>): Promise<void>
   /** Records a command's new status, then reports it (`Executor.finish`). */
   finish(

@@ -1,23 +1,22 @@
 /**
- * The agent's connection to its trackers: dial them in turn (failover, backoff with jitter),
- * answer the challenge with a signature of the node's key, check the tracker's welcome and
- * each command's signature, drop a connection never welcomed or gone silent, and write
- * frames while connected. It also takes the node's campus membership statements the
+ * The agent's connection to its trackers: dial them in turn (`tracker-failover.ts`:
+ * failover, backoff with jitter), prove the tracker and this node to each other
+ * (`channel-handshake.ts`: the challenge, the welcome, each command's signature), drop a
+ * connection never welcomed or gone silent, and write frames while connected. It also takes the node's campus membership statements the
  * tracker signs (in the welcome, then in `membership` frames), checked against the
  * tracker's key and the node's own PeerId.
  */
 import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import WebSocket from 'ws'
-import { checkMembership, type SignedMembership } from '../membership.ts'
+import type { SignedMembership } from '../membership.ts'
+import { ChannelHandshake } from './channel-handshake.ts'
 import { PROGRESS_HIGH_WATER_BYTES } from './constants.ts'
 import { MAX_EXEC_QUEUE } from './executor.ts'
 import type { AgentInit } from './index.ts'
 import type { Journal } from './journal.ts'
 import { ProgressCoalescer } from './progress-coalescer.ts'
 import {
-  AGENT_FEATURES,
-  authPayload,
   CHANNEL_PROTOCOL,
   CLOSE_CODES,
   type Command,
@@ -27,7 +26,7 @@ import {
   type ServerFrame,
   type UnknownServerFrame,
 } from './protocol.ts'
-import { isTrackerId, newNonce, TrackerVerifier } from './tracker-auth.ts'
+import { TrackerFailover } from './tracker-failover.ts'
 
 const log = logger('dandelion:node:agent')
 
@@ -65,19 +64,15 @@ export interface TrackerChannelEvents {
 
 /** See the module comment. */
 export class TrackerChannel {
-  private readonly privateKey: PrivateKey
-  private readonly peerId: string
   private readonly journal: Journal
   private readonly init: TrackerChannelInit
   private readonly events: TrackerChannelEvents
-  /** Trackers named in the config (see `AgentInit.trackerIds`); none: the journal's pin. */
-  private readonly trackerIds?: ReadonlySet<string>
-  /** The tracker met on the current connection, once its challenge named an acceptable key. */
-  private link?: { ws: WebSocket; tracker: TrackerVerifier; trackerNonce: string; nodeNonce: string }
+  /** Proves the tracker of the current connection, and this node to it. */
+  private readonly handshake: ChannelHandshake
   private ws?: WebSocket
   private ready = false
-  private urlIndex = 0
-  private failures = 0
+  /** Which address is dialed next, and when. */
+  private readonly failover: TrackerFailover
   private stopped = true
   private reconnectTimer?: NodeJS.Timeout
   private silenceTimer?: NodeJS.Timeout
@@ -91,11 +86,13 @@ export class TrackerChannel {
   private receiving: Promise<void> = Promise.resolve()
 
   constructor(components: TrackerChannelComponents, init: TrackerChannelInit, events: TrackerChannelEvents) {
-    this.privateKey = components.privateKey
-    this.peerId = components.peerId
     this.journal = components.journal
     this.init = init
-    this.trackerIds = init.trackerIds
+    this.failover = new TrackerFailover(init)
+    this.handshake = new ChannelHandshake(components, {
+      trackerIds: init.trackerIds,
+      enrollment: init.enrollment,
+    })
     this.events = events
   }
 
@@ -134,7 +131,7 @@ export class TrackerChannel {
   /** Dials the current tracker address; on close, the next one after a backoff. */
   connect(): void {
     if (this.stopped) return
-    const url = this.init.trackers[this.urlIndex % this.init.trackers.length]
+    const url = this.failover.url
     const ws = new WebSocket(url, CHANNEL_PROTOCOL, { maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false })
     this.ws = ws
     // A tracker that accepts the TCP connection but never upgrades it, or never welcomes the
@@ -195,19 +192,8 @@ export class TrackerChannel {
           url,
         )
       if (this.stopped || this.ws !== ws) return
-      // Only a connection that stayed up ends the backoff. Reset at the welcome, a tracker
-      // that welcomed the node and dropped it at once (a frame the node refuses and the
-      // tracker replays, a cloned key replacing the connection) had it back every
-      // 100–300 ms for ever, and a campus of such nodes hammering the tracker.
-      if (wasReady && Date.now() - this.readyAt >= this.init.reconnectMaxMs) this.failures = 0
-      // fail over: the next address, with backoff once every address has failed in a row
-      this.failures++
-      this.urlIndex++
-      const round = Math.floor((this.failures - 1) / this.init.trackers.length)
-      const delay = Math.min(this.init.reconnectInitialMs * 2 ** round, this.init.reconnectMaxMs)
-      // jitter (50–150%): after a tracker restart thousands of nodes must not reconnect in one burst
-      const jitter = 0.5 + Math.random()
-      this.reconnectTimer = setTimeout(() => this.connect(), delay * jitter)
+      const delayMs = this.failover.closed(wasReady ? Date.now() - this.readyAt : undefined)
+      this.reconnectTimer = setTimeout(() => this.connect(), delayMs)
     })
   }
 
@@ -235,49 +221,14 @@ export class TrackerChannel {
     if (ws !== this.ws) return
     switch (f.t) {
       case 'challenge': {
-        const untrusted = this.untrusted(f.trackerId)
-        if (untrusted !== undefined) return this.refuseTracker(ws, url, 'ERR_TRACKER_UNTRUSTED', untrusted)
-        const link = {
-          ws,
-          tracker: new TrackerVerifier(f.trackerId),
-          trackerNonce: f.nonce,
-          nodeNonce: newNonce(),
-        }
-        this.link = link
-        const sig = await this.privateKey.sign(authPayload(f.nonce, this.peerId))
-        const hello: NodeFrame = {
-          t: 'hello',
-          peerId: this.peerId,
-          sig: Buffer.from(sig).toString('base64url'),
-          lastSeq: this.journal.lastSeq,
-          nonce: link.nodeNonce,
-          enroll: this.journal.enrolled ? undefined : this.init.enrollment,
-          // a tracker sends what came after the first version only to nodes that name it
-          features: [...AGENT_FEATURES],
-        }
-        ws.send(JSON.stringify(hello))
+        const answer = await this.handshake.challenge(ws, f)
+        if (!('hello' in answer)) return this.refuseTracker(ws, url, answer.code, answer.message)
+        ws.send(JSON.stringify(answer.hello))
         return
       }
       case 'welcome': {
-        const link = this.link
-        if (link?.ws !== ws)
-          return this.refuseTracker(ws, url, 'ERR_TRACKER_PROTOCOL', 'welcome before challenge')
-        const terms = {
-          nodeNonce: link.nodeNonce,
-          trackerNonce: link.trackerNonce,
-          peerId: this.peerId,
-          nodeId: f.nodeId,
-        }
-        if (!link.tracker.welcome(terms, f.sig))
-          return this.refuseTracker(
-            ws,
-            url,
-            'ERR_TRACKER_BAD_SIGNATURE',
-            `tracker ${link.tracker.id} did not sign its welcome`,
-          )
-        // trust on first use: the first tracker that proved its key is the one obeyed from now on
-        if (this.trackerIds === undefined && this.journal.trackerId === undefined)
-          await this.journal.pinTracker(link.tracker.id)
+        const refusal = await this.handshake.welcome(ws, f)
+        if (refusal !== undefined) return this.refuseTracker(ws, url, refusal.code, refusal.message)
         await this.journal.markEnrolled()
         clearTimeout(this.handshakeTimer)
         this.ready = true
@@ -320,7 +271,7 @@ export class TrackerChannel {
         }
         // ...and only commands the tracker signed for this node: nothing injected into the
         // connection, or meant for another node, is executed
-        if (this.link?.ws !== ws || !this.link.tracker.command(this.peerId, f.cmd, f.sig))
+        if (!this.handshake.signedCommand(ws, f))
           return this.refuseTracker(
             ws,
             url,
@@ -337,28 +288,14 @@ export class TrackerChannel {
    * is in date. One that is not is logged and ignored: the connection and its commands go on.
    */
   private onMembership(ws: WebSocket, url: string, value: unknown): void {
-    const link = this.link
-    if (link?.ws !== ws) return
-    const checked = checkMembership(value, { peerId: this.peerId, trusted: new Set([link.tracker.id]) })
+    const checked = this.handshake.membership(ws, value)
+    if (checked === undefined) return
     if (!checked.ok) {
       log.error('membership statement from %s not believed (%s): ignored', url, checked.why)
       return
     }
     log('membership from %s: campus %s, city %s', url, checked.membership.campus, checked.membership.city)
     this.events.membership(checked.signed)
-  }
-
-  /** Why a tracker with this PeerId is not obeyed, or `undefined` if it is. */
-  private untrusted(trackerId: string): string | undefined {
-    if (!isTrackerId(trackerId)) return `tracker id ${trackerId.slice(0, 80)} is not an ed25519 PeerId`
-    if (this.trackerIds !== undefined)
-      return this.trackerIds.has(trackerId)
-        ? undefined
-        : `tracker ${trackerId} is not one of the configured tracker ids (${[...this.trackerIds].join(', ')})`
-    const pinned = this.journal.trackerId
-    return pinned === undefined || pinned === trackerId
-      ? undefined
-      : `tracker ${trackerId} is not the tracker this node first met (${pinned}); if the tracker's key really changed, name it with --tracker-id`
   }
 
   /** Drops a connection to a tracker that failed to prove itself (the reconnect loop goes on). */

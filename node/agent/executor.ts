@@ -2,24 +2,25 @@
  * Executes commands through the node's content API, one at a time in sequence order, and
  * schedules activations: a placed version switches the resource at its activation time, so
  * every classroom of a campus changes together. The versions' fetch, pin and switch are in
- * `versions.ts`, the activation timers in `activations.ts`; the executor orders their turns.
+ * `versions.ts`, the activation timers in `activations.ts`; the executor orders their turns
+ * (`resource-turns.ts`). What the tracker hears of a download is `place-progress.ts`.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { logger } from '@libp2p/logger'
 import { Activations } from './activations.ts'
 import { JOURNAL_RETRY_INITIAL_MS, JOURNAL_RETRY_MAX_MS } from './constants.ts'
-import type { AgentContentApi, FetchProgress } from './index.ts'
+import type { AgentContentApi } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
+import { throttledProgress } from './place-progress.ts'
 import { type Command, isKnownOp, MAX_REASON_CHARS, type OutcomeStatus } from './protocol.ts'
 import { judgeRecovered } from './recovery.ts'
+import { ResourceTurns } from './resource-turns.ts'
 import { Versions } from './versions.ts'
 
 const log = logger('dandelion:node:agent:exec')
 
 /** Most commands waiting for execution (the tracker's outbox bounds what it sends). */
 export const MAX_EXEC_QUEUE = 1_000
-/** Progress reports are sent at most this often per command. */
-export const PROGRESS_INTERVAL_MS = 500
 
 /** What the executor tells the agent. */
 export interface ExecutorEvents {
@@ -45,8 +46,8 @@ export class Executor {
   private readonly activations: Activations
   /** Fetches, pins and switches the resources' versions. */
   private readonly versions: Versions
-  /** Per resource, the end of what runs on it now: commands and due activations take turns ({@link exclusive}). */
-  private readonly turns = new Map<string, Promise<void>>()
+  /** Commands and due activations of a resource take turns (`resource-turns.ts`). */
+  private readonly turns = new ResourceTurns()
   /** The `place` fetching now, until it commits (pinned, about to be named or scheduled). */
   private placing?: { cmd: Command; controller: AbortController }
 
@@ -59,7 +60,7 @@ export class Executor {
       journal: this.journal,
       signal: this.controller.signal,
       current: this.current,
-      exclusive: (resource, fn) => this.exclusive(resource, fn),
+      exclusive: (resource, fn) => this.turns.take(resource, fn),
       finish: (rec, status, applied, reason, retry) => this.finish(rec, status, applied, reason, retry),
       release: (manifestCid, resource) => this.versions.release(manifestCid, resource),
     })
@@ -118,7 +119,7 @@ export class Executor {
     this.controller.abort()
     this.activations.clear()
     // due activations that were already waiting for their turn (they see the abort and return)
-    const ended = this.draining.then(() => Promise.all(this.turns.values())).then(() => 'ended' as const)
+    const ended = this.draining.then(() => this.turns.settled()).then(() => 'ended' as const)
     if (deadlineMs === Infinity) {
       await ended
       return { ended: true }
@@ -143,7 +144,7 @@ export class Executor {
       while (this.queue.length > 0 && !this.controller.signal.aborted) {
         const rec = this.queue.shift()!
         try {
-          await this.exclusive(rec.cmd.resource, () => this.apply(rec))
+          await this.turns.take(rec.cmd.resource, () => this.apply(rec))
         } finally {
           this.held.delete(rec.cmd.id)
         }
@@ -151,24 +152,6 @@ export class Executor {
     } finally {
       this.running = false
     }
-  }
-
-  /**
-   * Runs `fn` once what runs on `resource` now has ended. A command and a due activation of
-   * the same resource both set its name: an activation that fired while a newer command was
-   * being applied switched the resource back to the older version between that command's
-   * steps, and the node ran it while the tracker was told the newer one was active. In
-   * turns, an activation a command superseded finds itself cancelled. Other resources do
-   * not wait: a lesson's activation at 8:00 is not held up by another lesson's download.
-   */
-  private exclusive(resource: string, fn: () => Promise<void>): Promise<void> {
-    const run = (this.turns.get(resource) ?? Promise.resolve()).then(fn)
-    const end = run.catch(() => {})
-    this.turns.set(resource, end)
-    end.then(() => {
-      if (this.turns.get(resource) === end) this.turns.delete(resource)
-    })
-    return run
   }
 
   /**
@@ -224,18 +207,7 @@ export class Executor {
       if (verdict?.kind === 'in-place') return await this.finish(rec, verdict.status, true, undefined, true)
       switch (cmd.op) {
         case 'place': {
-          let last = 0
-          const bytes = { peerBytes: 0, originBytes: 0 }
-          const onProgress = (p: FetchProgress): void => {
-            bytes.peerBytes = p.peerBytes
-            bytes.originBytes = p.originBytes
-            const now = Date.now()
-            if (now - last < PROGRESS_INTERVAL_MS) return
-            last = now
-            const percent =
-              p.totalBytes > 0 ? Math.min(100, (100 * (p.peerBytes + p.originBytes)) / p.totalBytes) : 0
-            this.events.progress(cmd.id, { percent, ...bytes })
-          }
+          const { onProgress, bytes } = throttledProgress((p) => this.events.progress(cmd.id, p))
           if (cmd.activateAt !== undefined && cmd.activateAt > Date.now()) {
             // the active version is served until the activation time: it stays pinned
             await this.versions.hold(cmd.resource, cmd.manifestCid, undefined, signal, onProgress)

@@ -2,15 +2,13 @@
  * Commands that talk to a running node daemon through its local HTTP API:
  * `dandelion fetch CID` places content and follows it to completion (`POST /fetch`),
  * `dandelion limits [--upload B/S] [--download B/S] [--origin B/S]` changes its rates
- * (`PUT /limits`). The daemon's API token comes from `--token`, `DANDELION_API_TOKEN`, or
- * its data directory.
+ * (`PUT /limits`). How they reach the daemon, and with what token, is `node-api-client.ts`.
  */
-import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { parseArgs } from 'node:util'
-import { readToken } from '../api-token.ts'
-import { DandelionError, InvalidConfigError } from '../errors.ts'
-import { API_TOKEN_FILE, type CommandIo } from './cli.ts'
+import { DandelionError } from '../errors.ts'
+import type { CommandIo } from './cli.ts'
+import { call, checkAnswer, NODE_API_OPTIONS, nodeApi, UsageError } from './node-api-client.ts'
 
 /** How long `dandelion fetch` waits for the download to start, by default. */
 export const FETCH_START_TIMEOUT_S = 30
@@ -75,37 +73,6 @@ export class FetchNotStartedError extends DandelionError {
     )
   }
 }
-
-/**
- * The daemon's API could not be reached (nothing listens there, or it went away midway).
- * Until session 14 this was fetch's bare "fetch failed".
- */
-export class NodeUnreachableError extends DandelionError {
-  override name = 'NodeUnreachableError'
-  constructor(base: string, err: unknown) {
-    // fetch's own error says only "fetch failed"; its cause says why (ECONNREFUSED, …)
-    const cause = (err as Error).cause instanceof Error ? ((err as Error).cause as Error) : (err as Error)
-    const why = cause.message
-    super(
-      `cannot reach the node daemon at ${base} (${why}): is "dandelion node" running, and is that its local API (--node, DANDELION_NODE_URL; its --playback-host/--playback-port)?`,
-      'ERR_NODE_UNREACHABLE',
-      { cause },
-    )
-  }
-}
-
-/** A bad argument of `fetch` or `limits`: a usage error, exit 2 like the daemon's config errors. */
-export class UsageError extends InvalidConfigError {
-  override name = 'UsageError'
-}
-
-/** Options every command of this file takes: where the daemon is, and its token. */
-const NODE_API_OPTIONS = {
-  node: { type: 'string' },
-  token: { type: 'string' },
-  data: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-} as const
 
 export const FETCH_HELP = `usage: dandelion fetch MANIFEST_CID [--node URL] [--token TOKEN | --data DIR] [--start-timeout SECONDS]
 
@@ -256,54 +223,4 @@ export async function runLimitsCommand(argv: string[], io: CommandIo = {}): Prom
   })
   await checkAnswer(res, api)
   out(JSON.stringify({ event: 'limits', ...((await res.json()) as object) }))
-}
-
-/** Where a command finds the daemon, and with what token. */
-interface NodeApi {
-  base: string
-  token?: string
-  /** Where the token was looked for, when it was looked for in a data directory. */
-  tokenFile?: string
-}
-
-/** The daemon's local API and its token (flag, environment, or the data directory's file). */
-async function nodeApi(
-  values: { node?: string; token?: string; data?: string },
-  env: NodeJS.ProcessEnv,
-): Promise<NodeApi> {
-  const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
-  if (!URL.canParse(base) || !/^https?:$/.test(new URL(base).protocol))
-    throw new UsageError(`--node (DANDELION_NODE_URL) must be an http:// URL; got ${JSON.stringify(base)}`)
-  const dataDir = values.data ?? env.DANDELION_DATA
-  const explicit = values.token ?? env.DANDELION_API_TOKEN
-  if (explicit !== undefined || dataDir === undefined) return { base, token: explicit }
-  const tokenFile = join(dataDir, API_TOKEN_FILE)
-  return { base, token: await readToken(tokenFile), tokenFile }
-}
-
-/** `fetch` to the daemon's API; a daemon that cannot be reached is said so. */
-async function call(base: string, path: string, init: RequestInit): Promise<Response> {
-  try {
-    return await fetch(`${base}${path}`, init)
-  } catch (err) {
-    // the caller's own abort is not the daemon's failure
-    if (init.signal?.aborted === true) throw err
-    throw new NodeUnreachableError(base, err)
-  }
-}
-
-/** Throws a clear error for a refused call to the daemon's API. */
-async function checkAnswer(res: Response, api: NodeApi): Promise<void> {
-  if (res.status === 401 && api.token === undefined) {
-    throw new Error(
-      api.tokenFile === undefined
-        ? 'the node needs its API token: pass --token, set DANDELION_API_TOKEN, or --data DIR'
-        : `the node needs its API token, and there is none in ${api.tokenFile}: pass the daemon's --data DIR, or --token / DANDELION_API_TOKEN`,
-    )
-  }
-  if (res.status === 403)
-    throw new Error(
-      'the node refused the API token (403): it is not the one this daemon uses (--token, DANDELION_API_TOKEN, or the api-token file of its --data DIR)',
-    )
-  if (!res.ok) throw new Error(`node answered ${res.status}: ${await res.text()}`)
 }

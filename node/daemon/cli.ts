@@ -8,29 +8,15 @@
  */
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
-import type { PublicKey } from '@libp2p/interface'
-import { peerIdFromString } from '@libp2p/peer-id'
 import { loadOrCreateToken } from '../api-token.ts'
 import { misspeltEnv } from '../did-you-mean.ts'
-import { InvalidConfigError } from '../errors.ts'
 import { createNode } from '../index.ts'
-import {
-  checkAgentSettings,
-  coerce,
-  ENV_KEYS,
-  FLAG_KEYS,
-  fromEnv,
-  fromFile,
-  LISTS,
-  NODE_ENV_NAMES,
-  type NodeConfig,
-  resolveConfig,
-  SWITCH_KEYS,
-} from './config.ts'
+import { checkAgentSettings, parseOriginKey, resolveConfig } from './config.ts'
+import { ENV_KEYS, fromEnv, fromFile, fromFlags, NODE_ENV_NAMES, nodeFlagOptions } from './config-sources.ts'
 import { untrustedHoldingLine, untrustedHoldings } from './held-content.ts'
 import { loadOrCreateKey, prepareDataDir, startError } from './startup.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
+import { reportTracker } from './tracker-lines.ts'
 
 /** The file in the data directory that holds the generated API token. */
 export const API_TOKEN_FILE = 'api-token'
@@ -45,49 +31,9 @@ export interface CommandIo {
   signal?: AbortSignal
   /**
    * How long the daemon waits for its first tracker answer (a welcome or a refusal) before
-   * saying that none came. @default {@link TRACKER_WAIT_WARN_MS}
+   * saying that none came. @default `TRACKER_WAIT_WARN_MS` (`tracker-lines.ts`)
    */
   trackerWaitWarnMs?: number
-}
-
-/**
- * After this long without a welcome or a refusal from any tracker, the daemon says so: the
- * agent logs connection failures at debug level only, so a wrong port or a tracker that is
- * not running left the daemon retrying without a word.
- */
-export const TRACKER_WAIT_WARN_MS = 15_000
-
-/**
- * What the operator can do about a tracker's refusal, for the refusals a setting causes.
- * The tracker's own words ("campus x not found") do not always name the setting to change.
- */
-export function refusalHint(code: string, message: string): string | undefined {
-  switch (code) {
-    case 'ERR_NOT_ENROLLED':
-      return 'the tracker does not know this node yet: give it the enrollment token for its first connection (--enroll-token, DANDELION_ENROLLMENT_TOKEN, "enrollToken")'
-    case 'ERR_BAD_ENROLLMENT_TOKEN':
-      return 'the enrollment token is not the tracker\'s (--enroll-token, DANDELION_ENROLLMENT_TOKEN, "enrollToken")'
-    case 'ERR_NOT_FOUND':
-      return message.startsWith('campus ')
-        ? "the campus is not in the tracker's inventory: create it first (POST /api/v1/cities, then POST /api/v1/campuses on the tracker's admin API), or fix --campus"
-        : undefined
-    case 'ERR_NODE_TAKEN': {
-      // "node x is bound to another peer": a replacement machine (new data directory, new
-      // key) under the id of the one it replaces, or two machines given the same --node-id
-      const id = /^node (\S+) /.exec(message)?.[1] ?? '<node id>'
-      return (
-        `another machine (another peer.key) is enrolled as ${id}. If this machine replaces it, ` +
-        `restore the old machine's DIR/peer.key here, or free the id on the tracker (DELETE /api/v1/nodes/${id}, ` +
-        'after its releases are finished or aborted) and this node enrolls with its --enroll-token; the tracker then ' +
-        `sends it what its campus runs (GET /api/v1/nodes/${id}/resources shows what it should run). ` +
-        'Otherwise give this node its own --node-id'
-      )
-    }
-    case 'ERR_TRACKER_UNTRUSTED':
-      return 'the tracker\'s key is not the one this node obeys: --tracker-id must be the "trackerId" the tracker prints; without --tracker-id the first tracker met is pinned in DIR/agent'
-    default:
-      return undefined
-  }
 }
 
 export const NODE_HELP = `usage: dandelion node --data DIR [options]
@@ -133,17 +79,12 @@ has open) exits 2, naming it.
 /** Runs the node daemon; resolves once it has stopped. */
 export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promise<void> {
   const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {
-    config: { type: 'string' },
-    help: { type: 'boolean', short: 'h' },
-  }
-  for (const flag of Object.keys(SWITCH_KEYS)) options[flag] = { type: 'boolean' }
-  // every list setting's flag is repeatable: parseArgs keeps only the last value of a flag
-  // that is not `multiple`, and a hand-kept list here left out --tracker-id, so
-  // `--tracker-id MAIN --tracker-id STANDBY` obeyed the standby's key alone and refused MAIN
-  for (const [flag, key] of Object.entries(FLAG_KEYS))
-    options[flag] = { type: 'string', multiple: LISTS.has(key) }
-  const { values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false })
+  const { values } = parseArgs({
+    args: argv,
+    options: nodeFlagOptions(),
+    strict: true,
+    allowPositionals: false,
+  })
   if (values.help === true) {
     out(NODE_HELP)
     return
@@ -155,21 +96,10 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   for (const { name, meant } of misspeltEnv(env, NODE_ENV_NAMES))
     warn(`WARNING: ${name} is not a setting of the node daemon and is ignored: did you mean ${meant}?`)
   const configPath = (values.config as string | undefined) ?? env.DANDELION_CONFIG
-  const flags: Record<string, unknown> = {}
-  for (const [flag, key] of Object.entries(FLAG_KEYS)) {
-    const v = values[flag]
-    if (v === undefined) continue
-    flags[key] = Array.isArray(v)
-      ? v.flatMap((x) => coerce(key, x as string) as string[])
-      : coerce(key, v as string)
-  }
-  // a switch turns its setting on, a --no-* switch turns it off
-  for (const [flag, key] of Object.entries(SWITCH_KEYS))
-    if (values[flag] === true) flags[key] = !flag.startsWith('no-')
   const config = resolveConfig(
     configPath === undefined ? {} : await fromFile(configPath),
     fromEnv(env),
-    flags as Partial<NodeConfig>,
+    fromFlags(values),
   )
   checkAgentSettings(config)
 
@@ -244,40 +174,15 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     await node.stop()
     throw err
   }
-  let answered = false
-  let toldNodeId = false
-  const configuredNodeId = tracker?.nodeId
-  tracker?.agent.on('connected', ({ url, nodeId }) => {
-    answered = true
-    out(JSON.stringify({ event: 'tracker', url, nodeId }))
-    // The tracker keeps what the node enrolled with: a --node-id changed since (or a --campus
-    // changed without one, the derived id naming the campus) is never sent again, and the
-    // ready line showed an id the tracker does not know. Said once per start.
-    if (configuredNodeId !== undefined && nodeId !== configuredNodeId && !toldNodeId) {
-      toldNodeId = true
-      out(JSON.stringify(enrolledAsLine(nodeId, configuredNodeId)))
-    }
-  })
-  tracker?.agent.on('refused', ({ code, message }) => {
-    answered = true
-    const hint = refusalHint(code, message)
-    out(JSON.stringify({ event: 'tracker-refused', code, message, ...(hint === undefined ? {} : { hint }) }))
-  })
-  const waitMs = io.trackerWaitWarnMs ?? TRACKER_WAIT_WARN_MS
-  const waitWarning =
+  const stopReporting =
     tracker === undefined
       ? undefined
-      : setTimeout(() => {
-          if (answered) return
-          out(
-            JSON.stringify({
-              event: 'tracker-waiting',
-              trackers: config.trackers,
-              message: `no tracker has answered in ${waitMs / 1000} s: is the tracker running, and is each --tracker its "channelUrl" (ws://host:port/channel)? The node keeps trying; DEBUG=dandelion:node:agent shows each failure`,
-            }),
-          )
-        }, waitMs)
-  waitWarning?.unref()
+      : reportTracker(tracker.agent, {
+          nodeId: tracker.nodeId,
+          trackers: config.trackers,
+          out,
+          waitWarnMs: io.trackerWaitWarnMs,
+        })
   out(
     JSON.stringify({
       event: 'ready',
@@ -309,7 +214,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     process.once('SIGTERM', () => resolve())
     process.once('SIGINT', () => resolve())
   })
-  clearTimeout(waitWarning)
+  stopReporting?.()
   // the agent first: no command may start on a node that is shutting down
   await tracker?.agent.stop()
   await node.stop()
@@ -335,44 +240,6 @@ export function overQuotaLine(usage: {
       'bytes: it is kept and served, but nothing new can be placed. Raise --quota-bytes (DANDELION_QUOTA_BYTES, ' +
       '"quotaBytes"), or unpin content (roll back or replace the releases that placed it)',
   }
-}
-
-/**
- * The line said when the tracker knows this node under another id than its settings give:
- * enrollment (node id, campus, labels) is sent once, at the first connection.
- */
-export function enrolledAsLine(trackerNodeId: string, configuredNodeId: string): Record<string, string> {
-  return {
-    event: 'tracker-enrolled-as',
-    nodeId: trackerNodeId,
-    configured: configuredNodeId,
-    message:
-      `the tracker knows this node as ${trackerNodeId}, not ${configuredNodeId}: a node enrolls once, and its ` +
-      '--node-id, --campus and --labels are not sent again. To move it to another campus or change its labels, ' +
-      `PATCH /api/v1/nodes/${trackerNodeId} on the tracker ({"campus": …, "labels": […]}); to give it another id, ` +
-      `DELETE /api/v1/nodes/${trackerNodeId} (its releases finished or aborted) and it enrolls again with --enroll-token`,
-  }
-}
-
-/**
- * An origin key from the config: the base64 protobuf public key, or the PeerId the origin
- * prints (an Ed25519 PeerId embeds its public key). Manifests are signed with Ed25519.
- */
-export function parseOriginKey(text: string): PublicKey {
-  let key: PublicKey | undefined
-  try {
-    key = publicKeyFromProtobuf(Buffer.from(text, 'base64'))
-  } catch {
-    try {
-      key = peerIdFromString(text).publicKey
-    } catch {}
-  }
-  if (key?.type !== 'Ed25519')
-    throw new InvalidConfigError(
-      `trusted origin key ${JSON.stringify(text.slice(0, 80))} is neither an Ed25519 public key ` +
-        '(base64 protobuf) nor an origin PeerId (--trusted-origin, DANDELION_TRUSTED_ORIGINS, "trustedOrigins")',
-    )
-  return key
 }
 
 export { ENV_KEYS }

@@ -7,7 +7,8 @@ import { access, constants, mkdir, readFile, stat, writeFile } from 'node:fs/pro
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
 import { InvalidConfigError } from '../errors.ts'
-import { type NodeConfig, settingName } from './config.ts'
+import type { NodeConfig } from './config-schema.ts'
+import { settingName } from './config-sources.ts'
 
 /**
  * The daemon's libp2p identity, kept in `path` (mode 0600). Created exclusively: of two

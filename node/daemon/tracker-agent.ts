@@ -7,7 +7,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { type Agent, type AgentContentApi, createAgent, nodeContentApi } from '../agent/index.ts'
 import type { DandelionNode } from '../index.ts'
 import type { SignedMembership } from '../membership.ts'
-import type { NodeConfig } from './config.ts'
+import type { NodeConfig } from './config-schema.ts'
 
 /** Characters of the PeerId kept in a derived node id (base58 of the key: ~70 bits). */
 const NODE_ID_PEER_CHARS = 12

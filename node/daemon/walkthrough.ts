@@ -8,8 +8,8 @@
  * every node and checked byte for byte. Everything is torn down at the end, on failure and
  * on SIGINT/SIGTERM.
  *
- * `node/` never imports `origin/` or `tracker/`: the walkthrough only runs commands and
- * speaks HTTP.
+ * `node/` never imports `origin/` or `tracker/`: the walkthrough only runs commands
+ * (`walkthrough-services.ts` starts each) and speaks HTTP.
  */
 import { randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
@@ -22,7 +22,14 @@ import { AdminClient, type ReleaseNodeRow } from './admin-client.ts'
 import { childEnv, DandelionProcess } from './processes.ts'
 import { CAMPUSES, CITIES, planNodes, type WalkthroughNode } from './walkthrough-plan.ts'
 import { followRelease } from './walkthrough-progress.ts'
-import { digestUrl, match, parseJson, parseOriginBanner, until, writeSample } from './walkthrough-util.ts'
+import {
+  startNodeDaemon,
+  startOrigin,
+  startTracker,
+  startUpload,
+  type WalkthroughTokens,
+} from './walkthrough-services.ts'
+import { digestUrl, match, until, writeSample } from './walkthrough-util.ts'
 
 const MiB = 1024 * 1024
 const RESOURCE = 'sample-lesson'
@@ -89,31 +96,19 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
     } catch {}
   }
   process.once('exit', onExit)
-  const adminToken = randomBytes(16).toString('hex')
-  const enrollToken = randomBytes(16).toString('hex')
-  const uploadToken = randomBytes(16).toString('hex')
+  const tokens: WalkthroughTokens = {
+    admin: randomBytes(16).toString('hex'),
+    enroll: randomBytes(16).toString('hex'),
+    upload: randomBytes(16).toString('hex'),
+  }
   try {
     out('1. tracker')
-    const tracker = await run('tracker', [
-      'tracker',
-      '--data-dir',
-      join(dir, 'tracker'),
-      '--port',
-      '0',
-      '--admin-token',
-      adminToken,
-      '--enrollment-token',
-      enrollToken,
-      '--retransmit-ms',
-      '1000',
-    ]).waitFor((l) => parseJson<{ url: string; channelUrl: string; trackerId: string }>(l, 'channelUrl'), {
-      signal,
-    })
+    const tracker = await startTracker(run, dir, tokens, signal)
     out(
       `   admin API ${tracker.url}/api/v1 (OpenAPI at ${tracker.url}/api/docs), channel ${tracker.channelUrl}`,
     )
     out(`   tracker key ${tracker.trackerId} (nodes obey only it: --tracker-id)`)
-    const admin = new AdminClient(tracker.url, adminToken)
+    const admin = new AdminClient(tracker.url, tokens.admin)
     for (const c of CITIES) await admin.call('POST', '/cities', c, { signal })
     for (const c of CAMPUSES) await admin.call('POST', '/campuses', c, { signal })
     out(
@@ -121,104 +116,21 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
     )
 
     out('2. origin (registers every version with the tracker)')
-    const originProc = run('origin', [
-      'origin',
-      '--data',
-      join(dir, 'origin'),
-      '--port',
-      '0',
-      '--token',
-      uploadToken,
-      '--chunk-size',
-      String(256 * 1024),
-      '--hash-workers',
-      '1',
-      '--min-free-disk-bytes',
-      '0',
-      '--p2p-listen',
-      '/ip4/127.0.0.1/tcp/0',
-      '--tracker-url',
-      tracker.url,
-      '--tracker-token',
-      adminToken,
-    ])
     const sample = join(dir, 'sample-lesson.mp4')
-    const [, sha256] = await Promise.all([
-      originProc.waitFor((l) => (l.startsWith('Upload a lesson:') ? true : undefined), { signal }),
+    const [origin, sha256] = await Promise.all([
+      startOrigin(run, dir, tokens, tracker, signal),
       writeSample(sample, fileBytes),
     ])
-    const origin = parseOriginBanner(originProc.lines)
     out(`   ${origin.url}, seeding node ${origin.seed}`)
 
     const nodes = planNodes(options.campusNodes ?? 6, options.devices ?? 1)
     out(
       `3. ${nodes.length} node daemons enrolling with the tracker; uploading a ${fileBytes / MiB} MiB lesson meanwhile`,
     )
-    const upload = run('upload', [
-      'upload',
-      sample,
-      '--origin',
-      origin.url,
-      '--token',
-      uploadToken,
-      '--name',
-      RESOURCE,
-      '--type',
-      'video',
-      '--state',
-      join(dir, 'uploads.json'),
-      '--quiet',
-    ])
-    const common = [
-      '--listen',
-      '/ip4/127.0.0.1/tcp/0',
-      '--playback-port',
-      '0',
-      '--origin',
-      origin.url,
-      '--trusted-origin',
-      origin.publicKey,
-      '--tracker',
-      tracker.channelUrl,
-      '--tracker-id',
-      tracker.trackerId,
-      '--enroll-token',
-      enrollToken,
-    ]
-    const startNode = async (n: WalkthroughNode, bootstrap: string[]): Promise<void> => {
-      const p = run(n.nodeId, [
-        'node',
-        '--data',
-        join(dir, n.nodeId),
-        '--role',
-        n.role,
-        '--campus',
-        n.campus,
-        '--city',
-        n.city,
-        '--node-id',
-        n.nodeId,
-        ...(n.role === 'device' ? ['--labels', 'lamp'] : []),
-        ...bootstrap.flatMap((b) => ['--bootstrap', b]),
-        ...common,
-      ])
-      const ready = await p.waitFor(
-        (l) => parseJson<{ api: string; multiaddrs: string[]; peerId: string }>(l, 'api'),
-        { signal },
-      )
-      n.api = ready.api
-      n.multiaddr = ready.multiaddrs[0]
-      await p.waitFor(
-        (l) => {
-          const refused = parseJson<{ code: string; message: string }>(l, 'code')
-          if (refused !== undefined)
-            throw p.failure(`was refused by the tracker: ${refused.code} ${refused.message}`)
-          return l.includes('"event":"tracker"') ? true : undefined
-        },
-        { signal },
-      )
-      out(`   ${n.nodeId.padEnd(12)} ${n.role.padEnd(6)} ${n.city}/${n.campus}  enrolled; playback ${n.api}`)
-    }
+    const upload = startUpload(run, dir, tokens, origin, sample, RESOURCE)
+    const ctx = { dir, tokens, origin, tracker, out, signal }
+    const startNode = (n: WalkthroughNode, bootstrap: string[]): Promise<void> =>
+      startNodeDaemon(run, n, bootstrap, ctx)
     // the first node of each campus first: the others list it (locality first) next to the seed
     const firsts = CAMPUSES.map((c) => nodes.find((n) => n.campus === c.id && n.role === 'campus'))
     await Promise.all(firsts.map((n) => (n === undefined ? undefined : startNode(n, [origin.seed]))))

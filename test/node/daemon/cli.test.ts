@@ -5,7 +5,8 @@ import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { afterEach, describe, expect, it } from 'vitest'
 import { runFetchCommand, runLimitsCommand } from '../../../node/daemon/api-commands.ts'
 import { runNodeCommand } from '../../../node/daemon/cli.ts'
-import { fromEnv, resolveConfig } from '../../../node/daemon/config.ts'
+import { resolveConfig } from '../../../node/daemon/config.ts'
+import { fromEnv } from '../../../node/daemon/config-sources.ts'
 import { addContent, Harness, originKey, randomContent, until } from '../utils/harness.ts'
 
 /** A public key as `--trusted-origin` takes it (base64 protobuf). */
