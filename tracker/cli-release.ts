@@ -68,7 +68,8 @@ function printStatus(s: {
   timedOut?: number
   late?: number
   bytes: { peers: number; origin: number }
-  compacted?: { at: number; nodes: number }
+  /** `held` is absent from a tracker before partial compaction. */
+  compacted?: { at: number; nodes: number; held?: number }
 }): void {
   const r = s.release
   // a completed release says how its nodes ended: `completed` alone reads as a success
@@ -99,8 +100,10 @@ function printStatus(s: {
     // compacted before the counts per city were kept: its cities count only those since
     const cities =
       s.release.compacted?.cities === undefined ? '; cities count only nodes that joined since' : ''
+    // nodes it still holds one by one: a command still out or queued, a late member since
+    const held = (s.compacted.held ?? 0) > 0 ? `; ${s.compacted.held} node(s) still held one by one` : ''
     out(
-      `compacted ${new Date(s.compacted.at).toISOString()}: the states of ${s.compacted.nodes} node(s) are kept as counts only (no rollback${cities})`,
+      `compacted ${new Date(s.compacted.at).toISOString()}: the states of ${s.compacted.nodes} node(s) are kept as counts only (no rollback${cities})${held}`,
     )
   }
 }

@@ -2,8 +2,9 @@
  * When a failed catch-up is not retried (`tracker/rollout/catch-up.ts`): a regular member's
  * failure is its release's outcome; a deleted node, a node moved out of the release's
  * targets and a node a newer release covers no longer should run the version; while a live
- * release of the resource has the node, the retry waits. And retention: a release whose late
- * member waits for a retry is not compacted until it no longer does. Real tracker on level,
+ * release of the resource has the node, the retry waits. And retention: a late member
+ * waiting for a retry keeps its state when its release is compacted, is retried there, and
+ * is folded once it no longer waits. Real tracker on level,
  * real agents on loopback; backoffs of a fraction of a second, the sweep's `now` given.
  */
 import { afterEach, describe, expect, it } from 'vitest'
@@ -114,19 +115,21 @@ describe('catch-up retries: when not', () => {
     expect((late.content as MemoryContent).table.get('lesson')).toBe(lessonCid(2))
   })
 
-  it('does not compact a release whose late member waits for a retry, and does once it caught up', async () => {
+  it('keeps a late member waiting for a retry when its release is compacted, retries it there, and folds it once it caught up', async () => {
     const { t, id, content } = await lateMemberFailing(h, {
       catchUpRetryInitialMs: 500,
       releaseRetentionMs: HOUR,
     })
     const later = Date.now() + 24 * HOUR
-    expect(await t.retention.sweep({ now: later })).toMatchObject({ compacted: 0 })
-    expect(t.state.releases.get(id).compacted).toBeUndefined()
+    // n0 is folded; the late member keeps its state, and with it its retry
+    expect(await t.retention.sweep({ now: later })).toMatchObject({ compacted: 1, nodes: 1 })
+    expect(t.state.releases.get(id).compacted).toMatchObject({ nodes: 1 })
     expect((await nodeIn(h, t, id, 'late')).retryAt).toBeDefined()
     content.failing.clear()
     await until(async () => (await nodeIn(h, t, id, 'late')).state === 'active', 'caught up on retry')
-    expect(await t.retention.sweep({ now: later })).toMatchObject({ compacted: 1 })
-    expect(t.state.releases.get(id).compacted).toBeDefined()
+    expect(await t.retention.sweep({ now: later })).toMatchObject({ compacted: 1, nodes: 1 })
+    expect(t.state.releases.nodes.has(id)).toBe(false)
+    expect(t.state.releases.get(id).compacted).toMatchObject({ nodes: 2, counts: { active: 2 } })
     // compacted, it still says the node runs what it should
     expect(await h.api(t, 'GET', '/nodes/late/resources')).toMatchObject([{ inSync: true }])
   })

@@ -1,9 +1,10 @@
 /**
  * Release retention (`tracker/rollout/retention.ts`): a release finished longer ago than the
- * retention period, with nothing of it still out, is compacted to counts; one that runs,
- * finished recently or still waits on a node is not. A compacted release still answers
- * status, refuses rollback, and decides what nodes run exactly as before; the oldest ones
- * that decide nothing are deleted, so releases can be created for ever.
+ * retention period is compacted to counts (a node it still waits on keeps its state); one
+ * that runs, finished recently or waits on nothing but such nodes is not. A compacted
+ * release still answers status, refuses rollback, and decides what nodes run exactly as
+ * before; the oldest ones that decide nothing are deleted, so releases can be created for
+ * ever.
  *
  * Time is the sweep's `now`, not waited for: each pass is run by the test.
  */
@@ -118,7 +119,7 @@ describe('release retention', () => {
     for (const k of ['counts', 'stages', 'variants', 'timedOut', 'late', 'bytes'])
       expect(after[k], k).toEqual(before[k])
     expect(after.release.result).toEqual(before.release.result)
-    expect(after.compacted).toEqual({ at: recentAt + HOUR - 1, nodes: 3 })
+    expect(after.compacted).toEqual({ at: recentAt + HOUR - 1, nodes: 3, held: 0 })
     expect(after.release).toMatchObject({
       status: 'completed',
       compacted: { nodes: 3, counts: { active: 3 } },
@@ -212,11 +213,12 @@ describe('release retention', () => {
     expect(sides).toEqual(new Set(['A', 'B']))
     const issued = m.map((_, i) => t.state.outbox.issued(`m${i}`))
 
-    // both finished longer than the retention ago; the aborted one is held open by the node
-    // it withdrew from, which has yet to say hello
+    // both finished longer than the retention ago; the aborted one keeps the node it
+    // withdrew from, which has yet to say hello, and folds m1
     const abortedAt = t.state.releases.get(moved).finishedAt!
-    expect(await t.retention.sweep({ now: abortedAt + HOUR })).toMatchObject({ compacted: 1, nodes: 64 })
-    expect(t.state.releases.get(moved).compacted).toBeUndefined()
+    expect(await t.retention.sweep({ now: abortedAt + HOUR })).toMatchObject({ compacted: 2, nodes: 65 })
+    expect(t.state.releases.get(moved).compacted).toMatchObject({ nodes: 1, counts: { active: 1 } })
+    expect([...(t.state.releases.nodes.get(moved)?.keys() ?? [])]).toEqual(['away'])
     // who its members were is kept, and the sides the A/B hash would not give them
     const kept = t.state.releases.membersOf(ab)!
     expect(kept.ids).toEqual([...m.map((_, i) => `m${i}`), ...quiet].sort())

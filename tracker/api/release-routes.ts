@@ -58,7 +58,7 @@ export function releaseRoutes(c: RouteContext): RouteDef[] {
       method: 'GET',
       url: '/releases/:id/nodes',
       summary:
-        'Per-node state of a release (optionally one state), with city and campus, by node id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after. A compacted release lists only the late members that joined it since, and says { compacted: { at, nodes, counts } }',
+        'Per-node state of a release (optionally one state), with city and campus, by node id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after. A compacted release lists only the nodes it still holds (held open when it was compacted, or late members since), and says { compacted: { at, nodes, counts } }',
       schema: { params: S.idParams, querystring: S.releaseNodesQuery },
       // in pages after a cursor, as GET /nodes: before, one answer of at most 10,000 nodes,
       // and a larger release's status (`dandelion release status`, the walkthrough) missed the rest
@@ -76,7 +76,7 @@ export function releaseRoutes(c: RouteContext): RouteDef[] {
           const n = inv.nodes.get(nodeId)
           return { ...rn, campus: n?.campus, city: n === undefined ? undefined : inv.cityOf(n) }
         })
-        // a compacted release holds counts, not per-node states, but for late members since
+        // a compacted release holds counts, not per-node states, but for the nodes still held
         const c = release.compacted
         return c === undefined
           ? { nodes, next: page.next }

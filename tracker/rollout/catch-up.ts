@@ -21,9 +21,9 @@
  *
  * What the backoff needs is on the node's state in the release (`attempts`, `retryAt`,
  * `lastFailure`, written with the failure), so a restarted tracker keeps the schedule. A
- * release with a late member waiting for a wanted retry is not compacted (`retention.ts`):
- * compaction would fold the failure into counts and keep the node as a member, which
- * reconciliation leaves alone.
+ * late member waiting for a wanted retry keeps its state when its release is compacted
+ * (`retention.ts`): folding it would fold the failure into counts and keep the node as a
+ * member, which reconciliation leaves alone.
  */
 import { logger } from '@libp2p/logger'
 import { CATCH_UP_RETRY_INITIAL_MS, CATCH_UP_RETRY_MAX_MS } from '../constants.ts'

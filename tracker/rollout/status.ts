@@ -2,7 +2,8 @@
  * Release status for operators: node counts by state per stage, city and campus, nodes
  * that missed their outcome deadline, and bytes by source (peers vs origin). A compacted
  * release's counts come from its summary (`retention.ts`), per campus and city included,
- * plus the late members that joined since.
+ * plus the nodes it still holds one by one (held open when it was compacted, or late
+ * members that joined since): folded and held, every node is counted once.
  */
 import type { NodeState, Release, Repositories } from '../state/index.ts'
 import { addCounts, type NodePlace, type SparseCounts } from '../state/release-summary.ts'
@@ -40,13 +41,16 @@ export interface ReleaseStatusReport {
   retrying: number
   bytes: { peers: number; origin: number }
   /**
-   * Set if the release is compacted: when, and how many nodes' states were folded into the
-   * counts above and dropped. `cities` and `campuses` count the folded nodes where they were
-   * when folded, the nodes still held (late members that joined since) where they are now;
-   * a release compacted before those were kept counts only the latter.
-   * `GET /releases/:id/nodes` lists only the nodes still held.
+   * Set if the release is compacted: when, how many nodes' states were folded into the
+   * counts above and dropped (`nodes`), and how many it still holds one by one (`held`:
+   * nodes that held it open when it was compacted, a command still out or queued, a
+   * withdrawal to tell, a retry due, and late members that joined since; each is folded in
+   * by a later pass once answered and quiet), counted above as well. `cities` and
+   * `campuses` count the folded nodes where they were when folded, the held ones where they
+   * are now; a release compacted before those were kept counts only the latter.
+   * `GET /releases/:id/nodes` lists only the held nodes.
    */
-  compacted?: { at: number; nodes: number }
+  compacted?: { at: number; nodes: number; held: number }
 }
 
 const empty = (): StateCounts => ({
@@ -109,6 +113,7 @@ export function releaseStatus(
   let timedOut = 0
   let late = 0
   let retrying = 0
+  let held = 0
   const folded = release.compacted
   if (folded !== undefined) {
     addCounts(counts, folded.counts)
@@ -129,6 +134,7 @@ export function releaseStatus(
     bytes.origin += folded.bytes.origin
   }
   for (const rn of state.releases.nodes.get(id)?.values() ?? []) {
+    held++
     counts[rn.state]++
     if (isTimedOut(rn)) {
       timedOut++
@@ -156,6 +162,6 @@ export function releaseStatus(
     late,
     retrying,
     bytes,
-    ...(folded === undefined ? {} : { compacted: { at: folded.at, nodes: folded.nodes } }),
+    ...(folded === undefined ? {} : { compacted: { at: folded.at, nodes: folded.nodes, held } }),
   }
 }

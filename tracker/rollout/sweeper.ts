@@ -1,6 +1,7 @@
 /**
  * The release sweeper: applies the retention rule (`retention.ts`) periodically. Each pass
- * compacts the releases that are due (up to a bound of per-node states), drops the members
+ * compacts the releases that are due (up to a bound of per-node states; the states of nodes
+ * that still hold a release open are kept, and folded by a later pass), drops the members
  * kept by compacted releases that decide nothing any more, and deletes the oldest of those
  * while the tracker holds more releases than it keeps as history. Every change goes through
  * the state's transactions (one per compacted release, deletions in small batches), so a
@@ -63,7 +64,10 @@ export interface SweepOptions {
 
 /** What one pass did. */
 export interface SweepResult {
-  /** Releases compacted (or compacted again, folding late members). */
+  /**
+   * Releases compacted (or compacted again, folding late members, or nodes held open when it
+   * was compacted that no longer are).
+   */
   compacted: number
   /** Per-node states folded into counts and dropped. */
   nodes: number

@@ -16,7 +16,10 @@ export type SparseCounts = Partial<Record<NodeState, number>>
 export interface ReleaseSummary {
   /** When the release was compacted (epoch ms). */
   at: number
-  /** Node states folded in: the release's members when it was compacted, and late members folded since. */
+  /**
+   * Node states folded in: the release's members when it was compacted (but those that held
+   * it open then), and those folded since (held ones once answered, late members).
+   */
   nodes: number
   counts: SparseCounts
   /** Per stage index. */
@@ -41,7 +44,8 @@ export interface ReleaseSummary {
 
 /**
  * The members of a compacted release that still decides what nodes run (completed, some
- * node got it, and no newer release has taken over all its targets): reconciliation leaves
+ * node got it, and no newer release has taken over all its targets; or a completed one no
+ * node got yet while a node it holds may still get it): reconciliation leaves
  * a member alone (`rollout/reconcile.ts`), and gives it the side it had in an A/B split.
  * Stored under `rm!<release id>`, never changed in place (a change writes a new one), so the
  * readers share the writers' copy.

@@ -71,8 +71,9 @@ export interface Release {
   finishedAt?: number
   /**
    * Set once the release is compacted (`rollout/retention.ts`): its per-node states were
-   * folded into these counts and dropped, and it can no longer be rolled back. Late members
-   * that joined since have per-node states again until they are folded in too.
+   * folded into these counts and dropped, and it can no longer be rolled back. Nodes that
+   * held it open then (a command out or queued, a withdrawal to tell, a retry due) keep their
+   * states, and so do late members that joined since, until a later pass folds them in too.
    */
   compacted?: ReleaseSummary
 }

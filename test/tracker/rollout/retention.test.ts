@@ -4,74 +4,16 @@
  * give included, chosen here), what deleting a node does to it, and which compacted
  * releases decide nothing any more.
  */
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { hashedVariant, variantFor } from '../../../tracker/rollout/reconcile.ts'
-import { compactRelease, dueForCompaction, retiredReleases } from '../../../tracker/rollout/retention.ts'
+import { dueForCompaction, retiredReleases } from '../../../tracker/rollout/retention.ts'
 import type { ReleaseTargets } from '../../../tracker/rollout/select.ts'
 import { releaseStatus } from '../../../tracker/rollout/status.ts'
 import { TrackerState } from '../../../tracker/state/index.ts'
-import type { Release, ReleaseNode } from '../../../tracker/state/releases.ts'
+import type { Release } from '../../../tracker/state/releases.ts'
+import { cleanUp, compact, node, onDisk, put, RETENTION, release } from './retention-fixture.ts'
 
-const dirs: string[] = []
-afterEach(async () => {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
-
-const RETENTION = 1_000
-
-const release = (id: string, extra: Partial<Release> = {}): Release => ({
-  id,
-  resource: 'lesson',
-  version: 1,
-  manifestCid: 'bafy-a',
-  targets: { campuses: ['c1'] },
-  stages: [{ percent: 100, gate: 'auto' }],
-  status: 'completed',
-  result: { outcome: 'succeeded', active: 1, failed: 0, timedOut: 0 },
-  stage: 0,
-  total: 1,
-  createdAt: 0,
-  updatedAt: 0,
-  finishedAt: 0,
-  ...extra,
-})
-
-const node = (nodeId: string, extra: Partial<ReleaseNode> = {}): ReleaseNode => ({
-  nodeId,
-  stage: 0,
-  variant: 'A',
-  state: 'active',
-  percent: 100,
-  peerBytes: 0,
-  originBytes: 0,
-  ...extra,
-})
-
-async function onDisk(): Promise<{ dir: string; state: TrackerState }> {
-  const dir = await mkdtemp(join(tmpdir(), 'dandelion-retention-'))
-  dirs.push(dir)
-  const state = new TrackerState(dir)
-  await state.open()
-  return { dir, state }
-}
-
-/** Writes `r` and its nodes, committed. */
-async function put(state: TrackerState, r: Release, nodes: ReleaseNode[]): Promise<void> {
-  const tx = state.tx()
-  state.releases.put(tx, r)
-  for (const n of nodes) state.releases.putNode(tx, r.id, n)
-  await tx.commit()
-}
-
-async function compact(state: TrackerState, id: string, now = RETENTION): Promise<number> {
-  const tx = state.tx()
-  const n = compactRelease(state, tx, state.releases.get(id), now)
-  await tx.commit()
-  return n
-}
+afterEach(cleanUp)
 
 const other = (side: 'A' | 'B'): 'A' | 'B' => (side === 'A' ? 'B' : 'A')
 
