@@ -32,26 +32,17 @@ import {
   InsufficientStorageError,
   isDiskFullError,
 } from './errors.ts'
-import type { ChunkedFile, IngestMeta } from './ingest.ts'
 import { parseUploadMetadata } from './metadata.ts'
 import { UploadAdmission } from './upload-admission.ts'
 import { checkGrantUpload, uploadIdOf } from './upload-grants.ts'
-import { UploadPublisher } from './upload-publishing.ts'
+import { UploadPublisher, type UploadPublisherComponents } from './upload-publishing.ts'
 
 const log = logger('dandelion:origin:uploads')
 
 /** What the upload service needs from the origin. */
-export interface UploadsComponents {
+export interface UploadsComponents extends Pick<UploadPublisherComponents, 'publish' | 'published'> {
   /** The chunk store uploads are written into. */
   store: ChunkStore
-  /** Publishes a complete upload's chunks as a new version, private if the upload is. */
-  publish(
-    file: ChunkedFile,
-    meta: IngestMeta,
-    upload: { id: string; private: boolean },
-  ): Promise<PublishedVersion>
-  /** The version an upload was published as, if it was. */
-  published(uploadId: string): Promise<PublishedVersion | undefined>
   /** Free bytes on the data volume. */
   freeDiskBytes(): Promise<number>
 }

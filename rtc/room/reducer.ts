@@ -18,9 +18,6 @@ import { count, member, participant, teacher } from './participants.ts'
 import type { Participant, RoomEvent, RoomKind, RoomState, RoomStateKind } from './types.ts'
 import { TERMINAL_CALL } from './types.ts'
 
-export { inCall } from './call.ts'
-export { participant } from './participants.ts'
-
 /** Limits the reducer enforces. */
 export interface RoomLimits {
   /** Students on a class's stage. @default {@link MAX_STAGE} */

@@ -8,7 +8,8 @@ import {
   type RtcError,
 } from '../errors.ts'
 import type { RtcProvider } from '../provider.ts'
-import { canPublish, participant } from '../room/reducer.ts'
+import { participant } from '../room/participants.ts'
+import { canPublish } from '../room/reducer.ts'
 import type { RoomEvent, RoomState } from '../room/types.ts'
 import type { ControlRelay } from './controls.ts'
 import type { ActionName, ClientMessage } from './messages.ts'

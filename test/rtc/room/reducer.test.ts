@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { RING_TIMEOUT_MS } from '../../../rtc/constants.ts'
-import {
-  canPublish,
-  createRoomState,
-  DEFAULT_LIMITS,
-  inCall,
-  reduce,
-  viewFor,
-} from '../../../rtc/room/reducer.ts'
+import { inCall } from '../../../rtc/room/call.ts'
+import { canPublish, createRoomState, DEFAULT_LIMITS, reduce, viewFor } from '../../../rtc/room/reducer.ts'
 import type { RoomEvent, RoomKind, RoomState } from '../../../rtc/room/types.ts'
 
 const at = 1_000_000
