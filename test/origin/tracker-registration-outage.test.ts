@@ -160,7 +160,10 @@ describe('tracker registration through outages and refusals', () => {
 
     const after = await trackers.tracker({ port })
     // after the outage the queue may register v2 before v1 (a failed one goes to its back)
-    await until(async () => (await resources(after)).some((r) => r.versions === 2), 'both versions registered')
+    await until(
+      async () => (await resources(after)).some((r) => r.versions === 2),
+      'both versions registered',
+    )
     expect(await resources(after)).toEqual([{ name: 'lesson-grade3', versions: 2, latest: 2 }])
     // the tracker lists a version once it is on disk, before its answer reaches the origin
     await until(() => accepted.length >= 2, 'both answers back at the origin')
