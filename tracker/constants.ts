@@ -47,6 +47,12 @@ export const MAX_LAST_SEQ_AHEAD = 1_000_000
 /** Most nodes in the inventory. */
 export const MAX_NODES = 100_000
 /**
+ * Most PeerIds a node remembers as released from it (`DELETE /nodes/:id/peer`), newest kept:
+ * a hello from one of them is refused as released, not as unknown. More replaced machines of
+ * one node than this, all coming back, is not a case to size for.
+ */
+export const MAX_UNBOUND_PEERS_PER_NODE = 8
+/**
  * Most releases kept. Finished releases are compacted after {@link DEFAULT_RELEASE_RETENTION_MS}
  * and, once they decide nothing, deleted down to {@link RELEASE_HISTORY_SHARE} of this
  * (`rollout/retention.ts`): only releases that run, finished within the retention period or

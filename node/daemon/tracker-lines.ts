@@ -33,10 +33,10 @@ export function refusalHint(code: string, message: string): string | undefined {
       const id = /^node (\S+) /.exec(message)?.[1] ?? '<node id>'
       return (
         `another machine (another peer.key) is enrolled as ${id}. If this machine replaces it, ` +
-        `restore the old machine's DIR/peer.key here, or free the id on the tracker (DELETE /api/v1/nodes/${id}, ` +
-        'after its releases are finished or aborted) and this node enrolls with its --enroll-token; the tracker then ' +
-        `sends it what its campus runs (GET /api/v1/nodes/${id}/resources shows what it should run). ` +
-        'Otherwise give this node its own --node-id'
+        `release the old machine's binding on the tracker (DELETE /api/v1/nodes/${id}/peer: ${id} keeps its campus, ` +
+        'labels and releases) and this node enrolls with its --enroll-token at its next connection, or restore the old ' +
+        `machine's DIR/peer.key here; the tracker then sends it what its campus runs (GET /api/v1/nodes/${id}/resources ` +
+        'shows what it should run). Otherwise give this node its own --node-id'
       )
     }
     case 'ERR_TRACKER_UNTRUSTED':

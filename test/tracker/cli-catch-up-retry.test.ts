@@ -12,6 +12,7 @@ import { trackerInitFromArgs } from '../../tracker/cli-tracker-args.ts'
 import type { ReleaseNode } from '../../tracker/index.ts'
 import { MemoryContent } from '../node/agent/memory-content.ts'
 import { ADMIN, ENROLL, Harness, lessonCid, until } from './harness.ts'
+import { http } from './wire.ts'
 
 const h = new Harness()
 const running: Array<{ stop: AbortController; done: Promise<void> }> = []
@@ -54,20 +55,12 @@ async function startTracker(args: string[]): Promise<{ url: string; channelUrl: 
   return JSON.parse(printed)
 }
 
-/** The admin API over loopback, as an operator's client calls it. */
+/** The admin API over loopback, as an operator's client calls it: the body of a 2xx answer. */
 // biome-ignore lint/suspicious/noExplicitAny: whatever JSON the API answers
 async function api(url: string, method: string, path: string, body?: unknown): Promise<any> {
-  const res = await fetch(`${url}/api/v1${path}`, {
-    method,
-    headers: {
-      authorization: `Bearer ${ADMIN}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  })
-  const text = await res.text()
-  if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`)
-  return text === '' ? undefined : JSON.parse(text)
+  const res = await http({ url }, method, path, body)
+  if (res.status >= 300) throw new Error(`${method} ${path} → ${res.status} ${JSON.stringify(res.body)}`)
+  return res.body
 }
 
 describe('dandelion tracker --catch-up-retry', () => {

@@ -29,7 +29,7 @@ describe('day two', () => {
     // node/daemon/cli.ts reads the id from this prefix
     expect(message.startsWith('node n1 is bound to another peer')).toBe(true)
     expect(message).toContain(peerIdFromPrivateKey(first).toString())
-    expect(message).toContain('DELETE /api/v1/nodes/n1')
+    expect(message).toContain('DELETE /api/v1/nodes/n1/peer')
     a.ws.close()
   })
 

@@ -20,7 +20,12 @@ export interface ApiAnswer {
 }
 
 /** Calls `/api/v1<path>` over HTTP (`/health`, `/metrics` and `/api/…` paths as given). */
-export async function http(t: Tracker, method: string, path: string, body?: unknown): Promise<ApiAnswer> {
+export async function http(
+  t: Pick<Tracker, 'url'>,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<ApiAnswer> {
   const url = path.startsWith('/api/') || path === '/health' || path === '/metrics' ? path : `/api/v1${path}`
   const res = await fetch(`${t.url}${url}`, {
     method,

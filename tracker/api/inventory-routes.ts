@@ -17,7 +17,8 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
   // `lastSeenAt`: now while connected, else when its channel last closed (or the tracker
   // stopped while it was connected); absent if it was never seen disconnecting
   const nodeView = (n: NodeRecord): unknown => {
-    const connected = channel.isConnected(n.id)
+    // an unbound node's last session is being closed (`DELETE /nodes/:id/peer`)
+    const connected = n.peerId !== undefined && channel.isConnected(n.id)
     return { ...n, city: inv.cityOf(n), connected, lastSeenAt: connected ? Date.now() : n.lastSeenAt }
   }
   /**
@@ -176,6 +177,29 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
         // queued commands go with it, in the same commit
         await commit((tx) => state.deleteNode(tx, id))
         channel.drop(id, 'node deleted')
+      },
+    },
+    {
+      method: 'DELETE',
+      url: '/nodes/:id/peer',
+      summary:
+        'Release a node’s PeerId binding for a machine replacing it: the next enrollment under its id binds; campus, labels and releases stay',
+      schema: byId,
+      // 200 with the node, unbound, also when it was not bound (nothing changes): the
+      // operator sees what it kept; 404 for an unknown node
+      handler: async (req) => {
+        const id = (req.params as P).id
+        const out = (await commit((tx) => {
+          const unbound = state.unbindNode(tx, id)
+          // the old machine is no longer this node: its session ends as the binding does, so
+          // that no report of its (an ACK) lands on the commands now meant for the next one
+          if (unbound.peerId !== undefined) channel.drop(id, 'peer binding released')
+          return unbound
+        })) as { node: NodeRecord; peerId?: string }
+        // inventory changes have no event stream (nor has DELETE /nodes/:id): the log records it
+        if (out.peerId !== undefined)
+          req.log.info({ nodeId: id, peerId: out.peerId }, 'node peer binding released')
+        return nodeView(out.node)
       },
     },
     {

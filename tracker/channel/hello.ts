@@ -47,6 +47,16 @@ export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): P
   const { inventory, outbox } = c.state
   let node = inventory.nodeByPeer(f.peerId)
   if (node === undefined) {
+    // A machine whose binding an operator released (it was replaced) MUST NOT take its node
+    // id back by itself: told ERR_NOT_ENROLLED, its agent would enroll again with its token,
+    // before its replacement if it came back first. Only an enrollment it sends of its own
+    // accord (its agent's journal reset) binds it again.
+    const unbound = f.enroll === undefined ? inventory.unboundFrom(f.peerId) : undefined
+    if (unbound !== undefined)
+      return refused(
+        'ERR_PEER_UNBOUND',
+        `this machine's binding to node ${unbound} was released by an operator (DELETE /api/v1/nodes/${unbound}/peer) for a machine replacing it, and is not taken back by itself: to run this one as ${unbound} again while no other machine has enrolled as ${unbound}, remove its agent journal (DIR/agent) so that it enrolls with the enrollment token; otherwise enroll it under another node id`,
+      )
     // the code stays ERR_NOT_ENROLLED (the agent and the daemon's hints match it); the
     // words say what to do, where "unknown peer" did not
     if (f.enroll === undefined)

@@ -150,8 +150,9 @@ export function reconcileNode(
     if (resource !== undefined && d.resource !== resource) continue
     const r = state.releases.get(d.releaseId)
     // a member (not the entry of a deleted machine that had this id) is the release's own,
-    // also once the release is compacted
-    if (state.releases.isMember(r.id, nodeId)) continue
+    // also once the release is compacted; unless it became one before the machine was
+    // replaced (its binding released): the machine now bound never got it
+    if (state.releases.isMember(r.id, nodeId) && !replacedSince(state, r, node)) continue
     const cur = state.releases.currentOf(nodeId, d.resource)
     if (cur !== undefined && cur.version === d.version && cur.manifestCid === d.manifestCid) continue
     if (busy(state, nodeId, d.resource)) continue
@@ -167,9 +168,20 @@ export function reconcileNode(
 }
 
 /**
- * Adds `nodeId` to `r` as a late member, with its `place` queued (the entry of a deleted
- * machine that had the id is replaced). Throws {@link CapacityError}, changing nothing, if
- * the node's outbox is full.
+ * Whether `node` became a member of `r` before its PeerId binding was last released
+ * (`DELETE /nodes/:id/peer`): its state there (or the counts a compacted release folded it
+ * into) is the replaced machine's. A member joins at `joinedAt`, or when `r` was created.
+ */
+function replacedSince(state: TrackerState, r: Release, node: NodeRecord): boolean {
+  if (node.unboundAt === undefined) return false
+  const rn = state.releases.nodes.get(r.id)?.get(node.id)
+  return (rn?.joinedAt ?? r.createdAt) <= node.unboundAt
+}
+
+/**
+ * Adds `nodeId` to `r` as a late member, with its `place` queued (the entry of a deleted or
+ * replaced machine that had the id is replaced). Throws {@link CapacityError}, changing
+ * nothing, if the node's outbox is full.
  */
 function join(
   c: ReconcileComponents,
@@ -183,8 +195,8 @@ function join(
   // its side's version (`d` is that side's); `activateAt` long past for a completed release:
   // the node switches once placed
   const cmd = outbox.enqueue(tx, nodeId, placeFields(r, d.variant))
-  // the entry of a deleted machine that had the id, replaced: a member already counted in
-  // `total`, and in `joined` if it was a late one
+  // the entry of a deleted or replaced machine that had the id, replaced: a member already
+  // counted in `total`, and in `joined` if it was a late one
   const replaced = releases.nodes.get(r.id)?.get(nodeId)
   releases.putNode(tx, r.id, {
     nodeId,

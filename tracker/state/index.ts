@@ -7,7 +7,7 @@ import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import { NodeInReleaseError, NotFoundError, StateUnavailableError } from '../errors.ts'
 import type { Catalog } from './catalog.ts'
-import type { Inventory } from './inventory.ts'
+import type { Inventory, NodeRecord } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
 import type { Outbox } from './outbox.ts'
 import type { Releases } from './releases.ts'
@@ -167,6 +167,26 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
       )
     this.inventory.delete(tx, 'node', id)
     this.releases.nodeDeleted(tx, id, this.outbox.dropNode(tx, id))
+  }
+
+  /**
+   * Releases node `id`'s PeerId binding in `tx`, for a machine that replaces it: campus,
+   * labels, enrollment time and its states in releases stay. What the tracker recorded it
+   * running is forgotten (the replacement's disk holds nothing the tracker knows of, so
+   * reconciliation sends it what it should run, `rollout/reconcile.ts`), and its queued
+   * commands stay, unACKed again: the replay at the next machine's hello sends them, signed
+   * for its key, and they are retransmitted until that machine ACKs them. Returns the node
+   * and the PeerId released; none (nothing written) if it was not bound. Throws
+   * {@link NotFoundError} for an unknown node.
+   */
+  unbindNode(tx: Tx, id: string): { node: NodeRecord; peerId?: string } {
+    const out = this.inventory.unbind(tx, id)
+    if (out.peerId === undefined) return out
+    for (const resource of this.releases.resourcesRun())
+      if (this.releases.currentOf(id, resource) !== undefined)
+        this.releases.setCurrent(tx, id, resource, undefined)
+    this.outbox.unacknowledge(tx, id)
+    return out
   }
 
   /**

@@ -2,7 +2,7 @@
  * Inventory: cities, campuses, nodes and devices with free-form labels, and the binding of
  * each enrolled node to its libp2p PeerId.
  */
-import { MAX_NODES } from '../constants.ts'
+import { MAX_NODES, MAX_UNBOUND_PEERS_PER_NODE } from '../constants.ts'
 import { CampusInUseError, CapacityError, ConflictError, NotFoundError } from '../errors.ts'
 import { checkId } from './ids.ts'
 import type { Kv, Tx } from './kv.ts'
@@ -30,6 +30,19 @@ export interface NodeRecord {
   enrolledAt?: number
   /** When its channel last closed, or the tracker stopped while it was connected (epoch ms; advisory). */
   lastSeenAt?: number
+  /**
+   * When its PeerId binding was last released (`DELETE /nodes/:id/peer`, epoch ms): what the
+   * tracker knew of the machine before (what it runs, its outcomes in releases) is that
+   * machine's, not the one enrolled since (`rollout/reconcile.ts`).
+   */
+  unboundAt?: number
+  /**
+   * PeerIds released from this node, oldest first (at most `MAX_UNBOUND_PEERS_PER_NODE`): a
+   * hello from one of them without enrollment is refused as such (`ERR_PEER_UNBOUND`), not
+   * as unknown: an agent told `ERR_NOT_ENROLLED` enrolls again by itself, and would take the
+   * freed id back before its replacement.
+   */
+  unboundPeers?: string[]
 }
 
 /** A classroom device (lamp, player). */
@@ -50,6 +63,8 @@ export class Inventory {
   readonly nodes = new Map<string, NodeRecord>()
   readonly devices = new Map<string, Device>()
   private readonly byPeer = new Map<string, string>()
+  /** PeerId → the node it was released from (its last one, if several). */
+  private readonly byUnboundPeer = new Map<string, string>()
   /**
    * Node ids in ascending order, for paged listing; built when first asked after a node was
    * added or deleted (a change to a node keeps its id), so a listing in pages costs one
@@ -69,13 +84,13 @@ export class Inventory {
     const id = key.slice(bang + 1)
     if (kind === 'node') {
       const old = this.nodes.get(id)
-      if (old?.peerId !== undefined && this.byPeer.get(old.peerId) === id) this.byPeer.delete(old.peerId)
+      if (old !== undefined) this.unindex(old)
       if (old === undefined || value === undefined) this.sortedNodeIds = undefined
       if (value === undefined) this.nodes.delete(id)
       else {
         const n = value as NodeRecord
         this.nodes.set(id, n)
-        if (n.peerId !== undefined) this.byPeer.set(n.peerId, id)
+        this.index(n)
       }
       return
     }
@@ -84,6 +99,26 @@ export class Inventory {
       | undefined
     if (value === undefined) map?.delete(id)
     else map?.set(id, value)
+  }
+
+  private index(n: NodeRecord): void {
+    if (n.peerId !== undefined) this.byPeer.set(n.peerId, n.id)
+    for (const p of n.unboundPeers ?? []) this.byUnboundPeer.set(p, n.id)
+  }
+
+  private unindex(n: NodeRecord): void {
+    if (n.peerId !== undefined && this.byPeer.get(n.peerId) === n.id) this.byPeer.delete(n.peerId)
+    for (const p of n.unboundPeers ?? []) if (this.byUnboundPeer.get(p) === n.id) this.byUnboundPeer.delete(p)
+  }
+
+  /** Writes `next` as node `next.id`, in memory (with its indexes) and in `tx`. */
+  private write(tx: Tx, next: NodeRecord): void {
+    const old = this.nodes.get(next.id)
+    if (old !== undefined) this.unindex(old)
+    else this.sortedNodeIds = undefined
+    this.nodes.set(next.id, next)
+    this.index(next)
+    tx.put(`node!${next.id}`, next)
   }
 
   /**
@@ -98,6 +133,14 @@ export class Inventory {
   /** City of a node, through its campus. */
   cityOf(node: NodeRecord): string | undefined {
     return node.campus === undefined ? undefined : this.campuses.get(node.campus)?.city
+  }
+
+  /**
+   * The node a PeerId was released from (`DELETE /nodes/:id/peer`) and is not bound to
+   * again; undefined for a PeerId bound now, or never released.
+   */
+  unboundFrom(peerId: string): string | undefined {
+    return this.byPeer.has(peerId) ? undefined : this.byUnboundPeer.get(peerId)
   }
 
   /** Node bound to a PeerId. */
@@ -135,21 +178,23 @@ export class Inventory {
       throw new NotFoundError(`campus ${node.campus}`)
     const old = this.nodes.get(node.id)
     if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
-    if (old === undefined) this.sortedNodeIds = undefined
     const next: NodeRecord = {
       ...node,
       peerId: old?.peerId,
       enrolledAt: old?.enrolledAt,
       lastSeenAt: old?.lastSeenAt,
+      unboundAt: old?.unboundAt,
+      unboundPeers: old?.unboundPeers,
     }
-    this.nodes.set(node.id, next)
-    tx.put(`node!${node.id}`, next)
+    this.write(tx, next)
     return next
   }
 
   /**
    * Binds a node to a PeerId at enrollment. A node id already bound to another PeerId, or a
    * PeerId already bound to another node, is refused: identity is never re-assigned silently.
+   * A node whose binding was released ({@link unbind}) is bound by the first enrollment
+   * that comes, whichever machine it is from.
    */
   enroll(tx: Tx, nodeId: string, peerId: string, fields: { campus?: string; labels?: string[] }): NodeRecord {
     checkId('node', nodeId)
@@ -161,13 +206,13 @@ export class Inventory {
       // the message MUST start with "node <id> is bound to another peer": the node daemon
       // (node/daemon/cli.ts) reads the id from it for its hint
       throw new ConflictError(
-        `node ${nodeId} is bound to another peer (${old.peerId}), not to ${peerId}: if this machine replaces it, delete the node first (DELETE /api/v1/nodes/${nodeId}) and let this one enroll again, or restore the old machine's key here; otherwise enroll it under another node id`,
+        `node ${nodeId} is bound to another peer (${old.peerId}), not to ${peerId}: if this machine replaces it, release the old machine's binding (DELETE /api/v1/nodes/${nodeId}/peer; the node keeps its campus, labels and releases) and this one enrolls on its next connection, or restore the old machine's key here; otherwise enroll it under another node id`,
         'ERR_NODE_TAKEN',
       )
     if (old === undefined && this.nodes.size >= MAX_NODES) throw new CapacityError('inventory full')
     const campus = old?.campus ?? fields.campus
     if (campus !== undefined && !this.campuses.has(campus)) throw new NotFoundError(`campus ${campus}`)
-    if (old === undefined) this.sortedNodeIds = undefined
+    const unboundPeers = old?.unboundPeers?.filter((p) => p !== peerId)
     const next: NodeRecord = {
       id: nodeId,
       campus,
@@ -175,20 +220,36 @@ export class Inventory {
       peerId,
       enrolledAt: old?.enrolledAt ?? Date.now(),
       lastSeenAt: old?.lastSeenAt,
+      unboundAt: old?.unboundAt,
+      unboundPeers: unboundPeers?.length === 0 ? undefined : unboundPeers,
     }
-    this.nodes.set(nodeId, next)
-    this.byPeer.set(peerId, nodeId)
-    tx.put(`node!${nodeId}`, next)
+    this.write(tx, next)
     return next
+  }
+
+  /**
+   * Releases a node's PeerId binding (its machine was replaced), keeping everything else;
+   * the released PeerId is remembered (see {@link NodeRecord.unboundPeers}). Returns the
+   * node and the PeerId released, none if it was not bound (nothing is then written).
+   */
+  unbind(tx: Tx, nodeId: string, now = Date.now()): { node: NodeRecord; peerId?: string } {
+    const old = this.nodes.get(nodeId)
+    if (old === undefined) throw new NotFoundError(`node ${nodeId}`)
+    if (old.peerId === undefined) return { node: old }
+    const { peerId: released, ...rest } = old
+    const unboundPeers = [...(old.unboundPeers ?? []).filter((p) => p !== released), released].slice(
+      -MAX_UNBOUND_PEERS_PER_NODE,
+    )
+    const next: NodeRecord = { ...rest, unboundAt: now, unboundPeers }
+    this.write(tx, next)
+    return { node: next, peerId: released }
   }
 
   /** Records that a node's channel closed at `at` (`lastSeenAt`). */
   seen(tx: Tx, nodeId: string, at: number): void {
     const old = this.nodes.get(nodeId)
     if (old === undefined) return
-    const next: NodeRecord = { ...old, lastSeenAt: at }
-    this.nodes.set(nodeId, next)
-    tx.put(`node!${nodeId}`, next)
+    this.write(tx, { ...old, lastSeenAt: at })
   }
 
   delete(tx: Tx, kind: 'city' | 'campus' | 'node' | 'device', id: string): void {
@@ -204,9 +265,10 @@ export class Inventory {
       const devices = [...this.devices.values()].filter((d) => d.campus === id).length
       if (nodes > 0 || devices > 0) throw new CampusInUseError(id, nodes, devices)
     }
-    if (kind === 'node' && (old as NodeRecord).peerId !== undefined)
-      this.byPeer.delete((old as NodeRecord).peerId!)
-    if (kind === 'node') this.sortedNodeIds = undefined
+    if (kind === 'node') {
+      this.unindex(old as NodeRecord)
+      this.sortedNodeIds = undefined
+    }
     map.delete(id)
     tx.del(`${kind}!${id}`)
   }

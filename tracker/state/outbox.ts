@@ -277,6 +277,20 @@ export class Outbox {
   }
 
   /**
+   * Marks every ACKed command of a node unACKed again (its machine was replaced: the next
+   * one has received none of them), so that they are retransmitted to it until it ACKs.
+   * Outcomes already reported (`placed`) stay: the release's state says what became of them.
+   */
+  unacknowledge(tx: Tx, nodeId: string): void {
+    for (const e of this.boxes.get(nodeId)?.values() ?? []) {
+      if (e.state !== 'acked') continue
+      e.state = 'pending'
+      this.setUnacked(nodeId, 1)
+      tx.put(key(nodeId, e.cmd.seq), this.persisted(e))
+    }
+  }
+
+  /**
    * Drops every command queued for a node (it is being deleted): none is delivered,
    * retransmitted or kept on disk. Its sequence number stays: should the machine that held
    * the id enroll again, with its journal, new commands still come after what it holds.

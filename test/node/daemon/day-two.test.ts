@@ -73,7 +73,7 @@ describe('node daemon: day-two operations', () => {
     const refused = await line(replacement.lines, 'tracker-refused')
     expect(refused).toMatchObject({ code: 'ERR_NODE_TAKEN' })
     // before, no hint: "node bj-1-n1 is bound to another peer" alone
-    expect(refused.hint).toEqual(expect.stringContaining('DELETE /api/v1/nodes/bj-1-n1'))
+    expect(refused.hint).toEqual(expect.stringContaining('DELETE /api/v1/nodes/bj-1-n1/peer'))
     expect(refused.hint).toEqual(expect.stringContaining('peer.key'))
     expect(refused.hint).toEqual(expect.stringContaining('/api/v1/nodes/bj-1-n1/resources'))
   })
