@@ -15,7 +15,8 @@
  * names its numbers, mapped back through its offset before the history is read.
  *
  * `werift` mode calls `sender.sendRtp(packet)` (0.25.2 clones internally; no extra clone here) and
- * is kept as the in-run baseline.
+ * is kept as the in-run baseline. werift's sender rewrites numbers itself, so on a reused m-line it
+ * is told to continue (`replaceRTP`) at the next track's first packet, and answers NACKs itself.
  */
 import { ntpTime, RtpPacket } from 'werift'
 import { NACK_HISTORY } from '../constants.ts'
@@ -88,7 +89,16 @@ export class TrackForwarder {
         this.onReady(out)
       }
       this.sent++
-      if (out.continueFrom !== undefined) continueOutput(out, out.continueFrom, seq, rtpTimestamp, now)
+      if (out.continueFrom !== undefined) {
+        const from = out.continueFrom
+        continueOutput(out, from, seq, rtpTimestamp, now)
+        // werift's sender numbers its own packets: without this it sends the next track's numbers
+        // unchanged, a jump on the same SSRC; have it go on as the offsets just set do
+        if (this.mode === 'werift') {
+          const step = (rtpTimestamp + out.tsDelta - from.timestamp) >>> 0
+          out.sender.replaceRTP({ sequenceNumber: seq, timestamp: rtpTimestamp }, false, step)
+        }
+      }
       const outSeq = (seq + out.seqDelta) & 0xffff
       const outTimestamp = (rtpTimestamp + out.tsDelta) >>> 0
       if (out.last === undefined) out.last = { seq: outSeq, timestamp: outTimestamp, at: now }
@@ -104,7 +114,7 @@ export class TrackForwarder {
       }
       pkt ??= this.mode === 'werift' ? RtpPacket.deSerialize(buf) : prepare(buf)
       if (this.mode === 'werift') {
-        // werift's sender keeps its own sequence and timestamp continuity
+        // werift's sender applies its own offsets, which `replaceRTP` above keeps equal to ours
         out.sender.sendRtp(pkt).catch(noop)
       } else {
         pkt.header.ssrc = out.ssrc
