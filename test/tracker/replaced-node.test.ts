@@ -90,6 +90,58 @@ describe('DELETE /nodes/:id/peer: a replaced machine', () => {
     expect((await releaseStatus(t, rel)).counts).toMatchObject({ active: 1, failed: 0 })
   })
 
+  it('counts the outcome deadline of a command the old machine ACKed from the replacement’s ACK', {
+    timeout: 30_000,
+  }, async () => {
+    const timeout = 4_000
+    const t = await h.tracker({ dataDir: await h.tmp() })
+    await h.seed(t)
+    const n1 = async () =>
+      (await http(t, 'GET', `/releases/${rel}/nodes`)).body.nodes.find(
+        (n: { nodeId: string }) => n.nodeId === 'n1',
+      )
+    // the old machine ACKs the place and goes silent mid-fetch
+    const stuck = new MemoryContent()
+    stuck.gate = new Promise(() => {})
+    const old = await h.agent([t.channelUrl], 'n1', { campus: 'bj-1', content: stuck })
+    await until(() => old.agent.connected, 'old machine connected')
+    const rel = await createRelease(t, { version: 2, targets: { nodes: ['n1'] }, outcomeTimeoutMs: timeout })
+    await until(async () => (await n1())?.ackedAt !== undefined, 'old machine ACKed')
+    const oldAck = (await n1()).ackedAt as number
+    expect((await http(t, 'DELETE', '/nodes/n1/peer')).status).toBe(200)
+    await until(() => !old.agent.connected, 'old machine disconnected')
+    await old.agent.stop()
+    // nobody fetches it now: it waits, unACKed, for the next machine
+    expect(await n1()).toMatchObject({ state: 'pending', percent: 0 })
+    expect((await n1()).ackedAt).toBeUndefined()
+    expect((await releaseStatus(t, rel)).counts).toMatchObject({ pending: 1, fetching: 0 })
+
+    // close to the old machine's deadline, the replacement enrolls and ACKs
+    await new Promise((resolve) => setTimeout(resolve, oldAck + timeout * 0.7 - Date.now()))
+    const content = new MemoryContent()
+    let open!: () => void
+    content.gate = new Promise<void>((resolve) => {
+      open = resolve
+    })
+    await h.agent([t.channelUrl], 'n1', { campus: 'bj-1', content })
+    await until(async () => (await n1())?.ackedAt !== undefined, 'replacement ACKed')
+    const newAck = (await n1()).ackedAt as number
+    expect(newAck).toBeGreaterThanOrEqual(oldAck + timeout * 0.7)
+    // past where the old machine's ACK would have put the deadline, before the replacement's
+    await new Promise((resolve) => setTimeout(resolve, oldAck + timeout + 500 - Date.now()))
+    expect(Date.now()).toBeLessThan(newAck + timeout)
+    expect(await n1()).toMatchObject({ state: 'fetching' })
+    expect((await n1()).timedOutAt).toBeUndefined()
+    expect((await releaseStatus(t, rel)).release.status).toBe('running')
+
+    open()
+    await untilCompleted(t, rel)
+    const s = await releaseStatus(t, rel)
+    expect(s.counts).toMatchObject({ active: 1, failed: 0 })
+    expect(s.release.result).toEqual({ outcome: 'succeeded', active: 1, failed: 0, timedOut: 0 })
+    expect(content.table.get('lesson')).toBe(lessonCid(2))
+  })
+
   it('refuses the old key as released after a restart too; enrolling of its own accord first, it binds again', {
     timeout: 30_000,
   }, async () => {

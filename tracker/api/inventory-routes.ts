@@ -194,6 +194,9 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
           // the old machine is no longer this node: its session ends as the binding does, so
           // that no report of its (an ACK) lands on the commands now meant for the next one
           if (unbound.peerId !== undefined) channel.drop(id, 'peer binding released')
+          // a `place` it was fetching waits, `pending`, for the next machine's ACK
+          for (const { releaseId, nodeId } of unbound.reset)
+            engine.announce(tx, { type: 'release.node', releaseId, nodeId, state: 'pending' })
           return unbound
         })) as { node: NodeRecord; peerId?: string }
         // inventory changes have no event stream (nor has DELETE /nodes/:id): the log records it

@@ -9,7 +9,7 @@ import { NodeInReleaseError, NotFoundError, StateUnavailableError } from '../err
 import type { Catalog } from './catalog.ts'
 import type { Inventory, NodeRecord } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
-import type { Outbox } from './outbox.ts'
+import type { Outbox, OutboxEntry } from './outbox.ts'
 import type { Releases } from './releases.ts'
 import { CommittedRepositories, loadBoth, Repositories, type RepositoriesInit } from './repositories.ts'
 
@@ -175,18 +175,53 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
    * running is forgotten (the replacement's disk holds nothing the tracker knows of, so
    * reconciliation sends it what it should run, `rollout/reconcile.ts`), and its queued
    * commands stay, unACKed again: the replay at the next machine's hello sends them, signed
-   * for its key, and they are retransmitted until that machine ACKs them. Returns the node
-   * and the PeerId released; none (nothing written) if it was not bound. Throws
-   * {@link NotFoundError} for an unknown node.
+   * for its key, and they are retransmitted until that machine ACKs them. A release's state
+   * of the node whose `place` is put back so, ACKed with no outcome yet (`fetching`), is
+   * `pending` again ({@link unstart}). Returns the node, the PeerId released and the release
+   * states put back to `pending` (`reset`); none (nothing written) if it was not bound.
+   * Throws {@link NotFoundError} for an unknown node.
    */
-  unbindNode(tx: Tx, id: string): { node: NodeRecord; peerId?: string } {
+  unbindNode(
+    tx: Tx,
+    id: string,
+  ): { node: NodeRecord; peerId?: string; reset: Array<{ releaseId: string; nodeId: string }> } {
     const out = this.inventory.unbind(tx, id)
-    if (out.peerId === undefined) return out
+    if (out.peerId === undefined) return { ...out, reset: [] }
     for (const resource of this.releases.resourcesRun())
       if (this.releases.currentOf(id, resource) !== undefined)
         this.releases.setCurrent(tx, id, resource, undefined)
-    this.outbox.unacknowledge(tx, id)
-    return out
+    const reset = this.unstart(tx, id, this.outbox.unacknowledge(tx, id))
+    return { ...out, reset }
+  }
+
+  /**
+   * Node `id`'s commands `back` are unACKed again: where one is a release's `place` the node
+   * ACKed and reported no outcome of (`fetching`), its state there goes back to what it was
+   * before the ACK, `pending`, with no `ackedAt` and no progress. Its outcome deadline
+   * (`rollout/deadlines.ts`, from `ackedAt`) then starts at the next machine's ACK, not the
+   * old one's, and the status no longer shows it fetching while no machine is. A state the
+   * command's outcome set (`placed`, or `failed` by its deadline: a late outcome is still
+   * recorded) stays. A deadline timer armed for the old ACK finds nothing due and is harmless.
+   */
+  private unstart(tx: Tx, id: string, back: OutboxEntry[]): Array<{ releaseId: string; nodeId: string }> {
+    const reset: Array<{ releaseId: string; nodeId: string }> = []
+    for (const e of back) {
+      const releaseId = e.cmd.releaseId
+      if (e.cmd.op !== 'place' || releaseId === undefined || e.outcome !== undefined) continue
+      const rn = this.releases.nodes.get(releaseId)?.get(id)
+      if (rn?.cmdId !== e.cmd.id || rn.state !== 'fetching' || rn.deletedAt !== undefined) continue
+      // a changed copy, never a change in place: the readers share the written object
+      const { ackedAt: _, ...kept } = rn
+      this.releases.putNode(tx, releaseId, {
+        ...kept,
+        state: 'pending',
+        percent: 0,
+        peerBytes: 0,
+        originBytes: 0,
+      })
+      reset.push({ releaseId, nodeId: id })
+    }
+    return reset
   }
 
   /**

@@ -280,14 +280,18 @@ export class Outbox {
    * Marks every ACKed command of a node unACKed again (its machine was replaced: the next
    * one has received none of them), so that they are retransmitted to it until it ACKs.
    * Outcomes already reported (`placed`) stay: the release's state says what became of them.
+   * Returns the commands put back.
    */
-  unacknowledge(tx: Tx, nodeId: string): void {
+  unacknowledge(tx: Tx, nodeId: string): OutboxEntry[] {
+    const back: OutboxEntry[] = []
     for (const e of this.boxes.get(nodeId)?.values() ?? []) {
       if (e.state !== 'acked') continue
       e.state = 'pending'
       this.setUnacked(nodeId, 1)
       tx.put(key(nodeId, e.cmd.seq), this.persisted(e))
+      back.push(e)
     }
+    return back
   }
 
   /**
