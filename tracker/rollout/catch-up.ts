@@ -29,6 +29,7 @@ import { logger } from '@libp2p/logger'
 import { CATCH_UP_RETRY_INITIAL_MS, CATCH_UP_RETRY_MAX_MS } from '../constants.ts'
 import { CapacityError } from '../errors.ts'
 import type { Release, ReleaseNode, Repositories, TrackerState, Tx } from '../state/index.ts'
+import { NO_PROGRESS } from '../state/release-types.ts'
 import type { Announce } from './engine-types.ts'
 import { placeFields } from './place.ts'
 import { busy, type DesiredVersion, desiredVersions } from './reconcile.ts'
@@ -206,9 +207,7 @@ function resend(c: CatchUpComponents, tx: Tx, r: Release, rn: ReleaseNode, d: De
     variant: d.variant,
     state: 'pending',
     cmdId: cmd.id,
-    percent: 0,
-    peerBytes: 0,
-    originBytes: 0,
+    ...NO_PROGRESS,
     attempts,
   })
   r.result = releases.resultOf(r)

@@ -27,6 +27,7 @@ import { logger } from '@libp2p/logger'
 import { CapacityError } from '../errors.ts'
 import type { CurrentRef, NodeRecord, Release, Repositories, TrackerState, Tx } from '../state/index.ts'
 import { sortedHas } from '../state/release-summary.ts'
+import { NO_PROGRESS } from '../state/release-types.ts'
 import type { Announce } from './engine-types.ts'
 import { placeFields } from './place.ts'
 import { refOf } from './revert.ts'
@@ -204,9 +205,7 @@ function join(
     variant: d.variant,
     state: 'pending',
     cmdId: cmd.id,
-    percent: 0,
-    peerBytes: 0,
-    originBytes: 0,
+    ...NO_PROGRESS,
     joinedAt: Date.now(),
     // what a rollback of `r` sends it back to
     prev: cur === undefined ? undefined : refOf(cur),

@@ -6,6 +6,7 @@
  */
 import { logger } from '@libp2p/logger'
 import type { Release, ReleaseNode, TrackerState, Tx } from '../state/index.ts'
+import { NO_PROGRESS } from '../state/release-types.ts'
 import type { Announce } from './engine-types.ts'
 import { placeFields } from './place.ts'
 import type { ReleasePlan } from './plan.ts'
@@ -35,9 +36,7 @@ export function writeRelease(state: TrackerState, tx: Tx, plan: ReleasePlan): st
         stage: stageOf.get(nodeId)!,
         variant: variants.get(nodeId)!,
         state: 'waiting',
-        percent: 0,
-        peerBytes: 0,
-        originBytes: 0,
+        ...NO_PROGRESS,
         prev: cur === undefined ? undefined : refOf(cur),
       })
     }

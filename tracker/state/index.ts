@@ -31,6 +31,9 @@ export type {
   StageSpec,
   VersionRef,
 } from './releases.ts'
+
+import { NO_PROGRESS } from './release-types.ts'
+
 export type { CommittedRepositories, Repositories, RepositoriesInit } from './repositories.ts'
 
 const log = logger('dandelion:tracker:state')
@@ -215,9 +218,7 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
       this.releases.putNode(tx, releaseId, {
         ...kept,
         state: 'pending',
-        percent: 0,
-        peerBytes: 0,
-        originBytes: 0,
+        ...NO_PROGRESS,
       })
       reset.push({ releaseId, nodeId: id })
     }

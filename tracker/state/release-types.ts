@@ -229,3 +229,10 @@ export function newerRelease(a: Release, b: Release): boolean {
 
 /** Reason given on a release's node state for a node deleted from the inventory. */
 export const NODE_DELETED = 'node deleted'
+
+/** The progress of a node's `place` that has not started (yet, or again): nothing fetched. */
+export const NO_PROGRESS: Readonly<Pick<ReleaseNode, 'percent' | 'peerBytes' | 'originBytes'>> = {
+  percent: 0,
+  peerBytes: 0,
+  originBytes: 0,
+}
