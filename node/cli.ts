@@ -63,6 +63,10 @@ const COMMANDS: Record<string, Command> = {
       'create and steer releases: create | list | status | pause | resume | advance | abort | rollback',
     service: 'tracker',
   },
+  'enroll-token': {
+    summary: 'issue, list and revoke enrollment tokens for new nodes: create | list | revoke',
+    service: 'tracker',
+  },
   rtc: { summary: 'run the live-tutoring signaling server and SFU', service: 'rtc' },
 }
 

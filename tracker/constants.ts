@@ -52,6 +52,17 @@ export const MAX_NODES = 100_000
  * one node than this, all coming back, is not a case to size for.
  */
 export const MAX_UNBOUND_PEERS_PER_NODE = 8
+/** Most enrollment tokens issued through the API kept at once (active or not yet swept). */
+export const MAX_ENROLLMENT_TOKENS = 1_000
+/**
+ * How long an enrollment token that stopped enrolling (expired, or used up) is still listed:
+ * tokens older than this are deleted as the next one is issued.
+ */
+export const ENROLLMENT_TOKEN_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** How long an issued enrollment token enrolls unless its issuer says (7 days). */
+export const DEFAULT_ENROLLMENT_TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000
+/** The longest an issued enrollment token may enroll (one year). */
+export const MAX_ENROLLMENT_TOKEN_TTL_MS = 366 * 24 * 60 * 60 * 1000
 /**
  * Most releases kept. Finished releases are compacted after {@link DEFAULT_RELEASE_RETENTION_MS}
  * and, once they decide nothing, deleted down to {@link RELEASE_HISTORY_SHARE} of this

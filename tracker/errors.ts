@@ -158,6 +158,45 @@ export class ReleaseOverlapError extends ConflictError {
   }
 }
 
+/**
+ * An issued enrollment token that has expired. Said only to a hello that holds its secret,
+ * so that the operator of the node learns to ask for a new one.
+ */
+export class EnrollmentTokenExpiredError extends TrackerError {
+  override name = 'EnrollmentTokenExpiredError'
+  constructor(id: string, expiresAt: number) {
+    super(
+      `enrollment token ${id} expired at ${new Date(expiresAt).toISOString()}: ask the tracker's operator for a new one (POST /api/v1/enrollment-tokens, or dandelion enroll-token create)`,
+      'ERR_ENROLLMENT_TOKEN_EXPIRED',
+      401,
+    )
+  }
+}
+
+/** An issued enrollment token that has enrolled as many nodes as it may. */
+export class EnrollmentTokenUsedUpError extends TrackerError {
+  override name = 'EnrollmentTokenUsedUpError'
+  constructor(id: string, maxUses: number) {
+    super(
+      `enrollment token ${id} has enrolled the ${maxUses} node(s) it was issued for: ask the tracker's operator for a new one`,
+      'ERR_ENROLLMENT_TOKEN_USED_UP',
+      401,
+    )
+  }
+}
+
+/** An issued enrollment token held to one campus, used for a node of another. */
+export class EnrollmentTokenCampusError extends TrackerError {
+  override name = 'EnrollmentTokenCampusError'
+  constructor(id: string, tokenCampus: string, campus: string) {
+    super(
+      `enrollment token ${id} enrolls nodes into campus ${tokenCampus} only, not ${campus}: leave --campus out (or give ${tokenCampus}), or use a token for ${campus}`,
+      'ERR_ENROLLMENT_TOKEN_CAMPUS',
+      403,
+    )
+  }
+}
+
 /** A bounded collection is full. */
 export class CapacityError extends TrackerError {
   override name = 'CapacityError'

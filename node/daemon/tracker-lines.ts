@@ -22,7 +22,12 @@ export function refusalHint(code: string, message: string): string | undefined {
     case 'ERR_NOT_ENROLLED':
       return 'the tracker does not know this node yet: give it the enrollment token for its first connection (--enroll-token, DANDELION_ENROLLMENT_TOKEN, "enrollToken")'
     case 'ERR_BAD_ENROLLMENT_TOKEN':
-      return 'the enrollment token is not the tracker\'s (--enroll-token, DANDELION_ENROLLMENT_TOKEN, "enrollToken")'
+      return 'the enrollment token is neither the tracker\'s shared one nor one it issued and still keeps (revoked tokens are forgotten): check --enroll-token, DANDELION_ENROLLMENT_TOKEN, "enrollToken"'
+    case 'ERR_ENROLLMENT_TOKEN_EXPIRED':
+    case 'ERR_ENROLLMENT_TOKEN_USED_UP':
+      return "ask the tracker's operator for a new enrollment token (dandelion enroll-token create) and give it as --enroll-token; the node enrolls at its next connection"
+    case 'ERR_ENROLLMENT_TOKEN_CAMPUS':
+      return 'the enrollment token was issued for another campus than --campus (or than the campus the node was registered in): fix --campus, or use a token issued for this campus'
     case 'ERR_NOT_FOUND':
       return message.startsWith('campus ')
         ? "the campus is not in the tracker's inventory: create it first (POST /api/v1/cities, then POST /api/v1/campuses on the tracker's admin API), or fix --campus"

@@ -175,7 +175,7 @@ export async function bareNode(
   key: PrivateKey,
   nodeId: string,
   campus = 'bj-1',
-  opts: { enroll?: boolean } = {},
+  opts: { enroll?: boolean; token?: string } = {},
 ): Promise<BareNode> {
   const ws = new WebSocket(url, CHANNEL_PROTOCOL)
   const frames: ServerFrame[] = []
@@ -186,7 +186,7 @@ export async function bareNode(
     frames.push(f)
     if (f.t === 'challenge') {
       const sig = Buffer.from(await key.sign(authPayload(f.nonce, peerId))).toString('base64url')
-      const enroll = opts.enroll === false ? undefined : { token: ENROLL, nodeId, campus }
+      const enroll = opts.enroll === false ? undefined : { token: opts.token ?? ENROLL, nodeId, campus }
       ws.send(JSON.stringify({ t: 'hello', peerId, sig, lastSeq: 0, enroll }))
     }
   })

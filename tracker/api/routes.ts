@@ -1,10 +1,11 @@
 /**
  * Admin API routes under `/api/v1`. Each route is declared once in a table that both
  * registers it with fastify and feeds the OpenAPI document: the inventory's
- * (`inventory-routes.ts`), the catalog's (`catalog-routes.ts`) and the releases'
+ * (`inventory-routes.ts`), the issued enrollment tokens' (`enrollment-token-routes.ts`), the catalog's (`catalog-routes.ts`) and the releases'
  * (`release-routes.ts`), made of what `route-kit.ts` shares.
  */
 import { catalogRoutes } from './catalog-routes.ts'
+import { enrollmentTokenRoutes } from './enrollment-token-routes.ts'
 import { inventoryRoutes } from './inventory-routes.ts'
 import { releaseRoutes } from './release-routes.ts'
 import { type RouteDef, type RoutesComponents, routeContext } from './route-kit.ts'
@@ -14,5 +15,10 @@ export type { RouteDef, RoutesComponents } from './route-kit.ts'
 /** The route table. */
 export function routes(c: RoutesComponents): RouteDef[] {
   const ctx = routeContext(c)
-  return [...inventoryRoutes(ctx), ...catalogRoutes(ctx), ...releaseRoutes(ctx)]
+  return [
+    ...inventoryRoutes(ctx),
+    ...enrollmentTokenRoutes(ctx),
+    ...catalogRoutes(ctx),
+    ...releaseRoutes(ctx),
+  ]
 }

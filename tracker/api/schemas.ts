@@ -6,6 +6,7 @@
 import {
   DEFAULT_LIST_LIMIT,
   MAX_ACTIVATE_AT_MS,
+  MAX_ENROLLMENT_TOKEN_TTL_MS,
   MAX_LIST_LIMIT,
   MAX_OUTCOME_TIMEOUT_MS,
   MAX_STAGES,
@@ -49,6 +50,26 @@ export const nodeBody = {
   required: ['id'],
   additionalProperties: false,
   properties: { id, campus: id, labels },
+} as const
+
+/** `POST /enrollment-tokens`: every field optional (a token for any campus, 7 days, any number of nodes). */
+export const enrollmentTokenBody = {
+  type: ['object', 'null'],
+  additionalProperties: false,
+  properties: {
+    campus: id,
+    ttlSeconds: { type: 'integer', minimum: 1, maximum: MAX_ENROLLMENT_TOKEN_TTL_MS / 1000 },
+    maxUses: { type: 'integer', minimum: 1, maximum: 100_000 },
+    note: name,
+  },
+} as const
+
+/** An issued enrollment token's id (16 hex digits). */
+export const enrollmentTokenParams = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: { type: 'string', pattern: '^[0-9a-f]{16}$' } },
 } as const
 
 export const nodePatchBody = {

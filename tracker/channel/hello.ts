@@ -7,7 +7,7 @@
 import { logger } from '@libp2p/logger'
 import { CLOSE_CODES, type Enrollment, type NodeFrame } from '../../node/agent/protocol.ts'
 import type { LastSeqOutOfRangeError } from '../errors.ts'
-import type { NodeRecord, TrackerState } from '../state/index.ts'
+import type { EnrollmentTokenRecord, NodeRecord, TrackerState } from '../state/index.ts'
 import { safeEqual, verifyHello } from './auth.ts'
 
 const log = logger('dandelion:tracker:channel')
@@ -28,7 +28,10 @@ export type Admission = { node: NodeRecord; refused?: undefined } | { node?: und
 /** Components of {@link admit}. */
 export interface AdmitComponents {
   state: TrackerState
-  /** Token a node presents once, at enrollment. */
+  /**
+   * The shared token a node may present once, at enrollment; tokens issued through the API
+   * (`state.enrollmentTokens`) enroll too.
+   */
   enrollmentToken: string
 }
 
@@ -38,7 +41,8 @@ const refused = (code: string, message: string, close?: number): Admission => ({
 
 /**
  * Checks hello `f`, answering the challenge `nonce`, and enrolls the node it names if its key
- * is new and it brings the enrollment token (committed, synced). Rejects only if that commit
+ * is new and it brings the shared enrollment token or an issued one that allows it (expiry,
+ * uses, campus; the use counted in the same commit, synced). Rejects only if that commit
  * fails.
  */
 export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): Promise<Admission> {
@@ -46,6 +50,9 @@ export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): P
   if (!(await verifyHello(nonce, f.peerId, f.sig))) return refused('ERR_BAD_SIGNATURE', 'bad signature')
   const { inventory, outbox } = c.state
   let node = inventory.nodeByPeer(f.peerId)
+  // From here to the enrollment's commit nothing is awaited: an issued token's uses are
+  // checked and counted in one step, so two nodes racing for its last use cannot both win.
+  let issued: EnrollmentTokenRecord | undefined
   if (node === undefined) {
     // A machine whose binding an operator released (it was replaced) MUST NOT take its node
     // id back by itself: told ERR_NOT_ENROLLED, its agent would enroll again with its token,
@@ -64,8 +71,12 @@ export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): P
         'ERR_NOT_ENROLLED',
         'this node is not enrolled: its first connection needs the enrollment token (--enroll-token on the node, or DANDELION_ENROLLMENT_TOKEN)',
       )
-    if (!safeEqual(f.enroll.token, c.enrollmentToken))
-      return refused('ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
+    // The token MUST be the tracker's shared one or one issued through the API and not
+    // revoked (an unknown or revoked one is told apart from neither: a bad token)
+    if (!safeEqual(f.enroll.token, c.enrollmentToken)) {
+      issued = c.state.enrollmentTokens.find(f.enroll.token)
+      if (issued === undefined) return refused('ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
+    }
   }
   // The hello's lastSeq MUST be one this tracker can continue after; it is checked
   // before anything is saved (enrollment, sequence numbers).
@@ -76,10 +87,18 @@ export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): P
     return refused(e.code, e.message, CLOSE_CODES.protocol)
   }
   if (node === undefined) {
-    const enroll = f.enroll as Enrollment
+    let enroll = f.enroll as Enrollment
+    const now = Date.now()
     const tx = c.state.tx()
     try {
+      if (issued !== undefined) {
+        // a node registered beforehand keeps its campus (`Inventory.enroll`): that is the
+        // campus the token must allow; an issued token for one campus puts the node in it
+        const campus = inventory.nodes.get(enroll.nodeId)?.campus ?? enroll.campus
+        enroll = { ...enroll, campus: c.state.enrollmentTokens.checkUse(issued, campus, now) }
+      }
       node = inventory.enroll(tx, enroll.nodeId, f.peerId, enroll)
+      if (issued !== undefined) c.state.enrollmentTokens.use(tx, issued.id, node.id, now)
     } catch (err) {
       return refused((err as { code?: string }).code ?? 'ERR_ENROLL', (err as Error).message)
     }

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import { NodeInReleaseError, NotFoundError, StateUnavailableError } from '../errors.ts'
 import type { Catalog } from './catalog.ts'
+import type { EnrollmentTokens } from './enrollment-tokens.ts'
 import type { Inventory, NodeRecord } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
 import type { Outbox, OutboxEntry } from './outbox.ts'
@@ -14,6 +15,7 @@ import type { Releases } from './releases.ts'
 import { CommittedRepositories, loadBoth, Repositories, type RepositoriesInit } from './repositories.ts'
 
 export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
+export type { EnrollmentTokenRecord, EnrollmentTokens, EnrollmentTokenView } from './enrollment-tokens.ts'
 export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts'
 export { type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
 export type { Outbox, OutboxCounts, OutboxEntry } from './outbox.ts'
@@ -97,6 +99,10 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
   /** The writers' inventory (see the class comment). */
   get inventory(): Inventory {
     return this.work.inventory
+  }
+  /** The writers' enrollment tokens (issued through the API; the shared one is the config's). */
+  get enrollmentTokens(): EnrollmentTokens {
+    return this.work.enrollmentTokens
   }
   /** The writers' catalog. */
   get catalog(): Catalog {

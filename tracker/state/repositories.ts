@@ -5,15 +5,17 @@
  * see `TrackerState.committed`).
  */
 import { Catalog } from './catalog.ts'
+import { EnrollmentTokens } from './enrollment-tokens.ts'
 import { INVENTORY_PREFIXES, Inventory } from './inventory.ts'
 import type { Kv, KvOp } from './kv.ts'
 import { Outbox, OutboxCounts } from './outbox.ts'
 import { Releases, type ReleasesInit } from './releases.ts'
 
 /** The repository a stored key belongs to, by the prefix before its first `!`. */
-type Owner = 'inventory' | 'catalog' | 'releases' | 'outbox'
+type Owner = 'inventory' | 'enrollmentTokens' | 'catalog' | 'releases' | 'outbox'
 const OWNERS = new Map<string, Owner>([
   ...INVENTORY_PREFIXES.map((p) => [p, 'inventory'] as [string, Owner]),
+  ['etok', 'enrollmentTokens'],
   ['ver', 'catalog'],
   ['rel', 'releases'],
   ['rn', 'releases'],
@@ -32,6 +34,7 @@ interface Stored {
 /** A set of repositories over one store: loading it, applying batches to it. */
 abstract class RepositorySet {
   abstract readonly inventory: Inventory
+  abstract readonly enrollmentTokens: EnrollmentTokens
   abstract readonly catalog: Catalog
   abstract readonly releases: Releases
   abstract readonly outbox: Stored
@@ -39,6 +42,7 @@ abstract class RepositorySet {
   /** Reads everything the store holds. */
   async load(kv: Kv): Promise<void> {
     await this.inventory.load(kv)
+    await this.enrollmentTokens.load(kv)
     await this.catalog.load(kv)
     await this.releases.load(kv)
     await this.outbox.load(kv)
@@ -68,11 +72,12 @@ abstract class RepositorySet {
  * Prefixes of the stored keys in the order a load reads them, and whether the readers may
  * share the writers' loaded object: release nodes, compacted releases' members and what
  * nodes run, which the writers never change in place (`Tx.putShared`), and outbox entries, of which the readers keep
- * only counts. The rest (inventory, catalog, releases) is changed in place: readers get a
- * copy.
+ * only counts. The rest (inventory, enrollment tokens, catalog, releases) is changed in
+ * place, or written with `Tx.put`: readers get a copy.
  */
 const LOAD_ORDER: ReadonlyArray<[prefix: string, shared: boolean]> = [
   ...INVENTORY_PREFIXES.map((p) => [p, false] as [string, boolean]),
+  ['etok', false],
   ['ver', false],
   ['rel', false],
   ['rn', true],
@@ -101,6 +106,7 @@ export type RepositoriesInit = ReleasesInit
 /** The writers' repositories over one store. */
 export class Repositories extends RepositorySet {
   readonly inventory = new Inventory()
+  readonly enrollmentTokens = new EnrollmentTokens()
   readonly catalog = new Catalog()
   readonly releases: Releases
   readonly outbox = new Outbox()
@@ -116,6 +122,7 @@ export class Repositories extends RepositorySet {
  */
 export class CommittedRepositories extends RepositorySet {
   readonly inventory = new Inventory()
+  readonly enrollmentTokens = new EnrollmentTokens()
   readonly catalog = new Catalog()
   readonly releases = new Releases()
   readonly outbox = new OutboxCounts()

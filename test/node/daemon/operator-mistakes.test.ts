@@ -64,6 +64,7 @@ describe('node daemon: operator mistakes', () => {
   it("lists every release command, takes -h wherever it takes --help, and names the rtc secret's setting", async () => {
     const top = await dandelion(['--help'])
     expect(top.stdout).toMatch(/release .*list .*abort .*rollback/)
+    expect(top.stdout).toMatch(/enroll-token .*create \| list \| revoke/)
     const help: string[] = []
     await runNodeCommand(['-h'], { stdout: (l) => help.push(l) })
     await runFetchCommand(['-h'], { stdout: (l) => help.push(l) })
@@ -134,6 +135,29 @@ describe('node daemon: operator mistakes', () => {
     expect(await refusal(noToken.lines)).toMatchObject({
       code: 'ERR_NOT_ENROLLED',
       hint: expect.stringContaining('--enroll-token'),
+    })
+
+    // a token the operator issued for one machine, used for a second one: the hint says
+    // where a new one comes from
+    const campus = { method: 'POST', headers: { authorization: 'Bearer admin-token-mistakes' } }
+    await tracker.app.inject({ ...campus, url: '/api/v1/cities', payload: { id: 'bj', name: 'Beijing' } })
+    await tracker.app.inject({
+      ...campus,
+      url: '/api/v1/campuses',
+      payload: { id: 'bj-2', city: 'bj', name: 'B2' },
+    })
+    const issued = await tracker.app.inject({
+      ...campus,
+      url: '/api/v1/enrollment-tokens',
+      payload: { campus: 'bj-2', maxUses: 1 },
+    })
+    const { token } = issued.json() as { token: string }
+    const first = await daemon([...agent, '--enroll-token', token])
+    await until(() => first.lines.some((l) => l.includes('"event":"tracker"')))
+    const second = await daemon([...agent, '--enroll-token', token])
+    expect(await refusal(second.lines)).toMatchObject({
+      code: 'ERR_ENROLLMENT_TOKEN_USED_UP',
+      hint: expect.stringContaining('dandelion enroll-token create'),
     })
 
     // a wrong port: nothing answers, and until now nothing was said
