@@ -2,7 +2,8 @@
  * `dandelion rtc`: runs the signaling server and werift SFU until SIGINT/SIGTERM.
  * The secret may also come from `DANDELION_RTC_SECRET`, which keeps it out of `ps`; the
  * previous secrets of a rotation from `DANDELION_RTC_PREVIOUS_SECRETS` (comma-separated); the
- * STUN/TURN servers from `DANDELION_RTC_ICE_SERVERS` (`ice-servers.ts`).
+ * STUN/TURN servers from `DANDELION_RTC_ICE_SERVERS` (`ice-servers.ts`), the TURN server's shared
+ * secret from `DANDELION_RTC_TURN_SECRET` (`turn-credentials.ts`).
  */
 import { parseArgs } from 'node:util'
 import { holdStopSignals } from '../node/cli-main.ts'
@@ -34,6 +35,12 @@ const USAGE = `usage: dandelion rtc [options]
                    (user and credential percent-encoded), or one RTCIceServer as
                    JSON. Or DANDELION_RTC_ICE_SERVERS, which keeps TURN credentials
                    out of \`ps\`: those separated by blanks or commas, or a JSON array
+  --turn-secret <s>  the TURN server's shared secret (coturn: use-auth-secret,
+                   static-auth-secret=<s>), >= 16 chars (or DANDELION_RTC_TURN_SECRET):
+                   a turn: server given without credentials (turn:host:3478) gets
+                   credentials minted per client, expiring, instead of one static pair
+  --turn-ttl <t>   how long minted TURN credentials last: seconds, or 90m, 12h, 2d
+                   (default 24h; clients get new ones at half of it)
   -h, --help       show this help
 `
 
@@ -63,6 +70,8 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
         'photo-max-bytes': { type: 'string' },
         shards: { type: 'string' },
         'ice-server': { type: 'string', multiple: true },
+        'turn-secret': { type: 'string' },
+        'turn-ttl': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -95,6 +104,9 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
   const iceServers =
     flags?.map((v) => parseIceServerArg(v)) ?? iceServersFromEnv(process.env.DANDELION_RTC_ICE_SERVERS)
   if (iceServers !== undefined) config.iceServers = iceServers
+  const turnSecret = (values['turn-secret'] as string | undefined) ?? process.env.DANDELION_RTC_TURN_SECRET
+  if (turnSecret !== undefined && turnSecret !== '') config.turnSecret = turnSecret
+  if (values['turn-ttl'] !== undefined) config.turnTtlSeconds = ttlSeconds(values['turn-ttl'] as string)
   // before the server exists: a SIGTERM while it starts, even before this module loaded
   // (rtc/main.ts holds the signals from its first line), stops it once it is up
   const signal = options.signal ?? holdStopSignals({ secondSigintExits: true })
@@ -118,6 +130,16 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
       )
   }
   await stopped
+}
+
+/** `--turn-ttl`: seconds, or a number of s, m, h or d; the config checks the range. */
+function ttlSeconds(text: string): number {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(text.trim())
+  if (m === null)
+    throw new InvalidConfigError(
+      `--turn-ttl ${JSON.stringify(text)}: seconds, or a duration such as 90m, 12h or 2d`,
+    )
+  return Number(m[1]) * { s: 1, m: 60, h: 3600, d: 86400 }[(m[2] ?? 's') as 's']
 }
 
 /** `DANDELION_RTC_PREVIOUS_SECRETS`: comma-separated, blanks around commas ignored. */

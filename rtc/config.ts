@@ -6,10 +6,14 @@ import {
   DEFAULT_PORT,
   MAX_ICE_SERVERS,
   MAX_PREVIOUS_SECRETS,
+  MAX_TURN_CREDENTIAL_TTL_S,
+  MIN_TURN_CREDENTIAL_TTL_S,
   PHOTO_MAX_BYTES,
+  TURN_CREDENTIAL_TTL_S,
 } from './constants.ts'
 import { InvalidConfigError } from './errors.ts'
 import { checkIceServers, ICE_SERVER_SCHEMA, ICE_SERVERS_SETTING, type IceServer } from './ice-servers.ts'
+import { isMintedTurnServer } from './turn-credentials.ts'
 
 /** Plain configuration of the rtc service. */
 export interface RtcConfig {
@@ -42,6 +46,15 @@ export interface RtcConfig {
    * valid hello only: they may hold TURN credentials). At most {@link MAX_ICE_SERVERS}. @default []
    */
   iceServers: IceServer[]
+  /**
+   * The TURN server's shared secret (coturn's `static-auth-secret`): each TURN server of
+   * {@link iceServers} given without username and credential gets credentials minted per
+   * client from it, lasting {@link turnTtlSeconds} (`turn-credentials.ts`). At least 16
+   * characters.
+   */
+  turnSecret?: string
+  /** Lifetime of minted TURN credentials, in seconds. @default {@link TURN_CREDENTIAL_TTL_S} */
+  turnTtlSeconds: number
 }
 
 /** Secrets are validated alike, current or previous. */
@@ -58,6 +71,8 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   photoMaxBytes: '--photo-max-bytes',
   shards: '--shards',
   iceServers: ICE_SERVERS_SETTING,
+  turnSecret: '--turn-secret or DANDELION_RTC_TURN_SECRET',
+  turnTtlSeconds: '--turn-ttl',
 }
 
 const schema = {
@@ -75,6 +90,12 @@ const schema = {
     shards: { type: 'integer', minimum: 0, maximum: 64 },
     hostAddresses: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
     iceServers: { type: 'array', maxItems: MAX_ICE_SERVERS, items: ICE_SERVER_SCHEMA },
+    turnSecret: SECRET,
+    turnTtlSeconds: {
+      type: 'integer',
+      minimum: MIN_TURN_CREDENTIAL_TTL_S,
+      maximum: MAX_TURN_CREDENTIAL_TTL_S,
+    },
   },
 }
 
@@ -89,9 +110,15 @@ export function parseConfig(input: unknown): Readonly<RtcConfig> {
     throw new InvalidConfigError(`invalid rtc config: ${why}`)
   }
   const c = input as Partial<RtcConfig> & { secret: string }
-  const iceProblem = checkIceServers(c.iceServers ?? [])
+  const iceProblem = checkIceServers(c.iceServers ?? [], { minted: c.turnSecret !== undefined })
   if (iceProblem !== undefined)
     throw new InvalidConfigError(`invalid rtc config: /${iceProblem} (${ICE_SERVERS_SETTING})`)
+  // a secret with nothing to mint for is a mistake (a TURN server still given static
+  // credentials, or none at all), not a setting to ignore
+  if (c.turnSecret !== undefined && !(c.iceServers ?? []).some(isMintedTurnServer))
+    throw new InvalidConfigError(
+      `invalid rtc config: /turnSecret is set (${SETTING_NAMES.turnSecret}) but no turn: server is given without credentials to mint them for: add one such as turn:host:3478 (${ICE_SERVERS_SETTING})`,
+    )
   const out: RtcConfig = {
     secret: c.secret,
     // the current secret, or one given twice, adds nothing to what is accepted
@@ -103,7 +130,9 @@ export function parseConfig(input: unknown): Readonly<RtcConfig> {
     photoMaxBytes: c.photoMaxBytes ?? PHOTO_MAX_BYTES,
     // copies, frozen with the rest: the caller's objects stay theirs
     iceServers: Object.freeze((c.iceServers ?? []).map(copyIceServer)) as IceServer[],
+    turnTtlSeconds: c.turnTtlSeconds ?? TURN_CREDENTIAL_TTL_S,
   }
+  if (c.turnSecret !== undefined) out.turnSecret = c.turnSecret
   if (c.origin !== undefined) out.origin = c.origin.replace(/\/+$/, '')
   if (c.hostAddresses !== undefined) out.hostAddresses = [...c.hostAddresses]
   return Object.freeze(out)

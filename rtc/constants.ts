@@ -60,6 +60,15 @@ export const TOKEN_TTL_MS = 12 * 3600 * second
 export const MAX_PREVIOUS_SECRETS = 8
 /** STUN/TURN servers configured at most (`--ice-server`); werift itself uses the first of each kind. */
 export const MAX_ICE_SERVERS = 8
+/**
+ * How long TURN credentials minted from `--turn-secret` last, in seconds (a day: longer than any
+ * class, since a TURN server refuses to refresh an allocation once its username has expired).
+ * Clients are sent new ones at half of it (`ice-servers`).
+ */
+export const TURN_CREDENTIAL_TTL_S = 24 * 60 * 60
+/** The shortest and longest lifetime `--turn-ttl` takes, in seconds. */
+export const MIN_TURN_CREDENTIAL_TTL_S = 60
+export const MAX_TURN_CREDENTIAL_TTL_S = 7 * 24 * 60 * 60
 /** Keyframe requests forwarded to a publisher at most once per this interval. */
 export const PLI_THROTTLE_MS = 500
 /** Packets kept per published track for NACK retransmission (power of two). */

@@ -14,9 +14,9 @@ import { InvalidConfigError } from './errors.ts'
 /** One STUN or TURN server, as `RTCPeerConnection` takes it (RFC 7064 / 7065 URLs). */
 export interface IceServer {
   urls: string | string[]
-  /** TURN only, required there. */
+  /** TURN only, required there unless minted from the TURN secret (`turn-credentials.ts`). */
   username?: string
-  /** TURN only, required there. */
+  /** TURN only, with `username`. */
   credential?: string
 }
 
@@ -51,7 +51,10 @@ export const ICE_SERVER_SCHEMA = {
  * Why `servers` (already of the schema's shape) cannot be used, or undefined. Never quotes a
  * credential: the reason is printed and may be logged.
  */
-export function checkIceServers(servers: readonly IceServer[]): string | undefined {
+export function checkIceServers(
+  servers: readonly IceServer[],
+  options: { minted?: boolean } = {},
+): string | undefined {
   for (const [i, server] of servers.entries()) {
     const urls = typeof server.urls === 'string' ? [server.urls] : server.urls
     let turn = false
@@ -72,8 +75,10 @@ export function checkIceServers(servers: readonly IceServer[]): string | undefin
       if (scheme === 'turns' && transport === 'udp') return `iceServers/${i}: turns: runs over tcp only`
       if (scheme !== 'stun') turn = true
     }
-    if (turn && (server.username === undefined || server.credential === undefined))
-      return `iceServers/${i}: a turn: server needs a username and a credential`
+    if (turn && (server.username === undefined) !== (server.credential === undefined))
+      return `iceServers/${i}: a turn: server needs both a username and a credential, or neither with --turn-secret`
+    if (turn && server.username === undefined && options.minted !== true)
+      return `iceServers/${i}: a turn: server needs a username and a credential, or --turn-secret (DANDELION_RTC_TURN_SECRET: the TURN server's shared secret) to mint them per client`
     if (!turn && (server.username !== undefined || server.credential !== undefined))
       return `iceServers/${i}: a username and credential belong to turn: servers only`
   }

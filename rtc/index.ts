@@ -52,11 +52,20 @@ export interface RtcServer {
 /** Validates `init` (unknown keys are refused) and starts signaling plus the SFU. */
 export async function createRtcServer(components: RtcServerComponents, init: unknown): Promise<RtcServer> {
   const config = parseConfig(init)
+  const turnInit =
+    config.turnSecret === undefined
+      ? undefined
+      : { secret: config.turnSecret, ttlSeconds: config.turnTtlSeconds }
   const provider =
     components.provider ??
     new WeriftSfu(
       {},
-      { shards: config.shards, hostAddresses: config.hostAddresses, iceServers: config.iceServers },
+      {
+        shards: config.shards,
+        hostAddresses: config.hostAddresses,
+        iceServers: config.iceServers,
+        turn: turnInit,
+      },
     )
   // photo upload grants: only where lamps are told an origin to upload to
   let grants: UploadGrantIssuer | undefined
@@ -75,6 +84,7 @@ export async function createRtcServer(components: RtcServerComponents, init: unk
       origin: config.origin,
       photoMaxBytes: config.photoMaxBytes,
       iceServers: config.iceServers,
+      turn: turnInit,
     },
   )
   const server: RtcServer = { url: signaling.url, config, signaling, close: () => signaling.close() }

@@ -6,6 +6,7 @@ import {
   useAbsSendTime,
   useSdesMid,
 } from 'werift'
+import { SFU_TURN_USER, type TurnSecretInit, withTurnCredentials } from '../turn-credentials.ts'
 import { useNativeX25519 } from './native-x25519.ts'
 
 /** Payload type of VP8 in every offer we make. */
@@ -30,6 +31,11 @@ export interface PeerConfigInit {
    * and the first TURN URL of the list. @default []
    */
   iceServers?: Array<{ urls: string | string[]; username?: string; credential?: string }>
+  /**
+   * The TURN server's shared secret: a TURN server of {@link iceServers} without credentials
+   * gets credentials minted for the SFU (user `sfu`) for each connection made.
+   */
+  turn?: TurnSecretInit
 }
 
 /**
@@ -80,11 +86,9 @@ export function peerConfig(init: PeerConfigInit = {}): Partial<PeerConfig> {
     iceStunGatherTimeout: 0.05,
   }
   if (init.iceServers !== undefined && init.iceServers.length > 0) {
-    // copies: werift keeps its config, and the caller's (frozen, shared) list stays as it is
-    config.iceServers = init.iceServers.map((s) => ({
-      ...s,
-      urls: typeof s.urls === 'string' ? s.urls : [...s.urls],
-    }))
+    // copies: werift keeps its config, and the caller's (frozen, shared) list stays as it is;
+    // credentials minted now, for this connection, where a TURN server is given none
+    config.iceServers = withTurnCredentials(init.iceServers, init.turn, SFU_TURN_USER)
     config.iceStunGatherTimeout = undefined
   }
   if (init.loopback === true) {

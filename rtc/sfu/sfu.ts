@@ -107,6 +107,7 @@ export class WeriftSfu implements RtcProvider {
       hostAddresses: init.hostAddresses,
       // receive connections gather with the same STUN/TURN servers as publish connections
       iceServers: init.iceServers,
+      turn: init.turn,
       maxConcurrentJoins: init.maxConcurrentJoins,
     }
     const n = init.shards ?? 0

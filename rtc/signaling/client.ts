@@ -190,6 +190,10 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         this.emit('welcome', msg)
         this.controls.resend()
         return
+      case 'ice-servers':
+        // TURN credentials minted afresh: for the connections made from now on
+        this.iceServers = msg.iceServers
+        return
       case 'event':
         if (msg.seq <= this.seq || this.state === undefined) return
         this.seq = msg.seq

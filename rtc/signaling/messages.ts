@@ -88,6 +88,12 @@ export type ServerMessage =
       limits: RoomLimits
     }
   | { type: 'event'; seq: number; event: RoomEvent }
+  /**
+   * New STUN/TURN servers for the connections made from now on: the welcome's, with TURN
+   * credentials minted afresh before those expire (`turn-credentials.ts`). Connections already
+   * made keep theirs. Sent only to a client that was welcomed.
+   */
+  | { type: 'ice-servers'; iceServers: IceServer[] }
   | { type: 'control'; id: string; from: string; command: DeviceCommand; upload?: PhotoUploadOffer }
   | { type: 'control-ack'; id: string; ok: boolean; result?: { url?: string }; error?: string }
   /** The lamp is running control `id`: its ACK comes when it is done. */

@@ -34,6 +34,8 @@ export interface Session {
    * the answer (it is sent to the user's socket of the moment).
    */
   media: AbortController
+  /** Sends the client TURN credentials minted afresh, before its last ones expire (with a TURN secret only). */
+  iceRefresh?: ReturnType<typeof setTimeout>
 }
 
 /** Options of {@link RoomHub}. */

@@ -8,6 +8,7 @@ import type { UploadGrantIssuer } from '../../node/upload-grant.ts'
 import type { IceServer } from '../ice-servers.ts'
 import type { RtcProvider } from '../provider.ts'
 import type { RoomLimits } from '../room/reducer.ts'
+import type { TurnSecretInit } from '../turn-credentials.ts'
 import type { RoomHub } from './room-hub.ts'
 
 /** Live things the server uses. */
@@ -42,6 +43,15 @@ export interface SignalingInit {
    * (TURN credentials are in them). Give the SFU the same ones. @default []
    */
   iceServers?: readonly IceServer[]
+  /**
+   * The TURN server's shared secret and the credentials' lifetime: each TURN server of
+   * {@link iceServers} given without credentials is sent with credentials minted for the
+   * client's user (`turn-credentials.ts`), in its welcome and again in `ice-servers` every
+   * {@link iceRefreshMs}.
+   */
+  turn?: TurnSecretInit
+  /** How often a client is sent new TURN credentials. @default half of `turn.ttlSeconds` */
+  iceRefreshMs?: number
   /** @default {@link RESUME_GRACE_MS} */
   graceMs?: number
   /**

@@ -16,6 +16,7 @@ import { DEFAULT_LIMITS, studentLimit, viewFor } from '../room/reducer.ts'
 import type { RoomEvent } from '../room/types.ts'
 import { TokenBucket } from '../util/token-bucket.ts'
 import type { LiveRoom } from './handlers.ts'
+import { IceServersOfSessions } from './ice-refresh.ts'
 import type { ClientMessage, ServerMessage } from './messages.ts'
 import { refuse } from './refusals.ts'
 import { type RoomHub, type Session, sendRaw } from './room-hub.ts'
@@ -36,7 +37,15 @@ export interface SessionLifecycleComponents {
 /** Options of {@link SessionLifecycle}: the server's token, timing and welcome options. */
 export type SessionLifecycleInit = Pick<
   SignalingInit,
-  'secret' | 'previousSecrets' | 'graceMs' | 'presenceDelayMs' | 'origin' | 'limits' | 'iceServers'
+  | 'secret'
+  | 'previousSecrets'
+  | 'graceMs'
+  | 'presenceDelayMs'
+  | 'origin'
+  | 'limits'
+  | 'iceServers'
+  | 'turn'
+  | 'iceRefreshMs'
 >
 
 /** Joins, resumes, drops and removes sessions. */
@@ -47,6 +56,8 @@ export class SessionLifecycle {
   private readonly secrets: readonly string[]
   private readonly graceMs: number
   private readonly presenceDelayMs: number
+  /** The STUN/TURN servers of each client: minted TURN credentials, and their refresh. */
+  private readonly ice: IceServersOfSessions
   /** Set by {@link close}: the sockets the server closes must not start grace timers that outlive it. */
   private closing = false
 
@@ -56,6 +67,7 @@ export class SessionLifecycle {
     this.secrets = [init.secret, ...(init.previousSecrets ?? [])]
     this.graceMs = init.graceMs ?? RESUME_GRACE_MS
     this.presenceDelayMs = init.presenceDelayMs ?? PRESENCE_DELAY_MS
+    this.ice = new IceServersOfSessions(init)
   }
 
   /**
@@ -116,6 +128,7 @@ export class SessionLifecycle {
     }
     sendRaw(socket, this.welcome(hub, session, hub.seq, false))
     session.socket = socket
+    this.ice.arm(session)
     room.relay.resend(session.user)
     return [room, session]
   }
@@ -149,6 +162,7 @@ export class SessionLifecycle {
     clearTimeout(session.grace)
     clearTimeout(session.offline)
     session.offline = undefined
+    this.ice.disarm(session)
     if (room.hub.sessions.get(session.user) !== session) return
     room.hub.sessions.delete(session.user)
     // a publish or subscribe still being negotiated stops and frees its connection now; left to
@@ -170,10 +184,12 @@ export class SessionLifecycle {
   /** The server is closing: no session is announced away or leaves from now on. */
   close(): void {
     this.closing = true
+    this.ice.stop()
     for (const room of this.components.rooms.values()) {
       for (const s of room.hub.sessions.values()) {
         clearTimeout(s.grace)
         clearTimeout(s.offline)
+        this.ice.disarm(s)
         s.media.abort(new Error('the server is closing'))
       }
     }
@@ -197,6 +213,7 @@ export class SessionLifecycle {
     for (const m of missed ?? [])
       sendRaw(socket, JSON.stringify({ type: 'event', ...m } satisfies ServerMessage))
     existing.socket = socket
+    this.ice.arm(existing)
     this.components.rooms.apply(room, {
       type: 'presence',
       at: Date.now(),
@@ -218,7 +235,8 @@ export class SessionLifecycle {
       state: viewFor(hub.state, session.role),
       resumed,
       limits: this.init.limits ?? DEFAULT_LIMITS,
-      iceServers: [...(this.init.iceServers ?? [])],
+      // TURN credentials minted for this user now, where a TURN secret is set
+      iceServers: this.ice.of(session.user),
     }
     if (this.init.origin !== undefined) welcome.origin = this.init.origin
     return JSON.stringify(welcome)

@@ -201,6 +201,10 @@ function onMessage(msg) {
       // media outlives the socket: only the first welcome opens the receive connection
       if (state.recv === null) send({ type: 'subscribe' })
       break
+    case 'ice-servers':
+      // TURN credentials minted afresh before the welcome's expire: for connections made from now on
+      state.iceServers = msg.iceServers ?? []
+      break
     case 'event':
       if (msg.seq <= state.seq) return
       state.seq = msg.seq

@@ -145,6 +145,37 @@ describe('rtc config', () => {
     expect(err).toMatchObject({ name: 'InvalidConfigError', message: expect.stringMatching(why) })
     expect(err?.message).toContain('(--ice-server or DANDELION_RTC_ICE_SERVERS)')
   })
+  it('takes a TURN secret for TURN servers given without credentials, and nothing else', () => {
+    const secret = 's'.repeat(16)
+    const turnSecret = 't'.repeat(16)
+    const c = parseConfig({ secret, turnSecret, iceServers: [{ urls: 'turn:h:3478' }, { urls: 'stun:h' }] })
+    expect(c).toMatchObject({ turnSecret, turnTtlSeconds: 86_400 })
+    const refused = (input: object): string => {
+      try {
+        parseConfig({ secret, ...input })
+      } catch (err) {
+        return (err as Error).message
+      }
+      return 'taken'
+    }
+    // without a secret, a TURN server needs its credentials, and the message names the way out
+    expect(refused({ iceServers: [{ urls: 'turn:h' }] })).toMatch(/--turn-secret/)
+    expect(refused({ turnSecret, iceServers: [{ urls: 'turn:h', username: 'u' }] })).toMatch(
+      /both a username/,
+    )
+    // a secret with nothing to mint for is a mistake
+    expect(refused({ turnSecret, iceServers: [{ urls: 'stun:h' }] })).toMatch(
+      /no turn: server is given without/,
+    )
+    expect(refused({ turnSecret, iceServers: [{ urls: 'turn:h' }], turnTtlSeconds: 10 })).toMatch(
+      /--turn-ttl/,
+    )
+    expect(refused({ turnSecret: 'short', iceServers: [{ urls: 'turn:h' }] })).toMatch(
+      /DANDELION_RTC_TURN_SECRET/,
+    )
+    expect(refused({ turnSecret: 'short', iceServers: [{ urls: 'turn:h' }] })).not.toContain('short"')
+  })
+
   it('reads an --ice-server value as a URL with the TURN credentials before the host, or as JSON', () => {
     expect(parseIceServerArg('stun:stun.school.example:3478')).toEqual({
       urls: 'stun:stun.school.example:3478',

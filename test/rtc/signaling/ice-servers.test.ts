@@ -5,6 +5,7 @@
  * `--ice-server` and `DANDELION_RTC_ICE_SERVERS`, and refuses a bad one with status 2.
  */
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process'
+import { createHmac } from 'node:crypto'
 import { createInterface } from 'node:readline'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
@@ -88,7 +89,13 @@ describe('dandelion rtc --ice-server', () => {
   ): Promise<{ url?: string; status?: number | null; stderr: string }> {
     const child = spawnProcess(process.execPath, [MAIN, 'rtc', '--port', '0', ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, DANDELION_RTC_SECRET: SECRET, DANDELION_RTC_ICE_SERVERS: '', ...env },
+      env: {
+        ...process.env,
+        DANDELION_RTC_SECRET: SECRET,
+        DANDELION_RTC_ICE_SERVERS: '',
+        DANDELION_RTC_TURN_SECRET: '',
+        ...env,
+      },
     })
     children.push(child)
     let stderr = ''
@@ -146,6 +153,37 @@ describe('dandelion rtc --ice-server', () => {
     expect(status).toBe(2)
     expect(stderr).toContain(flag)
     expect(stderr).not.toContain(CREDENTIAL)
+  })
+
+  it('mints per-client TURN credentials from DANDELION_RTC_TURN_SECRET for a TURN server given without any', async () => {
+    const turnSecret = 'coturn-static-auth-secret'
+    const minted = await run(['--ice-server', 'turn:turn.school.example:3478', '--turn-ttl', '2h'], {
+      DANDELION_RTC_TURN_SECRET: turnSecret,
+    })
+    const [server] = (await welcomeOf(minted.url!)) as Array<{
+      urls: string
+      username: string
+      credential: string
+    }>
+    expect(server?.urls).toBe('turn:turn.school.example:3478')
+    const [expiry, user] = server!.username.split(':')
+    expect(user).toBe('lamp')
+    expect(Math.abs(Number(expiry) - (Date.now() / 1000 + 7200))).toBeLessThan(60)
+    // what coturn's use-auth-secret checks: base64(HMAC-SHA1(secret, username))
+    expect(server?.credential).toBe(createHmac('sha1', turnSecret).update(server!.username).digest('base64'))
+    expect(JSON.stringify(server)).not.toContain(turnSecret)
+    // a secret with no TURN server to mint for, and a lifetime out of range: refused, naming the flag
+    const nothingToMint = await run(['--ice-server', `turn:lamps:${CREDENTIAL}@turn.school.example`], {
+      DANDELION_RTC_TURN_SECRET: turnSecret,
+    })
+    expect(nothingToMint.status).toBe(2)
+    expect(nothingToMint.stderr).toContain('--turn-secret or DANDELION_RTC_TURN_SECRET')
+    expect(nothingToMint.stderr).not.toContain(turnSecret)
+    const tooShort = await run(['--ice-server', 'turn:turn.school.example', '--turn-ttl', '30s'], {
+      DANDELION_RTC_TURN_SECRET: turnSecret,
+    })
+    expect(tooShort.status).toBe(2)
+    expect(tooShort.stderr).toContain('--turn-ttl')
   })
 
   it('refuses a bad DANDELION_RTC_ICE_SERVERS with status 2, naming it', async () => {
