@@ -67,6 +67,11 @@ const COMMANDS: Record<string, Command> = {
     summary: 'issue, list and revoke enrollment tokens for new nodes: create | list | revoke',
     service: 'tracker',
   },
+  backup: {
+    summary:
+      "back up a running tracker's state and key, list its backups, restore one: create | list | restore",
+    service: 'tracker',
+  },
   rtc: { summary: 'run the live-tutoring signaling server and SFU', service: 'rtc' },
 }
 

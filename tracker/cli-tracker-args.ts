@@ -26,6 +26,9 @@ export const TRACKER_USAGE = `Usage: dandelion tracker [options]
   --catch-up-retry-max <d>    longest delay between two such attempts; at least
                               --catch-up-retry (a shorter one alone caps the first delay too) [24h]
   --bootstrap-listen <maddr>  run a libp2p DHT bootstrap host (repeatable)
+  --backup-interval <d>       take a backup into <data-dir>/backups/ this often, while running
+                              (dandelion backup create takes one on request)  [none]
+  --backup-keep <n>           backups kept, newest first                     [7]
 Durations: a number and a unit, ms, s, m, h or d (90s, 10m, 24h, 30d).
 Prints {"url","channelUrl","trackerId","bootstrap"} as one JSON line once listening;
 trackerId is the key nodes obey (dandelion node --tracker-id), kept in <data-dir>/tracker.key.
@@ -72,6 +75,10 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
       'catch-up-retry-max': { type: 'string' },
       /** libp2p listen address of the DHT bootstrap host (repeatable); none = no host. */
       'bootstrap-listen': { type: 'string', multiple: true },
+      /** Time between two scheduled backups (a duration). */
+      'backup-interval': { type: 'string' },
+      /** Backups kept. */
+      'backup-keep': { type: 'string' },
     },
   })
   const adminToken = values['admin-token'] ?? env.DANDELION_ADMIN_TOKEN
@@ -119,8 +126,24 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
         : `--catch-up-retry-max ${JSON.stringify(values['catch-up-retry-max'])}: shorter than ` +
             `--catch-up-retry ${JSON.stringify(values['catch-up-retry'])}; the longest delay is at least the first`,
     )
+  const backupIntervalMs = durationFlag(
+    '--backup-interval',
+    values['backup-interval'],
+    'a duration above 0 such as 24h or 6h',
+  )
+  const keepText = values['backup-keep']
+  const backupKeep = keepText === undefined ? undefined : Number(keepText)
+  if (
+    backupKeep !== undefined &&
+    !(/^\d+$/.test(keepText as string) && backupKeep >= 1 && backupKeep <= 1000)
+  )
+    throw new InvalidConfigError(
+      `--backup-keep ${JSON.stringify(keepText)}: a whole number of backups from 1 to 1000`,
+    )
   return {
     dataDir: values['data-dir'],
+    backupIntervalMs,
+    backupKeep,
     host: values.host,
     port,
     adminToken,

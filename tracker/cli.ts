@@ -4,12 +4,14 @@
  * [--catch-up-retry 10m] [--catch-up-retry-max 24h] [--bootstrap-listen /ip4/…/tcp/…]` (its
  * flags read and checked in `cli-tracker-args.ts`) and
  * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...` (in
- * `cli-release.ts`) and `dandelion enroll-token create|list|revoke` (in `cli-enroll-token.ts`). Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
+ * `cli-release.ts`) `dandelion enroll-token create|list|revoke` (in `cli-enroll-token.ts`) and `dandelion backup
+ * create|list|restore` (in `cli-backup.ts`). Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
  */
 import { holdStopSignals } from '../node/cli-main.ts'
 import { TRACKER_USAGE, trackerInitFromArgs } from './cli-tracker-args.ts'
 import { createTracker } from './index.ts'
 
+export { runBackupCommand } from './cli-backup.ts'
 export { runEnrollTokenCommand } from './cli-enroll-token.ts'
 export { runReleaseCommand, TrackerUnreachableError } from './cli-release.ts'
 export { parseDuration } from './cli-release-args.ts'

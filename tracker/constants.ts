@@ -52,6 +52,8 @@ export const MAX_NODES = 100_000
  * one node than this, all coming back, is not a case to size for.
  */
 export const MAX_UNBOUND_PEERS_PER_NODE = 8
+/** Backups of the running tracker kept (`<dataDir>/backups/`), newest first; `--backup-keep`. */
+export const DEFAULT_BACKUP_KEEP = 7
 /** Most enrollment tokens issued through the API kept at once (active or not yet swept). */
 export const MAX_ENROLLMENT_TOKENS = 1_000
 /**

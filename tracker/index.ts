@@ -17,6 +17,7 @@ import { InvalidConfigError } from '../node/errors.ts'
 import type { HostServices } from '../node/host/index.ts'
 import { loadOrCreateKey } from '../node/keys.ts'
 import { createApi } from './api/index.ts'
+import { Backups } from './backups.ts'
 import type { BootstrapInit } from './bootstrap.ts'
 import { ChannelServer } from './channel/server.ts'
 import { CHANNEL_PATH, DEFAULT_HOST, DEFAULT_PORT, MAX_RELEASES } from './constants.ts'
@@ -82,6 +83,13 @@ export interface TrackerInit {
   catchUpRetryInitialMs?: number
   /** Longest delay between two catch-up attempts of a late member; `--catch-up-retry-max`. @default 24 hours */
   catchUpRetryMaxMs?: number
+  /**
+   * Time between two scheduled backups into `<dataDir>/backups/` (`state/backup.ts`); none
+   * unless set (backups are still taken on request, `POST /api/v1/backups`). `--backup-interval`.
+   */
+  backupIntervalMs?: number
+  /** Backups kept, newest first; `--backup-keep`. @default 7 */
+  backupKeep?: number
 }
 
 /** A running tracker. */
@@ -126,6 +134,8 @@ const INIT_KEYS = new Set([
   'maxReleases',
   'catchUpRetryInitialMs',
   'catchUpRetryMaxMs',
+  'backupIntervalMs',
+  'backupKeep',
 ])
 
 /** Checks the whole configuration (unknown keys rejected) and returns a frozen copy. */
@@ -172,6 +182,20 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
     init.catchUpRetryMaxMs < init.catchUpRetryInitialMs
   )
     throw new InvalidConfigError('catchUpRetryMaxMs must be at least catchUpRetryInitialMs')
+  if (
+    init.backupIntervalMs !== undefined &&
+    !(Number.isSafeInteger(init.backupIntervalMs) && init.backupIntervalMs >= 0)
+  )
+    throw new InvalidConfigError(
+      'backupIntervalMs must be a whole number of milliseconds ≥ 0: set --backup-interval',
+    )
+  if (
+    init.backupKeep !== undefined &&
+    !(Number.isSafeInteger(init.backupKeep) && init.backupKeep >= 1 && init.backupKeep <= 1000)
+  )
+    throw new InvalidConfigError('backupKeep must be a whole number from 1 to 1000: set --backup-keep')
+  if (init.dataDir === undefined && (init.backupIntervalMs ?? 0) > 0)
+    throw new InvalidConfigError('scheduled backups need a data directory: set --data-dir')
   const max = init.maxReleases
   if (max !== undefined && !(Number.isSafeInteger(max) && max > 0 && max <= MAX_RELEASES * 10))
     throw new InvalidConfigError(`maxReleases must be a whole number from 1 to ${MAX_RELEASES * 10}`)
@@ -228,7 +252,18 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
     { state, announce: (tx, e) => engine.announce(tx, e) },
     { retentionMs: init.releaseRetentionMs, intervalMs: init.releaseSweepIntervalMs },
   )
-  const app = createApi({ state, engine, channel }, { adminToken: init.adminToken, logger: init.logger })
+  // backups of the state on disk; a tracker in memory has none
+  const backups =
+    init.dataDir === undefined
+      ? undefined
+      : new Backups(
+          { state, dataDir: init.dataDir, trackerId: signer.id },
+          { keep: init.backupKeep, intervalMs: init.backupIntervalMs },
+        )
+  const app = createApi(
+    { state, engine, channel, backups },
+    { adminToken: init.adminToken, logger: init.logger },
+  )
   channel.attach(app.server)
   try {
     await app.listen({ host: init.host ?? DEFAULT_HOST, port: init.port ?? DEFAULT_PORT })
@@ -238,6 +273,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
     throw err
   }
   retention.start()
+  backups?.start()
   let libp2p: Libp2p<HostServices> | undefined
   if (init.bootstrap !== undefined && init.bootstrap !== false) {
     try {
@@ -249,6 +285,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       })
     } catch (err) {
       await retention.stop()
+      await backups?.stop()
       await channel.close()
       await app.close()
       await state.close()
@@ -273,6 +310,8 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       engine!.stop()
       // a pass in progress ends after its current step, before the state closes
       await retention.stop()
+      // a backup being taken reads the state: it ends before the state closes
+      await backups?.stop()
       await libp2p?.stop()
       await channel.close()
       await app.close()

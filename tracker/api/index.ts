@@ -8,6 +8,7 @@ import { Ajv, type Options as AjvOptions } from 'ajv'
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { bearerVerdict } from '../../node/bearer.ts'
 import { jsonFrameworkErrors } from '../../node/framework-errors.ts'
+import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { MAX_BODY_BYTES } from '../constants.ts'
 import { ForbiddenError, TrackerError, UnauthorizedError } from '../errors.ts'
@@ -27,6 +28,8 @@ export interface ApiComponents {
   state: TrackerState
   engine: RolloutEngine
   channel: ChannelServer
+  /** The tracker's backups; none for a tracker in memory. */
+  backups?: Backups
 }
 
 /** Options of the API. */

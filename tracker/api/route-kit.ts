@@ -5,6 +5,7 @@
  * `catalog-routes.ts` and `release-routes.ts`; `routes.ts` puts them in one table.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { Repositories, TrackerState, Tx } from '../state/index.ts'
@@ -29,6 +30,8 @@ export interface RoutesComponents {
   state: TrackerState
   engine: RolloutEngine
   channel: ChannelServer
+  /** The tracker's backups; none for a tracker in memory. */
+  backups?: Backups
 }
 
 /** {@link RoutesComponents}, with what every group of routes derives from them. */

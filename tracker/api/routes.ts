@@ -1,9 +1,10 @@
 /**
  * Admin API routes under `/api/v1`. Each route is declared once in a table that both
  * registers it with fastify and feeds the OpenAPI document: the inventory's
- * (`inventory-routes.ts`), the issued enrollment tokens' (`enrollment-token-routes.ts`), the catalog's (`catalog-routes.ts`) and the releases'
- * (`release-routes.ts`), made of what `route-kit.ts` shares.
+ * (`inventory-routes.ts`), the issued enrollment tokens' (`enrollment-token-routes.ts`), the catalog's (`catalog-routes.ts`), the releases'
+ * (`release-routes.ts`) and the backups' (`backup-routes.ts`), made of what `route-kit.ts` shares.
  */
+import { backupRoutes } from './backup-routes.ts'
 import { catalogRoutes } from './catalog-routes.ts'
 import { enrollmentTokenRoutes } from './enrollment-token-routes.ts'
 import { inventoryRoutes } from './inventory-routes.ts'
@@ -20,5 +21,6 @@ export function routes(c: RoutesComponents): RouteDef[] {
     ...enrollmentTokenRoutes(ctx),
     ...catalogRoutes(ctx),
     ...releaseRoutes(ctx),
+    ...backupRoutes(ctx),
   ]
 }

@@ -122,6 +122,14 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
     await loadBoth(this.kv, this.work, this.committed)
   }
 
+  /**
+   * Every stored entry (key, JSON text) as of one moment: each change is wholly in it or
+   * wholly out of it, whatever is written meanwhile (`backup.ts`).
+   */
+  snapshot(): AsyncIterable<[string, string]> {
+    return this.kv.snapshot()
+  }
+
   async close(): Promise<void> {
     await this.writer.flush()
     await this.reloading

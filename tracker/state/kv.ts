@@ -36,6 +36,11 @@ export interface Kv {
   entries(prefix: string): AsyncIterable<[string, unknown]>
   /** Applies the ops atomically; with `sync` the write is on disk when this resolves. */
   batch(ops: KvOp[], options?: { sync?: boolean }): Promise<void>
+  /**
+   * Every entry, in key order, its value as the JSON text stored, read from one snapshot:
+   * batches written meanwhile are wholly in it or wholly out of it (a backup).
+   */
+  snapshot(): AsyncIterable<[string, string]>
 }
 
 /** {@link Kv} on a level database in `dir`. */
@@ -52,6 +57,11 @@ export class LevelKv implements Kv {
   }
   async *entries(prefix: string): AsyncIterable<[string, unknown]> {
     for await (const [k, v] of this.db.iterator({ gte: prefix, lt: `${prefix}\xff` })) yield [k, v]
+  }
+  async *snapshot(): AsyncIterable<[string, string]> {
+    // one iterator reads one implicit snapshot of the database, taken as it is created
+    for await (const [k, v] of this.db.iterator({ valueEncoding: 'utf8' } as never))
+      yield [k as string, v as unknown as string]
   }
   async batch(ops: KvOp[], options: { sync?: boolean } = {}): Promise<void> {
     if (ops.length === 0) return
@@ -82,6 +92,10 @@ export class MemoryKv implements Kv {
   async *entries(prefix: string): AsyncIterable<[string, unknown]> {
     const keys = [...this.map.keys()].filter((k) => k.startsWith(prefix)).sort()
     for (const k of keys) yield [k, JSON.parse(this.map.get(k)!)]
+  }
+  async *snapshot(): AsyncIterable<[string, string]> {
+    const copy = [...this.map.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    for (const e of copy) yield e
   }
   async batch(ops: KvOp[]): Promise<void> {
     for (const op of ops) {
