@@ -34,6 +34,10 @@ export class Backups {
   private readonly intervalMs: number
   private running?: Promise<BackupInfo>
   private timer?: ReturnType<typeof setInterval>
+  /** When the newest backup kept was taken (epoch ms): read from the disk at start, then each one taken. */
+  lastTakenAt?: number
+  /** Backups that failed since start (a full disk, a directory not writable). */
+  failures = 0
 
   constructor(components: BackupsComponents, init: BackupsInit = {}) {
     this.c = components
@@ -49,8 +53,12 @@ export class Backups {
     this.running = writeBackup(state.snapshot(), dataDir, { keep: this.keep, trackerId })
     try {
       const info = await this.running
+      this.lastTakenAt = info.createdAt
       log('backup %s: %d entries, %d bytes', info.name, info.entries, info.bytes)
       return info
+    } catch (err) {
+      this.failures++
+      throw err
     } finally {
       this.running = undefined
     }
@@ -61,8 +69,14 @@ export class Backups {
     return listBackups(this.c.dataDir)
   }
 
-  /** Starts the scheduled backups, if an interval is set. */
+  /** Reads when the newest backup kept was taken, and starts the scheduled backups, if an interval is set. */
   start(): void {
+    this.list().then(
+      (kept) => {
+        this.lastTakenAt ??= kept.at(-1)?.createdAt
+      },
+      (err) => log.error('listing the backups failed: %e', err),
+    )
     if (this.intervalMs <= 0 || this.timer !== undefined) return
     this.timer = setInterval(() => {
       // one still being taken (a slow disk, or one asked for): this turn is skipped

@@ -126,9 +126,22 @@ describe('tracker backups', () => {
     }
     const kept = (await http(t, 'GET', '/backups')).body.map((b: { name: string }) => b.name)
     expect(kept).toEqual(names.slice(1))
+    // its age is a metric to alert on, known again after a restart
+    const lastAt = (await http(t, 'GET', '/backups')).body.at(-1).createdAt
+    const metric = async (tr: typeof t): Promise<number> =>
+      Number(
+        /^dandelion_tracker_backup_last_timestamp_seconds (\S+)$/m.exec(
+          (await http(tr, 'GET', '/metrics')).body,
+        )?.[1],
+      )
+    expect(await metric(t)).toBe(lastAt / 1000)
+    await t.close()
+    const again = await h.tracker({ dataDir, backupKeep: 2 })
+    await until(async () => (await metric(again)) === lastAt / 1000, 'the newest backup read at start')
 
     // into the running tracker's own directory: refused
     const dir = join(dataDir, 'backups', names[2] as string)
+    await again.close()
     await expect(run(['restore', '--from', dir, '--data-dir', dataDir])).rejects.toMatchObject({
       code: 'ERR_RESTORE_TARGET_IN_USE',
     })

@@ -40,6 +40,7 @@ describe('issued enrollment tokens', () => {
     expect(issued.body.token).toMatch(/^det_[0-9a-f]{16}_/)
     expect(issued.body.hash).toBeUndefined()
     const { id, token } = issued.body as { id: string; token: string }
+    expect((await http(t, 'GET', '/metrics')).body).toMatch(/dandelion_tracker_enrollment_tokens_active 1\n/)
 
     // a node started without --campus lands in the token's campus; one naming it too
     const a = await h.agent([t.channelUrl], 'n0', { token })
@@ -58,6 +59,8 @@ describe('issued enrollment tokens', () => {
     expect((third as { message: string }).message).toContain('2 node(s)')
     expect((await http(t, 'GET', '/nodes/n2')).status).toBe(404)
 
+    // used up: no longer counted active
+    expect((await http(t, 'GET', '/metrics')).body).toMatch(/dandelion_tracker_enrollment_tokens_active 0\n/)
     // the list shows its state and uses, never the token or its hash
     const list = (await http(t, 'GET', '/enrollment-tokens')).body as Array<Record<string, unknown>>
     expect(list).toEqual([

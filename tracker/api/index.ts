@@ -78,7 +78,7 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
   })
 
   app.get('/api/docs', async () => openApiDocument(API_PREFIX, table))
-  const metrics = createMetrics(components.state, components.channel)
+  const metrics = createMetrics(components.state, components.channel, components.backups)
   app.get('/metrics', async (_req, reply) => {
     reply.type(metrics.contentType)
     return metrics.metrics()

@@ -1,10 +1,12 @@
 /** Prometheus metrics of the tracker (own registry, so several trackers can share a process). */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
+import { tokenState } from '../state/enrollment-tokens.ts'
 import type { TrackerState } from '../state/index.ts'
 
 /** Creates the registry; values are read at scrape time. */
-export function createMetrics(state: TrackerState, channel: ChannelServer): Registry {
+export function createMetrics(state: TrackerState, channel: ChannelServer, backups?: Backups): Registry {
   const registry = new Registry()
   // process_resident_memory_bytes, heap and event-loop lag of the tracker process
   collectDefaultMetrics({ register: registry, prefix: 'dandelion_tracker_' })
@@ -57,5 +59,26 @@ export function createMetrics(state: TrackerState, channel: ChannelServer): Regi
     'Releases compacted to counts (rollout/retention.ts)',
     () => [...view.releases.releases.values()].filter((r) => r.compacted !== undefined).length,
   )
+  gauge(
+    'dandelion_tracker_enrollment_tokens_active',
+    'Issued enrollment tokens that still enroll (not expired, not used up)',
+    () => {
+      const now = Date.now()
+      return view.enrollmentTokens.list().filter((t) => tokenState(t, now) === 'active').length
+    },
+  )
+  if (backups !== undefined) {
+    // alert on its age: time() - this, above the backup interval and some
+    gauge(
+      'dandelion_tracker_backup_last_timestamp_seconds',
+      'When the newest backup kept was taken (Unix seconds; 0: none)',
+      () => (backups.lastTakenAt ?? 0) / 1000,
+    )
+    gauge(
+      'dandelion_tracker_backup_failures_total',
+      'Backups that failed since start',
+      () => backups.failures,
+    )
+  }
   return registry
 }
