@@ -22,6 +22,7 @@ import type { BootstrapInit } from './bootstrap.ts'
 import { ChannelServer } from './channel/server.ts'
 import { CHANNEL_PATH, DEFAULT_HOST, DEFAULT_PORT, MAX_RELEASES } from './constants.ts'
 import { StateLockedError } from './errors.ts'
+import { NodeEvents } from './node-events.ts'
 import { RolloutEngine } from './rollout/engine.ts'
 import { ReleaseSweeper } from './rollout/sweeper.ts'
 import { TrackerState } from './state/index.ts'
@@ -227,8 +228,9 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
       ? await generateKeyPair('Ed25519')
       : await loadOrCreateKey(join(init.dataDir, 'tracker.key'))
   const signer = new TrackerSigner(privateKey)
+  const nodeEvents = new NodeEvents()
   const channel = new ChannelServer(
-    { state, engine: () => engine!, signer },
+    { state, engine: () => engine!, signer, nodeEvents },
     {
       enrollmentToken: init.enrollmentToken,
       retransmitInitialMs: init.retransmitInitialMs,
@@ -261,7 +263,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
           { keep: init.backupKeep, intervalMs: init.backupIntervalMs },
         )
   const app = createApi(
-    { state, engine, channel, backups },
+    { state, engine, channel, backups, nodeEvents },
     { adminToken: init.adminToken, logger: init.logger },
   )
   channel.attach(app.server)

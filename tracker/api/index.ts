@@ -12,6 +12,7 @@ import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { MAX_BODY_BYTES } from '../constants.ts'
 import { ForbiddenError, TrackerError, UnauthorizedError } from '../errors.ts'
+import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState } from '../state/index.ts'
 import { createMetrics } from './metrics.ts'
@@ -30,6 +31,8 @@ export interface ApiComponents {
   channel: ChannelServer
   /** The tracker's backups; none for a tracker in memory. */
   backups?: Backups
+  /** Where node events are announced (`GET /api/v1/events/nodes`). */
+  nodeEvents: NodeEvents
 }
 
 /** Options of the API. */
@@ -55,9 +58,14 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
   const text = new Ajv({ ...ajvOptions, coerceTypes: 'array' })
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? bodies : text).compile(schema))
   const table = routes(components)
-  const sse = new SseHub({ engine: components.engine })
+  const sse = new SseHub({ source: components.engine })
+  // the node events on a stream of their own (`node-events.ts`)
+  const nodeSse = new SseHub({ source: components.nodeEvents })
   // before the server waits for its requests to end: an event stream never ends by itself
-  app.addHook('preClose', async () => sse.close())
+  app.addHook('preClose', async () => {
+    sse.close()
+    nodeSse.close()
+  })
 
   app.setErrorHandler((err: FastifyError, req, reply) => {
     if (err.validation !== undefined) {
@@ -114,6 +122,9 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
       }
       api.get('/events', { schema: { querystring: eventsQuery } }, async (req, reply) =>
         sse.stream(req, reply),
+      )
+      api.get('/events/nodes', { schema: { querystring: eventsQuery } }, async (req, reply) =>
+        nodeSse.stream(req, reply),
       )
       const releaseEvents = { params: idParams, querystring: eventsQuery }
       api.get('/releases/:id/events', { schema: releaseEvents }, async (req, reply) => {

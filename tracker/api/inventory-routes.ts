@@ -12,7 +12,7 @@ import * as S from './schemas.ts'
 
 /** The inventory's routes. */
 export function inventoryRoutes(c: RouteContext): RouteDef[] {
-  const { state, engine, channel, view, commit } = c
+  const { state, engine, channel, view, commit, nodeEvents } = c
   const inv = view.inventory
   // `lastSeenAt`: now while connected, else when its channel last closed (or the tracker
   // stopped while it was connected); absent if it was never seen disconnecting
@@ -33,6 +33,7 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
       return next
     })) as NodeRecord
     for (const id of touched) channel.deliver(id)
+    nodeEvents.announce({ type: 'node.changed', nodeId: out.id, campus: out.campus, labels: out.labels })
     return nodeView(out)
   }
   return [
@@ -80,6 +81,7 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
       handler: async (req) => {
         const campus = req.body as Campus
         const touched: string[] = []
+        const moved: string[] = []
         await commit((tx) => {
           const old = state.inventory.campuses.get(campus.id)
           state.inventory.putCampus(tx, campus)
@@ -89,9 +91,14 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
           // until each node happened to reconnect.
           if (old !== undefined && old.city !== campus.city)
             for (const n of state.inventory.nodes.values())
-              if (n.campus === campus.id) touched.push(...engine.reconcile(tx, n.id))
+              if (n.campus === campus.id) {
+                moved.push(n.id)
+                touched.push(...engine.reconcile(tx, n.id))
+              }
         })
         for (const id of touched) channel.deliver(id)
+        for (const nodeId of moved)
+          nodeEvents.announce({ type: 'node.changed', nodeId, campus: campus.id, city: campus.city })
         return campus
       },
     },
@@ -177,6 +184,7 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
         // queued commands go with it, in the same commit
         await commit((tx) => state.deleteNode(tx, id))
         channel.drop(id, 'node deleted')
+        nodeEvents.announce({ type: 'node.deleted', nodeId: id })
       },
     },
     {
@@ -199,9 +207,10 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
             engine.announce(tx, { type: 'release.node', releaseId, nodeId, state: 'pending' })
           return unbound
         })) as { node: NodeRecord; peerId?: string }
-        // inventory changes have no event stream (nor has DELETE /nodes/:id): the log records it
-        if (out.peerId !== undefined)
+        if (out.peerId !== undefined) {
           req.log.info({ nodeId: id, peerId: out.peerId }, 'node peer binding released')
+          nodeEvents.announce({ type: 'node.unbound', nodeId: id, peerId: out.peerId })
+        }
         return nodeView(out.node)
       },
     },

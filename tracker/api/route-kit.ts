@@ -7,6 +7,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
+import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { Repositories, TrackerState, Tx } from '../state/index.ts'
 import * as S from './schemas.ts'
@@ -32,6 +33,8 @@ export interface RoutesComponents {
   channel: ChannelServer
   /** The tracker's backups; none for a tracker in memory. */
   backups?: Backups
+  /** Where node events are announced (`node-events.ts`). */
+  nodeEvents: NodeEvents
 }
 
 /** {@link RoutesComponents}, with what every group of routes derives from them. */

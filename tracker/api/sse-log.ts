@@ -25,7 +25,8 @@ export type ResetReason =
 /** An event as it was sent. */
 export interface LoggedEvent {
   seq: number
-  releaseId: string
+  /** The release it is of, if any (a stream of one release replays only its own). */
+  releaseId?: string
   /** The whole SSE frame, id line included. */
   frame: string
 }
@@ -66,7 +67,7 @@ export class EventLog {
   }
 
   /** Logs an event and returns it, framed with its id. `data` is JSON text (one line). */
-  append(releaseId: string, type: string, data: string): LoggedEvent {
+  append(releaseId: string | undefined, type: string, data: string): LoggedEvent {
     const seq = ++this.seq
     const e = { seq, releaseId, frame: `id: ${this.epoch}-${seq}\nevent: ${type}\ndata: ${data}\n\n` }
     if (this.ring.length < this.capacity) this.ring.push(e)

@@ -1,5 +1,6 @@
 /**
- * Server-sent events of release events, for dashboards. Subscribers are bounded; one that
+ * Server-sent events for dashboards: the release events (the engine's) and, on a stream of
+ * their own, the node events (`node-events.ts`). Subscribers are bounded; one that
  * does not keep up is dropped rather than buffered without limit. Streams are ended when
  * the tracker stops ({@link SseHub.close}).
  *
@@ -12,12 +13,23 @@ import type { ServerResponse } from 'node:http'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { MAX_SSE_BUFFERED_EVENTS, MAX_SSE_CLIENTS, SSE_RETRY_MS } from '../constants.ts'
 import { CapacityError } from '../errors.ts'
-import type { ReleaseEvent, RolloutEngine } from '../rollout/engine.ts'
 import { EventLog, type EventLogInit } from './sse-log.ts'
+
+/** An event a hub streams: of one release (`releaseId`), or of none. */
+export interface StreamedEvent {
+  type: string
+  releaseId?: string
+}
+
+/** What emits the events a hub streams (the engine, the node events). */
+export interface EventSource {
+  on(name: 'event', listener: (e: StreamedEvent) => void): unknown
+  off(name: 'event', listener: (e: StreamedEvent) => void): unknown
+}
 
 /** What the hub streams. */
 export interface SseHubComponents {
-  engine: RolloutEngine
+  source: EventSource
 }
 
 /** Options of {@link SseHub}. */
@@ -35,9 +47,9 @@ interface Subscriber {
   queued: number
 }
 
-/** Streams the engine's events (optionally of one release) to its subscribers. */
+/** Streams its source's events (optionally of one release) to its subscribers. */
 export class SseHub {
-  private readonly engine: RolloutEngine
+  private readonly source: EventSource
   private readonly log: EventLog
   private readonly retryMs: number
   /** Open streams, ended by {@link close}. */
@@ -45,12 +57,12 @@ export class SseHub {
   private closed = false
 
   constructor(components: SseHubComponents, init: SseHubInit = {}) {
-    this.engine = components.engine
+    this.source = components.source
     this.log = new EventLog(init)
     this.retryMs = init.retryMs ?? SSE_RETRY_MS
     // from the start, not from the first subscriber: what a reconnecting dashboard missed
     // happened while it had no stream open, maybe while none was
-    this.engine.on('event', this.onEvent)
+    this.source.on('event', this.onEvent)
   }
 
   /**
@@ -91,7 +103,7 @@ export class SseHub {
    */
   close(): void {
     this.closed = true
-    this.engine.off('event', this.onEvent)
+    this.source.off('event', this.onEvent)
     for (const { res } of this.open) res.end()
   }
 
@@ -118,7 +130,7 @@ export class SseHub {
   }
 
   /** Numbers an event, keeps it, and writes it to every stream that wants it. */
-  private readonly onEvent = (e: ReleaseEvent): void => {
+  private readonly onEvent = (e: StreamedEvent): void => {
     const logged = this.log.append(e.releaseId, e.type, JSON.stringify(e))
     for (const sub of this.open) {
       if (sub.releaseId !== undefined && sub.releaseId !== e.releaseId) continue

@@ -23,7 +23,9 @@ export interface Refusal {
 }
 
 /** The node a hello admitted, or why it was refused. */
-export type Admission = { node: NodeRecord; refused?: undefined } | { node?: undefined; refused: Refusal }
+export type Admission =
+  | { node: NodeRecord; refused?: undefined /** Its key was bound by this hello. */; enrolled?: boolean }
+  | { node?: undefined; refused: Refusal; enrolled?: undefined }
 
 /** Components of {@link admit}. */
 export interface AdmitComponents {
@@ -104,6 +106,7 @@ export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): P
     }
     await tx.commit({ sync: true })
     log('enrolled %s as %s', f.peerId, node.id)
+    return { node, enrolled: true }
   }
   return { node }
 }

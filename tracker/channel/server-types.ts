@@ -5,6 +5,7 @@
  */
 import type { WebSocket } from 'ws'
 import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
+import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState } from '../state/index.ts'
 import type { MembershipSession } from './membership.ts'
@@ -15,6 +16,8 @@ export interface ChannelServerComponents {
   engine: () => RolloutEngine
   /** Signs the welcome and the commands with the tracker's key. */
   signer: TrackerSigner
+  /** Where a node's enrollment and its channel opening and closing are announced. */
+  nodeEvents?: NodeEvents
 }
 
 /** Options of the channel server. */

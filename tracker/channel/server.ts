@@ -32,6 +32,7 @@ import {
   RETRANSMIT_MAX_MS,
   RETRANSMIT_TICK_MS,
 } from '../constants.ts'
+import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState, Tx } from '../state/index.ts'
 import { newNonce } from './auth.ts'
@@ -59,6 +60,7 @@ export class ChannelServer {
   private readonly state: TrackerState
   private readonly engine: () => RolloutEngine
   private readonly signer: TrackerSigner
+  private readonly nodeEvents?: NodeEvents
   /** Signs, sends and retransmits the commands (`transmit.ts`). */
   private readonly sender: CommandSender
   /** Where the nodes' reports go (`reports.ts`). */
@@ -77,6 +79,7 @@ export class ChannelServer {
     this.state = components.state
     this.engine = components.engine
     this.signer = components.signer
+    this.nodeEvents = components.nodeEvents
     // `??`, not spread: an explicit `undefined` from a caller must not erase a default
     this.init = {
       enrollmentToken: init.enrollmentToken,
@@ -247,6 +250,8 @@ export class ChannelServer {
         this.sessions.delete(s.nodeId)
         this.stats.connected--
         this.lastSeen(s.nodeId)
+        // not when the tracker closes them all: that is the tracker stopping, not the node
+        if (!this.closing) this.nodeEvents?.announce({ type: 'node.disconnected', nodeId: s.nodeId })
       }
     })
     this.send(s, { t: 'challenge', nonce: s.nonce, trackerId: this.signer.id })
@@ -287,7 +292,7 @@ export class ChannelServer {
     clearTimeout(s.helloTimer)
     // not kept for the life of the session: 5,000 sessions would hold 5,000 spent timers
     s.helloTimer = undefined
-    const { node, refused } = await admit(
+    const { node, refused, enrolled } = await admit(
       { state: this.state, enrollmentToken: this.init.enrollmentToken },
       s.nonce,
       f,
@@ -305,6 +310,15 @@ export class ChannelServer {
     s.peerId = f.peerId
     this.sessions.set(node.id, s)
     this.stats.connected++
+    if (enrolled === true)
+      this.nodeEvents?.announce({
+        type: 'node.enrolled',
+        nodeId: node.id,
+        peerId: f.peerId,
+        campus: node.campus,
+      })
+    // a replaced connection (the same node again) is announced as connected, never as gone
+    this.nodeEvents?.announce({ type: 'node.connected', nodeId: node.id, peerId: f.peerId })
     // Statements go only to nodes that asked: an older agent drops the connection on a frame
     // type it does not know (an extra welcome field it ignores).
     let membership: SignedMembership | undefined
