@@ -15,8 +15,14 @@ export type RunService = (label: string, args: string[]) => DandelionProcess
 /** The secrets the walkthrough's services share. */
 export interface WalkthroughTokens {
   admin: string
+  /** The tracker's shared enrollment token (no node is given it: see {@link campusTokens}). */
   enroll: string
   upload: string
+  /**
+   * Per campus, a token the tracker issued for that campus's nodes only, as an operator hands
+   * one to each school (`dandelion enroll-token create --campus …`); filled in once issued.
+   */
+  campus?: Record<string, string>
 }
 
 /** What the tracker says it is at start. */
@@ -168,7 +174,7 @@ export async function startNodeDaemon(
     '--tracker-id',
     ctx.tracker.trackerId,
     '--enroll-token',
-    ctx.tokens.enroll,
+    ctx.tokens.campus?.[n.campus] ?? ctx.tokens.enroll,
   ])
   const ready = await p.waitFor(
     (l) => parseJson<{ api: string; multiaddrs: string[]; peerId: string }>(l, 'api'),

@@ -124,8 +124,18 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
     out(`   ${origin.url}, seeding node ${origin.seed}`)
 
     const nodes = planNodes(options.campusNodes ?? 6, options.devices ?? 1)
+    // one enrollment token per campus, for its nodes only, as an operator gives each school
+    tokens.campus = {}
+    for (const c of CAMPUSES) {
+      const uses = nodes.filter((n) => n.campus === c.id).length
+      if (uses === 0) continue
+      const body = { campus: c.id, maxUses: uses, ttlSeconds: 3600, note: 'walkthrough' }
+      tokens.campus[c.id] = (
+        await admin.call<{ token: string }>('POST', '/enrollment-tokens', body, { signal })
+      ).token
+    }
     out(
-      `3. ${nodes.length} node daemons enrolling with the tracker; uploading a ${fileBytes / MiB} MiB lesson meanwhile`,
+      `3. ${nodes.length} node daemons enrolling with the tracker, each campus's with a token issued for it; uploading a ${fileBytes / MiB} MiB lesson meanwhile`,
     )
     const upload = startUpload(run, dir, tokens, origin, sample, RESOURCE)
     const ctx = { dir, tokens, origin, tracker, out, signal }

@@ -57,6 +57,8 @@ describe('npm start walkthrough', () => {
     expect(lines.some((l) => l.includes('stage 1 (25%, auto)'))).toBe(true)
     expect(lines.some((l) => l.includes('stage 2 (100%, auto)'))).toBe(true)
     expect(lines.some((l) => l.startsWith('done: 4 nodes active'))).toBe(true)
+    // every node enrolled with the token issued for its campus alone, as many as it has nodes
+    expect(lines.some((l) => l.includes("each campus's with a token issued for it"))).toBe(true)
     expect(dandelionProcesses().filter((p) => !before.has(p))).toEqual([])
   })
 
