@@ -108,10 +108,11 @@ export async function publish(
     }
   }
   await connect()
-  replaceOnFailure(
+  const unwatch = replaceOnFailure(
     () => pc,
     connect,
     () => closed,
+    sig,
   )
   return {
     get pc() {
@@ -124,6 +125,7 @@ export async function publish(
     onKeyframeRequest: (fn) => listeners.push(fn),
     close: () => {
       closed = true
+      unwatch()
       return pc.close()
     },
   }
@@ -218,10 +220,11 @@ export async function subscribe(
     throw err
   }
   let closed = false
-  replaceOnFailure(
+  const unwatch = replaceOnFailure(
     () => pc,
     connect,
     () => closed,
+    sig,
   )
   return {
     get pc() {
@@ -232,6 +235,7 @@ export async function subscribe(
     onPacket: (fn) => listeners.push(fn),
     close: async () => {
       closed = true
+      unwatch()
       sig.off('subscribe-offer', onOffer)
       await pc.close()
     },

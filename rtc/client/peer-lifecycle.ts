@@ -61,22 +61,38 @@ export function clientPeerConfig(sig: SignalingClient, init: PeerConfigInit): Re
 /**
  * Replaces a connection that fails later (network change, consent expired) by running
  * `connect` again, and watches the new one the same way; the SFU has already freed the
- * failed one's side.
+ * failed one's side. Also as `sig` is welcomed into a new session (`rejoined`: the server
+ * restarted, or dropped the session after its grace period): the SFU holds nothing of it any
+ * more, and waiting for the connection to fail took ICE's 30 s. Returns a function that stops
+ * watching.
  */
 export function replaceOnFailure(
   current: () => RTCPeerConnection,
   connect: () => Promise<void>,
   closed: () => boolean,
-): void {
-  const watch = (conn: RTCPeerConnection): void => {
-    conn.connectionStateChange.subscribe((state) => {
-      if (state !== 'failed' || closed() || conn !== current()) return
-      conn.close().catch(() => {})
-      connect().then(
+  sig?: SignalingClient,
+): () => void {
+  /** The replacement under way: a failure and a rejoin close together make one. */
+  let replacing: Promise<void> | undefined
+  const replace = (conn: RTCPeerConnection): void => {
+    if (closed() || conn !== current() || replacing !== undefined) return
+    conn.close().catch(() => {})
+    replacing = connect()
+      .then(
         () => watch(current()),
         () => {},
       )
+      .finally(() => {
+        replacing = undefined
+      })
+  }
+  const watch = (conn: RTCPeerConnection): void => {
+    conn.connectionStateChange.subscribe((state) => {
+      if (state === 'failed') replace(conn)
     })
   }
   watch(current())
+  const onRejoined = (): void => replace(current())
+  sig?.on('rejoined', onRejoined)
+  return () => sig?.off('rejoined', onRejoined)
 }

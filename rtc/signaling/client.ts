@@ -24,6 +24,13 @@ export type { ControlHandler, ControlResult } from './client-controls.ts'
 export interface SignalingClientEvents {
   event: [{ seq: number; event: RoomEvent }]
   welcome: [Extract<ServerMessage, { type: 'welcome' }>]
+  /**
+   * Welcomed into a new session after having had one: the server restarted, or kept the old
+   * one past its grace period, so it holds none of this client's media any more. Connections
+   * to the SFU made before are dead; {@link publish} and {@link subscribe} make new ones at
+   * once, where they would otherwise wait for ICE to give up (30 s).
+   */
+  rejoined: [Extract<ServerMessage, { type: 'welcome' }>]
   'subscribe-offer': [string]
   error: [RtcError]
   closed: [{ code: number; reason: string }]
@@ -178,7 +185,9 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
 
   private receive(msg: ServerMessage): void {
     switch (msg.type) {
-      case 'welcome':
+      case 'welcome': {
+        // a session the server no longer knew: it started a new one (not a resume)
+        const rejoined = this.session !== undefined && msg.session !== this.session
         this.session = msg.session
         this.user = msg.user
         this.role = msg.role
@@ -188,8 +197,10 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
         if (!msg.resumed || this.state === undefined) this.state = msg.state
         this.seq = msg.seq
         this.emit('welcome', msg)
+        if (rejoined) this.emit('rejoined', msg)
         this.controls.resend()
         return
+      }
       case 'ice-servers':
         // TURN credentials minted afresh: for the connections made from now on
         this.iceServers = msg.iceServers

@@ -14,6 +14,10 @@ const state = {
   call: null,
   recv: null,
   pub: null,
+  /** The camera's stream once started: published again after the server lost the session. */
+  media: null,
+  /** The session of the last welcome: another one means the server holds none of our media. */
+  session: null,
   /** The server's room limits (hand and ring timeouts), from its welcome. */
   limits: null,
   /** STUN/TURN servers from the welcome: the SFU's own, so both ends find a path through NAT. */
@@ -90,14 +94,20 @@ async function onSubscribeOffer(sdp) {
   send({ type: 'subscribe-answer', sdp: state.recv.localDescription.sdp })
 }
 
-async function startCamera() {
-  const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+/** Publishes the camera's stream on a new connection (the first time, or after a rejoin). */
+async function publishMedia(media) {
   const pc = new RTCPeerConnection({ iceServers: state.iceServers })
   for (const track of media.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' })
   await pc.setLocalDescription(await pc.createOffer())
   await gathered(pc)
   state.pub = pc
   send({ type: 'publish', sdp: pc.localDescription.sdp })
+}
+
+async function startCamera() {
+  const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true })
+  state.media = media
+  await publishMedia(media)
   const v = document.createElement('video')
   v.autoplay = true
   v.muted = true
@@ -182,7 +192,18 @@ function applyEvent(e) {
 
 function onMessage(msg) {
   switch (msg.type) {
-    case 'welcome':
+    case 'welcome': {
+      // a new session, not ours resumed: the server restarted (or dropped us after the grace
+      // period) and holds none of our media; the old connections would take ICE's 30 s to fail
+      const rejoined = state.session !== null && msg.session !== state.session
+      if (rejoined) {
+        state.recv?.close()
+        state.recv = null
+        state.pub?.close()
+        state.pub = null
+        for (const v of videoByMid.values()) v.remove()
+        videoByMid.clear()
+      }
       state.session = msg.session
       state.me = msg.user
       state.role = msg.role
@@ -198,9 +219,12 @@ function onMessage(msg) {
       }
       render()
       log(msg.resumed ? `resumed at event ${msg.seq}` : `joined as ${msg.user}`)
-      // media outlives the socket: only the first welcome opens the receive connection
+      // media outlives the socket: only the first welcome (or a rejoin) opens the receive connection
       if (state.recv === null) send({ type: 'subscribe' })
+      if (rejoined && state.media !== null)
+        publishMedia(state.media).catch((err) => log(`publishing again failed: ${err}`))
       break
+    }
     case 'ice-servers':
       // TURN credentials minted afresh before the welcome's expire: for connections made from now on
       state.iceServers = msg.iceServers ?? []

@@ -151,6 +151,31 @@ describe('browser', () => {
     await until(() => student.sig.state?.speaker === 't', 'teacher as active speaker', 20_000)
   })
 
+  it("a Chromium teacher's page publishes its camera again once the rtc server restarted", async () => {
+    const first = await spawnMedia()
+    h = first
+    browser = await launch()
+    const page = await browser.newPage()
+    await page.goto(`${first.server.url}/#token=${first.token('t', 'teacher', 'c', 'class')}`)
+    const student = await first.receiver('s', 'c')
+    let packets = 0
+    student.sub.onPacket(() => {
+      packets++
+    })
+    await page.click('#camera')
+    await until(() => packets > 30, 'Chromium media at the student', 45_000)
+    const port = Number(new URL(first.server.url).port)
+    // a deploy: the server and its SFU stop, a new one starts on the same port; the page and
+    // the student come back in new sessions, the SFU knowing nothing of them
+    await first.server.close()
+    h = await spawnMedia({}, { port })
+    const before = packets
+    // before, the page never published again: its camera stayed on the old SFU's dead connection
+    await until(() => packets > before + 30, 'Chromium media at the student after the restart', 45_000)
+    await shows(page, 'who', 't (teacher)')
+    student.sig.close()
+  })
+
   it("a Chromium teacher's page drops a timed-out hand and shows an unanswered call timed out", async () => {
     // the server's clock times hands and rings out; the page must follow it as clients do
     hs = await spawn({ tickMs: 50, limits: { ...DEFAULT_LIMITS, handTimeoutMs: 1000, ringTimeoutMs: 1000 } })
