@@ -151,6 +151,30 @@ describe('browser', () => {
     await until(() => student.sig.state?.speaker === 't', 'teacher as active speaker', 20_000)
   })
 
+  it("a Chromium teacher's page resumes its session after its socket dropped, missing no event", async () => {
+    h = await spawnMedia()
+    browser = await launch()
+    const page = await browser.newPage()
+    await page.goto(`${h.server.url}/#token=${h.token('t', 'teacher', 'c', 'class')}`)
+    const student = await h.receiver('s', 'c')
+    let packets = 0
+    student.sub.onPacket(() => {
+      packets++
+    })
+    await page.click('#camera')
+    await until(() => packets > 30, 'Chromium media at the student', 45_000)
+    // the page's socket drops (Wi-Fi); a hand goes up while it is away
+    h.server.room('c')?.sessions.get('t')?.socket?.terminate()
+    student.sig.action('hand.raise')
+    await student.sig.waitFor((st) => st.hands.length === 1)
+    // it comes back in the same session: the missed event replayed, its media untouched
+    await shows(page, 'hands', 's')
+    expect(await page.textContent('#log')).toMatch(/resumed at event \d+/)
+    const before = packets
+    await until(() => packets > before + 30, 'Chromium media still at the student', 45_000)
+    expect((await h.sfu.stats()).publishers).toBe(1)
+  })
+
   it("a Chromium teacher's page publishes its camera again once the rtc server restarted", async () => {
     const first = await spawnMedia()
     h = first
