@@ -45,6 +45,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'place content on a running node by manifest CID',
     local: async () => (await import('./daemon/api-commands.ts')).runFetchCommand,
   },
+  status: {
+    summary: "show a running node's peers, origin health, store, rates and each content's progress",
+    local: async () => (await import('./daemon/status-command.ts')).runStatusCommand,
+  },
   limits: {
     summary: "change a running node's upload, download and origin rates",
     local: async () => (await import('./daemon/api-commands.ts')).runLimitsCommand,

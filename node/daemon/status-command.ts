@@ -1,0 +1,95 @@
+/**
+ * `dandelion status [--node URL] [--json]`: what a running node daemon holds and does, read
+ * from its local API (`GET /status`, no token needed) and printed for the operator at the
+ * machine: its identity and campus, peers, origin health, store, rates, and each content's
+ * progress with bytes by source. `--json` prints the daemon's answer as it is.
+ */
+import { parseArgs } from 'node:util'
+import type { NodeStatus } from '../index.ts'
+import type { CommandIo } from './cli.ts'
+import { call, checkAnswer, NODE_API_OPTIONS, nodeApi, UsageError } from './node-api-client.ts'
+
+export const STATUS_HELP = `usage: dandelion status [--node URL] [--json]
+
+Shows what the node daemon at URL (its local API; DANDELION_NODE_URL, default
+http://127.0.0.1:8090) holds and does: its PeerId, role and campus, peers, its origin's health,
+its store, its rates, and each content's progress with the bytes it got from peers and from the
+origin. --json prints the daemon's GET /status answer as it is. Fails (exit 1) if the daemon
+cannot be reached.
+`
+
+const MiB = 1024 * 1024
+
+/** Bytes as MiB with one decimal. */
+const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`
+
+/** A rate, or `none` for an unlimited one (`Infinity`, sent as `null` in JSON). */
+const rate = (bytesPerSecond: number | null): string =>
+  bytesPerSecond === null || !Number.isFinite(bytesPerSecond) ? 'none' : `${mib(bytesPerSecond)}/s`
+
+/** The status as lines for a terminal. */
+export function statusLines(s: NodeStatus): string[] {
+  const where = [s.campus, s.city].filter((x) => x !== undefined).join(' / ') || 'no campus'
+  const by =
+    s.membership === undefined
+      ? ''
+      : ` (tracker's statement, until ${new Date(s.membership.expiresAt).toISOString()})`
+  const origin =
+    s.origin === undefined
+      ? 'none'
+      : s.origin.consecutiveFailures === 0
+        ? `${s.origin.url} (ok)`
+        : `${s.origin.url} (failing: ${s.origin.consecutiveFailures} failures in a row)`
+  const quota =
+    s.store.quotaBytes === null || !Number.isFinite(s.store.quotaBytes)
+      ? 'no quota'
+      : `quota ${mib(s.store.quotaBytes)}`
+  const lines = [
+    `node ${s.peerId}  ${s.role}  ${where}${by}`,
+    `peers: ${s.connections} connected, ${s.bannedPeers} banned; origin ${origin}`,
+    `store: ${mib(s.store.bytes)} in ${s.store.chunks} chunks (${quota}, ${mib(s.store.pinnedBytes)} pinned)`,
+    `rates: upload ${rate(s.limits.uploadBytesPerSecond)}, download ${rate(s.limits.downloadBytesPerSecond)}, origin ${rate(s.limits.originBytesPerSecond)}`,
+  ]
+  if (s.playbackUrl !== undefined)
+    lines.push(`playback: ${s.playbackUrl}/content/<manifest CID or by-name/<name>>`)
+  if (s.swarms.length === 0) lines.push('content: none')
+  else {
+    lines.push('content:')
+    for (const w of s.swarms) {
+      const pct = w.bytesTotal === 0 ? 100 : Math.floor((100 * w.bytesDone) / w.bytesTotal)
+      const state = w.error !== undefined ? `stopped: ${w.error}` : w.complete ? 'complete' : 'downloading'
+      lines.push(
+        `  ${(w.name ?? '-').padEnd(16)} ${w.manifestCid.slice(0, 12)}…${w.manifestCid.slice(-6)}  ${String(pct).padStart(3)}% of ${mib(w.bytesTotal)}  ` +
+          `${w.peers.length} peer(s)  from peers ${mib(w.bytesFromPeers)}, from origin ${mib(w.bytesFromOrigin)}  ${state}`,
+      )
+    }
+  }
+  const t = s.totals
+  lines.push(
+    `totals: from peers ${mib(t.bytesFromPeers)}, from origin ${mib(t.bytesFromOrigin)}, uploaded ${mib(t.bytesUploaded)}; corrupt chunks refused ${t.corruptChunks}`,
+  )
+  return lines
+}
+
+/** Prints a running daemon's status. */
+export async function runStatusCommand(argv: string[], io: CommandIo = {}): Promise<void> {
+  const out = io.stdout ?? ((l: string) => process.stdout.write(`${l}\n`))
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { json: { type: 'boolean', default: false }, ...NODE_API_OPTIONS },
+    allowPositionals: true,
+    strict: true,
+  })
+  if (values.help === true || positionals.length > 0) {
+    out(STATUS_HELP)
+    if (values.help !== true) throw new UsageError(`unexpected argument ${positionals[0]}`)
+    return
+  }
+  // no token: the status is the daemon's public read
+  const api = await nodeApi({ node: values.node }, io.env ?? process.env)
+  const res = await call(api.base, '/status', { signal: io.signal })
+  await checkAnswer(res, api)
+  const status = (await res.json()) as NodeStatus
+  if (values.json) out(JSON.stringify(status, null, 2))
+  else for (const l of statusLines(status)) out(l)
+}
