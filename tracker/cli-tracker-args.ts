@@ -16,7 +16,9 @@ export const TRACKER_USAGE = `Usage: dandelion tracker [options]
   --host <host>                                                          [127.0.0.1]
   --port <port>               0 = any free port                          [7070]
   --admin-token <t>           or DANDELION_ADMIN_TOKEN (bearer of /api/v1)
-  --enrollment-token <t>      or DANDELION_ENROLLMENT_TOKEN (node enrollment)
+  --enrollment-token <t>      or DANDELION_ENROLLMENT_TOKEN: a shared token any node may enroll
+                              with, into any campus; none: nodes enroll only with tokens
+                              issued for them (dandelion enroll-token create)
   --retransmit-ms <ms>        first retransmit delay of an unACKed command [5000]
   --release-retention <d>     finished releases keep their per-node states this long, then
                               are compacted (no rollback) and, once they decide nothing,
@@ -83,14 +85,9 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
   })
   const adminToken = values['admin-token'] ?? env.DANDELION_ADMIN_TOKEN
   const enrollmentToken = values['enrollment-token'] ?? env.DANDELION_ENROLLMENT_TOKEN
-  const missing = [
-    ...(adminToken === undefined ? ['the admin token (--admin-token or DANDELION_ADMIN_TOKEN)'] : []),
-    ...(enrollmentToken === undefined
-      ? ['the enrollment token (--enrollment-token or DANDELION_ENROLLMENT_TOKEN)']
-      : []),
-  ]
-  if (adminToken === undefined || enrollmentToken === undefined)
-    throw new InvalidConfigError(`${missing.join(' and ')} ${missing.length > 1 ? 'are' : 'is'} required`)
+  // without a shared enrollment token, nodes enroll only with tokens issued through the API
+  if (adminToken === undefined)
+    throw new InvalidConfigError('the admin token (--admin-token or DANDELION_ADMIN_TOKEN) is required')
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidConfigError(`bad port ${values.port}`)
@@ -147,7 +144,7 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
     host: values.host,
     port,
     adminToken,
-    enrollmentToken,
+    ...(enrollmentToken === undefined || enrollmentToken === '' ? {} : { enrollmentToken }),
     retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
     releaseRetentionMs,
     catchUpRetryInitialMs,

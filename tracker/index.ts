@@ -41,8 +41,11 @@ export interface TrackerInit {
   dataDir?: string
   /** Bearer token of the admin API. */
   adminToken: string
-  /** Token a node presents once to enroll. */
-  enrollmentToken: string
+  /**
+   * A shared token any node may present once to enroll, into any campus. None: nodes enroll
+   * only with tokens issued through the API (`POST /api/v1/enrollment-tokens`). @default none
+   */
+  enrollmentToken?: string
   /** @default '127.0.0.1' */
   host?: string
   /** 0 picks a free port. @default 7070 */
@@ -148,7 +151,10 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
     throw new InvalidConfigError(
       'adminToken must be at least 8 characters: set --admin-token or DANDELION_ADMIN_TOKEN',
     )
-  if (typeof init.enrollmentToken !== 'string' || init.enrollmentToken.length < 8)
+  if (
+    init.enrollmentToken !== undefined &&
+    (typeof init.enrollmentToken !== 'string' || init.enrollmentToken.length < 8)
+  )
     throw new InvalidConfigError(
       'enrollmentToken must be at least 8 characters: set --enrollment-token or DANDELION_ENROLLMENT_TOKEN',
     )

@@ -15,14 +15,13 @@ export type RunService = (label: string, args: string[]) => DandelionProcess
 /** The secrets the walkthrough's services share. */
 export interface WalkthroughTokens {
   admin: string
-  /** The tracker's shared enrollment token (no node is given it: see {@link campusTokens}). */
-  enroll: string
   upload: string
   /**
    * Per campus, a token the tracker issued for that campus's nodes only, as an operator hands
-   * one to each school (`dandelion enroll-token create --campus …`); filled in once issued.
+   * one to each school (`dandelion enroll-token create --campus …`); filled in once issued. The
+   * tracker has no shared enrollment token: nothing else enrolls.
    */
-  campus?: Record<string, string>
+  campus: Record<string, string>
 }
 
 /** What the tracker says it is at start. */
@@ -56,8 +55,6 @@ export async function startTracker(
     '0',
     '--admin-token',
     tokens.admin,
-    '--enrollment-token',
-    tokens.enroll,
     '--retransmit-ms',
     '1000',
   ]).waitFor((l) => parseJson<TrackerReady>(l, 'channelUrl'), { signal })
@@ -174,7 +171,7 @@ export async function startNodeDaemon(
     '--tracker-id',
     ctx.tracker.trackerId,
     '--enroll-token',
-    ctx.tokens.campus?.[n.campus] ?? ctx.tokens.enroll,
+    ctx.tokens.campus[n.campus] ?? '',
   ])
   const ready = await p.waitFor(
     (l) => parseJson<{ api: string; multiaddrs: string[]; peerId: string }>(l, 'api'),

@@ -98,7 +98,7 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
   process.once('exit', onExit)
   const tokens: WalkthroughTokens = {
     admin: randomBytes(16).toString('hex'),
-    enroll: randomBytes(16).toString('hex'),
+    campus: {},
     upload: randomBytes(16).toString('hex'),
   }
   try {
@@ -125,7 +125,6 @@ export async function runWalkthrough(options: WalkthroughOptions = {}): Promise<
 
     const nodes = planNodes(options.campusNodes ?? 6, options.devices ?? 1)
     // one enrollment token per campus, for its nodes only, as an operator gives each school
-    tokens.campus = {}
     for (const c of CAMPUSES) {
       const uses = nodes.filter((n) => n.campus === c.id).length
       if (uses === 0) continue

@@ -6,7 +6,8 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ServerFrame } from '../../node/agent/protocol.ts'
-import { Harness, until } from './harness.ts'
+import { trackerInitFromArgs } from '../../tracker/cli-tracker-args.ts'
+import { ENROLL, Harness, until } from './harness.ts'
 import { bareNode, http } from './wire.ts'
 
 const h = new Harness()
@@ -142,6 +143,22 @@ describe('issued enrollment tokens', () => {
     const expired = await answer(t.channelUrl, 'n3', 'bj-1', short.token)
     expect(expired).toMatchObject({ t: 'error', code: 'ERR_ENROLLMENT_TOKEN_EXPIRED' })
     expect((expired as { message: string }).message).toContain('new one')
+  })
+
+  it('are the only way in on a tracker started without a shared token', { timeout: 30_000 }, async () => {
+    const t = await h.tracker({ dataDir: await h.tmp(), enrollmentToken: undefined })
+    await h.seed(t)
+    // whatever a node sends as a shared token, there is none to match
+    for (const token of [ENROLL, 'undefined'])
+      expect(await answer(t.channelUrl, 'n0', 'bj-1', token)).toMatchObject({
+        code: 'ERR_BAD_ENROLLMENT_TOKEN',
+      })
+    const { token } = (await http(t, 'POST', '/enrollment-tokens', { campus: 'bj-1' })).body
+    expect(await answer(t.channelUrl, 'n0', 'bj-1', token)).toMatchObject({ t: 'welcome' })
+    // the command line takes no shared token as none
+    const args = trackerInitFromArgs(['--admin-token', 'admin-token-x'], {})
+    expect(args.enrollmentToken).toBeUndefined()
+    expect('enrollmentToken' in args).toBe(false)
   })
 
   it('give the last use of a token to one of two nodes enrolling at once', { timeout: 30_000 }, async () => {

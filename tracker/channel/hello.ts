@@ -34,7 +34,7 @@ export interface AdmitComponents {
    * The shared token a node may present once, at enrollment; tokens issued through the API
    * (`state.enrollmentTokens`) enroll too.
    */
-  enrollmentToken: string
+  enrollmentToken?: string
 }
 
 const refused = (code: string, message: string, close?: number): Admission => ({
@@ -75,7 +75,7 @@ export async function admit(c: AdmitComponents, nonce: string, f: HelloFrame): P
       )
     // The token MUST be the tracker's shared one or one issued through the API and not
     // revoked (an unknown or revoked one is told apart from neither: a bad token)
-    if (!safeEqual(f.enroll.token, c.enrollmentToken)) {
+    if (c.enrollmentToken === undefined || !safeEqual(f.enroll.token, c.enrollmentToken)) {
       issued = c.state.enrollmentTokens.find(f.enroll.token)
       if (issued === undefined) return refused('ERR_BAD_ENROLLMENT_TOKEN', 'bad enrollment token')
     }

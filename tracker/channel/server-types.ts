@@ -22,8 +22,8 @@ export interface ChannelServerComponents {
 
 /** Options of the channel server. */
 export interface ChannelServerInit {
-  /** Token a node presents once, at enrollment. */
-  enrollmentToken: string
+  /** A shared token a node may present once, at enrollment; none: only issued tokens enroll. */
+  enrollmentToken?: string
   /** @default 30000 */
   heartbeatIntervalMs?: number
   /** @default 2000 */

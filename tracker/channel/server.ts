@@ -65,7 +65,8 @@ export class ChannelServer {
   private readonly sender: CommandSender
   /** Where the nodes' reports go (`reports.ts`). */
   private readonly reports: ReportComponents
-  private readonly init: Required<ChannelServerInit>
+  private readonly init: Required<Omit<ChannelServerInit, 'enrollmentToken'>> &
+    Pick<ChannelServerInit, 'enrollmentToken'>
   private readonly wss: WebSocketServer
   private readonly sessions = new Map<string, Session>()
   private readonly all = new Set<Session>()
