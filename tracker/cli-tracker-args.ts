@@ -16,6 +16,8 @@ export const TRACKER_USAGE = `Usage: dandelion tracker [options]
   --host <host>                                                          [127.0.0.1]
   --port <port>               0 = any free port                          [7070]
   --admin-token <t>           or DANDELION_ADMIN_TOKEN (bearer of /api/v1)
+  --viewer-token <t>          or DANDELION_VIEWER_TOKEN: reads the admin API only (GET: lists,
+                              status, event streams), for dashboards; none unless given
   --enrollment-token <t>      or DANDELION_ENROLLMENT_TOKEN: a shared token any node may enroll
                               with, into any campus; none: nodes enroll only with tokens
                               issued for them (dandelion enroll-token create)
@@ -43,6 +45,7 @@ const HOUR_MS = 3_600_000
 export interface TrackerEnv {
   DANDELION_ADMIN_TOKEN?: string
   DANDELION_ENROLLMENT_TOKEN?: string
+  DANDELION_VIEWER_TOKEN?: string
 }
 
 /** Milliseconds of the duration flag `flag`, if given; else a usage error saying what it takes. */
@@ -67,6 +70,7 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '7070' },
       'admin-token': { type: 'string' },
+      'viewer-token': { type: 'string' },
       'enrollment-token': { type: 'string' },
       'retransmit-ms': { type: 'string' },
       /** How long finished releases keep their per-node states (a duration, 0 = for ever). */
@@ -85,6 +89,7 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
   })
   const adminToken = values['admin-token'] ?? env.DANDELION_ADMIN_TOKEN
   const enrollmentToken = values['enrollment-token'] ?? env.DANDELION_ENROLLMENT_TOKEN
+  const viewerToken = values['viewer-token'] ?? env.DANDELION_VIEWER_TOKEN
   // without a shared enrollment token, nodes enroll only with tokens issued through the API
   if (adminToken === undefined)
     throw new InvalidConfigError('the admin token (--admin-token or DANDELION_ADMIN_TOKEN) is required')
@@ -145,6 +150,7 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
     port,
     adminToken,
     ...(enrollmentToken === undefined || enrollmentToken === '' ? {} : { enrollmentToken }),
+    ...(viewerToken === undefined || viewerToken === '' ? {} : { viewerToken }),
     retransmitInitialMs: values['retransmit-ms'] === undefined ? undefined : Number(values['retransmit-ms']),
     releaseRetentionMs,
     catchUpRetryInitialMs,

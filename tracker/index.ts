@@ -42,6 +42,11 @@ export interface TrackerInit {
   /** Bearer token of the admin API. */
   adminToken: string
   /**
+   * A bearer token of the admin API that reads only (`GET`: lists, status, event streams),
+   * for dashboards and monitoring; `--viewer-token`. @default none
+   */
+  viewerToken?: string
+  /**
    * A shared token any node may present once to enroll, into any campus. None: nodes enroll
    * only with tokens issued through the API (`POST /api/v1/enrollment-tokens`). @default none
    */
@@ -123,6 +128,7 @@ export interface Tracker {
 const INIT_KEYS = new Set([
   'dataDir',
   'adminToken',
+  'viewerToken',
   'enrollmentToken',
   'host',
   'port',
@@ -150,6 +156,15 @@ function validateInit(init: TrackerInit): Readonly<TrackerInit> {
   if (typeof init.adminToken !== 'string' || init.adminToken.length < 8)
     throw new InvalidConfigError(
       'adminToken must be at least 8 characters: set --admin-token or DANDELION_ADMIN_TOKEN',
+    )
+  if (
+    init.viewerToken !== undefined &&
+    (typeof init.viewerToken !== 'string' ||
+      init.viewerToken.length < 8 ||
+      init.viewerToken === init.adminToken)
+  )
+    throw new InvalidConfigError(
+      'viewerToken must be at least 8 characters and differ from the admin token: set --viewer-token or DANDELION_VIEWER_TOKEN',
     )
   if (
     init.enrollmentToken !== undefined &&
@@ -270,7 +285,7 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
         )
   const app = createApi(
     { state, engine, channel, backups, nodeEvents },
-    { adminToken: init.adminToken, logger: init.logger },
+    { adminToken: init.adminToken, viewerToken: init.viewerToken, logger: init.logger },
   )
   channel.attach(app.server)
   try {

@@ -38,6 +38,11 @@ export interface ApiComponents {
 /** Options of the API. */
 export interface ApiInit {
   adminToken: string
+  /**
+   * A token that reads only (`GET`: lists, status, event streams), for dashboards and
+   * monitoring that must not change anything. @default none
+   */
+  viewerToken?: string
   /** fastify (pino) request logging. @default false */
   logger?: boolean
 }
@@ -103,7 +108,15 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
         // Authorization: Bearer <token> — absent → 401, present but wrong → 403
         const verdict = bearerVerdict(req.headers.authorization, init.adminToken)
         if (verdict === 'missing') throw new UnauthorizedError()
-        if (verdict === 'wrong') throw new ForbiddenError()
+        if (verdict === 'wrong') {
+          // the viewer's token reads, and only reads
+          const viewer =
+            init.viewerToken !== undefined &&
+            bearerVerdict(req.headers.authorization, init.viewerToken) === 'ok'
+          if (!viewer) throw new ForbiddenError()
+          if (req.method !== 'GET' && req.method !== 'HEAD')
+            throw new ForbiddenError('the viewer token only reads: this needs the admin token')
+        }
         // Reads are served from what is on disk whatever happens; a change is refused while
         // the writers' state is reloaded after a failed write (see `TrackerState.available`)
         if (req.method !== 'GET' && req.method !== 'HEAD') components.state.assertAvailable()
