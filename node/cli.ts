@@ -8,6 +8,7 @@
  * production.
  */
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import {
@@ -82,7 +83,7 @@ const COMMANDS: Record<string, Command> = {
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length))
   const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`)
-  return `Usage: dandelion <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun "dandelion <command> --help" for a command's options.\n`
+  return `Usage: dandelion <command> [options]\n\nCommands:\n${lines.join('\n')}\n\nRun "dandelion <command> --help" for a command's options, "dandelion --version" for this version.\n`
 }
 
 /** Runs `<service>/main.ts name ...argv` in a child process, forwarding signals and the exit status. */
@@ -152,6 +153,12 @@ async function runService(service: string, name: string, argv: string[]): Promis
 const [name, ...rest] = process.argv.slice(2)
 if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
   process.stdout.write(help())
+} else if (name === '--version' || name === '-V' || name === 'version') {
+  // what an operator reports with a problem: this checkout's version and the Node it runs on
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string
+  }
+  process.stdout.write(`dandelion ${pkg.version} (node ${process.versions.node})\n`)
 } else if (COMMANDS[name] === undefined) {
   process.stderr.write(`dandelion: unknown command "${name}"\n\n${help()}`)
   process.exitCode = 2

@@ -65,6 +65,8 @@ describe('node daemon: operator mistakes', () => {
     const top = await dandelion(['--help'])
     expect(top.stdout).toMatch(/release .*list .*abort .*rollback/)
     expect(top.stdout).toMatch(/enroll-token .*create \| list \| revoke/)
+    const version = await dandelion(['--version'])
+    expect(version.stdout).toMatch(/^dandelion \d+\.\d+\.\d+ \(node \d+\.\d+\.\d+\)\n$/)
     const help: string[] = []
     await runNodeCommand(['-h'], { stdout: (l) => help.push(l) })
     await runFetchCommand(['-h'], { stdout: (l) => help.push(l) })
