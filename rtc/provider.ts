@@ -38,6 +38,27 @@ export interface RtcProvider {
   leave(room: string, user: string, options?: ProviderOptions): Promise<void>
   /** Tears down everything. */
   close(): Promise<void>
+  /**
+   * Media counters for `/metrics`, read without side effects, if the provider keeps any.
+   * @default none
+   */
+  counters?(): Promise<ProviderCounters>
+}
+
+/** What a media provider counts (`/metrics`). */
+export interface ProviderCounters {
+  /** Publishing connections, and the tracks they send. */
+  publishers: number
+  tracks: number
+  /** Receive connections, and those connected. */
+  subscribers: number
+  subscribersConnected: number
+  /** RTP packets received from publishers, sent to subscribers (by the tracks forwarded now), sent again on a NACK. */
+  packetsReceived: number
+  packetsSent: number
+  packetsRetransmitted: number
+  /** Keyframe requests sent to publishers. */
+  keyframeRequests: number
 }
 
 /** A provider without media, for signaling-only deployments and tests. */

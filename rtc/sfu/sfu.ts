@@ -9,7 +9,7 @@ import { logger as createLogger } from '@libp2p/logger'
 import { RTCPeerConnection, type RTCRtpReceiver } from 'werift'
 import { PLI_THROTTLE_MS, SPEAKER_INTERVAL_MS } from '../constants.ts'
 import { AbortError, MediaError } from '../errors.ts'
-import type { ProviderOptions, RtcProvider, RtcProviderHandlers } from '../provider.ts'
+import type { ProviderCounters, ProviderOptions, RtcProvider, RtcProviderHandlers } from '../provider.ts'
 import { abortable, throwIfAborted } from '../util/abortable.ts'
 import type { ForwardMode } from './forwarder.ts'
 import { audioLevelExtId, type PeerConfigInit, peerConfig } from './peer-config.ts'
@@ -267,8 +267,12 @@ export class WeriftSfu implements RtcProvider {
   }
 
   /** Counters summed over shards. */
-  async stats(): Promise<SfuStats> {
-    const per = await Promise.all(this.shards.map((s) => s.stats()))
+  /**
+   * Counters and the forwarding-delay samples since the previous call; `peek` leaves the
+   * samples for the next call without it (`/metrics` scrapes must not take the benchmark's).
+   */
+  async stats(peek = false): Promise<SfuStats> {
+    const per = await Promise.all(this.shards.map((s) => s.stats(peek)))
     return {
       received: this.received,
       sent: per.reduce((a, s) => a + s.sent, 0),
@@ -280,6 +284,21 @@ export class WeriftSfu implements RtcProvider {
       plisSent: this.plisSent,
       publishers: this.publishers.size,
       tracks: this.tracks.size,
+    }
+  }
+
+  /** {@link RtcProvider.counters}: the stats, peeked. */
+  async counters(): Promise<ProviderCounters> {
+    const s = await this.stats(true)
+    return {
+      publishers: s.publishers,
+      tracks: s.tracks,
+      subscribers: s.subscribers,
+      subscribersConnected: s.ready,
+      packetsReceived: s.received,
+      packetsSent: s.sent,
+      packetsRetransmitted: s.retransmitted,
+      keyframeRequests: s.plisSent,
     }
   }
 

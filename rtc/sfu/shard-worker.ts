@@ -28,7 +28,7 @@ async function run(m: Extract<ShardRequest, { id: number }>, signal: AbortSignal
     case 'answer':
       return hub.answer(m.room, m.user, m.sdp)
     case 'stats':
-      return hub.stats()
+      return hub.stats(m.peek)
     case 'close':
       return hub.close()
   }

@@ -24,7 +24,8 @@ export interface Shard {
   subscribe(room: string, user: string, options?: CallOptions): Promise<void>
   answer(room: string, user: string, sdp: string, options?: CallOptions): Promise<void>
   leave(room: string, user: string): Promise<void>
-  stats(): Promise<ShardStats>
+  /** `peek`: no delay samples, and those held are left for the next call without it. */
+  stats(peek?: boolean): Promise<ShardStats>
   close(): Promise<void>
 }
 
@@ -57,8 +58,8 @@ export class LocalShard implements Shard {
   leave(room: string, user: string): Promise<void> {
     return this.hub.leave(room, user)
   }
-  async stats(): Promise<ShardStats> {
-    return this.hub.stats()
+  async stats(peek = false): Promise<ShardStats> {
+    return this.hub.stats(peek)
   }
   close(): Promise<void> {
     return this.hub.close()
@@ -72,7 +73,8 @@ export type ShardRequest =
   | { op: 'rtp'; trackId: string; buf: Uint8Array; at: number }
   | { op: 'subscribe' | 'leave'; id: number; room: string; user: string }
   | { op: 'answer'; id: number; room: string; user: string; sdp: string }
-  | { op: 'stats' | 'close'; id: number }
+  | { op: 'stats'; id: number; peek: boolean }
+  | { op: 'close'; id: number }
   /** The caller of request `re` aborted: the worker aborts it too (and answers nothing more). */
   | { op: 'abort'; re: number }
 
@@ -179,8 +181,8 @@ export class WorkerShard implements Shard {
   leave(room: string, user: string): Promise<void> {
     return this.call({ op: 'leave', room, user })
   }
-  stats(): Promise<ShardStats> {
-    return this.call({ op: 'stats' })
+  stats(peek = false): Promise<ShardStats> {
+    return this.call({ op: 'stats', peek })
   }
   async close(): Promise<void> {
     // a dead shard has nothing left to close; call() rejects at once and terminate() resolves

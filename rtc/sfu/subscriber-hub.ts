@@ -219,8 +219,11 @@ export class SubscriberHub {
     await sub.pc.close().catch((err) => this.log('close failed %e', err))
   }
 
-  /** Packets forwarded and subscribers held. */
-  stats(): ShardStats {
+  /**
+   * Packets forwarded and subscribers held; the forwarding-delay samples since the last call
+   * that took them, unless `peek` (a metrics scrape must not take the benchmark's samples).
+   */
+  stats(peek = false): ShardStats {
     let sent = 0
     let retransmitted = 0
     let fastOutputs = 0
@@ -231,8 +234,8 @@ export class SubscriberHub {
     }
     let ready = 0
     for (const s of this.subs.values()) if (s.pc.connectionState === 'connected') ready++
-    const delaysMs = this.delays
-    this.delays = []
+    const delaysMs = peek ? [] : this.delays
+    if (!peek) this.delays = []
     return { sent, retransmitted, subscribers: this.subs.size, ready, fastOutputs, delaysMs }
   }
 

@@ -15,6 +15,7 @@ import type { RtcProvider } from '../provider.ts'
 import { NullProvider } from '../provider.ts'
 import { serveConnection } from './connection.ts'
 import type { HandlerContext } from './handlers.ts'
+import { createRtcMetrics } from './metrics.ts'
 import { RoomRegistry } from './room-registry.ts'
 import type { SignalingComponents, SignalingInit, SignalingServer } from './server-types.ts'
 import { SessionLifecycle } from './session-lifecycle.ts'
@@ -61,6 +62,11 @@ export async function createSignalingServer(
       }
     },
   })
+
+  // for monitoring: counts only (no user or room ids), read when scraped
+  const metrics = createRtcMetrics(rooms, provider)
+  app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()))
+  app.get('/health', async () => ({ ok: true }))
 
   app.get('/ws', { websocket: true }, (socket) => {
     serveConnection(socket, { sessions, handlers, logger: log }, init)
