@@ -52,6 +52,10 @@ export const MAX_NODES = 100_000
  * one node than this, all coming back, is not a case to size for.
  */
 export const MAX_UNBOUND_PEERS_PER_NODE = 8
+/** Changes made through the admin API kept in its audit trail (`state/audit.ts`), newest first. */
+export const MAX_AUDIT_ENTRIES = 10_000
+/** Characters of a change's request body kept in the audit trail. */
+export const MAX_AUDIT_BODY_CHARS = 2_000
 /** Backups of the running tracker kept (`<dataDir>/backups/`), newest first; `--backup-keep`. */
 export const DEFAULT_BACKUP_KEEP = 7
 /** Most enrollment tokens issued through the API kept at once (active or not yet swept). */

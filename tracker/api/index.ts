@@ -15,6 +15,7 @@ import { ForbiddenError, TrackerError, UnauthorizedError } from '../errors.ts'
 import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState } from '../state/index.ts'
+import { recordChange } from './audit-routes.ts'
 import { createMetrics } from './metrics.ts'
 import { openApiDocument } from './openapi.ts'
 import { routes } from './routes.ts'
@@ -120,6 +121,11 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
         // Reads are served from what is on disk whatever happens; a change is refused while
         // the writers' state is reloaded after a failed write (see `TrackerState.available`)
         if (req.method !== 'GET' && req.method !== 'HEAD') components.state.assertAvailable()
+      })
+      // every change answered with success goes to the audit trail
+      api.addHook('onResponse', async (req, reply) => {
+        if (req.method === 'GET' || req.method === 'HEAD' || reply.statusCode >= 400) return
+        recordChange(components.state, req, reply.statusCode)
       })
       for (const r of table) {
         api.route({

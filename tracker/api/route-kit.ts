@@ -44,7 +44,7 @@ export interface RouteContext extends RoutesComponents {
    * state (`state.inventory` …) and shows here once its commit succeeded, never before, nor
    * if it fails.
    */
-  view: Pick<Repositories, 'inventory' | 'enrollmentTokens' | 'catalog' | 'releases'>
+  view: Pick<Repositories, 'inventory' | 'enrollmentTokens' | 'audit' | 'catalog' | 'releases'>
   /** Runs `fn` in a transaction, commits it synced, and returns what `fn` returned. */
   commit(fn: (tx: Tx) => unknown): Promise<unknown>
 }

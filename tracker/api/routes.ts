@@ -4,6 +4,7 @@
  * (`inventory-routes.ts`), the issued enrollment tokens' (`enrollment-token-routes.ts`), the catalog's (`catalog-routes.ts`), the releases'
  * (`release-routes.ts`) and the backups' (`backup-routes.ts`), made of what `route-kit.ts` shares.
  */
+import { auditRoutes } from './audit-routes.ts'
 import { backupRoutes } from './backup-routes.ts'
 import { catalogRoutes } from './catalog-routes.ts'
 import { enrollmentTokenRoutes } from './enrollment-token-routes.ts'
@@ -22,5 +23,6 @@ export function routes(c: RoutesComponents): RouteDef[] {
     ...catalogRoutes(ctx),
     ...releaseRoutes(ctx),
     ...backupRoutes(ctx),
+    ...auditRoutes(ctx),
   ]
 }

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import { NodeInReleaseError, NotFoundError, StateUnavailableError } from '../errors.ts'
+import type { AuditLog } from './audit.ts'
 import type { Catalog } from './catalog.ts'
 import type { EnrollmentTokens } from './enrollment-tokens.ts'
 import type { Inventory, NodeRecord } from './inventory.ts'
@@ -14,6 +15,7 @@ import type { Outbox, OutboxEntry } from './outbox.ts'
 import type { Releases } from './releases.ts'
 import { CommittedRepositories, loadBoth, Repositories, type RepositoriesInit } from './repositories.ts'
 
+export type { AuditEntry, AuditLog } from './audit.ts'
 export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
 export type { EnrollmentTokenRecord, EnrollmentTokens, EnrollmentTokenView } from './enrollment-tokens.ts'
 export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts'
@@ -103,6 +105,10 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
   /** The writers' enrollment tokens (issued through the API; the shared one is the config's). */
   get enrollmentTokens(): EnrollmentTokens {
     return this.work.enrollmentTokens
+  }
+  /** The writers' audit trail of the admin API. */
+  get audit(): AuditLog {
+    return this.work.audit
   }
   /** The writers' catalog. */
   get catalog(): Catalog {

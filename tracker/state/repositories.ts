@@ -4,6 +4,7 @@
  * readers' ({@link CommittedRepositories}, changed only by writes that reached the disk,
  * see `TrackerState.committed`).
  */
+import { AuditLog } from './audit.ts'
 import { Catalog } from './catalog.ts'
 import { EnrollmentTokens } from './enrollment-tokens.ts'
 import { INVENTORY_PREFIXES, Inventory } from './inventory.ts'
@@ -12,10 +13,11 @@ import { Outbox, OutboxCounts } from './outbox.ts'
 import { Releases, type ReleasesInit } from './releases.ts'
 
 /** The repository a stored key belongs to, by the prefix before its first `!`. */
-type Owner = 'inventory' | 'enrollmentTokens' | 'catalog' | 'releases' | 'outbox'
+type Owner = 'inventory' | 'enrollmentTokens' | 'audit' | 'catalog' | 'releases' | 'outbox'
 const OWNERS = new Map<string, Owner>([
   ...INVENTORY_PREFIXES.map((p) => [p, 'inventory'] as [string, Owner]),
   ['etok', 'enrollmentTokens'],
+  ['audit', 'audit'],
   ['ver', 'catalog'],
   ['rel', 'releases'],
   ['rn', 'releases'],
@@ -35,6 +37,7 @@ interface Stored {
 abstract class RepositorySet {
   abstract readonly inventory: Inventory
   abstract readonly enrollmentTokens: EnrollmentTokens
+  abstract readonly audit: AuditLog
   abstract readonly catalog: Catalog
   abstract readonly releases: Releases
   abstract readonly outbox: Stored
@@ -43,6 +46,7 @@ abstract class RepositorySet {
   async load(kv: Kv): Promise<void> {
     await this.inventory.load(kv)
     await this.enrollmentTokens.load(kv)
+    await this.audit.load(kv)
     await this.catalog.load(kv)
     await this.releases.load(kv)
     await this.outbox.load(kv)
@@ -78,6 +82,7 @@ abstract class RepositorySet {
 const LOAD_ORDER: ReadonlyArray<[prefix: string, shared: boolean]> = [
   ...INVENTORY_PREFIXES.map((p) => [p, false] as [string, boolean]),
   ['etok', false],
+  ['audit', false],
   ['ver', false],
   ['rel', false],
   ['rn', true],
@@ -107,6 +112,7 @@ export type RepositoriesInit = ReleasesInit
 export class Repositories extends RepositorySet {
   readonly inventory = new Inventory()
   readonly enrollmentTokens = new EnrollmentTokens()
+  readonly audit = new AuditLog()
   readonly catalog = new Catalog()
   readonly releases: Releases
   readonly outbox = new Outbox()
@@ -123,6 +129,7 @@ export class Repositories extends RepositorySet {
 export class CommittedRepositories extends RepositorySet {
   readonly inventory = new Inventory()
   readonly enrollmentTokens = new EnrollmentTokens()
+  readonly audit = new AuditLog()
   readonly catalog = new Catalog()
   readonly releases = new Releases()
   readonly outbox = new OutboxCounts()
