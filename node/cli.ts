@@ -8,7 +8,6 @@
  * production.
  */
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { constants } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import {
@@ -155,10 +154,8 @@ if (name === undefined || name === '--help' || name === '-h' || name === 'help')
   process.stdout.write(help())
 } else if (name === '--version' || name === '-V' || name === 'version') {
   // what an operator reports with a problem: this checkout's version and the Node it runs on
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string
-  }
-  process.stdout.write(`dandelion ${pkg.version} (node ${process.versions.node})\n`)
+  const { DANDELION_VERSION } = await import('./version.ts')
+  process.stdout.write(`dandelion ${DANDELION_VERSION} (node ${process.versions.node})\n`)
 } else if (COMMANDS[name] === undefined) {
   process.stderr.write(`dandelion: unknown command "${name}"\n\n${help()}`)
   process.exitCode = 2

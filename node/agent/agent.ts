@@ -16,6 +16,7 @@ import { STOP_DEADLINE_MS } from './constants.ts'
 import type { Executor } from './executor.ts'
 import type { AgentComponents, AgentInit } from './index.ts'
 import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } from './journal.ts'
+import { MAX_VERSION_CHARS } from './protocol.ts'
 import { isTrackerId } from './tracker-auth.ts'
 import { journalDamagedLine, stopTimeoutLine } from './warnings.ts'
 
@@ -45,8 +46,10 @@ export interface AgentEvents {
 export class Agent extends EventEmitter<AgentEvents> {
   readonly peerId: string
   readonly journal: Journal
-  private readonly init: Required<Omit<AgentInit, 'dir' | 'enrollment' | 'trackerIds' | 'journalKeepFinal'>> &
-    Pick<AgentInit, 'enrollment'>
+  private readonly init: Required<
+    Omit<AgentInit, 'dir' | 'enrollment' | 'trackerIds' | 'journalKeepFinal' | 'version'>
+  > &
+    Pick<AgentInit, 'enrollment' | 'version'>
   private readonly executor: Executor
   private readonly channel: TrackerChannel
   private readonly commands: CommandHandler
@@ -59,6 +62,16 @@ export class Agent extends EventEmitter<AgentEvents> {
       if (!/^wss?:\/\/[^/]+/.test(url))
         throw new InvalidConfigError(`tracker address ${url} is not ws:// or wss://`)
     let trackerIds: ReadonlySet<string> | undefined
+    // the tracker refuses a hello whose version is not 1–64 characters: say so here, once
+    if (
+      init.version !== undefined &&
+      !(
+        typeof init.version === 'string' &&
+        init.version.length >= 1 &&
+        init.version.length <= MAX_VERSION_CHARS
+      )
+    )
+      throw new InvalidConfigError(`version must be 1 to ${MAX_VERSION_CHARS} characters`)
     if (init.trackerIds !== undefined) {
       if (init.trackerIds.length === 0) throw new InvalidConfigError('trackerIds is empty')
       for (const id of init.trackerIds)

@@ -30,6 +30,8 @@ export interface ChannelHandshakeInit {
   trackerIds?: ReadonlySet<string>
   /** Sent in the hello until the tracker has accepted this node once. */
   enrollment?: AgentInit['enrollment']
+  /** Sent in every hello (`AgentInit.version`). */
+  version?: string
 }
 
 /** Why a tracker is refused: a stable code and the words for the log. */
@@ -75,6 +77,7 @@ export class ChannelHandshake {
         enroll: journal.enrolled ? undefined : this.init.enrollment,
         // a tracker sends what came after the first version only to nodes that name it
         features: [...AGENT_FEATURES],
+        ...(this.init.version === undefined ? {} : { version: this.init.version }),
       },
     }
   }

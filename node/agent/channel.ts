@@ -46,7 +46,7 @@ export type TrackerChannelInit = Required<
     'trackers' | 'reconnectInitialMs' | 'reconnectMaxMs' | 'handshakeTimeoutMs' | 'silenceTimeoutMs'
   >
 > &
-  Pick<AgentInit, 'enrollment'> & {
+  Pick<AgentInit, 'enrollment' | 'version'> & {
     /** Trackers named in the config (see `AgentInit.trackerIds`); none: the journal's pin. */
     trackerIds?: ReadonlySet<string>
   }
@@ -92,6 +92,7 @@ export class TrackerChannel {
     this.handshake = new ChannelHandshake(components, {
       trackerIds: init.trackerIds,
       enrollment: init.enrollment,
+      version: init.version,
     })
     this.events = events
   }

@@ -91,6 +91,11 @@ export interface AgentInit {
   trackerIds?: string[]
   /** Sent in the hello until the tracker has accepted this node once. */
   enrollment?: { token: string; nodeId: string; campus?: string; labels?: string[] }
+  /**
+   * This node's software version, sent in every hello: the tracker's inventory shows what each
+   * node runs (a rolling upgrade's progress). At most 64 characters. @default none
+   */
+  version?: string
   /** First reconnect delay. @default 200 */
   reconnectInitialMs?: number
   /**

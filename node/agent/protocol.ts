@@ -38,6 +38,8 @@ export const MAX_REASON_CHARS = 500
 export const MEMBERSHIP_FEATURE = 'membership'
 /** Features of this agent, as its hello names them. */
 export const AGENT_FEATURES: readonly string[] = [MEMBERSHIP_FEATURE]
+/** The longest software version a hello may carry. */
+export const MAX_VERSION_CHARS = 64
 /** Most features a hello may name, and the longest name. */
 export const MAX_FEATURES = 32
 const MAX_FEATURE_CHARS = 64
@@ -122,6 +124,8 @@ export type NodeFrame =
       nonce?: string
       enroll?: Enrollment
       features?: string[]
+      /** The node's software version (the daemon's package version), shown in the tracker's inventory. */
+      version?: string
     }
   | { t: 'ack'; seq: number; id: string }
   | { t: 'progress'; id: string; percent: number; peerBytes: number; originBytes: number }
@@ -232,6 +236,7 @@ export function parseNodeFrame(text: string): NodeFrame | undefined {
     case 'hello': {
       if (!isStr(v.peerId, 128) || !isStr(v.sig, 256) || !isInt(v.lastSeq)) return undefined
       if (v.nonce !== undefined && !isStr(v.nonce, 128)) return undefined
+      if (v.version !== undefined && !isStr(v.version, MAX_VERSION_CHARS)) return undefined
       // names this tracker does not know are ignored, a list past its bound is refused
       if (
         v.features !== undefined &&

@@ -7,6 +7,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { type Agent, type AgentContentApi, createAgent, nodeContentApi } from '../agent/index.ts'
 import type { DandelionNode } from '../index.ts'
 import type { SignedMembership } from '../membership.ts'
+import { DANDELION_VERSION } from '../version.ts'
 import type { NodeConfig } from './config-schema.ts'
 
 /** Characters of the PeerId kept in a derived node id (base58 of the key: ~70 bits). */
@@ -55,6 +56,8 @@ export async function startTrackerAgent(
       trackerIds: config.trackerIds.length > 0 ? [...config.trackerIds] : undefined,
       dir,
       onWarning,
+      // what the tracker's inventory shows this node runs
+      version: DANDELION_VERSION,
       enrollment:
         config.enrollToken === undefined
           ? undefined

@@ -106,6 +106,7 @@ export class Harness {
       key?: PrivateKey
       content?: AgentContentApi
       token?: string
+      version?: string
     } = {},
   ): Promise<{ agent: Agent; content: AgentContentApi; key: PrivateKey }> {
     const key = opts.key ?? (await generateKeyPair('Ed25519'))
@@ -118,6 +119,7 @@ export class Harness {
         reconnectInitialMs: 50,
         reconnectMaxMs: 500,
         enrollment: { token: opts.token ?? ENROLL, nodeId, campus: opts.campus, labels: opts.labels },
+        ...(opts.version === undefined ? {} : { version: opts.version }),
       },
     )
     await agent.start()

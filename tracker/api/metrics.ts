@@ -59,6 +59,21 @@ export function createMetrics(state: TrackerState, channel: ChannelServer, backu
     'Releases compacted to counts (rollout/retention.ts)',
     () => [...view.releases.releases.values()].filter((r) => r.compacted !== undefined).length,
   )
+  new Gauge({
+    name: 'dandelion_tracker_nodes_by_version',
+    help: 'Nodes by the software version their last hello reported ("unknown": none reported)',
+    labelNames: ['version'],
+    registers: [registry],
+    collect() {
+      this.reset()
+      const by = new Map<string, number>()
+      for (const n of view.inventory.nodes.values()) {
+        const v = n.version ?? 'unknown'
+        by.set(v, (by.get(v) ?? 0) + 1)
+      }
+      for (const [version, count] of by) this.set({ version }, count)
+    },
+  })
   gauge(
     'dandelion_tracker_enrollment_tokens_active',
     'Issued enrollment tokens that still enroll (not expired, not used up)',

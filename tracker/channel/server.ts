@@ -341,6 +341,8 @@ export class ChannelServer {
     const tx = this.state.tx()
     // the writers' outbox of now: after the enrollment's commit it may be a reloaded one
     const box = this.state.outbox
+    // what it runs now, for the inventory (a rolling upgrade's progress)
+    if (f.version !== undefined) this.state.inventory.reportVersion(tx, node.id, f.version)
     box.ensureAbove(tx, node.id, f.lastSeq)
     // commands an abort withdrew while the node was away but that it holds (their ACK was
     // lost) come back, ACKed, for the replay to ask it what it did

@@ -43,6 +43,8 @@ export interface NodeRecord {
    * freed id back before its replacement.
    */
   unboundPeers?: string[]
+  /** The software version its last hello reported (absent: never reported, an older agent). */
+  version?: string
 }
 
 /** A classroom device (lamp, player). */
@@ -185,6 +187,7 @@ export class Inventory {
       lastSeenAt: old?.lastSeenAt,
       unboundAt: old?.unboundAt,
       unboundPeers: old?.unboundPeers,
+      version: old?.version,
     }
     this.write(tx, next)
     return next
@@ -243,6 +246,13 @@ export class Inventory {
     const next: NodeRecord = { ...rest, unboundAt: now, unboundPeers }
     this.write(tx, next)
     return { node: next, peerId: released }
+  }
+
+  /** Records the software version a node's hello reported, if it changed. */
+  reportVersion(tx: Tx, nodeId: string, version: string): void {
+    const old = this.nodes.get(nodeId)
+    if (old === undefined || old.version === version) return
+    this.write(tx, { ...old, version })
   }
 
   /** Records that a node's channel closed at `at` (`lastSeenAt`). */

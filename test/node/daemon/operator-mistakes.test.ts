@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { runFetchCommand, runLimitsCommand } from '../../../node/daemon/api-commands.ts'
 import { runNodeCommand } from '../../../node/daemon/cli.ts'
 import { resolveConfig } from '../../../node/daemon/config.ts'
+import { DANDELION_VERSION } from '../../../node/version.ts'
 import { createTracker } from '../../../tracker/index.ts'
 import { CLI, closedPort, LOCAL_FLAGS, TRUSTED_ORIGIN } from '../utils/cli.ts'
 import { Harness, originKey, until } from '../utils/harness.ts'
@@ -156,6 +157,10 @@ describe('node daemon: operator mistakes', () => {
     const { token } = issued.json() as { token: string }
     const first = await daemon([...agent, '--enroll-token', token])
     await until(() => first.lines.some((l) => l.includes('"event":"tracker"')))
+    // the daemon reports its version, which the tracker's inventory shows
+    await until(() =>
+      [...tracker.state.committed.inventory.nodes.values()].some((n) => n.version === DANDELION_VERSION),
+    )
     const second = await daemon([...agent, '--enroll-token', token])
     expect(await refusal(second.lines)).toMatchObject({
       code: 'ERR_ENROLLMENT_TOKEN_USED_UP',
