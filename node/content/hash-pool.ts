@@ -4,6 +4,7 @@
  */
 import { read, write } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { promisify } from 'node:util'
 import { Worker } from 'node:worker_threads'
 import { HASH_QUEUE_PER_WORKER } from '../constants.ts'
@@ -81,7 +82,17 @@ interface Slot {
   inflight: number
   /** The BLAKE3 the worker says it loaded (its first message). */
   loaded?: Blake3Implementation
+  /** Settles once the worker has loaded its BLAKE3, or has failed or exited. */
+  started: Promise<void>
 }
+
+/**
+ * How long a worker still loading its BLAKE3 is given before it is terminated anyway. Killing
+ * a worker while the native addon registers itself aborts the whole process (node-addon-api
+ * throws into an environment being torn down: "FATAL ERROR: Error::ThrowAsJavaScriptException
+ * napi_throw"), seen when an origin was stopped right after it started, on a loaded machine.
+ */
+const WORKER_LOAD_WAIT_MS = 10_000
 
 /** Hashes chunks on worker threads, reading them in place from shared memory. */
 export class HashPool {
@@ -134,11 +145,13 @@ export class HashPool {
         // hashing needs almost no JS heap; keep each isolate small
         resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 32 },
       })
-      const slot: Slot = { worker, inflight: 0 }
+      let started!: () => void
+      const slot: Slot = { worker, inflight: 0, started: new Promise<void>((r) => (started = r)) }
       worker.unref()
       worker.on('message', (msg: Reply | { loaded: Blake3Implementation }) => {
         if ('loaded' in msg) {
           slot.loaded = msg.loaded
+          started()
           return
         }
         const p = this.pending.get(msg.id)
@@ -149,8 +162,14 @@ export class HashPool {
         if (this.pending.size === 0) this.idleLater()
       })
       // a worker that dies takes its hashes with it; the next hash starts a new one
-      worker.on('error', (err) => this.retire(slot, err))
-      worker.on('exit', (code) => this.retire(slot, new Error(`hash worker exited with code ${code}`)))
+      worker.on('error', (err) => {
+        started()
+        this.retire(slot, err)
+      })
+      worker.on('exit', (code) => {
+        started()
+        this.retire(slot, new Error(`hash worker exited with code ${code}`))
+      })
       this.slots.push(slot)
     }
   }
@@ -164,7 +183,13 @@ export class HashPool {
     const slots = this.slots
     this.slots = []
     for (const slot of slots) this.failSlot(slot, err)
-    await Promise.all(slots.map((s) => s.worker.terminate()))
+    await Promise.all(
+      slots.map(async (s) => {
+        // never while it loads its BLAKE3 (see WORKER_LOAD_WAIT_MS)
+        await Promise.race([s.started, sleep(WORKER_LOAD_WAIT_MS, undefined, { ref: false })])
+        await s.worker.terminate()
+      }),
+    )
   }
 
   private idleLater(): void {

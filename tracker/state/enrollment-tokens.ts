@@ -110,14 +110,16 @@ export class EnrollmentTokens {
    * the same change; more than {@link MAX_ENROLLMENT_TOKENS} kept is refused.
    */
   issue(tx: Tx, fields: IssueFields, now = Date.now()): { record: EnrollmentTokenRecord; token: string } {
-    for (const r of [...this.tokens.values()]) {
+    const stale = [...this.tokens.values()].filter((r) => {
       const ended = endedAt(r, now)
-      if (ended !== undefined && ended < now - ENROLLMENT_TOKEN_RETENTION_MS) this.revoke(tx, r.id)
-    }
-    if (this.tokens.size >= MAX_ENROLLMENT_TOKENS)
+      return ended !== undefined && ended < now - ENROLLMENT_TOKEN_RETENTION_MS
+    })
+    // refused before anything changes: a change that fails leaves the memory as it was
+    if (this.tokens.size - stale.length >= MAX_ENROLLMENT_TOKENS)
       throw new CapacityError(
         `too many enrollment tokens (${MAX_ENROLLMENT_TOKENS}): revoke the ones no longer needed (DELETE /api/v1/enrollment-tokens/:id)`,
       )
+    for (const r of stale) this.revoke(tx, r.id)
     let id: string
     do id = randomBytes(8).toString('hex')
     while (this.tokens.has(id))
