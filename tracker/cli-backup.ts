@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util'
 import { InvalidConfigError } from '../node/errors.ts'
+import { ADMIN_CLIENT_OPTIONS, adminTokenOf, wantsHelp } from './cli-admin.ts'
 import { apiBase, call } from './cli-release-client.ts'
 import { type BackupInfo, restoreBackup } from './state/backup.ts'
 
@@ -32,13 +33,7 @@ const line = (b: BackupInfo): string =>
 /** `dandelion backup <sub> ...`. Returns the process exit code. */
 export async function runBackupCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
-  if (
-    sub === undefined ||
-    sub === '--help' ||
-    sub === '-h' ||
-    rest.includes('--help') ||
-    rest.includes('-h')
-  ) {
+  if (wantsHelp(sub, rest)) {
     out(BACKUP_USAGE)
     return 0
   }
@@ -46,8 +41,7 @@ export async function runBackupCommand(argv: string[]): Promise<number> {
     args: rest,
     strict: true,
     options: {
-      tracker: { type: 'string', default: process.env.DANDELION_TRACKER_URL ?? 'http://127.0.0.1:7070' },
-      token: { type: 'string' },
+      ...ADMIN_CLIENT_OPTIONS,
       from: { type: 'string' },
       'data-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -62,8 +56,7 @@ export async function runBackupCommand(argv: string[]): Promise<number> {
     )
     return 0
   }
-  const token = values.token ?? process.env.DANDELION_ADMIN_TOKEN
-  if (token === undefined) throw new InvalidConfigError('--token or DANDELION_ADMIN_TOKEN required')
+  const token = adminTokenOf(values)
   switch (sub) {
     case 'create': {
       const info = (await call(apiBase(values.tracker), token, 'POST', '/backups')) as BackupInfo

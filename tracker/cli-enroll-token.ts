@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util'
 import { InvalidConfigError } from '../node/errors.ts'
+import { ADMIN_CLIENT_OPTIONS, adminTokenOf, wantsHelp } from './cli-admin.ts'
 import { parseDuration } from './cli-release-args.ts'
 import { apiBase, call } from './cli-release-client.ts'
 import { MAX_ENROLLMENT_TOKEN_TTL_MS } from './constants.ts'
@@ -64,13 +65,7 @@ function printList(tokens: EnrollmentTokenView[]): void {
 /** `dandelion enroll-token <sub> ...`. Returns the process exit code. */
 export async function runEnrollTokenCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
-  if (
-    sub === undefined ||
-    sub === '--help' ||
-    sub === '-h' ||
-    rest.includes('--help') ||
-    rest.includes('-h')
-  ) {
+  if (wantsHelp(sub, rest)) {
     out(ENROLL_TOKEN_USAGE)
     return 0
   }
@@ -79,8 +74,7 @@ export async function runEnrollTokenCommand(argv: string[]): Promise<number> {
     strict: true,
     allowPositionals: true,
     options: {
-      tracker: { type: 'string', default: process.env.DANDELION_TRACKER_URL ?? 'http://127.0.0.1:7070' },
-      token: { type: 'string' },
+      ...ADMIN_CLIENT_OPTIONS,
       campus: { type: 'string' },
       ttl: { type: 'string' },
       uses: { type: 'string' },
@@ -88,8 +82,7 @@ export async function runEnrollTokenCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   })
-  const token = values.token ?? process.env.DANDELION_ADMIN_TOKEN
-  if (token === undefined) throw new InvalidConfigError('--token or DANDELION_ADMIN_TOKEN required')
+  const token = adminTokenOf(values)
   switch (sub) {
     case 'create': {
       const body = {

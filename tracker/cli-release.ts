@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto'
 import { parseArgs } from 'node:util'
 import { InvalidConfigError } from '../node/errors.ts'
+import { ADMIN_CLIENT_OPTIONS, adminTokenOf, wantsHelp } from './cli-admin.ts'
 import { advanceFrom, createReleaseBody } from './cli-release-args.ts'
 import { advanceRelease, apiBase, call, createRelease } from './cli-release-client.ts'
 import { isIdempotencyKey, MAX_IDEMPOTENCY_KEY_LENGTH } from './rollout/idempotency.ts'
@@ -111,13 +112,7 @@ function printStatus(s: {
 /** `dandelion release <sub> ...`. Returns the process exit code. */
 export async function runReleaseCommand(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv
-  if (
-    sub === undefined ||
-    sub === '--help' ||
-    sub === '-h' ||
-    rest.includes('--help') ||
-    rest.includes('-h')
-  ) {
+  if (wantsHelp(sub, rest)) {
     out(RELEASE_USAGE)
     return 0
   }
@@ -126,8 +121,7 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
     strict: true,
     allowPositionals: true,
     options: {
-      tracker: { type: 'string', default: process.env.DANDELION_TRACKER_URL ?? 'http://127.0.0.1:7070' },
-      token: { type: 'string' },
+      ...ADMIN_CLIENT_OPTIONS,
       resource: { type: 'string' },
       version: { type: 'string' },
       cities: { type: 'string' },
@@ -146,8 +140,7 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
       json: { type: 'boolean', default: false },
     },
   })
-  const token = values.token ?? process.env.DANDELION_ADMIN_TOKEN
-  if (token === undefined) throw new InvalidConfigError('--token or DANDELION_ADMIN_TOKEN required')
+  const token = adminTokenOf(values)
   const show = (v: unknown): void => out(JSON.stringify(v, null, 2))
   // a command about one release needs its id: without it, `status` asked for /releases/undefined
   const id = positionals[0]
