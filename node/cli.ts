@@ -71,6 +71,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'issue, list and revoke enrollment tokens for new nodes: create | list | revoke',
     service: 'tracker',
   },
+  nodes: {
+    summary: "list the tracker's nodes: offline since when, where, what version they run: list [--offline]",
+    service: 'tracker',
+  },
   backup: {
     summary:
       "back up a running tracker's state and key, list its backups, restore one: create | list | restore",

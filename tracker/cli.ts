@@ -13,6 +13,7 @@ import { createTracker } from './index.ts'
 
 export { runBackupCommand } from './cli-backup.ts'
 export { runEnrollTokenCommand } from './cli-enroll-token.ts'
+export { runNodesCommand } from './cli-nodes.ts'
 export { runReleaseCommand, TrackerUnreachableError } from './cli-release.ts'
 export { parseDuration } from './cli-release-args.ts'
 
