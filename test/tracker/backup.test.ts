@@ -6,30 +6,20 @@
  */
 import { appendFile, readdir, readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { runBackupCommand } from '../../tracker/cli.ts'
 import { trackerInitFromArgs } from '../../tracker/cli-tracker-args.ts'
+import { captureOutput } from './cli-output.ts'
 import { ADMIN, Harness, until } from './harness.ts'
 import { createRelease, http, untilCompleted } from './wire.ts'
 
 const h = new Harness()
-afterEach(async () => {
-  vi.restoreAllMocks()
-  await h.teardown()
-})
+afterEach(() => h.teardown())
 
-/** Runs `dandelion backup …` in this process; its exit code and what it printed. */
+/** Runs the command in this process; its exit code and what it printed. */
 async function run(argv: string[]): Promise<{ code: number; out: string }> {
-  let out = ''
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += chunk.toString()
-    return true
-  })
-  try {
-    return { code: await runBackupCommand(argv), out }
-  } finally {
-    vi.restoreAllMocks()
-  }
+  const { value, out } = await captureOutput(() => runBackupCommand(argv))
+  return { code: value, out }
 }
 
 describe('tracker backups', () => {

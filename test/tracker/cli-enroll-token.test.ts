@@ -3,33 +3,18 @@
  * the list shows it used, and revoking it is seen in the list; wrong flags are refused before
  * anything is sent.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { runEnrollTokenCommand } from '../../tracker/cli.ts'
+import { captureOutput } from './cli-output.ts'
 import { ADMIN, Harness, until } from './harness.ts'
 
 const h = new Harness()
-afterEach(async () => {
-  vi.restoreAllMocks()
-  await h.teardown()
-})
+afterEach(() => h.teardown())
 
-/** Runs the command and returns what it printed on stdout and stderr. */
+/** Runs the command in this process; its exit code and what it printed on stdout and stderr. */
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += chunk.toString()
-    return true
-  })
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    err += chunk.toString()
-    return true
-  })
-  try {
-    return { code: await runEnrollTokenCommand(argv), out, err }
-  } finally {
-    vi.restoreAllMocks()
-  }
+  const { value, out, err } = await captureOutput(() => runEnrollTokenCommand(argv))
+  return { code: value, out, err }
 }
 
 describe('dandelion enroll-token', () => {

@@ -2,29 +2,20 @@
  * `dandelion nodes list`: an operator looks for the offline nodes of a campus and what the
  * others run, with the viewer token; real tracker, real agents, the API over HTTP.
  */
-import { afterEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, describe, expect, it } from 'vitest'
 import { runNodesCommand } from '../../tracker/cli.ts'
+import { captureOutput } from './cli-output.ts'
 import { Harness, until } from './harness.ts'
 
 const h = new Harness()
-afterEach(async () => {
-  vi.restoreAllMocks()
-  await h.teardown()
-})
+afterEach(() => h.teardown())
 
 const VIEWER = 'viewer-token-nodes'
 
+/** Runs the command in this process; its exit code and what it printed. */
 async function run(argv: string[]): Promise<{ code: number; out: string }> {
-  let out = ''
-  vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    out += chunk.toString()
-    return true
-  })
-  try {
-    return { code: await runNodesCommand(argv), out }
-  } finally {
-    vi.restoreAllMocks()
-  }
+  const { value, out } = await captureOutput(() => runNodesCommand(argv))
+  return { code: value, out }
 }
 
 describe('dandelion nodes', () => {
