@@ -39,6 +39,9 @@ const USAGE = `usage: dandelion rtc [options]
                    static-auth-secret=<s>), >= 16 chars (or DANDELION_RTC_TURN_SECRET):
                    a turn: server given without credentials (turn:host:3478) gets
                    credentials minted per client, expiring, instead of one static pair
+  --ops-token <t>  opens GET /api/rooms and /api/rooms/<id> (live rooms, who is in them,
+                   the call, stage and hands) to this bearer token, >= 16 chars (or
+                   DANDELION_RTC_OPS_TOKEN); without it those routes do not exist
   --turn-ttl <t>   how long minted TURN credentials last: seconds, or 90m, 12h, 2d
                    (default 24h; clients get new ones at half of it)
   -h, --help       show this help
@@ -72,6 +75,7 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
         'ice-server': { type: 'string', multiple: true },
         'turn-secret': { type: 'string' },
         'turn-ttl': { type: 'string' },
+        'ops-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values
@@ -106,6 +110,8 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
   if (iceServers !== undefined) config.iceServers = iceServers
   const turnSecret = (values['turn-secret'] as string | undefined) ?? process.env.DANDELION_RTC_TURN_SECRET
   if (turnSecret !== undefined && turnSecret !== '') config.turnSecret = turnSecret
+  const opsToken = (values['ops-token'] as string | undefined) ?? process.env.DANDELION_RTC_OPS_TOKEN
+  if (opsToken !== undefined && opsToken !== '') config.opsToken = opsToken
   if (values['turn-ttl'] !== undefined) config.turnTtlSeconds = ttlSeconds(values['turn-ttl'] as string)
   // before the server exists: a SIGTERM while it starts, even before this module loaded
   // (rtc/main.ts holds the signals from its first line), stops it once it is up

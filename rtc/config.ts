@@ -55,6 +55,11 @@ export interface RtcConfig {
   turnSecret?: string
   /** Lifetime of minted TURN credentials, in seconds. @default {@link TURN_CREDENTIAL_TTL_S} */
   turnTtlSeconds: number
+  /**
+   * Bearer token of the operators' view of the live classes (`GET /api/rooms`); without it
+   * those routes do not exist. At least 16 characters, not the token secret.
+   */
+  opsToken?: string
 }
 
 /** Secrets are validated alike, current or previous. */
@@ -73,6 +78,7 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   iceServers: ICE_SERVERS_SETTING,
   turnSecret: '--turn-secret or DANDELION_RTC_TURN_SECRET',
   turnTtlSeconds: '--turn-ttl',
+  opsToken: '--ops-token or DANDELION_RTC_OPS_TOKEN',
 }
 
 const schema = {
@@ -91,6 +97,7 @@ const schema = {
     hostAddresses: { type: 'array', maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 64 } },
     iceServers: { type: 'array', maxItems: MAX_ICE_SERVERS, items: ICE_SERVER_SCHEMA },
     turnSecret: SECRET,
+    opsToken: SECRET,
     turnTtlSeconds: {
       type: 'integer',
       minimum: MIN_TURN_CREDENTIAL_TTL_S,
@@ -133,6 +140,12 @@ export function parseConfig(input: unknown): Readonly<RtcConfig> {
     turnTtlSeconds: c.turnTtlSeconds ?? TURN_CREDENTIAL_TTL_S,
   }
   if (c.turnSecret !== undefined) out.turnSecret = c.turnSecret
+  // the token secret signs users in: a token equal to it would let whoever reads rooms sign in
+  if (c.opsToken !== undefined && (c.opsToken === c.secret || out.previousSecrets.includes(c.opsToken)))
+    throw new InvalidConfigError(
+      `invalid rtc config: /opsToken must differ from the token secrets (${SETTING_NAMES.opsToken})`,
+    )
+  if (c.opsToken !== undefined) out.opsToken = c.opsToken
   if (c.origin !== undefined) out.origin = c.origin.replace(/\/+$/, '')
   if (c.hostAddresses !== undefined) out.hostAddresses = [...c.hostAddresses]
   return Object.freeze(out)

@@ -85,6 +85,7 @@ export async function createRtcServer(components: RtcServerComponents, init: unk
       photoMaxBytes: config.photoMaxBytes,
       iceServers: config.iceServers,
       turn: turnInit,
+      opsToken: config.opsToken,
     },
   )
   const server: RtcServer = { url: signaling.url, config, signaling, close: () => signaling.close() }

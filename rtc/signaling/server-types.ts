@@ -52,6 +52,8 @@ export interface SignalingInit {
   turn?: TurnSecretInit
   /** How often a client is sent new TURN credentials. @default half of `turn.ttlSeconds` */
   iceRefreshMs?: number
+  /** Bearer token of `GET /api/rooms` (`ops-routes.ts`); none: those routes do not exist. */
+  opsToken?: string
   /** @default {@link RESUME_GRACE_MS} */
   graceMs?: number
   /**

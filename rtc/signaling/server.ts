@@ -16,6 +16,7 @@ import { NullProvider } from '../provider.ts'
 import { serveConnection } from './connection.ts'
 import type { HandlerContext } from './handlers.ts'
 import { createRtcMetrics } from './metrics.ts'
+import { registerOpsRoutes } from './ops-routes.ts'
 import { RoomRegistry } from './room-registry.ts'
 import type { SignalingComponents, SignalingInit, SignalingServer } from './server-types.ts'
 import { SessionLifecycle } from './session-lifecycle.ts'
@@ -67,6 +68,7 @@ export async function createSignalingServer(
   const metrics = createRtcMetrics(rooms, provider)
   app.get('/metrics', async (_req, reply) => reply.type(metrics.contentType).send(await metrics.metrics()))
   app.get('/health', async () => ({ ok: true }))
+  if (init.opsToken !== undefined) registerOpsRoutes(app, { rooms, opsToken: init.opsToken })
 
   app.get('/ws', { websocket: true }, (socket) => {
     serveConnection(socket, { sessions, handlers, logger: log }, init)
