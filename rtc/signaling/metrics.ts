@@ -4,6 +4,7 @@
  * read when scraped.
  */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { gaugeReading } from '../../node/metrics-gauge.ts'
 import type { RtcProvider } from '../provider.ts'
 import type { RoomRegistry } from './room-registry.ts'
 
@@ -15,14 +16,7 @@ export function createRtcMetrics(rooms: RoomRegistry, provider: RtcProvider): Re
   // process_resident_memory_bytes, heap, event-loop lag of the server process
   collectDefaultMetrics({ register: registry, prefix: 'dandelion_rtc_' })
   const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read())
-      },
-    })
+    gaugeReading(registry, name, help, read)
   }
   gauge('dandelion_rtc_rooms', 'Rooms open', () => [...rooms.values()].length)
   new Gauge({
@@ -52,14 +46,7 @@ export function createRtcMetrics(rooms: RoomRegistry, provider: RtcProvider): Re
   const counters = provider.counters?.bind(provider)
   if (counters !== undefined) {
     const media = (name: string, help: string, key: keyof Awaited<ReturnType<typeof counters>>): void => {
-      new Gauge({
-        name,
-        help,
-        registers: [registry],
-        async collect() {
-          this.set((await counters())[key])
-        },
-      })
+      gaugeReading(registry, name, help, async () => (await counters())[key])
     }
     media('dandelion_rtc_sfu_publishers', 'Publishing connections', 'publishers')
     media('dandelion_rtc_sfu_tracks', 'Published tracks being forwarded', 'tracks')

@@ -1,5 +1,6 @@
 /** Prometheus metrics of the tracker (own registry, so several trackers can share a process). */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
+import { gaugeReading } from '../../node/metrics-gauge.ts'
 import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { tokenState } from '../state/enrollment-tokens.ts'
@@ -11,14 +12,7 @@ export function createMetrics(state: TrackerState, channel: ChannelServer, backu
   // process_resident_memory_bytes, heap and event-loop lag of the tracker process
   collectDefaultMetrics({ register: registry, prefix: 'dandelion_tracker_' })
   const gauge = (name: string, help: string, read: () => number): void => {
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read())
-      },
-    })
+    gaugeReading(registry, name, help, read)
   }
   // what is on disk, as the admin API shows it
   const view = state.committed

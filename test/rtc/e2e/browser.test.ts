@@ -71,6 +71,28 @@ async function shows(page: Page, id: string, text: string): Promise<void> {
     })
 }
 
+/**
+ * A Chromium teacher's page in class `c` of `m` publishing its camera, and a werift student `s`
+ * receiving it; resolves once the student gets its media. `packets`: what the student got so far.
+ */
+async function cameraToStudent(m: MediaHarness): Promise<{
+  page: Page
+  student: Awaited<ReturnType<MediaHarness['receiver']>>
+  packets: () => number
+}> {
+  browser = await launch()
+  const page = await browser.newPage()
+  await page.goto(`${m.server.url}/#token=${m.token('t', 'teacher', 'c', 'class')}`)
+  const student = await m.receiver('s', 'c')
+  let n = 0
+  student.sub.onPacket(() => {
+    n++
+  })
+  await page.click('#camera')
+  await until(() => n > 30, 'Chromium media at the student', 45_000)
+  return { page, student, packets: () => n }
+}
+
 describe('browser', () => {
   if (!haveChromium) {
     it.skip(`needs ${CHROMIUM} (apt-get install chromium)`, () => {})
@@ -153,16 +175,7 @@ describe('browser', () => {
 
   it("a Chromium teacher's page resumes its session after its socket dropped, missing no event", async () => {
     h = await spawnMedia()
-    browser = await launch()
-    const page = await browser.newPage()
-    await page.goto(`${h.server.url}/#token=${h.token('t', 'teacher', 'c', 'class')}`)
-    const student = await h.receiver('s', 'c')
-    let packets = 0
-    student.sub.onPacket(() => {
-      packets++
-    })
-    await page.click('#camera')
-    await until(() => packets > 30, 'Chromium media at the student', 45_000)
+    const { page, student, packets } = await cameraToStudent(h)
     // the page's socket drops (Wi-Fi); a hand goes up while it is away
     h.server.room('c')?.sessions.get('t')?.socket?.terminate()
     student.sig.action('hand.raise')
@@ -170,32 +183,23 @@ describe('browser', () => {
     // it comes back in the same session: the missed event replayed, its media untouched
     await shows(page, 'hands', 's')
     expect(await page.textContent('#log')).toMatch(/resumed at event \d+/)
-    const before = packets
-    await until(() => packets > before + 30, 'Chromium media still at the student', 45_000)
+    const before = packets()
+    await until(() => packets() > before + 30, 'Chromium media still at the student', 45_000)
     expect((await h.sfu.stats()).publishers).toBe(1)
   })
 
   it("a Chromium teacher's page publishes its camera again once the rtc server restarted", async () => {
     const first = await spawnMedia()
     h = first
-    browser = await launch()
-    const page = await browser.newPage()
-    await page.goto(`${first.server.url}/#token=${first.token('t', 'teacher', 'c', 'class')}`)
-    const student = await first.receiver('s', 'c')
-    let packets = 0
-    student.sub.onPacket(() => {
-      packets++
-    })
-    await page.click('#camera')
-    await until(() => packets > 30, 'Chromium media at the student', 45_000)
+    const { page, student, packets } = await cameraToStudent(first)
     const port = Number(new URL(first.server.url).port)
     // a deploy: the server and its SFU stop, a new one starts on the same port; the page and
     // the student come back in new sessions, the SFU knowing nothing of them
     await first.server.close()
     h = await spawnMedia({}, { port })
-    const before = packets
+    const before = packets()
     // before, the page never published again: its camera stayed on the old SFU's dead connection
-    await until(() => packets > before + 30, 'Chromium media at the student after the restart', 45_000)
+    await until(() => packets() > before + 30, 'Chromium media at the student after the restart', 45_000)
     await shows(page, 'who', 't (teacher)')
     student.sig.close()
   })

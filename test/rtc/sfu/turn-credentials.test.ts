@@ -9,8 +9,7 @@ import { createSocket } from 'node:dgram'
 import { once } from 'node:events'
 import { afterEach, describe, expect, it } from 'vitest'
 import { classes, Message, methods, parseMessage } from 'werift'
-import { publish, subscribe } from '../../../rtc/client/media.ts'
-import { RtpSource } from '../../../rtc/client/rtp-source.ts'
+import { subscribe } from '../../../rtc/client/media.ts'
 import { spawnMedia, until } from './media-harness.ts'
 import { startStunServer } from './stun-server.ts'
 import { startTurnServer, TURN_REALM } from './turn-server.ts'
@@ -63,43 +62,33 @@ describe('TURN credentials minted from the TURN secret', () => {
       const turn = { secret: SECRET, ttlSeconds: 3600 }
       const h = await spawnMedia({ iceServers, turn, shards }, { iceServers, turn })
       cleanup.push(() => h.teardown())
-      const teacher = await h.join('t', 'teacher', { room: 'r', kind: 'one-on-one' })
-      const lamp = await h.join('lamp', 'student', { room: 'r' })
+      // the teacher's and the lamp's own connections, and the SFU's, are made with what they are told
+      const teacher = await h.publisher('t', 'teacher', 'r', 'one-on-one')
+      const lamp = await h.receiver('lamp', 'r')
 
       // each welcome: the TURN URL with a username for that user, expiring in an hour
       const now = Date.now() / 1000
-      const [mine] = lamp.iceServers
+      const [mine] = lamp.sig.iceServers
       expect(mine?.urls).toBe(turnServer.url)
       const [expiry, user] = (mine?.username ?? '').split(':')
       expect(user).toBe('lamp')
       expect(Number(expiry)).toBeGreaterThan(now + 3590)
       expect(Number(expiry)).toBeLessThan(now + 3610)
-      expect(teacher.iceServers[0]?.username).toMatch(/^\d+:t$/)
-      expect(teacher.iceServers[0]?.credential).not.toBe(mine?.credential)
+      expect(teacher.sig.iceServers[0]?.username).toMatch(/^\d+:t$/)
+      expect(teacher.sig.iceServers[0]?.credential).not.toBe(mine?.credential)
 
-      // the teacher's and the lamp's own connections, and the SFU's, allocate with them
-      const pub = await publish(teacher, { loopback: true })
-      const source = new RtpSource({
-        video: pub.video,
-        audio: pub.audio,
-        audioLevelExtId: pub.audioLevelExtId,
-      })
-      source.start()
-      pub.onKeyframeRequest(() => source.keyframe())
-      cleanup.push(
-        () => source.stop(),
-        () => pub.close(),
+      // they allocate with them while media flows
+      await until(
+        () => lamp.sub.tracks.some((t) => t.kind === 'video' && t.packets > 10),
+        'video at the lamp',
       )
-      const sub = await subscribe(lamp, { loopback: true })
-      cleanup.push(() => sub.close())
-      await until(() => sub.tracks.some((t) => t.kind === 'video' && t.packets > 10), 'video at the lamp')
       const users = turnServer.allocated.map((u) => u.split(':')[1])
       expect(users).toContain('t')
       expect(users).toContain('lamp')
       // the SFU's publish connection and its receive connection to the lamp
       expect(users.filter((u) => u === 'sfu').length).toBeGreaterThanOrEqual(2)
       expect(turnServer.refused).toEqual([])
-      expect(pub.pc.localDescription?.sdp).toContain('typ relay')
+      expect(teacher.pub.pc.localDescription?.sdp).toContain('typ relay')
 
       // the same server refuses what it should (so the allocations above are not a rubber stamp):
       // an expired username with its right credential, a forged credential
