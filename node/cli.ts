@@ -58,6 +58,10 @@ const COMMANDS: Record<string, Command> = {
     service: 'origin',
   },
   upload: { summary: 'upload a file to an origin (resumable)', service: 'origin' },
+  'remove-version': {
+    summary: 'remove a version from an origin and delete its chunks (kept while a node uses it)',
+    service: 'origin',
+  },
   tracker: {
     summary: 'run the tracker (inventory, rollouts, command channel, admin API)',
     service: 'tracker',

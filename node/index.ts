@@ -198,6 +198,12 @@ export interface DandelionNode {
   evict(manifestCid: CID | string, options?: { signal?: AbortSignal }): Promise<void>
   /** Announces and serves content whose chunks are already in the store. */
   seed(manifest: Manifest, options?: { signal?: AbortSignal }): Promise<void>
+  /**
+   * Stops serving content: leaves its swarm (its peers' sessions end) and forgets the
+   * manifest. Its chunks stay in the store, for their owner to delete (the origin removing
+   * a version keeps the chunks other versions share).
+   */
+  unseed(manifestCid: CID | string): void
   /** A manifest this node knows, or can get (verified). */
   manifest(manifestCid: CID | string, options?: { signal?: AbortSignal }): Promise<Manifest>
   /** Bytes `start..end` (inclusive) of the content, fetching missing chunks first, with priority. */

@@ -287,6 +287,14 @@ export class DandelionNodeImpl implements DandelionNode {
     await swarm.setManifest(manifest)
   }
 
+  unseed(manifestCid: CID | string): void {
+    const cid = toCid(manifestCid)
+    const key = cid.toString()
+    this.network.leave(key)
+    this.manifests.forget(cid)
+    this.recency.forget(key)
+  }
+
   async pin(manifestCid: CID | string, options: { signal?: AbortSignal } = {}): Promise<void> {
     const m = await this.manifests.get(toCid(manifestCid), { signal: options.signal, capped: false })
     await this.store.pin(m.cid.toString(), [m.cid, ...m.chunks], options)

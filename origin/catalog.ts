@@ -48,11 +48,14 @@ const VERSION_SUFFIX_RE = /^\d{10}$/
 export class Catalog {
   private readonly db: Level<string, string>
   private readonly manifests
+  /** Manifests of removed versions whose chunks may not all be deleted yet. */
+  private readonly removing
   private commitChain: Promise<unknown> = Promise.resolve()
 
   constructor(path: string) {
     this.db = new Level<string, string>(path, { cacheSize: 2 * 1024 * 1024, writeBufferSize: 1024 * 1024 })
     this.manifests = this.db.sublevel<string, Uint8Array>('manifests', { valueEncoding: 'view' })
+    this.removing = this.db.sublevel<string, Uint8Array>('removing', { valueEncoding: 'view' })
   }
 
   async open(): Promise<void> {
@@ -101,6 +104,51 @@ export class Catalog {
     })
     this.commitChain = run.catch(() => {})
     return await run
+  }
+
+  /**
+   * Removes version `version` of `name` from the catalog, atomically: its records, the
+   * uploads it came from, its manifest (moved to the `removing` list, see
+   * {@link pendingRemovals}) and one from its resource's count. Serialised with commits.
+   * Returns the removed version and its manifest bytes, or `undefined` if there is none.
+   */
+  async remove(
+    name: string,
+    version: number,
+  ): Promise<{ version: PublishedVersion; manifestBytes?: Uint8Array } | undefined> {
+    const run = this.commitChain.then(async () => {
+      const v = await this.version(name, version)
+      if (v === undefined) return undefined
+      const bytes = await this.manifestBytes(v.manifestCid)
+      const resource = await this.resource(name)
+      const batch = this.db.batch()
+      if (resource !== undefined)
+        batch.put(`r!${name}`, JSON.stringify({ ...resource, versions: Math.max(0, resource.versions - 1) }))
+      batch.del(`v!${name}!${pad(version)}`)
+      batch.del(`m!${v.manifestCid}`)
+      for await (const [k, value] of this.db.iterator({ gt: 'u!', lt: 'u"' })) {
+        if ((JSON.parse(value) as PublishedVersion).manifestCid === v.manifestCid) batch.del(k)
+      }
+      batch.del(v.manifestCid, { sublevel: this.manifests })
+      if (bytes !== undefined)
+        batch.put(v.manifestCid, bytes, { sublevel: this.removing, valueEncoding: 'view' })
+      await batch.write({ sync: true })
+      return bytes === undefined ? { version: v } : { version: v, manifestBytes: bytes }
+    })
+    this.commitChain = run.catch(() => {})
+    return await run
+  }
+
+  /** Manifests of removed versions whose chunks are still to be deleted, by manifest CID. */
+  async pendingRemovals(): Promise<Array<[string, Uint8Array]>> {
+    const out: Array<[string, Uint8Array]> = []
+    for await (const entry of this.removing.iterator()) out.push(entry)
+    return out
+  }
+
+  /** The chunks of removed manifest `cid` are deleted: forgets it. */
+  async removalDone(cid: string): Promise<void> {
+    await this.removing.del(cid)
   }
 
   /** The version an upload became, if it was published. */

@@ -45,6 +45,11 @@ export interface ChunkingDataStoreInit {
 export interface ChunkingDataStoreComponents {
   store: ChunkStore
   /**
+   * Writes in progress: shared with whatever else deletes chunks (the origin's version
+   * removal), which must leave what they stored and have not pinned yet. @default its own
+   */
+  writers?: Set<ChunkWriter>
+  /**
    * Throws (an `InsufficientStorageError`) when the disk is too full to go on; called
    * every `DISK_CHECK_INTERVAL_BYTES` of a PATCH body, which then stops there with what
    * it stored kept. @default no check
@@ -73,7 +78,7 @@ export class ChunkingDataStore extends DataStore {
   private readonly isPrivate: ((id: string) => boolean) | undefined
   private readonly init: ChunkingDataStoreInit
   /** Writes in progress: the chunks they stored but have not pinned yet must not be deleted. */
-  private readonly writers = new Set<ChunkWriter>()
+  private readonly writers: Set<ChunkWriter>
   /** Ids of uploads a PATCH is writing: the expiry sweep and the repair leave them alone. */
   private readonly writing = new Set<string>()
   /** Writes, repairs and removals in progress, for {@link idle}. At most one per request. */
@@ -82,6 +87,7 @@ export class ChunkingDataStore extends DataStore {
   constructor(components: ChunkingDataStoreComponents, init: ChunkingDataStoreInit) {
     super()
     this.store = components.store
+    this.writers = components.writers ?? new Set()
     this.checkSpace = components.checkSpace
     this.published = components.published
     this.isPrivate = components.isPrivate

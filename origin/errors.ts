@@ -170,3 +170,22 @@ export class UploadNotResumableError extends HttpError {
     )
   }
 }
+
+/** The tracker says a version is still in use (run by nodes, released, a rollback target): it is kept. */
+export class VersionInUseError extends HttpError {
+  override name = 'VersionInUseError'
+  constructor(message: string) {
+    super(409, 'ERR_VERSION_IN_USE', message)
+  }
+}
+
+/**
+ * Removing a version needs the tracker's word that no node uses it, and the tracker could
+ * not give it (unreachable, erring, refusing the origin's token): nothing was removed.
+ */
+export class TrackerUnavailableError extends HttpError {
+  override name = 'TrackerUnavailableError'
+  constructor(message: string, options?: ErrorOptions) {
+    super(503, 'ERR_TRACKER_UNAVAILABLE', message, options)
+  }
+}

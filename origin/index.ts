@@ -25,6 +25,7 @@ import {
 import { loadOrCreateKey } from '../node/keys.ts'
 import { type ChunkStore, FsChunkStore } from '../node/store/index.ts'
 import { Catalog, type PublishedVersion } from './catalog.ts'
+import type { ChunkWriter } from './chunk-writer.ts'
 import {
   DEFAULT_HOST,
   DEFAULT_MAX_UPLOAD_BYTES,
@@ -45,11 +46,14 @@ import { createMetrics } from './metrics.ts'
 import { createOriginApp } from './origin-app.ts'
 import { contentRoutes } from './routes/content.ts'
 import { opsRoutes } from './routes/ops.ts'
+import { versionRoutes } from './routes/versions.ts'
 import { TrackerRegistrationStatus } from './tracker-status.ts'
 import { freeDiskBytes, mountUploads } from './uploads.ts'
+import { type RemovalCheck, type RemovedVersion, VersionRemoval } from './version-removal.ts'
 
 export type { PublishedVersion, ResourceSummary } from './catalog.ts'
 export type { TrackerRegistrationHealth, TrackerRegistrationState } from './tracker-status.ts'
+export type { RemovalCheck, RemovedVersion } from './version-removal.ts'
 
 const log = logger('dandelion:origin')
 
@@ -119,6 +123,20 @@ export interface Origin {
   onVersion(listener: (v: PublishedVersion) => void): () => void
   /** Every published version, private ones marked. */
   listVersions(): Promise<PublishedVersion[]>
+  /**
+   * Removes a version (`DELETE /resources/:name/versions/:version`): out of the catalog, and
+   * its chunks that no other version or unfinished upload holds deleted, after every
+   * {@link onRemoving} check passed.
+   * @throws NotFoundError, or what a check threw (nothing is removed then)
+   */
+  removeVersion(name: string, version: number, options?: { signal?: AbortSignal }): Promise<RemovedVersion>
+  /**
+   * Adds a check run before each removal (the tracker registration asks the tracker whether
+   * a node still uses the version); throwing refuses it. Returns a function that takes it off.
+   */
+  onRemoving(check: RemovalCheck): () => void
+  /** Calls `listener` for each version removed from now on, before its chunks go. Returns an unsubscribe function. */
+  onRemoved(listener: (v: PublishedVersion) => void): () => void
   /** A published manifest, decoded. */
   manifest(cid: string): Promise<Manifest>
   /**
@@ -148,7 +166,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   await store.start()
   const catalog = new Catalog(join(dataDir, 'catalog'))
   await catalog.open()
-  const events = new EventEmitter<{ version: [PublishedVersion] }>()
+  const events = new EventEmitter<{ version: [PublishedVersion]; removed: [PublishedVersion] }>()
   const trackerRegistration = new TrackerRegistrationStatus()
   const metrics = createMetrics(() => store.usage().bytes, trackerRegistration)
   const queue = new IngestQueue({ concurrency: MAX_CONCURRENT_INGESTS, maxQueued: MAX_QUEUED_INGESTS })
@@ -174,7 +192,33 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
         end()
       }
     })
-  const components = { store, catalog, privateKey, hashPool: pool }
+  /** Writes in progress (PATCHes, file ingests): the chunks they stored are not pinned yet. */
+  const writers = new Set<ChunkWriter>()
+  const components = { store, catalog, privateKey, hashPool: pool, writers }
+  const removalChecks = new Set<RemovalCheck>()
+  const removal = new VersionRemoval({
+    catalog,
+    store,
+    writers,
+    checks: removalChecks,
+    removed: (v) => {
+      metrics.versionsRemoved.inc()
+      events.emit('removed', v)
+    },
+  })
+  // what a crash left of a removal is deleted before anything can pin those chunks again
+  await removal
+    .resume()
+    .catch((err: Error) => log.error('finishing an interrupted version removal failed: %s', err.message))
+  const removeVersion = async (
+    name: string,
+    version: number,
+    options?: { signal?: AbortSignal },
+  ): Promise<RemovedVersion> => {
+    const done = await removal.remove(name, version, options)
+    metrics.removedBytes.inc(done.bytesFreed)
+    return done
+  }
 
   const app = createOriginApp({ logger: init.logger })
 
@@ -182,6 +226,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     app,
     {
       store,
+      writers,
       publish: (file, meta, upload) =>
         track(() => publish(components, file, meta, { uploadId: upload.id, private: upload.private })),
       published: (uploadId) => catalog.byUpload(uploadId),
@@ -200,6 +245,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   )
   uploads.tus.on('POST_CREATE', () => metrics.uploadsCreated.inc())
   contentRoutes(app, { store, catalog, metrics }, { token: init.token })
+  versionRoutes(app, { removeVersion }, { token: init.token })
   opsRoutes(app, { registry: metrics.registry, store, trackerRegistration })
 
   // Uploads an earlier run received in full but did not publish are published now, before serving.
@@ -253,6 +299,15 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       return () => events.off('version', listener)
     },
     listVersions: () => catalog.allVersions(),
+    removeVersion,
+    onRemoving(check) {
+      removalChecks.add(check)
+      return () => removalChecks.delete(check)
+    },
+    onRemoved(listener) {
+      events.on('removed', listener)
+      return () => events.off('removed', listener)
+    },
     trackerRegistration,
     async manifest(cid) {
       const bytes = await catalog.manifestBytes(cid)

@@ -27,6 +27,11 @@ export interface IngestComponents {
    * @default reading and hashing on the calling thread
    */
   hashPool?: Pick<HashPool, 'readAndHash'>
+  /**
+   * Writes in progress: a file ingest's writer is in it until its version pins the chunks,
+   * so a version removal leaves them alone. @default none kept
+   */
+  writers?: Set<ChunkWriter>
 }
 
 const inlineHashing = new HashPool({ size: 0 })
@@ -151,6 +156,22 @@ export async function ingestFile(
   log('ingesting %s from %s', meta.name, path)
   const sums = checksums(meta)
   const writer = new ChunkWriter(components.store, { ...options, onChunk: (bytes) => sums.update(bytes) })
+  components.writers?.add(writer)
+  try {
+    return await ingestWith(components, writer, path, meta, options, sums)
+  } finally {
+    components.writers?.delete(writer)
+  }
+}
+
+async function ingestWith(
+  components: IngestComponents,
+  writer: ChunkWriter,
+  path: string,
+  meta: IngestMeta,
+  options: IngestFileOptions,
+  sums: ReturnType<typeof checksums>,
+): Promise<{ version: PublishedVersion; manifest: Manifest }> {
   const hashPool = components.hashPool ?? inlineHashing
   const { chunkSize } = options
   const runBytes = chunkSize * Math.max(1, options.runChunks)

@@ -1,4 +1,4 @@
-/** Process entry of the origin's commands: `node origin/main.ts origin|upload|swarm-demo [options]`. */
+/** Process entry of the origin's commands: `node origin/main.ts origin|upload|remove-version|swarm-demo [options]`. */
 import { holdStopSignals, runCommand } from '../node/cli-main.ts'
 
 // The reader of stdout may go before the origin does (`dandelion origin | head -1`, a
@@ -16,11 +16,13 @@ const [name = '', ...argv] = process.argv.slice(2)
 const stop = name === 'origin' ? holdStopSignals() : undefined
 const { runOriginCommand } = await import('./cli.ts')
 const { runUploadCommand } = await import('./cli-upload.ts')
+const { runRemoveVersionCommand } = await import('./cli-remove.ts')
 const { runDemoCommand } = await import('./demo.ts')
 await runCommand(
   {
     origin: async (args) => await runOriginCommand(args, { signal: stop }),
     upload: runUploadCommand,
+    'remove-version': runRemoveVersionCommand,
     'swarm-demo': runDemoCommand,
   },
   name,

@@ -7,6 +7,8 @@ export interface OriginMetrics {
   registry: Registry
   uploadsCreated: Counter
   versionsPublished: Counter
+  versionsRemoved: Counter
+  removedBytes: Counter
   ingestFailures: Counter
   ingestBytes: Counter
   ingestSeconds: Histogram
@@ -93,6 +95,16 @@ export function createMetrics(
     versionsPublished: new Counter({
       name: 'dandelion_origin_versions_published_total',
       help: 'resource versions published',
+      ...opts,
+    }),
+    versionsRemoved: new Counter({
+      name: 'dandelion_origin_versions_removed_total',
+      help: 'resource versions removed (DELETE /resources/:name/versions/:version)',
+      ...opts,
+    }),
+    removedBytes: new Counter({
+      name: 'dandelion_origin_removed_bytes_total',
+      help: 'bytes of chunk data deleted with removed versions (chunks other versions share are kept)',
       ...opts,
     }),
     ingestFailures: new Counter({

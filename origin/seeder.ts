@@ -1,7 +1,8 @@
 /**
  * The origin's seeder: a Dandelion node that shares the origin's chunk store and signing
  * key (so its PeerId is the manifest-signing identity), super-seeds every published
- * version and every new one as it is published.
+ * version and every new one as it is published, and stops serving a version once it is
+ * removed, before its chunks are deleted.
  *
  * ```ts
  * const origin = await createOrigin({ dataDir, token })
@@ -41,11 +42,13 @@ export async function attachSeeder(origin: Origin, init: SeederInit = {}): Promi
       .catch((err: Error) => log.error('cannot seed %s v%d: %e', v.name, v.version, err))
   }
   const unsubscribe = origin.onVersion(seedVersion)
+  const unsubscribeRemoved = origin.onRemoved((v) => node.unseed(v.manifestCid))
   for (const v of await origin.listVersions()) seedVersion(v)
   return {
     node,
     async stop() {
       unsubscribe()
+      unsubscribeRemoved()
       await node.stop()
     },
   }

@@ -21,13 +21,20 @@
  * How it goes is kept in the origin's {@link TrackerRegistrationStatus} (`/healthz` `tracker`,
  * `dandelion_origin_tracker_*` metrics), every attempt, not only what is reported.
  *
+ * Removing a version (`Origin.removeVersion`) first asks the tracker to mark it removed
+ * ({@link removalCheck}): the tracker refuses while a node runs the version, a release
+ * carries it or could roll back to it, and the origin then keeps it (409); a tracker that
+ * cannot be asked keeps it too (503). A version still waiting to be registered is taken out
+ * of the queue first, and one whose registration is on the wire is waited for.
+ *
  * Private versions (homework photos uploaded with an upload grant) are not registered: the
  * tracker's catalog is what gets rolled out to campuses, and a child's photo is not content
  * for every campus, nor for the tracker's listings.
  */
 import { logger } from '@libp2p/logger'
+import { TrackerUnavailableError, VersionInUseError } from './errors.ts'
 import type { Origin, PublishedVersion } from './index.ts'
-import { postVersion, reasonOf, TrackerAnswerError } from './tracker-request.ts'
+import { deleteVersion, postVersion, reasonOf, TrackerAnswerError } from './tracker-request.ts'
 import { TrackerRegistrationStatus } from './tracker-status.ts'
 
 const log = logger('dandelion:origin:tracker-registration')
@@ -120,6 +127,8 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
   const pending = new Map<string, PublishedVersion>()
   const registered = new Set<string>()
   let wake: (() => void) | undefined
+  /** The registration on the wire, if any. */
+  let posting: { key: string; done: Promise<unknown> } | undefined
   // an Origin-shaped object of an embedder's own (or a test's) may carry no status: keep one anyway
   const status = (origin as Partial<Origin>).trackerRegistration ?? new TrackerRegistrationStatus()
   status.started(() => pending.size)
@@ -182,7 +191,9 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
       }
       const [key, v] = next.value
       try {
-        await postVersion(base, init.token, v, signal)
+        const post = postVersion(base, init.token, v, signal)
+        posting = { key, done: post.catch(() => {}) }
+        await post
       } catch (err) {
         if (signal.aborted) return
         if (err instanceof TrackerAnswerError && err.permanent) {
@@ -248,7 +259,44 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
     }
   }
 
+  /** Asks the tracker to mark a public version removed before the origin removes it. */
+  const removalCheck = async (v: PublishedVersion, options: { signal?: AbortSignal }): Promise<void> => {
+    if (v.private === true) return
+    const key = keyOf(v)
+    // a registration on the wire lands before the removal, or the tracker would keep a
+    // version the origin no longer has
+    if (posting?.key === key) await posting.done
+    const waiting = pending.get(key)
+    pending.delete(key)
+    const both = options.signal === undefined ? signal : AbortSignal.any([signal, options.signal])
+    try {
+      await deleteVersion(base, init.token, v, both)
+    } catch (err) {
+      // the tracker's own "not found", not a proxy's: it never registered the version
+      if (err instanceof TrackerAnswerError && err.status === 404 && err.code === 'ERR_NOT_FOUND') return
+      if (waiting !== undefined && !signal.aborted) {
+        pending.set(key, waiting)
+        wake?.()
+      }
+      if (err instanceof TrackerAnswerError && err.status === 409 && err.code === 'ERR_VERSION_IN_USE')
+        throw new VersionInUseError(`the tracker keeps ${v.name} v${v.version}: ${err.detail ?? err.message}`)
+      const reason =
+        err instanceof TrackerAnswerError
+          ? err.tokenRefused
+            ? `it refused the origin's tracker token (${err.message})`
+            : `it answered ${err.message}`
+          : `it cannot be reached (${reasonOf(err)})`
+      throw new TrackerUnavailableError(
+        `cannot ask the tracker at ${base} whether a node still uses ${v.name} v${v.version}: ${reason}; nothing was removed`,
+        { cause: err },
+      )
+    }
+    registered.delete(key)
+    log('the tracker marked %s v%d removed', v.name, v.version)
+  }
+
   const unsubscribe = origin.onVersion(enqueue)
+  const unsubscribeRemoving = (origin as Partial<Origin>).onRemoving?.(removalCheck)
   origin
     .listVersions()
     .then((all) => {
@@ -258,6 +306,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
   run().catch((err) => log.error('tracker registration stopped: %e', err))
   return () => {
     unsubscribe()
+    unsubscribeRemoving?.()
     controller.abort()
     status.stopped()
   }

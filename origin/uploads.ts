@@ -23,6 +23,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ChunkStore } from '../node/store/index.ts'
 import { grantUploadId } from '../node/upload-grant.ts'
 import type { PublishedVersion } from './catalog.ts'
+import type { ChunkWriter } from './chunk-writer.ts'
 import { ChunkingDataStore } from './chunking-store.ts'
 import { answerCompleteHead, type CompleteHeadComponents, versionHeaders } from './complete-upload-head.ts'
 import {
@@ -43,6 +44,8 @@ const log = logger('dandelion:origin:uploads')
 export interface UploadsComponents extends Pick<UploadPublisherComponents, 'publish' | 'published'> {
   /** The chunk store uploads are written into. */
   store: ChunkStore
+  /** Writes in progress, shared with the origin's file ingests and version removals. */
+  writers?: Set<ChunkWriter>
   /** Free bytes on the data volume. */
   freeDiskBytes(): Promise<number>
 }
@@ -117,6 +120,7 @@ export function mountUploads(
   const datastore = new ChunkingDataStore(
     {
       store: components.store,
+      writers: components.writers,
       checkSpace,
       published: components.published,
       isPrivate: (id) => admission.takePrivate(id),
