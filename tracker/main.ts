@@ -1,4 +1,4 @@
-/** Process entry of the tracker's commands: `node tracker/main.ts tracker|release|enroll-token|backup|nodes [options]`. */
+/** Process entry of the tracker's commands: `node tracker/main.ts tracker|release|enroll-token|backup|nodes|versions [options]`. */
 import { holdStopSignals, runCommand } from '../node/cli-main.ts'
 
 const [name = '', ...argv] = process.argv.slice(2)
@@ -6,8 +6,14 @@ const [name = '', ...argv] = process.argv.slice(2)
 // did), held until the process is gone; a second Ctrl-C still ends it at once; `release`
 // keeps Node's defaults
 const stop = name === 'tracker' ? holdStopSignals({ secondSigintExits: true }) : undefined
-const { runBackupCommand, runEnrollTokenCommand, runNodesCommand, runReleaseCommand, runTrackerCommand } =
-  await import('./cli.ts')
+const {
+  runBackupCommand,
+  runEnrollTokenCommand,
+  runNodesCommand,
+  runReleaseCommand,
+  runTrackerCommand,
+  runVersionsCommand,
+} = await import('./cli.ts')
 await runCommand(
   {
     // the daemon's command resolves when it has stopped
@@ -16,6 +22,7 @@ await runCommand(
     'enroll-token': runEnrollTokenCommand,
     backup: runBackupCommand,
     nodes: runNodesCommand,
+    versions: runVersionsCommand,
   },
   name,
   argv,

@@ -1,7 +1,9 @@
 /**
  * Admin API routes of the catalog: resources and their versions, registered by the origin
- * and approved by an operator before a release may take them.
+ * and approved by an operator before a release may take them, and removed (kept as
+ * tombstones) once nothing uses them, before the origin deletes their content.
  */
+import { removeVersion } from '../rollout/version-use.ts'
 import type { P, RouteContext, RouteDef } from './route-kit.ts'
 import * as S from './schemas.ts'
 
@@ -12,7 +14,8 @@ export function catalogRoutes(c: RouteContext): RouteDef[] {
     {
       method: 'GET',
       url: '/resources',
-      summary: 'List resources',
+      summary:
+        'List resources: versions kept (removed ones not counted), latest number registered, latest approved, removed (if any)',
       handler: async () => view.catalog.resources(),
     },
     {
@@ -47,6 +50,17 @@ export function catalogRoutes(c: RouteContext): RouteDef[] {
       handler: async (req) => {
         const p = req.params as { name: string; version: number }
         return commit((tx) => state.catalog.approve(tx, p.name, p.version))
+      },
+    },
+    {
+      method: 'DELETE',
+      url: '/resources/:name/versions/:version',
+      summary:
+        'Remove a version (the origin calls this before deleting its content): kept as a tombstone, status removed, its number never reused; 200 with the record (also if removed already), 409 ERR_VERSION_IN_USE while a node runs it, a running or paused release carries it, it is what a node should run, a rollback target, or a command carrying it is out',
+      schema: { params: S.versionParams },
+      handler: async (req) => {
+        const p = req.params as { name: string; version: number }
+        return commit((tx) => removeVersion(state, tx, p.name, p.version))
       },
     },
   ]

@@ -11,7 +11,7 @@ import { jsonFrameworkErrors } from '../../node/framework-errors.ts'
 import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { MAX_BODY_BYTES } from '../constants.ts'
-import { ForbiddenError, TrackerError, UnauthorizedError } from '../errors.ts'
+import { ForbiddenError, TrackerError, UnauthorizedError, VersionInUseError } from '../errors.ts'
 import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState } from '../state/index.ts'
@@ -80,7 +80,9 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
         .send({ error: { code: 'ERR_VALIDATION', message: err.message, details: err.validation } })
     }
     if (err instanceof TrackerError) {
-      return reply.code(err.status).send({ error: { code: err.code, message: err.message } })
+      // what some refusals say for a program too (`ERR_VERSION_IN_USE`: what uses the version)
+      const details = err instanceof VersionInUseError ? { details: err.details } : {}
+      return reply.code(err.status).send({ error: { code: err.code, message: err.message, ...details } })
     }
     if (typeof err.statusCode === 'number' && err.statusCode < 500) {
       return reply

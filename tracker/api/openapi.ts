@@ -62,7 +62,7 @@ export function openApiDocument(prefix: string, routes: RouteDef[]): object {
         '404': { description: 'ERR_NOT_FOUND' },
         '409': {
           description:
-            'ERR_CONFLICT, ERR_VERSION_NOT_APPROVED, ERR_INVALID_RELEASE_STATE, ERR_STAGE_MISMATCH',
+            'ERR_CONFLICT, ERR_VERSION_NOT_APPROVED, ERR_VERSION_REMOVED, ERR_VERSION_IN_USE, ERR_INVALID_RELEASE_STATE, ERR_STAGE_MISMATCH',
         },
         ...(r.headers?.['Idempotency-Key'] === undefined
           ? {}

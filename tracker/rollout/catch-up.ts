@@ -87,7 +87,7 @@ export function scheduleRetry(
 }
 
 /** The repositories the checks read: the writers' or the readers' (`committed`). */
-type View = Pick<Repositories, 'releases' | 'inventory'>
+type View = Pick<Repositories, 'releases' | 'inventory' | 'catalog'>
 
 /**
  * Whether the catch-up retry `rn` waits for in `r` is still wanted (see the module
@@ -102,6 +102,8 @@ export function retryWanted(
   desired: DesiredVersion | undefined = desiredVersions(view, rn.nodeId).get(r.resource),
 ): boolean {
   if (rn.state !== 'failed' || !isLateMember(r, rn) || desired?.releaseId !== r.id) return false
+  // a version removed since is sent no more (`version-use.ts`)
+  if (view.catalog.isRemoved(r.resource, desired.version)) return false
   const cur = view.releases.currentOf(rn.nodeId, r.resource)
   return cur?.version !== desired.version || cur.manifestCid !== desired.manifestCid
 }

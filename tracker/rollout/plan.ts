@@ -1,6 +1,6 @@
 /**
  * Validates a release request and plans it: the version (and a different A/B version) must
- * be approved, the stages increasing and ending at 100 %, the activation time one a node
+ * be approved (not removed), the stages increasing and ending at 100 %, the activation time one a node
  * reads, the outcome timeout within bounds, the targets non-empty and naming only known cities, campuses and nodes, and no
  * live release of the resource may still wait on one of them; target nodes get their stage
  * and A/B side. Nothing is written.
@@ -19,8 +19,9 @@ import {
   ReleaseOverlapError,
   ValidationError,
   VersionNotApprovedError,
+  VersionRemovedError,
 } from '../errors.ts'
-import { type Release, type TrackerState, WAITING_ON_NODE } from '../state/index.ts'
+import { type Release, type TrackerState, type VersionRecord, WAITING_ON_NODE } from '../state/index.ts'
 import type { CreateReleaseInput } from './engine-types.ts'
 import {
   assignStages,
@@ -69,12 +70,10 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
   if (input.ab !== undefined && input.ab.version === input.version)
     throw new ValidationError('ab.version must differ from version: both sides would get the same')
   checkTargetsExist(state, input.targets)
-  const main = catalog.get(input.resource, input.version)
-  if (main.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.version)
+  const main = releasable(catalog.get(input.resource, input.version))
   let ab: Release['ab']
   if (input.ab !== undefined) {
-    const b = catalog.get(input.resource, input.ab.version)
-    if (b.status !== 'approved') throw new VersionNotApprovedError(input.resource, input.ab.version)
+    const b = releasable(catalog.get(input.resource, input.ab.version))
     ab = { version: b.version, manifestCid: b.manifestCid, percent: input.ab.percent }
   }
   const ids = [...inventory.nodes.values()]
@@ -109,6 +108,16 @@ export function planRelease(state: TrackerState, input: CreateReleaseInput): Rel
     updatedAt: now,
   }
   return { release, order, stageOf, variants }
+}
+
+/**
+ * `v` if a release may carry it: approved. A removed one is refused as such
+ * ({@link VersionRemovedError}), not as a draft: approving it would not help.
+ */
+function releasable(v: VersionRecord): VersionRecord {
+  if (v.status === 'removed') throw new VersionRemovedError(v, 'released')
+  if (v.status !== 'approved') throw new VersionNotApprovedError(v.resource, v.version)
+  return v
 }
 
 /**

@@ -16,8 +16,9 @@
  * the version, to a member of the release (a member that failed is the release's own
  * outcome: release again to retry it; a late member whose catch-up failed is retried with a
  * backoff, `catch-up.ts`), to a member of a live release of the resource (that
- * newer rollout decides what it runs), nor while a command of the resource to the node is
- * still unanswered (an earlier catch-up's). A running release takes no new member: once it
+ * newer rollout decides what it runs), while a command of the resource to the node is
+ * still unanswered (an earlier catch-up's), nor of a version removed since (`version-use.ts`:
+ * the node keeps what it runs). A running release takes no new member: once it
  * completes, the nodes that came into its targets meanwhile join it.
  *
  * A compacted release (`retention.ts`) that still decides decides as before: it keeps who
@@ -85,8 +86,11 @@ export function hashedVariant(r: Pick<Release, 'id' | 'ab'>, nodeId: string): 'A
   return score('ab', nodeId, r.id) < threshold ? 'B' : 'A'
 }
 
-/** What `nodeId` should run, per resource (see the module comment); empty for an unknown node. */
-export function desiredVersions(view: View, nodeId: string): Map<string, DesiredVersion> {
+/**
+ * What `nodeId` should run, per resource (of `only`, if given; see the module comment);
+ * empty for an unknown node.
+ */
+export function desiredVersions(view: View, nodeId: string, only?: string): Map<string, DesiredVersion> {
   const out = new Map<string, DesiredVersion>()
   const node = view.inventory.nodes.get(nodeId)
   if (node === undefined) return out
@@ -94,7 +98,7 @@ export function desiredVersions(view: View, nodeId: string): Map<string, Desired
   const best = new Map<string, Release>()
   // per resource, its releases newest first (creation time, then id): the first that covers
   // the node and is in force
-  for (const resource of view.releases.resources()) {
+  for (const resource of only === undefined ? view.releases.resources() : [only]) {
     const r = view.releases.ofResource(resource).find((r) => inForce(r) && matches(target, r.targets))
     if (r !== undefined) best.set(resource, r)
   }
@@ -157,6 +161,12 @@ export function reconcileNode(
     const cur = state.releases.currentOf(nodeId, d.resource)
     if (cur !== undefined && cur.version === d.version && cur.manifestCid === d.manifestCid) continue
     if (busy(state, nodeId, d.resource)) continue
+    // removed since no node of the inventory should run it (`version-use.ts`), and this one
+    // came into the release's targets later: not served any more, the node keeps what it runs
+    if (state.catalog.isRemoved(d.resource, d.version)) {
+      log('%s is not sent %s v%d: the version was removed', nodeId, d.resource, d.version)
+      continue
+    }
     try {
       join(c, tx, r, nodeId, d, cur)
       touched = true

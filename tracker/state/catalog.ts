@@ -1,13 +1,25 @@
 /**
  * Resources and their versions as registered by the origin. A version starts as `draft`
- * and must be approved before a release may carry it.
+ * and must be approved before a release may carry it. A version the origin deletes is kept
+ * as a tombstone (`removed`, `removedAt`): its number is never taken again, and no release
+ * may carry it (whether it may be removed is `rollout/version-use.ts`'s to say).
  */
 import { isMimeType, parseCid } from '../../node/content/index.ts'
-import { ConflictError, InvalidManifestCidError, InvalidMimeTypeError, NotFoundError } from '../errors.ts'
+import {
+  ConflictError,
+  InvalidManifestCidError,
+  InvalidMimeTypeError,
+  NotFoundError,
+  VersionRemovedError,
+} from '../errors.ts'
 import type { Kv, Tx } from './kv.ts'
 
-/** Review status of a version. */
-export type VersionStatus = 'draft' | 'approved'
+/**
+ * Review status of a version: `draft` as registered, `approved` for release, `removed` once
+ * the origin deleted it (a tombstone: never approved or released again, its number never
+ * reused).
+ */
+export type VersionStatus = 'draft' | 'approved' | 'removed'
 
 /** One registered version of a resource. */
 export interface VersionRecord {
@@ -20,6 +32,21 @@ export interface VersionRecord {
   status: VersionStatus
   registeredAt: number
   approvedAt?: number
+  /** When it was removed (epoch ms); set with status `removed`. */
+  removedAt?: number
+}
+
+/** A resource as `GET /resources` lists it (see {@link Catalog.resources}). */
+export interface ResourceSummary {
+  name: string
+  /** Versions kept: registered and not removed. */
+  versions: number
+  /** The highest version number registered, removed or not (numbers are never reused). */
+  latest: number
+  /** The highest approved version (a removed one is no longer approved); absent if none. */
+  approved?: number
+  /** Versions removed (tombstones); absent if none. */
+  removed?: number
 }
 
 const key = (resource: string, version: number): string =>
@@ -72,11 +99,25 @@ export class Catalog {
     m.set(v.version, v)
   }
 
-  resources(): Array<{ name: string; versions: number; latest: number; approved: number | undefined }> {
+  /**
+   * Every resource: how many versions it keeps (removed ones are not counted, they are in
+   * `removed`), the highest number registered (`latest`, removed or not: the next one the
+   * origin registers is above it), and the highest approved (`approved`: a removed version
+   * is not).
+   */
+  resources(): ResourceSummary[] {
     return [...this.versions.entries()].map(([name, m]) => {
       const list = [...m.values()].sort((a, b) => a.version - b.version)
+      const removed = list.filter((v) => v.status === 'removed').length
+      const out: ResourceSummary = {
+        name,
+        versions: list.length - removed,
+        latest: list.at(-1)?.version ?? 0,
+      }
       const approved = list.filter((v) => v.status === 'approved').at(-1)?.version
-      return { name, versions: list.length, latest: list.at(-1)?.version ?? 0, approved }
+      if (approved !== undefined) out.approved = approved
+      if (removed > 0) out.removed = removed
+      return out
     })
   }
 
@@ -92,16 +133,26 @@ export class Catalog {
     return v
   }
 
+  /** Whether `resource` v`version` is registered and removed. */
+  isRemoved(resource: string, version: number): boolean {
+    return this.versions.get(resource)?.get(version)?.status === 'removed'
+  }
+
   /**
    * Registers a version as draft. Registering the same (resource, version, CID) again is a
-   * no-op, so the origin may retry; a different CID under a taken number is a conflict.
+   * no-op, so the origin may retry (also once it was removed: the removed record is
+   * returned); a different CID under a taken number, removed or not, is a conflict.
    */
-  register(tx: Tx, fields: Omit<VersionRecord, 'status' | 'registeredAt' | 'approvedAt'>): VersionRecord {
+  register(
+    tx: Tx,
+    fields: Omit<VersionRecord, 'status' | 'registeredAt' | 'approvedAt' | 'removedAt'>,
+  ): VersionRecord {
     checkVersionFields(fields)
     const old = this.versions.get(fields.resource)?.get(fields.version)
     if (old !== undefined) {
       if (old.manifestCid === fields.manifestCid) return old
-      throw new ConflictError(`${fields.resource} v${fields.version} exists with another manifest`)
+      const removed = old.status === 'removed' ? ' (removed: version numbers are never reused)' : ''
+      throw new ConflictError(`${fields.resource} v${fields.version} exists with another manifest${removed}`)
     }
     const rec: VersionRecord = { ...fields, status: 'draft', registeredAt: Date.now() }
     this.index(rec)
@@ -109,10 +160,25 @@ export class Catalog {
     return rec
   }
 
+  /** Approves a draft version; an approved one is returned as it is, a removed one refused. */
   approve(tx: Tx, resource: string, version: number): VersionRecord {
     const old = this.get(resource, version)
     if (old.status === 'approved') return old
+    if (old.status === 'removed') throw new VersionRemovedError(old, 'approved')
     const rec: VersionRecord = { ...old, status: 'approved', approvedAt: Date.now() }
+    this.index(rec)
+    tx.put(key(resource, version), rec)
+    return rec
+  }
+
+  /**
+   * Marks a version removed (a tombstone, kept: see the module comment); one removed already
+   * is returned as it is. Whether nothing uses it any more is the caller's to check first.
+   */
+  remove(tx: Tx, resource: string, version: number, now = Date.now()): VersionRecord {
+    const old = this.get(resource, version)
+    if (old.status === 'removed') return old
+    const rec: VersionRecord = { ...old, status: 'removed', removedAt: now }
     this.index(rec)
     tx.put(key(resource, version), rec)
     return rec
