@@ -71,6 +71,10 @@ const COMMANDS: Record<string, Command> = {
       'create and steer releases: create | list | status | pause | resume | advance | abort | rollback',
     service: 'tracker',
   },
+  versions: {
+    summary: "a resource's versions at the tracker: list | remove (kept while a node uses it)",
+    service: 'tracker',
+  },
   'enroll-token': {
     summary: 'issue, list and revoke enrollment tokens for new nodes: create | list | revoke',
     service: 'tracker',

@@ -41,9 +41,18 @@ export class ChunkNotFoundError extends DandelionError {
 /** Storing would exceed the store's byte quota and nothing unpinned can be evicted. */
 export class QuotaExceededError extends DandelionError {
   override name = 'QuotaExceededError'
-  constructor(message: string) {
+  /** Set when the room ran out at the disk's free-space floor, not at the quota. */
+  readonly diskFloor: DiskFloorInfo | undefined
+  constructor(message: string, options: { diskFloor?: DiskFloorInfo } = {}) {
     super(message, 'ERR_QUOTA_EXCEEDED')
+    this.diskFloor = options.diskFloor
   }
+}
+
+/** A store's free-space floor: the bytes kept free on the disk of `dir`. */
+export interface DiskFloorInfo {
+  dir: string
+  minFreeBytes: number
 }
 
 /** A chunk store's files are not what its index says (a segment cut short or gone). */

@@ -1,6 +1,6 @@
 /**
- * A node's cache of content: whole manifests evicted least recently used first when a
- * device's store runs out of room, downloads given up when nothing more can go, and the
+ * A node's cache of content: whole manifests evicted least recently used first when the
+ * node's store runs out of room (its quota, or its disk's free-space floor), downloads given up when nothing more can go, and the
  * deletion of a manifest with the chunks no other content lists. Used by the node for
  * `evict` and as its store's `makeRoom`.
  */
@@ -8,7 +8,7 @@ import type { Logger } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC } from './constants.ts'
 import type { Manifest } from './content/index.ts'
-import { QuotaExceededError } from './errors.ts'
+import { type DiskFloorInfo, QuotaExceededError } from './errors.ts'
 import type { ManifestLoader } from './manifest-loader.ts'
 import type { Recency } from './recency.ts'
 import type { ChunkStore } from './store/index.ts'
@@ -30,6 +30,8 @@ export interface ContentEvictionComponents {
   fetching: ReadonlyMap<string, number>
   /** Whether the node is stopping: deletions under way stop. */
   stopping: () => boolean
+  /** The free-space floor of the node's on-disk store, if it has one. */
+  diskFloor?: DiskFloorInfo
 }
 
 /** Evicts and deletes content for one node. */
@@ -46,7 +48,7 @@ export class ContentEviction {
   }
 
   /**
-   * Frees room in a device's store: deletes whole manifests, least recently used first,
+   * Frees room in the node's store: deletes whole manifests, least recently used first,
    * skipping what is pinned (by the user, or as a download in progress), being played, or
    * what `chunk` (the one being stored) belongs to. A download given up for lack of room
    * is no longer in progress: its partial chunks may go.
@@ -112,17 +114,22 @@ export class ContentEviction {
       const index = s.manifest?.chunks.findIndex((c) => c.toString() === chunk) ?? -1
       if (index < 0 || s.stopped || s.have?.has(index) === true) continue
       this.roomless.add(s.key)
-      const { quotaBytes } = this.c.store.usage()
-      s.refuse(
-        new StoreWriteError(
-          s.key,
-          index,
-          new QuotaExceededError(
-            `${shortBy} bytes short of room in the quota of ${quotaBytes} bytes, and nothing more can be evicted`,
-          ),
-        ),
-      )
+      s.refuse(new StoreWriteError(s.key, index, this.noRoom(shortBy)))
     }
+  }
+
+  /** Why the store has no room for `shortBy` more bytes: its quota, or its disk's free-space floor. */
+  private noRoom(shortBy: number): QuotaExceededError {
+    const { quotaBytes, limitBytes } = this.c.store.usage()
+    const floor = this.c.diskFloor
+    if (limitBytes === undefined || floor === undefined)
+      return new QuotaExceededError(
+        `${shortBy} bytes short of room in the quota of ${quotaBytes} bytes, and nothing more can be evicted`,
+      )
+    return new QuotaExceededError(
+      `${shortBy} bytes short of room: the disk of ${floor.dir} keeps ${floor.minFreeBytes} bytes free, and nothing more can be evicted`,
+      { diskFloor: floor },
+    )
   }
 
   /**

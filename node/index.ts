@@ -64,8 +64,19 @@ export interface DandelionNodeInit {
   onWarning?: (message: string) => void
   /** A chunk store to use (the origin's seeder shares the origin's). Not started or stopped by the node. */
   store?: ChunkStore
-  /** Byte quota of the node's own store; devices evict unpinned content LRU when full. @default Infinity (device: 2 GiB) */
+  /**
+   * Byte quota of the node's own store: when it is full the node evicts unpinned content,
+   * least recently fetched or played first, whole manifests at a time. @default Infinity (device: 2 GiB)
+   */
   quotaBytes?: number
+  /**
+   * Bytes to keep free on the disk of the node's on-disk store (`dataDir`): past it the node
+   * evicts unpinned content as at its quota, and refuses what it cannot make room for.
+   * @default no floor (the daemon's: 1 GiB)
+   */
+  minFreeDiskBytes?: number
+  /** Free bytes on the store's disk (a test simulates a full disk). @default statfs of the store's directory */
+  freeDiskBytes?: () => number
   /** libp2p listen addresses. @default ['/ip4/127.0.0.1/tcp/0'] */
   listen?: string[]
   /** Peers to connect to at start and keep connected (multiaddrs ending in `/p2p/<id>`). */

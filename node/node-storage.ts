@@ -1,7 +1,7 @@
 /**
  * Where a node keeps chunks: the store it was given (the origin's seeder shares the
  * origin's), or one of its own, on disk under its data directory or in memory, with its
- * quota, its hash workers and, on a device, eviction to make room.
+ * quota, its disk's free-space floor, its hash workers and eviction to make room.
  */
 import { join } from 'node:path'
 import { HASH_POOL_IDLE_MS } from './constants.ts'
@@ -24,7 +24,7 @@ export interface NodeStorage {
 
 /**
  * The store `init` gives, or a new one of the node's own.
- * @param makeRoom frees room in a device's store when it is full (unused on other roles)
+ * @param makeRoom frees room in the node's own store when it is full
  */
 export function nodeStorage(
   init: DandelionNodeInit,
@@ -40,8 +40,10 @@ export function nodeStorage(
     quotaBytes: init.quotaBytes ?? (device ? DEVICE_QUOTA_BYTES : undefined),
     hasher: pool,
     // "cache with a quota and LRU eviction of unpinned manifests": whole manifests, never
-    // chunk by chunk (that would leave swarms announcing and readers expecting chunks gone)
-    makeRoom: device ? makeRoom : undefined,
+    // chunk by chunk (that would leave swarms announcing and readers expecting chunks gone).
+    // A campus node too: a version no release has it run any more is unpinned, and stays
+    // only until the room is needed (it used to stay for ever, until the disk filled).
+    makeRoom,
   }
   const store =
     init.store ??
@@ -50,6 +52,8 @@ export function nodeStorage(
       : new FsChunkStore({
           dir: join(init.dataDir, 'store'),
           directIo: init.directIo ?? true,
+          minFreeDiskBytes: init.minFreeDiskBytes,
+          freeDiskBytes: init.freeDiskBytes,
           ...storeInit,
         }))
   const chunkBuffers =

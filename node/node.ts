@@ -23,7 +23,7 @@ import { nodeStorage } from './node-storage.ts'
 import type { PlaybackServer } from './playback/server.ts'
 import { RangeReader } from './range-reader.ts'
 import { Recency } from './recency.ts'
-import type { ChunkStore } from './store/index.ts'
+import { type ChunkStore, FsChunkStore } from './store/index.ts'
 import { Bans } from './swarm/bans.ts'
 import type { ChunkBuffers } from './swarm/chunk-buffers.ts'
 import { Locality } from './swarm/locality.ts'
@@ -183,6 +183,7 @@ export class DandelionNodeImpl implements DandelionNode {
       verify: async (cid, bytes) => await this.verify(cid, bytes),
       fetching,
       stopping: () => this.stopping,
+      diskFloor: this.store instanceof FsChunkStore ? this.store.diskFloor : undefined,
     })
     this.downloads = new Downloads({
       store: this.store,

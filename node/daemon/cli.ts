@@ -14,6 +14,7 @@ import { createNode } from '../index.ts'
 import { checkAgentSettings, parseOriginKey, resolveConfig } from './config.ts'
 import { ENV_KEYS, fromEnv, fromFile, fromFlags, NODE_ENV_NAMES, nodeFlagOptions } from './config-sources.ts'
 import { untrustedHoldingLine, untrustedHoldings } from './held-content.ts'
+import { lowDiskLine } from './low-disk.ts'
 import { loadOrCreateKey, prepareDataDir, startError } from './startup.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
 import { reportTracker } from './tracker-lines.ts'
@@ -58,6 +59,9 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --api-token TOKEN       bearer token for placing content (POST /fetch; DANDELION_API_TOKEN,
                           default: generated and kept in DIR/api-token)
   --upload-limit B/S --download-limit B/S --origin-limit B/S --quota-bytes N --hash-workers N
+  --min-free-disk-bytes N bytes kept free on the store's disk (DANDELION_MIN_FREE_DISK_BYTES, default
+                          1 GiB, 0 none): past it the least recently used unpinned content is evicted
+                          (as at --quota-bytes), then downloads stop with a message saying so
   --mdns --no-dht --webrtc
   --no-direct-io          write received chunks through the page cache (DANDELION_DIRECT_IO=false;
                           default: direct I/O where the file system has it)
@@ -133,6 +137,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     // a peer's campus and city count only on these trackers' word (`swarm/locality.ts`)
     trustedTrackers: config.trackerIds.length > 0 ? [...config.trackerIds] : undefined,
     quotaBytes: config.quotaBytes,
+    minFreeDiskBytes: config.minFreeDiskBytes,
     hashWorkers: config.hashWorkers,
     directIo: config.directIo,
     limits: {
@@ -196,6 +201,8 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   )
   const overQuota = overQuotaLine(node.store.usage())
   if (overQuota !== undefined) out(JSON.stringify(overQuota))
+  const lowDisk = await lowDiskLine(config.data, config.minFreeDiskBytes)
+  if (lowDisk !== undefined) out(JSON.stringify(lowDisk))
   if (!config.trustAnyOrigin)
     untrustedHoldings(node, trustedOrigins, { signal: io.signal })
       .then((held) => {

@@ -38,6 +38,8 @@ export interface NodeConfig {
   downloadLimit?: number
   originLimit?: number
   quotaBytes?: number
+  /** Bytes kept free on the store's disk: past it unpinned content is evicted, then chunks refused. 0: no floor. */
+  minFreeDiskBytes: number
   /**
    * Worker threads that verify received chunks; 0 verifies on the event loop.
    * @default 0 with the native BLAKE3 (a 1 MiB chunk in ~0.28 ms), 1 with blake3-wasm
@@ -106,6 +108,7 @@ const schema = {
     downloadLimit: { type: 'number', exclusiveMinimum: 0 },
     originLimit: { type: 'number', exclusiveMinimum: 0 },
     quotaBytes: { type: 'integer', minimum: 0 },
+    minFreeDiskBytes: { type: 'integer', minimum: 0 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     directIo: { type: 'boolean' },
     trackers: { type: 'array', items: { type: 'string', pattern: '^wss?://[^/]+' }, maxItems: 16 },
@@ -151,6 +154,8 @@ export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   // to a worker and waking it costs more main-thread time than hashing it here
   hashWorkers: blake3Implementation === 'native' ? 0 : 1,
   directIo: true,
+  // the OS, logs and the other services on the machine keep working when lessons fill it
+  minFreeDiskBytes: 1024 * 1024 * 1024,
   trackers: [],
   trackerIds: [],
   labels: [],

@@ -29,6 +29,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_DOWNLOAD_LIMIT: 'downloadLimit',
   DANDELION_ORIGIN_LIMIT: 'originLimit',
   DANDELION_QUOTA_BYTES: 'quotaBytes',
+  DANDELION_MIN_FREE_DISK_BYTES: 'minFreeDiskBytes',
   DANDELION_HASH_WORKERS: 'hashWorkers',
   DANDELION_DIRECT_IO: 'directIo',
   DANDELION_TRACKERS: 'trackers',
@@ -55,6 +56,7 @@ export const FLAG_KEYS: Record<string, keyof NodeConfig> = {
   'download-limit': 'downloadLimit',
   'origin-limit': 'originLimit',
   'quota-bytes': 'quotaBytes',
+  'min-free-disk-bytes': 'minFreeDiskBytes',
   'hash-workers': 'hashWorkers',
   tracker: 'trackers',
   'tracker-id': 'trackerIds',
@@ -102,6 +104,7 @@ const NUMBERS = new Set<keyof NodeConfig>([
   'downloadLimit',
   'originLimit',
   'quotaBytes',
+  'minFreeDiskBytes',
   'hashWorkers',
 ])
 

@@ -41,9 +41,12 @@ export function statusLines(s: NodeStatus): string[] {
         ? `${s.origin.url} (ok)`
         : `${s.origin.url} (failing: ${s.origin.consecutiveFailures} failures in a row)`
   const quota =
-    s.store.quotaBytes === null || !Number.isFinite(s.store.quotaBytes)
+    (s.store.quotaBytes === null || !Number.isFinite(s.store.quotaBytes)
       ? 'no quota'
-      : `quota ${mib(s.store.quotaBytes)}`
+      : `quota ${mib(s.store.quotaBytes)}`) +
+    (s.store.limitBytes === undefined
+      ? ''
+      : `, at most ${mib(s.store.limitBytes)} by the disk's free-space floor`)
   const lines = [
     `node ${s.peerId}  ${s.role}  ${where}${by}`,
     `peers: ${s.connections} connected, ${s.bannedPeers} banned; origin ${origin}`,

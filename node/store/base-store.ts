@@ -8,6 +8,7 @@ import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
 import {
   ChunkHashMismatchError,
   ChunkNotFoundError,
+  type DiskFloorInfo,
   NotStartedError,
   QuotaExceededError,
   StoreStoppedError,
@@ -126,8 +127,27 @@ export abstract class BaseChunkStore implements ChunkStore {
 
   usage(): StoreUsage {
     const pinnedBytes = this.pinned.pinnedBytes(this.sizes)
-    return { chunks: this.sizes.size, bytes: this.bytes, quotaBytes: this.quotaBytes, pinnedBytes }
+    const usage: StoreUsage = {
+      chunks: this.sizes.size,
+      bytes: this.bytes,
+      quotaBytes: this.quotaBytes,
+      pinnedBytes,
+    }
+    const limit = this.roomLimit()
+    if (limit.bytes < this.quotaBytes) usage.limitBytes = Math.max(0, limit.bytes)
+    return usage
   }
+
+  /**
+   * The most bytes the store may hold now, and why when it is not the quota (a subclass
+   * with a free-space floor on its disk: `FsChunkStore`).
+   */
+  protected roomLimit(): { bytes: number; floor?: DiskFloorInfo } {
+    return { bytes: this.quotaBytes }
+  }
+
+  /** Called before `size` bytes are reserved (a subclass reads its disk's free space). */
+  protected beforeReserve(_size: number): void {}
 
   async pin(key: string, cids: CID[], _options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
@@ -351,7 +371,8 @@ export abstract class BaseChunkStore implements ChunkStore {
    * @throws QuotaExceededError when there is no room
    */
   protected async reserveRoom(size: number, options: AbortOptions = {}, chunk?: string): Promise<void> {
-    const needed = (): number => this.bytes + this.reserved + size - this.quotaBytes
+    this.beforeReserve(size)
+    const needed = (): number => this.bytes + this.reserved + size - this.roomLimit().bytes
     if (needed() > 0 && this.makeRoom !== undefined) {
       const makeRoom = this.makeRoom
       const run = this.makingRoom.then(async () => {
@@ -363,9 +384,16 @@ export abstract class BaseChunkStore implements ChunkStore {
     if (needed() > 0) {
       if (this.evictWhenFull) await this.evict(needed(), options)
       if (needed() > 0) {
-        throw new QuotaExceededError(
-          `storing ${size} bytes would exceed the quota of ${this.quotaBytes} bytes (${this.bytes} stored, ${this.reserved} being written)`,
-        )
+        const { floor } = this.roomLimit()
+        const held = `(${this.bytes} stored, ${this.reserved} being written)`
+        throw floor === undefined
+          ? new QuotaExceededError(
+              `storing ${size} bytes would exceed the quota of ${this.quotaBytes} bytes ${held}`,
+            )
+          : new QuotaExceededError(
+              `storing ${size} bytes would leave less than the ${floor.minFreeBytes} bytes kept free on the disk of ${floor.dir} ${held}`,
+              { diskFloor: floor },
+            )
       }
     }
     options.signal?.throwIfAborted()

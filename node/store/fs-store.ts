@@ -21,10 +21,11 @@ import { logger } from '@libp2p/logger'
 import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
 import { chunkCidFromDigest } from '../content/cid.ts'
-import { ChunkStoreCorruptError } from '../errors.ts'
+import { ChunkStoreCorruptError, type DiskFloorInfo } from '../errors.ts'
 import { BaseChunkStore } from './base-store.ts'
 import { Compaction } from './compaction.ts'
 import { DirectIo } from './direct-io.ts'
+import { DiskFloor } from './disk-floor.ts'
 import { asDiskFull } from './disk-full.ts'
 import { GroupCommit } from './group-commit.ts'
 import type { AbortOptions, ChunkTarget, FsChunkStoreInit } from './index.ts'
@@ -54,9 +55,18 @@ export class FsChunkStore extends BaseChunkStore {
   /** Chunk writes' index updates, grouped (see `group-commit.ts`). */
   private index?: GroupCommit
 
+  /** Free space kept on the disk (`minFreeDiskBytes`), if any. */
+  private readonly floor?: DiskFloor
+
   constructor(init: FsChunkStoreInit) {
     super(init)
     this.dir = init.dir
+    if (init.minFreeDiskBytes !== undefined && init.minFreeDiskBytes > 0)
+      this.floor = new DiskFloor({
+        dir: init.dir,
+        minFreeBytes: init.minFreeDiskBytes,
+        freeBytes: init.freeDiskBytes,
+      })
     this.fsync = init.fsync ?? false
     const quota = init.quotaBytes ?? Number.POSITIVE_INFINITY
     this.segmentBytes = init.segmentBytes ?? Math.max(MiB, Math.min(64 * MiB, Math.floor(quota / 8)))
@@ -315,6 +325,21 @@ export class FsChunkStore extends BaseChunkStore {
   }
 
   /** A full disk named as this store's: its directory and the fix, not the file it was writing. */
+  /** The free-space floor kept on this store's disk, if it has one. */
+  get diskFloor(): DiskFloorInfo | undefined {
+    return this.floor === undefined ? undefined : { dir: this.dir, minFreeBytes: this.floor.minFreeBytes }
+  }
+
+  protected override beforeReserve(size: number): void {
+    this.floor?.reserving(this.bytes, size)
+  }
+
+  protected override roomLimit(): { bytes: number; floor?: DiskFloorInfo } {
+    const floor = this.floor
+    if (floor === undefined || floor.limit >= this.quotaBytes) return { bytes: this.quotaBytes }
+    return { bytes: floor.limit, floor: { dir: this.dir, minFreeBytes: floor.minFreeBytes } }
+  }
+
   protected override writeError(err: unknown): unknown {
     return asDiskFull(err, this.dir)
   }

@@ -41,6 +41,11 @@ export interface StoreUsage {
   quotaBytes: number
   /** Bytes held by pinned chunks. */
   pinnedBytes: number
+  /**
+   * The most bytes the store may hold now, when less than the quota: its disk's free-space
+   * floor binds (`minFreeDiskBytes`). Absent: the quota is the limit.
+   */
+  limitBytes?: number
 }
 
 /** Where verified chunks are kept. Every chunk is hashed before it becomes visible. */
@@ -160,6 +165,14 @@ export interface FsChunkStoreInit extends ChunkStoreInit {
    * @default true
    */
   verifyReads?: boolean
+  /**
+   * Bytes to keep free on the store's disk: past it the store refuses chunks (or its owner's
+   * `makeRoom` evicts content) as it does at its quota. The disk's free space is read again
+   * every 8 MiB written. @default no floor
+   */
+  minFreeDiskBytes?: number
+  /** Free bytes on the store's disk (a test simulates a full disk). @default statfs of `dir` */
+  freeDiskBytes?: () => number
   /**
    * Size at which a segment file is closed and the next one started.
    * @default 64 MiB, or an eighth of the quota when that is smaller (at least 1 MiB)

@@ -1,7 +1,7 @@
 /**
  * Typed errors of the swarm node. Match them by `name` or `code`, never by message.
  */
-import { DandelionError } from '../errors.ts'
+import { DandelionError, type QuotaExceededError } from '../errors.ts'
 import { DiskFullError, diskFullCode } from '../store/disk-full.ts'
 
 /** A frame on the exchange protocol is malformed, oversize or out of order. */
@@ -45,8 +45,11 @@ export class StoreWriteError extends DandelionError {
 
 /** Why the store refused, and what frees room when room is what it lacks. */
 function refusal(cause: Error): string {
-  if (cause.name === 'QuotaExceededError')
+  if (cause.name === 'QuotaExceededError') {
+    if ((cause as QuotaExceededError).diskFloor !== undefined)
+      return `${cause.message}: free space on that disk (what this node could evict is gone already), or lower --min-free-disk-bytes`
     return `${cause.message}: unpin content this node keeps, or raise --quota-bytes`
+  }
   const dir = cause instanceof DiskFullError ? cause.dir : undefined
   const code = dir === undefined ? diskFullCode(cause) : (cause as DiskFullError).code
   if (code === undefined) return cause.message

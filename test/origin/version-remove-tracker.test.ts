@@ -4,7 +4,7 @@
  * too, a version the tracker never registered goes, and one still waiting to be registered
  * is never registered after it was removed. A small HTTP stand-in on 127.0.0.1 plays the
  * tracker (the tracker's own rules are tested in test/tracker/version-remove.test.ts, and
- * both together in test/e2e).
+ * both together in version-remove-with-tracker.test.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'

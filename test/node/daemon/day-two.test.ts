@@ -149,6 +149,35 @@ describe('node daemon: day-two operations', () => {
     expect(roomy.lines.some((l) => l.includes('over-quota'))).toBe(false)
   })
 
+  it("a disk below the node's free-space floor is said at start, and a placement stops naming the floor", {
+    timeout: 30_000,
+  }, async () => {
+    const { origin, cid, signer } = await originWithLesson(h, 'origin-token-day-two-4')
+    closers.push(() => origin.close())
+    const dir = await h.tempDir()
+    // a floor no disk here has: a petabyte kept free
+    const floor = String(10 ** 15)
+    const d = await daemon(dir, [
+      '--origin',
+      origin.url,
+      '--trusted-origin',
+      signer,
+      '--min-free-disk-bytes',
+      floor,
+    ])
+    const told = await line(d.lines, 'low-disk')
+    expect(told).toMatchObject({ minFreeDiskBytes: 10 ** 15 })
+    expect(told.message).toEqual(expect.stringContaining('--min-free-disk-bytes'))
+    await expect(
+      runFetchCommand([cid, '--node', d.ready.api, '--data', dir], { stdout: () => {}, env: {} }),
+    ).rejects.toMatchObject({
+      message: expect.stringMatching(/kept free on the disk of .*--min-free-disk-bytes/),
+    })
+    // the default floor (1 GiB) on a disk with room: nothing to say
+    const roomy = await daemon(await h.tempDir(), ['--trusted-origin', signer])
+    expect(roomy.lines.some((l) => l.includes('low-disk'))).toBe(false)
+  })
+
   it('`fetch` that gives up says the node goes on looking for the content', { timeout: 30_000 }, async () => {
     const { origin, cid, signer } = await originWithLesson(h, 'origin-token-day-two-2')
     await origin.close()

@@ -36,10 +36,11 @@ describe('playback of content the store refuses', () => {
     const kept = await addContent(seeder.store, randomContent(MiB), key, { name: 'kept' })
     const asked = await addContent(seeder.store, randomContent(MiB), key, { name: 'asked' })
     for (const m of [kept, asked]) await seeder.seed(m)
-    // a campus node evicts nothing: its quota holds the lesson placed on it and not much more
+    // its quota holds the lesson placed (pinned) on it and not much more: nothing to evict
     const node = await h.spawn({ quotaBytes: 1.1 * MiB, playback: { port: 0 } })
     await h.connect(node, seeder)
     await node.fetch(kept.cid)
+    await node.pin(kept.cid)
 
     const res = await fetch(`${node.playbackUrl}/content/${asked.cid.toString()}`, {
       headers: { range: 'bytes=0-99999' },

@@ -1,0 +1,71 @@
+/**
+ * The free-space floor of an on-disk store: the store holds at most what keeps that much
+ * of its disk free, besides its quota. The disk is shared (logs, the OS, other services),
+ * so the free space is read again every {@link REREAD_BYTES} reserved or
+ * {@link REREAD_MS}, not once: one `statfs` per 8 MiB costs nothing next to writing them.
+ *
+ * The limit it gives is in the store's own (logical) bytes: what the store holds when the
+ * free space was read, plus that free space, less the floor. Evicting content lowers what
+ * the store holds at once, so the owner's eviction (a node's least recently used lessons)
+ * makes room against the limit as it does against a quota; the disk itself gets the space
+ * back as the store's segments are emptied or compacted.
+ */
+import { statfsSync } from 'node:fs'
+
+/** Bytes reserved between two reads of the free space. */
+const REREAD_BYTES = 8 * 1024 * 1024
+/** Longest time between two reads of the free space while the store writes. */
+const REREAD_MS = 5_000
+
+/** Options of {@link DiskFloor}. */
+export interface DiskFloorInit {
+  /** A directory on the store's disk. */
+  dir: string
+  /** Bytes to keep free. */
+  minFreeBytes: number
+  /** Free bytes on that disk. @default statfs of `dir` */
+  freeBytes?: () => number
+}
+
+/** Keeps `minFreeBytes` free on a store's disk. */
+export class DiskFloor {
+  readonly minFreeBytes: number
+  private readonly freeBytes: () => number
+  private readAt = Number.NEGATIVE_INFINITY
+  private sinceRead = 0
+  private limitBytes = Number.POSITIVE_INFINITY
+
+  constructor(init: DiskFloorInit) {
+    this.minFreeBytes = init.minFreeBytes
+    this.freeBytes =
+      init.freeBytes ??
+      (() => {
+        const s = statfsSync(init.dir)
+        return s.bavail * s.bsize
+      })
+  }
+
+  /**
+   * Called as `size` bytes are about to be reserved while the store holds `held`: reads
+   * the free space again when it is due.
+   */
+  reserving(held: number, size: number): void {
+    const now = Date.now()
+    if (this.sinceRead + size > REREAD_BYTES || now - this.readAt > REREAD_MS) {
+      try {
+        this.limitBytes = held + this.freeBytes() - this.minFreeBytes
+      } catch {
+        // a disk that cannot be asked: the quota alone decides, as without a floor
+        this.limitBytes = Number.POSITIVE_INFINITY
+      }
+      this.readAt = now
+      this.sinceRead = 0
+    }
+    this.sinceRead += size
+  }
+
+  /** The most bytes the store may hold, as of the last read of the free space. */
+  get limit(): number {
+    return this.limitBytes
+  }
+}
