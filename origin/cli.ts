@@ -28,6 +28,10 @@ Options (flag > environment > --config file > default):
   --max-upload-bytes N      largest upload (413)      DANDELION_ORIGIN_MAX_UPLOAD_BYTES (8 GiB)
   --min-free-disk-bytes N   507 below this free space DANDELION_ORIGIN_MIN_FREE_DISK_BYTES (256 MiB)
   --upload-expiry-hours H   idle uploads expire after DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS (24)
+  --private-retention-days D  homework photos (uploaded with a grant) are removed
+                            D days after upload, 0 keeps them DANDELION_ORIGIN_PRIVATE_RETENTION_DAYS (30)
+  --keep-versions N         keep the newest N versions of each resource, remove older ones
+                            the tracker says no node uses; 0 keeps all DANDELION_ORIGIN_KEEP_VERSIONS (0)
   --hash-workers N          BLAKE3 worker threads     DANDELION_ORIGIN_HASH_WORKERS (cores)
   --fsync                   fdatasync every chunk     DANDELION_ORIGIN_FSYNC
   --no-direct-io            write chunks through the page cache DANDELION_ORIGIN_DIRECT_IO=false
@@ -53,6 +57,8 @@ const ORIGIN_FLAGS = {
   'max-upload-bytes': { type: 'string' },
   'min-free-disk-bytes': { type: 'string' },
   'upload-expiry-hours': { type: 'string' },
+  'private-retention-days': { type: 'string' },
+  'keep-versions': { type: 'string' },
   'hash-workers': { type: 'string' },
   fsync: { type: 'boolean' },
   log: { type: 'boolean' },
@@ -151,6 +157,8 @@ export async function runOriginCommand(argv: string[], options: RunOriginOptions
     maxUploadBytes: config.maxUploadBytes,
     minFreeDiskBytes: config.minFreeDiskBytes,
     uploadExpiryMs: config.uploadExpiryHours * 3600_000,
+    privateRetentionMs: config.privateRetentionDays * 24 * 3600_000,
+    keepVersions: config.keepVersions,
     hashWorkers: config.hashWorkers,
     fsync: config.fsync,
     directIo: config.directIo,

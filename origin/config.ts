@@ -27,6 +27,10 @@ export interface OriginConfig {
   maxUploadBytes: number
   minFreeDiskBytes: number
   uploadExpiryHours: number
+  /** Private versions (homework photos) are removed this many days after publishing; 0 keeps them. */
+  privateRetentionDays: number
+  /** Public versions kept per resource, newest first (older ones removed when the tracker agrees); 0 keeps all. */
+  keepVersions: number
   hashWorkers?: number
   fsync: boolean
   /** Write ingested chunks with direct I/O where the file system supports it. */
@@ -56,6 +60,8 @@ const schema = {
     'maxUploadBytes',
     'minFreeDiskBytes',
     'uploadExpiryHours',
+    'privateRetentionDays',
+    'keepVersions',
     'fsync',
     'directIo',
     'log',
@@ -69,6 +75,8 @@ const schema = {
     maxUploadBytes: { type: 'integer', minimum: 1 },
     minFreeDiskBytes: { type: 'integer', minimum: 0 },
     uploadExpiryHours: { type: 'number', minimum: 0 },
+    privateRetentionDays: { type: 'number', minimum: 0 },
+    keepVersions: { type: 'integer', minimum: 0 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     fsync: { type: 'boolean' },
     directIo: { type: 'boolean' },
@@ -89,6 +97,8 @@ const DEFAULTS = {
   maxUploadBytes: DEFAULT_MAX_UPLOAD_BYTES,
   minFreeDiskBytes: DEFAULT_MIN_FREE_DISK_BYTES,
   uploadExpiryHours: 24,
+  privateRetentionDays: 30,
+  keepVersions: 0,
   fsync: false,
   directIo: true,
   log: false,
@@ -106,6 +116,8 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
   DANDELION_ORIGIN_MAX_UPLOAD_BYTES: 'maxUploadBytes',
   DANDELION_ORIGIN_MIN_FREE_DISK_BYTES: 'minFreeDiskBytes',
   DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS: 'uploadExpiryHours',
+  DANDELION_ORIGIN_PRIVATE_RETENTION_DAYS: 'privateRetentionDays',
+  DANDELION_ORIGIN_KEEP_VERSIONS: 'keepVersions',
   DANDELION_ORIGIN_HASH_WORKERS: 'hashWorkers',
   DANDELION_ORIGIN_FSYNC: 'fsync',
   DANDELION_ORIGIN_DIRECT_IO: 'directIo',
@@ -166,6 +178,10 @@ function checkTrackerSettings(config: Record<string, unknown>): void {
   if (config.trackerUrl !== undefined && config.trackerToken === undefined)
     throw new InvalidConfigError(
       `invalid origin configuration: a tracker URL (${originSettingName('trackerUrl')}) needs the tracker's admin token too (${originSettingName('trackerToken')})`,
+    )
+  if ((config.keepVersions as number) > 0 && config.trackerUrl === undefined)
+    throw new InvalidConfigError(
+      `invalid origin configuration: keeping the newest ${String(config.keepVersions)} versions (${originSettingName('keepVersions')}) removes older ones only when the tracker says no node uses them, and no tracker is set (${originSettingName('trackerUrl')}): set it, or remove versions by hand (dandelion remove-version)`,
     )
   if (config.trackerToken !== undefined && config.trackerUrl === undefined)
     throw new InvalidConfigError(

@@ -51,3 +51,8 @@ export const IMMUTABLE_CACHE_CONTROL = 'public, max-age=31536000, immutable'
 export const MANIFEST_MEDIA_TYPE = 'application/vnd.dandelion.manifest+cbor'
 /** tus upload ids this origin issues: 32 lower-case hex characters. */
 export const UPLOAD_ID_RE = /^[0-9a-f]{32}$/
+
+/** Private versions (homework photos) are removed this long after they were published. */
+export const DEFAULT_PRIVATE_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** How often the retention policy is applied (`retention.ts`). */
+export const RETENTION_SWEEP_INTERVAL_MS = 60 * 60 * 1000

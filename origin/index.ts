@@ -31,12 +31,14 @@ import {
   DEFAULT_MAX_UPLOAD_BYTES,
   DEFAULT_MIN_FREE_DISK_BYTES,
   DEFAULT_PORT,
+  DEFAULT_PRIVATE_RETENTION_MS,
   DEFAULT_UPLOAD_EXPIRY_MS,
   EXPIRY_SWEEP_INTERVAL_MS,
   FILE_INGEST_CHUNKS_PER_WORKER,
   FILE_INGEST_RUN_CHUNKS,
   MAX_CONCURRENT_INGESTS,
   MAX_QUEUED_INGESTS,
+  RETENTION_SWEEP_INTERVAL_MS,
 } from './constants.ts'
 import { NotFoundError } from './errors.ts'
 import { type IngestMeta, ingestFile, publish } from './ingest.ts'
@@ -44,6 +46,7 @@ import { IngestQueue } from './ingest-queue.ts'
 import { mimeFor } from './metadata.ts'
 import { createMetrics } from './metrics.ts'
 import { createOriginApp } from './origin-app.ts'
+import { type RetentionSweep, sweepRetention } from './retention.ts'
 import { contentRoutes } from './routes/content.ts'
 import { opsRoutes } from './routes/ops.ts'
 import { versionRoutes } from './routes/versions.ts'
@@ -52,6 +55,7 @@ import { freeDiskBytes, mountUploads } from './uploads.ts'
 import { type RemovalCheck, type RemovedVersion, VersionRemoval } from './version-removal.ts'
 
 export type { PublishedVersion, ResourceSummary } from './catalog.ts'
+export type { RetentionSweep } from './retention.ts'
 export type { TrackerRegistrationHealth, TrackerRegistrationState } from './tracker-status.ts'
 export type { RemovalCheck, RemovedVersion } from './version-removal.ts'
 
@@ -98,6 +102,21 @@ export interface OriginInit {
   logger?: boolean
   /** Free bytes on the data volume (a test can simulate a full disk). @default statfs of dataDir */
   freeDiskBytes?: () => Promise<number>
+  /**
+   * Private versions (homework photos uploaded with an upload grant) are removed this long
+   * after they were published; 0 keeps them (`retention.ts`). @default 30 days
+   */
+  privateRetentionMs?: number
+  /**
+   * Public versions kept per resource, newest first: older ones are removed once the tracker
+   * (a removal check, see {@link Origin.onRemoving}) agrees no node uses them. @default 0, every one kept
+   */
+  keepVersions?: number
+  /**
+   * How often the retention policy is applied; the first time one interval after the start,
+   * so the removal checks added right after `createOrigin` apply to it. @default 1 hour
+   */
+  retentionSweepMs?: number
 }
 
 /** A running origin. */
@@ -137,6 +156,8 @@ export interface Origin {
   onRemoving(check: RemovalCheck): () => void
   /** Calls `listener` for each version removed from now on, before its chunks go. Returns an unsubscribe function. */
   onRemoved(listener: (v: PublishedVersion) => void): () => void
+  /** Applies the retention policy now (the periodic sweep does it every `retentionSweepMs`). */
+  sweepRetention(now?: number): Promise<RetentionSweep>
   /** A published manifest, decoded. */
   manifest(cid: string): Promise<Manifest>
   /**
@@ -251,6 +272,25 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   // Uploads an earlier run received in full but did not publish are published now, before serving.
   const recovered = await uploads.recover()
   if (recovered.length > 0) log('recovered %d interrupted ingest(s)', recovered.length)
+  const retentionPolicy = {
+    privateRetentionMs: init.privateRetentionMs ?? DEFAULT_PRIVATE_RETENTION_MS,
+    keepVersions: init.keepVersions ?? 0,
+  }
+  let retentionRun: Promise<RetentionSweep> | undefined
+  const applyRetention = (now?: number): Promise<RetentionSweep> => {
+    retentionRun ??= sweepRetention(
+      { listVersions: () => catalog.allVersions(), removeVersion },
+      retentionPolicy,
+      now,
+    ).finally(() => {
+      retentionRun = undefined
+    })
+    return retentionRun
+  }
+  const retentionSweep = setInterval(() => {
+    applyRetention().catch((err: Error) => log.error('retention sweep failed: %s', err.message))
+  }, init.retentionSweepMs ?? RETENTION_SWEEP_INTERVAL_MS)
+  retentionSweep.unref()
   const sweep = setInterval(() => {
     uploads
       .retryUnpublished()
@@ -266,6 +306,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   } catch (err) {
     // a port already in use must not leave workers and open databases behind
     clearInterval(sweep)
+    clearInterval(retentionSweep)
     await app.close().catch(() => {})
     await catalog.close()
     await store.stop()
@@ -308,6 +349,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       events.on('removed', listener)
       return () => events.off('removed', listener)
     },
+    sweepRetention: applyRetention,
     trackerRegistration,
     async manifest(cid) {
       const bytes = await catalog.manifestBytes(cid)
@@ -316,7 +358,10 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
     },
     async close() {
       clearInterval(sweep)
+      clearInterval(retentionSweep)
       await app.close()
+      // a removal under way finishes before the stores close
+      await retentionRun?.catch(() => {})
       // the uploads whose connections that cut save what they stored before the stores close
       await uploads.settled()
       await catalog.close()

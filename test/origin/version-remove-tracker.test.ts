@@ -6,55 +6,29 @@
  * tracker (the tracker's own rules are tested in test/tracker/version-remove.test.ts, and
  * both together in version-remove-with-tracker.test.ts).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { afterEach, describe, expect, it } from 'vitest'
 import { UploadGrantIssuer } from '../../node/upload-grant.ts'
 import type { Origin } from '../../origin/index.ts'
 import { registerWithTracker } from '../../origin/tracker-registration.ts'
 import { until } from '../tracker/harness.ts'
+import { type Answer, json, type StandIn, standIn } from './tracker-stand-in.ts'
 import { Fixture, TOKEN, uploadWhole } from './utils.ts'
 
 const fx = new Fixture()
-const servers: Server[] = []
+const stands: StandIn[] = []
 let stopRegistration: (() => void) | undefined
 afterEach(async () => {
   stopRegistration?.()
   stopRegistration = undefined
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections()
-    await new Promise((r) => s.close(r))
-  }
+  for (const s of stands.splice(0)) await s.close()
   await fx.cleanup()
 })
 
-interface Received {
-  method: string
-  url: string
-  authorization?: string
-}
-
-type Answer = (req: IncomingMessage, res: ServerResponse) => void
-
-/** A tracker stand-in answering each request with `answer` (replaceable); what it received. */
-async function standIn(answer: Answer): Promise<{ url: string; received: Received[]; answer: Answer }> {
-  const received: Received[] = []
-  const stand = { url: '', received, answer }
-  const server = createServer((req, res) => {
-    received.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization })
-    req.resume()
-    req.on('end', () => stand.answer(req, res))
-  })
-  servers.push(server)
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  stand.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-  return stand
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' })
-  res.end(JSON.stringify(body))
+async function startTracker(answer: Answer): Promise<StandIn> {
+  const s = await standIn(answer)
+  stands.push(s)
+  return s
 }
 
 async function lesson(origin: Origin, name = 'lesson'): Promise<string> {
@@ -92,7 +66,7 @@ const register = (origin: Origin, trackerUrl: string): void => {
 
 describe('removing a version from an origin with a tracker', () => {
   it('keeps it when the tracker says a node still uses it, and says why', async () => {
-    const tracker = await standIn((req, res) =>
+    const tracker = await startTracker((req, res) =>
       req.method === 'DELETE'
         ? json(res, 409, {
             error: {
@@ -125,7 +99,7 @@ describe('removing a version from an origin with a tracker', () => {
   })
 
   it('keeps it when the tracker cannot be asked: unreachable, or an answer that is not its own', async () => {
-    const tracker = await standIn((_req, res) => json(res, 201, {}))
+    const tracker = await startTracker((_req, res) => json(res, 201, {}))
     const origin = await fx.origin()
     const cid = await lesson(origin)
     register(origin, tracker.url)
@@ -137,10 +111,7 @@ describe('removing a version from an origin with a tracker', () => {
     expect(answer.body.error.code).toBe('ERR_TRACKER_UNAVAILABLE')
     expect(answer.body.error.message).toContain('nothing was removed')
 
-    for (const s of servers.splice(0)) {
-      s.closeAllConnections()
-      await new Promise((r) => s.close(r))
-    }
+    await tracker.close()
     answer = await remove(origin)
     expect(answer.status).toBe(503)
     expect(answer.body.error.message).toMatch(/cannot be reached/)
@@ -151,7 +122,7 @@ describe('removing a version from an origin with a tracker', () => {
   it('removes a version the tracker never registered, and never registers it after', async () => {
     // the tracker fails every registration for now: v1 waits in the origin's queue
     let registering = false
-    const tracker = await standIn((req, res) => {
+    const tracker = await startTracker((req, res) => {
       if (req.method === 'DELETE')
         json(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'lesson v1 not found' } })
       else if (registering) json(res, 201, {})
@@ -176,7 +147,7 @@ describe('removing a version from an origin with a tracker', () => {
   })
 
   it('does not ask the tracker about a private version (a homework photo it never had)', async () => {
-    const tracker = await standIn((_req, res) =>
+    const tracker = await startTracker((_req, res) =>
       json(res, 500, { error: { code: 'ERR_INTERNAL', message: 'down' } }),
     )
     const rtc = new UploadGrantIssuer(await generateKeyPair('Ed25519'))
