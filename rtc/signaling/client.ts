@@ -1,66 +1,28 @@
 /**
  * A signaling client for Node (lamps, werift test peers, the benchmark). Keeps a local copy of
  * the room state with the same reducer as the server, resumes after a drop with its last event
- * sequence number, retransmits device controls until ACKed and runs each received control once
- * (both in `client-controls.ts`).
+ * sequence number (the reconnect loop in `client-reconnect.ts`), retransmits device controls
+ * until ACKed and runs each received control once (both in `client-controls.ts`), and waits for
+ * answers and room states (`client-waits.ts`). Its events and options are in `client-types.ts`.
  */
 import { EventEmitter } from 'node:events'
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { Logger } from '@libp2p/logger'
 import { logger as createLogger } from '@libp2p/logger'
 import WebSocket from 'ws'
 import type { Role } from '../auth/token.ts'
-import { MAX_MESSAGE_BYTES, RECONNECT_INITIAL_MS, RECONNECT_MAX_MS } from '../constants.ts'
+import { MAX_MESSAGE_BYTES } from '../constants.ts'
 import { MalformedMessageError, RtcError } from '../errors.ts'
 import type { IceServer } from '../ice-servers.ts'
 import { type RoomLimits, reduce } from '../room/reducer.ts'
-import type { RoomEvent, RoomState } from '../room/types.ts'
-import { type ControlHandler, type ControlResult, ControlRunner, ControlSender } from './client-controls.ts'
+import type { RoomState } from '../room/types.ts'
+import { type ControlResult, ControlRunner, ControlSender } from './client-controls.ts'
+import { Reconnector } from './client-reconnect.ts'
+import type { SignalingClientEvents, SignalingClientInit } from './client-types.ts'
+import { waitNext, waitReply, waitState } from './client-waits.ts'
 import type { ActionName, ClientMessage, DeviceCommand, ServerMessage } from './messages.ts'
 
 export type { ControlHandler, ControlResult } from './client-controls.ts'
-
-/** Events of {@link SignalingClient}. */
-export interface SignalingClientEvents {
-  event: [{ seq: number; event: RoomEvent }]
-  welcome: [Extract<ServerMessage, { type: 'welcome' }>]
-  /**
-   * Welcomed into a new session after having had one: the server restarted, or kept the old
-   * one past its grace period, so it holds none of this client's media any more. Connections
-   * to the SFU made before are dead; {@link publish} and {@link subscribe} make new ones at
-   * once, where they would otherwise wait for ICE to give up (30 s).
-   */
-  rejoined: [Extract<ServerMessage, { type: 'welcome' }>]
-  'subscribe-offer': [string]
-  error: [RtcError]
-  closed: [{ code: number; reason: string }]
-  /** Every message from the server, on whichever socket it came, after the client handled it. */
-  message: [ServerMessage]
-}
-
-/** Options of {@link SignalingClient}. */
-export interface SignalingClientInit {
-  /** `ws://host:port/ws` */
-  url: string
-  token: string
-  /** Reconnect and resume after an unexpected drop. @default true */
-  reconnect?: boolean
-  /** First reconnect delay; doubles after each failed attempt. @default {@link RECONNECT_INITIAL_MS} */
-  reconnectInitialMs?: number
-  /** @default {@link RECONNECT_MAX_MS} */
-  reconnectMaxMs?: number
-  /** @default `CONTROL_RETRY_MS` */
-  controlRetryMs?: number
-  /** @default `CONTROL_MAX_ATTEMPTS` */
-  controlMaxAttempts?: number
-  /**
-   * How long a control the lamp said it is running (`control-progress`) may take before
-   * {@link SignalingClient.control} rejects. @default `CONTROL_RUNNING_TIMEOUT_MS`
-   */
-  controlRunningMs?: number
-  onControl?: ControlHandler
-  logger?: Logger
-}
+export type { SignalingClientEvents, SignalingClientInit } from './client-types.ts'
 
 /** A signaling connection to one room. */
 export class SignalingClient extends EventEmitter<SignalingClientEvents> {
@@ -82,8 +44,8 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   private limits: RoomLimits | undefined
   private socket: WebSocket | undefined
   private closed = false
-  /** Aborts the one running reconnect loop, if any. */
-  private reconnecting: AbortController | undefined
+  /** Reconnects after a drop, one loop at a time. */
+  private readonly reconnector: Reconnector
   private readonly init: SignalingClientInit
   private readonly log: Logger
   /** Controls we sent, until their ACKs. */
@@ -100,6 +62,10 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     const send = (msg: ClientMessage): boolean => this.send(msg)
     this.controls = new ControlSender({ send }, init)
     this.runner = new ControlRunner({ send, logger: this.log }, init)
+    this.reconnector = new Reconnector(
+      { connect: (options) => this.connect(options), logger: this.log },
+      init,
+    )
   }
 
   /** Connects (or resumes) and resolves on `welcome`; rejects with the server's reason. */
@@ -150,37 +116,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
   private onClose(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.socket) return
     this.emit('closed', { code, reason })
-    // a refusal (4400 and up) will not change by retrying: stop any running loop too
-    if (code >= 4400) this.reconnecting?.abort()
-    if (this.closed || this.init.reconnect === false || code >= 4400 || this.session === undefined) return
-    // a failed attempt of the running loop closes its socket too: the loop itself retries
-    if (this.reconnecting !== undefined) return
-    const loop = new AbortController()
-    this.reconnecting = loop
-    this.reconnect(loop.signal)
-      .catch((err) => {
-        if (!loop.signal.aborted) this.log.error('reconnect failed %e', err)
-      })
-      .finally(() => {
-        if (this.reconnecting === loop) this.reconnecting = undefined
-      })
-  }
-
-  /** The one reconnect loop: attempts with exponential backoff until one is welcomed or `signal` aborts. */
-  private async reconnect(signal: AbortSignal): Promise<void> {
-    const max = this.init.reconnectMaxMs ?? RECONNECT_MAX_MS
-    let delay = this.init.reconnectInitialMs ?? RECONNECT_INITIAL_MS
-    for (;;) {
-      await sleep(delay, undefined, { signal, ref: false })
-      try {
-        await this.connect({ signal })
-        return
-      } catch (err) {
-        signal.throwIfAborted()
-        this.log('reconnect attempt failed %e', err)
-      }
-      delay = Math.min(delay * 2, max)
-    }
+    this.reconnector.closed(code, !this.closed && this.init.reconnect !== false && this.session !== undefined)
   }
 
   private receive(msg: ServerMessage): void {
@@ -270,13 +206,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     type: T,
     options: { signal?: AbortSignal } = {},
   ): Promise<Extract<ServerMessage, { type: T }>> {
-    return this.firstMessage<Extract<ServerMessage, { type: T }>>((msg) => {
-      const to = (msg as { rid?: unknown }).rid
-      if (msg.type === 'error' && to === rid) return { error: new RtcError(msg.message, msg.code) }
-      if (msg.type === type && (to === rid || to === undefined))
-        return { value: msg as Extract<ServerMessage, { type: T }> }
-      return undefined
-    }, options.signal)
+    return waitReply(this, rid, type, options.signal)
   }
 
   /** Takes a room action (`hand.raise`, `call.accept`, ...). */
@@ -305,28 +235,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
 
   /** Waits for the first room event matching `pred` (or the current state already matching `state`). */
   waitFor(pred: (state: RoomState) => boolean, options: { signal?: AbortSignal } = {}): Promise<RoomState> {
-    if (this.state !== undefined && pred(this.state)) return Promise.resolve(this.state)
-    if (options.signal?.aborted === true) return Promise.reject(options.signal.reason)
-    return new Promise((resolve, reject) => {
-      const stop = (): void => {
-        this.off('event', check)
-        this.off('welcome', check)
-        options.signal?.removeEventListener('abort', onAbort)
-      }
-      const check = (): void => {
-        if (this.state !== undefined && pred(this.state)) {
-          stop()
-          resolve(this.state)
-        }
-      }
-      const onAbort = (): void => {
-        stop()
-        reject(options.signal?.reason)
-      }
-      options.signal?.addEventListener('abort', onAbort, { once: true })
-      this.on('event', check)
-      this.on('welcome', check)
-    })
+    return waitState(this, pred, options.signal)
   }
 
   /**
@@ -338,41 +247,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
     type: T,
     options: { signal?: AbortSignal } = {},
   ): Promise<Extract<ServerMessage, { type: T }>> {
-    return this.firstMessage(
-      (msg) => (msg.type === type ? { value: msg as Extract<ServerMessage, { type: T }> } : undefined),
-      options.signal,
-    )
-  }
-
-  /**
-   * The first server message `settle` decides on, on this socket or the next one: resolves
-   * with its `value` or rejects with its `error`; the others are passed over. Abort `signal`
-   * to stop waiting.
-   */
-  private firstMessage<R>(
-    settle: (msg: ServerMessage) => { value: R } | { error: Error } | undefined,
-    signal?: AbortSignal,
-  ): Promise<R> {
-    if (signal?.aborted === true) return Promise.reject(signal.reason)
-    return new Promise((resolve, reject) => {
-      const stop = (): void => {
-        this.off('message', onMessage)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      const onAbort = (): void => {
-        stop()
-        reject(signal?.reason)
-      }
-      const onMessage = (msg: ServerMessage): void => {
-        const out = settle(msg)
-        if (out === undefined) return
-        stop()
-        if ('error' in out) reject(out.error)
-        else resolve(out.value)
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.on('message', onMessage)
-    })
+    return waitNext(this, type, options.signal)
   }
 
   /** Drops the connection without saying goodbye (the session stays resumable). */
@@ -386,7 +261,7 @@ export class SignalingClient extends EventEmitter<SignalingClientEvents> {
    */
   close(): void {
     this.closed = true
-    this.reconnecting?.abort()
+    this.reconnector.stop()
     this.controls.clear()
     this.socket?.close(1000, 'bye')
   }
