@@ -69,6 +69,21 @@ export const ENROLLMENT_TOKEN_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
 export const DEFAULT_ENROLLMENT_TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000
 /** The longest an issued enrollment token may enroll (one year). */
 export const MAX_ENROLLMENT_TOKEN_TTL_MS = 366 * 24 * 60 * 60 * 1000
+/** Most operator tokens kept at once (active, or revoked / expired and not yet swept). */
+export const MAX_OPERATOR_TOKENS = 1_000
+/**
+ * How long an operator token that was revoked or expired is still listed (and still refused
+ * with its own code, `ERR_OPERATOR_TOKEN_REVOKED` / `_EXPIRED`): older ones are deleted as the
+ * next is issued.
+ */
+export const OPERATOR_TOKEN_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** The longest an operator token may be issued for (one year); none given: it does not expire. */
+export const MAX_OPERATOR_TOKEN_TTL_MS = 366 * 24 * 60 * 60 * 1000
+/**
+ * An operator token's `lastUsedAt` is written at most this often: a dashboard polling with it
+ * every second would otherwise write the state every second.
+ */
+export const OPERATOR_LAST_USED_RESOLUTION_MS = 60 * 1000
 /**
  * Most releases kept. Finished releases are compacted after {@link DEFAULT_RELEASE_RETENTION_MS}
  * and, once they decide nothing, deleted down to {@link RELEASE_HISTORY_SHARE} of this

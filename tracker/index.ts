@@ -30,6 +30,7 @@ import { isLockedError } from './state/kv.ts'
 
 export { API_PREFIX } from './api/index.ts'
 export * from './errors.ts'
+export * from './operator-errors.ts'
 export type { CreateReleaseInput, OperateOptions, ReleaseEvent } from './rollout/engine.ts'
 export type { ReleaseStatusReport } from './rollout/status.ts'
 export type { ReleaseSweeper, SweepOptions, SweepResult } from './rollout/sweeper.ts'

@@ -1,21 +1,21 @@
 /**
- * The tracker's HTTP surface: the admin API under `/api/v1` (bearer admin token compared
- * in constant time, JSON Schema on every body, params and query, stable error codes), the
- * OpenAPI document at `/api/docs`, SSE release events and `/metrics`.
+ * The tracker's HTTP surface: the admin API under `/api/v1` (bearer tokens checked in
+ * `auth.ts`, JSON Schema on every body, params and query, stable error codes), the OpenAPI
+ * document at `/api/docs`, SSE release events and `/metrics`.
  */
 
 import { Ajv, type Options as AjvOptions } from 'ajv'
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
-import { bearerVerdict } from '../../node/bearer.ts'
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
 import { jsonFrameworkErrors } from '../../node/framework-errors.ts'
 import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { MAX_BODY_BYTES } from '../constants.ts'
-import { ForbiddenError, TrackerError, UnauthorizedError, VersionInUseError } from '../errors.ts'
+import { TrackerError, VersionInUseError } from '../errors.ts'
 import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState } from '../state/index.ts'
 import { recordChange } from './audit-routes.ts'
+import { authenticate, type Caller, type RouteAuthConfig } from './auth.ts'
 import { createMetrics } from './metrics.ts'
 import { openApiDocument } from './openapi.ts'
 import { routes } from './routes.ts'
@@ -107,19 +107,10 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
 
   app.register(
     async (api) => {
+      // who made each request, for the audit trail
+      const callers = new WeakMap<FastifyRequest, Caller>()
       api.addHook('onRequest', async (req) => {
-        // Authorization: Bearer <token> — absent → 401, present but wrong → 403
-        const verdict = bearerVerdict(req.headers.authorization, init.adminToken)
-        if (verdict === 'missing') throw new UnauthorizedError()
-        if (verdict === 'wrong') {
-          // the viewer's token reads, and only reads
-          const viewer =
-            init.viewerToken !== undefined &&
-            bearerVerdict(req.headers.authorization, init.viewerToken) === 'ok'
-          if (!viewer) throw new ForbiddenError()
-          if (req.method !== 'GET' && req.method !== 'HEAD')
-            throw new ForbiddenError('the viewer token only reads: this needs the admin token')
-        }
+        callers.set(req, authenticate(components.state, init, req))
         // Reads are served from what is on disk whatever happens; a change is refused while
         // the writers' state is reloaded after a failed write (see `TrackerState.available`)
         if (req.method !== 'GET' && req.method !== 'HEAD') components.state.assertAvailable()
@@ -127,13 +118,14 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
       // every change answered with success goes to the audit trail
       api.addHook('onResponse', async (req, reply) => {
         if (req.method === 'GET' || req.method === 'HEAD' || reply.statusCode >= 400) return
-        recordChange(components.state, req, reply.statusCode)
+        recordChange(components.state, req, reply.statusCode, callers.get(req)?.actor ?? 'unknown')
       })
       for (const r of table) {
         api.route({
           method: r.method,
           url: r.url,
           schema: r.schema,
+          config: { adminTokenOnly: r.adminTokenOnly === true } satisfies RouteAuthConfig,
           handler: async (req, reply) => {
             const out = await r.handler(req, reply)
             reply.code(r.status ?? 200)

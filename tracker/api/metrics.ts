@@ -76,6 +76,11 @@ export function createMetrics(state: TrackerState, channel: ChannelServer, backu
       return view.enrollmentTokens.list().filter((t) => tokenState(t, now) === 'active').length
     },
   )
+  gauge(
+    'dandelion_tracker_operator_tokens_active',
+    'Operator tokens that are taken (not revoked, not expired)',
+    () => view.operatorTokens.activeCount(Date.now()),
+  )
   if (backups !== undefined) {
     // alert on its age: time() - this, above the backup interval and some
     gauge(

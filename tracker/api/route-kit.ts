@@ -23,6 +23,11 @@ export interface RouteDef {
   /** Request headers the route reads, for the OpenAPI document (checked by the handler). */
   headers?: Record<string, object>
   status?: number
+  /**
+   * Changes through it take the tracker's own admin token only, not an operator's (issuing
+   * and revoking operator tokens, `api/auth.ts`). @default false
+   */
+  adminTokenOnly?: boolean
   handler(req: FastifyRequest, reply: FastifyReply): Promise<unknown>
 }
 
@@ -44,7 +49,10 @@ export interface RouteContext extends RoutesComponents {
    * state (`state.inventory` …) and shows here once its commit succeeded, never before, nor
    * if it fails.
    */
-  view: Pick<Repositories, 'inventory' | 'enrollmentTokens' | 'audit' | 'catalog' | 'releases'>
+  view: Pick<
+    Repositories,
+    'inventory' | 'enrollmentTokens' | 'operatorTokens' | 'audit' | 'catalog' | 'releases'
+  >
   /** Runs `fn` in a transaction, commits it synced, and returns what `fn` returned. */
   commit(fn: (tx: Tx) => unknown): Promise<unknown>
 }

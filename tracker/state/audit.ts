@@ -1,8 +1,9 @@
 /**
  * The audit trail of the admin API: every change an operator (or a script) made through it,
- * as it was asked (method, route, ids, body) and answered, newest kept. So a rollout paused at
- * 3 a.m., a node deleted or a token issued can be traced to when and what; the tracker has
- * one admin token, so not to whom (the viewer token changes nothing).
+ * as it was asked (method, route, ids, body) and answered, and by whom, newest kept. So a
+ * rollout paused at 3 a.m., a node deleted or a token issued can be traced to when, what and
+ * who: the operator whose token made it (`state/operator-tokens.ts`), or the tracker's own
+ * admin token (`admin-token`). Viewers change nothing.
  */
 import { MAX_AUDIT_ENTRIES } from '../constants.ts'
 import type { Kv, Tx } from './kv.ts'
@@ -20,6 +21,11 @@ export interface AuditEntry {
   /** The request body, as JSON text cut to `MAX_AUDIT_BODY_CHARS`. */
   body?: string
   status: number
+  /**
+   * Who made it: an operator's name (its operator token), or `admin-token` (the tracker's own
+   * admin token). Absent from entries written before operators existed (unknown).
+   */
+  actor?: string
 }
 
 const PREFIX = 'audit!'
@@ -55,12 +61,15 @@ export class AuditLog {
     return e
   }
 
-  /** Up to `limit` entries before `before` (a seq; the newest when undefined), newest first. */
-  page(limit: number, before?: number): AuditEntry[] {
+  /**
+   * Up to `limit` entries before `before` (a seq; the newest when undefined), newest first;
+   * with `actor`, only the changes it made.
+   */
+  page(limit: number, before?: number, actor?: string): AuditEntry[] {
     const out: AuditEntry[] = []
     for (let i = this.entries.length - 1; i >= 0 && out.length < limit; i--) {
       const e = this.entries[i] as AuditEntry
-      if (before === undefined || e.seq < before) out.push(e)
+      if ((before === undefined || e.seq < before) && (actor === undefined || e.actor === actor)) out.push(e)
     }
     return out
   }

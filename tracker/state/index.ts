@@ -11,6 +11,7 @@ import type { Catalog } from './catalog.ts'
 import type { EnrollmentTokens } from './enrollment-tokens.ts'
 import type { Inventory, NodeRecord } from './inventory.ts'
 import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
+import type { OperatorTokens } from './operator-tokens.ts'
 import type { Outbox, OutboxEntry } from './outbox.ts'
 import type { Releases } from './releases.ts'
 import { CommittedRepositories, loadBoth, Repositories, type RepositoriesInit } from './repositories.ts'
@@ -20,6 +21,13 @@ export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
 export type { EnrollmentTokenRecord, EnrollmentTokens, EnrollmentTokenView } from './enrollment-tokens.ts'
 export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts'
 export { type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
+export type {
+  OperatorRole,
+  OperatorTokenRecord,
+  OperatorTokenState,
+  OperatorTokens,
+  OperatorTokenView,
+} from './operator-tokens.ts'
 export type { Outbox, OutboxCounts, OutboxEntry } from './outbox.ts'
 export type {
   CompactedMembers,
@@ -105,6 +113,10 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
   /** The writers' enrollment tokens (issued through the API; the shared one is the config's). */
   get enrollmentTokens(): EnrollmentTokens {
     return this.work.enrollmentTokens
+  }
+  /** The writers' operator tokens (the admin API's credentials of each operator, beside the config's). */
+  get operatorTokens(): OperatorTokens {
+    return this.work.operatorTokens
   }
   /** The writers' audit trail of the admin API. */
   get audit(): AuditLog {

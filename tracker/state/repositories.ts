@@ -9,14 +9,16 @@ import { Catalog } from './catalog.ts'
 import { EnrollmentTokens } from './enrollment-tokens.ts'
 import { INVENTORY_PREFIXES, Inventory } from './inventory.ts'
 import type { Kv, KvOp } from './kv.ts'
+import { OperatorTokens } from './operator-tokens.ts'
 import { Outbox, OutboxCounts } from './outbox.ts'
 import { Releases, type ReleasesInit } from './releases.ts'
 
 /** The repository a stored key belongs to, by the prefix before its first `!`. */
-type Owner = 'inventory' | 'enrollmentTokens' | 'audit' | 'catalog' | 'releases' | 'outbox'
+type Owner = 'inventory' | 'enrollmentTokens' | 'operatorTokens' | 'audit' | 'catalog' | 'releases' | 'outbox'
 const OWNERS = new Map<string, Owner>([
   ...INVENTORY_PREFIXES.map((p) => [p, 'inventory'] as [string, Owner]),
   ['etok', 'enrollmentTokens'],
+  ['optok', 'operatorTokens'],
   ['audit', 'audit'],
   ['ver', 'catalog'],
   ['rel', 'releases'],
@@ -37,6 +39,7 @@ interface Stored {
 abstract class RepositorySet {
   abstract readonly inventory: Inventory
   abstract readonly enrollmentTokens: EnrollmentTokens
+  abstract readonly operatorTokens: OperatorTokens
   abstract readonly audit: AuditLog
   abstract readonly catalog: Catalog
   abstract readonly releases: Releases
@@ -46,6 +49,7 @@ abstract class RepositorySet {
   async load(kv: Kv): Promise<void> {
     await this.inventory.load(kv)
     await this.enrollmentTokens.load(kv)
+    await this.operatorTokens.load(kv)
     await this.audit.load(kv)
     await this.catalog.load(kv)
     await this.releases.load(kv)
@@ -76,12 +80,13 @@ abstract class RepositorySet {
  * Prefixes of the stored keys in the order a load reads them, and whether the readers may
  * share the writers' loaded object: release nodes, compacted releases' members and what
  * nodes run, which the writers never change in place (`Tx.putShared`), and outbox entries, of which the readers keep
- * only counts. The rest (inventory, enrollment tokens, catalog, releases) is changed in
+ * only counts. The rest (inventory, enrollment and operator tokens, catalog, releases) is changed in
  * place, or written with `Tx.put`: readers get a copy.
  */
 const LOAD_ORDER: ReadonlyArray<[prefix: string, shared: boolean]> = [
   ...INVENTORY_PREFIXES.map((p) => [p, false] as [string, boolean]),
   ['etok', false],
+  ['optok', false],
   ['audit', false],
   ['ver', false],
   ['rel', false],
@@ -112,6 +117,7 @@ export type RepositoriesInit = ReleasesInit
 export class Repositories extends RepositorySet {
   readonly inventory = new Inventory()
   readonly enrollmentTokens = new EnrollmentTokens()
+  readonly operatorTokens = new OperatorTokens()
   readonly audit = new AuditLog()
   readonly catalog = new Catalog()
   readonly releases: Releases
@@ -129,6 +135,7 @@ export class Repositories extends RepositorySet {
 export class CommittedRepositories extends RepositorySet {
   readonly inventory = new Inventory()
   readonly enrollmentTokens = new EnrollmentTokens()
+  readonly operatorTokens = new OperatorTokens()
   readonly audit = new AuditLog()
   readonly catalog = new Catalog()
   readonly releases = new Releases()
