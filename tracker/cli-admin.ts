@@ -1,6 +1,6 @@
 /**
  * What the operator's commands of the admin API share (`dandelion release`, `enroll-token`,
- * `backup`): asking for help, and where the tracker and the admin token come from.
+ * `operator`, `backup`): asking for help, and where the tracker and the admin token come from.
  */
 import { InvalidConfigError } from '../node/errors.ts'
 

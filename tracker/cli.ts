@@ -4,7 +4,8 @@
  * [--catch-up-retry 10m] [--catch-up-retry-max 24h] [--bootstrap-listen /ip4/…/tcp/…]` (its
  * flags read and checked in `cli-tracker-args.ts`) and
  * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...` (in
- * `cli-release.ts`) `dandelion enroll-token create|list|revoke` (in `cli-enroll-token.ts`), `dandelion backup
+ * `cli-release.ts`) `dandelion enroll-token create|list|revoke` (in `cli-enroll-token.ts`), `dandelion
+ * operator create|list|revoke` (in `cli-operator.ts`), `dandelion backup
  * create|list|restore` (in `cli-backup.ts`), `dandelion nodes list` (in `cli-nodes.ts`) and
  * `dandelion versions list|remove` (in `cli-versions.ts`). Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
  */
@@ -15,6 +16,7 @@ import { createTracker } from './index.ts'
 export { runBackupCommand } from './cli-backup.ts'
 export { runEnrollTokenCommand } from './cli-enroll-token.ts'
 export { runNodesCommand } from './cli-nodes.ts'
+export { runOperatorCommand } from './cli-operator.ts'
 export { runReleaseCommand, TrackerUnreachableError } from './cli-release.ts'
 export { parseDuration } from './cli-release-args.ts'
 export { runVersionsCommand } from './cli-versions.ts'

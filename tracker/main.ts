@@ -1,4 +1,4 @@
-/** Process entry of the tracker's commands: `node tracker/main.ts tracker|release|enroll-token|backup|nodes|versions [options]`. */
+/** Process entry of the tracker's commands: `node tracker/main.ts tracker|release|enroll-token|operator|backup|nodes|versions [options]`. */
 import { holdStopSignals, runCommand } from '../node/cli-main.ts'
 
 const [name = '', ...argv] = process.argv.slice(2)
@@ -10,6 +10,7 @@ const {
   runBackupCommand,
   runEnrollTokenCommand,
   runNodesCommand,
+  runOperatorCommand,
   runReleaseCommand,
   runTrackerCommand,
   runVersionsCommand,
@@ -20,6 +21,7 @@ await runCommand(
     tracker: async (args) => await runTrackerCommand(args, { signal: stop }),
     release: runReleaseCommand,
     'enroll-token': runEnrollTokenCommand,
+    operator: runOperatorCommand,
     backup: runBackupCommand,
     nodes: runNodesCommand,
     versions: runVersionsCommand,
