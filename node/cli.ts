@@ -79,6 +79,10 @@ const COMMANDS: Record<string, Command> = {
     summary: 'issue, list and revoke enrollment tokens for new nodes: create | list | revoke',
     service: 'tracker',
   },
+  operator: {
+    summary: 'issue, list and revoke operator tokens (each named in the audit trail): create | list | revoke',
+    service: 'tracker',
+  },
   nodes: {
     summary: "list the tracker's nodes: offline since when, where, what version they run: list [--offline]",
     service: 'tracker',
