@@ -129,6 +129,8 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
   let wake: (() => void) | undefined
   /** The registration on the wire, if any. */
   let posting: { key: string; done: Promise<unknown> } | undefined
+  /** Versions a removal took out of the queue: a failed attempt on the wire does not put them back. */
+  const withdrawn = new Set<string>()
   // an Origin-shaped object of an embedder's own (or a test's) may carry no status: keep one anyway
   const status = (origin as Partial<Origin>).trackerRegistration ?? new TrackerRegistrationStatus()
   status.started(() => pending.size)
@@ -246,7 +248,7 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
         // the next attempt starts with another version: one the tracker keeps failing on
         // (a bug of its own) does not hold back the others
         pending.delete(key)
-        pending.set(key, v)
+        if (!withdrawn.has(key)) pending.set(key, v)
         await backoff(retryInMs, signal)
         continue
       }
@@ -265,8 +267,8 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
     const key = keyOf(v)
     // a registration on the wire lands before the removal, or the tracker would keep a
     // version the origin no longer has
+    withdrawn.add(key)
     if (posting?.key === key) await posting.done
-    const waiting = pending.get(key)
     pending.delete(key)
     const both = options.signal === undefined ? signal : AbortSignal.any([signal, options.signal])
     try {
@@ -274,8 +276,10 @@ export function registerWithTracker(origin: Origin, init: TrackerRegistrationIni
     } catch (err) {
       // the tracker's own "not found", not a proxy's: it never registered the version
       if (err instanceof TrackerAnswerError && err.status === 404 && err.code === 'ERR_NOT_FOUND') return
-      if (waiting !== undefined && !signal.aborted) {
-        pending.set(key, waiting)
+      // the version stays: one not yet registered goes back in the queue
+      withdrawn.delete(key)
+      if (!registered.has(key) && !signal.aborted) {
+        pending.set(key, v)
         wake?.()
       }
       if (err instanceof TrackerAnswerError && err.status === 409 && err.code === 'ERR_VERSION_IN_USE')
