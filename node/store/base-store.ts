@@ -1,24 +1,20 @@
 /**
  * What both chunk stores share: hashing before storing, byte accounting against a
- * quota, pins (`pins.ts`) and least-recently-used eviction. Implementations supply raw I/O.
+ * quota (`room.ts`), one write per chunk at a time (`chunk-writes.ts`), pins (`pins.ts`)
+ * and least-recently-used eviction. Implementations supply raw I/O.
  */
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
-import {
-  ChunkHashMismatchError,
-  ChunkNotFoundError,
-  type DiskFloorInfo,
-  NotStartedError,
-  QuotaExceededError,
-  StoreStoppedError,
-} from '../errors.ts'
+import { ChunkHashMismatchError, ChunkNotFoundError, NotStartedError, StoreStoppedError } from '../errors.ts'
+import { CORRUPT, readAndCheck } from './checked-read.ts'
+import { ChunkSizes } from './chunk-sizes.ts'
+import { ChunkWrites } from './chunk-writes.ts'
 import type { AbortOptions, AddOptions, ChunkStore, ChunkStoreInit, Hasher, StoreUsage } from './index.ts'
 import { Pins } from './pins.ts'
+import { Room, type RoomLimit } from './room.ts'
 
 const log = logger('dandelion:store')
-/** What {@link BaseChunkStore.readChecked} returns for bytes that are not the chunk's. */
-const CORRUPT = Symbol('corrupt')
 
 const inlineHasher: Hasher = {
   hash: async (bytes) => ({ bytes, digest: blake3(bytes) }),
@@ -27,31 +23,37 @@ const inlineHasher: Hasher = {
 /** Base class of chunk stores: subclasses implement raw reads and writes. */
 export abstract class BaseChunkStore implements ChunkStore {
   protected readonly quotaBytes: number
-  protected readonly evictWhenFull: boolean
-  private readonly makeRoom?: ChunkStoreInit['makeRoom']
-  private makingRoom: Promise<void> = Promise.resolve()
   protected readonly hasher: Hasher
-  /** cid string → size, in least-recently-used order (Map keeps insertion order). */
-  protected readonly sizes = new Map<string, number>()
+  /** The chunks held: cid string → size, in least-recently-used order. */
+  protected readonly sizes = new ChunkSizes()
   /** Pins in force (a subclass applies those it loads at start). */
-  protected readonly pinned = new Pins()
-  /** Writes in progress, by chunk (bounded by the callers' windows). */
-  private readonly writing = new Map<string, Promise<void>>()
-  /** Deletes whose bytes and index entry are still going, by chunk (one at a time: {@link exclusively}). */
-  private readonly removing = new Map<string, Promise<void>>()
-  /** Writes (and pin records) under way: `stop` waits for them before closing what they write to. */
-  private readonly inFlight = new Set<Promise<unknown>>()
-  protected bytes = 0
-  private reserved = 0
+  protected readonly pinned = new Pins({
+    save: (key, cids) => this.savePin(key, cids),
+    track: (write) => this.tracked(write),
+  })
+  /** Bytes being written, held against the store's limit. */
+  private readonly room: Room
+  /** Writes and deletes under way: one write per chunk, none during its delete. */
+  private readonly writes: ChunkWrites
   protected started = false
   /** Hash every chunk read before returning it (see {@link get}); set by stores whose bytes can rot. */
   protected verifyReads = false
 
   constructor(init: ChunkStoreInit = {}) {
     this.quotaBytes = init.quotaBytes ?? Number.POSITIVE_INFINITY
-    this.evictWhenFull = init.evictWhenFull ?? false
-    this.makeRoom = init.makeRoom
     this.hasher = init.hasher ?? inlineHasher
+    this.room = new Room(
+      {
+        stored: () => this.sizes.bytes,
+        limit: () => this.roomLimit(),
+        evict: async (bytes, options) => await this.evict(bytes, options),
+      },
+      { quotaBytes: this.quotaBytes, evictWhenFull: init.evictWhenFull, makeRoom: init.makeRoom },
+    )
+    this.writes = new ChunkWrites({
+      stored: (key) => this.sizes.has(key),
+      touch: (key) => this.sizes.touch(key),
+    })
   }
 
   abstract start(): Promise<void>
@@ -90,14 +92,14 @@ export abstract class BaseChunkStore implements ChunkStore {
     if (!this.sizes.has(key)) throw new ChunkNotFoundError(key)
     const bytes = await this.readChecked(cid, options)
     if (bytes === undefined) {
-      this.forget(key)
+      this.sizes.forget(key)
       throw new ChunkNotFoundError(key)
     }
     if (bytes === CORRUPT) {
       await this.discardCorrupt(cid)
       throw new ChunkNotFoundError(key)
     }
-    this.touch(key)
+    this.sizes.touch(key)
     return bytes
   }
 
@@ -119,7 +121,7 @@ export abstract class BaseChunkStore implements ChunkStore {
   }
 
   async *list(options: AbortOptions = {}): AsyncIterable<CID> {
-    for (const key of [...this.sizes.keys()]) {
+    for (const key of this.sizes.keys()) {
       options.signal?.throwIfAborted()
       yield CID.parse(key)
     }
@@ -128,8 +130,8 @@ export abstract class BaseChunkStore implements ChunkStore {
   usage(): StoreUsage {
     const pinnedBytes = this.pinned.pinnedBytes(this.sizes)
     const usage: StoreUsage = {
-      chunks: this.sizes.size,
-      bytes: this.bytes,
+      chunks: this.sizes.count,
+      bytes: this.sizes.bytes,
       quotaBytes: this.quotaBytes,
       pinnedBytes,
     }
@@ -142,7 +144,7 @@ export abstract class BaseChunkStore implements ChunkStore {
    * The most bytes the store may hold now, and why when it is not the quota (a subclass
    * with a free-space floor on its disk: `FsChunkStore`).
    */
-  protected roomLimit(): { bytes: number; floor?: DiskFloorInfo } {
+  protected roomLimit(): RoomLimit {
     return { bytes: this.quotaBytes }
   }
 
@@ -151,25 +153,17 @@ export abstract class BaseChunkStore implements ChunkStore {
 
   async pin(key: string, cids: CID[], _options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
-    const set = new Set(cids.map((c) => c.toString()))
-    // in force at once: a delete or an eviction running while it is saved keeps these chunks
-    const old = this.pinned.get(key)
-    this.pinned.apply(key, set)
-    const record = [...set]
     try {
-      await this.tracked(this.pinned.inOrder(() => this.savePin(key, record)))
+      // in force at once, before its record is written (see `Pins.pin`)
+      await this.pinned.pin(key, new Set(cids.map((c) => c.toString())))
     } catch (err) {
-      if (this.pinned.get(key) === set) this.pinned.apply(key, old)
       throw this.writeError(err)
     }
   }
 
   async unpin(key: string, _options: AbortOptions = {}): Promise<void> {
     this.assertStarted()
-    const old = this.pinned.get(key)
-    if (old === undefined) return
-    await this.tracked(this.pinned.inOrder(() => this.savePin(key, undefined)))
-    if (this.pinned.get(key) === old) this.pinned.apply(key, undefined)
+    await this.pinned.unpin(key)
   }
 
   pins(): string[] {
@@ -183,7 +177,7 @@ export abstract class BaseChunkStore implements ChunkStore {
   async evict(bytes: number, options: AbortOptions = {}): Promise<number> {
     this.assertStarted()
     let freed = 0
-    for (const [key, size] of [...this.sizes]) {
+    for (const [key, size] of this.sizes.entries()) {
       if (freed >= bytes) break
       options.signal?.throwIfAborted()
       const removed = await this.exclusively(async () => {
@@ -209,17 +203,12 @@ export abstract class BaseChunkStore implements ChunkStore {
    * Subclasses wrap their own writes (`FsChunkStore.addInPlace`) in it.
    */
   protected tracked<T>(work: Promise<T>): Promise<T> {
-    this.inFlight.add(work)
-    const done = (): void => {
-      this.inFlight.delete(work)
-    }
-    work.then(done, done)
-    return work
+    return this.writes.tracked(work)
   }
 
   /** Waits for every write under way (for `stop`, once `started` is false: none begins after). */
   protected async settleInFlight(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+    await this.writes.settle()
   }
 
   /**
@@ -234,53 +223,20 @@ export abstract class BaseChunkStore implements ChunkStore {
   protected resetState(): void {
     this.sizes.clear()
     this.pinned.clear()
-    this.bytes = 0
   }
 
   /** Records a chunk as present (used at start and after a write). */
   protected remember(key: string, size: number): void {
-    const old = this.sizes.get(key)
-    if (old !== undefined) this.bytes -= old
-    this.sizes.delete(key)
-    this.sizes.set(key, size)
-    this.bytes += size
+    this.sizes.remember(key, size)
   }
 
   protected assertStarted(): void {
     if (!this.started) throw new NotStartedError('chunk store')
   }
 
+  /** Writes a chunk unless it is stored or being stored already (see `chunk-writes.ts`). */
   private async store(key: string, bytes: Uint8Array, options: AbortOptions): Promise<void> {
-    if (this.sizes.has(key)) {
-      this.touch(key)
-      return
-    }
-    // one write per chunk at a time: a second put of the same chunk waits for the first
-    const running = this.writing.get(key)
-    if (running !== undefined) {
-      try {
-        return await running
-      } catch {
-        // that write failed for its own caller (aborted, refused room): this put is still
-        // wanted, by another download sharing the chunk, and makes its own attempt
-        options.signal?.throwIfAborted()
-        return await this.store(key, bytes, options)
-      }
-    }
-    // a delete of the chunk still under way would remove the entry this write makes (its
-    // index delete landing after it, and the location forgotten): store it once it is gone
-    const removal = this.removing.get(key)
-    if (removal !== undefined) {
-      await removal.catch(() => {})
-      return await this.store(key, bytes, options)
-    }
-    const write = this.write(key, bytes, options)
-    this.writing.set(key, write)
-    try {
-      await write
-    } finally {
-      this.writing.delete(key)
-    }
+    await this.writes.once(key, () => this.write(key, bytes, options), options)
   }
 
   private async write(key: string, bytes: Uint8Array, options: AbortOptions): Promise<void> {
@@ -306,27 +262,13 @@ export abstract class BaseChunkStore implements ChunkStore {
     return err
   }
 
-  /**
-   * Reads a chunk and, with {@link verifyReads}, hashes it: "every chunk is verified
-   * before it is stored or served", and a disk can change bytes after they were stored.
-   * Returns `undefined` when the store no longer has the chunk, {@link CORRUPT} when its
-   * bytes are not the chunk's.
-   */
+  /** Reads a chunk, hashed with {@link verifyReads} (see `checked-read.ts`). */
   private async readChecked(
     cid: CID,
     options: AbortOptions,
   ): Promise<Uint8Array | typeof CORRUPT | undefined> {
-    let bytes: Uint8Array | undefined
-    try {
-      bytes = await this.readRaw(cid.toString(), options)
-    } catch (err) {
-      // the file ends before the chunk does: its bytes are gone
-      if ((err as Error).name === 'ChunkStoreCorruptError') return CORRUPT
-      throw err
-    }
-    if (bytes === undefined || !this.verifyReads) return bytes
-    const { digest } = await this.hasher.hash(bytes)
-    return equalBytes(digest, cid.multihash.digest) ? bytes : CORRUPT
+    const read = () => this.readRaw(cid.toString(), options)
+    return await readAndCheck(cid, read, this.verifyReads ? this.hasher : undefined)
   }
 
   /**
@@ -350,18 +292,11 @@ export abstract class BaseChunkStore implements ChunkStore {
   protected async remove(key: string): Promise<void> {
     const size = this.sizes.get(key)
     // forgotten first: nothing finds it (nor counts on it) while its bytes go; a put of it
-    // meanwhile waits (see store())
-    this.forget(key)
-    const removal = this.tracked(this.deleteRaw(key))
-    this.removing.set(key, removal)
-    try {
-      await removal
-    } catch (err) {
+    // meanwhile waits (see `ChunkWrites.once`)
+    this.sizes.forget(key)
+    await this.writes.removal(key, this.deleteRaw(key), () => {
       if (size !== undefined && !this.sizes.has(key)) this.remember(key, size)
-      throw err
-    } finally {
-      this.removing.delete(key)
-    }
+    })
   }
 
   /**
@@ -372,36 +307,12 @@ export abstract class BaseChunkStore implements ChunkStore {
    */
   protected async reserveRoom(size: number, options: AbortOptions = {}, chunk?: string): Promise<void> {
     this.beforeReserve(size)
-    const needed = (): number => this.bytes + this.reserved + size - this.roomLimit().bytes
-    if (needed() > 0 && this.makeRoom !== undefined) {
-      const makeRoom = this.makeRoom
-      const run = this.makingRoom.then(async () => {
-        if (needed() > 0) await makeRoom(needed, options, chunk)
-      })
-      this.makingRoom = run.catch(() => {})
-      await run
-    }
-    if (needed() > 0) {
-      if (this.evictWhenFull) await this.evict(needed(), options)
-      if (needed() > 0) {
-        const { floor } = this.roomLimit()
-        const held = `(${this.bytes} stored, ${this.reserved} being written)`
-        throw floor === undefined
-          ? new QuotaExceededError(
-              `storing ${size} bytes would exceed the quota of ${this.quotaBytes} bytes ${held}`,
-            )
-          : new QuotaExceededError(
-              `storing ${size} bytes would leave less than the ${floor.minFreeBytes} bytes kept free on the disk of ${floor.dir} ${held}`,
-              { diskFloor: floor },
-            )
-      }
-    }
-    options.signal?.throwIfAborted()
-    this.reserved += size
+    await this.room.reserve(size, options, chunk)
   }
 
+  /** Gives back room {@link reserveRoom} held. */
   protected releaseRoom(size: number): void {
-    this.reserved -= size
+    this.room.release(size)
   }
 
   /**
@@ -410,46 +321,6 @@ export abstract class BaseChunkStore implements ChunkStore {
    * being stored already. Returns whether it committed; when not, the caller frees its copy.
    */
   protected async commitWritten(key: string, size: number, commit: () => Promise<void>): Promise<boolean> {
-    if (this.sizes.has(key)) {
-      this.touch(key)
-      return false
-    }
-    const running = this.writing.get(key)
-    if (running !== undefined) {
-      try {
-        await running
-        return false
-      } catch {
-        return await this.commitWritten(key, size, commit) // that write failed: this copy stands in
-      }
-    }
-    // as in store(): an entry recorded while the chunk's delete is under way would be lost
-    const removal = this.removing.get(key)
-    if (removal !== undefined) {
-      await removal.catch(() => {})
-      return await this.commitWritten(key, size, commit)
-    }
-    const write = commit().then(() => this.remember(key, size))
-    this.writing.set(key, write)
-    try {
-      await write
-    } finally {
-      this.writing.delete(key)
-    }
-    return true
-  }
-
-  private touch(key: string): void {
-    const size = this.sizes.get(key)
-    if (size === undefined) return
-    this.sizes.delete(key)
-    this.sizes.set(key, size)
-  }
-
-  private forget(key: string): void {
-    const size = this.sizes.get(key)
-    if (size === undefined) return
-    this.sizes.delete(key)
-    this.bytes -= size
+    return await this.writes.once(key, () => commit().then(() => this.remember(key, size)))
   }
 }

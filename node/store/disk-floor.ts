@@ -11,6 +11,8 @@
  * back as the store's segments are emptied or compacted.
  */
 import { statfsSync } from 'node:fs'
+import type { DiskFloorInfo } from '../errors.ts'
+import type { RoomLimit } from './room.ts'
 
 /** Bytes reserved between two reads of the free space. */
 const REREAD_BYTES = 8 * 1024 * 1024
@@ -30,6 +32,7 @@ export interface DiskFloorInit {
 /** Keeps `minFreeBytes` free on a store's disk. */
 export class DiskFloor {
   readonly minFreeBytes: number
+  private readonly dir: string
   private readonly freeBytes: () => number
   private readAt = Number.NEGATIVE_INFINITY
   private sinceRead = 0
@@ -37,6 +40,7 @@ export class DiskFloor {
 
   constructor(init: DiskFloorInit) {
     this.minFreeBytes = init.minFreeBytes
+    this.dir = init.dir
     this.freeBytes =
       init.freeBytes ??
       (() => {
@@ -67,5 +71,16 @@ export class DiskFloor {
   /** The most bytes the store may hold, as of the last read of the free space. */
   get limit(): number {
     return this.limitBytes
+  }
+
+  /** What a refusal at the floor names: the directory and the bytes kept free. */
+  info(): DiskFloorInfo {
+    return { dir: this.dir, minFreeBytes: this.minFreeBytes }
+  }
+
+  /** The store's limit: `quotaBytes`, or the floor's {@link limit} (and why) when lower. */
+  roomLimit(quotaBytes: number): RoomLimit {
+    if (this.limitBytes >= quotaBytes) return { bytes: quotaBytes }
+    return { bytes: this.limitBytes, floor: this.info() }
   }
 }

@@ -9,29 +9,29 @@
  * Crash safety: a put records its intent, writes the bytes, then replaces the intent with
  * the chunk's entry in one batch; what a crash leaves is repaired at start
  * (`recovery.ts`). Index writes from concurrent puts are grouped into one batch each time
- * (`group-commit.ts`). A start that fails closes what it opened (the index's LOCK above
- * all), so a retry in the same process meets the real cause again.
+ * (`group-commit.ts`). A start that fails closes what it opened (`store-files.ts`: the
+ * index's LOCK above all), so a retry in the same process meets the real cause again.
+ * Chunks a bulk writer writes into a segment itself are `in-place-write.ts`'s.
  *
  * Bytes nothing points to are dead space, reclaimed as new segments are started
  * (`compaction.ts`): disk use stays within about twice the live bytes.
  */
-import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { logger } from '@libp2p/logger'
-import { Level } from 'level'
 import type { CID } from 'multiformats/cid'
-import { chunkCidFromDigest } from '../content/cid.ts'
-import { ChunkStoreCorruptError, type DiskFloorInfo } from '../errors.ts'
+import type { DiskFloorInfo } from '../errors.ts'
 import { BaseChunkStore } from './base-store.ts'
+import { ChunkLocations } from './chunk-locations.ts'
 import { Compaction } from './compaction.ts'
-import { DirectIo } from './direct-io.ts'
 import { DiskFloor } from './disk-floor.ts'
 import { asDiskFull } from './disk-full.ts'
-import { GroupCommit } from './group-commit.ts'
-import type { AbortOptions, ChunkTarget, FsChunkStoreInit } from './index.ts'
+import { type ChunkFill, checkLengths, writeInPlace } from './in-place-write.ts'
+import type { AbortOptions, FsChunkStoreInit } from './index.ts'
 import { CHUNK_PREFIX, encodeLocation, INTENT_PREFIX, PIN_PREFIX } from './index-keys.ts'
 import { recoverIndex } from './recovery.ts'
-import { type Location, Segments } from './segments.ts'
+import type { RoomLimit } from './room.ts'
+import type { Location } from './segments.ts'
+import { StoreFiles } from './store-files.ts'
 
 const log = logger('dandelion:store')
 const MiB = 1024 * 1024
@@ -40,20 +40,14 @@ const MiB = 1024 * 1024
 export class FsChunkStore extends BaseChunkStore {
   private readonly dir: string
   private readonly fsync: boolean
-  private readonly segmentBytes: number
-  private readonly directIo: boolean
-  private direct?: DirectIo
-  private segments: Segments
-  private readonly locations = new Map<string, Location>()
-  /** Chunk keys by segment, for compaction. */
-  private readonly bySegment = new Map<number, Set<string>>()
+  /** The index, segments and direct-I/O probe, while open. */
+  private readonly files: StoreFiles
+  /** Where each chunk is, and the chunks of each segment (for compaction). */
+  private readonly locations = new ChunkLocations()
   /** Deletes and compaction moves run one at a time. */
   private exclusive: Promise<void> = Promise.resolve()
   /** The open segments' compaction (a new one each start). */
   private compaction?: Compaction
-  private db?: Level<string, string>
-  /** Chunk writes' index updates, grouped (see `group-commit.ts`). */
-  private index?: GroupCommit
 
   /** Free space kept on the disk (`minFreeDiskBytes`), if any. */
   private readonly floor?: DiskFloor
@@ -69,10 +63,11 @@ export class FsChunkStore extends BaseChunkStore {
       })
     this.fsync = init.fsync ?? false
     const quota = init.quotaBytes ?? Number.POSITIVE_INFINITY
-    this.segmentBytes = init.segmentBytes ?? Math.max(MiB, Math.min(64 * MiB, Math.floor(quota / 8)))
-    this.directIo = init.directIo ?? false
+    this.files = new StoreFiles(init.dir, {
+      segmentBytes: init.segmentBytes ?? Math.max(MiB, Math.min(64 * MiB, Math.floor(quota / 8))),
+      directIo: init.directIo ?? false,
+    })
     this.verifyReads = init.verifyReads ?? true
-    this.segments = new Segments(join(this.dir, 'segments'), this.segmentBytes)
   }
 
   async start(): Promise<void> {
@@ -97,36 +92,26 @@ export class FsChunkStore extends BaseChunkStore {
 
   /** {@link start}'s work: the index and segments opened, and what they hold loaded and repaired. */
   private async open(): Promise<void> {
-    await mkdir(join(this.dir, 'segments'), { recursive: true })
-    // small entries only (locations, pins): a small cache and write buffer keep RSS down
-    const db = new Level<string, string>(join(this.dir, 'index'), {
-      cacheSize: 2 * MiB,
-      writeBufferSize: MiB,
-    })
-    await db.open()
-    this.db = db
-    this.index = new GroupCommit(db)
-    const segmentsDir = join(this.dir, 'segments')
-    this.direct = this.directIo ? await DirectIo.open(segmentsDir) : undefined
-    this.segments = new Segments(segmentsDir, this.segmentBytes, this.direct)
-    await this.segments.load()
+    await this.files.open()
+    const { segments } = this.files
+    const db = this.files.db!
     this.compaction = new Compaction({
       db,
-      segments: this.segments,
-      locations: this.locations,
-      bySegment: this.bySegment,
+      segments,
+      locations: this.locations.byKey,
+      bySegment: this.locations.bySegment,
       running: () => this.started,
       exclusively: (fn) => this.exclusively(fn),
       remove: (key) => this.remove(key),
       moved: (key, from, to) => {
-        this.unlist(key, from)
+        this.locations.unlist(key, from)
         this.place(key, to, false)
       },
     })
     await recoverIndex({
       dir: this.dir,
       db,
-      segments: this.segments,
+      segments,
       place: (key, l) => this.place(key, l),
       has: (key) => this.locations.has(key),
       write: (key, bytes) => this.writeRaw(key, bytes),
@@ -145,23 +130,10 @@ export class FsChunkStore extends BaseChunkStore {
     await this.closeFiles()
   }
 
-  /** Closes the segments, the direct-I/O probe and the index, each even if one before fails. */
+  /** Forgets where the chunks are and closes the files (each even if one before fails). */
   private async closeFiles(): Promise<void> {
-    const { db, direct } = this
-    this.db = undefined
-    this.index = undefined
-    this.direct = undefined
     this.locations.clear()
-    this.bySegment.clear()
-    try {
-      await this.segments.close()
-    } finally {
-      try {
-        await direct?.close()
-      } finally {
-        await db?.close()
-      }
-    }
+    await this.files.close()
   }
 
   /** Compacts every segment less than half live now; resolves when done. */
@@ -177,114 +149,59 @@ export class FsChunkStore extends BaseChunkStore {
    * may reuse it once the put that wrote it has resolved.
    */
   async chunkBuffer(size: number): Promise<Uint8Array | undefined> {
-    return await this.direct?.alloc(size)
+    return await this.files.direct?.alloc(size)
   }
 
   /** Whether chunks from {@link chunkBuffer} are written with direct I/O. */
   get writesDirect(): boolean {
-    return this.direct !== undefined
+    return this.files.direct !== undefined
   }
 
   /** Chunk bytes this store wrote since it started: with direct I/O, and through the page cache. */
   get bytesWritten(): { direct: number; buffered: number } {
-    return { ...this.segments.written }
+    return { ...this.files.segments.written }
   }
 
   /**
    * Stores chunks that `fill` writes straight into the active segment, one after the
-   * other (see {@link ChunkStore.addInPlace}): with `directIo` and a buffer from
-   * {@link chunkBuffer}, a hash worker reads, hashes and writes them without the event
-   * loop touching the bytes. No intent record: a crash before the index entries leaves
-   * dead space that compaction reclaims, never a visible chunk. A chunk stored already
-   * keeps its old copy; the new one is dead space too.
+   * other (see {@link ChunkStore.addInPlace} and `in-place-write.ts`): with `directIo` and
+   * a buffer from {@link chunkBuffer}, a hash worker reads, hashes and writes them without
+   * the event loop touching the bytes.
    */
   async addInPlace(
     bytes: Uint8Array,
     lengths: number[],
-    fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
+    fill: ChunkFill,
     options: AbortOptions = {},
   ): Promise<CID[]> {
     this.assertStarted()
-    const size = lengths.reduce((a, b) => a + b, 0)
-    if (
-      lengths.length === 0 ||
-      lengths.some((n) => !Number.isSafeInteger(n) || n < 1) ||
-      size !== bytes.byteLength
-    ) {
-      throw new RangeError(
-        `chunk lengths ${lengths.join(',')} do not add up to the ${bytes.byteLength}-byte buffer`,
-      )
-    }
+    checkLengths(bytes, lengths)
+    const size = bytes.byteLength
     await this.reserveRoom(size, options)
     try {
       this.assertNotStopping()
-      return await this.tracked(this.fillAndCommit(bytes, lengths, fill))
+      const write = writeInPlace(
+        {
+          segments: this.files.segments,
+          fsync: this.fsync,
+          allocate: (length) => this.allocate(length),
+          commit: (key, l) =>
+            this.commitWritten(key, l.length, async () => {
+              await this.files.index!.write([
+                { type: 'put', key: CHUNK_PREFIX + key, value: encodeLocation(l) },
+              ])
+              this.place(key, l, false)
+            }),
+        },
+        bytes,
+        lengths,
+        fill,
+      )
+      return await this.tracked(write)
     } catch (err) {
       throw this.writeError(err)
     } finally {
       this.releaseRoom(size)
-    }
-  }
-
-  /** {@link addInPlace} once room is reserved: the chunks written, then recorded. */
-  private async fillAndCommit(
-    bytes: Uint8Array,
-    lengths: number[],
-    fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
-  ): Promise<CID[]> {
-    const run = this.allocate(bytes.byteLength)
-    const parts: Location[] = []
-    for (let offset = run.offset, i = 0; i < lengths.length; offset += lengths[i++]) {
-      parts.push({ segment: run.segment, offset, length: lengths[i] })
-    }
-    let digests: Uint8Array[]
-    try {
-      digests = await this.fillRun(run, bytes, fill)
-      if (digests.length !== lengths.length) {
-        throw new ChunkStoreCorruptError(`got ${digests.length} digests for ${lengths.length} chunks`)
-      }
-    } catch (err) {
-      await this.segments.release(run)
-      throw err
-    }
-    const cids = digests.map((d) => chunkCidFromDigest(d))
-    const settled = await Promise.allSettled(
-      cids.map(async (cid, i) => {
-        const key = cid.toString()
-        const l = parts[i]
-        const committed = await this.commitWritten(key, l.length, async () => {
-          await this.index!.write([{ type: 'put', key: CHUNK_PREFIX + key, value: encodeLocation(l) }])
-          this.place(key, l, false)
-        })
-        if (!committed) await this.segments.release(l) // stored already: this copy is dead space
-      }),
-    )
-    const failed = settled.find((r) => r.status === 'rejected')
-    if (failed !== undefined) {
-      // the ones recorded stay (they are complete and verified); the rest is dead space
-      for (const [i, r] of settled.entries())
-        if (r.status === 'rejected') await this.segments.release(parts[i])
-      throw failed.reason
-    }
-    return cids
-  }
-
-  /** Lets `fill` write `bytes` at `run`; returns the digests it reports. */
-  private async fillRun(
-    run: Location,
-    bytes: Uint8Array,
-    fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
-  ): Promise<Uint8Array[]> {
-    const target = await this.segments.target(run, bytes, this.fsync)
-    try {
-      const filled = await fill({ fd: target.fd, position: run.offset })
-      if (filled.bytes.byteLength !== run.length) {
-        throw new ChunkStoreCorruptError(`wrote ${filled.bytes.byteLength} of ${run.length} bytes`)
-      }
-      await target.done(true)
-      return filled.digests
-    } finally {
-      await target.done(false) // no-op once done
     }
   }
 
@@ -299,7 +216,7 @@ export class FsChunkStore extends BaseChunkStore {
     for (let attempt = 0; attempt < 3; attempt++) {
       const l = this.locations.get(key)
       if (l === undefined) return undefined
-      const bytes = await this.segments.read(l)
+      const bytes = await this.files.segments.read(l)
       if (bytes !== undefined) return bytes
     }
     return undefined
@@ -309,37 +226,36 @@ export class FsChunkStore extends BaseChunkStore {
     options.signal?.throwIfAborted()
     const l = this.allocate(bytes.byteLength)
     const value = encodeLocation(l)
+    const files = this.files
     try {
-      await this.index!.write([{ type: 'put', key: INTENT_PREFIX + key, value }])
-      await this.segments.write(l, bytes, this.fsync)
-      await this.index!.write([
+      await files.index!.write([{ type: 'put', key: INTENT_PREFIX + key, value }])
+      await files.segments.write(l, bytes, this.fsync)
+      await files.index!.write([
         { type: 'del', key: INTENT_PREFIX + key },
         { type: 'put', key: CHUNK_PREFIX + key, value },
       ])
     } catch (err) {
-      await this.db!.del(INTENT_PREFIX + key).catch(() => {})
-      await this.segments.release(l)
+      await files.db!.del(INTENT_PREFIX + key).catch(() => {})
+      await files.segments.release(l)
       throw err
     }
     this.place(key, l)
   }
 
-  /** A full disk named as this store's: its directory and the fix, not the file it was writing. */
   /** The free-space floor kept on this store's disk, if it has one. */
   get diskFloor(): DiskFloorInfo | undefined {
-    return this.floor === undefined ? undefined : { dir: this.dir, minFreeBytes: this.floor.minFreeBytes }
+    return this.floor?.info()
   }
 
   protected override beforeReserve(size: number): void {
-    this.floor?.reserving(this.bytes, size)
+    this.floor?.reserving(this.sizes.bytes, size)
   }
 
-  protected override roomLimit(): { bytes: number; floor?: DiskFloorInfo } {
-    const floor = this.floor
-    if (floor === undefined || floor.limit >= this.quotaBytes) return { bytes: this.quotaBytes }
-    return { bytes: floor.limit, floor: { dir: this.dir, minFreeBytes: floor.minFreeBytes } }
+  protected override roomLimit(): RoomLimit {
+    return this.floor?.roomLimit(this.quotaBytes) ?? { bytes: this.quotaBytes }
   }
 
+  /** A full disk named as this store's: its directory and the fix, not the file it was writing. */
   protected override writeError(err: unknown): unknown {
     return asDiskFull(err, this.dir)
   }
@@ -348,7 +264,7 @@ export class FsChunkStore extends BaseChunkStore {
   protected async deleteRaw(key: string): Promise<void> {
     const l = this.locations.get(key)
     if (l === undefined) return
-    await this.db!.del(CHUNK_PREFIX + key)
+    await this.files.db!.del(CHUNK_PREFIX + key)
     await this.unplace(key, l)
   }
 
@@ -364,8 +280,9 @@ export class FsChunkStore extends BaseChunkStore {
 
   /** Synced: pins are rare, and a download or a lesson forgotten after a power cut is not. */
   protected async savePin(key: string, cids: string[] | undefined): Promise<void> {
-    if (cids === undefined) await this.db!.del(PIN_PREFIX + key, { sync: true })
-    else await this.db!.put(PIN_PREFIX + key, JSON.stringify(cids), { sync: true })
+    const db = this.files.db!
+    if (cids === undefined) await db.del(PIN_PREFIX + key, { sync: true })
+    else await db.put(PIN_PREFIX + key, JSON.stringify(cids), { sync: true })
   }
 
   /**
@@ -373,23 +290,14 @@ export class FsChunkStore extends BaseChunkStore {
    * move, nor in {@link addInPlace}, whose caller counts it).
    */
   private place(key: string, l: Location, visible = true): void {
-    this.locations.set(key, l)
-    const keys = this.bySegment.get(l.segment) ?? new Set<string>()
-    this.bySegment.set(l.segment, keys)
-    keys.add(key)
+    this.locations.place(key, l)
     if (visible) this.remember(key, l.length)
   }
 
+  /** Forgets where a deleted chunk was; its bytes there are dead space. */
   private async unplace(key: string, l: Location): Promise<void> {
-    this.locations.delete(key)
-    this.unlist(key, l)
-    await this.segments.release(l)
-  }
-
-  private unlist(key: string, l: Location): void {
-    const keys = this.bySegment.get(l.segment)
-    keys?.delete(key)
-    if (keys?.size === 0) this.bySegment.delete(l.segment)
+    this.locations.delete(key, l)
+    await this.files.segments.release(l)
   }
 
   /**
@@ -397,8 +305,9 @@ export class FsChunkStore extends BaseChunkStore {
    * the sparsest older one is compacted, so cleaning keeps pace with writing.
    */
   private allocate(length: number): Location {
-    const before = this.segments.activeId
-    const l = this.segments.allocate(length)
+    const { segments } = this.files
+    const before = segments.activeId
+    const l = segments.allocate(length)
     if (l.segment !== before) this.compaction!.segmentStarted()
     return l
   }

@@ -4,8 +4,17 @@
  * reach the disk in.
  */
 
+/** What {@link Pins} writes its records with. */
+export interface PinsComponents {
+  /** Writes the record of pin `key` (`undefined`: removes it). */
+  save: (key: string, cids: string[] | undefined) => Promise<void>
+  /** Counts a record's write as under way until it settles (the store's stop waits for it). */
+  track: (write: Promise<void>) => Promise<void>
+}
+
 /** Pins by key, how many pins hold each chunk, and the records of both written in order. */
 export class Pins {
+  private readonly c: PinsComponents
   /** Pin key → the chunk keys it holds. */
   private readonly sets = new Map<string, Set<string>>()
   /** Chunk key → how many pins hold it (absent: none). */
@@ -18,9 +27,33 @@ export class Pins {
    */
   private writes: Promise<void> = Promise.resolve()
 
-  /** The chunks pinned under `key`, if it is pinned. */
-  get(key: string): Set<string> | undefined {
-    return this.sets.get(key)
+  constructor(components: PinsComponents) {
+    this.c = components
+  }
+
+  /**
+   * Puts pin `key` in force with `set` at once (a delete or an eviction running while it
+   * is saved keeps these chunks), then writes its record; when that fails, the pin is put
+   * back as it was, unless a later pin or unpin of the key came meanwhile.
+   */
+  async pin(key: string, set: Set<string>): Promise<void> {
+    const old = this.sets.get(key)
+    this.apply(key, set)
+    const record = [...set]
+    try {
+      await this.c.track(this.inOrder(() => this.c.save(key, record)))
+    } catch (err) {
+      if (this.sets.get(key) === set) this.apply(key, old)
+      throw err
+    }
+  }
+
+  /** Removes pin `key` once its record is removed (if it is pinned, and not pinned again meanwhile). */
+  async unpin(key: string): Promise<void> {
+    const old = this.sets.get(key)
+    if (old === undefined) return
+    await this.c.track(this.inOrder(() => this.c.save(key, undefined)))
+    if (this.sets.get(key) === old) this.apply(key, undefined)
   }
 
   /** The pin keys. */
@@ -34,7 +67,7 @@ export class Pins {
   }
 
   /** Bytes of the pinned chunks, sized by `sizes` (chunks not stored count nothing). */
-  pinnedBytes(sizes: ReadonlyMap<string, number>): number {
+  pinnedBytes(sizes: { get(key: string): number | undefined }): number {
     let bytes = 0
     for (const key of this.counts.keys()) bytes += sizes.get(key) ?? 0
     return bytes
@@ -57,7 +90,7 @@ export class Pins {
   }
 
   /** Runs `save` (a pin record's write) once the records asked for before are written (see {@link writes}). */
-  inOrder(save: () => Promise<void>): Promise<void> {
+  private inOrder(save: () => Promise<void>): Promise<void> {
     const run = this.writes.then(save)
     this.writes = run.catch(() => {})
     return run
