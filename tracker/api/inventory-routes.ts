@@ -4,7 +4,7 @@
  * what their campus runs (`rollout/reconcile.ts`).
  */
 import { NotFoundError } from '../errors.ts'
-import { nodeResources } from '../rollout/reconcile.ts'
+import { nodeResources } from '../rollout/node-resources.ts'
 import type { Campus, City, Device, NodeRecord } from '../state/index.ts'
 import { pageOf } from './pages.ts'
 import { byId, limit, list, type P, type RouteContext, type RouteDef } from './route-kit.ts'

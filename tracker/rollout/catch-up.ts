@@ -30,9 +30,10 @@ import { CATCH_UP_RETRY_INITIAL_MS, CATCH_UP_RETRY_MAX_MS } from '../constants.t
 import { CapacityError } from '../errors.ts'
 import type { Release, ReleaseNode, Repositories, TrackerState, Tx } from '../state/index.ts'
 import { NO_PROGRESS } from '../state/release-types.ts'
+import { type DesiredVersion, desiredVersions } from './desired-versions.ts'
 import type { Announce } from './engine-types.ts'
 import { placeFields } from './place.ts'
-import { busy, type DesiredVersion, desiredVersions } from './reconcile.ts'
+import { busy } from './reconcile.ts'
 
 const log = logger('dandelion:tracker:catch-up')
 

@@ -21,6 +21,7 @@ import { OUTCOME_TIMEOUT } from '../state/releases.ts'
 import { type CatchUpRetry, retryCatchUps } from './catch-up.ts'
 import { CatchUpSweep } from './catch-up-sweep.ts'
 import { DeadlineTimer, failOverdue } from './deadlines.ts'
+import { desiredVersions } from './desired-versions.ts'
 import type {
   CreateReleaseInput,
   OperateOptions,
@@ -40,7 +41,7 @@ import {
   recordProgress,
 } from './outcomes.ts'
 import { planRelease } from './plan.ts'
-import { desiredVersions, reconcileNode } from './reconcile.ts'
+import { reconcileNode } from './reconcile.ts'
 import { GateSettler } from './settle.ts'
 import { writeRelease } from './stages.ts'
 import { recoverWithdrawn } from './withdraw.ts'

@@ -3,11 +3,9 @@
  * when it is created, so a node that enrolls later (a replacement machine, a new node), or
  * is moved into another campus, would get none of the versions already released there.
  *
- * The version a node *should* run of a resource ({@link desiredVersions}) is what the
- * newest (by creation) completed release whose targets cover the node (its city, campus or
- * labels; an explicit node list covers only the ids it names) made current: its version,
- * or for an A/B release the side the node gets ({@link variantFor}). A completed release no
- * node got (`result.outcome` `failed`), an aborted and a rolled-back one do not count.
+ * What a node should run of each resource, and the release that says so, is
+ * `desired-versions.ts` ({@link desiredVersions}); what it runs against that, as the API
+ * shows it, `node-resources.ts`. Both are re-exported here.
  *
  * A node that runs something else is added to that release as a *late member*
  * ({@link ReleaseNode.joinedAt}) with a `place` through the outbox, like any member: ACK,
@@ -26,89 +24,28 @@
  */
 import { logger } from '@libp2p/logger'
 import { CapacityError } from '../errors.ts'
-import type { CurrentRef, NodeRecord, Release, Repositories, TrackerState, Tx } from '../state/index.ts'
-import { sortedHas } from '../state/release-summary.ts'
+import type { CurrentRef, NodeRecord, Release, TrackerState, Tx } from '../state/index.ts'
 import { NO_PROGRESS } from '../state/release-types.ts'
+import { type DesiredVersion, desiredVersions, targetNodeOf } from './desired-versions.ts'
 import type { Announce } from './engine-types.ts'
 import { placeFields } from './place.ts'
 import { refOf } from './revert.ts'
-import { matches, score, type TargetNode } from './select.ts'
+import { matches } from './select.ts'
+
+export {
+  type DesiredVersion,
+  desiredVersions,
+  hashedVariant,
+  inForce,
+  targetNodeOf,
+  variantFor,
+} from './desired-versions.ts'
+export { type NodeResourceView, nodeResources } from './node-resources.ts'
 
 const log = logger('dandelion:tracker:reconcile')
 
-/** What a node should run of one resource, and the release that says so. */
-export interface DesiredVersion {
-  resource: string
-  version: number
-  manifestCid: string
-  releaseId: string
-  variant: 'A' | 'B'
-}
-
-/** The repositories reconciliation reads: the writers' or the readers' (`committed`). */
-type View = Pick<Repositories, 'releases' | 'inventory'>
-
 /** States in which a command of a release to a node is out and not yet answered for good. */
 export const UNANSWERED: ReadonlySet<string> = new Set(['pending', 'fetching', 'placed', 'reverting'])
-
-/** The facts about `node` that targets are matched on. */
-export function targetNodeOf(view: View, node: NodeRecord): TargetNode {
-  return { id: node.id, campus: node.campus, city: view.inventory.cityOf(node), labels: node.labels }
-}
-
-/** Whether `r` is what its targets run: completed, and some node got it. */
-export function inForce(r: Release): boolean {
-  return r.status === 'completed' && (r.result === undefined || r.result.active > 0)
-}
-
-/**
- * The side of `r`'s A/B split `nodeId` gets: a member's own (kept by a compacted release as
- * the exceptions to the hash rule, `CompactedMembers.flipped`); for another node, its
- * {@link hashedVariant}. Stable: the same node always gets the same side.
- */
-export function variantFor(view: View, r: Release, nodeId: string): 'A' | 'B' {
-  const rn = view.releases.nodes.get(r.id)?.get(nodeId)
-  if (rn !== undefined) return rn.variant
-  const side = hashedVariant(r, nodeId)
-  const kept = view.releases.membersOf(r.id)
-  if (kept === undefined || !sortedHas(kept.flipped, nodeId)) return side
-  return side === 'A' ? 'B' : 'A'
-}
-
-/**
- * The side of `r`'s A/B split a node that is not a member gets: B if its A/B hash (the one
- * `assignVariants` ranks members by) falls within the lowest `ab.percent` of the hash space.
- */
-export function hashedVariant(r: Pick<Release, 'id' | 'ab'>, nodeId: string): 'A' | 'B' {
-  if (r.ab === undefined) return 'A'
-  // percent has at most a few decimals: micro-percent keeps the threshold exact in bigints
-  const threshold = (2n ** 64n * BigInt(Math.round(r.ab.percent * 1_000_000))) / 100_000_000n
-  return score('ab', nodeId, r.id) < threshold ? 'B' : 'A'
-}
-
-/**
- * What `nodeId` should run, per resource (of `only`, if given; see the module comment);
- * empty for an unknown node.
- */
-export function desiredVersions(view: View, nodeId: string, only?: string): Map<string, DesiredVersion> {
-  const out = new Map<string, DesiredVersion>()
-  const node = view.inventory.nodes.get(nodeId)
-  if (node === undefined) return out
-  const target = targetNodeOf(view, node)
-  const best = new Map<string, Release>()
-  // per resource, its releases newest first (creation time, then id): the first that covers
-  // the node and is in force
-  for (const resource of only === undefined ? view.releases.resources() : [only]) {
-    const r = view.releases.ofResource(resource).find((r) => inForce(r) && matches(target, r.targets))
-    if (r !== undefined) best.set(resource, r)
-  }
-  for (const [resource, r] of best) {
-    const variant = variantFor(view, r, nodeId)
-    const v = variant === 'B' && r.ab !== undefined ? r.ab : r
-    out.set(resource, { resource, version: v.version, manifestCid: v.manifestCid, releaseId: r.id, variant })
-  }
-  return out
-}
 
 /**
  * Whether another release has `nodeId` for `resource` now: a command of it to the node is
@@ -245,63 +182,4 @@ export function catchUpRelease(c: ReconcileComponents, tx: Tx, r: Release): stri
     touched.push(...reconcileNode(c, tx, node.id, r.resource))
   }
   return touched
-}
-
-/** What a node runs of one resource against what it should run (`GET /nodes/:id/resources`). */
-export interface NodeResourceView {
-  resource: string
-  /**
-   * What it should run, and the release that says so; null if no release covers it. `state`
-   * is the node's there, absent if it is no member or the release is `compacted` (its
-   * per-node states dropped).
-   */
-  desired:
-    | (DesiredVersion & {
-        state?: string
-        joinedAt?: number
-        compacted?: true
-        /** A late member's catch-up attempts, once one failed (`catch-up.ts`). */
-        attempts?: number
-        /** Why and when its last catch-up attempt failed. */
-        lastFailure?: { reason?: string; at: number }
-        /** When its next catch-up attempt is due, while it waits for one. */
-        retryAt?: number
-      })
-    | null
-  /** What it runs, as last reported active; null if nothing known. */
-  running: CurrentRef | null
-  /** It runs the desired version (true when nothing is desired). */
-  inSync: boolean
-}
-
-/** Per resource, what `nodeId` should run and what it runs, from `view` (the readers'). */
-export function nodeResources(view: View, nodeId: string): NodeResourceView[] {
-  const desired = desiredVersions(view, nodeId)
-  const resources = new Set(desired.keys())
-  for (const resource of view.releases.resourcesRun())
-    if (view.releases.currentOf(nodeId, resource) !== undefined) resources.add(resource)
-  return [...resources].sort().map((resource) => {
-    const d = desired.get(resource)
-    const running = view.releases.currentOf(nodeId, resource) ?? null
-    const rn = d === undefined ? undefined : view.releases.nodes.get(d.releaseId)?.get(nodeId)
-    const member = rn !== undefined && rn.deletedAt === undefined ? rn : undefined
-    const compacted = d !== undefined && member === undefined && view.releases.get(d.releaseId).compacted
-    return {
-      resource,
-      desired:
-        d === undefined
-          ? null
-          : {
-              ...d,
-              state: member?.state,
-              ...(member?.joinedAt ? { joinedAt: member.joinedAt } : {}),
-              ...(member?.attempts === undefined ? {} : { attempts: member.attempts }),
-              ...(member?.lastFailure === undefined ? {} : { lastFailure: member.lastFailure }),
-              ...(member?.retryAt === undefined ? {} : { retryAt: member.retryAt }),
-              ...(compacted ? { compacted: true as const } : {}),
-            },
-      running,
-      inSync: d === undefined || (running?.version === d.version && running.manifestCid === d.manifestCid),
-    }
-  })
 }

@@ -8,7 +8,7 @@
  * - a node of the inventory runs it (as it last reported active);
  * - a running or paused release carries it (`version` or `ab.version`): its next stages
  *   would send it;
- * - it is what some node of the inventory should run (`desiredVersions`, `reconcile.ts`):
+ * - it is what some node of the inventory should run (`desiredVersions`, `desired-versions.ts`):
  *   reconciliation would send it to that node, and to late members;
  * - it is a rollback target: a release that may still be rolled back (not rolled back, not
  *   compacted) has a node whose state a rollback reverts (`revert.ts`) to it;
@@ -23,7 +23,7 @@
  */
 import { VersionInUseError } from '../errors.ts'
 import type { Release, ReleaseNode, ReleaseStatus, TrackerState, Tx, VersionRecord } from '../state/index.ts'
-import { desiredVersions } from './reconcile.ts'
+import { desiredVersions } from './desired-versions.ts'
 
 /** A release that uses the version, and for how many nodes. */
 export interface ReleaseUse {

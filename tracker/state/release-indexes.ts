@@ -25,7 +25,8 @@ export class ReleaseIndexes {
   /**
    * Releases by resource, newest first (creation time, then id): what a node should run and
    * whether another release has it are looked up among its resource's releases, newest
-   * first, at each hello (`rollout/reconcile.ts`), not by walking every release.
+   * first, at each hello (`rollout/desired-versions.ts`, `rollout/reconcile.ts`), not by
+   * walking every release.
    */
   private readonly byResource = new Map<string, Release[]>()
 
