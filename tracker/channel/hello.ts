@@ -2,7 +2,7 @@
  * Admission of a node's hello: who it is (its signature of the connection's nonce, by the
  * key it names), whether an unknown key may enroll, and whether the tracker can continue
  * after the `lastSeq` it reports; an enrollment is on disk before the node is admitted. What
- * follows (its session, the welcome, the replay of its outbox) is the server's (`server.ts`).
+ * follows (its session, the welcome, the replay of its outbox) is `welcome.ts`'s.
  */
 import { logger } from '@libp2p/logger'
 import { CLOSE_CODES, type Enrollment, type NodeFrame } from '../../node/agent/protocol.ts'

@@ -1,12 +1,14 @@
 /**
  * The command channel server: one WebSocket per node. Authenticates the node by key
  * (its hello admitted in `hello.ts`, signatures in `auth.ts`), replays its outbox after
- * every (re)connect, retransmits unACKed commands with exponential backoff (`transmit.ts`),
- * and feeds ACKs, progress and outcomes to the engine (`reports.ts`). The tracker
- * authenticates itself in turn: it names its key in the challenge and signs the welcome and
- * every command with it (`node/agent/tracker-auth.ts`). Nodes that name the feature are sent
- * signed statements of their campus membership (`membership.ts`). Its types are in
- * `server-types.ts`; closing a socket with a grace, in `socket.ts`.
+ * every (re)connect (the hello, from admission to replay, in `welcome.ts`), retransmits
+ * unACKed commands with exponential backoff (`transmit.ts`), and feeds ACKs, progress and
+ * outcomes to the engine (`reports.ts`). The tracker authenticates itself in turn: it names
+ * its key in the challenge and signs the welcome and every command with it
+ * (`node/agent/tracker-auth.ts`). Nodes that name the feature are sent signed statements of
+ * their campus membership (`membership.ts`). Its types are in `server-types.ts`; what it
+ * does to a socket (closing it with a grace, the heartbeat, refusing another path), in
+ * `socket.ts`.
  */
 import type { IncomingMessage, Server } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -16,13 +18,11 @@ import {
   CHANNEL_PROTOCOL,
   CLOSE_CODES,
   MAX_FRAME_BYTES,
-  MEMBERSHIP_FEATURE,
   type NodeFrame,
   parseNodeFrame,
   type ServerFrame,
 } from '../../node/agent/protocol.ts'
 import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
-import type { SignedMembership } from '../../node/membership.ts'
 import {
   CHANNEL_PATH,
   HEARTBEAT_INTERVAL_MS,
@@ -36,12 +36,12 @@ import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState, Tx } from '../state/index.ts'
 import { newNonce } from './auth.ts'
-import { admit, type HelloFrame } from './hello.ts'
 import { MEMBERSHIP_CHECK_INTERVAL_MS, MembershipIssuer, type MembershipSession } from './membership.ts'
 import { applyReport, type ReportComponents } from './reports.ts'
 import type { ChannelServerComponents, ChannelServerInit, ChannelStats, Session } from './server-types.ts'
-import { closeChannel, pathOf, sendFrame } from './socket.ts'
+import { closeChannel, pathOf, ping, refuseUpgrade, sendFrame } from './socket.ts'
 import { CommandSender } from './transmit.ts'
+import { handleHello, type WelcomeComponents } from './welcome.ts'
 
 export type { ChannelServerComponents, ChannelServerInit, ChannelStats } from './server-types.ts'
 
@@ -74,6 +74,8 @@ export class ChannelServer {
   private heartbeat?: NodeJS.Timeout
   private membershipTimer?: NodeJS.Timeout
   private readonly membership: MembershipIssuer
+  /** What a hello is handled with (`welcome.ts`). */
+  private readonly welcoming: WelcomeComponents
   private closing = false
 
   constructor(components: ChannelServerComponents, init: ChannelServerInit) {
@@ -99,6 +101,18 @@ export class ChannelServer {
       inventory: () => this.state.committed.inventory,
       signer: this.signer.membership,
     })
+    this.welcoming = {
+      state: this.state,
+      enrollmentToken: this.init.enrollmentToken,
+      sessions: this.sessions,
+      stats: this.stats,
+      engine: this.engine,
+      signer: this.signer,
+      nodeEvents: this.nodeEvents,
+      membership: this.membership,
+      send: (s, f) => this.send(s, f),
+      deliver: (nodeId) => this.deliver(nodeId),
+    }
     this.wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_FRAME_BYTES,
@@ -118,19 +132,14 @@ export class ChannelServer {
   attach(server: Server): void {
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
       if (pathOf(req.url) !== CHANNEL_PATH) {
-        // Node hands the socket of an upgrade to its listeners and no longer times it out or
-        // closes it: one left alone stays open for ever. The server is half-open, so `end`
-        // alone would wait for the client; destroy once the answer is flushed.
-        socket.on('error', () => socket.destroy())
-        socket.once('finish', () => socket.destroy())
-        socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+        refuseUpgrade(socket)
         return
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req))
     })
     this.timer = setInterval(() => this.retransmit(), RETRANSMIT_TICK_MS)
     this.timer.unref()
-    this.heartbeat = setInterval(() => this.ping(), this.init.heartbeatIntervalMs)
+    this.heartbeat = setInterval(() => ping(this.all), this.init.heartbeatIntervalMs)
     this.heartbeat.unref()
     this.membershipTimer = setInterval(() => this.refreshMemberships(), this.init.membershipCheckIntervalMs)
     this.membershipTimer.unref()
@@ -151,17 +160,6 @@ export class ChannelServer {
   /** The connected nodes that named the membership feature. */
   private *members(): Generator<MembershipSession> {
     for (const s of this.sessions.values()) if (s.membership !== undefined) yield s.membership
-  }
-
-  private ping(): void {
-    for (const s of this.all) {
-      if (!s.alive) {
-        s.ws.terminate()
-        continue
-      }
-      s.alive = false
-      s.ws.ping()
-    }
   }
 
   /**
@@ -258,16 +256,10 @@ export class ChannelServer {
     this.send(s, { t: 'challenge', nonce: s.nonce, trackerId: this.signer.id })
   }
 
-  private refuse(s: Session, code: string, message: string, close: number = CLOSE_CODES.unauthorized): void {
-    this.stats.authFailures++
-    this.send(s, { t: 'error', code, message })
-    closeChannel(s.ws, close, code)
-  }
-
   private async onFrame(s: Session, f: NodeFrame): Promise<void> {
     // a channel being closed (a failed write closes them all) is replayed when it is back
     if (this.unavailable() || s.ws.readyState !== s.ws.OPEN) return
-    if (f.t === 'hello') return this.onHello(s, f)
+    if (f.t === 'hello') return handleHello(this.welcoming, s, f)
     // Every frame but hello requires an authenticated session.
     if (s.nodeId === undefined) {
       closeChannel(s.ws, CLOSE_CODES.protocol, 'hello first')
@@ -286,76 +278,6 @@ export class ChannelServer {
   private persist(tx: Tx): void {
     // a failure closes every channel (see the constructor): the replay recovers the rest
     tx.commit().catch((err) => log.error('persisting channel state failed: %e', err))
-  }
-
-  private async onHello(s: Session, f: HelloFrame): Promise<void> {
-    if (s.nodeId !== undefined) return
-    clearTimeout(s.helloTimer)
-    // not kept for the life of the session: 5,000 sessions would hold 5,000 spent timers
-    s.helloTimer = undefined
-    const { node, refused, enrolled } = await admit(
-      { state: this.state, enrollmentToken: this.init.enrollmentToken },
-      s.nonce,
-      f,
-    )
-    if (refused !== undefined) return this.refuse(s, refused.code, refused.message, refused.close)
-    // closed meanwhile, e.g. by a failed write: the state may have been reloaded since
-    if (s.ws.readyState !== s.ws.OPEN) return
-    const old = this.sessions.get(node.id)
-    if (old !== undefined) {
-      this.sessions.delete(node.id)
-      this.stats.connected--
-      closeChannel(old.ws, CLOSE_CODES.replaced, 'replaced')
-    }
-    s.nodeId = node.id
-    s.peerId = f.peerId
-    this.sessions.set(node.id, s)
-    this.stats.connected++
-    if (enrolled === true)
-      this.nodeEvents?.announce({
-        type: 'node.enrolled',
-        nodeId: node.id,
-        peerId: f.peerId,
-        campus: node.campus,
-      })
-    // a replaced connection (the same node again) is announced as connected, never as gone
-    this.nodeEvents?.announce({ type: 'node.connected', nodeId: node.id, peerId: f.peerId })
-    // Statements go only to nodes that asked: an older agent drops the connection on a frame
-    // type it does not know (an extra welcome field it ignores).
-    let membership: SignedMembership | undefined
-    if (f.features?.includes(MEMBERSHIP_FEATURE) === true) {
-      s.membership = { nodeId: node.id, peerId: f.peerId }
-      membership = this.membership.issue(s.membership)
-    }
-    // the node's nonce makes the signature fresh: a recorded welcome proves nothing later
-    const sig = this.signer.welcome({
-      nodeNonce: f.nonce ?? '',
-      trackerNonce: s.nonce,
-      peerId: f.peerId,
-      nodeId: node.id,
-    })
-    this.send(s, { t: 'welcome', nodeId: node.id, sig, ...(membership === undefined ? {} : { membership }) })
-    // Replay: everything still in the outbox goes out again on a new connection. Commands
-    // up to the node's last sequence are ones it has; it answers those from its dedup
-    // record (ACK + last outcome), which also recovers outcomes a restarted tracker lost.
-    const tx = this.state.tx()
-    // the writers' outbox of now: after the enrollment's commit it may be a reloaded one
-    const box = this.state.outbox
-    // what it runs now, for the inventory (a rolling upgrade's progress)
-    if (f.version !== undefined) this.state.inventory.reportVersion(tx, node.id, f.version)
-    box.ensureAbove(tx, node.id, f.lastSeq)
-    // commands an abort withdrew while the node was away but that it holds (their ACK was
-    // lost) come back, ACKed, for the replay to ask it what it did
-    this.engine().onHello(tx, node.id, f.lastSeq)
-    for (const e of box.entriesOf(node.id)) {
-      if (e.cmd.seq <= f.lastSeq) box.ack(tx, node.id, e.cmd.seq, e.cmd.id)
-      e.attempts = 0
-    }
-    // what its campus runs and it lacks (it enrolled, or was moved, after a release
-    // completed there): queued after `ensureAbove`, so above every sequence it holds
-    this.engine().reconcile(tx, node.id)
-    await tx.commit({ sync: tx.ops.some((op) => op.key.startsWith('seq!')) })
-    this.deliver(node.id)
   }
 
   /** Sends a node's not-yet-sent commands if it is connected. */

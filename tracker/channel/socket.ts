@@ -1,4 +1,9 @@
-/** What the channel server does to one WebSocket: send a frame, close it without waiting on a dead peer. */
+/**
+ * What the channel server does to its sockets: send a frame, close a channel without waiting
+ * on a dead peer, ping them and drop those that missed the last ping, and refuse an upgrade
+ * to another path.
+ */
+import type { Duplex } from 'node:stream'
 import type { WebSocket } from 'ws'
 import type { ServerFrame } from '../../node/agent/protocol.ts'
 import { CLOSE_GRACE_MS } from '../constants.ts'
@@ -31,5 +36,29 @@ export function pathOf(url = '/'): string | undefined {
     return new URL(url, 'http://x').pathname
   } catch {
     return undefined
+  }
+}
+
+/**
+ * Answers 404 to a WebSocket upgrade of another path than the channel's and closes its
+ * socket. Node hands the socket of an upgrade to its listeners and no longer times it out or
+ * closes it: one left alone stays open for ever. The server is half-open, so `end` alone
+ * would wait for the client; destroy once the answer is flushed.
+ */
+export function refuseUpgrade(socket: Duplex): void {
+  socket.on('error', () => socket.destroy())
+  socket.once('finish', () => socket.destroy())
+  socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n')
+}
+
+/** The heartbeat: drops each channel that did not answer the last ping, pings the others. */
+export function ping(sessions: Iterable<Session>): void {
+  for (const s of sessions) {
+    if (!s.alive) {
+      s.ws.terminate()
+      continue
+    }
+    s.alive = false
+    s.ws.ping()
   }
 }
