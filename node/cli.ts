@@ -68,7 +68,7 @@ const COMMANDS: Record<string, Command> = {
   },
   release: {
     summary:
-      'create and steer releases: create | list | status | pause | resume | advance | abort | rollback',
+      'create and steer releases: create | list | status | pause | resume | advance | abort | rollback | compact',
     service: 'tracker',
   },
   versions: {

@@ -1,5 +1,5 @@
 /**
- * `dandelion release create|list|status|pause|resume|advance|abort|rollback ...`: the
+ * `dandelion release create|list|status|pause|resume|advance|abort|rollback|compact ...`: the
  * operator's client of the admin API (`--tracker <url> --token <t>`, or
  * `DANDELION_TRACKER_URL` / `DANDELION_ADMIN_TOKEN`). Its flags are read and checked in
  * `cli-release-args.ts`, its requests sent (and retried when safe) by `cli-release-client.ts`;
@@ -34,6 +34,8 @@ const RELEASE_USAGE = `Usage: dandelion release <command> [options]   (--tracker
          without --from, from the stage the release is at now, read first; either is sent along,
          so a retried request never skips a stage: refused if the release has moved on)
   pause | resume | abort | rollback <id>
+  compact <id>   (a finished release, now rather than after --release-retention: it can no
+                 longer be rolled back, and the version it replaced may then be removed)
   -h, --help   this help (also after a command)`
 
 /** The commands about one release, with their arguments as a missing id names them. */
@@ -44,6 +46,7 @@ const ONE_RELEASE: Record<string, string> = {
   resume: 'resume <id>',
   abort: 'abort <id>',
   rollback: 'rollback <id>',
+  compact: 'compact <id>',
 }
 
 /** Prints a release status as a small table. */
@@ -182,6 +185,7 @@ export async function runReleaseCommand(argv: string[]): Promise<number> {
     case 'resume':
     case 'abort':
     case 'rollback':
+    case 'compact':
       show(await call(apiBase(values.tracker), token, 'POST', `${path}/${sub}`))
       return 0
     default:

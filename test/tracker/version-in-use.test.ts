@@ -88,7 +88,7 @@ describe('a version in use', () => {
     await until(() => contents.every((c) => lesson(c) === lessonCid(2)), 'every node on v2')
     e = await refused(t, 1)
     expect(e.message).toBe(
-      `lesson v1 is in use: it is the rollback target of release ${r2} (completed, 3 nodes). First wait until that release is compacted (the tracker's --release-retention), when it can no longer be rolled back.`,
+      `lesson v1 is in use: it is the rollback target of release ${r2} (completed, 3 nodes). First wait until that release is compacted (the tracker's --release-retention), or compact it now (POST /releases/<id>/compact, dandelion release compact <id>): it can no longer be rolled back then.`,
     )
     expect(e.details).toEqual({
       running: 0,

@@ -98,10 +98,11 @@ export function releaseRoutes(c: RouteContext): RouteDef[] {
     {
       method: 'POST',
       url: '/releases/:id/:op',
-      summary: 'pause | resume | abort | rollback',
+      summary:
+        'pause | resume | abort | rollback | compact (a finished release now, as the retention sweep would: no rollback after)',
       schema: { params: S.releaseOpParams },
       handler: async (req) => {
-        const p = req.params as { id: string; op: 'pause' | 'resume' | 'abort' | 'rollback' }
+        const p = req.params as { id: string; op: 'pause' | 'resume' | 'abort' | 'rollback' | 'compact' }
         return engine.operate(p.id, p.op)
       },
     },

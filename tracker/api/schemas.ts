@@ -162,7 +162,7 @@ export const releaseOpParams = {
   type: 'object',
   required: ['id', 'op'],
   additionalProperties: false,
-  properties: { id, op: { type: 'string', enum: ['pause', 'resume', 'abort', 'rollback'] } },
+  properties: { id, op: { type: 'string', enum: ['pause', 'resume', 'abort', 'rollback', 'compact'] } },
 } as const
 
 /**

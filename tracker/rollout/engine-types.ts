@@ -33,7 +33,7 @@ export interface OperateOptions {
 }
 
 /** Operator operations of {@link RolloutEngine.operate}. */
-export type ReleaseOperation = 'pause' | 'resume' | 'advance' | 'abort' | 'rollback'
+export type ReleaseOperation = 'pause' | 'resume' | 'advance' | 'abort' | 'rollback' | 'compact'
 
 /** Event emitted for dashboards (SSE). */
 export interface ReleaseEvent {

@@ -6,6 +6,7 @@
 import { InvalidReleaseStateError, ReleaseAtLastStageError, ReleaseCompactedError } from '../errors.ts'
 import type { Release, TrackerState, Tx } from '../state/index.ts'
 import type { Announce, ReleaseOperation } from './engine-types.ts'
+import { compactRelease, FINISHED } from './retention.ts'
 import { revertRelease } from './revert.ts'
 import { evaluate, issueStage } from './stages.ts'
 import { withdrawUndelivered } from './withdraw.ts'
@@ -79,6 +80,15 @@ export function applyOperation(c: OperationComponents, tx: Tx, r: Release, op: R
       r.status = 'rolled_back'
       r.finishedAt = Date.now()
       break
+    case 'compact': {
+      // what the sweep does once the retention period is over, now: the release can no
+      // longer be rolled back, so the version it replaced stops being a rollback target and
+      // may be removed (`version-use.ts`); nodes still holding it open keep their states
+      if (!FINISHED.has(r.status)) throw new InvalidReleaseStateError(op, r.status)
+      const nodes = compactRelease(state, tx, r, Date.now())
+      c.announce(tx, { type: 'release.compacted', releaseId: r.id, nodes })
+      break
+    }
   }
   return touched
 }

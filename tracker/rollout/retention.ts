@@ -44,7 +44,8 @@ import { UNANSWERED } from './reconcile.ts'
 import type { ReleaseTargets } from './select.ts'
 import { nodePlace } from './status.ts'
 
-const FINISHED: ReadonlySet<string> = new Set(['completed', 'aborted', 'rolled_back'])
+/** Statuses of a release that is over: only these are compacted. */
+export const FINISHED: ReadonlySet<string> = new Set(['completed', 'aborted', 'rolled_back'])
 
 /**
  * Whether `rn` still holds its release open, so that folding it into counts would lose

@@ -166,7 +166,7 @@ export function whyInUse(u: VersionUse): string {
   if (u.rollback.total > 0) {
     why.push(`it is the rollback target of ${named(u.rollback)}`)
     todo.push(
-      "wait until that release is compacted (the tracker's --release-retention), when it can no longer be rolled back",
+      "wait until that release is compacted (the tracker's --release-retention), or compact it now (POST /releases/<id>/compact, dandelion release compact <id>): it can no longer be rolled back then",
     )
   }
   if (u.commands > 0) {
