@@ -9,8 +9,9 @@ import { NodeInReleaseError, NotFoundError, StateUnavailableError } from '../err
 import type { AuditLog } from './audit.ts'
 import type { Catalog } from './catalog.ts'
 import type { EnrollmentTokens } from './enrollment-tokens.ts'
+import { GroupWriter, Tx } from './group-commit.ts'
 import type { Inventory, NodeRecord } from './inventory.ts'
-import { GroupWriter, type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
+import { type Kv, LevelKv, MemoryKv } from './kv.ts'
 import type { OperatorTokens } from './operator-tokens.ts'
 import type { Outbox, OutboxEntry } from './outbox.ts'
 import type { Releases } from './releases.ts'
@@ -19,8 +20,9 @@ import { CommittedRepositories, loadBoth, Repositories, type RepositoriesInit } 
 export type { AuditEntry, AuditLog } from './audit.ts'
 export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
 export type { EnrollmentTokenRecord, EnrollmentTokens, EnrollmentTokenView } from './enrollment-tokens.ts'
+export { Tx } from './group-commit.ts'
 export type { Campus, City, Device, Inventory, NodeRecord } from './inventory.ts'
-export { type Kv, LevelKv, MemoryKv, Tx } from './kv.ts'
+export { type Kv, LevelKv, MemoryKv } from './kv.ts'
 export type {
   OperatorRole,
   OperatorTokenRecord,
