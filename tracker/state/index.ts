@@ -30,7 +30,8 @@ export type {
   OperatorTokens,
   OperatorTokenView,
 } from './operator-tokens.ts'
-export type { Outbox, OutboxCounts, OutboxEntry } from './outbox.ts'
+export type { Outbox, OutboxEntry } from './outbox.ts'
+export type { OutboxCounts } from './outbox-counts.ts'
 export type {
   CompactedMembers,
   CurrentRef,

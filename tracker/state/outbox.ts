@@ -2,12 +2,15 @@
  * The per-node command outbox. A command gets the node's next sequence number and is
  * written (synced) before anything is acknowledged; it stays until the node reports a
  * final outcome, so a tracker restart can replay it and the node's dedup absorbs repeats.
+ * What the readers keep of it (two counts) is in `outbox-counts.ts`.
  */
 import { randomUUID } from 'node:crypto'
 import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
 import { MAX_COMMAND_SEQ, MAX_LAST_SEQ_AHEAD, MAX_OUTBOX_PER_NODE } from '../constants.ts'
 import { CapacityError, LastSeqOutOfRangeError } from '../errors.ts'
 import type { Kv, Tx } from './kv.ts'
+
+export { OutboxCounts } from './outbox-counts.ts'
 
 /** A queued command and its delivery state. */
 export interface OutboxEntry {
@@ -31,39 +34,6 @@ const key = (nodeId: string, seq: number): string => `ob!${nodeId}!${String(seq)
 
 /** Outcomes after which a command leaves the outbox. */
 export const FINAL_OUTCOMES: ReadonlySet<OutcomeStatus> = new Set(['active', 'done', 'failed'])
-
-/**
- * The readers' side of the outbox (`TrackerState.committed`): what readers show of it, the
- * number of queued and of unACKed commands (metrics), as the disk holds them. Not a second
- * copy of every command (5,000 at once while a release goes out): readers never list them.
- */
-export class OutboxCounts {
-  /** Whether each queued command (by its key) is unACKed. */
-  private readonly pending = new Map<string, boolean>()
-  private unacked = 0
-
-  async load(kv: Kv): Promise<void> {
-    for await (const [k, v] of kv.entries('ob!')) this.apply(k, v)
-  }
-
-  /** Applies one stored write (`value` undefined: a delete), as loading the store does. */
-  apply(k: string, value: unknown): void {
-    if (!k.startsWith('ob!')) return
-    if (this.pending.get(k) === true) this.unacked--
-    if (value === undefined) {
-      this.pending.delete(k)
-      return
-    }
-    const pending = (value as Pick<OutboxEntry, 'state'>).state === 'pending'
-    this.pending.set(k, pending)
-    if (pending) this.unacked++
-  }
-
-  /** Number of queued commands, and how many of them are unACKed. */
-  stats(): { queued: number; unacked: number } {
-    return { queued: this.pending.size, unacked: this.unacked }
-  }
-}
 
 /** Repository of node outboxes. */
 export class Outbox {

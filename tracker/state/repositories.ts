@@ -10,7 +10,8 @@ import { EnrollmentTokens } from './enrollment-tokens.ts'
 import { INVENTORY_PREFIXES, Inventory } from './inventory.ts'
 import type { Kv, KvOp } from './kv.ts'
 import { OperatorTokens } from './operator-tokens.ts'
-import { Outbox, OutboxCounts } from './outbox.ts'
+import { Outbox } from './outbox.ts'
+import { OutboxCounts } from './outbox-counts.ts'
 import { Releases, type ReleasesInit } from './releases.ts'
 
 /** The repository a stored key belongs to, by the prefix before its first `!`. */
