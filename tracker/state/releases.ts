@@ -3,7 +3,7 @@
  * per resource (what a rollback returns to). A compacted release (`rollout/retention.ts`)
  * holds counts instead of its per-node states, and its members while it still decides what
  * nodes run (`release-summary.ts`). The types are in `release-types.ts`; the indexes by
- * resource and by node, in `release-indexes.ts`.
+ * resource and by node, in `release-indexes.ts`; what each node runs, in `running-versions.ts`.
  */
 import { MAX_RELEASES } from '../constants.ts'
 import { CapacityError, NotFoundError } from '../errors.ts'
@@ -18,6 +18,7 @@ import {
   type ReleaseResult,
   releaseResult,
 } from './release-types.ts'
+import { RunningVersions } from './running-versions.ts'
 
 export type { CompactedMembers, ReleaseSummary, SparseCounts } from './release-summary.ts'
 export * from './release-types.ts'
@@ -34,18 +35,14 @@ export class Releases {
   readonly maxReleases: number
   readonly releases = new Map<string, Release>()
   readonly nodes = new Map<string, Map<string, ReleaseNode>>()
-  private readonly current = new Map<string, CurrentRef>()
+  /** What each node runs per resource ({@link currentOf}, `running-versions.ts`). */
+  private readonly running = new RunningVersions()
   /** Release id by the `Idempotency-Key` it was created with. */
   private readonly byKey = new Map<string, string>()
   /** Releases by resource, withdrawn commands and catch-up retries by node (`release-indexes.ts`). */
   private readonly index = new ReleaseIndexes()
   /** The members of compacted releases that still decide what nodes run, by release id (`rm!`). */
   private readonly members = new Map<string, CompactedMembers>()
-  /**
-   * Every resource some node has been recorded running ({@link current}): a deleted node's
-   * are forgotten even where no release of the resource is kept any more.
-   */
-  private readonly runResources = new Set<string>()
 
   constructor(init: ReleasesInit = {}) {
     this.maxReleases = init.maxReleases ?? MAX_RELEASES
@@ -89,12 +86,7 @@ export class Releases {
       if (value === undefined) this.members.delete(key.slice(3))
       else this.members.set(key.slice(3), value as CompactedMembers)
     } else if (key.startsWith('cur!')) {
-      const k = key.slice(4)
-      if (value === undefined) this.current.delete(k)
-      else {
-        this.current.set(k, value as CurrentRef)
-        this.runResources.add(k.slice(k.indexOf('!') + 1))
-      }
+      this.running.apply(key.slice(4), value)
     }
   }
 
@@ -242,8 +234,7 @@ export class Releases {
       r.result = this.resultOf(r)
       this.put(tx, r)
     }
-    for (const resource of this.runResources)
-      if (this.current.has(`${nodeId}!${resource}`)) this.setCurrent(tx, nodeId, resource, undefined)
+    this.running.forgetNode(tx, nodeId)
   }
 
   /**
@@ -274,7 +265,7 @@ export class Releases {
 
   /** The resources some node has been recorded running (whether or not a release of it is kept). */
   resourcesRun(): ReadonlySet<string> {
-    return this.runResources
+    return this.running.resources()
   }
 
   /** The releases of `resource`, newest first (creation time, then id). Do not change it. */
@@ -290,19 +281,11 @@ export class Releases {
 
   /** Version a node runs for a resource, as last reported active. */
   currentOf(nodeId: string, resource: string): CurrentRef | undefined {
-    return this.current.get(`${nodeId}!${resource}`)
+    return this.running.get(nodeId, resource)
   }
 
   /** Sets what a node runs. `ref` is shared with the readers' copy like {@link putNode}'s: never change it after. */
   setCurrent(tx: Tx, nodeId: string, resource: string, ref: CurrentRef | undefined): void {
-    const k = `${nodeId}!${resource}`
-    if (ref === undefined) {
-      this.current.delete(k)
-      tx.del(`cur!${k}`)
-    } else {
-      this.current.set(k, ref)
-      this.runResources.add(resource)
-      tx.putShared(`cur!${k}`, ref)
-    }
+    this.running.set(tx, nodeId, resource, ref)
   }
 }
