@@ -9,13 +9,14 @@
  * it: stage issuing and gates in `stages.ts` (evaluated in batches by `settle.ts`), node
  * reports in `outcomes.ts`, operator operations in `operations.ts`, rollback in
  * `revert.ts`, late members' catch-up retries in `catch-up.ts` (their timer in
- * `catch-up-sweep.ts`), public types in `engine-types.ts`.
+ * `catch-up-sweep.ts`), creates under an `Idempotency-Key` in `idempotency.ts`, public
+ * types in `engine-types.ts`.
  */
 import { EventEmitter } from 'node:events'
 import { logger } from '@libp2p/logger'
 import type { Command } from '../../node/agent/protocol.ts'
 import { OUTCOME_SWEEP_MIN_INTERVAL_MS } from '../constants.ts'
-import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, StageMismatchError } from '../errors.ts'
+import { StageMismatchError } from '../errors.ts'
 import type { OutboxEntry, Release, TrackerState, Tx } from '../state/index.ts'
 import { OUTCOME_TIMEOUT } from '../state/releases.ts'
 import { type CatchUpRetry, retryCatchUps } from './catch-up.ts'
@@ -30,7 +31,7 @@ import type {
   RolloutEngineComponents,
   RolloutEngineInit,
 } from './engine-types.ts'
-import { fingerprintOf } from './idempotency.ts'
+import { IdempotentCreates } from './idempotency.ts'
 import { applyOperation, type OperationComponents } from './operations.ts'
 import {
   type NodeOutcome,
@@ -65,8 +66,8 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
   /** Evaluates the gates of releases that had outcomes, batched (`settle.ts`). */
   private readonly gates: GateSettler
   private stopped = false
-  /** `Idempotency-Key`s of creates being committed now. */
-  private readonly creating = new Set<string>()
+  /** Creates under an `Idempotency-Key`: replays, refusals, the ones being committed (`idempotency.ts`). */
+  private readonly idempotent = new IdempotentCreates()
   /** Fires at the earliest outcome deadline (see `deadlines.ts`). */
   private readonly deadlines = new DeadlineTimer(() => {
     this.expireOutcomes().catch((err) => log.error('applying outcome deadlines failed: %e', err))
@@ -161,19 +162,7 @@ export class RolloutEngine extends EventEmitter<{ event: [ReleaseEvent] }> {
     key: string,
     input: CreateReleaseInput,
   ): Promise<{ release: Release; replayed: boolean }> {
-    if (this.creating.has(key)) throw new IdempotencyKeyInUseError()
-    const fingerprint = fingerprintOf(input)
-    const existing = this.state.releases.byIdempotencyKey(key)
-    if (existing !== undefined) {
-      if (existing.idempotency?.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(existing.id)
-      return { release: existing, replayed: true }
-    }
-    this.creating.add(key)
-    try {
-      return { release: await this.create(input, { key, fingerprint }), replayed: false }
-    } finally {
-      this.creating.delete(key)
-    }
+    return this.idempotent.run(this.state.releases, key, input, (i, k) => this.create(i, k))
   }
 
   /**

@@ -2,10 +2,13 @@
  * `Idempotency-Key` on release creation (IETF draft-ietf-httpapi-idempotency-key-header):
  * an operator's script or the CLI that retries a `POST /releases` whose answer it never
  * got (a dropped connection, a timeout) must not start a second, overlapping rollout of
- * the same lesson.
+ * the same lesson. Here: the header parsed, the request's fingerprint, and the creates
+ * under a key ({@link IdempotentCreates}: the replay, the refusals).
  */
 import { createHash } from 'node:crypto'
-import { ValidationError } from '../errors.ts'
+import { IdempotencyKeyInUseError, IdempotencyKeyReusedError, ValidationError } from '../errors.ts'
+import type { Release, Releases } from '../state/releases.ts'
+import type { CreateReleaseInput } from './engine-types.ts'
 
 /** Longest key accepted (UUIDs are 36 characters; the draft sets no limit). */
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 255
@@ -47,4 +50,39 @@ function canonical(v: unknown): string {
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonical(x)}`).join(',')}}`
   }
   return JSON.stringify(v) ?? 'null'
+}
+
+/**
+ * Creates under an `Idempotency-Key` (`RolloutEngine.createIdempotent`): the first request
+ * with a key creates the release, the same request again answers with it, the key with
+ * another request is refused, and so is a retry while the first is being committed.
+ */
+export class IdempotentCreates {
+  /** `Idempotency-Key`s of creates being committed now. */
+  private readonly creating = new Set<string>()
+
+  /**
+   * Answers `key`'s request from `releases` if it was created already, else runs `create`
+   * with the key and the request's fingerprint (see `RolloutEngine.createIdempotent`).
+   */
+  async run(
+    releases: Releases,
+    key: string,
+    input: CreateReleaseInput,
+    create: (input: CreateReleaseInput, idempotency: Release['idempotency']) => Promise<Release>,
+  ): Promise<{ release: Release; replayed: boolean }> {
+    if (this.creating.has(key)) throw new IdempotencyKeyInUseError()
+    const fingerprint = fingerprintOf(input)
+    const existing = releases.byIdempotencyKey(key)
+    if (existing !== undefined) {
+      if (existing.idempotency?.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(existing.id)
+      return { release: existing, replayed: true }
+    }
+    this.creating.add(key)
+    try {
+      return { release: await create(input, { key, fingerprint }), replayed: false }
+    } finally {
+      this.creating.delete(key)
+    }
+  }
 }
