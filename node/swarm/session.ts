@@ -2,14 +2,14 @@
  * One peer in one swarm: a single `/dandelion/swarm/1.0.0` stream carrying hello,
  * bitfield, HAVE, REQUEST / CANCEL / DONT_HAVE and CHUNK frames in both directions.
  * The session owns the wire; the {@link Swarm} decides what to request and serve. Its
- * parts sit beside it: `frame-writer.ts` (the sending half of the stream) and
+ * parts sit beside it: `peer-state.ts` (what the swarm keeps about the peer, which the
+ * session extends), `frame-writer.ts` (the sending half of the stream) and
  * `upload-queue.ts` (the peer's requests waiting for upload slots).
  */
 import type { Connection, Logger, Stream } from '@libp2p/interface'
 import { MAX_MANIFEST_BYTES } from '../constants.ts'
 import type { UploadGate } from '../limiter/index.ts'
-import { HELLO_TIMEOUT_MS, RECENT_CANCELS_PER_PEER, SWARM_WIRE_VERSION } from '../node-constants.ts'
-import type { Bitfield } from './bitfield.ts'
+import { HELLO_TIMEOUT_MS, SWARM_WIRE_VERSION } from '../node-constants.ts'
 import {
   encodeBytes,
   encodeHello,
@@ -21,6 +21,7 @@ import {
 } from './codec.ts'
 import { ProtocolError } from './errors.ts'
 import { FrameWriter } from './frame-writer.ts'
+import { PeerState } from './peer-state.ts'
 import { UploadQueue } from './upload-queue.ts'
 
 /** What a session asks of its swarm. */
@@ -53,43 +54,13 @@ export interface PeerSessionInit {
 }
 
 /** The state of one peer inside one swarm. */
-export class PeerSession {
+export class PeerSession extends PeerState {
   readonly stream: Stream
   readonly connection: Connection
   readonly peer: string
   readonly log: Logger
   /** The peer's hello, once received. */
   hello?: Hello
-  /** What the peer holds (undefined until its bitfield arrives and the manifest is known). */
-  bits?: Bitfield
-  /** Raw bitfield received before the manifest was known. */
-  pendingBits?: Uint8Array
-  /** HAVEs received before the manifest was known. */
-  pendingHaves: number[] = []
-  /** Our requests to the peer: chunk index → time sent. */
-  readonly outstanding = new Map<number, number>()
-  /** When the session was opened. */
-  readonly openedAt = performance.now()
-  /** Last time the peer delivered a chunk to us, or we started waiting on it. */
-  lastDeliveryAt = performance.now()
-  /**
-   * Last time the peer asked us for a chunk or delivered one we asked for (or the session
-   * opened): a peer that does neither for a while holds a place at the cap on peers for
-   * nothing (`peer-cap.ts`).
-   */
-  lastExchangeAt = this.openedAt
-  /** Chunk bytes the peer delivered to us. */
-  deliveredBytes = 0
-  /** Smoothed delivery rate of the peer to us. */
-  rateBytesPerSecond = 0
-  private rateSampleAt = performance.now()
-  private rateSampleBytes = 0
-  /** Higher is better: delivered chunks up, stalls and refusals down. */
-  score = 0
-  /** Requests refused or stalled: no new requests before this time. */
-  snubbedUntil = 0
-  /** Super-seeding: chunks offered to this peer and not yet sent. */
-  readonly offered = new Set<number>()
   closed = false
   /** Our hello asked the peer for the manifest. */
   askedManifest = false
@@ -97,14 +68,6 @@ export class PeerSession {
   sentManifest = false
   /** Called when the peer breaks the protocol on this stream (set by the network). */
   onOffense?: (reason: string) => void
-  /** Chunks the peer sent that we had not asked it for (nor withdrawn lately). */
-  unsolicitedChunks = 0
-  /**
-   * Requests we withdrew from the peer lately (cancelled, or released on a stall or a
-   * failure), oldest first, at most {@link RECENT_CANCELS_PER_PEER}: the chunk may have
-   * been on its way already, and arrives without fault.
-   */
-  private readonly withdrawn = new Set<number>()
   private readonly helloTimeoutMs: number
   private helloTimer?: ReturnType<typeof setTimeout>
   private readonly decoder: FrameDecoder
@@ -122,6 +85,7 @@ export class PeerSession {
     log: Logger,
     init: PeerSessionInit = {},
   ) {
+    super()
     this.stream = stream
     this.connection = connection
     this.peer = connection.remotePeer.toString()
@@ -239,30 +203,6 @@ export class PeerSession {
     const err = new ProtocolError(`no hello within ${this.helloTimeoutMs} ms`)
     if (this.decoder.pending > 0) this.offend(err)
     else this.fail(err)
-  }
-
-  /** Records that we withdrew our request for chunk `index` (it may still arrive, without fault). */
-  withdrew(index: number): void {
-    this.withdrawn.delete(index)
-    this.withdrawn.add(index)
-    if (this.withdrawn.size > RECENT_CANCELS_PER_PEER)
-      this.withdrawn.delete(this.withdrawn.values().next().value!)
-  }
-
-  /** Whether we withdrew a request for chunk `index` lately; forgets it (one chunk per withdrawal). */
-  takeWithdrawn(index: number): boolean {
-    return this.withdrawn.delete(index)
-  }
-
-  /** Folds the bytes delivered since the last call into the smoothed rate. */
-  updateRate(now: number): void {
-    const dt = (now - this.rateSampleAt) / 1000
-    if (dt <= 0) return
-    const sample = (this.deliveredBytes - this.rateSampleBytes) / dt
-    this.rateBytesPerSecond =
-      this.rateBytesPerSecond === 0 ? sample : 0.6 * this.rateBytesPerSecond + 0.4 * sample
-    this.rateSampleAt = now
-    this.rateSampleBytes = this.deliveredBytes
   }
 
   /** Sets the largest chunk the decoder accepts (known once the manifest is). */
