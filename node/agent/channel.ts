@@ -4,22 +4,20 @@
  * (`channel-handshake.ts`: the challenge, the welcome, each command's signature), drop a
  * connection never welcomed or gone silent, and write frames while connected. It also takes the node's campus membership statements the
  * tracker signs (in the welcome, then in `membership` frames), checked against the
- * tracker's key and the node's own PeerId.
+ * tracker's key and the node's own PeerId. Its public shapes (components, options,
+ * events) are in `channel-types.ts`.
  */
-import type { PrivateKey } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
 import WebSocket from 'ws'
-import type { SignedMembership } from '../membership.ts'
 import { ChannelHandshake } from './channel-handshake.ts'
+import type { TrackerChannelComponents, TrackerChannelEvents, TrackerChannelInit } from './channel-types.ts'
 import { PROGRESS_HIGH_WATER_BYTES } from './constants.ts'
 import { MAX_EXEC_QUEUE } from './executor.ts'
-import type { AgentInit } from './index.ts'
 import type { Journal } from './journal.ts'
 import { ProgressCoalescer } from './progress-coalescer.ts'
 import {
   CHANNEL_PROTOCOL,
   CLOSE_CODES,
-  type Command,
   MAX_FRAME_BYTES,
   type NodeFrame,
   parseServerFrame,
@@ -28,39 +26,9 @@ import {
 } from './protocol.ts'
 import { TrackerFailover } from './tracker-failover.ts'
 
+export type { TrackerChannelComponents, TrackerChannelEvents, TrackerChannelInit } from './channel-types.ts'
+
 const log = logger('dandelion:node:agent')
-
-/** What the channel uses of the node. */
-export interface TrackerChannelComponents {
-  /** The node's libp2p key: its PeerId is its identity on the channel. */
-  privateKey: PrivateKey
-  /** The PeerId of `privateKey`. */
-  peerId: string
-  journal: Journal
-}
-
-/** The agent's options the channel follows, defaults applied (see `AgentInit`). */
-export type TrackerChannelInit = Required<
-  Pick<
-    AgentInit,
-    'trackers' | 'reconnectInitialMs' | 'reconnectMaxMs' | 'handshakeTimeoutMs' | 'silenceTimeoutMs'
-  >
-> &
-  Pick<AgentInit, 'enrollment' | 'version'> & {
-    /** Trackers named in the config (see `AgentInit.trackerIds`); none: the journal's pin. */
-    trackerIds?: ReadonlySet<string>
-  }
-
-/** What the channel tells the agent. */
-export interface TrackerChannelEvents {
-  connected(e: { url: string; nodeId: string }): void
-  disconnected(e: { url: string; code: number; reason: string }): void
-  refused(e: { code: string; message: string }): void
-  /** A command the tracker signed for this node; the next frame waits until it resolves. */
-  command(cmd: Command): Promise<void>
-  /** A campus membership statement about this node, signed by the tracker of this connection. */
-  membership(m: SignedMembership): void
-}
 
 /** See the module comment. */
 export class TrackerChannel {
