@@ -10,6 +10,7 @@ import { InvalidConfigError } from '../node/errors.ts'
 import { ADMIN_CLIENT_OPTIONS, adminTokenOf, wantsHelp } from './cli-admin.ts'
 import { apiBase, call } from './cli-release-client.ts'
 import { MAX_VERSION } from './constants.ts'
+import type { VersionUsage } from './rollout/version-use.ts'
 import type { VersionRecord } from './state/index.ts'
 
 const out = (s: string): void => {
@@ -17,7 +18,8 @@ const out = (s: string): void => {
 }
 
 export const VERSIONS_USAGE = `Usage: dandelion versions <command> [options]   (--tracker <url> --token <t> or DANDELION_TRACKER_URL / DANDELION_ADMIN_TOKEN)
-  list <resource> [--json]      its versions: number, status (draft | approved | removed), manifest, size
+  list <resource> [--json]      its versions: number, status (draft | approved | removed), manifest,
+                                size, and whether it is in use (a removal would be refused) and why
   remove <resource> <version> [--json]
                                 removes a version before the origin deletes its content: kept as a
                                 tombstone (status removed, its number never reused, never released
@@ -47,10 +49,16 @@ function target(positionals: string[], withVersion: boolean): { name: string; ve
   return { name, version }
 }
 
-/** One line per version. */
-function versionLine(v: VersionRecord): string {
+/** One line per version: what uses it, the reason a refusal would give up to its advice. */
+function versionLine(v: VersionRecord, usage: VersionUsage | undefined): string {
   const at = v.status === 'removed' && v.removedAt !== undefined ? ` removed ${when(v.removedAt)}` : ''
-  return `v${String(v.version).padEnd(6)} ${v.status.padEnd(9)} ${v.manifestCid} ${v.size} bytes${at}`
+  const use =
+    usage === undefined
+      ? ''
+      : usage.inUse
+        ? `  in use: ${usage.message?.split('. First ')[0]}`
+        : '  removable'
+  return `v${String(v.version).padEnd(6)} ${v.status.padEnd(9)} ${v.manifestCid} ${v.size} bytes${at}${use}`
 }
 
 /** `dandelion versions <sub> ...`. Returns the process exit code. */
@@ -77,7 +85,14 @@ export async function runVersionsCommand(argv: string[]): Promise<number> {
   if (sub === 'list') {
     const list = (await call(base, token, 'GET', path)) as VersionRecord[]
     if (values.json) out(JSON.stringify(list, null, 2))
-    else for (const v of list) out(versionLine(v))
+    else
+      for (const v of list) {
+        const usage =
+          v.status === 'removed'
+            ? undefined
+            : ((await call(base, token, 'GET', `${path}/${v.version}/usage`)) as VersionUsage)
+        out(versionLine(v, usage))
+      }
     return 0
   }
   const v = (await call(base, token, 'DELETE', `${path}/${version}`)) as VersionRecord

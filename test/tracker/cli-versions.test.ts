@@ -55,10 +55,23 @@ describe('dandelion versions', () => {
     const list = await versions(['list', 'lesson', ...common])
     expect(list.status).toBe(0)
     expect(list.out.trim().split('\n')).toEqual([
-      `v1      approved  ${lessonCid(1)} 1000 bytes`,
-      `v2      approved  ${lessonCid(2)} 1000 bytes`,
+      `v1      approved  ${lessonCid(1)} 1000 bytes  in use: release ${rel} (running, 1 node) is releasing it; a command carrying it is still out to 1 node`,
+      `v2      approved  ${lessonCid(2)} 1000 bytes  removable`,
       expect.stringMatching(new RegExp(`^v3      removed   ${lessonCid(3)} 1000 bytes removed \\d{4}-`)),
     ])
+    // what the list reads: the usage a removal would be judged on, changing nothing
+    expect(await h.api(t, 'GET', '/resources/lesson/versions/2/usage')).toMatchObject({
+      resource: 'lesson',
+      version: 2,
+      status: 'approved',
+      inUse: false,
+      details: { running: 0, commands: 0 },
+    })
+    expect(await h.api(t, 'GET', '/resources/lesson/versions/1/usage')).toMatchObject({
+      inUse: true,
+      message: expect.stringContaining('is releasing it'),
+      details: { live: { total: 1 }, commands: 1 },
+    })
     const json = JSON.parse((await versions(['list', 'lesson', '--json', ...common])).out)
     expect(json.map((v: { status: string }) => v.status)).toEqual(['approved', 'approved', 'removed'])
   })

@@ -3,7 +3,7 @@
  * and approved by an operator before a release may take them, and removed (kept as
  * tombstones) once nothing uses them, before the origin deletes their content.
  */
-import { removeVersion } from '../rollout/version-use.ts'
+import { removeVersion, versionUsage } from '../rollout/version-use.ts'
 import type { P, RouteContext, RouteDef } from './route-kit.ts'
 import * as S from './schemas.ts'
 
@@ -50,6 +50,17 @@ export function catalogRoutes(c: RouteContext): RouteDef[] {
       handler: async (req) => {
         const p = req.params as { name: string; version: number }
         return commit((tx) => state.catalog.approve(tx, p.name, p.version))
+      },
+    },
+    {
+      method: 'GET',
+      url: '/resources/:name/versions/:version/usage',
+      summary:
+        'Whether a removal of the version would be taken now: inUse, and the message and details a refusal would give (nothing is changed)',
+      schema: { params: S.versionParams },
+      handler: async (req) => {
+        const p = req.params as { name: string; version: number }
+        return versionUsage(state, p.name, p.version)
       },
     },
     {

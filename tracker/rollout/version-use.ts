@@ -122,6 +122,36 @@ export function unused(u: VersionUse): boolean {
   return u.running + u.live.total + u.desired.total + u.rollback.total + u.commands === 0
 }
 
+/** What `GET …/versions/:version/usage` answers: whether a removal would be taken now, and why not. */
+export interface VersionUsage {
+  resource: string
+  version: number
+  status: VersionRecord['status']
+  /** A removal now would be refused with `ERR_VERSION_IN_USE` (never for a removed version). */
+  inUse: boolean
+  /** Why, as the refusal would say it; absent when not in use. */
+  message?: string
+  details: VersionUse
+}
+
+/**
+ * What uses `resource` v`version` now, judged as a removal would be (on the writers' state,
+ * which holds the commands queued). Throws `NotFoundError` for a version never registered.
+ */
+export function versionUsage(state: TrackerState, resource: string, version: number): VersionUsage {
+  const v = state.catalog.get(resource, version)
+  const details = versionUse(state, resource, version)
+  const inUse = v.status !== 'removed' && !unused(details)
+  return {
+    resource,
+    version,
+    status: v.status,
+    inUse,
+    ...(inUse ? { message: whyInUse(details) } : {}),
+    details,
+  }
+}
+
 /**
  * Removes `resource` v`version` in `tx` (a tombstone, `Catalog.remove`), or returns it if it
  * was removed already. Throws `NotFoundError` for a version never registered, and
