@@ -5,50 +5,28 @@
  * turns the POST into a GET and drops the token. A small HTTP stand-in on 127.0.0.1 plays
  * the tracker, so each answer comes exactly when the test needs it.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Origin } from '../../origin/index.ts'
 import { registerWithTracker, type TrackerRegistrationEvent } from '../../origin/tracker-registration.ts'
 import { until } from '../tracker/harness.ts'
+import { type Answer, json, type StandIn, standIn as startStandIn } from './tracker-stand-in.ts'
 import { Fixture, TOKEN, uploadWhole } from './utils.ts'
 
 const fx = new Fixture()
-const servers: Server[] = []
+const stands: StandIn[] = []
 let stopRegistration: (() => void) | undefined
 afterEach(async () => {
   stopRegistration?.()
   stopRegistration = undefined
-  for (const s of servers.splice(0)) {
-    s.closeAllConnections()
-    await new Promise((r) => s.close(r))
-  }
+  for (const s of stands.splice(0)) await s.close()
   await fx.cleanup()
 })
 
-/** A tracker stand-in answering each request with `answer`; returns its URL and what it received. */
-async function standIn(
-  answer: (req: IncomingMessage, res: ServerResponse) => void,
-): Promise<{ url: string; received: Array<{ method: string; url: string; authorization?: string }> }> {
-  const received: Array<{ method: string; url: string; authorization?: string }> = []
-  const server = createServer((req, res) => {
-    received.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization })
-    req.resume()
-    req.on('end', () => answer(req, res))
-  })
-  servers.push(server)
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received }
-}
-
-function json(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers })
-  res.end(JSON.stringify(body))
+/** A tracker stand-in answering each request with `answer`; its URL and what it received. */
+async function standIn(answer: Answer): Promise<StandIn> {
+  const s = await startStandIn(answer)
+  stands.push(s)
+  return s
 }
 
 interface TrackerHealth {

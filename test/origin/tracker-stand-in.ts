@@ -43,8 +43,13 @@ export async function standIn(answer: Answer): Promise<StandIn> {
   return stand
 }
 
-/** Answers with `status` and `body` as JSON. */
-export function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' })
+/** Answers with `status` and `body` as JSON, and `headers` if any. */
+export function json(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, { 'content-type': 'application/json', ...headers })
   res.end(JSON.stringify(body))
 }
