@@ -12,16 +12,16 @@ import type { Origin, PublishedVersion } from '../../origin/index.ts'
 import { dueForRemoval } from '../../origin/retention.ts'
 import { registerWithTracker } from '../../origin/tracker-registration.ts'
 import { until } from '../tracker/harness.ts'
-import { json, type StandIn, standIn } from './tracker-stand-in.ts'
+import { json, standIns } from './tracker-stand-in.ts'
 import { Fixture, TOKEN, uploadWhole } from './utils.ts'
 
 const fx = new Fixture()
-const stands: StandIn[] = []
+const stands = standIns()
 let stopRegistration: (() => void) | undefined
 afterEach(async () => {
   stopRegistration?.()
   stopRegistration = undefined
-  for (const s of stands.splice(0)) await s.close()
+  await stands.closeAll()
   await fx.cleanup()
 })
 
@@ -108,7 +108,7 @@ describe('retention at the origin', () => {
     let inUse = new Set(['2'])
     let down = false
     const received: string[] = []
-    const stand = await standIn((req, res) => {
+    const stand = await stands.start((req, res) => {
       if (req.method !== 'DELETE') return json(res, 201, {})
       const version = req.url!.split('/').at(-1)!
       received.push(version)
@@ -119,7 +119,6 @@ describe('retention at the origin', () => {
         })
       json(res, 200, {})
     })
-    stands.push(stand)
     const rtc = new UploadGrantIssuer(await generateKeyPair('Ed25519'))
     const origin = await fx.origin({ grantIssuers: [rtc.id], keepVersions: 2, privateRetentionMs: 1 })
     stopRegistration = registerWithTracker(origin, {

@@ -9,25 +9,18 @@ import { afterEach, describe, expect, it } from 'vitest'
 import type { Origin } from '../../origin/index.ts'
 import { registerWithTracker, type TrackerRegistrationEvent } from '../../origin/tracker-registration.ts'
 import { until } from '../tracker/harness.ts'
-import { type Answer, json, type StandIn, standIn as startStandIn } from './tracker-stand-in.ts'
+import { json, standIns } from './tracker-stand-in.ts'
 import { Fixture, TOKEN, uploadWhole } from './utils.ts'
 
 const fx = new Fixture()
-const stands: StandIn[] = []
+const stands = standIns()
 let stopRegistration: (() => void) | undefined
 afterEach(async () => {
   stopRegistration?.()
   stopRegistration = undefined
-  for (const s of stands.splice(0)) await s.close()
+  await stands.closeAll()
   await fx.cleanup()
 })
-
-/** A tracker stand-in answering each request with `answer`; its URL and what it received. */
-async function standIn(answer: Answer): Promise<StandIn> {
-  const s = await startStandIn(answer)
-  stands.push(s)
-  return s
-}
 
 interface TrackerHealth {
   status: string
@@ -67,7 +60,7 @@ describe('tracker registration and unusual tracker answers', () => {
     // the tracker refuses the origin's token, then is given it: and the one version waiting
     // is one it holds under another manifest (409), so it is refused for good
     let tokenFixed = false
-    const tracker = await standIn((_req, res) =>
+    const tracker = await stands.start((_req, res) =>
       tokenFixed
         ? json(res, 409, {
             error: { code: 'ERR_CONFLICT', message: 'lesson-grade3 v1 exists with another manifest' },
@@ -107,7 +100,7 @@ describe('tracker registration and unusual tracker answers', () => {
   }, async () => {
     // a proxy in front of the tracker that moved it (a 301, as an http-to-https redirect
     // sends): followed, the POST comes back as a GET of the version list, which answers 200
-    const tracker = await standIn((req, res) =>
+    const tracker = await stands.start((req, res) =>
       req.method === 'POST'
         ? json(res, 301, { moved: true }, { location: `/tracker${req.url}` })
         : json(res, 200, []),

@@ -53,3 +53,25 @@ export function json(
   res.writeHead(status, { 'content-type': 'application/json', ...headers })
   res.end(JSON.stringify(body))
 }
+
+/** The stand-ins a test file starts, closed together after each test. */
+export interface StandIns {
+  /** Starts a stand-in (see {@link standIn}), closed by {@link closeAll}. */
+  start(answer: Answer): Promise<StandIn>
+  closeAll(): Promise<void>
+}
+
+/** Keeps the stand-ins a test file starts, for its `afterEach` to close. */
+export function standIns(): StandIns {
+  const running: StandIn[] = []
+  return {
+    async start(answer) {
+      const s = await standIn(answer)
+      running.push(s)
+      return s
+    },
+    async closeAll() {
+      for (const s of running.splice(0)) await s.close()
+    },
+  }
+}

@@ -12,24 +12,18 @@ import { UploadGrantIssuer } from '../../node/upload-grant.ts'
 import type { Origin } from '../../origin/index.ts'
 import { registerWithTracker } from '../../origin/tracker-registration.ts'
 import { until } from '../tracker/harness.ts'
-import { type Answer, json, type StandIn, standIn } from './tracker-stand-in.ts'
+import { json, standIns } from './tracker-stand-in.ts'
 import { Fixture, TOKEN, uploadWhole } from './utils.ts'
 
 const fx = new Fixture()
-const stands: StandIn[] = []
+const stands = standIns()
 let stopRegistration: (() => void) | undefined
 afterEach(async () => {
   stopRegistration?.()
   stopRegistration = undefined
-  for (const s of stands.splice(0)) await s.close()
+  await stands.closeAll()
   await fx.cleanup()
 })
-
-async function startTracker(answer: Answer): Promise<StandIn> {
-  const s = await standIn(answer)
-  stands.push(s)
-  return s
-}
 
 async function lesson(origin: Origin, name = 'lesson'): Promise<string> {
   const res = await uploadWhole(origin.url, TOKEN, { name, type: 'video' }, new Uint8Array(5000).fill(7))
@@ -66,7 +60,7 @@ const register = (origin: Origin, trackerUrl: string): void => {
 
 describe('removing a version from an origin with a tracker', () => {
   it('keeps it when the tracker says a node still uses it, and says why', async () => {
-    const tracker = await startTracker((req, res) =>
+    const tracker = await stands.start((req, res) =>
       req.method === 'DELETE'
         ? json(res, 409, {
             error: {
@@ -99,7 +93,7 @@ describe('removing a version from an origin with a tracker', () => {
   })
 
   it('keeps it when the tracker cannot be asked: unreachable, or an answer that is not its own', async () => {
-    const tracker = await startTracker((_req, res) => json(res, 201, {}))
+    const tracker = await stands.start((_req, res) => json(res, 201, {}))
     const origin = await fx.origin()
     const cid = await lesson(origin)
     register(origin, tracker.url)
@@ -122,7 +116,7 @@ describe('removing a version from an origin with a tracker', () => {
   it('removes a version the tracker never registered, and never registers it after', async () => {
     // the tracker fails every registration for now: v1 waits in the origin's queue
     let registering = false
-    const tracker = await startTracker((req, res) => {
+    const tracker = await stands.start((req, res) => {
       if (req.method === 'DELETE')
         json(res, 404, { error: { code: 'ERR_NOT_FOUND', message: 'lesson v1 not found' } })
       else if (registering) json(res, 201, {})
@@ -147,7 +141,7 @@ describe('removing a version from an origin with a tracker', () => {
   })
 
   it('does not ask the tracker about a private version (a homework photo it never had)', async () => {
-    const tracker = await startTracker((_req, res) =>
+    const tracker = await stands.start((_req, res) =>
       json(res, 500, { error: { code: 'ERR_INTERNAL', message: 'down' } }),
     )
     const rtc = new UploadGrantIssuer(await generateKeyPair('Ed25519'))
