@@ -12,8 +12,17 @@ import { loadOrCreateToken } from '../api-token.ts'
 import { misspeltEnv } from '../did-you-mean.ts'
 import { createNode } from '../index.ts'
 import { checkAgentSettings, parseOriginKey, resolveConfig } from './config.ts'
-import { ENV_KEYS, fromEnv, fromFile, fromFlags, NODE_ENV_NAMES, nodeFlagOptions } from './config-sources.ts'
+import {
+  ENV_KEYS,
+  fromEnv,
+  fromFile,
+  fromFlags,
+  NODE_ENV_NAMES,
+  nodeFlagOptions,
+  settingName,
+} from './config-sources.ts'
 import { untrustedHoldingLine, untrustedHoldings } from './held-content.ts'
+import { unheardAddresses } from './listen-addresses.ts'
 import { lowDiskLine } from './low-disk.ts'
 import { loadOrCreateKey, prepareDataDir, startError } from './startup.ts'
 import { startTrackerAgent } from './tracker-agent.ts'
@@ -43,8 +52,11 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --role campus|device    (DANDELION_ROLE, default campus)
   --campus NAME --city NAME   (DANDELION_CAMPUS, DANDELION_CITY); with --tracker, the campus must
                           be in the tracker's inventory first (POST /api/v1/campuses)
-  --listen MULTIADDR      repeatable (default /ip4/0.0.0.0/tcp/4001, the port the origin's
-                          seeding node also takes by default: pick another on a shared machine)
+  --listen MULTIADDR      repeatable (DANDELION_LISTEN, comma-separated; default TCP 4001 on IPv4 and
+                          IPv6, /ip4/0.0.0.0/tcp/4001 and /ip6/::/tcp/4001, and for a campus node with
+                          --webrtc UDP 4001 too, /ip4/0.0.0.0/udp/4001/webrtc-direct and /ip6/::/...:
+                          the port the origin's seeding node also takes by default, pick another
+                          on a shared machine)
   --bootstrap MULTIADDR   repeatable, ends in /p2p/<id> (DANDELION_BOOTSTRAP, comma-separated);
                           list the origin's "seeding node" address: a node that does not reach
                           it gets what no peer has from the origin's HTTP fallback
@@ -62,7 +74,9 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --min-free-disk-bytes N bytes kept free on the store's disk (DANDELION_MIN_FREE_DISK_BYTES, default
                           1 GiB, 0 none): past it the least recently used unpinned content is evicted
                           (as at --quota-bytes), then downloads stop with a message saying so
-  --mdns --no-dht --webrtc
+  --mdns --no-dht
+  --webrtc                WebRTC-Direct (DANDELION_WEBRTC): a campus node accepts lamps behind NAT on
+                          its /webrtc-direct listen address; a device dials one given as --bootstrap
   --no-direct-io          write received chunks through the page cache (DANDELION_DIRECT_IO=false;
                           default: direct I/O where the file system has it)
   --tracker URL           tracker command channel, ws(s)://host:port/channel; repeatable, tried in
@@ -199,6 +213,12 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
       ...(tracker === undefined ? {} : { nodeId: tracker.nodeId }),
     }),
   )
+  for (const addr of unheardAddresses(config.listen, node.multiaddrs))
+    warn(
+      `WARNING: nothing listens on ${addr} (${settingName('listen')}): this machine has no ${addr.startsWith('/ip6/') ? 'IPv6' : 'IPv4'} address, ` +
+        'or another program holds that port on it. Peers and lamps reach this node only at the "multiaddrs" of its ready line; ' +
+        'name the addresses to listen on to silence this',
+    )
   const overQuota = overQuotaLine(node.store.usage())
   if (overQuota !== undefined) out(JSON.stringify(overQuota))
   const lowDisk = await lowDiskLine(config.data, config.minFreeDiskBytes)

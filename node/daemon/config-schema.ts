@@ -141,7 +141,8 @@ export const validateConfig = new Ajv({
 /** Defaults before file, env and flags. */
 export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   role: 'campus',
-  listen: ['/ip4/0.0.0.0/tcp/4001'],
+  // both address families; a campus node with WebRTC on adds UDP 4001 (`listen-addresses.ts`)
+  listen: ['/ip4/0.0.0.0/tcp/4001', '/ip6/::/tcp/4001'],
   bootstrap: [],
   trustedOrigins: [],
   trustAnyOrigin: false,

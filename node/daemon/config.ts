@@ -13,6 +13,7 @@ import { isTrackerId } from '../agent/tracker-auth.ts'
 import { InvalidConfigError } from '../errors.ts'
 import { CONFIG_DEFAULTS, type NodeConfig, unknownSetting, validateConfig } from './config-schema.ts'
 import { settingName } from './config-sources.ts'
+import { checkListenTransports, defaultListen } from './listen-addresses.ts'
 
 export { CONFIG_DEFAULTS, type NodeConfig } from './config-schema.ts'
 
@@ -38,6 +39,8 @@ export class NoTrustedOriginError extends InvalidConfigError {
 export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<NodeConfig> {
   const merged: Record<string, unknown> = { ...CONFIG_DEFAULTS }
   for (const layer of layers) for (const [k, v] of Object.entries(layer)) if (v !== undefined) merged[k] = v
+  const listenSet = layers.some((l) => l.listen !== undefined)
+  if (!listenSet) merged.listen = defaultListen(merged.role as NodeConfig['role'], merged.webrtc === true)
   if (!validateConfig(merged)) {
     const why = (validateConfig.errors ?? []).map((e) => {
       // a missing setting has no path of its own: name it after the property it lacks
@@ -53,6 +56,7 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
   }
   checkMultiaddrs(merged.listen as string[], 'listen', false)
   checkMultiaddrs(merged.bootstrap as string[], 'bootstrap', true)
+  checkListenTransports(merged as unknown as NodeConfig, listenSet)
   // without a trusted key every validly signed manifest is accepted, whoever signed it: the
   // daemon must be told which origins to trust, or told explicitly to trust any
   const trusted = (merged.trustedOrigins as string[]).length

@@ -13,7 +13,7 @@ export const STATUS_HELP = `usage: dandelion status [--node URL] [--json]
 
 Shows what the node daemon at URL (its local API; DANDELION_NODE_URL, default
 http://127.0.0.1:8090) holds and does: its PeerId, role and campus, peers, its origin's health,
-its store, its rates, and each content's progress with the bytes it got from peers and from the
+its store, its rates, the addresses other nodes and lamps dial, and each content's progress with the bytes it got from peers and from the
 origin. --json prints the daemon's GET /status answer as it is. Fails (exit 1) if the daemon
 cannot be reached.
 `
@@ -26,6 +26,14 @@ const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`
 /** A rate, or `none` for an unlimited one (`Infinity`, sent as `null` in JSON). */
 const rate = (bytesPerSecond: number | null): string =>
   bytesPerSecond === null || !Number.isFinite(bytesPerSecond) ? 'none' : `${mib(bytesPerSecond)}/s`
+
+const isLoopback = (addr: string): boolean => addr.startsWith('/ip4/127.') || addr.startsWith('/ip6/::1/')
+
+/** The addresses other machines can dial: loopback ones only when there is nothing else. */
+function reachableAddresses(multiaddrs: readonly string[]): string[] {
+  const lan = multiaddrs.filter((a) => !isLoopback(a))
+  return lan.length > 0 ? lan : [...multiaddrs]
+}
 
 /** The status as lines for a terminal. */
 export function statusLines(s: NodeStatus): string[] {
@@ -53,6 +61,14 @@ export function statusLines(s: NodeStatus): string[] {
     `store: ${mib(s.store.bytes)} in ${s.store.chunks} chunks (${quota}, ${mib(s.store.pinnedBytes)} pinned)`,
     `rates: upload ${rate(s.limits.uploadBytesPerSecond)}, download ${rate(s.limits.downloadBytesPerSecond)}, origin ${rate(s.limits.originBytesPerSecond)}`,
   ]
+  const addresses = reachableAddresses(s.multiaddrs)
+  if (addresses.length === 0) lines.push('addresses: none (not listening)')
+  else {
+    lines.push(
+      'addresses (give one to other nodes as --bootstrap; lamps with --webrtc a /webrtc-direct one):',
+    )
+    for (const a of addresses) lines.push(`  ${a}`)
+  }
   if (s.playbackUrl !== undefined)
     lines.push(`playback: ${s.playbackUrl}/content/<manifest CID or by-name/<name>>`)
   if (s.swarms.length === 0) lines.push('content: none')

@@ -423,7 +423,8 @@ describe('a fleet deployed from these files, on loopback', () => {
         bootstrap: [seeder],
         trackers: [tracker.channelUrl],
         trackerIds: [tracker.trackerId],
-        listen: ['/ip4/127.0.0.1/tcp/0'],
+        // the example's defaults (TCP, and WebRTC-Direct for lamps) made local
+        listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/udp/0/webrtc-direct'],
         playbackHost: '127.0.0.1',
         playbackPort: 0,
       }),
