@@ -254,8 +254,8 @@ describe('the example settings', () => {
     )
     checkAgentSettings(config)
     for (const key of config.trustedOrigins) parseOriginKey(key)
-    // a campus node that classroom players on the LAN reach, obeying one tracker key
-    expect(config.playbackHost).toBe('0.0.0.0')
+    // a campus node that classroom players on the LAN reach (IPv4 and IPv6), obeying one tracker key
+    expect(config.playbackHost).toBe('::')
     expect(config.trackerIds.length).toBeGreaterThan(0)
     expect(config.trustAnyOrigin).toBe(false)
   })

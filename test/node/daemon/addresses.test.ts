@@ -205,9 +205,13 @@ describe('node daemon addresses', () => {
     const { port } = squatter.address() as { port: number }
     const d = await daemon([
       ...['--listen', `/ip4/127.0.0.1/tcp/${port}`, '--listen', `/ip6/::1/tcp/${port}`],
-      ...['--trusted-origin', TRUSTED_ORIGIN],
+      ...['--trusted-origin', TRUSTED_ORIGIN, '--playback-host', '::'],
     ])
     expect(d.ready.multiaddrs.map((a) => a.split('/p2p/')[0])).toEqual([`/ip4/127.0.0.1/tcp/${port}`])
+    // the playback server on '::' (as the deployment example has it) answers players on both families
+    const api = new URL(d.ready.api)
+    for (const host of ['127.0.0.1', '[::1]'])
+      expect((await fetch(`http://${host}:${api.port}/status`)).status).toBe(200)
     expect(d.stderr).toEqual([
       expect.stringMatching(
         new RegExp(
