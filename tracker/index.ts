@@ -230,7 +230,9 @@ export async function createTracker(options: TrackerInit): Promise<Tracker> {
   }
   const addr = app.server.address()
   const port = typeof addr === 'object' && addr !== null ? addr.port : (init.port ?? DEFAULT_PORT)
-  const host = init.host ?? DEFAULT_HOST
+  // an IPv6 address goes in brackets in a URL: `ws://::1:7070/channel` is no URL at all
+  const bare = init.host ?? DEFAULT_HOST
+  const host = bare.includes(':') && !bare.startsWith('[') ? `[${bare}]` : bare
   return {
     url: `http://${host}:${port}`,
     channelUrl: `ws://${host}:${port}${CHANNEL_PATH}`,

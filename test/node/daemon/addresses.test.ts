@@ -17,6 +17,8 @@ import { runStatusCommand } from '../../../node/daemon/status-command.ts'
 import type { NodeStatus } from '../../../node/index.ts'
 import { createOrigin, type Origin } from '../../../origin/index.ts'
 import { attachSeeder, type Seeder } from '../../../origin/seeder.ts'
+import { registerWithTracker } from '../../../origin/tracker-registration.ts'
+import { createTracker } from '../../../tracker/index.ts'
 import { CLI, exitAndStderr, killGroups, TRUSTED_ORIGIN } from '../utils/cli.ts'
 import { Harness, randomContent, TEST_CHUNK_SIZE, until } from '../utils/harness.ts'
 
@@ -262,4 +264,72 @@ describe('node daemon addresses', () => {
       )
     },
   )
+
+  it('a release goes out over IPv6 alone: the origin registers with the tracker, the node enrolls and places it', async () => {
+    const tracker = await createTracker({
+      host: '::1',
+      port: 0,
+      adminToken: 'admin-token-6',
+      enrollmentToken: 'enroll-token-6',
+      dataDir: await h.tempDir(),
+    })
+    stops.push(async () => await tracker.close())
+    // the URLs it prints are URLs: the IPv6 address in brackets
+    expect(tracker.url).toMatch(/^http:\/\/\[::1\]:\d+$/)
+    expect(tracker.channelUrl).toBe(`ws://[::1]:${new URL(tracker.url).port}/channel`)
+    const api = async (method: string, path: string, body?: unknown): Promise<Record<string, unknown>> => {
+      const res = await fetch(`${tracker.url}/api/v1${path}`, {
+        method,
+        headers: {
+          authorization: 'Bearer admin-token-6',
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      })
+      const text = await res.text()
+      expect(res.status, `${method} ${path}: ${text}`).toBeLessThan(300)
+      return (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>
+    }
+    await api('POST', '/cities', { id: 'bj', name: 'Beijing' })
+    await api('POST', '/campuses', { id: 'bj-1', city: 'bj', name: 'BJ one' })
+
+    const bytes = randomContent(2 * TEST_CHUNK_SIZE + 10)
+    const o = await ip6Origin(bytes)
+    const unregister = registerWithTracker(o.origin, { trackerUrl: tracker.url, token: 'admin-token-6' })
+    stops.push(async () => unregister())
+    await until(async () => {
+      const res = await fetch(`${tracker.url}/api/v1/resources/lesson/versions`, {
+        headers: { authorization: 'Bearer admin-token-6' },
+      })
+      return res.status === 200 && JSON.stringify(await res.json()).includes(o.cid)
+    })
+    await api('POST', '/resources/lesson/versions/1/approve')
+
+    const seederAddr = o.seeder.node.multiaddrs.map(String).find((a) => a.startsWith('/ip6/::1/'))!
+    const node = await daemon([
+      ...['--listen', '/ip6/::1/tcp/0', '--bootstrap', seederAddr, '--origin', o.url],
+      ...['--trusted-origin', peerIdFromPrivateKey(o.origin.privateKey).toString(), '--playback-host', '::1'],
+      ...[
+        '--tracker',
+        tracker.channelUrl,
+        '--tracker-id',
+        tracker.trackerId,
+        '--enroll-token',
+        'enroll-token-6',
+      ],
+      ...['--campus', 'bj-1', '--city', 'bj', '--node-id', 'bj-1-a'],
+    ])
+    const release = await api('POST', '/releases', {
+      resource: 'lesson',
+      version: 1,
+      targets: { campuses: ['bj-1'] },
+    })
+    await until(async () => {
+      const got = (await api('GET', `/releases/${release.id}`)) as { release: { status: string } }
+      return got.release.status === 'completed'
+    }, 20_000)
+    const played = await fetch(`${node.ready.api}/content/by-name/lesson`)
+    expect(Buffer.from(await played.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true)
+    expect((await status(node.ready.api)).totals.bytesFromPeers).toBe(bytes.byteLength)
+  })
 })
