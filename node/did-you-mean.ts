@@ -3,6 +3,7 @@
  * misspelt. A misspelt variable was silently ignored (the setting kept its default) and a
  * misspelt file key was refused without saying which key was meant.
  */
+import { DANDELION_ENV_NAMES } from './dandelion-env.ts'
 
 /** Edits (insert, delete, substitute) that still count as a misspelling. */
 const MAX_EDITS = 2
@@ -43,15 +44,17 @@ export function didYouMean(name: string, known: Iterable<string>): string | unde
 /**
  * `DANDELION_*` variables of `env` that no setting reads but that are a near miss of one in
  * `known`, each with the variable it most likely meant. Variables far from every known one
- * are left alone: the environment is shared with the other services' own variables.
+ * are left alone, and so is every name in `everyName`: the environment is shared with the
+ * other services' own variables, and a colleague's correct variable is no misspelling.
  */
 export function misspeltEnv(
   env: NodeJS.ProcessEnv,
   known: readonly string[],
+  everyName: readonly string[] = DANDELION_ENV_NAMES,
 ): Array<{ name: string; meant: string }> {
   const out: Array<{ name: string; meant: string }> = []
   for (const name of Object.keys(env)) {
-    if (!name.startsWith('DANDELION_') || known.includes(name)) continue
+    if (!name.startsWith('DANDELION_') || known.includes(name) || everyName.includes(name)) continue
     const meant = didYouMean(name, known)
     if (meant !== undefined) out.push({ name, meant })
   }

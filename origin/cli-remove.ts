@@ -4,6 +4,7 @@
  * says is printed as it is.
  */
 import { parseArgs } from 'node:util'
+import { envValue } from '../node/dandelion-env.ts'
 import { DandelionError, InvalidConfigError } from '../node/errors.ts'
 import type { RemovedVersion } from './version-removal.ts'
 
@@ -44,8 +45,8 @@ export async function runRemoveVersionCommand(argv: string[]): Promise<void> {
     process.stdout.write(REMOVE_HELP)
     return
   }
-  const origin = (values.origin ?? process.env.DANDELION_ORIGIN_URL)?.replace(/\/$/, '')
-  const token = values.token ?? process.env.DANDELION_TOKEN
+  const origin = (values.origin ?? envValue(process.env, 'DANDELION_ORIGIN_URL'))?.replace(/\/$/, '')
+  const token = values.token ?? envValue(process.env, 'DANDELION_TOKEN')
   const [name, versionText, ...extra] = positionals
   if (name === undefined || versionText === undefined || extra.length > 0)
     throw new InvalidConfigError('give NAME and VERSION; see dandelion remove-version --help')

@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import cliProgress from 'cli-progress'
 import { CONTENT_TYPES, type ContentType } from '../node/content/index.ts'
+import { envValue } from '../node/dandelion-env.ts'
 import { DandelionError, InvalidConfigError } from '../node/errors.ts'
 import { UploadFailedError, uploadFile } from './client.ts'
 
@@ -92,8 +93,8 @@ export async function runUploadCommand(argv: string[]): Promise<void> {
     return
   }
   const file = positionals[0]
-  const origin = values.origin ?? process.env.DANDELION_ORIGIN_URL
-  const token = values.token ?? process.env.DANDELION_TOKEN
+  const origin = values.origin ?? envValue(process.env, 'DANDELION_ORIGIN_URL')
+  const token = values.token ?? envValue(process.env, 'DANDELION_TOKEN')
   const missing = [
     file === undefined ? 'FILE' : undefined,
     origin === undefined ? '--origin' : undefined,

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { Ajv } from 'ajv'
+import { envValue } from '../node/dandelion-env.ts'
 import { didYouMean } from '../node/did-you-mean.ts'
 import { isEd25519PeerId } from '../node/ed25519.ts'
 import { InvalidConfigError } from '../node/errors.ts'
@@ -129,13 +130,16 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
 
 /**
  * Every `DANDELION_*` variable the origin daemon reads (the lists are read beside
- * {@link ORIGIN_ENV}): a near miss of one is a misspelling, warned about at start.
+ * {@link ORIGIN_ENV}), or `dandelion upload` / `remove-version` beside it: a near miss of one
+ * is a misspelling, warned about at start.
  */
 export const ORIGIN_ENV_NAMES: readonly string[] = [
   ...Object.keys(ORIGIN_ENV),
   'DANDELION_ORIGIN_P2P_LISTEN',
   'DANDELION_ORIGIN_GRANT_ISSUERS',
   'DANDELION_BLAKE3',
+  'DANDELION_ORIGIN_URL',
+  'DANDELION_TOKEN',
 ]
 
 /** An unknown key, with the setting it most likely misspells. */
@@ -213,12 +217,17 @@ export async function loadOriginConfig(
       throw new InvalidConfigError(`cannot read config file ${configFile}: ${(err as Error).message}`)
     }
   }
+  // a blank variable is unset, as in every service: a `DANDELION_ORIGIN_TOKEN=` line left in
+  // an env file has a token generated, as no line would (no weaker than one chosen)
   const fromEnv: Record<string, unknown> = {}
-  for (const [name, key] of Object.entries(ORIGIN_ENV)) if (env[name] !== undefined) fromEnv[key] = env[name]
-  if (env.DANDELION_ORIGIN_P2P_LISTEN !== undefined)
-    fromEnv.p2pListen = env.DANDELION_ORIGIN_P2P_LISTEN.split(',')
-  if (env.DANDELION_ORIGIN_GRANT_ISSUERS !== undefined)
-    fromEnv.grantIssuers = env.DANDELION_ORIGIN_GRANT_ISSUERS.split(',').filter((s) => s !== '')
+  for (const [name, key] of Object.entries(ORIGIN_ENV)) {
+    const value = envValue(env, name)
+    if (value !== undefined) fromEnv[key] = value
+  }
+  const p2pListen = envValue(env, 'DANDELION_ORIGIN_P2P_LISTEN')
+  if (p2pListen !== undefined) fromEnv.p2pListen = p2pListen.split(',')
+  const grantIssuers = envValue(env, 'DANDELION_ORIGIN_GRANT_ISSUERS')
+  if (grantIssuers !== undefined) fromEnv.grantIssuers = grantIssuers.split(',').filter((s) => s !== '')
   const fromFlags = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined))
   const config: Record<string, unknown> = { ...DEFAULTS, ...fromFile, ...fromEnv, ...fromFlags }
   if (!validate(config)) {

@@ -3,11 +3,13 @@
  * The secret may also come from `DANDELION_RTC_SECRET`, which keeps it out of `ps`; the
  * previous secrets of a rotation from `DANDELION_RTC_PREVIOUS_SECRETS` (comma-separated); the
  * STUN/TURN servers from `DANDELION_RTC_ICE_SERVERS` (`ice-servers.ts`), the TURN server's shared
- * secret from `DANDELION_RTC_TURN_SECRET` (`turn-credentials.ts`).
+ * secret from `DANDELION_RTC_TURN_SECRET` (`turn-credentials.ts`); every variable is named in
+ * `env.ts`, and a blank one is unset.
  */
 import { parseArgs } from 'node:util'
 import { holdStopSignals } from '../node/cli-main.ts'
 import { DEFAULT_GRANT_KEY_FILE, DEFAULT_HOST, DEFAULT_PORT, PHOTO_MAX_BYTES } from './constants.ts'
+import { RTC_ENV, rtcEnvValue, warnMisspeltRtcEnv } from './env.ts'
 import { InvalidConfigError } from './errors.ts'
 import { iceServersFromEnv, parseIceServerArg } from './ice-servers.ts'
 import { createRtcServer } from './index.ts'
@@ -54,6 +56,11 @@ export interface RunRtcOptions {
    * @default the process's first SIGTERM or SIGINT ({@link holdStopSignals})
    */
   signal?: AbortSignal
+  /**
+   * The environment its secrets come from (where no flag gives them).
+   * @default process.env
+   */
+  env?: NodeJS.ProcessEnv
 }
 
 /** Parses `argv` (arguments after `rtc`), validates the config and runs the service until it is stopped. */
@@ -86,17 +93,19 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
     process.stdout.write(USAGE)
     return
   }
+  const env = options.env ?? process.env
+  warnMisspeltRtcEnv(env, (line) => process.stderr.write(`${line}\n`))
   const num = (v: unknown): number | undefined =>
     typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : (v as undefined)
-  const secret = values.secret ?? process.env.DANDELION_RTC_SECRET
+  const secret = values.secret ?? rtcEnvValue(env, 'secret')
   // the schema's own words ("/ must have required property 'secret'") name no flag
   if (secret === undefined || secret === '')
     throw new InvalidConfigError(
-      'no token signing secret: set DANDELION_RTC_SECRET (kept out of `ps`) or --secret, at least 16 characters',
+      `no token signing secret${env[RTC_ENV.secret] === '' ? ` (${RTC_ENV.secret} is empty)` : ''}: ` +
+        `set ${RTC_ENV.secret} (kept out of \`ps\`) or --secret, at least 16 characters`,
     )
   const config: Record<string, unknown> = { secret }
-  const previous =
-    values['previous-secret'] ?? previousSecretsFromEnv(process.env.DANDELION_RTC_PREVIOUS_SECRETS)
+  const previous = values['previous-secret'] ?? previousSecretsFromEnv(rtcEnvValue(env, 'previousSecrets'))
   if (previous !== undefined) config.previousSecrets = previous
   if (values.port !== undefined) config.port = num(values.port)
   if (values.host !== undefined) config.host = values.host
@@ -106,11 +115,13 @@ export async function runRtcCommand(argv: string[], options: RunRtcOptions = {})
   if (values['photo-max-bytes'] !== undefined) config.photoMaxBytes = num(values['photo-max-bytes'])
   const flags = values['ice-server'] as string[] | undefined
   const iceServers =
-    flags?.map((v) => parseIceServerArg(v)) ?? iceServersFromEnv(process.env.DANDELION_RTC_ICE_SERVERS)
+    flags?.map((v) => parseIceServerArg(v)) ?? iceServersFromEnv(rtcEnvValue(env, 'iceServers'))
   if (iceServers !== undefined) config.iceServers = iceServers
-  const turnSecret = (values['turn-secret'] as string | undefined) ?? process.env.DANDELION_RTC_TURN_SECRET
+  // blank is unset: no TURN secret (a turn: server without credentials is then refused) and
+  // no ops token (its routes do not exist), both stricter than any value
+  const turnSecret = (values['turn-secret'] as string | undefined) ?? rtcEnvValue(env, 'turnSecret')
   if (turnSecret !== undefined && turnSecret !== '') config.turnSecret = turnSecret
-  const opsToken = (values['ops-token'] as string | undefined) ?? process.env.DANDELION_RTC_OPS_TOKEN
+  const opsToken = (values['ops-token'] as string | undefined) ?? rtcEnvValue(env, 'opsToken')
   if (opsToken !== undefined && opsToken !== '') config.opsToken = opsToken
   if (values['turn-ttl'] !== undefined) config.turnTtlSeconds = ttlSeconds(values['turn-ttl'] as string)
   // before the server exists: a SIGTERM while it starts, even before this module loaded

@@ -11,6 +11,7 @@ import {
   PHOTO_MAX_BYTES,
   TURN_CREDENTIAL_TTL_S,
 } from './constants.ts'
+import { RTC_ENV } from './env.ts'
 import { InvalidConfigError } from './errors.ts'
 import { checkIceServers, ICE_SERVER_SCHEMA, ICE_SERVERS_SETTING, type IceServer } from './ice-servers.ts'
 import { isMintedTurnServer } from './turn-credentials.ts'
@@ -67,8 +68,8 @@ const SECRET = { type: 'string', minLength: 16, maxLength: 512 }
 
 /** How an operator sets each key, for error messages (the CLI and its environment variables). */
 const SETTING_NAMES: Readonly<Record<string, string>> = {
-  secret: '--secret or DANDELION_RTC_SECRET',
-  previousSecrets: '--previous-secret or DANDELION_RTC_PREVIOUS_SECRETS',
+  secret: `--secret or ${RTC_ENV.secret}`,
+  previousSecrets: `--previous-secret or ${RTC_ENV.previousSecrets}`,
   host: '--host',
   port: '--port',
   origin: '--origin',
@@ -76,9 +77,9 @@ const SETTING_NAMES: Readonly<Record<string, string>> = {
   photoMaxBytes: '--photo-max-bytes',
   shards: '--shards',
   iceServers: ICE_SERVERS_SETTING,
-  turnSecret: '--turn-secret or DANDELION_RTC_TURN_SECRET',
+  turnSecret: `--turn-secret or ${RTC_ENV.turnSecret}`,
   turnTtlSeconds: '--turn-ttl',
-  opsToken: '--ops-token or DANDELION_RTC_OPS_TOKEN',
+  opsToken: `--ops-token or ${RTC_ENV.opsToken}`,
 }
 
 const schema = {

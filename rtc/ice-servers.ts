@@ -9,6 +9,7 @@
  * JSON, the browser's `RTCIceServer`: `{"urls":"turn:host:3478","username":"u","credential":"c"}`.
  * The variable holds several, separated by blanks or commas, or a JSON array of objects.
  */
+import { RTC_ENV } from './env.ts'
 import { InvalidConfigError } from './errors.ts'
 
 /** One STUN or TURN server, as `RTCPeerConnection` takes it (RFC 7064 / 7065 URLs). */
@@ -21,7 +22,7 @@ export interface IceServer {
 }
 
 /** How an operator sets the servers, for error messages. */
-export const ICE_SERVERS_SETTING = '--ice-server or DANDELION_RTC_ICE_SERVERS'
+export const ICE_SERVERS_SETTING = `--ice-server or ${RTC_ENV.iceServers}`
 
 /**
  * A STUN or TURN URL without credentials (RFC 7064 §3.1, RFC 7065 §3.1): `stun:host[:port]`,
@@ -78,7 +79,7 @@ export function checkIceServers(
     if (turn && (server.username === undefined) !== (server.credential === undefined))
       return `iceServers/${i}: a turn: server needs both a username and a credential, or neither with --turn-secret`
     if (turn && server.username === undefined && options.minted !== true)
-      return `iceServers/${i}: a turn: server needs a username and a credential, or --turn-secret (DANDELION_RTC_TURN_SECRET: the TURN server's shared secret) to mint them per client`
+      return `iceServers/${i}: a turn: server needs a username and a credential, or --turn-secret (${RTC_ENV.turnSecret}: the TURN server's shared secret) to mint them per client`
     if (!turn && (server.username !== undefined || server.credential !== undefined))
       return `iceServers/${i}: a username and credential belong to turn: servers only`
   }
@@ -126,7 +127,7 @@ export function parseIceServerArg(text: string, setting = '--ice-server'): IceSe
 /** `DANDELION_RTC_ICE_SERVERS`: a JSON array of servers, or flag values separated by blanks or commas. */
 export function iceServersFromEnv(text: string | undefined): IceServer[] | undefined {
   if (text === undefined || text.trim() === '') return undefined
-  const setting = 'DANDELION_RTC_ICE_SERVERS'
+  const setting = RTC_ENV.iceServers
   if (text.trim().startsWith('[')) {
     try {
       return JSON.parse(text) as IceServer[]

@@ -6,6 +6,7 @@
  */
 import { parseArgs } from 'node:util'
 import { InvalidConfigError } from '../node/errors.ts'
+import { TRACKER_ENV, type TrackerEnv, trackerEnvValue } from './cli-env.ts'
 import { parseDuration } from './cli-release-args.ts'
 import { CATCH_UP_RETRY_MAX_MS } from './constants.ts'
 import type { TrackerInit } from './index.ts'
@@ -41,13 +42,6 @@ tracker/README.md); give it yourself (NODE_OPTIONS) only when starting tracker/m
 
 const HOUR_MS = 3_600_000
 
-/** The environment variables `dandelion tracker` reads: the tokens, kept off the command line. */
-export interface TrackerEnv {
-  DANDELION_ADMIN_TOKEN?: string
-  DANDELION_ENROLLMENT_TOKEN?: string
-  DANDELION_VIEWER_TOKEN?: string
-}
-
 /** Milliseconds of the duration flag `flag`, if given; else a usage error saying what it takes. */
 function durationFlag(flag: string, text: string | undefined, expected: string): number | undefined {
   if (text === undefined) return undefined
@@ -58,8 +52,8 @@ function durationFlag(flag: string, text: string | undefined, expected: string):
 
 /**
  * The tracker `dandelion tracker <argv>` starts (`--help` is the caller's): its flags, tokens
- * from `env` where no flag gives them. Throws {@link InvalidConfigError} naming the flag of a
- * missing or wrong value.
+ * from `env` where no flag gives them (a blank variable is unset). Throws
+ * {@link InvalidConfigError} naming the flag of a missing or wrong value.
  */
 export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.env): TrackerInit {
   const { values } = parseArgs({
@@ -87,12 +81,16 @@ export function trackerInitFromArgs(argv: string[], env: TrackerEnv = process.en
       'backup-keep': { type: 'string' },
     },
   })
-  const adminToken = values['admin-token'] ?? env.DANDELION_ADMIN_TOKEN
-  const enrollmentToken = values['enrollment-token'] ?? env.DANDELION_ENROLLMENT_TOKEN
-  const viewerToken = values['viewer-token'] ?? env.DANDELION_VIEWER_TOKEN
-  // without a shared enrollment token, nodes enroll only with tokens issued through the API
+  const adminToken = values['admin-token'] ?? trackerEnvValue(env, 'adminToken')
+  // a blank token variable is unset: no shared enrollment token (nodes enroll only with
+  // tokens issued through the API), no viewer token, both stricter than any token
+  const enrollmentToken = values['enrollment-token'] ?? trackerEnvValue(env, 'enrollmentToken')
+  const viewerToken = values['viewer-token'] ?? trackerEnvValue(env, 'viewerToken')
   if (adminToken === undefined)
-    throw new InvalidConfigError('the admin token (--admin-token or DANDELION_ADMIN_TOKEN) is required')
+    throw new InvalidConfigError(
+      `the admin token (--admin-token or ${TRACKER_ENV.adminToken}) is required` +
+        (env[TRACKER_ENV.adminToken] === '' ? `: ${TRACKER_ENV.adminToken} is empty` : ''),
+    )
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new InvalidConfigError(`bad port ${values.port}`)

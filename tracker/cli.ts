@@ -7,9 +7,10 @@
  * `cli-release.ts`) `dandelion enroll-token create|list|revoke` (in `cli-enroll-token.ts`), `dandelion
  * operator create|list|revoke` (in `cli-operator.ts`), `dandelion backup
  * create|list|restore` (in `cli-backup.ts`), `dandelion nodes list` (in `cli-nodes.ts`) and
- * `dandelion versions list|remove` (in `cli-versions.ts`). Tokens come from flags or `DANDELION_ADMIN_TOKEN` / `DANDELION_ENROLLMENT_TOKEN`.
+ * `dandelion versions list|remove` (in `cli-versions.ts`). Tokens come from flags or the variables of `cli-env.ts`.
  */
 import { holdStopSignals } from '../node/cli-main.ts'
+import { warnMisspeltTrackerEnv } from './cli-env.ts'
 import { TRACKER_USAGE, trackerInitFromArgs } from './cli-tracker-args.ts'
 import { createTracker } from './index.ts'
 
@@ -32,6 +33,11 @@ export interface RunTrackerOptions {
    * @default the process's first SIGTERM or SIGINT ({@link holdStopSignals})
    */
   signal?: AbortSignal
+  /**
+   * The environment its tokens come from (where no flag gives them).
+   * @default process.env
+   */
+  env?: NodeJS.ProcessEnv
 }
 
 /**
@@ -44,7 +50,9 @@ export async function runTrackerCommand(argv: string[], options: RunTrackerOptio
     out(TRACKER_USAGE)
     return
   }
-  const init = trackerInitFromArgs(argv)
+  const env = options.env ?? process.env
+  warnMisspeltTrackerEnv(env, (line) => process.stderr.write(`${line}\n`))
+  const init = trackerInitFromArgs(argv, env)
   // before the tracker exists: a signal while it starts (tracker/main.ts holds them from its
   // first line) stops it once it is up, and every copy after the first does nothing (a
   // service manager signals each process of the unit and `dandelion tracker` passes its on)

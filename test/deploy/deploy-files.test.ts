@@ -28,7 +28,9 @@ import {
 import { runOriginCommand } from '../../origin/cli.ts'
 import { loadOriginConfig, ORIGIN_ENV_NAMES } from '../../origin/config.ts'
 import { runRtcCommand } from '../../rtc/cli.ts'
+import { RTC_ENV_NAMES } from '../../rtc/env.ts'
 import { runTrackerCommand } from '../../tracker/cli.ts'
+import { TRACKER_ENV_NAMES } from '../../tracker/cli-env.ts'
 import { trackerInitFromArgs } from '../../tracker/cli-tracker-args.ts'
 import { createTracker } from '../../tracker/index.ts'
 import {
@@ -195,11 +197,17 @@ describe.each(SERVICES)('dandelion-%s.service', (s) => {
     const names = deploy(s).env.map((e) => e.name)
     expect(names.length).toBeGreaterThan(0)
     expect(new Set(names).size).toBe(names.length)
-    if (s === 'node') for (const n of names) expect(NODE_ENV_NAMES, n).toContain(n)
-    else if (s === 'origin') for (const n of names) expect(ORIGIN_ENV_NAMES, n).toContain(n)
-    // the tracker and rtc keep no list: each variable, set to a value too short to be a
-    // secret, must make the daemon refuse to start, naming that variable
-    else for (const n of names) await expect(startWithBadValue(s, n), n).rejects.toThrow(n)
+    const own = {
+      node: NODE_ENV_NAMES,
+      origin: ORIGIN_ENV_NAMES,
+      tracker: TRACKER_ENV_NAMES,
+      rtc: RTC_ENV_NAMES,
+    }
+    for (const n of names) expect(own[s], n).toContain(n)
+    // and the tracker and rtc read each in their command: set to a value too short to be a
+    // secret, it must make the daemon refuse to start, naming that variable
+    if (s === 'tracker' || s === 'rtc')
+      for (const n of names) await expect(startWithBadValue(s, n), n).rejects.toThrow(n)
   })
 })
 

@@ -36,4 +36,25 @@ describe('origin configuration', () => {
     expect((err as Error).message).toContain('chunkSize')
     await expect(loadOriginConfig({}, {}, join(file, 'missing'))).rejects.toThrow(/cannot read config file/)
   })
+
+  it('reads a blank variable as unset, as every service does: the file or the default applies', async () => {
+    const file = join(await fx.dir(), 'origin.json')
+    await writeFile(file, JSON.stringify({ trackerUrl: 'http://127.0.0.1:7070' }))
+    const blank = {
+      DANDELION_ORIGIN_PORT: '',
+      DANDELION_ORIGIN_DATA: '',
+      DANDELION_ORIGIN_TOKEN: '',
+      DANDELION_ORIGIN_FSYNC: '',
+      DANDELION_ORIGIN_P2P_LISTEN: '',
+      DANDELION_ORIGIN_GRANT_ISSUERS: '',
+    }
+    // the defaults; no token: one is generated and kept in the data directory, as without the line
+    const config = await loadOriginConfig({}, blank)
+    expect(config).toEqual(await loadOriginConfig({}, {}))
+    expect(config.token).toBeUndefined()
+    // a tracker URL needs its token: left blank, the origin refuses to start, naming it
+    await expect(
+      loadOriginConfig({}, { ...blank, DANDELION_ORIGIN_TRACKER_TOKEN: '' }, file),
+    ).rejects.toThrow(/needs the tracker's admin token too \(--tracker-token, DANDELION_ORIGIN_TRACKER_TOKEN/)
+  })
 })
