@@ -115,6 +115,16 @@ describe('admin API', () => {
     ).toContain('targets')
     const metrics = await t.app.inject({ method: 'GET', url: '/metrics' })
     expect(metrics.body).toContain('dandelion_tracker_nodes_connected')
+    // Prometheus naming: `_total` is a counter's suffix (promtool flags a gauge named so);
+    // prom-client's own process metrics (`nodejs_active_handles_total`, a gauge) aside
+    const types = new Map(
+      [...metrics.body.matchAll(/^# TYPE (\S+) (\S+)$/gm)].map((m) => [m[1], m[2]] as const),
+    )
+    for (const [name, type] of types)
+      if (name.endsWith('_total') && !/^dandelion_tracker_(nodejs|process)_/.test(name))
+        expect(type, name).toBe('counter')
+    for (const name of ['commands_sent', 'commands_retransmitted', 'acks', 'outcomes', 'auth_failures'])
+      expect(types.get(`dandelion_tracker_${name}_total`), name).toBe('counter')
   })
 
   /**

@@ -125,6 +125,9 @@ describe('tracker backups', () => {
         )?.[1],
       )
     expect(await metric(t)).toBe(lastAt / 1000)
+    expect((await http(t, 'GET', '/metrics')).body).toMatch(
+      /^# TYPE dandelion_tracker_backup_failures_total counter\n(?:#.*\n)?dandelion_tracker_backup_failures_total 0$/m,
+    )
     await t.close()
     const again = await h.tracker({ dataDir, backupKeep: 2 })
     await until(async () => (await metric(again)) === lastAt / 1000, 'the newest backup read at start')

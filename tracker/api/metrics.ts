@@ -1,6 +1,6 @@
 /** Prometheus metrics of the tracker (own registry, so several trackers can share a process). */
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
-import { gaugeReading } from '../../node/metrics-gauge.ts'
+import { counterReading, gaugeReading } from '../../node/metrics-gauge.ts'
 import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
 import { tokenState } from '../state/enrollment-tokens.ts'
@@ -24,11 +24,20 @@ export function createMetrics(state: TrackerState, channel: ChannelServer, backu
   )
   gauge('dandelion_tracker_commands_queued', 'Commands in the outbox', () => view.outbox.stats().queued)
   gauge('dandelion_tracker_commands_unacked', 'Commands not yet ACKed', () => view.outbox.stats().unacked)
-  gauge('dandelion_tracker_commands_sent_total', 'Command transmissions', () => channel.stats.sent)
-  gauge('dandelion_tracker_commands_retransmitted_total', 'Retransmissions', () => channel.stats.retransmits)
-  gauge('dandelion_tracker_acks_total', 'ACKs received', () => channel.stats.acks)
-  gauge('dandelion_tracker_outcomes_total', 'Outcomes received', () => channel.stats.outcomes)
-  gauge(
+  // counts since start, each only ever incremented (channel/transmit.ts, reports.ts,
+  // welcome.ts, server.ts): counters, as their `_total` names say
+  const counter = (name: string, help: string, read: () => number): void => {
+    counterReading(registry, name, help, read)
+  }
+  counter('dandelion_tracker_commands_sent_total', 'Command transmissions', () => channel.stats.sent)
+  counter(
+    'dandelion_tracker_commands_retransmitted_total',
+    'Retransmissions',
+    () => channel.stats.retransmits,
+  )
+  counter('dandelion_tracker_acks_total', 'ACKs received', () => channel.stats.acks)
+  counter('dandelion_tracker_outcomes_total', 'Outcomes received', () => channel.stats.outcomes)
+  counter(
     'dandelion_tracker_auth_failures_total',
     'Refused channel handshakes',
     () => channel.stats.authFailures,
@@ -88,7 +97,7 @@ export function createMetrics(state: TrackerState, channel: ChannelServer, backu
       'When the newest backup kept was taken (Unix seconds; 0: none)',
       () => (backups.lastTakenAt ?? 0) / 1000,
     )
-    gauge(
+    counter(
       'dandelion_tracker_backup_failures_total',
       'Backups that failed since start',
       () => backups.failures,
