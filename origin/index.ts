@@ -75,7 +75,12 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
   await catalog.open()
   const events = new EventEmitter<{ version: [PublishedVersion]; removed: [PublishedVersion] }>()
   const trackerRegistration = new TrackerRegistrationStatus()
-  const metrics = createMetrics(() => store.usage().bytes, trackerRegistration)
+  const readFreeDisk = init.freeDiskBytes ?? (() => freeDiskBytes(uploadsDir))
+  const minFreeDiskBytes = init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES
+  const metrics = createMetrics(() => store.usage().bytes, trackerRegistration, {
+    freeBytes: readFreeDisk,
+    minFreeBytes: minFreeDiskBytes,
+  })
   const queue = new IngestQueue({ concurrency: MAX_CONCURRENT_INGESTS, maxQueued: MAX_QUEUED_INGESTS })
 
   /** Runs a publishing job in the ingest queue with metrics and version events. */
@@ -137,7 +142,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       publish: (file, meta, upload) =>
         track(() => publish(components, file, meta, { uploadId: upload.id, private: upload.private })),
       published: (uploadId) => catalog.byUpload(uploadId),
-      freeDiskBytes: init.freeDiskBytes ?? (() => freeDiskBytes(uploadsDir)),
+      freeDiskBytes: readFreeDisk,
     },
     {
       dir: uploadsDir,
@@ -147,7 +152,7 @@ export async function createOrigin(init: OriginInit): Promise<Origin> {
       grantIssuers: init.grantIssuers,
       maxUploadBytes: init.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
       expiryMs: init.uploadExpiryMs ?? DEFAULT_UPLOAD_EXPIRY_MS,
-      minFreeDiskBytes: init.minFreeDiskBytes ?? DEFAULT_MIN_FREE_DISK_BYTES,
+      minFreeDiskBytes,
     },
   )
   uploads.tus.on('POST_CREATE', () => metrics.uploadsCreated.inc())

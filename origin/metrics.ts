@@ -17,17 +17,44 @@ export interface OriginMetrics {
   storeBytes: Gauge
 }
 
+/** The origin's data volume, as the upload service's free-space check reads it. */
+export interface OriginDisk {
+  /** Free bytes on it. */
+  freeBytes: () => Promise<number>
+  /** Bytes below which uploads are refused with 507 (`minFreeDiskBytes`; 0: none). */
+  minFreeBytes: number
+}
+
 /**
- * Creates the metrics; `storeBytes` reads the store's usage and the `dandelion_origin_tracker_*`
- * ones read `tracker` (the origin's registration with the tracker) when scraped.
+ * Creates the metrics; `storeBytes` reads the store's usage, the `dandelion_origin_*disk*`
+ * ones `disk`, and the `dandelion_origin_tracker_*` ones `tracker` (the origin's registration
+ * with the tracker) when scraped.
  */
 export function createMetrics(
   readStoreBytes: () => number,
   tracker: TrackerRegistrationStatus,
+  disk: OriginDisk,
 ): OriginMetrics {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'dandelion_origin_' })
   const opts = { registers: [registry] }
+  // one statfs per scrape (nothing keeps a recent reading: uploads read it as they write)
+  new Gauge({
+    name: 'dandelion_origin_disk_free_bytes',
+    help: "free bytes on the origin's data volume (NaN: statfs failed)",
+    async collect() {
+      this.set(await disk.freeBytes().catch(() => Number.NaN))
+    },
+    ...opts,
+  })
+  new Gauge({
+    name: 'dandelion_origin_min_free_disk_bytes',
+    help: 'free bytes below which uploads are refused with 507 (--min-free-disk-bytes; 0: none)',
+    collect() {
+      this.set(disk.minFreeBytes)
+    },
+    ...opts,
+  })
   const trackerGauge = (name: string, help: string, key: keyof TrackerRegistrationMetrics): Gauge =>
     new Gauge({
       name: `dandelion_origin_tracker_${name}`,

@@ -1,6 +1,7 @@
 /** Prometheus metrics of a node, computed from its status at scrape time. */
-import { Counter, Gauge, Registry } from 'prom-client'
+import { Gauge, Registry } from 'prom-client'
 import type { DandelionNode } from '../index.ts'
+import { counterReading } from '../metrics-gauge.ts'
 
 /** What the playback server itself counts, for its operators. */
 export interface PlaybackCounts {
@@ -11,10 +12,13 @@ export interface PlaybackCounts {
 }
 
 /**
- * A registry whose gauges and counters read `node.status()` when scraped, and `playback`'s
- * counts when given.
+ * A registry whose gauges and counters read `node.status()` and `node.store` when scraped,
+ * and `playback`'s counts when given.
  */
-export function createNodeMetrics(node: Pick<DandelionNode, 'status'>, playback?: PlaybackCounts): Registry {
+export function createNodeMetrics(
+  node: Pick<DandelionNode, 'status' | 'store'>,
+  playback?: PlaybackCounts,
+): Registry {
   const registry = new Registry()
   const gauge = (name: string, help: string, read: (g: Gauge) => void, labelNames: string[] = []): void => {
     new Gauge({
@@ -27,18 +31,9 @@ export function createNodeMetrics(node: Pick<DandelionNode, 'status'>, playback?
       },
     })
   }
-  // the node's totals only grow: counters, as their `_total` names say (a gauge named so is
-  // flagged by `promtool check metrics`, and `rate()` over a gauge is not reset-aware)
+  // the node's totals only grow: counters, as their `_total` names say
   const counter = (name: string, help: string, read: () => number): void => {
-    new Counter({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.reset()
-        this.inc(read())
-      },
-    })
+    counterReading(registry, name, help, read)
   }
   counter(
     'dandelion_node_bytes_from_peers_total',
@@ -69,7 +64,45 @@ export function createNodeMetrics(node: Pick<DandelionNode, 'status'>, playback?
   gauge('dandelion_node_banned_peers', 'Peers banned right now (corrupt chunks, protocol violations)', (g) =>
     g.set(node.status().bannedPeers),
   )
-  gauge('dandelion_node_store_bytes', 'Bytes in the chunk store', (g) => g.set(node.status().store.bytes))
+  gauge('dandelion_node_store_bytes', 'Bytes in the chunk store', (g) => g.set(node.store.usage().bytes))
+  gauge(
+    'dandelion_node_store_pinned_bytes',
+    'Bytes of the chunk store the node must keep (pinned content, downloads in progress): never evicted',
+    (g) => g.set(node.store.usage().pinnedBytes),
+  )
+  // unlimited is +Inf, not a missing series: `pinned > 0.9 * limit` is then simply false
+  gauge(
+    'dandelion_node_store_quota_bytes',
+    'Byte quota of the chunk store (--quota-bytes; +Inf: none)',
+    (g) => g.set(node.store.usage().quotaBytes),
+  )
+  gauge(
+    'dandelion_node_store_limit_bytes',
+    'Most bytes the chunk store may hold now: its quota, or less when the disk free-space floor (--min-free-disk-bytes) binds (+Inf: neither)',
+    (g) => {
+      const u = node.store.usage()
+      g.set(u.limitBytes ?? u.quotaBytes)
+    },
+  )
+  counter(
+    'dandelion_node_store_refused_writes_total',
+    'Chunks and manifests the store refused for lack of room (at its limit with nothing left to evict): content not placed',
+    () => node.store.usage().refusedWrites,
+  )
+  // a store in memory has no disk of its own to watch
+  const { disk } = node.store
+  if (disk !== undefined) {
+    gauge(
+      'dandelion_node_disk_free_bytes',
+      "Free bytes on the chunk store's disk (NaN: statfs failed)",
+      (g) => g.set(disk.freeBytes()),
+    )
+    gauge(
+      'dandelion_node_min_free_disk_bytes',
+      'Bytes the chunk store keeps free on its disk (--min-free-disk-bytes; 0: none)',
+      (g) => g.set(disk.minFreeBytes),
+    )
+  }
   gauge(
     'dandelion_node_swarm_progress_ratio',
     'Share of a manifest held',

@@ -134,6 +134,7 @@ export abstract class BaseChunkStore implements ChunkStore {
       bytes: this.sizes.bytes,
       quotaBytes: this.quotaBytes,
       pinnedBytes,
+      refusedWrites: this.room.refused,
     }
     const limit = this.roomLimit()
     if (limit.bytes < this.quotaBytes) usage.limitBytes = Math.max(0, limit.bytes)

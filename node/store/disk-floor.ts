@@ -19,6 +19,12 @@ const REREAD_BYTES = 8 * 1024 * 1024
 /** Longest time between two reads of the free space while the store writes. */
 const REREAD_MS = 5_000
 
+/** Free bytes on the disk holding `dir` (one `statfs`): what an unprivileged writer may use. */
+export function statfsFreeBytes(dir: string): number {
+  const s = statfsSync(dir)
+  return s.bavail * s.bsize
+}
+
 /** Options of {@link DiskFloor}. */
 export interface DiskFloorInit {
   /** A directory on the store's disk. */
@@ -37,16 +43,14 @@ export class DiskFloor {
   private readAt = Number.NEGATIVE_INFINITY
   private sinceRead = 0
   private limitBytes = Number.POSITIVE_INFINITY
+  /** Free bytes at the last read, and when; `NaN` when the disk could not be asked. */
+  private freeAt = Number.NaN
+  private freeReadAt = Number.NEGATIVE_INFINITY
 
   constructor(init: DiskFloorInit) {
     this.minFreeBytes = init.minFreeBytes
     this.dir = init.dir
-    this.freeBytes =
-      init.freeBytes ??
-      (() => {
-        const s = statfsSync(init.dir)
-        return s.bavail * s.bsize
-      })
+    this.freeBytes = init.freeBytes ?? (() => statfsFreeBytes(init.dir))
   }
 
   /**
@@ -55,17 +59,40 @@ export class DiskFloor {
    */
   reserving(held: number, size: number): void {
     const now = Date.now()
-    if (this.sinceRead + size > REREAD_BYTES || now - this.readAt > REREAD_MS) {
-      try {
-        this.limitBytes = held + this.freeBytes() - this.minFreeBytes
-      } catch {
-        // a disk that cannot be asked: the quota alone decides, as without a floor
-        this.limitBytes = Number.POSITIVE_INFINITY
-      }
-      this.readAt = now
-      this.sinceRead = 0
-    }
+    if (this.sinceRead + size > REREAD_BYTES || now - this.readAt > REREAD_MS) this.read(held, now)
     this.sinceRead += size
+  }
+
+  /**
+   * Free bytes on the disk, for whoever watches it (a metrics scrape): the last reading when
+   * it is at most {@link REREAD_MS} old (the store writing reads it that often), else read
+   * now. The limit is left to {@link reserving}. `NaN` when the disk cannot be asked.
+   */
+  free(): number {
+    const now = Date.now()
+    if (now - this.freeReadAt > REREAD_MS) {
+      try {
+        this.freeAt = this.freeBytes()
+      } catch {
+        this.freeAt = Number.NaN
+      }
+      this.freeReadAt = now
+    }
+    return this.freeAt
+  }
+
+  private read(held: number, now: number): void {
+    try {
+      this.freeAt = this.freeBytes()
+      this.limitBytes = held + this.freeAt - this.minFreeBytes
+    } catch {
+      // a disk that cannot be asked: the quota alone decides, as without a floor
+      this.freeAt = Number.NaN
+      this.limitBytes = Number.POSITIVE_INFINITY
+    }
+    this.readAt = now
+    this.freeReadAt = now
+    this.sinceRead = 0
   }
 
   /** The most bytes the store may hold, as of the last read of the free space. */

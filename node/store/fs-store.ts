@@ -23,10 +23,10 @@ import type { DiskFloorInfo } from '../errors.ts'
 import { BaseChunkStore } from './base-store.ts'
 import { ChunkLocations } from './chunk-locations.ts'
 import { Compaction } from './compaction.ts'
-import { DiskFloor } from './disk-floor.ts'
+import { DiskFloor, statfsFreeBytes } from './disk-floor.ts'
 import { asDiskFull } from './disk-full.ts'
 import { type ChunkFill, checkLengths, writeInPlace } from './in-place-write.ts'
-import type { AbortOptions, FsChunkStoreInit } from './index.ts'
+import type { AbortOptions, FsChunkStoreInit, StoreDisk } from './index.ts'
 import { CHUNK_PREFIX, encodeLocation, INTENT_PREFIX, PIN_PREFIX } from './index-keys.ts'
 import { recoverIndex } from './recovery.ts'
 import type { RoomLimit } from './room.ts'
@@ -51,16 +51,32 @@ export class FsChunkStore extends BaseChunkStore {
 
   /** Free space kept on the disk (`minFreeDiskBytes`), if any. */
   private readonly floor?: DiskFloor
+  /** The disk this store is on (`ChunkStore.disk`). */
+  readonly disk: StoreDisk
 
   constructor(init: FsChunkStoreInit) {
     super(init)
     this.dir = init.dir
+    const freeDiskBytes = init.freeDiskBytes ?? (() => statfsFreeBytes(init.dir))
     if (init.minFreeDiskBytes !== undefined && init.minFreeDiskBytes > 0)
       this.floor = new DiskFloor({
         dir: init.dir,
         minFreeBytes: init.minFreeDiskBytes,
-        freeBytes: init.freeDiskBytes,
+        freeBytes: freeDiskBytes,
       })
+    const floor = this.floor
+    this.disk = {
+      minFreeBytes: floor?.minFreeBytes ?? 0,
+      // with a floor, its reading (fresh while the store writes); without, one statfs
+      freeBytes: () => {
+        if (floor !== undefined) return floor.free()
+        try {
+          return freeDiskBytes()
+        } catch {
+          return Number.NaN
+        }
+      },
+    }
     this.fsync = init.fsync ?? false
     const quota = init.quotaBytes ?? Number.POSITIVE_INFINITY
     this.files = new StoreFiles(init.dir, {

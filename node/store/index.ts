@@ -31,7 +31,7 @@ export interface AddOptions extends AbortOptions {
 /** Where a caller of {@link ChunkStore.addInPlace} writes its chunks: an open file and an offset (what the hash pool's `readAndHash` takes as `writeTo`). */
 export type ChunkTarget = WriteTarget
 
-/** Space used by a store. */
+/** Space used by a store, and the writes it refused for want of space. */
 export interface StoreUsage {
   /** Chunks stored. */
   chunks: number
@@ -46,6 +46,23 @@ export interface StoreUsage {
    * floor binds (`minFreeDiskBytes`). Absent: the quota is the limit.
    */
   limitBytes?: number
+  /**
+   * Writes (chunks, manifests) refused for lack of room since the store was created: its
+   * limit was reached and nothing more could be evicted (`QuotaExceededError`).
+   */
+  refusedWrites: number
+}
+
+/** The disk an on-disk store is on. */
+export interface StoreDisk {
+  /** Bytes the store keeps free there (`minFreeDiskBytes`); 0: no floor. */
+  readonly minFreeBytes: number
+  /**
+   * Free bytes on it (what an unprivileged writer may use); `NaN` when it cannot be asked.
+   * A store with a floor answers from its last reading when that is a few seconds old at
+   * most, else reads it (one `statfs`).
+   */
+  freeBytes(): number
 }
 
 /** Where verified chunks are kept. Every chunk is hashed before it becomes visible. */
@@ -72,6 +89,8 @@ export interface ChunkStore {
   /** Every stored chunk's CID. */
   list(options?: AbortOptions): AsyncIterable<CID>
   usage(): StoreUsage
+  /** The disk the store is on; absent for a store in memory. */
+  readonly disk?: StoreDisk
   /** Pins `cids` under `key` (e.g. a manifest CID); pinned chunks are never evicted. Replaces an earlier pin of that key. */
   pin(key: string, cids: CID[], options?: AbortOptions): Promise<void>
   /** Removes the pin `key`. */

@@ -45,6 +45,8 @@ export class Room {
   private makingRoom: Promise<void> = Promise.resolve()
   /** Bytes reserved by writes under way. */
   private reserved = 0
+  /** Reservations refused for lack of room, since created. */
+  refused = 0
 
   constructor(components: RoomComponents, init: RoomInit) {
     this.c = components
@@ -71,6 +73,7 @@ export class Room {
     if (needed() > 0) {
       if (this.evictWhenFull) await this.c.evict(needed(), options)
       if (needed() > 0) {
+        this.refused++
         const { floor } = this.c.limit()
         const held = `(${this.c.stored()} stored, ${this.reserved} being written)`
         throw floor === undefined

@@ -128,5 +128,12 @@ describe('origin content API', () => {
     const text = await (await fetch(`${origin.url}/metrics`)).text()
     expect(text).toContain('dandelion_origin_versions_published_total 1')
     expect(text).toMatch(/dandelion_origin_chunk_bytes_served_total \d+/)
+    // the store holds the file's chunks
+    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1])
+    expect(value('dandelion_origin_store_bytes')).toBe(origin.store.usage().bytes)
+    expect(value('dandelion_origin_store_bytes')).toBe(file.bytes.length)
+    // its disk, read with statfs (no floor in these tests)
+    expect(value('dandelion_origin_disk_free_bytes')).toBeGreaterThan(0)
+    expect(value('dandelion_origin_min_free_disk_bytes')).toBe(0)
   })
 })

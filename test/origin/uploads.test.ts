@@ -164,6 +164,10 @@ describe('origin uploads (tus)', () => {
     const full = await patch(400, new Uint8Array(600).fill(2))
     expect(full.status).toBe(507)
     expect(await full.text()).toContain('ERR_INSUFFICIENT_STORAGE')
+    // what an alert compares: the free space the refusal read, and the floor it fell below
+    const metrics = await (await fetch(`${origin.url}/metrics`)).text()
+    expect(metrics).toMatch(/^dandelion_origin_disk_free_bytes 0$/m)
+    expect(metrics).toMatch(new RegExp(`^dandelion_origin_min_free_disk_bytes ${MiB}$`, 'm'))
     free = 10 * MiB
     const done = await patch(400, new Uint8Array(600).fill(2))
     expect(done.status).toBe(204)
