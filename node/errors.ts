@@ -95,6 +95,17 @@ export class InvalidConfigError extends DandelionError {
   }
 }
 
+/** A scrub was asked of a node that does not scrub: no on-disk store of its own, or `scrub: false`. */
+export class ScrubUnavailableError extends DandelionError {
+  override name = 'ScrubUnavailableError'
+  constructor() {
+    super(
+      'this node does not scrub: only a node with its own on-disk store (a data directory) does, unless scrubbing is off',
+      'ERR_SCRUB_UNAVAILABLE',
+    )
+  }
+}
+
 /** The component is not started, or was stopped. */
 export class NotStartedError extends DandelionError {
   override name = 'NotStartedError'

@@ -20,6 +20,7 @@ import type { Limits } from './limiter/index.ts'
 import type { SignedMembership } from './membership.ts'
 import type { NameTable } from './names.ts'
 import { DandelionNodeImpl } from './node.ts'
+import type { ScrubStatus } from './scrub.ts'
 import type { ChunkStore, StoreUsage } from './store/index.ts'
 import type { FetchProgress, SwarmStats } from './swarm/swarm-types.ts'
 import type { WebSeedStatus } from './swarm/web-seed.ts'
@@ -27,6 +28,7 @@ import type { WebSeedStatus } from './swarm/web-seed.ts'
 export type { Limits } from './limiter/index.ts'
 export type { Membership, SignedMembership } from './membership.ts'
 export type { NameEntry, NameTable } from './names.ts'
+export type { ScrubStatus } from './scrub.ts'
 export type { FetchProgress, SwarmStats } from './swarm/swarm-types.ts'
 export type { WebSeedStatus } from './swarm/web-seed.ts'
 
@@ -125,6 +127,12 @@ export interface DandelionNodeInit {
   originBackoff?: { initialMs: number; maxMs: number }
   /** Local playback server; `false` for none. @default none */
   playback?: { host?: string; port?: number; apiToken?: string } | false
+  /**
+   * Scrubbing of the node's own on-disk store (`scrub.ts`): every chunk read back and hashed,
+   * a corrupt one dropped and fetched again. `false`: never. @default every 7 days, at most
+   * 8 MiB/s, for a node with a `dataDir` and its own store
+   */
+  scrub?: { intervalMs?: number; bytesPerSecond?: number } | false
 }
 
 /** Options of {@link DandelionNode.fetch}. */
@@ -180,6 +188,8 @@ export interface NodeStatus {
   /** The origin fallback, when an origin is configured: its health as this node sees it. */
   origin?: WebSeedStatus
   playbackUrl?: string
+  /** Scrubbing of the on-disk store, when the node scrubs (see {@link DandelionNodeInit.scrub}). */
+  scrub?: ScrubStatus
 }
 
 /** A running (or startable) Dandelion node. */
@@ -236,6 +246,11 @@ export interface DandelionNode {
   /** Believes statements of peers' places signed by this tracker from now on. */
   trustTracker(trackerId: string): void
   status(): NodeStatus
+  /**
+   * Runs a scrub pass now (or joins the one under way) and resolves with what it found.
+   * @throws ScrubUnavailableError when the node does not scrub (no on-disk store of its own, or `scrub: false`)
+   */
+  scrub(): Promise<ScrubStatus>
 }
 
 /** Creates a node (call `start()` next). */

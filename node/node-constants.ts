@@ -165,3 +165,8 @@ export const DEVICE_QUOTA_BYTES = 2 * 1024 * MiB
 
 /** Names remembered by the name table. */
 export const MAX_NAMES = 10_000
+
+/** Time between two scrub passes of an on-disk store (every chunk read back and hashed). */
+export const SCRUB_INTERVAL_MS = 7 * 24 * 60 * 60 * second
+/** How fast a scrub pass reads: under a tenth of a campus disk, so classes never notice. */
+export const SCRUB_BYTES_PER_SECOND = 8 * MiB

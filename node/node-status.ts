@@ -1,8 +1,8 @@
 /**
  * A node's status (`DandelionNode.status()`, `GET /status`), read from its parts: who and
  * where it is, its connections and bans, each swarm's progress, counters and peers, its
- * limits, its store's usage and the origin fallback's health, with the fetches that failed
- * before their download began.
+ * limits, its store's usage and scrubbing, and the origin fallback's health, with the fetches
+ * that failed before their download began.
  */
 import type { NodeStatus } from './index.ts'
 import { membershipStatus } from './membership-file.ts'
@@ -17,7 +17,7 @@ export type NodeStatusComponents = Pick<
 /** The node's status now; `role` as the node was given it, `playbackUrl` once its player server runs. */
 export function nodeStatus(
   c: NodeStatusComponents,
-  node: { role: NodeStatus['role']; playbackUrl?: string },
+  node: { role: NodeStatus['role']; playbackUrl?: string; scrub?: NodeStatus['scrub'] },
 ): NodeStatus {
   const { locality } = c
   return c.fetchFailures.report({
@@ -46,5 +46,6 @@ export function nodeStatus(
     store: c.store.usage(),
     origin: c.webSeed?.status(),
     playbackUrl: node.playbackUrl,
+    scrub: node.scrub,
   })
 }

@@ -8,8 +8,9 @@ import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { DAG_CBOR_CODEC } from './constants.ts'
 import { type Manifest, parseCid } from './content/index.ts'
+import { ScrubUnavailableError } from './errors.ts'
 import type { HostServices } from './host/index.ts'
-import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus } from './index.ts'
+import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus, ScrubStatus } from './index.ts'
 import type { Limits } from './limiter/index.ts'
 import type { SignedMembership } from './membership.ts'
 import { keepMembership, restoreMembership } from './membership-file.ts'
@@ -18,6 +19,7 @@ import { type NodeComponents, type NodeHost, nodeComponents, nodeHost } from './
 import { NodeContent } from './node-content.ts'
 import { nodeStatus } from './node-status.ts'
 import type { PlaybackServer } from './playback/server.ts'
+import { nodeScrubber, type Scrubber } from './scrub.ts'
 import type { ChunkStore } from './store/index.ts'
 import type { SwarmNetwork } from './swarm/network.ts'
 import type { Swarm } from './swarm/swarm.ts'
@@ -39,6 +41,8 @@ export class DandelionNodeImpl implements DandelionNode {
   /** What the node seeds, pins and evicts. */
   private readonly content: NodeContent
   private playback?: PlaybackServer
+  /** Reads back and hashes the node's own on-disk store on a schedule (`scrub.ts`). */
+  private readonly scrubber?: Scrubber
   /** Set by {@link stop}: the lookups it ends are not downloads to forget. */
   private stopping = false
 
@@ -63,6 +67,16 @@ export class DandelionNodeImpl implements DandelionNode {
       eviction: c.eviction,
       downloads: c.downloads,
       swarm: (cid) => this.swarm(cid),
+    })
+    this.scrubber = nodeScrubber(this.init, {
+      store: c.store,
+      ownsStore: c.ownsStore,
+      swarms: () => c.network.swarms.values(),
+      fetchAgain: (cid) => {
+        this.fetch(cid).catch((err: Error) =>
+          c.log('not fetching %s again after a scrub: %s', cid, err.message),
+        )
+      },
     })
   }
 
@@ -109,6 +123,7 @@ export class DandelionNodeImpl implements DandelionNode {
       this.fetch(cid).catch((err: Error) => c.log('not resuming %s: %s', cid, err.message))
     }
     c.bootstrap.start()
+    await this.scrubber?.start()
     if (this.init.playback !== undefined && this.init.playback !== false) {
       const { startPlayback } = await import('./playback/server.ts')
       this.playback = await startPlayback(this, this.init.playback)
@@ -123,6 +138,7 @@ export class DandelionNodeImpl implements DandelionNode {
     c.manifests.stop()
     c.lan?.detach()
     await this.playback?.close()
+    await this.scrubber?.stop()
     await this.network.stop()
     await this.libp2p.stop()
     await this.names.close()
@@ -195,7 +211,16 @@ export class DandelionNodeImpl implements DandelionNode {
   }
 
   status(): NodeStatus {
-    return nodeStatus(this.c, { role: this.init.role ?? 'campus', playbackUrl: this.playbackUrl })
+    return nodeStatus(this.c, {
+      role: this.init.role ?? 'campus',
+      playbackUrl: this.playbackUrl,
+      scrub: this.scrubber?.status(),
+    })
+  }
+
+  async scrub(): Promise<ScrubStatus> {
+    if (this.scrubber === undefined) throw new ScrubUnavailableError()
+    return await this.scrubber.runNow()
   }
 
   /** The swarm of a manifest, joined on first use. */

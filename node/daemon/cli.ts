@@ -77,6 +77,10 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --mdns --no-dht
   --webrtc                WebRTC-Direct (DANDELION_WEBRTC): a campus node accepts lamps behind NAT on
                           its /webrtc-direct listen address; a device dials one given as --bootstrap
+  --scrub-interval-hours H   hours between two scrubs of the store, every chunk read back and
+                          hashed, a corrupt one fetched again (DANDELION_SCRUB_INTERVAL_HOURS,
+                          default 168; 0: only on POST /scrub); --scrub-rate B/S its read rate
+                          (DANDELION_SCRUB_RATE, default 8 MiB/s)
   --no-direct-io          write received chunks through the page cache (DANDELION_DIRECT_IO=false;
                           default: direct I/O where the file system has it)
   --tracker URL           tracker command channel, ws(s)://host:port/channel; repeatable, tried in
@@ -154,6 +158,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     minFreeDiskBytes: config.minFreeDiskBytes,
     hashWorkers: config.hashWorkers,
     directIo: config.directIo,
+    scrub: { intervalMs: config.scrubIntervalHours * 3_600_000, bytesPerSecond: config.scrubRate },
     limits: {
       uploadBytesPerSecond: config.uploadLimit,
       downloadBytesPerSecond: config.downloadLimit,

@@ -47,6 +47,10 @@ export interface NodeConfig {
   hashWorkers: number
   /** Write received chunks with direct I/O (no copy into the page cache) where the file system has it. */
   directIo: boolean
+  /** Hours between two scrub passes (every stored chunk read back and hashed); 0: only when asked. */
+  scrubIntervalHours: number
+  /** Bytes per second a scrub pass reads at most. */
+  scrubRate: number
   /** Tracker command-channel URLs (`ws(s)://host:port/channel`), in failover order; none = no agent. */
   trackers: string[]
   /**
@@ -79,6 +83,8 @@ const schema = {
     'playbackPort',
     'hashWorkers',
     'directIo',
+    'scrubIntervalHours',
+    'scrubRate',
     'trackers',
     'trackerIds',
     'labels',
@@ -111,6 +117,8 @@ const schema = {
     minFreeDiskBytes: { type: 'integer', minimum: 0 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     directIo: { type: 'boolean' },
+    scrubIntervalHours: { type: 'number', minimum: 0, maximum: 24 * 366 },
+    scrubRate: { type: 'number', minimum: 65536 },
     trackers: { type: 'array', items: { type: 'string', pattern: '^wss?://[^/]+' }, maxItems: 16 },
     trackerIds: { type: 'array', items: { type: 'string', minLength: 1, maxLength: 128 }, maxItems: 16 },
     // the tracker drops an enrollment whose token is longer (`node/agent/protocol.ts`)
@@ -155,6 +163,9 @@ export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   // to a worker and waking it costs more main-thread time than hashing it here
   hashWorkers: blake3Implementation === 'native' ? 0 : 1,
   directIo: true,
+  // a week, at 8 MiB/s: `node/scrub.ts`
+  scrubIntervalHours: 168,
+  scrubRate: 8 * 1024 * 1024,
   // the OS, logs and the other services on the machine keep working when lessons fill it
   minFreeDiskBytes: 1024 * 1024 * 1024,
   trackers: [],

@@ -32,6 +32,8 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_MIN_FREE_DISK_BYTES: 'minFreeDiskBytes',
   DANDELION_HASH_WORKERS: 'hashWorkers',
   DANDELION_DIRECT_IO: 'directIo',
+  DANDELION_SCRUB_INTERVAL_HOURS: 'scrubIntervalHours',
+  DANDELION_SCRUB_RATE: 'scrubRate',
   DANDELION_TRACKERS: 'trackers',
   DANDELION_TRACKER_IDS: 'trackerIds',
   DANDELION_ENROLLMENT_TOKEN: 'enrollToken',
@@ -58,6 +60,8 @@ export const FLAG_KEYS: Record<string, keyof NodeConfig> = {
   'quota-bytes': 'quotaBytes',
   'min-free-disk-bytes': 'minFreeDiskBytes',
   'hash-workers': 'hashWorkers',
+  'scrub-interval-hours': 'scrubIntervalHours',
+  'scrub-rate': 'scrubRate',
   tracker: 'trackers',
   'tracker-id': 'trackerIds',
   'enroll-token': 'enrollToken',
@@ -106,6 +110,8 @@ const NUMBERS = new Set<keyof NodeConfig>([
   'quotaBytes',
   'minFreeDiskBytes',
   'hashWorkers',
+  'scrubIntervalHours',
+  'scrubRate',
 ])
 
 const TRUE_TEXT = new Set(['true', '1', 'yes', 'on'])

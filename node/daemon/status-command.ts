@@ -35,6 +35,17 @@ function reachableAddresses(multiaddrs: readonly string[]): string[] {
   return lan.length > 0 ? lan : [...multiaddrs]
 }
 
+const iso = (ms: number | undefined): string => (ms === undefined ? 'never' : new Date(ms).toISOString())
+
+/** Scrubbing of the store, when the node scrubs. */
+function scrubLines(scrub: NodeStatus['scrub']): string[] {
+  if (scrub === undefined) return []
+  const found = `${scrub.chunksChecked} chunks checked, ${scrub.corruptFound} corrupt (dropped and fetched again)`
+  if (scrub.running) return [`scrub: running, ${found} so far`]
+  const next = scrub.nextPassAt === undefined ? 'only when asked (POST /scrub)' : iso(scrub.nextPassAt)
+  return [`scrub: last pass ended ${iso(scrub.lastPassEndedAt)}; next ${next}`]
+}
+
 /** The status as lines for a terminal. */
 export function statusLines(s: NodeStatus): string[] {
   const where = [s.campus, s.city].filter((x) => x !== undefined).join(' / ') || 'no campus'
@@ -59,6 +70,7 @@ export function statusLines(s: NodeStatus): string[] {
     `node ${s.peerId}  ${s.role}  ${where}${by}`,
     `peers: ${s.connections} connected, ${s.bannedPeers} banned; origin ${origin}`,
     `store: ${mib(s.store.bytes)} in ${s.store.chunks} chunks (${quota}, ${mib(s.store.pinnedBytes)} pinned)`,
+    ...scrubLines(s.scrub),
     `rates: upload ${rate(s.limits.uploadBytesPerSecond)}, download ${rate(s.limits.downloadBytesPerSecond)}, origin ${rate(s.limits.originBytesPerSecond)}`,
   ]
   const addresses = reachableAddresses(s.multiaddrs)

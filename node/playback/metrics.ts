@@ -103,6 +103,25 @@ export function createNodeMetrics(
       (g) => g.set(disk.minFreeBytes),
     )
   }
+  // scrubbing: only a node that scrubs (its own on-disk store) exports these
+  if (node.status().scrub !== undefined) {
+    const scrub = () => node.status().scrub
+    counter(
+      'dandelion_node_scrub_chunks_checked_total',
+      'Chunks a scrub read back from disk and hashed',
+      () => scrub()?.totals.chunksChecked ?? 0,
+    )
+    counter(
+      'dandelion_node_scrub_corrupt_chunks_total',
+      'Chunks a scrub found corrupt on disk (dropped, and fetched again)',
+      () => scrub()?.totals.corruptFound ?? 0,
+    )
+    gauge(
+      'dandelion_node_scrub_last_pass_end_timestamp_seconds',
+      'When the last whole scrub pass ended (Unix seconds)',
+      (g) => g.set((scrub()?.lastPassEndedAt ?? 0) / 1000),
+    )
+  }
   gauge(
     'dandelion_node_swarm_progress_ratio',
     'Share of a manifest held',

@@ -14,14 +14,17 @@
  * - `GET /limits`, and `PUT /limits` to change the node's upload, download and origin
  *   rates while it runs (what `dandelion limits` calls; `limits.ts`)
  *
- * With an `apiToken`, `POST /fetch` and `PUT /limits` need `Authorization: Bearer <token>`
- * (401 without, 403 wrong): players on the classroom network may read, only the operator
- * may place content or change rates.
+ * - `POST /scrub` starts a pass reading back and hashing every stored chunk (`../scrub.ts`)
+ *
+ * With an `apiToken`, `POST /fetch`, `PUT /limits` and `POST /scrub` need `Authorization:
+ * Bearer <token>` (401 without, 403 wrong): players on the classroom network may read, only
+ * the operator may place content, change rates or start a scrub.
  */
 import { Readable } from 'node:stream'
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify'
 import { bearerVerdict } from '../bearer.ts'
 import { parseCid, parseRange } from '../content/index.ts'
+import { ScrubUnavailableError } from '../errors.ts'
 import type { DandelionNode } from '../index.ts'
 import { evaluatePreconditions, rangeApplies } from './conditional.ts'
 import { InvalidLimitsError, limitsJson, parseLimits } from './limits.ts'
@@ -285,6 +288,17 @@ export async function startPlayback(node: DandelionNode, init: PlaybackInit = {}
       return reply.code(refused.status).send(refused.body)
     }
     return reply.code(202).send({ manifestCid: cid.toString(), status: '/status' })
+  })
+  // local control: a scrub pass now (`node/scrub.ts`); its progress and result show in /status
+  app.post('/scrub', async (req, reply) => {
+    if (!operator(req, reply, 'starting a scrub')) return reply
+    // a node that scrubs reports it in its status
+    if (node.status().scrub === undefined) {
+      const err = new ScrubUnavailableError()
+      return reply.code(409).send({ error: err.name, message: err.message })
+    }
+    node.scrub().catch(() => {})
+    return reply.code(202).send({ scrub: node.status().scrub, status: '/status' })
   })
   app.get('/metrics', async (_req, reply) =>
     reply.header('content-type', registry.contentType).send(await registry.metrics()),

@@ -10,7 +10,15 @@ import { ChunkHashMismatchError, ChunkNotFoundError, NotStartedError, StoreStopp
 import { CORRUPT, readAndCheck } from './checked-read.ts'
 import { ChunkSizes } from './chunk-sizes.ts'
 import { ChunkWrites } from './chunk-writes.ts'
-import type { AbortOptions, AddOptions, ChunkStore, ChunkStoreInit, Hasher, StoreUsage } from './index.ts'
+import type {
+  AbortOptions,
+  AddOptions,
+  ChunkCheck,
+  ChunkStore,
+  ChunkStoreInit,
+  Hasher,
+  StoreUsage,
+} from './index.ts'
 import { Pins } from './pins.ts'
 import { Room, type RoomLimit } from './room.ts'
 
@@ -101,6 +109,23 @@ export abstract class BaseChunkStore implements ChunkStore {
     }
     this.sizes.touch(key)
     return bytes
+  }
+
+  /**
+   * Reads chunk `cid` back and hashes it, whatever {@link verifyReads} says, without making
+   * it recently used: a scrub's read is no use. A corrupt chunk is dropped as {@link get}
+   * drops one (`scrub.ts` then has the swarms holding it fetch it again).
+   */
+  async verify(cid: CID, options: AbortOptions = {}): Promise<ChunkCheck> {
+    this.assertStarted()
+    const key = cid.toString()
+    const size = this.sizes.get(key)
+    if (size === undefined) return { state: 'missing', bytes: 0 }
+    const bytes = await readAndCheck(cid, () => this.readRaw(key, options), this.hasher)
+    if (bytes === undefined) return { state: 'missing', bytes: 0 }
+    if (bytes !== CORRUPT) return { state: 'ok', bytes: size }
+    await this.discardCorrupt(cid)
+    return { state: 'corrupt', bytes: size }
   }
 
   async has(cid: CID): Promise<boolean> {
@@ -280,7 +305,8 @@ export abstract class BaseChunkStore implements ChunkStore {
   private async discardCorrupt(cid: CID): Promise<void> {
     const key = cid.toString()
     await this.exclusively(async () => {
-      if (!this.started || !this.sizes.has(key) || (await this.readChecked(cid, {})) !== CORRUPT) return
+      const again = () => readAndCheck(cid, () => this.readRaw(key, {}), this.hasher)
+      if (!this.started || !this.sizes.has(key) || (await again()) !== CORRUPT) return
       log.error('chunk %s is corrupt in the store: dropped, to be fetched again', key)
       await this.remove(key)
     })

@@ -65,6 +65,12 @@ export interface StoreDisk {
   freeBytes(): number
 }
 
+/** What {@link ChunkStore.verify} found: the chunk intact, corrupt (and dropped) or not held; its size. */
+export interface ChunkCheck {
+  state: 'ok' | 'corrupt' | 'missing'
+  bytes: number
+}
+
 /** Where verified chunks are kept. Every chunk is hashed before it becomes visible. */
 export interface ChunkStore {
   /** Opens the store (and repairs what a crash left behind). */
@@ -84,6 +90,11 @@ export interface ChunkStore {
   /** @throws ChunkNotFoundError */
   get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
   has(cid: CID): Promise<boolean>
+  /**
+   * Reads chunk `cid` back and checks it against its CID, without making it recently used;
+   * a corrupt one is dropped (see `BaseStore.verify`). Optional: stores that can rot have it.
+   */
+  verify?(cid: CID, options?: AbortOptions): Promise<ChunkCheck>
   /** Removes a chunk; a pinned chunk is kept unless `force` is set. Returns whether it was removed. */
   delete(cid: CID, options?: AbortOptions & { force?: boolean }): Promise<boolean>
   /** Every stored chunk's CID. */
