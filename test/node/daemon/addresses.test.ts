@@ -3,7 +3,7 @@
  * WebRTC-Direct, the local API), the settings refused because a transport is off, and an
  * address that could not be listened on, said on stderr.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -21,22 +21,7 @@ import { registerWithTracker } from '../../../origin/tracker-registration.ts'
 import { createTracker } from '../../../tracker/index.ts'
 import { CLI, exitAndStderr, killGroups, TRUSTED_ORIGIN } from '../utils/cli.ts'
 import { Harness, randomContent, TEST_CHUNK_SIZE, until } from '../utils/harness.ts'
-
-/**
- * `unshare` arguments that run a command in a network namespace of its own with its loopback
- * up (as `mdns.test.ts` does), so the default port 4001 is free whatever runs beside the test;
- * undefined when this machine cannot create one.
- */
-const inNetns = ((): string[] | undefined => {
-  for (const ns of ['-rn', '-n']) {
-    const argv = [ns, 'sh', '-c', 'ip link set lo up && exec "$0" "$@"']
-    try {
-      execFileSync('unshare', [...argv, 'true'], { stdio: 'ignore', timeout: 5_000 })
-      return argv
-    } catch {}
-  }
-  return undefined
-})()
+import { inNetns } from '../utils/netns.ts'
 
 const h = new Harness()
 const stops: Array<() => Promise<void>> = []

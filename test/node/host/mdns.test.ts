@@ -3,28 +3,14 @@
  * of its own (`unshare -rn`, or `-n` as root; loopback only), so the multicast queries and answers stay on
  * that namespace's loopback and never reach a real LAN.
  */
-import { execFile, execFileSync } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
+import { inNetns } from '../utils/netns.ts'
 
 const child = fileURLToPath(new URL('../utils/child-mdns.ts', import.meta.url))
 const run = promisify(execFile)
-/**
- * `unshare` arguments that run a command in a new network namespace with its loopback up:
- * with a user namespace of its own (works unprivileged), else as root; undefined when
- * this machine allows neither.
- */
-const inNetns = ((): string[] | undefined => {
-  for (const ns of ['-rn', '-n']) {
-    const argv = [ns, 'sh', '-c', 'ip link set lo up && exec "$0" "$@"']
-    try {
-      execFileSync('unshare', [...argv, 'true'], { stdio: 'ignore', timeout: 5_000 })
-      return argv
-    } catch {}
-  }
-  return undefined
-})()
 if (inNetns === undefined)
   process.stderr.write('mdns.test.ts: skipped, this machine cannot create a network namespace (unshare)\n')
 
