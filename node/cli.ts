@@ -53,6 +53,10 @@ const COMMANDS: Record<string, Command> = {
     summary: "change a running node's upload, download and origin rates",
     local: async () => (await import('./daemon/api-commands.ts')).runLimitsCommand,
   },
+  scrub: {
+    summary: "read back and hash everything a running node's store holds now; what rotted is fetched again",
+    local: async () => (await import('./daemon/scrub-command.ts')).runScrubCommand,
+  },
   origin: {
     summary: 'run the origin (tus uploads, chunking, signed manifests, HTTP fallback)',
     service: 'origin',

@@ -1,11 +1,12 @@
 /**
- * How `dandelion fetch` and `dandelion limits` reach a running node daemon: its local HTTP
+ * How `dandelion fetch`, `limits`, `status` and `scrub` reach a running node daemon: its local HTTP
  * API (`--node`, `DANDELION_NODE_URL`), with its API token (`--token`,
  * `DANDELION_API_TOKEN`, or the `api-token` file of its data directory), a daemon that
  * cannot be reached or refuses the token said so in an operator's words.
  */
 import { join } from 'node:path'
 import { readToken } from '../api-token.ts'
+import { envValue } from '../dandelion-env.ts'
 import { DandelionError, InvalidConfigError } from '../errors.ts'
 import { API_TOKEN_FILE } from './cli.ts'
 
@@ -53,11 +54,15 @@ export async function nodeApi(
   values: { node?: string; token?: string; data?: string },
   env: NodeJS.ProcessEnv,
 ): Promise<NodeApi> {
-  const base = (values.node ?? env.DANDELION_NODE_URL ?? 'http://127.0.0.1:8090').replace(/\/+$/, '')
+  // a variable left blank is unset, as everywhere (`envValue`)
+  const base = (values.node ?? envValue(env, 'DANDELION_NODE_URL') ?? 'http://127.0.0.1:8090').replace(
+    /\/+$/,
+    '',
+  )
   if (!URL.canParse(base) || !/^https?:$/.test(new URL(base).protocol))
     throw new UsageError(`--node (DANDELION_NODE_URL) must be an http:// URL; got ${JSON.stringify(base)}`)
-  const dataDir = values.data ?? env.DANDELION_DATA
-  const explicit = values.token ?? env.DANDELION_API_TOKEN
+  const dataDir = values.data ?? envValue(env, 'DANDELION_DATA')
+  const explicit = values.token ?? envValue(env, 'DANDELION_API_TOKEN')
   if (explicit !== undefined || dataDir === undefined) return { base, token: explicit }
   const tokenFile = join(dataDir, API_TOKEN_FILE)
   return { base, token: await readToken(tokenFile), tokenFile }

@@ -3,13 +3,14 @@
  * waited on, dropped, and fetched again from a peer, so the lesson is whole again before a
  * class plays it; on the schedule, on request through the local API, and across a restart.
  */
-import { open, readFile } from 'node:fs/promises'
+import { open, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Manifest } from '../../node/content/index.ts'
 import { resolveConfig } from '../../node/daemon/config.ts'
 import { fromEnv, fromFlags } from '../../node/daemon/config-sources.ts'
+import { runScrubCommand } from '../../node/daemon/scrub-command.ts'
 import { statusLines } from '../../node/daemon/status-command.ts'
 import type { DandelionNode } from '../../node/index.ts'
 import type { FsChunkStore } from '../../node/store/index.ts'
@@ -144,5 +145,35 @@ describe('scrubbing the store', () => {
     expect(() => resolveConfig(base, fromFlags({ 'scrub-rate': '10' }))).toThrow(
       /scrubRate must be >= 65536 \(--scrub-rate, DANDELION_SCRUB_RATE, "scrubRate"\)/,
     )
+  })
+
+  it('`dandelion scrub --wait` starts a pass on a running node, follows it and says what it found', async () => {
+    const { node, m } = await lessonOnDisk({ intervalMs: 0 })
+    await rot(node, m.chunks[1])
+    // the token from the data directory's file: a DANDELION_API_TOKEN left blank is unset
+    const tokenDir = await h.tempDir()
+    await writeFile(join(tokenDir, 'api-token'), 'node-api-token\n')
+    const lines: string[] = []
+    await runScrubCommand(['--node', node.playbackUrl!, '--wait'], {
+      stdout: (l) => lines.push(l),
+      env: { DANDELION_API_TOKEN: '', DANDELION_DATA: tokenDir },
+    })
+    const events = lines.map(
+      (l) => JSON.parse(l) as { event: string; chunksChecked: number; corruptFound: number },
+    )
+    expect(events[0].event).toBe('scrub-started')
+    expect(events.at(-1)).toMatchObject({ event: 'scrub-done', chunksChecked: 5, corruptFound: 1 })
+    await until(async () => await node.store.has(m.chunks[1]))
+
+    // a node that does not scrub says so, and a missing token is named
+    const memory = await h.spawn({ playback: { port: 0 } })
+    await expect(
+      runScrubCommand(['--node', memory.playbackUrl!], { stdout: () => {}, env: {} }),
+    ).rejects.toThrow(
+      /^the node refused the scrub: this node does not scrub: only a node with its own on-disk store/,
+    )
+    await expect(
+      runScrubCommand(['--node', node.playbackUrl!], { stdout: () => {}, env: {} }),
+    ).rejects.toThrow(/the node needs its API token/)
   })
 })
