@@ -128,11 +128,20 @@ export interface DandelionNodeInit {
   /** Local playback server; `false` for none. @default none */
   playback?: { host?: string; port?: number; apiToken?: string } | false
   /**
-   * Scrubbing of the node's own on-disk store (`scrub.ts`): every chunk read back and hashed,
-   * a corrupt one dropped and fetched again. `false`: never. @default every 7 days, at most
-   * 8 MiB/s, for a node with a `dataDir` and its own store
+   * Scrubbing of an on-disk store (`scrub.ts`): every chunk read back and hashed, a corrupt
+   * one dropped and fetched again. `false`: never. `file`: where the schedule is kept; set, it
+   * makes a node scrub a store it was given too (the origin's seeder). @default every 7 days,
+   * at most 8 MiB/s, for a node with a `dataDir` and its own store (`<dataDir>/scrub.json`)
    */
-  scrub?: { intervalMs?: number; bytesPerSecond?: number } | false
+  scrub?:
+    | {
+        intervalMs?: number
+        bytesPerSecond?: number
+        file?: string
+        /** Told of each corrupt chunk a pass finds (its CID). */
+        onCorrupt?: (chunk: string) => void
+      }
+    | false
 }
 
 /** Options of {@link DandelionNode.fetch}. */

@@ -30,6 +30,8 @@ export interface ScrubInit {
   bytesPerSecond: number
   /** Where the last pass's end is kept. @default memory only */
   file?: string
+  /** Told of each corrupt chunk a pass finds (the daemons print a line the operator sees). */
+  onCorrupt?: (chunk: string) => void
 }
 
 /** What {@link Scrubber.status} reports. */
@@ -152,6 +154,11 @@ export class Scrubber {
         this.current.corruptFound++
         this.totals.corruptFound++
         this.c.log.error('scrub: chunk %s was corrupt on disk: dropped, fetched again', cid)
+        try {
+          this.init.onCorrupt?.(cid.toString())
+        } catch (err) {
+          this.c.log.error('a scrub listener threw: %e', err)
+        }
         this.refetch(cid.toString())
       }
       bytes += size
@@ -209,22 +216,27 @@ export class Scrubber {
 }
 
 /**
- * The scrubber of a node: for its own on-disk store only (a store in memory does not rot, and
- * one it was given is its owner's to check), unless `init.scrub` is `false`.
+ * The scrubber of a node, for an on-disk store (a store in memory does not rot): its own, in
+ * its data directory, unless `init.scrub` is `false`; one it was given (the origin's) only
+ * when its owner asks, naming the file the schedule is kept in (`init.scrub.file`).
  */
 export function nodeScrubber(
   init: DandelionNodeInit,
   parts: Omit<ScrubComponents, 'log'> & { ownsStore: boolean },
 ): Scrubber | undefined {
   const { store, ownsStore } = parts
-  if (!ownsStore || !(store instanceof FsChunkStore) || init.dataDir === undefined || init.scrub === false)
-    return undefined
+  if (init.scrub === false || !(store instanceof FsChunkStore)) return undefined
+  const file =
+    init.scrub?.file ??
+    (ownsStore && init.dataDir !== undefined ? join(init.dataDir, 'scrub.json') : undefined)
+  if (file === undefined) return undefined
   return new Scrubber(
     { store, swarms: parts.swarms, fetchAgain: parts.fetchAgain, log: logger('dandelion:node:scrub') },
     {
       intervalMs: init.scrub?.intervalMs ?? SCRUB_INTERVAL_MS,
       bytesPerSecond: init.scrub?.bytesPerSecond ?? SCRUB_BYTES_PER_SECOND,
-      file: join(init.dataDir, 'scrub.json'),
+      file,
+      onCorrupt: init.scrub?.onCorrupt,
     },
   )
 }

@@ -32,6 +32,10 @@ Options (flag > environment > --config file > default):
                             D days after upload, 0 keeps them DANDELION_ORIGIN_PRIVATE_RETENTION_DAYS (30)
   --keep-versions N         keep the newest N versions of each resource, remove older ones
                             the tracker says no node uses; 0 keeps all DANDELION_ORIGIN_KEEP_VERSIONS (0)
+  --scrub-interval-hours H  the seeding node reads back and hashes every stored chunk every H
+                            hours, and fetches one the disk changed back from campus nodes;
+                            0: never DANDELION_ORIGIN_SCRUB_INTERVAL_HOURS (168)
+  --scrub-rate B/S          read rate of a scrub  DANDELION_ORIGIN_SCRUB_RATE (8388608)
   --hash-workers N          BLAKE3 worker threads     DANDELION_ORIGIN_HASH_WORKERS (cores)
   --fsync                   fdatasync every chunk     DANDELION_ORIGIN_FSYNC
   --no-direct-io            write chunks through the page cache DANDELION_ORIGIN_DIRECT_IO=false
@@ -59,6 +63,8 @@ const ORIGIN_FLAGS = {
   'upload-expiry-hours': { type: 'string' },
   'private-retention-days': { type: 'string' },
   'keep-versions': { type: 'string' },
+  'scrub-interval-hours': { type: 'string' },
+  'scrub-rate': { type: 'string' },
   'hash-workers': { type: 'string' },
   fsync: { type: 'boolean' },
   log: { type: 'boolean' },
@@ -168,7 +174,21 @@ export async function runOriginCommand(argv: string[], options: RunOriginOptions
   const peerId = peerIdFromPrivateKey(origin.privateKey)
   let seeder: Awaited<ReturnType<typeof attachSeeder>> | undefined
   try {
-    seeder = config.seed ? await attachSeeder(origin, { listen: [...config.p2pListen] }) : undefined
+    seeder = config.seed
+      ? await attachSeeder(origin, {
+          listen: [...config.p2pListen],
+          // the origin's store holds the only full copy of what campuses lack: scrubbed as theirs are
+          scrub: {
+            intervalMs: config.scrubIntervalHours * 3600_000,
+            bytesPerSecond: config.scrubRate,
+            file: join(dataDir, 'scrub.json'),
+            onCorrupt: (chunk) =>
+              process.stderr.write(
+                `dandelion origin: WARNING: chunk ${chunk} was corrupt on this disk: dropped, fetching it back from campus nodes (a failing disk? check it)\n`,
+              ),
+          },
+        })
+      : undefined
   } catch (err) {
     // a seeding node that cannot start (say, its port is taken) must not leave a half-running origin
     await origin.close()

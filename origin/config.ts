@@ -32,6 +32,10 @@ export interface OriginConfig {
   privateRetentionDays: number
   /** Public versions kept per resource, newest first (older ones removed when the tracker agrees); 0 keeps all. */
   keepVersions: number
+  /** Hours between two scrubs of the store by the seeding node (`node/scrub.ts`); 0: never on a schedule. */
+  scrubIntervalHours: number
+  /** Bytes per second a scrub reads at most. */
+  scrubRate: number
   hashWorkers?: number
   fsync: boolean
   /** Write ingested chunks with direct I/O where the file system supports it. */
@@ -63,6 +67,8 @@ const schema = {
     'uploadExpiryHours',
     'privateRetentionDays',
     'keepVersions',
+    'scrubIntervalHours',
+    'scrubRate',
     'fsync',
     'directIo',
     'log',
@@ -78,6 +84,8 @@ const schema = {
     uploadExpiryHours: { type: 'number', minimum: 0 },
     privateRetentionDays: { type: 'number', minimum: 0 },
     keepVersions: { type: 'integer', minimum: 0 },
+    scrubIntervalHours: { type: 'number', minimum: 0, maximum: 24 * 366 },
+    scrubRate: { type: 'number', minimum: 65536 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     fsync: { type: 'boolean' },
     directIo: { type: 'boolean' },
@@ -100,6 +108,9 @@ const DEFAULTS = {
   uploadExpiryHours: 24,
   privateRetentionDays: 30,
   keepVersions: 0,
+  // a week, at 8 MiB/s, as campus nodes
+  scrubIntervalHours: 168,
+  scrubRate: 8 * 1024 * 1024,
   fsync: false,
   directIo: true,
   log: false,
@@ -119,6 +130,8 @@ export const ORIGIN_ENV: Record<string, keyof OriginConfig> = {
   DANDELION_ORIGIN_UPLOAD_EXPIRY_HOURS: 'uploadExpiryHours',
   DANDELION_ORIGIN_PRIVATE_RETENTION_DAYS: 'privateRetentionDays',
   DANDELION_ORIGIN_KEEP_VERSIONS: 'keepVersions',
+  DANDELION_ORIGIN_SCRUB_INTERVAL_HOURS: 'scrubIntervalHours',
+  DANDELION_ORIGIN_SCRUB_RATE: 'scrubRate',
   DANDELION_ORIGIN_HASH_WORKERS: 'hashWorkers',
   DANDELION_ORIGIN_FSYNC: 'fsync',
   DANDELION_ORIGIN_DIRECT_IO: 'directIo',

@@ -158,7 +158,11 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
     minFreeDiskBytes: config.minFreeDiskBytes,
     hashWorkers: config.hashWorkers,
     directIo: config.directIo,
-    scrub: { intervalMs: config.scrubIntervalHours * 3_600_000, bytesPerSecond: config.scrubRate },
+    scrub: {
+      intervalMs: config.scrubIntervalHours * 3_600_000,
+      bytesPerSecond: config.scrubRate,
+      onCorrupt: (chunk) => out(JSON.stringify(corruptOnDiskLine(chunk))),
+    },
     limits: {
       uploadBytesPerSecond: config.uploadLimit,
       downloadBytesPerSecond: config.downloadLimit,
@@ -251,6 +255,17 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
   await tracker?.agent.stop()
   await node.stop()
   out(JSON.stringify({ event: 'stopped' }))
+}
+
+/** The line said for each chunk a scrub found corrupt on the store's disk. */
+export function corruptOnDiskLine(chunk: string): Record<string, string> {
+  return {
+    event: 'corrupt-on-disk',
+    chunk,
+    message:
+      "the store's disk changed this chunk after it was verified: dropped, and fetched again from peers. " +
+      'Now and then is bit rot; more is a failing disk (check it: smartctl, dmesg)',
+  }
 }
 
 /**
