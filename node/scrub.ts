@@ -176,12 +176,13 @@ export class Scrubber {
     return { ...this.status(), running: false }
   }
 
-  /** Every swarm holding chunk `key` marks it missing, and so fetches it again. */
+  /** Every swarm holding chunk `key` (or whose manifest it is) marks it missing, and fetches it again. */
   private refetch(key: string): void {
     const holders: string[] = []
     for (const s of this.c.swarms()) {
       const chunks = s.manifest?.chunks ?? []
-      let held = false
+      // a swarm's own manifest block: fetching the content again stores it again
+      let held = s.key === key
       for (let i = 0; i < chunks.length; i++)
         if (chunks[i].toString() === key) {
           s.lost(i)

@@ -64,20 +64,26 @@ describe('scrubbing the store', () => {
     const { node, m, bytes } = await lessonOnDisk({ intervalMs: 0 })
     const fromPeers = node.status().totals.bytesFromPeers
     await rot(node, m.chunks[2])
+    await rot(node, m.cid)
 
     const result = await node.scrub()
-    // the lesson's 4 chunks and its manifest were read back; one was not what was stored
-    expect(result).toMatchObject({ running: false, chunksChecked: 5, corruptFound: 1 })
-    await until(async () => node.status().swarms[0].complete && (await node.store.has(m.chunks[2])))
+    // the lesson's 4 chunks and its manifest were read back; a chunk and the manifest were not what was stored
+    expect(result).toMatchObject({ running: false, chunksChecked: 5, corruptFound: 2 })
+    await until(
+      async () =>
+        node.status().swarms[0].complete &&
+        (await node.store.has(m.chunks[2])) &&
+        (await node.store.has(m.cid)),
+    )
     // one chunk came again, from the peer; nothing else was fetched
     expect(node.status().totals.bytesFromPeers).toBe(fromPeers + TEST_CHUNK_SIZE)
     expect(Buffer.from(await readAll(node, m)).equals(Buffer.from(bytes))).toBe(true)
     // a second pass finds the store whole
     expect(await node.scrub()).toMatchObject({ chunksChecked: 5, corruptFound: 0 })
-    expect(node.status().scrub?.totals).toEqual({ chunksChecked: 10, corruptFound: 1 })
+    expect(node.status().scrub?.totals).toEqual({ chunksChecked: 10, corruptFound: 2 })
     const metrics = await (await fetch(`${node.playbackUrl}/metrics`)).text()
     expect(metrics).toContain('dandelion_node_scrub_chunks_checked_total 10')
-    expect(metrics).toContain('dandelion_node_scrub_corrupt_chunks_total 1')
+    expect(metrics).toContain('dandelion_node_scrub_corrupt_chunks_total 2')
     expect(metrics).toMatch(/^dandelion_node_scrub_last_pass_end_timestamp_seconds \d{10}/m)
   })
 
