@@ -12,11 +12,12 @@ import { InvalidConfigError } from '../errors.ts'
 import type { SignedMembership } from '../membership.ts'
 import { TrackerChannel } from './channel.ts'
 import { CommandHandler } from './commands.ts'
-import { STOP_DEADLINE_MS } from './constants.ts'
+import { HEALTH_CHECK_MS, STOP_DEADLINE_MS } from './constants.ts'
 import type { Executor } from './executor.ts'
+import { HealthReporter } from './health-reporter.ts'
 import type { AgentComponents, AgentInit } from './index.ts'
 import { Journal, type JournalRecord, LevelJournalStore, MemoryJournalStore } from './journal.ts'
-import { MAX_VERSION_CHARS } from './protocol.ts'
+import { HEALTH_INTERVAL_MS, MAX_VERSION_CHARS } from './protocol.ts'
 import { isTrackerId } from './tracker-auth.ts'
 import { journalDamagedLine, stopTimeoutLine } from './warnings.ts'
 
@@ -53,6 +54,8 @@ export class Agent extends EventEmitter<AgentEvents> {
   private readonly executor: Executor
   private readonly channel: TrackerChannel
   private readonly commands: CommandHandler
+  /** Reports the node's health to a tracker that takes it (`health-reporter.ts`). */
+  private readonly health: HealthReporter
   private latest?: SignedMembership
 
   constructor(components: AgentComponents, init: AgentInit) {
@@ -78,6 +81,10 @@ export class Agent extends EventEmitter<AgentEvents> {
         if (!isTrackerId(id)) throw new InvalidConfigError(`tracker id ${id} is not an ed25519 PeerId`)
       trackerIds = new Set(init.trackerIds)
     }
+    for (const k of ['healthIntervalMs', 'healthCheckMs'] as const) {
+      const v = init[k]
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new InvalidConfigError(`${k} must be > 0`)
+    }
     this.peerId = peerIdFromPrivateKey(components.privateKey).toString()
     const { trackerIds: _ids, ...rest } = init
     this.init = {
@@ -88,6 +95,8 @@ export class Agent extends EventEmitter<AgentEvents> {
       silenceTimeoutMs: init.silenceTimeoutMs ?? 75_000,
       handshakeTimeoutMs: init.handshakeTimeoutMs ?? 15_000,
       stopTimeoutMs: init.stopTimeoutMs ?? STOP_DEADLINE_MS,
+      healthIntervalMs: init.healthIntervalMs ?? HEALTH_INTERVAL_MS,
+      healthCheckMs: init.healthCheckMs ?? HEALTH_CHECK_MS,
       onWarning: init.onWarning ?? ((message: string) => process.stderr.write(`${message}\n`)),
     }
     this.journal = new Journal(
@@ -102,12 +111,23 @@ export class Agent extends EventEmitter<AgentEvents> {
       outcome: (rec) => this.emit('outcome', rec),
     })
     this.executor = this.commands.executor
+    const content = components.content
+    this.health = new HealthReporter(
+      { health: () => content.health?.(), send: (frame) => this.channel.send(frame) },
+      { intervalMs: this.init.healthIntervalMs, checkMs: this.init.healthCheckMs },
+    )
     this.channel = new TrackerChannel(
       { privateKey: components.privateKey, peerId: this.peerId, journal: this.journal },
       { ...this.init, trackerIds },
       {
-        connected: (e) => this.emit('connected', e),
-        disconnected: (e) => this.emit('disconnected', e),
+        connected: (e) => {
+          this.health.welcomed(e.features)
+          this.emit('connected', { url: e.url, nodeId: e.nodeId })
+        },
+        disconnected: (e) => {
+          this.health.stop()
+          this.emit('disconnected', e)
+        },
         refused: (e) => this.emit('refused', e),
         command: (cmd) => this.commands.onCommand(cmd),
         membership: (m) => {
@@ -163,6 +183,7 @@ export class Agent extends EventEmitter<AgentEvents> {
    */
   async stop(): Promise<void> {
     this.channel.stop()
+    this.health.stop()
     const started = Date.now()
     const executing = this.executor.stop(this.init.stopTimeoutMs)
     this.ws?.terminate()

@@ -31,7 +31,8 @@ export type TrackerChannelInit = Required<
 
 /** What the channel tells the agent. */
 export interface TrackerChannelEvents {
-  connected(e: { url: string; nodeId: string }): void
+  /** Welcomed; `features`: what the tracker's welcome named (absent: an older tracker). */
+  connected(e: { url: string; nodeId: string; features?: readonly string[] }): void
   disconnected(e: { url: string; code: number; reason: string }): void
   refused(e: { code: string; message: string }): void
   /** A command the tracker signed for this node; the next frame waits until it resolves. */

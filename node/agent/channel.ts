@@ -166,17 +166,23 @@ export class TrackerChannel {
     })
   }
 
-  /** Sends a frame if the channel is up and authenticated; else it is dropped. */
-  send(frame: NodeFrame): void {
+  /**
+   * Sends a frame if the channel is up and authenticated; else it is dropped. Returns
+   * whether it was written or held (progress); a health report is not written past the
+   * high-water mark: it is best effort, and never waits in the socket's buffer.
+   */
+  send(frame: NodeFrame): boolean {
     const ws = this.ws
-    if (ws === undefined || !this.ready || ws.readyState !== WebSocket.OPEN) return
+    if (ws === undefined || !this.ready || ws.readyState !== WebSocket.OPEN) return false
     // progress is coalesced while the socket is backed up (`progress-coalescer.ts`)
     if (frame.t === 'progress') {
       this.progress.offer(frame, ws.bufferedAmount, (f) => this.write(ws, f))
-      return
+      return true
     }
+    if (frame.t === 'health' && ws.bufferedAmount > PROGRESS_HIGH_WATER_BYTES) return false
     if (frame.t === 'outcome') this.progress.drop(frame.id)
     this.write(ws, frame)
+    return true
   }
 
   /** Writes a frame; each one the socket takes lets held progress go. */
@@ -204,7 +210,7 @@ export class TrackerChannel {
         this.readyAt = Date.now()
         this.welcomed(ws)
         log('connected to %s as %s', url, f.nodeId)
-        this.events.connected({ url, nodeId: f.nodeId })
+        this.events.connected({ url, nodeId: f.nodeId, features: f.features })
         if (f.membership !== undefined) this.onMembership(ws, url, f.membership)
         return
       }

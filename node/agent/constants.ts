@@ -30,3 +30,10 @@ export const STOP_DEADLINE_MS = 10_000
  * the latest progress of each command is kept, and sent once the socket drains.
  */
 export const PROGRESS_HIGH_WATER_BYTES = 16 * 1024
+
+/**
+ * How often the agent looks at the node's health for an alarming change (more writes
+ * refused, corrupt chunks found, the disk under its floor), and so the least time between two
+ * health reports: a node refusing every chunk of a download reports once per this, not per chunk.
+ */
+export const HEALTH_CHECK_MS = 10_000

@@ -12,6 +12,10 @@
  * await agent.start()
  * ```
  *
+ * Health: given `content.health()`, the agent reports the node's health (store, disk, scrub,
+ * origin fallback) to a tracker whose welcome names the `health` feature, after each welcome,
+ * every 5 minutes, and promptly when something alarming changes (`health-reporter.ts`).
+ *
  * Events (`AgentEvents`): `connected`, `disconnected`, `refused`, `outcome`, and
  * `membership`: the tracker's signed statement of this node's campus and city
  * (`SignedMembership`, `node/membership.ts`), sent in the welcome and again when the node is
@@ -22,6 +26,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { Agent } from './agent.ts'
 import type { JournalStore } from './journal.ts'
+import type { NodeHealth } from './protocol.ts'
 
 export { Agent } from './agent.ts'
 export { JournalOpenError } from './errors.ts'
@@ -61,6 +66,12 @@ export interface AgentContentApi {
   unpin(cid: string): Promise<void>
   evict(cid: string): Promise<void>
   names: AgentNameTable
+  /**
+   * The node's health now (store, disk, scrub, origin fallback), reported to a tracker that
+   * takes it (`health-protocol.ts`); read every few seconds, so cheap. Undefined, or absent:
+   * nothing is reported.
+   */
+  health?(): NodeHealth | undefined
 }
 
 /** Components of the agent. */
@@ -131,6 +142,16 @@ export interface AgentInit {
    * @default the process's stderr
    */
   onWarning?: (message: string) => void
+  /**
+   * Time between two health reports to a tracker that takes them (one is also sent right
+   * after each welcome). @default 300000 (`HEALTH_INTERVAL_MS`, 5 minutes)
+   */
+  healthIntervalMs?: number
+  /**
+   * How often the node's health is looked at for an alarming change, reported at once; also
+   * the least time between two reports. @default 10000 (`HEALTH_CHECK_MS`)
+   */
+  healthCheckMs?: number
 }
 
 /** Creates an agent; call `start()`. */
@@ -138,3 +159,4 @@ export function createAgent(components: AgentComponents, init: AgentInit): Agent
   return new Agent(components, init)
 }
 export { nodeContentApi } from './node-content.ts'
+export { nodeHealth } from './node-health.ts'

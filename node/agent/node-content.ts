@@ -1,10 +1,11 @@
 /**
  * Adapts a {@link DandelionNode} to the {@link AgentContentApi} the agent drives: fetch
  * (with progress in bytes from peers vs origin), pin, unpin, evict and the name table the
- * playback server reads.
+ * playback server reads, and its health for the tracker.
  */
 import type { DandelionNode } from '../index.ts'
 import type { AgentContentApi } from './index.ts'
+import { nodeHealth } from './node-health.ts'
 
 /** The agent's view of a running node. */
 export function nodeContentApi(node: DandelionNode): AgentContentApi {
@@ -24,5 +25,7 @@ export function nodeContentApi(node: DandelionNode): AgentContentApi {
     unpin: (cid) => node.unpin(cid),
     evict: (cid) => node.evict(cid),
     names: node.names,
+    // what the tracker shows of this node's store and disk (`health-protocol.ts`)
+    health: () => nodeHealth(node),
   }
 }

@@ -14,9 +14,15 @@
  * (`features`); the tracker sends a newer frame, or field, only to nodes that named it
  * (an agent older than a frame type dropped the connection on it). A tracker ignores the
  * names it does not know, and so hello fields it does not know; an agent ignores a frame
- * type it does not know once welcomed, and fields of a frame it does not know.
+ * type it does not know once welcomed, and fields of a frame it does not know. The other way
+ * round, a tracker names in its welcome what it takes beyond the first version (`features`):
+ * a tracker closes the connection on a node frame type it does not know, so a node sends a
+ * newer frame (`health`, `health-protocol.ts`) only to a tracker whose welcome named it.
  */
 import type { SignedMembership } from '../membership.ts'
+import { HEALTH_FEATURE, type NodeHealth, parseNodeHealth } from './health-protocol.ts'
+
+export { HEALTH_FEATURE, HEALTH_INTERVAL_MS, type NodeHealth, parseNodeHealth } from './health-protocol.ts'
 
 /** Protocol identifier, also the WebSocket sub-protocol. */
 export const CHANNEL_PROTOCOL = 'dandelion-channel.1'
@@ -37,7 +43,9 @@ export const MAX_REASON_CHARS = 500
  */
 export const MEMBERSHIP_FEATURE = 'membership'
 /** Features of this agent, as its hello names them. */
-export const AGENT_FEATURES: readonly string[] = [MEMBERSHIP_FEATURE]
+export const AGENT_FEATURES: readonly string[] = [MEMBERSHIP_FEATURE, HEALTH_FEATURE]
+/** Features of this tracker, as its welcome names them: the node frames it takes beyond the first version. */
+export const TRACKER_FEATURES: readonly string[] = [HEALTH_FEATURE]
 /** The longest software version a hello may carry. */
 export const MAX_VERSION_CHARS = 64
 /** Most features a hello may name, and the longest name. */
@@ -81,8 +89,13 @@ export type ServerFrame =
    * `membership`: the node's campus membership statement, to a node whose hello named
    * {@link MEMBERSHIP_FEATURE}; not shape-checked with the frame: the agent checks it
    * (`checkMembership`) and ignores one that fails, keeping the connection.
+   * `features`: the node frames this tracker takes beyond the first version
+   * ({@link TRACKER_FEATURES}); absent from an older tracker's welcome, and ignored by an
+   * older agent. Not covered by `sig` (an older agent checks the signature over the terms
+   * it knows): it only tells the node what it may send, never what to obey, and whoever
+   * could rewrite it on the wire could as well drop the connection or the frames.
    */
-  | { t: 'welcome'; nodeId: string; sig: string; membership?: SignedMembership }
+  | { t: 'welcome'; nodeId: string; sig: string; membership?: SignedMembership; features?: string[] }
   /** `sig`: the tracker's signature of the command for this node (`TrackerSigner.command`). */
   | { t: 'cmd'; cmd: Command; sig: string }
   | { t: 'error'; code: string; message: string }
@@ -137,6 +150,12 @@ export type NodeFrame =
       peerBytes?: number
       originBytes?: number
     }
+  /**
+   * The node's health (`health-protocol.ts`), sent only to a tracker whose welcome named
+   * {@link HEALTH_FEATURE}: after each welcome, every few minutes, and promptly when
+   * something alarming changes.
+   */
+  | { t: 'health'; health: NodeHealth }
 
 /** Close codes used by the tracker. */
 export const CLOSE_CODES = {
@@ -202,6 +221,10 @@ function decodeFrame(text: string): Record<string, unknown> | undefined {
 
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v)
 
+/** A list of feature names within its bounds (names not known are ignored by whoever reads it). */
+const isFeatureList = (v: unknown): v is string[] =>
+  Array.isArray(v) && v.length <= MAX_FEATURES && v.every((x) => isStr(x, MAX_FEATURE_CHARS))
+
 /**
  * Decodes and shape-checks a tracker frame (verify before trust): the frame, a frame of a
  * type this agent does not know ({@link UnknownServerFrame}), or undefined for one that is
@@ -214,7 +237,9 @@ export function parseServerFrame(text: string): ServerFrame | UnknownServerFrame
     case 'challenge':
       return isStr(v.nonce, 128) && isStr(v.trackerId, 128) ? (v as ServerFrame) : undefined
     case 'welcome':
-      return isStr(v.nodeId) && isStr(v.sig, 256) ? (v as ServerFrame) : undefined
+      return isStr(v.nodeId) && isStr(v.sig, 256) && (v.features === undefined || isFeatureList(v.features))
+        ? (v as ServerFrame)
+        : undefined
     case 'cmd':
       return parseCommand(v.cmd) !== undefined && isStr(v.sig, 256) ? (v as ServerFrame) : undefined
     case 'error':
@@ -238,13 +263,7 @@ export function parseNodeFrame(text: string): NodeFrame | undefined {
       if (v.nonce !== undefined && !isStr(v.nonce, 128)) return undefined
       if (v.version !== undefined && !isStr(v.version, MAX_VERSION_CHARS)) return undefined
       // names this tracker does not know are ignored, a list past its bound is refused
-      if (
-        v.features !== undefined &&
-        (!Array.isArray(v.features) ||
-          v.features.length > MAX_FEATURES ||
-          !v.features.every((x) => isStr(x, MAX_FEATURE_CHARS)))
-      )
-        return undefined
+      if (v.features !== undefined && !isFeatureList(v.features)) return undefined
       if (v.enroll !== undefined) {
         const e = v.enroll as Record<string, unknown>
         if (typeof e !== 'object' || e === null || !isStr(e.token) || !isStr(e.nodeId, 128)) return undefined
@@ -270,6 +289,12 @@ export function parseNodeFrame(text: string): NodeFrame | undefined {
       if (v.peerBytes !== undefined && !isNum(v.peerBytes)) return undefined
       if (v.originBytes !== undefined && !isNum(v.originBytes)) return undefined
       return v as NodeFrame
+    case 'health': {
+      // A report MUST be shaped as `health-protocol.ts` says: one that is not is refused as
+      // any bad frame is (the connection closed); only its checked copy is kept
+      const health = parseNodeHealth(v.health)
+      return health === undefined ? undefined : { t: 'health', health }
+    }
     default:
       return undefined
   }

@@ -32,6 +32,7 @@ import {
   RETRANSMIT_MAX_MS,
   RETRANSMIT_TICK_MS,
 } from '../constants.ts'
+import { HealthBook } from '../health/book.ts'
 import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState, Tx } from '../state/index.ts'
@@ -57,6 +58,8 @@ export class ChannelServer {
     outcomes: 0,
     authFailures: 0,
   }
+  /** The nodes' latest health reports, in memory (`health/book.ts`). */
+  readonly health = new HealthBook()
   private readonly state: TrackerState
   private readonly engine: () => RolloutEngine
   private readonly signer: TrackerSigner
@@ -96,7 +99,7 @@ export class ChannelServer {
       { state: this.state, signer: this.signer, stats: this.stats, send: (s, f) => this.send(s, f) },
       this.init,
     )
-    this.reports = { state: this.state, engine: this.engine, stats: this.stats }
+    this.reports = { state: this.state, engine: this.engine, stats: this.stats, health: this.health }
     this.membership = new MembershipIssuer({
       inventory: () => this.state.committed.inventory,
       signer: this.signer.membership,
@@ -110,6 +113,7 @@ export class ChannelServer {
       signer: this.signer,
       nodeEvents: this.nodeEvents,
       membership: this.membership,
+      health: this.health,
       send: (s, f) => this.send(s, f),
       deliver: (nodeId) => this.deliver(nodeId),
     }
@@ -194,8 +198,9 @@ export class ChannelServer {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()))
   }
 
-  /** Closes a node's channel (e.g. the node was deleted); it must authenticate again. */
+  /** Closes a node's channel (deleted, or its machine unbound), forgets its health; it must authenticate again. */
   drop(nodeId: string, reason = 'dropped'): void {
+    this.health.forget(nodeId)
     const s = this.sessions.get(nodeId)
     if (s !== undefined) closeChannel(s.ws, CLOSE_CODES.unauthorized, reason)
   }

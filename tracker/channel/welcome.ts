@@ -6,9 +6,16 @@
  * then the replay of its outbox, with what its campus runs and it lacks queued after it.
  * The sockets and every other frame are the server's (`server.ts`).
  */
-import { CLOSE_CODES, MEMBERSHIP_FEATURE, type ServerFrame } from '../../node/agent/protocol.ts'
+import {
+  CLOSE_CODES,
+  HEALTH_FEATURE,
+  MEMBERSHIP_FEATURE,
+  type ServerFrame,
+  TRACKER_FEATURES,
+} from '../../node/agent/protocol.ts'
 import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
 import type { SignedMembership } from '../../node/membership.ts'
+import type { HealthBook } from '../health/book.ts'
 import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { NodeRecord, TrackerState } from '../state/index.ts'
@@ -33,6 +40,8 @@ export interface WelcomeComponents {
   nodeEvents?: NodeEvents
   /** Issues the membership statements. */
   membership: MembershipIssuer
+  /** The nodes' latest health reports: a node whose agent does not report has its last one forgotten. */
+  health: HealthBook
   /** Sends a frame on a session. */
   send: (s: Session, frame: ServerFrame) => void
   /** Sends a node's not-yet-sent commands if it is connected. */
@@ -112,6 +121,9 @@ function welcome(
     s.membership = { nodeId: node.id, peerId: f.peerId }
     membership = c.membership.issue(s.membership)
   }
+  // A node whose hello does not name the feature (an older agent) never reports: a report
+  // kept from before would only grow overdue
+  if (f.features?.includes(HEALTH_FEATURE) !== true) c.health.forget(node.id)
   // the node's nonce makes the signature fresh: a recorded welcome proves nothing later
   const sig = c.signer.welcome({
     nodeNonce: f.nonce ?? '',
@@ -119,7 +131,15 @@ function welcome(
     peerId: f.peerId,
     nodeId: node.id,
   })
-  c.send(s, { t: 'welcome', nodeId: node.id, sig, ...(membership === undefined ? {} : { membership }) })
+  // `features`: the node frames this tracker takes beyond the first version (`health`); an
+  // older agent ignores the field, a newer one sends those frames only when it is named
+  c.send(s, {
+    t: 'welcome',
+    nodeId: node.id,
+    sig,
+    features: [...TRACKER_FEATURES],
+    ...(membership === undefined ? {} : { membership }),
+  })
 }
 
 /**

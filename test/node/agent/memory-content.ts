@@ -2,7 +2,7 @@
  * An in-memory {@link AgentContentApi} for agent tests: records every call so tests can
  * check what the agent made the node do.
  */
-import type { AgentContentApi, FetchProgress } from '../../../node/agent/index.ts'
+import type { AgentContentApi, FetchProgress, NodeHealth } from '../../../node/agent/index.ts'
 
 export class MemoryContent implements AgentContentApi {
   readonly calls: string[] = []
@@ -12,6 +12,8 @@ export class MemoryContent implements AgentContentApi {
   readonly failing = new Set<string>()
   /** Resolves fetches only when released (lets a test hold a fetch in flight). */
   gate?: Promise<void>
+  /** The health the node reports (a test changes it); none: it reports nothing. */
+  healthNow?: NodeHealth
 
   async fetch(
     cid: string,
@@ -43,6 +45,9 @@ export class MemoryContent implements AgentContentApi {
   }
   async evict(cid: string): Promise<void> {
     this.calls.push(`evict ${cid}`)
+  }
+  health(): NodeHealth | undefined {
+    return this.healthNow === undefined ? undefined : structuredClone(this.healthNow)
   }
   readonly names = {
     get: (name: string) => this.table.get(name),
