@@ -42,12 +42,14 @@ export interface ScrubStatus {
   chunksChecked: number
   /** Corrupt chunks the pass that runs (or the last one) found, dropped and had fetched again. */
   corruptFound: number
+  /** Chunks the pass that runs (or the last one) could not read at all (an I/O error): kept. */
+  readErrors: number
   /** When the last whole pass ended (ms since the epoch). */
   lastPassEndedAt?: number
   /** When the next pass starts, when one is scheduled. */
   nextPassAt?: number
   /** Chunks checked, and corrupt ones found, by every pass since the node started (metrics). */
-  totals: { chunksChecked: number; corruptFound: number }
+  totals: { chunksChecked: number; corruptFound: number; readErrors: number }
 }
 
 /** What the parts a scrub needs look like. */
@@ -60,9 +62,13 @@ export interface ScrubComponents {
   log: Logger
 }
 
+/** What `file` keeps: when the last whole pass ended, and what it found. */
 interface Kept {
   lastPassEndedAt: number
+  found?: { chunksChecked: number; corruptFound: number; readErrors: number }
 }
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
 
 /** Runs scrub passes on a schedule or when asked (see the module comment). */
 export class Scrubber {
@@ -71,8 +77,8 @@ export class Scrubber {
   private controller?: AbortController
   private timer?: NodeJS.Timeout
   private pass?: Promise<ScrubStatus>
-  private current = { chunksChecked: 0, corruptFound: 0 }
-  private readonly totals = { chunksChecked: 0, corruptFound: 0 }
+  private current = { chunksChecked: 0, corruptFound: 0, readErrors: 0 }
+  private readonly totals = { chunksChecked: 0, corruptFound: 0, readErrors: 0 }
   private lastPassEndedAt?: number
   private nextPassAt?: number
 
@@ -86,6 +92,7 @@ export class Scrubber {
     const kept = await this.load()
     // a node's first start counts as a pass: its content is as fresh as it gets
     this.lastPassEndedAt = kept?.lastPassEndedAt ?? Date.now()
+    if (kept?.found !== undefined) this.current = { ...kept.found }
     if (kept === undefined) await this.save()
     this.schedule()
   }
@@ -141,12 +148,25 @@ export class Scrubber {
 
   private async run(signal: AbortSignal): Promise<ScrubStatus> {
     const { store } = this.c
-    this.current = { chunksChecked: 0, corruptFound: 0 }
+    this.current = { chunksChecked: 0, corruptFound: 0, readErrors: 0 }
     if (store.verify === undefined) return { ...this.status(), running: false }
-    const started = Date.now()
+    // a monotonic clock: a wall clock set back (a lamp's, at its first NTP sync) would stall the pass
+    const started = performance.now()
     let bytes = 0
     for await (const cid of store.list({ signal })) {
-      const { state, bytes: size } = await store.verify(cid, { signal })
+      let checked: Awaited<ReturnType<NonNullable<ChunkStore['verify']>>>
+      try {
+        checked = await store.verify(cid, { signal })
+      } catch (err) {
+        if (signal.aborted) throw err
+        // a sector that cannot be read (EIO) must not end every pass at the same chunk: counted,
+        // said, and the pass goes on; the chunk is kept, since the error may pass
+        this.current.readErrors++
+        this.totals.readErrors++
+        this.c.log.error('scrub: chunk %s could not be read: %e', cid, err)
+        continue
+      }
+      const { state, bytes: size } = checked
       if (state === 'missing') continue
       this.current.chunksChecked++
       this.totals.chunksChecked++
@@ -163,7 +183,7 @@ export class Scrubber {
       }
       bytes += size
       // paced: no faster than bytesPerSecond on average since the pass began
-      const ahead = (bytes / this.init.bytesPerSecond) * 1000 - (Date.now() - started)
+      const ahead = (bytes / this.init.bytesPerSecond) * 1000 - (performance.now() - started)
       if (ahead > 0) await sleep(ahead, undefined, { signal })
     }
     this.lastPassEndedAt = Date.now()
@@ -196,8 +216,15 @@ export class Scrubber {
   private async load(): Promise<Kept | undefined> {
     if (this.init.file === undefined) return undefined
     try {
+      // verify before trust: a hand-edited or damaged file is dropped, or its counts are
       const kept = JSON.parse(await readFile(this.init.file, 'utf8')) as Partial<Kept>
-      return typeof kept.lastPassEndedAt === 'number' ? { lastPassEndedAt: kept.lastPassEndedAt } : undefined
+      if (!isCount(kept.lastPassEndedAt)) return undefined
+      const f = kept.found
+      const found =
+        f !== undefined && isCount(f.chunksChecked) && isCount(f.corruptFound) && isCount(f.readErrors)
+          ? { chunksChecked: f.chunksChecked, corruptFound: f.corruptFound, readErrors: f.readErrors }
+          : undefined
+      return { lastPassEndedAt: kept.lastPassEndedAt, ...(found === undefined ? {} : { found }) }
     } catch {
       // none yet, or unreadable: the schedule starts again from now
       return undefined
@@ -208,7 +235,8 @@ export class Scrubber {
     if (this.init.file === undefined || this.lastPassEndedAt === undefined) return
     const tmp = `${this.init.file}.tmp`
     try {
-      await writeFile(tmp, JSON.stringify({ lastPassEndedAt: this.lastPassEndedAt }))
+      const kept: Kept = { lastPassEndedAt: this.lastPassEndedAt, found: { ...this.current } }
+      await writeFile(tmp, JSON.stringify(kept))
       await rename(tmp, this.init.file)
     } catch (err) {
       this.c.log.error('scrub: cannot keep the last pass in %s: %e', this.init.file, err)

@@ -40,10 +40,12 @@ const iso = (ms: number | undefined): string => (ms === undefined ? 'never' : ne
 /** Scrubbing of the store, when the node scrubs. */
 function scrubLines(scrub: NodeStatus['scrub']): string[] {
   if (scrub === undefined) return []
-  const found = `${scrub.chunksChecked} chunks checked, ${scrub.corruptFound} corrupt (dropped and fetched again)`
+  const unreadable =
+    scrub.readErrors > 0 ? `, ${scrub.readErrors} UNREADABLE (I/O errors: a failing disk?)` : ''
+  const found = `${scrub.chunksChecked} chunks checked, ${scrub.corruptFound} corrupt (dropped and fetched again)${unreadable}`
   if (scrub.running) return [`scrub: running, ${found} so far`]
   const next = scrub.nextPassAt === undefined ? 'only when asked (POST /scrub)' : iso(scrub.nextPassAt)
-  return [`scrub: last pass ended ${iso(scrub.lastPassEndedAt)}; next ${next}`]
+  return [`scrub: last pass ended ${iso(scrub.lastPassEndedAt)} (${found}); next ${next}`]
 }
 
 /** The status as lines for a terminal. */

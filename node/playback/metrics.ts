@@ -116,6 +116,11 @@ export function createNodeMetrics(
       'Chunks a scrub found corrupt on disk (dropped, and fetched again)',
       () => scrub()?.totals.corruptFound ?? 0,
     )
+    counter(
+      'dandelion_node_scrub_read_errors_total',
+      'Chunks a scrub could not read from disk at all (an I/O error): kept, and said in the log',
+      () => scrub()?.totals.readErrors ?? 0,
+    )
     gauge(
       'dandelion_node_scrub_last_pass_end_timestamp_seconds',
       'When the last whole scrub pass ended (Unix seconds)',
