@@ -1,10 +1,14 @@
 /**
- * `dandelion nodes [--offline] [--campus c] [--city c] [--version v] [--json]`: the tracker's
- * nodes as an operator looks for trouble: which are offline and since when, where they are,
- * what software they run. Reads `GET /api/v1/nodes` page by page (the viewer token is enough).
+ * `dandelion nodes [list] [--offline] [--attention] [--campus c] [--city c] [--version v]
+ * [--json]`: the tracker's nodes as an operator looks for trouble: which are offline and
+ * since when, where they are, what software they run, and under each node that reports it
+ * its health (store, disk, scrub, origin) and why it needs attention. Reads `GET
+ * /api/v1/nodes` page by page (the viewer token is enough); `--attention` asks it for the
+ * nodes needing attention only (`?attention=true`, the rules in `health/attention.ts`).
  */
 import { parseArgs } from 'node:util'
 import { ADMIN_CLIENT_OPTIONS, adminTokenOf, wantsHelp } from './cli-admin.ts'
+import { type HealthRow, healthLine } from './cli-nodes-health.ts'
 import { apiBase, call } from './cli-release-client.ts'
 
 const out = (s: string): void => {
@@ -12,9 +16,11 @@ const out = (s: string): void => {
 }
 
 export const NODES_USAGE = `Usage: dandelion nodes [options]   (--tracker <url> --token <t> or DANDELION_TRACKER_URL / DANDELION_ADMIN_TOKEN; the viewer token reads too)
-  list [--offline] [--campus <id>] [--city <id>] [--version <v>] [--json]
-       every node (or those offline, of a campus, of a city, running a version): id, city/campus,
-       online or offline since when, its software version, labels; then how many by version
+  [list] [--offline] [--attention] [--campus <id>] [--city <id>] [--version <v>] [--json]
+       every node (or those offline, needing attention, of a campus, of a city, running a
+       version): id, city/campus, online or offline since when, its software version, labels;
+       under it, its latest health report (store, disk, scrub, origin; ATTENTION: why);
+       then how many by version
   -h, --help   this help`
 
 /** A node as `GET /nodes` shows it. */
@@ -27,14 +33,18 @@ interface NodeRow {
   lastSeenAt?: number
   version?: string
   peerId?: string
+  /** Its latest health report since the tracker started; absent if none. */
+  health?: HealthRow
 }
 
 /** Every node, all pages. */
-async function allNodes(base: string, token: string): Promise<NodeRow[]> {
+async function allNodes(base: string, token: string, attention: boolean): Promise<NodeRow[]> {
   const rows: NodeRow[] = []
   let cursor: string | undefined
   do {
-    const q = cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`
+    const q =
+      (attention ? '&attention=true' : '') +
+      (cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`)
     const page = (await call(base, token, 'GET', `/nodes?limit=1000${q}`)) as {
       nodes: NodeRow[]
       next?: string
@@ -54,10 +64,10 @@ function ago(at: number, now: number): string {
   return `${Math.round(s / 86_400)}d`
 }
 
-/** One line per node, then the count by version. */
+/** One line per node (and its health line, if it reported), then the count by version. */
 export function nodeLines(rows: NodeRow[], now = Date.now()): string[] {
   if (rows.length === 0) return ['no nodes']
-  const lines = rows.map((n) => {
+  const lines = rows.flatMap((n) => {
     const where = `${n.city ?? '-'}/${n.campus ?? '-'}`
     const state = n.connected
       ? 'online'
@@ -66,7 +76,8 @@ export function nodeLines(rows: NodeRow[], now = Date.now()): string[] {
         : n.lastSeenAt === undefined
           ? 'offline'
           : `offline ${ago(n.lastSeenAt, now)}`
-    return `${n.id.padEnd(20)} ${where.padEnd(22)} ${state.padEnd(14)} ${(n.version ?? '?').padEnd(10)} ${n.labels.join(',')}`
+    const line = `${n.id.padEnd(20)} ${where.padEnd(22)} ${state.padEnd(14)} ${(n.version ?? '?').padEnd(10)} ${n.labels.join(',')}`
+    return n.health === undefined ? [line] : [line, healthLine(n.health, (at) => ago(at, now))]
   })
   const by = new Map<string, number>()
   for (const n of rows) by.set(n.version ?? 'unknown', (by.get(n.version ?? 'unknown') ?? 0) + 1)
@@ -79,7 +90,9 @@ export function nodeLines(rows: NodeRow[], now = Date.now()): string[] {
 
 /** `dandelion nodes <sub> ...`. Returns the process exit code. */
 export async function runNodesCommand(argv: string[]): Promise<number> {
-  const [sub, ...rest] = argv
+  // `dandelion nodes --attention`: flags alone mean `list`
+  const [sub, ...rest] =
+    argv[0]?.startsWith('-') === true && !wantsHelp(argv[0], []) ? ['list', ...argv] : argv
   if (wantsHelp(sub, rest)) {
     out(NODES_USAGE)
     return 0
@@ -94,13 +107,14 @@ export async function runNodesCommand(argv: string[]): Promise<number> {
     options: {
       ...ADMIN_CLIENT_OPTIONS,
       offline: { type: 'boolean', default: false },
+      attention: { type: 'boolean', default: false },
       campus: { type: 'string' },
       city: { type: 'string' },
       version: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   })
-  const rows = (await allNodes(apiBase(values.tracker), adminTokenOf(values))).filter(
+  const rows = (await allNodes(apiBase(values.tracker), adminTokenOf(values), values.attention)).filter(
     (n) =>
       (!values.offline || !n.connected) &&
       (values.campus === undefined || n.campus === values.campus) &&

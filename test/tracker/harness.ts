@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
-import { type Agent, type AgentContentApi, createAgent } from '../../node/agent/index.ts'
+import { type Agent, type AgentContentApi, type AgentInit, createAgent } from '../../node/agent/index.ts'
 import type { OutcomeStatus } from '../../node/agent/protocol.ts'
 import { manifestCid } from '../../node/content/index.ts'
 import { MAX_OUTBOX_PER_NODE } from '../../tracker/constants.ts'
@@ -107,6 +107,8 @@ export class Harness {
       content?: AgentContentApi
       token?: string
       version?: string
+      /** More agent options (health report timing). */
+      init?: Partial<AgentInit>
     } = {},
   ): Promise<{ agent: Agent; content: AgentContentApi; key: PrivateKey }> {
     const key = opts.key ?? (await generateKeyPair('Ed25519'))
@@ -120,6 +122,7 @@ export class Harness {
         reconnectMaxMs: 500,
         enrollment: { token: opts.token ?? ENROLL, nodeId, campus: opts.campus, labels: opts.labels },
         ...(opts.version === undefined ? {} : { version: opts.version }),
+        ...opts.init,
       },
     )
     await agent.start()

@@ -4,6 +4,7 @@
  * what their campus runs (`rollout/reconcile.ts`).
  */
 import { NotFoundError } from '../errors.ts'
+import { healthView } from '../health/view.ts'
 import { nodeResources } from '../rollout/node-resources.ts'
 import type { Campus, City, Device, NodeRecord } from '../state/index.ts'
 import { pageOf } from './pages.ts'
@@ -15,11 +16,26 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
   const { state, engine, channel, view, commit, nodeEvents } = c
   const inv = view.inventory
   // `lastSeenAt`: now while connected, else when its channel last closed (or the tracker
-  // stopped while it was connected); absent if it was never seen disconnecting
+  // stopped while it was connected); absent if it was never seen disconnecting. `health`: its
+  // latest report since the tracker started (`health/`), absent if none
+  const connectedNow = (n: NodeRecord): boolean => n.peerId !== undefined && channel.isConnected(n.id)
   const nodeView = (n: NodeRecord): unknown => {
     // an unbound node's last session is being closed (`DELETE /nodes/:id/peer`)
-    const connected = n.peerId !== undefined && channel.isConnected(n.id)
-    return { ...n, city: inv.cityOf(n), connected, lastSeenAt: connected ? Date.now() : n.lastSeenAt }
+    const connected = connectedNow(n)
+    const now = Date.now()
+    const health = healthView(channel.health, n.id, connected, now)
+    return {
+      ...n,
+      city: inv.cityOf(n),
+      connected,
+      lastSeenAt: connected ? now : n.lastSeenAt,
+      ...(health === undefined ? {} : { health }),
+    }
+  }
+  /** Whether node `id` needs attention by the rules of `health/attention.ts`. */
+  const needsAttention = (id: string): boolean => {
+    const n = inv.nodes.get(id)
+    return n !== undefined && (healthView(channel.health, id, connectedNow(n))?.attention.length ?? 0) > 0
   }
   /**
    * Creates or changes a node, and queues in the same commit what it lacks of what its
@@ -115,14 +131,16 @@ export function inventoryRoutes(c: RouteContext): RouteDef[] {
       method: 'GET',
       url: '/nodes',
       summary:
-        'List nodes with their city and connection state, by id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after',
+        'List nodes with their city, connection state and health, by id, a page at a time: { nodes, next? }; pass next as ?cursor for the page after; ?attention=true: only nodes needing attention',
       schema: { querystring: S.nodeListQuery },
       // In pages after a cursor (`pages.ts`): before, one answer of at most 10,000 nodes, with
       // no way to the rest of a larger city. By id, so that nodes joining or leaving between
       // two pages shift nothing.
       handler: async (req) => {
-        const q = req.query as { limit: number; cursor?: string }
-        const page = pageOf(inv.nodeIdsInOrder(), q.cursor, q.limit)
+        const q = req.query as { limit: number; cursor?: string; attention?: boolean }
+        // the filter applies before paging, to the ids after the cursor as to the others
+        const ids = q.attention === true ? inv.nodeIdsInOrder().filter(needsAttention) : inv.nodeIdsInOrder()
+        const page = pageOf(ids, q.cursor, q.limit)
         return { nodes: page.keys.map((id) => nodeView(inv.nodes.get(id)!)), next: page.next }
       },
     },

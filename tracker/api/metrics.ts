@@ -3,6 +3,8 @@ import { collectDefaultMetrics, Gauge, Registry } from 'prom-client'
 import { counterReading, gaugeReading } from '../../node/metrics-gauge.ts'
 import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
+import { ATTENTION_REASONS } from '../health/attention.ts'
+import { attentionCounts } from '../health/view.ts'
 import { tokenState } from '../state/enrollment-tokens.ts'
 import type { TrackerState } from '../state/index.ts'
 
@@ -77,6 +79,21 @@ export function createMetrics(state: TrackerState, channel: ChannelServer, backu
       for (const [version, count] of by) this.set({ version }, count)
     },
   })
+  new Gauge({
+    name: 'dandelion_tracker_nodes_attention',
+    help: 'Nodes whose latest health report needs attention, by reason (tracker/health/attention.ts); every reason, 0 included',
+    labelNames: ['reason'],
+    registers: [registry],
+    collect() {
+      const counts = attentionCounts(channel.health, (id) => channel.isConnected(id))
+      for (const reason of ATTENTION_REASONS) this.set({ reason }, counts.get(reason) ?? 0)
+    },
+  })
+  gauge(
+    'dandelion_tracker_nodes_health_reported',
+    'Nodes with a health report since the tracker started (older agents send none)',
+    () => channel.health.size,
+  )
   gauge(
     'dandelion_tracker_enrollment_tokens_active',
     'Issued enrollment tokens that still enroll (not expired, not used up)',

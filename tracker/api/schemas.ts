@@ -197,7 +197,7 @@ export const listQuery = {
   properties: { limit: listLimit },
 } as const
 
-/** Query of `GET /nodes`: a page size and where to go on from. */
+/** Query of `GET /nodes`: a page size, where to go on from, and the attention filter. */
 export const nodeListQuery = {
   type: 'object',
   additionalProperties: false,
@@ -209,6 +209,11 @@ export const nodeListQuery = {
       type: 'string',
       description:
         'The `next` of the previous page, as it is. Absent: from the first node. Nodes are listed in ascending id order; one present from the first page to the last is listed exactly once.',
+    },
+    attention: {
+      type: 'boolean',
+      description:
+        'true: only the nodes whose latest health report says they need attention (disk under its floor, store refusing writes, corrupt chunks found by the scrub, origin fallback failing, report overdue; tracker/health/attention.ts). Keep it the same from page to page.',
     },
   },
 } as const
