@@ -56,6 +56,8 @@ export interface NodeHealth {
     corruptFound: number
     /** Corrupt chunks every pass found since the node started. */
     totalCorruptFound: number
+    /** Chunks the pass that runs, or the last one, could not read at all (I/O errors: a failing disk). */
+    readErrors?: number
   }
   /** Corrupt chunks received from peers since the node started (each refused, its peer banned). */
   corruptChunks: number
@@ -106,11 +108,13 @@ export function parseNodeHealth(v: unknown): NodeHealth | undefined {
     if (!isObj(c) || typeof c.running !== 'boolean' || !isInt(c.corruptFound) || !isInt(c.totalCorruptFound))
       return undefined
     if (c.lastPassEndedAt !== undefined && !isInt(c.lastPassEndedAt)) return undefined
+    if (c.readErrors !== undefined && !isInt(c.readErrors)) return undefined
     out.scrub = {
       running: c.running,
       ...(c.lastPassEndedAt === undefined ? {} : { lastPassEndedAt: c.lastPassEndedAt }),
       corruptFound: c.corruptFound,
       totalCorruptFound: c.totalCorruptFound,
+      ...(c.readErrors === undefined ? {} : { readErrors: c.readErrors }),
     }
   }
   if (v.origin !== undefined) {

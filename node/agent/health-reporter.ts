@@ -31,6 +31,7 @@ export interface HealthReporterInit {
 export function alarming(last: NodeHealth, now: NodeHealth): boolean {
   if (now.store.refusedWrites > last.store.refusedWrites) return true
   if ((now.scrub?.totalCorruptFound ?? 0) > (last.scrub?.totalCorruptFound ?? 0)) return true
+  if ((now.scrub?.readErrors ?? 0) > (last.scrub?.readErrors ?? 0)) return true
   return underFloor(now) && !underFloor(last)
 }
 

@@ -34,6 +34,7 @@ export function healthOf(status: NodeStatus, disk: StoreDisk | undefined, at = D
             ...(scrub.lastPassEndedAt === undefined ? {} : { lastPassEndedAt: scrub.lastPassEndedAt }),
             corruptFound: scrub.corruptFound,
             totalCorruptFound: scrub.totals.corruptFound,
+            readErrors: scrub.readErrors,
           },
         }),
     corruptChunks: status.totals.corruptChunks,

@@ -63,6 +63,13 @@ describe('attention rules', () => {
       T0,
     )
     expect(reasons(book)).toEqual([])
+    // chunks a pass could not read at all: a failing disk
+    book.record(
+      'n',
+      report((h) => (h.scrub = { running: false, corruptFound: 0, totalCorruptFound: 2, readErrors: 3 })),
+      T0,
+    )
+    expect(reasons(book)).toEqual(['disk-unreadable'])
     book.record(
       'n',
       report((h) => (h.origin = { consecutiveFailures: ORIGIN_FAILING_AFTER - 1 })),

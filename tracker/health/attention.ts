@@ -11,6 +11,8 @@
  * - `scrub-corrupt`: the node's scrub (its pass that runs, or its last one) found chunks the
  *   disk had changed: they were fetched again, but the disk is suspect. Cleared by a pass
  *   that finds none.
+ * - `disk-unreadable`: the node's scrub (its pass that runs, or its last one) could not read
+ *   chunks at all (I/O errors): the disk is failing. Cleared by a pass that reads everything.
  * - `origin-failing`: the origin fallback failed {@link ORIGIN_FAILING_AFTER} or more times
  *   in a row (and has not succeeded since).
  * - `report-overdue`: the node is connected but its last report is older than twice the
@@ -28,6 +30,7 @@ export type AttentionReason =
   | 'disk-low'
   | 'store-refusing'
   | 'scrub-corrupt'
+  | 'disk-unreadable'
   | 'origin-failing'
   | 'report-overdue'
 
@@ -36,6 +39,7 @@ export const ATTENTION_REASONS: readonly AttentionReason[] = [
   'disk-low',
   'store-refusing',
   'scrub-corrupt',
+  'disk-unreadable',
   'origin-failing',
   'report-overdue',
 ]
@@ -59,6 +63,7 @@ export function attentionReasons(
     out.push('disk-low')
   if (entry.refusedSincePrevious > 0) out.push('store-refusing')
   if ((h.scrub?.corruptFound ?? 0) > 0) out.push('scrub-corrupt')
+  if ((h.scrub?.readErrors ?? 0) > 0) out.push('disk-unreadable')
   if ((h.origin?.consecutiveFailures ?? 0) >= ORIGIN_FAILING_AFTER) out.push('origin-failing')
   if (connected && now - entry.reportedAt > overdueMs) out.push('report-overdue')
   return out
