@@ -95,8 +95,10 @@ export class Downloads {
         const err = new QuotaExceededError(
           `${manifest.name ?? key} is ${manifest.size + manifest.bytes.byteLength} bytes, more than this node's whole quota of ${quotaBytes} bytes`,
         )
-        // reported in status too, as a refused chunk is: `dandelion fetch` follows it there
+        // reported in status too, as a refused chunk is: `dandelion fetch` follows it there;
+        // and counted with refused writes (metrics, the tracker's health report)
         swarm.refuse(err)
+        store.countRefusal?.()
         throw err
       }
       // the manifest is what re-seeds and resumes the content at start: no download without it

@@ -86,7 +86,7 @@ export function createNodeMetrics(
   )
   counter(
     'dandelion_node_store_refused_writes_total',
-    'Chunks and manifests the store refused for lack of room (at its limit with nothing left to evict): content not placed',
+    'Chunks and manifests the store refused for lack of room (at its limit with nothing left to evict), and content larger than the whole quota: content not placed',
     () => node.store.usage().refusedWrites,
   )
   // a store in memory has no disk of its own to watch

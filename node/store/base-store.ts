@@ -128,6 +128,10 @@ export abstract class BaseChunkStore implements ChunkStore {
     return { state: 'corrupt', bytes: size }
   }
 
+  countRefusal(): void {
+    this.room.refused++
+  }
+
   async has(cid: CID): Promise<boolean> {
     return this.sizes.has(cid.toString())
   }

@@ -131,6 +131,11 @@ export interface ChunkStore {
     fill: (target: ChunkTarget) => Promise<{ bytes: Uint8Array; digests: Uint8Array[] }>,
     options?: AbortOptions,
   ): Promise<CID[]>
+  /**
+   * Counts, in `usage().refusedWrites`, content its owner refused before writing any of it
+   * (larger than the whole quota): a refusal for lack of room, as a refused write is. Optional.
+   */
+  countRefusal?(): void
   /** Evicts unpinned chunks, least recently used first, until `bytes` are freed or none is left. Returns bytes freed. */
   evict(bytes: number, options?: AbortOptions): Promise<number>
 }

@@ -249,6 +249,8 @@ describe('a lamp cache during a lesson', () => {
     }, 10_000)
     expect(await held(device, small)).toBe(small.chunks.length)
     expect(await held(device, big)).toBe(0)
+    // counted as a refusal for lack of room (metrics and the tracker's health report read it)
+    expect(device.store.usage().refusedWrites).toBe(1)
   })
 
   it('a full disk (ENOSPC) on a lamp fails the fetch clearly and keeps what it holds intact', async () => {
