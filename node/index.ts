@@ -17,6 +17,7 @@ import type { CID } from 'multiformats/cid'
 import type { Manifest } from './content/index.ts'
 import type { HostServices } from './host/index.ts'
 import type { Limits } from './limiter/index.ts'
+import type { OriginScheduleStatus } from './limiter/schedule.ts'
 import type { SignedMembership } from './membership.ts'
 import type { NameTable } from './names.ts'
 import { DandelionNodeImpl } from './node.ts'
@@ -26,6 +27,7 @@ import type { FetchProgress, SwarmStats } from './swarm/swarm-types.ts'
 import type { WebSeedStatus } from './swarm/web-seed.ts'
 
 export type { Limits } from './limiter/index.ts'
+export type { OriginScheduleStatus } from './limiter/schedule.ts'
 export type { Membership, SignedMembership } from './membership.ts'
 export type { NameEntry, NameTable } from './names.ts'
 export type { ScrubStatus } from './scrub.ts'
@@ -89,6 +91,13 @@ export interface DandelionNodeInit {
   trustedOrigins?: PublicKey[]
   /** Bandwidth limits (bytes/s). @default unlimited (device: 1 MiB/s upload) */
   limits?: Partial<Limits>
+  /**
+   * Time-of-day windows for the origin (WAN) rate, each `[DAYS ]HH:MM-HH:MM=RATE|none`
+   * (`limiter/schedule.ts`); outside every window `limits.originBytesPerSecond` applies.
+   * @default none
+   * @throws InvalidConfigError from `createNode` for a window that does not parse
+   */
+  originLimitSchedule?: string[]
   /** Worker threads that verify received chunks off the event loop (own store only); 0 hashes inline. @default 0 */
   hashWorkers?: number
   /**
@@ -199,6 +208,8 @@ export interface NodeStatus {
   playbackUrl?: string
   /** Scrubbing of the on-disk store, when the node scrubs (see {@link DandelionNodeInit.scrub}). */
   scrub?: ScrubStatus
+  /** The origin rate's schedule, when it has one (see {@link DandelionNodeInit.originLimitSchedule}). */
+  originSchedule?: OriginScheduleStatus
 }
 
 /** A running (or startable) Dandelion node. */

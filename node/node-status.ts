@@ -17,7 +17,12 @@ export type NodeStatusComponents = Pick<
 /** The node's status now; `role` as the node was given it, `playbackUrl` once its player server runs. */
 export function nodeStatus(
   c: NodeStatusComponents,
-  node: { role: NodeStatus['role']; playbackUrl?: string; scrub?: NodeStatus['scrub'] },
+  node: {
+    role: NodeStatus['role']
+    playbackUrl?: string
+    scrub?: NodeStatus['scrub']
+    originSchedule?: NodeStatus['originSchedule']
+  },
 ): NodeStatus {
   const { locality } = c
   return c.fetchFailures.report({
@@ -47,5 +52,6 @@ export function nodeStatus(
     origin: c.webSeed?.status(),
     playbackUrl: node.playbackUrl,
     scrub: node.scrub,
+    originSchedule: node.originSchedule,
   })
 }

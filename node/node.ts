@@ -12,6 +12,7 @@ import { ScrubUnavailableError } from './errors.ts'
 import type { HostServices } from './host/index.ts'
 import type { DandelionNode, DandelionNodeInit, FetchOptions, NodeStatus, ScrubStatus } from './index.ts'
 import type { Limits } from './limiter/index.ts'
+import { parseSchedule, RateSchedule } from './limiter/schedule.ts'
 import type { SignedMembership } from './membership.ts'
 import { keepMembership, restoreMembership } from './membership-file.ts'
 import type { NameTable } from './names.ts'
@@ -43,6 +44,8 @@ export class DandelionNodeImpl implements DandelionNode {
   private playback?: PlaybackServer
   /** Reads back and hashes the node's own on-disk store on a schedule (`scrub.ts`). */
   private readonly scrubber?: Scrubber
+  /** Sets the origin rate by time of day (`limiter/schedule.ts`). */
+  private readonly originSchedule?: RateSchedule
   /** Set by {@link stop}: the lookups it ends are not downloads to forget. */
   private stopping = false
 
@@ -68,6 +71,15 @@ export class DandelionNodeImpl implements DandelionNode {
       downloads: c.downloads,
       swarm: (cid) => this.swarm(cid),
     })
+    const windows = parseSchedule(init.originLimitSchedule ?? [])
+    this.originSchedule =
+      windows.length === 0
+        ? undefined
+        : new RateSchedule(
+            { setOriginRate: (rate) => c.limiter.set({ originBytesPerSecond: rate }) },
+            windows,
+            init.limits?.originBytesPerSecond ?? Number.POSITIVE_INFINITY,
+          )
     this.scrubber = nodeScrubber(this.init, {
       store: c.store,
       ownsStore: c.ownsStore,
@@ -96,6 +108,7 @@ export class DandelionNodeImpl implements DandelionNode {
     const { c } = this
     this.stopping = false
     c.webSeed?.start()
+    this.originSchedule?.start()
     c.pool?.start()
     if (c.ownsStore) await this.store.start()
     await this.names.open()
@@ -134,6 +147,7 @@ export class DandelionNodeImpl implements DandelionNode {
     const { c } = this
     this.stopping = true
     c.webSeed?.stop()
+    this.originSchedule?.stop()
     c.bootstrap.stop()
     c.manifests.stop()
     c.lan?.detach()
@@ -215,6 +229,7 @@ export class DandelionNodeImpl implements DandelionNode {
       role: this.init.role ?? 'campus',
       playbackUrl: this.playbackUrl,
       scrub: this.scrubber?.status(),
+      originSchedule: this.originSchedule?.status(),
     })
   }
 

@@ -71,6 +71,10 @@ export const NODE_HELP = `usage: dandelion node --data DIR [options]
   --api-token TOKEN       bearer token for placing content (POST /fetch; DANDELION_API_TOKEN,
                           default: generated and kept in DIR/api-token)
   --upload-limit B/S --download-limit B/S --origin-limit B/S --quota-bytes N --hash-workers N
+  --origin-limit-schedule W   repeatable: the origin (WAN) rate by time of day, each window
+                          [DAYS ]HH:MM-HH:MM=B/S|none, e.g. "mon-fri 07:30-17:00=262144"; the first
+                          window holding a moment gives its rate, --origin-limit applies outside
+                          them, local time (DANDELION_ORIGIN_LIMIT_SCHEDULE, ;-separated)
   --min-free-disk-bytes N bytes kept free on the store's disk (DANDELION_MIN_FREE_DISK_BYTES, default
                           1 GiB, 0 none): past it the least recently used unpinned content is evicted
                           (as at --quota-bytes), then downloads stop with a message saying so
@@ -163,6 +167,7 @@ export async function runNodeCommand(argv: string[], io: CommandIo = {}): Promis
       bytesPerSecond: config.scrubRate,
       onCorrupt: (chunk) => out(JSON.stringify(corruptOnDiskLine(chunk))),
     },
+    originLimitSchedule: [...config.originLimitSchedule],
     limits: {
       uploadBytesPerSecond: config.uploadLimit,
       downloadBytesPerSecond: config.downloadLimit,

@@ -47,6 +47,8 @@ export interface NodeConfig {
   hashWorkers: number
   /** Write received chunks with direct I/O (no copy into the page cache) where the file system has it. */
   directIo: boolean
+  /** Time-of-day windows of the origin rate (`node/limiter/schedule.ts`); none: `originLimit` always. */
+  originLimitSchedule: string[]
   /** Hours between two scrub passes (every stored chunk read back and hashed); 0: only when asked. */
   scrubIntervalHours: number
   /** Bytes per second a scrub pass reads at most. */
@@ -85,6 +87,7 @@ const schema = {
     'directIo',
     'scrubIntervalHours',
     'scrubRate',
+    'originLimitSchedule',
     'trackers',
     'trackerIds',
     'labels',
@@ -117,6 +120,11 @@ const schema = {
     minFreeDiskBytes: { type: 'integer', minimum: 0 },
     hashWorkers: { type: 'integer', minimum: 0, maximum: 64 },
     directIo: { type: 'boolean' },
+    originLimitSchedule: {
+      type: 'array',
+      items: { type: 'string', minLength: 1, maxLength: 128 },
+      maxItems: 32,
+    },
     scrubIntervalHours: { type: 'number', minimum: 0, maximum: 24 * 366 },
     scrubRate: { type: 'number', minimum: 65536 },
     trackers: { type: 'array', items: { type: 'string', pattern: '^wss?://[^/]+' }, maxItems: 16 },
@@ -163,6 +171,7 @@ export const CONFIG_DEFAULTS: Omit<NodeConfig, 'data'> = {
   // to a worker and waking it costs more main-thread time than hashing it here
   hashWorkers: blake3Implementation === 'native' ? 0 : 1,
   directIo: true,
+  originLimitSchedule: [],
   // a week, at 8 MiB/s: `node/scrub.ts`
   scrubIntervalHours: 168,
   scrubRate: 8 * 1024 * 1024,

@@ -28,6 +28,7 @@ export const ENV_KEYS: Record<string, keyof NodeConfig> = {
   DANDELION_UPLOAD_LIMIT: 'uploadLimit',
   DANDELION_DOWNLOAD_LIMIT: 'downloadLimit',
   DANDELION_ORIGIN_LIMIT: 'originLimit',
+  DANDELION_ORIGIN_LIMIT_SCHEDULE: 'originLimitSchedule',
   DANDELION_QUOTA_BYTES: 'quotaBytes',
   DANDELION_MIN_FREE_DISK_BYTES: 'minFreeDiskBytes',
   DANDELION_HASH_WORKERS: 'hashWorkers',
@@ -57,6 +58,7 @@ export const FLAG_KEYS: Record<string, keyof NodeConfig> = {
   'upload-limit': 'uploadLimit',
   'download-limit': 'downloadLimit',
   'origin-limit': 'originLimit',
+  'origin-limit-schedule': 'originLimitSchedule',
   'quota-bytes': 'quotaBytes',
   'min-free-disk-bytes': 'minFreeDiskBytes',
   'hash-workers': 'hashWorkers',
@@ -100,7 +102,10 @@ export const LISTS: ReadonlySet<keyof NodeConfig> = new Set<keyof NodeConfig>([
   'trackers',
   'trackerIds',
   'labels',
+  'originLimitSchedule',
 ])
+/** Lists whose items may hold commas themselves (`sat,sun 00:00-24:00=none`): `;`-separated in a variable. */
+const SEMICOLON_LISTS = new Set<keyof NodeConfig>(['originLimitSchedule'])
 const BOOLEANS = new Set<keyof NodeConfig>(['trustAnyOrigin', 'mdns', 'dht', 'webrtc', 'directIo'])
 const NUMBERS = new Set<keyof NodeConfig>([
   'playbackPort',
@@ -126,7 +131,7 @@ const FALSE_TEXT = new Set(['false', '0', 'no', 'off'])
 export function coerce(key: keyof NodeConfig, text: string): unknown {
   if (LISTS.has(key))
     return text
-      .split(',')
+      .split(SEMICOLON_LISTS.has(key) ? ';' : ',')
       .map((s) => s.trim())
       .filter((s) => s !== '')
   if (BOOLEANS.has(key)) {

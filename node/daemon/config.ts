@@ -11,6 +11,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { isTrackerId } from '../agent/tracker-auth.ts'
 import { InvalidConfigError } from '../errors.ts'
+import { parseSchedule } from '../limiter/schedule.ts'
 import { CONFIG_DEFAULTS, type NodeConfig, unknownSetting, validateConfig } from './config-schema.ts'
 import { settingName } from './config-sources.ts'
 import { checkListenTransports, defaultListen } from './listen-addresses.ts'
@@ -57,6 +58,13 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
   checkMultiaddrs(merged.listen as string[], 'listen', false)
   checkMultiaddrs(merged.bootstrap as string[], 'bootstrap', true)
   checkListenTransports(merged as unknown as NodeConfig, listenSet)
+  try {
+    parseSchedule(merged.originLimitSchedule as string[])
+  } catch (err) {
+    throw new InvalidConfigError(
+      `invalid node config: ${(err as Error).message} (${settingName('originLimitSchedule')})`,
+    )
+  }
   // without a trusted key every validly signed manifest is accepted, whoever signed it: the
   // daemon must be told which origins to trust, or told explicitly to trust any
   const trusted = (merged.trustedOrigins as string[]).length
@@ -80,6 +88,7 @@ export function resolveConfig(...layers: Array<Partial<NodeConfig>>): Readonly<N
     trackers: Object.freeze([...(merged.trackers as string[])]),
     trackerIds: Object.freeze([...(merged.trackerIds as string[])]),
     labels: Object.freeze([...(merged.labels as string[])]),
+    originLimitSchedule: Object.freeze([...(merged.originLimitSchedule as string[])]),
   }
   return Object.freeze(frozen) as unknown as Readonly<NodeConfig>
 }

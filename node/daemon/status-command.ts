@@ -37,6 +37,14 @@ function reachableAddresses(multiaddrs: readonly string[]): string[] {
 
 const iso = (ms: number | undefined): string => (ms === undefined ? 'never' : new Date(ms).toISOString())
 
+/** The origin rate's schedule, when the node has one: the window in force and the next change. */
+function scheduleText(schedule: NodeStatus['originSchedule']): string {
+  if (schedule === undefined) return ''
+  const now = schedule.window === undefined ? 'outside its windows' : `window "${schedule.window}"`
+  const until = schedule.nextChangeAt === undefined ? '' : ` until ${iso(schedule.nextChangeAt)}`
+  return ` (schedule: ${now}${until})`
+}
+
 /** Scrubbing of the store, when the node scrubs. */
 function scrubLines(scrub: NodeStatus['scrub']): string[] {
   if (scrub === undefined) return []
@@ -73,7 +81,7 @@ export function statusLines(s: NodeStatus): string[] {
     `peers: ${s.connections} connected, ${s.bannedPeers} banned; origin ${origin}`,
     `store: ${mib(s.store.bytes)} in ${s.store.chunks} chunks (${quota}, ${mib(s.store.pinnedBytes)} pinned)`,
     ...scrubLines(s.scrub),
-    `rates: upload ${rate(s.limits.uploadBytesPerSecond)}, download ${rate(s.limits.downloadBytesPerSecond)}, origin ${rate(s.limits.originBytesPerSecond)}`,
+    `rates: upload ${rate(s.limits.uploadBytesPerSecond)}, download ${rate(s.limits.downloadBytesPerSecond)}, origin ${rate(s.limits.originBytesPerSecond)}${scheduleText(s.originSchedule)}`,
   ]
   const addresses = reachableAddresses(s.multiaddrs)
   if (addresses.length === 0) lines.push('addresses: none (not listening)')
