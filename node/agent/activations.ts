@@ -7,7 +7,7 @@ import { logger } from '@libp2p/logger'
 import { MAX_TIMER_MS } from '../node-constants.ts'
 import type { AgentContentApi } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
-import type { Command, OutcomeStatus } from './protocol.ts'
+import type { Command, OutcomeStatus, ResourceCommand } from './protocol.ts'
 
 const log = logger('dandelion:node:agent:exec')
 
@@ -35,7 +35,7 @@ export interface ActivationsComponents {
 
 /** An activation waiting for its time, by resource. */
 interface Pending {
-  rec: JournalRecord
+  rec: JournalRecord<ResourceCommand>
   timer: NodeJS.Timeout
 }
 
@@ -61,7 +61,7 @@ export class Activations {
   }
 
   /** Switches the resource to a placed version at its activation time (survives restarts). */
-  schedule(rec: JournalRecord): void {
+  schedule(rec: JournalRecord<ResourceCommand>): void {
     const at = rec.cmd.activateAt ?? 0
     // a Node timer waits at most MAX_TIMER_MS: a later activation waits in steps, re-armed until due
     const arm = (): NodeJS.Timeout =>
@@ -82,7 +82,7 @@ export class Activations {
     this.timers.set(rec.cmd.resource, entry)
   }
 
-  private async activateNow(entry: { rec: JournalRecord }): Promise<void> {
+  private async activateNow(entry: { rec: JournalRecord<ResourceCommand> }): Promise<void> {
     const { rec } = entry
     const { content, current } = this.components
     // stopped, or superseded by a command applied while this waited for its turn

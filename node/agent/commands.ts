@@ -52,6 +52,7 @@ export class CommandHandler {
       reason: rec.reason,
       peerBytes: rec.peerBytes,
       originBytes: rec.originBytes,
+      ...(rec.scrub === undefined ? {} : { scrub: rec.scrub }),
     })
   }
 

@@ -12,7 +12,15 @@ import { JOURNAL_RETRY_INITIAL_MS, JOURNAL_RETRY_MAX_MS } from './constants.ts'
 import type { AgentContentApi } from './index.ts'
 import type { Journal, JournalRecord } from './journal.ts'
 import { throttledProgress } from './place-progress.ts'
-import { type Command, isKnownOp, MAX_REASON_CHARS, type OutcomeStatus } from './protocol.ts'
+import {
+  type Command,
+  isKnownOp,
+  isResourceCommand,
+  MAX_REASON_CHARS,
+  type OutcomeStatus,
+  type ResourceCommand,
+  type ScrubFindings,
+} from './protocol.ts'
 import { judgeRecovered } from './recovery.ts'
 import { ResourceTurns } from './resource-turns.ts'
 import { Versions } from './versions.ts'
@@ -50,6 +58,8 @@ export class Executor {
   private readonly turns = new ResourceTurns()
   /** The `place` fetching now, until it commits (pinned, about to be named or scheduled). */
   private placing?: { cmd: Command; controller: AbortController }
+  /** Commands about the node as a whole being applied beside the queue (see {@link aside}). */
+  private readonly asides = new Set<Promise<void>>()
 
   constructor(components: { content: AgentContentApi; journal: Journal; events: ExecutorEvents }) {
     this.content = components.content
@@ -87,7 +97,7 @@ export class Executor {
 
   push(rec: JournalRecord): void {
     if (this.held.has(rec.cmd.id)) return
-    if (this.queue.length >= MAX_EXEC_QUEUE) {
+    if (this.queue.length + this.asides.size >= MAX_EXEC_QUEUE) {
       // left in the journal's queue: queued when the tracker sends it again, or by resume()
       // at the next start
       log.error('execution queue full, %s deferred', rec.cmd.id)
@@ -119,7 +129,10 @@ export class Executor {
     this.controller.abort()
     this.activations.clear()
     // due activations that were already waiting for their turn (they see the abort and return)
-    const ended = this.draining.then(() => this.turns.settled()).then(() => 'ended' as const)
+    const ended = this.draining
+      .then(() => this.turns.settled())
+      .then(() => Promise.all(this.asides))
+      .then(() => 'ended' as const)
     if (deadlineMs === Infinity) {
       await ended
       return { ended: true }
@@ -143,8 +156,13 @@ export class Executor {
     try {
       while (this.queue.length > 0 && !this.controller.signal.aborted) {
         const rec = this.queue.shift()!
+        if (!isResourceCommand(rec.cmd)) {
+          this.aside(rec)
+          continue
+        }
+        const { resource } = rec.cmd
         try {
-          await this.turns.take(rec.cmd.resource, () => this.apply(rec))
+          await this.turns.take(resource, () => this.apply(rec))
         } finally {
           this.held.delete(rec.cmd.id)
         }
@@ -152,6 +170,21 @@ export class Executor {
     } finally {
       this.running = false
     }
+  }
+
+  /**
+   * Applies a command about the node as a whole (`scrub`, or an op this node does not know)
+   * beside the queue: a scrub pass reads the whole store and can take hours on a big campus
+   * node, and a `place` or an `activate` queued after it must not wait for it. It stays held
+   * until it ends, so a copy the tracker sends again (a reconnect's replay) is not applied a
+   * second time (`CommandHandler.onCommand`).
+   */
+  private aside(rec: JournalRecord): void {
+    const run = this.apply(rec).finally(() => {
+      this.held.delete(rec.cmd.id)
+      this.asides.delete(run)
+    })
+    this.asides.add(run)
   }
 
   /**
@@ -199,8 +232,12 @@ export class Executor {
         throw new Error(
           `this node does not know the command "${cmd.op}": it runs an older Dandelion than its tracker; upgrade it`,
         )
+      // about the node as a whole: no resource to judge or to cancel activations of (a pass
+      // run again after a damaged journal only reads the store once more)
+      if (!isResourceCommand(cmd)) return await this.scrub(rec, signal)
       // received while the journal recovers from damage: perhaps applied already
-      const verdict = rec.recovered === true ? await this.judge(rec) : undefined
+      const verdict =
+        rec.recovered === true ? await this.judge(rec as JournalRecord<ResourceCommand>) : undefined
       if (verdict?.kind === 'refuse') return await this.finish(rec, 'failed', true, verdict.reason, true)
       // a newer command about the same resource supersedes a pending activation
       await this.activations.cancel(cmd.resource, cmd.manifestCid)
@@ -211,7 +248,7 @@ export class Executor {
           if (cmd.activateAt !== undefined && cmd.activateAt > Date.now()) {
             // the active version is served until the activation time: it stays pinned
             await this.versions.hold(cmd.resource, cmd.manifestCid, undefined, signal, onProgress)
-            const placed: JournalRecord = { ...rec, ...bytes }
+            const placed: JournalRecord<ResourceCommand> = { ...rec, cmd, ...bytes }
             await this.finish(placed, 'placed', true, undefined, true)
             this.activations.schedule({ ...placed, status: 'placed' })
           } else {
@@ -255,8 +292,27 @@ export class Executor {
     }
   }
 
+  /**
+   * A scrub pass over the node's store now (or the one under way, joined), reported `done`
+   * with what it found, in words in the reason and as counts. A node that does not scrub
+   * throws, and the command fails with why.
+   */
+  private async scrub(rec: JournalRecord, signal: AbortSignal): Promise<void> {
+    if (this.content.scrub === undefined)
+      throw new Error('this node does not scrub: its agent was given no way to run a pass')
+    const found = await this.content.scrub({ signal })
+    const scrub = {
+      chunksChecked: found.chunksChecked,
+      corruptFound: found.corruptFound,
+      readErrors: found.readErrors,
+    }
+    await this.finish({ ...rec, scrub }, 'done', true, scrubReason(scrub), true)
+  }
+
   /** The verdict on a command received while the journal recovered (see `recovery.ts`). */
-  private async judge(rec: JournalRecord): Promise<Awaited<ReturnType<typeof judgeRecovered>>> {
+  private async judge(
+    rec: JournalRecord<ResourceCommand>,
+  ): Promise<Awaited<ReturnType<typeof judgeRecovered>>> {
     const verdict = await judgeRecovered(
       {
         content: this.content,
@@ -282,8 +338,13 @@ export class Executor {
  * switch to another version, or the eviction of the version being placed.
  */
 function supersedes(next: Command, placing: Command): boolean {
-  if (!isKnownOp(next.op) || next.resource !== placing.resource || next.id === placing.id) return false
+  if (!isResourceCommand(next) || next.resource !== placing.resource || next.id === placing.id) return false
   if (next.op === 'deactivate') return true
   if (next.op === 'evict') return next.manifestCid === placing.manifestCid
   return next.manifestCid !== placing.manifestCid
+}
+
+/** A scrub's findings in words, for the outcome's reason (well within `MAX_REASON_CHARS`). */
+export function scrubReason(f: ScrubFindings): string {
+  return `scrub pass: ${f.chunksChecked} chunks checked, ${f.corruptFound} corrupt (dropped, fetched again), ${f.readErrors} unreadable`
 }

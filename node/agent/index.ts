@@ -12,6 +12,10 @@
  * await agent.start()
  * ```
  *
+ * Scrub on command: given `content.scrub()`, a tracker's `scrub` command runs a pass over the
+ * node's store, beside the other commands (a pass can take hours), and reports `done` with
+ * what it found (chunks checked, corrupt, unreadable).
+ *
  * Health: given `content.health()`, the agent reports the node's health (store, disk, scrub,
  * origin fallback) to a tracker whose welcome names the `health` feature, after each welcome,
  * every 5 minutes, and promptly when something alarming changes (`health-reporter.ts`).
@@ -26,7 +30,7 @@
 import type { PrivateKey } from '@libp2p/interface'
 import { Agent } from './agent.ts'
 import type { JournalStore } from './journal.ts'
-import type { NodeHealth } from './protocol.ts'
+import type { NodeHealth, ScrubFindings } from './protocol.ts'
 
 export { Agent } from './agent.ts'
 export { JournalOpenError } from './errors.ts'
@@ -72,6 +76,13 @@ export interface AgentContentApi {
    * nothing is reported.
    */
   health?(): NodeHealth | undefined
+  /**
+   * Runs a scrub pass over the node's on-disk store now (or joins the one under way) and
+   * resolves with what it found: the tracker's `scrub` command. Throws why when the node
+   * does not scrub. An abort stops the wait, not the pass (the node's own stop ends it).
+   * Absent: a `scrub` command fails, saying the node does not scrub.
+   */
+  scrub?(options: { signal?: AbortSignal }): Promise<ScrubFindings>
 }
 
 /** Components of the agent. */

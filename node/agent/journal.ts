@@ -18,7 +18,13 @@ import { logger } from '@libp2p/logger'
 import { JOURNAL_KEEP_FINAL } from './constants.ts'
 import { Retention } from './journal-retention.ts'
 import type { JournalDamage, JournalOp, JournalStore } from './journal-store.ts'
-import type { Command, OutcomeStatus } from './protocol.ts'
+import {
+  type Command,
+  isResourceCommand,
+  type OutcomeStatus,
+  type ResourceCommand,
+  type ScrubFindings,
+} from './protocol.ts'
 
 export type { JournalDamage, JournalOp, JournalStore } from './journal-store.ts'
 export { LevelJournalStore, MemoryJournalStore } from './journal-store.ts'
@@ -28,13 +34,15 @@ const log = logger('dandelion:node:agent:journal')
 /** Status of a command on this node. */
 export type JournalStatus = 'received' | OutcomeStatus
 
-/** One journal record. */
-export interface JournalRecord {
-  cmd: Command
+/** One journal record (`C`: what its command is known to be). */
+export interface JournalRecord<C extends Command = Command> {
+  cmd: C
   status: JournalStatus
   reason?: string
   peerBytes?: number
   originBytes?: number
+  /** A `scrub` done: what the pass found, sent again with its outcome. */
+  scrub?: ScrubFindings
   /**
    * Received, or found not applied, while the journal was recovering from damage: it may
    * have been applied before the damage, so what the node serves is checked first.
@@ -47,8 +55,9 @@ export interface AppliedRecord {
   id: string
   seq: number
   op: Command['op']
-  resource: string
-  manifestCid: string
+  /** Absent for a command about the node as a whole (`scrub`). */
+  resource?: string
+  manifestCid?: string
   at: number
 }
 
@@ -206,11 +215,13 @@ export class Journal {
   }
 
   /** Every command placed but still waiting for its activation time. */
-  async waitingActivation(): Promise<JournalRecord[]> {
-    const out: JournalRecord[] = []
+  async waitingActivation(): Promise<Array<JournalRecord<ResourceCommand>>> {
+    const out: Array<JournalRecord<ResourceCommand>> = []
     for await (const v of this.store.values('cmd!')) {
       const rec = v as JournalRecord
-      if (rec.status === 'placed') out.push(rec)
+      // only a `place` is ever placed
+      if (rec.status === 'placed' && isResourceCommand(rec.cmd))
+        out.push(rec as JournalRecord<ResourceCommand>)
     }
     return out
   }

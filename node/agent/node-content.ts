@@ -1,7 +1,7 @@
 /**
  * Adapts a {@link DandelionNode} to the {@link AgentContentApi} the agent drives: fetch
  * (with progress in bytes from peers vs origin), pin, unpin, evict and the name table the
- * playback server reads, and its health for the tracker.
+ * playback server reads, its health for the tracker, and a scrub pass when the tracker asks.
  */
 import type { DandelionNode } from '../index.ts'
 import type { AgentContentApi } from './index.ts'
@@ -27,5 +27,25 @@ export function nodeContentApi(node: DandelionNode): AgentContentApi {
     names: node.names,
     // what the tracker shows of this node's store and disk (`health-protocol.ts`)
     health: () => nodeHealth(node),
+    // a node that does not scrub throws ScrubUnavailableError: its message is the reason
+    scrub: async ({ signal }) => await untilAborted(node.scrub(), signal),
+  }
+}
+
+/**
+ * `work`'s result, or the abort's reason once `signal` aborts: the agent stops waiting for
+ * a pass the node goes on with (its own stop ends it). `work` is never left unhandled.
+ */
+async function untilAborted<T>(work: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return await work
+  work.catch(() => {})
+  signal.throwIfAborted()
+  const { promise, reject } = Promise.withResolvers<never>()
+  const onAbort = (): void => reject(signal.reason)
+  signal.addEventListener('abort', onAbort, { once: true })
+  try {
+    return await Promise.race([work, promise])
+  } finally {
+    signal.removeEventListener('abort', onAbort)
   }
 }

@@ -42,8 +42,18 @@ export const MAX_REASON_CHARS = 500
  * (`node/membership.ts`): in the welcome (`membership`) and in `membership` frames.
  */
 export const MEMBERSHIP_FEATURE = 'membership'
+/**
+ * Feature a node names in its hello to be sent commands about the node as a whole
+ * ({@link NodeCommand}) in their own shape, without `resource`, `version` and `manifestCid`.
+ * An older agent refuses a command without them as a bad frame (it drops the connection,
+ * and the replay at the next one drops it again, holding every command after it): to a node
+ * that does not name it the tracker sends {@link LEGACY_NODE_COMMAND_FIELDS} instead, which
+ * such an agent takes, ACKs and reports failed for an op it does not know.
+ */
+export const NODE_COMMANDS_FEATURE = 'node-commands'
+
 /** Features of this agent, as its hello names them. */
-export const AGENT_FEATURES: readonly string[] = [MEMBERSHIP_FEATURE, HEALTH_FEATURE]
+export const AGENT_FEATURES: readonly string[] = [MEMBERSHIP_FEATURE, HEALTH_FEATURE, NODE_COMMANDS_FEATURE]
 /** Features of this tracker, as its welcome names them: the node frames it takes beyond the first version. */
 export const TRACKER_FEATURES: readonly string[] = [HEALTH_FEATURE]
 /** The longest software version a hello may carry. */
@@ -52,16 +62,33 @@ export const MAX_VERSION_CHARS = 64
 export const MAX_FEATURES = 32
 const MAX_FEATURE_CHARS = 64
 
-/** What a command asks a node to do with a resource. */
-export type CommandOp = 'place' | 'activate' | 'deactivate' | 'evict'
+/** What a command asks a node to do with a version of a resource. */
+export type ResourceOp = 'place' | 'activate' | 'deactivate' | 'evict'
+/** What a command asks of the node as a whole (`scrub`: a pass over its on-disk store now). */
+export type NodeOp = 'scrub'
+/** What a command asks a node to do. */
+export type CommandOp = ResourceOp | NodeOp
 
-/** A command as carried on the wire. */
-export interface Command {
+/**
+ * What a {@link NodeCommand} carries in the resource fields to a node whose hello does not
+ * name {@link NODE_COMMANDS_FEATURE} (an older agent requires them, see there). The agent
+ * never reads them for an op it does not know: it only records them in its journal.
+ */
+export const LEGACY_NODE_COMMAND_FIELDS = { resource: '-', version: 0, manifestCid: '-' } as const
+
+/** What every command carries. */
+interface CommandBase {
   /** Per-node sequence number, strictly increasing from 1. */
   seq: number
   /** Globally unique command id: the node's dedup key. */
   id: string
-  op: CommandOp
+  /** Release that issued the command, if any. */
+  releaseId?: string
+}
+
+/** A command about a version of a resource. */
+export interface ResourceCommand extends CommandBase {
+  op: ResourceOp
   /** Resource name (what `GET /content/by-name/:resource` serves). */
   resource: string
   /** Version number of the resource this command is about. */
@@ -69,8 +96,38 @@ export interface Command {
   manifestCid: string
   /** `place`: switch the resource to this version at this time (epoch ms); absent = as soon as placed. */
   activateAt?: number
-  /** Release that issued the command, if any. */
-  releaseId?: string
+}
+
+/**
+ * A command about the node as a whole: it names no resource. The resource fields are absent
+ * from what a tracker sends to a node naming {@link NODE_COMMANDS_FEATURE}, and hold
+ * {@link LEGACY_NODE_COMMAND_FIELDS} in what it sends to one that does not; never read.
+ */
+export interface NodeCommand extends CommandBase {
+  op: NodeOp
+  resource?: string
+  version?: number
+  manifestCid?: string
+  activateAt?: undefined
+}
+
+/**
+ * A command as carried on the wire. One whose op this agent does not know (a newer
+ * tracker's) is taken too, typed as one of these: {@link isKnownOp} tells.
+ */
+export type Command = ResourceCommand | NodeCommand
+
+/** A command's fields but its sequence number and id (what the tracker's outbox is given to queue). */
+export type CommandFields = Omit<ResourceCommand, 'seq' | 'id'> | Omit<NodeCommand, 'seq' | 'id'>
+
+/** What a scrub pass found (`done` outcome of a `scrub` command). */
+export interface ScrubFindings {
+  /** Chunks read back and hashed. */
+  chunksChecked: number
+  /** Chunks whose bytes were not what was stored: dropped, and fetched again. */
+  corruptFound: number
+  /** Chunks that could not be read at all (an I/O error): kept. */
+  readErrors: number
 }
 
 /**
@@ -149,6 +206,8 @@ export type NodeFrame =
       reason?: string
       peerBytes?: number
       originBytes?: number
+      /** `scrub` done: what the pass found (the reason says it in words too). */
+      scrub?: ScrubFindings
     }
   /**
    * The node's health (`health-protocol.ts`), sent only to a tracker whose welcome named
@@ -176,11 +235,17 @@ export function authPayload(nonce: string, peerId: string): Uint8Array {
   return new TextEncoder().encode(`${AUTH_CONTEXT}${nonce}\n${peerId}`)
 }
 
-const OPS = new Set<CommandOp>(['place', 'activate', 'deactivate', 'evict'])
+const RESOURCE_OPS = new Set<string>(['place', 'activate', 'deactivate', 'evict'] satisfies ResourceOp[])
+const OPS = new Set<string>([...RESOURCE_OPS, 'scrub' satisfies NodeOp])
 
 /** Whether this node knows how to run `op`. */
 export function isKnownOp(op: string): op is CommandOp {
-  return OPS.has(op as CommandOp)
+  return OPS.has(op)
+}
+
+/** Whether `cmd` is about a version of a resource (its op is one of {@link ResourceOp}). */
+export function isResourceCommand(cmd: Command): cmd is ResourceCommand {
+  return RESOURCE_OPS.has(cmd.op)
 }
 
 /**
@@ -200,7 +265,11 @@ export function parseCommand(v: unknown): Command | undefined {
   const c = v as Record<string, unknown>
   if (!isInt(c.seq) || c.seq < 1 || !isStr(c.id) || typeof c.op !== 'string' || !OP_NAME.test(c.op))
     return undefined
-  if (!isStr(c.resource) || !isInt(c.version) || !isStr(c.manifestCid)) return undefined
+  // The resource fields MUST be there for an op about a resource; for any other (`scrub`, or
+  // an op of a newer tracker) they may be left out, and are checked when present
+  const about = RESOURCE_OPS.has(c.op)
+  if (about || c.resource !== undefined || c.version !== undefined || c.manifestCid !== undefined)
+    if (!isStr(c.resource) || !isInt(c.version) || !isStr(c.manifestCid)) return undefined
   if (c.activateAt !== undefined && !isInt(c.activateAt)) return undefined
   if (c.releaseId !== undefined && !isStr(c.releaseId)) return undefined
   return c as unknown as Command
@@ -217,6 +286,13 @@ function decodeFrame(text: string): Record<string, unknown> | undefined {
   } catch {
     return undefined
   }
+}
+
+/** A scrub's findings: three counts (other fields are ignored, and never kept). */
+const isScrubFindings = (v: unknown): v is ScrubFindings => {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false
+  const f = v as Record<string, unknown>
+  return isInt(f.chunksChecked) && isInt(f.corruptFound) && isInt(f.readErrors)
 }
 
 const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v)
@@ -288,6 +364,7 @@ export function parseNodeFrame(text: string): NodeFrame | undefined {
       // them up into a release's bytes by source (a string made that sum a string).
       if (v.peerBytes !== undefined && !isNum(v.peerBytes)) return undefined
       if (v.originBytes !== undefined && !isNum(v.originBytes)) return undefined
+      if (v.scrub !== undefined && !isScrubFindings(v.scrub)) return undefined
       return v as NodeFrame
     case 'health': {
       // A report MUST be shaped as `health-protocol.ts` says: one that is not is refused as

@@ -19,7 +19,7 @@
  */
 import type { AgentContentApi } from './index.ts'
 import type { AppliedRecord, Journal } from './journal.ts'
-import type { Command } from './protocol.ts'
+import type { Command, ResourceCommand } from './protocol.ts'
 
 /** The verdict on a recovered command. */
 export type RecoveryVerdict =
@@ -38,7 +38,7 @@ export interface RecoveryComponents {
 const switches = (c: Pick<Command, 'op'>): boolean => c.op === 'place' || c.op === 'activate'
 
 /** Whether applying `cmd` again now would undo `later`, applied after it on the same resource. */
-function undoes(cmd: Command, later: AppliedRecord): boolean {
+function undoes(cmd: ResourceCommand, later: AppliedRecord): boolean {
   switch (cmd.op) {
     case 'place':
     case 'activate':
@@ -54,7 +54,7 @@ function undoes(cmd: Command, later: AppliedRecord): boolean {
 }
 
 /** See the module comment. */
-export async function judgeRecovered(c: RecoveryComponents, cmd: Command): Promise<RecoveryVerdict> {
+export async function judgeRecovered(c: RecoveryComponents, cmd: ResourceCommand): Promise<RecoveryVerdict> {
   const serving = await c.content.names.get(cmd.resource)
   if (switches(cmd) && serving === cmd.manifestCid) return { kind: 'in-place', status: 'active' }
   if (cmd.op === 'deactivate' && serving === undefined) return { kind: 'in-place', status: 'done' }

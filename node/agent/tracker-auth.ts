@@ -44,16 +44,23 @@ export interface WelcomeTerms {
 const welcomeBytes = (w: WelcomeTerms): Buffer =>
   Buffer.from(`${TRACKER_CONTEXT}${w.nodeNonce}\n${w.trackerNonce}\n${w.peerId}\n${w.nodeId}`)
 
-/** The bytes of a command a signature covers: every field, in a fixed order. */
+/**
+ * The bytes of a command a signature covers: every field, in a fixed order, a field left out
+ * as `null`. A `scrub` has no field of its own: its op, id and sequence are covered, and so
+ * are its resource fields, absent (`null`) or the placeholders an older agent gets
+ * (`LEGACY_NODE_COMMAND_FIELDS`): neither can be swapped for the other on the wire. For a
+ * command with every resource field (all an older agent takes) these are the bytes an older
+ * agent computes, which wrote them as they came.
+ */
 const commandBytes = (peerId: string, c: Command): Buffer =>
   Buffer.from(
     `${COMMAND_CONTEXT}${peerId}\n${JSON.stringify([
       c.seq,
       c.id,
       c.op,
-      c.resource,
-      c.version,
-      c.manifestCid,
+      c.resource ?? null,
+      c.version ?? null,
+      c.manifestCid ?? null,
       c.activateAt ?? null,
       c.releaseId ?? null,
     ])}`,

@@ -49,6 +49,12 @@ export interface Session {
   helloTimer?: NodeJS.Timeout
   /** Answered the last heartbeat ping. */
   alive: boolean
+  /**
+   * The hello named `node-commands` (`NODE_COMMANDS_FEATURE`): a command about the node as a
+   * whole (`scrub`) goes to it without resource fields; to an older agent, with the
+   * placeholders it requires (`LEGACY_NODE_COMMAND_FIELDS`).
+   */
+  nodeCommands?: boolean
   /** Set once welcomed if the hello named the membership feature: what it was last stated. */
   membership?: MembershipSession
 }

@@ -3,7 +3,12 @@
  * the same bytes), first sent once on disk, then retransmitted with exponential backoff until
  * ACKed. The server (`server.ts`) says when: after a commit, at a hello, on its tick.
  */
-import type { ServerFrame } from '../../node/agent/protocol.ts'
+import {
+  type Command,
+  isResourceCommand,
+  LEGACY_NODE_COMMAND_FIELDS,
+  type ServerFrame,
+} from '../../node/agent/protocol.ts'
 import type { TrackerSigner } from '../../node/agent/tracker-auth.ts'
 import type { OutboxEntry, TrackerState } from '../state/index.ts'
 import type { ChannelStats, Session } from './server-types.ts'
@@ -28,9 +33,10 @@ export class CommandSender {
   /**
    * Each command's signature, made once (a retransmit sends the same bytes), with the
    * PeerId it was made for: a node deleted and enrolled again under the same id with a new
-   * key still has its old commands replayed, and they must be signed for the new key.
+   * key still has its old commands replayed, and they must be signed for the new key. With
+   * the shape it was sent in (see {@link wireShape}): the node may be upgraded in between.
    */
-  private readonly signatures = new WeakMap<object, { peerId: string; sig: string }>()
+  private readonly signatures = new WeakMap<object, { peerId: string; cmd: Command; sig: string }>()
   private readonly c: CommandSenderComponents
   private readonly init: CommandSenderInit
 
@@ -69,11 +75,25 @@ export class CommandSender {
     e.nextAt = now + delay
     this.c.stats.sent++
     const peerId = s.peerId as string
+    const cmd = wireShape(e.cmd, s.nodeCommands === true)
     let signed = this.signatures.get(e.cmd)
-    if (signed?.peerId !== peerId) {
-      signed = { peerId, sig: this.c.signer.command(peerId, e.cmd) }
+    if (signed?.peerId !== peerId || signed.cmd.resource !== cmd.resource) {
+      signed = { peerId, cmd, sig: this.c.signer.command(peerId, cmd) }
       this.signatures.set(e.cmd, signed)
     }
-    this.c.send(s, { t: 'cmd', cmd: e.cmd, sig: signed.sig })
+    this.c.send(s, { t: 'cmd', cmd: signed.cmd, sig: signed.sig })
   }
+}
+
+/**
+ * `cmd` as a node is sent it. A command about the node as a whole (`scrub`) has no resource
+ * fields, and goes so to a node whose hello named `node-commands`. An older agent refuses a
+ * command without them as a bad frame, dropping the connection, and the replay at the next
+ * one would drop it again, holding every command after it: it is sent the placeholders it
+ * takes (`LEGACY_NODE_COMMAND_FIELDS`), and ACKs the command and reports it failed, an op it
+ * does not know. The signature covers the fields as sent.
+ */
+export function wireShape(cmd: Command, nodeCommands: boolean): Command {
+  if (nodeCommands || isResourceCommand(cmd) || cmd.resource !== undefined) return cmd
+  return { ...cmd, ...LEGACY_NODE_COMMAND_FIELDS }
 }

@@ -10,6 +10,7 @@ import {
   CLOSE_CODES,
   HEALTH_FEATURE,
   MEMBERSHIP_FEATURE,
+  NODE_COMMANDS_FEATURE,
   type ServerFrame,
   TRACKER_FEATURES,
 } from '../../node/agent/protocol.ts'
@@ -74,6 +75,7 @@ export async function handleHello(c: WelcomeComponents, s: Session, f: HelloFram
   }
   s.nodeId = node.id
   s.peerId = f.peerId
+  s.nodeCommands = f.features?.includes(NODE_COMMANDS_FEATURE) === true
   c.sessions.set(node.id, s)
   c.stats.connected++
   welcome(c, s, f, node, enrolled)

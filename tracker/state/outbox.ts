@@ -5,7 +5,7 @@
  * What the readers keep of it (two counts) is in `outbox-counts.ts`.
  */
 import { randomUUID } from 'node:crypto'
-import type { Command, OutcomeStatus } from '../../node/agent/protocol.ts'
+import type { Command, CommandFields, OutcomeStatus } from '../../node/agent/protocol.ts'
 import { MAX_COMMAND_SEQ, MAX_LAST_SEQ_AHEAD, MAX_OUTBOX_PER_NODE } from '../constants.ts'
 import { CapacityError, LastSeqOutOfRangeError } from '../errors.ts'
 import type { Kv, Tx } from './kv.ts'
@@ -84,7 +84,7 @@ export class Outbox {
   }
 
   /** Queues a command for a node with the node's next sequence number. */
-  enqueue(tx: Tx, nodeId: string, fields: Omit<Command, 'seq' | 'id'>): Command {
+  enqueue(tx: Tx, nodeId: string, fields: CommandFields): Command {
     const box = this.boxes.get(nodeId)
     if (box !== undefined && box.size >= MAX_OUTBOX_PER_NODE)
       throw new CapacityError(`outbox of ${nodeId} full`)

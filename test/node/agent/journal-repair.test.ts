@@ -11,14 +11,14 @@ import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
 import { type Agent, createAgent } from '../../../node/agent/index.ts'
 import { Journal, type JournalRecord, MemoryJournalStore } from '../../../node/agent/journal.ts'
-import type { Command, NodeFrame } from '../../../node/agent/protocol.ts'
+import type { Command, NodeFrame, ResourceCommand } from '../../../node/agent/protocol.ts'
 import { type FakeTracker, handshake, send, signedCmd, welcomeNext } from './fake-tracker.ts'
 import { cleanupAfterEach, recordingExecutor, until } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
 
 const { tempDir, startTracker, startAgent, forget } = cleanupAfterEach()
 
-const place = (seq: number, manifestCid: string): Command => ({
+const place = (seq: number, manifestCid: string): ResourceCommand => ({
   seq,
   id: `c-${seq}`,
   op: 'place',

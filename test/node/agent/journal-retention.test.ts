@@ -8,7 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { Level } from 'level'
 import { describe, expect, it } from 'vitest'
 import type { Agent } from '../../../node/agent/index.ts'
-import type { Command, NodeFrame } from '../../../node/agent/protocol.ts'
+import type { Command, NodeFrame, ResourceCommand } from '../../../node/agent/protocol.ts'
 import { handshake, send, signedCmd, welcomeNext } from './fake-tracker.ts'
 import { cleanupAfterEach, until } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
@@ -16,7 +16,7 @@ import { MemoryContent } from './memory-content.ts'
 const { tempDir, startTracker, startAgent, forget } = cleanupAfterEach()
 
 /** Command `i`: placements of seven lessons in turn, every third one a deactivation. */
-const command = (i: number): Command => ({
+const command = (i: number): ResourceCommand => ({
   seq: i,
   id: `c-${i}`,
   op: i % 3 === 0 ? 'deactivate' : 'place',

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest'
 import { MAX_EXEC_QUEUE } from '../../../node/agent/executor.ts'
 import { Journal, MemoryJournalStore } from '../../../node/agent/journal.ts'
-import type { Command } from '../../../node/agent/protocol.ts'
+import type { Command, ResourceCommand } from '../../../node/agent/protocol.ts'
 import { send, signedCmd, welcomeNext } from './fake-tracker.ts'
 import { cleanupAfterEach, until } from './helpers.ts'
 import { MemoryContent } from './memory-content.ts'
@@ -27,7 +27,7 @@ class FullDisk extends MemoryJournalStore {
 
 const { startTracker, startAgent, startExecutor } = cleanupAfterEach()
 
-const place = (seq: number, manifestCid: string, resource = 'lesson'): Command => ({
+const place = (seq: number, manifestCid: string, resource = 'lesson'): ResourceCommand => ({
   seq,
   id: `c-${seq}`,
   op: 'place',

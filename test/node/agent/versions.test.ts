@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { Executor } from '../../../node/agent/executor.ts'
 import { nodeContentApi } from '../../../node/agent/index.ts'
 import { Journal, type JournalRecord, MemoryJournalStore } from '../../../node/agent/journal.ts'
-import type { Command } from '../../../node/agent/protocol.ts'
+import type { Command, ResourceCommand } from '../../../node/agent/protocol.ts'
 import type { Manifest } from '../../../node/content/index.ts'
 import type { DandelionNode } from '../../../node/index.ts'
 import { addContent, Harness, originKey, randomContent, readAll, until } from '../utils/harness.ts'
@@ -47,7 +47,9 @@ describe('agent executor on a device with a quota', () => {
     })
     executors.push(executor)
     let seq = 0
-    const run = async (fields: Pick<Command, 'op' | 'manifestCid' | 'version'>): Promise<JournalRecord> => {
+    const run = async (
+      fields: Pick<ResourceCommand, 'op' | 'manifestCid' | 'version'>,
+    ): Promise<JournalRecord> => {
       const cmd: Command = { seq: ++seq, id: `cmd-${seq}`, resource: 'lesson', ...fields }
       await journal.receive(cmd)
       executor.push({ cmd, status: 'received' })
