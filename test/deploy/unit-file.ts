@@ -1,6 +1,6 @@
 /**
  * Reading the deployment files the way their consumers do, enough for the checks in
- * `deploy-files.test.ts`: a systemd unit (INI with repeatable keys), an environment file
+ * `deploy-files.test.ts` and `deploy-metrics.test.ts`: a systemd unit (INI with repeatable keys), an environment file
  * (`NAME=value`, optional ones commented out as `#NAME=value`), a Prometheus exposition and
  * the metric names a PromQL expression reads.
  */
