@@ -5,10 +5,12 @@
  * its health (store, disk, scrub, origin) and why it needs attention. Reads `GET
  * /api/v1/nodes` page by page (the viewer token is enough); `--attention` asks it for the
  * nodes needing attention only (`?attention=true`, the rules in `health/attention.ts`).
+ * `dandelion nodes scrub` asks nodes to scrub their stores now (`cli-nodes-scrub.ts`).
  */
 import { parseArgs } from 'node:util'
 import { ADMIN_CLIENT_OPTIONS, adminTokenOf, wantsHelp } from './cli-admin.ts'
 import { type HealthRow, healthLine } from './cli-nodes-health.ts'
+import { NODES_SCRUB_USAGE, runNodesScrub } from './cli-nodes-scrub.ts'
 import { apiBase, call } from './cli-release-client.ts'
 
 const out = (s: string): void => {
@@ -21,6 +23,7 @@ export const NODES_USAGE = `Usage: dandelion nodes [options]   (--tracker <url> 
        version): id, city/campus, online or offline since when, its software version, labels;
        under it, its latest health report (store, disk, scrub, origin; ATTENTION: why);
        then how many by version
+${NODES_SCRUB_USAGE}
   -h, --help   this help`
 
 /** A node as `GET /nodes` shows it. */
@@ -97,6 +100,7 @@ export async function runNodesCommand(argv: string[]): Promise<number> {
     out(NODES_USAGE)
     return 0
   }
+  if (sub === 'scrub') return await runNodesScrub(rest)
   if (sub !== 'list') {
     out(NODES_USAGE)
     return 2

@@ -76,6 +76,21 @@ export function authenticate(state: TrackerState, init: AuthInit, req: FastifyRe
   return { actor: r.name, role: r.role, operator: true }
 }
 
+/** Who made each request, as {@link identify} found: for the audit trail, and a route that records who asked. */
+const callers = new WeakMap<FastifyRequest, Caller>()
+
+/** {@link authenticate}s `req` and remembers its caller for {@link callerOf}. */
+export function identify(state: TrackerState, init: AuthInit, req: FastifyRequest): Caller {
+  const caller = authenticate(state, init, req)
+  callers.set(req, caller)
+  return caller
+}
+
+/** The caller {@link identify} found for `req`, if it did. */
+export function callerOf(req: FastifyRequest): Caller | undefined {
+  return callers.get(req)
+}
+
 /** Records that operator token `id` was used, not synced, at most once a minute (`OperatorTokens.touch`). */
 function touch(state: TrackerState, id: string, now: number): void {
   if (!state.available) return

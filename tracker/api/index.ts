@@ -5,7 +5,7 @@
  */
 
 import { Ajv, type Options as AjvOptions } from 'ajv'
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify'
 import { jsonFrameworkErrors } from '../../node/framework-errors.ts'
 import type { Backups } from '../backups.ts'
 import type { ChannelServer } from '../channel/server.ts'
@@ -15,7 +15,7 @@ import type { NodeEvents } from '../node-events.ts'
 import type { RolloutEngine } from '../rollout/engine.ts'
 import type { TrackerState } from '../state/index.ts'
 import { recordChange } from './audit-routes.ts'
-import { authenticate, type Caller, type RouteAuthConfig } from './auth.ts'
+import { callerOf, identify, type RouteAuthConfig } from './auth.ts'
 import { createMetrics } from './metrics.ts'
 import { openApiDocument } from './openapi.ts'
 import { routes } from './routes.ts'
@@ -108,9 +108,8 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
   app.register(
     async (api) => {
       // who made each request, for the audit trail
-      const callers = new WeakMap<FastifyRequest, Caller>()
       api.addHook('onRequest', async (req) => {
-        callers.set(req, authenticate(components.state, init, req))
+        identify(components.state, init, req)
         // Reads are served from what is on disk whatever happens; a change is refused while
         // the writers' state is reloaded after a failed write (see `TrackerState.available`)
         if (req.method !== 'GET' && req.method !== 'HEAD') components.state.assertAvailable()
@@ -118,7 +117,7 @@ export function createApi(components: ApiComponents, init: ApiInit): FastifyInst
       // every change answered with success goes to the audit trail
       api.addHook('onResponse', async (req, reply) => {
         if (req.method === 'GET' || req.method === 'HEAD' || reply.statusCode >= 400) return
-        recordChange(components.state, req, reply.statusCode, callers.get(req)?.actor ?? 'unknown')
+        recordChange(components.state, req, reply.statusCode, callerOf(req)?.actor ?? 'unknown')
       })
       for (const r of table) {
         api.route({

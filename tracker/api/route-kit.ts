@@ -51,7 +51,7 @@ export interface RouteContext extends RoutesComponents {
    */
   view: Pick<
     Repositories,
-    'inventory' | 'enrollmentTokens' | 'operatorTokens' | 'audit' | 'catalog' | 'releases'
+    'inventory' | 'enrollmentTokens' | 'operatorTokens' | 'audit' | 'catalog' | 'releases' | 'scrubs'
   >
   /** Runs `fn` in a transaction, commits it synced, and returns what `fn` returned. */
   commit(fn: (tx: Tx) => unknown): Promise<unknown>

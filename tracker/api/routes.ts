@@ -3,7 +3,8 @@
  * registers it with fastify and feeds the OpenAPI document: the inventory's
  * (`inventory-routes.ts`), the issued enrollment tokens' (`enrollment-token-routes.ts`), the operator
  * tokens' (`operator-routes.ts`), the catalog's (`catalog-routes.ts`), the releases'
- * (`release-routes.ts`) and the backups' (`backup-routes.ts`), made of what `route-kit.ts` shares.
+ * (`release-routes.ts`), the backups' (`backup-routes.ts`) and the scrubs asked of nodes
+ * (`scrub-routes.ts`), made of what `route-kit.ts` shares.
  */
 import { auditRoutes } from './audit-routes.ts'
 import { backupRoutes } from './backup-routes.ts'
@@ -13,6 +14,7 @@ import { inventoryRoutes } from './inventory-routes.ts'
 import { operatorRoutes } from './operator-routes.ts'
 import { releaseRoutes } from './release-routes.ts'
 import { type RouteDef, type RoutesComponents, routeContext } from './route-kit.ts'
+import { scrubRoutes } from './scrub-routes.ts'
 
 export type { RouteDef, RoutesComponents } from './route-kit.ts'
 
@@ -27,5 +29,6 @@ export function routes(c: RoutesComponents): RouteDef[] {
     ...releaseRoutes(ctx),
     ...backupRoutes(ctx),
     ...auditRoutes(ctx),
+    ...scrubRoutes(ctx),
   ]
 }

@@ -270,3 +270,14 @@ export const idempotencyKeyHeader = {
   description:
     'Optional. A retry of the same request with the same key answers with the release the first created (201, header Idempotent-Replayed: true) instead of creating another; the key with a different request is refused with 422. A quoted string ("…") or a bare token of visible ASCII, at most 255 characters.',
 } as const
+
+/** A list of ids, for a bulk request. */
+const idList = { type: 'array', minItems: 1, maxItems: 10_000, uniqueItems: true, items: id } as const
+
+/** `POST /scrubs`: the nodes to scrub, named or by campus or city (at least one list). */
+export const scrubBody = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  properties: { nodes: idList, campuses: idList, cities: idList },
+} as const

@@ -1,6 +1,7 @@
 /**
  * What a welcomed node reports: on its commands (ACK, fetch progress, outcome), applied to its
- * outbox and handed to the rollout engine; and its health, kept in memory (`health/book.ts`). A report on a command that is not the node's, or
+ * outbox and handed to the rollout engine (a `scrub`'s, to the node's scrub record,
+ * `state/scrubs.ts`); and its health, kept in memory (`health/book.ts`). A report on a command that is not the node's, or
  * no longer queued, changes nothing: the node may report on one the tracker dropped since
  * (withdrawn, cancelled, the node deleted and enrolled again).
  */
@@ -35,7 +36,9 @@ export function applyReport(c: ReportComponents, tx: Tx, nodeId: string, f: Repo
   if (f.t === 'ack') {
     c.stats.acks++
     if (!outbox.ack(tx, nodeId, f.seq, f.id)) return false
-    c.engine().onAck(tx, nodeId, outbox.byCommand(f.id)!.cmd)
+    const { cmd } = outbox.byCommand(f.id)!
+    if (cmd.op === 'scrub') c.state.scrubs.received(tx, nodeId, cmd.id)
+    else c.engine().onAck(tx, nodeId, cmd)
     return true
   }
   if (f.t === 'outcome') c.stats.outcomes++
@@ -45,7 +48,17 @@ export function applyReport(c: ReportComponents, tx: Tx, nodeId: string, f: Repo
     c.engine().onProgress(tx, nodeId, e.cmd, f)
     return true
   }
-  c.engine().onOutcome(tx, nodeId, e, f)
+  if (e.cmd.op === 'scrub') {
+    // `placed` and `active` are no outcomes of a scrub: only a final one is kept
+    if (f.status === 'done' || f.status === 'failed')
+      c.state.scrubs.ended(
+        tx,
+        nodeId,
+        e.cmd.id,
+        { status: f.status, reason: f.reason, found: f.scrub },
+        Date.now(),
+      )
+  } else c.engine().onOutcome(tx, nodeId, e, f)
   outbox.outcome(tx, nodeId, f.id, f.status)
   return true
 }

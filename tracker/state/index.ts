@@ -16,6 +16,7 @@ import type { OperatorTokens } from './operator-tokens.ts'
 import type { Outbox, OutboxEntry } from './outbox.ts'
 import type { Releases } from './releases.ts'
 import { CommittedRepositories, loadBoth, Repositories, type RepositoriesInit } from './repositories.ts'
+import type { Scrubs } from './scrubs.ts'
 
 export type { AuditEntry, AuditLog } from './audit.ts'
 export type { Catalog, VersionRecord, VersionStatus } from './catalog.ts'
@@ -50,6 +51,7 @@ export type {
 import { NO_PROGRESS } from './release-types.ts'
 
 export type { CommittedRepositories, Repositories, RepositoriesInit } from './repositories.ts'
+export { type ScrubRecord, type ScrubState, type Scrubs, scrubOutstanding } from './scrubs.ts'
 
 const log = logger('dandelion:tracker:state')
 
@@ -137,6 +139,10 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
   get outbox(): Outbox {
     return this.work.outbox
   }
+  /** The writers' record of each node's last scrub asked through the admin API. */
+  get scrubs(): Scrubs {
+    return this.work.scrubs
+  }
 
   async open(): Promise<void> {
     await this.kv.open()
@@ -205,6 +211,7 @@ export class TrackerState extends EventEmitter<TrackerStateEvents> {
       )
     this.inventory.delete(tx, 'node', id)
     this.releases.nodeDeleted(tx, id, this.outbox.dropNode(tx, id))
+    this.scrubs.drop(tx, id)
   }
 
   /**

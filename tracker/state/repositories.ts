@@ -13,9 +13,18 @@ import { OperatorTokens } from './operator-tokens.ts'
 import { Outbox } from './outbox.ts'
 import { OutboxCounts } from './outbox-counts.ts'
 import { Releases, type ReleasesInit } from './releases.ts'
+import { Scrubs } from './scrubs.ts'
 
 /** The repository a stored key belongs to, by the prefix before its first `!`. */
-type Owner = 'inventory' | 'enrollmentTokens' | 'operatorTokens' | 'audit' | 'catalog' | 'releases' | 'outbox'
+type Owner =
+  | 'inventory'
+  | 'enrollmentTokens'
+  | 'operatorTokens'
+  | 'audit'
+  | 'catalog'
+  | 'releases'
+  | 'outbox'
+  | 'scrubs'
 const OWNERS = new Map<string, Owner>([
   ...INVENTORY_PREFIXES.map((p) => [p, 'inventory'] as [string, Owner]),
   ['etok', 'enrollmentTokens'],
@@ -28,6 +37,7 @@ const OWNERS = new Map<string, Owner>([
   ['cur', 'releases'],
   ['seq', 'outbox'],
   ['ob', 'outbox'],
+  ['scrub', 'scrubs'],
 ])
 
 /** What each repository of a set does with the store. */
@@ -45,6 +55,7 @@ abstract class RepositorySet {
   abstract readonly catalog: Catalog
   abstract readonly releases: Releases
   abstract readonly outbox: Stored
+  abstract readonly scrubs: Scrubs
 
   /** Reads everything the store holds. */
   async load(kv: Kv): Promise<void> {
@@ -55,6 +66,7 @@ abstract class RepositorySet {
     await this.catalog.load(kv)
     await this.releases.load(kv)
     await this.outbox.load(kv)
+    await this.scrubs.load(kv)
   }
 
   /**
@@ -96,6 +108,7 @@ const LOAD_ORDER: ReadonlyArray<[prefix: string, shared: boolean]> = [
   ['cur', true],
   ['seq', true],
   ['ob', true],
+  ['scrub', false],
 ]
 
 /**
@@ -123,6 +136,7 @@ export class Repositories extends RepositorySet {
   readonly catalog = new Catalog()
   readonly releases: Releases
   readonly outbox = new Outbox()
+  readonly scrubs = new Scrubs()
   constructor(init: RepositoriesInit = {}) {
     super()
     this.releases = new Releases(init)
@@ -141,4 +155,5 @@ export class CommittedRepositories extends RepositorySet {
   readonly catalog = new Catalog()
   readonly releases = new Releases()
   readonly outbox = new OutboxCounts()
+  readonly scrubs = new Scrubs()
 }
