@@ -3,9 +3,8 @@
  * waited on, dropped, and fetched again from a peer, so the lesson is whole again before a
  * class plays it; on the schedule, on request through the local API, and across a restart.
  */
-import { open, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Manifest } from '../../node/content/index.ts'
 import { resolveConfig } from '../../node/daemon/config.ts'
@@ -13,7 +12,6 @@ import { fromEnv, fromFlags } from '../../node/daemon/config-sources.ts'
 import { runScrubCommand } from '../../node/daemon/scrub-command.ts'
 import { statusLines } from '../../node/daemon/status-command.ts'
 import type { DandelionNode } from '../../node/index.ts'
-import type { FsChunkStore } from '../../node/store/index.ts'
 import { TRUSTED_ORIGIN } from './utils/cli.ts'
 import {
   addContent,
@@ -24,23 +22,10 @@ import {
   TEST_CHUNK_SIZE,
   until,
 } from './utils/harness.ts'
+import { rot } from './utils/rot.ts'
 
 const h = new Harness()
 afterEach(async () => await h.teardown())
-
-/** Flips one bit of chunk `cid` where the node's store keeps it, as a failing disk might. */
-async function rot(node: DandelionNode, cid: CID): Promise<void> {
-  const where = (node.store as FsChunkStore).locate(cid)!
-  const fh = await open(where.path, 'r+')
-  try {
-    const byte = new Uint8Array(1)
-    await fh.read(byte, 0, 1, where.offset + 100)
-    byte[0] ^= 0x01
-    await fh.write(byte, 0, 1, where.offset + 100)
-  } finally {
-    await fh.close()
-  }
-}
 
 /** A seeder holding a 4-chunk lesson, and a campus node with its own on-disk store that fetched it. */
 async function lessonOnDisk(

@@ -8,17 +8,14 @@
  * `dandelion nodes scrub --campus ... --wait` prints what each pass found.
  */
 
-import { open } from 'node:fs/promises'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import type { CID } from 'multiformats/cid'
 import { afterEach, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { nodeContentApi } from '../../../node/agent/index.ts'
 import { authPayload, CHANNEL_PROTOCOL, type ServerFrame } from '../../../node/agent/protocol.ts'
 import { Ed25519Verifier } from '../../../node/ed25519.ts'
 import type { DandelionNode } from '../../../node/index.ts'
-import type { FsChunkStore } from '../../../node/store/index.ts'
 import { runNodesCommand } from '../../../tracker/cli.ts'
 import type { Tracker } from '../../../tracker/index.ts'
 import {
@@ -29,6 +26,7 @@ import {
   readAll,
   TEST_CHUNK_SIZE,
 } from '../../node/utils/harness.ts'
+import { rot } from '../../node/utils/rot.ts'
 import { captureOutput } from '../cli-output.ts'
 import { ADMIN, ENROLL, Harness, until } from '../harness.ts'
 
@@ -43,20 +41,6 @@ afterEach(async () => {
 })
 
 const VIEWER = 'viewer-token-scrub'
-
-/** Flips one bit of chunk `cid` where the node's store keeps it, as a failing disk might. */
-async function rot(node: DandelionNode, cid: CID): Promise<void> {
-  const where = (node.store as FsChunkStore).locate(cid)!
-  const fh = await open(where.path, 'r+')
-  try {
-    const byte = new Uint8Array(1)
-    await fh.read(byte, 0, 1, where.offset + 100)
-    byte[0] ^= 0x01
-    await fh.write(byte, 0, 1, where.offset + 100)
-  } finally {
-    await fh.close()
-  }
-}
 
 /** A tracker on disk with campuses bj-1 and bj-2 in city bj. */
 async function tracker(dataDir?: string): Promise<Tracker> {
