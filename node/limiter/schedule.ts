@@ -109,20 +109,20 @@ export function rateAt(
 ): { rate: number; window?: ScheduleWindow; nextChangeAt?: Date } {
   const window = windowAt(windows, at)
   if (windows.length === 0) return { rate: base }
-  // the next moment a window starts or ends, within a week and a day: every boundary is at a
-  // whole second of local time, and the window holding it is looked up again then
+  // the next moment a window starts or ends, over yesterday (a window past midnight ends
+  // today) to a week and a day ahead: every boundary is at a whole second of local time, and
+  // the window holding it is looked up again then
   const midnight = new Date(at.getFullYear(), at.getMonth(), at.getDate())
   let next: Date | undefined
-  for (let d = -1; d <= 8 && next === undefined; d++) {
+  for (let d = -1; d <= 8; d++) {
     const day = new Date(midnight.getFullYear(), midnight.getMonth(), midnight.getDate() + d)
-    const boundaries = windows
-      .flatMap((w) =>
-        w.days.has(day.getDay()) ? [w.start, w.start < w.end ? w.end : w.end + DAY_MS / 1000] : [],
-      )
-      .map((s) => new Date(day.getTime() + s * 1000))
-      .filter((t) => t.getTime() > at.getTime())
-      .sort((a, b) => a.getTime() - b.getTime())
-    next = boundaries[0]
+    for (const w of windows) {
+      if (!w.days.has(day.getDay())) continue
+      for (const s of [w.start, w.start < w.end ? w.end : w.end + DAY_MS / 1000]) {
+        const t = new Date(day.getTime() + s * 1000)
+        if (t.getTime() > at.getTime() && (next === undefined || t.getTime() < next.getTime())) next = t
+      }
+    }
   }
   return { rate: window?.rate ?? base, ...(window === undefined ? {} : { window }), nextChangeAt: next }
 }

@@ -37,6 +37,13 @@ describe('origin limit schedule', () => {
     // Saturday, a window of its own; the end is exclusive
     expect(rateAt(w, base, at(5, 11))).toMatchObject({ rate: 524288, nextChangeAt: at(5, 12) })
     expect(rateAt(w, base, at(5, 12))).toMatchObject({ rate: base, nextChangeAt: at(5, 22) })
+    // a window starting while one from the day before still runs: its start is the next change
+    const early = parseSchedule(['22:00-06:00=none', '05:30-07:00=1000'])
+    expect(rateAt(early, base, at(1, 5))).toMatchObject({
+      rate: Number.POSITIVE_INFINITY,
+      nextChangeAt: at(1, 5, 30),
+    })
+    expect(rateAt(early, base, at(1, 6))).toMatchObject({ rate: 1000, nextChangeAt: at(1, 7) })
     // overlapping windows: the first listed wins
     const overlap = parseSchedule(['09:00-10:00=1000', '00:00-24:00=2000'])
     expect(rateAt(overlap, base, at(2, 9, 30)).rate).toBe(1000)
