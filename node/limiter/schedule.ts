@@ -148,7 +148,7 @@ export interface OriginScheduleStatus {
 export class RateSchedule {
   private readonly c: RateScheduleComponents
   private readonly windows: ScheduleWindow[]
-  private base: number
+  private readonly base: number
   private timer?: NodeJS.Timeout
   private current?: ReturnType<typeof rateAt>
 
@@ -165,11 +165,6 @@ export class RateSchedule {
   stop(): void {
     clearTimeout(this.timer)
     this.timer = undefined
-  }
-
-  /** The rate outside every window changed (the node's own origin limit). */
-  setBase(bytesPerSecond: number): void {
-    this.base = bytesPerSecond
   }
 
   status(): OriginScheduleStatus {
