@@ -7,9 +7,10 @@ import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import { blake3, chunkCidFromDigest, equalBytes } from '../content/cid.ts'
 import { ChunkHashMismatchError, ChunkNotFoundError, NotStartedError, StoreStoppedError } from '../errors.ts'
-import { CORRUPT, readAndCheck } from './checked-read.ts'
+import { CORRUPT } from './checked-read.ts'
 import { ChunkSizes } from './chunk-sizes.ts'
 import { ChunkWrites } from './chunk-writes.ts'
+import { CheckedReads } from './corrupt-chunks.ts'
 import type {
   AbortOptions,
   AddOptions,
@@ -22,7 +23,7 @@ import type {
 import { Pins } from './pins.ts'
 import { Room, type RoomLimit } from './room.ts'
 
-const log = logger('dandelion:store')
+const _log = logger('dandelion:store')
 
 const inlineHasher: Hasher = {
   hash: async (bytes) => ({ bytes, digest: blake3(bytes) }),
@@ -43,6 +44,8 @@ export abstract class BaseChunkStore implements ChunkStore {
   private readonly room: Room
   /** Writes and deletes under way: one write per chunk, none during its delete. */
   private readonly writes: ChunkWrites
+  /** Reads checked against their CIDs, and corrupt chunks dropped (`corrupt-chunks.ts`). */
+  private readonly checked: CheckedReads
   protected started = false
   /** Hash every chunk read before returning it (see {@link get}); set by stores whose bytes can rot. */
   protected verifyReads = false
@@ -61,6 +64,15 @@ export abstract class BaseChunkStore implements ChunkStore {
     this.writes = new ChunkWrites({
       stored: (key) => this.sizes.has(key),
       touch: (key) => this.sizes.touch(key),
+    })
+    this.checked = new CheckedReads({
+      sizes: this.sizes,
+      hasher: this.hasher,
+      readRaw: (key, options) => this.readRaw(key, options),
+      exclusively: (fn) => this.exclusively(fn),
+      remove: (key) => this.remove(key),
+      started: () => this.started,
+      verifyReads: () => this.verifyReads,
     })
   }
 
@@ -98,13 +110,13 @@ export abstract class BaseChunkStore implements ChunkStore {
     this.assertStarted()
     const key = cid.toString()
     if (!this.sizes.has(key)) throw new ChunkNotFoundError(key)
-    const bytes = await this.readChecked(cid, options)
+    const bytes = await this.checked.read(cid, options)
     if (bytes === undefined) {
       this.sizes.forget(key)
       throw new ChunkNotFoundError(key)
     }
     if (bytes === CORRUPT) {
-      await this.discardCorrupt(cid)
+      await this.checked.discard(cid)
       throw new ChunkNotFoundError(key)
     }
     this.sizes.touch(key)
@@ -118,14 +130,7 @@ export abstract class BaseChunkStore implements ChunkStore {
    */
   async verify(cid: CID, options: AbortOptions = {}): Promise<ChunkCheck> {
     this.assertStarted()
-    const key = cid.toString()
-    const size = this.sizes.get(key)
-    if (size === undefined) return { state: 'missing', bytes: 0 }
-    const bytes = await readAndCheck(cid, () => this.readRaw(key, options), this.hasher)
-    if (bytes === undefined) return { state: 'missing', bytes: 0 }
-    if (bytes !== CORRUPT) return { state: 'ok', bytes: size }
-    await this.discardCorrupt(cid)
-    return { state: 'corrupt', bytes: size }
+    return await this.checked.verify(cid, options)
   }
 
   countRefusal(): void {
@@ -290,30 +295,6 @@ export abstract class BaseChunkStore implements ChunkStore {
    */
   protected writeError(err: unknown): unknown {
     return err
-  }
-
-  /** Reads a chunk, hashed with {@link verifyReads} (see `checked-read.ts`). */
-  private async readChecked(
-    cid: CID,
-    options: AbortOptions,
-  ): Promise<Uint8Array | typeof CORRUPT | undefined> {
-    const read = () => this.readRaw(cid.toString(), options)
-    return await readAndCheck(cid, read, this.verifyReads ? this.hasher : undefined)
-  }
-
-  /**
-   * Drops a chunk found corrupt, pinned or not (its pins stay: fetched again, it is
-   * pinned again). Read again first, once no compaction or delete runs: a copy stored
-   * meanwhile (fetched again after another reader dropped this one) is kept.
-   */
-  private async discardCorrupt(cid: CID): Promise<void> {
-    const key = cid.toString()
-    await this.exclusively(async () => {
-      const again = () => readAndCheck(cid, () => this.readRaw(key, {}), this.hasher)
-      if (!this.started || !this.sizes.has(key) || (await again()) !== CORRUPT) return
-      log.error('chunk %s is corrupt in the store: dropped, to be fetched again', key)
-      await this.remove(key)
-    })
   }
 
   /**
