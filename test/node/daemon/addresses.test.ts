@@ -304,6 +304,13 @@ describe('node daemon addresses', () => {
       ],
       ...['--campus', 'bj-1', '--city', 'bj', '--node-id', 'bj-1-a'],
     ])
+    // the ready line comes before the enrollment: a release is made once the tracker knows the node
+    await until(async () => {
+      const res = await fetch(`${tracker.url}/api/v1/nodes/bj-1-a`, {
+        headers: { authorization: 'Bearer admin-token-6' },
+      })
+      return res.status === 200
+    })
     const release = await api('POST', '/releases', {
       resource: 'lesson',
       version: 1,
